@@ -1,0 +1,194 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Gateway } from '../src/gateway.js';
+
+/** Options of {@link createNodeHandler} and {@link toWebRequest}. */
+export interface NodeHandlerOptions {
+  /**
+   * The URL prefix this handler serves, as requests arrive at it. Requests outside it go
+   * to `next` (or get a 404). The prefix is swapped for the gateway's own `basePath`
+   * before routing. Default: the gateway's `basePath`.
+   */
+  basePath?: string;
+  /** Body limit in bytes, enforced while the body streams in. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** The part of a response the bridge needs (ServerResponse, or a framework's raw reply). */
+type NodeResponse = ServerResponse;
+
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+
+/** Thrown by {@link toWebRequest} when the body exceeds the limit. */
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
+
+function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Promise<Buffer | undefined> {
+  if (preRead !== undefined) {
+    return preRead.byteLength > maxBytes ? Promise.reject(new BodyTooLargeError()) : Promise.resolve(preRead);
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(new BodyTooLargeError());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        cleanup();
+        // Stop reading: nothing beyond the limit is buffered.
+        req.pause();
+        reject(new BodyTooLargeError());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/**
+ * Turns a Node request into a Web `Request` whose `signal` fires when the client goes away
+ * before the response is finished. The body is read up to `maxBodyBytes` (a larger one
+ * rejects with {@link BodyTooLargeError} without being buffered). `preRead` is a body a
+ * framework already read as raw bytes.
+ */
+export async function toWebRequest(
+  req: IncomingMessage,
+  res: NodeResponse,
+  options: { url: string; maxBodyBytes: number; preRead?: Buffer },
+): Promise<Request> {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort();
+  };
+  res.once('close', onClose);
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] as string;
+    // HTTP/2 pseudo-headers are not valid Fetch header names.
+    if (name.charCodeAt(0) !== 58) headers.append(name, raw[index + 1] as string);
+  }
+  const method = req.method ?? 'GET';
+  const body = BODYLESS.has(method) && options.preRead === undefined && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined
+    ? undefined
+    : await readBody(req, options.maxBodyBytes, options.preRead);
+  return new Request(options.url, {
+    method,
+    headers,
+    signal: controller.signal,
+    ...(body === undefined || method === 'GET' || method === 'HEAD' ? {} : { body: body as unknown as BodyInit }),
+  });
+}
+
+/** Writes a Web `Response` to a Node response, streaming with backpressure; stops if the client leaves. */
+export async function writeWebResponse(res: NodeResponse, response: Response): Promise<void> {
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  res.writeHead(response.status, headers);
+  if (response.body === null) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) {
+        await reader.cancel();
+        return;
+      }
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          const resume = () => {
+            res.off('drain', resume);
+            res.off('close', resume);
+            resolve();
+          };
+          res.on('drain', resume);
+          res.on('close', resume);
+        });
+      }
+    }
+    res.end();
+  } catch (error) {
+    res.destroy(error as Error);
+  }
+}
+
+function tooLarge(res: NodeResponse, maxBytes: number): void {
+  const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBytes} bytes` } });
+  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+  res.end(body);
+}
+
+function fullUrl(req: IncomingMessage, path: string): string {
+  const host = req.headers.host;
+  const origin = host !== undefined && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? `http://${host}` : 'http://localhost';
+  return origin + path;
+}
+
+/**
+ * Serves a gateway from `node:http` (or anything that hands over IncomingMessage and
+ * ServerResponse, like Connect-style middleware). The one Node bridge every framework
+ * adapter builds on.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createNodeHandler } from 'agent-tool-gateway/node';
+ *
+ * createServer(createNodeHandler(gateway)).listen(3000);
+ * ```
+ */
+export function createNodeHandler(
+  gateway: Gateway,
+  options: NodeHandlerOptions = {},
+): (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void> {
+  const mount = options.basePath ?? gateway.basePath;
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  return async (req, res, next) => {
+    const path = req.url ?? '/';
+    if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`) && !path.startsWith(`${mount}?`)) {
+      if (next) next();
+      else {
+        res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No such route' } }));
+      }
+      return;
+    }
+    const rest = mount === '' ? path : path.slice(mount.length);
+    let request: Request;
+    try {
+      request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + rest), maxBodyBytes });
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return tooLarge(res, maxBodyBytes);
+      if (next) return next(error);
+      res.destroy();
+      return;
+    }
+    const response = await gateway.fetch(request);
+    await writeWebResponse(res, response);
+  };
+}

@@ -1,0 +1,79 @@
+// A governed gateway on node:http with the in-memory store: two demo tools, a policy with
+// an argument condition, a demo agent whose key is printed once, and curl lines to try.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGateway, defineTool } from 'agent-tool-gateway';
+import { createNodeHandler } from 'agent-tool-gateway/node';
+
+const lookupCustomer = defineTool({
+  name: 'crm.get_customer',
+  description: 'Look up a customer by id',
+  annotations: { readOnlyHint: true },
+  inputSchema: {
+    type: 'object',
+    properties: { customerId: { type: 'string', pattern: '^C[0-9]{3}$' } },
+    required: ['customerId'],
+    additionalProperties: false,
+  } as const,
+  handler: ({ customerId }) => ({
+    id: customerId,
+    name: 'Ada Lovelace',
+    email: 'ada@example.com',
+    card: '4242 4242 4242 4242',
+    tier: 'gold',
+  }),
+});
+
+const createRefund = defineTool({
+  name: 'refunds.create',
+  description: 'Refund part of an order',
+  risk: 'high',
+  inputSchema: {
+    type: 'object',
+    properties: { orderId: { type: 'string' }, amount: { type: 'number', exclusiveMinimum: 0 } },
+    required: ['orderId', 'amount'],
+    additionalProperties: false,
+  } as const,
+  handler: ({ orderId, amount }) => ({ orderId, refunded: amount, status: 'refunded' }),
+});
+
+const adminToken = process.env.ATG_ADMIN_TOKEN ?? 'demo-admin-token-change-me-0123456789';
+
+const gateway = createGateway({
+  tools: [lookupCustomer, createRefund],
+  policy: [
+    { id: 'support-reads', effect: 'allow', agents: ['tag:support'], tools: ['crm.*'] },
+    { id: 'small-refunds', effect: 'allow', agents: ['tag:support'], tools: ['refunds.create'], when: [{ path: '$.amount', op: 'lte', value: 50 }] },
+    { id: 'large-refunds', effect: 'require_approval', agents: ['tag:support'], tools: ['refunds.create'], when: [{ path: '$.amount', op: 'gt', value: 50 }] },
+  ],
+  admin: { tokens: [{ token: adminToken, id: 'demo-admin', roles: ['admin'] }] },
+});
+
+const { apiKey } = await gateway.admin.createAgent({ name: 'support-bot', tags: ['support'] });
+
+const server = createServer(createNodeHandler(gateway));
+const port = Number(process.env.PORT ?? 3000);
+server.listen(port, '127.0.0.1', () => {
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const auth = `-H "Authorization: Bearer ${apiKey}"`;
+  const json = `-H "Content-Type: application/json"`;
+  console.log(`agent-tool-gateway quickstart on ${base}
+
+Demo agent key (shown once): ${apiKey}
+
+Try:
+  curl -s ${auth} ${base}/tools
+  curl -s ${auth} ${json} -d '{"input":{"customerId":"C001"}}' ${base}/tools/crm.get_customer/invoke
+  curl -s ${auth} ${json} -d '{"input":{"orderId":"O-1","amount":20}}' ${base}/tools/refunds.create/invoke
+  curl -s ${auth} ${json} -d '{"input":{"orderId":"O-1","amount":500}}' ${base}/tools/refunds.create/invoke
+  curl -s -H "Authorization: Bearer ${adminToken}" ${base}/admin/approvals?status=pending
+  curl -s -H "Authorization: Bearer ${adminToken}" ${base}/admin/audit
+MCP clients: ${base}/mcp with the same Authorization header.`);
+});
+
+const shutdown = () => {
+  server.close();
+  void gateway.close().then(() => process.exit(0));
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

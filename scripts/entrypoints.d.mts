@@ -1,0 +1,1 @@
+export declare const entrypoints: Record<string, string>;

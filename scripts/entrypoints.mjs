@@ -1,0 +1,8 @@
+// The one list of public entry points. tsup.config.ts and vitest.config.ts import it;
+// test/package.test.ts checks that package.json `exports`, tsconfig `paths` and
+// typedoc.json `entryPoints` say the same.
+export const entrypoints = {
+  '.': 'src/index.ts',
+  './node': 'adapters/node.ts',
+  './testing': 'src/testing/index.ts',
+};

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { newAgentId, newAgentKey, hashAgentKey } from '../auth/agent-keys.js';
+import { GatewayError } from '../errors.js';
+import type { AgentRecord, ListOptions, Page, Store } from '../store/types.js';
+
+/** An agent as management responses show it: never the key or its hash. */
+export type AgentView = Omit<AgentRecord, 'keyHash'>;
+
+/** What creating an agent returns: the key is shown this once. */
+export interface AgentWithKey {
+  agent: AgentView;
+  /** `atg_<id>_<secret>`: store it now, it cannot be shown again. */
+  apiKey: string;
+}
+
+export const createAgentSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    tags: z.array(z.string().min(1).max(100)).max(100).optional(),
+    expiresAt: z.union([z.iso.datetime({ offset: true }), z.null()]).optional(),
+  })
+  .strict();
+
+/** Input of `admin.createAgent`. */
+export type CreateAgentInput = z.infer<typeof createAgentSchema>;
+
+export function toAgentView(agent: AgentRecord): AgentView {
+  const { keyHash: _keyHash, ...view } = agent;
+  return view;
+}
+
+export function notFound(what: string): GatewayError {
+  return new GatewayError({ code: 'NOT_FOUND', message: `${what} not found` });
+}
+
+/** Agent lifecycle operations over the store. */
+export class AgentAdministration {
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+  ) {}
+
+  async create(input: CreateAgentInput): Promise<AgentWithKey> {
+    const parsed = parseBody(createAgentSchema, input);
+    const id = newAgentId();
+    const apiKey = newAgentKey(id);
+    const at = new Date(this.now()).toISOString();
+    const agent: AgentRecord = {
+      id,
+      name: parsed.name,
+      tags: parsed.tags ?? [],
+      status: 'active',
+      keyHash: hashAgentKey(apiKey),
+      createdAt: at,
+      updatedAt: at,
+      expiresAt: parsed.expiresAt ? new Date(parsed.expiresAt).toISOString() : null,
+    };
+    await this.store.createAgent(agent);
+    return { agent: toAgentView(agent), apiKey };
+  }
+
+  async get(id: string): Promise<AgentView> {
+    const agent = await this.store.getAgent(id);
+    if (agent === undefined) throw notFound('Agent');
+    return toAgentView(agent);
+  }
+
+  async list(options?: ListOptions): Promise<Page<AgentView>> {
+    const page = await this.store.listAgents(options);
+    return { ...page, items: page.items.map(toAgentView) };
+  }
+
+  async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AgentView> {
+    const agent = await this.store.getAgent(id);
+    if (agent === undefined) throw notFound('Agent');
+    if (agent.status === 'revoked' && status !== 'revoked') {
+      throw new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' });
+    }
+    const updated = await this.store.updateAgent(id, { status, updatedAt: new Date(this.now()).toISOString() });
+    if (updated === undefined) throw notFound('Agent');
+    return toAgentView(updated);
+  }
+
+  async rotate(id: string): Promise<AgentWithKey> {
+    const agent = await this.store.getAgent(id);
+    if (agent === undefined) throw notFound('Agent');
+    if (agent.status === 'revoked') throw new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
+    const apiKey = newAgentKey(id);
+    const updated = await this.store.updateAgent(id, { keyHash: hashAgentKey(apiKey), updatedAt: new Date(this.now()).toISOString() });
+    if (updated === undefined) throw notFound('Agent');
+    return { agent: toAgentView(updated), apiKey };
+  }
+}
+
+/** Parses a management body with zod; a mismatch is a 400 naming the field. */
+export function parseBody<Schema extends z.ZodType>(schema: Schema, body: unknown): z.infer<Schema> {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  throw new GatewayError({
+    code: 'BAD_REQUEST',
+    message: `Invalid body: ${where}${issue?.message ?? 'invalid'}`,
+    details: result.error.issues.slice(0, 20).map((entry) => ({ path: entry.path.join('.'), message: entry.message })),
+  });
+}

@@ -1,0 +1,99 @@
+import { GatewayError } from '../errors.js';
+import { assertSafeInput } from '../pipeline/input-guard.js';
+import { compilePolicy, policyRuleSchema } from '../policy/rules.js';
+import type { PolicyRule } from '../policy/types.js';
+import type { Store } from '../store/types.js';
+import { notFound, parseBody } from './agents.js';
+
+/** A rule as management responses show it. */
+export type PolicyAdminView = PolicyRule & { source: 'code' | 'store'; readOnly: boolean; createdAt?: string; updatedAt?: string };
+
+/** What the policy administration needs from the gateway. */
+export interface PolicyAdministrationHost {
+  store: Store;
+  now(): number;
+  /** Code-defined rules; undefined when the gateway runs a custom PolicyEngine. */
+  codeRules: readonly PolicyRule[] | undefined;
+  /** Recompiles the gateway's policy from code rules and the store's rules. */
+  reload(): Promise<void>;
+}
+
+/**
+ * Policy rules held in the store, evaluated together with the code-defined ones (which are
+ * shown read-only). A change takes effect on the next call.
+ */
+export class PolicyAdministration {
+  constructor(private readonly host: PolicyAdministrationHost) {}
+
+  private codeRules(): readonly PolicyRule[] {
+    if (this.host.codeRules === undefined) {
+      throw new GatewayError({ code: 'CONFLICT', message: 'This gateway uses a custom PolicyEngine; rules cannot be managed here' });
+    }
+    return this.host.codeRules;
+  }
+
+  async list(): Promise<PolicyAdminView[]> {
+    const code = this.codeRules().map((rule) => ({ ...rule, source: 'code' as const, readOnly: true }));
+    const stored = (await this.host.store.listPolicies()).map((record) => ({
+      ...(record.rule as unknown as PolicyRule),
+      source: 'store' as const,
+      readOnly: false,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+    }));
+    return [...code, ...stored];
+  }
+
+  async get(id: string): Promise<PolicyAdminView> {
+    const found = (await this.list()).find((rule) => rule.id === id);
+    if (found === undefined) throw notFound('Policy rule');
+    return found;
+  }
+
+  async create(body: unknown): Promise<PolicyAdminView> {
+    assertSafeInput(body, 64);
+    const rule = this.validate(parseBody(policyRuleSchema, body) as PolicyRule);
+    if (this.codeRules().some((existing) => existing.id === rule.id) || (await this.host.store.getPolicy(rule.id)) !== undefined) {
+      throw new GatewayError({ code: 'CONFLICT', message: `A policy rule with id "${rule.id}" exists` });
+    }
+    const at = new Date(this.host.now()).toISOString();
+    await this.host.store.putPolicy({ id: rule.id, rule: { ...rule }, createdAt: at, updatedAt: at });
+    await this.host.reload();
+    return this.get(rule.id);
+  }
+
+  async update(id: string, patch: unknown): Promise<PolicyAdminView> {
+    assertSafeInput(patch, 64);
+    if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
+    const stored = await this.host.store.getPolicy(id);
+    if (stored === undefined) throw notFound('Policy rule');
+    const partial = parseBody(policyRuleSchema.partial(), patch);
+    if (partial.id !== undefined && partial.id !== id) {
+      throw new GatewayError({ code: 'BAD_REQUEST', message: 'A rule id cannot change; create a new rule' });
+    }
+    const rule = this.validate({ ...(stored.rule as unknown as PolicyRule), ...(partial as Partial<PolicyRule>), id });
+    await this.host.store.putPolicy({ ...stored, rule: { ...rule }, updatedAt: new Date(this.host.now()).toISOString() });
+    await this.host.reload();
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
+    if (!(await this.host.store.deletePolicy(id))) throw notFound('Policy rule');
+    await this.host.reload();
+  }
+
+  /** Compiles the rule alone to surface bad paths or patterns as a 400 before storing it. */
+  private validate(rule: PolicyRule): PolicyRule {
+    try {
+      compilePolicy([rule]);
+    } catch (error) {
+      throw new GatewayError({ code: 'BAD_REQUEST', message: (error as Error).message });
+    }
+    return rule;
+  }
+}
+
+function readOnly(id: string): GatewayError {
+  return new GatewayError({ code: 'CONFLICT', message: `Policy rule "${id}" is defined in code and cannot be changed here` });
+}

@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { GatewayError, isGatewayError } from '../errors.js';
+import { assertSafeInput } from '../pipeline/input-guard.js';
+import { maskSecrets, keepMaskedSecrets, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
+import type { Vault } from '../secrets/vault.js';
+import type { Store, StoredToolRecord } from '../store/types.js';
+import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
+import type { ResolvedTool } from '../tools/registry.js';
+import { notFound, parseBody } from './agents.js';
+
+const inputField = z.object({ from: z.string().min(1).max(200) }).strict();
+const jsonSchemaObject = z.record(z.string(), z.unknown());
+
+/** The JSON body of an HTTP tool, as `POST /admin/tools` takes it. Unknown fields are refused. */
+export const httpToolBodySchema = z
+  .object({
+    kind: z.literal('http').optional(),
+    name: z.string().min(1).max(128),
+    title: z.string().max(200).optional(),
+    description: z.string().max(10_000),
+    method: z.string().min(1).max(10),
+    url: z.string().min(1).max(2000),
+    inputSchema: jsonSchemaObject,
+    outputSchema: jsonSchemaObject.optional(),
+    annotations: z
+      .object({
+        title: z.string().optional(),
+        readOnlyHint: z.boolean().optional(),
+        destructiveHint: z.boolean().optional(),
+        idempotentHint: z.boolean().optional(),
+        openWorldHint: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    risk: z.enum(['low', 'medium', 'high', 'critical']).optional(),
+    query: z.array(z.string()).max(200).optional(),
+    body: z.union([z.array(z.string()).max(200), inputField]).optional(),
+    headers: z.record(z.string(), z.union([z.string().max(8192), inputField])).optional(),
+    secretHeaders: z.record(z.string(), z.union([z.string().max(8192), z.object({ sealed: z.string() }).strict()])).optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    connectTimeoutMs: z.number().int().positive().optional(),
+    firstByteTimeoutMs: z.number().int().positive().optional(),
+    maxResponseBytes: z.number().int().positive().optional(),
+    allowPrivateNetwork: z.union([z.boolean(), z.array(z.string()).max(100)]).optional(),
+    followRedirects: z.enum(['none', 'same-origin']).optional(),
+    responseHeaders: z.array(z.string()).max(100).optional(),
+    redact: z
+      .object({
+        paths: z.array(z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()])).optional(),
+        detectors: z.union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))]).optional(),
+        mode: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** A tool as management responses show it: secrets are `***`, handlers are not shown. */
+export type ToolAdminView = Record<string, unknown> & { name: string; kind: 'local' | 'http'; source: 'code' | 'store'; version: string };
+
+export function toolAdminView(tool: ResolvedTool): ToolAdminView {
+  const definition = tool.definition;
+  let view: Record<string, unknown>;
+  if (definition.kind === 'http') {
+    view = JSON.parse(JSON.stringify(maskSecrets(definition as HttpToolDefinition)));
+  } else {
+    const { handler: _handler, ...rest } = definition;
+    view = JSON.parse(JSON.stringify(rest));
+  }
+  return { ...view, name: tool.name, kind: tool.kind, source: tool.source, version: tool.version, readOnly: tool.source === 'code' };
+}
+
+function badDefinition(error: unknown): never {
+  if (error instanceof TypeError) throw new GatewayError({ code: 'BAD_REQUEST', message: error.message });
+  if (isGatewayError(error) && error.code === 'SECRET_UNAVAILABLE') {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: error.message });
+  }
+  throw error;
+}
+
+/** What the tool administration needs from the gateway. */
+export interface ToolAdministrationHost {
+  store: Store;
+  vault: Vault;
+  now(): number;
+  /** Builds the runnable form (compiles schemas); throws a TypeError for a bad definition. */
+  resolve(definition: HttpToolDefinition): ResolvedTool;
+  isCodeTool(name: string): boolean;
+  get(name: string): ResolvedTool | undefined;
+  /** Reloads store-held tools into the registry. */
+  reload(): Promise<void>;
+}
+
+/** HTTP tools held in the store: create, update, delete, with secrets sealed at rest. */
+export class ToolAdministration {
+  constructor(private readonly host: ToolAdministrationHost) {}
+
+  /** The stored definition as a sealed, JSON-ready HTTP tool; throws 400 for anything wrong with it. */
+  private prepare(options: HttpToolOptions): HttpToolDefinition {
+    try {
+      const sealed = sealSecretHeaders(httpTool(options), this.host.vault);
+      this.host.resolve(sealed);
+      return sealed;
+    } catch (error) {
+      badDefinition(error);
+    }
+  }
+
+  async create(body: unknown): Promise<ToolAdminView> {
+    assertSafeInput(body, 64);
+    const options = parseBody(httpToolBodySchema, body) as unknown as HttpToolOptions;
+    if (this.host.isCodeTool(options.name) || (await this.host.store.getTool(options.name)) !== undefined) {
+      throw new GatewayError({ code: 'CONFLICT', message: `A tool named "${options.name}" exists` });
+    }
+    const definition = this.prepare(options);
+    await this.put(definition, undefined);
+    return this.view(options.name);
+  }
+
+  async update(name: string, patch: unknown): Promise<ToolAdminView> {
+    assertSafeInput(patch, 64);
+    if (this.host.isCodeTool(name)) throw readOnly(name);
+    const stored = await this.host.store.getTool(name);
+    if (stored === undefined) throw notFound('Tool');
+    const partial = parseBody(httpToolBodySchema.partial(), patch);
+    if (partial.name !== undefined && partial.name !== name) {
+      throw new GatewayError({ code: 'BAD_REQUEST', message: 'A tool cannot be renamed; create a new one' });
+    }
+    const current = httpTool(stored.definition as unknown as HttpToolOptions);
+    const merged = keepMaskedSecrets({ ...(stored.definition as unknown as HttpToolOptions), ...(partial as Partial<HttpToolOptions>) }, current);
+    const definition = this.prepare(merged as HttpToolOptions);
+    await this.put(definition, stored);
+    return this.view(name);
+  }
+
+  async remove(name: string): Promise<void> {
+    if (this.host.isCodeTool(name)) throw readOnly(name);
+    if (!(await this.host.store.deleteTool(name))) throw notFound('Tool');
+    await this.host.reload();
+  }
+
+  /** Re-seals every stored secret under the vault's active key. */
+  async reseal(): Promise<{ tools: number; resealed: number; unchanged: number }> {
+    let resealed = 0;
+    let unchanged = 0;
+    const stored = await this.host.store.listTools();
+    for (const record of stored) {
+      const definition = httpTool(record.definition as unknown as HttpToolOptions);
+      const result = resealSecretHeaders(definition, this.host.vault);
+      resealed += result.changed;
+      unchanged += result.unchanged;
+      if (result.changed > 0) {
+        await this.host.store.putTool({ ...record, definition: toJson(result.definition), updatedAt: new Date(this.host.now()).toISOString() });
+      }
+    }
+    await this.host.reload();
+    return { tools: stored.length, resealed, unchanged };
+  }
+
+  private async put(definition: HttpToolDefinition, previous: StoredToolRecord | undefined): Promise<void> {
+    const at = new Date(this.host.now()).toISOString();
+    const resolved = this.host.resolve(definition);
+    await this.host.store.putTool({
+      name: definition.name,
+      definition: toJson(definition),
+      version: resolved.version,
+      createdAt: previous?.createdAt ?? at,
+      updatedAt: at,
+    });
+    await this.host.reload();
+  }
+
+  private view(name: string): ToolAdminView {
+    const tool = this.host.get(name);
+    if (tool === undefined) throw notFound('Tool');
+    return toolAdminView(tool);
+  }
+}
+
+function toJson(definition: HttpToolDefinition): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(definition)) as Record<string, unknown>;
+}
+
+function readOnly(name: string): GatewayError {
+  return new GatewayError({ code: 'CONFLICT', message: `Tool "${name}" is defined in code and cannot be changed here` });
+}

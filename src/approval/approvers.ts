@@ -1,0 +1,151 @@
+import {
+  type AuditSigningKey,
+  type AuditVerificationKey,
+  type PreparedSigningKey,
+  prepareSigningKey,
+  prepareVerificationKeys,
+  signCompact,
+  verifyCompact,
+} from '../audit/keys.js';
+import type { ApprovalView } from './coordinator.js';
+
+/** What an approver is told about a new approval: the redacted call, never the held input. */
+export interface ApprovalNotice extends ApprovalView {
+  agentName: string;
+}
+
+/**
+ * Who is told about pending approvals. `notify` is called once per new approval, off the
+ * call path: a slow or failing approver never delays or fails the agent's call. Decisions
+ * come back through the admin API or `gateway.admin.decide()`.
+ */
+export interface Approver {
+  notify(approval: ApprovalNotice): void | Promise<void>;
+}
+
+/**
+ * An approver that calls a function in this process (post to chat, page someone, queue a
+ * task in your own system).
+ *
+ * @example
+ * ```ts
+ * import { callbackApprover, createGateway } from 'agent-tool-gateway';
+ *
+ * const gateway = createGateway({
+ *   approver: callbackApprover(async (approval) => {
+ *     await slack.post(`#approvals`, `${approval.agentName} wants ${approval.tool}: ${JSON.stringify(approval.input)}`);
+ *   }),
+ * });
+ * ```
+ */
+export function callbackApprover(callback: (approval: ApprovalNotice) => void | Promise<void>): Approver {
+  if (typeof callback !== 'function') throw new TypeError('callbackApprover: callback must be a function');
+  return { notify: callback };
+}
+
+/** The JWS `typ` of an approval webhook. */
+export const approvalWebhookType = 'atg-approval+jws';
+
+/** Options of {@link webhookApprover}. */
+export interface WebhookApproverOptions {
+  /** Where each approval is POSTed. */
+  url: string | URL;
+  /** Ed25519 private key (CryptoKey, KeyObject or private JWK) that signs every body. */
+  signingKey: AuditSigningKey;
+  /** `kid` of the signatures. Default: the JWK's `kid`, else the RFC 7638 thumbprint. */
+  keyId?: string;
+  /** Retries of a failed POST (network error, 408, 429, 5xx). Default 5. */
+  retries?: number;
+  /** First retry delay in ms; doubles each time, with jitter, up to 30 s. Default 500. */
+  retryBaseMs?: number;
+  /** Deadline of one POST in ms. Default 10 000. */
+  timeoutMs?: number;
+  /** Extra request headers (the receiver's own API key, for example). */
+  headers?: Record<string, string>;
+  fetch?: typeof globalThis.fetch;
+  /** Told when an approval could not be delivered after every retry. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * An approver that POSTs every new approval to a URL as a compact JWS (EdDSA,
+ * `Content-Type: application/jose`), so the receiver can prove the gateway sent it. Delivery
+ * is retried with exponential backoff in the background; it never blocks a call. Verify
+ * with {@link verifyApprovalWebhook} and the public JWK of the key.
+ *
+ * @example
+ * ```ts
+ * import { generateAuditSigningKey, webhookApprover } from 'agent-tool-gateway';
+ *
+ * const { privateKey, publicJwk } = await generateAuditSigningKey();
+ * const approver = webhookApprover({ url: 'https://approvals.example.com/hook', signingKey: privateKey });
+ * // give publicJwk to the receiver
+ * ```
+ */
+export function webhookApprover(options: WebhookApproverOptions): Approver {
+  const url = new URL(options.url);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('webhookApprover: url must be http(s)');
+  const retries = options.retries ?? 5;
+  const retryBaseMs = options.retryBaseMs ?? 500;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const send = options.fetch ?? globalThis.fetch;
+  let prepared: Promise<PreparedSigningKey> | undefined;
+
+  const deliver = async (body: string): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      let retryable = true;
+      try {
+        const response = await send(url, {
+          method: 'POST',
+          headers: { ...options.headers, 'content-type': 'application/jose' },
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await response.body?.cancel();
+        if (response.ok) return;
+        retryable = response.status === 408 || response.status === 429 || response.status >= 500;
+        if (!retryable || attempt >= retries) throw new Error(`approval webhook answered ${response.status}`);
+      } catch (error) {
+        if (!retryable || attempt >= retries) throw error;
+      }
+      const delay = Math.min(30_000, retryBaseMs * 2 ** attempt) * (0.5 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  };
+
+  return {
+    async notify(approval) {
+      prepared ??= prepareSigningKey(options.signingKey, options.keyId);
+      const payload = JSON.stringify({ type: 'approval.requested', sentAt: new Date().toISOString(), approval });
+      const jws = await signCompact(payload, await prepared, approvalWebhookType);
+      try {
+        await deliver(jws);
+      } catch (error) {
+        options.onError?.(error);
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * Checks an approval webhook body with the gateway's public key and returns what it
+ * carries, or undefined when the signature does not verify (tampered, wrong key).
+ *
+ * @example
+ * ```ts
+ * const message = await verifyApprovalWebhook(await request.text(), publicJwk);
+ * if (!message) return new Response('bad signature', { status: 401 });
+ * ```
+ */
+export async function verifyApprovalWebhook(
+  body: string,
+  publicKey: AuditVerificationKey | readonly AuditVerificationKey[],
+): Promise<{ type: 'approval.requested'; sentAt: string; approval: ApprovalNotice } | undefined> {
+  const keys = await prepareVerificationKeys(publicKey);
+  const payload = await verifyCompact(body.trim(), keys);
+  if (payload === undefined) return undefined;
+  const message = JSON.parse(payload) as { type: 'approval.requested'; sentAt: string; approval: ApprovalNotice };
+  // The same key may sign audit batches: only an approval message counts as one.
+  return message.type === 'approval.requested' ? message : undefined;
+}

@@ -1,0 +1,402 @@
+import { randomUUID } from 'node:crypto';
+import type { AdminPrincipal } from '../auth/admin-auth.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { PipelineDependencies } from '../pipeline/dependencies.js';
+import { runTool } from '../pipeline/execute.js';
+import { outcomeOfRecord } from '../pipeline/idempotency.js';
+import { statusForError, writeRecord } from '../pipeline/record.js';
+import type { CallContext, CallOutcome } from '../pipeline/types.js';
+import type { ApprovalRecord, InvocationRecord } from '../store/types.js';
+import type { Approver, ApprovalNotice } from './approvers.js';
+
+/** Default lifetime of an approval request: 15 minutes. */
+export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;
+
+/** An approval as approvers see it: the held input stays out, the redacted one is shown. */
+export type ApprovalView = Omit<ApprovalRecord, 'heldInput'>;
+
+export const toApprovalView = ({ heldInput: _heldInput, ...view }: ApprovalRecord): ApprovalView => view;
+
+/** What deciding an approval returns. */
+export interface ApprovalDecisionResult {
+  approval: ApprovalView;
+  /** The outcome of the call: executed (approve) or refused (deny). */
+  outcome: CallOutcome;
+}
+
+/** Options of the coordinator, from the gateway's options. */
+export interface ApprovalCoordinatorOptions {
+  defaultTtlMs: number;
+  approver?: Approver;
+  /** Seals the held input at rest (vault configured) and opens it for execution. */
+  sealing?: { seal(input: unknown, approvalId: string): unknown; open(sealed: unknown, approvalId: string): unknown };
+  onError(error: unknown): void;
+}
+
+/**
+ * The human-approval path. Requests approvals for calls policy sends to a human, recognises
+ * repeats of a call already waiting or decided (same agent, tool, tool version and input
+ * digest), takes decisions atomically (one wins, the rest 409), and executes an approved
+ * call exactly once: the store's compare-and-set claim makes that hold across instances.
+ */
+export class ApprovalCoordinator {
+  private deps!: PipelineDependencies;
+  /** Resolvers waiting for an invocation to reach a final state, by invocation id. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(private readonly options: ApprovalCoordinatorOptions) {}
+
+  /** Late wiring: the coordinator and the pipeline dependencies refer to each other. */
+  attach(deps: PipelineDependencies): void {
+    this.deps = deps;
+  }
+
+  /** The pending state or stored outcome of an identical earlier call, if there is one. */
+  async findRepeat(context: CallContext): Promise<CallOutcome | undefined> {
+    const { agent, tool, inputDigest } = context;
+    if (agent === undefined || tool === undefined || inputDigest === undefined) return undefined;
+    const { items } = await this.deps.store.listApprovals({ agentId: agent.id, tool: tool.name, inputDigest, limit: 20 });
+    for (const approval of items) {
+      if (approval.toolVersion !== tool.version) continue;
+      if (approval.status === 'pending') {
+        if (Date.parse(approval.expiresAt) > this.deps.now()) {
+          return {
+            status: 'pending_approval',
+            invocationId: approval.invocationId,
+            approval: { id: approval.id, expiresAt: approval.expiresAt },
+          };
+        }
+        await this.expire(approval);
+        continue;
+      }
+      if (approval.status === 'expired') continue;
+      // approved, executing, executed, denied: the one outcome of this call.
+      const record = await this.deps.store.getInvocation(approval.invocationId);
+      const outcome = record === undefined ? undefined : await outcomeOfRecord(this.deps, record);
+      return (
+        outcome ?? {
+          status: 'pending_approval',
+          invocationId: approval.invocationId,
+          approval: { id: approval.id, expiresAt: approval.expiresAt },
+        }
+      );
+    }
+    return undefined;
+  }
+
+  /** Stores a new pending approval holding the exact input, tells the approver, answers "pending". */
+  async request(context: CallContext): Promise<CallOutcome> {
+    const { agent, tool, inputDigest, decision } = context;
+    if (agent === undefined || tool === undefined || inputDigest === undefined || decision === undefined) {
+      throw new Error('approval runs after policy');
+    }
+    const id = randomUUID();
+    const now = this.deps.now();
+    const expiresAt = new Date(now + (decision.approvalTtlMs ?? this.options.defaultTtlMs)).toISOString();
+    const redaction = this.deps.redactors.forTool(tool, decision.redact);
+    const approval: ApprovalRecord = {
+      id,
+      invocationId: context.invocationId,
+      agentId: agent.id,
+      tool: tool.name,
+      toolVersion: tool.version,
+      inputDigest,
+      heldInput: this.options.sealing ? this.options.sealing.seal(context.input, id) : context.input,
+      input: redaction.value(context.input),
+      ruleIds: decision.ruleIds,
+      status: 'pending',
+      requestedAt: new Date(now).toISOString(),
+      expiresAt,
+      decidedAt: null,
+      decidedBy: null,
+      reason: null,
+    };
+    context.approvalId = id;
+    const outcome: CallOutcome = { status: 'pending_approval', invocationId: context.invocationId, approval: { id, expiresAt } };
+    // The invocation record and its event exist before the approval does, so a decision
+    // (which may come at once) always finds the record it finishes.
+    await writeRecord(this.deps, context, outcome);
+    await this.deps.store.createApproval(approval);
+    context.recorded = true;
+    this.notify(toApprovalView(approval), agent.name);
+    return outcome;
+  }
+
+  private notify(approval: ApprovalView, agentName: string): void {
+    const approver = this.options.approver;
+    if (approver === undefined) return;
+    const notice: ApprovalNotice = { ...approval, agentName };
+    // Never on the call path: the agent has its 202 whatever the approver does.
+    queueMicrotask(() => {
+      Promise.resolve()
+        .then(() => approver.notify(notice))
+        .catch((error: unknown) => this.options.onError(error));
+    });
+  }
+
+  /**
+   * Decides a pending approval. Exactly one of any number of concurrent decisions wins;
+   * the others get 409 `APPROVAL_ALREADY_DECIDED`; an expired approval answers 409
+   * `APPROVAL_EXPIRED`. Approving executes the held call once and returns its outcome.
+   */
+  async decide(
+    id: string,
+    decision: 'approve' | 'deny',
+    principal: AdminPrincipal,
+    reason: string | undefined,
+  ): Promise<ApprovalDecisionResult> {
+    if (!principal.roles.includes('approver') && !principal.roles.includes('admin')) {
+      throw new GatewayError({ code: 'FORBIDDEN', message: 'Deciding approvals needs the approver or admin role' });
+    }
+    const current = await this.deps.store.getApproval(id);
+    if (current === undefined) throw new GatewayError({ code: 'NOT_FOUND', message: 'Approval not found' });
+    if (current.status === 'expired') throw approvalExpired();
+    if (current.status !== 'pending') throw alreadyDecided();
+    if (Date.parse(current.expiresAt) <= this.deps.now()) {
+      await this.expire(current);
+      throw approvalExpired();
+    }
+    const redaction = this.deps.redactors.fallback();
+    const cleanReason = reason === undefined ? null : (redaction.text(reason.slice(0, 1000)) as string);
+    const decided = await this.deps.store.transitionApproval(id, 'pending', {
+      status: decision === 'approve' ? 'approved' : 'denied',
+      decidedAt: new Date(this.deps.now()).toISOString(),
+      decidedBy: principal.id,
+      reason: cleanReason,
+    });
+    if (decided === undefined) {
+      const now = await this.deps.store.getApproval(id);
+      throw now?.status === 'expired' ? approvalExpired() : alreadyDecided();
+    }
+    await this.deps.audit.append({
+      type: 'approval.decided',
+      actor: `admin:${principal.id}`,
+      invocationId: decided.invocationId,
+      agentId: decided.agentId,
+      tool: decided.tool,
+      data: { approvalId: id, decision, ...(cleanReason === null ? {} : { reason: cleanReason }) },
+    });
+
+    if (decision === 'deny') {
+      const error = new GatewayError({
+        code: 'POLICY_DENIED',
+        message: cleanReason === null ? 'Denied by an approver' : `Denied by an approver: ${cleanReason}`,
+        details: { rule: decided.ruleIds, approvalId: id, ...(cleanReason === null ? {} : { reason: cleanReason }) },
+      });
+      const outcome = await this.finish(decided, { status: 'error', invocationId: decided.invocationId, error }, undefined);
+      return { approval: toApprovalView(decided), outcome };
+    }
+    const outcome = await this.execute(decided);
+    const latest = (await this.deps.store.getApproval(id)) ?? decided;
+    return { approval: toApprovalView(latest), outcome };
+  }
+
+  /** Claims an approved call and runs it, once. */
+  private async execute(approval: ApprovalRecord): Promise<CallOutcome> {
+    const claimed = await this.deps.store.transitionApproval(approval.id, 'approved', { status: 'executing' });
+    if (claimed === undefined) {
+      // Another instance claimed it; its outcome is the one.
+      const record = await this.deps.store.getInvocation(approval.invocationId);
+      return (
+        (record && (await outcomeOfRecord(this.deps, record))) ?? {
+          status: 'pending_approval',
+          invocationId: approval.invocationId,
+          approval: { id: approval.id, expiresAt: approval.expiresAt },
+        }
+      );
+    }
+    const started = this.deps.now();
+    let upstreamStatus: number | undefined;
+    let outcome: CallOutcome;
+    try {
+      const tool = this.deps.tools.get(approval.tool);
+      if (tool === undefined || tool.version !== approval.toolVersion) {
+        throw new GatewayError({
+          code: 'APPROVAL_TOOL_CHANGED',
+          message: 'The tool changed since this call was approved; the call was not executed',
+        });
+      }
+      const agent = await this.deps.agents.byId(approval.agentId);
+      if (agent === undefined) {
+        throw new GatewayError({ code: 'FORBIDDEN', message: 'The agent is no longer active; the call was not executed' });
+      }
+      const input = this.options.sealing ? this.options.sealing.open(approval.heldInput, approval.id) : approval.heldInput;
+      const decision = await this.deps.policy().evaluate({
+        agent: { id: agent.id, name: agent.name, tags: agent.tags },
+        tool: { name: tool.name, risk: tool.risk },
+        input,
+      });
+      if (decision.effect === 'deny') {
+        throw new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } });
+      }
+      await this.deps.audit.append({
+        type: 'invocation.started',
+        actor: `agent:${agent.id}`,
+        invocationId: approval.invocationId,
+        agentId: agent.id,
+        tool: tool.name,
+        data: { toolVersion: tool.version, inputDigest: approval.inputDigest, approvalId: approval.id },
+      });
+      const execution = await runTool(tool, input, {
+        signal: new AbortController().signal,
+        invocationId: approval.invocationId,
+        agent,
+      });
+      upstreamStatus = execution.upstreamStatus;
+      const redaction = this.deps.redactors.forTool(tool, decision.redact);
+      outcome = { status: 'succeeded', invocationId: approval.invocationId, output: redaction.value(execution.output) };
+    } catch (error) {
+      outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(error) };
+    }
+    await this.deps.store.transitionApproval(approval.id, 'executing', { status: 'executed' });
+    await this.deps.audit
+      .append({
+        type: 'approval.executed',
+        actor: 'system',
+        invocationId: approval.invocationId,
+        agentId: approval.agentId,
+        tool: approval.tool,
+        data: { approvalId: approval.id, status: outcome.status === 'succeeded' ? 'succeeded' : 'failed' },
+      })
+      .catch((error: unknown) => this.options.onError(error));
+    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started });
+  }
+
+  /** Writes the final state of an approved, denied or expired call and wakes its waiters. */
+  private async finish(
+    approval: ApprovalRecord,
+    outcome: CallOutcome,
+    execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
+  ): Promise<CallOutcome> {
+    const record = await this.deps.store.getInvocation(approval.invocationId);
+    if (record !== undefined) {
+      const updated: InvocationRecord = {
+        ...record,
+        status: outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'error' ? statusForError(outcome.error) : record.status,
+        output: outcome.status === 'succeeded' ? outcome.output : null,
+        error:
+          outcome.status === 'error'
+            ? { code: outcome.error.code, message: outcome.error.message, ...(outcome.error.details === undefined ? {} : { details: outcome.error.details }) }
+            : null,
+        upstreamStatus: execution?.upstreamStatus ?? record.upstreamStatus,
+        latencyMs: execution?.latencyMs ?? record.latencyMs,
+        updatedAt: new Date(this.deps.now()).toISOString(),
+      };
+      await this.deps.store.putInvocation(updated);
+      const type =
+        updated.status === 'succeeded' ? 'invocation.completed' : updated.status === 'timeout' ? 'invocation.timeout' : `invocation.${updated.status}`;
+      await this.deps.audit
+        .append({
+          type,
+          actor: execution === undefined ? 'system' : `agent:${approval.agentId}`,
+          invocationId: approval.invocationId,
+          agentId: approval.agentId,
+          tool: approval.tool,
+          data: {
+            status: updated.status,
+            approvalId: approval.id,
+            ...(updated.error === null ? {} : { error: { code: updated.error.code } }),
+            ...(updated.latencyMs === null ? {} : { latencyMs: updated.latencyMs }),
+          },
+        })
+        .catch((error: unknown) => this.options.onError(error));
+    }
+    this.wake(approval.invocationId);
+    return outcome;
+  }
+
+  /** Marks a pending approval expired (if it still is) and its call as expired. */
+  async expire(approval: ApprovalRecord): Promise<void> {
+    const expired = await this.deps.store.transitionApproval(approval.id, 'pending', { status: 'expired' });
+    if (expired === undefined) return;
+    await this.deps.audit
+      .append({
+        type: 'approval.expired',
+        actor: 'system',
+        invocationId: approval.invocationId,
+        agentId: approval.agentId,
+        tool: approval.tool,
+        data: { approvalId: approval.id },
+      })
+      .catch((error: unknown) => this.options.onError(error));
+    const error = new GatewayError({ code: 'APPROVAL_EXPIRED', message: 'The approval expired before anyone decided', details: { approvalId: approval.id } });
+    await this.finish(expired, { status: 'error', invocationId: approval.invocationId, error }, undefined);
+  }
+
+  /** Expires every pending approval whose time is up. Returns how many. */
+  async sweepExpired(): Promise<number> {
+    let count = 0;
+    let cursor: string | undefined;
+    const now = this.deps.now();
+    do {
+      const page = await this.deps.store.listApprovals({ status: 'pending', limit: 200, ...(cursor ? { cursor } : {}) });
+      for (const approval of page.items) {
+        if (Date.parse(approval.expiresAt) <= now) {
+          await this.expire(approval);
+          count++;
+        }
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return count;
+  }
+
+  /**
+   * Waits up to `ms` for a call to leave `pending_approval`. Wakes at once for decisions
+   * taken in this process and polls the store for those taken by other instances.
+   */
+  async waitForOutcome(invocationId: string, ms: number, signal: AbortSignal): Promise<CallOutcome | undefined> {
+    const deadline = this.deps.now() + ms;
+    for (;;) {
+      const record = await this.deps.store.getInvocation(invocationId);
+      if (record !== undefined && record.status !== 'pending_approval' && record.status !== 'running') {
+        return outcomeOfRecord(this.deps, record);
+      }
+      if (record !== undefined && record.approvalId !== null) {
+        const approval = await this.deps.store.getApproval(record.approvalId);
+        if (approval?.status === 'pending' && Date.parse(approval.expiresAt) <= this.deps.now()) {
+          await this.expire(approval);
+          continue;
+        }
+      }
+      const left = deadline - this.deps.now();
+      if (left <= 0 || signal.aborted) return undefined;
+      await this.sleep(invocationId, Math.min(left, 500), signal);
+    }
+  }
+
+  private sleep(invocationId: string, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(invocationId);
+      if (set === undefined) {
+        set = new Set();
+        this.waiters.set(invocationId, set);
+      }
+      const waiters = set;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        waiters.delete(done);
+        if (waiters.size === 0) this.waiters.delete(invocationId);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      waiters.add(done);
+    });
+  }
+
+  private wake(invocationId: string): void {
+    const set = this.waiters.get(invocationId);
+    if (set === undefined) return;
+    for (const done of [...set]) done();
+  }
+}
+
+function alreadyDecided(): GatewayError {
+  return new GatewayError({ code: 'APPROVAL_ALREADY_DECIDED', message: 'This approval was already decided' });
+}
+
+function approvalExpired(): GatewayError {
+  return new GatewayError({ code: 'APPROVAL_EXPIRED', message: 'This approval has expired' });
+}

@@ -1,0 +1,257 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { JWK } from 'jose';
+import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
+import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
+import type { AuditVerification } from './types.js';
+import { verifyAuditEntries } from './verify.js';
+
+/** `format` of an audit export manifest. */
+export const auditExportFormat = 'agent-tool-gateway/audit-export';
+
+/** The `manifest.json` written next to an exported chain segment. */
+export interface AuditExportManifest {
+  format: typeof auditExportFormat;
+  version: 1;
+  /** Name of the JSONL file (one `AuditEntry` per line), in the manifest's directory. */
+  file: string;
+  /** First and last exported sequence numbers; null when the range was empty. */
+  fromSeq: number | null;
+  toSeq: number | null;
+  count: number;
+  /** `prevHash` of the first exported entry: the anchor that ties the segment to earlier entries. */
+  firstPrevHash: string | null;
+  /** Hash of the last exported entry. */
+  headHash: string | null;
+  /** SHA-256 (hex) of the JSONL file's bytes. */
+  sha256: string;
+  /** Signed checkpoints whose seq lies in the exported range. */
+  checkpoints: AuditCheckpoint[];
+  /** The checkpoint public key, when one was given at export. Informational: verify with a key you trust. */
+  publicJwk?: JWK;
+  exportedAt: string;
+}
+
+/** Options of {@link exportAudit}. */
+export interface ExportAuditOptions {
+  store: Store;
+  /** First sequence number (inclusive). Default: the first retained entry. */
+  from?: number;
+  /** Last sequence number (inclusive). Default: the head when the export starts. */
+  to?: number;
+  /** Directory to write `audit-<from>-<to>.jsonl` and `manifest.json` into (created when missing). */
+  dir?: string;
+  /**
+   * Streams to write the JSONL and the manifest to instead of files (an HTTP response, an
+   * archive). They are written to, not ended.
+   */
+  output?: { entries: Writable; manifest?: Writable };
+  /** The checkpoint public key, copied into the manifest for convenience. */
+  publicKey?: AuditVerificationKey;
+  /** Entries read per `listAudit` page. Default 500. */
+  pageSize?: number;
+  /** Clock for `exportedAt`. */
+  now?: () => Date;
+}
+
+async function writeChunk(stream: Writable, chunk: string): Promise<void> {
+  if (!stream.write(chunk)) await once(stream, 'drain');
+}
+
+async function endStream(stream: Writable): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.end(() => resolve());
+  });
+}
+
+/**
+ * Writes a segment of the audit chain as evidence: a JSONL file of entries and a
+ * `manifest.json` with the range, count, first `prevHash`, head hash, the file's SHA-256,
+ * the checkpoints in range and (optionally) the public key. Reads the store page by page.
+ * Check it anywhere with {@link verifyAuditExport}. Backs `atg audit export`.
+ *
+ * @example
+ * ```ts
+ * import { exportAudit } from 'agent-tool-gateway';
+ *
+ * const manifest = await exportAudit({ store, dir: './evidence', publicKey: publicJwk });
+ * console.log(`${manifest.count} entries in ${manifest.file}`);
+ * ```
+ */
+export async function exportAudit(options: ExportAuditOptions): Promise<AuditExportManifest> {
+  const { store } = options;
+  if (options.dir === undefined && options.output === undefined) {
+    throw new TypeError('exportAudit needs `dir` or `output`');
+  }
+  const pageSize = options.pageSize ?? 500;
+  // A fixed end, so appends during the export do not make it chase the head.
+  const head = await store.getAuditHead();
+  const to = options.to ?? head?.seq;
+
+  let temporaryPath: string | undefined;
+  let entriesStream: Writable;
+  if (options.output !== undefined) {
+    entriesStream = options.output.entries;
+  } else {
+    await mkdir(options.dir as string, { recursive: true });
+    temporaryPath = join(options.dir as string, `audit-export-${process.pid}-${Date.now()}.partial`);
+    entriesStream = createWriteStream(temporaryPath);
+  }
+
+  const fileHash = createHash('sha256');
+  let first: AuditEntry | undefined;
+  let last: AuditEntry | undefined;
+  let count = 0;
+  if (to !== undefined && (options.from === undefined || options.from <= to)) {
+    let cursor: string | undefined;
+    do {
+      const page = await store.listAudit({ fromSeq: options.from, toSeq: to, limit: pageSize, cursor });
+      let chunk = '';
+      for (const entry of page.items) {
+        first ??= entry;
+        last = entry;
+        count++;
+        chunk += `${JSON.stringify(entry)}\n`;
+      }
+      if (chunk !== '') {
+        fileHash.update(chunk);
+        await writeChunk(entriesStream, chunk);
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+  }
+  // A caller's streams stay open (they may carry more); the file of `dir` is finished here.
+  if (temporaryPath !== undefined) await endStream(entriesStream);
+
+  const file = first === undefined || last === undefined ? 'audit-empty.jsonl' : `audit-${first.seq}-${last.seq}.jsonl`;
+  const checkpoints = first === undefined || last === undefined ? [] : await store.listCheckpoints({ fromSeq: first.seq, toSeq: last.seq });
+  const manifest: AuditExportManifest = {
+    format: auditExportFormat,
+    version: 1,
+    file,
+    fromSeq: first?.seq ?? null,
+    toSeq: last?.seq ?? null,
+    count,
+    firstPrevHash: first?.prevHash ?? null,
+    headHash: last?.hash ?? null,
+    sha256: fileHash.digest('hex'),
+    checkpoints: checkpoints.sort((left, right) => left.seq - right.seq),
+    exportedAt: (options.now?.() ?? new Date()).toISOString(),
+  };
+  if (options.publicKey !== undefined) manifest.publicJwk = await getAuditPublicJwk(options.publicKey);
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+
+  if (options.output !== undefined) {
+    if (options.output.manifest !== undefined) {
+      await writeChunk(options.output.manifest, manifestText);
+    }
+  } else {
+    const dir = options.dir as string;
+    await rename(temporaryPath as string, join(dir, file));
+    await writeFile(join(dir, 'manifest.json'), manifestText);
+  }
+  return manifest;
+}
+
+/** Where {@link verifyAuditExport} finds an export. */
+export interface VerifyAuditExportOptions {
+  /** A directory holding `manifest.json` and the JSONL file it names. */
+  dir?: string;
+  /** The manifest's path (instead of `dir`). */
+  manifestPath?: string;
+  /** The JSONL file's path. Default: the file the manifest names, next to it. */
+  entriesPath?: string;
+  /** The checkpoint public key you trust. Without one, checkpoint signatures are not checked. */
+  publicKey?: AuditVerificationKey | AuditVerificationKey[];
+}
+
+/** The outcome of {@link verifyAuditExport}: a chain verdict, or a file that does not match its manifest. */
+export type AuditExportVerification =
+  | AuditVerification
+  | {
+      ok: false;
+      through: number;
+      /** `file_hash_mismatch`: the JSONL bytes changed; `manifest_mismatch`: count, range or hashes disagree. */
+      reason: 'file_hash_mismatch' | 'manifest_mismatch';
+    };
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Checks an export offline: every entry's hash and link, sequence continuity, the
+ * checkpoints (signatures with `publicKey`, hashes against the chain), the file's SHA-256
+ * and the manifest's range, count and hashes. Chain damage is reported with its exact
+ * sequence number, as by `verifyAuditChain`. Backs `atg audit verify --export`.
+ *
+ * @example
+ * ```ts
+ * import { verifyAuditExport } from 'agent-tool-gateway';
+ *
+ * const result = await verifyAuditExport({ dir: './evidence', publicKey: trustedPublicJwk });
+ * ```
+ */
+export async function verifyAuditExport(options: VerifyAuditExportOptions): Promise<AuditExportVerification> {
+  const manifestPath = options.manifestPath ?? (options.dir === undefined ? undefined : join(options.dir, 'manifest.json'));
+  if (manifestPath === undefined) throw new TypeError('verifyAuditExport needs `dir` or `manifestPath`');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as AuditExportManifest;
+  if (manifest.format !== auditExportFormat || typeof manifest.file !== 'string') {
+    throw new TypeError('Not an agent-tool-gateway audit export manifest');
+  }
+  // The manifest names a file in its own directory, never a path elsewhere.
+  const entriesPath = options.entriesPath ?? join(dirname(manifestPath), basename(manifest.file));
+
+  let count = 0;
+  let last: AuditEntry | undefined;
+  async function* entries(): AsyncGenerator<AuditEntry> {
+    const input = createReadStream(entriesPath, 'utf8');
+    const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+    try {
+      yield* parseLines(lines);
+    } finally {
+      lines.close();
+      input.destroy();
+    }
+  }
+  async function* parseLines(lines: AsyncIterable<string>): AsyncGenerator<AuditEntry> {
+    for await (const line of lines) {
+      if (line === '') continue;
+      let entry: AuditEntry;
+      try {
+        entry = JSON.parse(line) as AuditEntry;
+      } catch {
+        // An unparseable line is damage at this position: the verifier reports it as edited.
+        entry = {} as AuditEntry;
+      }
+      count++;
+      last = entry;
+      yield entry;
+    }
+  }
+
+  const chain = await verifyAuditEntries(entries(), {
+    checkpoints: Array.isArray(manifest.checkpoints) ? manifest.checkpoints : [],
+    publicKey: options.publicKey,
+    fromSeq: manifest.fromSeq ?? undefined,
+    anchorHash: manifest.firstPrevHash ?? undefined,
+    throughSeq: manifest.toSeq ?? undefined,
+  });
+  if (!chain.ok) return chain;
+  const lastEntry = last as AuditEntry | undefined;
+  if (count !== manifest.count || (lastEntry?.seq ?? null) !== manifest.toSeq || (lastEntry?.hash ?? null) !== manifest.headHash) {
+    return { ok: false, through: chain.through, reason: 'manifest_mismatch' };
+  }
+  if ((await fileSha256(entriesPath)) !== manifest.sha256) {
+    return { ok: false, through: chain.through, reason: 'file_hash_mismatch' };
+  }
+  return chain;
+}

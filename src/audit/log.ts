@@ -1,0 +1,439 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors.js';
+import type { AuditEntry, AuditEvent, Store } from '../store/types.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import { GENESIS_HASH, hashCanonicalEvent } from './hash.js';
+import { type AuditSigningKey, type PreparedSigningKey, getAuditPublicJwk, prepareSigningKey, signCheckpoint } from './keys.js';
+import { SinkDispatcher } from './sink-dispatcher.js';
+import type { AuditSink } from './types.js';
+import type { JWK } from 'jose';
+
+/** An event to append: `id` and `at` are filled in when absent. */
+export type AuditEventInput = Omit<AuditEvent, 'id' | 'at'> & Partial<Pick<AuditEvent, 'id' | 'at'>>;
+
+/** Signed checkpoint settings of {@link createAuditLog}. */
+export interface AuditCheckpointOptions {
+  /** Ed25519 private key (CryptoKey, KeyObject or private JWK). */
+  signingKey: AuditSigningKey;
+  /** `kid` of the signatures. Default: the JWK's `kid`, else the RFC 7638 thumbprint of the public key. */
+  keyId?: string;
+  /** Sign the head after this many events. Default 1000. `0` turns the count trigger off. */
+  everyEvents?: number;
+  /** Sign the head this often (ms) when it moved. Default 60000. `0` turns the timer off. */
+  everyMs?: number;
+  /** Told when a checkpoint cannot be signed or stored (appends go on). */
+  onError?: (error: unknown) => void;
+}
+
+/** Options of {@link createAuditLog}. */
+export interface AuditLogOptions {
+  store: Store;
+  /**
+   * `closed` (default): an event that cannot be recorded in time rejects with
+   * `AUDIT_UNAVAILABLE`, so the call it describes does not run. `open`: the append resolves
+   * `undefined`, `onAuditError` is told, and the call goes on unrecorded.
+   */
+  failMode?: 'closed' | 'open';
+  /** How long an append may wait for the store, queueing included. Default 5000 ms. */
+  appendTimeoutMs?: number;
+  /** Told about every event that could not be recorded (both fail modes). */
+  onAuditError?: (error: GatewayError, event: AuditEvent) => void;
+  /** Destinations besides the store; each gets every committed batch, asynchronously. */
+  sinks?: AuditSink[];
+  /** Most entries queued per sink before new ones are dropped. Default 10000. */
+  sinkQueueLimit?: number;
+  /** Told when a sink's `write` throws or rejects. */
+  onSinkError?: (error: unknown, sink: AuditSink) => void;
+  /** Told when entries are dropped because a sink's queue is full. */
+  onSinkDrop?: (droppedEntries: number, sink: AuditSink) => void;
+  /** How long `close()` waits for each sink to drain, and then for its `close()`. Default 10000 ms. */
+  sinkCloseTimeoutMs?: number;
+  /** Signed checkpoints of the chain head. */
+  checkpoints?: AuditCheckpointOptions;
+  /** Most events per `store.appendAudit` call. Default 500. */
+  maxBatchSize?: number;
+  /** Attempts after losing the append race to another instance, before failing. Default 20. */
+  maxConflictRetries?: number;
+  /** Clock for `at` of events and checkpoints. */
+  now?: () => Date;
+}
+
+/**
+ * The audit trail of one gateway instance: appends events to the store's hash chain,
+ * group-committed, in order, and feeds sinks and signed checkpoints.
+ */
+export interface AuditLog {
+  /**
+   * Records one event and resolves with its chain entry once the store holds it. Events
+   * appended while a write is in flight are committed together in the next write.
+   *
+   * Fail-closed (default): rejects with `GatewayError` `AUDIT_UNAVAILABLE` (503) when the
+   * event cannot be recorded within `appendTimeoutMs`. Fail-open: resolves `undefined`
+   * instead and calls `onAuditError`. An event whose write timed out while already in flight
+   * may still end up recorded; it is never recorded twice and the chain never forks.
+   */
+  append(event: AuditEventInput): Promise<AuditEntry | undefined>;
+  /** The public JWK of the checkpoint key, for verifiers; undefined without checkpoints. */
+  publicJwk(): Promise<JWK | undefined>;
+  /** Signs and stores a checkpoint of the last committed entry now (no-op without checkpoints or entries). */
+  checkpoint(): Promise<void>;
+  /**
+   * Waits for queued appends, signs a final checkpoint, drains sinks and closes them (each
+   * bounded by `sinkCloseTimeoutMs`). Later appends fail as unavailable. Does not close the store.
+   */
+  close(): Promise<void>;
+}
+
+interface PendingAppend {
+  readonly event: AuditEvent;
+  readonly canonicalEvent: string;
+  readonly deadline: number;
+  readonly resolve: (entry: AuditEntry | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The last entry known to be in the store; `null` for an empty chain; `undefined` when unknown. */
+type KnownHead = { seq: number; hash: string } | null | undefined;
+
+const conflictBackoffCapMs = 50;
+
+function unavailable(message: string, cause?: unknown): GatewayError {
+  return new GatewayError({ code: 'AUDIT_UNAVAILABLE', message, cause });
+}
+
+function delay(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+/** Waits for `operation`, but no longer than `milliseconds`; a stuck operation is left behind. */
+async function withTimeout(operation: Promise<void> | undefined, milliseconds: number): Promise<void> {
+  if (operation === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, milliseconds);
+  });
+  try {
+    await Promise.race([operation, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+class StoreAuditLog implements AuditLog {
+  private readonly store: Store;
+  private readonly failOpen: boolean;
+  private readonly appendTimeoutMs: number;
+  private readonly maxBatchSize: number;
+  private readonly maxConflictRetries: number;
+  private readonly now: () => Date;
+  private readonly dispatchers: SinkDispatcher[];
+
+  private readonly queue: PendingAppend[] = [];
+  private inFlight: PendingAppend[] | undefined;
+  private abandonInFlight: ((error: GatewayError) => void) | undefined;
+  private draining: Promise<void> | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private head: KnownHead;
+  /** The last entry this instance committed: a real link, safe to sign. */
+  private lastCommitted: { seq: number; hash: string } | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private readonly signingKey: Promise<PreparedSigningKey> | undefined;
+  private readonly checkpointEveryEvents: number;
+  private readonly onCheckpointError: (error: unknown) => void;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private eventsSinceCheckpoint = 0;
+  private lastCheckpointSeq = -1;
+  private checkpointRunning: Promise<void> | undefined;
+  private checkpointAgain = false;
+
+  constructor(private readonly options: AuditLogOptions) {
+    this.store = options.store;
+    this.failOpen = options.failMode === 'open';
+    this.appendTimeoutMs = options.appendTimeoutMs ?? 5000;
+    if (!(this.appendTimeoutMs > 0) || !Number.isFinite(this.appendTimeoutMs)) {
+      throw new TypeError('createAuditLog: appendTimeoutMs must be a positive number');
+    }
+    this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 500);
+    this.maxConflictRetries = Math.max(0, options.maxConflictRetries ?? 20);
+    this.now = options.now ?? (() => new Date());
+    this.dispatchers = (options.sinks ?? []).map(
+      (sink) =>
+        new SinkDispatcher(sink, {
+          maxQueuedEntries: options.sinkQueueLimit ?? 10_000,
+          onError: (error, failedSink) => options.onSinkError?.(error, failedSink),
+          onDrop: (droppedEntries, fullSink) => options.onSinkDrop?.(droppedEntries, fullSink),
+        }),
+    );
+
+    const checkpoints = options.checkpoints;
+    this.checkpointEveryEvents = checkpoints?.everyEvents ?? 1000;
+    this.onCheckpointError = (error) => {
+      try {
+        checkpoints?.onError?.(error);
+      } catch {
+        // A throwing callback must not break the audit log.
+      }
+    };
+    if (checkpoints !== undefined) {
+      this.signingKey = prepareSigningKey(checkpoints.signingKey, checkpoints.keyId);
+      // Surface a bad key through onError instead of an unhandled rejection.
+      this.signingKey.catch(this.onCheckpointError);
+      const everyMs = checkpoints.everyMs ?? 60_000;
+      if (everyMs > 0) {
+        this.checkpointTimer = setInterval(() => {
+          if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) this.requestCheckpoint();
+        }, everyMs);
+        this.checkpointTimer.unref?.();
+      }
+    }
+  }
+
+  append(input: AuditEventInput): Promise<AuditEntry | undefined> {
+    let event: AuditEvent;
+    let canonicalEvent: string;
+    try {
+      // The stored event is the parsed canonical form: exactly what was hashed, and a copy
+      // the caller can no longer change.
+      canonicalEvent = canonicalJson({ ...input, id: input.id ?? randomUUID(), at: input.at ?? this.now().toISOString() });
+      event = JSON.parse(canonicalEvent) as AuditEvent;
+    } catch (error) {
+      return Promise.reject(new GatewayError({ code: 'INTERNAL', message: 'Audit event is not JSON', cause: error }));
+    }
+    return new Promise<AuditEntry | undefined>((resolve, reject) => {
+      const pending: PendingAppend = {
+        event,
+        canonicalEvent,
+        deadline: performance.now() + this.appendTimeoutMs,
+        resolve,
+        reject,
+      };
+      if (this.closed) {
+        this.fail(pending, unavailable('Audit log is closed'));
+        return;
+      }
+      this.queue.push(pending);
+      this.armWatchdog();
+      // Deferred a microtask so events appended in the same turn share one write.
+      if (this.draining === undefined) this.draining = Promise.resolve().then(() => this.drain());
+    });
+  }
+
+  async publicJwk(): Promise<JWK | undefined> {
+    const signingKey = this.options.checkpoints?.signingKey;
+    if (signingKey === undefined) return undefined;
+    const prepared = await this.signingKey;
+    return { ...(await getAuditPublicJwk(signingKey)), kid: prepared?.keyId };
+  }
+
+  async checkpoint(): Promise<void> {
+    if (this.signingKey === undefined) return;
+    this.requestCheckpoint();
+    while (this.checkpointRunning !== undefined) await this.checkpointRunning;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.closed = true;
+    while (this.draining !== undefined) await this.draining;
+    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
+    if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) await this.checkpoint();
+    while (this.checkpointRunning !== undefined) await this.checkpointRunning;
+    const sinkCloseTimeoutMs = this.options.sinkCloseTimeoutMs ?? 10_000;
+    await Promise.all(
+      this.dispatchers.map(async (dispatcher) => {
+        await dispatcher.idle(sinkCloseTimeoutMs);
+        try {
+          await withTimeout(dispatcher.sink.close?.(), sinkCloseTimeoutMs);
+        } catch (error) {
+          try {
+            this.options.onSinkError?.(error, dispatcher.sink);
+          } catch {
+            // A throwing callback must not break shutdown.
+          }
+        }
+      }),
+    );
+    if (this.watchdog !== undefined) clearTimeout(this.watchdog);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatchSize);
+        this.inFlight = batch;
+        let entries: AuditEntry[];
+        try {
+          entries = await this.commit(batch);
+        } catch (error) {
+          // Unknown outcome (a lost connection may still have committed): ask the store next time.
+          this.head = undefined;
+          const failure =
+            error instanceof GatewayError && error.code === 'AUDIT_UNAVAILABLE' ? error : unavailable('Audit trail unavailable', error);
+          for (const pending of batch) this.fail(pending, failure);
+          continue;
+        } finally {
+          this.inFlight = undefined;
+          this.abandonInFlight = undefined;
+        }
+        for (let index = 0; index < batch.length; index++) (batch[index] as PendingAppend).resolve(entries[index]);
+        this.afterCommit(entries);
+      }
+    } finally {
+      this.draining = undefined;
+      this.armWatchdog();
+    }
+  }
+
+  /** Writes one batch on top of the head, reloading the head and retrying when another writer got there first. */
+  private async commit(batch: PendingAppend[]): Promise<AuditEntry[]> {
+    const abandoned = new Promise<never>((_, reject) => {
+      this.abandonInFlight = reject;
+    });
+    abandoned.catch(() => undefined);
+    const guarded = <T>(operation: Promise<T>): Promise<T> => Promise.race([operation, abandoned]);
+
+    for (let attempt = 0; ; attempt++) {
+      if (this.head === undefined) {
+        const stored = await guarded(this.store.getAuditHead());
+        this.head = stored === undefined ? null : { seq: stored.seq, hash: stored.hash };
+      }
+      const entries = this.link(this.head, batch);
+      if (await guarded(this.store.appendAudit(entries))) {
+        const last = entries[entries.length - 1] as AuditEntry;
+        this.head = { seq: last.seq, hash: last.hash };
+        return entries;
+      }
+      this.head = undefined;
+      if (attempt >= this.maxConflictRetries) {
+        throw unavailable('Audit trail unavailable: too much contention on the chain head');
+      }
+      // Two instances that keep colliding step apart with a little random back-off.
+      if (attempt > 0) await guarded(delay(Math.random() * Math.min(conflictBackoffCapMs, 2 ** attempt)));
+    }
+  }
+
+  private link(head: { seq: number; hash: string } | null, batch: PendingAppend[]): AuditEntry[] {
+    let seq = head === null ? 0 : head.seq + 1;
+    let prevHash = head === null ? GENESIS_HASH : head.hash;
+    const entries: AuditEntry[] = new Array(batch.length);
+    for (let index = 0; index < batch.length; index++) {
+      const pending = batch[index] as PendingAppend;
+      const hash = hashCanonicalEvent(seq, prevHash, pending.canonicalEvent);
+      entries[index] = { seq, prevHash, hash, event: pending.event };
+      prevHash = hash;
+      seq++;
+    }
+    return entries;
+  }
+
+  private afterCommit(entries: AuditEntry[]): void {
+    const last = entries[entries.length - 1] as AuditEntry;
+    this.lastCommitted = { seq: last.seq, hash: last.hash };
+    for (const dispatcher of this.dispatchers) dispatcher.deliver(entries);
+    if (this.signingKey !== undefined) {
+      this.eventsSinceCheckpoint += entries.length;
+      if (this.checkpointEveryEvents > 0 && this.eventsSinceCheckpoint >= this.checkpointEveryEvents) {
+        this.requestCheckpoint();
+      }
+    }
+  }
+
+  private fail(pending: PendingAppend, error: GatewayError): void {
+    try {
+      this.options.onAuditError?.(error, pending.event);
+    } catch {
+      // A throwing callback must not break the audit log.
+    }
+    if (this.failOpen) pending.resolve(undefined);
+    else pending.reject(error);
+  }
+
+  /**
+   * One timer for every deadline: appends are FIFO with one timeout, so the oldest waiting
+   * append always has the earliest deadline. When it passes, the write in flight is
+   * abandoned (its events fail) and expired queued events are failed without being written.
+   */
+  private armWatchdog(): void {
+    if (this.watchdog !== undefined) return;
+    const oldest = this.inFlight?.[0] ?? this.queue[0];
+    if (oldest === undefined) return;
+    this.watchdog = setTimeout(
+      () => {
+        this.watchdog = undefined;
+        this.expire();
+        this.armWatchdog();
+      },
+      Math.max(0, oldest.deadline - performance.now()) + 1,
+    );
+    this.watchdog.unref?.();
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    const timedOut = unavailable('Audit trail unavailable: write timed out');
+    const inFlightOldest = this.inFlight?.[0];
+    if (inFlightOldest !== undefined && inFlightOldest.deadline <= now) this.abandonInFlight?.(timedOut);
+    let expired = 0;
+    while (expired < this.queue.length && (this.queue[expired] as PendingAppend).deadline <= now) expired++;
+    for (const pending of this.queue.splice(0, expired)) this.fail(pending, timedOut);
+  }
+
+  private requestCheckpoint(): void {
+    if (this.signingKey === undefined) return;
+    if (this.checkpointRunning !== undefined) {
+      this.checkpointAgain = true;
+      return;
+    }
+    this.checkpointRunning = this.writeCheckpoint().finally(() => {
+      this.checkpointRunning = undefined;
+      if (this.checkpointAgain) {
+        this.checkpointAgain = false;
+        this.requestCheckpoint();
+      }
+    });
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    const head = this.lastCommitted;
+    if (head === undefined || head.seq <= this.lastCheckpointSeq || this.signingKey === undefined) return;
+    this.eventsSinceCheckpoint = 0;
+    try {
+      const signingKey = await this.signingKey;
+      const checkpoint = await signCheckpoint({ seq: head.seq, hash: head.hash, at: this.now().toISOString() }, signingKey);
+      await this.store.appendCheckpoint(checkpoint);
+      this.lastCheckpointSeq = Math.max(this.lastCheckpointSeq, head.seq);
+    } catch (error) {
+      this.onCheckpointError(error);
+    }
+  }
+}
+
+/**
+ * Creates the audit trail of a gateway instance over a store. Appends are serialised and
+ * group-committed (events that arrive while a write is in flight share the next write);
+ * the head is cached, and when another instance appended first the head is reloaded and
+ * the batch re-linked on top of it, so several instances on one store build one chain.
+ *
+ * @example
+ * ```ts
+ * import { createAuditLog, generateAuditSigningKey, memoryStore } from 'agent-tool-gateway';
+ *
+ * const { privateKey } = await generateAuditSigningKey();
+ * const audit = createAuditLog({
+ *   store: memoryStore(),
+ *   checkpoints: { signingKey: privateKey, everyEvents: 1000 },
+ * });
+ * await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { agentId: 'a1' } });
+ * await audit.close();
+ * ```
+ */
+export function createAuditLog(options: AuditLogOptions): AuditLog {
+  return new StoreAuditLog(options);
+}

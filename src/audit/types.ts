@@ -1,0 +1,46 @@
+import type { AuditEntry } from '../store/types.js';
+
+/**
+ * A destination for committed audit entries besides the store (a file, a SIEM, a webhook).
+ * The audit log hands each committed batch to every sink in chain order, asynchronously:
+ * a slow or failing sink never delays an append or a call. Each sink gets its own bounded
+ * queue; entries that do not fit are dropped and reported (`onSinkDrop`).
+ *
+ * @example
+ * ```ts
+ * import type { AuditSink } from 'agent-tool-gateway';
+ *
+ * const consoleSink: AuditSink = {
+ *   write(entries) {
+ *     for (const entry of entries) console.log(entry.seq, entry.event.type);
+ *   },
+ * };
+ * ```
+ */
+export interface AuditSink {
+  /** Receives committed entries, consecutive and in chain order. */
+  write(entries: AuditEntry[]): Promise<void> | void;
+  /** Flushes and releases resources; called once by `AuditLog.close()`. */
+  close?(): Promise<void>;
+}
+
+/** Why a chain failed verification. */
+export type AuditBreakReason =
+  /** An entry's content no longer matches its hash. */
+  | 'edited'
+  /** A sequence number is absent (deleted entry, or entries cut off the end). */
+  | 'missing'
+  /** Entries appear out of order (swapped, duplicated, decreasing). */
+  | 'reordered'
+  /** A checkpoint's signature does not verify with the public key, or does not cover its stated head. */
+  | 'bad_checkpoint_signature'
+  /** A validly signed checkpoint names a hash the chain does not have at that seq. */
+  | 'checkpoint_mismatch'
+  /** An entry's `prevHash` is not the previous entry's hash. */
+  | 'bad_link';
+
+/**
+ * The outcome of verifying an audit chain. `through` is the last sequence number verified
+ * good (-1 when none was); on failure `brokenAt` is the first bad one.
+ */
+export type AuditVerification = { ok: true; through: number } | { ok: false; through: number; brokenAt: number; reason: AuditBreakReason };

@@ -1,0 +1,219 @@
+import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
+import { GENESIS_HASH, entryHashMatches } from './hash.js';
+import { type AuditVerificationKey, type PreparedVerificationKey, checkpointSignatureValid, prepareVerificationKeys } from './keys.js';
+import type { AuditBreakReason, AuditVerification } from './types.js';
+
+/** Options of {@link verifyAuditEntries}. */
+export interface VerifyAuditEntriesOptions {
+  /** Signed checkpoints to check against the entries (any order). */
+  checkpoints?: Iterable<AuditCheckpoint>;
+  /**
+   * The public key(s) that signed the checkpoints. Without one, checkpoints are only
+   * compared with the chain (`checkpoint_mismatch`), their signatures are not checked.
+   */
+  publicKey?: AuditVerificationKey | AuditVerificationKey[];
+  /**
+   * The sequence number the entries must start at. Without it, verification starts at the
+   * first entry given (a trimmed chain), using that entry's `prevHash` as the anchor.
+   */
+  fromSeq?: number;
+  /** The `prevHash` the first entry must carry. Always {@link GENESIS_HASH} for seq 0. */
+  anchorHash?: string;
+  /** Entries must reach at least this sequence number (else `missing`). */
+  throughSeq?: number;
+}
+
+/** How far ahead a gap looks for the missing entry before calling it missing rather than reordered. */
+const reorderWindow = 1024;
+
+type AnyIterable<T> = Iterable<T> | AsyncIterable<T>;
+
+function iteratorOf<T>(items: AnyIterable<T>): AsyncIterator<T> | Iterator<T> {
+  return Symbol.asyncIterator in items ? (items as AsyncIterable<T>)[Symbol.asyncIterator]() : (items as Iterable<T>)[Symbol.iterator]();
+}
+
+/** Reads entries one by one with a bounded look-ahead, so verification runs in constant memory. */
+class EntryReader {
+  private readonly iterator: AsyncIterator<AuditEntry> | Iterator<AuditEntry>;
+  private readonly lookahead: AuditEntry[] = [];
+
+  constructor(entries: AnyIterable<AuditEntry>) {
+    this.iterator = iteratorOf(entries);
+  }
+
+  async next(): Promise<AuditEntry | undefined> {
+    if (this.lookahead.length > 0) return this.lookahead.shift();
+    const result = await this.iterator.next();
+    return result.done ? undefined : result.value;
+  }
+
+  /** True when an entry with `seq` comes within the next {@link reorderWindow} entries. */
+  async comesSoon(seq: number): Promise<boolean> {
+    if (this.lookahead.some((entry) => entry.seq === seq)) return true;
+    while (this.lookahead.length < reorderWindow) {
+      const result = await this.iterator.next();
+      if (result.done) return false;
+      this.lookahead.push(result.value);
+      if (result.value.seq === seq) return true;
+    }
+    return false;
+  }
+}
+
+function broken(through: number, brokenAt: number, reason: AuditBreakReason): AuditVerification {
+  return { ok: false, through, brokenAt, reason };
+}
+
+function isWellFormed(entry: unknown): entry is AuditEntry {
+  const candidate = entry as Partial<AuditEntry> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    Number.isSafeInteger(candidate.seq) &&
+    typeof candidate.prevHash === 'string' &&
+    typeof candidate.hash === 'string' &&
+    typeof candidate.event === 'object' &&
+    candidate.event !== null
+  );
+}
+
+/**
+ * Verifies a sequence of chain entries (an array, a generator, lines parsed from an export
+ * file): recomputes each hash, checks sequence continuity and `prevHash` links, and checks
+ * every checkpoint in range (its signature with `publicKey`, and that its hash is the
+ * chain's hash at its seq). Entries are read one at a time, so any length fits in memory.
+ *
+ * @example
+ * ```ts
+ * import { verifyAuditEntries } from 'agent-tool-gateway';
+ *
+ * const result = await verifyAuditEntries(entries, { checkpoints, publicKey: publicJwk });
+ * if (!result.ok) console.error(`chain broken at ${result.brokenAt}: ${result.reason}`);
+ * ```
+ */
+export async function verifyAuditEntries(
+  entries: AnyIterable<AuditEntry>,
+  options: VerifyAuditEntriesOptions = {},
+): Promise<AuditVerification> {
+  const keys: PreparedVerificationKey[] | undefined =
+    options.publicKey === undefined ? undefined : await prepareVerificationKeys(options.publicKey);
+  const checkpoints = [...(options.checkpoints ?? [])].sort((left, right) => left.seq - right.seq);
+  let checkpointIndex = 0;
+  const reader = new EntryReader(entries);
+
+  let through = options.fromSeq === undefined ? -1 : options.fromSeq - 1;
+  let expectedSeq = options.fromSeq;
+  let previousHash = options.anchorHash;
+
+  for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) {
+    if (!isWellFormed(entry)) return broken(through, expectedSeq ?? through + 1, 'edited');
+    if (expectedSeq === undefined) {
+      // A trimmed chain: start at the first entry given; older checkpoints cannot be checked.
+      expectedSeq = entry.seq;
+      through = entry.seq - 1;
+    }
+    if (entry.seq !== expectedSeq) {
+      const reason = entry.seq < expectedSeq || (await reader.comesSoon(expectedSeq)) ? 'reordered' : 'missing';
+      return broken(through, expectedSeq, reason);
+    }
+    if (!entryHashMatches(entry)) return broken(through, entry.seq, 'edited');
+    const expectedPrevious = entry.seq === 0 ? GENESIS_HASH : previousHash;
+    if (expectedPrevious !== undefined && entry.prevHash !== expectedPrevious) {
+      return broken(through, entry.seq, 'bad_link');
+    }
+    // Checkpoints before this entry precede the verified range (a trimmed chain, or `fromSeq`).
+    while (checkpointIndex < checkpoints.length && (checkpoints[checkpointIndex] as AuditCheckpoint).seq < entry.seq) {
+      checkpointIndex++;
+    }
+    while (checkpointIndex < checkpoints.length && (checkpoints[checkpointIndex] as AuditCheckpoint).seq === entry.seq) {
+      const checkpoint = checkpoints[checkpointIndex] as AuditCheckpoint;
+      checkpointIndex++;
+      if (keys !== undefined && !(await checkpointSignatureValid(checkpoint, keys))) {
+        return broken(through, entry.seq, 'bad_checkpoint_signature');
+      }
+      if (checkpoint.hash !== entry.hash) return broken(through, entry.seq, 'checkpoint_mismatch');
+    }
+    previousHash = entry.hash;
+    through = entry.seq;
+    expectedSeq = entry.seq + 1;
+  }
+
+  // Checkpoints past the last entry: the end of the chain was cut off, unless they are forged.
+  const pastTheEnd = checkpoints.slice(checkpointIndex).filter((checkpoint) => checkpoint.seq > through);
+  if (pastTheEnd.length > 0) {
+    if (keys !== undefined) {
+      for (const checkpoint of pastTheEnd) {
+        if (!(await checkpointSignatureValid(checkpoint, keys))) {
+          return broken(through, checkpoint.seq, 'bad_checkpoint_signature');
+        }
+      }
+    }
+    return broken(through, through + 1, 'missing');
+  }
+  if (options.throughSeq !== undefined && through < options.throughSeq) {
+    return broken(through, through + 1, 'missing');
+  }
+  return { ok: true, through };
+}
+
+/** Options of {@link verifyAuditChain}. */
+export interface VerifyAuditChainOptions {
+  store: Store;
+  /**
+   * First sequence number to verify (inclusive). Omit it to start at the first retained
+   * entry (a store with retention keeps only the newest entries); give it to require that
+   * the range starts exactly there.
+   */
+  from?: number;
+  /** Last sequence number to verify (inclusive). Default: the head. */
+  to?: number;
+  /** The checkpoint public key(s); without one only checkpoint hashes are compared. */
+  publicKey?: AuditVerificationKey | AuditVerificationKey[];
+  /** Entries read per `listAudit` page. Default 500. */
+  pageSize?: number;
+}
+
+async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number | undefined, pageSize: number) {
+  let cursor: string | undefined;
+  do {
+    const page = await store.listAudit({ fromSeq, toSeq, limit: pageSize, cursor });
+    yield* page.items;
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+}
+
+/**
+ * Verifies the audit chain held in a store, page by page (constant memory): hashes, links,
+ * sequence continuity, and the signed checkpoints in range. Reports the last good sequence
+ * number and, when broken, the first bad one and why. Backs `GET /admin/audit/verify` and
+ * `atg audit verify`.
+ *
+ * @example
+ * ```ts
+ * import { verifyAuditChain } from 'agent-tool-gateway';
+ *
+ * const result = await verifyAuditChain({ store, publicKey: publicJwk });
+ * // { ok: true, through: 1041 } or { ok: false, through: 17, brokenAt: 18, reason: 'edited' }
+ * ```
+ */
+export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
+  const { store, from, to } = options;
+  const pageSize = options.pageSize ?? 500;
+  // The head is read first: every entry up to it existed when verification began.
+  const head = await store.getAuditHead();
+  const checkpoints = await store.listCheckpoints({ fromSeq: from, toSeq: to });
+  let anchorHash: string | undefined;
+  if (from !== undefined && from > 0) {
+    const previous = await store.listAudit({ fromSeq: from - 1, toSeq: from - 1, limit: 1 });
+    const entry = previous.items[0];
+    if (entry !== undefined && entry.seq === from - 1) anchorHash = entry.hash;
+  }
+  const throughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
+  return verifyAuditEntries(pagesOf(store, from, to, pageSize), {
+    checkpoints,
+    publicKey: options.publicKey,
+    fromSeq: from,
+    anchorHash,
+    throughSeq: throughSeq !== undefined && from !== undefined && throughSeq < from ? undefined : throughSeq,
+  });
+}

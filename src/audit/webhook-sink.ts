@@ -1,0 +1,222 @@
+import { decodeProtectedHeader } from 'jose';
+import type { AuditEntry } from '../store/types.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import {
+  type AuditSigningKey,
+  type AuditVerificationKey,
+  type PreparedSigningKey,
+  prepareSigningKey,
+  prepareVerificationKeys,
+  signCompact,
+  verifyCompact,
+} from './keys.js';
+import type { AuditSink } from './types.js';
+
+/** The JWS `typ` of a webhook batch. */
+export const auditWebhookType = 'atg-audit-batch+jws';
+
+/** Why entries were dropped by a {@link webhookSink}. */
+export type WebhookDropReason = 'queue_full' | 'delivery_failed';
+
+/** Options of {@link webhookSink}. */
+export interface WebhookSinkOptions {
+  /** Where batches are POSTed. */
+  url: string | URL;
+  /** Ed25519 private key that signs every batch. */
+  signingKey: AuditSigningKey;
+  /** `kid` of the signatures. Default: the JWK's `kid`, else the RFC 7638 thumbprint. */
+  keyId?: string;
+  /** Most entries per POST. Default 100. */
+  batchSize?: number;
+  /** How long entries may wait for a fuller batch (ms). Default 1000. */
+  flushIntervalMs?: number;
+  /** Most entries waiting to be sent; more are dropped and reported. Default 10000. */
+  maxQueue?: number;
+  /** Retries of a failed POST (network error, 408, 429, 5xx). Default 5. */
+  retries?: number;
+  /** First retry delay (ms); doubles each retry, with jitter, up to 30 s. Default 250. */
+  retryBaseMs?: number;
+  /** Deadline of one POST (ms). Default 10000. */
+  timeoutMs?: number;
+  /** Extra request headers (an API key of the receiver, for example). */
+  headers?: Record<string, string>;
+  /** The fetch to use. Default: the global one. */
+  fetch?: typeof globalThis.fetch;
+  /** Told when entries are dropped: queue full, or a batch failed after all retries. */
+  onDrop?: (droppedEntries: number, reason: WebhookDropReason) => void;
+  /** Told about each failed delivery attempt that will not be retried. */
+  onError?: (error: unknown) => void;
+}
+
+const maxRetryDelayMs = 30_000;
+
+class WebhookDeliveryError extends Error {
+  override readonly name = 'WebhookDeliveryError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+function retryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds).unref?.());
+}
+
+/**
+ * An audit sink that POSTs committed entries to a URL in batches. Each body is a compact
+ * JWS (`Content-Type: application/jose`, `alg: EdDSA`, `typ: atg-audit-batch+jws`, `kid`)
+ * whose payload is the canonical JSON of `{ "entries": [...] }`, so the receiver can prove
+ * the batch came from the gateway unaltered ({@link verifyAuditWebhook}). Batches are sent
+ * one at a time in chain order, retried with exponential back-off; the queue is bounded
+ * and every drop is reported through `onDrop`.
+ *
+ * @example
+ * ```ts
+ * import { createGateway, webhookSink } from 'agent-tool-gateway';
+ *
+ * const gateway = createGateway({
+ *   auditSinks: [webhookSink({ url: 'https://siem.example.com/atg', signingKey: privateJwk, onDrop: (n) => metrics.add(n) })],
+ * });
+ * ```
+ */
+export function webhookSink(options: WebhookSinkOptions): AuditSink {
+  const batchSize = Math.max(1, options.batchSize ?? 100);
+  const flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 1000);
+  const maxQueue = Math.max(1, options.maxQueue ?? 10_000);
+  const retries = Math.max(0, options.retries ?? 5);
+  const retryBaseMs = Math.max(1, options.retryBaseMs ?? 250);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const url = String(options.url);
+  const fetchImplementation = options.fetch ?? globalThis.fetch;
+  const headers = { ...options.headers, 'content-type': 'application/jose' };
+  let signingKey: Promise<PreparedSigningKey> | undefined;
+
+  const queue: AuditEntry[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  let sending: Promise<void> | undefined;
+
+  function report(callback: () => void): void {
+    try {
+      callback();
+    } catch {
+      // A throwing callback must not stop delivery.
+    }
+  }
+
+  async function post(body: string): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetchImplementation(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new WebhookDeliveryError(`Audit webhook request failed: ${(error as Error).name ?? 'error'}`, true);
+    }
+    // Release the connection whatever the answer.
+    await response.arrayBuffer().catch(() => undefined);
+    if (!response.ok) {
+      throw new WebhookDeliveryError(`Audit webhook answered ${response.status}`, retryableStatus(response.status));
+    }
+  }
+
+  async function deliver(batch: AuditEntry[]): Promise<void> {
+    signingKey ??= prepareSigningKey(options.signingKey, options.keyId);
+    const body = await signCompact(canonicalJson({ entries: batch }), await signingKey, auditWebhookType);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await post(body);
+        return;
+      } catch (error) {
+        const retryable = error instanceof WebhookDeliveryError && error.retryable;
+        if (!retryable || attempt >= retries) throw error;
+        const ceiling = Math.min(maxRetryDelayMs, retryBaseMs * 2 ** attempt);
+        await sleep(ceiling / 2 + (Math.random() * ceiling) / 2);
+      }
+    }
+  }
+
+  async function sendAll(): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, batchSize);
+        try {
+          await deliver(batch);
+        } catch (error) {
+          report(() => options.onError?.(error));
+          report(() => options.onDrop?.(batch.length, 'delivery_failed'));
+        }
+      }
+    } finally {
+      sending = undefined;
+    }
+  }
+
+  function flush(): Promise<void> {
+    if (flushTimer !== undefined) {
+      clearTimeout(flushTimer);
+      flushTimer = undefined;
+    }
+    sending ??= sendAll();
+    return sending;
+  }
+
+  return {
+    write(entries) {
+      if (queue.length + entries.length > maxQueue) {
+        report(() => options.onDrop?.(entries.length, 'queue_full'));
+        return;
+      }
+      queue.push(...entries);
+      if (sending !== undefined) return;
+      if (queue.length >= batchSize) {
+        void flush();
+      } else if (flushTimer === undefined) {
+        flushTimer = setTimeout(() => void flush(), flushIntervalMs);
+        flushTimer.unref?.();
+      }
+    },
+    async close() {
+      while (queue.length > 0 || sending !== undefined) await flush();
+    },
+  };
+}
+
+/**
+ * Checks a webhook body sent by {@link webhookSink} and returns its entries. Throws when the
+ * signature does not verify with `publicKey` or the body is not an audit batch. Pass the
+ * entries to `verifyAuditEntries` to check the chain itself.
+ *
+ * @example
+ * ```ts
+ * import { verifyAuditWebhook } from 'agent-tool-gateway';
+ *
+ * const entries = await verifyAuditWebhook(await request.text(), publicJwk);
+ * ```
+ */
+export async function verifyAuditWebhook(body: string, publicKey: AuditVerificationKey | AuditVerificationKey[]): Promise<AuditEntry[]> {
+  const jws = body.trim();
+  let keyId: string | undefined;
+  let type: string | undefined;
+  try {
+    const header = decodeProtectedHeader(jws);
+    keyId = header.kid;
+    type = header.typ;
+  } catch {
+    throw new TypeError('Audit webhook body is not a compact JWS');
+  }
+  if (type !== auditWebhookType) throw new TypeError('Audit webhook body is not an audit batch');
+  const payload = await verifyCompact(jws, await prepareVerificationKeys(publicKey), keyId);
+  if (payload === undefined) throw new TypeError('Audit webhook signature does not verify');
+  const parsed = JSON.parse(payload) as { entries?: unknown };
+  if (!Array.isArray(parsed.entries)) throw new TypeError('Audit webhook payload has no entries');
+  return parsed.entries as AuditEntry[];
+}

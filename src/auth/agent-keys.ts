@@ -1,0 +1,70 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const ID_LENGTH = 16;
+const SECRET_LENGTH = 32;
+const CHECKSUM_LENGTH = 6;
+const KEY_PATTERN = new RegExp(
+  `^atg_([0-9A-Za-z]{${ID_LENGTH}})_([0-9A-Za-z]{${SECRET_LENGTH}})([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`,
+);
+
+/** A random base62 string (rejection sampling, so every character is uniform). */
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248) out += BASE62[byte % 62];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}
+
+/** A new agent id: 16 base62 characters. */
+export function newAgentId(): string {
+  return randomBase62(ID_LENGTH);
+}
+
+function checksum(body: string): string {
+  const digest = createHash('sha256').update(body).digest();
+  let out = '';
+  for (let index = 0; index < CHECKSUM_LENGTH; index++) out += BASE62[(digest[index] as number) % 62];
+  return out;
+}
+
+/**
+ * A new key for an agent: `atg_<agentId>_<secret><checksum>`. The checksum lets malformed
+ * or mistyped keys be refused without a store lookup and lets secret scanners recognise
+ * the format.
+ */
+export function newAgentKey(agentId: string): string {
+  const body = `atg_${agentId}_${randomBase62(SECRET_LENGTH)}`;
+  return body + checksum(body);
+}
+
+/** The agent id inside a well-formed key with a valid checksum; undefined otherwise. */
+export function parseAgentKey(key: string): string | undefined {
+  const match = KEY_PATTERN.exec(key);
+  if (!match) return undefined;
+  const body = key.slice(0, key.length - CHECKSUM_LENGTH);
+  if (checksum(body) !== match[3]) return undefined;
+  return match[1];
+}
+
+/** SHA-256 (hex) of a key: the only form in which keys are stored. */
+export function hashAgentKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Constant-time comparison of two hex SHA-256 digests. */
+export function digestsEqual(a: string, b: string): boolean {
+  if (a.length !== 64 || b.length !== 64) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | null): string | undefined {
+  if (header === null) return undefined;
+  const match = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
+  return match?.[1];
+}

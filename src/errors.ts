@@ -1,0 +1,139 @@
+/**
+ * Every error code the gateway can answer with. Client-safe: the message that goes with a
+ * code never carries a stack trace, a secret or an upstream credential.
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'POLICY_DENIED'
+  | 'TOOL_NOT_FOUND'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'NOT_ACCEPTABLE'
+  | 'CONFLICT'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'APPROVAL_EXPIRED'
+  | 'APPROVAL_DENIED'
+  | 'APPROVAL_ALREADY_DECIDED'
+  | 'APPROVAL_ALREADY_USED'
+  | 'APPROVAL_TOOL_CHANGED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INVALID_INPUT'
+  | 'RATE_LIMITED'
+  | 'UPSTREAM_ERROR'
+  | 'UPSTREAM_TIMEOUT'
+  | 'SECRET_UNAVAILABLE'
+  | 'CANCELLED'
+  | 'AUDIT_UNAVAILABLE'
+  | 'INTERNAL';
+
+/** The one code → HTTP status map. */
+export const errorStatus: Readonly<Record<ErrorCode, number>> = {
+  BAD_REQUEST: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  POLICY_DENIED: 403,
+  TOOL_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  NOT_ACCEPTABLE: 406,
+  CONFLICT: 409,
+  IDEMPOTENCY_CONFLICT: 409,
+  APPROVAL_EXPIRED: 409,
+  APPROVAL_DENIED: 409,
+  APPROVAL_ALREADY_DECIDED: 409,
+  APPROVAL_ALREADY_USED: 409,
+  APPROVAL_TOOL_CHANGED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INVALID_INPUT: 422,
+  RATE_LIMITED: 429,
+  CANCELLED: 499,
+  INTERNAL: 500,
+  UPSTREAM_ERROR: 502,
+  SECRET_UNAVAILABLE: 502,
+  AUDIT_UNAVAILABLE: 503,
+  UPSTREAM_TIMEOUT: 504,
+};
+
+/** One entry of `details` on an `INVALID_INPUT` error. */
+export interface InputIssue {
+  /** JSON Pointer into the input (`/customer/email`); `''` for the input itself. */
+  path: string;
+  message: string;
+}
+
+/** Options of {@link GatewayError}. */
+export interface GatewayErrorOptions {
+  code: ErrorCode;
+  /** Client-safe message: it is sent to the caller as is. */
+  message: string;
+  /** Client-safe structured details (input issues, rule ids, upstream status). */
+  details?: unknown;
+  /** Extra response headers (`Retry-After`, `WWW-Authenticate`). */
+  headers?: Record<string, string>;
+  /** The underlying error, kept for logs and `onError` hooks only; never serialised. */
+  cause?: unknown;
+}
+
+/**
+ * The one error type of the gateway. Its `code` decides the HTTP status (see
+ * {@link errorStatus}) and the MCP mapping; its `message` and `details` are client-safe.
+ *
+ * @example
+ * ```ts
+ * import { GatewayError } from 'agent-tool-gateway';
+ *
+ * throw new GatewayError({ code: 'UPSTREAM_ERROR', message: 'CRM answered 503', details: { upstreamStatus: 503 } });
+ * ```
+ */
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(options: GatewayErrorOptions) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.details = options.details;
+    this.headers = options.headers;
+  }
+
+  /** The HTTP status for this error's code. */
+  get status(): number {
+    return errorStatus[this.code];
+  }
+
+  /** The client-safe JSON body: `{ error: { code, message, details? } }`. */
+  toJSON(): { code: ErrorCode; message: string; details?: unknown } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** True when `value` is a {@link GatewayError}. */
+export function isGatewayError(value: unknown): value is GatewayError {
+  return value instanceof GatewayError;
+}
+
+/**
+ * Turns anything thrown into a {@link GatewayError}. Unknown throws become `INTERNAL` with a
+ * generic message; the original is kept as `cause` for logs only.
+ */
+export function toGatewayError(value: unknown): GatewayError {
+  if (value instanceof GatewayError) return value;
+  return new GatewayError({ code: 'INTERNAL', message: 'Internal error', cause: value });
+}
+
+/** Shorthand for the identical 401 every authentication failure gets. */
+export function unauthenticated(): GatewayError {
+  return new GatewayError({
+    code: 'UNAUTHENTICATED',
+    message: 'Missing or invalid credentials',
+    headers: { 'www-authenticate': 'Bearer realm="agent-tool-gateway"' },
+  });
+}

@@ -1,0 +1,720 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { AgentAdministration, type AgentView, type AgentWithKey, type CreateAgentInput, notFound } from './admin/agents.js';
+import type { Approver } from './approval/approvers.js';
+import {
+  type ApprovalDecisionResult,
+  ApprovalCoordinator,
+  type ApprovalView,
+  DEFAULT_APPROVAL_TTL_MS,
+  toApprovalView,
+} from './approval/coordinator.js';
+import { PolicyAdministration, type PolicyAdminView } from './admin/policies.js';
+import { ToolAdministration, type ToolAdminView, toolAdminView } from './admin/tools.js';
+import {
+  type AuditCheckpointOptions,
+  type AuditLog,
+  type AuditSink,
+  type AuditVerification,
+  type AuditVerificationKey,
+  createAuditLog,
+  verifyAuditChain,
+} from './audit/index.js';
+import { AgentAuthenticator } from './auth/agent-authenticator.js';
+import { parseAgentKey } from './auth/agent-keys.js';
+import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
+import { GatewayError, unauthenticated } from './errors.js';
+import { approvalStep } from './pipeline/approval.js';
+import { authenticateStep } from './pipeline/authenticate.js';
+import { composeSteps } from './pipeline/compose.js';
+import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
+import { executeStep } from './pipeline/execute.js';
+import { idempotencyStep } from './pipeline/idempotency.js';
+import { policyStep } from './pipeline/policy.js';
+import { recordStep } from './pipeline/record.js';
+import { redactStep } from './pipeline/redact.js';
+import { RedactorCache } from './pipeline/redactors.js';
+import { resolveToolStep } from './pipeline/resolve-tool.js';
+import type { CallContext, CallOutcome } from './pipeline/types.js';
+import { validateInputStep } from './pipeline/validate-input.js';
+import { compilePolicy } from './policy/rules.js';
+import type { PolicyEngine, PolicyRule } from './policy/types.js';
+import { routeAdmin } from './protocol/admin.js';
+import { errorResponse, jsonResponse } from './protocol/http.js';
+import { createMcpHandler } from './protocol/mcp/index.js';
+import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
+import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
+import { type RedactorConfig, createRedactor } from './redaction/index.js';
+import { type Keyring, type Vault, createVault } from './secrets/index.js';
+import { sealSecretHeaders } from './secrets/tool-secrets.js';
+import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools/http-tool.js';
+import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
+import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
+import { memoryStore } from './store/memory.js';
+import type {
+  ApprovalFilter,
+  AuditEntry,
+  AuditFilter,
+  InvocationFilter,
+  InvocationRecord,
+  ListOptions,
+  Page,
+  Store,
+} from './store/types.js';
+import { type AnyToolDefinition, type HttpExecutorFactory, ToolRegistry, resolveTool } from './tools/registry.js';
+import { createSchemaCompiler } from './tools/schema-validator.js';
+
+/** Options of {@link createGateway}. */
+export interface GatewayOptions {
+  /** Where state lives. Default: `memoryStore()`. */
+  store?: Store;
+  /**
+   * Key(s) that seal credentials and held approval inputs at rest: one base64 32-byte key,
+   * or a keyring `{ active, keys: { id: key } }` for rotation. Required to register secrets.
+   */
+  encryptionKey?: string | Keyring;
+  /** Development only: without `encryptionKey`, seal with an ephemeral key (warns once). */
+  dev?: boolean;
+  /** Gateway-wide permission for HTTP tools to reach private networks: `true` or CIDRs. Default none. */
+  allowPrivateNetwork?: PrivateNetworkAllowance;
+  /** Upstream connection pools (one per origin). */
+  upstream?: { connectionsPerOrigin?: number; keepAliveTimeoutMs?: number };
+  /** Code-defined tools (`defineTool`, `httpTool`). */
+  tools?: AnyToolDefinition[];
+  /** Policy rules, or your own engine. Default: no rules, so every call is denied. */
+  policy?: PolicyRule[] | PolicyEngine;
+  /** What applies when no rule matches. Default `'deny'`. */
+  defaultEffect?: PolicyRule['effect'];
+  /** How admin routes authenticate. Without it, every admin route answers 401. */
+  admin?: AdminAuthOption;
+  /** Mount point of every route, e.g. `'/atg'`. Default `''`. */
+  basePath?: string;
+  /** Request body limit in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Deepest nesting accepted in an input. Default 64. */
+  maxInputDepth?: number;
+  /** Longest `Prefer: wait=N` honoured, in seconds. Default 60. */
+  maxWaitSeconds?: number;
+  /** Default lifetime of an approval in milliseconds. Default 15 minutes. */
+  approvalTtlMs?: number;
+  /** Who is told about new approvals (`callbackApprover`, `webhookApprover`, or your own). */
+  approver?: Approver;
+  /** Gateway-wide redaction settings. */
+  redaction?: RedactorConfig;
+  /** Audit trail settings. */
+  audit?: {
+    /** `'closed'` (default): a call whose start cannot be recorded does not run (503). */
+    failMode?: 'closed' | 'open';
+    appendTimeoutMs?: number;
+    onAuditError?: (error: unknown) => void;
+    /** Extra destinations besides the store (JSONL file, webhook). Never block calls. */
+    sinks?: AuditSink[];
+    /** Sign the chain head every N events or T ms with an Ed25519 key. */
+    checkpoints?: AuditCheckpointOptions;
+    /** Keys that verify checkpoints in `verifyAudit` (default: the checkpoint key's public half). */
+    verificationKeys?: AuditVerificationKey[];
+  };
+  /** MCP endpoint settings. */
+  mcp?: {
+    /** Origins allowed to call `/mcp` from a browser. Requests without `Origin` are allowed. */
+    allowedOrigins?: string[];
+    /** When set, the `Host` header must be one of these (DNS-rebinding protection). */
+    allowedHosts?: string[];
+    /** `tools/list` page size. Default 50. */
+    pageSize?: number;
+  };
+  /** Told about unexpected errors (their causes stay out of responses). */
+  onError?: (error: unknown) => void;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+const optionsSchema = z
+  .object({
+    store: z.custom<Store>((value) => typeof value === 'object' && value !== null && typeof (value as Store).appendAudit === 'function', 'must be a Store').optional(),
+    encryptionKey: z
+      .union([z.string().min(1), z.object({ active: z.string().min(1), keys: z.record(z.string(), z.string()) }).strict()])
+      .optional(),
+    dev: z.boolean().optional(),
+    allowPrivateNetwork: z.union([z.boolean(), z.array(z.string())]).optional(),
+    upstream: z
+      .object({ connectionsPerOrigin: z.number().int().min(1).max(10_000).optional(), keepAliveTimeoutMs: z.number().int().min(1).optional() })
+      .strict()
+      .optional(),
+    tools: z.array(z.custom<AnyToolDefinition>((value) => typeof value === 'object' && value !== null && 'kind' in value, 'must be made by defineTool() or httpTool()')).optional(),
+    policy: z
+      .union([
+        z.array(z.record(z.string(), z.unknown())),
+        z.custom<PolicyEngine>((value) => typeof value === 'object' && value !== null && typeof (value as PolicyEngine).evaluate === 'function', 'must be a PolicyEngine'),
+      ])
+      .optional(),
+    defaultEffect: z.enum(['allow', 'deny', 'require_approval']).optional(),
+    admin: adminAuthSchema.optional(),
+    basePath: z.string().regex(/^(\/[^/?#]+)*$/, 'must be "" or start with "/" and not end with "/"').optional(),
+    maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+    maxInputDepth: z.number().int().min(1).max(1000).optional(),
+    maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
+    approvalTtlMs: z.number().int().min(1000).optional(),
+    approver: z.custom<Approver>((value) => typeof value === 'object' && value !== null && typeof (value as Approver).notify === 'function', 'must have a notify(approval) method').optional(),
+    redaction: z.record(z.string(), z.unknown()).optional(),
+    audit: z
+      .object({
+        failMode: z.enum(['closed', 'open']).optional(),
+        appendTimeoutMs: z.number().int().min(1).optional(),
+        onAuditError: z.function().optional(),
+        sinks: z.array(z.custom<AuditSink>((value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).write === 'function', 'must have write(entries)')).optional(),
+        checkpoints: z.record(z.string(), z.unknown()).optional(),
+        verificationKeys: z.array(z.unknown()).optional(),
+      })
+      .strict()
+      .optional(),
+    mcp: z
+      .object({
+        allowedOrigins: z.array(z.string()).optional(),
+        allowedHosts: z.array(z.string()).optional(),
+        pageSize: z.number().int().min(1).max(1000).optional(),
+      })
+      .strict()
+      .optional(),
+    onError: z.function().optional(),
+    now: z.function().optional(),
+  })
+  .strict();
+
+/** Arguments of {@link Gateway.invoke}. */
+export type InvokeArguments = ({ agentKey: string; agentId?: never } | { agentId: string; agentKey?: never }) & {
+  tool: string;
+  input?: unknown;
+  signal?: AbortSignal;
+  idempotencyKey?: string;
+};
+
+/** Management operations, typed. Every change is audited as `admin.*`. */
+export interface GatewayAdmin {
+  createAgent(input: CreateAgentInput, principal?: AdminPrincipal): Promise<AgentWithKey>;
+  getAgent(id: string): Promise<AgentView>;
+  listAgents(options?: ListOptions): Promise<Page<AgentView>>;
+  disableAgent(id: string, principal?: AdminPrincipal): Promise<AgentView>;
+  enableAgent(id: string, principal?: AdminPrincipal): Promise<AgentView>;
+  revokeAgent(id: string, principal?: AdminPrincipal): Promise<AgentView>;
+  /** A new key, returned once; the old key stops working at once. */
+  rotateAgentKey(id: string, principal?: AdminPrincipal): Promise<AgentWithKey>;
+  listInvocations(filter?: InvocationFilter): Promise<Page<InvocationRecord>>;
+  getInvocation(id: string): Promise<InvocationRecord>;
+  listApprovals(filter?: ApprovalFilter): Promise<Page<ApprovalView>>;
+  getApproval(id: string): Promise<ApprovalView>;
+  /**
+   * Approves or denies a pending approval as `principal` (who needs the approver or admin
+   * role). One decision wins; the rest get 409. Approving executes the held call once and
+   * returns its outcome.
+   */
+  decide(
+    id: string,
+    decision: { decision: 'approve' | 'deny'; reason?: string },
+    principal: AdminPrincipal,
+  ): Promise<ApprovalDecisionResult>;
+  /** Expires every pending approval whose time is up (the gateway also does this periodically). */
+  expireApprovals(): Promise<number>;
+  listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
+  /** Recomputes the audit chain (and checkpoint signatures): intact through N, or the first broken seq and why. */
+  verifyAudit(range?: { from?: number; to?: number }): Promise<AuditVerification>;
+  /** Every tool, code-defined ones marked read-only; secrets shown as `***`. */
+  listTools(): Promise<ToolAdminView[]>;
+  getTool(name: string): Promise<ToolAdminView>;
+  /** Adds an HTTP tool held in the store; secret headers are sealed with the vault. */
+  createTool(definition: HttpToolOptions | Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
+  /** Changes a stored HTTP tool; a secret header sent back as `***` keeps its stored value. */
+  updateTool(name: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
+  deleteTool(name: string, principal?: AdminPrincipal): Promise<void>;
+  /** Every rule: code-defined (read-only) and stored. */
+  listPolicies(): Promise<PolicyAdminView[]>;
+  getPolicy(id: string): Promise<PolicyAdminView>;
+  createPolicy(rule: PolicyRule | Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
+  updatePolicy(id: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
+  deletePolicy(id: string, principal?: AdminPrincipal): Promise<void>;
+  /**
+   * Re-seals every stored secret under the active key (after adding a new key to the
+   * keyring, optionally passed here) and reports the counts.
+   */
+  rotateSecrets(options?: { encryptionKey?: string | Keyring }, principal?: AdminPrincipal): Promise<{ tools: number; resealed: number; unchanged: number }>;
+}
+
+
+/** An embeddable gateway: one `fetch` for every route, `invoke` for in-process calls. */
+export interface Gateway {
+  /** Answers every route (see SPEC): `/mcp`, `/tools`, `/invocations/{id}`, `/admin/...`. */
+  fetch(request: Request): Promise<Response>;
+  /** A governed call from code: the same pipeline as the HTTP doors. */
+  invoke(call: InvokeArguments): Promise<CallOutcome>;
+  readonly admin: GatewayAdmin;
+  /** The mount point, as configured. */
+  readonly basePath: string;
+  /** Resolves once the gateway has loaded what its store holds. `fetch` and `invoke` wait for it. */
+  ready(): Promise<void>;
+  /** Stops timers and closes the store and upstream pools. */
+  close(): Promise<void>;
+}
+
+
+/**
+ * Creates a gateway. Options are checked here: a wrong option throws a TypeError naming it.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createGateway, defineTool } from 'agent-tool-gateway';
+ * import { createNodeHandler } from 'agent-tool-gateway/node';
+ *
+ * const echo = defineTool({
+ *   name: 'echo',
+ *   description: 'Echo the text back',
+ *   inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } as const,
+ *   handler: ({ text }) => ({ text }),
+ * });
+ * const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+ * const { apiKey } = await gateway.admin.createAgent({ name: 'demo' });
+ * createServer(createNodeHandler(gateway)).listen(3000);
+ * ```
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'options';
+    throw new TypeError(`createGateway: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+
+  const now = options.now ?? Date.now;
+  const store = options.store ?? memoryStore();
+  const basePath = options.basePath ?? '';
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxWaitSeconds = options.maxWaitSeconds ?? 60;
+  const reportError = (error: unknown) => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A failing error hook must not take the gateway down.
+    }
+  };
+
+  let redactor: ReturnType<typeof createRedactor>;
+  try {
+    redactor = createRedactor(options.redaction);
+  } catch (error) {
+    throw new TypeError(`createGateway: redaction: ${(error as Error).message}`);
+  }
+  const redactors = new RedactorCache(redactor);
+
+  let vault: Vault;
+  try {
+    vault = createVault({
+      ...(options.encryptionKey === undefined ? {} : { encryptionKey: options.encryptionKey }),
+      ...(options.dev === undefined ? {} : { dev: options.dev }),
+    });
+  } catch (error) {
+    throw new TypeError(`createGateway: encryptionKey: ${(error as Error).message}`);
+  }
+  const upstream = createUpstreamClient(options.upstream ?? {});
+  const scrubText = (text: string) => redactors.fallback().text(text);
+  const compiler = createSchemaCompiler();
+  const httpExecutor: HttpExecutorFactory = (definition) =>
+    createHttpExecutor(definition as unknown as HttpToolDefinition, {
+      client: upstream,
+      vault,
+      scrub: scrubText,
+      ...(options.allowPrivateNetwork === undefined ? {} : { allowPrivateNetwork: options.allowPrivateNetwork }),
+    });
+  const resolveCode = (definition: AnyToolDefinition) => {
+    if (definition.kind !== 'http') return resolveTool(definition, 'code', compiler.compile, httpExecutor);
+    let sealed: HttpToolDefinition;
+    try {
+      // Secrets of code-defined tools are sealed too: plaintext lives only in the executor.
+      sealed = sealSecretHeaders(definition as unknown as HttpToolDefinition, vault);
+    } catch (error) {
+      throw new TypeError(`createGateway: tool "${definition.name}": ${(error as Error).message}`);
+    }
+    return resolveTool(sealed as unknown as AnyToolDefinition, 'code', compiler.compile, httpExecutor);
+  };
+  const resolveStored = (definition: HttpToolDefinition) =>
+    resolveTool(definition as unknown as AnyToolDefinition, 'store', compiler.compile, httpExecutor);
+  const tools = new ToolRegistry((options.tools ?? []).map(resolveCode));
+
+  const defaultEffect = options.defaultEffect ?? 'deny';
+  const codeRules = Array.isArray(options.policy) ? options.policy : options.policy === undefined ? [] : undefined;
+  let policy: PolicyEngine;
+  try {
+    policy = codeRules === undefined ? (options.policy as PolicyEngine) : compilePolicy(codeRules, { defaultEffect });
+  } catch (error) {
+    throw new TypeError(`createGateway: policy: ${(error as Error).message}`);
+  }
+
+  const audit: AuditLog = createAuditLog({
+    store,
+    failMode: options.audit?.failMode ?? 'closed',
+    ...(options.audit?.appendTimeoutMs === undefined ? {} : { appendTimeoutMs: options.audit.appendTimeoutMs }),
+    ...(options.audit?.sinks === undefined ? {} : { sinks: options.audit.sinks }),
+    ...(options.audit?.checkpoints === undefined ? {} : { checkpoints: options.audit.checkpoints }),
+    onAuditError: (error: unknown) => {
+      options.audit?.onAuditError?.(error);
+      reportError(error);
+    },
+    onSinkError: (error: unknown) => reportError(error),
+  });
+
+  // Store-held tools and rules: loaded before the first call, reloaded on every change.
+  const reloadTools = async () => {
+    const records = await store.listTools();
+    const resolved = [];
+    for (const record of records) {
+      try {
+        resolved.push(resolveStored(httpTool(record.definition as unknown as HttpToolOptions)));
+      } catch (error) {
+        reportError(error);
+      }
+    }
+    tools.setStoreTools(resolved);
+  };
+  const reloadPolicies = async () => {
+    if (codeRules === undefined) return;
+    const stored = (await store.listPolicies()).map((record) => record.rule as unknown as PolicyRule);
+    policy = compilePolicy([...codeRules, ...stored], { defaultEffect });
+  };
+
+  const agents = new AgentAuthenticator(store, now);
+  const approvals = new ApprovalCoordinator({
+    defaultTtlMs: options.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
+    ...(options.approver === undefined ? {} : { approver: options.approver }),
+    // Held inputs are sealed at rest when the vault has a key, bound to the approval id.
+    ...(vault.hasKey
+      ? {
+          sealing: {
+            seal: (input: unknown, approvalId: string) => vault.seal(JSON.stringify(input), { purpose: 'approval-input', approvalId }),
+            open: (sealed: unknown, approvalId: string) => JSON.parse(vault.open(sealed as string, { purpose: 'approval-input', approvalId })),
+          },
+        }
+      : {}),
+    onError: reportError,
+  });
+  const deps: PipelineDependencies = {
+    store,
+    tools,
+    policy: () => policy,
+    audit: { append: (event: AuditEventInput) => audit.append(event) },
+    agents,
+    redactors,
+    approvals,
+    maxDepth: options.maxInputDepth ?? 64,
+    inFlight: new Map(),
+    now,
+  };
+  approvals.attach(deps);
+
+  const pipeline = composeSteps([
+    recordStep(deps),
+    authenticateStep(deps),
+    resolveToolStep(deps),
+    validateInputStep(deps),
+    idempotencyStep(deps),
+    policyStep(deps),
+    approvalStep(deps),
+    redactStep(deps),
+    executeStep(deps),
+  ]);
+
+  const readyPromise = Promise.all([reloadTools(), reloadPolicies()]).then(() => undefined);
+  readyPromise.catch(reportError);
+  let closed = false;
+
+  const call = async (request: CallRequest): Promise<CallOutcome> => {
+    const context: CallContext = {
+      invocationId: randomUUID(),
+      door: request.door,
+      startedAt: now(),
+      signal: request.signal,
+      toolName: request.toolName,
+      rawInput: request.input,
+    };
+    if (request.agent !== undefined) context.agent = request.agent;
+    if (request.credential !== undefined) context.credential = request.credential;
+    if (request.agentId !== undefined) context.agentId = request.agentId;
+    if (request.idempotencyKey !== undefined) context.idempotencyKey = request.idempotencyKey;
+    const outcome = await pipeline(context);
+    if (outcome.status === 'error' && outcome.error.code === 'INTERNAL') reportError(outcome.error.cause ?? outcome.error);
+    return outcome;
+  };
+
+  const visibleTools = (agent: { id: string; name: string; tags: string[] }) => {
+    const engine = deps.policy();
+    if (engine.canSee === undefined) return tools.all();
+    const canSee = engine.canSee.bind(engine);
+    return tools.all().filter((tool) => canSee(agent, { name: tool.name, risk: tool.risk }));
+  };
+
+  const authenticateRequest = async (request: Request) => {
+    const agent = await agents.fromRequest(request);
+    if (agent !== undefined) return agent;
+    await audit
+      .append({ type: 'auth.failed', actor: 'anonymous', data: { path: new URL(request.url).pathname.slice(0, 256) } })
+      .catch(() => undefined);
+    throw unauthenticated();
+  };
+
+  const runtime: GatewayRuntime = {
+    store,
+    maxBodyBytes,
+    maxWaitSeconds,
+    authenticateRequest,
+    visibleTools,
+    call,
+    waitForOutcome: (invocationId, ms, signal) => approvals.waitForOutcome(invocationId, ms, signal),
+  };
+
+  const mcp = createMcpHandler(
+    {
+      authenticate: authenticateRequest,
+      listTools: async (agent) => visibleTools(agent as { id: string; name: string; tags: string[] }).map((tool) => tool.view),
+      callTool: (agent, mcpCall) =>
+        call({
+          door: 'mcp',
+          agent: agent as CallRequest['agent'] & object,
+          toolName: mcpCall.name,
+          input: mcpCall.arguments,
+          signal: mcpCall.signal,
+        }),
+    },
+    {
+      cursorSecret: randomBytes(32),
+      serverInfo: { name: 'agent-tool-gateway', version: '0.1.0' },
+      ...(options.mcp?.allowedOrigins === undefined ? {} : { allowedOrigins: options.mcp.allowedOrigins }),
+      ...(options.mcp?.allowedHosts === undefined ? {} : { allowedHosts: options.mcp.allowedHosts }),
+      ...(options.mcp?.pageSize === undefined ? {} : { pageSize: options.mcp.pageSize }),
+    },
+  );
+
+  const agentAdministration = new AgentAdministration(store, now);
+  const toolAdministration = new ToolAdministration({
+    store,
+    vault,
+    now,
+    resolve: resolveStored,
+    isCodeTool: (name) => tools.isCodeTool(name),
+    get: (name) => tools.get(name),
+    reload: reloadTools,
+  });
+  const policyAdministration = new PolicyAdministration({ store, now, codeRules, reload: reloadPolicies });
+  const adminEvent = async (type: string, principal: AdminPrincipal | undefined, data: Record<string, unknown>) => {
+    await audit.append({ type, actor: principal ? `admin:${principal.id}` : 'system', data });
+  };
+
+  const admin: GatewayAdmin = {
+    async createAgent(input, principal) {
+      const created = await agentAdministration.create(input);
+      await adminEvent('admin.agent.created', principal, { agentId: created.agent.id, name: created.agent.name });
+      return created;
+    },
+    getAgent: (id) => agentAdministration.get(id),
+    listAgents: (listOptions) => agentAdministration.list(listOptions),
+    async disableAgent(id, principal) {
+      const agent = await agentAdministration.setStatus(id, 'disabled');
+      await adminEvent('admin.agent.disabled', principal, { agentId: id });
+      return agent;
+    },
+    async enableAgent(id, principal) {
+      const agent = await agentAdministration.setStatus(id, 'active');
+      await adminEvent('admin.agent.enabled', principal, { agentId: id });
+      return agent;
+    },
+    async revokeAgent(id, principal) {
+      const agent = await agentAdministration.setStatus(id, 'revoked');
+      await adminEvent('admin.agent.revoked', principal, { agentId: id });
+      return agent;
+    },
+    async rotateAgentKey(id, principal) {
+      const rotated = await agentAdministration.rotate(id);
+      await adminEvent('admin.agent.rotated', principal, { agentId: id });
+      return rotated;
+    },
+    listInvocations: (filter) => store.listInvocations(filter),
+    async getInvocation(id) {
+      const record = await store.getInvocation(id);
+      if (record === undefined) throw notFound('Invocation');
+      return record;
+    },
+    async listApprovals(filter) {
+      const page = await store.listApprovals(filter);
+      return { ...page, items: page.items.map(toApprovalView) };
+    },
+    async getApproval(id) {
+      const record = await store.getApproval(id);
+      if (record === undefined) throw notFound('Approval');
+      return toApprovalView(record);
+    },
+    async decide(id, { decision, reason }, principal) {
+      if (decision !== 'approve' && decision !== 'deny') throw new TypeError('decision must be "approve" or "deny"');
+      return approvals.decide(id, decision, principal, reason);
+    },
+    expireApprovals: () => approvals.sweepExpired(),
+    listAudit: (filter) => store.listAudit(filter),
+    async verifyAudit(range = {}) {
+      const ownKey = options.audit?.checkpoints ? await audit.publicJwk() : undefined;
+      const publicKey = options.audit?.verificationKeys ?? (ownKey === undefined ? undefined : [ownKey]);
+      return verifyAuditChain({
+        store,
+        ...(range.from === undefined ? {} : { from: range.from }),
+        ...(range.to === undefined ? {} : { to: range.to }),
+        ...(publicKey === undefined ? {} : { publicKey: publicKey as AuditVerificationKey[] }),
+      });
+    },
+    async listTools() {
+      await readyPromise;
+      return tools.all().map(toolAdminView);
+    },
+    async getTool(name) {
+      await readyPromise;
+      const tool = tools.get(name);
+      if (tool === undefined) throw notFound('Tool');
+      return toolAdminView(tool);
+    },
+    async createTool(definition, principal) {
+      await readyPromise;
+      const view = await toolAdministration.create(definition);
+      await adminEvent('admin.tool.created', principal, { tool: view.name, version: view.version, definition: view });
+      return view;
+    },
+    async updateTool(name, patch, principal) {
+      await readyPromise;
+      const view = await toolAdministration.update(name, patch);
+      await adminEvent('admin.tool.updated', principal, { tool: name, version: view.version, definition: view });
+      return view;
+    },
+    async deleteTool(name, principal) {
+      await readyPromise;
+      await toolAdministration.remove(name);
+      await adminEvent('admin.tool.deleted', principal, { tool: name });
+    },
+    listPolicies: () => policyAdministration.list(),
+    getPolicy: (id) => policyAdministration.get(id),
+    async createPolicy(rule, principal) {
+      const view = await policyAdministration.create(rule);
+      await adminEvent('admin.policy.created', principal, { policyId: view.id, rule: redactors.fallback().value(view) as Record<string, unknown> });
+      return view;
+    },
+    async updatePolicy(id, patch, principal) {
+      const view = await policyAdministration.update(id, patch);
+      await adminEvent('admin.policy.updated', principal, { policyId: id, rule: redactors.fallback().value(view) as Record<string, unknown> });
+      return view;
+    },
+    async deletePolicy(id, principal) {
+      await policyAdministration.remove(id);
+      await adminEvent('admin.policy.deleted', principal, { policyId: id });
+    },
+    async rotateSecrets(rotation = {}, principal) {
+      if (rotation.encryptionKey !== undefined) {
+        try {
+          vault.setEncryptionKey(rotation.encryptionKey);
+        } catch (error) {
+          throw new GatewayError({ code: 'BAD_REQUEST', message: (error as Error).message });
+        }
+      }
+      const counts = await toolAdministration.reseal();
+      await adminEvent('admin.secrets.rotated', principal, { ...counts, activeKeyId: vault.activeKeyId ?? null });
+      return counts;
+    },
+  };
+
+  // Pending approvals whose time is up are expired in the background too, so lists and
+  // waiting agents see it without anyone touching them.
+  const sweeper = setInterval(() => {
+    approvals.sweepExpired().catch(reportError);
+  }, 30_000);
+  sweeper.unref();
+
+  const authenticateAdmin = createAdminAuthenticator(options.admin);
+
+  const route = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    let path = url.pathname;
+    if (basePath !== '') {
+      if (path !== basePath && !path.startsWith(`${basePath}/`)) return errorResponse(routeNotFound());
+      path = path.slice(basePath.length) || '/';
+    }
+    const method = request.method;
+    if (path === '/mcp') return mcp.handle(request, request.signal);
+    if (path === '/tools') {
+      if (method !== 'GET') return methodNotAllowed('GET');
+      return listToolsRoute(runtime, request);
+    }
+    const invokeMatch = /^\/tools\/([^/]+)\/invoke$/.exec(path);
+    if (invokeMatch) {
+      if (method !== 'POST') return methodNotAllowed('POST');
+      return invokeRoute(runtime, request, decodeSegment(invokeMatch[1] as string));
+    }
+    const invocationMatch = /^\/invocations\/([^/]+)$/.exec(path);
+    if (invocationMatch) {
+      if (method !== 'GET') return methodNotAllowed('GET');
+      return getInvocationRoute(runtime, request, decodeSegment(invocationMatch[1] as string));
+    }
+    if (path === '/admin' || path.startsWith('/admin/')) {
+      const bearer = request.headers.get('authorization');
+      // Agent keys never open admin routes, whatever the host's authenticate hook would say.
+      const token = bearer?.replace(/^Bearer\s+/i, '').trim();
+      const principal = token !== undefined && parseAgentKey(token) !== undefined ? null : await authenticateAdmin(request);
+      if (principal === null) throw unauthenticated();
+      return routeAdmin({ admin, principal, request, path: path.slice('/admin'.length), url, maxBodyBytes });
+    }
+    return errorResponse(routeNotFound());
+  };
+
+  return {
+    basePath,
+    async fetch(request) {
+      if (closed) return errorResponse(new GatewayError({ code: 'INTERNAL', message: 'Gateway is closed' }));
+      try {
+        await readyPromise;
+        return await route(request);
+      } catch (error) {
+        if (!(error instanceof GatewayError) || error.code === 'INTERNAL') reportError(error);
+        return errorResponse(error);
+      }
+    },
+    async invoke(invocation) {
+      await readyPromise;
+      const request: CallRequest = {
+        door: 'invoke',
+        toolName: invocation.tool,
+        input: invocation.input ?? {},
+        signal: invocation.signal ?? new AbortController().signal,
+      };
+      if (invocation.agentKey !== undefined) request.credential = invocation.agentKey;
+      else if (invocation.agentId !== undefined) request.agentId = invocation.agentId;
+      if (invocation.idempotencyKey !== undefined) request.idempotencyKey = invocation.idempotencyKey;
+      return call(request);
+    },
+    admin,
+    ready: () => readyPromise,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweeper);
+      await audit.close();
+      await upstream.close();
+      await store.close();
+    },
+  };
+}
+
+function routeNotFound(): GatewayError {
+  return new GatewayError({ code: 'NOT_FOUND', message: 'No such route' });
+}
+
+function methodNotAllowed(allow: string): Response {
+  return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allow}` } }, { allow });
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed path' });
+  }
+}

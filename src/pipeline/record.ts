@@ -1,0 +1,139 @@
+import { type GatewayError, toGatewayError } from '../errors.js';
+import type { InvocationRecord, InvocationStatus } from '../store/types.js';
+import type { PipelineDependencies } from './dependencies.js';
+import type { CallContext, CallOutcome, Step } from './types.js';
+
+/** The invocation status an error code leaves a call in. */
+export function statusForError(error: GatewayError): InvocationStatus {
+  switch (error.code) {
+    case 'POLICY_DENIED':
+    case 'APPROVAL_DENIED':
+      return 'denied';
+    case 'INVALID_INPUT':
+    case 'BAD_REQUEST':
+    case 'TOOL_NOT_FOUND':
+      return 'invalid';
+    case 'UPSTREAM_TIMEOUT':
+      return 'timeout';
+    case 'APPROVAL_EXPIRED':
+      return 'expired';
+    default:
+      return 'failed';
+  }
+}
+
+const EVENT_FOR_STATUS: Record<InvocationStatus, string> = {
+  succeeded: 'invocation.completed',
+  failed: 'invocation.failed',
+  denied: 'invocation.denied',
+  invalid: 'invocation.invalid',
+  timeout: 'invocation.timeout',
+  expired: 'invocation.expired',
+  pending_approval: 'approval.requested',
+  running: 'invocation.started',
+  outcome_unknown: 'invocation.outcome_unknown',
+};
+
+/**
+ * The outermost step: whatever happens inside — a decision, a failure, a crash in a step —
+ * it writes one invocation record and one audit event for the outcome. Input and output
+ * are stored redacted.
+ */
+export function recordStep(deps: PipelineDependencies): Step {
+  return async (context, next) => {
+    let outcome: CallOutcome;
+    try {
+      outcome = await next();
+    } catch (error) {
+      outcome = { status: 'error', error: toGatewayError(error) };
+    }
+    if (context.replayed || context.recorded) return outcome;
+
+    const agent = context.agent;
+    if (agent === undefined) {
+      await deps.audit
+        .append({
+          type: 'auth.failed',
+          actor: 'anonymous',
+          data: { door: context.door, tool: context.toolName },
+        })
+        .catch(() => undefined);
+      return outcome.status === 'error' ? { status: 'error', error: outcome.error } : outcome;
+    }
+
+    try {
+      await writeRecord(deps, context, outcome);
+    } catch {
+      // The call has happened (or was refused) and its answer stands. A missing outcome
+      // event leaves the call listed as incomplete, which is the truth.
+    }
+    return outcome.status === 'error' ? { ...outcome, invocationId: context.invocationId } : outcome;
+  };
+}
+
+/** Stores the invocation record of a call and appends the audit event of its outcome. */
+export async function writeRecord(deps: PipelineDependencies, context: CallContext, outcome: CallOutcome): Promise<void> {
+  const record = buildRecord(deps, context, outcome);
+  await deps.store.putInvocation(record);
+  await deps.audit.append({
+    type: EVENT_FOR_STATUS[record.status],
+    actor: `agent:${record.agentId}`,
+    invocationId: record.id,
+    agentId: record.agentId,
+    tool: context.toolName,
+    data: eventData(record),
+  });
+}
+
+function eventData(record: InvocationRecord): Record<string, unknown> {
+  const data: Record<string, unknown> = { status: record.status, door: record.door };
+  if (record.toolVersion !== null) data.toolVersion = record.toolVersion;
+  if (record.inputDigest !== null) data.inputDigest = record.inputDigest;
+  if (record.decision !== null) data.decision = record.decision;
+  if (record.ruleIds.length > 0) data.ruleIds = record.ruleIds;
+  if (record.approvalId !== null) data.approvalId = record.approvalId;
+  if (record.upstreamStatus !== null) data.upstreamStatus = record.upstreamStatus;
+  if (record.latencyMs !== null) data.latencyMs = record.latencyMs;
+  if (record.error !== null) data.error = { code: record.error.code };
+  return data;
+}
+
+function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: CallOutcome): InvocationRecord {
+  const tool = context.tool;
+  const redaction = tool === undefined ? deps.redactors.fallback() : deps.redactors.forTool(tool, context.decision?.redact);
+  const input = context.input ?? context.rawInput;
+  const now = deps.now();
+  const at = new Date(now).toISOString();
+  const status: InvocationStatus =
+    outcome.status === 'succeeded'
+      ? 'succeeded'
+      : outcome.status === 'pending_approval'
+        ? 'pending_approval'
+        : statusForError(outcome.error);
+  return {
+    id: context.invocationId,
+    agentId: (context.agent as { id: string }).id,
+    tool: context.toolName,
+    toolVersion: tool?.version ?? null,
+    inputDigest: context.inputDigest ?? null,
+    input: input === undefined ? null : redaction.value(input),
+    decision: context.decision?.effect ?? null,
+    ruleIds: context.decision?.ruleIds ?? [],
+    approvalId: context.approvalId ?? null,
+    status,
+    door: context.door,
+    upstreamStatus: context.upstreamStatus ?? null,
+    latencyMs: Math.round((now - context.startedAt) * 1000) / 1000,
+    // The output in the outcome is already redacted by the redact step.
+    output: outcome.status === 'succeeded' ? outcome.output : null,
+    error:
+      outcome.status === 'error'
+        ? outcome.error.details === undefined
+          ? { code: outcome.error.code, message: outcome.error.message }
+          : { code: outcome.error.code, message: outcome.error.message, details: outcome.error.details }
+        : null,
+    idempotencyKey: context.idempotencyKey ?? null,
+    createdAt: new Date(context.startedAt).toISOString(),
+    updatedAt: at,
+  };
+}

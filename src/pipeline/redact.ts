@@ -1,0 +1,12 @@
+import type { PipelineDependencies } from './dependencies.js';
+import type { Step } from './types.js';
+
+/** Redacts what the tool returned before it goes anywhere: the caller, the records, the audit. */
+export function redactStep(deps: PipelineDependencies): Step {
+  return async (context, next) => {
+    const outcome = await next();
+    if (outcome.status !== 'succeeded' || context.tool === undefined) return outcome;
+    const redaction = deps.redactors.forTool(context.tool, context.decision?.redact);
+    return { ...outcome, output: redaction.value(outcome.output) };
+  };
+}

@@ -1,0 +1,62 @@
+import type { GatewayError } from '../errors.js';
+import type { AgentRecord, DecisionEffect } from '../store/types.js';
+import type { ResolvedTool } from '../tools/registry.js';
+
+/** Which door a call came through. */
+export type Door = 'rest' | 'mcp' | 'invoke';
+
+/** The policy decision of one call. */
+export interface PolicyDecision {
+  effect: DecisionEffect;
+  /** Ids of the rules that produced the effect (empty when the default applied). */
+  ruleIds: string[];
+  /** Approval lifetime asked for by the deciding rule(s), in milliseconds. */
+  approvalTtlMs?: number;
+  /** Redaction profile the matching rules add for this call. */
+  redact?: import('../tools/types.js').ToolRedaction;
+}
+
+/** The public, agent-facing view of an authenticated agent. */
+export type AgentPrincipal = Pick<AgentRecord, 'id' | 'name' | 'tags'>;
+
+/** Everything a governed call carries through the pipeline. */
+export interface CallContext {
+  readonly invocationId: string;
+  readonly door: Door;
+  readonly startedAt: number;
+  readonly signal: AbortSignal;
+  /** The presented agent key (REST/MCP doors authenticate before the pipeline). */
+  credential?: string;
+  /** Resolved by the authenticate step (or set by a door that authenticated already). */
+  agent?: AgentRecord;
+  /** For programmatic `invoke({ agentId })`. */
+  agentId?: string;
+  readonly toolName: string;
+  tool?: ResolvedTool;
+  /** The input as received. */
+  readonly rawInput: unknown;
+  /** The validated input. */
+  input?: unknown;
+  inputDigest?: string;
+  decision?: PolicyDecision;
+  idempotencyKey?: string;
+  /** Prefer: wait=N, in milliseconds. */
+  waitMs?: number;
+  /** Set by the execute step when it ran. */
+  upstreamStatus?: number;
+  /** Approval this call belongs to, when any. */
+  approvalId?: string;
+  /** True when this outcome is a replay of an earlier call (idempotency or repeat). */
+  replayed?: boolean;
+  /** True when a step already wrote this call's record (a pending approval does, before anyone can decide it). */
+  recorded?: boolean;
+}
+
+/** The result of a governed call, whatever door it came through. */
+export type CallOutcome =
+  | { status: 'succeeded'; invocationId: string; output: unknown }
+  | { status: 'pending_approval'; invocationId: string; approval: { id: string; expiresAt: string } }
+  | { status: 'error'; invocationId?: string; error: GatewayError };
+
+/** One step of the pipeline (onion middleware). */
+export type Step = (context: CallContext, next: () => Promise<CallOutcome>) => Promise<CallOutcome>;

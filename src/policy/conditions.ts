@@ -1,0 +1,138 @@
+import safeRegex from 'safe-regex2';
+import { canonicalJson } from '../util/canonical-json.js';
+import type { PolicyCondition } from './types.js';
+
+const MAX_PATTERN_LENGTH = 512;
+const MAX_MATCHED_LENGTH = 100_000;
+const MISSING = Symbol('missing');
+
+/** A compiled condition: reads its field and tests it, no allocation beyond the read. */
+export type CompiledCondition = (input: unknown) => boolean;
+
+/** Splits `$.a.b[0]['c.d']` into `['a', 'b', 0, 'c.d']`; throws on anything else. */
+export function parsePath(path: string): Array<string | number> {
+  let rest = path.startsWith('$') ? path.slice(1) : path.startsWith('.') ? path : `.${path}`;
+  if (rest === '') return [];
+  const segments: Array<string | number> = [];
+  const pattern = /^(?:\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\['([^'\\]*)'\]|\["([^"\\]*)"\])/;
+  while (rest.length > 0) {
+    const match = pattern.exec(rest);
+    if (!match) throw new TypeError(`invalid path "${path}"`);
+    if (match[1] !== undefined) segments.push(match[1]);
+    else if (match[2] !== undefined) segments.push(Number(match[2]));
+    else segments.push((match[3] ?? match[4]) as string);
+    rest = rest.slice(match[0].length);
+  }
+  return segments;
+}
+
+function read(input: unknown, segments: ReadonlyArray<string | number>): unknown {
+  let current: unknown = input;
+  for (const segment of segments) {
+    if (typeof segment === 'number') {
+      if (!Array.isArray(current) || segment >= current.length) return MISSING;
+      current = current[segment];
+    } else {
+      if (current === null || typeof current !== 'object' || Array.isArray(current)) return MISSING;
+      if (!Object.hasOwn(current, segment)) return MISSING;
+      current = (current as Record<string, unknown>)[segment];
+    }
+  }
+  return current;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function ordered(value: unknown, operand: unknown): value is number {
+  return typeof value === 'number' && typeof operand === 'number';
+}
+
+/**
+ * Compiles a condition once, at registration. Throws a TypeError naming the problem for a
+ * bad path, a wrong operand type, or a `matches` pattern that could backtrack
+ * catastrophically (nested quantifiers, back-references) or is too long.
+ */
+export function compileCondition(condition: PolicyCondition, where: string): CompiledCondition {
+  let segments: Array<string | number>;
+  try {
+    segments = parsePath(condition.path);
+  } catch {
+    throw new TypeError(`${where}: invalid path "${condition.path}"`);
+  }
+  const operand = condition.value;
+  switch (condition.op) {
+    case 'eq':
+      return (input) => {
+        const value = read(input, segments);
+        return value !== MISSING && same(value, operand);
+      };
+    case 'ne':
+      return (input) => {
+        const value = read(input, segments);
+        return value === MISSING || !same(value, operand);
+      };
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte': {
+      if (typeof operand !== 'number' || !Number.isFinite(operand)) {
+        throw new TypeError(`${where}: "${condition.op}" needs a finite number value`);
+      }
+      const op = condition.op;
+      return (input) => {
+        const value = read(input, segments);
+        if (!ordered(value, operand)) return false;
+        return op === 'gt' ? value > operand : op === 'gte' ? value >= operand : op === 'lt' ? value < operand : value <= operand;
+      };
+    }
+    case 'in':
+    case 'not_in': {
+      if (!Array.isArray(operand)) throw new TypeError(`${where}: "${condition.op}" needs an array value`);
+      const primitives = new Set(operand.filter((item) => item === null || typeof item !== 'object'));
+      const objects = operand.filter((item) => item !== null && typeof item === 'object');
+      const contains = (value: unknown) =>
+        primitives.has(value) || (value !== null && typeof value === 'object' && objects.some((item) => same(item, value)));
+      return condition.op === 'in'
+        ? (input) => {
+            const value = read(input, segments);
+            return value !== MISSING && contains(value);
+          }
+        : (input) => {
+            const value = read(input, segments);
+            return value === MISSING || !contains(value);
+          };
+    }
+    case 'exists': {
+      if (operand !== undefined && typeof operand !== 'boolean') {
+        throw new TypeError(`${where}: "exists" takes a boolean value`);
+      }
+      const wanted = operand ?? true;
+      return (input) => (read(input, segments) !== MISSING) === wanted;
+    }
+    case 'matches': {
+      if (typeof operand !== 'string') throw new TypeError(`${where}: "matches" needs a string pattern`);
+      if (operand.length > MAX_PATTERN_LENGTH) {
+        throw new TypeError(`${where}: pattern longer than ${MAX_PATTERN_LENGTH} characters`);
+      }
+      let pattern: RegExp;
+      try {
+        pattern = new RegExp(operand, 'u');
+      } catch {
+        throw new TypeError(`${where}: invalid regular expression`);
+      }
+      if (/\\[1-9]|\\k</.test(operand) || !safeRegex(pattern, { limit: 25 })) {
+        throw new TypeError(`${where}: pattern may backtrack catastrophically (nested quantifiers or back-references)`);
+      }
+      return (input) => {
+        const value = read(input, segments);
+        return typeof value === 'string' && value.length <= MAX_MATCHED_LENGTH && pattern.test(value);
+      };
+    }
+    default:
+      throw new TypeError(`${where}: unknown operator "${String((condition as { op: unknown }).op)}"`);
+  }
+}

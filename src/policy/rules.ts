@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import type { AgentPrincipal, PolicyDecision } from '../pipeline/types.js';
+import type { ToolRedaction, ToolRisk } from '../tools/types.js';
+import { type CompiledCondition, compileCondition } from './conditions.js';
+import type { PolicyEngine, PolicyRequest, PolicyRule } from './types.js';
+
+/** The zod shape of a {@link PolicyRule}; admin bodies and options are checked with it. */
+export const policyRuleSchema = z
+  .object({
+    id: z.string().min(1).max(200),
+    effect: z.enum(['allow', 'deny', 'require_approval']),
+    description: z.string().max(2000).optional(),
+    agents: z.array(z.string().min(1).max(200)).max(1000).optional(),
+    tools: z.array(z.string().min(1).max(200)).max(1000).optional(),
+    when: z
+      .array(
+        z
+          .object({
+            path: z.string().min(1).max(500),
+            op: z.enum(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'not_in', 'exists', 'matches']),
+            value: z.unknown().optional(),
+          })
+          .strict(),
+      )
+      .max(100)
+      .optional(),
+    approval: z
+      .object({ ttlMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000).optional() })
+      .strict()
+      .optional(),
+    redact: z
+      .object({
+        paths: z.array(z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()])).optional(),
+        detectors: z.union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))]).optional(),
+        mode: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+interface CompiledRule {
+  id: string;
+  effect: PolicyRule['effect'];
+  matchesAgent: (agent: AgentPrincipal) => boolean;
+  matchesTool: (tool: { name: string; risk?: ToolRisk }) => boolean;
+  conditions: CompiledCondition[];
+  ttlMs: number | undefined;
+  redact: ToolRedaction | undefined;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`, 's');
+}
+
+function compileAgentMatcher(agents: string[] | undefined): (agent: AgentPrincipal) => boolean {
+  if (agents === undefined || agents.includes('*')) return () => true;
+  const ids = new Set(agents.filter((entry) => !entry.startsWith('tag:')));
+  const tags = agents.filter((entry) => entry.startsWith('tag:')).map((entry) => entry.slice(4));
+  return (agent) => ids.has(agent.id) || tags.some((tag) => agent.tags.includes(tag));
+}
+
+function compileToolMatcher(tools: string[] | undefined): (tool: { name: string; risk?: ToolRisk }) => boolean {
+  if (tools === undefined || tools.includes('*')) return () => true;
+  const names = new Set<string>();
+  const globs: RegExp[] = [];
+  const risks = new Set<string>();
+  for (const entry of tools) {
+    if (entry.startsWith('risk:')) risks.add(entry.slice(5));
+    else if (/[*?]/.test(entry)) globs.push(globToRegExp(entry));
+    else names.add(entry);
+  }
+  return (tool) =>
+    names.has(tool.name) ||
+    (tool.risk !== undefined && risks.has(tool.risk)) ||
+    globs.some((glob) => glob.test(tool.name));
+}
+
+function compileRule(rule: PolicyRule): CompiledRule {
+  const parsed = policyRuleSchema.safeParse(rule);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    throw new TypeError(`policy rule "${String((rule as { id?: unknown }).id)}"${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return {
+    id: rule.id,
+    effect: rule.effect,
+    matchesAgent: compileAgentMatcher(rule.agents),
+    matchesTool: compileToolMatcher(rule.tools),
+    conditions: (rule.when ?? []).map((condition, index) =>
+      compileCondition(condition, `policy rule "${rule.id}" when[${index}]`),
+    ),
+    ttlMs: rule.approval?.ttlMs,
+    redact: rule.redact,
+  };
+}
+
+/** A compiled rule set: a {@link PolicyEngine} whose answers are synchronous. */
+export interface CompiledPolicy extends PolicyEngine {
+  evaluate(request: PolicyRequest): PolicyDecision;
+  canSee(agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): boolean;
+}
+
+/** Options of {@link compilePolicy}. */
+export interface CompilePolicyOptions {
+  /** What happens when no rule applies. Default `'deny'`. */
+  defaultEffect?: PolicyRule['effect'];
+}
+
+/**
+ * Compiles rules into a {@link PolicyEngine}: every glob, path and pattern is compiled
+ * once, here; evaluation only reads the input. Throws a TypeError naming the rule and
+ * field at fault. Rule ids must be unique.
+ *
+ * @example
+ * ```ts
+ * const engine = compilePolicy([{ id: 'all', effect: 'allow' }]);
+ * engine.evaluate({ agent, tool: { name: 'echo' }, input: {} }); // { effect: 'allow', ruleIds: ['all'] }
+ * ```
+ */
+export function compilePolicy(rules: readonly PolicyRule[], options: CompilePolicyOptions = {}): CompiledPolicy {
+  const defaultEffect = options.defaultEffect ?? 'deny';
+  const seen = new Set<string>();
+  const compiled = rules.map((rule) => {
+    const result = compileRule(rule);
+    if (seen.has(result.id)) throw new TypeError(`policy rule id "${result.id}" is used twice`);
+    seen.add(result.id);
+    return result;
+  });
+
+  // Merged redaction profiles by the ids of the rules that carry them, so the same set of
+  // rules always yields the same profile object (the gateway caches compiled redaction by it).
+  const mergedRedaction = new Map<string, ToolRedaction>();
+  const redactionFor = (rulesWithRedaction: CompiledRule[]): ToolRedaction | undefined => {
+    if (rulesWithRedaction.length === 0) return undefined;
+    if (rulesWithRedaction.length === 1) return rulesWithRedaction[0]?.redact;
+    const key = rulesWithRedaction.map((rule) => rule.id).join('\u0000');
+    let merged = mergedRedaction.get(key);
+    if (merged === undefined) {
+      merged = rulesWithRedaction.reduce<ToolRedaction | undefined>(
+        (acc, rule) => mergeRedaction(acc, rule.redact as ToolRedaction),
+        undefined,
+      ) as ToolRedaction;
+      mergedRedaction.set(key, merged);
+    }
+    return merged;
+  };
+
+  return {
+    evaluate(request: PolicyRequest): PolicyDecision {
+      const deny: string[] = [];
+      const approve: string[] = [];
+      const allow: string[] = [];
+      let ttlMs: number | undefined;
+      let withRedaction: CompiledRule[] | undefined;
+      for (const rule of compiled) {
+        if (!rule.matchesAgent(request.agent) || !rule.matchesTool(request.tool)) continue;
+        if (!rule.conditions.every((condition) => condition(request.input))) continue;
+        if (rule.effect === 'deny') deny.push(rule.id);
+        else if (rule.effect === 'require_approval') {
+          approve.push(rule.id);
+          if (rule.ttlMs !== undefined) ttlMs = ttlMs === undefined ? rule.ttlMs : Math.min(ttlMs, rule.ttlMs);
+        } else allow.push(rule.id);
+        if (rule.redact !== undefined && rule.effect !== 'deny') (withRedaction ??= []).push(rule);
+      }
+      if (deny.length > 0) return { effect: 'deny', ruleIds: deny };
+      const redact = withRedaction === undefined ? undefined : redactionFor(withRedaction);
+      const extra = redact === undefined ? {} : { redact };
+      if (approve.length > 0) {
+        return ttlMs === undefined
+          ? { effect: 'require_approval', ruleIds: approve, ...extra }
+          : { effect: 'require_approval', ruleIds: approve, approvalTtlMs: ttlMs, ...extra };
+      }
+      if (allow.length > 0) return { effect: 'allow', ruleIds: allow, ...extra };
+      return { effect: defaultEffect, ruleIds: [] };
+    },
+    canSee(agent, tool) {
+      let reachable = defaultEffect !== 'deny';
+      for (const rule of compiled) {
+        if (!rule.matchesAgent(agent) || !rule.matchesTool(tool)) continue;
+        if (rule.effect === 'deny') {
+          if (rule.conditions.length === 0) return false;
+        } else {
+          reachable = true;
+        }
+      }
+      return reachable;
+    },
+  };
+}
+
+function mergeRedaction(a: ToolRedaction | undefined, b: ToolRedaction): ToolRedaction {
+  if (a === undefined) return b;
+  return {
+    paths: [...(a.paths ?? []), ...(b.paths ?? [])],
+    ...(a.detectors !== undefined || b.detectors !== undefined ? { detectors: mergeDetectors(a.detectors, b.detectors) } : {}),
+    ...(a.mode !== undefined || b.mode !== undefined ? { mode: b.mode ?? a.mode } : {}),
+  };
+}
+
+function mergeDetectors(
+  a: ToolRedaction['detectors'],
+  b: ToolRedaction['detectors'],
+): NonNullable<ToolRedaction['detectors']> {
+  const toRecord = (value: ToolRedaction['detectors']): Record<string, boolean | string> =>
+    value === undefined ? {} : Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, true])) : value;
+  return { ...toRecord(a), ...toRecord(b) };
+}

@@ -1,0 +1,64 @@
+import type { AgentPrincipal, PolicyDecision } from '../pipeline/types.js';
+import type { ToolRedaction, ToolRisk } from '../tools/types.js';
+
+/** Comparison operators of a {@link PolicyCondition}. */
+export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'not_in' | 'exists' | 'matches';
+
+/**
+ * A test on one field of the call's input. `path` is `$.order.total`, `order.total` or
+ * `items[0].sku`; a missing field never satisfies `eq`, `gt`…, `in`, `matches` and always
+ * satisfies `ne` and `not_in`.
+ */
+export interface PolicyCondition {
+  path: string;
+  op: ConditionOperator;
+  /** The operand; an array for `in`/`not_in`, a regular expression source for `matches`, a boolean for `exists` (default true). */
+  value?: unknown;
+}
+
+/**
+ * One policy rule. A rule applies to a call when its `agents`, `tools` and every `when`
+ * condition match. Among the rules that apply, deny beats require_approval beats allow;
+ * when none applies the gateway's default effect (deny unless configured) decides.
+ *
+ * @example
+ * ```ts
+ * const rules: PolicyRule[] = [
+ *   { id: 'support-reads', effect: 'allow', agents: ['tag:support'], tools: ['crm.get_*'] },
+ *   { id: 'big-refunds', effect: 'require_approval', tools: ['refunds.create'],
+ *     when: [{ path: '$.amount', op: 'gt', value: 100 }], approval: { ttlMs: 3_600_000 } },
+ *   { id: 'no-deletes', effect: 'deny', tools: ['risk:critical'] },
+ * ];
+ * ```
+ */
+export interface PolicyRule {
+  id: string;
+  effect: 'allow' | 'deny' | 'require_approval';
+  description?: string;
+  /** Agent ids, `tag:<tag>` or `*`. Absent: every agent. */
+  agents?: string[];
+  /** Tool names, globs (`crm.*`, `*`) or `risk:<level>`. Absent: every tool. */
+  tools?: string[];
+  /** All must hold. */
+  when?: PolicyCondition[];
+  /** For `require_approval`: how long the approval stays open (default 15 minutes). */
+  approval?: { ttlMs?: number };
+  /** Redaction this rule adds to the calls it applies to (e.g. mask emails for these agents). */
+  redact?: ToolRedaction;
+}
+
+/** What a policy engine is asked about one call. */
+export interface PolicyRequest {
+  agent: AgentPrincipal;
+  tool: { name: string; risk?: ToolRisk };
+  input: unknown;
+}
+
+/**
+ * A pluggable policy decision point. `evaluate` decides one call; `canSee` decides whether
+ * a tool is listed to an agent at all (default: listed).
+ */
+export interface PolicyEngine {
+  evaluate(request: PolicyRequest): PolicyDecision | Promise<PolicyDecision>;
+  canSee?(agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): boolean;
+}

@@ -1,0 +1,347 @@
+import type { AdminPrincipal, AdminRole } from '../auth/admin-auth.js';
+import { GatewayError } from '../errors.js';
+import type { GatewayAdmin } from '../gateway.js';
+import type { ApprovalStatus, InvocationStatus } from '../store/types.js';
+import { z } from 'zod';
+import { parseBody } from '../admin/agents.js';
+import type { CallOutcome } from '../pipeline/types.js';
+import { jsonResponse, readBodyText, readJsonBody } from './http.js';
+
+const decisionSchema = z.object({ reason: z.string().max(1000).optional() }).strict();
+
+/** A decision body is optional: an empty body means no reason. */
+async function readOptionalJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  if (request.headers.get('content-type') === null) {
+    const text = await readBodyText(request, maxBytes);
+    if (text.trim() === '') return {};
+    throw new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
+  }
+  return readJsonBody(request, maxBytes);
+}
+
+/** The outcome of a decided call, as admin responses show it. */
+function outcomeBody(outcome: CallOutcome): Record<string, unknown> {
+  if (outcome.status === 'succeeded') return { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output };
+  if (outcome.status === 'pending_approval') return { invocationId: outcome.invocationId, status: 'pending_approval' };
+  return { invocationId: outcome.invocationId, status: 'error', error: outcome.error.toJSON() };
+}
+
+/** One admin request, already authenticated. */
+export interface AdminRequest {
+  admin: GatewayAdmin;
+  principal: AdminPrincipal;
+  request: Request;
+  /** The path below `/admin`, e.g. `/agents/abc/rotate`. */
+  path: string;
+  url: URL;
+  maxBodyBytes: number;
+}
+
+interface AdminRoute {
+  method: string;
+  pattern: RegExp;
+  roles: readonly AdminRole[];
+  handle(request: AdminRequest, params: string[]): Promise<Response>;
+}
+
+const ADMIN: readonly AdminRole[] = ['admin'];
+const APPROVERS: readonly AdminRole[] = ['approver', 'admin'];
+const AUDITORS: readonly AdminRole[] = ['auditor', 'admin'];
+
+const APPROVAL_STATUSES = new Set<ApprovalStatus>(['pending', 'approved', 'denied', 'expired', 'executing', 'executed']);
+const INVOCATION_STATUSES = new Set<InvocationStatus>([
+  'pending_approval',
+  'running',
+  'succeeded',
+  'failed',
+  'denied',
+  'invalid',
+  'timeout',
+  'expired',
+  'outcome_unknown',
+]);
+
+function listOptions(url: URL): { limit?: number; cursor?: string } {
+  const out: { limit?: number; cursor?: string } = {};
+  const limit = url.searchParams.get('limit');
+  if (limit !== null) {
+    if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1) throw badQuery('limit must be an integer from 1 to 1000');
+    out.limit = Math.min(Number(limit), 1000);
+  }
+  const cursor = url.searchParams.get('cursor');
+  if (cursor !== null) out.cursor = cursor;
+  return out;
+}
+
+function badQuery(message: string): GatewayError {
+  return new GatewayError({ code: 'BAD_REQUEST', message });
+}
+
+function optionalParam(url: URL, name: string): string | undefined {
+  const value = url.searchParams.get(name);
+  return value === null || value === '' ? undefined : value;
+}
+
+function timeParam(url: URL, name: string): string | undefined {
+  const value = optionalParam(url, name);
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw badQuery(`${name} must be an ISO-8601 time`);
+  return new Date(time).toISOString();
+}
+
+function seqParam(url: URL, name: string): number | undefined {
+  const value = optionalParam(url, name);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw badQuery(`${name} must be a non-negative integer`);
+  return Number(value);
+}
+
+function withDefined<T extends Record<string, unknown>>(value: T): T {
+  for (const key of Object.keys(value)) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+const routes: AdminRoute[] = [
+  {
+    method: 'GET',
+    pattern: /^\/tools$/,
+    roles: ADMIN,
+    handle: async ({ admin }) => jsonResponse(200, { items: await admin.listTools() }),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/tools$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal, request, maxBodyBytes }) =>
+      jsonResponse(201, await admin.createTool((await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal)),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/tools\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin }, [name]) => jsonResponse(200, await admin.getTool(name as string)),
+  },
+  {
+    method: 'PATCH',
+    pattern: /^\/tools\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal, request, maxBodyBytes }, [name]) =>
+      jsonResponse(200, await admin.updateTool(name as string, (await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal)),
+  },
+  {
+    method: 'DELETE',
+    pattern: /^\/tools\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal }, [name]) => {
+      await admin.deleteTool(name as string, principal);
+      return new Response(null, { status: 204 });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/policies$/,
+    roles: ADMIN,
+    handle: async ({ admin }) => jsonResponse(200, { items: await admin.listPolicies() }),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/policies$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal, request, maxBodyBytes }) =>
+      jsonResponse(201, await admin.createPolicy((await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal)),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/policies\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin }, [id]) => jsonResponse(200, await admin.getPolicy(id as string)),
+  },
+  {
+    method: 'PATCH',
+    pattern: /^\/policies\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal, request, maxBodyBytes }, [id]) =>
+      jsonResponse(200, await admin.updatePolicy(id as string, (await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal)),
+  },
+  {
+    method: 'DELETE',
+    pattern: /^\/policies\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal }, [id]) => {
+      await admin.deletePolicy(id as string, principal);
+      return new Response(null, { status: 204 });
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/secrets\/rotate$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal }) => jsonResponse(200, await admin.rotateSecrets({}, principal)),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/audit\/verify$/,
+    roles: AUDITORS,
+    handle: async ({ admin, url }) =>
+      jsonResponse(200, await admin.verifyAudit(withDefined({ from: seqParam(url, 'from'), to: seqParam(url, 'to') }))),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/agents$/,
+    roles: ADMIN,
+    handle: async ({ admin, url }) => jsonResponse(200, await admin.listAgents(listOptions(url))),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/agents$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal, request, maxBodyBytes }) =>
+      jsonResponse(201, await admin.createAgent((await readJsonBody(request, maxBodyBytes)) as never, principal)),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/agents\/([^/]+)$/,
+    roles: ADMIN,
+    handle: async ({ admin }, [id]) => jsonResponse(200, await admin.getAgent(id as string)),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/agents\/([^/]+)\/(disable|enable|revoke|rotate)$/,
+    roles: ADMIN,
+    handle: async ({ admin, principal }, [id, action]) => {
+      const agentId = id as string;
+      switch (action) {
+        case 'disable':
+          return jsonResponse(200, await admin.disableAgent(agentId, principal));
+        case 'enable':
+          return jsonResponse(200, await admin.enableAgent(agentId, principal));
+        case 'revoke':
+          return jsonResponse(200, await admin.revokeAgent(agentId, principal));
+        default:
+          return jsonResponse(200, await admin.rotateAgentKey(agentId, principal));
+      }
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/approvals$/,
+    roles: APPROVERS,
+    handle: async ({ admin, url }) => {
+      const status = optionalParam(url, 'status');
+      if (status !== undefined && !APPROVAL_STATUSES.has(status as ApprovalStatus)) throw badQuery('unknown status');
+      return jsonResponse(
+        200,
+        await admin.listApprovals(
+          withDefined({
+            ...listOptions(url),
+            status: status as ApprovalStatus | undefined,
+            agentId: optionalParam(url, 'agentId'),
+            tool: optionalParam(url, 'tool'),
+          }),
+        ),
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/approvals\/([^/]+)$/,
+    roles: APPROVERS,
+    handle: async ({ admin }, [id]) => jsonResponse(200, await admin.getApproval(id as string)),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/approvals\/([^/]+)\/(approve|deny)$/,
+    roles: APPROVERS,
+    handle: async ({ admin, principal, request, maxBodyBytes }, [id, action]) => {
+      const body = await readOptionalJsonBody(request, maxBodyBytes);
+      const reason = parseBody(decisionSchema, body).reason;
+      const result = await admin.decide(
+        id as string,
+        reason === undefined ? { decision: action as 'approve' | 'deny' } : { decision: action as 'approve' | 'deny', reason },
+        principal,
+      );
+      return jsonResponse(200, { approval: result.approval, invocation: outcomeBody(result.outcome) });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/invocations$/,
+    roles: AUDITORS,
+    handle: async ({ admin, url }) => {
+      const status = optionalParam(url, 'status');
+      if (status !== undefined && !INVOCATION_STATUSES.has(status as InvocationStatus)) throw badQuery('unknown status');
+      return jsonResponse(
+        200,
+        await admin.listInvocations(
+          withDefined({
+            ...listOptions(url),
+            status: status as InvocationStatus | undefined,
+            agentId: optionalParam(url, 'agentId'),
+            tool: optionalParam(url, 'tool'),
+            from: timeParam(url, 'from'),
+            to: timeParam(url, 'to'),
+          }),
+        ),
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/invocations\/([^/]+)$/,
+    roles: AUDITORS,
+    handle: async ({ admin }, [id]) => jsonResponse(200, await admin.getInvocation(id as string)),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/audit$/,
+    roles: AUDITORS,
+    handle: async ({ admin, url }) =>
+      jsonResponse(
+        200,
+        await admin.listAudit(
+          withDefined({
+            ...listOptions(url),
+            type: optionalParam(url, 'type'),
+            agentId: optionalParam(url, 'agentId'),
+            tool: optionalParam(url, 'tool'),
+            from: timeParam(url, 'from'),
+            to: timeParam(url, 'to'),
+            fromSeq: seqParam(url, 'fromSeq'),
+            toSeq: seqParam(url, 'toSeq'),
+          }),
+        ),
+      ),
+  },
+];
+
+/**
+ * Routes an authenticated admin request: 404 for an unknown path, 405 for a known path with
+ * another method, 403 when the principal lacks every role the route accepts.
+ */
+export async function routeAdmin(request: AdminRequest): Promise<Response> {
+  const allowed: string[] = [];
+  for (const route of routes) {
+    const match = route.pattern.exec(request.path);
+    if (!match) continue;
+    if (route.method !== request.request.method) {
+      allowed.push(route.method);
+      continue;
+    }
+    if (!route.roles.some((role) => request.principal.roles.includes(role))) {
+      throw new GatewayError({ code: 'FORBIDDEN', message: `This route needs one of the roles: ${route.roles.join(', ')}` });
+    }
+    const params = match.slice(1).map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        throw badQuery('Malformed path');
+      }
+    });
+    return route.handle(request, params);
+  }
+  if (allowed.length > 0) {
+    return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allowed.join(', ')}` } }, { allow: allowed.join(', ') });
+  }
+  throw new GatewayError({ code: 'NOT_FOUND', message: 'No such admin route' });
+}

@@ -1,0 +1,73 @@
+import { GatewayError, toGatewayError } from '../errors.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+/** A JSON response. */
+export function jsonResponse(status: number, body: unknown, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS });
+}
+
+/** The error body everywhere: `{ error: { code, message, details? }, invocationId? }`. */
+export function errorResponse(error: unknown, invocationId?: string): Response {
+  const gatewayError = toGatewayError(error);
+  const body = invocationId === undefined ? { error: gatewayError.toJSON() } : { error: gatewayError.toJSON(), invocationId };
+  return jsonResponse(gatewayError.status, body, gatewayError.headers);
+}
+
+/** True when a Content-Type header names JSON (`application/json` or `application/*+json`). */
+export function isJsonContentType(header: string | null): boolean {
+  if (header === null) return false;
+  const mediaType = (header.split(';', 1)[0] as string).trim().toLowerCase();
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'));
+}
+
+/**
+ * Reads a request body as text, refusing more than `maxBytes` (413) while it streams in, so
+ * an oversized body is never buffered whole.
+ */
+export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw payloadTooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, total).toString('utf8');
+  return Buffer.concat(chunks, total).toString('utf8');
+}
+
+function payloadTooLarge(maxBytes: number): GatewayError {
+  return new GatewayError({ code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBytes} bytes` });
+}
+
+/** Reads a JSON body: 415 unless the Content-Type is JSON, 413 when too large, 400 when malformed. */
+export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  if (!isJsonContentType(request.headers.get('content-type'))) {
+    throw new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
+  }
+  const text = await readBodyText(request, maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed JSON body' });
+  }
+}
+
+/** Milliseconds of an RFC 7240 `Prefer: wait=N` header, capped; undefined when absent. */
+export function preferWaitMs(request: Request, maxSeconds: number): number | undefined {
+  const header = request.headers.get('prefer');
+  if (header === null) return undefined;
+  const match = /(?:^|[,;\s])wait\s*=\s*"?(\d{1,6})"?/i.exec(header);
+  if (!match) return undefined;
+  return Math.min(Number(match[1]), maxSeconds) * 1000;
+}

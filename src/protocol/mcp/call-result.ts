@@ -1,0 +1,135 @@
+/**
+ * Turns the outcome of a governed call into an MCP `tools/call` answer. Everything that went
+ * wrong while running the tool (invalid input, policy denial, upstream failure, timeout, even
+ * an internal error) becomes a tool result with `isError: true` that a model can read; only
+ * an unknown tool is a protocol error.
+ */
+import type { GatewayError } from '../../errors.js';
+import type { CallOutcome } from '../../pipeline/types.js';
+import { isJsonObject, JsonRpcErrorCode } from './json-rpc.js';
+
+/** The `_meta` key of the machine-readable approval data on a pending call. */
+export const approvalMetaKey = 'io.agent-tool-gateway/approval';
+
+/** The `_meta` key of the invocation id on every call result. */
+export const invocationMetaKey = 'io.agent-tool-gateway/invocationId';
+
+/** The `_meta` key of the machine-readable error on an `isError` result. */
+export const errorMetaKey = 'io.agent-tool-gateway/error';
+
+/**
+ * What `structuredContent` may hold in the negotiated revision: nothing (2025-03-26), a JSON
+ * object (2025-06-18, 2025-11-25) or any JSON value (2026-07-28).
+ */
+export type StructuredContentSupport = 'none' | 'object' | 'any';
+
+/** How one call is answered. */
+export type CallAnswer = { kind: 'result'; result: Record<string, unknown> } | { kind: 'protocol-error'; code: number; message: string };
+
+/** What the mapping needs to know about the called tool. */
+export interface CalledTool {
+  name: string;
+  /** True when the listing shows an `outputSchema` for it. */
+  hasOutputSchema: boolean;
+}
+
+const maxIssueLines = 20;
+const maxDetailsLength = 2000;
+const maxEchoedNameLength = 128;
+
+/** Maps a {@link CallOutcome} to a `tools/call` result or protocol error. */
+export function answerCall(outcome: CallOutcome, tool: CalledTool, structured: StructuredContentSupport): CallAnswer {
+  switch (outcome.status) {
+    case 'succeeded':
+      return { kind: 'result', result: succeededResult(outcome.output, outcome.invocationId, tool, structured) };
+    case 'pending_approval':
+      return { kind: 'result', result: pendingResult(outcome, tool, structured) };
+    case 'error':
+      if (outcome.error.code === 'TOOL_NOT_FOUND') {
+        const name = tool.name.length > maxEchoedNameLength ? `${tool.name.slice(0, maxEchoedNameLength)}…` : tool.name;
+        return { kind: 'protocol-error', code: JsonRpcErrorCode.invalidParams, message: `Unknown tool: ${name}` };
+      }
+      return { kind: 'result', result: errorResult(outcome.error, outcome.invocationId) };
+  }
+}
+
+function succeededResult(
+  output: unknown,
+  invocationId: string,
+  tool: CalledTool,
+  structured: StructuredContentSupport,
+): Record<string, unknown> {
+  const text = typeof output === 'string' ? output : (JSON.stringify(output) ?? 'null');
+  const result: Record<string, unknown> = { content: [{ type: 'text', text }] };
+  if (tool.hasOutputSchema && (structured === 'any' || (structured === 'object' && isJsonObject(output)))) {
+    result.structuredContent = output === undefined ? null : output;
+  }
+  result._meta = { [invocationMetaKey]: invocationId };
+  return result;
+}
+
+function pendingResult(
+  outcome: Extract<CallOutcome, { status: 'pending_approval' }>,
+  tool: CalledTool,
+  structured: StructuredContentSupport,
+): Record<string, unknown> {
+  const { id: approvalId, expiresAt } = outcome.approval;
+  const approval = { approvalId, expiresAt, invocationId: outcome.invocationId };
+  const text =
+    `Approval required: this call to "${tool.name}" waits for a human decision and has not run yet. ` +
+    `Approval id: ${approvalId}. It expires at ${expiresAt}. ` +
+    'Call the same tool again with the same arguments to get the outcome once the approval has been decided; ' +
+    'that call will not run the tool a second time.';
+  // Official clients reject a non-error result without schema-valid structuredContent for a
+  // tool that declares an outputSchema; a pending call has no such content, so for those
+  // tools the notice travels as an error result (clients skip output validation on errors).
+  const result: Record<string, unknown> = { content: [{ type: 'text', text }] };
+  if (tool.hasOutputSchema) {
+    result.isError = true;
+  } else if (structured !== 'none') {
+    result.structuredContent = { status: 'pending_approval', ...approval };
+  }
+  result._meta = { [approvalMetaKey]: approval, [invocationMetaKey]: outcome.invocationId };
+  return result;
+}
+
+function errorResult(error: GatewayError, invocationId: string | undefined): Record<string, unknown> {
+  const lines = [`${error.code}: ${error.message}`, ...describeDetails(error)];
+  const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
+  if (retryAfter !== undefined) lines.push(`Retry after ${retryAfter} seconds.`);
+  const errorMeta = error.details === undefined ? { code: error.code } : { code: error.code, details: error.details };
+  const meta: Record<string, unknown> = { [errorMetaKey]: errorMeta };
+  if (invocationId !== undefined) meta[invocationMetaKey] = invocationId;
+  return { content: [{ type: 'text', text: lines.join('\n') }], isError: true, _meta: meta };
+}
+
+function isInputIssue(value: unknown): value is { path: string; message: string } {
+  return isJsonObject(value) && typeof value.path === 'string' && typeof value.message === 'string';
+}
+
+function describeDetails(error: GatewayError): string[] {
+  const details = error.details;
+  if (details === undefined || details === null) return [];
+  if (Array.isArray(details) && details.length > 0 && details.every(isInputIssue)) {
+    const lines = details.slice(0, maxIssueLines).map((issue) => `- ${issue.path === '' ? '(input)' : issue.path}: ${issue.message}`);
+    if (details.length > maxIssueLines) lines.push(`- … and ${details.length - maxIssueLines} more`);
+    return lines;
+  }
+  if (isJsonObject(details) && Array.isArray(details.rule)) {
+    const { rule, ...rest } = details;
+    const lines = rule.length > 0 ? [`Rules: ${rule.map(String).join(', ')}`] : [];
+    if (Object.keys(rest).length > 0) lines.push(detailsLine(rest));
+    return lines;
+  }
+  return [detailsLine(details)];
+}
+
+function detailsLine(details: unknown): string {
+  let json: string;
+  try {
+    json = JSON.stringify(details) ?? String(details);
+  } catch {
+    return 'Details: (not serialisable)';
+  }
+  return `Details: ${json.length > maxDetailsLength ? `${json.slice(0, maxDetailsLength)}…` : json}`;
+}

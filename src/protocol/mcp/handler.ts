@@ -1,0 +1,255 @@
+/**
+ * The MCP Streamable HTTP endpoint of the gateway: one POST route that speaks the 2025
+ * revisions (stateless `initialize` handshake) and 2026-07-28 (per-request `_meta`),
+ * answering JSON only. The order of checks is the order a request meets them:
+ *
+ *   Host → Origin → HTTP method → Accept → Content-Type → authentication → JSON parse →
+ *   envelope → era routing (headers vs body) → method → params
+ */
+import { GatewayError, toGatewayError } from '../../errors.js';
+import type { AgentPrincipal } from '../../pipeline/types.js';
+import { createCursorCodec } from './cursor.js';
+import {
+  legacyVersionFromHeader,
+  type MirroredHeaders,
+  protocolVersionMetaKey,
+  readMirroredHeaders,
+  routeNotification,
+  routeRequest,
+} from './era-routing.js';
+import { acceptsJson, createHostGuard, createOriginGuard, isJsonContentType } from './http-guards.js';
+import { classifyMessage, isJsonObject, JsonRpcErrorCode, type JsonRpcMessage } from './json-rpc.js';
+import { createMethods, type Era, type MethodCall, type Methods } from './methods.js';
+import { acceptedResponse, errorReply, gatewayErrorResponse, type Reply, replyResponse } from './replies.js';
+import { createListingIndexer } from './tool-listing.js';
+import type { McpBackend, McpHandler, McpOptions } from './types.js';
+
+/** Largest JSON-RPC batch accepted (2025-03-26 only). */
+export const maxBatchLength = 100;
+
+const defaultPageSize = 50;
+const maxPageSize = 1000;
+
+type RequestMessage = Extract<JsonRpcMessage, { kind: 'request' }>;
+
+/**
+ * Creates the MCP endpoint. Give `handle` every request of the MCP route (POST, GET,
+ * DELETE and anything else); it never throws.
+ *
+ * @example
+ * ```ts
+ * import { createMcpHandler } from './protocol/mcp/index.js';
+ *
+ * const mcp = createMcpHandler(backend, {
+ *   cursorSecret: crypto.getRandomValues(new Uint8Array(32)),
+ *   serverInfo: { name: 'acme-gateway', version: '1.0.0' },
+ * });
+ * const response = await mcp.handle(request, request.signal);
+ * ```
+ */
+export function createMcpHandler(backend: McpBackend, options: McpOptions): McpHandler {
+  const pageSize = options.pageSize ?? defaultPageSize;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > maxPageSize) {
+    throw new TypeError(`pageSize must be an integer from 1 to ${maxPageSize}`);
+  }
+  const { name, version } = options.serverInfo ?? {};
+  if (typeof name !== 'string' || name.length === 0 || typeof version !== 'string' || version.length === 0) {
+    throw new TypeError('serverInfo must have a non-empty name and version');
+  }
+  const methods = createMethods(backend, options, createListingIndexer(pageSize, createCursorCodec(options.cursorSecret)));
+  const hostAllowed = createHostGuard(options.allowedHosts);
+  const originAllowed = createOriginGuard(options.allowedOrigins);
+
+  async function handle(request: Request, signal: AbortSignal): Promise<Response> {
+    if (!hostAllowed(request)) {
+      return gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Host not allowed' }));
+    }
+    if (!originAllowed(request)) {
+      return gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Origin not allowed' }));
+    }
+    if (request.method !== 'POST') {
+      return gatewayErrorResponse(
+        new GatewayError({ code: 'METHOD_NOT_ALLOWED', message: 'The MCP endpoint accepts POST only (no SSE stream, no sessions)' }),
+        { allow: 'POST' },
+      );
+    }
+    if (!acceptsJson(request.headers.get('accept'))) {
+      return gatewayErrorResponse(new GatewayError({ code: 'NOT_ACCEPTABLE', message: 'The Accept header must allow application/json' }));
+    }
+    if (!isJsonContentType(request.headers.get('content-type'))) {
+      return gatewayErrorResponse(new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' }));
+    }
+
+    let agent: AgentPrincipal;
+    try {
+      agent = await backend.authenticate(request);
+    } catch (error) {
+      return gatewayErrorResponse(toGatewayError(error));
+    }
+
+    let body: unknown;
+    try {
+      body = JSON.parse(await request.text());
+    } catch (error) {
+      if (error instanceof GatewayError) return gatewayErrorResponse(error);
+      return replyResponse(errorReply(400, null, JsonRpcErrorCode.parseError, 'Parse error: the body is not valid JSON'));
+    }
+
+    const headers = readMirroredHeaders(request.headers);
+    if (Array.isArray(body)) return handleBatch(body, headers, agent, request.headers, signal);
+
+    const message = classifyMessage(body);
+    switch (message.kind) {
+      case 'invalid':
+        return replyResponse(errorReply(400, message.id, message.code, message.message));
+      case 'response': {
+        const version = legacyVersionFromHeader(headers);
+        if (version === 'modern') {
+          return replyResponse(
+            errorReply(
+              400,
+              null,
+              JsonRpcErrorCode.invalidRequest,
+              'Invalid request: clients may not post JSON-RPC responses in this protocol version',
+            ),
+          );
+        }
+        return typeof version === 'string'
+          ? acceptedResponse()
+          : replyResponse(errorReply(version.status, null, version.code, version.message, version.data));
+      }
+      case 'notification': {
+        const route = routeNotification(message.method, message.params, headers);
+        return route.kind === 'accept'
+          ? acceptedResponse()
+          : replyResponse(errorReply(route.status, null, route.code, route.message, route.data));
+      }
+      case 'request':
+        return replyResponse(await serveRequest(message, headers, agent, request.headers, signal));
+    }
+  }
+
+  async function serveRequest(
+    message: RequestMessage,
+    headers: MirroredHeaders,
+    agent: AgentPrincipal,
+    requestHeaders: Headers,
+    signal: AbortSignal,
+  ): Promise<Reply> {
+    const route = routeRequest(message.method, message.params, headers);
+    switch (route.kind) {
+      case 'reject':
+        return errorReply(route.status, message.id, route.code, route.message, route.data);
+      case 'initialize':
+        return methods.initialize(message.id, message.params);
+      case 'legacy':
+      case 'modern': {
+        const era: Era = route.kind === 'legacy' ? { kind: 'legacy', version: route.version } : { kind: 'modern' };
+        return dispatch(methods, { id: message.id, params: message.params, agent, era, headers: requestHeaders, signal }, message.method);
+      }
+    }
+  }
+
+  async function handleBatch(
+    batch: unknown[],
+    headers: MirroredHeaders,
+    agent: AgentPrincipal,
+    requestHeaders: Headers,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const version = legacyVersionFromHeader(headers);
+    if (typeof version === 'object') {
+      return replyResponse(errorReply(version.status, null, version.code, version.message, version.data));
+    }
+    if (version !== '2025-03-26') {
+      return replyResponse(
+        errorReply(
+          400,
+          null,
+          JsonRpcErrorCode.invalidRequest,
+          `Invalid request: JSON-RPC batches are not supported in protocol version ${version === 'modern' ? headers.protocolVersion : version}`,
+        ),
+      );
+    }
+    if (batch.length === 0) {
+      return replyResponse(errorReply(400, null, JsonRpcErrorCode.invalidRequest, 'Invalid request: empty batch'));
+    }
+    if (batch.length > maxBatchLength) {
+      return replyResponse(
+        errorReply(400, null, JsonRpcErrorCode.invalidRequest, `Invalid request: a batch may hold at most ${maxBatchLength} messages`),
+      );
+    }
+    if (
+      batch.some(
+        (element) =>
+          isJsonObject(element) &&
+          isJsonObject(element.params) &&
+          isJsonObject(element.params._meta) &&
+          protocolVersionMetaKey in element.params._meta,
+      )
+    ) {
+      return replyResponse(
+        errorReply(400, null, JsonRpcErrorCode.invalidRequest, 'Invalid request: batches may not carry per-request protocol metadata'),
+      );
+    }
+    const era: Era = { kind: 'legacy', version: '2025-03-26' };
+    const replies = await Promise.all(
+      batch.map(async (element): Promise<Reply | undefined> => {
+        const message = classifyMessage(element);
+        switch (message.kind) {
+          case 'invalid':
+            return errorReply(200, message.id, message.code, message.message);
+          case 'response':
+          case 'notification':
+            return undefined;
+          case 'request':
+            if (message.method === 'initialize') {
+              return errorReply(200, message.id, JsonRpcErrorCode.invalidRequest, 'Invalid request: initialize may not be part of a batch');
+            }
+            return dispatch(
+              methods,
+              { id: message.id, params: message.params, agent, era, headers: requestHeaders, signal },
+              message.method,
+            );
+        }
+      }),
+    );
+    const bodies = replies.filter((reply): reply is Reply => reply !== undefined).map((reply) => reply.json);
+    if (bodies.length === 0) return acceptedResponse();
+    return replyResponse({ status: 200, json: `[${bodies.join(',')}]` });
+  }
+
+  return {
+    async handle(request, signal) {
+      try {
+        return await handle(request, signal);
+      } catch {
+        return replyResponse(errorReply(500, null, JsonRpcErrorCode.internalError, 'Internal error'));
+      }
+    },
+  };
+}
+
+/** Runs one method of the era that serves the request; unknown methods are -32601. */
+async function dispatch(methods: Methods, call: MethodCall, method: string): Promise<Reply> {
+  switch (method) {
+    case 'tools/list':
+      return methods.listTools(call);
+    case 'tools/call':
+      return methods.callTool(call);
+    case 'ping':
+      if (call.era.kind === 'legacy') return methods.ping(call);
+      break;
+    case 'server/discover':
+      if (call.era.kind === 'modern') return methods.discover(call);
+      break;
+  }
+  // The modern transport answers an unknown method with 404; the legacy one in-band.
+  const status = call.era.kind === 'modern' ? 404 : 200;
+  return errorReply(
+    status,
+    call.id,
+    JsonRpcErrorCode.methodNotFound,
+    `Method not found: ${method.length > 64 ? `${method.slice(0, 64)}…` : method}`,
+  );
+}

@@ -1,0 +1,187 @@
+/**
+ * The MCP methods this endpoint serves: `initialize` and `ping` (legacy era),
+ * `server/discover` (modern era), `tools/list` and `tools/call` (both). Each returns a
+ * {@link Reply}; in-band JSON-RPC errors travel with HTTP 200.
+ */
+import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
+import { toGatewayError } from '../../errors.js';
+import { answerCall, type StructuredContentSupport } from './call-result.js';
+import { serverInfoMetaKey } from './era-routing.js';
+import { isJsonObject, type JsonObject, JsonRpcErrorCode, type JsonRpcId, resultResponseJson } from './json-rpc.js';
+import { checkParamHeaders } from './param-headers.js';
+import { errorReply, type Reply } from './replies.js';
+import type { ListingIndex, ListingIndexer, ToolShape } from './tool-listing.js';
+import type { McpBackend, McpOptions } from './types.js';
+import { type LegacyProtocolVersion, legacyFeatures, negotiateLegacyVersion, supportedProtocolVersions } from './versions.js';
+
+/** Freshness hint on `tools/list` pages (ms): listings follow policy changes, so keep it short. */
+export const toolsListTtlMs = 60_000;
+/** Freshness hint on `server/discover` (ms): versions and capabilities change only on deploys. */
+export const discoverTtlMs = 300_000;
+
+/** How one request is served: the legacy revision it uses, or the modern era. */
+export type Era = { kind: 'legacy'; version: LegacyProtocolVersion } | { kind: 'modern' };
+
+/** The context of one method call. */
+export interface MethodCall {
+  id: JsonRpcId;
+  params: JsonObject | undefined;
+  agent: AgentPrincipal;
+  era: Era;
+  headers: Headers;
+  signal: AbortSignal;
+}
+
+/** The method implementations, bound to one backend and one set of options. */
+export interface Methods {
+  /** The legacy handshake; it runs outside any era (it is what picks one). */
+  initialize(id: JsonRpcId, params: JsonObject | undefined): Reply;
+  ping(call: MethodCall): Reply;
+  discover(call: MethodCall): Reply;
+  listTools(call: MethodCall): Promise<Reply>;
+  callTool(call: MethodCall): Promise<Reply>;
+}
+
+const capabilities = { tools: { listChanged: false } };
+
+function ok(id: JsonRpcId, resultJson: string): Reply {
+  return { status: 200, json: resultResponseJson(id, resultJson) };
+}
+
+function inBandError(id: JsonRpcId, code: number, message: string): Reply {
+  return errorReply(200, id, code, message);
+}
+
+/** Creates the methods. */
+export function createMethods(backend: McpBackend, options: McpOptions, indexListing: ListingIndexer): Methods {
+  const serverInfo = { name: options.serverInfo.name, version: options.serverInfo.version };
+  const serverInfoMeta = { [serverInfoMetaKey]: serverInfo };
+  const modernMetaJson = JSON.stringify(serverInfoMeta);
+  const instructions = options.instructions;
+
+  const initializeResults = new Map<string, string>();
+  const discoverResultJson = JSON.stringify({
+    resultType: 'complete',
+    supportedVersions: supportedProtocolVersions,
+    capabilities,
+    ...(instructions === undefined ? {} : { instructions }),
+    ttlMs: discoverTtlMs,
+    cacheScope: 'public',
+    _meta: serverInfoMeta,
+  });
+
+  function initializeResultJson(version: LegacyProtocolVersion): string {
+    let json = initializeResults.get(version);
+    if (json === undefined) {
+      json = JSON.stringify({
+        protocolVersion: version,
+        capabilities,
+        serverInfo,
+        ...(instructions === undefined ? {} : { instructions }),
+      });
+      initializeResults.set(version, json);
+    }
+    return json;
+  }
+
+  async function listingIndex(agent: AgentPrincipal): Promise<ListingIndex | undefined> {
+    try {
+      return indexListing(await backend.listTools(agent));
+    } catch {
+      return undefined;
+    }
+  }
+
+  return {
+    initialize(id, params) {
+      const problem = initializeParamsProblem(params);
+      if (problem !== undefined) return inBandError(id, JsonRpcErrorCode.invalidParams, `Invalid params: ${problem}`);
+      return ok(id, initializeResultJson(negotiateLegacyVersion(params?.protocolVersion as string)));
+    },
+
+    ping({ id }) {
+      return ok(id, '{}');
+    },
+
+    discover({ id }) {
+      return ok(id, discoverResultJson);
+    },
+
+    async listTools({ id, params, agent, era }) {
+      const cursor = params?.cursor;
+      if (cursor !== undefined && typeof cursor !== 'string') {
+        return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: cursor must be a string');
+      }
+      const index = await listingIndex(agent);
+      if (index === undefined) return inBandError(id, JsonRpcErrorCode.internalError, 'Internal error');
+      let offset = 0;
+      if (cursor !== undefined) {
+        const decoded = index.offsetOf(cursor);
+        if (decoded === undefined) {
+          return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: invalid or expired cursor');
+        }
+        offset = decoded;
+      }
+      const shape: ToolShape = era.kind === 'legacy' && !legacyFeatures(era.version).structuredOutput ? 'basic' : 'full';
+      const page = index.page(shape, offset);
+      const next = page.nextCursor === undefined ? '' : `,"nextCursor":${JSON.stringify(page.nextCursor)}`;
+      if (era.kind === 'legacy') return ok(id, `{"tools":${page.toolsJson}${next}}`);
+      return ok(
+        id,
+        `{"resultType":"complete","tools":${page.toolsJson}${next},"ttlMs":${toolsListTtlMs},"cacheScope":"private","_meta":${modernMetaJson}}`,
+      );
+    },
+
+    async callTool({ id, params, agent, era, headers, signal }) {
+      const name = params?.name;
+      if (typeof name !== 'string' || name.length === 0) {
+        return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: name must be a non-empty string');
+      }
+      const args = params?.arguments === undefined ? {} : params.arguments;
+      if (!isJsonObject(args)) {
+        return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: arguments must be an object');
+      }
+      const index = await listingIndex(agent);
+      if (index === undefined) return inBandError(id, JsonRpcErrorCode.internalError, 'Internal error');
+      const tool = index.tool(name);
+      if (era.kind === 'modern' && tool !== undefined && tool.paramHeaders.length > 0) {
+        const mismatch = checkParamHeaders(tool.paramHeaders, args, headers);
+        if (mismatch !== undefined) return errorReply(400, id, JsonRpcErrorCode.headerMismatch, `Header mismatch: ${mismatch}`);
+      }
+
+      let outcome: CallOutcome;
+      try {
+        outcome = await backend.callTool(agent, { name, arguments: args, signal });
+      } catch (error) {
+        outcome = { status: 'error', error: toGatewayError(error) };
+      }
+      const structured: StructuredContentSupport =
+        era.kind === 'modern' ? 'any' : legacyFeatures(era.version).structuredOutput ? 'object' : 'none';
+      const calledTool = { name, hasOutputSchema: tool?.hasOutputSchema ?? false };
+      const render = (result: CallOutcome): Reply => {
+        const answer = answerCall(result, calledTool, structured);
+        if (answer.kind === 'protocol-error') return inBandError(id, answer.code, answer.message);
+        if (era.kind === 'legacy') return ok(id, JSON.stringify(answer.result));
+        const meta = { ...serverInfoMeta, ...(answer.result._meta as Record<string, unknown> | undefined) };
+        return ok(id, JSON.stringify({ resultType: 'complete', ...answer.result, _meta: meta }));
+      };
+      try {
+        return render(outcome);
+      } catch (error) {
+        // An output that cannot be serialised must still end as a tool error, never a 500.
+        return render({ status: 'error', invocationId: outcome.invocationId, error: toGatewayError(error) });
+      }
+    },
+  };
+}
+
+function initializeParamsProblem(params: JsonObject | undefined): string | undefined {
+  if (params === undefined) return 'params are required';
+  if (typeof params.protocolVersion !== 'string') return 'protocolVersion must be a string';
+  if (!isJsonObject(params.capabilities)) return 'capabilities must be an object';
+  const info = params.clientInfo;
+  if (!isJsonObject(info) || typeof info.name !== 'string' || typeof info.version !== 'string') {
+    return 'clientInfo must have a string name and version';
+  }
+  return undefined;
+}

@@ -1,0 +1,36 @@
+/**
+ * HTTP answers of the MCP endpoint: JSON-RPC bodies (always `application/json`, never SSE),
+ * empty 202s for accepted notifications, and the gateway's own error body for rejections
+ * that happen before any JSON-RPC is read.
+ */
+import type { GatewayError } from '../../errors.js';
+import { errorResponseJson, type JsonRpcId } from './json-rpc.js';
+
+/** A JSON-RPC answer before it becomes a Response: HTTP status and JSON text. */
+export interface Reply {
+  status: number;
+  json: string;
+}
+
+const jsonHeaders: Readonly<Record<string, string>> = { 'content-type': 'application/json' };
+
+/** A reply carrying a JSON-RPC error. */
+export function errorReply(status: number, id: JsonRpcId | null, code: number, message: string, data?: unknown): Reply {
+  return { status, json: errorResponseJson(id, code, message, data) };
+}
+
+/** The Response for a reply. */
+export function replyResponse(reply: Reply): Response {
+  return new Response(reply.json, { status: reply.status, headers: jsonHeaders });
+}
+
+/** `202 Accepted` with no body: an accepted notification or posted response. */
+export function acceptedResponse(): Response {
+  return new Response(null, { status: 202 });
+}
+
+/** A pre-JSON-RPC rejection in the gateway's error format: `{ error: { code, message } }`. */
+export function gatewayErrorResponse(error: GatewayError, extraHeaders?: Record<string, string>): Response {
+  const headers: Record<string, string> = { ...jsonHeaders, ...error.headers, ...extraHeaders };
+  return new Response(JSON.stringify({ error: error.toJSON() }), { status: error.status, headers });
+}

@@ -1,0 +1,93 @@
+import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
+
+/**
+ * One tool as the MCP door shows it to an agent: the wire fields of an MCP `Tool`.
+ *
+ * @example
+ * ```ts
+ * const view: McpToolView = {
+ *   name: 'refund_order',
+ *   description: 'Refunds an order',
+ *   inputSchema: { type: 'object', properties: { orderId: { type: 'string' } }, required: ['orderId'] },
+ * };
+ * ```
+ */
+export interface McpToolView {
+  name: string;
+  title?: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
+/**
+ * What the MCP door needs from the gateway core. The door never governs anything itself:
+ * it authenticates through `authenticate`, lists through `listTools` and calls through
+ * `callTool`, which runs the whole governed pipeline.
+ *
+ * @example
+ * ```ts
+ * const backend: McpBackend = {
+ *   authenticate: async (request) => principalFor(request),
+ *   listTools: async (agent) => toolsVisibleTo(agent),
+ *   callTool: async (agent, call) => pipeline.run({ agent, tool: call.name, input: call.arguments, signal: call.signal }),
+ * };
+ * ```
+ */
+export interface McpBackend {
+  /** Throws GatewayError UNAUTHENTICATED (with headers['www-authenticate']) on a bad/missing key. */
+  authenticate(request: Request): Promise<AgentPrincipal>;
+  /** The tools this agent may call, already in deterministic order (by name). */
+  listTools(agent: AgentPrincipal): Promise<readonly McpToolView[]>;
+  /** Runs the governed pipeline. Unknown/invisible tool → outcome error code TOOL_NOT_FOUND. */
+  callTool(agent: AgentPrincipal, call: { name: string; arguments: unknown; signal: AbortSignal }): Promise<CallOutcome>;
+}
+
+/**
+ * Options of {@link createMcpHandler}.
+ *
+ * @example
+ * ```ts
+ * const options: McpOptions = {
+ *   cursorSecret: crypto.getRandomValues(new Uint8Array(32)),
+ *   serverInfo: { name: 'acme-gateway', version: '1.4.0' },
+ *   allowedOrigins: ['https://console.acme.example'],
+ * };
+ * ```
+ */
+export interface McpOptions {
+  /**
+   * Browser origins allowed to call the endpoint (`https://app.example.com`; `'*'` allows
+   * any). A request without an `Origin` header is always allowed. When unset, only an
+   * `Origin` equal to the origin of the request URL is allowed.
+   */
+  allowedOrigins?: string[];
+  /**
+   * DNS-rebinding protection: the `Host` values the endpoint answers to (`localhost`,
+   * `127.0.0.1:3000`). An entry without a port matches any port. Unset: no Host check.
+   */
+  allowedHosts?: string[];
+  /** Tools per `tools/list` page; default 50. */
+  pageSize?: number /* default 50 */;
+  /** HMAC key for tamper-proof cursors (at least 16 bytes). */
+  cursorSecret: Uint8Array /* HMAC key for tamper-proof cursors */;
+  /** Name and version the server reports about itself. */
+  serverInfo: { name: string; version: string };
+  /** Natural-language guidance for models, sent in `initialize` and `server/discover` results. */
+  instructions?: string;
+}
+
+/**
+ * The MCP endpoint: give it every request that reaches the MCP route (any HTTP method).
+ *
+ * @example
+ * ```ts
+ * const mcp = createMcpHandler(backend, options);
+ * const response = await mcp.handle(request, AbortSignal.timeout(60_000));
+ * ```
+ */
+export interface McpHandler {
+  /** Answers one HTTP request; never throws. `signal` aborts a running tool call. */
+  handle(request: Request, signal: AbortSignal): Promise<Response>;
+}

@@ -1,0 +1,93 @@
+import { GatewayError } from '../errors.js';
+import type { CallOutcome } from '../pipeline/types.js';
+import type { InvocationRecord } from '../store/types.js';
+import { errorResponse, jsonResponse, preferWaitMs, readJsonBody } from './http.js';
+import type { GatewayRuntime } from './runtime.js';
+
+const INVOKE_KEYS = new Set(['input', 'idempotencyKey']);
+
+/** `{ input, idempotencyKey? }`, or a 400 naming what is wrong. */
+function parseInvokeBody(body: unknown): { input: unknown; idempotencyKey?: string } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Body must be a JSON object: { "input": { ... } }' });
+  }
+  for (const key of Object.keys(body)) {
+    if (!INVOKE_KEYS.has(key)) throw new GatewayError({ code: 'BAD_REQUEST', message: `Unknown body field "${key.slice(0, 64)}"` });
+  }
+  const { input, idempotencyKey } = body as { input?: unknown; idempotencyKey?: unknown };
+  if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: '"input" must be a JSON object' });
+  }
+  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: '"idempotencyKey" must be a string of 1 to 255 characters' });
+  }
+  return idempotencyKey === undefined ? { input: input ?? {} } : { input: input ?? {}, idempotencyKey };
+}
+
+/** An outcome as the REST door answers it. */
+export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, string>): Response {
+  switch (outcome.status) {
+    case 'succeeded':
+      return jsonResponse(200, { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output }, headers);
+    case 'pending_approval':
+      return jsonResponse(
+        202,
+        { invocationId: outcome.invocationId, status: 'pending_approval', approval: outcome.approval },
+        headers,
+      );
+    default:
+      return errorResponse(outcome.error, outcome.invocationId);
+  }
+}
+
+/** `GET /tools`: the tools this agent may call. */
+export async function listToolsRoute(runtime: GatewayRuntime, request: Request): Promise<Response> {
+  const agent = await runtime.authenticateRequest(request);
+  const items = runtime.visibleTools(agent).map((tool) => tool.view);
+  return jsonResponse(200, { items });
+}
+
+/** `POST /tools/{name}/invoke`. */
+export async function invokeRoute(runtime: GatewayRuntime, request: Request, toolName: string): Promise<Response> {
+  const agent = await runtime.authenticateRequest(request);
+  const { input, idempotencyKey } = parseInvokeBody(await readJsonBody(request, runtime.maxBodyBytes));
+  let outcome = await runtime.call({
+    door: 'rest',
+    agent,
+    toolName,
+    input,
+    signal: request.signal,
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+  });
+  const waitMs = preferWaitMs(request, runtime.maxWaitSeconds);
+  if (outcome.status === 'pending_approval' && waitMs !== undefined && waitMs > 0) {
+    outcome = (await runtime.waitForOutcome(outcome.invocationId, waitMs, request.signal)) ?? outcome;
+    return outcomeResponse(outcome, { 'preference-applied': `wait=${waitMs / 1000}` });
+  }
+  return outcomeResponse(outcome);
+}
+
+/** The agent's view of one of its invocations. */
+export function invocationView(record: InvocationRecord): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    invocationId: record.id,
+    tool: record.tool,
+    status: record.status,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+  if (record.status === 'succeeded') view.output = record.output;
+  if (record.error !== null) view.error = record.error;
+  if (record.approvalId !== null) view.approvalId = record.approvalId;
+  return view;
+}
+
+/** `GET /invocations/{id}`: the agent's own invocation; anyone else's is a 404. */
+export async function getInvocationRoute(runtime: GatewayRuntime, request: Request, id: string): Promise<Response> {
+  const agent = await runtime.authenticateRequest(request);
+  const record = await runtime.store.getInvocation(id);
+  if (record === undefined || record.agentId !== agent.id) {
+    throw new GatewayError({ code: 'NOT_FOUND', message: 'Invocation not found' });
+  }
+  return jsonResponse(200, invocationView(record));
+}

@@ -1,0 +1,193 @@
+import { foldPlain, isAscii } from './normalize.js';
+
+/**
+ * The built-in key names of layer 2. A key matches a name when the key's words (split at
+ * separators and camelCase humps, case-insensitively) contain the name's words in a row, in any
+ * spelling: `apiKey`, `api_key`, `API-KEY`, `x-api-key` and `APIKEY` all match `api key`. Names of
+ * six letters or more also match inside a single word (`dbPassword1`, `clientsecret`).
+ */
+export const defaultKeyNames: readonly string[] = Object.freeze([
+  'password',
+  'passwd',
+  'pwd',
+  'passphrase',
+  'secret',
+  'client secret',
+  'secret key',
+  'token',
+  'access token',
+  'refresh token',
+  'id token',
+  'auth token',
+  'session token',
+  'bearer',
+  'jwt',
+  'api key',
+  'access key',
+  'private key',
+  'authorization',
+  'cookie',
+  'session',
+  'session id',
+  'credential',
+  'connection string',
+  'dsn',
+  'ssn',
+  'social security number',
+  'cvv',
+  'cvc',
+  'pin',
+  'otp',
+]);
+
+/** A key-name term shorter than this only matches whole words. */
+const SUBSTRING_TERM_LENGTH = 6;
+
+/** Words that, right after a matched term, say the value describes the secret rather than holds it. */
+const DESCRIPTIVE_QUALIFIERS: ReadonlySet<string> = new Set([
+  'type',
+  'types',
+  'count',
+  'limit',
+  'length',
+  'expires',
+  'expiry',
+  'expiration',
+  'lifetime',
+  'ttl',
+  'url',
+  'uri',
+  'endpoint',
+  'usage',
+  'policy',
+  'format',
+  'name',
+  'required',
+  'enabled',
+]);
+
+/** Latin look-alikes that NFKC leaves alone (Cyrillic and Greek letters), folded for key names only. */
+const LOOK_ALIKES: Readonly<Record<string, string>> = {
+  а: 'a',
+  в: 'b',
+  е: 'e',
+  ё: 'e',
+  к: 'k',
+  м: 'm',
+  н: 'h',
+  о: 'o',
+  р: 'p',
+  с: 'c',
+  т: 't',
+  у: 'y',
+  х: 'x',
+  ѕ: 's',
+  і: 'i',
+  ї: 'i',
+  ј: 'j',
+  ԁ: 'd',
+  ԛ: 'q',
+  ԝ: 'w',
+  α: 'a',
+  β: 'b',
+  ε: 'e',
+  ι: 'i',
+  κ: 'k',
+  ν: 'v',
+  ο: 'o',
+  ρ: 'p',
+  τ: 't',
+  υ: 'u',
+  χ: 'x',
+};
+const LOOK_ALIKE_PATTERN = new RegExp(`[${Object.keys(LOOK_ALIKES).join('')}]`, 'gu');
+const WORD_SEPARATORS = /[^\p{L}\p{N}]+/u;
+const CAMEL_LOWER_UPPER = /(\p{Ll}|\p{N})(\p{Lu})/gu;
+const CAMEL_ACRONYM_END = /(\p{Lu})(\p{Lu}\p{Ll})/gu;
+
+const CACHE_LIMIT = 10_000;
+
+/**
+ * Splits a key into lower-case words after folding (invisible characters dropped, NFKC, Latin
+ * look-alikes): `xApiKEY` → `['x', 'api', 'key']`, `ＰＡＳＳ\u200Bword` → `['pass', 'word']`.
+ */
+export function keyWords(key: string): string[] {
+  const folded = foldPlain(key);
+  const words: string[] = [];
+  for (const piece of folded.split(WORD_SEPARATORS)) {
+    if (piece === '') continue;
+    const humps = piece.replace(CAMEL_LOWER_UPPER, '$1 $2').replace(CAMEL_ACRONYM_END, '$1 $2');
+    for (const word of humps.split(' ')) {
+      if (word === '') continue;
+      const lower = word.toLowerCase();
+      words.push(isAscii(lower) ? lower : lower.replace(LOOK_ALIKE_PATTERN, (letter) => LOOK_ALIKES[letter] ?? letter));
+    }
+  }
+  return words;
+}
+
+/** The normalised form a key-name term is compared in: its words joined (`API-Key` → `apikey`). */
+export function normaliseKeyName(name: string): string {
+  return keyWords(name).join('');
+}
+
+/** Decides whether an object key (or a `key=` in text) names a sensitive value. */
+export class KeyNameMatcher {
+  readonly names: readonly string[];
+  private readonly terms: ReadonlySet<string>;
+  private readonly substringTerms: readonly string[];
+  private readonly cache = new Map<string, boolean>();
+
+  constructor(names: readonly string[]) {
+    this.names = Object.freeze([...names]);
+    const terms = new Set<string>();
+    for (const name of names) {
+      const term = normaliseKeyName(name);
+      if (term === '') throw new TypeError(`Invalid redaction key name ${JSON.stringify(name)}: it has no letters or digits`);
+      terms.add(term);
+    }
+    this.terms = terms;
+    this.substringTerms = [...terms].filter((term) => term.length >= SUBSTRING_TERM_LENGTH);
+  }
+
+  /** True when `key` names a sensitive value. Results are cached per key spelling. */
+  isSensitive(key: string): boolean {
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached;
+    const sensitive = this.decide(keyWords(key));
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(key, sensitive);
+    return sensitive;
+  }
+
+  private decide(words: readonly string[]): boolean {
+    for (let first = 0; first < words.length; first++) {
+      let joined = '';
+      for (let last = first; last < words.length; last++) {
+        joined += words[last];
+        if (this.terms.has(joined)) {
+          const following = words[last + 1];
+          if (following === undefined || !DESCRIPTIVE_QUALIFIERS.has(following)) return true;
+        }
+      }
+    }
+    for (const word of words) {
+      for (const term of this.substringTerms) {
+        if (word.length > term.length && word.includes(term)) return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Builds the key-name list from the options: `replace` (or the built-ins), plus `add`, minus `remove`. */
+export function resolveKeyNames(options: { replace?: readonly string[]; add?: readonly string[]; remove?: readonly string[] } | undefined): string[] {
+  const base = options?.replace ?? defaultKeyNames;
+  const names = [...base, ...(options?.add ?? [])];
+  for (const name of names) {
+    if (typeof name !== 'string') throw new TypeError(`Invalid redaction key name ${String(name)}: expected a string`);
+  }
+  if (options?.remove === undefined || options.remove.length === 0) return names;
+  const removed = new Set(options.remove.map((name) => normaliseKeyName(String(name))));
+  return names.filter((name) => !removed.has(normaliseKeyName(name)));
+}

@@ -1,0 +1,92 @@
+/**
+ * Folding of text before matching: invisible characters (format characters, zero-width joiners,
+ * variation selectors, fillers) are dropped and every character is NFKC-normalised, so that
+ * fullwidth digits, ligatures or a zero-width joiner inside an e-mail address cannot hide a match.
+ * Matching runs on the folded text; the output is built from the original text, so a map from
+ * folded offsets back to original offsets is kept whenever folding changed anything.
+ */
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const INVISIBLE_SOURCE = '[\\p{Default_Ignorable_Code_Point}\\p{Cf}]';
+const INVISIBLE_ALL = new RegExp(INVISIBLE_SOURCE, 'gu');
+const INVISIBLE_AT = new RegExp(INVISIBLE_SOURCE, 'uy');
+const MARK_AT = /\p{M}/uy;
+
+/** Text prepared for matching, with the way back to the original offsets. */
+export interface FoldedText {
+  /** The folded text that patterns run on. */
+  readonly text: string;
+  /** For each folded UTF-16 unit, the original offset where its source character starts. */
+  readonly starts: readonly number[];
+  /** For each folded UTF-16 unit, the original offset just after its source character. */
+  readonly ends: readonly number[];
+}
+
+/** True when the string holds only ASCII (folding is then the identity). */
+export function isAscii(text: string): boolean {
+  return ASCII_ONLY.test(text);
+}
+
+/** Drops invisible characters and applies NFKC, without offsets (for secrets and keys). */
+export function foldPlain(text: string): string {
+  if (ASCII_ONLY.test(text)) return text;
+  return text.replace(INVISIBLE_ALL, '').normalize('NFKC');
+}
+
+/**
+ * Folds a string for matching; `null` when folding changes nothing (always so for ASCII). A base
+ * character and the combining marks after it are normalised together (so precomposed and
+ * decomposed accents agree) and mapped back as one unit.
+ */
+export function foldForMatching(original: string): FoldedText | null {
+  if (ASCII_ONLY.test(original)) return null;
+  if (original.replace(INVISIBLE_ALL, '').normalize('NFKC') === original) return null;
+  const pieces: string[] = [];
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let index = 0;
+  while (index < original.length) {
+    const segmentStart = index;
+    index += codePointWidth(original, index);
+    INVISIBLE_AT.lastIndex = segmentStart;
+    if (INVISIBLE_AT.test(original)) continue;
+    while (index < original.length && original.charCodeAt(index) >= 0x300) {
+      MARK_AT.lastIndex = index;
+      if (!MARK_AT.test(original)) break;
+      INVISIBLE_AT.lastIndex = index;
+      if (INVISIBLE_AT.test(original)) break;
+      index += codePointWidth(original, index);
+    }
+    const folded = original.slice(segmentStart, index).normalize('NFKC');
+    pieces.push(folded);
+    for (let unit = 0; unit < folded.length; unit++) {
+      starts.push(segmentStart);
+      ends.push(index);
+    }
+  }
+  return { text: pieces.join(''), starts, ends };
+}
+
+/** Maps the start of a folded range back to the original string. */
+export function originalStart(folded: FoldedText, start: number): number {
+  return folded.starts[start] ?? 0;
+}
+
+/** Maps the (exclusive) end of a non-empty folded range back to the original string. */
+export function originalEnd(folded: FoldedText, end: number): number {
+  return folded.ends[end - 1] ?? 0;
+}
+
+/** The folded form of a string, or the string itself when folding changes nothing. */
+export function foldedText(original: string): string {
+  return foldForMatching(original)?.text ?? original;
+}
+
+function codePointWidth(text: string, index: number): number {
+  const unit = text.charCodeAt(index);
+  if (unit >= 0xd800 && unit <= 0xdbff && index + 1 < text.length) {
+    const next = text.charCodeAt(index + 1);
+    if (next >= 0xdc00 && next <= 0xdfff) return 2;
+  }
+  return 1;
+}

@@ -1,0 +1,141 @@
+import { detectorNames, detectorRule, optInDetectors } from './detectors.js';
+import { type InlineCredentialKind, keyValueRule, urlCredentialRule } from './inline-credentials.js';
+import { KeyNameMatcher, resolveKeyNames } from './key-names.js';
+import { ValueHasher } from './modes.js';
+import { compilePathRules } from './paths.js';
+import { checkMode, normaliseDetectorSelection, normaliseProfile } from './profile.js';
+import { compileSecrets } from './secrets.js';
+import { CombinedScanner, type ScanRule } from './text-scanner.js';
+import { TextRedaction } from './text-redaction.js';
+import type { CompiledRedaction, DetectorName, RedactionMode, RedactionProfileInput, Redactor, RedactorConfig } from './types.js';
+import { type KeyInfo, redactValue, type WalkPlan } from './walk.js';
+
+const KEY_CACHE_LIMIT = 10_000;
+
+/**
+ * Every scan rule needs a digit, `@`, `:` or `=` (inline credentials, e-mail, numbers, IP
+ * addresses, IBAN), or is a vendor token or PEM block of at least 16 characters. Non-ASCII text
+ * always goes to the scanner, since folding may turn it into any of those.
+ */
+const SCAN_PREFILTER = { minimumLength: 16, triggers: /[0-9@:=]|[^\x00-\x7f]/ };
+
+interface GatewayDetectorSetting {
+  readonly enabled: boolean;
+  /** A mode the configuration set for this detector explicitly. */
+  readonly mode: RedactionMode | undefined;
+}
+
+/**
+ * Creates the redaction engine. Every layer's patterns are compiled here or in
+ * {@link Redactor.compile}; redacting a value is then one walk with no pattern construction.
+ * Throws a `TypeError` for an invalid configuration.
+ *
+ * @example
+ * ```ts
+ * import { createRedactor } from 'agent-tool-gateway';
+ *
+ * const redactor = createRedactor({ keyNames: { add: ['member number'] }, detectors: { ipv4: true } });
+ * const compiled = redactor.compile({
+ *   secrets: [upstreamApiKey],
+ *   paths: ['$.customer.email', { path: '$..card', mode: 'partial' }],
+ *   detectors: { phone: 'hash' },
+ * });
+ * compiled.value({ customer: { email: 'ada@example.com' }, token: 'abc' });
+ * // → { customer: { email: '***' }, token: '***' }
+ * compiled.text(`upstream said: key ${upstreamApiKey} is invalid`);
+ * // → 'upstream said: key *** is invalid'
+ * ```
+ */
+export function createRedactor(config: RedactorConfig = {}): Redactor {
+  if (config === null || typeof config !== 'object') throw new TypeError('Invalid redactor configuration: expected an object');
+  const defaultMode = config.mode === undefined ? 'mask' : checkMode(config.mode, 'the redactor configuration');
+  if (config.keyNames !== undefined && (config.keyNames === null || typeof config.keyNames !== 'object' || Array.isArray(config.keyNames))) {
+    throw new TypeError('Invalid redactor keyNames: expected { add?, replace?, remove? }');
+  }
+  const keyNames = new KeyNameMatcher(resolveKeyNames(config.keyNames));
+  const hasher = new ValueHasher(config.hashKey);
+  const configured = normaliseDetectorSelection(config.detectors, 'the redactor configuration');
+  const gatewayDetectors = new Map<DetectorName, GatewayDetectorSetting>();
+  for (const name of detectorNames) {
+    const setting = configured.get(name);
+    gatewayDetectors.set(name, {
+      enabled: setting === undefined ? !optInDetectors.has(name) : setting !== false,
+      mode: typeof setting === 'string' ? setting : undefined,
+    });
+  }
+  const inlineRules: ScanRule<InlineCredentialKind>[] = [urlCredentialRule, keyValueRule(keyNames)];
+  const scanners = new Map<string, CombinedScanner>();
+
+  function scannerFor(enabled: readonly DetectorName[]): CombinedScanner {
+    const cacheKey = enabled.join(',');
+    let scanner = scanners.get(cacheKey);
+    if (scanner === undefined) {
+      scanner = new CombinedScanner<string>([...inlineRules, ...enabled.map(detectorRule)], SCAN_PREFILTER);
+      scanners.set(cacheKey, scanner);
+    }
+    return scanner;
+  }
+
+  function compile(input?: RedactionProfileInput): CompiledRedaction {
+    const profile = normaliseProfile(input);
+    const profileMode = profile.mode ?? defaultMode;
+    const enabled: DetectorName[] = [];
+    const modes = new Map<string, RedactionMode>([
+      ['key_value', profileMode],
+      ['url_credential', profileMode],
+    ]);
+    for (const name of detectorNames) {
+      const own = profile.detectors.get(name);
+      const gateway = gatewayDetectors.get(name) as GatewayDetectorSetting;
+      if (own === undefined ? !gateway.enabled : own === false) continue;
+      enabled.push(name);
+      modes.set(name, typeof own === 'string' ? own : (gateway.mode ?? profileMode));
+    }
+    const secrets = compileSecrets(profile.secrets);
+    const text = new TextRedaction(secrets, scannerFor(enabled), modes, hasher);
+    const keyCache = new Map<string, KeyInfo>();
+    const plan: WalkPlan = {
+      text,
+      keyMode: profileMode,
+      paths: compilePathRules(profile.paths.map((entry) => ({ path: entry.path, mode: entry.mode ?? profileMode }))),
+      hasher,
+      scanAllNumbers: secrets.hasNumericSecret,
+      describeKey(key) {
+        let info = keyCache.get(key);
+        if (info === undefined) {
+          info = { sensitive: keyNames.isSensitive(key), outputKey: text.redact(key) };
+          if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
+          keyCache.set(key, info);
+        }
+        return info;
+      },
+    };
+    return Object.freeze({
+      detectors: Object.freeze(enabled),
+      value: (value: unknown) => redactValue(value, plan),
+      text: (source: string) => {
+        if (typeof source !== 'string') throw new TypeError('CompiledRedaction.text expects a string');
+        return text.redact(source);
+      },
+    });
+  }
+
+  let defaultCompiled: CompiledRedaction | undefined;
+  const compiledProfiles = new WeakMap<object, CompiledRedaction>();
+  function compiledFor(profile: RedactionProfileInput | undefined): CompiledRedaction {
+    if (profile === undefined) return (defaultCompiled ??= compile());
+    let compiled = compiledProfiles.get(profile);
+    if (compiled === undefined) {
+      compiled = compile(profile);
+      compiledProfiles.set(profile, compiled);
+    }
+    return compiled;
+  }
+
+  return Object.freeze({
+    keyNames: keyNames.names,
+    compile,
+    value: (value: unknown, profile?: RedactionProfileInput) => compiledFor(profile).value(value),
+    text: (source: string, profile?: RedactionProfileInput) => compiledFor(profile).text(source),
+  });
+}

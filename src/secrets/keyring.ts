@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Encryption keys of the credential vault. `active` names the key new secrets are sealed
+ * with; every key in `keys` can still open what it sealed, so adding a new active key and
+ * keeping the old one is a rotation without downtime.
+ */
+export interface Keyring {
+  /** Id of the key that seals. Must be a key of `keys`. */
+  active: string;
+  /** Key id → base64 of exactly 32 random bytes. Ids: 1-64 of `A-Z a-z 0-9 _ -`. */
+  keys: Record<string, string>;
+}
+
+/** A validated keyring: decoded key bytes by id. */
+export interface LoadedKeyring {
+  readonly activeKeyId: string;
+  readonly keys: ReadonlyMap<string, Uint8Array>;
+}
+
+/** The id a plain-string `encryptionKey` gets. */
+export const DEFAULT_KEY_ID = 'default';
+
+/** The documented one-liner that prints a fresh key. */
+export const KEY_GENERATION_COMMAND = `node -e "console.log(require('crypto').randomBytes(32).toString('base64'))"`;
+
+const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// Standard or URL-safe alphabet, optional padding: 32 bytes are 43 characters plus one '='.
+const BASE64_32_BYTES = /^[A-Za-z0-9+/_-]{43}=?$/;
+
+/**
+ * A fresh random encryption key: base64 of 32 bytes, ready for `encryptionKey`.
+ *
+ * @example
+ * ```ts
+ * import { generateEncryptionKey } from 'agent-tool-gateway';
+ *
+ * console.log(generateEncryptionKey()); // store it in your secret manager, e.g. ATG_ENCRYPTION_KEY
+ * ```
+ */
+export function generateEncryptionKey(): string {
+  return randomBytes(32).toString('base64');
+}
+
+function decodeKey(keyId: string, encoded: unknown): Uint8Array {
+  if (typeof encoded !== 'string' || !BASE64_32_BYTES.test(encoded)) {
+    throw new TypeError(`encryption key "${keyId}" must be base64 of exactly 32 bytes; create one with: ${KEY_GENERATION_COMMAND}`);
+  }
+  const bytes = Buffer.from(encoded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  if (bytes.length !== 32) {
+    throw new TypeError(
+      `encryption key "${keyId}" must be base64 of exactly 32 bytes (it decodes to ${bytes.length}); create one with: ${KEY_GENERATION_COMMAND}`,
+    );
+  }
+  return new Uint8Array(bytes);
+}
+
+/**
+ * Validates an `encryptionKey` option (one base64 key, or a {@link Keyring}) and decodes it.
+ * Throws a TypeError naming the faulty key id; the key material never appears in a message.
+ */
+export function loadKeyring(encryptionKey: string | Keyring): LoadedKeyring {
+  if (typeof encryptionKey === 'string') {
+    return { activeKeyId: DEFAULT_KEY_ID, keys: new Map([[DEFAULT_KEY_ID, decodeKey(DEFAULT_KEY_ID, encryptionKey)]]) };
+  }
+  if (typeof encryptionKey !== 'object' || encryptionKey === null) {
+    throw new TypeError('encryptionKey must be a base64 string or a keyring { active, keys }');
+  }
+  const { active, keys } = encryptionKey;
+  if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {
+    throw new TypeError('keyring.keys must be an object of key id → base64 key');
+  }
+  const decoded = new Map<string, Uint8Array>();
+  for (const [keyId, encoded] of Object.entries(keys)) {
+    if (!KEY_ID.test(keyId)) {
+      throw new TypeError(`keyring key id ${JSON.stringify(keyId)} is invalid: use 1-64 of A-Z a-z 0-9 _ -`);
+    }
+    decoded.set(keyId, decodeKey(keyId, encoded));
+  }
+  if (typeof active !== 'string' || !decoded.has(active)) {
+    throw new TypeError(`keyring.active ${JSON.stringify(active)} must name one of the keys in keyring.keys`);
+  }
+  return { activeKeyId: active, keys: decoded };
+}

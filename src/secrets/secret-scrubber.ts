@@ -1,0 +1,137 @@
+import { MASKED_SECRET } from './secret-value.js';
+
+/** Removes a fixed set of secret values from text, parsed JSON and bytes. */
+export interface SecretScrubber {
+  /** False when there is nothing to remove (every method returns its input). */
+  readonly active: boolean;
+  /** Every form that is removed (the plain values and their common encodings), longest first. */
+  readonly forms: readonly string[];
+  /** Length of the longest form: a text cut at an arbitrary point can end in a partial secret shorter than this. */
+  readonly longestForm: number;
+  /** `text` with every form replaced by `***`. */
+  text(text: string): string;
+  /** Parsed JSON with every form removed from strings and keys. Mutates containers in place; returns the (new) root. */
+  json(value: unknown): unknown;
+  /** Bytes with every form's UTF-8 encoding replaced by `***`. */
+  bytes(data: Buffer): Buffer;
+}
+
+// Derived forms shorter than this are not removed: they would mangle ordinary text.
+const MINIMUM_DERIVED_LENGTH = 6;
+const AUTHORIZATION_VALUE = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*) +(\S.*)$/;
+const PRINTABLE = /^[\x20-\x7e]+$/;
+
+function credentialParts(value: string): string[] {
+  const match = AUTHORIZATION_VALUE.exec(value);
+  if (match === null) return [];
+  const scheme = (match[1] as string).toLowerCase();
+  const credential = (match[2] as string).trim();
+  const parts = [credential];
+  if (scheme === 'basic') {
+    const decoded = Buffer.from(credential, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (PRINTABLE.test(decoded) && colon > 0) parts.push(decoded, decoded.slice(colon + 1));
+  }
+  return parts.filter((part) => part.length >= MINIMUM_DERIVED_LENGTH);
+}
+
+/** The plain value, the credential after an auth scheme, and how JSON and URLs spell them. */
+function formsOf(value: string): string[] {
+  const plain = [value, ...credentialParts(value)];
+  const forms = new Set<string>();
+  for (const form of plain) {
+    forms.add(form);
+    const jsonEscaped = JSON.stringify(form).slice(1, -1);
+    forms.add(jsonEscaped);
+    if (jsonEscaped.includes('/')) forms.add(jsonEscaped.replaceAll('/', '\\/'));
+    forms.add(encodeURIComponent(form));
+  }
+  return [...forms];
+}
+
+/**
+ * Builds a scrubber for the given secret values. Forms are precomputed once; scrubbing is a
+ * few `includes` checks per string and a replacement only where a form occurs.
+ *
+ * @example
+ * ```ts
+ * import { createSecretScrubber } from 'agent-tool-gateway';
+ *
+ * createSecretScrubber(['Bearer tok_123456']).text('echo: tok_123456'); // 'echo: ***'
+ * ```
+ */
+export function createSecretScrubber(values: readonly string[]): SecretScrubber {
+  const forms = [...new Set(values.filter((value) => value.length > 0).flatMap(formsOf))]
+    .filter((form) => form.length > 0)
+    .sort((a, b) => b.length - a.length);
+  const formBytes = forms.map((form) => Buffer.from(form, 'utf8'));
+  const maskBytes = Buffer.from(MASKED_SECRET, 'utf8');
+
+  function text(input: string): string {
+    let result = input;
+    for (const form of forms) {
+      if (result.includes(form)) result = result.split(form).join(MASKED_SECRET);
+    }
+    return result;
+  }
+
+  function json(root: unknown): unknown {
+    if (forms.length === 0) return root;
+    if (typeof root === 'string') return text(root);
+    if (typeof root !== 'object' || root === null) return root;
+    // Iterative: upstream JSON can nest deeper than the call stack.
+    const pending: object[] = [root];
+    while (pending.length > 0) {
+      const container = pending.pop() as object;
+      if (Array.isArray(container)) {
+        for (let index = 0; index < container.length; index++) {
+          const element: unknown = container[index];
+          if (typeof element === 'string') container[index] = text(element);
+          else if (typeof element === 'object' && element !== null) pending.push(element);
+        }
+        continue;
+      }
+      const record = container as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        const element = record[key];
+        const cleanKey = text(key);
+        const cleanElement = typeof element === 'string' ? text(element) : element;
+        // defineProperty, not assignment: JSON.parse makes "__proto__" an own key, and
+        // assigning to it would hit the prototype setter and keep the secret.
+        if (cleanKey !== key) {
+          delete record[key];
+          Object.defineProperty(record, cleanKey, { value: cleanElement, enumerable: true, writable: true, configurable: true });
+        } else if (cleanElement !== element) {
+          Object.defineProperty(record, key, { value: cleanElement, enumerable: true, writable: true, configurable: true });
+        }
+        if (typeof element === 'object' && element !== null) pending.push(element);
+      }
+    }
+    return root;
+  }
+
+  function bytes(data: Buffer): Buffer {
+    let result = data;
+    for (const form of formBytes) {
+      if (!result.includes(form)) continue;
+      const pieces: Buffer[] = [];
+      let start = 0;
+      for (let found = result.indexOf(form, start); found !== -1; found = result.indexOf(form, start)) {
+        pieces.push(result.subarray(start, found), maskBytes);
+        start = found + form.length;
+      }
+      pieces.push(result.subarray(start));
+      result = Buffer.concat(pieces);
+    }
+    return result;
+  }
+
+  return {
+    active: forms.length > 0,
+    forms,
+    longestForm: forms[0]?.length ?? 0,
+    text,
+    json,
+    bytes,
+  };
+}

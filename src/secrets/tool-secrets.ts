@@ -1,0 +1,175 @@
+import { GatewayError } from '../errors.js';
+import { type HttpToolDefinition, httpTool, type HttpToolOptions } from '../tools/http-tool.js';
+import { SAFE_HEADER_VALUE } from '../upstream/request-plan.js';
+import { isSealedSecret, isSecretValue, MASKED_SECRET, revealSecret, type SealedSecret } from './secret-value.js';
+import { secretHeaderContext, type Vault } from './vault.js';
+
+/** An HTTP tool definition as admin responses show it: every secret header value is `***`. */
+export type MaskedHttpToolDefinition = Omit<HttpToolDefinition, 'secretHeaders'> & {
+  secretHeaders?: Record<string, typeof MASKED_SECRET>;
+};
+
+/**
+ * The plaintext of every secret header of a tool, opening sealed values with the vault.
+ * Throws `SECRET_UNAVAILABLE` naming the tool and header (never the value) when one cannot
+ * be opened. For the HTTP executor only.
+ */
+export function openSecretHeaders(
+  definition: HttpToolDefinition,
+  vault: Vault | undefined,
+  toolId: string = definition.name,
+): Array<[name: string, value: string]> {
+  const opened: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(definition.secretHeaders ?? {})) {
+    let plaintext: string;
+    if (isSecretValue(value)) {
+      plaintext = revealSecret(value);
+    } else {
+      if (vault === undefined) {
+        throw new GatewayError({
+          code: 'SECRET_UNAVAILABLE',
+          message: `secret header "${name}" of tool "${toolId}" is sealed, but no credential vault is configured`,
+        });
+      }
+      plaintext = vault.open(value.sealed, secretHeaderContext(toolId, name));
+      if (!SAFE_HEADER_VALUE.test(plaintext)) {
+        throw new GatewayError({
+          code: 'SECRET_UNAVAILABLE',
+          message: `secret header "${name}" of tool "${toolId}" is not a valid header value`,
+        });
+      }
+    }
+    opened.push([name, plaintext]);
+  }
+  return opened;
+}
+
+function rebuild(definition: HttpToolDefinition, secretHeaders: Record<string, SealedSecret>): HttpToolDefinition {
+  return httpTool({ ...(definition as unknown as HttpToolOptions), secretHeaders });
+}
+
+/**
+ * The definition with every `secret(...)` header sealed by the vault, bound to the tool id
+ * and header name: the form to store. Already sealed values are kept as they are. Throws
+ * `SECRET_UNAVAILABLE` (with the key-generation one-liner) when the vault has no key.
+ *
+ * @example
+ * ```ts
+ * import { httpTool, secret, sealSecretHeaders, createVault } from 'agent-tool-gateway';
+ *
+ * const vault = createVault({ encryptionKey: process.env.ATG_ENCRYPTION_KEY });
+ * const stored = sealSecretHeaders(httpTool({ ...options, secretHeaders: { authorization: secret('Bearer abc') } }), vault);
+ * JSON.stringify(stored); // secretHeaders: { authorization: { sealed: 'atg.v1.default.…' } }
+ * ```
+ */
+export function sealSecretHeaders(definition: HttpToolDefinition, vault: Vault, toolId: string = definition.name): HttpToolDefinition {
+  const entries = Object.entries(definition.secretHeaders ?? {});
+  if (entries.every(([, value]) => isSealedSecret(value))) return definition;
+  const sealed: Record<string, SealedSecret> = {};
+  for (const [name, value] of entries) {
+    sealed[name] = isSecretValue(value)
+      ? { sealed: vault.seal(revealSecret(value), secretHeaderContext(toolId, name)) }
+      : (value as SealedSecret);
+  }
+  return rebuild(definition, sealed);
+}
+
+/** The result of {@link resealSecretHeaders}. */
+export interface ResealedDefinition {
+  definition: HttpToolDefinition;
+  /** Secret headers re-sealed under the active key. */
+  changed: number;
+  /** Secret headers that were already sealed under the active key. */
+  unchanged: number;
+}
+
+/**
+ * Re-seals every sealed secret header of a stored definition under the vault's active key
+ * (key rotation). Throws `SECRET_UNAVAILABLE` when a value cannot be opened with any key of
+ * the keyring.
+ *
+ * @example
+ * ```ts
+ * import { resealSecretHeaders } from 'agent-tool-gateway';
+ *
+ * vault.setEncryptionKey({ active: 'k2', keys: { default: oldKey, k2: newKey } });
+ * const { definition, changed } = resealSecretHeaders(storedDefinition, vault);
+ * ```
+ */
+export function resealSecretHeaders(definition: HttpToolDefinition, vault: Vault, toolId: string = definition.name): ResealedDefinition {
+  let changed = 0;
+  let unchanged = 0;
+  const resealed: Record<string, SealedSecret> = {};
+  for (const [name, value] of Object.entries(definition.secretHeaders ?? {})) {
+    const context = secretHeaderContext(toolId, name);
+    if (isSecretValue(value)) {
+      resealed[name] = { sealed: vault.seal(revealSecret(value), context) };
+      changed++;
+      continue;
+    }
+    const result = vault.reseal(value.sealed, context);
+    resealed[name] = { sealed: result.sealed };
+    if (result.changed) changed++;
+    else unchanged++;
+  }
+  return { definition: changed === 0 ? definition : rebuild(definition, resealed), changed, unchanged };
+}
+
+/**
+ * A JSON view of an HTTP tool definition for admin responses: every secret header value is
+ * `***`, sealed or not. Everything else is shown as defined.
+ *
+ * @example
+ * ```ts
+ * import { maskSecrets } from 'agent-tool-gateway';
+ *
+ * maskSecrets(listOrders).secretHeaders; // { authorization: '***' }
+ * ```
+ */
+export function maskSecrets(definition: HttpToolDefinition): MaskedHttpToolDefinition {
+  const { secretHeaders, ...rest } = definition;
+  const view: MaskedHttpToolDefinition = { ...rest };
+  if (secretHeaders !== undefined) {
+    const masked: Record<string, typeof MASKED_SECRET> = {};
+    for (const name of Object.keys(secretHeaders)) masked[name] = MASKED_SECRET;
+    view.secretHeaders = masked;
+  }
+  return view;
+}
+
+/**
+ * Prepares an admin update: every secret header the update sends as `***` takes the stored
+ * value (sealed) instead. A `***` for a header that has no stored value is a `BAD_REQUEST`.
+ * Header names match case-insensitively.
+ *
+ * @example
+ * ```ts
+ * import { keepMaskedSecrets, httpTool } from 'agent-tool-gateway';
+ *
+ * // PATCH body echoed the masked view back with a new description:
+ * const next = httpTool(keepMaskedSecrets(patchedOptions, storedDefinition));
+ * ```
+ */
+export function keepMaskedSecrets<Options extends { secretHeaders?: Readonly<Record<string, unknown>> }>(
+  update: Options,
+  stored: HttpToolDefinition | undefined,
+): Options {
+  if (update.secretHeaders === undefined) return update;
+  const storedByName = new Map(Object.entries(stored?.secretHeaders ?? {}).map(([name, value]) => [name.toLowerCase(), value] as const));
+  const merged: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(update.secretHeaders)) {
+    if (value !== MASKED_SECRET) {
+      merged[name] = value;
+      continue;
+    }
+    const kept = storedByName.get(name.toLowerCase());
+    if (kept === undefined) {
+      throw new GatewayError({
+        code: 'BAD_REQUEST',
+        message: `secret header "${name}" is "***" but the tool has no stored value for it: send the real value`,
+      });
+    }
+    merged[name] = kept;
+  }
+  return { ...update, secretHeaders: merged };
+}

@@ -1,0 +1,337 @@
+import type {
+  AgentRecord,
+  ApprovalFilter,
+  ApprovalRecord,
+  ApprovalStatus,
+  AuditCheckpoint,
+  AuditEntry,
+  AuditFilter,
+  IdempotencyRecord,
+  InvocationFilter,
+  InvocationRecord,
+  ListOptions,
+  Page,
+  Store,
+  StoredPolicyRecord,
+  StoredToolRecord,
+} from './types.js';
+import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor } from './shared.js';
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * How many invocations, approvals, idempotency keys and audit entries each are kept;
+   * the oldest are dropped first (pending approvals are never dropped). Default 10 000.
+   * The audit chain keeps verifying after trimming: it is checked from the first
+   * retained entry on, anchored on that entry's `prevHash`.
+   */
+  maxRecords?: number;
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+const copyAgent = (agent: AgentRecord): AgentRecord => ({ ...agent, tags: [...agent.tags] });
+
+/**
+ * A store that keeps everything in this process's memory, with bounded retention.
+ * The default store: right for tests, demos and single-process services that can lose
+ * their records on restart. Use the SQL store (`agent-tool-gateway/sql`) to persist, or to
+ * run several gateway instances on one database.
+ *
+ * @example
+ * ```ts
+ * import { createGateway, memoryStore } from 'agent-tool-gateway';
+ *
+ * const gateway = createGateway({ store: memoryStore({ maxRecords: 50_000 }), tools: [] });
+ * ```
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): Store {
+  const maxRecords = options.maxRecords ?? 10_000;
+  if (!Number.isInteger(maxRecords) || maxRecords < 1) {
+    throw new TypeError('memoryStore: maxRecords must be a positive integer');
+  }
+
+  const agents = new Map<string, AgentRecord>();
+  const tools = new Map<string, StoredToolRecord>();
+  const policies = new Map<string, StoredPolicyRecord>();
+  const invocations = new OrderedTable<InvocationRecord>();
+  const approvals = new OrderedTable<ApprovalRecord>();
+  const idempotency = new Map<string, IdempotencyRecord>();
+  let audit: AuditEntry[] = [];
+  let auditOffset = 0; // seq of audit[0]
+  let checkpoints: AuditCheckpoint[] = [];
+  let closed = false;
+
+  const assertOpen = () => {
+    if (closed) throw new Error('memoryStore: store is closed');
+  };
+
+  const trimIdempotency = () => {
+    while (idempotency.size > maxRecords) {
+      const oldest = idempotency.keys().next().value as string;
+      idempotency.delete(oldest);
+    }
+  };
+
+  const trimAudit = () => {
+    const excess = audit.length - maxRecords;
+    if (excess > 0) {
+      // Drop in chunks so trimming stays amortised O(1) per append.
+      const drop = Math.max(excess, Math.ceil(maxRecords / 10));
+      const keep = Math.min(drop, audit.length - 1);
+      audit = audit.slice(keep);
+      auditOffset += keep;
+      const firstSeq = auditOffset;
+      checkpoints = checkpoints.filter((checkpoint) => checkpoint.seq >= firstSeq);
+    }
+  };
+
+  return {
+    async createAgent(agent) {
+      assertOpen();
+      if (agents.has(agent.id)) throw new Error(`agent ${agent.id} exists`);
+      agents.set(agent.id, copyAgent(agent));
+    },
+    async getAgent(id) {
+      const agent = agents.get(id);
+      return agent && copyAgent(agent);
+    },
+    async updateAgent(id, patch) {
+      assertOpen();
+      const agent = agents.get(id);
+      if (!agent) return undefined;
+      const updated = copyAgent({ ...agent, ...patch, id: agent.id, createdAt: agent.createdAt });
+      agents.set(id, updated);
+      return copyAgent(updated);
+    },
+    async listAgents(listOptions) {
+      const all = [...agents.values()].sort(
+        (a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id),
+      );
+      return pageByOffset(all, listOptions, copyAgent);
+    },
+
+    async putTool(tool) {
+      assertOpen();
+      tools.set(tool.name, clone(tool));
+    },
+    async getTool(name) {
+      const tool = tools.get(name);
+      return tool && clone(tool);
+    },
+    async deleteTool(name) {
+      assertOpen();
+      return tools.delete(name);
+    },
+    async listTools() {
+      return [...tools.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(clone);
+    },
+    async putPolicy(policy) {
+      assertOpen();
+      policies.set(policy.id, clone(policy));
+    },
+    async getPolicy(id) {
+      const policy = policies.get(id);
+      return policy && clone(policy);
+    },
+    async deletePolicy(id) {
+      assertOpen();
+      return policies.delete(id);
+    },
+    async listPolicies() {
+      return [...policies.values()]
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : 1))
+        .map(clone);
+    },
+
+    async createInvocation(record) {
+      assertOpen();
+      if (invocations.has(record.id)) throw new Error(`invocation ${record.id} exists`);
+      invocations.put(record.id, clone(record), maxRecords);
+    },
+    async putInvocation(record) {
+      assertOpen();
+      invocations.put(record.id, clone(record), maxRecords);
+    },
+    async getInvocation(id) {
+      const record = invocations.get(id);
+      return record && clone(record);
+    },
+    async listInvocations(filter: InvocationFilter = {}) {
+      return invocations.pageNewestFirst(
+        filter,
+        (record) =>
+          (filter.agentId === undefined || record.agentId === filter.agentId) &&
+          (filter.tool === undefined || record.tool === filter.tool) &&
+          (filter.status === undefined || record.status === filter.status) &&
+          (filter.from === undefined || record.createdAt >= filter.from) &&
+          (filter.to === undefined || record.createdAt < filter.to),
+      );
+    },
+
+    async createApproval(record) {
+      assertOpen();
+      if (approvals.has(record.id)) throw new Error(`approval ${record.id} exists`);
+      approvals.put(record.id, clone(record), maxRecords, (old) => old.status === 'pending');
+    },
+    async getApproval(id) {
+      const record = approvals.get(id);
+      return record && clone(record);
+    },
+    async listApprovals(filter: ApprovalFilter = {}) {
+      return approvals.pageNewestFirst(
+        filter,
+        (record) =>
+          (filter.status === undefined || record.status === filter.status) &&
+          (filter.agentId === undefined || record.agentId === filter.agentId) &&
+          (filter.tool === undefined || record.tool === filter.tool) &&
+          (filter.inputDigest === undefined || record.inputDigest === filter.inputDigest),
+      );
+    },
+    async transitionApproval(id, expected: ApprovalStatus, patch) {
+      assertOpen();
+      const record = approvals.get(id);
+      if (!record || record.status !== expected) return undefined;
+      // Single-threaded: the check and the write happen in one turn, so this is atomic.
+      const updated = { ...record, ...patch };
+      approvals.replace(id, updated);
+      return clone(updated);
+    },
+
+    async reserveIdempotencyKey(record) {
+      assertOpen();
+      const key = `${record.agentId}\u0000${record.key}`;
+      const existing = idempotency.get(key);
+      if (existing) return { created: false, record: { ...existing } };
+      idempotency.set(key, { ...record });
+      trimIdempotency();
+      return { created: true, record: { ...record } };
+    },
+
+    async getAuditHead() {
+      const head = audit[audit.length - 1];
+      return head && clone(head);
+    },
+    async appendAudit(entries) {
+      assertOpen();
+      if (entries.length === 0) return true;
+      const first = entries[0] as AuditEntry;
+      const head = audit[audit.length - 1];
+      const expectedSeq = head ? head.seq + 1 : 0;
+      const expectedPrev = head ? head.hash : GENESIS_HASH;
+      if (first.seq !== expectedSeq || first.prevHash !== expectedPrev) return false;
+      for (let index = 1; index < entries.length; index++) {
+        const entry = entries[index] as AuditEntry;
+        const previous = entries[index - 1] as AuditEntry;
+        if (entry.seq !== previous.seq + 1 || entry.prevHash !== previous.hash) {
+          throw new Error('appendAudit: entries are not consecutive');
+        }
+      }
+      for (const entry of entries) audit.push(clone(entry));
+      trimAudit();
+      return true;
+    },
+    async listAudit(filter: AuditFilter = {}) {
+      const limit = clampLimit(filter.limit, 1000);
+      const cursorSeq = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+      const fromSeq = Math.max(filter.fromSeq ?? 0, cursorSeq ?? 0, auditOffset);
+      const toSeq = filter.toSeq ?? Number.POSITIVE_INFINITY;
+      const items: AuditEntry[] = [];
+      let nextCursor: string | undefined;
+      for (let index = fromSeq - auditOffset; index < audit.length; index++) {
+        const entry = audit[index] as AuditEntry;
+        if (entry.seq > toSeq) break;
+        const event = entry.event;
+        if (
+          (filter.type === undefined || event.type === filter.type || event.type.startsWith(`${filter.type}.`)) &&
+          (filter.agentId === undefined || event.agentId === filter.agentId) &&
+          (filter.tool === undefined || event.tool === filter.tool) &&
+          (filter.from === undefined || event.at >= filter.from) &&
+          (filter.to === undefined || event.at < filter.to)
+        ) {
+          if (items.length === limit) {
+            nextCursor = encodeCursor(entry.seq);
+            break;
+          }
+          items.push(clone(entry));
+        }
+      }
+      return nextCursor === undefined ? { items } : { items, nextCursor };
+    },
+    async appendCheckpoint(checkpoint) {
+      assertOpen();
+      checkpoints.push({ ...checkpoint });
+    },
+    async listCheckpoints(range = {}) {
+      return checkpoints
+        .filter(
+          (checkpoint) =>
+            (range.fromSeq === undefined || checkpoint.seq >= range.fromSeq) &&
+            (range.toSeq === undefined || checkpoint.seq <= range.toSeq),
+        )
+        .map((checkpoint) => ({ ...checkpoint }));
+    },
+
+    async close() {
+      closed = true;
+    },
+  };
+}
+
+function pageByOffset<T>(all: T[], options: ListOptions | undefined, copy: (item: T) => T): Page<T> {
+  const limit = clampLimit(options?.limit, 1000);
+  const offset = options?.cursor === undefined ? 0 : decodeCursor(options.cursor);
+  const items = all.slice(offset, offset + limit).map(copy);
+  return offset + limit < all.length ? { items, nextCursor: encodeCursor(offset + limit) } : { items };
+}
+
+/** Records kept in insertion order with an ordinal, for newest-first pages and retention. */
+class OrderedTable<T> {
+  private readonly byId = new Map<string, { ordinal: number; record: T }>();
+  private nextOrdinal = 1;
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  get(id: string): T | undefined {
+    return this.byId.get(id)?.record;
+  }
+
+  /** Inserts or replaces; a replaced record keeps its place. Trims the oldest beyond `max`. */
+  put(id: string, record: T, max: number, keep?: (record: T) => boolean): void {
+    const existing = this.byId.get(id);
+    if (existing) {
+      existing.record = record;
+      return;
+    }
+    this.byId.set(id, { ordinal: this.nextOrdinal++, record });
+    if (this.byId.size > max) {
+      for (const [oldId, entry] of this.byId) {
+        if (this.byId.size <= max) break;
+        if (keep?.(entry.record)) continue;
+        this.byId.delete(oldId);
+      }
+    }
+  }
+
+  replace(id: string, record: T): void {
+    const existing = this.byId.get(id);
+    if (existing) existing.record = record;
+  }
+
+  pageNewestFirst(options: ListOptions, matches: (record: T) => boolean): Page<T> {
+    const limit = clampLimit(options.limit, 1000);
+    const before = options.cursor === undefined ? Number.POSITIVE_INFINITY : decodeCursor(options.cursor);
+    const entries = [...this.byId.values()];
+    const items: T[] = [];
+    let lastOrdinal = 0;
+    for (let index = entries.length - 1; index >= 0; index--) {
+      const entry = entries[index] as { ordinal: number; record: T };
+      if (entry.ordinal >= before || !matches(entry.record)) continue;
+      if (items.length === limit) return { items, nextCursor: encodeCursor(lastOrdinal) };
+      items.push(structuredClone(entry.record));
+      lastOrdinal = entry.ordinal;
+    }
+    return { items };
+  }
+}

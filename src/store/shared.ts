@@ -1,0 +1,23 @@
+import { GatewayError } from '../errors.js';
+
+/** `prevHash` of the first audit entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** A page size within 1..max, defaulting to 50. */
+export function clampLimit(limit: number | undefined, max: number): number {
+  if (limit === undefined || !Number.isFinite(limit)) return Math.min(50, max);
+  return Math.max(1, Math.min(Math.trunc(limit), max));
+}
+
+/** An opaque cursor for a non-negative integer position. */
+export function encodeCursor(position: number): string {
+  return Buffer.from(`c${position}`).toString('base64url');
+}
+
+/** Reads a cursor made by {@link encodeCursor}; anything else is a 400. */
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const position = /^c(\d{1,15})$/.exec(text)?.[1];
+  if (position === undefined) throw new GatewayError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
+  return Number(position);
+}

@@ -1,0 +1,277 @@
+/**
+ * The storage interface. Every gateway instance keeps its state here; the memory store and
+ * the SQL store implement it and pass the same conformance suite
+ * (`runStoreConformance` from `agent-tool-gateway/testing`).
+ *
+ * Timestamps are ISO-8601 strings in UTC. Records are plain JSON-serialisable objects;
+ * a store returns copies, never objects the caller could mutate in place.
+ */
+
+/** Lifecycle of an agent credential. */
+export type AgentStatus = 'active' | 'disabled' | 'revoked';
+
+/** An agent: who calls tools. Its key is stored only as a hash. */
+export interface AgentRecord {
+  id: string;
+  name: string;
+  tags: string[];
+  status: AgentStatus;
+  /** SHA-256 (hex) of the agent's current key. */
+  keyHash: string;
+  createdAt: string;
+  updatedAt: string;
+  /** After this instant the key is refused. */
+  expiresAt: string | null;
+}
+
+/** Final and intermediate states of a governed call. */
+export type InvocationStatus =
+  | 'pending_approval'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'denied'
+  | 'invalid'
+  | 'timeout'
+  | 'expired'
+  | 'outcome_unknown';
+
+/** The policy outcome recorded with a call. */
+export type DecisionEffect = 'allow' | 'deny' | 'require_approval';
+
+/** The client-safe error of a failed call. */
+export interface RecordedError {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+/** One record per governed call. Input and output are stored redacted. */
+export interface InvocationRecord {
+  id: string;
+  agentId: string;
+  tool: string;
+  toolVersion: string | null;
+  /** SHA-256 (hex) over the canonical JSON of the exact input. */
+  inputDigest: string | null;
+  /** The input, redacted. */
+  input: unknown;
+  decision: DecisionEffect | null;
+  ruleIds: string[];
+  approvalId: string | null;
+  status: InvocationStatus;
+  /** Which door the call came through. */
+  door: 'rest' | 'mcp' | 'invoke';
+  upstreamStatus: number | null;
+  latencyMs: number | null;
+  /** The output, redacted. */
+  output: unknown;
+  error: RecordedError | null;
+  idempotencyKey: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Lifecycle of an approval. `executing` is the claim that makes execution exactly-once. */
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'executing' | 'executed';
+
+/** A pending (or decided) human approval of one exact call. */
+export interface ApprovalRecord {
+  id: string;
+  invocationId: string;
+  agentId: string;
+  tool: string;
+  toolVersion: string;
+  inputDigest: string;
+  /**
+   * The exact input to execute once approved. Sealed (a string produced by the vault)
+   * when an encryption key is configured, plain JSON otherwise.
+   */
+  heldInput: unknown;
+  /** The input as approvers see it: redacted. */
+  input: unknown;
+  ruleIds: string[];
+  status: ApprovalStatus;
+  requestedAt: string;
+  expiresAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  reason: string | null;
+}
+
+/** A tool held in the store (created through the admin API). */
+export interface StoredToolRecord {
+  name: string;
+  /** The tool's JSON definition; secret header values are sealed. */
+  definition: Record<string, unknown>;
+  version: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A policy rule held in the store (created through the admin API). */
+export interface StoredPolicyRecord {
+  id: string;
+  rule: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One link of the audit hash chain. */
+export interface AuditEntry {
+  /** 0-based position in the chain; gap-free. */
+  seq: number;
+  /** Hash of the previous entry (hex); 64 zeros for the first. */
+  prevHash: string;
+  /** SHA-256 (hex) over the canonical JSON of `{ seq, prevHash, event }`. */
+  hash: string;
+  event: AuditEvent;
+}
+
+/** What happened. `type` is `invocation.*`, `approval.*`, `auth.failed` or `admin.*`. */
+export interface AuditEvent {
+  id: string;
+  type: string;
+  at: string;
+  /** `agent:<id>`, `admin:<id>`, `system` or `anonymous`. */
+  actor: string;
+  invocationId?: string;
+  agentId?: string;
+  tool?: string;
+  /** Event-specific, already redacted. */
+  data?: Record<string, unknown>;
+}
+
+/** A signed statement of the chain head. */
+export interface AuditCheckpoint {
+  seq: number;
+  hash: string;
+  at: string;
+  /** Compact JWS (EdDSA) over `{ seq, hash, at }`. */
+  signature: string;
+  keyId: string;
+}
+
+/** The first-writer-wins reservation of an idempotency key. */
+export interface IdempotencyRecord {
+  agentId: string;
+  key: string;
+  invocationId: string;
+  /** Tool name and input digest of the first call, to refuse reuse with other input. */
+  fingerprint: string;
+  createdAt: string;
+}
+
+/** A page of results. */
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+/** Common list arguments. */
+export interface ListOptions {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface InvocationFilter extends ListOptions {
+  agentId?: string;
+  tool?: string;
+  status?: InvocationStatus;
+  /** Inclusive lower bound on `createdAt`. */
+  from?: string;
+  /** Exclusive upper bound on `createdAt`. */
+  to?: string;
+}
+
+export interface ApprovalFilter extends ListOptions {
+  status?: ApprovalStatus;
+  agentId?: string;
+  tool?: string;
+  inputDigest?: string;
+}
+
+export interface AuditFilter extends ListOptions {
+  /** Inclusive lower bound on `seq`. */
+  fromSeq?: number;
+  /** Inclusive upper bound on `seq`. */
+  toSeq?: number;
+  type?: string;
+  agentId?: string;
+  tool?: string;
+  from?: string;
+  to?: string;
+}
+
+/**
+ * The storage interface. Methods marked *atomic* must be linearisable across every gateway
+ * instance that shares the store: they are how two instances on one database stay correct.
+ */
+export interface Store {
+  // Agents
+  createAgent(agent: AgentRecord): Promise<void>;
+  getAgent(id: string): Promise<AgentRecord | undefined>;
+  /** Replaces the fields given; returns the new record, or undefined if there is none. */
+  updateAgent(id: string, patch: Partial<Omit<AgentRecord, 'id' | 'createdAt'>>): Promise<AgentRecord | undefined>;
+  listAgents(options?: ListOptions): Promise<Page<AgentRecord>>;
+
+  // Tools and policies created at run time
+  putTool(tool: StoredToolRecord): Promise<void>;
+  getTool(name: string): Promise<StoredToolRecord | undefined>;
+  deleteTool(name: string): Promise<boolean>;
+  listTools(): Promise<StoredToolRecord[]>;
+  putPolicy(policy: StoredPolicyRecord): Promise<void>;
+  getPolicy(id: string): Promise<StoredPolicyRecord | undefined>;
+  deletePolicy(id: string): Promise<boolean>;
+  listPolicies(): Promise<StoredPolicyRecord[]>;
+
+  // Invocations
+  /** Inserts a new record; rejects if the id exists. */
+  createInvocation(record: InvocationRecord): Promise<void>;
+  /** Inserts or replaces a record by id. */
+  putInvocation(record: InvocationRecord): Promise<void>;
+  getInvocation(id: string): Promise<InvocationRecord | undefined>;
+  /** Newest first. */
+  listInvocations(filter?: InvocationFilter): Promise<Page<InvocationRecord>>;
+
+  // Approvals
+  createApproval(record: ApprovalRecord): Promise<void>;
+  getApproval(id: string): Promise<ApprovalRecord | undefined>;
+  /** Newest first. */
+  listApprovals(filter?: ApprovalFilter): Promise<Page<ApprovalRecord>>;
+  /**
+   * *Atomic* compare-and-set: applies `patch` only if the approval's status is `expected`.
+   * Returns the updated record, or undefined when the approval is missing or in another
+   * state. Of any number of concurrent calls with the same `expected`, at most one wins.
+   * Claiming an approved call for execution is `transitionApproval(id, 'approved', { status: 'executing' })`.
+   */
+  transitionApproval(
+    id: string,
+    expected: ApprovalStatus,
+    patch: Partial<Pick<ApprovalRecord, 'status' | 'decidedAt' | 'decidedBy' | 'reason'>>,
+  ): Promise<ApprovalRecord | undefined>;
+
+  // Idempotency
+  /**
+   * *Atomic* first-writer-wins: stores the reservation if `(agentId, key)` is new and
+   * returns it with `created: true`; otherwise returns the existing one with `created: false`.
+   */
+  reserveIdempotencyKey(record: IdempotencyRecord): Promise<{ created: boolean; record: IdempotencyRecord }>;
+
+  // Audit chain
+  /** The last entry of the chain, or undefined when it is empty. */
+  getAuditHead(): Promise<AuditEntry | undefined>;
+  /**
+   * *Atomic* append: stores `entries` (consecutive `seq`s) only if the first one's `seq` is
+   * one past the current head's (0 for an empty chain) and its `prevHash` is the head's
+   * hash; all or nothing. Returns false, storing nothing, when another writer got there first.
+   */
+  appendAudit(entries: AuditEntry[]): Promise<boolean>;
+  /** Ascending by `seq`. */
+  listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
+  appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
+  listCheckpoints(range?: { fromSeq?: number; toSeq?: number }): Promise<AuditCheckpoint[]>;
+
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}

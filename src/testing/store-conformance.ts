@@ -1,0 +1,571 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GENESIS_HASH, computeEntryHash } from '../audit/hash.js';
+import type {
+  AgentRecord,
+  ApprovalRecord,
+  AuditCheckpoint,
+  AuditEntry,
+  AuditEvent,
+  IdempotencyRecord,
+  InvocationRecord,
+  Page,
+  Store,
+} from '../store/types.js';
+
+/** Options of {@link runStoreConformance}. */
+export interface StoreConformanceOptions {
+  /** Shown in the test names. Default `'store'`. */
+  name?: string;
+  /** Makes a fresh, empty store; called before every test. */
+  createStore: () => Promise<Store> | Store;
+  /** Disposes of a store after its test. Default: `store.close()`. */
+  cleanup?: (store: Store) => Promise<void>;
+}
+
+const baseTime = Date.UTC(2030, 0, 1);
+
+/** An ISO timestamp `seconds` after a fixed instant, so orderings are deterministic. */
+function at(seconds: number): string {
+  return new Date(baseTime + seconds * 1000).toISOString();
+}
+
+function agentRecord(id: string, overrides: Partial<AgentRecord> = {}): AgentRecord {
+  return {
+    id,
+    name: `agent ${id}`,
+    tags: ['team:payments'],
+    status: 'active',
+    keyHash: 'a'.repeat(64),
+    createdAt: at(0),
+    updatedAt: at(0),
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+function invocationRecord(id: string, overrides: Partial<InvocationRecord> = {}): InvocationRecord {
+  return {
+    id,
+    agentId: 'agent-1',
+    tool: 'crm.lookup',
+    toolVersion: 'v1',
+    inputDigest: 'd'.repeat(64),
+    input: { customer: { id: 'c-1' } },
+    decision: 'allow',
+    ruleIds: ['rule-1'],
+    approvalId: null,
+    status: 'succeeded',
+    door: 'rest',
+    upstreamStatus: 200,
+    latencyMs: 12,
+    output: { ok: true },
+    error: null,
+    idempotencyKey: null,
+    createdAt: at(0),
+    updatedAt: at(0),
+    ...overrides,
+  };
+}
+
+function approvalRecord(id: string, overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
+  return {
+    id,
+    invocationId: `invocation-of-${id}`,
+    agentId: 'agent-1',
+    tool: 'payments.refund',
+    toolVersion: 'v1',
+    inputDigest: 'e'.repeat(64),
+    heldInput: { amount: 100 },
+    input: { amount: 100 },
+    ruleIds: ['needs-approval'],
+    status: 'pending',
+    requestedAt: at(0),
+    expiresAt: at(3600),
+    decidedAt: null,
+    decidedBy: null,
+    reason: null,
+    ...overrides,
+  };
+}
+
+function auditEvent(index: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    id: `event-${index}`,
+    type: 'invocation.started',
+    at: at(index),
+    actor: 'agent:agent-1',
+    agentId: 'agent-1',
+    tool: 'crm.lookup',
+    data: { index },
+    ...overrides,
+  };
+}
+
+/** Links `events` onto the chain whose last entry is `head` (undefined: an empty chain). */
+function linkEntries(head: AuditEntry | undefined, events: AuditEvent[]): AuditEntry[] {
+  let seq = head === undefined ? 0 : head.seq + 1;
+  let prevHash = head === undefined ? GENESIS_HASH : head.hash;
+  return events.map((event) => {
+    const hash = computeEntryHash(seq, prevHash, event);
+    const entry: AuditEntry = { seq, prevHash, hash, event };
+    seq++;
+    prevHash = hash;
+    return entry;
+  });
+}
+
+/** Follows `nextCursor` until the end; fails the test if a list never ends. */
+async function collectPages<T>(list: (cursor: string | undefined) => Promise<Page<T>>, maxPages = 100): Promise<T[][]> {
+  const pages: T[][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(cursor);
+    pages.push(page.items);
+    cursor = page.nextCursor;
+    if (pages.length > maxPages) throw new Error('pagination did not terminate');
+  } while (cursor !== undefined);
+  return pages;
+}
+
+/**
+ * Registers the store conformance suite with vitest: one test per store operation, each on
+ * a fresh store, including the atomic operations under real concurrency (approval
+ * decisions, execution claims, idempotency reservations, racing audit appends). Every
+ * store implementation (memory, SQL on PGlite and on Postgres, your own) must pass it.
+ *
+ * @example
+ * ```ts
+ * // test/my-store.test.ts
+ * import { runStoreConformance } from 'agent-tool-gateway/testing';
+ * import { myStore } from '../src/my-store.js';
+ *
+ * runStoreConformance({ name: 'my store', createStore: () => myStore({ url: process.env.DB_URL }) });
+ * ```
+ */
+export function runStoreConformance(options: StoreConformanceOptions): void {
+  const name = options.name ?? 'store';
+  const cleanup = options.cleanup ?? ((store: Store) => store.close());
+
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await options.createStore();
+    });
+
+    afterEach(async () => {
+      await cleanup(store);
+    });
+
+    it('agents: create, get, update, missing ids', async () => {
+      await store.createAgent(agentRecord('agent-1'));
+      expect(await store.getAgent('agent-1')).toEqual(agentRecord('agent-1'));
+      expect(await store.getAgent('nobody')).toBeUndefined();
+
+      const updated = await store.updateAgent('agent-1', { status: 'disabled', tags: ['x'], updatedAt: at(5) });
+      expect(updated).toEqual(agentRecord('agent-1', { status: 'disabled', tags: ['x'], updatedAt: at(5) }));
+      expect(await store.getAgent('agent-1')).toEqual(updated);
+      expect(await store.updateAgent('nobody', { status: 'revoked' })).toBeUndefined();
+      expect(await store.getAgent('nobody')).toBeUndefined();
+    });
+
+    it('agents: list pages with cursor and limit, each agent exactly once', async () => {
+      const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `agent-${letter}`);
+      for (const [index, id] of ids.entries()) await store.createAgent(agentRecord(id, { createdAt: at(index) }));
+
+      const first = await store.listAgents({ limit: 2 });
+      expect(first.items).toHaveLength(2);
+      expect(first.nextCursor).toEqual(expect.any(String));
+
+      const pages = await collectPages((cursor) => store.listAgents({ limit: 2, cursor }));
+      expect(pages.map((page) => page.length)).toEqual([2, 2, 1]);
+      const listed = pages.flat().map((agent) => agent.id);
+      expect([...listed].sort()).toEqual(ids);
+
+      const all = await store.listAgents();
+      expect(all.items.map((agent) => agent.id).sort()).toEqual(ids);
+      expect(all.nextCursor).toBeUndefined();
+    });
+
+    it('tools: put, replace, get, list, delete', async () => {
+      const tool = {
+        name: 'crm.lookup',
+        definition: { description: 'Find a customer', upstream: { url: 'https://crm.example' } },
+        version: 'v1',
+        createdAt: at(0),
+        updatedAt: at(0),
+      };
+      await store.putTool(tool);
+      await store.putTool({ ...tool, name: 'billing.invoice' });
+      expect(await store.getTool('crm.lookup')).toEqual(tool);
+
+      const replaced = { ...tool, definition: { description: 'Find a customer, v2' }, version: 'v2', updatedAt: at(9) };
+      await store.putTool(replaced);
+      expect(await store.getTool('crm.lookup')).toEqual(replaced);
+
+      const listed = await store.listTools();
+      expect(listed.map((item) => item.name).sort()).toEqual(['billing.invoice', 'crm.lookup']);
+      expect(listed.find((item) => item.name === 'crm.lookup')).toEqual(replaced);
+
+      expect(await store.deleteTool('crm.lookup')).toBe(true);
+      expect(await store.deleteTool('crm.lookup')).toBe(false);
+      expect(await store.getTool('crm.lookup')).toBeUndefined();
+      expect((await store.listTools()).map((item) => item.name)).toEqual(['billing.invoice']);
+    });
+
+    it('policies: put, replace, get, list, delete', async () => {
+      const policy = { id: 'deny-deletes', rule: { effect: 'deny', tools: ['*.delete'] }, createdAt: at(0), updatedAt: at(0) };
+      await store.putPolicy(policy);
+      await store.putPolicy({ ...policy, id: 'allow-reads', rule: { effect: 'allow' } });
+      expect(await store.getPolicy('deny-deletes')).toEqual(policy);
+
+      const replaced = { ...policy, rule: { effect: 'require_approval', tools: ['*.delete'] }, updatedAt: at(3) };
+      await store.putPolicy(replaced);
+      expect(await store.getPolicy('deny-deletes')).toEqual(replaced);
+
+      const listed = await store.listPolicies();
+      expect(listed.map((item) => item.id).sort()).toEqual(['allow-reads', 'deny-deletes']);
+      expect(listed.find((item) => item.id === 'deny-deletes')).toEqual(replaced);
+
+      expect(await store.deletePolicy('deny-deletes')).toBe(true);
+      expect(await store.deletePolicy('deny-deletes')).toBe(false);
+      expect(await store.getPolicy('deny-deletes')).toBeUndefined();
+      expect((await store.listPolicies()).map((item) => item.id)).toEqual(['allow-reads']);
+    });
+
+    it('invocations: create inserts, a duplicate id rejects and changes nothing', async () => {
+      const record = invocationRecord('inv-1', { status: 'running', output: null });
+      await store.createInvocation(record);
+      expect(await store.getInvocation('inv-1')).toEqual(record);
+      expect(await store.getInvocation('inv-404')).toBeUndefined();
+
+      await expect(store.createInvocation({ ...record, status: 'failed' })).rejects.toBeDefined();
+      expect(await store.getInvocation('inv-1')).toEqual(record);
+    });
+
+    it('invocations: put inserts or replaces by id', async () => {
+      const record = invocationRecord('inv-1', { status: 'running' });
+      await store.putInvocation(record);
+      expect(await store.getInvocation('inv-1')).toEqual(record);
+
+      const finished = { ...record, status: 'succeeded' as const, output: { rows: [1, 2] }, updatedAt: at(2) };
+      await store.putInvocation(finished);
+      expect(await store.getInvocation('inv-1')).toEqual(finished);
+      expect((await store.listInvocations()).items.map((item) => item.id)).toEqual(['inv-1']);
+    });
+
+    it('invocations: list newest first, filtered by agent, tool, status and time, paged by cursor', async () => {
+      const plan: Array<[string, string, string, InvocationRecord['status']]> = [
+        ['inv-0', 'agent-1', 'crm.lookup', 'succeeded'],
+        ['inv-1', 'agent-2', 'crm.lookup', 'failed'],
+        ['inv-2', 'agent-1', 'billing.invoice', 'succeeded'],
+        ['inv-3', 'agent-1', 'crm.lookup', 'denied'],
+        ['inv-4', 'agent-2', 'billing.invoice', 'succeeded'],
+        ['inv-5', 'agent-1', 'crm.lookup', 'succeeded'],
+      ];
+      for (const [index, [id, agentId, tool, status]] of plan.entries()) {
+        await store.createInvocation(invocationRecord(id, { agentId, tool, status, createdAt: at(index * 10), updatedAt: at(index * 10) }));
+      }
+      const ids = async (filter: Parameters<Store['listInvocations']>[0]) =>
+        (await store.listInvocations(filter)).items.map((item) => item.id);
+
+      expect(await ids({})).toEqual(['inv-5', 'inv-4', 'inv-3', 'inv-2', 'inv-1', 'inv-0']);
+      expect(await ids({ agentId: 'agent-1' })).toEqual(['inv-5', 'inv-3', 'inv-2', 'inv-0']);
+      expect(await ids({ tool: 'billing.invoice' })).toEqual(['inv-4', 'inv-2']);
+      expect(await ids({ status: 'succeeded' })).toEqual(['inv-5', 'inv-4', 'inv-2', 'inv-0']);
+      expect(await ids({ agentId: 'agent-1', tool: 'crm.lookup', status: 'succeeded' })).toEqual(['inv-5', 'inv-0']);
+      // `from` is inclusive, `to` exclusive.
+      expect(await ids({ from: at(10), to: at(40) })).toEqual(['inv-3', 'inv-2', 'inv-1']);
+      expect(await ids({ agentId: 'nobody' })).toEqual([]);
+
+      const pages = await collectPages((cursor) => store.listInvocations({ agentId: 'agent-1', limit: 3, cursor }));
+      expect(pages.map((page) => page.map((item) => item.id))).toEqual([['inv-5', 'inv-3', 'inv-2'], ['inv-0']]);
+      const unfiltered = await collectPages((cursor) => store.listInvocations({ limit: 2, cursor }));
+      expect(unfiltered.flat().map((item) => item.id)).toEqual(['inv-5', 'inv-4', 'inv-3', 'inv-2', 'inv-1', 'inv-0']);
+    });
+
+    it('approvals: create, get, list newest first with filters and pages', async () => {
+      const plan: Array<[string, string, string, ApprovalRecord['status'], string]> = [
+        ['apr-0', 'agent-1', 'payments.refund', 'pending', 'e'.repeat(64)],
+        ['apr-1', 'agent-2', 'payments.refund', 'approved', 'f'.repeat(64)],
+        ['apr-2', 'agent-1', 'users.delete', 'pending', 'e'.repeat(64)],
+        ['apr-3', 'agent-1', 'payments.refund', 'denied', 'f'.repeat(64)],
+      ];
+      for (const [index, [id, agentId, tool, status, inputDigest]] of plan.entries()) {
+        await store.createApproval(approvalRecord(id, { agentId, tool, status, inputDigest, requestedAt: at(index * 10) }));
+      }
+      expect(await store.getApproval('apr-2')).toEqual(
+        approvalRecord('apr-2', {
+          agentId: 'agent-1',
+          tool: 'users.delete',
+          status: 'pending',
+          inputDigest: 'e'.repeat(64),
+          requestedAt: at(20),
+        }),
+      );
+      expect(await store.getApproval('apr-404')).toBeUndefined();
+
+      const ids = async (filter: Parameters<Store['listApprovals']>[0]) => (await store.listApprovals(filter)).items.map((item) => item.id);
+      expect(await ids({})).toEqual(['apr-3', 'apr-2', 'apr-1', 'apr-0']);
+      expect(await ids({ status: 'pending' })).toEqual(['apr-2', 'apr-0']);
+      expect(await ids({ agentId: 'agent-2' })).toEqual(['apr-1']);
+      expect(await ids({ tool: 'payments.refund' })).toEqual(['apr-3', 'apr-1', 'apr-0']);
+      expect(await ids({ inputDigest: 'e'.repeat(64), tool: 'payments.refund' })).toEqual(['apr-0']);
+
+      const pages = await collectPages((cursor) => store.listApprovals({ limit: 3, cursor }));
+      expect(pages.map((page) => page.map((item) => item.id))).toEqual([['apr-3', 'apr-2', 'apr-1'], ['apr-0']]);
+    });
+
+    it('transitionApproval: applies the patch only from the expected state', async () => {
+      await store.createApproval(approvalRecord('apr-1'));
+      const decision = { status: 'approved' as const, decidedAt: at(60), decidedBy: 'admin:alice', reason: 'looks right' };
+
+      expect(await store.transitionApproval('apr-1', 'approved', { status: 'executing' })).toBeUndefined();
+      expect((await store.getApproval('apr-1'))?.status).toBe('pending');
+
+      const approved = await store.transitionApproval('apr-1', 'pending', decision);
+      expect(approved).toEqual(approvalRecord('apr-1', decision));
+      expect(await store.getApproval('apr-1')).toEqual(approved);
+
+      // Decided once: a second decision from `pending` finds the approval in another state.
+      expect(await store.transitionApproval('apr-1', 'pending', { status: 'denied', decidedBy: 'admin:bob' })).toBeUndefined();
+      expect(await store.getApproval('apr-1')).toEqual(approved);
+      expect(await store.transitionApproval('apr-404', 'pending', decision)).toBeUndefined();
+    });
+
+    it('transitionApproval: of 50 concurrent decisions exactly one wins', async () => {
+      await store.createApproval(approvalRecord('apr-1'));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, index) =>
+          store.transitionApproval('apr-1', 'pending', {
+            status: index % 2 === 0 ? 'approved' : 'denied',
+            decidedBy: `admin:${index}`,
+            decidedAt: at(100 + index),
+          }),
+        ),
+      );
+      const winners = results.filter((result) => result !== undefined);
+      expect(winners).toHaveLength(1);
+      const winner = winners[0] as ApprovalRecord;
+      const stored = await store.getApproval('apr-1');
+      expect(stored).toEqual(winner);
+      expect(stored?.decidedBy).toBe(`admin:${results.indexOf(winner)}`);
+      expect(stored?.status).toBe(results.indexOf(winner) % 2 === 0 ? 'approved' : 'denied');
+    });
+
+    it('claim: approved → executing, of 50 concurrent claims exactly one wins', async () => {
+      await store.createApproval(approvalRecord('apr-1', { status: 'approved', decidedBy: 'admin:alice', decidedAt: at(1) }));
+      await store.createApproval(approvalRecord('apr-2'));
+
+      expect(await store.transitionApproval('apr-2', 'approved', { status: 'executing' })).toBeUndefined();
+      expect((await store.getApproval('apr-2'))?.status).toBe('pending');
+
+      const claims = await Promise.all(
+        Array.from({ length: 50 }, () => store.transitionApproval('apr-1', 'approved', { status: 'executing' })),
+      );
+      expect(claims.filter((claim) => claim !== undefined)).toHaveLength(1);
+      expect((await store.getApproval('apr-1'))?.status).toBe('executing');
+
+      const done = await store.transitionApproval('apr-1', 'executing', { status: 'executed' });
+      expect(done?.status).toBe('executed');
+      expect(await store.transitionApproval('apr-1', 'approved', { status: 'executing' })).toBeUndefined();
+    });
+
+    it('reserveIdempotencyKey: first writer wins, per agent', async () => {
+      const first: IdempotencyRecord = {
+        agentId: 'agent-1',
+        key: 'order-42',
+        invocationId: 'inv-1',
+        fingerprint: 'crm.lookup:abc',
+        createdAt: at(0),
+      };
+      expect(await store.reserveIdempotencyKey(first)).toEqual({ created: true, record: first });
+
+      const second = { ...first, invocationId: 'inv-2', fingerprint: 'crm.lookup:other', createdAt: at(5) };
+      expect(await store.reserveIdempotencyKey(second)).toEqual({ created: false, record: first });
+
+      const otherAgent = { ...second, agentId: 'agent-2' };
+      expect(await store.reserveIdempotencyKey(otherAgent)).toEqual({ created: true, record: otherAgent });
+      const otherKey = { ...second, key: 'order-43' };
+      expect(await store.reserveIdempotencyKey(otherKey)).toEqual({ created: true, record: otherKey });
+    });
+
+    it('reserveIdempotencyKey: of 50 concurrent reservations exactly one is created', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, index) =>
+          store.reserveIdempotencyKey({
+            agentId: 'agent-1',
+            key: 'same-key',
+            invocationId: `inv-${index}`,
+            fingerprint: `fingerprint-${index}`,
+            createdAt: at(index),
+          }),
+        ),
+      );
+      const created = results.filter((result) => result.created);
+      expect(created).toHaveLength(1);
+      const winner = (created[0] as { record: IdempotencyRecord }).record;
+      for (const result of results) expect(result.record).toEqual(winner);
+      const again = await store.reserveIdempotencyKey({ ...winner, invocationId: 'inv-late' });
+      expect(again).toEqual({ created: false, record: winner });
+    });
+
+    it('appendAudit: an empty chain starts at seq 0 with the genesis prevHash', async () => {
+      expect(await store.getAuditHead()).toBeUndefined();
+      const [first] = linkEntries(undefined, [auditEvent(0)]);
+      const entry = first as AuditEntry;
+
+      expect(await store.appendAudit([{ ...entry, seq: 1 }])).toBe(false);
+      expect(await store.appendAudit([{ ...entry, prevHash: 'f'.repeat(64) }])).toBe(false);
+      expect(await store.getAuditHead()).toBeUndefined();
+      expect((await store.listAudit()).items).toEqual([]);
+
+      expect(await store.appendAudit([entry])).toBe(true);
+      expect(await store.getAuditHead()).toEqual(entry);
+      expect((await store.listAudit()).items).toEqual([entry]);
+    });
+
+    it('appendAudit: a wrong seq or prevHash stores nothing', async () => {
+      const chain = linkEntries(undefined, [auditEvent(0), auditEvent(1)]);
+      expect(await store.appendAudit(chain)).toBe(true);
+      const head = chain[1] as AuditEntry;
+
+      const [next] = linkEntries(head, [auditEvent(2)]);
+      const valid = next as AuditEntry;
+      expect(await store.appendAudit([{ ...valid, seq: 3 }])).toBe(false);
+      expect(await store.appendAudit([{ ...valid, seq: 1 }])).toBe(false);
+      expect(await store.appendAudit([{ ...valid, prevHash: (chain[0] as AuditEntry).hash }])).toBe(false);
+      expect(await store.getAuditHead()).toEqual(head);
+      expect((await store.listAudit()).items).toEqual(chain);
+
+      expect(await store.appendAudit([valid])).toBe(true);
+      expect(await store.getAuditHead()).toEqual(valid);
+    });
+
+    it('appendAudit: a batch is stored all or nothing', async () => {
+      const [genesis] = linkEntries(undefined, [auditEvent(0)]);
+      await store.appendAudit([genesis as AuditEntry]);
+
+      const stale = linkEntries(undefined, [auditEvent(10), auditEvent(11), auditEvent(12)]);
+      expect(await store.appendAudit(stale)).toBe(false);
+      expect((await store.listAudit()).items).toEqual([genesis]);
+
+      const batch = linkEntries(genesis, [auditEvent(1), auditEvent(2), auditEvent(3)]);
+      expect(await store.appendAudit(batch)).toBe(true);
+      expect((await store.listAudit()).items).toEqual([genesis, ...batch]);
+      expect(await store.getAuditHead()).toEqual(batch[2]);
+    });
+
+    it('appendAudit: of 100 concurrent appends built on the same head exactly one wins', async () => {
+      const base = linkEntries(undefined, [auditEvent(0), auditEvent(1)]);
+      await store.appendAudit(base);
+      const head = base[1] as AuditEntry;
+      const contenders = Array.from({ length: 100 }, (_, index) => linkEntries(head, [auditEvent(100 + index), auditEvent(200 + index)]));
+      const results = await Promise.all(contenders.map((entries) => store.appendAudit(entries)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+
+      const winner = contenders[results.indexOf(true)] as AuditEntry[];
+      const stored = (await store.listAudit({ limit: 1000 })).items;
+      expect(stored).toEqual([...base, ...winner]);
+      expect(await store.getAuditHead()).toEqual(winner[1]);
+    });
+
+    it('listAudit: ascending, filtered by seq, type, agent, tool and time, paged by cursor', async () => {
+      const events = Array.from({ length: 10 }, (_, index) =>
+        auditEvent(index * 10, {
+          type: index % 3 === 0 ? 'approval.decided' : 'invocation.succeeded',
+          agentId: index % 2 === 0 ? 'agent-1' : 'agent-2',
+          tool: index < 5 ? 'crm.lookup' : 'billing.invoice',
+        }),
+      );
+      const chain = linkEntries(undefined, events);
+      expect(await store.appendAudit(chain)).toBe(true);
+      const seqs = async (filter: Parameters<Store['listAudit']>[0]) => (await store.listAudit(filter)).items.map((entry) => entry.seq);
+
+      expect(await seqs({})).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(await seqs({ fromSeq: 3, toSeq: 6 })).toEqual([3, 4, 5, 6]);
+      expect(await seqs({ type: 'approval.decided' })).toEqual([0, 3, 6, 9]);
+      expect(await seqs({ agentId: 'agent-2' })).toEqual([1, 3, 5, 7, 9]);
+      expect(await seqs({ tool: 'billing.invoice', agentId: 'agent-1' })).toEqual([6, 8]);
+      // `from` is inclusive, `to` exclusive, on the event's `at`.
+      expect(await seqs({ from: at(20), to: at(50) })).toEqual([2, 3, 4]);
+      expect((await store.listAudit({ fromSeq: 4, toSeq: 4 })).items).toEqual([chain[4]]);
+
+      const pages = await collectPages((cursor) => store.listAudit({ limit: 3, cursor }));
+      expect(pages.map((page) => page.map((entry) => entry.seq))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]);
+      const filteredPages = await collectPages((cursor) => store.listAudit({ agentId: 'agent-1', fromSeq: 1, limit: 2, cursor }));
+      expect(filteredPages.flat().map((entry) => entry.seq)).toEqual([2, 4, 6, 8]);
+    });
+
+    it('checkpoints: append and list by seq range', async () => {
+      const checkpoint = (seq: number): AuditCheckpoint => ({
+        seq,
+        hash: String(seq % 10).repeat(64),
+        at: at(seq),
+        signature: `header.payload-${seq}.signature`,
+        keyId: 'key-1',
+      });
+      expect(await store.listCheckpoints()).toEqual([]);
+      for (const seq of [9, 19, 29, 39]) await store.appendCheckpoint(checkpoint(seq));
+
+      const bySeq = (list: AuditCheckpoint[]) => [...list].sort((left, right) => left.seq - right.seq);
+      expect(bySeq(await store.listCheckpoints())).toEqual([9, 19, 29, 39].map(checkpoint));
+      expect(bySeq(await store.listCheckpoints({ fromSeq: 19, toSeq: 29 }))).toEqual([checkpoint(19), checkpoint(29)]);
+      expect(bySeq(await store.listCheckpoints({ fromSeq: 20 }))).toEqual([checkpoint(29), checkpoint(39)]);
+      expect(bySeq(await store.listCheckpoints({ toSeq: 9 }))).toEqual([checkpoint(9)]);
+    });
+
+    it('records are copies: changing an argument or a result does not change the store', async () => {
+      const agent = agentRecord('agent-1');
+      await store.createAgent(agent);
+      agent.tags.push('mutated-argument');
+      agent.name = 'mutated';
+      const gotAgent = (await store.getAgent('agent-1')) as AgentRecord;
+      gotAgent.tags.push('mutated-result');
+      (await store.listAgents()).items[0]?.tags.push('mutated-list');
+      expect(await store.getAgent('agent-1')).toEqual(agentRecord('agent-1'));
+
+      const tool = { name: 't', definition: { nested: { value: 1 } }, version: 'v1', createdAt: at(0), updatedAt: at(0) };
+      await store.putTool(tool);
+      (tool.definition.nested as { value: number }).value = 2;
+      const gotTool = await store.getTool('t');
+      (gotTool?.definition.nested as { value: number }).value = 3;
+      ((await store.listTools())[0]?.definition.nested as { value: number }).value = 4;
+      expect((await store.getTool('t'))?.definition).toEqual({ nested: { value: 1 } });
+
+      const invocation = invocationRecord('inv-1');
+      await store.createInvocation(invocation);
+      (invocation.input as { customer: { id: string } }).customer.id = 'mutated';
+      const gotInvocation = (await store.getInvocation('inv-1')) as InvocationRecord;
+      (gotInvocation.input as { customer: { id: string } }).customer.id = 'mutated';
+      gotInvocation.ruleIds.push('mutated');
+      const listedInvocation = (await store.listInvocations()).items[0] as InvocationRecord;
+      (listedInvocation.output as { ok: boolean }).ok = false;
+      expect(await store.getInvocation('inv-1')).toEqual(invocationRecord('inv-1'));
+
+      await store.createApproval(approvalRecord('apr-1'));
+      const gotApproval = (await store.getApproval('apr-1')) as ApprovalRecord;
+      gotApproval.ruleIds.push('mutated');
+      (gotApproval.heldInput as { amount: number }).amount = 1_000_000;
+      const transitioned = (await store.transitionApproval('apr-1', 'pending', { status: 'approved' })) as ApprovalRecord;
+      (transitioned.heldInput as { amount: number }).amount = 2_000_000;
+      expect(await store.getApproval('apr-1')).toEqual(approvalRecord('apr-1', { status: 'approved' }));
+
+      const chain = linkEntries(undefined, [auditEvent(0)]);
+      const expected = structuredClone(chain);
+      await store.appendAudit(chain);
+      ((chain[0] as AuditEntry).event.data as { index: number }).index = 99;
+      const head = (await store.getAuditHead()) as AuditEntry;
+      (head.event.data as { index: number }).index = 98;
+      const listedEntry = (await store.listAudit()).items[0] as AuditEntry;
+      listedEntry.event.type = 'mutated';
+      expect((await store.listAudit()).items).toEqual(expected);
+
+      const checkpoint: AuditCheckpoint = { seq: 0, hash: (expected[0] as AuditEntry).hash, at: at(0), signature: 's', keyId: 'k' };
+      await store.appendCheckpoint({ ...checkpoint });
+      const listedCheckpoint = (await store.listCheckpoints())[0] as AuditCheckpoint;
+      listedCheckpoint.hash = 'mutated';
+      expect(await store.listCheckpoints()).toEqual([checkpoint]);
+    });
+  });
+}

@@ -1,0 +1,81 @@
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import type { LocalToolDefinition, ToolAnnotations, ToolCallContext, ToolRedaction, ToolRisk } from './types.js';
+
+/** Options of {@link defineTool}. */
+export interface DefineToolOptions<Schema extends JSONSchema, Output, Input = FromSchema<Schema>> {
+  /** Exact, case-sensitive name: letters, digits, `_`, `-`, `.` and `/`, at most 128. */
+  name: string;
+  title?: string;
+  description: string;
+  /** A JSON Schema for an object (`type: 'object'`). With `as const`, `handler`'s input is typed from it. */
+  inputSchema: Schema;
+  /** When given, outputs must conform to it and MCP clients get `structuredContent`. */
+  outputSchema?: Record<string, unknown>;
+  annotations?: ToolAnnotations;
+  risk?: ToolRisk;
+  /** Whole-call deadline in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  redact?: ToolRedaction;
+  handler(input: Input, context: ToolCallContext): Output | Promise<Output>;
+}
+
+const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
+
+/** Checks the parts of a tool definition every kind of tool shares; throws a TypeError naming the fault. */
+export function assertToolBasics(definition: {
+  name: unknown;
+  description: unknown;
+  inputSchema: unknown;
+  outputSchema?: unknown;
+  timeoutMs?: unknown;
+}): void {
+  const { name } = definition;
+  if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
+    throw new TypeError(
+      `tool name ${JSON.stringify(name)} is invalid: use 1-128 ASCII letters, digits, "_", "-", "." or "/"`,
+    );
+  }
+  if (typeof definition.description !== 'string') throw new TypeError(`tool "${name}": description must be a string`);
+  const schema = definition.inputSchema as { type?: unknown } | null;
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema) || schema.type !== 'object') {
+    throw new TypeError(`tool "${name}": inputSchema must be a JSON Schema with type "object"`);
+  }
+  const output = definition.outputSchema as { type?: unknown } | null | undefined;
+  if (output !== undefined && (output === null || typeof output !== 'object' || output.type !== 'object')) {
+    throw new TypeError(`tool "${name}": outputSchema must be a JSON Schema with type "object"`);
+  }
+  const timeout = definition.timeoutMs;
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1)) {
+    throw new TypeError(`tool "${name}": timeoutMs must be a positive integer`);
+  }
+}
+
+/**
+ * Defines a tool that runs a function in this process. Declare the input schema `as const`
+ * and the handler's `input` is typed from it: reading a field the schema lacks does not
+ * compile. The gateway validates every input against the schema before the handler runs.
+ *
+ * @example
+ * ```ts
+ * import { defineTool } from 'agent-tool-gateway';
+ *
+ * const getOrder = defineTool({
+ *   name: 'orders.get',
+ *   description: 'Look up an order by id',
+ *   inputSchema: {
+ *     type: 'object',
+ *     properties: { orderId: { type: 'string' } },
+ *     required: ['orderId'],
+ *     additionalProperties: false,
+ *   } as const,
+ *   handler: async ({ orderId }) => ({ orderId, status: 'shipped' }),
+ * });
+ * ```
+ */
+export function defineTool<const Schema extends JSONSchema, Output = unknown, Input = FromSchema<Schema>>(
+  options: DefineToolOptions<Schema, Output, Input>,
+): LocalToolDefinition<Input, Output> {
+  assertToolBasics(options);
+  if (typeof options.handler !== 'function') throw new TypeError(`tool "${options.name}": handler must be a function`);
+  return Object.freeze({ ...options, kind: 'local' as const }) as LocalToolDefinition<Input, Output>;
+}

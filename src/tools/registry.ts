@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { digestJson } from '../util/canonical-json.js';
+import type { SchemaCheck } from './schema-validator.js';
+import type {
+  JsonSchema,
+  LocalToolDefinition,
+  ToolCallContext,
+  ToolDefinitionBase,
+  ToolExecution,
+  ToolRedaction,
+  ToolRisk,
+} from './types.js';
+
+/** Any tool definition the registry accepts: local tools and HTTP tools. */
+export type AnyToolDefinition = LocalToolDefinition<any, any> | (ToolDefinitionBase & { kind: 'http' });
+
+/** What agents see of a tool (REST `GET /tools`, MCP `tools/list`). */
+export interface ToolView {
+  name: string;
+  title?: string;
+  description: string;
+  inputSchema: JsonSchema;
+  outputSchema?: JsonSchema;
+  annotations?: Record<string, unknown>;
+}
+
+/** The runnable form of a tool, built once per tool version. */
+export interface ResolvedTool {
+  readonly name: string;
+  readonly kind: 'local' | 'http';
+  readonly source: 'code' | 'store';
+  /** Digest of the definition: changes whenever the definition does. */
+  readonly version: string;
+  readonly risk: ToolRisk | undefined;
+  readonly definition: AnyToolDefinition;
+  readonly view: ToolView;
+  readonly timeoutMs: number;
+  readonly redaction: ToolRedaction | undefined;
+  readonly validateInput: SchemaCheck;
+  readonly validateOutput: SchemaCheck | undefined;
+  execute(input: unknown, context: ToolCallContext): Promise<ToolExecution>;
+  /** Plain values of this tool's secrets, for the redactor's exact-scrubbing layer. */
+  secretValues(): readonly string[];
+}
+
+/** How the registry turns an HTTP tool into something it can run. */
+export type HttpExecutorFactory = (definition: AnyToolDefinition & { kind: 'http' }) => {
+  execute(input: unknown, context: ToolCallContext): Promise<ToolExecution>;
+  secretValues(): readonly string[];
+};
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The material a tool version is the digest of. Secret values are left out: rotation must not change versions. */
+export function toolVersionMaterial(definition: AnyToolDefinition): unknown {
+  const { handler, ...rest } = definition as AnyToolDefinition & { handler?: unknown; secretHeaders?: Record<string, unknown> };
+  const material: Record<string, unknown> = { ...rest };
+  if (typeof handler === 'function') {
+    material.handler = createHash('sha256').update(handler.toString()).digest('hex');
+  }
+  const secretHeaders = material.secretHeaders as Record<string, unknown> | undefined;
+  if (secretHeaders !== undefined) {
+    material.secretHeaders = Object.keys(secretHeaders).sort();
+  }
+  return material;
+}
+
+/** Builds the runnable form of one definition. Throws a TypeError for a bad schema. */
+export function resolveTool(
+  definition: AnyToolDefinition,
+  source: 'code' | 'store',
+  compile: (schema: JsonSchema, where: string) => SchemaCheck,
+  httpExecutor: HttpExecutorFactory,
+): ResolvedTool {
+  const where = `tool "${definition.name}"`;
+  const validateInput = compile(definition.inputSchema, `${where} inputSchema`);
+  const validateOutput =
+    definition.outputSchema === undefined ? undefined : compile(definition.outputSchema, `${where} outputSchema`);
+  const view: ToolView = { name: definition.name, description: definition.description, inputSchema: definition.inputSchema };
+  if (definition.title !== undefined) view.title = definition.title;
+  if (definition.outputSchema !== undefined) view.outputSchema = definition.outputSchema;
+  if (definition.annotations !== undefined) view.annotations = { ...definition.annotations };
+
+  let execute: ResolvedTool['execute'];
+  let secretValues: ResolvedTool['secretValues'];
+  if (definition.kind === 'local') {
+    const handler = definition.handler;
+    execute = async (input, context) => ({ output: await handler(input, context) });
+    secretValues = () => [];
+  } else {
+    const executor = httpExecutor(definition);
+    execute = (input, context) => executor.execute(input, context);
+    secretValues = () => executor.secretValues();
+  }
+
+  return Object.freeze({
+    name: definition.name,
+    kind: definition.kind,
+    source,
+    version: digestJson(toolVersionMaterial(definition)),
+    risk: definition.risk,
+    definition,
+    view: Object.freeze(view),
+    timeoutMs: definition.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    redaction: definition.redact,
+    validateInput,
+    validateOutput,
+    execute,
+    secretValues,
+  });
+}
+
+/**
+ * The tools a gateway knows: code-defined ones (fixed at construction) and ones held in the
+ * store (managed through the admin API). Lookups are synchronous map reads on the hot path.
+ */
+export class ToolRegistry {
+  private readonly codeTools = new Map<string, ResolvedTool>();
+  private storeTools = new Map<string, ResolvedTool>();
+  private sorted: ResolvedTool[] = [];
+
+  constructor(codeTools: readonly ResolvedTool[]) {
+    for (const tool of codeTools) {
+      if (this.codeTools.has(tool.name)) throw new TypeError(`tool "${tool.name}" is defined twice`);
+      this.codeTools.set(tool.name, tool);
+    }
+    this.reindex();
+  }
+
+  /** The tool with exactly this name (no case folding, no look-alikes), or undefined. */
+  get(name: string): ResolvedTool | undefined {
+    return this.codeTools.get(name) ?? this.storeTools.get(name);
+  }
+
+  isCodeTool(name: string): boolean {
+    return this.codeTools.has(name);
+  }
+
+  /** Every tool, ordered by name (code point order, deterministic). */
+  all(): readonly ResolvedTool[] {
+    return this.sorted;
+  }
+
+  /** Replaces the store-held tools. */
+  setStoreTools(tools: readonly ResolvedTool[]): void {
+    const next = new Map<string, ResolvedTool>();
+    for (const tool of tools) if (!this.codeTools.has(tool.name)) next.set(tool.name, tool);
+    this.storeTools = next;
+    this.reindex();
+  }
+
+  private reindex(): void {
+    this.sorted = [...this.codeTools.values(), ...this.storeTools.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+  }
+}

@@ -1,0 +1,70 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { FormatsPlugin } from 'ajv-formats';
+import type { InputIssue } from '../errors.js';
+import type { JsonSchema } from './types.js';
+
+// ajv-formats is CommonJS whose export is also its own `default`; depending on the interop
+// (Node ESM, esbuild CJS) the import is the plugin or an object holding it.
+const addFormats: FormatsPlugin =
+  (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
+
+/** Checks a value against a compiled schema: undefined when valid, else the issues. */
+export type SchemaCheck = (value: unknown) => InputIssue[] | undefined;
+
+const AJV_OPTIONS = {
+  strict: true,
+  strictTypes: false,
+  strictRequired: false,
+  strictTuples: false,
+  allErrors: true,
+  coerceTypes: false,
+  useDefaults: false,
+  removeAdditional: false,
+  validateFormats: true,
+} as const;
+
+/**
+ * Compiles JSON Schemas (2020-12 by default, draft-07 when `$schema` says so) with ajv in
+ * strict mode and without type coercion. One compiler per gateway; compile once per tool
+ * version, at registration, never per call.
+ */
+export function createSchemaCompiler(): { compile(schema: JsonSchema, where: string): SchemaCheck } {
+  const modern = new Ajv2020(AJV_OPTIONS);
+  const draft7 = new Ajv(AJV_OPTIONS);
+  addFormats(modern);
+  addFormats(draft7);
+  return {
+    compile(schema, where) {
+      const dialect = typeof schema.$schema === 'string' ? schema.$schema : '';
+      const ajv = dialect.includes('draft-07') || dialect.includes('draft-06') ? draft7 : modern;
+      let validate: ValidateFunction;
+      try {
+        validate = ajv.compile(schema);
+      } catch (error) {
+        throw new TypeError(`${where}: invalid JSON Schema: ${(error as Error).message}`);
+      }
+      return (value) => (validate(value) ? undefined : toIssues(validate.errors ?? []));
+    },
+  };
+}
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function toIssues(errors: ErrorObject[]): InputIssue[] {
+  return errors.slice(0, 50).map((error) => {
+    const params = error.params as { missingProperty?: string; additionalProperty?: string };
+    const extra = params.missingProperty ?? params.additionalProperty;
+    const path = extra === undefined ? error.instancePath : `${error.instancePath}/${escapePointer(extra)}`;
+    const message =
+      error.keyword === 'additionalProperties'
+        ? 'must not have additional properties'
+        : error.keyword === 'required'
+          ? 'is required'
+          : (error.message ?? 'is invalid');
+    return { path, message };
+  });
+}

@@ -1,0 +1,303 @@
+import { isIP } from 'node:net';
+import type { Dispatcher } from 'undici';
+import { GatewayError, isGatewayError } from '../errors.js';
+import { createSecretScrubber, type SecretScrubber } from '../secrets/secret-scrubber.js';
+import { openSecretHeaders } from '../secrets/tool-secrets.js';
+import type { Vault } from '../secrets/vault.js';
+import type { HttpToolDefinition } from '../tools/http-tool.js';
+import type { UpstreamClient, UpstreamRoute } from './client.js';
+import { isAddressRefused } from './guarded-connector.js';
+import { compileNetworkPolicy, type PrivateNetworkAllowance } from './network-policy.js';
+import { compileRequestPlan, inputNotObject, type PlannedRequest } from './request-plan.js';
+import { readResponseBody } from './response-body.js';
+import { errorExcerpt, interpretBody } from './response-output.js';
+
+/** Options of {@link createHttpExecutor}. */
+export interface HttpExecutorOptions {
+  /** The gateway's upstream client (pools, SSRF guard). */
+  client: UpstreamClient;
+  /** Opens sealed secret headers; needed only when the definition has `{ sealed }` values. */
+  vault?: Vault;
+  /** The id secret headers were sealed for (default: the tool name). */
+  toolId?: string;
+  /** Applied to upstream error excerpts after the tool's own secrets are removed (the gateway passes its redactor). */
+  scrub?: (text: string) => string;
+  /** Gateway-wide private network allowance, added to the tool's own. */
+  allowPrivateNetwork?: PrivateNetworkAllowance;
+}
+
+/** What the executor is told about a call. */
+export interface HttpCallContext {
+  /** Aborts the upstream call (client disconnect, gateway deadline). */
+  signal: AbortSignal;
+}
+
+/** The result of one upstream call. */
+export interface HttpExecution {
+  output: unknown;
+  upstreamStatus: number;
+}
+
+/** The output shape when a tool lists `responseHeaders`. */
+export interface HttpResponseOutput {
+  status: number;
+  /** The listed headers the upstream sent (lower-case names); repeated headers as arrays. */
+  headers: Record<string, string | string[]>;
+  body: unknown;
+}
+
+/** Runs one HTTP tool. Callable, and also exposes `execute` for registries that want a method. */
+export interface HttpExecutor {
+  (input: unknown, context: HttpCallContext): Promise<HttpExecution>;
+  execute(input: unknown, context: HttpCallContext): Promise<HttpExecution>;
+  /** Plaintext of the tool's secrets and their common encodings, for the redactor. Empty when they cannot be opened. */
+  secretValues(): string[];
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
+const MAX_REDIRECTS = 5;
+/** How much of an error body is read for the excerpt. */
+const EXCERPT_READ_BYTES = 64 * 1024;
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function addressNotAllowed(cause?: unknown): GatewayError {
+  return new GatewayError({
+    code: 'UPSTREAM_ERROR',
+    message: 'upstream address not allowed: it is in a private or reserved network (see allowPrivateNetwork)',
+    details: { reason: 'address_not_allowed' },
+    cause,
+  });
+}
+
+async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
+  try {
+    await body.dump({ limit: 64 * 1024 });
+  } catch {
+    // The body of a refused response is of no interest; a failure to drain only closes the socket.
+  }
+}
+
+/**
+ * Builds the executor of one HTTP tool: validates and compiles the definition once, then per
+ * call fills the URL template, places input in query, body and headers, adds the secret
+ * headers and calls the upstream through the client's pools with three deadlines (connect,
+ * first byte, total) and a response size cap. Upstream failures become `UPSTREAM_ERROR` (502)
+ * or `UPSTREAM_TIMEOUT` (504); the tool's secrets never appear in an output or an error.
+ *
+ * @example
+ * ```ts
+ * import { createHttpExecutor, createUpstreamClient, createVault } from 'agent-tool-gateway';
+ *
+ * const client = createUpstreamClient();
+ * const execute = createHttpExecutor(listOrders, { client, vault: createVault({ encryptionKey }) });
+ * const { output, upstreamStatus } = await execute({ id: 'c-42' }, { signal: request.signal });
+ * ```
+ */
+export function createHttpExecutor(definition: HttpToolDefinition, options: HttpExecutorOptions): HttpExecutor {
+  const { client, vault, scrub } = options;
+  const toolId = options.toolId ?? definition.name;
+  const plan = compileRequestPlan(definition);
+  const origin = plan.template.origin;
+  const totalMs = definition.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const connectTimeoutMs = Math.min(definition.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, totalMs);
+  const firstByteTimeoutMs = Math.min(definition.firstByteTimeoutMs ?? totalMs, totalMs);
+  const maxResponseBytes = definition.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const followSameOrigin = definition.followRedirects === 'same-origin';
+  const responseHeaders = definition.responseHeaders;
+  const route: UpstreamRoute = {
+    policy: compileNetworkPolicy(definition.allowPrivateNetwork, options.allowPrivateNetwork),
+    connectTimeoutMs,
+  };
+  // An IP-literal host is known now; refusing it here saves a trip to the pool. Host names
+  // are checked at connect time, on the addresses actually connected to.
+  const hostname = plan.template.hostname;
+  const literalRefused = isIP(hostname) !== 0 && !route.policy.allows(hostname);
+
+  let secrets: { headers: Array<[string, string]>; scrubber: SecretScrubber; values: string[] } | undefined;
+  function openSecrets(): NonNullable<typeof secrets> {
+    if (secrets !== undefined) return secrets;
+    const headers = openSecretHeaders(definition, vault, toolId);
+    const values = headers.map(([, value]) => value);
+    secrets = { headers, values, scrubber: createSecretScrubber(values) };
+    return secrets;
+  }
+
+  async function exchange(
+    pool: Dispatcher,
+    request: PlannedRequest,
+    signal: AbortSignal,
+    scrubber: SecretScrubber,
+  ): Promise<HttpExecution> {
+    let { method, path, body } = request;
+    const headers = request.headers;
+    for (let hop = 0; ; hop++) {
+      const response = await pool.request({
+        method,
+        path,
+        headers,
+        body: body ?? null,
+        signal,
+        headersTimeout: firstByteTimeoutMs,
+        bodyTimeout: totalMs,
+      });
+      const status = response.statusCode;
+
+      if (status >= 300 && status < 400) {
+        await discard(response.body);
+        if (!followSameOrigin || !REDIRECT_STATUSES.has(status)) {
+          throw new GatewayError({
+            code: 'UPSTREAM_ERROR',
+            message: `upstream answered ${status} (a redirect, which this tool does not follow)`,
+            details: { upstreamStatus: status },
+          });
+        }
+        const location = firstHeader(response.headers.location);
+        let target: URL | undefined;
+        try {
+          target = location === undefined ? undefined : new URL(location, `${origin}${path}`);
+        } catch {
+          target = undefined;
+        }
+        if (target === undefined || target.origin !== origin) {
+          throw new GatewayError({
+            code: 'UPSTREAM_ERROR',
+            message: `upstream answered ${status} with a redirect outside its origin, which is not followed`,
+            details: { upstreamStatus: status },
+          });
+        }
+        if (hop + 1 > MAX_REDIRECTS) {
+          throw new GatewayError({
+            code: 'UPSTREAM_ERROR',
+            message: `upstream redirected more than ${MAX_REDIRECTS} times`,
+            details: { upstreamStatus: status },
+          });
+        }
+        path = `${target.pathname}${target.search}`;
+        if ((status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST')) {
+          method = 'GET';
+          body = undefined;
+          delete headers['content-type'];
+        }
+        continue;
+      }
+
+      if (status >= 400) {
+        const read = await readResponseBody(response.body, {
+          limit: Math.min(maxResponseBytes, EXCERPT_READ_BYTES),
+          overflow: 'truncate',
+          upstreamStatus: status,
+          contentEncoding: response.headers['content-encoding'],
+          contentLength: response.headers['content-length'],
+        }).catch((error: unknown) => {
+          if (signal.aborted) throw error;
+          return { data: Buffer.alloc(0), truncated: false };
+        });
+        throw new GatewayError({
+          code: 'UPSTREAM_ERROR',
+          message: `upstream answered ${status}`,
+          details: { upstreamStatus: status, excerpt: errorExcerpt(read.data, read.truncated, scrubber, scrub) },
+        });
+      }
+
+      const read = await readResponseBody(response.body, {
+        limit: maxResponseBytes,
+        overflow: 'fail',
+        upstreamStatus: status,
+        contentEncoding: response.headers['content-encoding'],
+        contentLength: response.headers['content-length'],
+      });
+      const parsed = interpretBody(read.data, firstHeader(response.headers['content-type']), scrubber, status);
+      if (responseHeaders === undefined) return { output: parsed, upstreamStatus: status };
+      const picked: Record<string, string | string[]> = {};
+      for (const name of responseHeaders) {
+        const value = response.headers[name];
+        if (value === undefined) continue;
+        picked[name] = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
+      }
+      const output: HttpResponseOutput = { status, headers: picked, body: parsed };
+      return { output, upstreamStatus: status };
+    }
+  }
+
+  function translate(error: unknown, deadlinePassed: boolean, callerSignal: AbortSignal): GatewayError {
+    if (deadlinePassed) {
+      return new GatewayError({ code: 'UPSTREAM_TIMEOUT', message: `upstream did not answer within ${totalMs} ms`, cause: error });
+    }
+    if (callerSignal.aborted) {
+      const reason: unknown = callerSignal.reason;
+      if (reason instanceof Error && reason.name === 'TimeoutError') {
+        return new GatewayError({
+          code: 'UPSTREAM_TIMEOUT',
+          message: 'the call deadline passed before the upstream answered',
+          cause: error,
+        });
+      }
+      return new GatewayError({ code: 'UPSTREAM_ERROR', message: 'upstream call aborted by the caller', cause: error });
+    }
+    if (isGatewayError(error)) return error;
+    if (isAddressRefused(error)) return addressNotAllowed(error);
+    switch ((error as { code?: unknown } | null)?.code) {
+      case 'UND_ERR_CONNECT_TIMEOUT':
+        return new GatewayError({
+          code: 'UPSTREAM_TIMEOUT',
+          message: `upstream connection timed out after ${connectTimeoutMs} ms`,
+          cause: error,
+        });
+      case 'UND_ERR_HEADERS_TIMEOUT':
+        return new GatewayError({
+          code: 'UPSTREAM_TIMEOUT',
+          message: `upstream sent no response within ${firstByteTimeoutMs} ms`,
+          cause: error,
+        });
+      case 'UND_ERR_BODY_TIMEOUT':
+        return new GatewayError({ code: 'UPSTREAM_TIMEOUT', message: `upstream did not answer within ${totalMs} ms`, cause: error });
+      default:
+        return new GatewayError({ code: 'UPSTREAM_ERROR', message: `upstream ${origin} could not be reached`, cause: error });
+    }
+  }
+
+  async function run(input: unknown, context: HttpCallContext): Promise<HttpExecution> {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw inputNotObject();
+    const callerSignal = context.signal;
+    if (callerSignal.aborted) throw translate(callerSignal.reason, false, callerSignal);
+    if (literalRefused) throw addressNotAllowed();
+    const opened = openSecrets();
+    const request = plan.build(input as Record<string, unknown>);
+    for (const [name, value] of opened.headers) request.headers[name] = value;
+    const pool = client.pool(origin, route);
+
+    const controller = new AbortController();
+    let deadlinePassed = false;
+    const onCallerAbort = (): void => controller.abort(callerSignal.reason);
+    callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+    const timer = setTimeout(() => {
+      deadlinePassed = true;
+      controller.abort(new Error('upstream deadline passed'));
+    }, totalMs);
+    try {
+      return await exchange(pool, request, controller.signal, opened.scrubber);
+    } catch (error) {
+      throw translate(error, deadlinePassed, callerSignal);
+    } finally {
+      clearTimeout(timer);
+      callerSignal.removeEventListener('abort', onCallerAbort);
+    }
+  }
+
+  const executor = run as HttpExecutor;
+  executor.execute = run;
+  executor.secretValues = () => {
+    try {
+      return [...openSecrets().scrubber.forms];
+    } catch {
+      return [];
+    }
+  };
+  return executor;
+}

@@ -1,0 +1,182 @@
+import ipaddr from 'ipaddr.js';
+
+type IpAddress = ipaddr.IPv4 | ipaddr.IPv6;
+type Cidr = [IpAddress, number];
+
+/** Which non-public networks an upstream may be reached in: `true` (all but cloud metadata) or CIDRs. */
+export type PrivateNetworkAllowance = boolean | readonly string[];
+
+/** Where an address belongs, for the SSRF guard. */
+export type AddressClass = 'public' | 'private' | 'metadata';
+
+/** A compiled decision about which IP addresses may be connected to. */
+export interface NetworkPolicy {
+  /** Stable text naming the policy: pools are shared only between equal policies. */
+  readonly key: string;
+  /** True when a connection to this IP address (any spelling ipaddr.js parses) is allowed. */
+  allows(address: string): boolean;
+}
+
+// Cloud instance metadata and platform endpoints. They stay refused under
+// `allowPrivateNetwork: true`; only a CIDR list that names them explicitly opens them.
+const METADATA_ADDRESSES: ReadonlySet<string> = new Set(
+  [
+    '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean, OpenStack instance metadata
+    '169.254.169.253', // AWS VPC DNS
+    '169.254.169.123', // AWS time sync
+    '169.254.170.2', // AWS ECS task metadata
+    '169.254.170.23', // AWS EKS pod identity
+    '169.254.0.23', // Tencent Cloud metadata
+    '100.100.100.200', // Alibaba Cloud metadata
+    '168.63.129.16', // Azure WireServer
+    '192.0.0.192', // Oracle Cloud Classic metadata
+    'fd00:ec2::254', // AWS IPv6 instance metadata
+    'fd00:ec2::253', // AWS IPv6 VPC DNS
+    'fd00:ec2::123', // AWS IPv6 time sync
+    'fd00:ec2::23', // AWS IPv6 EKS pod identity
+  ].map((text) => ipaddr.parse(text).toNormalizedString()),
+);
+
+const NAT64_WELL_KNOWN: Cidr = ipaddr.parseCIDR('64:ff9b::/96');
+const IPV4_COMPATIBLE: Cidr = ipaddr.parseCIDR('::/96');
+
+function embeddedIPv4(parts: readonly number[], high: number): ipaddr.IPv4 {
+  const upper = parts[high] as number;
+  const lower = parts[high + 1] as number;
+  return new ipaddr.IPv4([upper >> 8, upper & 0xff, lower >> 8, lower & 0xff]);
+}
+
+/**
+ * The IPv4 address an IPv6 address carries and routes to, when it carries one: IPv4-mapped
+ * (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), NAT64 well-known prefix
+ * (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`).
+ */
+function unwrapIPv4(address: IpAddress): IpAddress {
+  if (address.kind() === 'ipv4') return address;
+  const ipv6 = address as ipaddr.IPv6;
+  const range = ipv6.range();
+  if (range === 'ipv4Mapped') return ipv6.toIPv4Address();
+  if (range === 'rfc6145') return embeddedIPv4(ipv6.parts, 6);
+  if (range === 'rfc6052' && ipv6.match(NAT64_WELL_KNOWN)) return embeddedIPv4(ipv6.parts, 6);
+  if (range === '6to4') return embeddedIPv4(ipv6.parts, 1);
+  return ipv6;
+}
+
+function classifyParsed(parsed: IpAddress): AddressClass {
+  const effective = unwrapIPv4(parsed);
+  if (METADATA_ADDRESSES.has(effective.toNormalizedString())) return 'metadata';
+  if (effective.kind() === 'ipv6' && (effective as ipaddr.IPv6).match(IPV4_COMPATIBLE)) return 'private';
+  return effective.range() === 'unicast' ? 'public' : 'private';
+}
+
+function parseAddress(address: string): IpAddress | undefined {
+  const text = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  if (!ipaddr.isValid(text)) return undefined;
+  try {
+    return ipaddr.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Classifies an IP address. `public` is only global unicast; loopback, private (RFC 1918),
+ * link-local, CGNAT, unique-local, multicast, unspecified, broadcast, reserved, documentation,
+ * benchmarking, Teredo, IPv4-compatible and other special ranges are `private`; cloud metadata
+ * endpoints are `metadata`. IPv6 forms that embed an IPv4 address are judged by that address.
+ * Unparseable input is `private`.
+ *
+ * @example
+ * ```ts
+ * import { classifyAddress } from 'agent-tool-gateway';
+ *
+ * classifyAddress('::ffff:127.0.0.1'); // 'private'
+ * classifyAddress('169.254.169.254'); // 'metadata'
+ * classifyAddress('93.184.215.14'); // 'public'
+ * ```
+ */
+export function classifyAddress(address: string): AddressClass {
+  const parsed = parseAddress(address);
+  return parsed === undefined ? 'private' : classifyParsed(parsed);
+}
+
+/**
+ * Validates a list of CIDRs (or single addresses) for `allowPrivateNetwork`; throws a
+ * TypeError naming the bad entry.
+ */
+export function parseAllowance(allowance: unknown, where: string): PrivateNetworkAllowance | undefined {
+  if (allowance === undefined || typeof allowance === 'boolean') return allowance;
+  if (!Array.isArray(allowance)) {
+    throw new TypeError(`${where}: allowPrivateNetwork must be true, false or a list of CIDRs`);
+  }
+  for (const entry of allowance) parseCidr(entry, where);
+  return allowance as readonly string[];
+}
+
+function parseCidr(entry: unknown, where: string): Cidr {
+  if (typeof entry === 'string') {
+    if (ipaddr.isValidCIDR(entry)) return ipaddr.parseCIDR(entry);
+    const single = parseAddress(entry);
+    if (
+      single !== undefined &&
+      /^[0-9a-fA-F:.[\]]+$/.test(entry) &&
+      (single.kind() === 'ipv6' || ipaddr.IPv4.isValidFourPartDecimal(entry))
+    ) {
+      return [single, single.kind() === 'ipv4' ? 32 : 128];
+    }
+  }
+  throw new TypeError(`${where}: allowPrivateNetwork entry ${JSON.stringify(entry)} is not a CIDR (like "10.0.0.0/8" or "fd00::/8")`);
+}
+
+/**
+ * Compiles the SSRF decision from the allowances that apply (the tool's own and the
+ * gateway-wide one; either may widen it). Without any: only public addresses. With `true`:
+ * every address except cloud metadata endpoints. With CIDRs: public addresses plus exactly
+ * those ranges (a CIDR can name a metadata address on purpose).
+ *
+ * @example
+ * ```ts
+ * import { compileNetworkPolicy } from 'agent-tool-gateway';
+ *
+ * const policy = compileNetworkPolicy(['10.20.0.0/16'], undefined);
+ * policy.allows('10.20.1.2'); // true
+ * policy.allows('127.0.0.1'); // false
+ * ```
+ */
+export function compileNetworkPolicy(...allowances: Array<PrivateNetworkAllowance | undefined>): NetworkPolicy {
+  const allowPrivate = allowances.some((allowance) => allowance === true);
+  const ranges: Cidr[] = [];
+  const names = new Set<string>();
+  for (const allowance of allowances) {
+    if (!Array.isArray(allowance)) continue;
+    for (const entry of allowance) {
+      const cidr = parseCidr(entry, 'allowPrivateNetwork');
+      const name = `${cidr[0].toNormalizedString()}/${cidr[1]}`;
+      if (!names.has(name)) {
+        names.add(name);
+        ranges.push(cidr);
+      }
+    }
+  }
+  const key = `${allowPrivate ? 'private' : 'public'}${names.size > 0 ? `+${[...names].sort().join(',')}` : ''}`;
+
+  function inRanges(address: IpAddress): boolean {
+    const kind = address.kind();
+    for (const [network, bits] of ranges) {
+      if (network.kind() === kind && address.match(network, bits)) return true;
+    }
+    return false;
+  }
+
+  return Object.freeze({
+    key,
+    allows(address: string): boolean {
+      const parsed = parseAddress(address);
+      if (parsed === undefined) return false;
+      if (ranges.length > 0 && (inRanges(unwrapIPv4(parsed)) || inRanges(parsed))) return true;
+      const addressClass = classifyParsed(parsed);
+      if (addressClass === 'public') return true;
+      return addressClass === 'private' && allowPrivate;
+    },
+  });
+}

@@ -1,0 +1,96 @@
+import { GatewayError } from '../errors.js';
+import type { SecretScrubber } from '../secrets/secret-scrubber.js';
+
+/** A non-text, non-JSON response body. */
+export interface BinaryBody {
+  contentType: string;
+  base64: string;
+}
+
+const UTF8 = new TextDecoder('utf-8');
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)"?/i;
+
+function textOf(data: Buffer, contentType: string): string {
+  const label = CHARSET.exec(contentType)?.[1]?.toLowerCase();
+  if (label === undefined || label === 'utf-8' || label === 'utf8') return UTF8.decode(data);
+  try {
+    return new TextDecoder(label).decode(data);
+  } catch {
+    return UTF8.decode(data);
+  }
+}
+
+/** The media type of a Content-Type value, lower-cased, without parameters. */
+export function mediaTypeOf(contentType: string): string {
+  const semicolon = contentType.indexOf(';');
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+}
+
+/**
+ * Turns a decoded response body into tool output: JSON (`application/json`, `*+json`) parsed,
+ * `text/*` as a string, anything else `{ contentType, base64 }`; an empty body is `null`.
+ * The tool's own secret values are removed from all three. Bad JSON is an `UPSTREAM_ERROR`.
+ */
+export function interpretBody(
+  data: Buffer,
+  contentTypeHeader: string | undefined,
+  scrubber: SecretScrubber,
+  upstreamStatus: number,
+): unknown {
+  if (data.length === 0) return null;
+  const contentType = contentTypeHeader ?? 'application/octet-stream';
+  const mediaType = mediaTypeOf(contentType);
+  if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(textOf(data, contentType));
+    } catch (error) {
+      throw new GatewayError({
+        code: 'UPSTREAM_ERROR',
+        message: 'upstream answered invalid JSON',
+        details: { upstreamStatus },
+        cause: error,
+      });
+    }
+    return scrubber.active ? scrubber.json(parsed) : parsed;
+  }
+  if (mediaType.startsWith('text/')) {
+    const text = textOf(data, contentType);
+    return scrubber.active ? scrubber.text(text) : text;
+  }
+  const bytes = scrubber.active ? scrubber.bytes(data) : data;
+  const binary: BinaryBody = { contentType, base64: bytes.toString('base64') };
+  return binary;
+}
+
+/** Largest excerpt of an upstream error body, in UTF-16 code units. */
+export const EXCERPT_LENGTH = 512;
+
+/**
+ * A short, scrubbed excerpt of an upstream error body: the tool's own secrets removed first
+ * (also a partial one at a cut end), then the caller's scrub function, then cut to 512
+ * characters. If the scrub function throws, the excerpt is empty: never unscrubbed.
+ */
+export function errorExcerpt(
+  data: Buffer,
+  truncated: boolean,
+  scrubber: SecretScrubber,
+  scrub: ((text: string) => string) | undefined,
+): string {
+  let text = UTF8.decode(data);
+  // A body cut mid-way can end in the first characters of a secret, which no exact match finds.
+  if (truncated && scrubber.longestForm > 1) text = text.slice(0, Math.max(0, text.length - (scrubber.longestForm - 1)));
+  text = scrubber.text(text);
+  if (scrub !== undefined) {
+    try {
+      text = String(scrub(text));
+    } catch {
+      return '';
+    }
+  }
+  if (text.length <= EXCERPT_LENGTH) return text;
+  let cut = text.slice(0, EXCERPT_LENGTH);
+  const last = cut.charCodeAt(cut.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut;
+}

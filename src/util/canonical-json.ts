@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON in the style of RFC 8785 (JCS): object keys sorted by UTF-16 code units,
+ * no insignificant white space, numbers and strings as ECMAScript's JSON.stringify writes
+ * them. `undefined` members are dropped as JSON.stringify drops them; non-finite numbers
+ * are refused because JSON cannot carry them. Iterative, so deep values cannot overflow
+ * the stack.
+ */
+export function canonicalJson(value: unknown): string {
+  try {
+    return writeRecursive(value, 0);
+  } catch (error) {
+    if (error === TOO_DEEP) return writeIterative(value);
+    throw error;
+  }
+}
+
+const TOO_DEEP = Symbol('too deep');
+const RECURSION_LIMIT = 256;
+
+// The fast path: plain recursion, for everything of ordinary depth (the hot path writes
+// shallow audit events and inputs capped at 64 levels).
+function writeRecursive(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new TypeError('canonicalJson: bigint is not JSON');
+    case 'object': {
+      if (value === null) return 'null';
+      if (depth > RECURSION_LIMIT) throw TOO_DEEP;
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let index = 0; index < value.length; index++) {
+          if (index > 0) out += ',';
+          const element = value[index];
+          out += element === undefined || typeof element === 'function' ? 'null' : writeRecursive(element, depth + 1);
+        }
+        return `${out}]`;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+        return writeRecursive((value as { toJSON: () => unknown }).toJSON(), depth);
+      }
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      let out = '{';
+      let first = true;
+      for (const key of keys) {
+        const member = record[key];
+        if (member === undefined || typeof member === 'function') continue;
+        if (!first) out += ',';
+        first = false;
+        out += `${JSON.stringify(key)}:${writeRecursive(member, depth + 1)}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      return 'null';
+  }
+}
+
+// The same output without recursion, for hostile depth.
+function writeIterative(value: unknown): string {
+  const out: string[] = [];
+  // A stack of pending work: a value to write, or a literal piece of punctuation.
+  const stack: Array<{ value: unknown } | string> = [{ value }];
+  while (stack.length > 0) {
+    const item = stack.pop() as { value: unknown } | string;
+    if (typeof item === 'string') {
+      out.push(item);
+      continue;
+    }
+    const current = item.value;
+    if (current === null || typeof current === 'boolean' || typeof current === 'string') {
+      out.push(JSON.stringify(current));
+    } else if (typeof current === 'number') {
+      if (!Number.isFinite(current)) throw new TypeError('canonicalJson: non-finite number');
+      out.push(JSON.stringify(current));
+    } else if (typeof current === 'bigint') {
+      throw new TypeError('canonicalJson: bigint is not JSON');
+    } else if (Array.isArray(current)) {
+      out.push('[');
+      stack.push(']');
+      for (let index = current.length - 1; index >= 0; index--) {
+        const element = current[index];
+        stack.push({ value: element === undefined || typeof element === 'function' ? null : element });
+        if (index > 0) stack.push(',');
+      }
+    } else if (typeof current === 'object') {
+      const source =
+        typeof (current as { toJSON?: unknown }).toJSON === 'function'
+          ? (current as { toJSON: () => unknown }).toJSON()
+          : current;
+      if (source !== current) {
+        stack.push({ value: source });
+        continue;
+      }
+      const record = current as Record<string, unknown>;
+      const keys = Object.keys(record)
+        .filter((key) => record[key] !== undefined && typeof record[key] !== 'function')
+        .sort();
+      out.push('{');
+      stack.push('}');
+      for (let index = keys.length - 1; index >= 0; index--) {
+        const key = keys[index] as string;
+        stack.push({ value: record[key] });
+        stack.push(`${JSON.stringify(key)}:`);
+        if (index > 0) stack.push(',');
+      }
+    } else {
+      // undefined, function, symbol at the top level
+      out.push('null');
+    }
+  }
+  return out.join('');
+}
+
+/** SHA-256 (hex) of a string. */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** SHA-256 (hex) over the canonical JSON of a value. */
+export function digestJson(value: unknown): string {
+  return sha256Hex(canonicalJson(value));
+}

@@ -1,0 +1,268 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Gateway,
+  callbackApprover,
+  createGateway,
+  defineTool,
+  generateAuditSigningKey,
+  memoryStore,
+  verifyApprovalWebhook,
+  webhookApprover,
+} from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { jsonRequest } from '../helpers.js';
+
+const approverPrincipal = { id: 'bob', roles: ['approver' as const] };
+
+function refundTool(counter: { runs: number }, description = 'Refund an order') {
+  return defineTool({
+    name: 'refunds.create',
+    description,
+    inputSchema: {
+      type: 'object',
+      properties: { orderId: { type: 'string' }, amount: { type: 'number' }, password: { type: 'string' } },
+      required: ['orderId', 'amount'],
+    } as const,
+    handler: ({ orderId, amount }) => {
+      counter.runs++;
+      return { orderId, refunded: amount };
+    },
+  });
+}
+
+const policy = [{ id: 'refunds-need-approval', effect: 'require_approval' as const, tools: ['refunds.*'] }];
+const admin = {
+  tokens: [
+    { token: adminTokens.admin, id: 'alice', roles: ['admin' as const] },
+    { token: adminTokens.approver, id: 'bob', roles: ['approver' as const] },
+    { token: adminTokens.auditor, id: 'carol', roles: ['auditor' as const] },
+  ],
+};
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  while (gateways.length > 0) await gateways.pop()?.close();
+});
+
+async function setup(extra: Parameters<typeof createGateway>[0] = {}) {
+  const counter = { runs: 0 };
+  const gateway = createGateway({ tools: [refundTool(counter)], policy, admin, ...extra });
+  gateways.push(gateway);
+  const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+  const invoke = async (input: unknown, headers: Record<string, string> = {}) => {
+    const response = await gateway.fetch(jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input }, headers }));
+    return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+  };
+  return { gateway, apiKey, counter, invoke };
+}
+
+describe('approve-then-execute over REST', () => {
+  it('holds the call, executes it once on approval, and gives the agent the result on repeat', async () => {
+    const { gateway, apiKey, counter, invoke } = await setup();
+    const first = await invoke({ orderId: 'O-1', amount: 500 });
+    expect(first.status).toBe(202);
+    expect(counter.runs).toBe(0);
+    const approvalId = first.body.approval.id;
+
+    const view = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}`, { key: adminTokens.approver }));
+    expect(await view.json()).toMatchObject({ id: approvalId, tool: 'refunds.create', status: 'pending', ruleIds: ['refunds-need-approval'], input: { orderId: 'O-1', amount: 500 } });
+
+    // An agent key can never decide.
+    const byAgent = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: apiKey, body: {} }));
+    expect(byAgent.status).toBe(401);
+    // An auditor cannot either.
+    const byAuditor = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.auditor, body: {} }));
+    expect(byAuditor.status).toBe(403);
+
+    const approved = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: { reason: 'ok' } }));
+    expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({
+      approval: { status: 'executed', decidedBy: 'bob', reason: 'ok' },
+      invocation: { status: 'succeeded', output: { orderId: 'O-1', refunded: 500 } },
+    });
+    expect(counter.runs).toBe(1);
+
+    const repeat = await invoke({ orderId: 'O-1', amount: 500 });
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toMatchObject({ invocationId: first.body.invocationId, output: { refunded: 500 } });
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
+    expect(await polled.json()).toMatchObject({ status: 'succeeded', output: { refunded: 500 } });
+    expect(counter.runs).toBe(1);
+
+    const again = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/deny`, { key: adminTokens.approver, body: {} }));
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as any).error.code).toBe('APPROVAL_ALREADY_DECIDED');
+
+    const types = (await gateway.admin.listAudit({ limit: 100 })).items.map((entry) => entry.event.type);
+    expect(types).toEqual(
+      expect.arrayContaining(['approval.requested', 'approval.decided', 'invocation.started', 'approval.executed', 'invocation.completed']),
+    );
+  });
+
+  it('needs a new approval for changed arguments', async () => {
+    const { invoke } = await setup();
+    const one = await invoke({ orderId: 'O-1', amount: 500 });
+    const two = await invoke({ orderId: 'O-1', amount: 501 });
+    expect(two.status).toBe(202);
+    expect(two.body.approval.id).not.toBe(one.body.approval.id);
+  });
+
+  it('gives a denial with the approver reason, redacted, and never executes', async () => {
+    const { gateway, counter, invoke } = await setup();
+    const first = await invoke({ orderId: 'O-2', amount: 900 });
+    const result = await gateway.admin.decide(first.body.approval.id, { decision: 'deny', reason: 'card 4111 1111 1111 1111 is flagged' }, approverPrincipal);
+    expect(result.outcome.status).toBe('error');
+    const repeat = await invoke({ orderId: 'O-2', amount: 900 });
+    expect(repeat.status).toBe(403);
+    expect(repeat.body.error.code).toBe('POLICY_DENIED');
+    expect(repeat.body.error.message).toContain('Denied by an approver');
+    expect(JSON.stringify(repeat.body)).not.toContain('4111 1111 1111 1111');
+    expect(counter.runs).toBe(0);
+  });
+
+  it('lets exactly one of 50 concurrent decisions win and executes once', async () => {
+    const { gateway, counter, invoke } = await setup();
+    const first = await invoke({ orderId: 'O-3', amount: 700 });
+    const id = first.body.approval.id;
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        gateway.fetch(jsonRequest(`/admin/approvals/${id}/${index % 2 === 0 ? 'approve' : 'deny'}`, { key: adminTokens.approver, body: {} })),
+      ),
+    );
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 409)).toHaveLength(49);
+    const bodies = (await Promise.all(responses.map((response) => response.json()))) as any[];
+    expect(bodies.filter((body) => body.error?.code === 'APPROVAL_ALREADY_DECIDED')).toHaveLength(49);
+    const winner = bodies.find((body) => body.approval);
+    expect(counter.runs).toBe(winner.approval.status === 'executed' ? 1 : 0);
+  });
+
+  it('answers APPROVAL_EXPIRED after expiry, and approve racing expiry never does both', async () => {
+    let clock = Date.parse('2030-01-01T00:00:00Z');
+    const { gateway, counter, invoke } = await setup({ now: () => clock, approvalTtlMs: 60_000 });
+    const first = await invoke({ orderId: 'O-4', amount: 800 });
+    clock += 61_000;
+    await expect(gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal)).rejects.toMatchObject({
+      code: 'APPROVAL_EXPIRED',
+    });
+    const polled = await gateway.admin.getInvocation(first.body.invocationId);
+    expect(polled.status).toBe('expired');
+    expect(counter.runs).toBe(0);
+
+    // A repeat after expiry asks again rather than reviving the old approval.
+    const second = await invoke({ orderId: 'O-4', amount: 800 });
+    expect(second.status).toBe(202);
+    expect(second.body.approval.id).not.toBe(first.body.approval.id);
+
+    clock += 59_999;
+    const race = await Promise.allSettled([
+      gateway.admin.decide(second.body.approval.id, { decision: 'approve' }, approverPrincipal),
+      (async () => {
+        clock += 2;
+        return gateway.admin.expireApprovals();
+      })(),
+    ]);
+    const approval = await gateway.admin.getApproval(second.body.approval.id);
+    if (approval.status === 'expired') expect(counter.runs).toBe(0);
+    else {
+      expect(approval.status).toBe('executed');
+      expect(counter.runs).toBe(1);
+    }
+    expect(race).toHaveLength(2);
+  });
+
+  it('refuses to execute when the tool definition changed since the request', async () => {
+    const store = memoryStore();
+    const counterA = { runs: 0 };
+    const counterB = { runs: 0 };
+    const a = createGateway({ store, tools: [refundTool(counterA)], policy, admin });
+    const b = createGateway({ store, tools: [refundTool(counterB, 'Refund an order, v2')], policy, admin });
+    gateways.push(a);
+    const { apiKey } = await a.admin.createAgent({ name: 'bot' });
+    const pending = await a.invoke({ agentKey: apiKey, tool: 'refunds.create', input: { orderId: 'O-5', amount: 300 } });
+    expect(pending.status).toBe('pending_approval');
+    if (pending.status !== 'pending_approval') return;
+    const result = await b.admin.decide(pending.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome.status === 'error' && result.outcome.error.code).toBe('APPROVAL_TOOL_CHANGED');
+    expect(counterA.runs + counterB.runs).toBe(0);
+    const record = await a.admin.getInvocation(pending.invocationId);
+    expect(record.error?.code).toBe('APPROVAL_TOOL_CHANGED');
+  });
+
+  it('holds Prefer: wait until the decision and answers with the outcome', async () => {
+    const notices: string[] = [];
+    let gatewayRef: Gateway | undefined;
+    const { gateway, invoke } = await setup({
+      approver: callbackApprover(async (approval) => {
+        notices.push(approval.id);
+        await gatewayRef?.admin.decide(approval.id, { decision: 'approve' }, approverPrincipal);
+      }),
+    });
+    gatewayRef = gateway;
+    const result = await invoke({ orderId: 'O-6', amount: 999 }, { prefer: 'wait=10' });
+    expect(result.status).toBe(200);
+    expect(result.headers.get('preference-applied')).toBe('wait=10');
+    expect(result.body.output).toEqual({ orderId: 'O-6', refunded: 999 });
+    expect(notices).toHaveLength(1);
+  });
+
+  it('answers 202 after Prefer: wait runs out with no decision', async () => {
+    const { invoke } = await setup();
+    const result = await invoke({ orderId: 'O-7', amount: 999 }, { prefer: 'wait=1' });
+    expect(result.status).toBe(202);
+  });
+});
+
+describe('webhook approver', () => {
+  it('POSTs a JWS that verifies with the published key; a tampered body fails', async () => {
+    const { privateKey, publicJwk } = await generateAuditSigningKey();
+    const bodies: string[] = [];
+    let resolveReceived: () => void = () => undefined;
+    const received = new Promise<void>((resolve) => {
+      resolveReceived = resolve;
+    });
+    let attempts = 0;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        attempts++;
+        // The first delivery fails: the approver must retry.
+        if (attempts === 1) {
+          res.writeHead(503).end();
+          return;
+        }
+        bodies.push(body);
+        res.writeHead(204).end();
+        resolveReceived();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    try {
+      const { invoke } = await setup({ approver: webhookApprover({ url, signingKey: privateKey, retryBaseMs: 10 }) });
+      const pending = await invoke({ orderId: 'O-8', amount: 400, password: 'CANARY-pw-123456' });
+      expect(pending.status).toBe(202);
+      await received;
+      expect(attempts).toBe(2);
+      const body = bodies[0] as string;
+      const message = await verifyApprovalWebhook(body, publicJwk);
+      expect(message?.approval).toMatchObject({ id: pending.body.approval.id, tool: 'refunds.create', agentName: 'bot' });
+      expect(body).not.toContain('CANARY');
+      expect(JSON.stringify(message)).not.toContain('CANARY-pw-123456');
+      const [header, payload, signature] = body.split('.');
+      const forged = Buffer.from(Buffer.from(payload as string, 'base64url').toString().replace('"O-8"', '"O-9"')).toString('base64url');
+      expect(await verifyApprovalWebhook(`${header}.${forged}.${signature}`, publicJwk)).toBeUndefined();
+      const other = await generateAuditSigningKey();
+      expect(await verifyApprovalWebhook(body, other.publicJwk)).toBeUndefined();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

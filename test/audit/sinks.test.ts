@@ -1,0 +1,209 @@
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generateAuditSigningKey } from '../../src/audit/keys.js';
+import { jsonlFileSink } from '../../src/audit/jsonl-file-sink.js';
+import { createAuditLog } from '../../src/audit/log.js';
+import { verifyAuditEntries } from '../../src/audit/verify.js';
+import { type WebhookDropReason, verifyAuditWebhook, webhookSink } from '../../src/audit/webhook-sink.js';
+import { memoryStore } from '../../src/store/memory.js';
+import type { AuditEntry } from '../../src/store/types.js';
+import { eventually, sampleEvent } from './helpers.js';
+
+async function entriesOf(count: number): Promise<AuditEntry[]> {
+  const store = memoryStore();
+  const audit = createAuditLog({ store });
+  const entries = await Promise.all(Array.from({ length: count }, (_, index) => audit.append(sampleEvent(index))));
+  await audit.close();
+  return entries as AuditEntry[];
+}
+
+function parseLines(text: string): AuditEntry[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as AuditEntry);
+}
+
+describe('jsonlFileSink', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'atg-jsonl-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('appends one entry per line, across reopenings', async () => {
+    const path = join(dir, 'nested', 'audit.jsonl');
+    const entries = await entriesOf(6);
+    const first = jsonlFileSink({ path });
+    await first.write(entries.slice(0, 3));
+    await first.close?.();
+    const second = jsonlFileSink({ path });
+    await second.write(entries.slice(3));
+    await second.close?.();
+    const lines = parseLines(await readFile(path, 'utf8'));
+    expect(lines).toEqual(entries);
+    expect(await verifyAuditEntries(lines)).toEqual({ ok: true, through: 5 });
+  });
+
+  it('rotates by size to path.1, path.2 and keeps at most maxFiles rotated files', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const entries = await entriesOf(60);
+    const lineBytes = Math.max(...entries.map((entry) => Buffer.byteLength(`${JSON.stringify(entry)}\n`)));
+    const maxBytes = lineBytes * 5;
+    const sink = jsonlFileSink({ path, maxBytes, maxFiles: 2 });
+    for (let index = 0; index < entries.length; index += 4) await sink.write(entries.slice(index, index + 4));
+    await sink.close?.();
+
+    expect((await readdir(dir)).sort()).toEqual(['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2']);
+    for (const name of ['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2']) {
+      expect((await stat(join(dir, name))).size).toBeLessThanOrEqual(maxBytes);
+    }
+    // Oldest to newest, the kept files hold the newest entries, consecutive, ending at the last.
+    const kept = [
+      ...parseLines(await readFile(`${path}.2`, 'utf8')),
+      ...parseLines(await readFile(`${path}.1`, 'utf8')),
+      ...parseLines(await readFile(path, 'utf8')),
+    ];
+    expect(kept.at(-1)?.seq).toBe(59);
+    expect(kept.length).toBeGreaterThanOrEqual(11);
+    expect(kept).toEqual(entries.slice(60 - kept.length));
+    expect(await verifyAuditEntries(kept)).toEqual({ ok: true, through: 59 });
+  });
+
+  it('works as a sink of an audit log', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const store = memoryStore();
+    const audit = createAuditLog({ store, sinks: [jsonlFileSink({ path })] });
+    await Promise.all(Array.from({ length: 20 }, (_, index) => audit.append(sampleEvent(index))));
+    await audit.close();
+    expect(parseLines(await readFile(path, 'utf8'))).toEqual((await store.listAudit({ limit: 100 })).items);
+  });
+});
+
+interface Received {
+  body: string;
+  contentType: string | undefined;
+}
+
+describe('webhookSink', () => {
+  let server: Server;
+  let url: string;
+  let received: Received[];
+  let answer: (request: IncomingMessage, attempt: number) => number;
+
+  beforeEach(async () => {
+    received = [];
+    answer = () => 204;
+    server = createServer((request: IncomingMessage, response: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({ body: Buffer.concat(chunks).toString('utf8'), contentType: request.headers['content-type'] });
+        response.statusCode = answer(request, received.length);
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/audit`;
+  });
+
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('posts batches as compact JWS that verify with the public key; a tampered body fails', async () => {
+    const key = await generateAuditSigningKey();
+    const entries = await entriesOf(25);
+    const sink = webhookSink({ url, signingKey: key.privateJwk, batchSize: 10, flushIntervalMs: 60_000 });
+    await sink.write(entries);
+    await sink.close?.();
+
+    expect(received.map((request) => request.contentType)).toEqual(['application/jose', 'application/jose', 'application/jose']);
+    const batches = await Promise.all(received.map((request) => verifyAuditWebhook(request.body, key.publicJwk)));
+    expect(batches.map((batch) => batch.length)).toEqual([10, 10, 5]);
+    expect(batches.flat()).toEqual(entries);
+    expect(await verifyAuditEntries(batches.flat())).toEqual({ ok: true, through: 24 });
+
+    const [header, payload, signature] = (received[0] as Received).body.split('.') as [string, string, string];
+    const altered = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { entries: AuditEntry[] };
+    (altered.entries[0] as AuditEntry).event.actor = 'admin:mallory';
+    const tampered = `${header}.${Buffer.from(JSON.stringify(altered)).toString('base64url')}.${signature}`;
+    await expect(verifyAuditWebhook(tampered, key.publicJwk)).rejects.toThrow(/signature/);
+    const stranger = await generateAuditSigningKey();
+    await expect(verifyAuditWebhook((received[0] as Received).body, stranger.publicJwk)).rejects.toThrow(/signature/);
+  });
+
+  it('flushes a partial batch after flushIntervalMs', async () => {
+    const key = await generateAuditSigningKey();
+    const sink = webhookSink({ url, signingKey: key.privateKey, batchSize: 100, flushIntervalMs: 10 });
+    await sink.write(await entriesOf(3));
+    await eventually(() => received.length === 1);
+    expect(await verifyAuditWebhook((received[0] as Received).body, key.publicJwk)).toHaveLength(3);
+    await sink.close?.();
+  });
+
+  it('retries a failed POST with back-off and delivers once it succeeds', async () => {
+    const key = await generateAuditSigningKey();
+    answer = (_request, attempt) => (attempt < 3 ? 503 : 200);
+    const errors: unknown[] = [];
+    const sink = webhookSink({ url, signingKey: key.privateJwk, retries: 5, retryBaseMs: 1, onError: (error) => errors.push(error) });
+    await sink.write(await entriesOf(2));
+    await sink.close?.();
+    expect(received).toHaveLength(3);
+    expect(new Set(received.map((request) => request.body)).size).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it('reports drops: a full queue, and a batch that failed after all retries', async () => {
+    const key = await generateAuditSigningKey();
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const errors: unknown[] = [];
+    answer = () => 500;
+    const sink = webhookSink({
+      url,
+      signingKey: key.privateJwk,
+      batchSize: 100,
+      flushIntervalMs: 60_000,
+      maxQueue: 4,
+      retries: 2,
+      retryBaseMs: 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+      onError: (error) => errors.push(error),
+    });
+    const entries = await entriesOf(5);
+    await sink.write(entries.slice(0, 3));
+    await sink.write(entries.slice(3, 5));
+    expect(drops).toEqual([[2, 'queue_full']]);
+    await sink.close?.();
+    expect(received).toHaveLength(3);
+    expect(drops).toEqual([
+      [2, 'queue_full'],
+      [3, 'delivery_failed'],
+    ]);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('does not retry a client error', async () => {
+    const key = await generateAuditSigningKey();
+    answer = () => 400;
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const sink = webhookSink({
+      url,
+      signingKey: key.privateJwk,
+      retries: 5,
+      retryBaseMs: 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    await sink.write(await entriesOf(1));
+    await sink.close?.();
+    expect(received).toHaveLength(1);
+    expect(drops).toEqual([[1, 'delivery_failed']]);
+  });
+});

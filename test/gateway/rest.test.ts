@@ -1,0 +1,414 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { adminTokens, echo, testGateway } from '../fixtures.js';
+import { jsonRequest } from '../helpers.js';
+
+let gateway: Gateway;
+afterEach(async () => {
+  await gateway?.close();
+});
+
+async function setup(overrides = {}) {
+  gateway = testGateway(overrides);
+  const { apiKey, agent } = await gateway.admin.createAgent({ name: 'support-bot', tags: ['support'] });
+  return { apiKey, agent };
+}
+
+async function invoke(key: string | undefined, tool: string, body: unknown, headers?: Record<string, string>) {
+  const response = await gateway.fetch(
+    jsonRequest(`/tools/${encodeURIComponent(tool)}/invoke`, { key, body, ...(headers ? { headers } : {}) }),
+  );
+  return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+}
+
+describe('REST invoke', () => {
+  it('runs an allowed call and answers 200 with the output', async () => {
+    const { apiKey } = await setup();
+    const result = await invoke(apiKey, 'echo', { input: { text: 'hi' } });
+    expect(result.status).toBe(200);
+    expect(result.body).toEqual({ invocationId: expect.any(String), status: 'succeeded', output: { text: 'hi' } });
+  });
+
+  it('lists only the tools this agent may call', async () => {
+    const { apiKey } = await setup({
+      tools: [echo, defineTool({ name: 'hidden', description: 'x', inputSchema: { type: 'object' } as const, handler: () => 1 })],
+    });
+    const response = await gateway.fetch(jsonRequest('/tools', { key: apiKey }));
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { items: Array<{ name: string; inputSchema: unknown }> };
+    expect(body.items.map((tool) => tool.name)).toEqual(['echo']);
+    expect(body.items[0]?.inputSchema).toEqual(echo.inputSchema);
+  });
+
+  it('answers every authentication failure with the same 401', async () => {
+    const { apiKey, agent } = await setup();
+    const expired = await gateway.admin.createAgent({ name: 'old', expiresAt: '2000-01-01T00:00:00Z' });
+    const disabled = await gateway.admin.createAgent({ name: 'off' });
+    await gateway.admin.disableAgent(disabled.agent.id);
+    const revoked = await gateway.admin.createAgent({ name: 'gone' });
+    await gateway.admin.revokeAgent(revoked.agent.id);
+    const tampered = `${apiKey.slice(0, -1)}${apiKey.endsWith('A') ? 'B' : 'A'}`;
+    const wrongSecret = `atg_${agent.id}_${'x'.repeat(38)}`;
+    const attempts = [undefined, 'nonsense', tampered, wrongSecret, expired.apiKey, disabled.apiKey, revoked.apiKey];
+    const bodies = new Set<string>();
+    for (const key of attempts) {
+      const result = await invoke(key, 'echo', { input: { text: 'hi' } });
+      expect(result.status).toBe(401);
+      expect(result.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      bodies.add(JSON.stringify(result.body));
+    }
+    expect(bodies.size).toBe(1);
+    const audit = await gateway.admin.listAudit({ type: 'auth.failed', limit: 100 });
+    expect(audit.items.length).toBe(attempts.length);
+  });
+
+  it('never accepts a key in the query string', async () => {
+    const { apiKey } = await setup();
+    const response = await gateway.fetch(
+      new Request(`http://gateway.test/tools?access_token=${apiKey}&key=${apiKey}`, { method: 'GET' }),
+    );
+    expect(response.status).toBe(401);
+  });
+
+  it('refuses malformed JSON, wrong shapes, wrong media types and oversized bodies', async () => {
+    const { apiKey } = await setup({ maxBodyBytes: 2048 });
+    expect((await invoke(apiKey, 'echo', '{"input": ')).body.error.code).toBe('BAD_REQUEST');
+    expect((await invoke(apiKey, 'echo', { input: [1] })).status).toBe(400);
+    expect((await invoke(apiKey, 'echo', { input: { text: 'x' }, extra: 1 })).status).toBe(400);
+    expect((await invoke(apiKey, 'echo', [1, 2])).status).toBe(400);
+    expect((await invoke(apiKey, 'echo', { input: { text: 'x' }, idempotencyKey: 5 })).status).toBe(400);
+    const media = await invoke(apiKey, 'echo', '{"input":{"text":"x"}}', { 'content-type': 'text/plain' });
+    expect(media.status).toBe(415);
+    expect(media.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const large = await invoke(apiKey, 'echo', { input: { text: 'x'.repeat(5000) } });
+    expect(large.status).toBe(413);
+    expect(large.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers 422 with the failing paths when input breaks the schema', async () => {
+    const { apiKey } = await setup();
+    const result = await invoke(apiKey, 'refunds.create', { input: { orderId: 7, amount: -1, note: 'x' } });
+    expect(result.status).toBe(422);
+    expect(result.body.error.code).toBe('INVALID_INPUT');
+    const paths = result.body.error.details.map((issue: { path: string }) => issue.path).sort();
+    expect(paths).toEqual(['/amount', '/note', '/orderId']);
+    expect(result.body.invocationId).toEqual(expect.any(String));
+  });
+
+  it('does not coerce types', async () => {
+    const { apiKey } = await setup();
+    const result = await invoke(apiKey, 'refunds.create', { input: { orderId: 'A1', amount: '5' } });
+    expect(result.status).toBe(422);
+  });
+
+  it('answers 404 for unknown tools, look-alike names and tools the agent may not see, identically', async () => {
+    const { apiKey } = await setup({
+      tools: [echo, defineTool({ name: 'secret.tool', description: 'x', inputSchema: { type: 'object' } as const, handler: () => 1 })],
+    });
+    const unknown = await invoke(apiKey, 'nope', { input: {} });
+    const folded = await invoke(apiKey, 'ECHO', { input: { text: 'x' } });
+    const lookAlike = await invoke(apiKey, 'ech\u043e', { input: { text: 'x' } });
+    const invisible = await invoke(apiKey, 'secret.tool', { input: {} });
+    for (const result of [unknown, folded, lookAlike, invisible]) {
+      expect(result.status).toBe(404);
+      expect(result.body.error.code).toBe('TOOL_NOT_FOUND');
+    }
+  });
+
+  it('answers 403 with the denying rule ids, and 202 when approval is required', async () => {
+    const { apiKey } = await setup();
+    const denied = await invoke(apiKey, 'refunds.create', { input: { orderId: 'FRAUD-1', amount: 5 } });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error).toMatchObject({ code: 'POLICY_DENIED', details: { rule: ['no-fraud'] } });
+    const small = await invoke(apiKey, 'refunds.create', { input: { orderId: 'A1', amount: 5 } });
+    expect(small.status).toBe(200);
+    const big = await invoke(apiKey, 'refunds.create', { input: { orderId: 'A1', amount: 500 } });
+    expect(big.status).toBe(202);
+    expect(big.body).toMatchObject({ status: 'pending_approval', approval: { id: expect.any(String), expiresAt: expect.any(String) } });
+    const repeat = await invoke(apiKey, 'refunds.create', { input: { orderId: 'A1', amount: 500 } });
+    expect(repeat.body.approval.id).toBe(big.body.approval.id);
+    expect(repeat.body.invocationId).toBe(big.body.invocationId);
+    const approvals = await gateway.admin.listApprovals({ status: 'pending' });
+    expect(approvals.items).toHaveLength(1);
+    expect(approvals.items[0]).toMatchObject({ tool: 'refunds.create', ruleIds: ['refunds-big'], input: { orderId: 'A1', amount: 500 } });
+  });
+
+  it('rejects prototype-pollution keys and hostile nesting before any handler', async () => {
+    let ran = 0;
+    const open = defineTool({
+      name: 'open',
+      description: 'accepts anything',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        ran++;
+        return {};
+      },
+    });
+    const { apiKey } = await setup({ tools: [open], policy: [{ id: 'all', effect: 'allow' }], maxInputDepth: 10 });
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      const result = await invoke(apiKey, 'open', `{"input":{"a":{"${key}":{"polluted":true}}}}`);
+      expect(result.status).toBe(400);
+    }
+    let deep: unknown = {};
+    for (let index = 0; index < 20; index++) deep = { a: deep };
+    expect((await invoke(apiKey, 'open', { input: deep })).status).toBe(400);
+    expect(ran).toBe(0);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('keeps a crash inside a handler client-safe and recorded', async () => {
+    const crash = defineTool({
+      name: 'crash',
+      description: 'throws',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        throw new Error('database password is hunter2 at /srv/app.js:10');
+      },
+    });
+    const { apiKey } = await setup({ tools: [crash], policy: [{ id: 'all', effect: 'allow' }] });
+    const result = await invoke(apiKey, 'crash', { input: {} });
+    expect(result.status).toBe(502);
+    expect(result.body.error.code).toBe('UPSTREAM_ERROR');
+    expect(JSON.stringify(result.body)).not.toContain('hunter2');
+    expect(JSON.stringify(result.body)).not.toContain('app.js');
+    const record = await gateway.admin.getInvocation(result.body.invocationId);
+    expect(record.status).toBe('failed');
+  });
+});
+
+describe('idempotency', () => {
+  it('returns the first outcome for a repeated key and never runs twice', async () => {
+    let runs = 0;
+    const counter = defineTool({
+      name: 'count',
+      description: 'counts',
+      inputSchema: { type: 'object', properties: { n: { type: 'number' } } } as const,
+      handler: async () => ({ run: ++runs }),
+    });
+    const { apiKey } = await setup({ tools: [counter], policy: [{ id: 'all', effect: 'allow' }] });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => invoke(apiKey, 'count', { input: { n: 1 }, idempotencyKey: 'k-1' })),
+    );
+    expect(runs).toBe(1);
+    expect(new Set(results.map((result) => result.body.invocationId)).size).toBe(1);
+    for (const result of results) expect(result.body.output).toEqual({ run: 1 });
+    const later = await invoke(apiKey, 'count', { input: { n: 1 }, idempotencyKey: 'k-1' });
+    expect(later.body.output).toEqual({ run: 1 });
+    const conflict = await invoke(apiKey, 'count', { input: { n: 2 }, idempotencyKey: 'k-1' });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error.code).toBe('IDEMPOTENCY_CONFLICT');
+    const other = await invoke(apiKey, 'count', { input: { n: 1 }, idempotencyKey: 'k-2' });
+    expect(other.body.output).toEqual({ run: 2 });
+    // Two calls ran; the refused reuse is recorded too, as the invalid call it was.
+    expect((await gateway.admin.listInvocations({ status: 'succeeded', limit: 100 })).items).toHaveLength(2);
+    expect((await gateway.admin.listInvocations({ limit: 100 })).items.map((record) => record.error?.code ?? record.status)).toContain(
+      'IDEMPOTENCY_CONFLICT',
+    );
+  });
+});
+
+describe('invocations', () => {
+  it("shows an agent its own invocation and hides other agents'", async () => {
+    const { apiKey } = await setup();
+    const other = await gateway.admin.createAgent({ name: 'other' });
+    const result = await invoke(apiKey, 'echo', { input: { text: 'mine' } });
+    const own = await gateway.fetch(jsonRequest(`/invocations/${result.body.invocationId}`, { key: apiKey }));
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ invocationId: result.body.invocationId, status: 'succeeded', output: { text: 'mine' } });
+    const theirs = await gateway.fetch(jsonRequest(`/invocations/${result.body.invocationId}`, { key: other.apiKey }));
+    expect(theirs.status).toBe(404);
+    const missing = await gateway.fetch(jsonRequest('/invocations/nope', { key: apiKey }));
+    expect(missing.status).toBe(404);
+  });
+
+  it('records 200 concurrent calls as 200 distinct invocations with a start and an outcome event each', async () => {
+    const { apiKey } = await setup();
+    const results = await Promise.all(Array.from({ length: 200 }, (_, index) => invoke(apiKey, 'echo', { input: { text: `n${index}` } })));
+    expect(results.every((result) => result.status === 200)).toBe(true);
+    const ids = new Set(results.map((result) => result.body.invocationId));
+    expect(ids.size).toBe(200);
+    const records = await gateway.admin.listInvocations({ limit: 1000 });
+    expect(records.items).toHaveLength(200);
+    expect(new Set(records.items.map((record) => record.id))).toEqual(ids);
+    const started = await gateway.admin.listAudit({ type: 'invocation.started', limit: 1000 });
+    const completed = await gateway.admin.listAudit({ type: 'invocation.completed', limit: 1000 });
+    expect(started.items).toHaveLength(200);
+    expect(completed.items).toHaveLength(200);
+  });
+
+  it('records denials and invalid input with the decision and rule ids', async () => {
+    const { apiKey } = await setup();
+    const denied = await invoke(apiKey, 'refunds.create', { input: { orderId: 'FRAUD-9', amount: 1 } });
+    const record = await gateway.admin.getInvocation(denied.body.invocationId);
+    expect(record).toMatchObject({ status: 'denied', decision: 'deny', ruleIds: ['no-fraud'], tool: 'refunds.create' });
+    expect(record.inputDigest).toMatch(/^[0-9a-f]{64}$/);
+    const events = await gateway.admin.listAudit({ type: 'invocation.denied' });
+    expect(events.items[0]?.event).toMatchObject({ invocationId: denied.body.invocationId, data: { ruleIds: ['no-fraud'] } });
+    const started = await gateway.admin.listAudit({ type: 'invocation.started' });
+    expect(started.items).toHaveLength(0);
+  });
+});
+
+describe('secrets in input', () => {
+  it('keeps a canary under a password key out of every response and record', async () => {
+    const { apiKey } = await setup();
+    const canary = 'CANARY-d41d8cd98f00b204e980';
+    const result = await invoke(apiKey, 'echo', { input: { text: 'hello', password: canary } });
+    expect(result.status).toBe(200);
+    const everything = JSON.stringify([
+      result.body,
+      await (await gateway.fetch(jsonRequest(`/invocations/${result.body.invocationId}`, { key: apiKey }))).json(),
+      await gateway.admin.listInvocations({ limit: 100 }),
+      await gateway.admin.listAudit({ limit: 1000 }),
+      await (await gateway.fetch(jsonRequest('/admin/invocations', { key: adminTokens.auditor }))).json(),
+    ]);
+    expect(everything).not.toContain(canary);
+    const record = await gateway.admin.getInvocation(result.body.invocationId);
+    expect((record.input as { password: string }).password).not.toBe(canary);
+  });
+});
+
+describe('agent key lifecycle', () => {
+  it('rotates, disables, enables and revokes', async () => {
+    const { apiKey, agent } = await setup();
+    expect(apiKey).toMatch(/^atg_[0-9A-Za-z]{16}_[0-9A-Za-z]{38}$/);
+    expect((await invoke(apiKey, 'echo', { input: { text: 'a' } })).status).toBe(200);
+    const rotated = await gateway.admin.rotateAgentKey(agent.id);
+    expect(rotated.apiKey).not.toBe(apiKey);
+    expect((await invoke(apiKey, 'echo', { input: { text: 'a' } })).status).toBe(401);
+    expect((await invoke(rotated.apiKey, 'echo', { input: { text: 'a' } })).status).toBe(200);
+    await gateway.admin.disableAgent(agent.id);
+    expect((await invoke(rotated.apiKey, 'echo', { input: { text: 'a' } })).status).toBe(401);
+    await gateway.admin.enableAgent(agent.id);
+    expect((await invoke(rotated.apiKey, 'echo', { input: { text: 'a' } })).status).toBe(200);
+    await gateway.admin.revokeAgent(agent.id);
+    expect((await invoke(rotated.apiKey, 'echo', { input: { text: 'a' } })).status).toBe(401);
+    await expect(gateway.admin.enableAgent(agent.id)).rejects.toMatchObject({ code: 'CONFLICT' });
+    const stored = await gateway.admin.getAgent(agent.id);
+    expect(JSON.stringify(stored)).not.toContain('keyHash');
+    const events = await gateway.admin.listAudit({ type: 'admin', limit: 100 });
+    expect(events.items.map((entry) => entry.event.type)).toEqual([
+      'admin.agent.created',
+      'admin.agent.rotated',
+      'admin.agent.disabled',
+      'admin.agent.enabled',
+      'admin.agent.revoked',
+    ]);
+  });
+});
+
+describe('programmatic invoke', () => {
+  it('takes the same pipeline by key or by agent id', async () => {
+    const { apiKey, agent } = await setup();
+    const byKey = await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'k' } });
+    expect(byKey).toMatchObject({ status: 'succeeded', output: { text: 'k' } });
+    const byId = await gateway.invoke({ agentId: agent.id, tool: 'refunds.create', input: { orderId: 'FRAUD-2', amount: 1 } });
+    expect(byId.status).toBe('error');
+    if (byId.status === 'error') expect(byId.error.code).toBe('POLICY_DENIED');
+    const bad = await gateway.invoke({ agentKey: 'atg_nope', tool: 'echo', input: { text: 'k' } });
+    expect(bad.status === 'error' && bad.error.code).toBe('UNAUTHENTICATED');
+    const invalid = await gateway.invoke({ agentId: agent.id, tool: 'echo', input: { text: 5 } });
+    expect(invalid.status === 'error' && invalid.error.code).toBe('INVALID_INPUT');
+  });
+
+  it('enforces the tool deadline even when a handler ignores its signal', async () => {
+    const slow = defineTool({
+      name: 'slow',
+      description: 'never ends',
+      timeoutMs: 50,
+      inputSchema: { type: 'object' } as const,
+      handler: () => new Promise(() => undefined),
+    });
+    gateway = createGateway({ tools: [slow], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'slow' });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_TIMEOUT');
+    const record = await gateway.admin.listInvocations({ status: 'timeout' });
+    expect(record.items).toHaveLength(1);
+  });
+
+  it('answers CANCELLED when the caller aborts', async () => {
+    let seenAbort = false;
+    const waits = defineTool({
+      name: 'waits',
+      description: 'waits for abort',
+      inputSchema: { type: 'object' } as const,
+      handler: (_input, { signal }) =>
+        new Promise((resolve) => {
+          signal.addEventListener('abort', () => {
+            seenAbort = true;
+            resolve({});
+          });
+        }),
+    });
+    gateway = createGateway({ tools: [waits], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    const controller = new AbortController();
+    const pending = gateway.invoke({ agentId: agent.id, tool: 'waits', signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    const outcome = await pending;
+    expect(outcome.status === 'error' && outcome.error.code).toBe('CANCELLED');
+    expect(seenAbort).toBe(true);
+  });
+});
+
+describe('admin routes', () => {
+  it('refuses agent keys with 401 and wrong roles with 403', async () => {
+    const { apiKey } = await setup();
+    expect((await gateway.fetch(jsonRequest('/admin/agents', { key: apiKey }))).status).toBe(401);
+    expect((await gateway.fetch(jsonRequest('/admin/agents'))).status).toBe(401);
+    expect((await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.auditor }))).status).toBe(403);
+    expect((await gateway.fetch(jsonRequest('/admin/invocations', { key: adminTokens.auditor }))).status).toBe(200);
+    expect((await gateway.fetch(jsonRequest('/admin/approvals', { key: adminTokens.approver }))).status).toBe(200);
+    expect((await gateway.fetch(jsonRequest('/admin/audit', { key: adminTokens.approver }))).status).toBe(403);
+  });
+
+  it('creates an agent over HTTP and shows its key once', async () => {
+    await setup();
+    const created = await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.admin, body: { name: 'via-http', tags: ['x'] } }));
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as { agent: { id: string }; apiKey: string };
+    expect(body.apiKey).toMatch(/^atg_/);
+    const fetched = await gateway.fetch(jsonRequest(`/admin/agents/${body.agent.id}`, { key: adminTokens.admin }));
+    expect(JSON.stringify(await fetched.json())).not.toContain(body.apiKey);
+    const bad = await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.admin, body: { name: 'x', role: 'root' } }));
+    expect(bad.status).toBe(400);
+    const audit = await gateway.admin.listAudit({ type: 'admin.agent.created' });
+    expect(audit.items.at(-1)?.event.actor).toBe('admin:alice');
+  });
+
+  it('pages through lists with a cursor', async () => {
+    await setup();
+    for (let index = 0; index < 5; index++) await gateway.admin.createAgent({ name: `a${index}` });
+    const first = (await (await gateway.fetch(jsonRequest('/admin/agents?limit=4', { key: adminTokens.admin }))).json()) as any;
+    expect(first.items).toHaveLength(4);
+    const second = (await (
+      await gateway.fetch(jsonRequest(`/admin/agents?limit=4&cursor=${first.nextCursor}`, { key: adminTokens.admin }))
+    ).json()) as any;
+    expect(second.items).toHaveLength(2);
+    expect(second.nextCursor).toBeUndefined();
+    const bad = await gateway.fetch(jsonRequest('/admin/agents?cursor=zzz', { key: adminTokens.admin }));
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('createGateway options', () => {
+  it('fails at construction with a message naming the wrong option', () => {
+    expect(() => createGateway({ basePath: 'atg/' })).toThrow(/basePath/);
+    expect(() => createGateway({ maxBodyBytes: -1 })).toThrow(/maxBodyBytes/);
+    expect(() => createGateway({ bogus: true } as never)).toThrow(/bogus|Unrecognized/);
+    expect(() => createGateway({ policy: [{ id: 'x', effect: 'maybe' }] as never })).toThrow(/policy/);
+    expect(() =>
+      createGateway({ policy: [{ id: 'x', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a+)+$' }] }] }),
+    ).toThrow(/backtrack/);
+    expect(() => createGateway({ tools: [echo, echo] })).toThrow(/twice/);
+    expect(() => createGateway({ admin: { tokens: [{ token: 'short', id: 'x', roles: ['admin'] }] } })).toThrow(/admin/);
+  });
+
+  it('serves under a base path and 404s outside it', async () => {
+    gateway = createGateway({ basePath: '/atg', tools: [echo], policy: [{ id: 'all', effect: 'allow' }], store: memoryStore() });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    expect((await gateway.fetch(jsonRequest('/atg/tools', { key: apiKey }))).status).toBe(200);
+    expect((await gateway.fetch(jsonRequest('/tools', { key: apiKey }))).status).toBe(404);
+  });
+});

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { compilePolicy } from '../../src/index.js';
+
+const agent = { id: 'A1', name: 'bot', tags: ['support', 'eu'] };
+const tool = { name: 'refunds.create', risk: 'high' as const };
+
+describe('compilePolicy', () => {
+  it('lets deny beat require_approval beat allow, and carries the rule ids', () => {
+    const engine = compilePolicy([
+      { id: 'allow-all', effect: 'allow' },
+      { id: 'approve-high', effect: 'require_approval', tools: ['risk:high'] },
+      { id: 'deny-eu-big', effect: 'deny', agents: ['tag:eu'], when: [{ path: 'amount', op: 'gte', value: 1000 }] },
+    ]);
+    expect(engine.evaluate({ agent, tool: { name: 'echo' }, input: {} })).toEqual({ effect: 'allow', ruleIds: ['allow-all'] });
+    expect(engine.evaluate({ agent, tool, input: { amount: 10 } })).toEqual({ effect: 'require_approval', ruleIds: ['approve-high'] });
+    expect(engine.evaluate({ agent, tool, input: { amount: 1000 } })).toEqual({ effect: 'deny', ruleIds: ['deny-eu-big'] });
+  });
+
+  it('denies by default and can be configured otherwise', () => {
+    expect(compilePolicy([]).evaluate({ agent, tool, input: {} })).toEqual({ effect: 'deny', ruleIds: [] });
+    expect(compilePolicy([], { defaultEffect: 'allow' }).evaluate({ agent, tool, input: {} }).effect).toBe('allow');
+  });
+
+  it('matches agents by id or tag, tools by name, glob or risk', () => {
+    const engine = compilePolicy([
+      { id: 'by-id', effect: 'allow', agents: ['A1'], tools: ['exact.name'] },
+      { id: 'by-tag', effect: 'allow', agents: ['tag:support'], tools: ['crm.*'] },
+      { id: 'by-risk', effect: 'allow', tools: ['risk:low'] },
+    ]);
+    const other = { id: 'B2', name: 'x', tags: [] };
+    expect(engine.evaluate({ agent, tool: { name: 'exact.name' }, input: {} }).ruleIds).toEqual(['by-id']);
+    expect(engine.evaluate({ agent: other, tool: { name: 'exact.name' }, input: {} }).effect).toBe('deny');
+    expect(engine.evaluate({ agent, tool: { name: 'crm.get' }, input: {} }).ruleIds).toEqual(['by-tag']);
+    expect(engine.evaluate({ agent, tool: { name: 'crmXget' }, input: {} }).effect).toBe('deny');
+    expect(engine.evaluate({ agent: other, tool: { name: 'any', risk: 'low' }, input: {} }).ruleIds).toEqual(['by-risk']);
+    expect(engine.evaluate({ agent, tool: { name: 'EXACT.NAME' }, input: {} }).effect).toBe('deny');
+  });
+
+  it('evaluates every condition operator on input paths', () => {
+    const cases: Array<[object, unknown, boolean]> = [
+      [{ path: '$.a', op: 'eq', value: 1 }, { a: 1 }, true],
+      [{ path: '$.a', op: 'eq', value: 1 }, { a: '1' }, false],
+      [{ path: '$.a', op: 'eq', value: { x: [1] } }, { a: { x: [1] } }, true],
+      [{ path: 'a', op: 'ne', value: 1 }, { a: 2 }, true],
+      [{ path: 'a', op: 'ne', value: 1 }, {}, true],
+      [{ path: 'a.b', op: 'gt', value: 5 }, { a: { b: 6 } }, true],
+      [{ path: 'a.b', op: 'gt', value: 5 }, { a: { b: '6' } }, false],
+      [{ path: 'a', op: 'gte', value: 5 }, { a: 5 }, true],
+      [{ path: 'a', op: 'lt', value: 5 }, { a: 4 }, true],
+      [{ path: 'a', op: 'lte', value: 5 }, { a: 6 }, false],
+      [{ path: 'items[1].sku', op: 'in', value: ['x', 'y'] }, { items: [{}, { sku: 'y' }] }, true],
+      [{ path: 'items[1].sku', op: 'in', value: ['x', 'y'] }, { items: [{ sku: 'y' }] }, false],
+      [{ path: 'a', op: 'not_in', value: ['x'] }, { a: 'z' }, true],
+      [{ path: 'a', op: 'exists' }, { a: null }, true],
+      [{ path: 'a', op: 'exists', value: false }, {}, true],
+      [{ path: "$['odd.key']", op: 'eq', value: 1 }, { 'odd.key': 1 }, true],
+      [{ path: 'email', op: 'matches', value: '@example\\.com$' }, { email: 'a@example.com' }, true],
+      [{ path: 'email', op: 'matches', value: '@example\\.com$' }, { email: 5 }, false],
+      [{ path: 'toString', op: 'exists' }, {}, false],
+      [{ path: 'a.length', op: 'eq', value: 3 }, { a: 'abc' }, false],
+    ];
+    for (const [condition, input, expected] of cases) {
+      const engine = compilePolicy([{ id: 'r', effect: 'allow', when: [condition as never] }]);
+      expect(engine.evaluate({ agent, tool, input }).effect, JSON.stringify([condition, input])).toBe(expected ? 'allow' : 'deny');
+    }
+  });
+
+  it('refuses catastrophic patterns, bad paths, bad operands and duplicate ids at compile time', () => {
+    const bad = [
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a+)+$' }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(x*)*y' }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a)\\1' }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '[' }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a..b', op: 'eq', value: 1 }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'gt', value: '5' }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'in', value: 'x' }] },
+      { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'nope' }] },
+      { id: 'r', effect: 'sometimes' },
+    ];
+    for (const rule of bad) expect(() => compilePolicy([rule as never]), JSON.stringify(rule)).toThrow(/rule "r"|invalid/);
+    expect(() => compilePolicy([{ id: 'x', effect: 'allow' }, { id: 'x', effect: 'deny' }])).toThrow(/twice/);
+  });
+
+  it('decides visibility ignoring input conditions, hiding tools behind unconditional denials', () => {
+    const engine = compilePolicy([
+      { id: 'allow-crm', effect: 'allow', tools: ['crm.*'] },
+      { id: 'deny-delete', effect: 'deny', tools: ['crm.delete'] },
+      { id: 'approve-refunds', effect: 'require_approval', tools: ['refunds.*'], when: [{ path: 'a', op: 'gt', value: 1 }] },
+      { id: 'deny-big-refunds', effect: 'deny', tools: ['refunds.*'], when: [{ path: 'a', op: 'gt', value: 1000 }] },
+    ]);
+    const canSee = (name: string) => engine.canSee?.(agent, { name });
+    expect(canSee('crm.get')).toBe(true);
+    expect(canSee('crm.delete')).toBe(false);
+    expect(canSee('refunds.create')).toBe(true);
+    expect(canSee('other')).toBe(false);
+  });
+
+  it('returns the same merged redaction profile object for the same rules', () => {
+    const engine = compilePolicy([
+      { id: 'a', effect: 'allow', redact: { paths: ['$.email'] } },
+      { id: 'b', effect: 'allow', redact: { paths: ['$.phone'] } },
+    ]);
+    const first = engine.evaluate({ agent, tool, input: {} });
+    const second = engine.evaluate({ agent, tool, input: {} });
+    expect(first.redact).toEqual({ paths: ['$.email', '$.phone'] });
+    expect(first.redact).toBe(second.redact);
+  });
+});

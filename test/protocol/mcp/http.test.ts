@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../src/errors.js';
+import { createMcpHandler } from '../../../src/protocol/mcp/index.js';
+import { createFakeBackend, createTestHandler, mcpPost, send, testOptions } from './fake-backend.js';
+
+const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
+
+describe('MCP endpoint: HTTP layer', () => {
+  it.each(['GET', 'DELETE', 'PUT', 'PATCH'])('answers %s with 405 and Allow: POST', async (method) => {
+    const { handler } = createTestHandler();
+    const { status, headers, body } = await send(handler, new Request('http://127.0.0.1:3000/mcp', { method }));
+    expect(status).toBe(405);
+    expect(headers.get('allow')).toBe('POST');
+    expect(body.error.code).toBe('METHOD_NOT_ALLOWED');
+  });
+
+  it('answers a missing key with 401 and WWW-Authenticate before reading the body', async () => {
+    const { handler } = createTestHandler();
+    const request = new Request('http://127.0.0.1:3000/mcp', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'not even json',
+    });
+    const { status, headers, body } = await send(handler, request);
+    expect(status).toBe(401);
+    expect(headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(body).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'Missing or invalid credentials' } });
+  });
+
+  it('answers a wrong key with the same 401', async () => {
+    const { handler } = createTestHandler();
+    const { status, body } = await send(handler, mcpPost(ping, { authorization: 'Bearer atg_wrong' }));
+    expect(status).toBe(401);
+    expect(body.error.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('turns an unexpected authentication crash into a generic 500 without its message', async () => {
+    const backend = createFakeBackend();
+    backend.authenticate = async () => {
+      throw new Error('database password is hunter2');
+    };
+    const handler = createMcpHandler(backend, testOptions);
+    const { status, text } = await send(handler, mcpPost(ping));
+    expect(status).toBe(500);
+    expect(text).not.toContain('hunter2');
+  });
+
+  it('refuses a disallowed Origin with 403 and lets requests without Origin through', async () => {
+    const { handler } = createTestHandler(undefined, { allowedOrigins: ['https://console.example.com'] });
+    expect((await send(handler, mcpPost(ping, { origin: 'https://evil.example.com' }))).status).toBe(403);
+    expect((await send(handler, mcpPost(ping, { origin: 'https://console.example.com' }))).status).toBe(200);
+    expect((await send(handler, mcpPost(ping))).status).toBe(200);
+  });
+
+  it('allows only the same origin when no allow-list is configured', async () => {
+    const { handler } = createTestHandler();
+    expect((await send(handler, mcpPost(ping, { origin: 'http://127.0.0.1:3000' }))).status).toBe(200);
+    const refused = await send(handler, mcpPost(ping, { origin: 'http://evil.example.com' }));
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('FORBIDDEN');
+    expect((await send(handler, mcpPost(ping, { origin: 'null' }))).status).toBe(403);
+  });
+
+  it("accepts any origin with '*'", async () => {
+    const { handler } = createTestHandler(undefined, { allowedOrigins: ['*'] });
+    expect((await send(handler, mcpPost(ping, { origin: 'https://anything.example' }))).status).toBe(200);
+  });
+
+  it('checks Host only when allowedHosts is configured', async () => {
+    const open = createTestHandler().handler;
+    expect((await send(open, mcpPost(ping, { host: 'evil.example.com' }))).status).toBe(200);
+
+    const { handler } = createTestHandler(undefined, { allowedHosts: ['localhost', '127.0.0.1:3000', '[::1]'] });
+    expect((await send(handler, mcpPost(ping, { host: '127.0.0.1:3000' }))).status).toBe(200);
+    expect((await send(handler, mcpPost(ping, { host: 'localhost:8080' }))).status).toBe(200);
+    expect((await send(handler, mcpPost(ping, { host: '[::1]:9999' }))).status).toBe(200);
+    expect((await send(handler, mcpPost(ping, { host: '127.0.0.1:4000' }))).status).toBe(403);
+    const rebinding = await send(handler, mcpPost(ping, { host: 'evil.example.com', origin: 'http://evil.example.com' }));
+    expect(rebinding.status).toBe(403);
+  });
+
+  it('answers 406 when Accept excludes JSON, and is lenient about a missing Accept', async () => {
+    const { handler } = createTestHandler();
+    expect((await send(handler, mcpPost(ping, { accept: 'text/event-stream' }))).status).toBe(406);
+    expect((await send(handler, mcpPost(ping, { accept: 'application/json;q=0, text/html' }))).status).toBe(406);
+    expect((await send(handler, mcpPost(ping, { accept: '*/*' }))).status).toBe(200);
+    expect((await send(handler, mcpPost(ping, { accept: 'application/*' }))).status).toBe(200);
+    const noAccept = new Request('http://127.0.0.1:3000/mcp', {
+      method: 'POST',
+      headers: { authorization: 'Bearer atg_test_good', 'content-type': 'application/json' },
+      body: JSON.stringify(ping),
+    });
+    expect((await send(handler, noAccept)).status).toBe(200);
+  });
+
+  it('answers 415 unless Content-Type is application/json', async () => {
+    const { handler } = createTestHandler();
+    expect((await send(handler, mcpPost(ping, { 'content-type': 'text/plain' }))).status).toBe(415);
+    expect((await send(handler, mcpPost(ping, { 'content-type': 'application/json; charset=utf-8' }))).status).toBe(200);
+  });
+
+  it('always answers requests as application/json, never as an event stream', async () => {
+    const { handler } = createTestHandler();
+    const response = await handler.handle(mcpPost(ping), new AbortController().signal);
+    expect(response.headers.get('content-type')).toBe('application/json');
+  });
+
+  it('answers a body that is not JSON with -32700 and id null', async () => {
+    const { handler } = createTestHandler();
+    const { status, body } = await send(handler, mcpPost('{"jsonrpc": "2.0", "id": 1,'));
+    expect(status).toBe(400);
+    expect(body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.any(String) } });
+  });
+
+  it('maps a GatewayError raised while reading the body (size limit) to its status', async () => {
+    const { handler } = createTestHandler();
+    const request = mcpPost(ping);
+    Object.defineProperty(request, 'text', {
+      value: async () => {
+        throw new GatewayError({ code: 'PAYLOAD_TOO_LARGE', message: 'Body exceeds 1 MiB' });
+      },
+    });
+    const { status, body } = await send(handler, request);
+    expect(status).toBe(413);
+    expect(body.error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('never mints or echoes a session id', async () => {
+    const { handler } = createTestHandler();
+    const initialize = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+    };
+    const { headers } = await send(handler, mcpPost(initialize, { 'mcp-session-id': 'abc' }));
+    expect(headers.get('mcp-session-id')).toBeNull();
+  });
+
+  it('validates its options', () => {
+    const backend = createFakeBackend();
+    expect(() => createMcpHandler(backend, { ...testOptions, cursorSecret: new Uint8Array(8) })).toThrow(/cursorSecret/);
+    expect(() => createMcpHandler(backend, { ...testOptions, pageSize: 0 })).toThrow(/pageSize/);
+    expect(() => createMcpHandler(backend, { ...testOptions, serverInfo: { name: '', version: '1' } })).toThrow(/serverInfo/);
+    expect(() => createMcpHandler(backend, { ...testOptions, allowedOrigins: ['not a url'] })).toThrow();
+  });
+});

@@ -1,0 +1,165 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/errors.js';
+import { generateEncryptionKey } from '../../src/secrets/keyring.js';
+import { createSecretScrubber } from '../../src/secrets/secret-scrubber.js';
+import { isMaskedSecret, isSecretValue, secret } from '../../src/secrets/secret-value.js';
+import {
+  keepMaskedSecrets,
+  maskSecrets,
+  openSecretHeaders,
+  resealSecretHeaders,
+  sealSecretHeaders,
+} from '../../src/secrets/tool-secrets.js';
+import { createVault } from '../../src/secrets/vault.js';
+import { type HttpToolOptions, httpTool } from '../../src/tools/http-tool.js';
+
+const TOKEN = 'Bearer tok_9f8e7d6c5b4a';
+
+function crmOptions(overrides: Partial<HttpToolOptions> = {}): HttpToolOptions {
+  return {
+    name: 'crm.orders',
+    description: 'Orders',
+    method: 'GET',
+    url: 'https://crm.example.com/customers/{id}/orders',
+    inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+    secretHeaders: { Authorization: secret(TOKEN) },
+    ...overrides,
+  };
+}
+
+describe('secret()', () => {
+  it('never shows its value', () => {
+    const value = secret(TOKEN);
+    expect(isSecretValue(value)).toBe(true);
+    expect(JSON.stringify({ value })).toBe('{"value":"***"}');
+    expect(String(value)).toBe('***');
+    expect(`${value}`).toBe('***');
+    expect(inspect(value)).not.toContain('tok_');
+    expect(inspect({ nested: { value } }, { depth: 5, showHidden: true })).not.toContain('tok_');
+    expect(JSON.stringify(Object.entries(value))).not.toContain('tok_');
+    expect(JSON.stringify({ ...value })).not.toContain('tok_');
+  });
+
+  it('refuses an empty value', () => {
+    expect(() => secret('')).toThrow(TypeError);
+  });
+});
+
+describe('tool definitions with secrets', () => {
+  it('shows *** for secret headers in JSON, inspect and the masked view', () => {
+    const definition = httpTool(crmOptions());
+    expect(JSON.stringify(definition)).not.toContain('tok_');
+    expect(inspect(definition, { depth: 10 })).not.toContain('tok_');
+    const masked = maskSecrets(definition);
+    expect(masked.secretHeaders).toEqual({ authorization: '***' });
+    expect(isMaskedSecret(masked.secretHeaders?.authorization)).toBe(true);
+    expect(isMaskedSecret('Bearer x')).toBe(false);
+  });
+
+  it('moves secret() values given in headers to secretHeaders', () => {
+    const definition = httpTool(
+      crmOptions({ secretHeaders: undefined, headers: { 'X-Api-Key': secret('key_123456'), accept: 'application/json' } }),
+    );
+    expect(Object.keys(definition.secretHeaders ?? {})).toEqual(['x-api-key']);
+    expect(definition.headers).toEqual({ accept: 'application/json' });
+  });
+
+  it('seals for storage, survives a JSON round trip and masks the sealed form too', () => {
+    const vault = createVault({ encryptionKey: generateEncryptionKey() });
+    const stored = sealSecretHeaders(httpTool(crmOptions()), vault);
+    const json = JSON.stringify(stored);
+    expect(json).toContain('"sealed":"atg.v1.default.');
+    expect(json).not.toContain('tok_');
+
+    const restored = httpTool(JSON.parse(json) as HttpToolOptions);
+    expect(openSecretHeaders(restored, vault)).toEqual([['authorization', TOKEN]]);
+    expect(JSON.stringify(maskSecrets(restored))).not.toContain('atg.v1');
+    expect(maskSecrets(restored).secretHeaders).toEqual({ authorization: '***' });
+  });
+
+  it('does not open a sealed header copied to another tool', () => {
+    const vault = createVault({ encryptionKey: generateEncryptionKey() });
+    const stored = sealSecretHeaders(httpTool(crmOptions()), vault);
+    const copy = httpTool({ ...(stored as unknown as HttpToolOptions), name: 'billing.orders' });
+    expect(() => openSecretHeaders(copy, vault)).toThrow(GatewayError);
+  });
+
+  it('keeps the stored value when an update sends *** back', () => {
+    const vault = createVault({ encryptionKey: generateEncryptionKey() });
+    const stored = sealSecretHeaders(httpTool(crmOptions()), vault);
+    const update = { ...maskSecrets(stored), description: 'Orders, newest first' } as unknown as HttpToolOptions;
+    const next = httpTool(keepMaskedSecrets(update, stored));
+    expect(next.description).toBe('Orders, newest first');
+    expect(openSecretHeaders(next, vault)).toEqual([['authorization', TOKEN]]);
+
+    const replaced = httpTool(keepMaskedSecrets({ ...update, secretHeaders: { authorization: 'Bearer new_value_1' } }, stored));
+    expect(openSecretHeaders(replaced, vault)).toEqual([['authorization', 'Bearer new_value_1']]);
+
+    expect(() => keepMaskedSecrets({ ...update, secretHeaders: { 'x-other': '***' } }, stored)).toThrow(/no stored value/);
+    expect(() => httpTool(update)).toThrow(/mask/);
+  });
+
+  it('re-seals stored secrets under a new active key and reports counts', () => {
+    const oldKey = generateEncryptionKey();
+    const newKey = generateEncryptionKey();
+    const vault = createVault({ encryptionKey: { active: 'old', keys: { old: oldKey } } });
+    const stored = sealSecretHeaders(
+      httpTool(crmOptions({ secretHeaders: { authorization: secret(TOKEN), 'x-api-key': secret('key_abcdef') } })),
+      vault,
+    );
+    vault.setEncryptionKey({ active: 'new', keys: { old: oldKey, new: newKey } });
+    const first = resealSecretHeaders(stored, vault);
+    expect(first).toMatchObject({ changed: 2, unchanged: 0 });
+    const again = resealSecretHeaders(first.definition, vault);
+    expect(again).toMatchObject({ changed: 0, unchanged: 2 });
+    expect(again.definition).toBe(first.definition);
+    vault.setEncryptionKey({ active: 'new', keys: { new: newKey } });
+    expect(openSecretHeaders(first.definition, vault)).toEqual([
+      ['authorization', TOKEN],
+      ['x-api-key', 'key_abcdef'],
+    ]);
+  });
+
+  it('refuses secret header values with line breaks', () => {
+    expect(() => httpTool(crmOptions({ secretHeaders: { authorization: 'Bearer a\r\nX-Evil: 1' } }))).toThrow(/printable ASCII/);
+  });
+});
+
+describe('secret scrubber', () => {
+  it('removes the value, the credential after the scheme and their JSON and URL spellings', () => {
+    const scrubber = createSecretScrubber(['Bearer abc/def+ghi', `Basic ${Buffer.from('svc-user:pa55word!').toString('base64')}`]);
+    const text = [
+      'Bearer abc/def+ghi',
+      'token=abc%2Fdef%2Bghi',
+      '{"t":"abc\\/def+ghi"}',
+      'abc/def+ghi',
+      'user svc-user:pa55word!',
+      'password pa55word!',
+    ].join(' | ');
+    const cleaned = scrubber.text(text);
+    expect(cleaned).not.toMatch(/abc|def|pa55word/);
+  });
+
+  it('scrubs parsed JSON strings and keys, deep nesting included, and bytes', () => {
+    const scrubber = createSecretScrubber(['secret_value_1']);
+    const value = { secret_value_1: 'secret_value_1', list: ['a', { b: 'secret_value_1!' }] };
+    expect(JSON.stringify(scrubber.json(JSON.parse(JSON.stringify(value))))).not.toContain('secret_value_1');
+
+    // Deeper than any call stack: the walk must be iterative.
+    const depth = 200_000;
+    let deep = scrubber.json(JSON.parse(`${'['.repeat(depth)}"x secret_value_1 y"${']'.repeat(depth)}`));
+    for (let level = 0; level < depth; level++) deep = (deep as unknown[])[0];
+    expect(deep).toBe('x *** y');
+
+    const proto = JSON.parse('{"__proto__":"secret_value_1"}') as unknown;
+    expect(JSON.stringify(scrubber.json(proto))).toBe('{"__proto__":"***"}');
+    expect(scrubber.bytes(Buffer.from('..secret_value_1..secret_value_1')).toString()).toBe('..***..***');
+  });
+
+  it('is inactive without secrets', () => {
+    const scrubber = createSecretScrubber([]);
+    expect(scrubber.active).toBe(false);
+    expect(scrubber.text('abc')).toBe('abc');
+  });
+});

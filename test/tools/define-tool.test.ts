@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { createGateway, defineTool } from '../../src/index.js';
+
+const base = { description: 'x', inputSchema: { type: 'object' } as const, handler: () => 1 };
+
+describe('defineTool', () => {
+  it('refuses bad names and schemas with a message naming the problem', () => {
+    expect(() => defineTool({ ...base, name: 'has space' })).toThrow(/tool name/);
+    expect(() => defineTool({ ...base, name: '' })).toThrow(/tool name/);
+    expect(() => defineTool({ ...base, name: 'x'.repeat(129) })).toThrow(/tool name/);
+    expect(() => defineTool({ ...base, name: 'ok', inputSchema: { type: 'string' } as const })).toThrow(/inputSchema/);
+    expect(() => defineTool({ ...base, name: 'ok', timeoutMs: 0 })).toThrow(/timeoutMs/);
+    const unknownKeyword = defineTool({ ...base, name: 'ok', inputSchema: { type: 'object', frobnicate: true } as never });
+    expect(() => createGateway({ tools: [unknownKeyword] })).toThrow(/invalid JSON Schema/);
+  });
+
+  it('gives each definition a version that changes with it', async () => {
+    const one = defineTool({ ...base, name: 'v' });
+    const two = defineTool({ ...base, name: 'v', description: 'changed' });
+    const gateway = createGateway({ tools: [one], policy: [{ id: 'all', effect: 'allow' }] });
+    const other = createGateway({ tools: [two], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    const { agent: agent2 } = await other.admin.createAgent({ name: 'a' });
+    const first = await gateway.invoke({ agentId: agent.id, tool: 'v' });
+    const second = await other.invoke({ agentId: agent2.id, tool: 'v' });
+    const r1 = await gateway.admin.getInvocation(first.status === 'succeeded' ? first.invocationId : '');
+    const r2 = await other.admin.getInvocation(second.status === 'succeeded' ? second.invocationId : '');
+    expect(r1.toolVersion).toMatch(/^[0-9a-f]{64}$/);
+    expect(r1.toolVersion).not.toBe(r2.toolVersion);
+    await gateway.close();
+    await other.close();
+  });
+
+  it('checks outputs against the output schema', async () => {
+    const typed = defineTool({
+      ...base,
+      name: 'typed',
+      outputSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+      handler: () => ({ n: 'not a number' }),
+    });
+    const gateway = createGateway({ tools: [typed], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'typed' });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_ERROR');
+    await gateway.close();
+  });
+});

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { type HttpToolOptions, httpTool } from '../../src/tools/http-tool.js';
+
+const schema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, q: { type: 'string' }, tenant: { type: 'string' }, note: { type: 'string' } },
+} as const;
+
+function define(overrides: Partial<HttpToolOptions>): ReturnType<typeof httpTool> {
+  return httpTool({
+    name: 'crm.orders',
+    description: 'Orders',
+    method: 'GET',
+    url: 'https://crm.example.com/customers/{id}/orders',
+    inputSchema: schema,
+    ...overrides,
+  });
+}
+
+describe('httpTool: the definition', () => {
+  it('is a frozen, JSON-friendly object of kind http with normalised names', () => {
+    const definition = define({
+      method: 'get' as HttpToolOptions['method'],
+      headers: { 'X-Tenant': { from: 'tenant' }, Accept: 'application/json' },
+    });
+    expect(definition.kind).toBe('http');
+    expect(definition.method).toBe('GET');
+    expect(Object.isFrozen(definition)).toBe(true);
+    expect(Object.isFrozen(definition.headers)).toBe(true);
+    expect(definition.headers).toEqual({ 'x-tenant': { from: 'tenant' }, accept: 'application/json' });
+    expect(JSON.parse(JSON.stringify(definition))).toMatchObject({ kind: 'http', url: 'https://crm.example.com/customers/{id}/orders' });
+    expect(httpTool(JSON.parse(JSON.stringify(definition)) as HttpToolOptions)).toEqual(definition);
+  });
+
+  it.each<[string, Partial<HttpToolOptions>, RegExp]>([
+    ['a relative URL', { url: '/customers/{id}' }, /absolute http/],
+    ['another scheme', { url: 'ftp://crm.example.com/{id}' }, /absolute http/],
+    ['user info', { url: 'https://user:pw@crm.example.com/{id}' }, /user info/],
+    ['a param in the host', { url: 'https://{id}.example.com/x' }, /whole path segments/],
+    ['a param in the port', { url: 'https://crm.example.com:{id}/x' }, /whole path segments/],
+    ['a param in the query', { url: 'https://crm.example.com/x?id={id}' }, /whole path segments/],
+    ['a param inside a segment', { url: 'https://crm.example.com/customers/c-{id}' }, /whole path segments/],
+    ['two params in a segment', { url: 'https://crm.example.com/{id}{q}' }, /whole path segments/],
+    ['an unknown param', { url: 'https://crm.example.com/customers/{customerId}' }, /\{customerId\} is not a property/],
+    ['a fragment', { url: 'https://crm.example.com/customers/{id}#top' }, /fragment/],
+    ['a dot segment', { url: 'https://crm.example.com/a/../{id}' }, /"\." or "\.\."/],
+    ['an encoded dot segment', { url: 'https://crm.example.com/a/%2e%2e/{id}' }, /"\." or "\.\."/],
+    ['a backslash', { url: 'https://crm.example.com\\{id}' }, /backslash/],
+    ['a repeated param', { url: 'https://crm.example.com/{id}/{id}' }, /twice/],
+  ])('refuses a URL template with %s', (_label, overrides, message) => {
+    expect(() => define(overrides)).toThrow(TypeError);
+    expect(() => define(overrides)).toThrow(message);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['Authorization', { Authorization: { from: 'q' } }],
+    ['Cookie', { cookie: { from: 'q' } }],
+    ['Proxy-Authorization', { 'Proxy-Authorization': { from: 'q' } }],
+    ['Host', { Host: { from: 'q' } }],
+  ])('refuses a header %s filled from input', (_label, headers) => {
+    expect(() => define({ headers: headers as HttpToolOptions['headers'] })).toThrow(/cannot be (filled from input|configured)/);
+  });
+
+  it('refuses input overriding a configured or secret header', () => {
+    expect(() => define({ headers: { 'x-api-key': { from: 'q' } }, secretHeaders: { 'X-Api-Key': 'k_123456' } })).toThrow(
+      /configured twice|cannot be filled/,
+    );
+    expect(() => define({ headers: { 'X-Team': 'core', 'x-team': { from: 'q' } } })).toThrow(/configured twice/);
+  });
+
+  it('refuses static headers that would break framing or the host', () => {
+    expect(() => define({ headers: { Host: 'evil.example.com' } })).toThrow(/cannot be configured/);
+    expect(() => define({ headers: { 'Transfer-Encoding': 'chunked' } })).toThrow(/cannot be configured/);
+    expect(() => define({ headers: { 'X-Bad': 'a\r\nb' } })).toThrow(/printable ASCII/);
+    expect(() => define({ headers: { 'Bad Name': 'x' } })).toThrow(/not a valid header name/);
+  });
+
+  it('checks field placement', () => {
+    expect(() => define({ query: ['nope'] })).toThrow(/"nope" is not a property/);
+    expect(() => define({ query: ['id'] })).toThrow(/path parameter/);
+    expect(() => define({ body: ['q'] })).toThrow(/GET request cannot have a body/);
+    expect(() => define({ method: 'POST', query: ['q'], body: ['q'] })).toThrow(/both in the query and in the body/);
+    expect(() => define({ headers: { 'x-tenant': { from: 'nope' } } })).toThrow(/not a property/);
+    expect(() => define({ method: 'POST', body: { from: 'nope' } })).toThrow(/not a property/);
+  });
+
+  it('checks numeric options, redirects, allowances and response headers', () => {
+    expect(() => define({ timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => define({ maxResponseBytes: 1.5 })).toThrow(/maxResponseBytes/);
+    expect(() => define({ connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
+    expect(() => define({ followRedirects: 'always' as 'none' })).toThrow(/followRedirects/);
+    expect(() => define({ allowPrivateNetwork: ['10.0.0.0/40'] })).toThrow(/CIDR/);
+    expect(() => define({ responseHeaders: ['bad name'] })).toThrow(/responseHeaders/);
+    expect(() => define({ method: 'TRACE' as 'GET' })).toThrow(/method/);
+  });
+});

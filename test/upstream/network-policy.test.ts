@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { classifyAddress, compileNetworkPolicy, parseAllowance } from '../../src/upstream/network-policy.js';
+
+describe('classifyAddress', () => {
+  it.each([
+    '127.0.0.1',
+    '127.255.255.254',
+    '10.1.2.3',
+    '172.16.0.1',
+    '192.168.1.1',
+    '169.254.1.1',
+    '100.64.0.1',
+    '100.127.255.254',
+    '0.0.0.0',
+    '255.255.255.255',
+    '224.0.0.1',
+    '240.0.0.1',
+    '192.0.2.10',
+    '198.18.0.1',
+    '::1',
+    '::',
+    'fe80::1',
+    'fc00::1',
+    'fd12:3456::1',
+    'ff02::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:10.0.0.1',
+    '::ffff:0:127.0.0.1',
+    '::127.0.0.1',
+    '64:ff9b::7f00:1',
+    '64:ff9b::a00:1',
+    '64:ff9b:1::1',
+    '2002:7f00:1::',
+    '2002:c0a8:101::1',
+    '2001::1',
+    '2001:db8::1',
+    '2130706433',
+    '0x7f.1',
+    '0177.0.0.1',
+    'not-an-address',
+  ])('%s is not public', (address) => {
+    expect(classifyAddress(address)).not.toBe('public');
+  });
+
+  it.each([
+    '169.254.169.254',
+    '100.100.100.200',
+    'fd00:ec2::254',
+    '168.63.129.16',
+    '::ffff:169.254.169.254',
+    '::ffff:a9fe:a9fe',
+    '64:ff9b::a9fe:a9fe',
+  ])('%s is cloud metadata', (address) => {
+    expect(classifyAddress(address)).toBe('metadata');
+  });
+
+  it.each(['93.184.215.14', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1'])(
+    '%s is public',
+    (address) => {
+      expect(classifyAddress(address)).toBe('public');
+    },
+  );
+});
+
+describe('compileNetworkPolicy', () => {
+  it('allows only public addresses by default', () => {
+    const policy = compileNetworkPolicy(undefined, undefined);
+    expect(policy.allows('8.8.8.8')).toBe(true);
+    expect(policy.allows('127.0.0.1')).toBe(false);
+    expect(policy.allows('::ffff:127.0.0.1')).toBe(false);
+    expect(policy.allows('garbage')).toBe(false);
+    expect(policy.key).toBe('public');
+  });
+
+  it('true allows private networks but still refuses cloud metadata', () => {
+    const policy = compileNetworkPolicy(true);
+    expect(policy.allows('127.0.0.1')).toBe(true);
+    expect(policy.allows('10.0.0.7')).toBe(true);
+    expect(policy.allows('169.254.169.254')).toBe(false);
+    expect(policy.allows('fd00:ec2::254')).toBe(false);
+  });
+
+  it('CIDRs from the tool and the gateway add exactly their ranges', () => {
+    const policy = compileNetworkPolicy(['10.20.0.0/16'], ['fd00::/8', '127.0.0.1']);
+    expect(policy.allows('10.20.3.4')).toBe(true);
+    expect(policy.allows('::ffff:10.20.3.4')).toBe(true);
+    expect(policy.allows('10.21.0.1')).toBe(false);
+    expect(policy.allows('fd00::5')).toBe(true);
+    expect(policy.allows('127.0.0.1')).toBe(true);
+    expect(policy.allows('127.0.0.2')).toBe(false);
+    expect(policy.allows('8.8.8.8')).toBe(true);
+    expect(policy.key).toBe(compileNetworkPolicy(['fd00::/8', '127.0.0.1/32'], ['10.20.0.0/16']).key);
+  });
+
+  it('a CIDR can name a metadata address on purpose', () => {
+    expect(compileNetworkPolicy(['169.254.169.254/32']).allows('169.254.169.254')).toBe(true);
+  });
+
+  it('either allowance can widen: the gateway-wide true wins over a tool list', () => {
+    const policy = compileNetworkPolicy(['10.0.0.0/8'], true);
+    expect(policy.allows('192.168.0.1')).toBe(true);
+  });
+
+  it('validates allowances naming the bad entry', () => {
+    expect(() => parseAllowance(['10.0.0.0/33'], 'tool "t"')).toThrow(/"10.0.0.0\/33"/);
+    expect(() => parseAllowance(['2130706433'], 'tool "t"')).toThrow(TypeError);
+    expect(() => parseAllowance('10.0.0.0/8', 'tool "t"')).toThrow(TypeError);
+    expect(parseAllowance(['10.0.0.0/8', '::1'], 'tool "t"')).toEqual(['10.0.0.0/8', '::1']);
+  });
+});

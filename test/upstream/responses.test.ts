@@ -1,0 +1,372 @@
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUpstreamClient } from '../../src/upstream/client.js';
+import { createHttpExecutor } from '../../src/upstream/executor.js';
+import { callContext, loopbackTool, rejection } from './harness.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from './loopback-server.js';
+
+const SECRET = 'Bearer sk_live_7Hq2Zr9Xw4Lm1Np8';
+const CREDENTIAL = 'sk_live_7Hq2Zr9Xw4Lm1Np8';
+
+let server: LoopbackServer;
+const client = createUpstreamClient();
+const timers = new Set<NodeJS.Timeout>();
+let callerRequestArrived: () => void = () => {};
+let callerConnectionClosed: () => void = () => {};
+
+beforeAll(async () => {
+  server = await startLoopbackServer((request, response) => {
+    const path = request.rawPath.split('?')[0];
+    const auth = String(request.headers.authorization ?? '');
+    switch (path) {
+      case '/json':
+        return sendJson(response, 200, { items: [1, 2], ok: true });
+      case '/text':
+        response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        return void response.end('héllo');
+      case '/latin1':
+        response.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1' });
+        return void response.end(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      case '/binary':
+        response.writeHead(200, { 'content-type': 'image/png' });
+        return void response.end(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+      case '/empty':
+        response.writeHead(204);
+        return void response.end();
+      case '/bad-json':
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return void response.end('{"truncated":');
+      case '/not-found':
+        return sendJson(response, 404, { error: 'customer c-1 not found', email: 'ann@example.com' });
+      case '/long-error':
+        response.writeHead(500, { 'content-type': 'text/plain' });
+        return void response.end('x'.repeat(5000));
+      case '/echo-json':
+        return sendJson(response, 200, {
+          youSent: auth,
+          token: auth.slice(7),
+          [auth]: 'as a key',
+          nested: [{ again: `pre ${auth} post` }],
+        });
+      case '/echo-text':
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        return void response.end(`you sent ${auth}; token ${auth.slice(7)}`);
+      case '/echo-binary':
+        response.writeHead(200, { 'content-type': 'application/octet-stream' });
+        return void response.end(Buffer.from(`\u0000\u0001${auth}\u0002`));
+      case '/echo-error':
+        return sendJson(response, 500, { error: 'upstream broke', authorization: auth, token: auth.slice(7) });
+      case '/echo-error-boundary':
+        // The secret straddles the 512-character excerpt boundary.
+        response.writeHead(500, { 'content-type': 'text/plain' });
+        return void response.end(`${'y'.repeat(500)}${auth}${'z'.repeat(100)}`);
+      case '/echo-header':
+        response.writeHead(200, {
+          'content-type': 'application/json',
+          'x-echo': auth,
+          'x-request-id': 'r-1',
+          'set-cookie': ['a=1', 'b=2'],
+        });
+        return void response.end('{"ok":true}');
+      case '/big':
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.write('a'.repeat(1500));
+        return void response.end('a'.repeat(1500));
+      case '/big-declared':
+        response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3000' });
+        return void response.end('a'.repeat(3000));
+      case '/gzip': {
+        const body = gzipSync(JSON.stringify({ compressed: true }));
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length });
+        return void response.end(body);
+      }
+      case '/br': {
+        const body = brotliCompressSync(JSON.stringify({ brotli: true }));
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'br' });
+        return void response.end(body);
+      }
+      case '/head-gzip':
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-total': '5' });
+        return void response.end();
+      case '/gzip-bomb': {
+        const body = gzipSync(Buffer.alloc(8 * 1024 * 1024));
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' });
+        return void response.end(body);
+      }
+      case '/unknown-encoding':
+        response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zz-custom' });
+        return void response.end('abc');
+      case '/drip': {
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.write('.');
+        const timer = setInterval(() => response.write('.'), 1000);
+        timers.add(timer);
+        response.on('close', () => {
+          clearInterval(timer);
+          timers.delete(timer);
+        });
+        return;
+      }
+      case '/silent':
+        return; // never answers
+      case '/hang-for-caller':
+        response.on('close', () => callerConnectionClosed());
+        callerRequestArrived();
+        return;
+      case '/redirect-away':
+        response.writeHead(302, { location: 'http://evil.example.com/steal' });
+        return void response.end();
+      case '/redirect-other-origin':
+        // Same machine, other origin: must not be followed either.
+        response.writeHead(307, { location: `http://localhost:${server.port}/json` });
+        return void response.end();
+      case '/redirect-here':
+        response.writeHead(302, { location: '/json?from=redirect' });
+        return void response.end();
+      case '/see-other':
+        response.writeHead(303, { location: `${server.origin}/json` });
+        return void response.end();
+      case '/loop':
+        response.writeHead(302, { location: '/loop' });
+        return void response.end();
+      default:
+        return sendJson(response, 404, { error: 'no route' });
+    }
+  });
+});
+
+afterAll(async () => {
+  for (const timer of timers) clearInterval(timer);
+  await client.close();
+  await server.close();
+});
+
+function tool(path: string, overrides: Parameters<typeof loopbackTool>[1] = {}) {
+  return loopbackTool(server.origin, { url: `${server.origin}${path}`, ...overrides });
+}
+
+async function call(path: string, overrides: Parameters<typeof loopbackTool>[1] = {}, scrub?: (text: string) => string) {
+  return createHttpExecutor(tool(path, overrides), { client, ...(scrub === undefined ? {} : { scrub }) })({}, callContext());
+}
+
+describe('response bodies', () => {
+  it('parses JSON', async () => {
+    expect(await call('/json')).toEqual({ output: { items: [1, 2], ok: true }, upstreamStatus: 200 });
+  });
+
+  it('passes text through as a string, honouring the charset', async () => {
+    expect((await call('/text')).output).toBe('héllo');
+    expect((await call('/latin1')).output).toBe('café');
+  });
+
+  it('returns other content types as base64', async () => {
+    expect((await call('/binary')).output).toEqual({ contentType: 'image/png', base64: 'iVBORw==' });
+  });
+
+  it('returns null for an empty body', async () => {
+    expect(await call('/empty')).toEqual({ output: null, upstreamStatus: 204 });
+  });
+
+  it('reports bad JSON as UPSTREAM_ERROR', async () => {
+    const error = await rejection(call('/bad-json'), 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream answered invalid JSON');
+  });
+
+  it('decodes gzip', async () => {
+    expect((await call('/gzip')).output).toEqual({ compressed: true });
+  });
+
+  it('decodes br, and does not decode the empty body of a HEAD', async () => {
+    expect((await call('/br')).output).toEqual({ brotli: true });
+    const head = await call('/head-gzip', { method: 'HEAD', responseHeaders: ['x-total'] });
+    expect(head.output).toEqual({ status: 200, headers: { 'x-total': '5' }, body: null });
+  });
+
+  it('refuses an unknown content encoding', async () => {
+    await rejection(call('/unknown-encoding'), 'UPSTREAM_ERROR');
+  });
+
+  it('returns only listed response headers, as { status, headers, body }', async () => {
+    const result = await call('/echo-header', { responseHeaders: ['X-Request-Id', 'set-cookie', 'x-missing'] });
+    expect(result.output).toEqual({ status: 200, headers: { 'x-request-id': 'r-1', 'set-cookie': ['a=1', 'b=2'] }, body: { ok: true } });
+  });
+});
+
+describe('upstream errors', () => {
+  it('4xx/5xx become UPSTREAM_ERROR 502 with status and a scrubbed excerpt', async () => {
+    const scrub = (text: string) => text.replace(/[\w.]+@[\w.]+/g, '[email]');
+    const error = await rejection(call('/not-found', {}, scrub), 'UPSTREAM_ERROR');
+    expect(error.status).toBe(502);
+    expect(error.details).toEqual({ upstreamStatus: 404, excerpt: '{"error":"customer c-1 not found","email":"[email]"}' });
+  });
+
+  it('cuts the excerpt to 512 characters', async () => {
+    const error = await rejection(call('/long-error'), 'UPSTREAM_ERROR');
+    expect((error.details as { excerpt: string }).excerpt).toBe('x'.repeat(512));
+  });
+
+  it('leaves the excerpt empty when the scrub function fails', async () => {
+    const error = await rejection(
+      call('/not-found', {}, () => {
+        throw new Error('redactor broke');
+      }),
+      'UPSTREAM_ERROR',
+    );
+    expect(error.details).toEqual({ upstreamStatus: 404, excerpt: '' });
+  });
+});
+
+describe('secret header values never come back', () => {
+  const withSecret = { secretHeaders: { authorization: SECRET } };
+
+  function expectClean(value: unknown): void {
+    const text = JSON.stringify(value);
+    expect(text).not.toContain(CREDENTIAL);
+    expect(text).not.toContain('sk_live');
+  }
+
+  it('is sent to the upstream', async () => {
+    await call('/json', withSecret);
+    expect(server.requests.at(-1)?.headers.authorization).toBe(SECRET);
+  });
+
+  it('is removed from an echoing 200 JSON body (values and keys)', async () => {
+    const { output } = await call('/echo-json', withSecret);
+    expectClean(output);
+    expect(output).toMatchObject({ youSent: '***', token: '***', nested: [{ again: 'pre *** post' }] });
+  });
+
+  it('is removed from echoing text and binary bodies', async () => {
+    expectClean((await call('/echo-text', withSecret)).output);
+    const binary = (await call('/echo-binary', withSecret)).output as { base64: string };
+    expect(Buffer.from(binary.base64, 'base64').toString()).not.toContain(CREDENTIAL);
+  });
+
+  it('is removed from an echoing 500 excerpt, whatever the scrub function does', async () => {
+    const error = await rejection(
+      call('/echo-error', withSecret, (text) => text),
+      'UPSTREAM_ERROR',
+    );
+    expectClean(error.toJSON());
+    expect(error.message).not.toContain(CREDENTIAL);
+    const straddling = await rejection(call('/echo-error-boundary', withSecret), 'UPSTREAM_ERROR');
+    expectClean(straddling.toJSON());
+  });
+
+  it('is removed from listed response headers', async () => {
+    const { output } = await call('/echo-header', { ...withSecret, responseHeaders: ['x-echo'] });
+    expectClean(output);
+  });
+
+  it('is never in the definition JSON, and secretValues() hands it to the redactor', () => {
+    const definition = tool('/json', withSecret);
+    expectClean(definition);
+    const executor = createHttpExecutor(definition, { client });
+    expect(executor.secretValues()).toEqual(expect.arrayContaining([SECRET, CREDENTIAL]));
+  });
+});
+
+describe('size cap', () => {
+  it('cuts a streamed body over maxResponseBytes and says so', async () => {
+    const error = await rejection(call('/big', { maxResponseBytes: 1024 }), 'UPSTREAM_ERROR');
+    expect(error.message).toContain('response exceeded 1024 bytes');
+    expect(error.details).toEqual({ upstreamStatus: 200 });
+  });
+
+  it('refuses a declared Content-Length over the cap', async () => {
+    const error = await rejection(call('/big-declared', { maxResponseBytes: 2048 }), 'UPSTREAM_ERROR');
+    expect(error.message).toContain('response exceeded 2048 bytes');
+  });
+
+  it('applies the cap to the decoded body (decompression bomb)', async () => {
+    const error = await rejection(call('/gzip-bomb'), 'UPSTREAM_ERROR');
+    expect(error.message).toContain(`response exceeded ${1024 * 1024} bytes`);
+  });
+
+  it('a body under the cap passes', async () => {
+    expect((await call('/big', { maxResponseBytes: 4096 })).output).toHaveLength(3000);
+  });
+});
+
+describe('deadlines', () => {
+  it('a slow-drip body cannot outlive the total deadline', async () => {
+    const error = await rejection(call('/drip', { timeoutMs: 300 }), 'UPSTREAM_TIMEOUT');
+    expect(error.status).toBe(504);
+  });
+
+  it('no response headers within the first-byte deadline is UPSTREAM_TIMEOUT', async () => {
+    await rejection(call('/silent', { firstByteTimeoutMs: 200, timeoutMs: 20_000 }), 'UPSTREAM_TIMEOUT');
+  });
+
+  it('the total deadline also covers a silent upstream', async () => {
+    await rejection(call('/silent', { timeoutMs: 300 }), 'UPSTREAM_TIMEOUT');
+  });
+
+  it("the caller's signal aborts the upstream call", async () => {
+    const arrived = new Promise<void>((resolve) => {
+      callerRequestArrived = resolve;
+    });
+    const closed = new Promise<void>((resolve) => {
+      callerConnectionClosed = resolve;
+    });
+    const controller = new AbortController();
+    const pending = createHttpExecutor(tool('/hang-for-caller', { timeoutMs: 20_000 }), { client })({}, { signal: controller.signal });
+    await arrived;
+    controller.abort();
+    const error = await rejection(pending, 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream call aborted by the caller');
+    await closed; // the upstream connection was torn down
+  });
+
+  it('a caller deadline (TimeoutError) is UPSTREAM_TIMEOUT; an already aborted signal sends nothing', async () => {
+    const controller = new AbortController();
+    controller.abort(new DOMException('deadline', 'TimeoutError'));
+    const before = server.requests.length;
+    await rejection(createHttpExecutor(tool('/json'), { client })({}, { signal: controller.signal }), 'UPSTREAM_TIMEOUT');
+    expect(server.requests.length).toBe(before);
+  });
+});
+
+describe('redirects', () => {
+  function requestsTo(path: string): number {
+    return server.requests.filter((request) => request.rawPath.startsWith(path)).length;
+  }
+
+  it('are not followed by default: a 3xx is UPSTREAM_ERROR with the status', async () => {
+    const error = await rejection(call('/redirect-here'), 'UPSTREAM_ERROR');
+    expect(error.details).toEqual({ upstreamStatus: 302 });
+    expect(requestsTo('/json?from=redirect')).toBe(0);
+  });
+
+  it('a redirect to another host is not followed, even with same-origin', async () => {
+    const away = await rejection(call('/redirect-away', { followRedirects: 'same-origin' }), 'UPSTREAM_ERROR');
+    expect(away.details).toEqual({ upstreamStatus: 302 });
+    expect(away.message).not.toContain('evil');
+    const jsonBefore = requestsTo('/json');
+    const other = await rejection(call('/redirect-other-origin', { followRedirects: 'same-origin' }), 'UPSTREAM_ERROR');
+    expect(other.details).toEqual({ upstreamStatus: 307 });
+    expect(requestsTo('/json')).toBe(jsonBefore);
+  });
+
+  it('same-origin redirects are followed when the tool says so', async () => {
+    expect((await call('/redirect-here', { followRedirects: 'same-origin' })).output).toEqual({ items: [1, 2], ok: true });
+    expect(server.requests.at(-1)?.rawPath).toBe('/json?from=redirect');
+  });
+
+  it('303 after POST continues with GET and no body', async () => {
+    const result = await call('/see-other', {
+      method: 'POST',
+      followRedirects: 'same-origin',
+      inputSchema: { type: 'object', properties: { a: { type: 'string' } } },
+    });
+    expect(result.upstreamStatus).toBe(200);
+    expect(server.requests.at(-1)).toMatchObject({ method: 'GET', rawPath: '/json', body: '' });
+  });
+
+  it('stops after 5 hops', async () => {
+    const before = requestsTo('/loop');
+    const error = await rejection(call('/loop', { followRedirects: 'same-origin' }), 'UPSTREAM_ERROR');
+    expect(error.message).toContain('more than 5 times');
+    expect(requestsTo('/loop') - before).toBe(6);
+  });
+});

@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup';
+import { entrypoints } from './scripts/entrypoints.mjs';
+
+const entry = Object.fromEntries(
+  Object.entries(entrypoints).map(([subpath, source]) => [subpath === '.' ? 'index' : subpath.slice(2), source]),
+);
+
+export default defineConfig({
+  entry,
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  splitting: true,
+  treeshake: true,
+});
