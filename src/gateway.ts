@@ -11,6 +11,7 @@ import {
 } from './approval/coordinator.js';
 import { PolicyAdministration, type PolicyAdminView } from './admin/policies.js';
 import { ToolAdministration, type ToolAdminView, toolAdminView } from './admin/tools.js';
+import { type IncompleteInvocation, findIncompleteInvocations } from './audit/incomplete.js';
 import {
   type AuditCheckpointOptions,
   type AuditLog,
@@ -61,7 +62,14 @@ import type {
   Page,
   Store,
 } from './store/types.js';
-import { type AnyToolDefinition, type HttpExecutorFactory, ToolRegistry, resolveTool } from './tools/registry.js';
+import {
+  type AnyToolDefinition,
+  type HttpExecutorFactory,
+  type ResolvedTool,
+  ToolRegistry,
+  type ToolView,
+  resolveTool,
+} from './tools/registry.js';
 import { createSchemaCompiler } from './tools/schema-validator.js';
 
 /** Options of {@link createGateway}. */
@@ -93,6 +101,11 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Deepest nesting accepted in an input. Default 64. */
   maxInputDepth?: number;
+  /**
+   * How often store-held tools and rules are re-read, so changes made by other instances
+   * take effect here (sooner when the store announces them). Default 5000 ms; 0 disables.
+   */
+  refreshIntervalMs?: number;
   /** Longest `Prefer: wait=N` honoured, in seconds. Default 60. */
   maxWaitSeconds?: number;
   /** Default lifetime of an approval in milliseconds. Default 15 minutes. */
@@ -154,6 +167,7 @@ const optionsSchema = z
     maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
     maxInputDepth: z.number().int().min(1).max(1000).optional(),
     maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
+    refreshIntervalMs: z.number().int().min(0).optional(),
     approvalTtlMs: z.number().int().min(1000).optional(),
     approver: z.custom<Approver>((value) => typeof value === 'object' && value !== null && typeof (value as Approver).notify === 'function', 'must have a notify(approval) method').optional(),
     redaction: z.record(z.string(), z.unknown()).optional(),
@@ -215,6 +229,13 @@ export interface GatewayAdmin {
   ): Promise<ApprovalDecisionResult>;
   /** Expires every pending approval whose time is up (the gateway also does this periodically). */
   expireApprovals(): Promise<number>;
+  /**
+   * Calls whose start was recorded but whose outcome never was (the process crashed or was
+   * killed mid-call). Each is marked `outcome_unknown` (record and audit event), so it is
+   * reported once. Calls younger than `graceMs` (default 5 minutes) may still be running
+   * and are left alone.
+   */
+  incompleteInvocations(options?: { graceMs?: number }): Promise<IncompleteInvocation[]>;
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
   /** Recomputes the audit chain (and checkpoint signatures): intact through N, or the first broken seq and why. */
   verifyAudit(range?: { from?: number; to?: number }): Promise<AuditVerification>;
@@ -361,23 +382,40 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     onSinkError: (error: unknown) => reportError(error),
   });
 
-  // Store-held tools and rules: loaded before the first call, reloaded on every change.
+  // Store-held tools and rules: loaded before the first call, reloaded on every change here,
+  // on a change announced by another instance (store.watch), and every refreshIntervalMs.
+  let generation = 0;
   const reloadTools = async () => {
     const records = await store.listTools();
-    const resolved = [];
+    const resolved: ResolvedTool[] = [];
+    let changed = records.length !== tools.storeToolCount();
     for (const record of records) {
+      const current = tools.get(record.name);
+      // Unchanged tools keep their compiled form (validators, executor, redaction cache).
+      if (current !== undefined && current.source === 'store' && current.version === record.version) {
+        resolved.push(current);
+        continue;
+      }
+      changed = true;
       try {
         resolved.push(resolveStored(httpTool(record.definition as unknown as HttpToolOptions)));
       } catch (error) {
         reportError(error);
       }
     }
+    if (!changed) return;
     tools.setStoreTools(resolved);
+    generation++;
   };
+  let storedRulesJson = '[]';
   const reloadPolicies = async () => {
     if (codeRules === undefined) return;
     const stored = (await store.listPolicies()).map((record) => record.rule as unknown as PolicyRule);
+    const json = JSON.stringify(stored);
+    if (json === storedRulesJson) return;
     policy = compilePolicy([...codeRules, ...stored], { defaultEffect });
+    storedRulesJson = json;
+    generation++;
   };
 
   const agents = new AgentAuthenticator(store, now);
@@ -421,8 +459,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     executeStep(deps),
   ]);
 
-  const readyPromise = Promise.all([reloadTools(), reloadPolicies()]).then(() => undefined);
+  const refresh = () => Promise.all([reloadTools(), reloadPolicies()]).then(() => undefined);
+  const readyPromise = refresh();
   readyPromise.catch(reportError);
+  const refreshIntervalMs = options.refreshIntervalMs ?? 5000;
+  const refreshTimer =
+    refreshIntervalMs > 0
+      ? setInterval(() => {
+          refresh().catch(reportError);
+        }, refreshIntervalMs)
+      : undefined;
+  refreshTimer?.unref();
+  const unwatch = store.watch?.((kind) => {
+    if (kind === 'tools') reloadTools().catch(reportError);
+    else if (kind === 'policies') reloadPolicies().catch(reportError);
+  });
   let closed = false;
 
   const call = async (request: CallRequest): Promise<CallOutcome> => {
@@ -443,12 +494,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return outcome;
   };
 
-  const visibleTools = (agent: { id: string; name: string; tags: string[] }) => {
+  // What each agent may see, computed once per tools/policy generation: listing is on the
+  // hot path of every MCP client, and the MCP layer caches pages by the array's identity.
+  const visibleCache = new Map<string, { generation: number; tools: readonly ResolvedTool[]; views: readonly ToolView[] }>();
+  const visibleFor = (agent: { id: string; name: string; tags: string[] }) => {
+    const key = agent.tags.length === 0 ? agent.id : `${agent.id}\u0000${agent.tags.join('\u0000')}`;
+    const cached = visibleCache.get(key);
+    if (cached !== undefined && cached.generation === generation) return cached;
     const engine = deps.policy();
-    if (engine.canSee === undefined) return tools.all();
-    const canSee = engine.canSee.bind(engine);
-    return tools.all().filter((tool) => canSee(agent, { name: tool.name, risk: tool.risk }));
+    const canSee = engine.canSee?.bind(engine);
+    const visible = canSee === undefined ? tools.all() : tools.all().filter((tool) => canSee(agent, { name: tool.name, risk: tool.risk }));
+    const entry = { generation, tools: Object.freeze(visible), views: Object.freeze(visible.map((tool) => tool.view)) };
+    if (visibleCache.size >= 10_000) visibleCache.clear();
+    visibleCache.set(key, entry);
+    return entry;
   };
+  const visibleTools = (agent: { id: string; name: string; tags: string[] }) => visibleFor(agent).tools;
 
   const authenticateRequest = async (request: Request) => {
     const agent = await agents.fromRequest(request);
@@ -472,7 +533,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const mcp = createMcpHandler(
     {
       authenticate: authenticateRequest,
-      listTools: async (agent) => visibleTools(agent as { id: string; name: string; tags: string[] }).map((tool) => tool.view),
+      listTools: async (agent) => visibleFor(agent as { id: string; name: string; tags: string[] }).views,
       callTool: (agent, mcpCall) =>
         call({
           door: 'mcp',
@@ -499,9 +560,20 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     resolve: resolveStored,
     isCodeTool: (name) => tools.isCodeTool(name),
     get: (name) => tools.get(name),
-    reload: reloadTools,
+    reload: async () => {
+      await reloadTools();
+      await store.announce?.('tools');
+    },
   });
-  const policyAdministration = new PolicyAdministration({ store, now, codeRules, reload: reloadPolicies });
+  const policyAdministration = new PolicyAdministration({
+    store,
+    now,
+    codeRules,
+    reload: async () => {
+      await reloadPolicies();
+      await store.announce?.('policies');
+    },
+  });
   const adminEvent = async (type: string, principal: AdminPrincipal | undefined, data: Record<string, unknown>) => {
     await audit.append({ type, actor: principal ? `admin:${principal.id}` : 'system', data });
   };
@@ -554,6 +626,47 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return approvals.decide(id, decision, principal, reason);
     },
     expireApprovals: () => approvals.sweepExpired(),
+    async incompleteInvocations(incompleteOptions = {}) {
+      const found = await findIncompleteInvocations(store, { ...incompleteOptions, now: now() });
+      for (const call of found) {
+        const existing = await store.getInvocation(call.invocationId);
+        const at = new Date(now()).toISOString();
+        const error = { code: 'INTERNAL', message: 'The gateway stopped before the outcome of this call was recorded' };
+        await store.putInvocation(
+          existing !== undefined
+            ? { ...existing, status: 'outcome_unknown', error, updatedAt: at }
+            : {
+                id: call.invocationId,
+                agentId: call.agentId ?? 'unknown',
+                tool: call.tool ?? 'unknown',
+                toolVersion: null,
+                inputDigest: null,
+                input: null,
+                decision: null,
+                ruleIds: [],
+                approvalId: null,
+                status: 'outcome_unknown',
+                door: 'invoke',
+                upstreamStatus: null,
+                latencyMs: null,
+                output: null,
+                error,
+                idempotencyKey: null,
+                createdAt: call.startedAt,
+                updatedAt: at,
+              },
+        );
+        await audit.append({
+          type: 'invocation.outcome_unknown',
+          actor: 'system',
+          invocationId: call.invocationId,
+          ...(call.agentId === undefined ? {} : { agentId: call.agentId }),
+          ...(call.tool === undefined ? {} : { tool: call.tool }),
+          data: { startSeq: call.startSeq },
+        });
+      }
+      return found;
+    },
     listAudit: (filter) => store.listAudit(filter),
     async verifyAudit(range = {}) {
       const ownKey = options.audit?.checkpoints ? await audit.publicJwk() : undefined;
@@ -696,6 +809,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (closed) return;
       closed = true;
       clearInterval(sweeper);
+      if (refreshTimer !== undefined) clearInterval(refreshTimer);
+      unwatch?.();
       await audit.close();
       await upstream.close();
       await store.close();

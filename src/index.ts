@@ -49,6 +49,8 @@ export type {
   JsonlFileSinkOptions,
   WebhookSinkOptions,
 } from './audit/index.js';
+export { findIncompleteInvocations } from './audit/incomplete.js';
+export type { IncompleteInvocation } from './audit/incomplete.js';
 export type { PolicyAdminView } from './admin/policies.js';
 export type { ToolAdminView } from './admin/tools.js';
 export { defineTool } from './tools/define-tool.js';

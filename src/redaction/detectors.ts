@@ -72,10 +72,21 @@ function isEmailLocalCharacter(code: number): boolean {
   );
 }
 
+const URL_USER = /^[^\s/@:]*$/;
+
+/** True when an e-mail-looking local part is in fact the password of `scheme://user:password@host`. */
+function isUrlPassword(text: string, localStart: number): boolean {
+  if (text.charCodeAt(localStart - 1) !== 58) return false;
+  const schemeEnd = text.lastIndexOf('://', localStart - 1);
+  return schemeEnd !== -1 && URL_USER.test(text.slice(schemeEnd + 3, localStart - 1));
+}
+
 /** PEM-armoured private keys (RFC 7468): any `-----BEGIN … PRIVATE KEY-----` block, also truncated ones. */
 const pemPrivateKey: ScanRule<DetectorName> = {
   kind: 'pem_private_key',
-  source: String.raw`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,.-]*)`,
+  // Without an END line (a truncated excerpt), the base64 body, its line breaks (also escaped as
+  // "\n") and RFC 1421 headers ("Proc-Type: 4,ENCRYPTED") are taken.
+  source: String.raw`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=]|(?:\r?\n|\\r\\n|\\n)[ \t]*|[A-Za-z-]+: [^\r\n\\]*)*)`,
   accept: whole,
 };
 
@@ -155,7 +166,7 @@ const email: ScanRule<DetectorName> = {
     let localStart = start;
     while (localStart > 0 && isEmailLocalCharacter(text.charCodeAt(localStart - 1))) localStart--;
     while (localStart < start && text.charCodeAt(localStart) === 46) localStart++;
-    if (localStart === start) return null;
+    if (localStart === start || isUrlPassword(text, localStart)) return null;
     return { start: localStart, end, canonical: text.slice(localStart, end).toLowerCase() };
   },
 };

@@ -272,6 +272,16 @@ export interface Store {
   appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
   listCheckpoints(range?: { fromSeq?: number; toSeq?: number }): Promise<AuditCheckpoint[]>;
 
+  /**
+   * Optional: tells this process when another gateway instance changed tools or policies
+   * (the SQL store uses LISTEN/NOTIFY). Returns an unsubscribe function. Gateways also
+   * re-read tools and policies periodically, so a store without it is still correct,
+   * only slower to converge.
+   */
+  watch?(onChange: (kind: 'tools' | 'policies' | 'agents') => void): () => void;
+  /** Optional: announces a change made here to the other instances (see {@link Store.watch}). */
+  announce?(kind: 'tools' | 'policies' | 'agents'): Promise<void>;
+
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

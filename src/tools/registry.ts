@@ -132,6 +132,10 @@ export class ToolRegistry {
     return this.codeTools.get(name) ?? this.storeTools.get(name);
   }
 
+  storeToolCount(): number {
+    return this.storeTools.size;
+  }
+
   isCodeTool(name: string): boolean {
     return this.codeTools.has(name);
   }

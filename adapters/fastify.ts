@@ -1,0 +1,73 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../src/gateway.js';
+import { BodyTooLargeError, toWebRequest, writeWebResponse } from './node.js';
+
+/** Options of {@link fastifyGatewayPlugin} (next to Fastify's own `prefix`). */
+export interface FastifyGatewayOptions {
+  gateway: Gateway;
+  /** Body limit in bytes, enforced while the raw body streams in. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
+
+/**
+ * Serves a gateway from Fastify 5. Mount rule: the `prefix` you register the plugin with
+ * stands for the gateway's `basePath`, so `{ prefix: '/atg' }` serves `/atg/mcp`,
+ * `/atg/tools`, … whatever `basePath` the gateway was created with; without a prefix it
+ * serves the gateway's own `basePath`. Every method is routed, for the prefix itself and
+ * everything below it.
+ *
+ * The plugin is encapsulated: inside it, one content-type parser leaves every body unread,
+ * so the gateway reads the raw bytes itself (no double parsing), and the host's parsers and
+ * routes are untouched. The response is written to the raw reply (`reply.hijack()`),
+ * streaming with backpressure; a client that disconnects aborts the call. Errors before the
+ * response starts go to Fastify's error handler.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { fastifyGatewayPlugin } from 'agent-tool-gateway/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(fastifyGatewayPlugin, { gateway, prefix: '/atg' });
+ * app.get('/health', async () => 'ok');
+ * await app.listen({ port: 3000 });
+ * ```
+ */
+export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = async (fastify, options) => {
+  const { gateway } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const mount = fastify.prefix === '' ? gateway.basePath : '';
+  // What precedes the gateway's own routes in a request URL: Fastify's prefix, or the mount.
+  const routedPrefixLength = fastify.prefix.length + mount.length;
+
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const host = request.headers.host;
+    const origin = `${request.protocol}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
+    let webRequest: Request;
+    try {
+      webRequest = await toWebRequest(request.raw, reply.raw, {
+        url: origin + gateway.basePath + request.url.slice(routedPrefixLength),
+        maxBodyBytes,
+      });
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      return reply
+        .code(413)
+        .header('connection', 'close')
+        .send({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } });
+    }
+    const response = await gateway.fetch(webRequest);
+    reply.hijack();
+    await writeWebResponse(reply.raw, response);
+    return reply;
+  };
+
+  fastify.all(mount === '' ? '/' : mount, handler);
+  fastify.all(`${mount}/*`, handler);
+};

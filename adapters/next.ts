@@ -1,0 +1,67 @@
+import type { Gateway } from '../src/gateway.js';
+
+/** Options of {@link toNextHandlers}. */
+export interface NextHandlersOptions {
+  /**
+   * The URL path of the catch-all route's folder, as clients send it: `'/api/atg'` for
+   * `app/api/atg/[...path]/route.ts` (with Next's `basePath` in front, if the app sets one).
+   * It stands for the gateway's `basePath`.
+   */
+  basePath: string;
+}
+
+/** An App Router route handler. */
+export type NextRouteHandler = (request: Request) => Promise<Response>;
+
+/** The handlers a `route.ts` exports, one per HTTP method. */
+export interface NextRouteHandlers {
+  GET: NextRouteHandler;
+  POST: NextRouteHandler;
+  PUT: NextRouteHandler;
+  PATCH: NextRouteHandler;
+  DELETE: NextRouteHandler;
+  HEAD: NextRouteHandler;
+  OPTIONS: NextRouteHandler;
+}
+
+const BASE_PATH = /^(\/[^/?#]+)*$/;
+
+/**
+ * Serves a gateway from a Next.js App Router catch-all route (Node.js runtime). The Web
+ * `Request` goes straight to `gateway.fetch` (no Node bridge): only its path is rewritten,
+ * from the route's `basePath` to the gateway's own, and its body, headers and abort signal
+ * are passed through unread. Requests outside `basePath` answer 404.
+ *
+ * @example
+ * ```ts
+ * // app/api/atg/[...path]/route.ts
+ * import { toNextHandlers } from 'agent-tool-gateway/next';
+ * import { gateway } from '../../../../lib/gateway.js';
+ *
+ * export const runtime = 'nodejs';
+ * export const dynamic = 'force-dynamic';
+ * export const { GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS } = toNextHandlers(gateway, { basePath: '/api/atg' });
+ * ```
+ */
+export function toNextHandlers(gateway: Gateway, options: NextHandlersOptions): NextRouteHandlers {
+  const mount = options.basePath;
+  if (typeof mount !== 'string' || !BASE_PATH.test(mount)) {
+    throw new TypeError('toNextHandlers: basePath must be "" or start with "/" and not end with "/"');
+  }
+  const handler: NextRouteHandler = async (request) => {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
+      return Response.json({ error: { code: 'NOT_FOUND', message: 'No such route' } }, { status: 404 });
+    }
+    if (mount === gateway.basePath) return gateway.fetch(request);
+    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers: request.headers, signal: request.signal };
+    if (request.body !== null) {
+      init.body = request.body;
+      // Required by Node's fetch for a streamed body; it is read once, by the gateway.
+      init.duplex = 'half';
+    }
+    return gateway.fetch(new Request(url.origin + gateway.basePath + path.slice(mount.length) + url.search, init));
+  };
+  return { GET: handler, POST: handler, PUT: handler, PATCH: handler, DELETE: handler, HEAD: handler, OPTIONS: handler };
+}

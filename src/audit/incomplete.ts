@@ -1,0 +1,58 @@
+import type { AuditEntry, Store } from '../store/types.js';
+
+/** A call whose start was recorded but whose outcome never was (a crash, a kill). */
+export interface IncompleteInvocation {
+  invocationId: string;
+  agentId: string | undefined;
+  tool: string | undefined;
+  /** When the start event was written. */
+  startedAt: string;
+  /** Sequence number of the start event in the audit chain. */
+  startSeq: number;
+}
+
+const OUTCOME_TYPES = new Set([
+  'invocation.completed',
+  'invocation.failed',
+  'invocation.denied',
+  'invocation.invalid',
+  'invocation.timeout',
+  'invocation.expired',
+  'invocation.outcome_unknown',
+]);
+
+/**
+ * Reads the audit chain and lists every `invocation.started` without an outcome event
+ * after it. Calls started less than `graceMs` ago (default 5 minutes) are left out: they
+ * may still be running. One pass over the chain, page by page.
+ */
+export async function findIncompleteInvocations(
+  store: Store,
+  options: { graceMs?: number; now?: number } = {},
+): Promise<IncompleteInvocation[]> {
+  const cutoff = (options.now ?? Date.now()) - (options.graceMs ?? 5 * 60 * 1000);
+  const open = new Map<string, IncompleteInvocation>();
+  let cursor: string | undefined;
+  do {
+    const page = await store.listAudit({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+    for (const entry of page.items) track(open, entry);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return [...open.values()].filter((call) => Date.parse(call.startedAt) <= cutoff);
+}
+
+function track(open: Map<string, IncompleteInvocation>, entry: AuditEntry): void {
+  const { event } = entry;
+  if (event.invocationId === undefined) return;
+  if (event.type === 'invocation.started') {
+    open.set(event.invocationId, {
+      invocationId: event.invocationId,
+      agentId: event.agentId,
+      tool: event.tool,
+      startedAt: event.at,
+      startSeq: entry.seq,
+    });
+  } else if (OUTCOME_TYPES.has(event.type)) {
+    open.delete(event.invocationId);
+  }
+}

@@ -1,0 +1,230 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, createGateway, generateEncryptionKey, httpTool, secret } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { jsonRequest, listen } from '../helpers.js';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closers.length > 0) await closers.pop()?.();
+});
+
+const TOKEN = 'Bearer crm-live-token-7f3a9c2e5b1d4a8f';
+const admin = { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin' as const] }] };
+
+/** A CRM on loopback that echoes the credential it got back in every response. */
+async function crm() {
+  const seen: Array<{ path: string; authorization: string | undefined }> = [];
+  const server = await listen((req, res) => {
+    seen.push({ path: req.url ?? '', authorization: req.headers.authorization });
+    const [, , id] = (req.url ?? '').split('/');
+    if (id === 'broken') {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`internal error, token=${req.headers.authorization}`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id, name: 'Ada', email: 'ada@example.com', echoedAuth: req.headers.authorization }));
+  });
+  closers.push(server.close);
+  return { ...server, seen };
+}
+
+function customerTool(url: string) {
+  return httpTool({
+    name: 'crm.get_customer',
+    description: 'Get a customer',
+    method: 'GET',
+    url: `${url}/customers/{id}`,
+    inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'], additionalProperties: false },
+    secretHeaders: { authorization: secret(TOKEN) },
+    allowPrivateNetwork: true,
+  });
+}
+
+async function gatewayWith(options: Parameters<typeof createGateway>[0]) {
+  const gateway = createGateway({ policy: [{ id: 'all', effect: 'allow' }], admin, ...options });
+  closers.push(() => gateway.close());
+  const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+  return { gateway, apiKey };
+}
+
+async function everythingRecorded(gateway: Gateway): Promise<string> {
+  return JSON.stringify([
+    await gateway.admin.listInvocations({ limit: 1000 }),
+    await gateway.admin.listAudit({ limit: 1000 }),
+    await gateway.admin.listTools(),
+  ]);
+}
+
+describe('HTTP tools through the gateway', () => {
+  it('calls the upstream with the real credential and never lets it out', async () => {
+    const upstream = await crm();
+    const { gateway, apiKey } = await gatewayWith({ tools: [customerTool(upstream.url)], encryptionKey: generateEncryptionKey() });
+    const ok = await gateway.fetch(jsonRequest('/tools/crm.get_customer/invoke', { key: apiKey, body: { input: { id: 'c/42' } } }));
+    const okBody = await ok.text();
+    expect(ok.status).toBe(200);
+    expect(upstream.seen[0]).toEqual({ path: '/customers/c%2F42', authorization: TOKEN });
+    expect(okBody).not.toContain('crm-live-token');
+    expect(okBody).not.toContain('ada@example.com');
+
+    const failed = await gateway.fetch(jsonRequest('/tools/crm.get_customer/invoke', { key: apiKey, body: { input: { id: 'broken' } } }));
+    const failedBody = (await failed.json()) as { error: { code: string; details: { upstreamStatus: number; excerpt: string } } };
+    expect(failed.status).toBe(502);
+    expect(failedBody.error.code).toBe('UPSTREAM_ERROR');
+    expect(failedBody.error.details.upstreamStatus).toBe(500);
+    expect(JSON.stringify(failedBody)).not.toContain('crm-live-token');
+
+    const recorded = await everythingRecorded(gateway);
+    expect(recorded).not.toContain('crm-live-token');
+    expect(recorded).not.toContain(Buffer.from(TOKEN).toString('base64'));
+  });
+
+  it('refuses a code-defined secret without an encryption key, and explains how to make one', () => {
+    expect(() => createGateway({ tools: [customerTool('https://crm.example.com')] })).toThrow(/randomBytes\(32\)/);
+  });
+
+  it('refuses loopback unless the network is allowed, before any byte is sent', async () => {
+    const upstream = await crm();
+    const blocked = httpTool({
+      name: 'blocked',
+      description: 'x',
+      method: 'GET',
+      url: `${upstream.url}/customers/{id}`,
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+    });
+    const { gateway, apiKey } = await gatewayWith({ tools: [blocked] });
+    const response = await gateway.fetch(jsonRequest('/tools/blocked/invoke', { key: apiKey, body: { input: { id: '1' } } }));
+    expect(response.status).toBe(502);
+    expect(upstream.seen).toHaveLength(0);
+
+    const { gateway: allowed, apiKey: key2 } = await gatewayWith({ tools: [blocked], allowPrivateNetwork: ['127.0.0.0/8'] });
+    const through = await allowed.fetch(jsonRequest('/tools/blocked/invoke', { key: key2, body: { input: { id: '1' } } }));
+    expect(through.status).toBe(200);
+  });
+});
+
+describe('admin: tools', () => {
+  it('creates, reads (masked), updates keeping *** secrets, and deletes HTTP tools; code tools are read-only', async () => {
+    const upstream = await crm();
+    const { gateway, apiKey } = await gatewayWith({ tools: [customerTool(upstream.url)], encryptionKey: generateEncryptionKey() });
+    const auth = { key: adminTokens.admin };
+    const created = await gateway.fetch(
+      jsonRequest('/admin/tools', {
+        ...auth,
+        body: {
+          name: 'crm.orders',
+          description: 'Orders of a customer',
+          method: 'GET',
+          url: `${upstream.url}/orders/{id}`,
+          inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+          secretHeaders: { authorization: TOKEN },
+          allowPrivateNetwork: true,
+        },
+      }),
+    );
+    expect(created.status).toBe(201);
+    const view = (await created.json()) as Record<string, any>;
+    expect(view).toMatchObject({ name: 'crm.orders', source: 'store', secretHeaders: { authorization: '***' } });
+
+    const call = await gateway.fetch(jsonRequest('/tools/crm.orders/invoke', { key: apiKey, body: { input: { id: '7' } } }));
+    expect(call.status).toBe(200);
+    expect(upstream.seen.at(-1)?.authorization).toBe(TOKEN);
+
+    const patched = await gateway.fetch(
+      jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'PATCH', body: { description: 'Orders, v2', secretHeaders: { authorization: '***' } } }),
+    );
+    expect(patched.status).toBe(200);
+    const patchedView = (await patched.json()) as Record<string, any>;
+    expect(patchedView.description).toBe('Orders, v2');
+    expect(patchedView.version).not.toBe(view.version);
+    await gateway.fetch(jsonRequest('/tools/crm.orders/invoke', { key: apiKey, body: { input: { id: '8' } } }));
+    expect(upstream.seen.at(-1)?.authorization).toBe(TOKEN);
+
+    const list = (await (await gateway.fetch(jsonRequest('/admin/tools', auth))).json()) as { items: Array<Record<string, unknown>> };
+    expect(list.items.map((tool) => [tool.name, tool.source])).toEqual([
+      ['crm.get_customer', 'code'],
+      ['crm.orders', 'store'],
+    ]);
+    expect((await gateway.fetch(jsonRequest('/admin/tools/crm.get_customer', { ...auth, method: 'DELETE' }))).status).toBe(409);
+    const bad = await gateway.fetch(jsonRequest('/admin/tools', { ...auth, body: { name: 'x', description: 'x', method: 'GET', url: 'ftp://x/{a}', inputSchema: { type: 'object' } } }));
+    expect(bad.status).toBe(400);
+    const unknownField = await gateway.fetch(
+      jsonRequest('/admin/tools', { ...auth, body: { name: 'y', description: 'y', method: 'GET', url: 'https://a.example', inputSchema: { type: 'object' }, shell: 'rm' } }),
+    );
+    expect(unknownField.status).toBe(400);
+    const polluted = await gateway.fetch(
+      jsonRequest('/admin/tools', { ...auth, body: '{"name":"z","description":"z","method":"GET","url":"https://a.example","inputSchema":{"type":"object","__proto__":{"x":1}}}' }),
+    );
+    expect(polluted.status).toBe(400);
+
+    expect((await gateway.fetch(jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'DELETE' }))).status).toBe(204);
+    expect((await gateway.fetch(jsonRequest('/tools/crm.orders/invoke', { key: apiKey, body: { input: { id: '9' } } }))).status).toBe(404);
+
+    const recorded = await everythingRecorded(gateway);
+    expect(recorded).not.toContain('crm-live-token');
+    const events = (await gateway.admin.listAudit({ type: 'admin.tool', limit: 100 })).items.map((entry) => entry.event);
+    expect(events.map((event) => event.type)).toEqual(['admin.tool.created', 'admin.tool.updated', 'admin.tool.deleted']);
+    expect(events[0]?.actor).toBe('admin:alice');
+  });
+
+  it('re-seals stored secrets under a new active key while calls keep working', async () => {
+    const upstream = await crm();
+    const oldKey = generateEncryptionKey();
+    const { gateway, apiKey } = await gatewayWith({ encryptionKey: { active: 'k1', keys: { k1: oldKey } } });
+    await gateway.admin.createTool({
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: `${upstream.url}/orders/{id}`,
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: TOKEN },
+      allowPrivateNetwork: true,
+    });
+    const inFlight = Array.from({ length: 20 }, (_, index) =>
+      gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: String(index) } }),
+    );
+    const counts = await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } } });
+    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0 });
+    const outcomes = await Promise.all(inFlight);
+    expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
+    const after = await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: 'after' } });
+    expect(after.status).toBe('succeeded');
+    expect(upstream.seen.every((request) => request.authorization === TOKEN)).toBe(true);
+    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1 });
+  });
+});
+
+describe('admin: policies', () => {
+  it('adds, changes and removes stored rules that take effect on the next call; code rules are read-only', async () => {
+    const upstream = await crm();
+    const gateway = createGateway({
+      tools: [customerTool(upstream.url)],
+      encryptionKey: generateEncryptionKey(),
+      admin,
+      policy: [{ id: 'code-allow', effect: 'allow', tools: ['crm.*'] }],
+    });
+    closers.push(() => gateway.close());
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot', tags: ['eu'] });
+    const call = async () =>
+      (await gateway.fetch(jsonRequest('/tools/crm.get_customer/invoke', { key: apiKey, body: { input: { id: 'vip' } } }))).status;
+    const auth = { key: adminTokens.admin };
+    expect(await call()).toBe(200);
+    const created = await gateway.fetch(
+      jsonRequest('/admin/policies', { ...auth, body: { id: 'no-vip', effect: 'deny', agents: ['tag:eu'], when: [{ path: 'id', op: 'eq', value: 'vip' }] } }),
+    );
+    expect(created.status).toBe(201);
+    expect(await call()).toBe(403);
+    const patched = await gateway.fetch(jsonRequest('/admin/policies/no-vip', { ...auth, method: 'PATCH', body: { effect: 'require_approval' } }));
+    expect(patched.status).toBe(200);
+    expect(await call()).toBe(202);
+    expect((await gateway.fetch(jsonRequest('/admin/policies/no-vip', { ...auth, method: 'DELETE' }))).status).toBe(204);
+    expect(await call()).toBe(200);
+    expect((await gateway.fetch(jsonRequest('/admin/policies/code-allow', { ...auth, method: 'DELETE' }))).status).toBe(409);
+    const badPattern = await gateway.fetch(
+      jsonRequest('/admin/policies', { ...auth, body: { id: 'bad', effect: 'deny', when: [{ path: 'id', op: 'matches', value: '(a+)+$' }] } }),
+    );
+    expect(badPattern.status).toBe(400);
+    const list = (await (await gateway.fetch(jsonRequest('/admin/policies', auth))).json()) as { items: Array<{ id: string; readOnly: boolean }> };
+    expect(list.items).toEqual([expect.objectContaining({ id: 'code-allow', readOnly: true })]);
+  });
+});

@@ -1,0 +1,182 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CIRCULAR, createRedactor } from '../../src/redaction/index.js';
+
+const secret = 'Upstream-S3cret/Key+42';
+const redactor = createRedactor();
+const compiled = redactor.compile({ secrets: [secret] });
+
+describe('look-alike and invisible-character bypasses', () => {
+  it.each([
+    ['fullwidth digits in a card number', '４１１１ １１１１ １１１１ １１１１'],
+    ['no-break spaces in a card number', '4111\u00a01111\u00a01111\u00a01111'],
+    ['a fullwidth e-mail address', 'ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ'],
+    ['a zero-width joiner inside an e-mail address', 'ada\u200d@exam\u200bple.com'],
+    ['a soft hyphen inside an e-mail address', 'ada@exam\u00adple.com'],
+    ['a decomposed accent in an e-mail address', 'jose\u0301@example.com'],
+    ['a word joiner inside an SSN', '123-45\u2060-6789'],
+    ['a zero-width space inside an AWS key', 'AKIA\u200bIOSFODNN7EXAMPLE'],
+    ['bidi controls around a phone number', '\u202e+1 415 555 2671\u202c'],
+    ['a zero-width space inside a secret', 'Upstream-S3\u200bcret/Key+42'],
+    ['fullwidth characters in a secret', 'Ｕｐｓｔｒｅａｍ-S3cret/Key+42'],
+  ])('catches %s', (_, hidden) => {
+    const output = compiled.text(`value: ${hidden}.`);
+    expect(output).toBe('value: ***.');
+  });
+
+  it.each([
+    'ＰＡＳＳＷＯＲＤ',
+    'pass\u200bword',
+    'pass\u00adword',
+    'api\u200d_key',
+    'ａｐｉＫｅｙ',
+    'раssword', // Cyrillic р and а
+    'ΑPI_KEY', // Greek capital alpha
+    'Pass\ufe0fword',
+  ])('masks the value of the disguised key %s', (key) => {
+    expect(compiled.value({ [key]: 'value-123' })).toEqual({ [key]: '***' });
+  });
+
+  it('catches a fullwidth colon in key=value text', () => {
+    expect(compiled.text('password：hunter2 ok')).toBe('password：*** ok');
+  });
+
+  it('leaves unredacted text exactly as it was', () => {
+    const text = 'ｆｕｌｌ ﬁle 日本語 e\u0301 👩‍👩‍👧 ada@example.com ok';
+    expect(compiled.text(text)).toBe('ｆｕｌｌ ﬁle 日本語 e\u0301 👩‍👩‍👧 *** ok');
+  });
+});
+
+describe('deep and odd values', () => {
+  it('walks 200 000 levels of nested objects and arrays without recursion', () => {
+    const depth = 200_000;
+    let value: unknown = { email: 'ada@example.com', password: 'x' };
+    for (let level = 0; level < depth; level++) value = level % 2 === 0 ? [value] : { child: value };
+    let output = compiled.value(value);
+    let levels = 0;
+    while (Array.isArray(output) || (typeof output === 'object' && output !== null && 'child' in output)) {
+      output = Array.isArray(output) ? output[0] : (output as { child: unknown }).child;
+      levels++;
+    }
+    expect(levels).toBe(depth);
+    expect(output).toEqual({ email: '***', password: '***' });
+  });
+
+  it('walks a 100 000-element array', () => {
+    const items = Array.from({ length: 100_000 }, (_, index) => ({ id: index, email: `user${index}@example.com` }));
+    const output = compiled.value(items) as Array<{ id: number; email: string }>;
+    expect(output).toHaveLength(100_000);
+    expect(output[99_999]).toEqual({ id: 99_999, email: '***' });
+  });
+
+  it('scrubs object keys that hold secrets or personal data, keeping colliding members', () => {
+    expect(compiled.value({ [secret]: 1, 'ada@example.com': { role: 'admin' }, 'bob@example.com': { role: 'user' }, plain: true })).toEqual({
+      '***': 1,
+      '***~2': { role: 'admin' },
+      '***~3': { role: 'user' },
+      plain: true,
+    });
+  });
+
+  it('never mutates its input', () => {
+    const input = Object.freeze({
+      password: 'hunter2',
+      list: Object.freeze(['ada@example.com', Object.freeze({ token: 't' })]),
+      [secret]: secret,
+    });
+    const snapshot = JSON.stringify(input);
+    const output = compiled.value(input);
+    expect(JSON.stringify(input)).toBe(snapshot);
+    expect(output).not.toBe(input);
+  });
+
+  it('copies as JSON would: toJSON honoured, functions and undefined dropped', () => {
+    class Credential {
+      toJSON() {
+        return { note: `key ${secret}` };
+      }
+    }
+    const input = { when: new Date(Date.UTC(2024, 0, 2)), credential: new Credential(), skip: undefined, run: () => 1, list: [undefined, () => 1, 1] };
+    expect(compiled.value(input)).toEqual({ when: '2024-01-02T00:00:00.000Z', credential: { note: 'key ***' }, list: [null, null, 1] });
+  });
+
+  it('replaces cycles but keeps shared references', () => {
+    const shared = { email: 'ada@example.com' };
+    const cyclic: Record<string, unknown> = { name: 'loop', shared, again: shared };
+    cyclic.self = cyclic;
+    expect(compiled.value(cyclic)).toEqual({ name: 'loop', shared: { email: '***' }, again: { email: '***' }, self: CIRCULAR });
+    expect(redactor.value(cyclic, { paths: [{ path: '$', mode: 'hash' }] })).toBe('***');
+  });
+
+  it('keeps a "__proto__" key as data and never touches prototypes', () => {
+    const input = JSON.parse('{"__proto__": {"polluted": true, "password": "x"}, "a": 1}') as Record<string, unknown>;
+    const output = compiled.value(input) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(output)).toBe(Object.prototype);
+    expect(Object.hasOwn(output, '__proto__')).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(output, '__proto__')?.value).toEqual({ polluted: true, password: '***' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('passes scalars through', () => {
+    expect(compiled.value(null)).toBeNull();
+    expect(compiled.value(true)).toBe(true);
+    expect(compiled.value(3.5)).toBe(3.5);
+    expect(compiled.value('ada@example.com')).toBe('***');
+    expect(compiled.value(undefined)).toBeUndefined();
+    expect(compiled.value(4111111111111111)).toBe('***');
+    expect(compiled.value(12n)).toBe(12n);
+  });
+});
+
+describe('large and hostile strings', () => {
+  it('finds every finding in a megabyte string', () => {
+    const chunk = `${'lorem ipsum dolor sit amet '.repeat(36)}ada@example.com `;
+    const text = chunk.repeat(Math.ceil(1_000_000 / chunk.length));
+    const output = compiled.text(text);
+    expect(output.split('***').length - 1).toBe(text.split('ada@example.com').length - 1);
+  });
+
+  it.each([
+    ['e-mail fragments', 'a@'.repeat(50_000)],
+    ['domain fragments', '@a.'.repeat(50_000)],
+    ['digit groups', '1 '.repeat(100_000)],
+    ['a long digit run', '4'.repeat(200_000)],
+    ['unterminated PEM blocks', '-----BEGIN PRIVATE KEY-----'.repeat(5_000)],
+    ['unterminated quotes after keys', 'password:"'.repeat(20_000)],
+    ['separators', ':='.repeat(100_000)],
+    ['colons', ':'.repeat(200_000)],
+    ['hex groups', 'ab:'.repeat(60_000)],
+    ['JWT-like runs', 'eyJ'.repeat(60_000)],
+    ['key prefixes', 'sk-'.repeat(60_000)],
+    ['IBAN-like groups', `DE89 ${'1234 '.repeat(40_000)}`],
+    ['URL credentials', 'http://a:b'.repeat(20_000)],
+  ])('handles %s in linear time', (_, text) => {
+    const scanner = createRedactor({ detectors: { ipv4: true, ipv6: true } }).compile({ secrets: [secret] });
+    expect(typeof scanner.text(text)).toBe('string');
+  });
+});
+
+describe('precompilation', () => {
+  const OriginalRegExp = globalThis.RegExp;
+  afterEach(() => {
+    globalThis.RegExp = OriginalRegExp;
+  });
+
+  it('builds no pattern while redacting', () => {
+    const profileCompiled = createRedactor().compile({ secrets: [secret], paths: ['$..card'] });
+    let constructed = 0;
+    globalThis.RegExp = new Proxy(OriginalRegExp, {
+      construct(target, argumentsList) {
+        constructed++;
+        return Reflect.construct(target, argumentsList);
+      },
+      apply(target, thisArgument, argumentsList) {
+        constructed++;
+        return Reflect.apply(target, thisArgument, argumentsList);
+      },
+    });
+    profileCompiled.value({ card: '4111', note: `mail ada@example.com ${secret} ｆｕｌｌ`, nested: [{ apiKey: 'x' }] });
+    profileCompiled.text('password=abc 4111 1111 1111 1111 AKIAIOSFODNN7EXAMPLE ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ');
+    globalThis.RegExp = OriginalRegExp;
+    expect(constructed).toBe(0);
+  });
+});
