@@ -3,11 +3,10 @@ import { defineConfig } from 'vitest/config';
 import { entrypoints } from './scripts/entrypoints.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
-const alias = Object.entries(entrypoints)
-  .map(([subpath, source]) => ({
-    find: new RegExp(`^agent-tool-gateway${subpath === '.' ? '' : subpath.slice(1)}$`),
-    replacement: `${root}${source}`,
-  }));
+const alias = Object.entries(entrypoints).map(([subpath, source]) => ({
+  find: new RegExp(`^agent-tool-gateway${subpath === '.' ? '' : subpath.slice(1)}$`),
+  replacement: `${root}${source}`,
+}));
 
 export default defineConfig({
   resolve: { alias },

@@ -86,9 +86,13 @@ export async function toWebRequest(
     if (name.charCodeAt(0) !== 58) headers.append(name, raw[index + 1] as string);
   }
   const method = req.method ?? 'GET';
-  const body = BODYLESS.has(method) && options.preRead === undefined && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined
-    ? undefined
-    : await readBody(req, options.maxBodyBytes, options.preRead);
+  const body =
+    BODYLESS.has(method) &&
+    options.preRead === undefined &&
+    req.headers['content-length'] === undefined &&
+    req.headers['transfer-encoding'] === undefined
+      ? undefined
+      : await readBody(req, options.maxBodyBytes, options.preRead);
   return new Request(options.url, {
     method,
     headers,

@@ -144,39 +144,77 @@ export interface GatewayOptions {
 
 const optionsSchema = z
   .object({
-    store: z.custom<Store>((value) => typeof value === 'object' && value !== null && typeof (value as Store).appendAudit === 'function', 'must be a Store').optional(),
+    store: z
+      .custom<Store>(
+        (value) => typeof value === 'object' && value !== null && typeof (value as Store).appendAudit === 'function',
+        'must be a Store',
+      )
+      .optional(),
     encryptionKey: z
       .union([z.string().min(1), z.object({ active: z.string().min(1), keys: z.record(z.string(), z.string()) }).strict()])
       .optional(),
     dev: z.boolean().optional(),
     allowPrivateNetwork: z.union([z.boolean(), z.array(z.string())]).optional(),
     upstream: z
-      .object({ connectionsPerOrigin: z.number().int().min(1).max(10_000).optional(), keepAliveTimeoutMs: z.number().int().min(1).optional() })
+      .object({
+        connectionsPerOrigin: z.number().int().min(1).max(10_000).optional(),
+        keepAliveTimeoutMs: z.number().int().min(1).optional(),
+      })
       .strict()
       .optional(),
-    tools: z.array(z.custom<AnyToolDefinition>((value) => typeof value === 'object' && value !== null && 'kind' in value, 'must be made by defineTool() or httpTool()')).optional(),
+    tools: z
+      .array(
+        z.custom<AnyToolDefinition>(
+          (value) => typeof value === 'object' && value !== null && 'kind' in value,
+          'must be made by defineTool() or httpTool()',
+        ),
+      )
+      .optional(),
     policy: z
       .union([
         z.array(z.record(z.string(), z.unknown())),
-        z.custom<PolicyEngine>((value) => typeof value === 'object' && value !== null && typeof (value as PolicyEngine).evaluate === 'function', 'must be a PolicyEngine'),
+        z.custom<PolicyEngine>(
+          (value) => typeof value === 'object' && value !== null && typeof (value as PolicyEngine).evaluate === 'function',
+          'must be a PolicyEngine',
+        ),
       ])
       .optional(),
     defaultEffect: z.enum(['allow', 'deny', 'require_approval']).optional(),
     admin: adminAuthSchema.optional(),
-    basePath: z.string().regex(/^(\/[^/?#]+)*$/, 'must be "" or start with "/" and not end with "/"').optional(),
-    maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+    basePath: z
+      .string()
+      .regex(/^(\/[^/?#]+)*$/, 'must be "" or start with "/" and not end with "/"')
+      .optional(),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .optional(),
     maxInputDepth: z.number().int().min(1).max(1000).optional(),
     maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
     refreshIntervalMs: z.number().int().min(0).optional(),
     approvalTtlMs: z.number().int().min(1000).optional(),
-    approver: z.custom<Approver>((value) => typeof value === 'object' && value !== null && typeof (value as Approver).notify === 'function', 'must have a notify(approval) method').optional(),
+    approver: z
+      .custom<Approver>(
+        (value) => typeof value === 'object' && value !== null && typeof (value as Approver).notify === 'function',
+        'must have a notify(approval) method',
+      )
+      .optional(),
     redaction: z.record(z.string(), z.unknown()).optional(),
     audit: z
       .object({
         failMode: z.enum(['closed', 'open']).optional(),
         appendTimeoutMs: z.number().int().min(1).optional(),
         onAuditError: z.function().optional(),
-        sinks: z.array(z.custom<AuditSink>((value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).write === 'function', 'must have write(entries)')).optional(),
+        sinks: z
+          .array(
+            z.custom<AuditSink>(
+              (value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).write === 'function',
+              'must have write(entries)',
+            ),
+          )
+          .optional(),
         checkpoints: z.record(z.string(), z.unknown()).optional(),
         verificationKeys: z.array(z.unknown()).optional(),
       })
@@ -257,9 +295,11 @@ export interface GatewayAdmin {
    * Re-seals every stored secret under the active key (after adding a new key to the
    * keyring, optionally passed here) and reports the counts.
    */
-  rotateSecrets(options?: { encryptionKey?: string | Keyring }, principal?: AdminPrincipal): Promise<{ tools: number; resealed: number; unchanged: number }>;
+  rotateSecrets(
+    options?: { encryptionKey?: string | Keyring },
+    principal?: AdminPrincipal,
+  ): Promise<{ tools: number; resealed: number; unchanged: number }>;
 }
-
 
 /** An embeddable gateway: one `fetch` for every route, `invoke` for in-process calls. */
 export interface Gateway {
@@ -275,7 +315,6 @@ export interface Gateway {
   /** Stops timers and closes the store and upstream pools. */
   close(): Promise<void>;
 }
-
 
 /**
  * Creates a gateway. Options are checked here: a wrong option throws a TypeError naming it.
@@ -427,7 +466,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       ? {
           sealing: {
             seal: (input: unknown, approvalId: string) => vault.seal(JSON.stringify(input), { purpose: 'approval-input', approvalId }),
-            open: (sealed: unknown, approvalId: string) => JSON.parse(vault.open(sealed as string, { purpose: 'approval-input', approvalId })),
+            open: (sealed: unknown, approvalId: string) =>
+              JSON.parse(vault.open(sealed as string, { purpose: 'approval-input', approvalId })),
           },
         }
       : {}),
@@ -709,12 +749,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     getPolicy: (id) => policyAdministration.get(id),
     async createPolicy(rule, principal) {
       const view = await policyAdministration.create(rule);
-      await adminEvent('admin.policy.created', principal, { policyId: view.id, rule: redactors.fallback().value(view) as Record<string, unknown> });
+      await adminEvent('admin.policy.created', principal, {
+        policyId: view.id,
+        rule: redactors.fallback().value(view) as Record<string, unknown>,
+      });
       return view;
     },
     async updatePolicy(id, patch, principal) {
       const view = await policyAdministration.update(id, patch);
-      await adminEvent('admin.policy.updated', principal, { policyId: id, rule: redactors.fallback().value(view) as Record<string, unknown> });
+      await adminEvent('admin.policy.updated', principal, {
+        policyId: id,
+        rule: redactors.fallback().value(view) as Record<string, unknown>,
+      });
       return view;
     },
     async deletePolicy(id, principal) {

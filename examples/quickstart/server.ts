@@ -43,8 +43,20 @@ const gateway = createGateway({
   tools: [lookupCustomer, createRefund],
   policy: [
     { id: 'support-reads', effect: 'allow', agents: ['tag:support'], tools: ['crm.*'] },
-    { id: 'small-refunds', effect: 'allow', agents: ['tag:support'], tools: ['refunds.create'], when: [{ path: '$.amount', op: 'lte', value: 50 }] },
-    { id: 'large-refunds', effect: 'require_approval', agents: ['tag:support'], tools: ['refunds.create'], when: [{ path: '$.amount', op: 'gt', value: 50 }] },
+    {
+      id: 'small-refunds',
+      effect: 'allow',
+      agents: ['tag:support'],
+      tools: ['refunds.create'],
+      when: [{ path: '$.amount', op: 'lte', value: 50 }],
+    },
+    {
+      id: 'large-refunds',
+      effect: 'require_approval',
+      agents: ['tag:support'],
+      tools: ['refunds.create'],
+      when: [{ path: '$.amount', op: 'gt', value: 50 }],
+    },
   ],
   admin: { tokens: [{ token: adminToken, id: 'demo-admin', roles: ['admin'] }] },
 });

@@ -127,7 +127,10 @@ export class ToolAdministration {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A tool cannot be renamed; create a new one' });
     }
     const current = httpTool(stored.definition as unknown as HttpToolOptions);
-    const merged = keepMaskedSecrets({ ...(stored.definition as unknown as HttpToolOptions), ...(partial as Partial<HttpToolOptions>) }, current);
+    const merged = keepMaskedSecrets(
+      { ...(stored.definition as unknown as HttpToolOptions), ...(partial as Partial<HttpToolOptions>) },
+      current,
+    );
     const definition = this.prepare(merged as HttpToolOptions);
     await this.put(definition, stored);
     return this.view(name);
@@ -150,7 +153,11 @@ export class ToolAdministration {
       resealed += result.changed;
       unchanged += result.unchanged;
       if (result.changed > 0) {
-        await this.host.store.putTool({ ...record, definition: toJson(result.definition), updatedAt: new Date(this.host.now()).toISOString() });
+        await this.host.store.putTool({
+          ...record,
+          definition: toJson(result.definition),
+          updatedAt: new Date(this.host.now()).toISOString(),
+        });
       }
     }
     await this.host.reload();

@@ -276,7 +276,11 @@ export class ApprovalCoordinator {
         output: outcome.status === 'succeeded' ? outcome.output : null,
         error:
           outcome.status === 'error'
-            ? { code: outcome.error.code, message: outcome.error.message, ...(outcome.error.details === undefined ? {} : { details: outcome.error.details }) }
+            ? {
+                code: outcome.error.code,
+                message: outcome.error.message,
+                ...(outcome.error.details === undefined ? {} : { details: outcome.error.details }),
+              }
             : null,
         upstreamStatus: execution?.upstreamStatus ?? record.upstreamStatus,
         latencyMs: execution?.latencyMs ?? record.latencyMs,
@@ -284,7 +288,11 @@ export class ApprovalCoordinator {
       };
       await this.deps.store.putInvocation(updated);
       const type =
-        updated.status === 'succeeded' ? 'invocation.completed' : updated.status === 'timeout' ? 'invocation.timeout' : `invocation.${updated.status}`;
+        updated.status === 'succeeded'
+          ? 'invocation.completed'
+          : updated.status === 'timeout'
+            ? 'invocation.timeout'
+            : `invocation.${updated.status}`;
       await this.deps.audit
         .append({
           type,
@@ -319,7 +327,11 @@ export class ApprovalCoordinator {
         data: { approvalId: approval.id },
       })
       .catch((error: unknown) => this.options.onError(error));
-    const error = new GatewayError({ code: 'APPROVAL_EXPIRED', message: 'The approval expired before anyone decided', details: { approvalId: approval.id } });
+    const error = new GatewayError({
+      code: 'APPROVAL_EXPIRED',
+      message: 'The approval expired before anyone decided',
+      details: { approvalId: approval.id },
+    });
     await this.finish(expired, { status: 'error', invocationId: approval.invocationId, error }, undefined);
   }
 

@@ -25,7 +25,9 @@ export type AdminAuthOption =
   | { tokens: AdminTokenConfig[] };
 
 export const adminAuthSchema = z.union([
-  z.object({ authenticate: z.custom<(request: Request) => unknown>((value) => typeof value === 'function', 'must be a function') }).strict(),
+  z
+    .object({ authenticate: z.custom<(request: Request) => unknown>((value) => typeof value === 'function', 'must be a function') })
+    .strict(),
   z
     .object({
       tokens: z
@@ -46,9 +48,7 @@ export const adminAuthSchema = z.union([
 const hash = (text: string) => createHash('sha256').update(text).digest();
 
 /** Builds the admin authenticator. Without configuration, every admin request is refused. */
-export function createAdminAuthenticator(
-  option: AdminAuthOption | undefined,
-): (request: Request) => Promise<AdminPrincipal | null> {
+export function createAdminAuthenticator(option: AdminAuthOption | undefined): (request: Request) => Promise<AdminPrincipal | null> {
   if (option === undefined) return async () => null;
   if ('authenticate' in option) {
     return async (request) => {

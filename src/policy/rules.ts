@@ -25,7 +25,14 @@ export const policyRuleSchema = z
       .max(100)
       .optional(),
     approval: z
-      .object({ ttlMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000).optional() })
+      .object({
+        ttlMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(30 * 24 * 3600 * 1000)
+          .optional(),
+      })
       .strict()
       .optional(),
     redact: z
@@ -50,7 +57,10 @@ interface CompiledRule {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`, 's');
 }
 
@@ -71,10 +81,7 @@ function compileToolMatcher(tools: string[] | undefined): (tool: { name: string;
     else if (/[*?]/.test(entry)) globs.push(globToRegExp(entry));
     else names.add(entry);
   }
-  return (tool) =>
-    names.has(tool.name) ||
-    (tool.risk !== undefined && risks.has(tool.risk)) ||
-    globs.some((glob) => glob.test(tool.name));
+  return (tool) => names.has(tool.name) || (tool.risk !== undefined && risks.has(tool.risk)) || globs.some((glob) => glob.test(tool.name));
 }
 
 function compileRule(rule: PolicyRule): CompiledRule {
@@ -89,9 +96,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
     effect: rule.effect,
     matchesAgent: compileAgentMatcher(rule.agents),
     matchesTool: compileToolMatcher(rule.tools),
-    conditions: (rule.when ?? []).map((condition, index) =>
-      compileCondition(condition, `policy rule "${rule.id}" when[${index}]`),
-    ),
+    conditions: (rule.when ?? []).map((condition, index) => compileCondition(condition, `policy rule "${rule.id}" when[${index}]`)),
     ttlMs: rule.approval?.ttlMs,
     redact: rule.redact,
   };
@@ -200,10 +205,7 @@ function mergeRedaction(a: ToolRedaction | undefined, b: ToolRedaction): ToolRed
   };
 }
 
-function mergeDetectors(
-  a: ToolRedaction['detectors'],
-  b: ToolRedaction['detectors'],
-): NonNullable<ToolRedaction['detectors']> {
+function mergeDetectors(a: ToolRedaction['detectors'], b: ToolRedaction['detectors']): NonNullable<ToolRedaction['detectors']> {
   const toRecord = (value: ToolRedaction['detectors']): Record<string, boolean | string> =>
     value === undefined ? {} : Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, true])) : value;
   return { ...toRecord(a), ...toRecord(b) };

@@ -127,7 +127,10 @@ const routes: AdminRoute[] = [
     pattern: /^\/tools\/([^/]+)$/,
     roles: ADMIN,
     handle: async ({ admin, principal, request, maxBodyBytes }, [name]) =>
-      jsonResponse(200, await admin.updateTool(name as string, (await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal)),
+      jsonResponse(
+        200,
+        await admin.updateTool(name as string, (await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal),
+      ),
   },
   {
     method: 'DELETE',
@@ -162,7 +165,10 @@ const routes: AdminRoute[] = [
     pattern: /^\/policies\/([^/]+)$/,
     roles: ADMIN,
     handle: async ({ admin, principal, request, maxBodyBytes }, [id]) =>
-      jsonResponse(200, await admin.updatePolicy(id as string, (await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal)),
+      jsonResponse(
+        200,
+        await admin.updatePolicy(id as string, (await readJsonBody(request, maxBodyBytes)) as Record<string, unknown>, principal),
+      ),
   },
   {
     method: 'DELETE',
@@ -341,7 +347,11 @@ export async function routeAdmin(request: AdminRequest): Promise<Response> {
     return route.handle(request, params);
   }
   if (allowed.length > 0) {
-    return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allowed.join(', ')}` } }, { allow: allowed.join(', ') });
+    return jsonResponse(
+      405,
+      { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allowed.join(', ')}` } },
+      { allow: allowed.join(', ') },
+    );
   }
   throw new GatewayError({ code: 'NOT_FOUND', message: 'No such admin route' });
 }

@@ -42,7 +42,8 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, total).toString('utf8');
+  if (chunks.length === 1)
+    return Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, total).toString('utf8');
   return Buffer.concat(chunks, total).toString('utf8');
 }
 

@@ -30,11 +30,7 @@ export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, s
     case 'succeeded':
       return jsonResponse(200, { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output }, headers);
     case 'pending_approval':
-      return jsonResponse(
-        202,
-        { invocationId: outcome.invocationId, status: 'pending_approval', approval: outcome.approval },
-        headers,
-      );
+      return jsonResponse(202, { invocationId: outcome.invocationId, status: 'pending_approval', approval: outcome.approval }, headers);
     default:
       return errorResponse(outcome.error, outcome.invocationId);
   }

@@ -104,9 +104,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return copyAgent(updated);
     },
     async listAgents(listOptions) {
-      const all = [...agents.values()].sort(
-        (a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id),
-      );
+      const all = [...agents.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
       return pageByOffset(all, listOptions, copyAgent);
     },
 
@@ -138,9 +136,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return policies.delete(id);
     },
     async listPolicies() {
-      return [...policies.values()]
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : 1))
-        .map(clone);
+      return [...policies.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : 1)).map(clone);
     },
 
     async createInvocation(record) {

@@ -31,9 +31,7 @@ export function assertToolBasics(definition: {
 }): void {
   const { name } = definition;
   if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
-    throw new TypeError(
-      `tool name ${JSON.stringify(name)} is invalid: use 1-128 ASCII letters, digits, "_", "-", "." or "/"`,
-    );
+    throw new TypeError(`tool name ${JSON.stringify(name)} is invalid: use 1-128 ASCII letters, digits, "_", "-", "." or "/"`);
   }
   if (typeof definition.description !== 'string') throw new TypeError(`tool "${name}": description must be a string`);
   const schema = definition.inputSchema as { type?: unknown } | null;

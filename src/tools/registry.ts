@@ -74,8 +74,7 @@ export function resolveTool(
 ): ResolvedTool {
   const where = `tool "${definition.name}"`;
   const validateInput = compile(definition.inputSchema, `${where} inputSchema`);
-  const validateOutput =
-    definition.outputSchema === undefined ? undefined : compile(definition.outputSchema, `${where} outputSchema`);
+  const validateOutput = definition.outputSchema === undefined ? undefined : compile(definition.outputSchema, `${where} outputSchema`);
   const view: ToolView = { name: definition.name, description: definition.description, inputSchema: definition.inputSchema };
   if (definition.title !== undefined) view.title = definition.title;
   if (definition.outputSchema !== undefined) view.outputSchema = definition.outputSchema;

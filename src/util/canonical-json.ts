@@ -94,9 +94,7 @@ function writeIterative(value: unknown): string {
       }
     } else if (typeof current === 'object') {
       const source =
-        typeof (current as { toJSON?: unknown }).toJSON === 'function'
-          ? (current as { toJSON: () => unknown }).toJSON()
-          : current;
+        typeof (current as { toJSON?: unknown }).toJSON === 'function' ? (current as { toJSON: () => unknown }).toJSON() : current;
       if (source !== current) {
         stack.push({ value: source });
         continue;

@@ -41,7 +41,13 @@ describe('createNodeHandler over node:http', () => {
     const { port } = new URL(url);
     const status = await new Promise<number>((resolve, reject) => {
       const request = httpRequest(
-        { host: '127.0.0.1', port, method: 'POST', path: '/tools/echo/invoke', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/tools/echo/invoke',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        },
         (response) => {
           response.resume();
           resolve(response.statusCode ?? 0);

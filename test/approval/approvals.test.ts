@@ -67,7 +67,13 @@ describe('approve-then-execute over REST', () => {
     const approvalId = first.body.approval.id;
 
     const view = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}`, { key: adminTokens.approver }));
-    expect(await view.json()).toMatchObject({ id: approvalId, tool: 'refunds.create', status: 'pending', ruleIds: ['refunds-need-approval'], input: { orderId: 'O-1', amount: 500 } });
+    expect(await view.json()).toMatchObject({
+      id: approvalId,
+      tool: 'refunds.create',
+      status: 'pending',
+      ruleIds: ['refunds-need-approval'],
+      input: { orderId: 'O-1', amount: 500 },
+    });
 
     // An agent key can never decide.
     const byAgent = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: apiKey, body: {} }));
@@ -76,7 +82,9 @@ describe('approve-then-execute over REST', () => {
     const byAuditor = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.auditor, body: {} }));
     expect(byAuditor.status).toBe(403);
 
-    const approved = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: { reason: 'ok' } }));
+    const approved = await gateway.fetch(
+      jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: { reason: 'ok' } }),
+    );
     expect(approved.status).toBe(200);
     expect(await approved.json()).toMatchObject({
       approval: { status: 'executed', decidedBy: 'bob', reason: 'ok' },
@@ -112,7 +120,11 @@ describe('approve-then-execute over REST', () => {
   it('gives a denial with the approver reason, redacted, and never executes', async () => {
     const { gateway, counter, invoke } = await setup();
     const first = await invoke({ orderId: 'O-2', amount: 900 });
-    const result = await gateway.admin.decide(first.body.approval.id, { decision: 'deny', reason: 'card 4111 1111 1111 1111 is flagged' }, approverPrincipal);
+    const result = await gateway.admin.decide(
+      first.body.approval.id,
+      { decision: 'deny', reason: 'card 4111 1111 1111 1111 is flagged' },
+      approverPrincipal,
+    );
     expect(result.outcome.status).toBe('error');
     const repeat = await invoke({ orderId: 'O-2', amount: 900 });
     expect(repeat.status).toBe(403);
@@ -128,7 +140,9 @@ describe('approve-then-execute over REST', () => {
     const id = first.body.approval.id;
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, index) =>
-        gateway.fetch(jsonRequest(`/admin/approvals/${id}/${index % 2 === 0 ? 'approve' : 'deny'}`, { key: adminTokens.approver, body: {} })),
+        gateway.fetch(
+          jsonRequest(`/admin/approvals/${id}/${index % 2 === 0 ? 'approve' : 'deny'}`, { key: adminTokens.approver, body: {} }),
+        ),
       ),
     );
     const statuses = responses.map((response) => response.status);
@@ -256,7 +270,11 @@ describe('webhook approver', () => {
       expect(body).not.toContain('CANARY');
       expect(JSON.stringify(message)).not.toContain('CANARY-pw-123456');
       const [header, payload, signature] = body.split('.');
-      const forged = Buffer.from(Buffer.from(payload as string, 'base64url').toString().replace('"O-8"', '"O-9"')).toString('base64url');
+      const forged = Buffer.from(
+        Buffer.from(payload as string, 'base64url')
+          .toString()
+          .replace('"O-8"', '"O-9"'),
+      ).toString('base64url');
       expect(await verifyApprovalWebhook(`${header}.${forged}.${signature}`, publicJwk)).toBeUndefined();
       const other = await generateAuditSigningKey();
       expect(await verifyApprovalWebhook(body, other.publicJwk)).toBeUndefined();

@@ -131,7 +131,11 @@ describe('admin: tools', () => {
     expect(upstream.seen.at(-1)?.authorization).toBe(TOKEN);
 
     const patched = await gateway.fetch(
-      jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'PATCH', body: { description: 'Orders, v2', secretHeaders: { authorization: '***' } } }),
+      jsonRequest('/admin/tools/crm.orders', {
+        ...auth,
+        method: 'PATCH',
+        body: { description: 'Orders, v2', secretHeaders: { authorization: '***' } },
+      }),
     );
     expect(patched.status).toBe(200);
     const patchedView = (await patched.json()) as Record<string, any>;
@@ -146,14 +150,25 @@ describe('admin: tools', () => {
       ['crm.orders', 'store'],
     ]);
     expect((await gateway.fetch(jsonRequest('/admin/tools/crm.get_customer', { ...auth, method: 'DELETE' }))).status).toBe(409);
-    const bad = await gateway.fetch(jsonRequest('/admin/tools', { ...auth, body: { name: 'x', description: 'x', method: 'GET', url: 'ftp://x/{a}', inputSchema: { type: 'object' } } }));
+    const bad = await gateway.fetch(
+      jsonRequest('/admin/tools', {
+        ...auth,
+        body: { name: 'x', description: 'x', method: 'GET', url: 'ftp://x/{a}', inputSchema: { type: 'object' } },
+      }),
+    );
     expect(bad.status).toBe(400);
     const unknownField = await gateway.fetch(
-      jsonRequest('/admin/tools', { ...auth, body: { name: 'y', description: 'y', method: 'GET', url: 'https://a.example', inputSchema: { type: 'object' }, shell: 'rm' } }),
+      jsonRequest('/admin/tools', {
+        ...auth,
+        body: { name: 'y', description: 'y', method: 'GET', url: 'https://a.example', inputSchema: { type: 'object' }, shell: 'rm' },
+      }),
     );
     expect(unknownField.status).toBe(400);
     const polluted = await gateway.fetch(
-      jsonRequest('/admin/tools', { ...auth, body: '{"name":"z","description":"z","method":"GET","url":"https://a.example","inputSchema":{"type":"object","__proto__":{"x":1}}}' }),
+      jsonRequest('/admin/tools', {
+        ...auth,
+        body: '{"name":"z","description":"z","method":"GET","url":"https://a.example","inputSchema":{"type":"object","__proto__":{"x":1}}}',
+      }),
     );
     expect(polluted.status).toBe(400);
 
@@ -183,7 +198,9 @@ describe('admin: tools', () => {
     const inFlight = Array.from({ length: 20 }, (_, index) =>
       gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: String(index) } }),
     );
-    const counts = await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } } });
+    const counts = await gateway.admin.rotateSecrets({
+      encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } },
+    });
     expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0 });
     const outcomes = await Promise.all(inFlight);
     expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
@@ -210,21 +227,31 @@ describe('admin: policies', () => {
     const auth = { key: adminTokens.admin };
     expect(await call()).toBe(200);
     const created = await gateway.fetch(
-      jsonRequest('/admin/policies', { ...auth, body: { id: 'no-vip', effect: 'deny', agents: ['tag:eu'], when: [{ path: 'id', op: 'eq', value: 'vip' }] } }),
+      jsonRequest('/admin/policies', {
+        ...auth,
+        body: { id: 'no-vip', effect: 'deny', agents: ['tag:eu'], when: [{ path: 'id', op: 'eq', value: 'vip' }] },
+      }),
     );
     expect(created.status).toBe(201);
     expect(await call()).toBe(403);
-    const patched = await gateway.fetch(jsonRequest('/admin/policies/no-vip', { ...auth, method: 'PATCH', body: { effect: 'require_approval' } }));
+    const patched = await gateway.fetch(
+      jsonRequest('/admin/policies/no-vip', { ...auth, method: 'PATCH', body: { effect: 'require_approval' } }),
+    );
     expect(patched.status).toBe(200);
     expect(await call()).toBe(202);
     expect((await gateway.fetch(jsonRequest('/admin/policies/no-vip', { ...auth, method: 'DELETE' }))).status).toBe(204);
     expect(await call()).toBe(200);
     expect((await gateway.fetch(jsonRequest('/admin/policies/code-allow', { ...auth, method: 'DELETE' }))).status).toBe(409);
     const badPattern = await gateway.fetch(
-      jsonRequest('/admin/policies', { ...auth, body: { id: 'bad', effect: 'deny', when: [{ path: 'id', op: 'matches', value: '(a+)+$' }] } }),
+      jsonRequest('/admin/policies', {
+        ...auth,
+        body: { id: 'bad', effect: 'deny', when: [{ path: 'id', op: 'matches', value: '(a+)+$' }] },
+      }),
     );
     expect(badPattern.status).toBe(400);
-    const list = (await (await gateway.fetch(jsonRequest('/admin/policies', auth))).json()) as { items: Array<{ id: string; readOnly: boolean }> };
+    const list = (await (await gateway.fetch(jsonRequest('/admin/policies', auth))).json()) as {
+      items: Array<{ id: string; readOnly: boolean }>;
+    };
     expect(list.items).toEqual([expect.objectContaining({ id: 'code-allow', readOnly: true })]);
   });
 });

@@ -64,9 +64,7 @@ describe('REST invoke', () => {
 
   it('never accepts a key in the query string', async () => {
     const { apiKey } = await setup();
-    const response = await gateway.fetch(
-      new Request(`http://gateway.test/tools?access_token=${apiKey}&key=${apiKey}`, { method: 'GET' }),
-    );
+    const response = await gateway.fetch(new Request(`http://gateway.test/tools?access_token=${apiKey}&key=${apiKey}`, { method: 'GET' }));
     expect(response.status).toBe(401);
   });
 
@@ -398,9 +396,9 @@ describe('createGateway options', () => {
     expect(() => createGateway({ maxBodyBytes: -1 })).toThrow(/maxBodyBytes/);
     expect(() => createGateway({ bogus: true } as never)).toThrow(/bogus|Unrecognized/);
     expect(() => createGateway({ policy: [{ id: 'x', effect: 'maybe' }] as never })).toThrow(/policy/);
-    expect(() =>
-      createGateway({ policy: [{ id: 'x', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a+)+$' }] }] }),
-    ).toThrow(/backtrack/);
+    expect(() => createGateway({ policy: [{ id: 'x', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a+)+$' }] }] })).toThrow(
+      /backtrack/,
+    );
     expect(() => createGateway({ tools: [echo, echo] })).toThrow(/twice/);
     expect(() => createGateway({ admin: { tokens: [{ token: 'short', id: 'x', roles: ['admin'] }] } })).toThrow(/admin/);
   });

@@ -78,7 +78,12 @@ describe('compilePolicy', () => {
       { id: 'r', effect: 'sometimes' },
     ];
     for (const rule of bad) expect(() => compilePolicy([rule as never]), JSON.stringify(rule)).toThrow(/rule "r"|invalid/);
-    expect(() => compilePolicy([{ id: 'x', effect: 'allow' }, { id: 'x', effect: 'deny' }])).toThrow(/twice/);
+    expect(() =>
+      compilePolicy([
+        { id: 'x', effect: 'allow' },
+        { id: 'x', effect: 'deny' },
+      ]),
+    ).toThrow(/twice/);
   });
 
   it('decides visibility ignoring input conditions, hiding tools behind unconditional denials', () => {
