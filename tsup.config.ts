@@ -14,4 +14,6 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
+  // Peer dependencies of subpaths (test runner, frameworks, database clients) are never bundled.
+  external: ['vitest', 'pg', '@electric-sql/pglite', 'express', 'fastify', 'koa', 'next'],
 });

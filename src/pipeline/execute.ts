@@ -56,8 +56,13 @@ export async function runTool(
     call.signal.removeEventListener('abort', onAbort);
   }
 
+  const mcpContent = tool.definition.outputFormat === 'mcp-content';
+  if (mcpContent && !hasContentBlocks(execution.output)) {
+    throw new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" must return { content: [...] } (outputFormat "mcp-content")` });
+  }
   if (tool.validateOutput !== undefined) {
-    const issues = tool.validateOutput(execution.output);
+    const structured = mcpContent ? (execution.output as { structuredContent?: unknown }).structuredContent : execution.output;
+    const issues = tool.validateOutput(structured);
     if (issues !== undefined) {
       throw new GatewayError({
         code: 'UPSTREAM_ERROR',
@@ -67,6 +72,10 @@ export async function runTool(
     }
   }
   return execution;
+}
+
+function hasContentBlocks(output: unknown): boolean {
+  return typeof output === 'object' && output !== null && Array.isArray((output as { content?: unknown }).content);
 }
 
 /**

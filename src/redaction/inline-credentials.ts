@@ -37,12 +37,40 @@ function isBlank(code: number): boolean {
   return code === 32 || code === 9;
 }
 
-/** `key = value` and `"key": "value"` pairs whose key is sensitive. */
+const AUTH_SCHEMES: ReadonlySet<string> = new Set(['bearer', 'basic', 'digest', 'token', 'bot', 'negotiate']);
+
+/** Characters that end an unquoted value: white space, quotes, and `, ; & < > ( ) { } [ ] \`. */
+function endsBareValue(code: number): boolean {
+  return (
+    code <= 32 ||
+    code === 34 || // "
+    code === 39 || // '
+    code === 96 || // `
+    code === 44 || // ,
+    code === 59 || // ;
+    code === 38 || // &
+    code === 60 || // <
+    code === 62 || // >
+    code === 40 || // (
+    code === 41 || // )
+    code === 123 || // {
+    code === 125 || // }
+    code === 91 || // [
+    code === 93 || // ]
+    code === 92 // \
+  );
+}
+
+/**
+ * `key = value` and `"key": "value"` pairs whose key is sensitive. The pattern is the separator
+ * alone; the key is read backwards and the value forwards only when the key is sensitive, so
+ * runs of separators or of harmless `key: value` pairs cost a constant amount each.
+ */
 export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentialKind> {
   return {
     kind: 'key_value',
-    source: String.raw`[:=][ \t]*(?:"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*'|\\"(?:[^"\\\r\n]|\\[^"\r\n])*\\"|(?:(?:[Bb]earer|[Bb]asic|[Dd]igest|[Tt]oken|[Bb]ot|[Nn]egotiate)[ \t]+)?[^\s"'${'`'},;&<>(){}\[\]\\]+)`,
-    accept(text, start, end): ScanFinding | null {
+    source: '[:=]',
+    accept(text, start): ScanFinding | null {
       const separator = text.charCodeAt(start);
       if (separator === 61) {
         // "=": not a comparison or an arrow
@@ -66,26 +94,59 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
       while (keyStart < keyEnd && !isLetter(text.charCodeAt(keyStart))) keyStart++;
       if (keyStart === keyEnd) return null;
       if (!keyNames.isSensitive(text.slice(keyStart, keyEnd))) return null;
-
-      let valueStart = start + 1;
-      while (isBlank(text.charCodeAt(valueStart))) valueStart++;
-      let valueEnd = end;
-      const opening = text.charCodeAt(valueStart);
-      if (opening === 34 || opening === 39) {
-        valueStart += 1;
-        valueEnd -= 1;
-      } else if (opening === 92) {
-        valueStart += 2;
-        valueEnd -= 2;
-      } else if (separator === 58 && !quoted && startsLine(text, keyStart)) {
-        // A header or YAML line ("Authorization: Bearer x", "password: two words"): the rest of the line.
-        while (valueEnd < text.length && !isLineBreak(text.charCodeAt(valueEnd))) valueEnd++;
-        while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
-      }
-      if (valueEnd <= valueStart) return null;
-      return { start: valueStart, end: valueEnd, canonical: text.slice(valueStart, valueEnd) };
+      const value = readValue(text, start + 1, separator === 58 && !quoted && startsLine(text, keyStart));
+      return value === null ? null : { start: value[0], end: value[1], canonical: text.slice(value[0], value[1]) };
     },
   };
+}
+
+/**
+ * Reads the value after a separator: a quoted string (an unterminated one runs to the end of the
+ * line, as in a truncated excerpt), a `\"`-quoted string inside embedded JSON, an authorization
+ * scheme and its credentials, or a bare word; a header line's value runs to the end of the line.
+ */
+function readValue(text: string, from: number, headerLine: boolean): [number, number] | null {
+  let start = from;
+  while (isBlank(text.charCodeAt(start))) start++;
+  const opening = text.charCodeAt(start);
+  let end: number;
+  if (opening === 34 || opening === 39) {
+    start += 1;
+    end = start;
+    while (end < text.length && text.charCodeAt(end) !== opening && !isLineBreak(text.charCodeAt(end))) {
+      end += text.charCodeAt(end) === 92 ? 2 : 1;
+    }
+    end = Math.min(end, text.length);
+  } else if (opening === 92 && text.charCodeAt(start + 1) === 34) {
+    start += 2;
+    const closing = text.indexOf('\\"', start);
+    const lineEnd = lineEndFrom(text, start);
+    end = closing === -1 || closing > lineEnd ? lineEnd : closing;
+  } else if (headerLine) {
+    end = lineEndFrom(text, start);
+    while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+  } else {
+    end = bareEnd(text, start);
+    if (end > start && AUTH_SCHEMES.has(text.slice(start, end).toLowerCase()) && isBlank(text.charCodeAt(end))) {
+      let credentials = end;
+      while (isBlank(text.charCodeAt(credentials))) credentials++;
+      const credentialsEnd = bareEnd(text, credentials);
+      if (credentialsEnd > credentials) end = credentialsEnd;
+    }
+  }
+  return end > start ? [start, end] : null;
+}
+
+function bareEnd(text: string, from: number): number {
+  let end = from;
+  while (end < text.length && !endsBareValue(text.charCodeAt(end))) end++;
+  return end;
+}
+
+function lineEndFrom(text: string, from: number): number {
+  let end = from;
+  while (end < text.length && !isLineBreak(text.charCodeAt(end))) end++;
+  return end;
 }
 
 function startsLine(text: string, keyStart: number): boolean {

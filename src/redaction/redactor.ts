@@ -63,14 +63,15 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
       mode: typeof setting === 'string' ? setting : undefined,
     });
   }
-  const inlineRules: ScanRule<InlineCredentialKind>[] = [urlCredentialRule, keyValueRule(keyNames)];
+  const keyValue: ScanRule<InlineCredentialKind> = keyValueRule(keyNames);
   const scanners = new Map<string, CombinedScanner>();
 
   function scannerFor(enabled: readonly DetectorName[]): CombinedScanner {
     const cacheKey = enabled.join(',');
     let scanner = scanners.get(cacheKey);
     if (scanner === undefined) {
-      scanner = new CombinedScanner<string>([...inlineRules, ...enabled.map(detectorRule)], SCAN_PREFILTER);
+      // `key=value` goes last: it is refused at most separators, and a refusal then costs no retry.
+      scanner = new CombinedScanner<string>([urlCredentialRule, ...enabled.map(detectorRule), keyValue], SCAN_PREFILTER);
       scanners.set(cacheKey, scanner);
     }
     return scanner;

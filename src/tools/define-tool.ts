@@ -16,6 +16,8 @@ export interface DefineToolOptions<Schema extends JSONSchema, Output, Input = Fr
   /** Whole-call deadline in milliseconds (default 30 000). */
   timeoutMs?: number;
   redact?: ToolRedaction;
+  /** `'mcp-content'`: the handler returns `{ content: [...], structuredContent? }` for MCP clients as is. */
+  outputFormat?: 'json' | 'mcp-content';
   handler(input: Input, context: ToolCallContext): Output | Promise<Output>;
 }
 
@@ -41,6 +43,10 @@ export function assertToolBasics(definition: {
   const output = definition.outputSchema as { type?: unknown } | null | undefined;
   if (output !== undefined && (output === null || typeof output !== 'object' || output.type !== 'object')) {
     throw new TypeError(`tool "${name}": outputSchema must be a JSON Schema with type "object"`);
+  }
+  const format = (definition as { outputFormat?: unknown }).outputFormat;
+  if (format !== undefined && format !== 'json' && format !== 'mcp-content') {
+    throw new TypeError(`tool "${name}": outputFormat must be "json" or "mcp-content"`);
   }
   const timeout = definition.timeoutMs;
   if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1)) {

@@ -22,6 +22,8 @@ export interface ToolView {
   inputSchema: JsonSchema;
   outputSchema?: JsonSchema;
   annotations?: Record<string, unknown>;
+  /** Present when the tool returns MCP content blocks itself. */
+  outputFormat?: 'mcp-content';
 }
 
 /** The runnable form of a tool, built once per tool version. */
@@ -79,6 +81,7 @@ export function resolveTool(
   if (definition.title !== undefined) view.title = definition.title;
   if (definition.outputSchema !== undefined) view.outputSchema = definition.outputSchema;
   if (definition.annotations !== undefined) view.annotations = { ...definition.annotations };
+  if (definition.outputFormat === 'mcp-content') view.outputFormat = 'mcp-content';
 
   let execute: ResolvedTool['execute'];
   let secretValues: ResolvedTool['secretValues'];

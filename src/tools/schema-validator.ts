@@ -13,8 +13,23 @@ const addFormats: FormatsPlugin =
 /** Checks a value against a compiled schema: undefined when valid, else the issues. */
 export type SchemaCheck = (value: unknown) => InputIssue[] | undefined;
 
+// Strict, except that extension keywords (`x-…`, like MCP's `x-mcp-header`) and `$anchor`
+// are annotations: every other unknown keyword still fails compilation.
+const ALLOWED_UNKNOWN = /unknown keyword: "(?:x-[^"]*|\$anchor)"/;
+const strictLogger = {
+  log() {},
+  warn(message: unknown) {
+    if (!ALLOWED_UNKNOWN.test(String(message))) throw new Error(String(message));
+  },
+  error(message: unknown) {
+    throw new Error(String(message));
+  },
+};
+
 const AJV_OPTIONS = {
   strict: true,
+  strictSchema: 'log',
+  logger: strictLogger,
   strictTypes: false,
   strictRequired: false,
   strictTuples: false,

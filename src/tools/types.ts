@@ -43,6 +43,13 @@ export interface ToolDefinitionBase {
   /** Whole-call deadline in milliseconds (default 30 000). */
   timeoutMs?: number;
   redact?: ToolRedaction;
+  /**
+   * `'json'` (default): the output is any JSON value, sent to MCP clients as text (and as
+   * `structuredContent` when there is an `outputSchema`). `'mcp-content'`: the output is
+   * already an MCP tool result body, `{ content: [...blocks], structuredContent? }` (text,
+   * image, audio, resource blocks), passed to MCP clients as it is.
+   */
+  outputFormat?: 'json' | 'mcp-content';
 }
 
 /** A tool that runs a function in this process. */

@@ -31,6 +31,8 @@ export interface CalledTool {
   name: string;
   /** True when the listing shows an `outputSchema` for it. */
   hasOutputSchema: boolean;
+  /** True when the tool returns MCP content blocks itself (`outputFormat: 'mcp-content'`). */
+  mcpContent?: boolean;
 }
 
 const maxIssueLines = 20;
@@ -59,10 +61,20 @@ function succeededResult(
   tool: CalledTool,
   structured: StructuredContentSupport,
 ): Record<string, unknown> {
-  const text = typeof output === 'string' ? output : (JSON.stringify(output) ?? 'null');
-  const result: Record<string, unknown> = { content: [{ type: 'text', text }] };
-  if (tool.hasOutputSchema && (structured === 'any' || (structured === 'object' && isJsonObject(output)))) {
-    result.structuredContent = output === undefined ? null : output;
+  let result: Record<string, unknown>;
+  if (tool.mcpContent && isJsonObject(output) && Array.isArray(output.content)) {
+    // The tool speaks MCP content itself: its blocks go out as they are.
+    result = { content: output.content };
+    const content = output.structuredContent;
+    if (tool.hasOutputSchema && content !== undefined && (structured === 'any' || (structured === 'object' && isJsonObject(content)))) {
+      result.structuredContent = content;
+    }
+  } else {
+    const text = typeof output === 'string' ? output : (JSON.stringify(output) ?? 'null');
+    result = { content: [{ type: 'text', text }] };
+    if (tool.hasOutputSchema && (structured === 'any' || (structured === 'object' && isJsonObject(output)))) {
+      result.structuredContent = output === undefined ? null : output;
+    }
   }
   result._meta = { [invocationMetaKey]: invocationId };
   return result;

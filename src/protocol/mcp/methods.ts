@@ -157,7 +157,11 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       }
       const structured: StructuredContentSupport =
         era.kind === 'modern' ? 'any' : legacyFeatures(era.version).structuredOutput ? 'object' : 'none';
-      const calledTool = { name, hasOutputSchema: tool?.hasOutputSchema ?? false };
+      const calledTool = {
+        name,
+        hasOutputSchema: tool?.hasOutputSchema ?? false,
+        mcpContent: tool?.view.outputFormat === 'mcp-content',
+      };
       const render = (result: CallOutcome): Reply => {
         const answer = answerCall(result, calledTool, structured);
         if (answer.kind === 'protocol-error') return inBandError(id, answer.code, answer.message);

@@ -18,6 +18,8 @@ export interface McpToolView {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
+  /** `'mcp-content'`: the call's output is already `{ content, structuredContent? }` and is passed through. */
+  outputFormat?: 'mcp-content';
   annotations?: Record<string, unknown>;
 }
 

@@ -1,0 +1,12 @@
+var R=require("../../chunks/ssr/[turbopack]_runtime.js")("server/app/_not-found/page.js")
+R.c("server/chunks/ssr/node_modules_next_dist_esm_build_templates_app-page_0r10zrxng849l.js")
+R.c("server/chunks/ssr/[root-of-the-server]__1_4jauurpaq13._.js")
+R.c("server/chunks/ssr/[root-of-the-server]__2123l7b0pd8dc._.js")
+R.c("server/chunks/ssr/node_modules_next_dist_0-amwqbrge23p._.js")
+R.c("server/chunks/ssr/[root-of-the-server]__0dm_kxgpszvv-._.js")
+R.c("server/chunks/ssr/node_modules_next_dist_client_components_0wpq8j32_ibz4._.js")
+R.c("server/chunks/ssr/node_modules_next_dist_client_components_builtin_forbidden_0symwr9mbf-fh.js")
+R.c("server/chunks/ssr/node_modules_next_dist_client_components_builtin_unauthorized_0l_sp0xky89qu.js")
+R.c("server/chunks/ssr/examples_nextjs__next-internal_server_app__not-found_page_actions_1hwc9qc5v9khd.js")
+R.m(87085)
+module.exports=R.m(87085).exports

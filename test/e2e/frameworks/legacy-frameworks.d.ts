@@ -1,0 +1,11 @@
+// Express 4 and Koa 2 are installed under npm aliases next to Express 5 and Koa 3; their
+// APIs used here match the current type packages.
+declare module 'express4' {
+  import express from 'express';
+  export default express;
+}
+
+declare module 'koa2' {
+  import Koa from 'koa';
+  export default Koa;
+}
