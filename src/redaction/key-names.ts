@@ -181,7 +181,9 @@ export class KeyNameMatcher {
 }
 
 /** Builds the key-name list from the options: `replace` (or the built-ins), plus `add`, minus `remove`. */
-export function resolveKeyNames(options: { replace?: readonly string[]; add?: readonly string[]; remove?: readonly string[] } | undefined): string[] {
+export function resolveKeyNames(
+  options: { replace?: readonly string[]; add?: readonly string[]; remove?: readonly string[] } | undefined,
+): string[] {
   const base = options?.replace ?? defaultKeyNames;
   const names = [...base, ...(options?.add ?? [])];
   for (const name of names) {

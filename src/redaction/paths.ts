@@ -73,7 +73,13 @@ export function parsePath(source: string): Step[] {
   return steps;
 }
 
-function readDotMember(source: string, index: number, descendant: boolean, steps: Step[], fail: (reason: string, offset: number) => never): number {
+function readDotMember(
+  source: string,
+  index: number,
+  descendant: boolean,
+  steps: Step[],
+  fail: (reason: string, offset: number) => never,
+): number {
   if (source[index] === '*') {
     steps.push({ descendant, kind: 'any' });
     return index + 1;
@@ -85,7 +91,13 @@ function readDotMember(source: string, index: number, descendant: boolean, steps
   return end;
 }
 
-function readBracket(source: string, index: number, descendant: boolean, steps: Step[], fail: (reason: string, offset: number) => never): number {
+function readBracket(
+  source: string,
+  index: number,
+  descendant: boolean,
+  steps: Step[],
+  fail: (reason: string, offset: number) => never,
+): number {
   const open = index;
   index += 1;
   const first = source[index];
@@ -171,7 +183,11 @@ export class PathMatcher {
       const step = rule.steps[stepIndex] as Step;
       if (step.descendant && !next.includes(packed)) next.push(packed);
       const matches =
-        step.kind === 'any' ? true : step.kind === 'name' ? name !== undefined && name === step.name : typeof key === 'number' && key === step.index;
+        step.kind === 'any'
+          ? true
+          : step.kind === 'name'
+            ? name !== undefined && name === step.name
+            : typeof key === 'number' && key === step.index;
       if (!matches) continue;
       if (stepIndex + 1 === rule.steps.length) mode = stricterMode(mode, rule.mode);
       else if (!next.includes(packed + 1)) next.push(packed + 1);

@@ -1,7 +1,15 @@
 import { detectorNames, isDetectorName } from './detectors.js';
 import { isRedactionMode, stricterMode } from './modes.js';
 import { parsePath } from './paths.js';
-import type { DetectorName, DetectorSelection, DetectorSetting, PathRule, RedactionMode, RedactionProfile, RedactionProfileInput } from './types.js';
+import type {
+  DetectorName,
+  DetectorSelection,
+  DetectorSetting,
+  PathRule,
+  RedactionMode,
+  RedactionProfile,
+  RedactionProfileInput,
+} from './types.js';
 
 /** A checked profile: every entry validated, detector selections as explicit overrides. */
 export interface NormalizedProfile {
@@ -74,7 +82,10 @@ export function normaliseProfile(input: RedactionProfileInput | undefined): Norm
       } else if (entry !== null && typeof entry === 'object' && typeof (entry as PathRule).path === 'string') {
         const rule = entry as { path: string; mode?: unknown };
         parsePath(rule.path);
-        paths.push({ path: rule.path, mode: rule.mode === undefined ? undefined : checkMode(rule.mode, `redaction path ${JSON.stringify(rule.path)}`) });
+        paths.push({
+          path: rule.path,
+          mode: rule.mode === undefined ? undefined : checkMode(rule.mode, `redaction path ${JSON.stringify(rule.path)}`),
+        });
       } else {
         throw new TypeError(`Invalid redaction path entry ${describe(entry)}: expected a string or { path, mode? }`);
       }

@@ -49,7 +49,10 @@ interface GatewayDetectorSetting {
 export function createRedactor(config: RedactorConfig = {}): Redactor {
   if (config === null || typeof config !== 'object') throw new TypeError('Invalid redactor configuration: expected an object');
   const defaultMode = config.mode === undefined ? 'mask' : checkMode(config.mode, 'the redactor configuration');
-  if (config.keyNames !== undefined && (config.keyNames === null || typeof config.keyNames !== 'object' || Array.isArray(config.keyNames))) {
+  if (
+    config.keyNames !== undefined &&
+    (config.keyNames === null || typeof config.keyNames !== 'object' || Array.isArray(config.keyNames))
+  ) {
     throw new TypeError('Invalid redactor keyNames: expected { add?, replace?, remove? }');
   }
   const keyNames = new KeyNameMatcher(resolveKeyNames(config.keyNames));

@@ -92,7 +92,12 @@ export class CombinedScanner<Kind extends string = string> {
         combined.lastIndex = start + 1;
         continue;
       }
-      (hits ??= []).push({ kind: (rules[ruleIndex] as ScanRule<Kind>).kind, start: finding.start, end: finding.end, canonical: finding.canonical });
+      (hits ??= []).push({
+        kind: (rules[ruleIndex] as ScanRule<Kind>).kind,
+        start: finding.start,
+        end: finding.end,
+        canonical: finding.canonical,
+      });
       combined.lastIndex = Math.max(finding.end, start + 1);
     }
     return hits;

@@ -152,7 +152,7 @@ function assignMember(target: Record<string, unknown>, outputKey: string, source
 function redactNumber(value: number | bigint, plan: WalkPlan): unknown {
   if (!plan.scanAllNumbers) {
     if (typeof value === 'number' && !(Number.isInteger(value) && Math.abs(value) >= LARGE_INTEGER)) return value;
-    if (typeof value === 'bigint' && (value < BigInt(LARGE_INTEGER) && value > -BigInt(LARGE_INTEGER))) return value;
+    if (typeof value === 'bigint' && value < BigInt(LARGE_INTEGER) && value > -BigInt(LARGE_INTEGER)) return value;
   }
   const written = String(value);
   const redacted = plan.text.redact(written);

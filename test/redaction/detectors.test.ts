@@ -58,7 +58,13 @@ const cases: DetectorCase[] = [
   },
   {
     detector: 'iban',
-    found: ['DE89 3704 0044 0532 0130 00', 'GB82WEST12345698765432', 'GB82 WEST 1234 5698 7654 32', 'FR14 2004 1010 0505 0001 3M02 606', 'NL91ABNA0417164300'],
+    found: [
+      'DE89 3704 0044 0532 0130 00',
+      'GB82WEST12345698765432',
+      'GB82 WEST 1234 5698 7654 32',
+      'FR14 2004 1010 0505 0001 3M02 606',
+      'NL91ABNA0417164300',
+    ],
     ignored: ['DE89 3704 0044 0532 0130 01', 'GB00WEST12345698765432', 'AB12CDEF', 'XX12 3456 7890 1234 5678'],
   },
   {
@@ -68,7 +74,17 @@ const cases: DetectorCase[] = [
   },
   {
     detector: 'phone',
-    found: ['+1 415 555 2671', '+1 (415) 555-2671', '+44 20 7946 0958', '+4915112345678', '(415) 555-2671', '415-555-2671', '415.555.2671', '030 1234 5678', '06 12 34 56 78'],
+    found: [
+      '+1 415 555 2671',
+      '+1 (415) 555-2671',
+      '+44 20 7946 0958',
+      '+4915112345678',
+      '(415) 555-2671',
+      '415-555-2671',
+      '415.555.2671',
+      '030 1234 5678',
+      '06 12 34 56 78',
+    ],
     ignored: ['2024-05-12', 'version 1.2.3', 'order 12345678', '01.02.2024 12', '+12 34', '123-456-7890', 'id 4155552671'],
   },
   {
@@ -98,7 +114,10 @@ const cases: DetectorCase[] = [
       `-----BEGIN OPENSSH PRIVATE KEY-----\n${alphanumeric(70)}`,
       `-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n${alphanumeric(64)}\n-----END PGP PRIVATE KEY BLOCK-----`,
     ],
-    ignored: [`-----BEGIN PUBLIC KEY-----\n${alphanumeric(64)}\n-----END PUBLIC KEY-----`, `-----BEGIN CERTIFICATE-----\n${alphanumeric(64)}`],
+    ignored: [
+      `-----BEGIN PUBLIC KEY-----\n${alphanumeric(64)}\n-----END PUBLIC KEY-----`,
+      `-----BEGIN CERTIFICATE-----\n${alphanumeric(64)}`,
+    ],
   },
   {
     detector: 'aws_access_key',
@@ -107,12 +126,22 @@ const cases: DetectorCase[] = [
   },
   {
     detector: 'github_token',
-    found: [`ghp_${alphanumeric(36)}`, `gho_${alphanumeric(36, 5)}`, `ghs_${alphanumeric(36, 11)}`, `github_pat_${alphanumeric(22)}_${alphanumeric(59, 5)}`],
+    found: [
+      `ghp_${alphanumeric(36)}`,
+      `gho_${alphanumeric(36, 5)}`,
+      `ghs_${alphanumeric(36, 11)}`,
+      `github_pat_${alphanumeric(22)}_${alphanumeric(59, 5)}`,
+    ],
     ignored: ['ghp_short', `ghx_${alphanumeric(36)}`, `ghp_${alphanumeric(20)}`],
   },
   {
     detector: 'slack_token',
-    found: [`xoxb-123456789012-1234567890123-${alphanumeric(24)}`, `xoxp-${'1234567890'}-${alphanumeric(12)}`, `xapp-1-A0123456789-${alphanumeric(30)}`, `https://hooks.slack.com/services/T0123ABCD/B0123ABCD/${alphanumeric(24)}`],
+    found: [
+      `xoxb-123456789012-1234567890123-${alphanumeric(24)}`,
+      `xoxp-${'1234567890'}-${alphanumeric(12)}`,
+      `xapp-1-A0123456789-${alphanumeric(30)}`,
+      `https://hooks.slack.com/services/T0123ABCD/B0123ABCD/${alphanumeric(24)}`,
+    ],
     ignored: ['xoxb-nodigits-here-at-all', 'xoxz-123456789012', 'xoxb-123'],
   },
   {

@@ -14,7 +14,7 @@ describe('layer 1: secrets', () => {
     ['hex', Buffer.from(secret).toString('hex')],
     ['upper-case hex', Buffer.from(secret).toString('hex').toUpperCase()],
     ['URL-encoded', encodeURIComponent(secret)],
-    ['URL-encoded with lower-case escapes', encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())],
+    ['URL-encoded with lower-case escapes', encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (sequence) => sequence.toLowerCase())],
     ['every byte percent-encoded', Array.from(Buffer.from(secret), (byte) => `%${byte.toString(16).padStart(2, '0')}`).join('')],
     ['JSON-escaped', JSON.stringify(secret).slice(1, -1)],
   ];
@@ -113,12 +113,21 @@ describe('layer 2: key names', () => {
     expect(compiled.value({ [key]: 'value-123' })).toEqual({ [key]: '***' });
   });
 
-  it.each(['total_tokens', 'prompt_tokens', 'token_type', 'tokenCount', 'author', 'className', 'spinner', 'keyboard', 'monkey', 'passenger', 'secret_name'])(
-    'leaves %s alone',
-    (key) => {
-      expect(compiled.value({ [key]: 'value-123' })).toEqual({ [key]: 'value-123' });
-    },
-  );
+  it.each([
+    'total_tokens',
+    'prompt_tokens',
+    'token_type',
+    'tokenCount',
+    'author',
+    'className',
+    'spinner',
+    'keyboard',
+    'monkey',
+    'passenger',
+    'secret_name',
+  ])('leaves %s alone', (key) => {
+    expect(compiled.value({ [key]: 'value-123' })).toEqual({ [key]: 'value-123' });
+  });
 
   it('masks whole structures under a sensitive key, keeps null and booleans', () => {
     expect(compiled.value({ credentials: { user: 'ada', pass: 'x' }, token: null, secret: false, password: '' })).toEqual({
@@ -143,15 +152,25 @@ describe('layer 2: key names', () => {
   });
 
   it('masks the password of URLs with credentials', () => {
-    expect(compiled.text('connect postgres://admin:pa55word@db.internal:5432/app failed')).toBe('connect postgres://admin:***@db.internal:5432/app failed');
+    expect(compiled.text('connect postgres://admin:pa55word@db.internal:5432/app failed')).toBe(
+      'connect postgres://admin:***@db.internal:5432/app failed',
+    );
     expect(compiled.text('see https://example.com:8443/path')).toBe('see https://example.com:8443/path');
   });
 
   it('takes added, removed and replaced key names', () => {
     const added = createRedactor({ keyNames: { add: ['member number'] } });
-    expect(added.value({ memberNumber: '42', MEMBER_NUMBER: '43', password: 'x' })).toEqual({ memberNumber: '***', MEMBER_NUMBER: '***', password: '***' });
+    expect(added.value({ memberNumber: '42', MEMBER_NUMBER: '43', password: 'x' })).toEqual({
+      memberNumber: '***',
+      MEMBER_NUMBER: '***',
+      password: '***',
+    });
     const removed = createRedactor({ keyNames: { remove: ['session', 'session id'] } });
-    expect(removed.value({ session: 'abc', sessionId: 'def', password: 'x' })).toEqual({ session: 'abc', sessionId: 'def', password: '***' });
+    expect(removed.value({ session: 'abc', sessionId: 'def', password: 'x' })).toEqual({
+      session: 'abc',
+      sessionId: 'def',
+      password: '***',
+    });
     const replaced = createRedactor({ keyNames: { replace: ['pin code'] } });
     expect(replaced.value({ pinCode: '1234', password: 'x' })).toEqual({ pinCode: '***', password: 'x' });
     expect(replaced.keyNames).toEqual(['pin code']);
@@ -189,7 +208,10 @@ describe('layer 3: path rules', () => {
   });
 
   it('matches path names case-insensitively and after folding', () => {
-    expect(compiled.value({ Customer: { EMAIL: 'x' }, ｃｕｓｔｏｍｅｒ: { email: 'y' } })).toEqual({ Customer: { EMAIL: '***' }, ｃｕｓｔｏｍｅｒ: { email: '***' } });
+    expect(compiled.value({ Customer: { EMAIL: 'x' }, ｃｕｓｔｏｍｅｒ: { email: 'y' } })).toEqual({
+      Customer: { EMAIL: '***' },
+      ｃｕｓｔｏｍｅｒ: { email: '***' },
+    });
   });
 
   it('selects the root with "$"', () => {

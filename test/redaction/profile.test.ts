@@ -27,13 +27,37 @@ describe('compile-time validation', () => {
 
   it('accepts every documented path form', () => {
     expect(() =>
-      redactor.compile({ paths: ['$', '$.a', '$.a.b', '$..a', '$.*', '$..*', '$[0]', '$[*]', '$..[*]', "$['a b']", '$["a\\"b"]', '$.items[*].ssn', '$..items[3].x'] }),
+      redactor.compile({
+        paths: [
+          '$',
+          '$.a',
+          '$.a.b',
+          '$..a',
+          '$.*',
+          '$..*',
+          '$[0]',
+          '$[*]',
+          '$..[*]',
+          "$['a b']",
+          '$["a\\"b"]',
+          '$.items[*].ssn',
+          '$..items[3].x',
+        ],
+      }),
     ).not.toThrow();
   });
 
   it('takes a tool definition redact block', () => {
-    const toolRedaction: ToolRedaction = { paths: ['$.email', { path: '$.card', mode: 'partial' }], detectors: { ipv4: true }, mode: 'mask' };
-    expect(redactor.value({ email: 'x', card: '4111111111111111', ip: '10.0.0.1' }, toolRedaction)).toEqual({ email: '***', card: '***1111', ip: '***' });
+    const toolRedaction: ToolRedaction = {
+      paths: ['$.email', { path: '$.card', mode: 'partial' }],
+      detectors: { ipv4: true },
+      mode: 'mask',
+    };
+    expect(redactor.value({ email: 'x', card: '4111111111111111', ip: '10.0.0.1' }, toolRedaction)).toEqual({
+      email: '***',
+      card: '***1111',
+      ip: '***',
+    });
   });
 
   it('throws a TypeError for an invalid configuration', () => {
@@ -55,7 +79,10 @@ describe('mergeProfiles', () => {
   });
 
   it('unites secrets and paths, keeping each side’s own mode', () => {
-    const merged = mergeProfiles({ secrets: ['first-secret'], paths: ['$.a'], mode: 'hash' }, { secrets: ['second-secret', 'first-secret'], paths: ['$.b'] });
+    const merged = mergeProfiles(
+      { secrets: ['first-secret'], paths: ['$.a'], mode: 'hash' },
+      { secrets: ['second-secret', 'first-secret'], paths: ['$.b'] },
+    );
     expect(merged).toEqual({
       secrets: ['first-secret', 'second-secret'],
       mode: 'hash',
@@ -66,7 +93,9 @@ describe('mergeProfiles', () => {
   it('keeps a detector on when either side turns it on, with the stricter mode', () => {
     expect(mergeProfiles({ detectors: { email: false } }, { detectors: { email: 'partial' } }).detectors).toEqual({ email: 'partial' });
     expect(mergeProfiles({ detectors: { email: 'hash' } }, { detectors: { email: 'mask' } }).detectors).toEqual({ email: 'mask' });
-    expect(mergeProfiles({ detectors: { email: true }, mode: 'remove' }, { detectors: { email: 'partial' } }).detectors).toEqual({ email: 'remove' });
+    expect(mergeProfiles({ detectors: { email: true }, mode: 'remove' }, { detectors: { email: 'partial' } }).detectors).toEqual({
+      email: 'remove',
+    });
     expect(mergeProfiles({ detectors: { email: false } }, {}).detectors).toEqual({ email: false });
     expect(mergeProfiles({ detectors: { ipv4: true } }, { detectors: { ipv6: 'hash' } }).detectors).toEqual({ ipv4: true, ipv6: 'hash' });
   });

@@ -71,12 +71,14 @@ describe('deep and odd values', () => {
   });
 
   it('scrubs object keys that hold secrets or personal data, keeping colliding members', () => {
-    expect(compiled.value({ [secret]: 1, 'ada@example.com': { role: 'admin' }, 'bob@example.com': { role: 'user' }, plain: true })).toEqual({
-      '***': 1,
-      '***~2': { role: 'admin' },
-      '***~3': { role: 'user' },
-      plain: true,
-    });
+    expect(compiled.value({ [secret]: 1, 'ada@example.com': { role: 'admin' }, 'bob@example.com': { role: 'user' }, plain: true })).toEqual(
+      {
+        '***': 1,
+        '***~2': { role: 'admin' },
+        '***~3': { role: 'user' },
+        plain: true,
+      },
+    );
   });
 
   it('never mutates its input', () => {
@@ -97,7 +99,13 @@ describe('deep and odd values', () => {
         return { note: `key ${secret}` };
       }
     }
-    const input = { when: new Date(Date.UTC(2024, 0, 2)), wrapped: new Credential(), skip: undefined, run: () => 1, list: [undefined, () => 1, 1] };
+    const input = {
+      when: new Date(Date.UTC(2024, 0, 2)),
+      wrapped: new Credential(),
+      skip: undefined,
+      run: () => 1,
+      list: [undefined, () => 1, 1],
+    };
     expect(compiled.value(input)).toEqual({ when: '2024-01-02T00:00:00.000Z', wrapped: { note: 'key ***' }, list: [null, null, 1] });
   });
 

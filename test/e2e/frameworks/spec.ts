@@ -143,7 +143,7 @@ function abandonUpload(url: string, headers: Record<string, string>, arrived: ()
     port: target.port,
     path: target.pathname,
     method: 'POST',
-    headers: { ...headers, 'content-length': '1000' },
+    headers: { ...headers, 'content-length': '1000', 'x-matrix-probe': 'abandon' },
   });
   request.on('error', () => undefined);
   request.write('{"input":{"text":"');

@@ -1,0 +1,34 @@
+/**
+ * Scenarios 4–7 and 9: the governed gateway (see gateway-setup.ts) served over node:http
+ * with the package's node adapter. Reports the agent key with its address; a store that is
+ * not available is reported as `{ type: 'unavailable', reason }` and the process exits.
+ *
+ *   args: --upstream=http://127.0.0.1:PORT --store=memory|pglite|postgres
+ */
+import { createNodeHandler } from '../../adapters/node.js';
+import { readArguments, sendToParent } from '../child-process.js';
+import { type BenchStoreKind, StoreUnavailableError, createBenchGateway } from '../gateway-setup.js';
+import { serveOnLoopback } from './loopback.js';
+
+const args = readArguments();
+const upstreamUrl = args.get('upstream');
+if (upstreamUrl === undefined) throw new Error('gateway: --upstream is required');
+const store = (args.get('store') ?? 'memory') as BenchStoreKind;
+
+let bench: Awaited<ReturnType<typeof createBenchGateway>>;
+try {
+  bench = await createBenchGateway({ upstreamUrl, store });
+} catch (error) {
+  if (!(error instanceof StoreUnavailableError)) throw error;
+  await sendToParent({ type: 'unavailable', reason: error.message });
+  process.exit(0);
+}
+
+const handler = createNodeHandler(bench.gateway);
+await sendToParent({ type: 'agent', agentKey: bench.agentKey });
+await serveOnLoopback(
+  (req, res) => {
+    void handler(req, res);
+  },
+  { onClose: () => bench.close() },
+);
