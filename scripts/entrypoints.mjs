@@ -4,5 +4,10 @@
 export const entrypoints = {
   '.': 'src/index.ts',
   './node': 'adapters/node.ts',
+  './express': 'adapters/express.ts',
+  './fastify': 'adapters/fastify.ts',
+  './koa': 'adapters/koa.ts',
+  './next': 'adapters/next.ts',
+  './sql': 'src/store/sql/index.ts',
   './testing': 'src/testing/index.ts',
 };

@@ -265,6 +265,11 @@ export interface GatewayAdmin {
     decision: { decision: 'approve' | 'deny'; reason?: string },
     principal: AdminPrincipal,
   ): Promise<ApprovalDecisionResult>;
+  /**
+   * Withdraws a call that waits for approval, on behalf of the agent that made it (the MCP
+   * `tasks/cancel` door uses this). It will never run; other agents' calls are a 404.
+   */
+  cancelInvocation(invocationId: string, agentId: string): Promise<CallOutcome>;
   /** Expires every pending approval whose time is up (the gateway also does this periodically). */
   expireApprovals(): Promise<number>;
   /**
@@ -666,6 +671,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return approvals.decide(id, decision, principal, reason);
     },
     expireApprovals: () => approvals.sweepExpired(),
+    cancelInvocation: (invocationId, agentId) => approvals.cancel(invocationId, agentId),
     async incompleteInvocations(incompleteOptions = {}) {
       const found = await findIncompleteInvocations(store, { ...incompleteOptions, now: now() });
       for (const call of found) {

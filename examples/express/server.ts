@@ -1,4 +1,4 @@
-// Express: the gateway under /atg, beside the app's own routes and its JSON body parser.
+// Express: the gateway under /atg, beside the app's own routes and their JSON body parser.
 // Run: npx tsx examples/express/server.ts
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,8 +54,9 @@ export async function start({
   const { apiKey } = await gateway.admin.createAgent({ name: 'support-bot' });
 
   const app = express();
-  app.use(express.json());
+  // Mounted before the app's body parser, the gateway reads (and limits) raw bodies itself.
   app.use('/atg', createExpressMiddleware(gateway));
+  app.use(express.json());
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });

@@ -1,4 +1,4 @@
-// Koa: the gateway under /atg, after a body parser and beside the app's own router.
+// Koa: the gateway under /atg, beside the app's own router and body parser.
 // Run: npx tsx examples/koa/server.ts
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -60,8 +60,10 @@ export async function start({
     ctx.body = { ok: true };
   });
   const app = new Koa();
-  app.use(bodyParser());
+  // Before the body parser, the gateway reads (and limits) raw bodies itself; it passes
+  // every request outside /atg on to the app.
   app.use(createKoaMiddleware(gateway, { basePath: '/atg' }));
+  app.use(bodyParser());
   app.use(router.routes());
 
   const server = app.listen(port, '127.0.0.1');

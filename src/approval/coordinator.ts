@@ -69,7 +69,7 @@ export class ApprovalCoordinator {
         await this.expire(approval);
         continue;
       }
-      if (approval.status === 'expired') continue;
+      if (approval.status === 'expired' || approval.status === 'cancelled') continue;
       // approved, executing, executed, denied: the one outcome of this call.
       const record = await this.deps.store.getInvocation(approval.invocationId);
       const outcome = record === undefined ? undefined : await outcomeOfRecord(this.deps, record);
@@ -333,6 +333,34 @@ export class ApprovalCoordinator {
       details: { approvalId: approval.id },
     });
     await this.finish(expired, { status: 'error', invocationId: approval.invocationId, error }, undefined);
+  }
+
+  /**
+   * The agent that asked withdraws a call still waiting for approval: it will never run.
+   * Only the requesting agent can; anyone else gets 404, and a decided call 409.
+   */
+  async cancel(invocationId: string, agentId: string): Promise<CallOutcome> {
+    const record = await this.deps.store.getInvocation(invocationId);
+    if (record === undefined || record.agentId !== agentId || record.approvalId === null) {
+      throw new GatewayError({ code: 'NOT_FOUND', message: 'No such call waiting for approval' });
+    }
+    const cancelled = await this.deps.store.transitionApproval(record.approvalId, 'pending', {
+      status: 'cancelled',
+      decidedAt: new Date(this.deps.now()).toISOString(),
+      decidedBy: `agent:${agentId}`,
+      reason: 'cancelled by the agent',
+    });
+    if (cancelled === undefined) throw alreadyDecided();
+    await this.deps.audit.append({
+      type: 'approval.cancelled',
+      actor: `agent:${agentId}`,
+      invocationId,
+      agentId,
+      tool: cancelled.tool,
+      data: { approvalId: cancelled.id },
+    });
+    const error = new GatewayError({ code: 'CANCELLED', message: 'The agent cancelled this call before it was decided' });
+    return this.finish(cancelled, { status: 'error', invocationId, error }, undefined);
   }
 
   /** Expires every pending approval whose time is up. Returns how many. */

@@ -18,6 +18,7 @@ const OUTCOME_TYPES = new Set([
   'invocation.invalid',
   'invocation.timeout',
   'invocation.expired',
+  'invocation.cancelled',
   'invocation.outcome_unknown',
 ]);
 

@@ -17,6 +17,8 @@ export function statusForError(error: GatewayError): InvocationStatus {
       return 'timeout';
     case 'APPROVAL_EXPIRED':
       return 'expired';
+    case 'CANCELLED':
+      return 'cancelled';
     default:
       return 'failed';
   }
@@ -29,6 +31,7 @@ const EVENT_FOR_STATUS: Record<InvocationStatus, string> = {
   invalid: 'invocation.invalid',
   timeout: 'invocation.timeout',
   expired: 'invocation.expired',
+  cancelled: 'invocation.cancelled',
   pending_approval: 'approval.requested',
   running: 'invocation.started',
   outcome_unknown: 'invocation.outcome_unknown',

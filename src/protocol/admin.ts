@@ -48,7 +48,7 @@ const ADMIN: readonly AdminRole[] = ['admin'];
 const APPROVERS: readonly AdminRole[] = ['approver', 'admin'];
 const AUDITORS: readonly AdminRole[] = ['auditor', 'admin'];
 
-const APPROVAL_STATUSES = new Set<ApprovalStatus>(['pending', 'approved', 'denied', 'expired', 'executing', 'executed']);
+const APPROVAL_STATUSES = new Set<ApprovalStatus>(['pending', 'approved', 'denied', 'expired', 'cancelled', 'executing', 'executed']);
 const INVOCATION_STATUSES = new Set<InvocationStatus>([
   'pending_approval',
   'running',
@@ -58,6 +58,7 @@ const INVOCATION_STATUSES = new Set<InvocationStatus>([
   'invalid',
   'timeout',
   'expired',
+  'cancelled',
   'outcome_unknown',
 ]);
 

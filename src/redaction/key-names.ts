@@ -184,6 +184,10 @@ export class KeyNameMatcher {
 export function resolveKeyNames(
   options: { replace?: readonly string[]; add?: readonly string[]; remove?: readonly string[] } | undefined,
 ): string[] {
+  for (const field of ['replace', 'add', 'remove'] as const) {
+    if (options?.[field] !== undefined && !Array.isArray(options[field]))
+      throw new TypeError(`Invalid redactor keyNames.${field}: expected a list of strings`);
+  }
   const base = options?.replace ?? defaultKeyNames;
   const names = [...base, ...(options?.add ?? [])];
   for (const name of names) {

@@ -31,7 +31,9 @@ export const CIRCULAR = '[Circular]';
 const REMOVED: unique symbol = Symbol('removed');
 /** Stack marker: the frame closes a container (its value leaves the ancestor set). */
 const EXIT: unknown[] = [];
+/** Integers of 12 digits or more are scanned (a card number can arrive as a JSON number); smaller ones cannot match. */
 const LARGE_INTEGER = 1e11;
+const LARGE_BIG_INTEGER = BigInt(LARGE_INTEGER);
 
 type Container = Record<string, unknown> | unknown[];
 
@@ -152,7 +154,7 @@ function assignMember(target: Record<string, unknown>, outputKey: string, source
 function redactNumber(value: number | bigint, plan: WalkPlan): unknown {
   if (!plan.scanAllNumbers) {
     if (typeof value === 'number' && !(Number.isInteger(value) && Math.abs(value) >= LARGE_INTEGER)) return value;
-    if (typeof value === 'bigint' && value < BigInt(LARGE_INTEGER) && value > -BigInt(LARGE_INTEGER)) return value;
+    if (typeof value === 'bigint' && value < LARGE_BIG_INTEGER && value > -LARGE_BIG_INTEGER) return value;
   }
   const written = String(value);
   const redacted = plan.text.redact(written);

@@ -34,6 +34,7 @@ export type InvocationStatus =
   | 'invalid'
   | 'timeout'
   | 'expired'
+  | 'cancelled'
   | 'outcome_unknown';
 
 /** The policy outcome recorded with a call. */
@@ -73,7 +74,7 @@ export interface InvocationRecord {
 }
 
 /** Lifecycle of an approval. `executing` is the claim that makes execution exactly-once. */
-export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'executing' | 'executed';
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'executing' | 'executed';
 
 /** A pending (or decided) human approval of one exact call. */
 export interface ApprovalRecord {

@@ -230,6 +230,28 @@ describe('approve-then-execute over REST', () => {
   });
 });
 
+describe('cancellation by the requesting agent', () => {
+  it('withdraws a pending call: it never runs, deciding it is a 409, a repeat asks again', async () => {
+    const { gateway, counter, invoke } = await setup();
+    const first = await invoke({ orderId: 'O-9', amount: 600 });
+    const { agent: other } = await gateway.admin.createAgent({ name: 'other' });
+    const record = await gateway.admin.getInvocation(first.body.invocationId);
+    expect(record.status).toBe('pending_approval');
+    const cancelledByOther = gateway.admin.cancelInvocation(first.body.invocationId, other.id);
+    await expect(cancelledByOther).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const outcome = await gateway.admin.cancelInvocation(first.body.invocationId, record.agentId);
+    expect(outcome.status === 'error' && outcome.error.code).toBe('CANCELLED');
+    expect((await gateway.admin.getInvocation(first.body.invocationId)).status).toBe('cancelled');
+    await expect(gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal)).rejects.toMatchObject({
+      code: 'APPROVAL_ALREADY_DECIDED',
+    });
+    const again = await invoke({ orderId: 'O-9', amount: 600 });
+    expect(again.status).toBe(202);
+    expect(again.body.approval.id).not.toBe(first.body.approval.id);
+    expect(counter.runs).toBe(0);
+  });
+});
+
 describe('webhook approver', () => {
   it('POSTs a JWS that verifies with the published key; a tampered body fails', async () => {
     const { privateKey, publicJwk } = await generateAuditSigningKey();

@@ -7,9 +7,9 @@ globalThis.__BUILD_MANIFEST = {
     "static/chunks/0cz1d0mv5g_q7.js"
   ],
   "lowPriorityFiles": [
-    "static/HyyG8NlkisDbAneCPxqfl/_buildManifest.js",
-    "static/HyyG8NlkisDbAneCPxqfl/_ssgManifest.js",
-    "static/HyyG8NlkisDbAneCPxqfl/_clientMiddlewareManifest.js"
+    "static/8CqP4VSJTqeOwPtOUV9aY/_buildManifest.js",
+    "static/8CqP4VSJTqeOwPtOUV9aY/_ssgManifest.js",
+    "static/8CqP4VSJTqeOwPtOUV9aY/_clientMiddlewareManifest.js"
   ],
   "rootMainFiles": [
     "static/chunks/0j1we3cwg31qe.js",

@@ -1,1 +1,1 @@
-self.__RSC_SERVER_MANIFEST="{\n  \"node\": {},\n  \"edge\": {},\n  \"encryptionKey\": \"Tsx6wCzRHsMec/McKG6RhvmN/vlrSPYP3Qz2UEnxfZw=\"\n}"
+self.__RSC_SERVER_MANIFEST="{\n  \"node\": {},\n  \"edge\": {},\n  \"encryptionKey\": \"jMIcc1jaNxqJqwXb53kVc4XmwdKjwEwbgTwXhFm00E4=\"\n}"

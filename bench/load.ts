@@ -1,0 +1,161 @@
+/**
+ * The load generator: one process per scenario, so it never shares an event loop with the
+ * servers. Asked with `{ type: 'run', ...LoadConfig }`, it checks sample responses, warms
+ * the server up, runs autocannon for the timed period (checking every response body),
+ * checks samples again, and answers `{ type: 'result', ...LoadResult }`.
+ */
+import autocannon from 'autocannon';
+import { request } from 'undici';
+import { onParentMessage, sendToParent } from './child-process.js';
+import { LatencyRecorder, type LatencySummary } from './latency-stats.js';
+import { type ResponseKind, quickCheck, strictCheck } from './response-checks.js';
+
+/** What one load run sends, and for how long. */
+export interface LoadConfig {
+  url: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+  kind: ResponseKind;
+  connections: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+  /** Sequential requests checked in full before and after the timed run. */
+  samples: number;
+}
+
+/** Errors of a load run, by cause. Every one of them counts. */
+export interface LoadErrors {
+  /** Responses that were not 2xx (timed run and warm-up). */
+  non2xx: number;
+  /** 2xx responses whose body was not the expected success. */
+  wrongBody: number;
+  /** Connection errors and timeouts. */
+  transport: number;
+  /** Sample responses that failed the full check. */
+  samples: number;
+  total: number;
+  /** Why the first failing sample failed. */
+  firstSampleFailure?: string;
+}
+
+/** What a load run measured. */
+export interface LoadResult {
+  requestsPerSecond: number;
+  latency: LatencySummary;
+  /** Responses received in the timed run. */
+  responses: number;
+  durationSeconds: number;
+  errors: LoadErrors;
+  /** Every response received in all phases (samples, warm-up, timed run). */
+  responsesAllPhases: number;
+  /** CPU the load generator used in the timed run, as a share of one core. */
+  loadGeneratorCpu: number;
+}
+
+interface CannonOutcome {
+  result: autocannon.Result;
+  latencies: LatencyRecorder;
+  elapsedSeconds: number;
+  cpuSeconds: number;
+}
+
+function cannon(config: LoadConfig, seconds: number): Promise<CannonOutcome> {
+  const latencies = new LatencyRecorder();
+  const kind = config.kind;
+  return new Promise((resolve, reject) => {
+    let started = 0;
+    let cpuAtStart = process.cpuUsage();
+    const instance = autocannon(
+      {
+        url: config.url,
+        method: config.method,
+        headers: config.headers,
+        ...(config.body === undefined ? {} : { body: config.body }),
+        connections: config.connections,
+        pipelining: 1,
+        duration: seconds,
+        timeout: 10,
+        verifyBody: (body) => quickCheck(kind, String(body)),
+      },
+      (error, result) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        const cpu = process.cpuUsage(cpuAtStart);
+        const elapsedSeconds = (performance.now() - started) / 1000;
+        resolve({ result, latencies, elapsedSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+      },
+    );
+    started = performance.now();
+    cpuAtStart = process.cpuUsage();
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime);
+    });
+  });
+}
+
+async function checkSamples(config: LoadConfig, errors: LoadErrors): Promise<number> {
+  for (let index = 0; index < config.samples; index++) {
+    let failure: string | undefined;
+    try {
+      const answer = await request(config.url, {
+        method: config.method,
+        headers: config.headers,
+        ...(config.body === undefined ? {} : { body: config.body }),
+      });
+      failure = strictCheck(config.kind, answer.statusCode, await answer.body.text());
+    } catch (error) {
+      failure = `request failed: ${(error as Error).message}`;
+    }
+    if (failure !== undefined) {
+      errors.samples++;
+      errors.firstSampleFailure ??= failure;
+    }
+  }
+  return config.samples;
+}
+
+function countErrors(result: autocannon.Result, errors: LoadErrors): void {
+  errors.non2xx += result.non2xx;
+  errors.wrongBody += (result as autocannon.Result & { mismatches?: number }).mismatches ?? 0;
+  errors.transport += result.errors + result.timeouts;
+}
+
+/** Runs one scenario's load: samples, warm-up, timed run, samples. */
+export async function runLoad(config: LoadConfig): Promise<LoadResult> {
+  const errors: LoadErrors = { non2xx: 0, wrongBody: 0, transport: 0, samples: 0, total: 0 };
+  let responsesAllPhases = await checkSamples(config, errors);
+  if (config.warmupSeconds > 0) {
+    const warmup = await cannon(config, config.warmupSeconds);
+    countErrors(warmup.result, errors);
+    responsesAllPhases += warmup.result.requests.total;
+  }
+  const timed = await cannon(config, config.durationSeconds);
+  countErrors(timed.result, errors);
+  responsesAllPhases += timed.result.requests.total;
+  responsesAllPhases += await checkSamples(config, errors);
+  errors.total = errors.non2xx + errors.wrongBody + errors.transport + errors.samples;
+  const responses = timed.result.requests.total;
+  return {
+    requestsPerSecond: Math.round(responses / timed.elapsedSeconds),
+    latency: timed.latencies.summary(),
+    responses,
+    durationSeconds: Math.round(timed.elapsedSeconds * 100) / 100,
+    errors,
+    responsesAllPhases,
+    loadGeneratorCpu: Math.round((timed.cpuSeconds / timed.elapsedSeconds) * 100) / 100,
+  };
+}
+
+onParentMessage(
+  async (message) => {
+    if (message.type !== 'run') return;
+    const { type: _type, ...config } = message;
+    const result = await runLoad(config as unknown as LoadConfig);
+    await sendToParent({ type: 'result', ...result });
+  },
+  async () => undefined,
+);
+await sendToParent({ type: 'ready' });
