@@ -14,9 +14,11 @@ export interface ExpressRequestLike extends IncomingMessage {
   baseUrl?: string;
   /** `'https'` behind a trusted proxy (`app.set('trust proxy', …)`). */
   protocol?: string;
-  /** What a body parser made of the body, if one ran. */
+}
+
+/** What body parsers leave on a request: the parsed `body`, and raw bytes some keep as `rawBody`. */
+interface ParsedBody {
   body?: unknown;
-  /** Raw bytes kept by a parser's `verify` hook, if the host app keeps them. */
   rawBody?: unknown;
 }
 
@@ -97,7 +99,7 @@ function bodyAlreadyRead(req: ExpressRequestLike): Buffer | undefined {
   if (!req.readableEnded) return undefined;
   // A parser turns an empty JSON body into `{}`: keep it empty.
   if (req.headers['content-length'] === '0') return Buffer.alloc(0);
-  const { rawBody, body } = req;
+  const { rawBody, body } = req as ParsedBody;
   if (Buffer.isBuffer(rawBody)) return rawBody;
   if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
   if (Buffer.isBuffer(body)) return body;

@@ -132,7 +132,9 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
     countErrors(warmup.result, errors);
     responsesAllPhases += warmup.result.requests.total;
   }
+  await sendToParent({ type: 'timed-start' });
   const timed = await cannon(config, config.durationSeconds);
+  await sendToParent({ type: 'timed-end' });
   countErrors(timed.result, errors);
   responsesAllPhases += timed.result.requests.total;
   responsesAllPhases += await checkSamples(config, errors);

@@ -29,7 +29,7 @@ import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
-import { executeStep } from './pipeline/execute.js';
+import { NEVER_ABORTED, executeStep } from './pipeline/execute.js';
 import { idempotencyStep } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { recordStep } from './pipeline/record.js';
@@ -848,7 +848,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         door: 'invoke',
         toolName: invocation.tool,
         input: invocation.input ?? {},
-        signal: invocation.signal ?? new AbortController().signal,
+        signal: invocation.signal ?? NEVER_ABORTED,
       };
       if (invocation.agentKey !== undefined) request.credential = invocation.agentKey;
       else if (invocation.agentId !== undefined) request.agentId = invocation.agentId;

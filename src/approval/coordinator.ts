@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AdminPrincipal } from '../auth/admin-auth.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
-import { runTool } from '../pipeline/execute.js';
+import { NEVER_ABORTED, runTool } from '../pipeline/execute.js';
 import { outcomeOfRecord } from '../pipeline/idempotency.js';
 import { statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome } from '../pipeline/types.js';
@@ -238,7 +238,7 @@ export class ApprovalCoordinator {
         data: { toolVersion: tool.version, inputDigest: approval.inputDigest, approvalId: approval.id },
       });
       const execution = await runTool(tool, input, {
-        signal: new AbortController().signal,
+        signal: NEVER_ABORTED,
         invocationId: approval.invocationId,
         agent,
       });

@@ -98,6 +98,22 @@ type KnownHead = { seq: number; hash: string } | null | undefined;
 
 const conflictBackoffCapMs = 50;
 
+/** The event with its members in canonical (sorted) order, so hashing can take the fast path. */
+function orderedEvent(input: AuditEventInput, id: string, at: string): AuditEvent {
+  const event: Record<string, unknown> = { actor: input.actor };
+  if (input.agentId !== undefined) event.agentId = input.agentId;
+  event.at = at;
+  if (input.data !== undefined) event.data = input.data;
+  event.id = id;
+  if (input.invocationId !== undefined) event.invocationId = input.invocationId;
+  if (input.tool !== undefined) event.tool = input.tool;
+  event.type = input.type;
+  for (const key of Object.keys(input)) {
+    if (!(key in event) && (input as Record<string, unknown>)[key] !== undefined) event[key] = (input as Record<string, unknown>)[key];
+  }
+  return event as unknown as AuditEvent;
+}
+
 function unavailable(message: string, cause?: unknown): GatewayError {
   return new GatewayError({ code: 'AUDIT_UNAVAILABLE', message, cause });
 }
@@ -196,8 +212,8 @@ class StoreAuditLog implements AuditLog {
     let canonicalEvent: string;
     try {
       // The stored event is the parsed canonical form: exactly what was hashed, and a copy
-      // the caller can no longer change.
-      canonicalEvent = canonicalJson({ ...input, id: input.id ?? randomUUID(), at: input.at ?? this.now().toISOString() });
+      // the caller can no longer change. Built in key order, it serialises natively.
+      canonicalEvent = canonicalJson(orderedEvent(input, input.id ?? randomUUID(), input.at ?? this.now().toISOString()));
       event = JSON.parse(canonicalEvent) as AuditEvent;
     } catch (error) {
       return Promise.reject(new GatewayError({ code: 'INTERNAL', message: 'Audit event is not JSON', cause: error }));

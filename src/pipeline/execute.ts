@@ -5,6 +5,9 @@ import type { ToolExecution } from '../tools/types.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { Step } from './types.js';
 
+/** The signal of calls made without one: nothing listens to it, so it costs nothing per call. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 /**
  * Runs a tool under its deadline and the caller's abort signal, and checks the output
  * against the tool's output schema. Shared by the pipeline and by approved-call execution.
@@ -36,8 +39,9 @@ export async function runTool(
     timedOut = true;
     onAbort();
   }, tool.timeoutMs);
+  const listens = call.signal !== NEVER_ABORTED;
   if (call.signal.aborted) onAbort();
-  else call.signal.addEventListener('abort', onAbort, { once: true });
+  else if (listens) call.signal.addEventListener('abort', onAbort, { once: true });
   const context = {
     signal: controller.signal,
     invocationId: call.invocationId,
@@ -53,7 +57,7 @@ export async function runTool(
     throw new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
   } finally {
     clearTimeout(timer);
-    call.signal.removeEventListener('abort', onAbort);
+    if (listens) call.signal.removeEventListener('abort', onAbort);
   }
 
   const mcpContent = tool.definition.outputFormat === 'mcp-content';
@@ -92,7 +96,7 @@ export function executeStep(deps: PipelineDependencies): Step {
       invocationId: context.invocationId,
       agentId: agent.id,
       tool: tool.name,
-      data: { toolVersion: tool.version, inputDigest: context.inputDigest, door: context.door },
+      data: { door: context.door, inputDigest: context.inputDigest, toolVersion: tool.version },
     });
     const execution = await runTool(tool, context.input, { signal: context.signal, invocationId: context.invocationId, agent });
     if (execution.upstreamStatus !== undefined) context.upstreamStatus = execution.upstreamStatus;

@@ -88,16 +88,19 @@ export async function writeRecord(deps: PipelineDependencies, context: CallConte
   });
 }
 
+// Members in sorted order: the audit hash then serialises natively (see canonicalJson).
 function eventData(record: InvocationRecord): Record<string, unknown> {
-  const data: Record<string, unknown> = { status: record.status, door: record.door };
-  if (record.toolVersion !== null) data.toolVersion = record.toolVersion;
-  if (record.inputDigest !== null) data.inputDigest = record.inputDigest;
-  if (record.decision !== null) data.decision = record.decision;
-  if (record.ruleIds.length > 0) data.ruleIds = record.ruleIds;
+  const data: Record<string, unknown> = {};
   if (record.approvalId !== null) data.approvalId = record.approvalId;
-  if (record.upstreamStatus !== null) data.upstreamStatus = record.upstreamStatus;
-  if (record.latencyMs !== null) data.latencyMs = record.latencyMs;
+  if (record.decision !== null) data.decision = record.decision;
+  data.door = record.door;
   if (record.error !== null) data.error = { code: record.error.code };
+  if (record.inputDigest !== null) data.inputDigest = record.inputDigest;
+  if (record.latencyMs !== null) data.latencyMs = record.latencyMs;
+  if (record.ruleIds.length > 0) data.ruleIds = record.ruleIds;
+  data.status = record.status;
+  if (record.toolVersion !== null) data.toolVersion = record.toolVersion;
+  if (record.upstreamStatus !== null) data.upstreamStatus = record.upstreamStatus;
   return data;
 }
 

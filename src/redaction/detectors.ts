@@ -58,18 +58,26 @@ function hasDigitAndLetter(text: string, minimumDigits: number): boolean {
   return digits >= minimumDigits && letters > 0;
 }
 
-function isEmailLocalCharacter(code: number): boolean {
-  return (
-    (code >= 97 && code <= 122) ||
-    (code >= 65 && code <= 90) ||
-    (code >= 48 && code <= 57) ||
-    code === 46 || // .
-    code === 95 || // _
-    code === 37 || // %
-    code === 43 || // +
-    code === 45 || // -
-    code >= 0xc0
-  );
+const LETTER_OR_DIGIT_AT = /[\p{L}\p{N}\p{M}]/uy;
+
+/** How many UTF-16 units the e-mail local-part character ending at `end` takes (0: not one). */
+function emailLocalCharacterBefore(text: string, end: number): number {
+  const code = text.charCodeAt(end - 1);
+  if (code < 0x80) {
+    const isLocal =
+      (code >= 97 && code <= 122) ||
+      (code >= 65 && code <= 90) ||
+      (code >= 48 && code <= 57) ||
+      code === 46 || // .
+      code === 95 || // _
+      code === 37 || // %
+      code === 43 || // +
+      code === 45; // -
+    return isLocal ? 1 : 0;
+  }
+  const width = code >= 0xdc00 && code <= 0xdfff && end >= 2 ? 2 : 1;
+  LETTER_OR_DIGIT_AT.lastIndex = end - width;
+  return LETTER_OR_DIGIT_AT.test(text) ? width : 0;
 }
 
 const URL_USER = /^[^\s/@:]*$/;
@@ -164,7 +172,8 @@ const email: ScanRule<DetectorName> = {
   source: String.raw`@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,10}\p{L}{2,63}(?![\p{L}\p{N}-])`,
   accept(text, start, end) {
     let localStart = start;
-    while (localStart > 0 && isEmailLocalCharacter(text.charCodeAt(localStart - 1))) localStart--;
+    let width: number;
+    while (localStart > 0 && (width = emailLocalCharacterBefore(text, localStart)) > 0) localStart -= width;
     while (localStart < start && text.charCodeAt(localStart) === 46) localStart++;
     if (localStart === start || isUrlPassword(text, localStart)) return null;
     return { start: localStart, end, canonical: text.slice(localStart, end).toLowerCase() };

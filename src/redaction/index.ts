@@ -34,7 +34,7 @@ export type {
 let defaultRedactor: Redactor | undefined;
 
 /** The redactor behind {@link redact} and {@link redactText}: default configuration, made on first use. */
-export function getDefaultRedactor(): Redactor {
+function getDefaultRedactor(): Redactor {
   defaultRedactor ??= createRedactor();
   return defaultRedactor;
 }

@@ -133,6 +133,7 @@ export function normaliseKeyName(name: string): string {
 
 /** Decides whether an object key (or a `key=` in text) names a sensitive value. */
 export class KeyNameMatcher {
+  /** The key names as configured. */
   readonly names: readonly string[];
   private readonly terms: ReadonlySet<string>;
   private readonly substringTerms: readonly string[];

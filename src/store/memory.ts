@@ -28,7 +28,19 @@ export interface MemoryStoreOptions {
   maxRecords?: number;
 }
 
-const clone = <T>(value: T): T => structuredClone(value);
+/** A deep copy of JSON data; plain recursion is several times faster than structuredClone here. */
+function clone<T>(value: T, depth = 0): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 200) return structuredClone(value);
+  if (Array.isArray(value)) {
+    const copy = new Array(value.length);
+    for (let index = 0; index < value.length; index++) copy[index] = clone(value[index], depth + 1);
+    return copy as T;
+  }
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) copy[key] = clone((value as Record<string, unknown>)[key], depth + 1);
+  return copy as T;
+}
 const copyAgent = (agent: AgentRecord): AgentRecord => ({ ...agent, tags: [...agent.tags] });
 
 /**
@@ -325,7 +337,7 @@ class OrderedTable<T> {
       const entry = entries[index] as { ordinal: number; record: T };
       if (entry.ordinal >= before || !matches(entry.record)) continue;
       if (items.length === limit) return { items, nextCursor: encodeCursor(lastOrdinal) };
-      items.push(structuredClone(entry.record));
+      items.push(clone(entry.record));
       lastOrdinal = entry.ordinal;
     }
     return { items };

@@ -9,6 +9,9 @@ import { createHash } from 'node:crypto';
  */
 export function canonicalJson(value: unknown): string {
   try {
+    // Values built with their keys in order (audit events, most small inputs) are already
+    // canonical: the native serialiser writes them far faster than any JS walk.
+    if (isAlreadyCanonical(value, 0)) return JSON.stringify(value);
     return writeRecursive(value, 0);
   } catch (error) {
     if (error === TOO_DEEP) return writeIterative(value);
@@ -17,6 +20,39 @@ export function canonicalJson(value: unknown): string {
 }
 
 const TOO_DEEP = Symbol('too deep');
+
+/** True when JSON.stringify(value) is its canonical form: sorted keys, nothing it would drop or change. */
+function isAlreadyCanonical(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (depth > RECURSION_LIMIT) throw TOO_DEEP;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) {
+          if (!isAlreadyCanonical(value[index], depth + 1)) return false;
+        }
+        return true;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      const record = value as Record<string, unknown>;
+      let previous: string | undefined;
+      for (const key in record) {
+        if (!Object.hasOwn(record, key)) return false;
+        if (previous !== undefined && previous >= key) return false;
+        if (!isAlreadyCanonical(record[key], depth + 1)) return false;
+        previous = key;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
 const RECURSION_LIMIT = 256;
 
 // The fast path: plain recursion, for everything of ordinary depth (the hot path writes
@@ -48,7 +84,14 @@ function writeRecursive(value: unknown, depth: number): string {
         return writeRecursive((value as { toJSON: () => unknown }).toJSON(), depth);
       }
       const record = value as Record<string, unknown>;
-      const keys = Object.keys(record).sort();
+      const keys = Object.keys(record);
+      // Most objects on the hot path are built with their keys in order already.
+      for (let index = 1; index < keys.length; index++) {
+        if ((keys[index - 1] as string) > (keys[index] as string)) {
+          keys.sort();
+          break;
+        }
+      }
       let out = '{';
       let first = true;
       for (const key of keys) {

@@ -131,6 +131,7 @@ function served(
 function nodeHttp(): FrameworkTarget {
   return {
     name: 'node:http (createNodeHandler, gateway basePath /atg)',
+    hasErrorHandling: true,
     async start() {
       const setup = await matrixGateway('/atg');
       const probe = hostErrorProbe();
@@ -179,6 +180,7 @@ function expressApp(version: 4 | 5, options: { parseJsonFirst: boolean; mount: s
   }, gateway basePath '${options.basePath}'`;
   return {
     name: `Express ${version} (${described})`,
+    hasErrorHandling: true,
     async start() {
       const setup = await matrixGateway(options.basePath);
       const probe = hostErrorProbe();
@@ -213,6 +215,7 @@ function expressApp(version: 4 | 5, options: { parseJsonFirst: boolean; mount: s
 function fastifyApp(options: { prefix: string; basePath: string }): FrameworkTarget {
   return {
     name: `Fastify 5 (${options.prefix === '' ? 'no prefix' : `prefix '${options.prefix}'`}, gateway basePath '${options.basePath}')`,
+    hasErrorHandling: true,
     async start() {
       const setup = await matrixGateway(options.basePath);
       const probe = hostErrorProbe();
@@ -247,6 +250,7 @@ function koaApp(version: 2 | 3, options: { withRouter: boolean }): FrameworkTarg
   const KoaClass = version === 2 ? Koa2 : Koa3;
   return {
     name: `Koa ${version} (${options.withRouter ? 'after @koa/bodyparser, as a @koa/router route' : 'app.use(middleware)'}, gateway basePath '')`,
+    hasErrorHandling: true,
     async start() {
       const setup = await matrixGateway('');
       const probe = hostErrorProbe();

@@ -3,7 +3,9 @@
  * exported `start()`, and the Next.js app built with `next build` and served by `next start`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start as startExpressExample } from '../../../examples/express/server.js';
 import { start as startFastifyExample } from '../../../examples/fastify/server.js';
@@ -41,6 +43,8 @@ function inProcessExample(name: string, start: ExampleStart): FrameworkTarget {
 }
 
 const nextAppDirectory = fileURLToPath(new URL('../../../examples/nextjs', import.meta.url));
+/** The build output: made fresh for each run and removed afterwards, so it never lands in the work tree for long. */
+const nextBuildDirectory = join(nextAppDirectory, '.next');
 const nextBin = createRequire(import.meta.url).resolve('next/dist/bin/next');
 
 /** Env for `next`: offline, no telemetry, never an automatic package install (CI), production. */
@@ -69,6 +73,13 @@ function runToCompletion(args: string[]): Promise<void> {
   });
 }
 
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  return exited;
+}
+
 /** Starts `next start` on a port the OS picks and resolves with its URL once it is ready. */
 function startNextServer(): Promise<{ origin: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
@@ -76,12 +87,22 @@ function startNextServer(): Promise<{ origin: string; child: ChildProcess }> {
       env: nextEnvironment(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Never leave a server behind, whatever happens to this test process.
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.off('exit', killOnExit));
+    // A deadline for a server that never gets ready, so it cannot outlive a failed hook.
+    const deadline = setTimeout(() => {
+      child.kill('SIGTERM');
+    }, 120_000);
+    child.once('exit', () => clearTimeout(deadline));
     let output = '';
     let origin: string | undefined;
     const onOutput = (chunk: Buffer) => {
       output += chunk.toString('utf8');
       origin ??= /Local:\s+(http:\/\/[^\s]+)/.exec(output)?.[1];
       if (origin !== undefined && /Ready in/.test(output)) {
+        clearTimeout(deadline);
         child.stdout?.off('data', onOutput);
         child.stdout?.resume();
         child.stderr?.resume();
@@ -100,15 +121,23 @@ function nextExample(): FrameworkTarget {
     name: 'Next.js App Router (examples/nextjs as shipped: next build, next start)',
     startTimeoutMs: 300_000,
     async start() {
+      await rm(nextBuildDirectory, { recursive: true, force: true });
       await runToCompletion(['build', nextAppDirectory]);
       const { origin, child } = await startNextServer();
       const url = `${origin}/api/atg`;
+      const close = async () => {
+        await stopChild(child);
+        await rm(nextBuildDirectory, { recursive: true, force: true });
+      };
       const created = await fetch(`${url}/admin/agents`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminTokens.admin}`, 'content-type': 'application/json' },
         body: JSON.stringify({ name: 'matrix-agent' }),
       });
-      if (created.status !== 201) throw new Error(`creating an agent answered ${created.status}`);
+      if (created.status !== 201) {
+        await close();
+        throw new Error(`creating an agent answered ${created.status}`);
+      }
       const { apiKey } = (await created.json()) as { apiKey: string };
       return {
         url,
@@ -117,12 +146,7 @@ function nextExample(): FrameworkTarget {
         auditorToken: adminTokens.admin,
         calls: exampleCalls,
         hostRoutes: { health: `${origin}/api/health` },
-        close: async () => {
-          if (child.exitCode !== null) return;
-          const exited = new Promise((resolve) => child.once('exit', resolve));
-          child.kill('SIGTERM');
-          await exited;
-        },
+        close,
       };
     },
   };

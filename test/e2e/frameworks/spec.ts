@@ -43,8 +43,13 @@ export interface ServedGateway {
     /** A POST that answers the JSON body it parsed as `{ received: body }` (host body parser). */
     echoJson?: string;
   };
-  /** Set when the target reports errors of failed request bodies to the host's error handling. */
-  hostErrors?: { arrived(): Promise<void>; handled(): Promise<unknown> };
+  /** Present when the target's {@link FrameworkTarget.hasErrorHandling} is set. */
+  hostErrors?: {
+    /** Resolves once the abandoned upload (header `x-matrix-probe: abandon`) reached the host app. */
+    arrived(): Promise<void>;
+    /** Resolves with the error the host's error handling received. */
+    handled(): Promise<unknown>;
+  };
   close(): Promise<void>;
 }
 
@@ -54,6 +59,8 @@ export interface FrameworkTarget {
   start(): Promise<ServedGateway>;
   /** For targets that build first (Next.js). */
   startTimeoutMs?: number;
+  /** The framework has error handling the adapter reports to (`next(error)` and the like). */
+  hasErrorHandling?: boolean;
 }
 
 const json = 'application/json';
@@ -205,6 +212,33 @@ export function describeFrameworkSpec(target: FrameworkTarget): void {
       expect(JSON.parse(tooLarge.body).error.code).toBe('PAYLOAD_TOO_LARGE');
     });
 
+    it('routes every method and media type under the mount to the gateway, and nothing else', async () => {
+      const authorization = `Bearer ${served.agentKey}`;
+      const invokeUrl = `${served.url}/tools/${encodeURIComponent(served.calls.allowed.tool)}/invoke`;
+      for (const method of ['GET', 'DELETE']) {
+        const response = await fetch(`${served.url}/mcp`, { method, headers: { authorization } });
+        expect(response.status).toBe(405);
+        await response.body?.cancel();
+      }
+      const textBody = await fetch(invokeUrl, {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'text/plain' },
+        body: '{"input":{}}',
+      });
+      expect(textBody.status).toBe(415);
+      expect(((await textBody.json()) as any).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      const untypedBody = await fetch(invokeUrl, {
+        method: 'POST',
+        headers: { authorization },
+        body: new TextEncoder().encode('{"input":{}}'),
+      });
+      expect(untypedBody.status).toBe(415);
+      await untypedBody.body?.cancel();
+      const lookalike = await fetch(`${served.url}x/tools`, { headers: { authorization } });
+      expect(lookalike.status).toBe(404);
+      expect(await lookalike.text()).not.toContain('"code":"NOT_FOUND"');
+    });
+
     it('runs an approved call once an approver approves it', async () => {
       const pending = await invoke(served, served.calls.needsApproval);
       expect(pending.status).toBe(202);
@@ -234,7 +268,8 @@ export function describeFrameworkSpec(target: FrameworkTarget): void {
       }).catch((error: unknown) => error);
 
       if (served.hangingTool) await served.hangingTool.started;
-      else await eventually(async () => (await adminGet(served, `/audit?type=invocation.started&tool=${encodeURIComponent(tool)}`)).items[0]);
+      else
+        await eventually(async () => (await adminGet(served, `/audit?type=invocation.started&tool=${encodeURIComponent(tool)}`)).items[0]);
       controller.abort();
       expect(await call).toBeInstanceOf(Error);
 
@@ -258,15 +293,17 @@ export function describeFrameworkSpec(target: FrameworkTarget): void {
       expect(outside.status).toBe(404);
     });
 
-    it('hands request-body failures to the host error handling', async (context) => {
-      if (served.hostErrors === undefined) return context.skip();
-      const { arrived, handled } = served.hostErrors;
-      await abandonUpload(
-        `${served.url}/tools/${encodeURIComponent(served.calls.allowed.tool)}/invoke`,
-        { authorization: `Bearer ${served.agentKey}`, 'content-type': 'text/plain' },
-        arrived,
-      );
-      expect(await handled()).toBeInstanceOf(Error);
-    });
+    if (target.hasErrorHandling) {
+      it('hands request-body failures to the host error handling', async () => {
+        if (served.hostErrors === undefined) throw new Error(`${target.name} has error handling but no probe`);
+        const { arrived, handled } = served.hostErrors;
+        await abandonUpload(
+          `${served.url}/tools/${encodeURIComponent(served.calls.allowed.tool)}/invoke`,
+          { authorization: `Bearer ${served.agentKey}`, 'content-type': 'text/plain' },
+          arrived,
+        );
+        expect(await handled()).toBeInstanceOf(Error);
+      });
+    }
   });
 }

@@ -1,0 +1,78 @@
+/**
+ * Scenario 10: does memory stay flat? MCP 2026-07-28 `tools/call` requests of the HTTP
+ * customer tool go through `gateway.fetch` (door, pipeline, upstream pool, memory store with
+ * its default retention of 10 000 records) with 64 in flight; at each checkpoint the
+ * process collects garbage twice and reads its RSS and heap. Run with `--expose-gc`.
+ *
+ *   args: --upstream=http://127.0.0.1:PORT
+ */
+import { onParentMessage, readArguments, sendToParent } from './child-process.js';
+import { modernToolCall } from './fixtures.js';
+import { createBenchGateway } from './gateway-setup.js';
+
+/** Memory after a number of calls, garbage collected. */
+export interface MemoryCheckpoint {
+  calls: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+  externalMiB: number;
+  arrayBuffersMiB: number;
+}
+
+const collect = (globalThis as { gc?: () => void }).gc;
+if (collect === undefined) throw new Error('memory.ts needs node --expose-gc');
+const upstreamUrl = readArguments().get('upstream');
+if (upstreamUrl === undefined) throw new Error('memory: --upstream is required');
+
+const bench = await createBenchGateway({ upstreamUrl, store: 'memory' });
+const toolCall = modernToolCall();
+const headers = { ...toolCall.headers, authorization: `Bearer ${bench.agentKey}`, host: '127.0.0.1' };
+const mebibytes = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
+
+async function checkpoint(calls: number): Promise<MemoryCheckpoint> {
+  for (let round = 0; round < 2; round++) {
+    collect?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const usage = process.memoryUsage();
+  return {
+    calls,
+    rssMiB: mebibytes(usage.rss),
+    heapUsedMiB: mebibytes(usage.heapUsed),
+    externalMiB: mebibytes(usage.external),
+    arrayBuffersMiB: mebibytes(usage.arrayBuffers),
+  };
+}
+
+async function run(checkpoints: number[], inFlight: number): Promise<{ checkpoints: MemoryCheckpoint[]; errors: number }> {
+  const results: MemoryCheckpoint[] = [];
+  let calls = 0;
+  let errors = 0;
+  for (const target of checkpoints) {
+    const worker = async () => {
+      while (calls < target) {
+        calls++;
+        const response = await bench.gateway.fetch(
+          new Request('http://127.0.0.1/mcp', { method: 'POST', headers, body: toolCall.body }),
+        );
+        const text = await response.text();
+        if (response.status !== 200 || text.includes('"isError":true') || text.includes('"error"')) errors++;
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    results.push(await checkpoint(calls));
+  }
+  return { checkpoints: results, errors };
+}
+
+onParentMessage(
+  async (message) => {
+    if (message.type !== 'run') return;
+    const { checkpoints, inFlight } = message as unknown as { checkpoints: number[]; inFlight: number };
+    const started = performance.now();
+    const outcome = await run(checkpoints, inFlight);
+    await sendToParent({ type: 'result', ...outcome, seconds: Math.round((performance.now() - started) / 100) / 10 });
+  },
+  () => bench.close(),
+);
+await sendToParent({ type: 'ready' });

@@ -1,0 +1,275 @@
+/**
+ * The bench's results: their shape (written to bench/results/latest.json), the ratios to
+ * the ceiling and the SDK baseline, the goals with met/missed, and the tables printed to
+ * the console and written as Markdown.
+ */
+import type { ApprovalResult } from './approval.js';
+import type { InProcessMode } from './in-process.js';
+import type { LatencySummary } from './latency-stats.js';
+import type { LoadErrors } from './load.js';
+import type { MemoryCheckpoint } from './memory.js';
+import type { ProfileSummary } from './profile-summary.js';
+import type { RedactionFigure } from './redaction-figures.js';
+
+/** One HTTP scenario: measured, skipped (with why) or failed (with why). */
+export interface HttpScenarioResult {
+  id: string;
+  /** The issue's scenario number, e.g. `5` or `7a`. */
+  number: string;
+  title: string;
+  status: 'measured' | 'skipped' | 'failed';
+  reason?: string;
+  requestsPerSecond?: number;
+  latency?: LatencySummary;
+  errors?: LoadErrors & { upstreamMissing: number };
+  responses?: number;
+  durationSeconds?: number;
+  /** CPU used in the timed run, in cores (1.0 = one core busy). */
+  cpu?: { server: number | null; upstream: number | null; loadGenerator: number };
+  /** Requests the upstream served vs responses the load generator received, all phases. */
+  upstreamCheck?: { responses: number; upstreamRequests: number };
+  /** Requests per second of every round, when there were several (the median round is reported). */
+  rounds?: number[];
+  ratios?: { throughputToCeiling: number | null; throughputToSdkBaseline: number | null; p99ToCeiling: number | null };
+}
+
+/** One goal of the issue, judged. */
+export interface GoalResult {
+  goal: string;
+  target: string;
+  actual: string;
+  met: boolean | null;
+  /** How far from the target, e.g. "+12%" over or "-30%" short; null when not measured. */
+  margin: string | null;
+}
+
+/** Everything one bench run produced. */
+export interface BenchResults {
+  generatedAt: string;
+  machine: { node: string; v8: string; platform: string; arch: string; cpuModel: string; cores: number; memoryGiB: number };
+  gitCommit: string | null;
+  settings: {
+    quick: boolean;
+    durationSeconds: number;
+    warmupSeconds: number;
+    connections: number;
+    samples: number;
+    rounds: number;
+    upstreamPayloadBytes: number;
+  };
+  scenarios: HttpScenarioResult[];
+  inProcess: { status: 'measured' | 'failed'; reason?: string; modes: InProcessMode[] };
+  approval: ({ status: 'measured' } & ApprovalResult) | { status: 'failed'; reason: string };
+  memory:
+    | { status: 'measured'; checkpoints: MemoryCheckpoint[]; errors: number; seconds: number; growthPercent: number }
+    | { status: 'failed'; reason: string };
+  redaction: { status: 'measured'; header: string; figures: RedactionFigure[] } | { status: 'failed'; reason: string };
+  goals: GoalResult[];
+  profiles?: ProfileSummary[];
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
+
+/** Fills in each scenario's ratios to the ceiling (2) and the SDK baseline (3). */
+export function addRatios(scenarios: HttpScenarioResult[]): void {
+  const ceiling = scenarios.find((scenario) => scenario.id === 'ceiling' && scenario.status === 'measured');
+  const sdk = scenarios.find((scenario) => scenario.id === 'sdk-baseline' && scenario.status === 'measured');
+  for (const scenario of scenarios) {
+    if (scenario.status !== 'measured' || scenario.requestsPerSecond === undefined || scenario.latency === undefined) continue;
+    scenario.ratios = {
+      throughputToCeiling: ceiling?.requestsPerSecond ? round2(scenario.requestsPerSecond / ceiling.requestsPerSecond) : null,
+      throughputToSdkBaseline: sdk?.requestsPerSecond ? round2(scenario.requestsPerSecond / sdk.requestsPerSecond) : null,
+      p99ToCeiling: ceiling?.latency?.p99 ? round2(scenario.latency.p99 / ceiling.latency.p99) : null,
+    };
+  }
+}
+
+function judge(goal: string, target: string, actual: number | null | undefined, limit: number, direction: 'atLeast' | 'atMost', unit = ''): GoalResult {
+  if (actual === null || actual === undefined || !Number.isFinite(actual)) {
+    return { goal, target, actual: 'not measured', met: null, margin: null };
+  }
+  const met = direction === 'atLeast' ? actual >= limit : actual <= limit;
+  // Positive margin: better than the target by that much; negative: short of it.
+  const margin = direction === 'atLeast' ? actual / limit - 1 : limit / actual - 1;
+  const sign = margin >= 0 ? '+' : '';
+  return { goal, target, actual: `${round2(actual)}${unit}`, met, margin: `${sign}${Math.round(margin * 100)}%` };
+}
+
+/** Judges the issue's goals on a run's results. */
+export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[] {
+  const mcp = results.scenarios.find((scenario) => scenario.id === 'gateway-mcp-2026');
+  const modes = results.inProcess.modes;
+  const single = modes.find((mode) => mode.inFlight === 1);
+  const many = modes.find((mode) => mode.inFlight > 1);
+  const growth = results.memory.status === 'measured' ? 1 + results.memory.growthPercent / 100 : null;
+  const errorTotal =
+    results.scenarios.reduce((sum, scenario) => sum + (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0), 0) +
+    modes.reduce((sum, mode) => sum + mode.errors, 0) +
+    (results.approval.status === 'measured' ? results.approval.errors : 0) +
+    (results.memory.status === 'measured' ? results.memory.errors : 0);
+  const failed = results.scenarios.filter((scenario) => scenario.status === 'failed').length;
+  const memoryLabel =
+    results.memory.status === 'measured'
+      ? `RSS ${results.memory.checkpoints[0]?.calls ?? '?'} → ${results.memory.checkpoints.at(-1)?.calls ?? '?'} calls`
+      : 'RSS growth';
+  return [
+    judge('5 throughput vs ceiling', '≥ 0.60×', mcp?.ratios?.throughputToCeiling, 0.6, 'atLeast', '×'),
+    judge('5 throughput vs sdk-baseline', '≥ 5×', mcp?.ratios?.throughputToSdkBaseline, 5, 'atLeast', '×'),
+    judge('5 p99 vs ceiling p99', '≤ 2×', mcp?.ratios?.p99ToCeiling, 2, 'atMost', '×'),
+    judge('8 µs per call, 1 in flight', '< 20 µs', single?.microsecondsPerCall, 20, 'atMost', ' µs'),
+    judge(`8 µs per call, ${many?.inFlight ?? 64} in flight`, '< 20 µs', many?.microsecondsPerCall, 20, 'atMost', ' µs'),
+    judge(`10 ${memoryLabel}`, '≤ 1.10×', growth, 1.1, 'atMost', '×'),
+    {
+      goal: 'errors, every scenario',
+      target: '0',
+      actual: `${errorTotal}${failed > 0 ? ` (+${failed} failed)` : ''}`,
+      met: errorTotal === 0 && failed === 0,
+      margin: null,
+    },
+  ];
+}
+
+function table(headers: string[], rows: string[][], alignRight: boolean[]): string[] {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (alignRight[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join('  ');
+  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)];
+}
+
+function markdownTable(headers: string[], rows: string[][], alignRight: boolean[]): string[] {
+  return [
+    `| ${headers.join(' | ')} |`,
+    `|${alignRight.map((right) => (right ? '---:' : ':---')).join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+}
+
+const fixed = (value: number | null | undefined, digits: number) => (value === null || value === undefined ? '–' : value.toFixed(digits));
+const cores = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value.toFixed(2));
+
+function scenarioRows(results: BenchResults): string[][] {
+  return results.scenarios.map((scenario) => {
+    if (scenario.status !== 'measured') {
+      return [scenario.number, scenario.title, `${scenario.status}: ${scenario.reason ?? ''}`, '', '', '', '', '', '', '', ''];
+    }
+    const errors = (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0);
+    return [
+      scenario.number,
+      scenario.title,
+      String(scenario.requestsPerSecond),
+      fixed(scenario.latency?.p50, 2),
+      fixed(scenario.latency?.p99, 2),
+      String(errors),
+      fixed(scenario.ratios?.throughputToCeiling, 2),
+      fixed(scenario.ratios?.throughputToSdkBaseline, 2),
+      fixed(scenario.ratios?.p99ToCeiling, 2),
+      cores(scenario.cpu?.server),
+      `${cores(scenario.cpu?.upstream)} / ${cores(scenario.cpu?.loadGenerator)}`,
+    ];
+  });
+}
+
+const scenarioHeaders = ['#', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', '×ceiling', '×sdk', 'p99/ceiling', 'server CPU', 'upstream / load CPU'];
+const scenarioAlign = [false, false, true, true, true, true, true, true, true, true, true];
+
+function otherRows(results: BenchResults): { headers: string[]; rows: string[][]; align: boolean[] } {
+  const rows: string[][] = [];
+  if (results.inProcess.status === 'failed') rows.push(['8', 'in-process invoke()', `failed: ${results.inProcess.reason}`, '', '', '']);
+  for (const mode of results.inProcess.modes) {
+    rows.push([
+      '8',
+      `in-process invoke(), ${mode.inFlight} in flight`,
+      `${mode.microsecondsPerCall.toFixed(2)} µs/call`,
+      `${mode.callsPerSecond} calls/s`,
+      `p50 ${mode.latency.p50.toFixed(3)} ms, p99 ${mode.latency.p99.toFixed(3)} ms`,
+      String(mode.errors),
+    ]);
+  }
+  if (results.approval.status === 'measured') {
+    const approval = results.approval;
+    rows.push([
+      '9',
+      `approval round trip (${approval.roundTrips}×)`,
+      `p50 ${approval.latency.p50.toFixed(2)} ms`,
+      `p99 ${approval.latency.p99.toFixed(2)} ms`,
+      `p50 request ${approval.steps.request.p50.toFixed(2)} / approve ${approval.steps.approve.p50.toFixed(2)} / result ${approval.steps.result.p50.toFixed(2)} ms`,
+      String(approval.errors),
+    ]);
+  } else rows.push(['9', 'approval round trip', `failed: ${results.approval.reason}`, '', '', '']);
+  if (results.memory.status === 'measured') {
+    const { checkpoints, growthPercent, errors } = results.memory;
+    rows.push([
+      '10',
+      'memory (RSS after GC)',
+      checkpoints.map((point) => `${point.calls / 1000}k: ${point.rssMiB} MiB`).join(', '),
+      `growth ${growthPercent >= 0 ? '+' : ''}${growthPercent}%`,
+      `heap ${checkpoints.map((point) => point.heapUsedMiB).join(' → ')} MiB`,
+      String(errors),
+    ]);
+  } else rows.push(['10', 'memory', `failed: ${results.memory.reason}`, '', '', '']);
+  if (results.redaction.status === 'measured') {
+    for (const figure of results.redaction.figures) {
+      rows.push([
+        'R',
+        `redaction ${figure.label}`,
+        `${figure.microsecondsPerOperation.toFixed(1)} µs/op`,
+        `${figure.operationsPerSecond} ops/s`,
+        `${figure.mebibytesPerSecond.toFixed(1)} MiB/s`,
+        '',
+      ]);
+    }
+  } else rows.push(['R', 'redaction', `failed: ${results.redaction.reason}`, '', '', '']);
+  return { headers: ['#', 'measurement', 'figure', 'figure', 'detail', 'errors'], rows, align: [false, false, true, true, false, true] };
+}
+
+function goalRows(goals: GoalResult[]): string[][] {
+  return goals.map((goal) => [
+    goal.goal,
+    goal.target,
+    goal.actual,
+    goal.met === null ? 'not measured' : goal.met ? 'met' : 'MISSED',
+    goal.margin ?? '',
+  ]);
+}
+
+function machineLine(results: BenchResults): string {
+  const { machine, settings } = results;
+  return (
+    `node ${machine.node} (V8 ${machine.v8}), ${machine.platform}/${machine.arch}, ${machine.cores} cores (${machine.cpuModel}), ` +
+    `${machine.memoryGiB} GiB; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per scenario` +
+    `${settings.rounds > 1 ? `, median of ${settings.rounds} rounds` : ''}${settings.quick ? ', QUICK smoke run' : ''}; ` +
+    `upstream record ${settings.upstreamPayloadBytes} B`
+  );
+}
+
+/** The printed report. */
+export function formatConsoleReport(results: BenchResults): string {
+  const other = otherRows(results);
+  return [
+    '',
+    machineLine(results),
+    '',
+    ...table(scenarioHeaders, scenarioRows(results), scenarioAlign),
+    '',
+    ...table(other.headers, other.rows, other.align),
+    '',
+    'Goals (reported, not asserted)',
+    ...table(['goal', 'target', 'actual', 'status', 'margin'], goalRows(results.goals), [false, false, true, false, true]),
+    '',
+  ].join('\n');
+}
+
+/** The same report as Markdown (bench/results/latest.md), for BENCHMARKS.md. */
+export function formatMarkdownReport(results: BenchResults): string {
+  const other = otherRows(results);
+  return [
+    `Run of ${results.generatedAt}${results.gitCommit ? ` at ${results.gitCommit.slice(0, 10)}` : ''}: ${machineLine(results)}.`,
+    '',
+    ...markdownTable(scenarioHeaders, scenarioRows(results), scenarioAlign),
+    '',
+    ...markdownTable(other.headers, other.rows, other.align),
+    '',
+    ...markdownTable(['goal', 'target', 'actual', 'status', 'margin'], goalRows(results.goals), [false, false, true, false, true]),
+    '',
+  ].join('\n');
+}

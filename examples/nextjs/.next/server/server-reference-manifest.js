@@ -1,1 +1,0 @@
-self.__RSC_SERVER_MANIFEST="{\n  \"node\": {},\n  \"edge\": {},\n  \"encryptionKey\": \"jMIcc1jaNxqJqwXb53kVc4XmwdKjwEwbgTwXhFm00E4=\"\n}"

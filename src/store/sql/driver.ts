@@ -1,0 +1,171 @@
+import type { PGliteInterface, Transaction as PGliteTransaction } from '@electric-sql/pglite';
+import type { Notification, Pool, PoolClient } from 'pg';
+
+/**
+ * A `pg.Pool` (real Postgres), as far as the SQL store needs to recognise one. Declared
+ * loosely so that neither `pg` nor its types are needed unless you use them.
+ */
+export interface PostgresPoolLike {
+  connect(...args: never[]): unknown;
+  query(...args: never[]): unknown;
+  end(...args: never[]): unknown;
+  readonly totalCount: number;
+}
+
+/** A PGlite instance (embedded Postgres, in memory or on a data directory), loosely declared. */
+export interface PGliteLike {
+  query(...args: never[]): unknown;
+  transaction(...args: never[]): unknown;
+  listen(...args: never[]): unknown;
+  close(...args: never[]): unknown;
+}
+
+/** What `sqlStore` accepts as `client`: a `pg.Pool` or a PGlite instance. */
+export type SqlClient = PostgresPoolLike | PGliteLike;
+
+/** Runs one statement and returns its rows. */
+export interface SqlQueryable {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+/**
+ * The tiny surface the SQL store is written against: the same SQL runs on both engines.
+ * `listen` reports a lost connection once through `onLost`; the caller listens again.
+ */
+export interface SqlDriver extends SqlQueryable {
+  readonly engine: 'postgres' | 'pglite';
+  transaction<T>(work: (queryable: SqlQueryable) => Promise<T>): Promise<T>;
+  listen(channel: string, onPayload: (payload: string) => void, onLost: (error: unknown) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+function isPostgresPool(client: object): boolean {
+  const candidate = client as Partial<Record<'connect' | 'query' | 'end', unknown>>;
+  return (
+    typeof candidate.connect === 'function' &&
+    typeof candidate.query === 'function' &&
+    typeof candidate.end === 'function' &&
+    typeof (client as { totalCount?: unknown }).totalCount === 'number'
+  );
+}
+
+function isPGlite(client: object): boolean {
+  const candidate = client as Partial<Record<'query' | 'transaction' | 'listen' | 'close', unknown>>;
+  return (
+    typeof candidate.query === 'function' &&
+    typeof candidate.transaction === 'function' &&
+    typeof candidate.listen === 'function' &&
+    typeof candidate.close === 'function'
+  );
+}
+
+/** Wraps a `pg.Pool` or a PGlite instance, recognised by their shape. */
+export function createSqlDriver(client: SqlClient): SqlDriver {
+  if (typeof client === 'object' && client !== null) {
+    if (isPostgresPool(client)) return postgresDriver(client as unknown as Pool);
+    if (isPGlite(client)) return pgliteDriver(client as unknown as PGliteInterface);
+  }
+  throw new TypeError('sqlStore: `client` must be a pg.Pool or a PGlite instance');
+}
+
+/** A double-quoted identifier; callers only pass names checked against an identifier pattern. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function postgresDriver(pool: Pool): SqlDriver {
+  const queryOn =
+    (target: Pool | PoolClient) =>
+    async <Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> =>
+      (await target.query(text, params as unknown[])).rows as Row[];
+  return {
+    engine: 'postgres',
+    query: queryOn(pool),
+    async transaction(work) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await work({ query: queryOn(client) });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          // The connection is unusable: do not hand it back to the pool.
+          broken = rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed');
+        }
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async listen(channel, onPayload, onLost) {
+      // LISTEN belongs to one session: a client of its own, held until stop().
+      const client = await pool.connect();
+      let active = true;
+      const onNotification = (message: Notification) => {
+        if (message.channel === channel && message.payload !== undefined) onPayload(message.payload);
+      };
+      const lose = (error: unknown) => {
+        if (!active) return;
+        active = false;
+        client.off('notification', onNotification);
+        client.release(error instanceof Error ? error : new Error('connection ended'));
+        onLost(error);
+      };
+      const onError = (error: Error) => lose(error);
+      const onEnd = () => lose(new Error('connection ended'));
+      client.on('notification', onNotification);
+      client.on('error', onError);
+      client.on('end', onEnd);
+      try {
+        await client.query(`LISTEN ${quoteIdentifier(channel)}`);
+      } catch (error) {
+        if (active) {
+          active = false;
+          client.off('notification', onNotification);
+          client.off('end', onEnd);
+          client.release(error instanceof Error ? error : true);
+        }
+        throw error;
+      }
+      return async () => {
+        if (!active) return;
+        active = false;
+        client.off('notification', onNotification);
+        client.off('end', onEnd);
+        let failure: Error | undefined;
+        try {
+          await client.query(`UNLISTEN ${quoteIdentifier(channel)}`);
+        } catch (error) {
+          failure = error instanceof Error ? error : new Error('UNLISTEN failed');
+        }
+        // A released client may still emit a late error; keep a listener so it is not thrown.
+        client.release(failure);
+      };
+    },
+    close: () => pool.end(),
+  };
+}
+
+function pgliteDriver(database: PGliteInterface): SqlDriver {
+  const queryOn =
+    (target: PGliteInterface | PGliteTransaction) =>
+    async <Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> =>
+      (await target.query<Row>(text, params as unknown[])).rows;
+  return {
+    engine: 'pglite',
+    query: queryOn(database),
+    transaction: (work) => database.transaction((transaction) => work({ query: queryOn(transaction) })),
+    async listen(channel, onPayload) {
+      // PGlite runs in this process: its session cannot be lost, so `onLost` is never called.
+      const stop = await database.listen(quoteIdentifier(channel), onPayload);
+      return async () => {
+        if (!database.closed) await stop();
+      };
+    },
+    close: () => database.close(),
+  };
+}

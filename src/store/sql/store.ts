@@ -1,0 +1,535 @@
+import { clampLimit, decodeCursor, encodeCursor } from '../shared.js';
+import type {
+  AgentRecord,
+  ApprovalFilter,
+  AuditEntry,
+  AuditFilter,
+  InvocationFilter,
+  ListOptions,
+  Page,
+  Store,
+} from '../types.js';
+import {
+  AGENT_COLUMNS,
+  AGENT_PATCH_COLUMNS,
+  APPROVAL_COLUMNS,
+  APPROVAL_INSERT_COLUMNS,
+  APPROVAL_PATCH_COLUMNS,
+  APPROVAL_PLACEHOLDERS,
+  AUDIT_COLUMNS,
+  type AgentRow,
+  type ApprovalRow,
+  type AuditRow,
+  CHECKPOINT_COLUMNS,
+  type CheckpointRow,
+  IDEMPOTENCY_COLUMNS,
+  INVOCATION_COLUMNS,
+  INVOCATION_INSERT_COLUMNS,
+  INVOCATION_PLACEHOLDERS,
+  type IdempotencyRow,
+  type InvocationRow,
+  POLICY_COLUMNS,
+  type PatchColumn,
+  type PolicyRow,
+  TOOL_COLUMNS,
+  type ToolRow,
+  agentFromRow,
+  agentParams,
+  approvalFromRow,
+  approvalParams,
+  auditColumnArrays,
+  auditEntryFromRow,
+  checkpointFromRow,
+  checkpointParams,
+  encodeText,
+  idempotencyFromRow,
+  idempotencyParams,
+  invocationFromRow,
+  invocationParams,
+  policyFromRow,
+  policyParams,
+  storedAsIs,
+  toNumber,
+  toolFromRow,
+  toolParams,
+} from './columns.js';
+import { type SqlClient, type SqlDriver, createSqlDriver } from './driver.js';
+import { type MigrationResult, assertSchemaCurrent, migrateSchema } from './migrations.js';
+import { type ChangeKind, ChangeNotifier } from './notifications.js';
+import { schemaNames } from './schema-name.js';
+
+/** Options of {@link sqlStore}. */
+export interface SqlStoreOptions {
+  /**
+   * A `pg.Pool` (real Postgres: several gateway instances on one database) or a PGlite
+   * instance (embedded Postgres, in memory or on a data directory: one process).
+   */
+  client: SqlClient;
+  /**
+   * The Postgres schema that holds every table: lower-case letters, digits and underscores,
+   * at most 48 characters. Default `'atg'`. Several gateways (or test runs) can share one
+   * database in different schemas.
+   */
+  schema?: string;
+  /**
+   * Apply pending migrations when the store is first used (default `true`). With `false`,
+   * the store only checks the schema version and refuses to work until `atg migrate` (or
+   * `store.migrate()`) has brought it up to date: for deployments that migrate as a step of
+   * their own, with a database role that cannot run DDL.
+   */
+  migrate?: boolean;
+  /** Also end the pool / close the PGlite instance in `close()`. Default `false`: the client is yours. */
+  closeClient?: boolean;
+}
+
+/** The SQL store: every {@link Store} operation, plus migrations and cross-instance change announcements. */
+export interface SqlStore extends Store {
+  /** The schema this store lives in. */
+  readonly schema: string;
+  /** Which engine the client is. */
+  readonly engine: 'postgres' | 'pglite';
+  /** Brings the schema up to date now (normally done on first use) and says what was applied. */
+  migrate(): Promise<MigrationResult>;
+  /** Calls `onChange` when another store on this database announces a change (LISTEN/NOTIFY). */
+  watch(onChange: (kind: ChangeKind) => void): () => void;
+  /** Tells the stores watching this database's schema that tools, policies or agents changed. */
+  announce(kind: ChangeKind): Promise<void>;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;
+}
+
+/** `SET a = $n, b = $n+1::json` for the fields of `patch` that `columns` allows; undefined values are skipped. */
+function patchAssignments(
+  patch: Record<string, unknown>,
+  columns: Record<string, PatchColumn>,
+  params: unknown[],
+): string[] {
+  const assignments: string[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    const column = columns[field];
+    if (column === undefined || value === undefined) continue;
+    params.push(column.encode(value));
+    assignments.push(`${column.column} = $${params.length}${column.cast ?? ''}`);
+  }
+  return assignments;
+}
+
+/** Accumulates `WHERE` conditions with numbered parameters. */
+class Conditions {
+  readonly params: unknown[] = [];
+  private readonly clauses: string[] = [];
+
+  /** Adds a condition; `$?` placeholders are numbered in order with `values`. */
+  add(clause: string, ...values: unknown[]): void {
+    let text = clause;
+    for (const value of values) {
+      this.params.push(value);
+      text = text.replace('$?', `$${this.params.length}`);
+    }
+    this.clauses.push(text);
+  }
+
+  /** Adds `column = value` when the filter value is given. */
+  equals(column: string, value: string | undefined): void {
+    if (value !== undefined) this.add(`${column} = $?`, encodeText(value));
+  }
+
+  /** A parameter placeholder for a value used outside the conditions (LIMIT). */
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  where(): string {
+    return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
+  }
+}
+
+/**
+ * A store on Postgres, or on PGlite (embedded Postgres), with the same SQL for both. Every
+ * table lives in one schema, created and migrated on first use. The atomic operations are
+ * single statements: approval decisions and execution claims are `UPDATE … WHERE status =
+ * expected`, idempotency keys `INSERT … ON CONFLICT DO NOTHING`, audit appends a
+ * compare-and-set on the chain's head row together with the insert of the batch. So any
+ * number of gateway instances can share one Postgres schema.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createGateway } from 'agent-tool-gateway';
+ * import { sqlStore } from 'agent-tool-gateway/sql';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const gateway = createGateway({ store: sqlStore({ client: pool }), tools: [] });
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite';
+ * import { sqlStore } from 'agent-tool-gateway/sql';
+ *
+ * // One process, persisted in a directory.
+ * const store = sqlStore({ client: new PGlite('./data/atg'), closeClient: true });
+ * ```
+ */
+export function sqlStore(options: SqlStoreOptions): SqlStore {
+  if (typeof options !== 'object' || options === null) throw new TypeError('sqlStore: options are required');
+  const names = schemaNames(options.schema);
+  const driver: SqlDriver = createSqlDriver(options.client);
+  const s = names.quoted;
+  const migrateOnStart = options.migrate ?? true;
+
+  let readiness: Promise<void> | undefined;
+  let closed = false;
+
+  /** Resolves once the schema is known to be current; a failure is retried by the next operation. */
+  const ready = (): Promise<void> => {
+    if (closed) return Promise.reject(new Error('sqlStore: store is closed'));
+    readiness ??= (migrateOnStart ? migrateSchema(driver, names).then(() => undefined) : assertSchemaCurrent(driver, names)).catch(
+      (error: unknown) => {
+        readiness = undefined;
+        throw error;
+      },
+    );
+    return readiness;
+  };
+
+  const query = async <Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> => {
+    await ready();
+    return driver.query<Row>(text, params);
+  };
+
+  const notifier = new ChangeNotifier(driver, names.channel, ready);
+
+  const newestFirst = async <Row extends { seq: string | number }, Item>(
+    table: string,
+    columns: string,
+    conditions: Conditions,
+    options: ListOptions,
+    fromRow: (row: Row) => Item,
+  ): Promise<Page<Item>> => {
+    const limit = clampLimit(options.limit, 1000);
+    if (options.cursor !== undefined) conditions.add('seq < $?', decodeCursor(options.cursor));
+    const limitParam = conditions.param(limit + 1);
+    const rows = await query<Row>(
+      `SELECT ${columns} FROM ${s}.${table} ${conditions.where()} ORDER BY seq DESC LIMIT ${limitParam}`,
+      conditions.params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    const items = page.map(fromRow);
+    return rows.length > limit && last !== undefined ? { items, nextCursor: encodeCursor(toNumber(last.seq)) } : { items };
+  };
+
+  const getAgent = async (id: string): Promise<AgentRecord | undefined> => {
+    const [row] = await query<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM ${s}.agents WHERE id = $1`, [encodeText(id)]);
+    return row && agentFromRow(row);
+  };
+
+  return {
+    schema: names.schema,
+    engine: driver.engine,
+
+    async migrate() {
+      if (closed) throw new Error('sqlStore: store is closed');
+      const result = await migrateSchema(driver, names);
+      readiness = Promise.resolve();
+      return result;
+    },
+
+    // Agents
+
+    async createAgent(agent) {
+      try {
+        await query(
+          `INSERT INTO ${s}.agents (id, name, tags, status, key_hash, created_at, updated_at, expires_at)
+           VALUES ($1, $2, $3::json, $4, $5, $6, $7, $8)`,
+          agentParams(agent),
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new Error(`agent ${agent.id} exists`);
+        throw error;
+      }
+    },
+    getAgent,
+    async updateAgent(id, patch) {
+      const params: unknown[] = [encodeText(id)];
+      const assignments = patchAssignments(patch, AGENT_PATCH_COLUMNS, params);
+      if (assignments.length === 0) return getAgent(id);
+      const [row] = await query<AgentRow>(
+        `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1 RETURNING ${AGENT_COLUMNS}`,
+        params,
+      );
+      return row && agentFromRow(row);
+    },
+    async listAgents(listOptions: ListOptions = {}) {
+      const limit = clampLimit(listOptions.limit, 1000);
+      const after = listOptions.cursor === undefined ? 0 : decodeCursor(listOptions.cursor);
+      const rows = await query<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM ${s}.agents WHERE seq > $1 ORDER BY seq LIMIT $2`, [
+        after,
+        limit + 1,
+      ]);
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      const items = page.map(agentFromRow);
+      return rows.length > limit && last !== undefined ? { items, nextCursor: encodeCursor(toNumber(last.seq)) } : { items };
+    },
+
+    // Tools and policies
+
+    async putTool(tool) {
+      await query(
+        `INSERT INTO ${s}.tools (name, definition, version, created_at, updated_at) VALUES ($1, $2::json, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET definition = EXCLUDED.definition, version = EXCLUDED.version,
+           created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
+        toolParams(tool),
+      );
+    },
+    async getTool(name) {
+      const [row] = await query<ToolRow>(`SELECT ${TOOL_COLUMNS} FROM ${s}.tools WHERE name = $1`, [encodeText(name)]);
+      return row && toolFromRow(row);
+    },
+    async deleteTool(name) {
+      const rows = await query(`DELETE FROM ${s}.tools WHERE name = $1 RETURNING name`, [encodeText(name)]);
+      return rows.length > 0;
+    },
+    async listTools() {
+      const rows = await query<ToolRow>(`SELECT ${TOOL_COLUMNS} FROM ${s}.tools`);
+      // Sorted here, by UTF-16 code units, exactly as the memory store sorts.
+      return rows.map(toolFromRow).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    },
+    async putPolicy(policy) {
+      await query(
+        `INSERT INTO ${s}.policies (id, rule, created_at, updated_at) VALUES ($1, $2::json, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET rule = EXCLUDED.rule, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
+        policyParams(policy),
+      );
+    },
+    async getPolicy(id) {
+      const [row] = await query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM ${s}.policies WHERE id = $1`, [encodeText(id)]);
+      return row && policyFromRow(row);
+    },
+    async deletePolicy(id) {
+      const rows = await query(`DELETE FROM ${s}.policies WHERE id = $1 RETURNING id`, [encodeText(id)]);
+      return rows.length > 0;
+    },
+    async listPolicies() {
+      const rows = await query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM ${s}.policies`);
+      return rows
+        .map(policyFromRow)
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+
+    // Invocations
+
+    async createInvocation(record) {
+      try {
+        await query(
+          `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES (${INVOCATION_PLACEHOLDERS})`,
+          invocationParams(record),
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new Error(`invocation ${record.id} exists`);
+        throw error;
+      }
+    },
+    async putInvocation(record) {
+      // A replaced record keeps its place (its seq) in newest-first lists.
+      await query(
+        `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES (${INVOCATION_PLACEHOLDERS})
+         ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
+        invocationParams(record),
+      );
+    },
+    async getInvocation(id) {
+      const [row] = await query<InvocationRow>(`SELECT ${INVOCATION_COLUMNS} FROM ${s}.invocations WHERE id = $1`, [
+        encodeText(id),
+      ]);
+      return row && invocationFromRow(row);
+    },
+    async listInvocations(filter: InvocationFilter = {}) {
+      const conditions = new Conditions();
+      conditions.equals('agent_id', filter.agentId);
+      conditions.equals('tool', filter.tool);
+      conditions.equals('status', filter.status);
+      if (filter.from !== undefined) conditions.add('created_at >= $?', encodeText(filter.from));
+      if (filter.to !== undefined) conditions.add('created_at < $?', encodeText(filter.to));
+      return newestFirst('invocations', INVOCATION_COLUMNS, conditions, filter, invocationFromRow);
+    },
+
+    // Approvals
+
+    async createApproval(record) {
+      try {
+        await query(
+          `INSERT INTO ${s}.approvals (${APPROVAL_INSERT_COLUMNS.join(', ')}) VALUES (${APPROVAL_PLACEHOLDERS})`,
+          approvalParams(record),
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new Error(`approval ${record.id} exists`);
+        throw error;
+      }
+    },
+    async getApproval(id) {
+      const [row] = await query<ApprovalRow>(`SELECT ${APPROVAL_COLUMNS} FROM ${s}.approvals WHERE id = $1`, [encodeText(id)]);
+      return row && approvalFromRow(row);
+    },
+    async listApprovals(filter: ApprovalFilter = {}) {
+      const conditions = new Conditions();
+      conditions.equals('status', filter.status);
+      conditions.equals('agent_id', filter.agentId);
+      conditions.equals('tool', filter.tool);
+      conditions.equals('input_digest', filter.inputDigest);
+      return newestFirst('approvals', APPROVAL_COLUMNS, conditions, filter, approvalFromRow);
+    },
+    async transitionApproval(id, expected, patch) {
+      const params: unknown[] = [encodeText(id), encodeText(expected)];
+      const assignments = patchAssignments(patch, APPROVAL_PATCH_COLUMNS, params);
+      // An empty patch still has to check the state: assign status to itself.
+      if (assignments.length === 0) assignments.push('status = status');
+      // One statement: Postgres re-checks `status` after waiting for a concurrent update of
+      // the row, so of any number of concurrent transitions from `expected` one matches.
+      const [row] = await query<ApprovalRow>(
+        `UPDATE ${s}.approvals SET ${assignments.join(', ')} WHERE id = $1 AND status = $2 RETURNING ${APPROVAL_COLUMNS}`,
+        params,
+      );
+      return row && approvalFromRow(row);
+    },
+
+    // Idempotency
+
+    async reserveIdempotencyKey(record) {
+      const params = idempotencyParams(record);
+      const rows = await query<IdempotencyRow & { created: boolean }>(
+        `WITH inserted AS (
+           INSERT INTO ${s}.idempotency_keys (${IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (agent_id, key) DO NOTHING
+           RETURNING ${IDEMPOTENCY_COLUMNS}
+         )
+         SELECT true AS created, ${IDEMPOTENCY_COLUMNS} FROM inserted
+         UNION ALL
+         SELECT false AS created, ${IDEMPOTENCY_COLUMNS} FROM ${s}.idempotency_keys
+         WHERE agent_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM inserted)`,
+        params,
+      );
+      let row = rows[0];
+      if (row === undefined) {
+        // The conflicting row was committed by another transaction after this statement's
+        // snapshot was taken: it exists now, read it with a fresh snapshot.
+        const [existing] = await query<IdempotencyRow>(
+          `SELECT ${IDEMPOTENCY_COLUMNS} FROM ${s}.idempotency_keys WHERE agent_id = $1 AND key = $2`,
+          [params[0], params[1]],
+        );
+        if (existing === undefined) throw new Error('reserveIdempotencyKey: the reservation vanished');
+        row = { ...existing, created: false };
+      }
+      return { created: row.created === true, record: idempotencyFromRow(row) };
+    },
+
+    // Audit chain
+
+    async getAuditHead() {
+      const [row] = await query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM ${s}.audit_entries ORDER BY seq DESC LIMIT 1`);
+      return row && auditEntryFromRow(row);
+    },
+    async appendAudit(entries) {
+      if (entries.length === 0) return true;
+      const first = entries[0] as AuditEntry;
+      for (let index = 1; index < entries.length; index++) {
+        const entry = entries[index] as AuditEntry;
+        const previous = entries[index - 1] as AuditEntry;
+        if (entry.seq !== previous.seq + 1 || entry.prevHash !== previous.hash) {
+          throw new Error('appendAudit: entries are not consecutive');
+        }
+      }
+      const last = entries[entries.length - 1] as AuditEntry;
+      // One statement, so all or nothing: a compare-and-set moves the head row from the
+      // entry before the batch to its last entry, and the batch is inserted only if it did.
+      // A concurrent append waits for the head row, re-reads it, no longer matches, and
+      // inserts nothing. `seq` as primary key backs this up: the chain cannot fork.
+      const rows = await query<{ seq: string | number }>(
+        `WITH head AS (
+           UPDATE ${s}.audit_head SET seq = $1, hash = $2
+           WHERE singleton AND seq = $3 AND hash = $4
+           RETURNING seq
+         )
+         INSERT INTO ${s}.audit_entries (seq, prev_hash, hash, type, agent_id, tool, at, event)
+         SELECT entry.* FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::json[])
+           AS entry (seq, prev_hash, hash, type, agent_id, tool, at, event)
+         WHERE EXISTS (SELECT 1 FROM head)
+         RETURNING seq`,
+        [last.seq, encodeText(last.hash), first.seq - 1, encodeText(first.prevHash), ...auditColumnArrays(entries)],
+      );
+      return rows.length === entries.length;
+    },
+    async listAudit(filter: AuditFilter = {}) {
+      const limit = clampLimit(filter.limit, 1000);
+      const conditions = new Conditions();
+      const cursorSeq = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+      const fromSeq = Math.max(filter.fromSeq ?? 0, cursorSeq ?? 0);
+      if (fromSeq > 0) conditions.add('seq >= $?', fromSeq);
+      if (filter.toSeq !== undefined) conditions.add('seq <= $?', filter.toSeq);
+      if (filter.type !== undefined) {
+        if (storedAsIs(filter.type)) {
+          // The type itself or a sub-type (`approval` matches `approval.decided`): '/' follows '.'.
+          conditions.add('(type = $? OR (type >= $? AND type < $?))', filter.type, `${filter.type}.`, `${filter.type}/`);
+        } else {
+          conditions.equals('type', filter.type);
+        }
+      }
+      conditions.equals('agent_id', filter.agentId);
+      conditions.equals('tool', filter.tool);
+      if (filter.from !== undefined) conditions.add('at >= $?', encodeText(filter.from));
+      if (filter.to !== undefined) conditions.add('at < $?', encodeText(filter.to));
+      const limitParam = conditions.param(limit + 1);
+      const rows = await query<AuditRow>(
+        `SELECT ${AUDIT_COLUMNS} FROM ${s}.audit_entries ${conditions.where()} ORDER BY seq LIMIT ${limitParam}`,
+        conditions.params,
+      );
+      const items = rows.slice(0, limit).map(auditEntryFromRow);
+      const next = rows[limit];
+      return next === undefined ? { items } : { items, nextCursor: encodeCursor(toNumber(next.seq)) };
+    },
+    async appendCheckpoint(checkpoint) {
+      await query(
+        `INSERT INTO ${s}.audit_checkpoints (${CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`,
+        checkpointParams(checkpoint),
+      );
+    },
+    async listCheckpoints(range = {}) {
+      const conditions = new Conditions();
+      if (range.fromSeq !== undefined) conditions.add('seq >= $?', range.fromSeq);
+      if (range.toSeq !== undefined) conditions.add('seq <= $?', range.toSeq);
+      const rows = await query<CheckpointRow>(
+        `SELECT ${CHECKPOINT_COLUMNS} FROM ${s}.audit_checkpoints ${conditions.where()} ORDER BY seq, id`,
+        conditions.params,
+      );
+      return rows.map(checkpointFromRow);
+    },
+
+    // Changes made by other instances
+
+    watch(onChange) {
+      return notifier.watch(onChange);
+    },
+    async announce(kind) {
+      await ready();
+      await notifier.announce(kind);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await notifier.close();
+      if (options.closeClient === true) await driver.close();
+    },
+  };
+}
+
+const INVOCATION_UPSERT_ASSIGNMENTS = INVOCATION_INSERT_COLUMNS.filter((column) => column !== 'id')
+  .map((column) => `${column} = EXCLUDED.${column}`)
+  .join(', ');
