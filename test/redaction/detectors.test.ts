@@ -227,6 +227,11 @@ describe('detector defaults and selection', () => {
     expect(only('iban', 'IBAN DE89 3704 0044 0532 0130 00 ABCD')).toBe('IBAN *** ABCD');
   });
 
+  it('ends an e-mail local part at punctuation and keeps URL passwords for the URL rule', () => {
+    expect(only('email', 'text—ada@example.com, (bob@example.com) 😀carol@example.com')).toBe('text—***, (***) 😀***');
+    expect(only('email', 'postgres://admin:pa55word@db.internal:5432/app')).toBe('postgres://admin:***@db.internal:5432/app');
+  });
+
   it('finds several findings of several kinds in one string', () => {
     const text = 'Ada <ada@example.com>, +44 20 7946 0958, card 5555 5555 5555 4444, SSN 123-45-6789.';
     expect(everyDetector.text(text)).toBe('Ada <***>, ***, card ***, SSN ***.');
