@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mergeProfiles } from '../redaction/index.js';
 import type { AgentPrincipal, PolicyDecision } from '../pipeline/types.js';
 import type { ToolRedaction, ToolRisk } from '../tools/types.js';
 import { type CompiledCondition, compileCondition } from './conditions.js';
@@ -145,7 +146,7 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
     let merged = mergedRedaction.get(key);
     if (merged === undefined) {
       merged = rulesWithRedaction.reduce<ToolRedaction | undefined>(
-        (acc, rule) => mergeRedaction(acc, rule.redact as ToolRedaction),
+        (acc, rule) => (acc === undefined ? rule.redact : (mergeProfiles(acc, rule.redact as ToolRedaction) as ToolRedaction)),
         undefined,
       ) as ToolRedaction;
       mergedRedaction.set(key, merged);
@@ -194,19 +195,4 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
       return reachable;
     },
   };
-}
-
-function mergeRedaction(a: ToolRedaction | undefined, b: ToolRedaction): ToolRedaction {
-  if (a === undefined) return b;
-  return {
-    paths: [...(a.paths ?? []), ...(b.paths ?? [])],
-    ...(a.detectors !== undefined || b.detectors !== undefined ? { detectors: mergeDetectors(a.detectors, b.detectors) } : {}),
-    ...(a.mode !== undefined || b.mode !== undefined ? { mode: b.mode ?? a.mode } : {}),
-  };
-}
-
-function mergeDetectors(a: ToolRedaction['detectors'], b: ToolRedaction['detectors']): NonNullable<ToolRedaction['detectors']> {
-  const toRecord = (value: ToolRedaction['detectors']): Record<string, boolean | string> =>
-    value === undefined ? {} : Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, true])) : value;
-  return { ...toRecord(a), ...toRecord(b) };
 }
