@@ -18,7 +18,9 @@ import {
   type AuditSink,
   type AuditVerification,
   type AuditVerificationKey,
+  type AuditExportManifest,
   createAuditLog,
+  exportAudit,
   verifyAuditChain,
 } from './audit/index.js';
 import { AgentAuthenticator } from './auth/agent-authenticator.js';
@@ -282,6 +284,12 @@ export interface GatewayAdmin {
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
   /** Recomputes the audit chain (and checkpoint signatures): intact through N, or the first broken seq and why. */
   verifyAudit(range?: { from?: number; to?: number }): Promise<AuditVerification>;
+  /**
+   * Writes a range of the audit chain as evidence into `dir`: `audit-<from>-<to>.jsonl` and a
+   * `manifest.json` (range, head hash, checkpoints, the file's SHA-256) that
+   * `verifyAuditExport` or `atg audit verify --file` checks offline.
+   */
+  exportAudit(options: { dir: string; from?: number; to?: number }): Promise<AuditExportManifest>;
   /** Every tool, code-defined ones marked read-only; secrets shown as `***`. */
   listTools(): Promise<ToolAdminView[]>;
   getTool(name: string): Promise<ToolAdminView>;
@@ -587,6 +595,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           input: mcpCall.arguments,
           signal: mcpCall.signal,
         }),
+      // MCP tasks are this agent's invocations; other agents' are never found.
+      getInvocation: async (agent, invocationId) => {
+        const record = await store.getInvocation(invocationId);
+        return record?.agentId === agent.id ? record : undefined;
+      },
+      listInvocations: (agent, cursor) =>
+        store.listInvocations({ agentId: agent.id, limit: 50, ...(cursor === undefined ? {} : { cursor }) }),
+      waitForOutcome: async (agent, invocationId, ms, signal) => {
+        const record = await store.getInvocation(invocationId);
+        return record?.agentId === agent.id ? approvals.waitForOutcome(invocationId, ms, signal) : undefined;
+      },
+      cancelInvocation: (agent, invocationId) => approvals.cancel(invocationId, agent.id),
     },
     {
       cursorSecret: randomBytes(32),
@@ -723,6 +743,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         ...(range.to === undefined ? {} : { to: range.to }),
         ...(publicKey === undefined ? {} : { publicKey: publicKey as AuditVerificationKey[] }),
       });
+    },
+    async exportAudit(exportOptions) {
+      const publicKey = options.audit?.checkpoints ? await audit.publicJwk() : undefined;
+      return exportAudit({ store, ...exportOptions, ...(publicKey === undefined ? {} : { publicKey }) });
     },
     async listTools() {
       await readyPromise;
