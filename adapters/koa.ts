@@ -33,6 +33,7 @@ export interface KoaContextLike {
 export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const BASE_PATH = /^(\/[^/?#]+)*$/;
 const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -58,6 +59,7 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  */
 export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOptions = {}): KoaMiddleware {
   const mount = options.basePath ?? gateway.basePath;
+  if (!BASE_PATH.test(mount)) throw new TypeError('createKoaMiddleware: basePath must be "" or start with "/" and not end with "/"');
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   return async (ctx, next) => {
     const url = ctx.url;

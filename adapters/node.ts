@@ -29,6 +29,9 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
   }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(new BodyTooLargeError());
+  // A client that gave up before we started reading has fired 'end'/'error' already.
+  if (req.destroyed || req.readableAborted) return Promise.reject(new Error('request aborted'));
+  if (req.readableEnded) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -51,14 +54,21 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
       cleanup();
       reject(error);
     };
+    const onClose = () => {
+      if (req.complete) return;
+      cleanup();
+      reject(new Error('request aborted'));
+    };
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 

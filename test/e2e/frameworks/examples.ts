@@ -122,8 +122,15 @@ function nextExample(): FrameworkTarget {
     startTimeoutMs: 300_000,
     async start() {
       await rm(nextBuildDirectory, { recursive: true, force: true });
-      await runToCompletion(['build', nextAppDirectory]);
-      const { origin, child } = await startNextServer();
+      let started: Awaited<ReturnType<typeof startNextServer>>;
+      try {
+        await runToCompletion(['build', nextAppDirectory]);
+        started = await startNextServer();
+      } catch (error) {
+        await rm(nextBuildDirectory, { recursive: true, force: true });
+        throw error;
+      }
+      const { origin, child } = started;
       const url = `${origin}/api/atg`;
       const close = async () => {
         await stopChild(child);
