@@ -154,17 +154,31 @@ export function routeRequest(method: string, params: JsonObject | undefined, hea
   return { kind: 'modern', version };
 }
 
-/** Checks `Mcp-Name` for the methods that mirror `params.name` (of those we serve: `tools/call`). */
+/**
+ * The body field `Mcp-Name` mirrors, per method: `params.name` for `tools/call` (SEP-2243),
+ * `params.taskId` for the task methods of the tasks extension (SEP-2663). Methods we do not
+ * serve are left out: they end as -32601 whatever their headers say.
+ */
+const mcpNameSources: ReadonlyMap<string, string> = new Map([
+  ['tools/call', 'name'],
+  ['tasks/get', 'taskId'],
+  ['tasks/update', 'taskId'],
+  ['tasks/cancel', 'taskId'],
+]);
+
+/** Checks `Mcp-Name` against the body field it mirrors. */
 function mcpNameProblem(method: string, params: JsonObject | undefined, header: string | undefined): string | undefined {
-  if (method !== 'tools/call') return undefined;
-  const bodyName = typeof params?.name === 'string' ? params.name : undefined;
+  const field = mcpNameSources.get(method);
+  if (field === undefined) return undefined;
+  const value = params?.[field];
+  const bodyValue = typeof value === 'string' ? value : undefined;
   if (header === undefined) {
-    return bodyName === undefined ? undefined : 'the required Mcp-Name header is missing';
+    return bodyValue === undefined ? undefined : 'the required Mcp-Name header is missing';
   }
   const decoded = decodeMirroredHeaderValue(header);
   if (decoded === undefined) return 'the Mcp-Name header is malformed';
-  if (bodyName !== undefined && decoded !== bodyName) {
-    return `Mcp-Name is ${clip(decoded)} but params.name is ${clip(bodyName)}`;
+  if (bodyValue !== undefined && decoded !== bodyValue) {
+    return `Mcp-Name is ${clip(decoded)} but params.${field} is ${clip(bodyValue)}`;
   }
   return undefined;
 }

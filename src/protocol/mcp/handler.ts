@@ -23,6 +23,7 @@ import { createMethods, type Era, type MethodCall, type Methods } from './method
 import { acceptedResponse, errorReply, gatewayErrorResponse, type Reply, replyResponse } from './replies.js';
 import { createListingIndexer } from './tool-listing.js';
 import type { McpBackend, McpHandler, McpOptions } from './types.js';
+import { legacyFeatures } from './versions.js';
 
 /** Largest JSON-RPC batch accepted (2025-03-26 only). */
 export const maxBatchLength = 100;
@@ -230,6 +231,14 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
   };
 }
 
+/**
+ * Tasks exist in 2025-11-25 (core: get, result, list, cancel) and in 2026-07-28 (the tasks
+ * extension: get, update, cancel; `tasks/result` and `tasks/list` were removed there).
+ */
+function servesTasks(era: Era): boolean {
+  return era.kind === 'modern' || legacyFeatures(era.version).tasks;
+}
+
 /** Runs one method of the era that serves the request; unknown methods are -32601. */
 async function dispatch(methods: Methods, call: MethodCall, method: string): Promise<Reply> {
   switch (method) {
@@ -242,6 +251,21 @@ async function dispatch(methods: Methods, call: MethodCall, method: string): Pro
       break;
     case 'server/discover':
       if (call.era.kind === 'modern') return methods.discover(call);
+      break;
+    case 'tasks/get':
+      if (servesTasks(call.era)) return methods.tasks.get(call);
+      break;
+    case 'tasks/cancel':
+      if (servesTasks(call.era)) return methods.tasks.cancel(call);
+      break;
+    case 'tasks/result':
+      if (call.era.kind === 'legacy' && servesTasks(call.era)) return methods.tasks.result(call);
+      break;
+    case 'tasks/list':
+      if (call.era.kind === 'legacy' && servesTasks(call.era)) return methods.tasks.list(call);
+      break;
+    case 'tasks/update':
+      if (call.era.kind === 'modern') return methods.tasks.update(call);
       break;
   }
   // The modern transport answers an unknown method with 404; the legacy one in-band.

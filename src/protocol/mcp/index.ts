@@ -5,6 +5,7 @@
 export { approvalMetaKey, errorMetaKey, invocationMetaKey } from './call-result.js';
 export { createMcpHandler, maxBatchLength } from './handler.js';
 export { discoverTtlMs, toolsListTtlMs } from './methods.js';
+export { taskPollIntervalMs, taskResultMaxWaitMs, tasksExtensionId } from './task-state.js';
 export type { McpBackend, McpHandler, McpOptions, McpToolView } from './types.js';
 export {
   latestLegacyProtocolVersion,

@@ -12,8 +12,15 @@ export const JsonRpcErrorCode = {
   internalError: -32603,
   /** 2026-07-28: HTTP headers disagree with the body, or a required header is missing. */
   headerMismatch: -32020,
+  /** 2026-07-28: the request needs a client capability the client did not declare (HTTP 400). */
+  missingRequiredClientCapability: -32021,
   /** 2026-07-28: the request names a protocol version we do not speak. */
   unsupportedProtocolVersion: -32022,
+  /**
+   * Implementation-defined: `tasks/result` held the request as long as it may and the task
+   * is still working. Not the task's result; the client asks again.
+   */
+  requestTimeout: -32001,
 } as const;
 
 /** A request id: MCP allows strings and integers, never null. */

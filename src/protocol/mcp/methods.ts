@@ -1,15 +1,18 @@
 /**
  * The MCP methods this endpoint serves: `initialize` and `ping` (legacy era),
- * `server/discover` (modern era), `tools/list` and `tools/call` (both). Each returns a
- * {@link Reply}; in-band JSON-RPC errors travel with HTTP 200.
+ * `server/discover` (modern era), `tools/list` and `tools/call` (both), and the task
+ * methods (2025-11-25 and the 2026-07-28 tasks extension, see task-methods.ts). Each
+ * returns a {@link Reply}; in-band JSON-RPC errors travel with HTTP 200.
  */
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
 import { toGatewayError } from '../../errors.js';
-import { answerCall, type StructuredContentSupport } from './call-result.js';
+import { answerCall, type CalledTool, type StructuredContentSupport } from './call-result.js';
 import { serverInfoMetaKey } from './era-routing.js';
-import { isJsonObject, type JsonObject, JsonRpcErrorCode, type JsonRpcId, resultResponseJson } from './json-rpc.js';
+import { isJsonObject, type JsonObject, JsonRpcErrorCode, type JsonRpcId } from './json-rpc.js';
 import { checkParamHeaders } from './param-headers.js';
-import { errorReply, type Reply } from './replies.js';
+import { errorReply, type Reply, resultReply } from './replies.js';
+import { createTaskMethods, declaresTasksExtension, type TaskMethods, taskParamsProblem } from './task-methods.js';
+import { tasksExtensionId } from './task-state.js';
 import type { ListingIndex, ListingIndexer, ToolShape } from './tool-listing.js';
 import type { McpBackend, McpOptions } from './types.js';
 import { type LegacyProtocolVersion, legacyFeatures, negotiateLegacyVersion, supportedProtocolVersions } from './versions.js';
@@ -40,13 +43,21 @@ export interface Methods {
   discover(call: MethodCall): Reply;
   listTools(call: MethodCall): Promise<Reply>;
   callTool(call: MethodCall): Promise<Reply>;
+  /** `tasks/get`, `tasks/result`, `tasks/list`, `tasks/cancel`, `tasks/update`; the dispatcher decides which era may call which. */
+  tasks: Omit<TaskMethods, 'createLegacyTask' | 'createModernTask'>;
 }
 
-const capabilities = { tools: { listChanged: false } };
+const toolsCapability = { listChanged: false };
+/** 2025-11-25: every sub-capability of tasks that is implemented, and no other. */
+const legacyTasksCapability = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
 
-function ok(id: JsonRpcId, resultJson: string): Reply {
-  return { status: 200, json: resultResponseJson(id, resultJson) };
+/** What `initialize` advertises for one legacy revision. */
+function legacyCapabilities(version: LegacyProtocolVersion): Record<string, unknown> {
+  return legacyFeatures(version).tasks ? { tools: toolsCapability, tasks: legacyTasksCapability } : { tools: toolsCapability };
 }
+
+/** What `server/discover` advertises: the tasks extension rather than a core `tasks` capability. */
+const modernCapabilities = { tools: toolsCapability, extensions: { [tasksExtensionId]: {} } };
 
 function inBandError(id: JsonRpcId, code: number, message: string): Reply {
   return errorReply(200, id, code, message);
@@ -63,7 +74,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
   const discoverResultJson = JSON.stringify({
     resultType: 'complete',
     supportedVersions: supportedProtocolVersions,
-    capabilities,
+    capabilities: modernCapabilities,
     ...(instructions === undefined ? {} : { instructions }),
     ttlMs: discoverTtlMs,
     cacheScope: 'public',
@@ -75,7 +86,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
     if (json === undefined) {
       json = JSON.stringify({
         protocolVersion: version,
-        capabilities,
+        capabilities: legacyCapabilities(version),
         serverInfo,
         ...(instructions === undefined ? {} : { instructions }),
       });
@@ -92,19 +103,30 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
     }
   }
 
+  const taskMethods = createTaskMethods({
+    backend,
+    serverInfoMeta,
+    async describeTool(agent, name): Promise<CalledTool> {
+      const index = await listingIndex(agent);
+      if (index === undefined) throw new Error('the tool listing is unavailable');
+      const tool = index.tool(name);
+      return { name, hasOutputSchema: tool?.hasOutputSchema ?? false, mcpContent: tool?.view.outputFormat === 'mcp-content' };
+    },
+  });
+
   return {
     initialize(id, params) {
       const problem = initializeParamsProblem(params);
       if (problem !== undefined) return inBandError(id, JsonRpcErrorCode.invalidParams, `Invalid params: ${problem}`);
-      return ok(id, initializeResultJson(negotiateLegacyVersion(params?.protocolVersion as string)));
+      return resultReply(id, initializeResultJson(negotiateLegacyVersion(params?.protocolVersion as string)));
     },
 
     ping({ id }) {
-      return ok(id, '{}');
+      return resultReply(id, '{}');
     },
 
     discover({ id }) {
-      return ok(id, discoverResultJson);
+      return resultReply(id, discoverResultJson);
     },
 
     async listTools({ id, params, agent, era }) {
@@ -122,17 +144,19 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
         }
         offset = decoded;
       }
-      const shape: ToolShape = era.kind === 'legacy' && !legacyFeatures(era.version).structuredOutput ? 'basic' : 'full';
+      const features = era.kind === 'legacy' ? legacyFeatures(era.version) : undefined;
+      const shape: ToolShape = features === undefined ? 'full' : !features.structuredOutput ? 'basic' : features.tasks ? 'tasks' : 'full';
       const page = index.page(shape, offset);
       const next = page.nextCursor === undefined ? '' : `,"nextCursor":${JSON.stringify(page.nextCursor)}`;
-      if (era.kind === 'legacy') return ok(id, `{"tools":${page.toolsJson}${next}}`);
-      return ok(
+      if (era.kind === 'legacy') return resultReply(id, `{"tools":${page.toolsJson}${next}}`);
+      return resultReply(
         id,
         `{"resultType":"complete","tools":${page.toolsJson}${next},"ttlMs":${toolsListTtlMs},"cacheScope":"private","_meta":${modernMetaJson}}`,
       );
     },
 
-    async callTool({ id, params, agent, era, headers, signal }) {
+    async callTool(call) {
+      const { id, params, agent, era, headers, signal } = call;
       const name = params?.name;
       if (typeof name !== 'string' || name.length === 0) {
         return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: name must be a non-empty string');
@@ -140,6 +164,13 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       const args = params?.arguments === undefined ? {} : params.arguments;
       if (!isJsonObject(args)) {
         return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: arguments must be an object');
+      }
+      // A task is asked for with params.task only where tasks are core (2025-11-25); the
+      // 2026-07-28 extension is server-directed and older revisions ignore the field.
+      const taskRequested = era.kind === 'legacy' && legacyFeatures(era.version).tasks && params?.task !== undefined;
+      if (taskRequested) {
+        const problem = taskParamsProblem(params?.task);
+        if (problem !== undefined) return inBandError(id, JsonRpcErrorCode.invalidParams, `Invalid params: ${problem}`);
       }
       const index = await listingIndex(agent);
       if (index === undefined) return inBandError(id, JsonRpcErrorCode.internalError, 'Internal error');
@@ -157,7 +188,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       }
       const structured: StructuredContentSupport =
         era.kind === 'modern' ? 'any' : legacyFeatures(era.version).structuredOutput ? 'object' : 'none';
-      const calledTool = {
+      const calledTool: CalledTool = {
         name,
         hasOutputSchema: tool?.hasOutputSchema ?? false,
         mcpContent: tool?.view.outputFormat === 'mcp-content',
@@ -165,16 +196,33 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       const render = (result: CallOutcome): Reply => {
         const answer = answerCall(result, calledTool, structured);
         if (answer.kind === 'protocol-error') return inBandError(id, answer.code, answer.message);
-        if (era.kind === 'legacy') return ok(id, JSON.stringify(answer.result));
+        if (era.kind === 'legacy') return resultReply(id, JSON.stringify(answer.result));
         const meta = { ...serverInfoMeta, ...(answer.result._meta as Record<string, unknown> | undefined) };
-        return ok(id, JSON.stringify({ resultType: 'complete', ...answer.result, _meta: meta }));
+        return resultReply(id, JSON.stringify({ resultType: 'complete', ...answer.result, _meta: meta }));
       };
+      try {
+        if (taskRequested) return await taskMethods.createLegacyTask(call, outcome, calledTool);
+        if (era.kind === 'modern' && outcome.status === 'pending_approval' && declaresTasksExtension(params)) {
+          const task = await taskMethods.createModernTask(call, outcome, calledTool);
+          if (task !== undefined) return task;
+        }
+      } catch {
+        return inBandError(id, JsonRpcErrorCode.internalError, 'Internal error');
+      }
       try {
         return render(outcome);
       } catch (error) {
         // An output that cannot be serialised must still end as a tool error, never a 500.
         return render({ status: 'error', invocationId: outcome.invocationId, error: toGatewayError(error) });
       }
+    },
+
+    tasks: {
+      get: taskMethods.get,
+      result: taskMethods.result,
+      list: taskMethods.list,
+      cancel: taskMethods.cancel,
+      update: taskMethods.update,
     },
   };
 }

@@ -4,7 +4,7 @@
  * that happen before any JSON-RPC is read.
  */
 import type { GatewayError } from '../../errors.js';
-import { errorResponseJson, type JsonRpcId } from './json-rpc.js';
+import { errorResponseJson, type JsonRpcId, resultResponseJson } from './json-rpc.js';
 
 /** A JSON-RPC answer before it becomes a Response: HTTP status and JSON text. */
 export interface Reply {
@@ -13,6 +13,11 @@ export interface Reply {
 }
 
 const jsonHeaders: Readonly<Record<string, string>> = { 'content-type': 'application/json' };
+
+/** A `200` reply carrying a result that is already serialised. */
+export function resultReply(id: JsonRpcId, resultJson: string): Reply {
+  return { status: 200, json: resultResponseJson(id, resultJson) };
+}
 
 /** A reply carrying a JSON-RPC error. */
 export function errorReply(status: number, id: JsonRpcId | null, code: number, message: string, data?: unknown): Reply {

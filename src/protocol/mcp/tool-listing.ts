@@ -11,9 +11,11 @@ import type { McpToolView } from './types.js';
 
 /**
  * Which fields a tool carries on the wire: `basic` for 2025-03-26 (no `title`, no
- * `outputSchema`), `full` for 2025-06-18 and later.
+ * `outputSchema`), `full` for 2025-06-18 and 2026-07-28, `tasks` for 2025-11-25 (`full` plus
+ * `execution.taskSupport: "optional"`: any call may wait for an approval, so every tool may
+ * be called as a task).
  */
-export type ToolShape = 'basic' | 'full';
+export type ToolShape = 'basic' | 'full' | 'tasks';
 
 /** One page of a listing, ready to be placed into a result. */
 export interface ListingPage {
@@ -131,12 +133,15 @@ function indexListing(
   };
 }
 
+const optionalTaskSupport = { taskSupport: 'optional' };
+
 function serialiseTool(view: McpToolView, shape: ToolShape): string {
   const wire: Record<string, unknown> = { name: view.name };
-  if (shape === 'full' && view.title !== undefined) wire.title = view.title;
+  if (shape !== 'basic' && view.title !== undefined) wire.title = view.title;
   wire.description = view.description;
   wire.inputSchema = view.inputSchema;
-  if (shape === 'full' && view.outputSchema !== undefined) wire.outputSchema = view.outputSchema;
+  if (shape !== 'basic' && view.outputSchema !== undefined) wire.outputSchema = view.outputSchema;
   if (view.annotations !== undefined) wire.annotations = view.annotations;
+  if (shape === 'tasks') wire.execution = optionalTaskSupport;
   return JSON.stringify(wire);
 }

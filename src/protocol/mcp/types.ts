@@ -1,4 +1,5 @@
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
+import type { InvocationRecord } from '../../store/types.js';
 
 /**
  * One tool as the MCP door shows it to an agent: the wire fields of an MCP `Tool`.
@@ -26,7 +27,8 @@ export interface McpToolView {
 /**
  * What the MCP door needs from the gateway core. The door never governs anything itself:
  * it authenticates through `authenticate`, lists through `listTools` and calls through
- * `callTool`, which runs the whole governed pipeline.
+ * `callTool`, which runs the whole governed pipeline. MCP tasks are invocations seen
+ * through the four invocation methods; each of them answers only for the agent's own calls.
  *
  * @example
  * ```ts
@@ -34,6 +36,14 @@ export interface McpToolView {
  *   authenticate: async (request) => principalFor(request),
  *   listTools: async (agent) => toolsVisibleTo(agent),
  *   callTool: async (agent, call) => pipeline.run({ agent, tool: call.name, input: call.arguments, signal: call.signal }),
+ *   getInvocation: async (agent, id) => {
+ *     const record = await store.getInvocation(id);
+ *     return record?.agentId === agent.id ? record : undefined;
+ *   },
+ *   listInvocations: (agent, cursor) => store.listInvocations({ agentId: agent.id, cursor, limit: 50 }),
+ *   waitForOutcome: async (agent, id, ms, signal) =>
+ *     (await store.getInvocation(id))?.agentId === agent.id ? approvals.waitForOutcome(id, ms, signal) : undefined,
+ *   cancelInvocation: (agent, id) => approvals.cancel(id, agent.id),
  * };
  * ```
  */
@@ -44,6 +54,26 @@ export interface McpBackend {
   listTools(agent: AgentPrincipal): Promise<readonly McpToolView[]>;
   /** Runs the governed pipeline. Unknown/invisible tool → outcome error code TOOL_NOT_FOUND. */
   callTool(agent: AgentPrincipal, call: { name: string; arguments: unknown; signal: AbortSignal }): Promise<CallOutcome>;
+  /** The record of one of this agent's calls; `undefined` for an unknown id or another agent's call. */
+  getInvocation(agent: AgentPrincipal, invocationId: string): Promise<InvocationRecord | undefined>;
+  /**
+   * One page of this agent's calls, newest first. Throws GatewayError BAD_REQUEST for a
+   * cursor that is not one of this listing's.
+   */
+  listInvocations(agent: AgentPrincipal, cursor?: string): Promise<{ items: InvocationRecord[]; nextCursor?: string }>;
+  /**
+   * The final outcome of one of this agent's calls: at once when it is final already,
+   * otherwise after waiting up to `ms` (or until `signal` aborts) for the approval decision
+   * and the execution that follows. `undefined` when it is still not final, and for
+   * another agent's call.
+   */
+  waitForOutcome(agent: AgentPrincipal, invocationId: string, ms: number, signal: AbortSignal): Promise<CallOutcome | undefined>;
+  /**
+   * Withdraws one of this agent's calls that is still waiting for approval: it will never
+   * run. Returns its final (CANCELLED) outcome. Throws GatewayError NOT_FOUND when there is
+   * no such waiting call of this agent, APPROVAL_ALREADY_DECIDED when a decision came first.
+   */
+  cancelInvocation(agent: AgentPrincipal, invocationId: string): Promise<CallOutcome>;
 }
 
 /**

@@ -60,9 +60,17 @@ export interface LegacyFeatures {
   structuredOutput: boolean;
   /** JSON-RPC batches in one POST (2025-03-26 only). */
   batching: boolean;
+  /** Task-augmented `tools/call` and the `tasks/*` methods (2025-11-25). */
+  tasks: boolean;
 }
 
+const featuresByVersion: Readonly<Record<LegacyProtocolVersion, Readonly<LegacyFeatures>>> = {
+  '2025-03-26': Object.freeze({ structuredOutput: false, batching: true, tasks: false }),
+  '2025-06-18': Object.freeze({ structuredOutput: true, batching: false, tasks: false }),
+  '2025-11-25': Object.freeze({ structuredOutput: true, batching: false, tasks: true }),
+};
+
 /** The features of one legacy revision. */
-export function legacyFeatures(version: LegacyProtocolVersion): LegacyFeatures {
-  return version === '2025-03-26' ? { structuredOutput: false, batching: true } : { structuredOutput: true, batching: false };
+export function legacyFeatures(version: LegacyProtocolVersion): Readonly<LegacyFeatures> {
+  return featuresByVersion[version];
 }

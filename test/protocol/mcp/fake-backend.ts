@@ -1,5 +1,6 @@
 import { GatewayError, unauthenticated } from '../../../src/errors.js';
 import type { AgentPrincipal, CallOutcome } from '../../../src/pipeline/types.js';
+import type { InvocationRecord, InvocationStatus } from '../../../src/store/types.js';
 import { createMcpHandler } from '../../../src/protocol/mcp/index.js';
 import type { McpBackend, McpOptions, McpToolView } from '../../../src/protocol/mcp/index.js';
 
@@ -8,6 +9,15 @@ export const goodKey = 'atg_test_good';
 
 /** The principal behind {@link goodKey}. */
 export const testAgent: AgentPrincipal = { id: 'agent_1', name: 'Test Agent', tags: ['test'] };
+
+/** A second key the fake backend accepts, for isolation between agents. */
+export const otherKey = 'atg_test_other';
+
+/** The principal behind {@link otherKey}. */
+export const otherAgent: AgentPrincipal = { id: 'agent_2', name: 'Other Agent', tags: [] };
+
+/** Invocations per `listInvocations` page (small, so paging is exercised). */
+export const invocationPageSize = 3;
 
 const objectSchema = { type: 'object' } as const;
 
@@ -83,15 +93,110 @@ export interface ReceivedCall {
 /** A fake {@link McpBackend} with the behaviours the MCP door must map. */
 export interface FakeBackend extends McpBackend {
   readonly calls: ReceivedCall[];
+  /** The invocation records of recorded calls, by id (tests may edit them). */
+  readonly records: Map<string, InvocationRecord>;
+  /** How long each `waitForOutcome` was allowed to wait, in call order. */
+  readonly waits: number[];
   /** Replaces the listing (a new array object, as a changed listing would be). */
   setTools(tools: McpToolView[]): void;
+  /** Decides a call waiting for approval, as an approver would: approving runs it. */
+  decide(invocationId: string, decision: 'approve' | 'deny'): void;
+  /** Ends every `waitForOutcome` still waiting without an outcome, as its time limit would. */
+  endWaits(): void;
+}
+
+const errorStatus: Partial<Record<string, InvocationStatus>> = {
+  POLICY_DENIED: 'denied',
+  INVALID_INPUT: 'invalid',
+  TOOL_NOT_FOUND: 'invalid',
+  UPSTREAM_TIMEOUT: 'timeout',
+  APPROVAL_EXPIRED: 'expired',
+  CANCELLED: 'cancelled',
+};
+
+/** The outcome a record stands for once it is final (what the gateway's store gives back). */
+function outcomeOfRecord(record: InvocationRecord): CallOutcome | undefined {
+  switch (record.status) {
+    case 'succeeded':
+      return { status: 'succeeded', invocationId: record.id, output: record.output };
+    case 'pending_approval':
+    case 'running':
+    case 'outcome_unknown':
+      return undefined;
+    default: {
+      const error = record.error ?? { code: 'INTERNAL', message: 'Internal error' };
+      return {
+        status: 'error',
+        invocationId: record.id,
+        error: new GatewayError({
+          code: error.code as GatewayError['code'],
+          message: error.message,
+          ...(error.details === undefined ? {} : { details: error.details }),
+        }),
+      };
+    }
+  }
 }
 
 /** Creates the fake backend. */
 export function createFakeBackend(tools: McpToolView[] = fakeTools): FakeBackend {
   let listing: readonly McpToolView[] = Object.freeze([...tools]);
   const calls: ReceivedCall[] = [];
+  const records = new Map<string, InvocationRecord>();
+  const waits: number[] = [];
+  const waiters = new Set<() => void>();
   let invocations = 0;
+  let clock = 0;
+  const tick = () => new Date(Date.UTC(2030, 0, 1, 0, 0, clock++)).toISOString();
+
+  function ownRecord(agent: AgentPrincipal, invocationId: string): InvocationRecord | undefined {
+    const found = records.get(invocationId);
+    return found?.agentId === agent.id ? found : undefined;
+  }
+
+  function update(current: InvocationRecord, patch: Partial<InvocationRecord>): void {
+    records.set(current.id, { ...current, ...patch, updatedAt: tick() });
+    for (const wake of [...waiters]) wake();
+  }
+
+  function record(agent: AgentPrincipal, name: string, args: unknown, outcome: CallOutcome): void {
+    // Audit unavailable (fail-closed): nothing could be written.
+    if (outcome.invocationId === undefined || name === 'audit_down') return;
+    const at = tick();
+    const status: InvocationStatus =
+      outcome.status === 'succeeded'
+        ? 'succeeded'
+        : outcome.status === 'pending_approval'
+          ? 'pending_approval'
+          : (errorStatus[outcome.error.code] ?? 'failed');
+    records.set(outcome.invocationId, {
+      id: outcome.invocationId,
+      agentId: agent.id,
+      tool: name,
+      toolVersion: '1',
+      inputDigest: 'digest',
+      input: args,
+      decision: outcome.status === 'pending_approval' ? 'require_approval' : 'allow',
+      ruleIds: [],
+      approvalId: outcome.status === 'pending_approval' ? outcome.approval.id : null,
+      status,
+      door: 'mcp',
+      upstreamStatus: null,
+      latencyMs: null,
+      output: outcome.status === 'succeeded' ? outcome.output : null,
+      error:
+        outcome.status === 'error'
+          ? {
+              code: outcome.error.code,
+              message: outcome.error.message,
+              ...(outcome.error.details === undefined ? {} : { details: outcome.error.details }),
+            }
+          : null,
+      idempotencyKey: null,
+      createdAt: at,
+      updatedAt: at,
+    });
+  }
 
   function outcomeFor(name: string, args: unknown): CallOutcome {
     const invocationId = `inv_${++invocations}`;
@@ -142,11 +247,30 @@ export function createFakeBackend(tools: McpToolView[] = fakeTools): FakeBackend
 
   return {
     calls,
+    records,
+    waits,
     setTools(next) {
       listing = Object.freeze([...next]);
     },
+    decide(invocationId, decision) {
+      const current = records.get(invocationId);
+      if (current?.status !== 'pending_approval') throw new Error(`${invocationId} is not waiting for approval`);
+      if (decision === 'approve') {
+        update(current, { status: 'succeeded', output: current.tool === 'needs_approval_typed' ? { done: true } : { approved: true } });
+      } else {
+        update(current, {
+          status: 'denied',
+          error: { code: 'POLICY_DENIED', message: 'Denied by an approver', details: { rule: [], approvalId: current.approvalId } },
+        });
+      }
+    },
+    endWaits() {
+      for (const wake of [...waiters]) wake();
+    },
     async authenticate(request) {
-      if (request.headers.get('authorization') === `Bearer ${goodKey}`) return testAgent;
+      const authorization = request.headers.get('authorization');
+      if (authorization === `Bearer ${goodKey}`) return testAgent;
+      if (authorization === `Bearer ${otherKey}`) return otherAgent;
       throw unauthenticated();
     },
     async listTools() {
@@ -154,7 +278,56 @@ export function createFakeBackend(tools: McpToolView[] = fakeTools): FakeBackend
     },
     async callTool(agent, call) {
       calls.push({ agent, name: call.name, arguments: call.arguments });
-      return outcomeFor(call.name, call.arguments);
+      const outcome = outcomeFor(call.name, call.arguments);
+      record(agent, call.name, call.arguments, outcome);
+      return outcome;
+    },
+    async getInvocation(agent, invocationId) {
+      const found = ownRecord(agent, invocationId);
+      return found === undefined ? undefined : { ...found };
+    },
+    async listInvocations(agent, cursor) {
+      const own = [...records.values()].filter((entry) => entry.agentId === agent.id).reverse();
+      let start = 0;
+      if (cursor !== undefined) {
+        const match = /^page:(\d+)$/.exec(cursor);
+        if (match === null) throw new GatewayError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
+        start = Number(match[1]);
+      }
+      const items = own.slice(start, start + invocationPageSize);
+      const next = start + invocationPageSize;
+      return next < own.length ? { items, nextCursor: `page:${next}` } : { items };
+    },
+    async waitForOutcome(agent, invocationId, ms, signal) {
+      waits.push(ms);
+      const first = ownRecord(agent, invocationId);
+      if (first === undefined) return undefined;
+      if (first.status !== 'pending_approval' && first.status !== 'running') return outcomeOfRecord(first);
+      if (ms <= 0) return undefined;
+      // Woken by a decision, by endWaits or by the signal: no clock involved.
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          waiters.delete(wake);
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        waiters.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
+      });
+      const latest = ownRecord(agent, invocationId);
+      return latest === undefined ? undefined : outcomeOfRecord(latest);
+    },
+    async cancelInvocation(agent, invocationId) {
+      const current = ownRecord(agent, invocationId);
+      if (current === undefined || current.approvalId === null) {
+        throw new GatewayError({ code: 'NOT_FOUND', message: 'No such call waiting for approval' });
+      }
+      if (current.status !== 'pending_approval') {
+        throw new GatewayError({ code: 'APPROVAL_ALREADY_DECIDED', message: 'This approval was already decided' });
+      }
+      const error = { code: 'CANCELLED', message: 'The agent cancelled this call before it was decided' };
+      update(current, { status: 'cancelled', error });
+      return { status: 'error', invocationId, error: new GatewayError({ code: 'CANCELLED', message: error.message }) };
     },
   };
 }

@@ -20,7 +20,10 @@ describe('MCP endpoint: 2025 era', () => {
       id: 1,
       result: {
         protocolVersion: version,
-        capabilities: { tools: { listChanged: false } },
+        capabilities:
+          version === '2025-11-25'
+            ? { tools: { listChanged: false }, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }
+            : { tools: { listChanged: false } },
         serverInfo: { name: 'test-gateway', version: '9.9.9' },
         instructions: 'Use the tools carefully.',
       },

@@ -18,7 +18,7 @@ describe('MCP endpoint: 2026-07-28', () => {
       result: {
         resultType: 'complete',
         supportedVersions: ['2026-07-28', '2025-11-25', '2025-06-18', '2025-03-26'],
-        capabilities: { tools: { listChanged: false } },
+        capabilities: { tools: { listChanged: false }, extensions: { 'io.modelcontextprotocol/tasks': {} } },
         instructions: 'Use the tools carefully.',
         ttlMs: 300000,
         cacheScope: 'public',

@@ -1,0 +1,335 @@
+/**
+ * MCP tasks over governed calls: task-augmented `tools/call` and `tasks/get`, `tasks/result`,
+ * `tasks/list`, `tasks/cancel` (2025-11-25), and the 2026-07-28 tasks extension
+ * (`CreateTaskResult` with `resultType: "task"`, `tasks/get` with the result inlined,
+ * `tasks/update`, `tasks/cancel`). A task is an invocation of the requesting agent; every
+ * other agent's task is "not found". See docs/mcp.md for what is covered.
+ */
+import { GatewayError } from '../../errors.js';
+import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
+import type { InvocationRecord } from '../../store/types.js';
+import { answerCall, type CalledTool } from './call-result.js';
+import { clientCapabilitiesMetaKey } from './era-routing.js';
+import { isJsonObject, type JsonObject, JsonRpcErrorCode, type JsonRpcId } from './json-rpc.js';
+import type { MethodCall } from './methods.js';
+import { errorReply, type Reply, resultReply } from './replies.js';
+import {
+  approvalStatusMessage,
+  isTerminalTaskStatus,
+  legacyTaskJson,
+  modelImmediateResponseMetaKey,
+  modernTaskFields,
+  relatedTaskMetaKey,
+  type TaskDialect,
+  type TaskState,
+  taskResultMaxWaitMs,
+  taskStateOfRecord,
+  tasksExtensionId,
+} from './task-state.js';
+import type { McpBackend } from './types.js';
+
+/** What the task methods need besides the backend. */
+export interface TaskMethodsOptions {
+  backend: McpBackend;
+  /** What answering a call of the named tool needs to know (output schema, MCP content), for this agent. */
+  describeTool(agent: AgentPrincipal, name: string): Promise<CalledTool>;
+  /** The `_meta` every 2026-07-28 result carries. */
+  serverInfoMeta: Record<string, unknown>;
+}
+
+/** The task methods, bound to one backend. */
+export interface TaskMethods {
+  /** 2025-11-25 `tools/call` with `params.task`: the `CreateTaskResult` of a call that has run or waits. */
+  createLegacyTask(call: MethodCall, outcome: CallOutcome, tool: CalledTool): Promise<Reply>;
+  /**
+   * 2026-07-28 `tools/call` from a client that declared the extension, for a call that
+   * waits for approval: a `CreateTaskResult`, or `undefined` when no task can be read back
+   * (then the call is answered as usual).
+   */
+  createModernTask(
+    call: MethodCall,
+    outcome: Extract<CallOutcome, { status: 'pending_approval' }>,
+    tool: CalledTool,
+  ): Promise<Reply | undefined>;
+  get(call: MethodCall): Promise<Reply>;
+  /** `tasks/result` (2025-11-25 only). */
+  result(call: MethodCall): Promise<Reply>;
+  /** `tasks/list` (2025-11-25 only). */
+  list(call: MethodCall): Promise<Reply>;
+  cancel(call: MethodCall): Promise<Reply>;
+  /** `tasks/update` (2026-07-28 extension only). */
+  update(call: MethodCall): Promise<Reply>;
+}
+
+/** True when a 2026-07-28 request declares the tasks extension in its per-request capabilities. */
+export function declaresTasksExtension(params: JsonObject | undefined): boolean {
+  const meta = params?._meta;
+  if (!isJsonObject(meta)) return false;
+  const capabilities = meta[clientCapabilitiesMetaKey];
+  if (!isJsonObject(capabilities) || !isJsonObject(capabilities.extensions)) return false;
+  return isJsonObject(capabilities.extensions[tasksExtensionId]);
+}
+
+/** The problem with a 2025-11-25 `params.task` (`{ ttl? }`), or `undefined` when it is well formed. */
+export function taskParamsProblem(task: unknown): string | undefined {
+  if (!isJsonObject(task)) return 'task must be an object';
+  const ttl = task.ttl;
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) return 'task.ttl must be a non-negative number';
+  return undefined;
+}
+
+const taskNotFound = 'Failed to retrieve task: Task not found';
+const missingCapabilityData = { requiredCapabilities: { extensions: { [tasksExtensionId]: {} } } };
+
+function inBandError(id: JsonRpcId, code: number, message: string, data?: unknown): Reply {
+  return errorReply(200, id, code, message, data);
+}
+
+function internalError(id: JsonRpcId): Reply {
+  return inBandError(id, JsonRpcErrorCode.internalError, 'Internal error');
+}
+
+function dialectOf(call: MethodCall): TaskDialect {
+  return call.era.kind === 'legacy' ? 'legacy' : 'modern';
+}
+
+/** Creates the task methods. */
+export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
+  const { backend, describeTool, serverInfoMeta } = options;
+
+  /** The agent's record, or `undefined`; store failures become `Internal error`. */
+  async function readRecord(agent: AgentPrincipal, taskId: string): Promise<InvocationRecord | undefined | 'failed'> {
+    try {
+      return await backend.getInvocation(agent, taskId);
+    } catch {
+      return 'failed';
+    }
+  }
+
+  /**
+   * The final outcome of a task whose record is terminal. Should the backend have none
+   * (an outcome lost with a stopped instance), an internal error stands in for it, so a
+   * terminal task always has a result.
+   */
+  async function finalOutcome(agent: AgentPrincipal, record: InvocationRecord, signal: AbortSignal): Promise<CallOutcome> {
+    const outcome = await backend.waitForOutcome(agent, record.id, 0, signal);
+    if (outcome !== undefined && outcome.status !== 'pending_approval') return outcome;
+    return unknownOutcome(record.id);
+  }
+
+  function unknownOutcome(invocationId: string): CallOutcome {
+    return {
+      status: 'error',
+      invocationId,
+      error: new GatewayError({
+        code: 'INTERNAL',
+        message: 'The outcome of this call is unknown: the gateway stopped while the tool was running',
+      }),
+    };
+  }
+
+  /** Checks the 2026 gate and reads `params.taskId`; a Reply when the request ends here. */
+  function taskIdOf(call: MethodCall): string | Reply {
+    if (call.era.kind === 'modern' && !declaresTasksExtension(call.params)) {
+      return errorReply(
+        400,
+        call.id,
+        JsonRpcErrorCode.missingRequiredClientCapability,
+        `Missing required client capability: this request needs the ${tasksExtensionId} extension`,
+        missingCapabilityData,
+      );
+    }
+    const taskId = call.params?.taskId;
+    if (typeof taskId !== 'string' || taskId.length === 0) {
+      return inBandError(call.id, JsonRpcErrorCode.invalidParams, 'Invalid params: taskId must be a non-empty string');
+    }
+    return taskId;
+  }
+
+  /** Reads the task named by the request: its record, or the reply that ends the request. */
+  async function lookUp(call: MethodCall): Promise<{ record: InvocationRecord; reply?: undefined } | { reply: Reply }> {
+    const taskId = taskIdOf(call);
+    if (typeof taskId !== 'string') return { reply: taskId };
+    const record = await readRecord(call.agent, taskId);
+    if (record === 'failed') return { reply: internalError(call.id) };
+    if (record === undefined) return { reply: inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound) };
+    return { record };
+  }
+
+  function modernResult(id: JsonRpcId, fields: Record<string, unknown>): Reply {
+    return resultReply(id, JSON.stringify({ resultType: 'complete', ...fields, _meta: serverInfoMeta }));
+  }
+
+  /** The 2026 `DetailedTask` of a record: terminal tasks carry their result or JSON-RPC error. */
+  async function detailedTask(call: MethodCall, record: InvocationRecord): Promise<Record<string, unknown>> {
+    const state = taskStateOfRecord(record, 'modern');
+    if (!isTerminalTaskStatus(state.status) || state.status === 'cancelled') return modernTaskFields(state);
+    const outcome = await finalOutcome(call.agent, record, call.signal);
+    const answer = answerCall(outcome, await describeTool(call.agent, record.tool), 'any');
+    if (answer.kind === 'protocol-error') {
+      return { ...modernTaskFields({ ...state, status: 'failed' }), error: { code: answer.code, message: answer.message } };
+    }
+    return { ...modernTaskFields({ ...state, status: 'completed' }), result: answer.result };
+  }
+
+  return {
+    async createLegacyTask(call, outcome, tool) {
+      const answer = answerCall(outcome, tool, 'object');
+      // A call refused before it ran (an unknown tool) is answered as tools/call would be.
+      if (answer.kind === 'protocol-error') return inBandError(call.id, answer.code, answer.message);
+      const record = outcome.invocationId === undefined ? undefined : await readRecord(call.agent, outcome.invocationId);
+      if (record === undefined || record === 'failed') {
+        // Nothing to poll later: a task must be retrievable once it has been returned.
+        const reason = outcome.status === 'error' ? ` (${outcome.error.code}: ${outcome.error.message})` : '';
+        return inBandError(
+          call.id,
+          JsonRpcErrorCode.internalError,
+          `Internal error: the call was not recorded, so no task was created${reason}`,
+        );
+      }
+      const state: TaskState = taskStateOfRecord(record, 'legacy');
+      const meta: Record<string, unknown> = { ...(answer.result._meta as Record<string, unknown> | undefined) };
+      if (outcome.status === 'pending_approval' && record.status === 'pending_approval') {
+        state.statusMessage = approvalStatusMessage(tool.name, outcome.approval);
+        const content = answer.result.content as Array<{ text?: unknown }> | undefined;
+        const text = content?.[0]?.text;
+        if (typeof text === 'string') meta[modelImmediateResponseMetaKey] = text;
+      }
+      meta[relatedTaskMetaKey] = { taskId: state.taskId };
+      return resultReply(call.id, JSON.stringify({ task: legacyTaskJson(state), _meta: meta }));
+    },
+
+    async createModernTask(call, outcome, tool) {
+      const record = await readRecord(call.agent, outcome.invocationId);
+      if (record === undefined || record === 'failed') return undefined;
+      const state = taskStateOfRecord(record, 'modern');
+      if (record.status === 'pending_approval') state.statusMessage = approvalStatusMessage(tool.name, outcome.approval);
+      const answer = answerCall(outcome, tool, 'any');
+      const meta = { ...serverInfoMeta, ...(answer.kind === 'result' ? (answer.result._meta as Record<string, unknown>) : {}) };
+      return resultReply(call.id, JSON.stringify({ resultType: 'task', ...modernTaskFields(state), _meta: meta }));
+    },
+
+    async get(call) {
+      const found = await lookUp(call);
+      if (found.reply !== undefined) return found.reply;
+      const { record } = found;
+      if (dialectOf(call) === 'legacy') return resultReply(call.id, JSON.stringify(legacyTaskJson(taskStateOfRecord(record, 'legacy'))));
+      try {
+        return modernResult(call.id, await detailedTask(call, record));
+      } catch {
+        return internalError(call.id);
+      }
+    },
+
+    async result(call) {
+      const found = await lookUp(call);
+      if (found.reply !== undefined) return found.reply;
+      const taskId = found.record.id;
+      try {
+        let outcome = await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.signal);
+        let record: InvocationRecord | undefined = found.record;
+        if (outcome === undefined || outcome.status === 'pending_approval') {
+          record = await backend.getInvocation(call.agent, taskId);
+          if (record === undefined) return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
+          const status = taskStateOfRecord(record, 'legacy').status;
+          if (!isTerminalTaskStatus(status)) {
+            return inBandError(
+              call.id,
+              JsonRpcErrorCode.requestTimeout,
+              'Request timed out: the task is still working (waiting for approval or running); poll tasks/get and call tasks/result again',
+              { taskId, status },
+            );
+          }
+          outcome = unknownOutcome(taskId);
+        }
+        const answer = answerCall(outcome, await describeTool(call.agent, record.tool), 'object');
+        if (answer.kind === 'protocol-error') return inBandError(call.id, answer.code, answer.message);
+        const meta = { ...(answer.result._meta as Record<string, unknown> | undefined), [relatedTaskMetaKey]: { taskId } };
+        return resultReply(call.id, JSON.stringify({ ...answer.result, _meta: meta }));
+      } catch {
+        return internalError(call.id);
+      }
+    },
+
+    async list(call) {
+      const cursor = call.params?.cursor;
+      if (cursor !== undefined && typeof cursor !== 'string') {
+        return inBandError(call.id, JsonRpcErrorCode.invalidParams, 'Invalid params: cursor must be a string');
+      }
+      let page: { items: InvocationRecord[]; nextCursor?: string };
+      try {
+        page = await backend.listInvocations(call.agent, cursor);
+      } catch (error) {
+        if (error instanceof GatewayError && error.code === 'BAD_REQUEST') {
+          return inBandError(call.id, JsonRpcErrorCode.invalidParams, 'Invalid params: invalid or expired cursor');
+        }
+        return internalError(call.id);
+      }
+      const tasks = page.items.map((record) => legacyTaskJson(taskStateOfRecord(record, 'legacy')));
+      return resultReply(call.id, JSON.stringify(page.nextCursor === undefined ? { tasks } : { tasks, nextCursor: page.nextCursor }));
+    },
+
+    async cancel(call) {
+      const found = await lookUp(call);
+      if (found.reply !== undefined) return found.reply;
+      const { record } = found;
+      const dialect = dialectOf(call);
+      const before = taskStateOfRecord(record, dialect);
+      if (dialect === 'modern') {
+        // The extension's cancel is cooperative and idempotent: always an empty acknowledgement.
+        if (record.status === 'pending_approval') {
+          try {
+            await backend.cancelInvocation(call.agent, record.id);
+          } catch (error) {
+            if (!(error instanceof GatewayError) || (error.code !== 'APPROVAL_ALREADY_DECIDED' && error.code !== 'NOT_FOUND')) {
+              return internalError(call.id);
+            }
+          }
+        }
+        return modernResult(call.id, {});
+      }
+      if (isTerminalTaskStatus(before.status)) {
+        return inBandError(call.id, JsonRpcErrorCode.invalidParams, `Cannot cancel task: already in terminal status '${before.status}'`);
+      }
+      if (record.status !== 'pending_approval') {
+        return inBandError(
+          call.id,
+          JsonRpcErrorCode.invalidParams,
+          'Cannot cancel task: the call is already running and cannot be stopped',
+        );
+      }
+      try {
+        await backend.cancelInvocation(call.agent, record.id);
+      } catch (error) {
+        if (!(error instanceof GatewayError)) return internalError(call.id);
+        if (error.code === 'NOT_FOUND') return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
+        if (error.code !== 'APPROVAL_ALREADY_DECIDED') return internalError(call.id);
+        const latest = await readRecord(call.agent, record.id);
+        const status = latest === undefined || latest === 'failed' ? undefined : taskStateOfRecord(latest, 'legacy').status;
+        return inBandError(
+          call.id,
+          JsonRpcErrorCode.invalidParams,
+          status !== undefined && isTerminalTaskStatus(status)
+            ? `Cannot cancel task: already in terminal status '${status}'`
+            : 'Cannot cancel task: its approval was already decided and the call is running',
+        );
+      }
+      const cancelled = await readRecord(call.agent, record.id);
+      if (cancelled === undefined || cancelled === 'failed') return internalError(call.id);
+      return resultReply(call.id, JSON.stringify(legacyTaskJson(taskStateOfRecord(cancelled, 'legacy'))));
+    },
+
+    async update(call) {
+      const taskId = taskIdOf(call);
+      if (typeof taskId !== 'string') return taskId;
+      if (!isJsonObject(call.params?.inputResponses)) {
+        return inBandError(call.id, JsonRpcErrorCode.invalidParams, 'Invalid params: inputResponses must be an object');
+      }
+      const record = await readRecord(call.agent, taskId);
+      if (record === 'failed') return internalError(call.id);
+      if (record === undefined) return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
+      // The gateway never asks the client for input, so no response is outstanding: each is ignored.
+      return modernResult(call.id, {});
+    },
+  };
+}

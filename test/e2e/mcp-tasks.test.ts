@@ -1,0 +1,249 @@
+/**
+ * MCP tasks against the real gateway behind the real node:http bridge.
+ *
+ * 2025-11-25 tasks are driven by the official v1 client (`@modelcontextprotocol/sdk`,
+ * `client.experimental.tasks`): a task-augmented call waits for a human, an approver decides
+ * through the admin API, and the task completes with the tool's result, executed once.
+ *
+ * The 2026-07-28 tasks extension is driven with raw JSON-RPC over fetch: the official v2
+ * client (`@modelcontextprotocol/client` 2.4) rejects a `resultType: "task"` answer as an
+ * unsupported result type and has no API for the extension's task methods.
+ */
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeHandler } from '../../adapters/node.js';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { adminTokens, refund } from '../fixtures.js';
+import { jsonRequest, listen } from '../helpers.js';
+
+let gateway: Gateway;
+let url: URL;
+let apiKey: string;
+let otherKey: string;
+let close: () => Promise<void>;
+const refundRuns: string[] = [];
+
+const countedRefund = defineTool({
+  ...refund,
+  handler: ({ orderId, amount }: { orderId: string; amount: number }) => {
+    refundRuns.push(orderId);
+    return { orderId, refunded: amount };
+  },
+});
+
+beforeAll(async () => {
+  gateway = createGateway({
+    tools: [countedRefund],
+    policy: [
+      { id: 'refunds-small', effect: 'allow', tools: ['refunds.*'], when: [{ path: 'amount', op: 'lte', value: 100 }] },
+      { id: 'refunds-big', effect: 'require_approval', tools: ['refunds.*'], when: [{ path: 'amount', op: 'gt', value: 100 }] },
+    ],
+    admin: { tokens: [{ token: adminTokens.approver, id: 'bob', roles: ['approver'] }] },
+  });
+  apiKey = (await gateway.admin.createAgent({ name: 'tasks-agent' })).apiKey;
+  otherKey = (await gateway.admin.createAgent({ name: 'other-agent' })).apiKey;
+  const server = await listen(createNodeHandler(gateway));
+  url = new URL(`${server.url}/mcp`);
+  close = async () => {
+    await server.close();
+    await gateway.close();
+  };
+});
+
+afterAll(async () => {
+  await close();
+});
+
+async function connectV1(key = apiKey): Promise<ClientV1> {
+  const client = new ClientV1({ name: 'tasks-e2e', version: '1.0.0' });
+  await client.connect(new TransportV1(url, { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  // The client sends params.task only for tools it has seen listed as task-capable.
+  await client.listTools();
+  return client;
+}
+
+/** The pending approval of an invocation, as an approver sees it through the admin API. */
+async function approvalOf(invocationId: string): Promise<string> {
+  const response = await gateway.fetch(jsonRequest('/admin/approvals?status=pending', { key: adminTokens.approver }));
+  const { items } = (await response.json()) as { items: Array<{ id: string; invocationId: string }> };
+  const approval = items.find((item) => item.invocationId === invocationId);
+  if (approval === undefined) throw new Error(`no pending approval for ${invocationId}`);
+  return approval.id;
+}
+
+async function decide(approvalId: string, decision: 'approve' | 'deny'): Promise<number> {
+  const response = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/${decision}`, { key: adminTokens.approver, body: {} }));
+  await response.body?.cancel();
+  return response.status;
+}
+
+describe('MCP tasks, 2025-11-25, official v1 client', () => {
+  it('advertises tasks and marks the tool as task-capable', async () => {
+    const client = await connectV1();
+    expect(client.getServerCapabilities()?.tasks).toEqual({ list: {}, cancel: {}, requests: { tools: { call: {} } } });
+    const { tools } = await client.listTools();
+    expect(tools.find((tool) => tool.name === 'refunds.create')?.execution).toEqual({ taskSupport: 'optional' });
+    await client.close();
+  });
+
+  it('pending → approved via the admin API → completed with the result, executed once; visible to its agent only', async () => {
+    const client = await connectV1();
+    const before = refundRuns.length;
+    const messages: Array<{ type: string; status?: string }> = [];
+    let taskId: string | undefined;
+    let result: any;
+    for await (const message of client.experimental.tasks.callToolStream({
+      name: 'refunds.create',
+      arguments: { orderId: 'T-700', amount: 700 },
+    })) {
+      messages.push({ type: message.type, ...('task' in message ? { status: message.task.status } : {}) });
+      if (message.type === 'taskCreated') {
+        taskId = message.task.taskId;
+        expect(message.task.statusMessage).toMatch(/^Approval required/);
+        expect(message.task.ttl).toBeNull();
+        expect(refundRuns.length).toBe(before);
+        const waiting = await client.experimental.tasks.getTask(taskId);
+        expect(waiting.status).toBe('working');
+        expect(await decide(await approvalOf(taskId), 'approve')).toBe(200);
+      }
+      if (message.type === 'result') result = message.result;
+      if (message.type === 'error') throw message.error;
+    }
+    expect(messages).toEqual([{ type: 'taskCreated', status: 'working' }, { type: 'taskStatus', status: 'completed' }, { type: 'result' }]);
+    expect(JSON.parse(result.content[0].text)).toEqual({ orderId: 'T-700', refunded: 700 });
+    if (taskId === undefined) throw new Error('no task was created');
+
+    const task = await client.experimental.tasks.getTask(taskId);
+    expect(task).toMatchObject({ taskId, status: 'completed' });
+    const again = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+    expect(again.content).toEqual(result.content);
+    expect(again._meta?.['io.modelcontextprotocol/related-task']).toEqual({ taskId });
+    expect(refundRuns.slice(before)).toEqual(['T-700']);
+
+    const listed = await client.experimental.tasks.listTasks();
+    expect(listed.tasks.find((entry) => entry.taskId === taskId)).toMatchObject({ status: 'completed' });
+
+    const other = await connectV1(otherKey);
+    await expect(other.experimental.tasks.getTask(taskId)).rejects.toMatchObject({ code: -32602 });
+    await expect(other.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)).rejects.toMatchObject({ code: -32602 });
+    await expect(other.experimental.tasks.cancelTask(taskId)).rejects.toMatchObject({ code: -32602 });
+    expect((await other.experimental.tasks.listTasks()).tasks.some((entry) => entry.taskId === taskId)).toBe(false);
+    await other.close();
+    await client.close();
+  });
+
+  it('tasks/result answers with the outcome once an approver has decided', async () => {
+    const client = await connectV1();
+    const stream = client.experimental.tasks.callToolStream({ name: 'refunds.create', arguments: { orderId: 'T-800', amount: 800 } });
+    const first = await stream.next();
+    await stream.return(undefined);
+    if (first.done || first.value.type !== 'taskCreated') throw new Error('no task was created');
+    const taskId = first.value.task.taskId;
+    const waiting = client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+    expect(await decide(await approvalOf(taskId), 'deny')).toBe(200);
+    const denied = await waiting;
+    expect(denied.isError).toBe(true);
+    expect((denied.content[0] as { text: string }).text).toMatch(/^POLICY_DENIED: Denied by an approver/);
+    expect((await client.experimental.tasks.getTask(taskId)).status).toBe('failed');
+    expect(refundRuns).not.toContain('T-800');
+    await client.close();
+  });
+
+  it('cancels a task waiting for approval: it never runs and can no longer be approved', async () => {
+    const client = await connectV1();
+    const stream = client.experimental.tasks.callToolStream({ name: 'refunds.create', arguments: { orderId: 'T-900', amount: 900 } });
+    const first = await stream.next();
+    await stream.return(undefined);
+    if (first.done || first.value.type !== 'taskCreated') throw new Error('no task was created');
+    const taskId = first.value.task.taskId;
+    const approvalId = await approvalOf(taskId);
+    const cancelled = await client.experimental.tasks.cancelTask(taskId);
+    expect(cancelled).toMatchObject({ taskId, status: 'cancelled' });
+    expect(await decide(approvalId, 'approve')).toBe(409);
+    expect((await client.experimental.tasks.getTask(taskId)).status).toBe('cancelled');
+    await expect(client.experimental.tasks.cancelTask(taskId)).rejects.toMatchObject({ code: -32602 });
+    expect(refundRuns).not.toContain('T-900');
+    await client.close();
+  });
+
+  it('gives a task that is already complete for a call that needed no approval', async () => {
+    const client = await connectV1();
+    const types: string[] = [];
+    let result: any;
+    for await (const message of client.experimental.tasks.callToolStream({
+      name: 'refunds.create',
+      arguments: { orderId: 'T-5', amount: 5 },
+    })) {
+      types.push(message.type === 'taskCreated' || message.type === 'taskStatus' ? `${message.type}:${message.task.status}` : message.type);
+      if (message.type === 'result') result = message.result;
+    }
+    expect(types).toEqual(['taskCreated:completed', 'taskStatus:completed', 'result']);
+    expect(JSON.parse(result.content[0].text)).toEqual({ orderId: 'T-5', refunded: 5 });
+    await client.close();
+  });
+});
+
+describe('MCP tasks extension, 2026-07-28, raw JSON-RPC', () => {
+  let requestId = 0;
+  const tasksCapability = { extensions: { 'io.modelcontextprotocol/tasks': {} } };
+
+  async function rpc(method: string, params: Record<string, unknown>, key = apiKey): Promise<{ status: number; body: any }> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': method,
+    };
+    const name = typeof params.taskId === 'string' ? params.taskId : params.name;
+    if (typeof name === 'string') headers['mcp-name'] = name;
+    const body = {
+      jsonrpc: '2.0',
+      id: ++requestId,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': tasksCapability,
+          'io.modelcontextprotocol/clientInfo': { name: 'raw-e2e', version: '1.0.0' },
+        },
+      },
+    };
+    const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+    return { status: response.status, body: await response.json() };
+  }
+
+  it('advertises the extension in server/discover', async () => {
+    const { body } = await rpc('server/discover', {});
+    expect(body.result.capabilities.extensions).toEqual({ 'io.modelcontextprotocol/tasks': {} });
+    expect(body.result.capabilities).not.toHaveProperty('tasks');
+  });
+
+  it('pending → approved → tasks/get completed with the result inlined, executed once', async () => {
+    const created = await rpc('tools/call', { name: 'refunds.create', arguments: { orderId: 'M-700', amount: 700 } });
+    expect(created.body.result).toMatchObject({ resultType: 'task', status: 'working', ttlMs: null });
+    const taskId = created.body.result.taskId as string;
+    expect((await rpc('tasks/get', { taskId })).body.result).toMatchObject({ resultType: 'complete', status: 'working' });
+    expect((await rpc('tasks/get', { taskId }, otherKey)).body.error.code).toBe(-32602);
+
+    expect(await decide(await approvalOf(taskId), 'approve')).toBe(200);
+    const done = await rpc('tasks/get', { taskId });
+    expect(done.body.result).toMatchObject({ resultType: 'complete', status: 'completed' });
+    expect(JSON.parse(done.body.result.result.content[0].text)).toEqual({ orderId: 'M-700', refunded: 700 });
+    expect((await rpc('tasks/cancel', { taskId })).body.result).toMatchObject({ resultType: 'complete' });
+    expect((await rpc('tasks/get', { taskId })).body.result.status).toBe('completed');
+    expect(refundRuns.filter((orderId) => orderId === 'M-700')).toHaveLength(1);
+  });
+
+  it('cancels a task waiting for approval', async () => {
+    const created = await rpc('tools/call', { name: 'refunds.create', arguments: { orderId: 'M-900', amount: 900 } });
+    const taskId = created.body.result.taskId as string;
+    const ack = await rpc('tasks/cancel', { taskId });
+    expect(ack.body.result).not.toHaveProperty('status');
+    expect((await rpc('tasks/get', { taskId })).body.result.status).toBe('cancelled');
+    expect(refundRuns).not.toContain('M-900');
+  });
+});
