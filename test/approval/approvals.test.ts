@@ -7,6 +7,7 @@ import {
   createGateway,
   defineTool,
   generateAuditSigningKey,
+  generateEncryptionKey,
   memoryStore,
   verifyApprovalWebhook,
   webhookApprover,
@@ -227,6 +228,21 @@ describe('approve-then-execute over REST', () => {
     const { invoke } = await setup();
     const result = await invoke({ orderId: 'O-7', amount: 999 }, { prefer: 'wait=1' });
     expect(result.status).toBe(202);
+  });
+});
+
+describe('held input at rest', () => {
+  it('is sealed with the vault when an encryption key is configured, and still executes exactly as asked', async () => {
+    const store = memoryStore();
+    const { gateway, counter, invoke } = await setup({ store, encryptionKey: generateEncryptionKey() });
+    const pending = await invoke({ orderId: 'O-SEALED', amount: 321, password: 'CANARY-held-pw-42' });
+    const held = await store.getApproval(pending.body.approval.id);
+    expect(typeof held?.heldInput).toBe('string');
+    expect(String(held?.heldInput)).not.toContain('O-SEALED');
+    expect(JSON.stringify(held)).not.toContain('CANARY-held-pw-42');
+    const result = await gateway.admin.decide(pending.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-SEALED', refunded: 321 } });
+    expect(counter.runs).toBe(1);
   });
 });
 

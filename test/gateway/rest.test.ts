@@ -174,6 +174,32 @@ describe('REST invoke', () => {
   });
 });
 
+describe('redaction profiles from policy', () => {
+  it('masks what a rule says for the agents it applies to, and only for them', async () => {
+    const profile = defineTool({
+      name: 'crm.profile',
+      description: 'A customer profile',
+      inputSchema: { type: 'object' } as const,
+      handler: () => ({ name: 'Ada', tier: 'gold', notes: 'prefers phone' }),
+    });
+    gateway = createGateway({
+      tools: [profile],
+      policy: [
+        { id: 'everyone', effect: 'allow' },
+        { id: 'contractors-see-less', effect: 'allow', agents: ['tag:contractor'], redact: { paths: ['$.tier', '$.notes'] } },
+      ],
+    });
+    const contractor = await gateway.admin.createAgent({ name: 'c', tags: ['contractor'] });
+    const employee = await gateway.admin.createAgent({ name: 'e' });
+    const seenBy = async (agentId: string) => {
+      const outcome = await gateway.invoke({ agentId, tool: 'crm.profile' });
+      return outcome.status === 'succeeded' ? outcome.output : outcome;
+    };
+    expect(await seenBy(contractor.agent.id)).toEqual({ name: 'Ada', tier: '***', notes: '***' });
+    expect(await seenBy(employee.agent.id)).toEqual({ name: 'Ada', tier: 'gold', notes: 'prefers phone' });
+  });
+});
+
 describe('idempotency', () => {
   it('returns the first outcome for a repeated key and never runs twice', async () => {
     let runs = 0;
