@@ -1,9 +1,11 @@
 import { defineConfig } from 'tsup';
 import { entrypoints } from './scripts/entrypoints.mjs';
 
-const entry = Object.fromEntries(
-  Object.entries(entrypoints).map(([subpath, source]) => [subpath === '.' ? 'index' : subpath.slice(2), source]),
-);
+const entry = {
+  ...Object.fromEntries(Object.entries(entrypoints).map(([subpath, source]) => [subpath === '.' ? 'index' : subpath.slice(2), source])),
+  // The `atg` command: a bin, not an export subpath.
+  cli: 'src/cli/main.ts',
+};
 
 export default defineConfig({
   entry,

@@ -1,9 +1,13 @@
-// A governed gateway on node:http with the in-memory store: two demo tools, a policy with
-// an argument condition, a demo agent whose key is printed once, and curl lines to try.
+// A governed gateway on node:http: two demo tools, a policy with an argument condition, a
+// demo agent whose key is printed once, and curl lines to try. The in-memory store by
+// default; with ATG_DATA_DIR set, the embedded SQL store (PGlite) keeps agents, tools,
+// approvals and the audit trail in that directory across restarts.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createGateway, defineTool } from 'agent-tool-gateway';
+import { PGlite } from '@electric-sql/pglite';
+import { type Store, createGateway, defineTool, memoryStore } from 'agent-tool-gateway';
 import { createNodeHandler } from 'agent-tool-gateway/node';
+import { sqlStore } from 'agent-tool-gateway/sql';
 
 const lookupCustomer = defineTool({
   name: 'crm.get_customer',
@@ -39,7 +43,11 @@ const createRefund = defineTool({
 
 const adminToken = process.env.ATG_ADMIN_TOKEN ?? 'demo-admin-token-change-me-0123456789';
 
+const dataDir = process.env.ATG_DATA_DIR;
+const store: Store = dataDir ? sqlStore({ client: new PGlite(dataDir), closeClient: true }) : memoryStore();
+
 const gateway = createGateway({
+  store,
   tools: [lookupCustomer, createRefund],
   policy: [
     { id: 'support-reads', effect: 'allow', agents: ['tag:support'], tools: ['crm.*'] },
@@ -69,7 +77,7 @@ server.listen(port, '127.0.0.1', () => {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const auth = `-H "Authorization: Bearer ${apiKey}"`;
   const json = `-H "Content-Type: application/json"`;
-  console.log(`agent-tool-gateway quickstart on ${base}
+  console.log(`agent-tool-gateway quickstart on ${base} (${dataDir ? `data in ${dataDir}` : 'in-memory store'})
 
 Demo agent key (shown once): ${apiKey}
 

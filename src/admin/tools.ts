@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { assertSafeInput } from '../pipeline/input-guard.js';
+import { redactionProfileSchema } from '../policy/rules.js';
 import { maskSecrets, keepMaskedSecrets, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
 import type { Vault } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
@@ -44,14 +45,7 @@ export const httpToolBodySchema = z
     allowPrivateNetwork: z.union([z.boolean(), z.array(z.string()).max(100)]).optional(),
     followRedirects: z.enum(['none', 'same-origin']).optional(),
     responseHeaders: z.array(z.string()).max(100).optional(),
-    redact: z
-      .object({
-        paths: z.array(z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()])).optional(),
-        detectors: z.union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))]).optional(),
-        mode: z.string().optional(),
-      })
-      .strict()
-      .optional(),
+    redact: redactionProfileSchema.optional(),
   })
   .strict();
 

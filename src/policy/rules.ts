@@ -5,6 +5,15 @@ import type { ToolRedaction, ToolRisk } from '../tools/types.js';
 import { type CompiledCondition, compileCondition } from './conditions.js';
 import type { PolicyEngine, PolicyRequest, PolicyRule } from './types.js';
 
+/** The zod shape of a redaction profile on a rule or a stored tool (`paths`, `detectors`, `mode`). */
+export const redactionProfileSchema = z
+  .object({
+    paths: z.array(z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()])).optional(),
+    detectors: z.union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))]).optional(),
+    mode: z.string().optional(),
+  })
+  .strict();
+
 /** The zod shape of a {@link PolicyRule}; admin bodies and options are checked with it. */
 export const policyRuleSchema = z
   .object({
@@ -36,14 +45,7 @@ export const policyRuleSchema = z
       })
       .strict()
       .optional(),
-    redact: z
-      .object({
-        paths: z.array(z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()])).optional(),
-        detectors: z.union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))]).optional(),
-        mode: z.string().optional(),
-      })
-      .strict()
-      .optional(),
+    redact: redactionProfileSchema.optional(),
   })
   .strict();
 

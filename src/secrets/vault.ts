@@ -150,7 +150,7 @@ export function createVault(options: VaultOptions = {}): Vault {
         code: 'SECRET_UNAVAILABLE',
         message:
           `cannot ${action} ${describe(context)}: no encryptionKey is configured. ` +
-          `Create a key with: ${KEY_GENERATION_COMMAND} and pass it as encryptionKey.`,
+          `Create a key with: ${KEY_GENERATION_COMMAND} (or: npx atg keys generate) and pass it as encryptionKey.`,
       });
     }
     return keyring;

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll } from 'vitest';
-import { sqlStore } from '../../src/store/sql/index.js';
-import type { SqlStore } from '../../src/store/sql/index.js';
+import { type SqlStore, sqlStore } from '../../src/store/sql/index.js';
 import { runStoreConformance } from '../../src/testing/store-conformance.js';
+import { pgliteEngine } from '../e2e/fixtures/sql-engines.js';
+import { runSqlStoreBehaviour } from '../e2e/fixtures/sql-store-behaviour.js';
 
-// One embedded database for the whole file; every test gets a fresh schema in it.
+// One embedded database for the conformance suite; every test gets a fresh schema in it.
 let database: PGlite | undefined;
 const shared = () => (database ??= new PGlite());
 
@@ -21,3 +22,5 @@ runStoreConformance({
     await shared().query(`DROP SCHEMA "${(store as SqlStore).schema}" CASCADE`);
   },
 });
+
+runSqlStoreBehaviour(pgliteEngine);

@@ -425,19 +425,25 @@ export function auditEntryFromRow(row: AuditRow): AuditEntry {
 
 /** The entries of one append as column arrays, for `unnest` (one statement whatever the batch size). */
 export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[][] {
-  const columns: unknown[][] = [[], [], [], [], [], [], [], []];
-  for (const entry of entries) {
-    const event = entry.event;
-    columns[0]?.push(entry.seq);
-    columns[1]?.push(encodeText(entry.prevHash));
-    columns[2]?.push(encodeText(entry.hash));
-    columns[3]?.push(encodeText(String(event.type)));
-    columns[4]?.push(typeof event.agentId === 'string' ? encodeText(event.agentId) : null);
-    columns[5]?.push(typeof event.tool === 'string' ? encodeText(event.tool) : null);
-    columns[6]?.push(encodeText(String(event.at)));
-    columns[7]?.push(JSON.stringify(event));
+  const seqs: number[] = [];
+  const prevHashes: string[] = [];
+  const hashes: string[] = [];
+  const types: string[] = [];
+  const agentIds: Array<string | null> = [];
+  const tools: Array<string | null> = [];
+  const times: string[] = [];
+  const events: string[] = [];
+  for (const { seq, prevHash, hash, event } of entries) {
+    seqs.push(seq);
+    prevHashes.push(encodeText(prevHash));
+    hashes.push(encodeText(hash));
+    types.push(encodeText(String(event.type)));
+    agentIds.push(typeof event.agentId === 'string' ? encodeText(event.agentId) : null);
+    tools.push(typeof event.tool === 'string' ? encodeText(event.tool) : null);
+    times.push(encodeText(String(event.at)));
+    events.push(JSON.stringify(event));
   }
-  return columns;
+  return [seqs, prevHashes, hashes, types, agentIds, tools, times, events];
 }
 
 export const CHECKPOINT_COLUMNS = 'seq, hash, at, signature, key_id';

@@ -34,6 +34,11 @@ export interface SqlQueryable {
  */
 export interface SqlDriver extends SqlQueryable {
   readonly engine: 'postgres' | 'pglite';
+  /**
+   * False for a pool of one connection: a listening session would hold it for good and
+   * starve every query, so such a store does not watch (gateways still re-read periodically).
+   */
+  readonly canListen: boolean;
   transaction<T>(work: (queryable: SqlQueryable) => Promise<T>): Promise<T>;
   listen(channel: string, onPayload: (payload: string) => void, onLost: (error: unknown) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -78,8 +83,10 @@ function postgresDriver(pool: Pool): SqlDriver {
     (target: Pool | PoolClient) =>
     async <Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> =>
       (await target.query(text, params as unknown[])).rows as Row[];
+  const poolSize = (pool as { options?: { max?: unknown } }).options?.max;
   return {
     engine: 'postgres',
+    canListen: typeof poolSize !== 'number' || poolSize >= 2,
     query: queryOn(pool),
     async transaction(work) {
       const client = await pool.connect();
@@ -142,7 +149,7 @@ function postgresDriver(pool: Pool): SqlDriver {
         } catch (error) {
           failure = error instanceof Error ? error : new Error('UNLISTEN failed');
         }
-        // A released client may still emit a late error; keep a listener so it is not thrown.
+        // `onError` stays attached: a released client may still emit a late error, which must not go unhandled.
         client.release(failure);
       };
     },
@@ -157,6 +164,7 @@ function pgliteDriver(database: PGliteInterface): SqlDriver {
       (await target.query<Row>(text, params as unknown[])).rows;
   return {
     engine: 'pglite',
+    canListen: true,
     query: queryOn(database),
     transaction: (work) => database.transaction((transaction) => work({ query: queryOn(transaction) })),
     async listen(channel, onPayload) {

@@ -104,11 +104,14 @@ const migrations: readonly Migration[] = [
         created_at text COLLATE "C" NOT NULL,
         PRIMARY KEY (agent_id, key)
       )`,
-      // The chain head as one row: an append is a compare-and-set on it (see appendAudit).
+      // The chain head as one row: an append is a compare-and-set on it. A writer that lost
+      // a race may reserve the next append for a moment (see appendAudit and getAuditHead).
       `CREATE TABLE ${s}.audit_head (
         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
         seq bigint NOT NULL,
-        hash text NOT NULL
+        hash text NOT NULL,
+        reserved_by text,
+        reserved_until timestamptz
       )`,
       `INSERT INTO ${s}.audit_head (singleton, seq, hash) VALUES (true, -1, '${GENESIS_HASH}')`,
       `CREATE TABLE ${s}.audit_entries (
@@ -156,9 +159,7 @@ async function readVersion(queryable: SqlQueryable, names: SchemaNames): Promise
     `${names.quoted}.schema_migrations`,
   ]);
   if (presence?.present !== true) return 0;
-  const [row] = await queryable.query<{ version: number | null }>(
-    `SELECT max(version) AS version FROM ${names.quoted}.schema_migrations`,
-  );
+  const [row] = await queryable.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${names.quoted}.schema_migrations`);
   return row?.version ?? 0;
 }
 

@@ -35,7 +35,7 @@ export class ChangeNotifier {
   ) {}
 
   watch(onChange: (kind: ChangeKind) => void): () => void {
-    if (this.closed) return () => undefined;
+    if (this.closed || !this.driver.canListen) return () => undefined;
     // Each subscription is its own entry, even when the same function subscribes twice.
     const subscriber = (kind: ChangeKind) => onChange(kind);
     this.subscribers.add(subscriber);

@@ -1,14 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { clampLimit, decodeCursor, encodeCursor } from '../shared.js';
-import type {
-  AgentRecord,
-  ApprovalFilter,
-  AuditEntry,
-  AuditFilter,
-  InvocationFilter,
-  ListOptions,
-  Page,
-  Store,
-} from '../types.js';
+import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
 import {
   AGENT_COLUMNS,
   AGENT_PATCH_COLUMNS,
@@ -29,7 +21,6 @@ import {
   type IdempotencyRow,
   type InvocationRow,
   POLICY_COLUMNS,
-  type PatchColumn,
   type PolicyRow,
   TOOL_COLUMNS,
   type ToolRow,
@@ -56,6 +47,7 @@ import {
 import { type SqlClient, type SqlDriver, createSqlDriver } from './driver.js';
 import { type MigrationResult, assertSchemaCurrent, migrateSchema } from './migrations.js';
 import { type ChangeKind, ChangeNotifier } from './notifications.js';
+import { Conditions, patchAssignments } from './query-building.js';
 import { schemaNames } from './schema-name.js';
 
 /** Options of {@link sqlStore}. */
@@ -98,55 +90,15 @@ export interface SqlStore extends Store {
 
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * How long a writer that lost an audit append race holds the next append for itself. Its
+ * relinked batch normally follows within milliseconds; if it never does (the process died),
+ * the others wait at most this long.
+ */
+const auditReservationMs = 500;
+
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;
-}
-
-/** `SET a = $n, b = $n+1::json` for the fields of `patch` that `columns` allows; undefined values are skipped. */
-function patchAssignments(
-  patch: Record<string, unknown>,
-  columns: Record<string, PatchColumn>,
-  params: unknown[],
-): string[] {
-  const assignments: string[] = [];
-  for (const [field, value] of Object.entries(patch)) {
-    const column = columns[field];
-    if (column === undefined || value === undefined) continue;
-    params.push(column.encode(value));
-    assignments.push(`${column.column} = $${params.length}${column.cast ?? ''}`);
-  }
-  return assignments;
-}
-
-/** Accumulates `WHERE` conditions with numbered parameters. */
-class Conditions {
-  readonly params: unknown[] = [];
-  private readonly clauses: string[] = [];
-
-  /** Adds a condition; `$?` placeholders are numbered in order with `values`. */
-  add(clause: string, ...values: unknown[]): void {
-    let text = clause;
-    for (const value of values) {
-      this.params.push(value);
-      text = text.replace('$?', `$${this.params.length}`);
-    }
-    this.clauses.push(text);
-  }
-
-  /** Adds `column = value` when the filter value is given. */
-  equals(column: string, value: string | undefined): void {
-    if (value !== undefined) this.add(`${column} = $?`, encodeText(value));
-  }
-
-  /** A parameter placeholder for a value used outside the conditions (LIMIT). */
-  param(value: unknown): string {
-    this.params.push(value);
-    return `$${this.params.length}`;
-  }
-
-  where(): string {
-    return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
-  }
 }
 
 /**
@@ -185,6 +137,10 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
   let readiness: Promise<void> | undefined;
   let closed = false;
+  /** Identifies this store's audit appends in the head row's reservation. */
+  const writerId = randomUUID();
+  /** True while this store's most recent audit append lost the race for the head. */
+  let lostLastAppend = false;
 
   /** Resolves once the schema is known to be current; a failure is retried by the next operation. */
   const ready = (): Promise<void> => {
@@ -319,9 +275,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     },
     async listPolicies() {
       const rows = await query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM ${s}.policies`);
-      return rows
-        .map(policyFromRow)
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return rows.map(policyFromRow).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
     // Invocations
@@ -346,9 +300,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       );
     },
     async getInvocation(id) {
-      const [row] = await query<InvocationRow>(`SELECT ${INVOCATION_COLUMNS} FROM ${s}.invocations WHERE id = $1`, [
-        encodeText(id),
-      ]);
+      const [row] = await query<InvocationRow>(`SELECT ${INVOCATION_COLUMNS} FROM ${s}.invocations WHERE id = $1`, [encodeText(id)]);
       return row && invocationFromRow(row);
     },
     async listInvocations(filter: InvocationFilter = {}) {
@@ -433,6 +385,17 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     // Audit chain
 
     async getAuditHead() {
+      if (lostLastAppend) {
+        // This store's last append lost the race, so this read is most likely its writer
+        // relinking a batch: reserve the next append, unless another writer holds the
+        // reservation. Without it, a writer that appends back to back (it knows its own
+        // head) could beat the relinked batch every time, and the loser would give up.
+        await query(
+          `UPDATE ${s}.audit_head SET reserved_by = $1, reserved_until = clock_timestamp() + interval '${auditReservationMs} milliseconds'
+           WHERE singleton AND (reserved_by IS NULL OR reserved_by = $1 OR reserved_until < clock_timestamp())`,
+          [writerId],
+        );
+      }
       const [row] = await query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM ${s}.audit_entries ORDER BY seq DESC LIMIT 1`);
       return row && auditEntryFromRow(row);
     },
@@ -450,11 +413,13 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       // One statement, so all or nothing: a compare-and-set moves the head row from the
       // entry before the batch to its last entry, and the batch is inserted only if it did.
       // A concurrent append waits for the head row, re-reads it, no longer matches, and
-      // inserts nothing. `seq` as primary key backs this up: the chain cannot fork.
+      // inserts nothing. `seq` as primary key backs this up: the chain cannot fork. While
+      // another writer holds a live reservation (see getAuditHead), appends of others fail.
       const rows = await query<{ seq: string | number }>(
         `WITH head AS (
-           UPDATE ${s}.audit_head SET seq = $1, hash = $2
+           UPDATE ${s}.audit_head SET seq = $1, hash = $2, reserved_by = NULL, reserved_until = NULL
            WHERE singleton AND seq = $3 AND hash = $4
+             AND (reserved_by IS NULL OR reserved_by = $13 OR reserved_until < clock_timestamp())
            RETURNING seq
          )
          INSERT INTO ${s}.audit_entries (seq, prev_hash, hash, type, agent_id, tool, at, event)
@@ -462,9 +427,10 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
            AS entry (seq, prev_hash, hash, type, agent_id, tool, at, event)
          WHERE EXISTS (SELECT 1 FROM head)
          RETURNING seq`,
-        [last.seq, encodeText(last.hash), first.seq - 1, encodeText(first.prevHash), ...auditColumnArrays(entries)],
+        [last.seq, encodeText(last.hash), first.seq - 1, encodeText(first.prevHash), ...auditColumnArrays(entries), writerId],
       );
-      return rows.length === entries.length;
+      lostLastAppend = rows.length !== entries.length;
+      return !lostLastAppend;
     },
     async listAudit(filter: AuditFilter = {}) {
       const limit = clampLimit(filter.limit, 1000);
@@ -495,10 +461,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       return next === undefined ? { items } : { items, nextCursor: encodeCursor(toNumber(next.seq)) };
     },
     async appendCheckpoint(checkpoint) {
-      await query(
-        `INSERT INTO ${s}.audit_checkpoints (${CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`,
-        checkpointParams(checkpoint),
-      );
+      await query(`INSERT INTO ${s}.audit_checkpoints (${CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`, checkpointParams(checkpoint));
     },
     async listCheckpoints(range = {}) {
       const conditions = new Conditions();

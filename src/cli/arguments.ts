@@ -1,0 +1,245 @@
+import { parseArgs } from 'node:util';
+import { schemaNames } from '../store/sql/schema-name.js';
+
+/** A command line that cannot be run as written: exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The commands `atg` knows. */
+export type CommandName = 'migrate' | 'audit verify' | 'audit export' | 'invocations incomplete' | 'keys generate' | 'help';
+
+/** Where the store is: Postgres or a PGlite data directory, and the schema. */
+export type StoreSelection =
+  | { engine: 'postgres'; databaseUrl: string; schema: string | undefined }
+  | { engine: 'pglite'; dataDir: string; schema: string | undefined };
+
+/** A parsed command line. */
+export interface CommandLine {
+  command: CommandName;
+  /** The command `help` was asked about, if any. */
+  helpTopic?: CommandName;
+  store?: StoreSelection;
+  from?: number;
+  to?: number;
+  graceMs?: number;
+  publicKeyFile?: string;
+  file?: string;
+  out?: string;
+  json: boolean;
+}
+
+const optionSpecs = {
+  'database-url': { type: 'string' },
+  'data-dir': { type: 'string' },
+  schema: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'grace-ms': { type: 'string' },
+  'public-key': { type: 'string' },
+  file: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type OptionName = keyof typeof optionSpecs;
+
+const storeOptions: OptionName[] = ['database-url', 'data-dir', 'schema'];
+
+/** The options each command accepts (besides --help). */
+const commandOptions: Record<Exclude<CommandName, 'help'>, OptionName[]> = {
+  migrate: [...storeOptions, 'json'],
+  'audit verify': [...storeOptions, 'from', 'to', 'public-key', 'file', 'json'],
+  'audit export': [...storeOptions, 'from', 'to', 'out', 'public-key', 'json'],
+  'invocations incomplete': [...storeOptions, 'grace-ms', 'json'],
+  'keys generate': [],
+};
+
+const commandNames = Object.keys(commandOptions) as Array<Exclude<CommandName, 'help'>>;
+
+/** One-line summaries, for the general help. */
+const summaries: Record<Exclude<CommandName, 'help'>, string> = {
+  migrate: 'create or upgrade the database schema',
+  'audit verify': 'verify the audit hash chain in the database, or an export with --file',
+  'audit export': 'write a range of the audit chain and a manifest to a directory',
+  'invocations incomplete': 'list calls whose outcome was never recorded, and mark them outcome_unknown',
+  'keys generate': 'print a new encryption key (base64, 32 bytes)',
+};
+
+const storeHelp = `Store (all commands but keys generate and audit verify --file):
+  --database-url <url>   Postgres connection string (env ATG_DATABASE_URL)
+  --data-dir <dir>       PGlite data directory (env ATG_DATA_DIR)
+  --schema <name>        schema of the gateway's tables (env ATG_SCHEMA, default atg)`;
+
+/** The help text of `atg`, or of one command. */
+export function usage(topic?: CommandName): string {
+  switch (topic) {
+    case 'migrate':
+      return `Usage: atg migrate [store options] [--json]
+
+Creates the schema, or applies the migrations it lacks. Safe to run from several
+places at once: an advisory lock makes the others wait, then find nothing to do.
+
+${storeHelp}`;
+    case 'audit verify':
+      return `Usage: atg audit verify [store options] [--from N] [--to N] [--public-key file.jwk] [--json]
+       atg audit verify --file <export-dir | manifest.json> [--public-key file.jwk] [--json]
+
+Recomputes every hash and link of the audit chain (entries --from N to --to N,
+inclusive; default all) and checks the signed checkpoints: their signatures with
+--public-key (a JWK, an array of JWKs or a JWKS file), else only their hashes.
+With --file, checks an export made by \`atg audit export\` offline instead.
+Exit code 1 when the chain is broken; the first broken seq and why are printed.
+
+${storeHelp}`;
+    case 'audit export':
+      return `Usage: atg audit export --out <dir> [--from N] [--to N] [--public-key file.jwk] [store options] [--json]
+
+Writes audit-<from>-<to>.jsonl (one entry per line) and manifest.json (range,
+count, hashes, checkpoints, file SHA-256) into <dir>. Check it anywhere with
+\`atg audit verify --file <dir>\`. --public-key copies the checkpoint public key
+into the manifest for convenience.
+
+${storeHelp}`;
+    case 'invocations incomplete':
+      return `Usage: atg invocations incomplete [--grace-ms N] [store options] [--json]
+
+Lists calls whose start was recorded but whose outcome never was (the gateway
+crashed or was killed mid-call) and marks each outcome_unknown, with an audit
+event, so each is reported once. Calls started less than --grace-ms ago
+(default 300000, 5 minutes) may still be running and are left alone.
+Exit code 1 when any were found.
+
+${storeHelp}`;
+    case 'keys generate':
+      return `Usage: atg keys generate
+
+Prints a new random encryption key (base64 of 32 bytes) for the gateway's
+encryptionKey option, e.g. ATG_ENCRYPTION_KEY. Keep it in your secret manager.`;
+    default:
+      return `Usage: atg <command> [options]
+
+Commands:
+${commandNames.map((name) => `  ${name.padEnd(24)}${summaries[name]}`).join('\n')}
+
+Run \`atg <command> --help\` for a command's options.
+
+${storeHelp}
+
+Exit codes: 0 ok, 1 verification failed or problems found, 2 usage error,
+3 could not run (database unreachable, schema missing, unreadable file).`;
+  }
+}
+
+function nonNegativeInteger(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer, not "${value}"`);
+  return Number(value);
+}
+
+function nonEmpty(name: string, value: string | undefined): string | undefined {
+  if (value === '') throw new UsageError(`--${name} must not be empty`);
+  return value;
+}
+
+function findCommand(positionals: string[]): CommandName {
+  const [first, second, ...rest] = positionals;
+  if (first === undefined || first === 'help') return 'help';
+  const joined = second === undefined ? first : `${first} ${second}`;
+  const command = commandNames.find((name) => name === joined || (name === first && second === undefined));
+  if (command !== undefined && rest.length === 0) return command;
+  const subcommands = commandNames.filter((name) => name.startsWith(`${first} `)).map((name) => name.slice(first.length + 1));
+  if (command === undefined && second === undefined && subcommands.length > 0) {
+    throw new UsageError(`"atg ${first}" needs a subcommand: ${subcommands.join(' or ')}`);
+  }
+  throw new UsageError(`unknown command "${positionals.join(' ')}"; run atg --help`);
+}
+
+function selectStore(
+  values: Partial<Record<OptionName, string | boolean>>,
+  env: Record<string, string | undefined>,
+): StoreSelection | undefined {
+  const databaseUrlFlag = nonEmpty('database-url', values['database-url'] as string | undefined);
+  const dataDirFlag = nonEmpty('data-dir', values['data-dir'] as string | undefined);
+  if (databaseUrlFlag !== undefined && dataDirFlag !== undefined) {
+    throw new UsageError('give --database-url or --data-dir, not both');
+  }
+  const schema = nonEmpty('schema', values.schema as string | undefined) ?? (env.ATG_SCHEMA || undefined);
+  if (schema !== undefined) {
+    try {
+      schemaNames(schema);
+    } catch {
+      throw new UsageError(
+        `schema "${schema}" is not valid: use 1 to 48 lower-case letters, digits and underscores, not starting with a digit`,
+      );
+    }
+  }
+  // A flag beats the environment; between the two variables, Postgres wins.
+  if (databaseUrlFlag !== undefined) return { engine: 'postgres', databaseUrl: databaseUrlFlag, schema };
+  if (dataDirFlag !== undefined) return { engine: 'pglite', dataDir: dataDirFlag, schema };
+  if (env.ATG_DATABASE_URL) return { engine: 'postgres', databaseUrl: env.ATG_DATABASE_URL, schema };
+  if (env.ATG_DATA_DIR) return { engine: 'pglite', dataDir: env.ATG_DATA_DIR, schema };
+  return undefined;
+}
+
+/**
+ * Parses `atg`'s arguments (after the program name). Throws {@link UsageError} for anything
+ * it cannot run: unknown commands or options, options another command takes, bad numbers,
+ * a missing store.
+ */
+export function parseCommandLine(argv: string[], env: Record<string, string | undefined>): CommandLine {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof optionSpecs; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options: optionSpecs, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message.split('\n')[0] : 'bad arguments'}; run atg --help`);
+  }
+  const { values, positionals } = parsed;
+
+  if (positionals[0] === 'help') {
+    const topic = positionals.length > 1 ? findCommand(positionals.slice(1)) : undefined;
+    return { command: 'help', ...(topic === undefined || topic === 'help' ? {} : { helpTopic: topic }), json: false };
+  }
+  const command = findCommand(positionals);
+  if (values.help === true || command === 'help') {
+    return { command: 'help', ...(command === 'help' ? {} : { helpTopic: command }), json: false };
+  }
+
+  const allowed = new Set<OptionName>(commandOptions[command]);
+  for (const name of Object.keys(values) as OptionName[]) {
+    if (name !== 'help' && !allowed.has(name)) throw new UsageError(`--${name} does not apply to "atg ${command}"`);
+  }
+
+  const line: CommandLine = { command, json: values.json === true };
+  const from = nonNegativeInteger('from', values.from);
+  const to = nonNegativeInteger('to', values.to);
+  if (from !== undefined && to !== undefined && from > to) throw new UsageError('--from must not be greater than --to');
+  if (from !== undefined) line.from = from;
+  if (to !== undefined) line.to = to;
+  const graceMs = nonNegativeInteger('grace-ms', values['grace-ms']);
+  if (graceMs !== undefined) line.graceMs = graceMs;
+  const publicKeyFile = nonEmpty('public-key', values['public-key']);
+  if (publicKeyFile !== undefined) line.publicKeyFile = publicKeyFile;
+  const out = nonEmpty('out', values.out);
+  if (out !== undefined) line.out = out;
+  const file = nonEmpty('file', values.file);
+
+  if (command === 'keys generate') return line;
+  if (command === 'audit verify' && file !== undefined) {
+    // Offline: the export is checked on its own, whatever store the environment names.
+    if (values['database-url'] !== undefined || values['data-dir'] !== undefined || values.schema !== undefined) {
+      throw new UsageError('--file verifies an export offline: leave out --database-url, --data-dir and --schema');
+    }
+    if (from !== undefined || to !== undefined) throw new UsageError('--from and --to do not apply to --file: an export is verified whole');
+    line.file = file;
+    return line;
+  }
+  if (command === 'audit export' && out === undefined) throw new UsageError('atg audit export needs --out <dir>');
+  const store = selectStore(values, env);
+  if (store === undefined) {
+    throw new UsageError('no store: give --database-url or --data-dir (or set ATG_DATABASE_URL or ATG_DATA_DIR)');
+  }
+  line.store = store;
+  return line;
+}

@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import { exportAudit } from '../../audit/export.js';
+import type { CommandLine, StoreSelection } from '../arguments.js';
+import { type CliIo, CommandError, ExitCode, writeJson, writeLine } from '../io.js';
+import { readPublicKeys } from '../public-keys.js';
+import { openStore } from '../store-connection.js';
+
+/** `atg audit export`: a range of the chain as JSONL plus a manifest, for verification anywhere. */
+export async function auditExportCommand(line: CommandLine, io: CliIo): Promise<number> {
+  const out = line.out as string;
+  let publicKey: Awaited<ReturnType<typeof readPublicKeys>>[number] | undefined;
+  if (line.publicKeyFile !== undefined) {
+    const keys = await readPublicKeys(line.publicKeyFile);
+    if (keys.length !== 1) throw new CommandError('--public-key for an export must hold exactly one key');
+    publicKey = keys[0];
+  }
+  const store = await openStore(line.store as StoreSelection, { create: false });
+  try {
+    const manifest = await exportAudit({
+      store,
+      dir: out,
+      ...(line.from === undefined ? {} : { from: line.from }),
+      ...(line.to === undefined ? {} : { to: line.to }),
+      ...(publicKey === undefined ? {} : { publicKey }),
+    });
+    if (line.json) writeJson(io.stdout, manifest);
+    else if (manifest.count === 0) writeLine(io.stdout, `No audit entries in range; wrote an empty export to ${out}.`);
+    else {
+      writeLine(
+        io.stdout,
+        `Exported ${manifest.count} audit entries (seq ${manifest.fromSeq} to ${manifest.toSeq}) to ${join(out, manifest.file)}; manifest: ${join(out, 'manifest.json')}.`,
+      );
+    }
+    return ExitCode.ok;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,37 @@
+import { createGateway } from '../../gateway.js';
+import type { CommandLine, StoreSelection } from '../arguments.js';
+import { type CliIo, ExitCode, writeJson, writeLine } from '../io.js';
+import { openStore } from '../store-connection.js';
+
+/**
+ * `atg invocations incomplete`: the gateway's own `admin.incompleteInvocations`, run against
+ * the store, so a call is marked `outcome_unknown` exactly as a running gateway marks it.
+ */
+export async function invocationsIncompleteCommand(line: CommandLine, io: CliIo): Promise<number> {
+  const store = await openStore(line.store as StoreSelection, { create: false });
+  let gateway: ReturnType<typeof createGateway>;
+  try {
+    // No tools, no timers: only the store and the audit trail are used.
+    gateway = createGateway({ store, refreshIntervalMs: 0, onError: () => undefined });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  try {
+    const found = await gateway.admin.incompleteInvocations(line.graceMs === undefined ? {} : { graceMs: line.graceMs });
+    if (line.json) writeJson(io.stdout, { incomplete: found });
+    else if (found.length === 0) writeLine(io.stdout, 'No incomplete invocations.');
+    else {
+      for (const call of found) {
+        writeLine(
+          io.stdout,
+          `${call.invocationId}  tool ${call.tool ?? '?'}  agent ${call.agentId ?? '?'}  started ${call.startedAt}  (audit seq ${call.startSeq})`,
+        );
+      }
+      writeLine(io.stdout, `${found.length} incomplete invocation${found.length === 1 ? '' : 's'} marked outcome_unknown.`);
+    }
+    return found.length === 0 ? ExitCode.ok : ExitCode.problems;
+  } finally {
+    await gateway.close();
+  }
+}

@@ -1,0 +1,47 @@
+/** Where a command writes, and the environment it reads. */
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Record<string, string | undefined>;
+}
+
+/** `atg`'s exit codes. */
+export const ExitCode = {
+  /** Done; the chain is intact; nothing was found. */
+  ok: 0,
+  /** Verification failed, or problems were found (incomplete invocations). */
+  problems: 1,
+  /** The command line cannot be run as written. */
+  usage: 2,
+  /** The command could not run: database unreachable, schema missing, unreadable file. */
+  failed: 3,
+} as const;
+
+/** A command could not run, for a reason worth one clear line: exit code 3. */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}
+
+/** Writes one line of text. */
+export function writeLine(stream: CliIo['stdout'], text: string): void {
+  stream.write(`${text}\n`);
+}
+
+/** Writes a value as pretty JSON. */
+export function writeJson(stream: CliIo['stdout'], value: unknown): void {
+  stream.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** An error as one line: its message (or its parts' messages), never a stack trace. */
+export function describeError(error: unknown): string {
+  if (error instanceof AggregateError && error.message === '') {
+    const parts = [...new Set(error.errors.map((inner: unknown) => describeError(inner)))];
+    return parts.join('; ') || 'unknown error';
+  }
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error.message || (typeof code === 'string' ? code : error.name);
+    return message.replace(/\s*\n\s*/g, ' ').trim();
+  }
+  return 'unknown error';
+}

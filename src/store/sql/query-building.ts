@@ -1,0 +1,44 @@
+import { type PatchColumn, encodeText } from './columns.js';
+
+/** `SET a = $n, b = $n+1::json` for the fields of `patch` that `columns` allows; undefined values are skipped. */
+export function patchAssignments(patch: Record<string, unknown>, columns: Record<string, PatchColumn>, params: unknown[]): string[] {
+  const assignments: string[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    if (!Object.hasOwn(columns, field) || value === undefined) continue;
+    const column = columns[field] as PatchColumn;
+    params.push(column.encode(value));
+    assignments.push(`${column.column} = $${params.length}${column.cast ?? ''}`);
+  }
+  return assignments;
+}
+
+/** Accumulates `WHERE` conditions with numbered parameters. */
+export class Conditions {
+  readonly params: unknown[] = [];
+  private readonly clauses: string[] = [];
+
+  /** Adds a condition; `$?` placeholders are numbered in order with `values`. */
+  add(clause: string, ...values: unknown[]): void {
+    let text = clause;
+    for (const value of values) {
+      this.params.push(value);
+      text = text.replace('$?', `$${this.params.length}`);
+    }
+    this.clauses.push(text);
+  }
+
+  /** Adds `column = value` when the filter value is given. */
+  equals(column: string, value: string | undefined): void {
+    if (value !== undefined) this.add(`${column} = $?`, encodeText(value));
+  }
+
+  /** A parameter placeholder for a value used outside the conditions (LIMIT). */
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  where(): string {
+    return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
+  }
+}

@@ -1,0 +1,275 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAuditSigningKey } from '../../src/audit/keys.js';
+import { runCli } from '../../src/cli/run.js';
+import { createAuditLog } from '../../src/audit/log.js';
+import { createGateway, defineTool } from '../../src/index.js';
+import { sqlStore } from '../../src/store/sql/index.js';
+import { postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
+
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const slow = { timeout: 180_000 };
+
+/** The environment of a child `atg`, without any ATG_* variable of the machine running the tests. */
+function cleanEnvironment(extra: Record<string, string>): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('ATG_')) env[name] = value;
+  return { ...env, ...extra };
+}
+
+/** Runs `atg` in this process, for checks of the command line alone. */
+async function atgInProcess(args: string[], env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env,
+  });
+  return { code, stdout, stderr };
+}
+
+/** Runs `atg` as a child process, like a user would. */
+function atg(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+      env: cleanEnvironment(env) as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const echo = defineTool({
+  name: 'echo',
+  description: 'Echo',
+  inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } as const,
+  handler: ({ text }) => ({ text }),
+});
+
+let workDir: string;
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'atg-cli-'));
+});
+afterAll(async () => {
+  await rm(workDir, { recursive: true, force: true });
+});
+
+describe('atg: usage', () => {
+  it('prints help (exit 0), and refuses what it cannot run with one line (exit 2)', slow, async () => {
+    const help = await atg(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: atg <command>/);
+    expect(help.stdout).toContain('audit verify');
+
+    const commandHelp = await atg(['audit', 'export', '--help']);
+    expect(commandHelp.code).toBe(0);
+    expect(commandHelp.stdout).toContain('--out <dir>');
+
+    const unknown = await atg(['frobnicate']);
+    expect(unknown).toMatchObject({ code: 2, stdout: '', stderr: 'atg: unknown command "frobnicate"; run atg --help\n' });
+  });
+
+  it('refuses every command line it cannot run as written, in one line, without touching a store', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['audit'], /needs a subcommand: verify or export/],
+      [['audit', 'verify', 'extra'], /unknown command "audit verify extra"/],
+      [['migrate', '--no-such-option'], /Unknown option '--no-such-option'/],
+      [['audit', 'verify'], /no store: give --database-url or --data-dir/],
+      [['audit', 'verify', '--data-dir', workDir, '--from', 'ten'], /--from must be a non-negative integer/],
+      [['audit', 'verify', '--data-dir', workDir, '--from', '5', '--to', '2'], /--from must not be greater than --to/],
+      [['migrate', '--data-dir', workDir, '--out', 'x'], /--out does not apply to "atg migrate"/],
+      [['migrate', '--data-dir', workDir, '--database-url', 'postgres://x'], /not both/],
+      [['audit', 'export', '--data-dir', workDir], /needs --out <dir>/],
+      [['audit', 'verify', '--file', workDir, '--data-dir', workDir], /--file verifies an export offline/],
+      [['audit', 'verify', '--file', workDir, '--from', '1'], /do not apply to --file/],
+      [['keys', 'generate', '--data-dir', workDir], /--data-dir does not apply to "atg keys generate"/],
+      [['migrate', '--data-dir', workDir, '--schema', 'Robert"); DROP TABLE students;--'], /schema .* is not valid/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await atgInProcess(args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toMatch(/^atg: [^\n]+\n$/);
+      expect(result.stdout).toBe('');
+    }
+    // The environment names a store when no flag does; a flag wins over it.
+    expect((await atgInProcess(['audit', 'verify', '--from', 'x'], { ATG_DATA_DIR: workDir })).stderr).toMatch(/--from/);
+    const help = await atgInProcess(['help', 'invocations', 'incomplete']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^Usage: atg invocations incomplete/);
+  });
+
+  it('keys generate prints a base64 key of 32 bytes and nothing else', slow, async () => {
+    const result = await atg(['keys', 'generate']);
+    expect(result.code).toBe(0);
+    expect(Buffer.from(result.stdout.trim(), 'base64')).toHaveLength(32);
+    expect(result.stdout.trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  });
+});
+
+describe('atg on a PGlite data directory', () => {
+  it('migrates, verifies the chain with checkpoint signatures, and reports the first broken seq', slow, async () => {
+    const dataDir = join(workDir, 'verify-db');
+    const migrated = await atg(['migrate'], { ATG_DATA_DIR: dataDir });
+    expect(migrated).toMatchObject({ code: 0, stderr: '' });
+    expect(migrated.stdout).toMatch(/Schema "atg" migrated from version 0 to \d+\./);
+    expect((await atg(['migrate', '--data-dir', dataDir])).stdout).toMatch(/Schema "atg" is up to date/);
+
+    // A gateway writes calls and signed checkpoints, then stops.
+    const signing = await generateAuditSigningKey();
+    const gateway = createGateway({
+      store: sqlStore({ client: new PGlite(dataDir), closeClient: true }),
+      tools: [echo],
+      policy: [{ id: 'allow', effect: 'allow', tools: ['echo'] }],
+      audit: { checkpoints: { signingKey: signing.privateJwk, everyEvents: 4, everyMs: 0 } },
+      refreshIntervalMs: 0,
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'cli-bot' });
+    for (let index = 0; index < 5; index++) {
+      expect((await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { text: `t${index}` } })).status).toBe('succeeded');
+    }
+    await gateway.close();
+    const publicKeyFile = join(workDir, 'checkpoint.jwk');
+    await writeFile(publicKeyFile, JSON.stringify(signing.publicJwk));
+    const otherKeyFile = join(workDir, 'other.jwk');
+    await writeFile(otherKeyFile, JSON.stringify({ keys: [(await generateAuditSigningKey()).publicJwk] }));
+
+    const verified = await atg(['audit', 'verify', '--data-dir', dataDir, '--public-key', publicKeyFile]);
+    expect(verified).toMatchObject({ code: 0, stderr: '' });
+    const through = Number(/^ok: audit chain intact through seq (\d+)\n$/.exec(verified.stdout)?.[1]);
+    expect(through).toBeGreaterThanOrEqual(9);
+
+    const range = await atg(['audit', 'verify', '--data-dir', dataDir, '--from', '2', '--to', '5', '--json']);
+    expect(range.code).toBe(0);
+    expect(JSON.parse(range.stdout)).toEqual({ ok: true, through: 5 });
+
+    const wrongKey = await atg(['audit', 'verify', '--data-dir', dataDir, '--public-key', otherKeyFile]);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stdout).toMatch(/^broken: audit chain at seq \d+: a checkpoint signature does not verify \(bad_checkpoint_signature\)/);
+
+    // Someone edits an event in the database.
+    const database = new PGlite(dataDir);
+    await database.query(
+      `UPDATE atg.audit_entries SET event = json_build_object('id', 'forged', 'type', 'x', 'at', 'y', 'actor', 'z') WHERE seq = 3`,
+    );
+    await database.close();
+    const tampered = await atg(['audit', 'verify', '--data-dir', dataDir, '--json']);
+    expect(tampered.code).toBe(1);
+    expect(JSON.parse(tampered.stdout)).toEqual({ ok: false, through: 2, brokenAt: 3, reason: 'edited' });
+    const tamperedText = await atg(['audit', 'verify', '--data-dir', dataDir]);
+    expect(tamperedText.stdout).toBe('broken: audit chain at seq 3: an entry no longer matches its hash (edited); intact through seq 2\n');
+  });
+
+  it('exports a range and verifies the export offline, and finds damage in it', slow, async () => {
+    const dataDir = join(workDir, 'export-db');
+    const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    const audit = createAuditLog({ store });
+    for (let index = 0; index < 12; index++) await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { index } });
+    await audit.close();
+    await store.close();
+
+    const out = join(workDir, 'evidence');
+    const exported = await atg(['audit', 'export', '--data-dir', dataDir, '--from', '2', '--to', '9', '--out', out]);
+    expect(exported).toMatchObject({ code: 0, stderr: '' });
+    expect(exported.stdout).toContain('Exported 8 audit entries (seq 2 to 9)');
+    expect((await readdir(out)).sort()).toEqual(['audit-2-9.jsonl', 'manifest.json']);
+
+    expect(await atg(['audit', 'verify', '--file', out])).toMatchObject({ code: 0, stdout: 'ok: export intact through seq 9\n' });
+    const byManifest = await atg(['audit', 'verify', '--file', join(out, 'manifest.json'), '--json']);
+    expect(JSON.parse(byManifest.stdout)).toEqual({ ok: true, through: 9 });
+
+    const jsonlPath = join(out, 'audit-2-9.jsonl');
+    const lines = (await readFile(jsonlPath, 'utf8')).trimEnd().split('\n');
+    lines.splice(4, 1);
+    await writeFile(jsonlPath, `${lines.join('\n')}\n`);
+    const damaged = await atg(['audit', 'verify', '--file', out]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toBe('broken: export at seq 6: entries are missing (missing); intact through seq 5\n');
+
+    const missing = await atg(['audit', 'verify', '--file', join(workDir, 'no-such-export')]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/^atg: export not found: /);
+  });
+
+  it('lists incomplete invocations, marks them outcome_unknown once (exit 1, then 0)', slow, async () => {
+    const dataDir = join(workDir, 'incomplete-db');
+    const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    const audit = createAuditLog({ store });
+    // A call that started and never finished, and one that did finish.
+    await audit.append({
+      type: 'invocation.started',
+      actor: 'agent:a-1',
+      invocationId: 'inv-lost',
+      agentId: 'a-1',
+      tool: 'payments.transfer',
+    });
+    await audit.append({ type: 'invocation.started', actor: 'agent:a-1', invocationId: 'inv-done', agentId: 'a-1', tool: 'echo' });
+    await audit.append({ type: 'invocation.completed', actor: 'agent:a-1', invocationId: 'inv-done', agentId: 'a-1', tool: 'echo' });
+    await audit.close();
+    await store.close();
+
+    const graced = await atg(['invocations', 'incomplete', '--data-dir', dataDir]);
+    expect(graced).toMatchObject({ code: 0, stdout: 'No incomplete invocations.\n' });
+
+    const found = await atg(['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0']);
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(/^inv-lost {2}tool payments\.transfer {2}agent a-1 {2}started \S+ {2}\(audit seq 0\)\n/);
+    expect(found.stdout).toContain('1 incomplete invocation marked outcome_unknown.');
+
+    const again = await atg(['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0', '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ incomplete: [] });
+
+    const reopened = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    expect(await reopened.getInvocation('inv-lost')).toMatchObject({ status: 'outcome_unknown', tool: 'payments.transfer' });
+    await reopened.close();
+  });
+
+  it('says clearly when the store is not there (exit 3)', slow, async () => {
+    const absent = await atg(['audit', 'verify', '--data-dir', join(workDir, 'absent')]);
+    expect(absent).toMatchObject({ code: 3, stdout: '' });
+    expect(absent.stderr).toBe(`atg: data directory not found: ${join(workDir, 'absent')}\n`);
+
+    // A database without the schema: verification does not create one.
+    const emptyDir = join(workDir, 'empty-db');
+    await new PGlite(emptyDir).close();
+    const unmigrated = await atg(['invocations', 'incomplete', '--data-dir', emptyDir]);
+    expect(unmigrated.code).toBe(3);
+    expect(unmigrated.stderr).toMatch(/^atg: .*no agent-tool-gateway schema "atg".*atg migrate/);
+    expect(unmigrated.stderr.trim().split('\n')).toHaveLength(1);
+
+    const unreachable = await atg(['migrate', '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toMatch(/^atg: .*ECONNREFUSED/);
+  });
+});
+
+describe.skipIf(postgresUrl === undefined)('atg on Postgres (ATG_TEST_POSTGRES_URL)', () => {
+  it('migrates a schema from the environment and verifies its chain', slow, async () => {
+    const schema = randomSchema('atg_cli');
+    const env = { ATG_DATABASE_URL: postgresUrl as string, ATG_SCHEMA: schema };
+    try {
+      expect((await atg(['migrate'], env)).stdout).toBe(`Schema "${schema}" migrated from version 0 to 1.\n`);
+      expect(await atg(['audit', 'verify'], env)).toMatchObject({ code: 0, stdout: 'ok: audit chain holds no entries\n' });
+    } finally {
+      const pool = new (await import('pg')).default.Pool({ connectionString: postgresUrl, max: 1 });
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+    }
+  });
+});

@@ -1,0 +1,206 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createNodeHandler } from '../../adapters/node.js';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import type { InvocationRecord } from '../../src/store/types.js';
+import { adminTokens } from '../fixtures.js';
+import { listen } from '../helpers.js';
+import { postgresEngine, postgresUrl, randomSchema } from './fixtures/sql-engines.js';
+
+/** How often each tool's handler ran, over both gateways (they share this process). */
+const executions = { refunds: 0, echo: 0 };
+
+const refund = defineTool({
+  name: 'refunds.create',
+  description: 'Refund an order',
+  inputSchema: {
+    type: 'object',
+    properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
+    required: ['orderId', 'amount'],
+    additionalProperties: false,
+  } as const,
+  handler: ({ orderId, amount }) => {
+    executions.refunds++;
+    return { orderId, refunded: amount };
+  },
+});
+
+const echo = defineTool({
+  name: 'echo',
+  description: 'Echo the text back',
+  inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } as const,
+  handler: ({ text }) => {
+    executions.echo++;
+    return { text };
+  },
+});
+
+interface Instance {
+  gateway: Gateway;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** POSTs JSON and returns the status and parsed body. */
+async function post(url: string, token: string, body: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function allInvocations(gateway: Gateway): Promise<InvocationRecord[]> {
+  const items: InvocationRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await gateway.admin.listInvocations({ limit: 1000, cursor });
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return items;
+}
+
+async function countEvents(gateway: Gateway, type: string): Promise<number> {
+  let count = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await gateway.admin.listAudit({ type, limit: 1000, cursor });
+    count += page.items.length;
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return count;
+}
+
+// Two gateway servers, each with its own pool, on one Postgres schema.
+describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgres schema', () => {
+  const engine = postgresEngine(postgresUrl as string);
+  let schema: string;
+  let a: Instance;
+  let b: Instance;
+  let apiKey: string;
+  let agentId: string;
+
+  async function startInstance(): Promise<Instance> {
+    const gateway = createGateway({
+      store: engine.store(schema),
+      tools: [refund, echo],
+      policy: [
+        { id: 'echo-all', effect: 'allow', tools: ['echo'] },
+        { id: 'refunds-need-approval', effect: 'require_approval', tools: ['refunds.*'] },
+      ],
+      admin: {
+        tokens: [
+          { token: adminTokens.admin, id: 'alice', roles: ['admin'] },
+          { token: adminTokens.approver, id: 'bob', roles: ['approver'] },
+        ],
+      },
+    });
+    const server = await listen(createNodeHandler(gateway));
+    return {
+      gateway,
+      url: server.url,
+      close: async () => {
+        await server.close();
+        await gateway.close();
+      },
+    };
+  }
+
+  beforeEach(async () => {
+    schema = randomSchema('atg_multi');
+    executions.refunds = 0;
+    executions.echo = 0;
+    [a, b] = await Promise.all([startInstance(), startInstance()]);
+    await Promise.all([a.gateway.ready(), b.gateway.ready()]);
+    const created = await a.gateway.admin.createAgent({ name: 'support-bot' });
+    apiKey = created.apiKey;
+    agentId = created.agent.id;
+  });
+
+  afterEach(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await engine.dropSchema(schema);
+  });
+
+  afterAll(() => engine.close());
+
+  const invokeRefund = (instance: Instance, input: unknown) => post(`${instance.url}/tools/refunds.create/invoke`, apiKey, { input });
+
+  it('an approval requested via A and approved via B runs once; the agent gets the result via A', async () => {
+    const input = { orderId: 'O-1', amount: 500 };
+    const requested = await invokeRefund(a, input);
+    expect(requested.status).toBe(202);
+    const approvalId: string = requested.body.approval.id;
+    const invocationId: string = requested.body.invocationId;
+
+    const approved = await post(`${b.url}/admin/approvals/${approvalId}/approve`, adminTokens.approver, { reason: 'fine' });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ approval: { status: 'executed', decidedBy: 'bob' }, invocation: { status: 'succeeded' } });
+    expect(executions.refunds).toBe(1);
+
+    const repeated = await invokeRefund(a, input);
+    expect(repeated.status).toBe(200);
+    expect(repeated.body).toMatchObject({ invocationId, status: 'succeeded', output: { orderId: 'O-1', refunded: 500 } });
+    const polled = await fetch(`${a.url}/invocations/${invocationId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(await polled.json()).toMatchObject({ status: 'succeeded', output: { refunded: 500 } });
+    expect(executions.refunds).toBe(1);
+  });
+
+  it('2 × 300 concurrent calls: every call recorded once, one intact audit chain', async () => {
+    const responses = await Promise.all(
+      [a, b].flatMap((instance, which) =>
+        Array.from({ length: 300 }, (_, index) =>
+          post(`${instance.url}/tools/echo/invoke`, apiKey, { input: { text: `${which}-${index}` } }),
+        ),
+      ),
+    );
+    expect(responses.filter((response) => response.status === 200)).toHaveLength(600);
+    expect(executions.echo).toBe(600);
+
+    const recorded = await allInvocations(b.gateway);
+    expect(recorded).toHaveLength(600);
+    expect(new Set(recorded.map((record) => record.id)).size).toBe(600);
+    expect(recorded.every((record) => record.status === 'succeeded' && record.agentId === agentId)).toBe(true);
+
+    const [fromA, fromB] = await Promise.all([a.gateway.admin.verifyAudit(), b.gateway.admin.verifyAudit()]);
+    expect(fromA.ok).toBe(true);
+    expect(fromB).toEqual(fromA);
+    // Each call wrote a start and an outcome event into the one chain.
+    expect(await countEvents(a.gateway, 'invocation.started')).toBe(600);
+    expect(await countEvents(a.gateway, 'invocation.completed')).toBe(600);
+    expect(fromA.through).toBeGreaterThanOrEqual(1199);
+  });
+
+  it('20 concurrent approvals split across A and B: one executes, 19 get 409', async () => {
+    const requested = await invokeRefund(a, { orderId: 'O-2', amount: 900 });
+    expect(requested.status).toBe(202);
+    const approvalId: string = requested.body.approval.id;
+
+    const decisions = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        post(`${(index % 2 === 0 ? a : b).url}/admin/approvals/${approvalId}/approve`, adminTokens.approver, {}),
+      ),
+    );
+    const statuses = decisions.map((decision) => decision.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 409)).toHaveLength(19);
+    expect(
+      decisions.filter((decision) => decision.status === 409).every((decision) => decision.body.error.code === 'APPROVAL_ALREADY_DECIDED'),
+    ).toBe(true);
+    expect(executions.refunds).toBe(1);
+    expect((await b.gateway.admin.getApproval(approvalId)).status).toBe('executed');
+  });
+
+  it('a key revoked via A is refused by B at once', async () => {
+    const callB = () => post(`${b.url}/tools/echo/invoke`, apiKey, { input: { text: 'hi' } });
+    expect((await callB()).status).toBe(200);
+
+    const revoked = await post(`${a.url}/admin/agents/${agentId}/revoke`, adminTokens.admin, {});
+    expect(revoked.status).toBe(200);
+
+    const refused = await callB();
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe('UNAUTHENTICATED');
+  });
+});

@@ -1,0 +1,68 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runStoreConformance } from '../../src/testing/store-conformance.js';
+import { type SqlStore, sqlStore } from '../../src/store/sql/index.js';
+import { eventually, postgresEngine, postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
+import { runSqlStoreBehaviour } from '../e2e/fixtures/sql-store-behaviour.js';
+
+// Set ATG_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run these.
+describe.skipIf(postgresUrl === undefined)('Postgres (ATG_TEST_POSTGRES_URL)', () => {
+  const engine = postgresEngine(postgresUrl as string);
+  afterAll(() => engine.close());
+
+  runStoreConformance({
+    name: 'sqlStore on Postgres',
+    createStore: () => engine.store(randomSchema('atg_conformance')),
+    cleanup: async (store) => {
+      await store.close();
+      await engine.dropSchema((store as SqlStore).schema);
+    },
+  });
+
+  runSqlStoreBehaviour(() => postgresEngine(postgresUrl as string));
+
+  it('reopens a lost listening session and tells watchers that anything may have changed', async () => {
+    const schema = randomSchema('atg_relisten');
+    const watcher = engine.store(schema);
+    const announcer = engine.store(schema);
+    try {
+      const heard: string[] = [];
+      watcher.watch((kind) => heard.push(kind));
+      await eventually(async () => {
+        await announcer.announce('tools');
+        return heard.includes('tools');
+      });
+
+      heard.length = 0;
+      const terminated = await engine.query<{ done: boolean }>(
+        'SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query = $1',
+        [`LISTEN "atg_changes_${schema}"`],
+      );
+      expect(terminated).toEqual([{ done: true }]);
+      await eventually(() => ['tools', 'policies', 'agents'].every((kind) => heard.includes(kind)));
+
+      heard.length = 0;
+      await eventually(async () => {
+        await announcer.announce('policies');
+        return heard.includes('policies');
+      });
+    } finally {
+      await Promise.all([watcher.close(), announcer.close()]);
+      await engine.dropSchema(schema);
+    }
+  });
+
+  it('on a pool of one connection, watch is a no-op instead of holding the only connection', async () => {
+    const schema = randomSchema('atg_small_pool');
+    const store = sqlStore({ client: new pg.Pool({ connectionString: postgresUrl, max: 1 }), schema, closeClient: true });
+    try {
+      const stop = store.watch(() => undefined);
+      await store.announce('tools');
+      expect(await store.listTools()).toEqual([]);
+      stop();
+    } finally {
+      await store.close();
+      await engine.dropSchema(schema);
+    }
+  });
+});
