@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, answer, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link createExpressMiddleware}. */
 export interface ExpressMiddlewareOptions {
@@ -90,7 +90,7 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
       request.headers.delete('content-encoding');
       request.headers.delete('transfer-encoding');
     }
-    await writeWebResponse(res, await gateway.fetch(request));
+    await writeWebResponse(res, await answer(gateway, request));
   }
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, answer, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link fastifyGatewayPlugin} (next to Fastify's own `prefix`). */
 export interface FastifyGatewayOptions {
@@ -62,7 +62,7 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
         .header('connection', 'close')
         .send({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } });
     }
-    const response = await gateway.fetch(webRequest);
+    const response = await answer(gateway, webRequest);
     reply.hijack();
     await writeWebResponse(reply.raw, response);
     return reply;

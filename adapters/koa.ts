@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, answer, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link createKoaMiddleware}. */
 export interface KoaMiddlewareOptions {
@@ -91,7 +91,7 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
       request.headers.delete('content-encoding');
       request.headers.delete('transfer-encoding');
     }
-    const response = await gateway.fetch(request);
+    const response = await answer(gateway, request);
     ctx.respond = false;
     // Visible to logging middleware; the status line itself is written below.
     ctx.res.statusCode = response.status;

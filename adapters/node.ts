@@ -1,5 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
+import { NodeRequest } from '../src/protocol/node-request.js';
+import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
+
+/**
+ * Asks the gateway, taking its internal answer (no Web Response round trip) when it has
+ * one. Shared by every Node-based adapter.
+ */
+export function answer(gateway: Gateway, request: Request): Promise<Reply> {
+  const internal = (gateway as unknown as { [handleReply]?: (request: Request) => Promise<Reply> })[handleReply];
+  return internal === undefined ? gateway.fetch(request) : internal.call(gateway, request);
+}
 
 /** Options of {@link createNodeHandler} and {@link toWebRequest}. */
 export interface NodeHandlerOptions {
@@ -76,43 +87,48 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
  * Turns a Node request into a Web `Request` whose `signal` fires when the client goes away
  * before the response is finished. The body is read up to `maxBodyBytes` (a larger one
  * rejects with {@link BodyTooLargeError} without being buffered). `preRead` is a body a
- * framework already read as raw bytes.
+ * framework already read as raw bytes. The Request is built lazily: what the gateway reads
+ * comes straight from the Node request.
  */
 export async function toWebRequest(
   req: IncomingMessage,
   res: NodeResponse,
   options: { url: string; maxBodyBytes: number; preRead?: Buffer },
 ): Promise<Request> {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) controller.abort();
-  };
-  res.once('close', onClose);
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index] as string;
-    // HTTP/2 pseudo-headers are not valid Fetch header names.
-    if (name.charCodeAt(0) !== 58) headers.append(name, raw[index + 1] as string);
-  }
   const method = req.method ?? 'GET';
-  const body =
-    BODYLESS.has(method) &&
-    options.preRead === undefined &&
-    req.headers['content-length'] === undefined &&
-    req.headers['transfer-encoding'] === undefined
-      ? undefined
-      : await readBody(req, options.maxBodyBytes, options.preRead);
-  return new Request(options.url, {
-    method,
-    headers,
-    signal: controller.signal,
-    ...(body === undefined || method === 'GET' || method === 'HEAD' ? {} : { body: body as unknown as BodyInit }),
-  });
+  const hasBody =
+    options.preRead !== undefined ||
+    !BODYLESS.has(method) ||
+    req.headers['content-length'] !== undefined ||
+    req.headers['transfer-encoding'] !== undefined;
+  const body = hasBody ? await readBody(req, options.maxBodyBytes, options.preRead) : undefined;
+  const request = new NodeRequest(method, options.url, req.rawHeaders, method === 'GET' || method === 'HEAD' ? undefined : body);
+  if (res.destroyed) request.abort();
+  else {
+    res.once('close', () => {
+      if (!res.writableFinished) request.abort();
+    });
+  }
+  return request as unknown as Request;
 }
 
-/** Writes a Web `Response` to a Node response, streaming with backpressure; stops if the client leaves. */
-export async function writeWebResponse(res: NodeResponse, response: Response): Promise<void> {
+/** Writes a gateway answer (a Web `Response`, or the gateway's own JSON reply) to a Node response. */
+export async function writeWebResponse(res: NodeResponse, response: Response | JsonReply): Promise<void> {
+  if (response instanceof JsonReply) {
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    if (response.bodyText === null) {
+      res.writeHead(response.status, headers);
+      res.end();
+    } else {
+      headers['content-length'] = String(Buffer.byteLength(response.bodyText));
+      res.writeHead(response.status, headers);
+      res.end(response.bodyText);
+    }
+    return;
+  }
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie') headers[name] = value;
@@ -202,7 +218,6 @@ export function createNodeHandler(
       res.destroy();
       return;
     }
-    const response = await gateway.fetch(request);
-    await writeWebResponse(res, response);
+    await writeWebResponse(res, await answer(gateway, request));
   };
 }

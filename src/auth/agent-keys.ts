@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256Hex } from '../util/canonical-json.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const ID_LENGTH = 16;
@@ -51,7 +52,7 @@ export function parseAgentKey(key: string): string | undefined {
 
 /** SHA-256 (hex) of a key: the only form in which keys are stored. */
 export function hashAgentKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return sha256Hex(key);
 }
 
 /** Constant-time comparison of two hex SHA-256 digests. */

@@ -17,9 +17,11 @@ export async function runTool(
   input: unknown,
   call: { signal: AbortSignal; invocationId: string; agent: AgentRecord },
 ): Promise<ToolExecution> {
-  // One controller per call, a cleared timer and a removed listener: nothing outlives the
-  // call (AbortSignal.timeout would keep a timer alive for the whole deadline).
-  const controller = new AbortController();
+  // A cleared timer and a removed listener: nothing outlives the call (AbortSignal.timeout
+  // would keep a timer alive for the whole deadline). The tool's own AbortController is made
+  // only if the tool reads its signal; the deadline holds either way.
+  let controller: AbortController | undefined;
+  let aborting = false;
   let timedOut = false;
   const abortError = () =>
     timedOut
@@ -32,7 +34,8 @@ export async function runTool(
   });
   aborted.catch(() => undefined);
   const onAbort = () => {
-    controller.abort();
+    aborting = true;
+    controller?.abort();
     rejectAborted(abortError());
   };
   const timer = setTimeout(() => {
@@ -43,7 +46,13 @@ export async function runTool(
   if (call.signal.aborted) onAbort();
   else if (listens) call.signal.addEventListener('abort', onAbort, { once: true });
   const context = {
-    signal: controller.signal,
+    get signal(): AbortSignal {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (aborting) controller.abort();
+      }
+      return controller.signal;
+    },
     invocationId: call.invocationId,
     agent: { id: call.agent.id, name: call.agent.name, tags: call.agent.tags },
   };
@@ -52,7 +61,7 @@ export async function runTool(
   try {
     execution = await Promise.race([tool.execute(input, context), aborted]);
   } catch (error) {
-    if (controller.signal.aborted) throw abortError();
+    if (aborting) throw abortError();
     if (isGatewayError(error)) throw error;
     throw new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
   } finally {

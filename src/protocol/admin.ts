@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
 import { jsonResponse, readBodyText, readJsonBody } from './http.js';
+import { JsonReply, type Reply } from './reply.js';
 
 const decisionSchema = z.object({ reason: z.string().max(1000).optional() }).strict();
 
@@ -41,7 +42,7 @@ interface AdminRoute {
   method: string;
   pattern: RegExp;
   roles: readonly AdminRole[];
-  handle(request: AdminRequest, params: string[]): Promise<Response>;
+  handle(request: AdminRequest, params: string[]): Promise<Reply>;
 }
 
 const ADMIN: readonly AdminRole[] = ['admin'];
@@ -139,7 +140,7 @@ const routes: AdminRoute[] = [
     roles: ADMIN,
     handle: async ({ admin, principal }, [name]) => {
       await admin.deleteTool(name as string, principal);
-      return new Response(null, { status: 204 });
+      return new JsonReply(204, null);
     },
   },
   {
@@ -177,7 +178,7 @@ const routes: AdminRoute[] = [
     roles: ADMIN,
     handle: async ({ admin, principal }, [id]) => {
       await admin.deletePolicy(id as string, principal);
-      return new Response(null, { status: 204 });
+      return new JsonReply(204, null);
     },
   },
   {
@@ -326,7 +327,7 @@ const routes: AdminRoute[] = [
  * Routes an authenticated admin request: 404 for an unknown path, 405 for a known path with
  * another method, 403 when the principal lacks every role the route accepts.
  */
-export async function routeAdmin(request: AdminRequest): Promise<Response> {
+export async function routeAdmin(request: AdminRequest): Promise<Reply> {
   const allowed: string[] = [];
   for (const route of routes) {
     const match = route.pattern.exec(request.path);

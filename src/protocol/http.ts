@@ -1,14 +1,16 @@
 import { GatewayError, toGatewayError } from '../errors.js';
+import { NodeRequest } from './node-request.js';
+import { JsonReply } from './reply.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
-/** A JSON response. */
-export function jsonResponse(status: number, body: unknown, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS });
+/** A JSON reply. */
+export function jsonResponse(status: number, body: unknown, headers?: Record<string, string>): JsonReply {
+  return new JsonReply(status, JSON.stringify(body), headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS);
 }
 
 /** The error body everywhere: `{ error: { code, message, details? }, invocationId? }`. */
-export function errorResponse(error: unknown, invocationId?: string): Response {
+export function errorResponse(error: unknown, invocationId?: string): JsonReply {
   const gatewayError = toGatewayError(error);
   const body = invocationId === undefined ? { error: gatewayError.toJSON() } : { error: gatewayError.toJSON(), invocationId };
   return jsonResponse(gatewayError.status, body, gatewayError.headers);
@@ -26,6 +28,13 @@ export function isJsonContentType(header: string | null): boolean {
  * an oversized body is never buffered whole.
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  // The Node bridge has read (and limited) the body already: no stream to go through.
+  if (request instanceof NodeRequest) {
+    const buffered = request.bufferedBody();
+    if (buffered === undefined) return '';
+    if (buffered.byteLength > maxBytes) throw payloadTooLarge(maxBytes);
+    return buffered.toString('utf8');
+  }
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
   if (request.body === null) return '';

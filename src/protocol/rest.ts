@@ -2,6 +2,7 @@ import { GatewayError } from '../errors.js';
 import type { CallOutcome } from '../pipeline/types.js';
 import type { InvocationRecord } from '../store/types.js';
 import { errorResponse, jsonResponse, preferWaitMs, readJsonBody } from './http.js';
+import type { JsonReply, Reply } from './reply.js';
 import type { GatewayRuntime } from './runtime.js';
 
 const INVOKE_KEYS = new Set(['input', 'idempotencyKey']);
@@ -25,7 +26,7 @@ function parseInvokeBody(body: unknown): { input: unknown; idempotencyKey?: stri
 }
 
 /** An outcome as the REST door answers it. */
-export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, string>): Response {
+export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, string>): JsonReply {
   switch (outcome.status) {
     case 'succeeded':
       return jsonResponse(200, { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output }, headers);
@@ -37,14 +38,14 @@ export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, s
 }
 
 /** `GET /tools`: the tools this agent may call. */
-export async function listToolsRoute(runtime: GatewayRuntime, request: Request): Promise<Response> {
+export async function listToolsRoute(runtime: GatewayRuntime, request: Request): Promise<Reply> {
   const agent = await runtime.authenticateRequest(request);
   const items = runtime.visibleTools(agent).map((tool) => tool.view);
   return jsonResponse(200, { items });
 }
 
 /** `POST /tools/{name}/invoke`. */
-export async function invokeRoute(runtime: GatewayRuntime, request: Request, toolName: string): Promise<Response> {
+export async function invokeRoute(runtime: GatewayRuntime, request: Request, toolName: string): Promise<Reply> {
   const agent = await runtime.authenticateRequest(request);
   const { input, idempotencyKey } = parseInvokeBody(await readJsonBody(request, runtime.maxBodyBytes));
   let outcome = await runtime.call({
@@ -79,7 +80,7 @@ export function invocationView(record: InvocationRecord): Record<string, unknown
 }
 
 /** `GET /invocations/{id}`: the agent's own invocation; anyone else's is a 404. */
-export async function getInvocationRoute(runtime: GatewayRuntime, request: Request, id: string): Promise<Response> {
+export async function getInvocationRoute(runtime: GatewayRuntime, request: Request, id: string): Promise<Reply> {
   const agent = await runtime.authenticateRequest(request);
   const record = await runtime.store.getInvocation(id);
   if (record === undefined || record.agentId !== agent.id) {

@@ -77,10 +77,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     if (closed) throw new Error('memoryStore: store is closed');
   };
 
+  // Idempotency keys expire oldest first, in chunks, so trimming stays cheap per call.
   const trimIdempotency = () => {
-    while (idempotency.size > maxRecords) {
-      const oldest = idempotency.keys().next().value as string;
-      idempotency.delete(oldest);
+    if (idempotency.size <= maxRecords) return;
+    const drop = idempotency.size - maxRecords + Math.ceil(maxRecords / 10);
+    let dropped = 0;
+    for (const key of idempotency.keys()) {
+      if (dropped++ >= drop) break;
+      idempotency.delete(key);
     }
   };
 
@@ -295,6 +299,9 @@ function pageByOffset<T>(all: T[], options: ListOptions | undefined, copy: (item
 /** Records kept in insertion order with an ordinal, for newest-first pages and retention. */
 class OrderedTable<T> {
   private readonly byId = new Map<string, { ordinal: number; record: T }>();
+  /** Ids in insertion order, for eviction: walking the Map from its start gets slower as deletions pile up there. */
+  private evictionQueue: string[] = [];
+  private evictionHead = 0;
   private nextOrdinal = 1;
 
   has(id: string): boolean {
@@ -305,7 +312,7 @@ class OrderedTable<T> {
     return this.byId.get(id)?.record;
   }
 
-  /** Inserts or replaces; a replaced record keeps its place. Trims the oldest beyond `max`. */
+  /** Inserts or replaces; a replaced record keeps its place. Drops the oldest beyond `max` (except those `keep` holds on to). */
   put(id: string, record: T, max: number, keep?: (record: T) => boolean): void {
     const existing = this.byId.get(id);
     if (existing) {
@@ -313,12 +320,23 @@ class OrderedTable<T> {
       return;
     }
     this.byId.set(id, { ordinal: this.nextOrdinal++, record });
-    if (this.byId.size > max) {
-      for (const [oldId, entry] of this.byId) {
-        if (this.byId.size <= max) break;
-        if (keep?.(entry.record)) continue;
-        this.byId.delete(oldId);
+    this.evictionQueue.push(id);
+    let kept = 0;
+    while (this.byId.size > max && this.evictionHead < this.evictionQueue.length - kept) {
+      const oldId = this.evictionQueue[this.evictionHead++] as string;
+      const entry = this.byId.get(oldId);
+      if (entry === undefined) continue;
+      if (keep?.(entry.record)) {
+        // Still needed (a pending approval): back of the queue.
+        this.evictionQueue.push(oldId);
+        kept++;
+        continue;
       }
+      this.byId.delete(oldId);
+    }
+    if (this.evictionHead > 1024 && this.evictionHead * 2 > this.evictionQueue.length) {
+      this.evictionQueue = this.evictionQueue.slice(this.evictionHead);
+      this.evictionHead = 0;
     }
   }
 

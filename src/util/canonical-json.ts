@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /**
@@ -162,9 +163,12 @@ function writeIterative(value: unknown): string {
   return out.join('');
 }
 
+// One-shot hashing (Node 20.12+) skips allocating a Hash object per digest.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 /** SHA-256 (hex) of a string. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShotHash !== undefined ? oneShotHash('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
 }
 
 /** SHA-256 (hex) over the canonical JSON of a value. */

@@ -23,6 +23,7 @@ import { createMethods, type Era, type MethodCall, type Methods } from './method
 import { acceptedResponse, errorReply, gatewayErrorResponse, type Reply, replyResponse } from './replies.js';
 import { createListingIndexer } from './tool-listing.js';
 import type { McpBackend, McpHandler, McpOptions } from './types.js';
+import type { Reply as HttpReply } from '../reply.js';
 import { legacyFeatures } from './versions.js';
 
 /** Largest JSON-RPC batch accepted (2025-03-26 only). */
@@ -61,7 +62,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
   const hostAllowed = createHostGuard(options.allowedHosts);
   const originAllowed = createOriginGuard(options.allowedOrigins);
 
-  async function handle(request: Request, signal: AbortSignal): Promise<Response> {
+  async function handle(request: Request, signal: AbortSignal): Promise<HttpReply> {
     if (!hostAllowed(request)) {
       return gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Host not allowed' }));
     }
@@ -157,7 +158,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     agent: AgentPrincipal,
     requestHeaders: Headers,
     signal: AbortSignal,
-  ): Promise<Response> {
+  ): Promise<HttpReply> {
     const version = legacyVersionFromHeader(headers);
     if (typeof version === 'object') {
       return replyResponse(errorReply(version.status, null, version.code, version.message, version.data));

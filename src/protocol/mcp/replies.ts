@@ -4,6 +4,7 @@
  * that happen before any JSON-RPC is read.
  */
 import type { GatewayError } from '../../errors.js';
+import { JsonReply } from '../reply.js';
 import { errorResponseJson, type JsonRpcId, resultResponseJson } from './json-rpc.js';
 
 /** A JSON-RPC answer before it becomes a Response: HTTP status and JSON text. */
@@ -25,17 +26,17 @@ export function errorReply(status: number, id: JsonRpcId | null, code: number, m
 }
 
 /** The Response for a reply. */
-export function replyResponse(reply: Reply): Response {
-  return new Response(reply.json, { status: reply.status, headers: jsonHeaders });
+export function replyResponse(reply: Reply): JsonReply {
+  return new JsonReply(reply.status, reply.json, jsonHeaders);
 }
 
 /** `202 Accepted` with no body: an accepted notification or posted response. */
-export function acceptedResponse(): Response {
-  return new Response(null, { status: 202 });
+export function acceptedResponse(): JsonReply {
+  return new JsonReply(202, null);
 }
 
 /** A pre-JSON-RPC rejection in the gateway's error format: `{ error: { code, message } }`. */
-export function gatewayErrorResponse(error: GatewayError, extraHeaders?: Record<string, string>): Response {
+export function gatewayErrorResponse(error: GatewayError, extraHeaders?: Record<string, string>): JsonReply {
   const headers: Record<string, string> = { ...jsonHeaders, ...error.headers, ...extraHeaders };
-  return new Response(JSON.stringify({ error: error.toJSON() }), { status: error.status, headers });
+  return new JsonReply(error.status, JSON.stringify({ error: error.toJSON() }), headers);
 }

@@ -1,5 +1,6 @@
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
 import type { InvocationRecord } from '../../store/types.js';
+import type { Reply as HttpReply } from '../reply.js';
 
 /**
  * One tool as the MCP door shows it to an agent: the wire fields of an MCP `Tool`.
@@ -121,5 +122,5 @@ export interface McpOptions {
  */
 export interface McpHandler {
   /** Answers one HTTP request; never throws. `signal` aborts a running tool call. */
-  handle(request: Request, signal: AbortSignal): Promise<Response>;
+  handle(request: Request, signal: AbortSignal): Promise<HttpReply>;
 }

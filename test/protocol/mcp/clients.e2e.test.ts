@@ -35,7 +35,7 @@ async function bridge(handler: McpHandler, incoming: IncomingMessage, outgoing: 
   });
   const response = await handler.handle(request, controller.signal);
   outgoing.writeHead(response.status, Object.fromEntries(response.headers));
-  outgoing.end(Buffer.from(await response.arrayBuffer()));
+  outgoing.end(await response.text());
 }
 
 let server: Server;

@@ -1,3 +1,4 @@
+import type { Reply } from '../../../src/protocol/reply.js';
 import { GatewayError, unauthenticated } from '../../../src/errors.js';
 import type { AgentPrincipal, CallOutcome } from '../../../src/pipeline/types.js';
 import type { InvocationRecord, InvocationStatus } from '../../../src/store/types.js';
@@ -383,7 +384,7 @@ export function modernPost(
 }
 
 /** Sends a request and reads status, headers and JSON body (undefined when empty). */
-export async function send(handler: { handle(request: Request, signal: AbortSignal): Promise<Response> }, request: Request) {
+export async function send(handler: { handle(request: Request, signal: AbortSignal): Promise<Reply> }, request: Request) {
   const response = await handler.handle(request, new AbortController().signal);
   const text = await response.text();
   const body: any = text === '' ? undefined : JSON.parse(text);
