@@ -94,6 +94,7 @@ const tools = [
       },
       allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
       if: { properties: { contactMethod: { const: 'phone' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keyword
       then: { required: ['phone'] },
       else: { required: ['email'] },
       additionalProperties: false,

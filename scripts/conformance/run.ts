@@ -26,10 +26,22 @@ const server = await startConformanceServer(0);
 let failed = 0;
 try {
   const runs: Array<[string, string[]]> = [
-    ['2025 era (conformance 0.1.x)', [cli('conformance-2025'), 'server', '--url', server.url, '--expected-failures', here('./baseline-2025.yml')]],
+    [
+      '2025 era (conformance 0.1.x)',
+      [cli('conformance-2025'), 'server', '--url', server.url, '--expected-failures', here('./baseline-2025.yml')],
+    ],
     [
       '2026-07-28 (conformance 0.2.0 pre-release)',
-      [cli('conformance-2026'), 'server', '--url', server.url, '--requirements', '2026-07-28', '--expected-failures', here('./baseline-2026.yml')],
+      [
+        cli('conformance-2026'),
+        'server',
+        '--url',
+        server.url,
+        '--requirements',
+        '2026-07-28',
+        '--expected-failures',
+        here('./baseline-2026.yml'),
+      ],
     ],
   ];
   for (const [label, args] of runs) {

@@ -71,7 +71,10 @@ export async function runTool(
 
   const mcpContent = tool.definition.outputFormat === 'mcp-content';
   if (mcpContent && !hasContentBlocks(execution.output)) {
-    throw new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" must return { content: [...] } (outputFormat "mcp-content")` });
+    throw new GatewayError({
+      code: 'UPSTREAM_ERROR',
+      message: `Tool "${tool.name}" must return { content: [...] } (outputFormat "mcp-content")`,
+    });
   }
   if (tool.validateOutput !== undefined) {
     const structured = mcpContent ? (execution.output as { structuredContent?: unknown }).structuredContent : execution.output;

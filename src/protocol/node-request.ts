@@ -86,11 +86,21 @@ export class NodeRequest {
     }
     return this.realRequest;
   }
-
 }
 
 // Every other member of Request is served by the real Request, built on first use.
-for (const member of ['cache', 'credentials', 'destination', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy', 'duplex'] as const) {
+for (const member of [
+  'cache',
+  'credentials',
+  'destination',
+  'integrity',
+  'keepalive',
+  'mode',
+  'redirect',
+  'referrer',
+  'referrerPolicy',
+  'duplex',
+] as const) {
   Object.defineProperty(NodeRequest.prototype, member, {
     get(this: NodeRequest) {
       return (this.toRequest() as unknown as Record<string, unknown>)[member];

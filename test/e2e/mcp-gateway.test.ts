@@ -33,7 +33,12 @@ const typed = defineTool({
   outputSchema: { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] },
   handler: () => ({ total: 42 }),
 });
-const hidden = defineTool({ name: 'admin.wipe', description: 'never listed', inputSchema: { type: 'object' } as const, handler: () => ({}) });
+const hidden = defineTool({
+  name: 'admin.wipe',
+  description: 'never listed',
+  inputSchema: { type: 'object' } as const,
+  handler: () => ({}),
+});
 const countedRefund = defineTool({
   ...refund,
   handler: ({ orderId, amount }: { orderId: string; amount: number }) => {

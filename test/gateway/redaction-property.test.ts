@@ -63,7 +63,9 @@ const plantedJson = fc
       }
       const keys = Object.keys(node);
       const key = keys[seed % Math.max(keys.length, 1)];
-      return key === undefined ? { [asKey ? text : 'planted']: text } : { ...node, [key]: plant((node as Record<string, unknown>)[key], depth + 1) };
+      return key === undefined
+        ? { [asKey ? text : 'planted']: text }
+        : { ...node, [key]: plant((node as Record<string, unknown>)[key], depth + 1) };
     };
     return plant(value, 0);
   });
