@@ -34,7 +34,11 @@ async function send(url: string, method: 'GET' | 'POST', token: string, body?: u
   const answer = await request(url, {
     method,
     dispatcher,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: answer.statusCode, json: await answer.body.json() };

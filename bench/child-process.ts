@@ -33,6 +33,10 @@ export interface StartChildOptions {
 
 const benchDirectory = fileURLToPath(new URL('.', import.meta.url));
 
+// A child whose parent bench goes away (finished, crashed, killed) exits at once, whatever
+// it was doing, so no server or load generator is left behind.
+if (process.send !== undefined) process.once('disconnect', () => process.exit(0));
+
 /** Starts `bench/<script>` in a new Node process with an IPC channel. */
 export function startChild(script: string, options: StartChildOptions = {}): BenchChild {
   const child = fork(benchDirectory + script, options.args ?? [], {
@@ -133,8 +137,6 @@ export function onParentMessage(handler: (message: BenchMessage) => void | Promi
       process.exit(1);
     });
   });
-  // A parent that dies leaves no orphan servers behind.
-  process.on('disconnect', () => process.exit(0));
 }
 
 /** Reads `--name=value` arguments. */

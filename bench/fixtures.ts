@@ -54,6 +54,8 @@ export const customerJson = JSON.stringify(customerRecord());
 export const customerToolName = 'crm.get_customer';
 /** The same record from a local function (in-process scenario and memory scenario). */
 export const localCustomerToolName = 'crm.get_customer_local';
+/** A local tool whose output is tiny (`{ ok: true }`): the pipeline's fixed cost, without payload-sized work. */
+export const localPingToolName = 'crm.ping_local';
 /** The tool whose large amounts need a human (approval round trip). */
 export const refundToolName = 'payments.refund';
 
@@ -89,7 +91,7 @@ export const benchPolicy = [
     id: 'support-reads-customers',
     effect: 'allow' as const,
     agents: ['tag:support'],
-    tools: [customerToolName, localCustomerToolName],
+    tools: [customerToolName, localCustomerToolName, localPingToolName],
     when: [{ path: '$.id', op: 'matches' as const, value: '^cus_' }],
   },
   {

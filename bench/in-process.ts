@@ -1,17 +1,21 @@
 /**
- * Scenario 8: the governed pipeline alone. `gateway.invoke()` of the local customer tool
- * (same record, same governance: key authentication, schema, policy with conditions,
- * redaction, audit to the memory store), in a tight loop with 1 call in flight and with
- * many in flight. No HTTP anywhere. Asked with `{ type: 'run', ... }`, answers
- * `{ type: 'result', modes: [...] }`.
+ * Scenario 8: the governed pipeline alone. `gateway.invoke()` of a local tool (same
+ * governance: key authentication, schema, policy with conditions, redaction, audit to the
+ * memory store), in a tight loop with 1 call in flight and with many in flight. No HTTP
+ * anywhere. Two tools: one returns the same ~2 KiB record as the upstream (the figure the
+ * goal is judged on), one returns `{ ok: true }` (the pipeline's fixed cost). Asked with
+ * `{ type: 'run', ... }`, answers `{ type: 'result', modes: [...] }`.
  */
 import { onParentMessage, readArguments, sendToParent } from './child-process.js';
-import { customerCard, customerEmail, customerInput, localCustomerToolName } from './fixtures.js';
+import { startCpuProfile } from './cpu-profiler.js';
+import { customerCard, customerEmail, customerInput, localCustomerToolName, localPingToolName } from './fixtures.js';
 import { createBenchGateway } from './gateway-setup.js';
 import { LatencyRecorder, type LatencySummary } from './latency-stats.js';
 
-/** The measurement of one concurrency. */
+/** The measurement of one tool at one concurrency. */
 export interface InProcessMode {
+  /** `record` (the ~2 KiB customer record) or `tiny` (`{ ok: true }`). */
+  output: 'record' | 'tiny';
   inFlight: number;
   calls: number;
   /** Wall-clock time per call: elapsed / calls. */
@@ -25,7 +29,10 @@ export interface InProcessMode {
 
 const upstreamUrl = readArguments().get('upstream') ?? 'http://127.0.0.1:9';
 const bench = await createBenchGateway({ upstreamUrl, store: 'memory' });
-const call = { agentKey: bench.agentKey, tool: localCustomerToolName, input: customerInput };
+const callsByOutput = {
+  record: { agentKey: bench.agentKey, tool: localCustomerToolName, input: customerInput },
+  tiny: { agentKey: bench.agentKey, tool: localPingToolName, input: customerInput },
+};
 
 function outcomeProblem(outcome: Awaited<ReturnType<typeof bench.gateway.invoke>>, full: boolean): string | undefined {
   if (outcome.status !== 'succeeded') {
@@ -38,7 +45,8 @@ function outcomeProblem(outcome: Awaited<ReturnType<typeof bench.gateway.invoke>
   return undefined;
 }
 
-async function measure(inFlight: number, seconds: number, record: boolean): Promise<InProcessMode> {
+async function measure(output: InProcessMode['output'], inFlight: number, seconds: number, record: boolean): Promise<InProcessMode> {
+  const call = callsByOutput[output];
   const latencies = new LatencyRecorder();
   let calls = 0;
   let errors = 0;
@@ -62,6 +70,7 @@ async function measure(inFlight: number, seconds: number, record: boolean): Prom
   await Promise.all(Array.from({ length: inFlight }, worker));
   const elapsed = performance.now() - started;
   return {
+    output,
     inFlight,
     calls,
     microsecondsPerCall: Math.round(((elapsed * 1000) / calls) * 100) / 100,
@@ -75,14 +84,21 @@ async function measure(inFlight: number, seconds: number, record: boolean): Prom
 onParentMessage(
   async (message) => {
     if (message.type !== 'run') return;
-    const { warmupSeconds, durationSeconds, concurrencies } = message as unknown as {
+    const { warmupSeconds, durationSeconds, concurrencies, profileFile } = message as unknown as {
       warmupSeconds: number;
       durationSeconds: number;
       concurrencies: number[];
+      /** When set, the measured part (not the warm-up) is CPU-profiled into this file. */
+      profileFile?: string;
     };
-    await measure(64, warmupSeconds, false);
+    await measure('record', 64, warmupSeconds, false);
+    await measure('tiny', 64, warmupSeconds / 2, false);
+    const profile = profileFile === undefined ? undefined : await startCpuProfile(profileFile);
     const modes: InProcessMode[] = [];
-    for (const inFlight of concurrencies) modes.push(await measure(inFlight, durationSeconds, true));
+    for (const output of ['record', 'tiny'] as const) {
+      for (const inFlight of concurrencies) modes.push(await measure(output, inFlight, durationSeconds, true));
+    }
+    await profile?.stop();
     await sendToParent({ type: 'result', modes });
   },
   () => bench.close(),

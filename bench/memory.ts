@@ -15,6 +15,8 @@ export interface MemoryCheckpoint {
   calls: number;
   rssMiB: number;
   heapUsedMiB: number;
+  /** What V8 holds for its heap (used or not). */
+  heapTotalMiB: number;
   externalMiB: number;
   arrayBuffersMiB: number;
 }
@@ -39,6 +41,7 @@ async function checkpoint(calls: number): Promise<MemoryCheckpoint> {
     calls,
     rssMiB: mebibytes(usage.rss),
     heapUsedMiB: mebibytes(usage.heapUsed),
+    heapTotalMiB: mebibytes(usage.heapTotal),
     externalMiB: mebibytes(usage.external),
     arrayBuffersMiB: mebibytes(usage.arrayBuffers),
   };
@@ -52,9 +55,7 @@ async function run(checkpoints: number[], inFlight: number): Promise<{ checkpoin
     const worker = async () => {
       while (calls < target) {
         calls++;
-        const response = await bench.gateway.fetch(
-          new Request('http://127.0.0.1/mcp', { method: 'POST', headers, body: toolCall.body }),
-        );
+        const response = await bench.gateway.fetch(new Request('http://127.0.0.1/mcp', { method: 'POST', headers, body: toolCall.body }));
         const text = await response.text();
         if (response.status !== 200 || text.includes('"isError":true') || text.includes('"error"')) errors++;
       }

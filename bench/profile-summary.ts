@@ -3,7 +3,7 @@
  * functions with the most self time, and the same grouped by source file or package.
  * Percentages are of the busy time (idle excluded).
  *
- *   npx tsx bench/profile-summary.ts bench/results/profiles/gateway-mcp-2026.cpuprofile [top]
+ *   npx tsx bench/profile-summary.ts bench/results/profiles/scenario-5.cpuprofile [top] [operations]
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -11,16 +11,13 @@ import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
-  hitCount?: number;
+  callFrame: { functionName: string; url: string };
 }
 
 interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
-  startTime: number;
-  endTime: number;
 }
 
 /** One row of a ranking. */
@@ -29,6 +26,8 @@ export interface ProfileEntry {
   selfMs: number;
   /** Share of the busy time, in percent. */
   percent: number;
+  /** Self time per request (or call) served while profiling, when that count is known. */
+  microsecondsPerOperation?: number;
 }
 
 /** Where a profile's time went. */
@@ -38,8 +37,14 @@ export interface ProfileSummary {
   idleMs: number;
   busyMs: number;
   garbageCollectionPercent: number;
+  /** Requests (or calls) served while profiling, when known. */
+  operations?: number;
+  /** Busy time per operation. */
+  busyMicrosecondsPerOperation?: number;
   functions: ProfileEntry[];
   sources: ProfileEntry[];
+  /** The same time by area: a folder of src/, the adapters, Node's internals, a package, or a kind of native work. */
+  areas: ProfileEntry[];
 }
 
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -58,7 +63,37 @@ function sourceOf(url: string): string {
   return path;
 }
 
-function ranked(totals: Map<string, number>, busyMs: number, top: number): ProfileEntry[] {
+const nativeAreas: Array<[RegExp, string]> = [
+  [/^(writev|writeLatin1String|writeUtf8String|writeBuffer|writeAsciiString|shutdown|close|read)$/, 'native: socket I/O'],
+  [/^(Hash|Hmac|digest|oneShotDigest|update|hexWrite|randomUUID|secureBuffer)$/, 'native: crypto'],
+  [/^(parse|stringify|serializeJavascriptValueToJSONString)$/, 'native: JSON'],
+  [/^RegExp: /, 'native: regular expressions'],
+  [/^\(garbage collector\)$/, 'garbage collection'],
+  [/^runMicrotasks$/, 'promise jobs (runMicrotasks)'],
+  [/^\(program\)$/, '(program)'],
+];
+
+/** The area a frame belongs to, for the coarse ranking. */
+function areaOf(functionName: string, url: string): string {
+  if (url === '') return nativeAreas.find(([pattern]) => pattern.test(functionName))?.[1] ?? 'native: other';
+  const source = sourceOf(url);
+  if (source.startsWith('node:')) return 'node internals';
+  if (source.startsWith('src/')) {
+    const parts = source.split('/');
+    return parts.length > 2 ? `src/${parts[1]}/` : source;
+  }
+  if (source.startsWith('adapters/')) return 'adapters/';
+  if (source.startsWith('bench/')) return 'bench/';
+  if (source.startsWith('wasm://')) return 'WebAssembly';
+  return source;
+}
+
+/** Native frames named by a whole regular expression get its first characters only. */
+function shortName(name: string): string {
+  return name.length > 72 ? `${name.slice(0, 72)}…` : name;
+}
+
+function ranked(totals: Map<string, number>, busyMs: number, top: number, operations: number | undefined): ProfileEntry[] {
   return [...totals.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
@@ -66,11 +101,12 @@ function ranked(totals: Map<string, number>, busyMs: number, top: number): Profi
       name,
       selfMs: Math.round(micros / 100) / 10,
       percent: Math.round((micros / 1000 / busyMs) * 1000) / 10,
+      ...(operations ? { microsecondsPerOperation: Math.round((micros / operations) * 10) / 10 } : {}),
     }));
 }
 
-/** Summarises one `.cpuprofile` file. */
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
+/** Summarises one `.cpuprofile` file; `operations` is how many requests or calls it covers. */
+export function summarizeProfile(file: string, top = 25, operations?: number): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfByNode = new Map<number, number>();
@@ -80,6 +116,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   }
   const byFunction = new Map<string, number>();
   const bySource = new Map<string, number>();
+  const byArea = new Map<string, number>();
   let idle = 0;
   let garbageCollection = 0;
   let total = 0;
@@ -91,13 +128,13 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       continue;
     }
     if (frame.functionName === '(garbage collector)') garbageCollection += micros;
-    const source = frame.url === '' ? frame.functionName : sourceOf(frame.url);
-    const name =
-      frame.url === ''
-        ? frame.functionName
-        : `${frame.functionName || '(anonymous)'} ${sourceOf(frame.url)}:${frame.lineNumber + 1}`;
+    const source = frame.url === '' ? shortName(frame.functionName) : sourceOf(frame.url);
+    // No line numbers: under tsx they are those of the transpiled code.
+    const name = frame.url === '' ? shortName(frame.functionName) : `${frame.functionName || '(anonymous)'}  ${source}`;
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros);
     bySource.set(source, (bySource.get(source) ?? 0) + micros);
+    const area = areaOf(frame.functionName, frame.url);
+    byArea.set(area, (byArea.get(area) ?? 0) + micros);
   }
   const busyMs = (total - idle) / 1000;
   return {
@@ -106,28 +143,42 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     idleMs: Math.round(idle / 1000),
     busyMs: Math.round(busyMs),
     garbageCollectionPercent: Math.round((garbageCollection / 1000 / busyMs) * 1000) / 10,
-    functions: ranked(byFunction, busyMs, top),
-    sources: ranked(bySource, busyMs, top),
+    ...(operations ? { operations, busyMicrosecondsPerOperation: Math.round(((busyMs * 1000) / operations) * 10) / 10 } : {}),
+    functions: ranked(byFunction, busyMs, top, operations),
+    sources: ranked(bySource, busyMs, top, operations),
+    areas: ranked(byArea, busyMs, top, operations),
   };
 }
 
 /** The summary as text. */
 export function formatProfileSummary(summary: ProfileSummary): string {
+  const perOperation = (entry: ProfileEntry) =>
+    entry.microsecondsPerOperation === undefined ? '' : `${entry.microsecondsPerOperation.toFixed(1).padStart(8)}`;
+  const row = (entry: ProfileEntry) =>
+    `  ${entry.percent.toFixed(1).padStart(6)} ${entry.selfMs.toFixed(1).padStart(9)} ${perOperation(entry)}  ${entry.name}`;
+  const unit = summary.operations === undefined ? '' : '  µs/op';
   const lines = [
-    `${summary.file}: ${summary.busyMs} ms busy of ${summary.totalMs} ms (GC ${summary.garbageCollectionPercent}% of busy)`,
-    '  self %   self ms  function',
-    ...summary.functions.map((entry) => `  ${entry.percent.toFixed(1).padStart(6)} ${entry.selfMs.toFixed(1).padStart(9)}  ${entry.name}`),
-    '  self %   self ms  source',
-    ...summary.sources.map((entry) => `  ${entry.percent.toFixed(1).padStart(6)} ${entry.selfMs.toFixed(1).padStart(9)}  ${entry.name}`),
+    `${summary.file}: ${summary.busyMs} ms busy of ${summary.totalMs} ms (GC ${summary.garbageCollectionPercent}% of busy)` +
+      (summary.operations === undefined ? '' : `; ${summary.operations} operations, ${summary.busyMicrosecondsPerOperation} µs busy each`),
+    `  self %   self ms${unit}  function`,
+    ...summary.functions.map(row),
+    `  self %   self ms${unit}  source`,
+    ...summary.sources.map(row),
+    `  self %   self ms${unit}  area`,
+    ...summary.areas.map(row),
   ];
   return lines.join('\n');
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const [file, top] = process.argv.slice(2);
+  const [file, top, operations] = process.argv.slice(2);
   if (file === undefined) {
-    console.error('usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [top]');
+    console.error('usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [top] [operations]');
     process.exit(2);
   }
-  console.log(formatProfileSummary(summarizeProfile(file, top === undefined ? 25 : Number(top))));
+  console.log(
+    formatProfileSummary(
+      summarizeProfile(file, top === undefined ? 25 : Number(top), operations === undefined ? undefined : Number(operations)),
+    ),
+  );
 }

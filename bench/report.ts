@@ -28,8 +28,10 @@ export interface HttpScenarioResult {
   cpu?: { server: number | null; upstream: number | null; loadGenerator: number };
   /** Requests the upstream served vs responses the load generator received, all phases. */
   upstreamCheck?: { responses: number; upstreamRequests: number };
-  /** Requests per second of every round, when there were several (the median round is reported). */
-  rounds?: number[];
+  /** SQL statements and transactions the store sent per call (SQL store scenarios). */
+  sqlPerCall?: { statements: number; transactions: number };
+  /** Every round, when there were several: the median round is reported, with the median of the per-round ratios. */
+  rounds?: Array<{ requestsPerSecond: number; p50: number; p99: number; ratios?: HttpScenarioResult['ratios'] }>;
   ratios?: { throughputToCeiling: number | null; throughputToSdkBaseline: number | null; p99ToCeiling: number | null };
 }
 
@@ -46,8 +48,22 @@ export interface GoalResult {
 /** Everything one bench run produced. */
 export interface BenchResults {
   generatedAt: string;
-  machine: { node: string; v8: string; platform: string; arch: string; cpuModel: string; cores: number; memoryGiB: number };
+  machine: {
+    node: string;
+    v8: string;
+    platform: string;
+    arch: string;
+    cpuModel: string;
+    cores: number;
+    memoryGiB: number;
+    /** 1, 5 and 15 minute load averages when the run began: above the core count, other work competed. */
+    loadAverageAtStart: number[];
+  };
   gitCommit: string | null;
+  /** Files under src/ and adapters/ that differed from that commit when the run began. */
+  modifiedSources: string[];
+  /** True when src/ or adapters/ changed while the bench ran: the figures then mix two versions. */
+  sourcesChangedDuringRun: boolean;
   settings: {
     quick: boolean;
     durationSeconds: number;
@@ -84,7 +100,14 @@ export function addRatios(scenarios: HttpScenarioResult[]): void {
   }
 }
 
-function judge(goal: string, target: string, actual: number | null | undefined, limit: number, direction: 'atLeast' | 'atMost', unit = ''): GoalResult {
+function judge(
+  goal: string,
+  target: string,
+  actual: number | null | undefined,
+  limit: number,
+  direction: 'atLeast' | 'atMost',
+  unit = '',
+): GoalResult {
   if (actual === null || actual === undefined || !Number.isFinite(actual)) {
     return { goal, target, actual: 'not measured', met: null, margin: null };
   }
@@ -99,8 +122,9 @@ function judge(goal: string, target: string, actual: number | null | undefined, 
 export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[] {
   const mcp = results.scenarios.find((scenario) => scenario.id === 'gateway-mcp-2026');
   const modes = results.inProcess.modes;
-  const single = modes.find((mode) => mode.inFlight === 1);
-  const many = modes.find((mode) => mode.inFlight > 1);
+  const mode = (output: 'record' | 'tiny', single: boolean) =>
+    modes.find((entry) => entry.output === output && (single ? entry.inFlight === 1 : entry.inFlight > 1));
+  const many = mode('record', false)?.inFlight ?? 64;
   const growth = results.memory.status === 'measured' ? 1 + results.memory.growthPercent / 100 : null;
   const errorTotal =
     results.scenarios.reduce((sum, scenario) => sum + (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0), 0) +
@@ -116,8 +140,10 @@ export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[
     judge('5 throughput vs ceiling', '≥ 0.60×', mcp?.ratios?.throughputToCeiling, 0.6, 'atLeast', '×'),
     judge('5 throughput vs sdk-baseline', '≥ 5×', mcp?.ratios?.throughputToSdkBaseline, 5, 'atLeast', '×'),
     judge('5 p99 vs ceiling p99', '≤ 2×', mcp?.ratios?.p99ToCeiling, 2, 'atMost', '×'),
-    judge('8 µs per call, 1 in flight', '< 20 µs', single?.microsecondsPerCall, 20, 'atMost', ' µs'),
-    judge(`8 µs per call, ${many?.inFlight ?? 64} in flight`, '< 20 µs', many?.microsecondsPerCall, 20, 'atMost', ' µs'),
+    judge('8 µs/call, 2 KiB record, 1 in flight', '< 20 µs', mode('record', true)?.microsecondsPerCall, 20, 'atMost', ' µs'),
+    judge(`8 µs/call, 2 KiB record, ${many} in flight`, '< 20 µs', mode('record', false)?.microsecondsPerCall, 20, 'atMost', ' µs'),
+    judge('8 µs/call, tiny output, 1 in flight', '< 20 µs', mode('tiny', true)?.microsecondsPerCall, 20, 'atMost', ' µs'),
+    judge(`8 µs/call, tiny output, ${many} in flight`, '< 20 µs', mode('tiny', false)?.microsecondsPerCall, 20, 'atMost', ' µs'),
     judge(`10 ${memoryLabel}`, '≤ 1.10×', growth, 1.1, 'atMost', '×'),
     {
       goal: 'errors, every scenario',
@@ -169,7 +195,19 @@ function scenarioRows(results: BenchResults): string[][] {
   });
 }
 
-const scenarioHeaders = ['#', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', '×ceiling', '×sdk', 'p99/ceiling', 'server CPU', 'upstream / load CPU'];
+const scenarioHeaders = [
+  '#',
+  'scenario',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'errors',
+  '×ceiling',
+  '×sdk',
+  'p99/ceiling',
+  'server CPU',
+  'upstream / load CPU',
+];
 const scenarioAlign = [false, false, true, true, true, true, true, true, true, true, true];
 
 function otherRows(results: BenchResults): { headers: string[]; rows: string[][]; align: boolean[] } {
@@ -178,7 +216,7 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
   for (const mode of results.inProcess.modes) {
     rows.push([
       '8',
-      `in-process invoke(), ${mode.inFlight} in flight`,
+      `in-process invoke(), ${mode.output === 'record' ? '2 KiB record' : 'tiny output'}, ${mode.inFlight} in flight`,
       `${mode.microsecondsPerCall.toFixed(2)} µs/call`,
       `${mode.callsPerSecond} calls/s`,
       `p50 ${mode.latency.p50.toFixed(3)} ms, p99 ${mode.latency.p99.toFixed(3)} ms`,
@@ -203,7 +241,7 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
       'memory (RSS after GC)',
       checkpoints.map((point) => `${point.calls / 1000}k: ${point.rssMiB} MiB`).join(', '),
       `growth ${growthPercent >= 0 ? '+' : ''}${growthPercent}%`,
-      `heap ${checkpoints.map((point) => point.heapUsedMiB).join(' → ')} MiB`,
+      `heap used ${checkpoints.map((point) => point.heapUsedMiB).join(' → ')} MiB, heap total ${checkpoints.map((point) => point.heapTotalMiB).join(' → ')} MiB`,
       String(errors),
     ]);
   } else rows.push(['10', 'memory', `failed: ${results.memory.reason}`, '', '', '']);
@@ -222,6 +260,25 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
   return { headers: ['#', 'measurement', 'figure', 'figure', 'detail', 'errors'], rows, align: [false, false, true, true, false, true] };
 }
 
+function notes(results: BenchResults): string[] {
+  const lines: string[] = [];
+  for (const scenario of results.scenarios) {
+    if (scenario.sqlPerCall !== undefined) {
+      lines.push(
+        `${scenario.number}: ${scenario.sqlPerCall.statements} SQL statements in ${scenario.sqlPerCall.transactions} transactions per call`,
+      );
+    }
+    if (scenario.rounds !== undefined) {
+      const perRound = scenario.rounds.map(
+        (round) =>
+          `${round.requestsPerSecond}${round.ratios?.throughputToCeiling == null ? '' : ` (×${round.ratios.throughputToCeiling.toFixed(2)})`}`,
+      );
+      lines.push(`${scenario.number}: req/s (×ceiling) per round: ${perRound.join(', ')}`);
+    }
+  }
+  return lines;
+}
+
 function goalRows(goals: GoalResult[]): string[][] {
   return goals.map((goal) => [
     goal.goal,
@@ -236,9 +293,10 @@ function machineLine(results: BenchResults): string {
   const { machine, settings } = results;
   return (
     `node ${machine.node} (V8 ${machine.v8}), ${machine.platform}/${machine.arch}, ${machine.cores} cores (${machine.cpuModel}), ` +
-    `${machine.memoryGiB} GiB; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per scenario` +
+    `${machine.memoryGiB} GiB, load average ${machine.loadAverageAtStart.join(' ')} at start; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per scenario` +
     `${settings.rounds > 1 ? `, median of ${settings.rounds} rounds` : ''}${settings.quick ? ', QUICK smoke run' : ''}; ` +
-    `upstream record ${settings.upstreamPayloadBytes} B`
+    `upstream record ${settings.upstreamPayloadBytes} B` +
+    `${results.sourcesChangedDuringRun ? '; WARNING: the sources changed during the run' : ''}`
   );
 }
 
@@ -250,6 +308,7 @@ export function formatConsoleReport(results: BenchResults): string {
     machineLine(results),
     '',
     ...table(scenarioHeaders, scenarioRows(results), scenarioAlign),
+    ...notes(results),
     '',
     ...table(other.headers, other.rows, other.align),
     '',
@@ -263,9 +322,12 @@ export function formatConsoleReport(results: BenchResults): string {
 export function formatMarkdownReport(results: BenchResults): string {
   const other = otherRows(results);
   return [
-    `Run of ${results.generatedAt}${results.gitCommit ? ` at ${results.gitCommit.slice(0, 10)}` : ''}: ${machineLine(results)}.`,
+    `Run of ${results.generatedAt}${results.gitCommit ? ` at ${results.gitCommit.slice(0, 10)}` : ''}` +
+      `${results.modifiedSources.length > 0 ? ` plus ${results.modifiedSources.length} modified source files` : ''}: ${machineLine(results)}.`,
     '',
     ...markdownTable(scenarioHeaders, scenarioRows(results), scenarioAlign),
+    '',
+    ...notes(results).map((line) => `- ${line}`),
     '',
     ...markdownTable(other.headers, other.rows, other.align),
     '',

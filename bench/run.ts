@@ -3,7 +3,7 @@
  * loopback, each server and each load generator in its own process:
  *
  *   1 direct            load straight at the upstream
- *   2 ceiling           node:http → undici pool → upstream, nothing else
+ *   2 ceiling           node:http → undici pool → upstream, nothing else (2b: the same through adapters/node.ts's bridge)
  *   3 sdk-baseline      official @modelcontextprotocol/server v2 createMcpHandler (2026-07-28; 3b: 2025-11-25)
  *   4 gateway REST      POST /tools/{name}/invoke, full governance
  *   5 gateway MCP 2026  tools/call, 2026-07-28 era, full governance
@@ -14,14 +14,16 @@
  *  10 memory            RSS after N calls, garbage collected
  *   R redaction         bench/redaction.ts figures
  *
- * Writes bench/results/latest.json and latest.md and prints the tables and the goals.
+ * Writes bench/results/latest.json and latest.md (or <name>.json and <name>.md with
+ * --output=<name>) and prints the tables and the goals.
  *
  *   npx tsx bench/run.ts [--quick] [--duration=10] [--warmup=3] [--connections=32]
- *                        [--rounds=1] [--samples=20] [--only=2,3,5] [--profile]
+ *                        [--rounds=3] [--samples=20] [--only=2,3,5] [--profile[=5,8]] [--output=latest]
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { arch, cpus, platform, totalmem } from 'node:os';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ApprovalResult } from './approval.js';
 import { type BenchChild, readArguments, startChild } from './child-process.js';
@@ -56,14 +58,21 @@ const settings = {
   warmupSeconds: numberFlag('warmup', quick ? 1 : 3),
   connections: Math.round(numberFlag('connections', 32)),
   samples: Math.round(numberFlag('samples', quick ? 5 : 20)),
-  rounds: Math.round(numberFlag('rounds', 1)),
+  rounds: Math.round(numberFlag('rounds', quick ? 1 : 3)),
   upstreamPayloadBytes: Buffer.byteLength(customerJson),
 };
-const only = args.get('only')?.split(',').map((entry) => entry.trim());
+const only = args
+  .get('only')
+  ?.split(',')
+  .map((entry) => entry.trim());
 const selected = (number: string) => only === undefined || only.includes(number) || only.includes(number.replace(/[a-z]$/, ''));
-const profile = args.has('profile');
+const profileFlag = args.get('profile');
+/** Scenarios to profile in extra runs after the measured ones: `--profile` is 5 and 8. */
+const profiled = profileFlag === undefined ? [] : profileFlag === 'true' ? ['5', '8'] : profileFlag.split(',').map((entry) => entry.trim());
 
 const resultsDirectory = fileURLToPath(new URL('./results/', import.meta.url));
+const outputName = args.get('output') ?? 'latest';
+if (!/^[A-Za-z0-9._-]+$/.test(outputName)) throw new Error('--output must be a plain file name (letters, digits, ".", "_", "-")');
 const profileDirectory = `${resultsDirectory}profiles/`;
 
 /** An HTTP scenario: which server (none: the upstream itself), which request, which answer. */
@@ -87,13 +96,82 @@ const gatewayServer = (store: string) => ({ script: 'servers/gateway.ts', args: 
 
 const httpScenarios: HttpScenario[] = [
   { id: 'direct', number: '1', title: 'direct (upstream alone)', path: '/customers/cus_1042', request: modern, kind: 'record' },
-  { id: 'ceiling', number: '2', title: 'ceiling proxy (no governance)', server: { script: 'servers/ceiling.ts' }, path: '/mcp', request: modern, kind: 'record' },
-  { id: 'sdk-baseline', number: '3', title: 'sdk-baseline MCP 2026-07-28', server: { script: 'servers/sdk-baseline.ts' }, path: '/mcp', request: modern, kind: 'mcp-plain' },
-  { id: 'sdk-baseline-2025', number: '3b', title: 'sdk-baseline MCP 2025-11-25', server: { script: 'servers/sdk-baseline.ts' }, path: '/mcp', request: legacy, kind: 'mcp-plain' },
-  { id: 'gateway-rest', number: '4', title: 'gateway REST invoke', server: gatewayServer('memory'), path: rest.path, request: rest, kind: 'rest-governed', agentKey: true },
-  { id: 'gateway-mcp-2026', number: '5', title: 'gateway MCP 2026-07-28', server: gatewayServer('memory'), path: '/mcp', request: modern, kind: 'mcp-governed', agentKey: true },
-  { id: 'gateway-mcp-2025', number: '6', title: 'gateway MCP 2025-11-25', server: gatewayServer('memory'), path: '/mcp', request: legacy, kind: 'mcp-governed', agentKey: true },
-  { id: 'gateway-mcp-2026-pglite', number: '7a', title: 'gateway MCP 2026, SQL store on PGlite', server: gatewayServer('pglite'), path: '/mcp', request: modern, kind: 'mcp-governed', agentKey: true },
+  {
+    id: 'ceiling',
+    number: '2',
+    title: 'ceiling proxy (no governance)',
+    server: { script: 'servers/ceiling.ts' },
+    path: '/mcp',
+    request: modern,
+    kind: 'record',
+  },
+  {
+    id: 'ceiling-bridge',
+    number: '2b',
+    title: 'ceiling through the Node ⇄ Web bridge',
+    server: { script: 'servers/ceiling.ts', args: ['--bridge'] },
+    path: '/mcp',
+    request: modern,
+    kind: 'record',
+  },
+  {
+    id: 'sdk-baseline',
+    number: '3',
+    title: 'sdk-baseline MCP 2026-07-28',
+    server: { script: 'servers/sdk-baseline.ts' },
+    path: '/mcp',
+    request: modern,
+    kind: 'mcp-plain',
+  },
+  {
+    id: 'sdk-baseline-2025',
+    number: '3b',
+    title: 'sdk-baseline MCP 2025-11-25',
+    server: { script: 'servers/sdk-baseline.ts' },
+    path: '/mcp',
+    request: legacy,
+    kind: 'mcp-plain',
+  },
+  {
+    id: 'gateway-rest',
+    number: '4',
+    title: 'gateway REST invoke',
+    server: gatewayServer('memory'),
+    path: rest.path,
+    request: rest,
+    kind: 'rest-governed',
+    agentKey: true,
+  },
+  {
+    id: 'gateway-mcp-2026',
+    number: '5',
+    title: 'gateway MCP 2026-07-28',
+    server: gatewayServer('memory'),
+    path: '/mcp',
+    request: modern,
+    kind: 'mcp-governed',
+    agentKey: true,
+  },
+  {
+    id: 'gateway-mcp-2025',
+    number: '6',
+    title: 'gateway MCP 2025-11-25',
+    server: gatewayServer('memory'),
+    path: '/mcp',
+    request: legacy,
+    kind: 'mcp-governed',
+    agentKey: true,
+  },
+  {
+    id: 'gateway-mcp-2026-pglite',
+    number: '7a',
+    title: 'gateway MCP 2026, SQL store on PGlite',
+    server: gatewayServer('pglite'),
+    path: '/mcp',
+    request: modern,
+    kind: 'mcp-governed',
+    agentKey: true,
+  },
   {
     id: 'gateway-mcp-2026-postgres',
     number: '7b',
@@ -127,23 +205,37 @@ interface StartedServer {
   unavailable?: string;
 }
 
-async function startServer(scenario: HttpScenario, upstreamUrl: string, nodeFlags: string[] = []): Promise<StartedServer> {
+async function startServer(scenario: HttpScenario, upstreamUrl: string): Promise<StartedServer> {
   if (scenario.server === undefined) return { url: upstreamUrl };
-  const child = startChild(scenario.server.script, { args: [`--upstream=${upstreamUrl}`, ...(scenario.server.args ?? [])], nodeFlags });
-  const first = await Promise.race([child.next('ready'), child.next('unavailable'), child.next('agent')]);
+  const child = startChild(scenario.server.script, { args: [`--upstream=${upstreamUrl}`, ...(scenario.server.args ?? [])] });
+  let first: Awaited<ReturnType<BenchChild['next']>>;
+  try {
+    first = await Promise.race([child.next('ready'), child.next('unavailable')]);
+  } catch (error) {
+    await child.stop(1_000);
+    throw error;
+  }
   if (first.type === 'unavailable') {
     await child.stop();
     return { child, url: '', unavailable: String(first.reason) };
   }
-  const agentKey = first.type === 'agent' ? String(first.agentKey) : undefined;
-  const ready = first.type === 'ready' ? first : await child.next('ready');
-  return { child, url: String(ready.url), ...(agentKey === undefined ? {} : { agentKey }) };
+  return { child, url: String(first.url), ...(typeof first.agentKey === 'string' ? { agentKey: first.agentKey } : {}) };
 }
 
-async function measureHttpScenario(scenario: HttpScenario, upstream: BenchChild, upstreamUrl: string): Promise<HttpScenarioResult> {
+async function measureHttpScenario(
+  scenario: HttpScenario,
+  upstream: BenchChild,
+  upstreamUrl: string,
+  profileFile?: string,
+): Promise<HttpScenarioResult> {
   const base = { id: scenario.id, number: scenario.number, title: scenario.title };
   if (scenario.skip !== undefined) return { ...base, status: 'skipped', reason: scenario.skip };
-  const server = await startServer(scenario, upstreamUrl);
+  let server: StartedServer;
+  try {
+    server = await startServer(scenario, upstreamUrl);
+  } catch (error) {
+    return { ...base, status: 'failed', reason: (error as Error).message };
+  }
   if (server.unavailable !== undefined) return { ...base, status: 'skipped', reason: server.unavailable };
   const load = startChild('load.ts');
   try {
@@ -162,19 +254,25 @@ async function measureHttpScenario(scenario: HttpScenario, upstream: BenchChild,
     };
     const serverPid = server.child?.process.pid ?? upstream.process.pid;
     const upstreamBefore = Number((await upstream.ask({ type: 'count' }, 'count')).requests);
-    const timedStart = load.next('timed-start', 600_000).then(() => ({
-      server: cpuSeconds(serverPid),
-      upstream: cpuSeconds(upstream.process.pid),
-      at: performance.now(),
-    }));
-    const timedEnd = load.next('timed-end', 600_000).then(() => ({
-      server: cpuSeconds(serverPid),
-      upstream: cpuSeconds(upstream.process.pid),
-      at: performance.now(),
-    }));
+    const sql = scenario.server?.args?.some((argument) => argument === '--store=pglite' || argument === '--store=postgres') ?? false;
+    const statementsBefore = sql ? await server.child?.ask({ type: 'statements' }, 'statements') : undefined;
+    const profiled = profileFile === undefined ? undefined : server.child;
+    const timedStart = load.next('timed-start', 600_000).then(() => {
+      profiled?.process.send({ type: 'profile-start', file: profileFile });
+      return { server: cpuSeconds(serverPid), upstream: cpuSeconds(upstream.process.pid), at: performance.now() };
+    });
+    const timedEnd = load.next('timed-end', 600_000).then(async () => {
+      const snapshot = { server: cpuSeconds(serverPid), upstream: cpuSeconds(upstream.process.pid), at: performance.now() };
+      await profiled?.ask({ type: 'profile-stop' }, 'profile-written');
+      return snapshot;
+    });
+    // If the load generator dies first, these reject with it; the failure is reported through `ask`.
+    timedStart.catch(() => undefined);
+    timedEnd.catch(() => undefined);
     const reply = await load.ask({ type: 'run', ...config }, 'result', 600_000);
     const [start, end] = await Promise.all([timedStart, timedEnd]);
     const upstreamAfter = Number((await upstream.ask({ type: 'count' }, 'count')).requests);
+    const statementsAfter = sql ? await server.child?.ask({ type: 'statements' }, 'statements') : undefined;
     const { type: _type, ...result } = reply as unknown as LoadResult & { type: string };
     const seconds = (end.at - start.at) / 1000;
     const share = (before: number | null, after: number | null) =>
@@ -195,6 +293,19 @@ async function measureHttpScenario(scenario: HttpScenario, upstream: BenchChild,
         loadGenerator: result.loadGeneratorCpu,
       },
       upstreamCheck: { responses: result.responsesAllPhases, upstreamRequests },
+      ...(statementsBefore === undefined || statementsAfter === undefined
+        ? {}
+        : {
+            sqlPerCall: {
+              statements:
+                Math.round(((Number(statementsAfter.statements) - Number(statementsBefore.statements)) / result.responsesAllPhases) * 10) /
+                10,
+              transactions:
+                Math.round(
+                  ((Number(statementsAfter.transactions) - Number(statementsBefore.transactions)) / result.responsesAllPhases) * 10,
+                ) / 10,
+            },
+          }),
     };
   } catch (error) {
     return { ...base, status: 'failed', reason: (error as Error).message };
@@ -204,11 +315,16 @@ async function measureHttpScenario(scenario: HttpScenario, upstream: BenchChild,
   }
 }
 
-/** Runs every selected HTTP scenario `rounds` times, interleaved, and keeps each one's median round. */
+/**
+ * Runs every selected HTTP scenario `rounds` times, interleaved (round 1 of each, then round
+ * 2…). Each scenario reports its median round; its ratios are the medians of the ratios
+ * taken within each round, so a disturbance that hits one round cancels out.
+ */
 async function measureHttpScenarios(upstream: BenchChild, upstreamUrl: string): Promise<HttpScenarioResult[]> {
   const chosen = httpScenarios.filter((scenario) => selected(scenario.number));
-  const rounds = new Map<string, HttpScenarioResult[]>();
+  const rounds: Array<Map<string, HttpScenarioResult>> = [];
   for (let round = 1; round <= settings.rounds; round++) {
+    const results = new Map<string, HttpScenarioResult>();
     for (const scenario of chosen) {
       const label = `${scenario.number} ${scenario.title}${settings.rounds > 1 ? ` (round ${round})` : ''}`;
       process.stdout.write(`${label} … `);
@@ -216,24 +332,54 @@ async function measureHttpScenarios(upstream: BenchChild, upstreamUrl: string): 
       console.log(
         result.status === 'measured'
           ? `${result.requestsPerSecond} req/s, p50 ${result.latency?.p50} ms, p99 ${result.latency?.p99} ms, errors ${(result.errors?.total ?? 0) + (result.errors?.upstreamMissing ?? 0)}` +
-              (result.errors?.firstSampleFailure ? ` (first: ${result.errors.firstSampleFailure})` : '')
+              (result.errors?.firstSampleFailure ? ` (first: ${result.errors.firstSampleFailure})` : '') +
+              (result.sqlPerCall
+                ? `; ${result.sqlPerCall.statements} SQL statements, ${result.sqlPerCall.transactions} transactions per call`
+                : '')
           : `${result.status}: ${result.reason}`,
       );
-      rounds.set(scenario.id, [...(rounds.get(scenario.id) ?? []), result]);
+      results.set(scenario.id, result);
     }
+    addRatios([...results.values()]);
+    rounds.push(results);
   }
   return chosen.map((scenario) => {
-    const all = rounds.get(scenario.id) ?? [];
+    const all = rounds.map((round) => round.get(scenario.id) as HttpScenarioResult);
     const measured = all.filter((result) => result.status === 'measured');
     if (measured.length === 0) return all[0] as HttpScenarioResult;
-    const sorted = [...measured].sort((a, b) => (a.requestsPerSecond ?? 0) - (b.requestsPerSecond ?? 0));
-    const median = sorted[Math.floor((sorted.length - 1) / 2)] as HttpScenarioResult;
-    return settings.rounds > 1 ? { ...median, rounds: measured.map((result) => result.requestsPerSecond ?? 0) } : median;
+    const median = medianBy(measured, (result) => result.requestsPerSecond ?? 0);
+    if (settings.rounds === 1) return median;
+    const medianRatio = (pick: (ratios: NonNullable<HttpScenarioResult['ratios']>) => number | null) => {
+      const values = measured
+        .map((result) => (result.ratios ? pick(result.ratios) : null))
+        .filter((value): value is number => value !== null);
+      return values.length === 0 ? null : medianBy(values, (value) => value);
+    };
+    return {
+      ...median,
+      ratios: {
+        throughputToCeiling: medianRatio((ratios) => ratios.throughputToCeiling),
+        throughputToSdkBaseline: medianRatio((ratios) => ratios.throughputToSdkBaseline),
+        p99ToCeiling: medianRatio((ratios) => ratios.p99ToCeiling),
+      },
+      rounds: measured.map((result) => ({
+        requestsPerSecond: result.requestsPerSecond ?? 0,
+        p50: result.latency?.p50 ?? 0,
+        p99: result.latency?.p99 ?? 0,
+        ...(result.ratios === undefined ? {} : { ratios: result.ratios }),
+      })),
+    };
   });
 }
 
-async function measureInProcess(upstreamUrl: string, nodeFlags: string[] = []): Promise<BenchResults['inProcess']> {
-  const child = startChild('in-process.ts', { args: [`--upstream=${upstreamUrl}`], nodeFlags });
+/** The middle element by `key` (the lower middle for an even count). */
+function medianBy<T>(items: T[], key: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
+}
+
+async function measureInProcess(upstreamUrl: string, profileFile?: string): Promise<BenchResults['inProcess']> {
+  const child = startChild('in-process.ts', { args: [`--upstream=${upstreamUrl}`] });
   try {
     await child.next('ready');
     const reply = await child.ask(
@@ -242,6 +388,7 @@ async function measureInProcess(upstreamUrl: string, nodeFlags: string[] = []): 
         warmupSeconds: quick ? 0.5 : 2,
         durationSeconds: quick ? 1 : Math.min(settings.durationSeconds, 5),
         concurrencies: [1, 64],
+        ...(profileFile === undefined ? {} : { profileFile }),
       },
       'result',
       600_000,
@@ -281,7 +428,7 @@ async function measureMemory(upstreamUrl: string): Promise<BenchResults['memory'
   const child = startChild('memory.ts', { args: [`--upstream=${upstreamUrl}`], nodeFlags: ['--expose-gc'] });
   try {
     await child.next('ready');
-    const checkpoints = quick ? [5_000, 20_000] : [10_000, 50_000, 100_000, 200_000];
+    const checkpoints = quick ? [10_000, 30_000] : [10_000, 50_000, 100_000, 200_000];
     const reply = await child.ask({ type: 'run', checkpoints, inFlight: 64 }, 'result', 1_800_000);
     const points = reply.checkpoints as MemoryCheckpoint[];
     const first = points[0]?.rssMiB ?? 0;
@@ -300,59 +447,65 @@ async function measureMemory(upstreamUrl: string): Promise<BenchResults['memory'
   }
 }
 
-/** Profiles the gateway server under scenario 5's load and the in-process loop; summarises both. */
-async function profileHotPath(upstreamUrl: string): Promise<ProfileSummary[]> {
+/**
+ * Extra runs of the scenarios in `--profile`, with the V8 profiler sampling the server (or
+ * the in-process loop) during the timed period only. Their figures are not the reported
+ * ones: profiling slows the process down.
+ */
+async function profileScenarios(upstream: BenchChild, upstreamUrl: string): Promise<ProfileSummary[]> {
   rmSync(profileDirectory, { recursive: true, force: true });
   mkdirSync(profileDirectory, { recursive: true });
   const summaries: ProfileSummary[] = [];
-  const flags = (name: string) => ['--cpu-prof', `--cpu-prof-dir=${profileDirectory}`, `--cpu-prof-name=${name}.cpuprofile`];
-  const scenario = httpScenarios.find((entry) => entry.id === 'gateway-mcp-2026') as HttpScenario;
-  console.log('profiling: 5 gateway MCP 2026-07-28 (server child under --cpu-prof) …');
-  const profiled: HttpScenario = { ...scenario, server: { ...(scenario.server as { script: string }), args: ['--store=memory'] } };
-  const server = await startServer(profiled, upstreamUrl, flags('gateway-mcp-2026'));
-  const load = startChild('load.ts');
-  try {
-    await load.next('ready');
-    await load.ask(
-      {
-        type: 'run',
-        url: server.url + profiled.path,
-        method: 'POST',
-        headers: { ...profiled.request.headers, authorization: `Bearer ${server.agentKey}` },
-        body: profiled.request.body,
-        kind: profiled.kind,
-        connections: settings.connections,
-        warmupSeconds: settings.warmupSeconds,
-        durationSeconds: settings.durationSeconds,
-        samples: 1,
-      },
-      'result',
-      600_000,
-    );
-  } finally {
-    await load.stop();
-    await server.child?.stop();
-  }
-  console.log('profiling: 8 in-process invoke() under --cpu-prof …');
-  await measureInProcess(upstreamUrl, flags('in-process'));
-  for (const name of ['gateway-mcp-2026', 'in-process']) {
-    const file = `${profileDirectory}${name}.cpuprofile`;
-    if (!existsSync(file)) {
-      console.log(`no profile written at ${file} (files: ${readdirSync(profileDirectory).join(', ')})`);
-      continue;
+  for (const number of profiled) {
+    const file = `${profileDirectory}scenario-${number}.cpuprofile`;
+    let operations: number | undefined;
+    if (number === '8') {
+      console.log('profiling 8 in-process invoke() …');
+      const result = await measureInProcess(upstreamUrl, file);
+      operations = result.modes.reduce((sum, mode) => sum + mode.calls, 0);
+    } else {
+      const scenario = httpScenarios.find((entry) => entry.number === number);
+      if (scenario?.server === undefined) {
+        console.log(`profiling ${number}: not a scenario with a server of its own`);
+        continue;
+      }
+      console.log(`profiling ${number} ${scenario.title} …`);
+      const result = await measureHttpScenario(scenario, upstream, upstreamUrl, file);
+      if (result.status !== 'measured') console.log(`  ${result.status}: ${result.reason}`);
+      else console.log(`  (profiled run: ${result.requestsPerSecond} req/s)`);
+      operations = result.responses;
     }
-    const summary = summarizeProfile(file, 30);
+    if (!existsSync(file)) continue;
+    const summary = summarizeProfile(file, 30, operations);
     summaries.push(summary);
     console.log(formatProfileSummary(summary));
   }
   return summaries;
 }
 
-function gitCommit(): string | null {
+/**
+ * The commit measured, the source files that differ from it (the measured tree is that
+ * commit plus these), and a fingerprint of both, compared at the end to tell whether the
+ * sources changed while the bench ran (children load them when they start).
+ */
+function gitState(): { commit: string | null; modifiedSources: string[]; fingerprint: string | null } {
+  const git = (...gitArgs: string[]) =>
+    execFileSync('git', gitArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 * 1024 * 1024 });
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = git('rev-parse', 'HEAD').trim();
+    const status = git('status', '--porcelain', '--untracked-files=all', '--', 'src', 'adapters');
+    const modifiedSources = status
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => line.slice(3));
+    const fingerprint = createHash('sha256')
+      .update(commit)
+      .update(status)
+      .update(git('diff', 'HEAD', '--', 'src', 'adapters'))
+      .digest('hex');
+    return { commit, modifiedSources, fingerprint };
   } catch {
-    return null;
+    return { commit: null, modifiedSources: [], fingerprint: null };
   }
 }
 
@@ -367,17 +520,18 @@ async function main(): Promise<void> {
     cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
     cores: cpuList.length,
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    loadAverageAtStart: loadavg().map((value) => Math.round(value * 100) / 100),
   };
   console.log(
     `agent-tool-gateway bench: node ${machine.node}, ${machine.cores} cores; ${settings.connections} connections, ` +
       `${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per scenario${quick ? ' (quick)' : ''}`,
   );
 
+  const git = gitState();
   const upstream = startChild('servers/upstream.ts');
   const upstreamUrl = String((await upstream.next('ready')).url);
   try {
     const scenarios = await measureHttpScenarios(upstream, upstreamUrl);
-    addRatios(scenarios);
 
     let inProcess: BenchResults['inProcess'] = { status: 'failed', reason: 'not selected', modes: [] };
     if (selected('8')) {
@@ -385,7 +539,7 @@ async function main(): Promise<void> {
       inProcess = await measureInProcess(upstreamUrl);
       console.log(
         inProcess.status === 'measured'
-          ? inProcess.modes.map((mode) => `${mode.inFlight} in flight: ${mode.microsecondsPerCall} µs/call`).join(', ')
+          ? inProcess.modes.map((mode) => `${mode.output}, ${mode.inFlight} in flight: ${mode.microsecondsPerCall} µs/call`).join('; ')
           : `failed: ${inProcess.reason}`,
       );
     }
@@ -393,7 +547,9 @@ async function main(): Promise<void> {
     if (selected('9')) {
       process.stdout.write('9 approval round trip … ');
       approval = await measureApproval(upstreamUrl);
-      console.log(approval.status === 'measured' ? `p50 ${approval.latency.p50} ms, p99 ${approval.latency.p99} ms` : `failed: ${approval.reason}`);
+      console.log(
+        approval.status === 'measured' ? `p50 ${approval.latency.p50} ms, p99 ${approval.latency.p99} ms` : `failed: ${approval.reason}`,
+      );
     }
     let memory: BenchResults['memory'] = { status: 'failed', reason: 'not selected' };
     if (selected('10')) {
@@ -417,10 +573,14 @@ async function main(): Promise<void> {
       }
     }
 
+    const sourcesChanged = git.fingerprint !== null && gitState().fingerprint !== git.fingerprint;
+    if (sourcesChanged) console.log('WARNING: src/ or adapters/ changed while the bench ran: the figures mix two versions.');
     const partial = {
       generatedAt: new Date().toISOString(),
+      sourcesChangedDuringRun: sourcesChanged,
       machine,
-      gitCommit: gitCommit(),
+      gitCommit: git.commit,
+      modifiedSources: git.modifiedSources,
       settings,
       scenarios,
       inProcess,
@@ -429,12 +589,12 @@ async function main(): Promise<void> {
       redaction,
     };
     const results: BenchResults = { ...partial, goals: evaluateGoals(partial) };
-    if (profile) results.profiles = await profileHotPath(upstreamUrl);
+    if (profiled.length > 0) results.profiles = await profileScenarios(upstream, upstreamUrl);
 
-    writeFileSync(`${resultsDirectory}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(`${resultsDirectory}latest.md`, formatMarkdownReport(results));
+    writeFileSync(`${resultsDirectory}${outputName}.json`, `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(`${resultsDirectory}${outputName}.md`, formatMarkdownReport(results));
     console.log(formatConsoleReport(results));
-    console.log('written: bench/results/latest.json, bench/results/latest.md');
+    console.log(`written: bench/results/${outputName}.json, bench/results/${outputName}.md`);
   } finally {
     await upstream.stop();
   }

@@ -4,35 +4,56 @@
  * gateway's default pool), and sends the answer back. No parsing, no checks, no records: the
  * fastest any Node gateway could be on this machine.
  *
- *   args: --upstream=http://127.0.0.1:PORT
+ * With `--bridge` (scenario 2b) the same proxy goes through the package's Node ⇄ Web bridge
+ * (`toWebRequest`, a Web `Response`, `writeWebResponse`), as every gateway request does: the
+ * difference to 2 is what the bridge alone costs.
+ *
+ *   args: --upstream=http://127.0.0.1:PORT [--bridge]
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
+import { toWebRequest, writeWebResponse } from '../../adapters/node.js';
 import { readArguments } from '../child-process.js';
 import { customerId, upstreamAuthorization } from '../fixtures.js';
 import { serveOnLoopback } from './loopback.js';
 
-const upstream = readArguments().get('upstream');
+const args = readArguments();
+const upstream = args.get('upstream');
 if (upstream === undefined) throw new Error('ceiling: --upstream is required');
 const pool = new Pool(upstream, { connections: 64, keepAliveTimeout: 4_000 });
 const upstreamPath = `/customers/${customerId}`;
 const upstreamHeaders = { authorization: upstreamAuthorization, accept: 'application/json' };
 
-await serveOnLoopback(
-  (req, res) => {
-    req.resume();
-    req.on('end', async () => {
-      try {
-        const answer = await pool.request({ method: 'GET', path: upstreamPath, headers: upstreamHeaders });
-        const chunks: Buffer[] = [];
-        for await (const chunk of answer.body) chunks.push(chunk as Buffer);
-        const body = Buffer.concat(chunks);
-        res.writeHead(answer.statusCode, { 'content-type': 'application/json', 'content-length': String(body.byteLength) });
-        res.end(body);
-      } catch {
-        res.writeHead(502);
-        res.end();
-      }
-    });
-  },
-  { onClose: () => pool.close() },
-);
+async function fetchRecord(): Promise<{ status: number; body: Buffer }> {
+  const answer = await pool.request({ method: 'GET', path: upstreamPath, headers: upstreamHeaders });
+  const chunks: Buffer[] = [];
+  for await (const chunk of answer.body) chunks.push(chunk as Buffer);
+  return { status: answer.statusCode, body: Buffer.concat(chunks) };
+}
+
+function direct(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  req.on('end', async () => {
+    try {
+      const { status, body } = await fetchRecord();
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(body.byteLength) });
+      res.end(body);
+    } catch {
+      res.writeHead(502);
+      res.end();
+    }
+  });
+}
+
+async function bridged(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const request = await toWebRequest(req, res, { url: `http://127.0.0.1${req.url ?? '/'}`, maxBodyBytes: 1024 * 1024 });
+  await request.text();
+  try {
+    const { status, body } = await fetchRecord();
+    await writeWebResponse(res, new Response(body.toString('utf8'), { status, headers: { 'content-type': 'application/json' } }));
+  } catch {
+    await writeWebResponse(res, new Response(null, { status: 502 }));
+  }
+}
+
+await serveOnLoopback(args.has('bridge') ? (req, res) => void bridged(req, res) : direct, { onClose: () => pool.close() });

@@ -2,6 +2,7 @@
  * Scenarios 4–7 and 9: the governed gateway (see gateway-setup.ts) served over node:http
  * with the package's node adapter. Reports the agent key with its address; a store that is
  * not available is reported as `{ type: 'unavailable', reason }` and the process exits.
+ * Asked `statements`, it answers how many SQL statements and transactions its store sent.
  *
  *   args: --upstream=http://127.0.0.1:PORT --store=memory|pglite|postgres
  */
@@ -25,10 +26,15 @@ try {
 }
 
 const handler = createNodeHandler(bench.gateway);
-await sendToParent({ type: 'agent', agentKey: bench.agentKey });
 await serveOnLoopback(
   (req, res) => {
     void handler(req, res);
   },
-  { onClose: () => bench.close() },
+  {
+    onClose: () => bench.close(),
+    readyFields: { agentKey: bench.agentKey },
+    onMessage: async (message) => {
+      if (message.type === 'statements') await sendToParent({ type: 'statements', ...bench.statements() });
+    },
+  },
 );

@@ -38,7 +38,10 @@ const handler = createMcpHandler(() => {
 
 await serveOnLoopback(
   async (req, res) => {
-    const request = await toWebRequest(req, res, { url: `http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`, maxBodyBytes: 1024 * 1024 });
+    const request = await toWebRequest(req, res, {
+      url: `http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`,
+      maxBodyBytes: 1024 * 1024,
+    });
     await writeWebResponse(res, await handler.fetch(request));
   },
   {
