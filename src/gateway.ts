@@ -715,7 +715,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
                 ruleIds: [],
                 approvalId: null,
                 status: 'outcome_unknown',
-                door: 'invoke',
+                door: call.door ?? 'invoke',
                 upstreamStatus: null,
                 latencyMs: null,
                 output: null,

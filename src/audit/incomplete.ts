@@ -5,6 +5,8 @@ export interface IncompleteInvocation {
   invocationId: string;
   agentId: string | undefined;
   tool: string | undefined;
+  /** The door the call came through, as its start event says. */
+  door: 'rest' | 'mcp' | 'invoke' | undefined;
   /** When the start event was written. */
   startedAt: string;
   /** Sequence number of the start event in the audit chain. */
@@ -42,6 +44,10 @@ export async function findIncompleteInvocations(
   return [...open.values()].filter((call) => Date.parse(call.startedAt) <= cutoff);
 }
 
+function doorOf(value: unknown): IncompleteInvocation['door'] {
+  return value === 'rest' || value === 'mcp' || value === 'invoke' ? value : undefined;
+}
+
 function track(open: Map<string, IncompleteInvocation>, entry: AuditEntry): void {
   const { event } = entry;
   if (event.invocationId === undefined) return;
@@ -50,6 +56,7 @@ function track(open: Map<string, IncompleteInvocation>, entry: AuditEntry): void
       invocationId: event.invocationId,
       agentId: event.agentId,
       tool: event.tool,
+      door: doorOf(event.data?.door),
       startedAt: event.at,
       startSeq: entry.seq,
     });
