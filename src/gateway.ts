@@ -115,6 +115,8 @@ export interface GatewayOptions {
   approvalTtlMs?: number;
   /** Who is told about new approvals (`callbackApprover`, `webhookApprover`, or your own). */
   approver?: Approver;
+  /** Where audit entries go besides the store (`jsonlFileSink`, `webhookSink`, yours). A slow or failing sink never blocks calls. */
+  auditSinks?: AuditSink[];
   /** Gateway-wide redaction settings. */
   redaction?: RedactorConfig;
   /** Audit trail settings. */
@@ -123,8 +125,6 @@ export interface GatewayOptions {
     failMode?: 'closed' | 'open';
     appendTimeoutMs?: number;
     onAuditError?: (error: unknown) => void;
-    /** Extra destinations besides the store (JSONL file, webhook). Never block calls. */
-    sinks?: AuditSink[];
     /** Sign the chain head every N events or T ms with an Ed25519 key. */
     checkpoints?: AuditCheckpointOptions;
     /** Keys that verify checkpoints in `verifyAudit` (default: the checkpoint key's public half). */
@@ -198,6 +198,14 @@ const optionsSchema = z
     maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
     refreshIntervalMs: z.number().int().min(0).optional(),
     approvalTtlMs: z.number().int().min(1000).optional(),
+    auditSinks: z
+      .array(
+        z.custom<AuditSink>(
+          (value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).write === 'function',
+          'must have write(entries)',
+        ),
+      )
+      .optional(),
     approver: z
       .custom<Approver>(
         (value) => typeof value === 'object' && value !== null && typeof (value as Approver).notify === 'function',
@@ -210,14 +218,6 @@ const optionsSchema = z
         failMode: z.enum(['closed', 'open']).optional(),
         appendTimeoutMs: z.number().int().min(1).optional(),
         onAuditError: z.function().optional(),
-        sinks: z
-          .array(
-            z.custom<AuditSink>(
-              (value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).write === 'function',
-              'must have write(entries)',
-            ),
-          )
-          .optional(),
         checkpoints: z.record(z.string(), z.unknown()).optional(),
         verificationKeys: z.array(z.unknown()).optional(),
       })
@@ -428,7 +428,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     store,
     failMode: options.audit?.failMode ?? 'closed',
     ...(options.audit?.appendTimeoutMs === undefined ? {} : { appendTimeoutMs: options.audit.appendTimeoutMs }),
-    ...(options.audit?.sinks === undefined ? {} : { sinks: options.audit.sinks }),
+    ...(options.auditSinks === undefined ? {} : { sinks: options.auditSinks }),
     ...(options.audit?.checkpoints === undefined ? {} : { checkpoints: options.audit.checkpoints }),
     onAuditError: (error: unknown) => {
       options.audit?.onAuditError?.(error);

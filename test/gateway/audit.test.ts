@@ -90,6 +90,34 @@ describe('audit failure modes', () => {
   });
 });
 
+describe('audit sinks', () => {
+  it('get every committed entry besides the store', async () => {
+    const { tool } = counted();
+    const received: string[] = [];
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const gateway = createGateway({
+      tools: [tool],
+      policy: [{ id: 'all', effect: 'allow' }],
+      auditSinks: [
+        {
+          write(entries) {
+            for (const entry of entries) received.push(entry.event.type);
+            if (received.includes('invocation.completed')) resolveDone();
+          },
+        },
+      ],
+    });
+    closers.push(() => gateway.close());
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    await gateway.invoke({ agentId: agent.id, tool: 'count', input: { n: 1 } });
+    await done;
+    expect(received).toEqual(['admin.agent.created', 'invocation.started', 'invocation.completed']);
+  });
+});
+
 describe('the chain under load', () => {
   it('1,000 concurrent mixed calls: records = outcome events = upstream requests, chain intact', async () => {
     let upstreamHits = 0;
