@@ -24,7 +24,7 @@ import {
   verifyAuditChain,
 } from './audit/index.js';
 import { AgentAuthenticator } from './auth/agent-authenticator.js';
-import { parseAgentKey } from './auth/agent-keys.js';
+import { bearerToken, parseAgentKey } from './auth/agent-keys.js';
 import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
 import { GatewayError, unauthenticated } from './errors.js';
 import { approvalStep } from './pipeline/approval.js';
@@ -43,7 +43,7 @@ import { validateInputStep } from './pipeline/validate-input.js';
 import { compilePolicy } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
-import { errorResponse, jsonResponse } from './protocol/http.js';
+import { decodePathSegment, errorResponse, methodNotAllowed } from './protocol/http.js';
 import { type Reply, handleReply, toWebResponse } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
@@ -839,17 +839,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const invokeMatch = /^\/tools\/([^/]+)\/invoke$/.exec(path);
     if (invokeMatch) {
       if (method !== 'POST') return methodNotAllowed('POST');
-      return invokeRoute(runtime, request, decodeSegment(invokeMatch[1] as string));
+      return invokeRoute(runtime, request, decodePathSegment(invokeMatch[1] as string));
     }
     const invocationMatch = /^\/invocations\/([^/]+)$/.exec(path);
     if (invocationMatch) {
       if (method !== 'GET') return methodNotAllowed('GET');
-      return getInvocationRoute(runtime, request, decodeSegment(invocationMatch[1] as string));
+      return getInvocationRoute(runtime, request, decodePathSegment(invocationMatch[1] as string));
     }
     if (path === '/admin' || path.startsWith('/admin/')) {
-      const bearer = request.headers.get('authorization');
       // Agent keys never open admin routes, whatever the host's authenticate hook would say.
-      const token = bearer?.replace(/^Bearer\s+/i, '').trim();
+      const token = bearerToken(request.headers.get('authorization'));
       const principal = token !== undefined && parseAgentKey(token) !== undefined ? null : await authenticateAdmin(request);
       if (principal === null) throw unauthenticated();
       return routeAdmin({ admin, principal, request, path: path.slice('/admin'.length), url, maxBodyBytes });
@@ -902,16 +901,4 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
 function routeNotFound(): GatewayError {
   return new GatewayError({ code: 'NOT_FOUND', message: 'No such route' });
-}
-
-function methodNotAllowed(allow: string): Reply {
-  return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allow}` } }, { allow });
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed path' });
-  }
 }

@@ -4,7 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { NEVER_ABORTED, runTool } from '../pipeline/execute.js';
 import { outcomeOfRecord } from '../pipeline/idempotency.js';
-import { statusForError, writeRecord } from '../pipeline/record.js';
+import { EVENT_FOR_STATUS, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome } from '../pipeline/types.js';
 import type { ApprovalRecord, InvocationRecord } from '../store/types.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
@@ -274,28 +274,15 @@ export class ApprovalCoordinator {
         ...record,
         status: outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'error' ? statusForError(outcome.error) : record.status,
         output: outcome.status === 'succeeded' ? outcome.output : null,
-        error:
-          outcome.status === 'error'
-            ? {
-                code: outcome.error.code,
-                message: outcome.error.message,
-                ...(outcome.error.details === undefined ? {} : { details: outcome.error.details }),
-              }
-            : null,
+        error: outcome.status === 'error' ? outcome.error.toJSON() : null,
         upstreamStatus: execution?.upstreamStatus ?? record.upstreamStatus,
         latencyMs: execution?.latencyMs ?? record.latencyMs,
         updatedAt: new Date(this.deps.now()).toISOString(),
       };
       await this.deps.store.putInvocation(updated);
-      const type =
-        updated.status === 'succeeded'
-          ? 'invocation.completed'
-          : updated.status === 'timeout'
-            ? 'invocation.timeout'
-            : `invocation.${updated.status}`;
       await this.deps.audit
         .append({
-          type,
+          type: EVENT_FOR_STATUS[updated.status],
           actor: execution === undefined ? 'system' : `agent:${approval.agentId}`,
           invocationId: approval.invocationId,
           agentId: approval.agentId,

@@ -24,7 +24,8 @@ export function statusForError(error: GatewayError): InvocationStatus {
   }
 }
 
-const EVENT_FOR_STATUS: Record<InvocationStatus, string> = {
+/** The audit event that records a call reaching each status. */
+export const EVENT_FOR_STATUS: Readonly<Record<InvocationStatus, string>> = {
   succeeded: 'invocation.completed',
   failed: 'invocation.failed',
   denied: 'invocation.denied',
@@ -132,12 +133,7 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
     latencyMs: Math.round((now - context.startedAt) * 1000) / 1000,
     // The output in the outcome is already redacted by the redact step.
     output: outcome.status === 'succeeded' ? outcome.output : null,
-    error:
-      outcome.status === 'error'
-        ? outcome.error.details === undefined
-          ? { code: outcome.error.code, message: outcome.error.message }
-          : { code: outcome.error.code, message: outcome.error.message, details: outcome.error.details }
-        : null,
+    error: outcome.status === 'error' ? outcome.error.toJSON() : null,
     idempotencyKey: context.idempotencyKey ?? null,
     createdAt: new Date(context.startedAt).toISOString(),
     updatedAt: at,

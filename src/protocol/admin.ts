@@ -5,7 +5,7 @@ import type { ApprovalStatus, InvocationStatus } from '../store/types.js';
 import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
-import { jsonResponse, readBodyText, readJsonBody } from './http.js';
+import { decodePathSegment, jsonResponse, methodNotAllowed, readBodyText, readJsonBody } from './http.js';
 import { JsonReply, type Reply } from './reply.js';
 
 const decisionSchema = z.object({ reason: z.string().max(1000).optional() }).strict();
@@ -339,21 +339,11 @@ export async function routeAdmin(request: AdminRequest): Promise<Reply> {
     if (!route.roles.some((role) => request.principal.roles.includes(role))) {
       throw new GatewayError({ code: 'FORBIDDEN', message: `This route needs one of the roles: ${route.roles.join(', ')}` });
     }
-    const params = match.slice(1).map((segment) => {
-      try {
-        return decodeURIComponent(segment);
-      } catch {
-        throw badQuery('Malformed path');
-      }
-    });
+    const params = match.slice(1).map(decodePathSegment);
     return route.handle(request, params);
   }
   if (allowed.length > 0) {
-    return jsonResponse(
-      405,
-      { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allowed.join(', ')}` } },
-      { allow: allowed.join(', ') },
-    );
+    return methodNotAllowed(allowed.join(', '));
   }
   throw new GatewayError({ code: 'NOT_FOUND', message: 'No such admin route' });
 }

@@ -16,6 +16,20 @@ export function errorResponse(error: unknown, invocationId?: string): JsonReply 
   return jsonResponse(gatewayError.status, body, gatewayError.headers);
 }
 
+/** 405 with the `Allow` header. */
+export function methodNotAllowed(allow: string): JsonReply {
+  return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allow}` } }, { allow });
+}
+
+/** A percent-decoded path segment; a malformed one is a 400. */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed path' });
+  }
+}
+
 /** True when a Content-Type header names JSON (`application/json` or `application/*+json`). */
 export function isJsonContentType(header: string | null): boolean {
   if (header === null) return false;

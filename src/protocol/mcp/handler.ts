@@ -17,7 +17,8 @@ import {
   routeNotification,
   routeRequest,
 } from './era-routing.js';
-import { acceptsJson, createHostGuard, createOriginGuard, isJsonContentType } from './http-guards.js';
+import { isJsonContentType } from '../http.js';
+import { acceptsJson, createHostGuard, createOriginGuard } from './http-guards.js';
 import { classifyMessage, isJsonObject, JsonRpcErrorCode, type JsonRpcMessage } from './json-rpc.js';
 import { createMethods, type Era, type MethodCall, type Methods } from './methods.js';
 import { acceptedResponse, errorReply, gatewayErrorResponse, type Reply, replyResponse } from './replies.js';

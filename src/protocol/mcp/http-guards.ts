@@ -110,11 +110,3 @@ function hasZeroQuality(parameters: string): boolean {
   }
   return false;
 }
-
-/** True when `Content-Type` is `application/json` (parameters such as `charset` ignored). */
-export function isJsonContentType(contentType: string | null): boolean {
-  if (contentType === null) return false;
-  const semicolon = contentType.indexOf(';');
-  const essence = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
-  return essence === 'application/json';
-}
