@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AgentAdministration, type AgentView, type AgentWithKey, type CreateAgentInput, notFound } from './admin/agents.js';
 import type { Approver } from './approval/approvers.js';
@@ -138,6 +138,12 @@ export interface GatewayOptions {
     allowedHosts?: string[];
     /** `tools/list` page size. Default 50. */
     pageSize?: number;
+    /**
+     * Signs `tools/list` cursors. Instances behind one load balancer need the same one so a
+     * cursor from one is good on another. Default: derived from `encryptionKey` when set,
+     * else random per process.
+     */
+    cursorSecret?: string;
   };
   /** Told about unexpected errors (their causes stay out of responses). */
   onError?: (error: unknown) => void;
@@ -228,6 +234,7 @@ const optionsSchema = z
         allowedOrigins: z.array(z.string()).optional(),
         allowedHosts: z.array(z.string()).optional(),
         pageSize: z.number().int().min(1).max(1000).optional(),
+        cursorSecret: z.string().min(16, 'must be at least 16 characters').optional(),
       })
       .strict()
       .optional(),
@@ -612,7 +619,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       cancelInvocation: (agent, invocationId) => approvals.cancel(invocationId, agent.id),
     },
     {
-      cursorSecret: randomBytes(32),
+      cursorSecret: mcpCursorSecret(options),
       serverInfo: { name: 'agent-tool-gateway', version: '0.1.0' },
       ...(options.mcp?.allowedOrigins === undefined ? {} : { allowedOrigins: options.mcp.allowedOrigins }),
       ...(options.mcp?.allowedHosts === undefined ? {} : { allowedHosts: options.mcp.allowedHosts }),
@@ -897,6 +904,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await store.close();
     },
   };
+}
+
+/** The key that signs MCP cursors: configured, derived from the encryption key, or random. */
+function mcpCursorSecret(options: GatewayOptions): Uint8Array {
+  if (options.mcp?.cursorSecret !== undefined) return createHash('sha256').update(options.mcp.cursorSecret).digest();
+  const key = options.encryptionKey;
+  if (key === undefined) return randomBytes(32);
+  const material = typeof key === 'string' ? key : (key.keys[key.active] ?? key.active);
+  return createHash('sha256').update('agent-tool-gateway mcp cursor\u0000').update(material).digest();
 }
 
 function routeNotFound(): GatewayError {
