@@ -1,5 +1,5 @@
 import { isJoseHeader, isPlausibleSsn, isValidIpv6, passesIbanChecksum, passesLuhn } from './checksums.js';
-import type { ScanFinding, ScanRule } from './text-scanner.js';
+import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js';
 import type { DetectorName } from './types.js';
 
 /**
@@ -92,6 +92,7 @@ function isUrlPassword(text: string, localStart: number): boolean {
 /** PEM-armoured private keys (RFC 7468): any `-----BEGIN … PRIVATE KEY-----` block, also truncated ones. */
 const pemPrivateKey: ScanRule<DetectorName> = {
   kind: 'pem_private_key',
+  requires: ScanFeature.tokenPrefix,
   // Without an END line (a truncated excerpt), the base64 body, its line breaks (also escaped as
   // "\n") and RFC 1421 headers ("Proc-Type: 4,ENCRYPTED") are taken.
   source: String.raw`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=]|(?:\r?\n|\\r\\n|\\n)[ \t]*|[A-Za-z-]+: [^\r\n\\]*)*)`,
@@ -101,6 +102,7 @@ const pemPrivateKey: ScanRule<DetectorName> = {
 /** JWS/JWE compact serialisations (RFC 7515/7516) whose first segment decodes to a JOSE header. */
 const jsonWebToken: ScanRule<DetectorName> = {
   kind: 'jwt',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_TOKEN}eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*(?:\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*)?${NOT_BEFORE_TOKEN}`,
   accept(text, start, end) {
     const headerEnd = text.indexOf('.', start);
@@ -111,6 +113,7 @@ const jsonWebToken: ScanRule<DetectorName> = {
 /** AWS access key ids: long-term `AKIA`, temporary `ASIA`, plus `ABIA`/`ACCA` bearer and context keys. */
 const awsAccessKey: ScanRule<DetectorName> = {
   kind: 'aws_access_key',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_ALPHANUMERIC}(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])`,
   accept: whole,
 };
@@ -118,6 +121,7 @@ const awsAccessKey: ScanRule<DetectorName> = {
 /** GitHub tokens: `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` and fine-grained `github_pat_`. */
 const githubToken: ScanRule<DetectorName> = {
   kind: 'github_token',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_ALPHANUMERIC}(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,242})(?![A-Za-z0-9_])`,
   accept: whole,
 };
@@ -125,6 +129,7 @@ const githubToken: ScanRule<DetectorName> = {
 /** Slack tokens (`xoxb-`, `xoxp-`, `xoxa-`, `xoxo-`, `xoxs-`, `xoxr-`, `xoxe-`, `xapp-`) and incoming-webhook URLs. */
 const slackToken: ScanRule<DetectorName> = {
   kind: 'slack_token',
+  requires: ScanFeature.tokenPrefix,
   source: String.raw`(?<![A-Za-z0-9])(?:xox[abposre]-[A-Za-z0-9-]{10,250}|xoxe\.xox[bp]-[A-Za-z0-9-]{10,250}|xapp-[0-9]-[A-Za-z0-9-]{10,250}|https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_\/-]{16,300})`,
   accept(text, start, end) {
     return CONTAINS_DIGIT.test(text.slice(start, end)) ? whole(text, start, end) : null;
@@ -134,6 +139,7 @@ const slackToken: ScanRule<DetectorName> = {
 /** Stripe live secret (`sk_live_`) and restricted (`rk_live_`) keys. Publishable keys are public and left alone. */
 const stripeLiveKey: ScanRule<DetectorName> = {
   kind: 'stripe_live_key',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_ALPHANUMERIC}(?:sk|rk)_live_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])`,
   accept: whole,
 };
@@ -141,6 +147,7 @@ const stripeLiveKey: ScanRule<DetectorName> = {
 /** Anthropic API and admin keys: `sk-ant-…`. */
 const anthropicKey: ScanRule<DetectorName> = {
   kind: 'anthropic_key',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_ALPHANUMERIC}sk-ant-[A-Za-z0-9_-]{20,400}${NOT_BEFORE_TOKEN}`,
   accept(text, start, end) {
     return hasDigitAndLetter(text.slice(start + 7, end), 2) ? whole(text, start, end) : null;
@@ -150,6 +157,7 @@ const anthropicKey: ScanRule<DetectorName> = {
 /** OpenAI keys: legacy `sk-…`, project `sk-proj-…`, service-account `sk-svcacct-…`, admin `sk-admin-…`. */
 const openaiKey: ScanRule<DetectorName> = {
   kind: 'openai_key',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_ALPHANUMERIC}sk-(?!ant-)(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{20,400}${NOT_BEFORE_TOKEN}`,
   accept(text, start, end) {
     return hasDigitAndLetter(text.slice(start + 3, end), 2) ? whole(text, start, end) : null;
@@ -159,6 +167,7 @@ const openaiKey: ScanRule<DetectorName> = {
 /** Google API keys: `AIza` followed by 35 characters. */
 const googleApiKey: ScanRule<DetectorName> = {
   kind: 'google_api_key',
+  requires: ScanFeature.tokenPrefix,
   source: `${NOT_AFTER_TOKEN}AIza[0-9A-Za-z_-]{35}${NOT_BEFORE_TOKEN}`,
   accept: whole,
 };
@@ -169,6 +178,7 @@ const googleApiKey: ScanRule<DetectorName> = {
  */
 const email: ScanRule<DetectorName> = {
   kind: 'email',
+  requires: ScanFeature.at,
   source: String.raw`@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,10}\p{L}{2,63}(?![\p{L}\p{N}-])`,
   accept(text, start, end) {
     let localStart = start;
@@ -187,6 +197,7 @@ const email: ScanRule<DetectorName> = {
  */
 const iban: ScanRule<DetectorName> = {
   kind: 'iban',
+  requires: ScanFeature.ibanStart,
   source: `${NOT_AFTER_ALPHANUMERIC}[A-Z]{2}[0-9]{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)(?![A-Za-z0-9])`,
   accept(text, start, end) {
     let candidateEnd = end;
@@ -210,6 +221,7 @@ const iban: ScanRule<DetectorName> = {
  */
 const card: ScanRule<DetectorName> = {
   kind: 'card',
+  requires: ScanFeature.digits13,
   source: `${NOT_AFTER_ALPHANUMERIC}[2-6][0-9](?:[ -]?[0-9]){11,17}(?![0-9])`,
   accept(text, start, end) {
     const digitEnds: number[] = [];
@@ -232,6 +244,7 @@ const card: ScanRule<DetectorName> = {
 /** US Social Security Numbers written `123-45-6789` or `123 45 6789`, with the SSA's never-issued ranges refused. */
 const ssn: ScanRule<DetectorName> = {
   kind: 'ssn',
+  requires: ScanFeature.digits9,
   source: `(?<![A-Za-z0-9-])(?:[0-9]{3}-[0-9]{2}-[0-9]{4}(?![A-Za-z0-9-])|[0-9]{3} [0-9]{2} [0-9]{4}(?![A-Za-z0-9]))`,
   accept(text, start, end) {
     const digits = text.slice(start, end).replace(NON_DIGITS, '');
@@ -242,6 +255,7 @@ const ssn: ScanRule<DetectorName> = {
 /** IPv6 addresses (RFC 4291 text forms, compressed, with an IPv4 tail or a zone), confirmed by a full parse. */
 const ipv6: ScanRule<DetectorName> = {
   kind: 'ipv6',
+  requires: ScanFeature.twoColons,
   source: String.raw`(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}|::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)(?:(?<=[0-9])(?:\.[0-9]{1,3}){3})?(?:%[0-9A-Za-z._~-]+)?(?![0-9A-Za-z:])`,
   accept(text, start, end) {
     const candidate = text.slice(start, end);
@@ -252,6 +266,7 @@ const ipv6: ScanRule<DetectorName> = {
 /** Dotted-quad IPv4 addresses with every octet 0–255. */
 const ipv4: ScanRule<DetectorName> = {
   kind: 'ipv4',
+  requires: ScanFeature.digits4,
   source: String.raw`(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?![0-9]|\.[0-9])`,
   accept: whole,
 };
@@ -263,6 +278,8 @@ const ipv4: ScanRule<DetectorName> = {
  */
 const phone: ScanRule<DetectorName> = {
   kind: 'phone',
+  // An accepted number has 8 digits or more (international), 9 (national) or 10 (North American).
+  requires: ScanFeature.digits8,
   source: String.raw`(?<![0-9A-Za-z+])(?:\+[1-9](?:[ .()-]{0,2}[0-9]){6,14}|(?:1[ .-]?)?(?:\([2-9][0-9]{2}\)[ .-]?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}|0[1-9][0-9]{0,3}(?:[ .\/-][0-9]{2,4}){2,4})(?![0-9])`,
   accept(text, start, end) {
     const written = text.slice(start, end);

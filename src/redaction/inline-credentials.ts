@@ -1,5 +1,5 @@
 import type { KeyNameMatcher } from './key-names.js';
-import type { ScanFinding, ScanRule } from './text-scanner.js';
+import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js';
 
 /**
  * Layer 2 inside text: `password=…`, `"api_key": "…"`, `Authorization: Bearer …` (header lines are
@@ -70,6 +70,7 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
   return {
     kind: 'key_value',
     source: '[:=]',
+    requires: ScanFeature.separator,
     accept(text, start): ScanFinding | null {
       const separator = text.charCodeAt(start);
       if (separator === 61) {
@@ -158,6 +159,7 @@ function startsLine(text: string, keyStart: number): boolean {
 /** The password in `scheme://user:password@host` (connection strings, proxy URLs). */
 export const urlCredentialRule: ScanRule<InlineCredentialKind> = {
   kind: 'url_credential',
+  requires: ScanFeature.at | ScanFeature.separator | ScanFeature.twoColons,
   source: String.raw`:\/\/[^\s\/?#@:"'<>]{1,256}:[^\s\/?#@"'<>]{1,1024}@`,
   accept(text, start, end) {
     const valueStart = text.indexOf(':', start + 3) + 1;

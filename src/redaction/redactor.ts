@@ -12,13 +12,6 @@ import { type KeyInfo, redactValue, type WalkPlan } from './walk.js';
 
 const KEY_CACHE_LIMIT = 10_000;
 
-/**
- * Every scan rule needs a digit, `@`, `:` or `=` (inline credentials, e-mail, numbers, IP
- * addresses, IBAN), or is a vendor token or PEM block of at least 16 characters. Non-ASCII text
- * always goes to the scanner, since folding may turn it into any of those.
- */
-const SCAN_PREFILTER = { minimumLength: 16, triggers: /[0-9@:=]|[^\x00-\x7f]/ };
-
 interface GatewayDetectorSetting {
   readonly enabled: boolean;
   /** A mode the configuration set for this detector explicitly. */
@@ -74,7 +67,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     let scanner = scanners.get(cacheKey);
     if (scanner === undefined) {
       // `key=value` goes last: it is refused at most separators, and a refusal then costs no retry.
-      scanner = new CombinedScanner<string>([urlCredentialRule, ...enabled.map(detectorRule), keyValue], SCAN_PREFILTER);
+      scanner = new CombinedScanner<string>([urlCredentialRule, ...enabled.map(detectorRule), keyValue]);
       scanners.set(cacheKey, scanner);
     }
     return scanner;

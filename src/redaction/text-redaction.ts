@@ -1,7 +1,7 @@
 import { MASK, partialText, stricterMode, type ValueHasher } from './modes.js';
 import { type FoldedText, foldForMatching, foldedText, originalEnd, originalStart } from './normalize.js';
 import type { SecretMatcher } from './secrets.js';
-import type { CombinedScanner } from './text-scanner.js';
+import { type CombinedScanner, ScanFeature, scanFeatures } from './text-scanner.js';
 import type { RedactionMode } from './types.js';
 
 /** A stretch of the original string to replace. */
@@ -39,10 +39,16 @@ export class TextRedaction {
     if (text.length < SHORTEST_SCANNED_LENGTH) return text;
     const pattern = this.secrets.pattern;
     let spans: Span[] | null = pattern === null ? null : collectSecretSpans(pattern, text, null, null);
-    if (!this.scanner.mightFind(text)) return spans === null ? text : this.render(text, spans);
-    const folded = foldForMatching(text);
-    if (pattern !== null && folded !== null) spans = collectSecretSpans(pattern, folded.text, folded, spans);
-    const hits = this.scanner.scan(folded === null ? text : folded.text);
+    let features = scanFeatures(text);
+    let folded: FoldedText | null = null;
+    if ((features & ScanFeature.nonAscii) !== 0) {
+      folded = foldForMatching(text);
+      if (folded !== null) {
+        if (pattern !== null) spans = collectSecretSpans(pattern, folded.text, folded, spans);
+        features = scanFeatures(folded.text);
+      }
+    }
+    const hits = this.scanner.scan(folded === null ? text : folded.text, features);
     if (hits !== null) {
       spans ??= [];
       for (const hit of hits) {

@@ -2,6 +2,12 @@
  * One pass over a string for every pattern-based rule (inline credentials and the layer 4
  * detectors): the rules' patterns are joined into a single precompiled alternation, and a
  * rule's validator (checksum, header decoding) runs only on the candidates its pattern found.
+ *
+ * Before any pattern runs, one character loop ({@link scanFeatures}) notes what the string
+ * holds (an `@`, a separator, runs of digits, a vendor-token prefix…), and only the rules
+ * whose necessary features are all present take part in the alternation. A rule left out
+ * could not have matched anywhere in the string, so the findings are the same; most strings
+ * of a typical record (ids, names, dates, statuses) then cost one loop and no pattern at all.
  */
 
 /** Where a rule found something, in the scanned (folded) text. */
@@ -17,6 +23,11 @@ export interface ScanRule<Kind extends string = string> {
   readonly kind: Kind;
   /** Pattern source, compiled with the `u` flag; it must not contain capturing groups. */
   readonly source: string;
+  /**
+   * {@link ScanFeature} bits that every string this rule can match (and accept) has; the rule
+   * is skipped for a string that lacks any of them. `0`: always scanned.
+   */
+  readonly requires: number;
   /** Confirms a candidate `[start, end)` found by `source`, possibly widening or narrowing it; `null` rejects it. */
   accept(text: string, start: number, end: number): ScanFinding | null;
 }
@@ -27,47 +38,164 @@ export interface ScanHit<Kind extends string = string> extends ScanFinding {
 }
 
 /**
- * A cheap test that skips the scan of short strings: a string shorter than `minimumLength` can
- * only hold a finding if `triggers` matches it.
+ * What {@link scanFeatures} reports about a string. Digit runs count ASCII digits joined by at
+ * most two consecutive characters of ` .-()/+` (the separators of every number format the
+ * detectors know).
  */
-export interface ScanPrefilter {
-  readonly minimumLength: number;
-  /** Non-global pattern (so `test` keeps no state). */
-  readonly triggers: RegExp;
+export const ScanFeature = Object.freeze({
+  /** An `@`. */
+  at: 1,
+  /** A `:` or an `=`. */
+  separator: 2,
+  /** Two `:` or more. */
+  twoColons: 4,
+  /** A digit run of 4 digits or more. */
+  digits4: 8,
+  /** A digit run of 8 digits or more. */
+  digits8: 16,
+  /** A digit run of 9 digits or more. */
+  digits9: 32,
+  /** A digit run of 13 digits or more. */
+  digits13: 64,
+  /** Two capital letters followed by two digits, in a string of 15 characters or more (an IBAN's start). */
+  ibanStart: 128,
+  /** The prefix of a vendor token, a JWT or a PEM block (`eyJ`, `sk-`, `AKIA`, `-----BEGIN`…). */
+  tokenPrefix: 256,
+  /** A character outside ASCII (the text may need folding before it is scanned). */
+  nonAscii: 512,
+});
+
+/** Every literal a token-like rule (PEM, JWT, vendor keys, Slack webhooks) starts with. */
+const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza/;
+/**
+ * Token-like findings hold a run of this many `[A-Za-z0-9_-]` (a vendor key's body, a JWT's
+ * JOSE header: `{"alg":""}` is 14 characters in base64url), or five dashes (PEM), or they are a
+ * Slack webhook URL (a `:` and 49 characters or more). Other strings skip the prefix search.
+ */
+const SHORTEST_TOKEN_RUN = 14;
+const SHORTEST_WEBHOOK_URL = 49;
+const SHORTEST_IBAN = 15;
+
+/** One loop over `text`: the {@link ScanFeature} bits it has. */
+export function scanFeatures(text: string): number {
+  let features = 0;
+  let digits = 0;
+  let longestDigits = 0;
+  let separators = 0;
+  let colons = 0;
+  let capitals = 0;
+  let ibanDigit = false;
+  let ibanSeen = false;
+  let tokenRun = 0;
+  let longestTokenRun = 0;
+  let dashes = 0;
+  let longestDashes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= 48 && code <= 57) {
+      digits++;
+      separators = 0;
+      if (digits > longestDigits) longestDigits = digits;
+      if (ibanDigit) ibanSeen = true;
+      ibanDigit = capitals >= 2;
+      capitals = 0;
+      if (++tokenRun > longestTokenRun) longestTokenRun = tokenRun;
+      dashes = 0;
+      continue;
+    }
+    ibanDigit = false;
+    if (code >= 65 && code <= 90) {
+      capitals++;
+      digits = 0;
+      separators = 0;
+      if (++tokenRun > longestTokenRun) longestTokenRun = tokenRun;
+      dashes = 0;
+      continue;
+    }
+    capitals = 0;
+    if ((code >= 97 && code <= 122) || code === 95) {
+      digits = 0;
+      separators = 0;
+      if (++tokenRun > longestTokenRun) longestTokenRun = tokenRun;
+      dashes = 0;
+      continue;
+    }
+    if (code === 45) {
+      if (++separators > 2) digits = 0;
+      if (++tokenRun > longestTokenRun) longestTokenRun = tokenRun;
+      if (++dashes > longestDashes) longestDashes = dashes;
+      continue;
+    }
+    tokenRun = 0;
+    dashes = 0;
+    if (code === 32 || code === 46 || code === 40 || code === 41 || code === 47 || code === 43) {
+      if (++separators > 2) digits = 0;
+      continue;
+    }
+    digits = 0;
+    separators = 0;
+    if (code === 58) {
+      colons++;
+      features |= ScanFeature.separator;
+    } else if (code === 61) features |= ScanFeature.separator;
+    else if (code === 64) features |= ScanFeature.at;
+    else if (code >= 0x80) features |= ScanFeature.nonAscii;
+  }
+  if (colons >= 2) features |= ScanFeature.twoColons;
+  if (longestDigits >= 4) {
+    features |= ScanFeature.digits4;
+    if (longestDigits >= 8) features |= ScanFeature.digits8;
+    if (longestDigits >= 9) features |= ScanFeature.digits9;
+    if (longestDigits >= 13) features |= ScanFeature.digits13;
+  }
+  if (ibanSeen && text.length >= SHORTEST_IBAN) features |= ScanFeature.ibanStart;
+  if (
+    (longestTokenRun >= SHORTEST_TOKEN_RUN || longestDashes >= 5 || (colons > 0 && text.length >= SHORTEST_WEBHOOK_URL)) &&
+    TOKEN_PREFIXES.test(text)
+  ) {
+    features |= ScanFeature.tokenPrefix;
+  }
+  return features;
 }
 
-/** A precompiled scanner over a fixed, ordered set of rules. */
+/** The alternation of some of a scanner's rules. */
+interface RuleSubset<Kind extends string> {
+  readonly rules: readonly ScanRule<Kind>[];
+  readonly combined: RegExp;
+  /** `after[i]`: a sticky alternation of the rules after rule `i`, to retry an offset where rule `i` was refused. */
+  readonly after: ReadonlyArray<RegExp | null>;
+}
+
+/**
+ * A scanner over a fixed, ordered set of rules (at most 31). The alternation of each subset of
+ * rules that strings select is compiled the first time it is needed and kept: the selection is
+ * a function of the {@link ScanFeature} bits, so there are at most a few hundred (in practice a
+ * handful), and in the steady state no pattern is built.
+ */
 export class CombinedScanner<Kind extends string = string> {
   private readonly rules: readonly ScanRule<Kind>[];
-  private readonly combined: RegExp | null;
-  /** `after[i]`: a sticky alternation of the rules after rule `i`, to retry an offset where rule `i` was refused. */
-  private readonly after: ReadonlyArray<RegExp | null>;
+  private readonly subsets = new Map<number, RuleSubset<Kind>>();
 
-  private readonly prefilter: ScanPrefilter | undefined;
-
-  /** `prefilter` must be true for every string any of the rules could match. */
-  constructor(rules: readonly ScanRule<Kind>[], prefilter?: ScanPrefilter) {
+  constructor(rules: readonly ScanRule<Kind>[]) {
+    if (rules.length > 31) throw new RangeError('CombinedScanner takes at most 31 rules');
     this.rules = rules;
-    this.prefilter = prefilter;
-    this.combined = rules.length === 0 ? null : new RegExp(alternation(rules), 'gu');
-    this.after = rules.map((_, index) => (index + 1 < rules.length ? new RegExp(alternation(rules.slice(index + 1)), 'uy') : null));
-  }
-
-  /** False when the prefilter proves that no rule can match (the scan can be skipped). */
-  mightFind(text: string): boolean {
-    const prefilter = this.prefilter;
-    return prefilter === undefined || text.length >= prefilter.minimumLength || prefilter.triggers.test(text);
   }
 
   /**
-   * Every confirmed finding, in scan order, or `null` when there is none. When the leftmost
-   * candidate fails its validator, the rules after it are tried at the same offset before the
-   * scan moves on by one character.
+   * Every confirmed finding, in scan order, or `null` when there is none. `features` are
+   * `scanFeatures(text)`. When the leftmost candidate fails its validator, the rules after it
+   * are tried at the same offset before the scan moves on by one character.
    */
-  scan(text: string): ScanHit<Kind>[] | null {
-    const combined = this.combined;
-    if (combined === null) return null;
-    const rules = this.rules;
+  scan(text: string, features: number): ScanHit<Kind>[] | null {
+    const all = this.rules;
+    let selection = 0;
+    for (let index = 0; index < all.length; index++) {
+      const requires = (all[index] as ScanRule<Kind>).requires;
+      if ((features & requires) === requires) selection |= 1 << index;
+    }
+    if (selection === 0) return null;
+    const subset = this.subset(selection);
+    const { rules, combined, after } = subset;
     let hits: ScanHit<Kind>[] | null = null;
     combined.lastIndex = 0;
     let match: RegExpExecArray | null;
@@ -82,7 +210,7 @@ export class CombinedScanner<Kind extends string = string> {
         ruleIndex = offset + group - 1;
         finding = (rules[ruleIndex] as ScanRule<Kind>).accept(text, start, start + match[0].length);
         if (finding !== null) break;
-        const retry = this.after[ruleIndex] ?? null;
+        const retry = after[ruleIndex] ?? null;
         if (retry === null) break;
         retry.lastIndex = start;
         match = retry.exec(text);
@@ -101,6 +229,20 @@ export class CombinedScanner<Kind extends string = string> {
       combined.lastIndex = Math.max(finding.end, start + 1);
     }
     return hits;
+  }
+
+  private subset(selection: number): RuleSubset<Kind> {
+    let subset = this.subsets.get(selection);
+    if (subset === undefined) {
+      const rules = this.rules.filter((_, index) => (selection & (1 << index)) !== 0);
+      subset = {
+        rules,
+        combined: new RegExp(alternation(rules), 'gu'),
+        after: rules.map((_, index) => (index + 1 < rules.length ? new RegExp(alternation(rules.slice(index + 1)), 'uy') : null)),
+      };
+      this.subsets.set(selection, subset);
+    }
+    return subset;
   }
 }
 

@@ -37,49 +37,139 @@ const LARGE_BIG_INTEGER = BigInt(LARGE_INTEGER);
 
 type Container = Record<string, unknown> | unknown[];
 
+/** Containers nested deeper than this are walked with an explicit stack instead of recursion. */
+const RECURSION_LIMIT = 128;
+
 /**
- * Returns a redacted, JSON-shaped deep copy of `input`. The walk is iterative (an explicit stack),
- * so nesting depth is bounded by memory, not by the call stack; each node is visited once.
+ * Returns a redacted, JSON-shaped deep copy of `input`; each node is visited once. The walk
+ * recurses (the fast way) down to {@link RECURSION_LIMIT} levels and goes on with an explicit
+ * stack below that, so nesting depth is bounded by memory, not by the call stack.
  */
 export function redactValue(input: unknown, plan: WalkPlan): unknown {
-  const rootState = plan.paths?.rootState();
-  let root: unknown;
+  const value = jsonValue(input, '');
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return undefined;
+  const state = plan.paths?.rootState();
+  const result = redactNode(value, state?.mode, state, plan, new Set<object>(), 0);
+  return result === REMOVED ? undefined : result;
+}
+
+/** `value.toJSON(key)` where there is one, as `JSON.stringify` does. */
+function jsonValue(value: unknown, key: string | number): unknown {
+  return value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function'
+    ? (value as { toJSON(key: string): unknown }).toJSON(String(key))
+    : value;
+}
+
+/** The redacted form of one defined value (after `toJSON`), or `REMOVED`. */
+function redactNode(
+  value: unknown,
+  mode: RedactionMode | undefined,
+  state: PathState | undefined,
+  plan: WalkPlan,
+  ancestors: Set<object>,
+  depth: number,
+): unknown {
+  if (mode !== undefined) return replaceWhole(value, mode, plan);
+  if (typeof value === 'string') return plan.text.redact(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return redactNumber(value, plan);
+  if (value === null || typeof value !== 'object') return value;
+  if (ancestors.has(value)) return CIRCULAR;
+  if (depth >= RECURSION_LIMIT) return redactIteratively(value, state, plan, ancestors);
+  ancestors.add(value);
+  const paths = plan.paths;
+  let container: Container;
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    for (let index = 0; index < value.length; index++) {
+      const child = jsonValue(value[index], index);
+      if (child === undefined || typeof child === 'function' || typeof child === 'symbol') {
+        copy.push(null);
+        continue;
+      }
+      const childState = state !== undefined && paths !== null ? paths.childState(state, index) : state;
+      const result = redactNode(child, childState?.mode, childState, plan, ancestors, depth + 1);
+      if (result !== REMOVED) copy.push(result);
+    }
+    container = copy;
+  } else {
+    const copy: Record<string, unknown> = {};
+    const names = Object.keys(value);
+    for (let index = 0; index < names.length; index++) {
+      const name = names[index] as string;
+      const child = jsonValue((value as Record<string, unknown>)[name], name);
+      if (child === undefined || typeof child === 'function' || typeof child === 'symbol') continue;
+      const childState = state !== undefined && paths !== null ? paths.childState(state, name) : state;
+      const info = plan.describeKey(name);
+      const childMode = info.sensitive ? stricterMode(childState?.mode, plan.keyMode) : childState?.mode;
+      const result = redactNode(child, childMode, childState, plan, ancestors, depth + 1);
+      if (result !== REMOVED) assignMember(copy, info.outputKey, name, result);
+    }
+    container = copy;
+  }
+  ancestors.delete(value);
+  return container;
+}
+
+/**
+ * The walk of a deeply nested container, with an explicit stack: `source` is a container (after
+ * `toJSON`) that is not an ancestor of itself and that no rule selects as a whole.
+ */
+function redactIteratively(source: object, sourceState: PathState | undefined, plan: WalkPlan, ancestors: Set<object>): Container {
+  const root: Container = Array.isArray(source) ? [] : {};
   // Parallel stacks, one entry per pending node; the parent EXIT marks the end of a container.
-  const values: unknown[] = [input];
-  const parents: Array<Container | null> = [null];
-  const keys: Array<string | number> = [''];
-  const states: Array<PathState | undefined> = [rootState];
-  const ancestors = new Set<object>();
+  const values: unknown[] = [];
+  const parents: Array<Container | null> = [];
+  const keys: Array<string | number> = [];
+  const states: Array<PathState | undefined> = [];
+  const open = (value: object, container: Container, state: PathState | undefined) => {
+    ancestors.add(value);
+    values.push(value);
+    parents.push(EXIT);
+    keys.push('');
+    states.push(undefined);
+    if (Array.isArray(value)) {
+      for (let index = value.length - 1; index >= 0; index--) {
+        values.push(value[index]);
+        parents.push(container);
+        keys.push(index);
+        states.push(state);
+      }
+    } else {
+      const memberNames = Object.keys(value);
+      for (let index = memberNames.length - 1; index >= 0; index--) {
+        const name = memberNames[index] as string;
+        values.push((value as Record<string, unknown>)[name]);
+        parents.push(container);
+        keys.push(name);
+        states.push(state);
+      }
+    }
+  };
+  open(source, root, sourceState);
 
   while (values.length > 0) {
-    let value = values.pop();
-    const parent = parents.pop() as Container | null;
+    const parent = parents.pop() as Container;
     const key = keys.pop() as string | number;
     const parentState = states.pop();
     if (parent === EXIT) {
-      ancestors.delete(value as object);
+      ancestors.delete(values.pop() as object);
       continue;
     }
-
-    if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-      value = (value as { toJSON(key: string): unknown }).toJSON(String(key));
-    }
+    const value = jsonValue(values.pop(), key);
     const inArray = Array.isArray(parent);
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
-      if (inArray) (parent as unknown[]).push(null);
+      if (inArray) parent.push(null);
       continue;
     }
 
     let state = parentState;
     let mode: RedactionMode | undefined;
-    if (parent === null) {
-      mode = state?.mode;
-    } else if (state !== undefined && plan.paths !== null) {
+    if (state !== undefined && plan.paths !== null) {
       state = plan.paths.childState(state, key);
       mode = state.mode;
     }
     let outputKey = key;
-    if (parent !== null && !inArray) {
+    if (!inArray) {
       const info = plan.describeKey(key as string);
       if (info.sensitive) mode = stricterMode(mode, plan.keyMode);
       outputKey = info.outputKey;
@@ -103,35 +193,10 @@ export function redactValue(input: unknown, plan: WalkPlan): unknown {
     }
 
     if (result !== REMOVED) {
-      if (parent === null) root = result;
-      else if (inArray) (parent as unknown[]).push(result);
-      else assignMember(parent as Record<string, unknown>, outputKey as string, key as string, result);
+      if (inArray) parent.push(result);
+      else assignMember(parent, outputKey as string, key as string, result);
     }
-    if (container === undefined) continue;
-
-    const source = value as object;
-    ancestors.add(source);
-    values.push(source);
-    parents.push(EXIT);
-    keys.push('');
-    states.push(undefined);
-    if (Array.isArray(source)) {
-      for (let index = source.length - 1; index >= 0; index--) {
-        values.push(source[index]);
-        parents.push(container);
-        keys.push(index);
-        states.push(state);
-      }
-    } else {
-      const memberNames = Object.keys(source);
-      for (let index = memberNames.length - 1; index >= 0; index--) {
-        const name = memberNames[index] as string;
-        values.push((source as Record<string, unknown>)[name]);
-        parents.push(container);
-        keys.push(name);
-        states.push(state);
-      }
-    }
+    if (container !== undefined) open(value as object, container, state);
   }
   return root;
 }
