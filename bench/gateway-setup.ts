@@ -4,7 +4,16 @@
  * redaction of every response (default detectors plus field rules), a sealed upstream
  * credential, and the audit trail in the chosen store.
  */
-import { type Gateway, type Store, createGateway, defineTool, generateEncryptionKey, httpTool, memoryStore, secret } from '../src/index.js';
+import {
+  type Gateway,
+  type Store,
+  createGateway,
+  defineTool,
+  generateEncryptionKey,
+  httpTool,
+  memoryStore,
+  secret,
+} from 'agent-tool-gateway';
 import {
   approverToken,
   benchPolicy,
@@ -95,24 +104,9 @@ function countPool(pool: { connect: (...args: unknown[]) => unknown }, counter: 
   };
 }
 
-/** Thrown when the SQL store module is not there yet: the scenario is skipped, not failed. */
+/** Thrown when a store cannot be opened here (no Postgres URL): the scenario is skipped, not failed. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
-}
-
-type SqlStoreFactory = (options: { client: unknown; schema?: string }) => Store;
-
-async function loadSqlStore(): Promise<SqlStoreFactory> {
-  // A variable specifier: the module may not exist yet, and the bench must still type-check.
-  const specifier = '../src/store/sql/index.js';
-  let module: { sqlStore?: SqlStoreFactory };
-  try {
-    module = (await import(specifier)) as { sqlStore?: SqlStoreFactory };
-  } catch (error) {
-    throw new StoreUnavailableError(`sql store not available (${(error as Error).message.split('\n')[0]})`);
-  }
-  if (typeof module.sqlStore !== 'function') throw new StoreUnavailableError('sql store not available (no sqlStore export)');
-  return module.sqlStore;
 }
 
 /**
@@ -124,7 +118,7 @@ export async function openStore(kind: BenchStoreKind): Promise<OpenedStore> {
   const counter: StatementCounter = { statements: 0, transactions: 0 };
   const statements = () => ({ ...counter });
   if (kind === 'memory') return { store: memoryStore({ maxRecords: 10_000 }), release: async () => undefined, statements };
-  const sqlStore = await loadSqlStore();
+  const { sqlStore } = await import('agent-tool-gateway/sql');
   if (kind === 'pglite') {
     const { PGlite } = await import('@electric-sql/pglite');
     const client = new PGlite();

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/redaction.ts
  */
-import { createRedactor } from '../src/redaction/index.js';
+import { createRedactor } from 'agent-tool-gateway';
 
 const upstreamSecret = 'crm-live-7f3a9c2e5b8d1f4a6c0e';
 

@@ -72,6 +72,8 @@ export interface BenchResults {
     samples: number;
     rounds: number;
     upstreamPayloadBytes: number;
+    /** `dist`: the built package users install; `source`: the TypeScript sources through tsx. */
+    code?: 'dist' | 'source';
   };
   scenarios: HttpScenarioResult[];
   inProcess: { status: 'measured' | 'failed'; reason?: string; modes: InProcessMode[] };
@@ -295,7 +297,7 @@ function machineLine(results: BenchResults): string {
     `node ${machine.node} (V8 ${machine.v8}), ${machine.platform}/${machine.arch}, ${machine.cores} cores (${machine.cpuModel}), ` +
     `${machine.memoryGiB} GiB, load average ${machine.loadAverageAtStart.join(' ')} at start; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per scenario` +
     `${settings.rounds > 1 ? `, median of ${settings.rounds} rounds` : ''}${settings.quick ? ', QUICK smoke run' : ''}; ` +
-    `upstream record ${settings.upstreamPayloadBytes} B` +
+    `upstream record ${settings.upstreamPayloadBytes} B; ${settings.code === 'source' ? 'sources through tsx' : 'built package (dist/)'}` +
     `${results.sourcesChangedDuringRun ? '; WARNING: the sources changed during the run' : ''}`
   );
 }

@@ -18,7 +18,10 @@
  * --output=<name>) and prints the tables and the goals.
  *
  *   npx tsx bench/run.ts [--quick] [--duration=10] [--warmup=3] [--connections=32]
- *                        [--rounds=3] [--samples=20] [--only=2,3,5] [--profile[=5,8]] [--output=latest]
+ *                        [--rounds=3] [--samples=20] [--only=2,3,5] [--profile[=5,8]] [--output=latest] [--source]
+ *
+ * The children load the built package (dist/; `npm run bench` builds it first), or with
+ * --source the TypeScript sources (see bench/code-under-test.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,6 +30,7 @@ import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ApprovalResult } from './approval.js';
 import { type BenchChild, readArguments, startChild } from './child-process.js';
+import { type CodeUnderTest, assertBuilt, loadInChildren } from './code-under-test.js';
 import { customerJson, legacyToolCall, modernToolCall, restInvoke } from './fixtures.js';
 import type { InProcessMode } from './in-process.js';
 import type { LoadConfig, LoadResult } from './load.js';
@@ -60,6 +64,7 @@ const settings = {
   samples: Math.round(numberFlag('samples', quick ? 5 : 20)),
   rounds: Math.round(numberFlag('rounds', quick ? 1 : 3)),
   upstreamPayloadBytes: Buffer.byteLength(customerJson),
+  code: (args.has('source') ? 'source' : 'dist') as CodeUnderTest,
 };
 const only = args
   .get('only')
@@ -510,6 +515,8 @@ function gitState(): { commit: string | null; modifiedSources: string[]; fingerp
 }
 
 async function main(): Promise<void> {
+  if (settings.code === 'dist') assertBuilt();
+  loadInChildren(settings.code);
   mkdirSync(resultsDirectory, { recursive: true });
   const cpuList = cpus();
   const machine = {

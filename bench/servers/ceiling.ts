@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
-import { toWebRequest, writeWebResponse } from '../../adapters/node.js';
+import { toWebRequest, writeWebResponse } from 'agent-tool-gateway/node';
 import { readArguments } from '../child-process.js';
 import { customerId, upstreamAuthorization } from '../fixtures.js';
 import { serveOnLoopback } from './loopback.js';

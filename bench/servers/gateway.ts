@@ -6,7 +6,7 @@
  *
  *   args: --upstream=http://127.0.0.1:PORT --store=memory|pglite|postgres
  */
-import { createNodeHandler } from '../../adapters/node.js';
+import { createNodeHandler } from 'agent-tool-gateway/node';
 import { readArguments, sendToParent } from '../child-process.js';
 import { type BenchStoreKind, StoreUnavailableError, createBenchGateway } from '../gateway-setup.js';
 import { serveOnLoopback } from './loopback.js';

@@ -12,7 +12,7 @@
 import { McpServer, createMcpHandler } from '@modelcontextprotocol/server';
 import { Pool } from 'undici';
 import { z } from 'zod';
-import { toWebRequest, writeWebResponse } from '../../adapters/node.js';
+import { toWebRequest, writeWebResponse } from 'agent-tool-gateway/node';
 import { readArguments } from '../child-process.js';
 import { customerToolName, upstreamAuthorization } from '../fixtures.js';
 import { serveOnLoopback } from './loopback.js';
