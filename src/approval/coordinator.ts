@@ -243,8 +243,8 @@ export class ApprovalCoordinator {
         agent,
       });
       upstreamStatus = execution.upstreamStatus;
-      const redaction = this.deps.redactors.forTool(tool, decision.redact);
-      outcome = { status: 'succeeded', invocationId: approval.invocationId, output: redaction.value(execution.output) };
+      const output = this.deps.redactors.output(tool, decision.redact, execution.output);
+      outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
     } catch (error) {
       outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(error) };
     }

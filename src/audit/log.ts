@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
 import type { AuditEntry, AuditEvent, Store } from '../store/types.js';
-import { canonicalJson } from '../util/canonical-json.js';
+import { canonicalSnapshot } from '../util/canonical-json.js';
+import { isoTimestamp } from '../util/timestamps.js';
 import { GENESIS_HASH, hashCanonicalEvent } from './hash.js';
 import { type AuditSigningKey, type PreparedSigningKey, getAuditPublicJwk, prepareSigningKey, signCheckpoint } from './keys.js';
 import { SinkDispatcher } from './sink-dispatcher.js';
@@ -143,6 +144,8 @@ class StoreAuditLog implements AuditLog {
   private readonly maxBatchSize: number;
   private readonly maxConflictRetries: number;
   private readonly now: () => Date;
+  /** `at` of a new event. */
+  private readonly timestamp: () => string;
   private readonly dispatchers: SinkDispatcher[];
 
   private readonly queue: PendingAppend[] = [];
@@ -175,6 +178,8 @@ class StoreAuditLog implements AuditLog {
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 500);
     this.maxConflictRetries = Math.max(0, options.maxConflictRetries ?? 20);
     this.now = options.now ?? (() => new Date());
+    const clock = options.now;
+    this.timestamp = clock === undefined ? () => isoTimestamp(Date.now()) : () => clock().toISOString();
     this.dispatchers = (options.sinks ?? []).map(
       (sink) =>
         new SinkDispatcher(sink, {
@@ -211,10 +216,11 @@ class StoreAuditLog implements AuditLog {
     let event: AuditEvent;
     let canonicalEvent: string;
     try {
-      // The stored event is the parsed canonical form: exactly what was hashed, and a copy
-      // the caller can no longer change. Built in key order, it serialises natively.
-      canonicalEvent = canonicalJson(orderedEvent(input, input.id ?? randomUUID(), input.at ?? this.now().toISOString()));
-      event = JSON.parse(canonicalEvent) as AuditEvent;
+      // The stored event is a frozen copy of the canonical form: exactly what was hashed, and
+      // something nobody (caller, sink, store) can change. Built in key order, it serialises natively.
+      const snapshot = canonicalSnapshot(orderedEvent(input, input.id ?? randomUUID(), input.at ?? this.timestamp()));
+      canonicalEvent = snapshot.text;
+      event = snapshot.copy as AuditEvent;
     } catch (error) {
       return Promise.reject(new GatewayError({ code: 'INTERNAL', message: 'Audit event is not JSON', cause: error }));
     }

@@ -1,5 +1,6 @@
 import { type GatewayError, toGatewayError } from '../errors.js';
 import type { InvocationRecord, InvocationStatus } from '../store/types.js';
+import { isoTimestamp } from '../util/timestamps.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
 
@@ -110,7 +111,7 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
   const redaction = tool === undefined ? deps.redactors.fallback() : deps.redactors.forTool(tool, context.decision?.redact);
   const input = context.input ?? context.rawInput;
   const now = deps.now();
-  const at = new Date(now).toISOString();
+  const at = isoTimestamp(now);
   const status: InvocationStatus =
     outcome.status === 'succeeded'
       ? 'succeeded'
@@ -135,7 +136,7 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
     output: outcome.status === 'succeeded' ? outcome.output : null,
     error: outcome.status === 'error' ? outcome.error.toJSON() : null,
     idempotencyKey: context.idempotencyKey ?? null,
-    createdAt: new Date(context.startedAt).toISOString(),
+    createdAt: isoTimestamp(context.startedAt),
     updatedAt: at,
   };
 }

@@ -6,7 +6,6 @@ export function redactStep(deps: PipelineDependencies): Step {
   return async (context, next) => {
     const outcome = await next();
     if (outcome.status !== 'succeeded' || context.tool === undefined) return outcome;
-    const redaction = deps.redactors.forTool(context.tool, context.decision?.redact);
-    return { ...outcome, output: redaction.value(outcome.output) };
+    return { ...outcome, output: deps.redactors.output(context.tool, context.decision?.redact, outcome.output) };
   };
 }

@@ -1,6 +1,7 @@
 import { type CompiledRedaction, type Redactor, mergeProfiles } from '../redaction/index.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
+import { freezeTree } from '../util/frozen.js';
 
 /**
  * Compiled redaction per tool version (and per policy-added profile), built on first use
@@ -17,6 +18,14 @@ export class RedactorCache {
   /** The gateway-wide defaults, for data that belongs to no tool. */
   fallback(): CompiledRedaction {
     return this.defaultRedaction;
+  }
+
+  /**
+   * What a tool returned, redacted for the caller, the records and the audit: a frozen copy,
+   * so the invocation record can share it instead of copying it again.
+   */
+  output(tool: ResolvedTool, extra: ToolRedaction | undefined, output: unknown): unknown {
+    return freezeTree(this.forTool(tool, extra).value(output));
   }
 
   /** The redaction of one tool, with what the matching policy rules add. */

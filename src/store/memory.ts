@@ -15,6 +15,7 @@ import type {
   StoredPolicyRecord,
   StoredToolRecord,
 } from './types.js';
+import { isFrozenTree } from '../util/frozen.js';
 import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor } from './shared.js';
 
 /** Options of {@link memoryStore}. */
@@ -28,9 +29,12 @@ export interface MemoryStoreOptions {
   maxRecords?: number;
 }
 
-/** A deep copy of JSON data; plain recursion is several times faster than structuredClone here. */
+/**
+ * A deep copy of JSON data; plain recursion is several times faster than structuredClone here.
+ * Frozen trees (redacted outputs, audit events) cannot change, so they are shared, not copied.
+ */
 function clone<T>(value: T, depth = 0): T {
-  if (value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object' || isFrozenTree(value)) return value;
   if (depth > 200) return structuredClone(value);
   if (Array.isArray(value)) {
     const copy = new Array(value.length);

@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { freezeTree, markFrozenTree } from './frozen.js';
 
 /**
  * Canonical JSON in the style of RFC 8785 (JCS): object keys sorted by UTF-16 code units,
@@ -21,6 +22,51 @@ export function canonicalJson(value: unknown): string {
 }
 
 const TOO_DEEP = Symbol('too deep');
+
+/**
+ * The canonical JSON of `value`, and a frozen copy of the data it says (what `JSON.parse` of
+ * the text gives, in the same member order): the form in which a value is both hashed and kept.
+ */
+export function canonicalSnapshot(value: unknown): { text: string; copy: unknown } {
+  let alreadyCanonical: boolean;
+  try {
+    alreadyCanonical = isAlreadyCanonical(value, 0);
+  } catch (error) {
+    if (error !== TOO_DEEP) throw error;
+    alreadyCanonical = false;
+  }
+  if (alreadyCanonical) {
+    const text = JSON.stringify(value);
+    if (value === null || typeof value !== 'object') return { text, copy: value };
+    return { text, copy: markFrozenTree(copyJson(value, true)) };
+  }
+  const text = canonicalJson(value);
+  return { text, copy: freezeTree(JSON.parse(text)) };
+}
+
+/**
+ * A deep copy of a container `isAlreadyCanonical` accepted (plain JSON of bounded depth), every
+ * container below the root frozen; the root is left for the caller to mark and freeze.
+ */
+function copyJson(value: object, root: boolean): object {
+  let copy: unknown[] | Record<string, unknown>;
+  if (Array.isArray(value)) {
+    copy = new Array<unknown>(value.length);
+    for (let index = 0; index < value.length; index++) {
+      const element: unknown = value[index];
+      copy[index] = element !== null && typeof element === 'object' ? copyJson(element, false) : element;
+    }
+  } else {
+    copy = {};
+    for (const key in value) {
+      const source: unknown = (value as Record<string, unknown>)[key];
+      const member = source !== null && typeof source === 'object' ? copyJson(source, false) : source;
+      if (key === '__proto__') Object.defineProperty(copy, key, { value: member, enumerable: true, writable: true, configurable: true });
+      else copy[key] = member;
+    }
+  }
+  return root ? copy : Object.freeze(copy);
+}
 
 /** True when JSON.stringify(value) is its canonical form: sorted keys, nothing it would drop or change. */
 function isAlreadyCanonical(value: unknown, depth: number): boolean {
