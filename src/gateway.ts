@@ -409,6 +409,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       client: upstream,
       vault,
       scrub: scrubText,
+      // runTool aborts the tool's signal at the tool's timeoutMs, the executor's deadline too.
+      callerEnforcesDeadline: true,
       ...(options.allowPrivateNetwork === undefined ? {} : { allowPrivateNetwork: options.allowPrivateNetwork }),
     });
   const resolveCode = (definition: AnyToolDefinition) => {

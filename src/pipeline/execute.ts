@@ -35,9 +35,12 @@ export async function runTool(
   aborted.catch(() => undefined);
   const onAbort = () => {
     aborting = true;
-    controller?.abort();
+    controller?.abort(abortReason());
     rejectAborted(abortError());
   };
+  // What the tool's signal says: a deadline is a TimeoutError, as AbortSignal.timeout's is.
+  const abortReason = () =>
+    timedOut ? new DOMException(`Tool "${tool.name}" did not finish within ${tool.timeoutMs} ms`, 'TimeoutError') : call.signal.reason;
   const timer = setTimeout(() => {
     timedOut = true;
     onAbort();
@@ -49,7 +52,7 @@ export async function runTool(
     get signal(): AbortSignal {
       if (controller === undefined) {
         controller = new AbortController();
-        if (aborting) controller.abort();
+        if (aborting) controller.abort(abortReason());
       }
       return controller.signal;
     },

@@ -12,6 +12,12 @@ export interface SecretScrubber {
   text(text: string): string;
   /** Parsed JSON with every form removed from strings and keys. Mutates containers in place; returns the (new) root. */
   json(value: unknown): unknown;
+  /**
+   * `JSON.parse(text)` with every form removed from strings and keys. When the text has no
+   * escape sequence and no form in it, no string parsed from it can hold one, and the walk of
+   * the parsed value is skipped. Throws what `JSON.parse` throws.
+   */
+  parseJson(text: string): unknown;
   /** Bytes with every form's UTF-8 encoding replaced by `***`. */
   bytes(data: Buffer): Buffer;
 }
@@ -110,6 +116,14 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     return root;
   }
 
+  function parseJson(source: string): unknown {
+    const parsed: unknown = JSON.parse(source);
+    if (forms.length === 0) return parsed;
+    // Without a backslash, every string and key is a verbatim piece of the source.
+    if (source.includes('\\') || forms.some((form) => source.includes(form))) return json(parsed);
+    return parsed;
+  }
+
   function bytes(data: Buffer): Buffer {
     let result = data;
     for (const form of formBytes) {
@@ -132,6 +146,7 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     longestForm: forms[0]?.length ?? 0,
     text,
     json,
+    parseJson,
     bytes,
   };
 }

@@ -24,6 +24,13 @@ export interface HttpExecutorOptions {
   scrub?: (text: string) => string;
   /** Gateway-wide private network allowance, added to the tool's own. */
   allowPrivateNetwork?: PrivateNetworkAllowance;
+  /**
+   * `true` when every caller aborts the call's `signal` once the definition's `timeoutMs` has
+   * passed (with a `TimeoutError` reason), as the gateway's pipeline does: the executor then
+   * keeps no deadline timer and no AbortController of its own. Default `false`: the executor
+   * enforces `timeoutMs` itself.
+   */
+  callerEnforcesDeadline?: boolean;
 }
 
 /** What the executor is told about a call. */
@@ -101,6 +108,7 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
  */
 export function createHttpExecutor(definition: HttpToolDefinition, options: HttpExecutorOptions): HttpExecutor {
   const { client, vault, scrub } = options;
+  const callerEnforcesDeadline = options.callerEnforcesDeadline === true;
   const toolId = options.toolId ?? definition.name;
   const plan = compileRequestPlan(definition);
   const origin = plan.template.origin;
@@ -272,6 +280,13 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
     for (const [name, value] of opened.headers) request.headers[name] = value;
     const pool = client.pool(origin, route);
 
+    if (callerEnforcesDeadline) {
+      try {
+        return await exchange(pool, request, callerSignal, opened.scrubber);
+      } catch (error) {
+        throw translate(error, false, callerSignal);
+      }
+    }
     const controller = new AbortController();
     let deadlinePassed = false;
     const onCallerAbort = (): void => controller.abort(callerSignal.reason);

@@ -41,9 +41,8 @@ export function interpretBody(
   const contentType = contentTypeHeader ?? 'application/octet-stream';
   const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(textOf(data, contentType));
+      return scrubber.parseJson(textOf(data, contentType));
     } catch (error) {
       throw new GatewayError({
         code: 'UPSTREAM_ERROR',
@@ -52,7 +51,6 @@ export function interpretBody(
         cause: error,
       });
     }
-    return scrubber.active ? scrubber.json(parsed) : parsed;
   }
   if (mediaType.startsWith('text/')) {
     const text = textOf(data, contentType);

@@ -255,3 +255,38 @@ describe('admin: policies', () => {
     expect(list.items).toEqual([expect.objectContaining({ id: 'code-allow', readOnly: true })]);
   });
 });
+
+describe('the deadline of an HTTP tool', () => {
+  it('answers UPSTREAM_TIMEOUT and tears the upstream request down', async () => {
+    let requestArrived: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => {
+      requestArrived = resolve;
+    });
+    let connectionClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      connectionClosed = resolve;
+    });
+    const upstream = await listen((req) => {
+      // Never answers: only the gateway's deadline ends the call.
+      req.socket.once('close', () => connectionClosed());
+      requestArrived();
+    });
+    closers.push(upstream.close);
+    const slow = httpTool({
+      name: 'crm.slow',
+      description: 'Never answers',
+      method: 'GET',
+      url: `${upstream.url}/slow`,
+      inputSchema: { type: 'object' },
+      allowPrivateNetwork: true,
+      timeoutMs: 100,
+    });
+    const { gateway, apiKey } = await gatewayWith({ tools: [slow] });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.slow', input: {} });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_TIMEOUT');
+    await arrived;
+    await closed;
+    const timedOut = await gateway.admin.listInvocations({ status: 'timeout' });
+    expect(timedOut.items).toHaveLength(1);
+  });
+});

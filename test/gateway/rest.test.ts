@@ -351,6 +351,29 @@ describe('programmatic invoke', () => {
     expect(record.items).toHaveLength(1);
   });
 
+  it("aborts a handler's signal with a TimeoutError when the deadline passes", async () => {
+    let reason: unknown;
+    const slow = defineTool({
+      name: 'slow',
+      description: 'waits for its signal',
+      timeoutMs: 50,
+      inputSchema: { type: 'object' } as const,
+      handler: (_input, { signal }) =>
+        new Promise((resolve) => {
+          signal.addEventListener('abort', () => {
+            reason = signal.reason;
+            resolve({});
+          });
+        }),
+    });
+    gateway = createGateway({ tools: [slow], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'slow' });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_TIMEOUT');
+    expect(reason).toBeInstanceOf(DOMException);
+    expect((reason as DOMException).name).toBe('TimeoutError');
+  });
+
   it('answers CANCELLED when the caller aborts', async () => {
     let seenAbort = false;
     const waits = defineTool({

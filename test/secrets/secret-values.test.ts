@@ -157,6 +157,16 @@ describe('secret scrubber', () => {
     expect(scrubber.bytes(Buffer.from('..secret_value_1..secret_value_1')).toString()).toBe('..***..***');
   });
 
+  it('parses JSON text and scrubs it, also where escapes spell the secret', () => {
+    const scrubber = createSecretScrubber(['secret_value_1']);
+    expect(scrubber.parseJson('{"a":"x secret_value_1","secret_value_1":1}')).toEqual({ a: 'x ***', '***': 1 });
+    // \u0073 is "s": the text never shows the secret, the parsed string does.
+    expect(scrubber.parseJson('{"a":"\\u0073ecret_value_1"}')).toEqual({ a: '***' });
+    const clean = '{"a":"nothing here","n":[1,2,{"b":true}]}';
+    expect(scrubber.parseJson(clean)).toEqual(JSON.parse(clean));
+    expect(() => scrubber.parseJson('{')).toThrow(SyntaxError);
+  });
+
   it('is inactive without secrets', () => {
     const scrubber = createSecretScrubber([]);
     expect(scrubber.active).toBe(false);
