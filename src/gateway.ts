@@ -326,11 +326,7 @@ export interface GatewayAdmin {
 export interface Gateway {
   /** Answers every route (see SPEC): `/mcp`, `/tools`, `/invocations/{id}`, `/admin/...`. */
   fetch(request: Request): Promise<Response>;
-  /**
-   * A governed call from code: the same pipeline as the HTTP doors. A succeeded outcome's
-   * `output` is the redacted copy the invocation record holds, frozen (read-only all the way
-   * down): copy it before changing it.
-   */
+  /** A governed call from code: the same pipeline as the HTTP doors. */
   invoke(call: InvokeArguments): Promise<CallOutcome>;
   readonly admin: GatewayAdmin;
   /** The mount point, as configured. */

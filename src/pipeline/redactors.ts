@@ -1,7 +1,6 @@
 import { type CompiledRedaction, type Redactor, mergeProfiles } from '../redaction/index.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
-import { freezeTree } from '../util/frozen.js';
 
 /**
  * Compiled redaction per tool version (and per policy-added profile), built on first use
@@ -20,12 +19,9 @@ export class RedactorCache {
     return this.defaultRedaction;
   }
 
-  /**
-   * What a tool returned, redacted for the caller, the records and the audit: a frozen copy,
-   * so the invocation record can share it instead of copying it again.
-   */
+  /** What a tool returned, redacted (a copy) for the caller, the records and the audit. */
   output(tool: ResolvedTool, extra: ToolRedaction | undefined, output: unknown): unknown {
-    return freezeTree(this.forTool(tool, extra).value(output));
+    return this.forTool(tool, extra).value(output);
   }
 
   /** The redaction of one tool, with what the matching policy rules add. */

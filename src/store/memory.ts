@@ -31,7 +31,7 @@ export interface MemoryStoreOptions {
 
 /**
  * A deep copy of JSON data; plain recursion is several times faster than structuredClone here.
- * Frozen trees (redacted outputs, audit events) cannot change, so they are shared, not copied.
+ * Frozen trees (audit events) cannot change, so they are shared, not copied.
  */
 function clone<T>(value: T, depth = 0): T {
   if (value === null || typeof value !== 'object' || isFrozenTree(value)) return value;

@@ -1,9 +1,9 @@
 /**
- * Read-only JSON trees. A value the gateway keeps as evidence (a redacted output, an audit
- * event) is frozen once, all the way down, and its root carries a hidden mark; stores and
- * records can then share it instead of copying it, since nobody can change it afterwards.
- * (A mark on the root, not a WeakSet: adding to a weak collection costs more than the copy
- * it saves on small values.)
+ * Read-only JSON trees. A small value the gateway keeps as evidence (an audit event) is
+ * frozen once, all the way down, and its root carries a hidden mark; stores can then share it
+ * instead of copying it, since nobody can change it afterwards. (A mark on the root, not a
+ * WeakSet: adding to a weak collection costs more than the copy it saves. Freezing is not
+ * free either: V8 gives every frozen object a new shape, so a large tree is cheaper to copy.)
  */
 
 /** Non-enumerable, so JSON, `Object.keys` and equality checks never see it. */

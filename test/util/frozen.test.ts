@@ -50,7 +50,7 @@ describe('frozen trees', () => {
 });
 
 describe('outputs of in-process calls', () => {
-  it('are the frozen redacted copy, shared with the invocation record', async () => {
+  it('are a redacted copy: changing one changes neither the tool nor the record', async () => {
     const record = { id: 'c1', email: 'ada@example.com', orders: [{ id: 'o1' }] };
     const gateway = createGateway({
       store: memoryStore(),
@@ -62,14 +62,10 @@ describe('outputs of in-process calls', () => {
     expect(outcome.status).toBe('succeeded');
     if (outcome.status !== 'succeeded') return;
     expect(outcome.output).toEqual({ id: 'c1', email: '***', orders: [{ id: 'o1' }] });
-    expect(everyContainerFrozen(outcome.output)).toBe(true);
-    expect(() => {
-      (outcome.output as { id: string }).id = 'changed';
-    }).toThrow(TypeError);
-    // The tool's own object is untouched and still its own to change.
-    expect(Object.isFrozen(record)).toBe(false);
+    (outcome.output as { orders: Array<{ id: string }> }).orders[0] = { id: 'changed' };
+    expect(record.orders[0]?.id).toBe('o1');
     const stored = await gateway.admin.getInvocation(outcome.invocationId);
-    expect(stored?.output).toEqual(outcome.output);
+    expect(stored?.output).toEqual({ id: 'c1', email: '***', orders: [{ id: 'o1' }] });
     await gateway.close();
   });
 });
