@@ -1,5 +1,5 @@
 import type { PipelineDependencies } from './dependencies.js';
-import type { Step } from './types.js';
+import type { CallContext, CallOutcome, Step } from './types.js';
 
 /**
  * When policy asks for a human, the call stops here: an identical earlier call's pending
@@ -7,13 +7,14 @@ import type { Step } from './types.js';
  * until an approver decides.
  */
 export function approvalStep(deps: PipelineDependencies): Step {
-  return async (context, next) => {
-    if (context.decision?.effect !== 'require_approval') return next();
-    const earlier = await deps.approvals.findRepeat(context);
-    if (earlier !== undefined) {
-      context.replayed = true;
-      return earlier;
-    }
-    return deps.approvals.request(context);
-  };
+  return (context, next) => (context.decision?.effect === 'require_approval' ? pause(deps, context) : next());
+}
+
+async function pause(deps: PipelineDependencies, context: CallContext): Promise<CallOutcome> {
+  const earlier = await deps.approvals.findRepeat(context);
+  if (earlier !== undefined) {
+    context.replayed = true;
+    return earlier;
+  }
+  return deps.approvals.request(context);
 }

@@ -1,6 +1,6 @@
 import { unauthenticated } from '../errors.js';
 import type { PipelineDependencies } from './dependencies.js';
-import type { Step } from './types.js';
+import type { CallContext, CallOutcome, Step } from './types.js';
 
 /**
  * Establishes who is calling. The HTTP doors authenticate before they parse anything and
@@ -8,17 +8,17 @@ import type { Step } from './types.js';
  * Every failure is the same 401.
  */
 export function authenticateStep(deps: PipelineDependencies): Step {
-  return async (context, next) => {
-    if (context.agent === undefined) {
-      const agent =
-        context.credential !== undefined
-          ? await deps.agents.byKey(context.credential)
-          : context.agentId !== undefined
-            ? await deps.agents.byId(context.agentId)
-            : undefined;
-      if (agent === undefined) throw unauthenticated();
-      context.agent = agent;
-    }
-    return next();
-  };
+  return (context, next) => (context.agent !== undefined ? next() : identify(deps, context, next));
+}
+
+async function identify(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
+  const agent =
+    context.credential !== undefined
+      ? await deps.agents.byKey(context.credential)
+      : context.agentId !== undefined
+        ? await deps.agents.byId(context.agentId)
+        : undefined;
+  if (agent === undefined) throw unauthenticated();
+  context.agent = agent;
+  return next();
 }

@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import type { InvocationRecord } from '../store/types.js';
 import type { PipelineDependencies } from './dependencies.js';
-import type { CallOutcome, Step } from './types.js';
+import type { CallContext, CallOutcome, Step } from './types.js';
 
 /** The outcome an invocation record stands for, as the agent first got it. */
 export async function outcomeOfRecord(deps: PipelineDependencies, record: InvocationRecord): Promise<CallOutcome | undefined> {
@@ -38,48 +38,50 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
  * when it runs in this process, and is told to retry otherwise.
  */
 export function idempotencyStep(deps: PipelineDependencies): Step {
-  return async (context, next) => {
-    const key = context.idempotencyKey;
-    const agent = context.agent;
-    if (key === undefined || agent === undefined) return next();
-    const fingerprint = `${context.toolName}\u0000${context.inputDigest}`;
-    const { created, record } = await deps.store.reserveIdempotencyKey({
-      agentId: agent.id,
-      key,
-      invocationId: context.invocationId,
-      fingerprint,
-      createdAt: new Date(deps.now()).toISOString(),
+  // Without a key the step only passes the call on (no async frame on that path).
+  return (context, next) => (context.idempotencyKey === undefined || context.agent === undefined ? next() : keyed(deps, context, next));
+}
+
+async function keyed(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
+  const key = context.idempotencyKey as string;
+  const agent = context.agent as NonNullable<CallContext['agent']>;
+  const fingerprint = `${context.toolName}\u0000${context.inputDigest}`;
+  const { created, record } = await deps.store.reserveIdempotencyKey({
+    agentId: agent.id,
+    key,
+    invocationId: context.invocationId,
+    fingerprint,
+    createdAt: new Date(deps.now()).toISOString(),
+  });
+  if (created) {
+    const running = next();
+    deps.inFlight.set(context.invocationId, running);
+    try {
+      return await running;
+    } finally {
+      deps.inFlight.delete(context.invocationId);
+    }
+  }
+  if (record.fingerprint !== fingerprint) {
+    throw new GatewayError({
+      code: 'IDEMPOTENCY_CONFLICT',
+      message: 'This idempotency key was used for a different call',
     });
-    if (created) {
-      const running = next();
-      deps.inFlight.set(context.invocationId, running);
-      try {
-        return await running;
-      } finally {
-        deps.inFlight.delete(context.invocationId);
-      }
-    }
-    if (record.fingerprint !== fingerprint) {
-      throw new GatewayError({
-        code: 'IDEMPOTENCY_CONFLICT',
-        message: 'This idempotency key was used for a different call',
-      });
-    }
-    context.replayed = true;
-    const running = deps.inFlight.get(record.invocationId);
-    if (running !== undefined) {
-      const outcome = await running;
-      return outcome.status === 'error' ? { ...outcome, invocationId: record.invocationId } : outcome;
-    }
-    const first = await deps.store.getInvocation(record.invocationId);
-    const outcome = first === undefined ? undefined : await outcomeOfRecord(deps, first);
-    if (outcome === undefined) {
-      throw new GatewayError({
-        code: 'CONFLICT',
-        message: 'A call with this idempotency key is still in progress; retry later',
-        headers: { 'retry-after': '1' },
-      });
-    }
-    return outcome;
-  };
+  }
+  context.replayed = true;
+  const running = deps.inFlight.get(record.invocationId);
+  if (running !== undefined) {
+    const outcome = await running;
+    return outcome.status === 'error' ? { ...outcome, invocationId: record.invocationId } : outcome;
+  }
+  const first = await deps.store.getInvocation(record.invocationId);
+  const outcome = first === undefined ? undefined : await outcomeOfRecord(deps, first);
+  if (outcome === undefined) {
+    throw new GatewayError({
+      code: 'CONFLICT',
+      message: 'A call with this idempotency key is still in progress; retry later',
+      headers: { 'retry-after': '1' },
+    });
+  }
+  return outcome;
 }
