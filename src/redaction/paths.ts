@@ -145,21 +145,23 @@ export class PathMatcher {
   private readonly rules: readonly CompiledPathRule[];
   private readonly states = new Map<string, PathState>();
   private readonly empty: PathState;
+  private readonly root: PathState;
 
   constructor(rules: readonly CompiledPathRule[]) {
     this.rules = rules;
     this.empty = this.intern(NO_LIVE_STEPS, undefined);
+    const live: number[] = [];
+    let mode: RedactionMode | undefined;
+    rules.forEach((rule, ruleIndex) => {
+      if (rule.steps.length === 0) mode = stricterMode(mode, rule.mode);
+      else live.push(ruleIndex * STEP_LIMIT);
+    });
+    this.root = this.intern(live, mode);
   }
 
   /** The state at the root of a value (a `$` rule selects the root itself). */
   rootState(): PathState {
-    const live: number[] = [];
-    let mode: RedactionMode | undefined;
-    this.rules.forEach((rule, ruleIndex) => {
-      if (rule.steps.length === 0) mode = stricterMode(mode, rule.mode);
-      else live.push(ruleIndex * STEP_LIMIT);
-    });
-    return this.intern(live, mode);
+    return this.root;
   }
 
   /** The state at a child: `key` is an object member name or an array index. */

@@ -29,12 +29,9 @@ export interface MemoryStoreOptions {
   maxRecords?: number;
 }
 
-/**
- * A deep copy of JSON data; plain recursion is several times faster than structuredClone here.
- * Frozen trees (audit events) cannot change, so they are shared, not copied.
- */
+/** A deep copy of JSON data; plain recursion is several times faster than structuredClone here. */
 function clone<T>(value: T, depth = 0): T {
-  if (value === null || typeof value !== 'object' || isFrozenTree(value)) return value;
+  if (value === null || typeof value !== 'object') return value;
   if (depth > 200) return structuredClone(value);
   if (Array.isArray(value)) {
     const copy = new Array(value.length);
@@ -46,6 +43,9 @@ function clone<T>(value: T, depth = 0): T {
   return copy as T;
 }
 const copyAgent = (agent: AgentRecord): AgentRecord => ({ ...agent, tags: [...agent.tags] });
+/** An audit entry's copy; a frozen event (as the audit log appends them) cannot change and is shared. */
+const copyEntry = (entry: AuditEntry): AuditEntry =>
+  isFrozenTree(entry.event) ? { seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, event: entry.event } : clone(entry);
 
 /**
  * A store that keeps everything in this process's memory, with bounded retention.
@@ -225,7 +225,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
 
     async getAuditHead() {
       const head = audit[audit.length - 1];
-      return head && clone(head);
+      return head && copyEntry(head);
     },
     async appendAudit(entries) {
       assertOpen();
@@ -242,7 +242,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
           throw new Error('appendAudit: entries are not consecutive');
         }
       }
-      for (const entry of entries) audit.push(clone(entry));
+      for (const entry of entries) audit.push(copyEntry(entry));
       trimAudit();
       return true;
     },
@@ -268,7 +268,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
             nextCursor = encodeCursor(entry.seq);
             break;
           }
-          items.push(clone(entry));
+          items.push(copyEntry(entry));
         }
       }
       return nextCursor === undefined ? { items } : { items, nextCursor };
