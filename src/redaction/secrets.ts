@@ -26,6 +26,8 @@ export interface SecretMatcher {
   readonly wholeValues: ReadonlySet<string>;
   /** True when a secret could be written as a number (then numbers are scanned too). */
   readonly hasNumericSecret: boolean;
+  /** The length of the shortest text `pattern` can match: shorter strings need no search. */
+  readonly shortestMatch: number;
 }
 
 const NUMERIC = /^[+-]?[0-9][0-9.eE+-]*$/;
@@ -35,6 +37,7 @@ export function compileSecrets(secrets: readonly string[]): SecretMatcher {
   const sources = new Set<string>();
   const wholeValues = new Set<string>();
   let hasNumericSecret = false;
+  let shortestMatch = Number.POSITIVE_INFINITY;
   secrets.forEach((secret, position) => {
     if (typeof secret !== 'string') throw new TypeError(`Invalid redaction secret at index ${position}: expected a string`);
     if (secret.length === 0) return;
@@ -44,18 +47,26 @@ export function compileSecrets(secrets: readonly string[]): SecretMatcher {
       wholeValues.add(foldPlain(secret));
       return;
     }
-    for (const source of secretVariantSources(secret)) sources.add(source);
+    const variants = secretVariants(secret);
+    for (const source of variants.sources) sources.add(source);
+    shortestMatch = Math.min(shortestMatch, variants.shortestMatch);
   });
   const ordered = [...sources].sort((left, right) => right.length - left.length);
   return {
     pattern: ordered.length === 0 ? null : new RegExp(ordered.join('|'), 'g'),
     wholeValues,
     hasNumericSecret,
+    shortestMatch,
   };
 }
 
 /** Pattern sources for every form of one secret. */
 export function secretVariantSources(secret: string): string[] {
+  return secretVariants(secret).sources;
+}
+
+/** Pattern sources for every form of one secret, and the length of the shortest text they match. */
+function secretVariants(secret: string): { sources: string[]; shortestMatch: number } {
   const bytes = Buffer.from(secret, 'utf8');
   const literals = new Set<string>([secret, foldPlain(secret)]);
   const jsonEscaped = JSON.stringify(secret).slice(1, -1);
@@ -69,10 +80,18 @@ export function secretVariantSources(secret: string): string[] {
       if (core.length >= MINIMUM_BASE64_CORE_LENGTH) literals.add(core);
     }
   }
-  const sources = [...literals].filter((literal) => literal.length > 0).map(escapeLiteral);
-  sources.push(caseInsensitiveHex(bytes.toString('hex')));
-  for (const encoded of urlEncodings(secret)) sources.push(percentCaseInsensitive(encoded));
-  return sources;
+  const kept = [...literals].filter((literal) => literal.length > 0);
+  const sources = kept.map(escapeLiteral);
+  // Each source matches text exactly as long as the form it was made from.
+  const lengths = kept.map((literal) => literal.length);
+  const hex = bytes.toString('hex');
+  sources.push(caseInsensitiveHex(hex));
+  lengths.push(hex.length);
+  for (const encoded of urlEncodings(secret)) {
+    sources.push(percentCaseInsensitive(encoded));
+    lengths.push(encoded.length);
+  }
+  return { sources, shortestMatch: Math.min(...lengths) };
 }
 
 /**

@@ -38,13 +38,14 @@ export class TextRedaction {
     if (this.secrets.wholeValues.size > 0 && this.isWholeSecret(text)) return MASK;
     if (text.length < SHORTEST_SCANNED_LENGTH) return text;
     const pattern = this.secrets.pattern;
-    let spans: Span[] | null = pattern === null ? null : collectSecretSpans(pattern, text, null, null);
+    const shortest = this.secrets.shortestMatch;
+    let spans: Span[] | null = pattern === null || text.length < shortest ? null : collectSecretSpans(pattern, text, null, null);
     let features = scanFeatures(text);
     let folded: FoldedText | null = null;
     if ((features & ScanFeature.nonAscii) !== 0) {
       folded = foldForMatching(text);
       if (folded !== null) {
-        if (pattern !== null) spans = collectSecretSpans(pattern, folded.text, folded, spans);
+        if (pattern !== null && folded.text.length >= shortest) spans = collectSecretSpans(pattern, folded.text, folded, spans);
         features = scanFeatures(folded.text);
       }
     }

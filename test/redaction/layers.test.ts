@@ -24,6 +24,21 @@ describe('layer 1: secrets', () => {
     expect(output).toBe('upstream said: *** was rejected');
   });
 
+  it.each(encodings)('masks the %s form as a whole string value, however short', (_, encoded) => {
+    expect(compiled.value({ note: encoded })).toEqual({ note: '***' });
+  });
+
+  it('finds a base64 core of a secret standing alone, the shortest text a secret can show as', () => {
+    const shortSecret = 'k3y!56';
+    const short = createRedactor().compile({ secrets: [shortSecret] });
+    // One byte before the secret: the characters from bit 8 up to bit 56 depend on it alone.
+    const core = Buffer.concat([Buffer.alloc(1), Buffer.from(shortSecret)])
+      .toString('base64')
+      .slice(Math.ceil(8 / 6), Math.floor(56 / 6));
+    expect(core).toHaveLength(7);
+    expect(short.text(core)).toBe('***');
+  });
+
   it('scrubs a secret inside a longer base64 stream, whatever its offset', () => {
     // Every 8-character run of the secret's base64 form at byte offsets 0, 1 and 2, minus the
     // characters that mix in bits of the neighbouring bytes.
