@@ -28,6 +28,7 @@ export type {
 export {
   createAuditLog,
   computeEntryHash,
+  GENESIS_HASH,
   exportAudit,
   generateAuditSigningKey,
   getAuditPublicJwk,

@@ -61,7 +61,7 @@ function formsOf(value: string): string[] {
  *
  * @example
  * ```ts
- * import { createSecretScrubber } from 'agent-tool-gateway';
+ * import { createSecretScrubber } from './secrets/secret-scrubber.js';
  *
  * createSecretScrubber(['Bearer tok_123456']).text('echo: tok_123456'); // 'echo: ***'
  * ```

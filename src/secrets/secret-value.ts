@@ -105,7 +105,7 @@ export interface SealedSecret {
  *
  * @example
  * ```ts
- * import { isSealedSecret } from 'agent-tool-gateway';
+ * import { isSealedSecret } from './secrets/secret-value.js';
  *
  * isSealedSecret({ sealed: 'atg.v1.default.…' }); // true
  * ```
@@ -126,7 +126,7 @@ export function isSealedSecret(value: unknown): value is SealedSecret {
  *
  * @example
  * ```ts
- * import { isMaskedSecret } from 'agent-tool-gateway';
+ * import { isMaskedSecret } from './secrets/secret-value.js';
  *
  * isMaskedSecret('***'); // true
  * isMaskedSecret('Bearer abc'); // false

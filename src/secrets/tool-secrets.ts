@@ -55,7 +55,8 @@ function rebuild(definition: HttpToolDefinition, secretHeaders: Record<string, S
  *
  * @example
  * ```ts
- * import { httpTool, secret, sealSecretHeaders, createVault } from 'agent-tool-gateway';
+ * import { createVault, httpTool, secret } from 'agent-tool-gateway';
+ * import { sealSecretHeaders } from './secrets/tool-secrets.js';
  *
  * const vault = createVault({ encryptionKey: process.env.ATG_ENCRYPTION_KEY });
  * const stored = sealSecretHeaders(httpTool({ ...options, secretHeaders: { authorization: secret('Bearer abc') } }), vault);
@@ -90,7 +91,7 @@ export interface ResealedDefinition {
  *
  * @example
  * ```ts
- * import { resealSecretHeaders } from 'agent-tool-gateway';
+ * import { resealSecretHeaders } from './secrets/tool-secrets.js';
  *
  * vault.setEncryptionKey({ active: 'k2', keys: { default: oldKey, k2: newKey } });
  * const { definition, changed } = resealSecretHeaders(storedDefinition, vault);
@@ -121,7 +122,7 @@ export function resealSecretHeaders(definition: HttpToolDefinition, vault: Vault
  *
  * @example
  * ```ts
- * import { maskSecrets } from 'agent-tool-gateway';
+ * import { maskSecrets } from './secrets/tool-secrets.js';
  *
  * maskSecrets(listOrders).secretHeaders; // { authorization: '***' }
  * ```
@@ -144,7 +145,8 @@ export function maskSecrets(definition: HttpToolDefinition): MaskedHttpToolDefin
  *
  * @example
  * ```ts
- * import { keepMaskedSecrets, httpTool } from 'agent-tool-gateway';
+ * import { httpTool } from 'agent-tool-gateway';
+ * import { keepMaskedSecrets } from './secrets/tool-secrets.js';
  *
  * // PATCH body echoed the masked view back with a new description:
  * const next = httpTool(keepMaskedSecrets(patchedOptions, storedDefinition));

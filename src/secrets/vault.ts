@@ -63,7 +63,7 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
  *
  * @example
  * ```ts
- * import { secretHeaderContext } from 'agent-tool-gateway';
+ * import { secretHeaderContext } from './secrets/vault.js';
  *
  * const sealed = vault.seal('Bearer abc', secretHeaderContext('crm.orders', 'Authorization'));
  * vault.open(sealed, secretHeaderContext('crm.orders', 'authorization')); // 'Bearer abc'
@@ -118,7 +118,8 @@ function parseSealed(sealed: string): ParsedSealed | undefined {
  *
  * @example
  * ```ts
- * import { createVault, secretHeaderContext } from 'agent-tool-gateway';
+ * import { createVault } from 'agent-tool-gateway';
+ * import { secretHeaderContext } from './secrets/vault.js';
  *
  * const vault = createVault({ encryptionKey: process.env.ATG_ENCRYPTION_KEY });
  * const context = secretHeaderContext('crm.orders', 'authorization');

@@ -88,7 +88,7 @@ function parseAddress(address: string): IpAddress | undefined {
  *
  * @example
  * ```ts
- * import { classifyAddress } from 'agent-tool-gateway';
+ * import { classifyAddress } from './upstream/network-policy.js';
  *
  * classifyAddress('::ffff:127.0.0.1'); // 'private'
  * classifyAddress('169.254.169.254'); // 'metadata'
@@ -136,7 +136,7 @@ function parseCidr(entry: unknown, where: string): Cidr {
  *
  * @example
  * ```ts
- * import { compileNetworkPolicy } from 'agent-tool-gateway';
+ * import { compileNetworkPolicy } from './upstream/network-policy.js';
  *
  * const policy = compileNetworkPolicy(['10.20.0.0/16'], undefined);
  * policy.allows('10.20.1.2'); // true
