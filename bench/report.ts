@@ -58,6 +58,12 @@ export interface BenchResults {
     memoryGiB: number;
     /** 1, 5 and 15 minute load averages when the run began: above the core count, other work competed. */
     loadAverageAtStart: number[];
+    /**
+     * Share of the machine's CPU time the hypervisor gave to other guests while the bench ran
+     * (`steal` in /proc/stat), in percent; null where not known. Above a few percent, the
+     * absolute figures of this run are slower than the machine is, and rounds disagree more.
+     */
+    stealPercent?: number | null;
   };
   gitCommit: string | null;
   /** Files under src/ and adapters/ that differed from that commit when the run began. */
@@ -298,6 +304,7 @@ function machineLine(results: BenchResults): string {
     `${machine.memoryGiB} GiB, load average ${machine.loadAverageAtStart.join(' ')} at start; ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per scenario` +
     `${settings.rounds > 1 ? `, median of ${settings.rounds} rounds` : ''}${settings.quick ? ', QUICK smoke run' : ''}; ` +
     `upstream record ${settings.upstreamPayloadBytes} B; ${settings.code === 'source' ? 'sources through tsx' : 'built package (dist/)'}` +
+    `${machine.stealPercent === undefined || machine.stealPercent === null ? '' : `; CPU steal ${machine.stealPercent}% during the run`}` +
     `${results.sourcesChangedDuringRun ? '; WARNING: the sources changed during the run' : ''}`
   );
 }

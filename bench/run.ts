@@ -514,6 +514,18 @@ function gitState(): { commit: string | null; modifiedSources: string[]; fingerp
   }
 }
 
+/** The machine's CPU time counters (`cpu` line of /proc/stat, in ticks); null off Linux. */
+function cpuTicks(): { total: number; steal: number } | null {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    const counted = fields.slice(0, 8);
+    return { total: counted.reduce((sum, value) => sum + value, 0), steal: counted[7] ?? 0 };
+  } catch {
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
   if (settings.code === 'dist') assertBuilt();
   loadInChildren(settings.code);
@@ -528,6 +540,7 @@ async function main(): Promise<void> {
     cores: cpuList.length,
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
     loadAverageAtStart: loadavg().map((value) => Math.round(value * 100) / 100),
+    stealPercent: null as number | null,
   };
   console.log(
     `agent-tool-gateway bench: node ${machine.node}, ${machine.cores} cores; ${settings.connections} connections, ` +
@@ -535,6 +548,7 @@ async function main(): Promise<void> {
   );
 
   const git = gitState();
+  const ticksAtStart = cpuTicks();
   const upstream = startChild('servers/upstream.ts');
   const upstreamUrl = String((await upstream.next('ready')).url);
   try {
@@ -582,6 +596,11 @@ async function main(): Promise<void> {
 
     const sourcesChanged = git.fingerprint !== null && gitState().fingerprint !== git.fingerprint;
     if (sourcesChanged) console.log('WARNING: src/ or adapters/ changed while the bench ran: the figures mix two versions.');
+    const ticksAtEnd = cpuTicks();
+    if (ticksAtStart !== null && ticksAtEnd !== null && ticksAtEnd.total > ticksAtStart.total) {
+      const steal = (100 * (ticksAtEnd.steal - ticksAtStart.steal)) / (ticksAtEnd.total - ticksAtStart.total);
+      machine.stealPercent = Math.round(steal * 10) / 10;
+    }
     const partial = {
       generatedAt: new Date().toISOString(),
       sourcesChangedDuringRun: sourcesChanged,
