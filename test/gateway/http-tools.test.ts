@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, generateEncryptionKey, httpTool, secret } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { jsonRequest, listen } from '../helpers.js';
+import { deferred, jsonRequest, listen } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -258,18 +258,12 @@ describe('admin: policies', () => {
 
 describe('the deadline of an HTTP tool', () => {
   it('answers UPSTREAM_TIMEOUT and tears the upstream request down', async () => {
-    let requestArrived: () => void = () => undefined;
-    const arrived = new Promise<void>((resolve) => {
-      requestArrived = resolve;
-    });
-    let connectionClosed: () => void = () => undefined;
-    const closed = new Promise<void>((resolve) => {
-      connectionClosed = resolve;
-    });
+    const arrived = deferred();
+    const closed = deferred();
     const upstream = await listen((req) => {
       // Never answers: only the gateway's deadline ends the call.
-      req.socket.once('close', () => connectionClosed());
-      requestArrived();
+      req.socket.once('close', closed.resolve);
+      arrived.resolve();
     });
     closers.push(upstream.close);
     const slow = httpTool({
@@ -284,8 +278,8 @@ describe('the deadline of an HTTP tool', () => {
     const { gateway, apiKey } = await gatewayWith({ tools: [slow] });
     const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.slow', input: {} });
     expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_TIMEOUT');
-    await arrived;
-    await closed;
+    await arrived.promise;
+    await closed.promise;
     const timedOut = await gateway.admin.listInvocations({ status: 'timeout' });
     expect(timedOut.items).toHaveLength(1);
   });
