@@ -117,25 +117,26 @@ export function approvalStatusMessage(toolName: string, approval: { id: string; 
   );
 }
 
-/** A 2025-11-25 `Task`. The gateway keeps invocation records without a time limit of its own: `ttl` is `null`. */
+/**
+ * A 2025-11-25 `Task`. The gateway keeps invocation records without a time limit of its own:
+ * `ttl` is `null`.
+ */
 export function legacyTaskJson(state: TaskState): Record<string, unknown> {
-  const task: Record<string, unknown> = { taskId: state.taskId, status: state.status };
-  if (state.statusMessage !== undefined) task.statusMessage = state.statusMessage;
-  task.createdAt = state.createdAt;
-  task.lastUpdatedAt = state.lastUpdatedAt;
-  task.ttl = null;
-  if (!isTerminalTaskStatus(state.status)) task.pollInterval = taskPollIntervalMs;
-  return task;
+  return taskFields(state, 'ttl', 'pollInterval');
 }
 
-/** The `Task` fields of the 2026-07-28 extension (`ttlMs`, `pollIntervalMs`). */
+/** The `Task` fields of the 2026-07-28 extension: the same, named `ttlMs` and `pollIntervalMs`. */
 export function modernTaskFields(state: TaskState): Record<string, unknown> {
+  return taskFields(state, 'ttlMs', 'pollIntervalMs');
+}
+
+function taskFields(state: TaskState, ttlField: string, pollIntervalField: string): Record<string, unknown> {
   const task: Record<string, unknown> = { taskId: state.taskId, status: state.status };
   if (state.statusMessage !== undefined) task.statusMessage = state.statusMessage;
   task.createdAt = state.createdAt;
   task.lastUpdatedAt = state.lastUpdatedAt;
-  task.ttlMs = null;
-  if (!isTerminalTaskStatus(state.status)) task.pollIntervalMs = taskPollIntervalMs;
+  task[ttlField] = null;
+  if (!isTerminalTaskStatus(state.status)) task[pollIntervalField] = taskPollIntervalMs;
   return task;
 }
 
