@@ -16,6 +16,17 @@ export type { HttpMethod, HttpToolDefinition, HttpToolOptions, InputField, Redir
 export { secret, isSecretValue, generateEncryptionKey, createVault, KEY_GENERATION_COMMAND, MASKED_SECRET } from './secrets/index.js';
 export type { Keyring, SecretValue, SealedSecret, Vault, VaultOptions } from './secrets/index.js';
 export type { PrivateNetworkAllowance } from './upstream/network-policy.js';
+export { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
+export type {
+  HttpCallContext,
+  HttpExecution,
+  HttpExecutor,
+  HttpExecutorOptions,
+  HttpResponseOutput,
+  UpstreamClient,
+  UpstreamClientOptions,
+  UpstreamRoute,
+} from './upstream/index.js';
 export { createRedactor, redact, redactText, mergeProfiles, detectorNames, defaultKeyNames } from './redaction/index.js';
 export type {
   CompiledRedaction,

@@ -25,7 +25,10 @@ export interface ToolRedaction {
 
 /** What a running tool is told about its call. */
 export interface ToolCallContext {
-  /** Fires when the caller goes away or the deadline passes. */
+  /**
+   * Fires when the caller goes away (its `reason` is the caller's) or when the tool's
+   * `timeoutMs` passes (a `TimeoutError` DOMException, as `AbortSignal.timeout` gives).
+   */
   signal: AbortSignal;
   invocationId: string;
   agent: { id: string; name: string; tags: readonly string[] };

@@ -44,8 +44,7 @@ const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 4_000;
  *
  * @example
  * ```ts
- * import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
- * import { createVault } from 'agent-tool-gateway';
+ * import { createHttpExecutor, createUpstreamClient, createVault } from 'agent-tool-gateway';
  *
  * const client = createUpstreamClient();
  * const execute = createHttpExecutor(listOrders, { client, vault: createVault({ encryptionKey }) });

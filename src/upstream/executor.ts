@@ -99,8 +99,7 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
  *
  * @example
  * ```ts
- * import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
- * import { createVault } from 'agent-tool-gateway';
+ * import { createHttpExecutor, createUpstreamClient, createVault } from 'agent-tool-gateway';
  *
  * const client = createUpstreamClient();
  * const execute = createHttpExecutor(listOrders, { client, vault: createVault({ encryptionKey }) });
