@@ -31,7 +31,9 @@ import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
-import { NEVER_ABORTED, executeStep } from './pipeline/execute.js';
+import { executeStep } from './pipeline/execute.js';
+import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
+import { requestAbort } from './protocol/node-request.js';
 import { idempotencyStep } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { recordStep } from './pipeline/record.js';
@@ -546,7 +548,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       invocationId: randomUUID(),
       door: request.door,
       startedAt: now(),
-      signal: request.signal,
+      abort: request.abort,
       toolName: request.toolName,
       rawInput: request.input,
     };
@@ -605,7 +607,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           agent: agent as CallRequest['agent'] & object,
           toolName: mcpCall.name,
           input: mcpCall.arguments,
-          signal: mcpCall.signal,
+          abort: mcpCall.abort,
         }),
       // MCP tasks are this agent's invocations; other agents' are never found.
       getInvocation: async (agent, invocationId) => {
@@ -840,7 +842,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       path = path.slice(basePath.length) || '/';
     }
     const method = request.method;
-    if (path === '/mcp') return mcp.handle(request, request.signal);
+    if (path === '/mcp') return mcp.handle(request, requestAbort(request));
     if (path === '/tools') {
       if (method !== 'GET') return methodNotAllowed('GET');
       return listToolsRoute(runtime, request);
@@ -886,7 +888,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         door: 'invoke',
         toolName: invocation.tool,
         input: invocation.input ?? {},
-        signal: invocation.signal ?? NEVER_ABORTED,
+        abort: invocation.signal === undefined ? NEVER_ABORTED : abortOfSignal(invocation.signal),
       };
       if (invocation.agentKey !== undefined) request.credential = invocation.agentKey;
       else if (invocation.agentId !== undefined) request.agentId = invocation.agentId;

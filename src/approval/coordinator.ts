@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { AdminPrincipal } from '../auth/admin-auth.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
-import { NEVER_ABORTED, runTool } from '../pipeline/execute.js';
+import { runTool } from '../pipeline/execute.js';
 import { outcomeOfRecord } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome } from '../pipeline/types.js';
 import type { ApprovalRecord, InvocationRecord } from '../store/types.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
+import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 
 /** Default lifetime of an approval request: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;
@@ -238,7 +239,7 @@ export class ApprovalCoordinator {
         data: { toolVersion: tool.version, inputDigest: approval.inputDigest, approvalId: approval.id },
       });
       const execution = await runTool(tool, input, {
-        signal: NEVER_ABORTED,
+        abort: NEVER_ABORTED,
         invocationId: approval.invocationId,
         agent,
       });
@@ -372,7 +373,7 @@ export class ApprovalCoordinator {
    * Waits up to `ms` for a call to leave `pending_approval`. Wakes at once for decisions
    * taken in this process and polls the store for those taken by other instances.
    */
-  async waitForOutcome(invocationId: string, ms: number, signal: AbortSignal): Promise<CallOutcome | undefined> {
+  async waitForOutcome(invocationId: string, ms: number, abort: CallAbort): Promise<CallOutcome | undefined> {
     const deadline = this.deps.now() + ms;
     for (;;) {
       const record = await this.deps.store.getInvocation(invocationId);
@@ -387,12 +388,12 @@ export class ApprovalCoordinator {
         }
       }
       const left = deadline - this.deps.now();
-      if (left <= 0 || signal.aborted) return undefined;
-      await this.sleep(invocationId, Math.min(left, 500), signal);
+      if (left <= 0 || abort.aborted) return undefined;
+      await this.sleep(invocationId, Math.min(left, 500), abort);
     }
   }
 
-  private sleep(invocationId: string, ms: number, signal: AbortSignal): Promise<void> {
+  private sleep(invocationId: string, ms: number, abort: CallAbort): Promise<void> {
     return new Promise((resolve) => {
       let set = this.waiters.get(invocationId);
       if (set === undefined) {
@@ -402,13 +403,13 @@ export class ApprovalCoordinator {
       const waiters = set;
       const done = () => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', done);
+        stopListening();
         waiters.delete(done);
         if (waiters.size === 0) this.waiters.delete(invocationId);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
+      const stopListening = abort.onAbort(done);
       waiters.add(done);
     });
   }

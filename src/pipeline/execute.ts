@@ -1,27 +1,24 @@
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { AgentRecord } from '../store/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import type { ToolExecution } from '../tools/types.js';
+import type { ToolCallContext, ToolExecution } from '../tools/types.js';
+import { AbortSource, type CallAbort, callAbortKey } from '../util/call-abort.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { Step } from './types.js';
 
-/** The signal of calls made without one: nothing listens to it, so it costs nothing per call. */
-export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
-
 /**
- * Runs a tool under its deadline and the caller's abort signal, and checks the output
+ * Runs a tool under its deadline and the caller's abort, and checks the output
  * against the tool's output schema. Shared by the pipeline and by approved-call execution.
  */
 export async function runTool(
   tool: ResolvedTool,
   input: unknown,
-  call: { signal: AbortSignal; invocationId: string; agent: AgentRecord },
+  call: { abort: CallAbort; invocationId: string; agent: AgentRecord },
 ): Promise<ToolExecution> {
   // A cleared timer and a removed listener: nothing outlives the call (AbortSignal.timeout
-  // would keep a timer alive for the whole deadline). The tool's own AbortController is made
-  // only if the tool reads its signal; the deadline holds either way.
-  let controller: AbortController | undefined;
-  let aborting = false;
+  // would keep a timer alive for the whole deadline). The tool's AbortSignal is made only if
+  // the tool reads it; the gateway's HTTP tools listen on the AbortSource instead.
+  const source = new AbortSource();
   let timedOut = false;
   const abortError = () =>
     timedOut
@@ -33,43 +30,43 @@ export async function runTool(
     rejectAborted = reject;
   });
   aborted.catch(() => undefined);
-  const onAbort = () => {
-    aborting = true;
-    controller?.abort(abortReason());
-    rejectAborted(abortError());
-  };
-  // What the tool's signal says: a deadline is a TimeoutError, as AbortSignal.timeout's is.
-  const abortReason = () =>
-    timedOut ? new DOMException(`Tool "${tool.name}" did not finish within ${tool.timeoutMs} ms`, 'TimeoutError') : call.signal.reason;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    onAbort();
-  }, tool.timeoutMs);
-  const listens = call.signal !== NEVER_ABORTED;
-  if (call.signal.aborted) onAbort();
-  else if (listens) call.signal.addEventListener('abort', onAbort, { once: true });
-  const context = {
+  let controller: AbortController | undefined;
+  const context: ToolCallContext & { [callAbortKey]: AbortSource } = {
     get signal(): AbortSignal {
       if (controller === undefined) {
         controller = new AbortController();
-        if (aborting) controller.abort(abortReason());
+        if (source.aborted) controller.abort(source.reason);
       }
       return controller.signal;
     },
     invocationId: call.invocationId,
     agent: { id: call.agent.id, name: call.agent.name, tags: call.agent.tags },
+    [callAbortKey]: source,
   };
+  source.onAbort(() => {
+    controller?.abort(source.reason);
+    rejectAborted(abortError());
+  });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    // What the tool's signal says: a deadline is a TimeoutError, as AbortSignal.timeout's is.
+    source.abort(new DOMException(`Tool "${tool.name}" did not finish within ${tool.timeoutMs} ms`, 'TimeoutError'));
+  }, tool.timeoutMs);
+  const caller = call.abort;
+  const onCallerAbort = () => source.abort(caller.reason);
+  const stopListening = caller.onAbort(onCallerAbort);
+  if (caller.aborted) onCallerAbort();
 
   let execution: ToolExecution;
   try {
     execution = await Promise.race([tool.execute(input, context), aborted]);
   } catch (error) {
-    if (aborting) throw abortError();
+    if (source.aborted) throw abortError();
     if (isGatewayError(error)) throw error;
     throw new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
   } finally {
     clearTimeout(timer);
-    if (listens) call.signal.removeEventListener('abort', onAbort);
+    stopListening();
   }
 
   const mcpContent = tool.definition.outputFormat === 'mcp-content';
@@ -113,7 +110,7 @@ export function executeStep(deps: PipelineDependencies): Step {
       tool: tool.name,
       data: { door: context.door, inputDigest: context.inputDigest, toolVersion: tool.version },
     });
-    const execution = await runTool(tool, context.input, { signal: context.signal, invocationId: context.invocationId, agent });
+    const execution = await runTool(tool, context.input, { abort: context.abort, invocationId: context.invocationId, agent });
     if (execution.upstreamStatus !== undefined) context.upstreamStatus = execution.upstreamStatus;
     return { status: 'succeeded', invocationId: context.invocationId, output: execution.output };
   };

@@ -1,6 +1,7 @@
 import type { GatewayError } from '../errors.js';
 import type { AgentRecord, DecisionEffect } from '../store/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
+import type { CallAbort } from '../util/call-abort.js';
 
 /** Which door a call came through. */
 export type Door = 'rest' | 'mcp' | 'invoke';
@@ -24,7 +25,8 @@ export interface CallContext {
   readonly invocationId: string;
   readonly door: Door;
   readonly startedAt: number;
-  readonly signal: AbortSignal;
+  /** Aborts the call: the client went away, or the `invoke()` caller's signal fired. */
+  readonly abort: CallAbort;
   /** The presented agent key (REST/MCP doors authenticate before the pipeline). */
   credential?: string;
   /** Resolved by the authenticate step (or set by a door that authenticated already). */

@@ -4,6 +4,7 @@ import type { InvocationRecord } from '../store/types.js';
 import { errorResponse, jsonResponse, preferWaitMs, readJsonBody } from './http.js';
 import type { JsonReply, Reply } from './reply.js';
 import type { GatewayRuntime } from './runtime.js';
+import { requestAbort } from './node-request.js';
 
 const INVOKE_KEYS = new Set(['input', 'idempotencyKey']);
 
@@ -48,17 +49,18 @@ export async function listToolsRoute(runtime: GatewayRuntime, request: Request):
 export async function invokeRoute(runtime: GatewayRuntime, request: Request, toolName: string): Promise<Reply> {
   const agent = await runtime.authenticateRequest(request);
   const { input, idempotencyKey } = parseInvokeBody(await readJsonBody(request, runtime.maxBodyBytes));
+  const abort = requestAbort(request);
   let outcome = await runtime.call({
     door: 'rest',
     agent,
     toolName,
     input,
-    signal: request.signal,
+    abort,
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
   const waitMs = preferWaitMs(request, runtime.maxWaitSeconds);
   if (outcome.status === 'pending_approval' && waitMs !== undefined && waitMs > 0) {
-    outcome = (await runtime.waitForOutcome(outcome.invocationId, waitMs, request.signal)) ?? outcome;
+    outcome = (await runtime.waitForOutcome(outcome.invocationId, waitMs, abort)) ?? outcome;
     return outcomeResponse(outcome, { 'preference-applied': `wait=${waitMs / 1000}` });
   }
   return outcomeResponse(outcome);

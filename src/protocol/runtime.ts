@@ -1,6 +1,7 @@
 import type { CallOutcome, Door } from '../pipeline/types.js';
 import type { AgentRecord, Store } from '../store/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
+import type { CallAbort } from '../util/call-abort.js';
 
 /** One governed call as a door asks for it. */
 export interface CallRequest {
@@ -11,7 +12,8 @@ export interface CallRequest {
   agentId?: string;
   toolName: string;
   input: unknown;
-  signal: AbortSignal;
+  /** Aborts the call (the client went away). */
+  abort: CallAbort;
   idempotencyKey?: string;
 }
 
@@ -27,5 +29,5 @@ export interface GatewayRuntime {
   /** Runs the pipeline. */
   call(request: CallRequest): Promise<CallOutcome>;
   /** Waits up to `ms` for a pending call to reach a final state; returns its outcome then. */
-  waitForOutcome(invocationId: string, ms: number, signal: AbortSignal): Promise<CallOutcome | undefined>;
+  waitForOutcome(invocationId: string, ms: number, abort: CallAbort): Promise<CallOutcome | undefined>;
 }

@@ -9,7 +9,9 @@ import type { UpstreamClient, UpstreamRoute } from './client.js';
 import { isAddressRefused } from './guarded-connector.js';
 import { compileNetworkPolicy, type PrivateNetworkAllowance } from './network-policy.js';
 import { compileRequestPlan, inputNotObject, type PlannedRequest } from './request-plan.js';
-import { readResponseBody } from './response-body.js';
+import { type BodyReading, type IncomingHttpHeaders, dispatchRequest } from './dispatch.js';
+import { decodeResponseBody } from './response-body.js';
+import { AbortSource, type CallAbort, abortOfSignal, callAbortKey } from '../util/call-abort.js';
 import { errorExcerpt, interpretBody } from './response-output.js';
 
 /** Options of {@link createHttpExecutor}. */
@@ -37,6 +39,11 @@ export interface HttpExecutorOptions {
 export interface HttpCallContext {
   /** Aborts the upstream call (client disconnect, gateway deadline). */
   signal: AbortSignal;
+}
+
+/** The gateway's tool context may carry its cancellation hook, read instead of `signal`. */
+interface InternalCallContext extends HttpCallContext {
+  [callAbortKey]?: CallAbort;
 }
 
 /** The result of one upstream call. */
@@ -82,11 +89,30 @@ function addressNotAllowed(cause?: unknown): GatewayError {
   });
 }
 
-async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
-  try {
-    await body.dump({ limit: 64 * 1024 });
-  } catch {
-    // The body of a refused response is of no interest; a failure to drain only closes the socket.
+/** How much of a redirect's body is drained so its connection can be reused. */
+const REDIRECT_DRAIN_BYTES = 64 * 1024;
+
+/**
+ * The deadline of a call whose caller does not enforce one: aborts at `totalMs` or when the
+ * caller does, whichever comes first.
+ */
+class DeadlineAbort extends AbortSource {
+  passed = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly stopListening: () => void;
+
+  constructor(totalMs: number, caller: CallAbort) {
+    super();
+    this.timer = setTimeout(() => {
+      this.passed = true;
+      this.abort(new Error('upstream deadline passed'));
+    }, totalMs);
+    this.stopListening = caller.onAbort(() => this.abort(caller.reason));
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.stopListening();
   }
 }
 
@@ -136,28 +162,19 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
     return secrets;
   }
 
-  async function exchange(
-    pool: Dispatcher,
-    request: PlannedRequest,
-    signal: AbortSignal,
-    scrubber: SecretScrubber,
-  ): Promise<HttpExecution> {
+  async function exchange(pool: Dispatcher, request: PlannedRequest, abort: CallAbort, scrubber: SecretScrubber): Promise<HttpExecution> {
     let { method, path, body } = request;
     const headers = request.headers;
     for (let hop = 0; ; hop++) {
-      const response = await pool.request({
-        method,
-        path,
-        headers,
-        body: body ?? null,
-        signal,
-        headersTimeout: firstByteTimeoutMs,
-        bodyTimeout: totalMs,
-      });
-      const status = response.statusCode;
+      const answer = await dispatchRequest(
+        pool,
+        { method, path, headers, body: body ?? null, headersTimeout: firstByteTimeoutMs, bodyTimeout: totalMs },
+        abort,
+        chooseReading,
+      );
+      const status = answer.status;
 
       if (status >= 300 && status < 400) {
-        await discard(response.body);
         if (!followSameOrigin || !REDIRECT_STATUSES.has(status)) {
           throw new GatewayError({
             code: 'UPSTREAM_ERROR',
@@ -165,7 +182,7 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
             details: { upstreamStatus: status },
           });
         }
-        const location = firstHeader(response.headers.location);
+        const location = firstHeader(answer.headers.location);
         let target: URL | undefined;
         try {
           target = location === undefined ? undefined : new URL(location, `${origin}${path}`);
@@ -195,17 +212,14 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
         continue;
       }
 
+      const received = answer.body as NonNullable<typeof answer.body>;
       if (status >= 400) {
-        const read = await readResponseBody(response.body, {
-          limit: Math.min(maxResponseBytes, EXCERPT_READ_BYTES),
-          overflow: 'truncate',
-          upstreamStatus: status,
-          contentEncoding: response.headers['content-encoding'],
-          contentLength: response.headers['content-length'],
-        }).catch((error: unknown) => {
-          if (signal.aborted) throw error;
-          return { data: Buffer.alloc(0), truncated: false };
-        });
+        let read = received.read;
+        try {
+          read = await decodeResponseBody(read, received.plan, received.options);
+        } catch {
+          read = { data: Buffer.alloc(0), truncated: false };
+        }
         throw new GatewayError({
           code: 'UPSTREAM_ERROR',
           message: `upstream answered ${status}`,
@@ -213,18 +227,13 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
         });
       }
 
-      const read = await readResponseBody(response.body, {
-        limit: maxResponseBytes,
-        overflow: 'fail',
-        upstreamStatus: status,
-        contentEncoding: response.headers['content-encoding'],
-        contentLength: response.headers['content-length'],
-      });
-      const parsed = interpretBody(read.data, firstHeader(response.headers['content-type']), scrubber, status);
+      const read =
+        received.plan.codings.length === 0 ? received.read : await decodeResponseBody(received.read, received.plan, received.options);
+      const parsed = interpretBody(read.data, firstHeader(answer.headers['content-type']), scrubber, status);
       if (responseHeaders === undefined) return { output: parsed, upstreamStatus: status };
       const picked: Record<string, string | string[]> = {};
       for (const name of responseHeaders) {
-        const value = response.headers[name];
+        const value = answer.headers[name];
         if (value === undefined) continue;
         picked[name] = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
       }
@@ -233,12 +242,28 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
     }
   }
 
-  function translate(error: unknown, deadlinePassed: boolean, callerSignal: AbortSignal): GatewayError {
+  /** Redirects are drained, error bodies read for an excerpt, success bodies in full up to the cap. */
+  function chooseReading(status: number, headers: IncomingHttpHeaders): BodyReading {
+    if (status >= 300 && status < 400) return { mode: 'discard', limit: REDIRECT_DRAIN_BYTES };
+    const error = status >= 400;
+    return {
+      mode: 'read',
+      options: {
+        limit: error ? Math.min(maxResponseBytes, EXCERPT_READ_BYTES) : maxResponseBytes,
+        overflow: error ? 'truncate' : 'fail',
+        upstreamStatus: status,
+        contentEncoding: headers['content-encoding'],
+        contentLength: headers['content-length'],
+      },
+    };
+  }
+
+  function translate(error: unknown, deadlinePassed: boolean, caller: CallAbort): GatewayError {
     if (deadlinePassed) {
       return new GatewayError({ code: 'UPSTREAM_TIMEOUT', message: `upstream did not answer within ${totalMs} ms`, cause: error });
     }
-    if (callerSignal.aborted) {
-      const reason: unknown = callerSignal.reason;
+    if (caller.aborted) {
+      const reason: unknown = caller.reason;
       if (reason instanceof Error && reason.name === 'TimeoutError') {
         return new GatewayError({
           code: 'UPSTREAM_TIMEOUT',
@@ -272,8 +297,9 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
 
   async function run(input: unknown, context: HttpCallContext): Promise<HttpExecution> {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) throw inputNotObject();
-    const callerSignal = context.signal;
-    if (callerSignal.aborted) throw translate(callerSignal.reason, false, callerSignal);
+    // The gateway's pipeline hands over its own cancellation hook, so no AbortSignal is made for the call.
+    const caller = (context as InternalCallContext)[callAbortKey] ?? abortOfSignal(context.signal);
+    if (caller.aborted) throw translate(caller.reason, false, caller);
     if (literalRefused) throw addressNotAllowed();
     const opened = openSecrets();
     const request = plan.build(input as Record<string, unknown>);
@@ -282,26 +308,18 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
 
     if (callerEnforcesDeadline) {
       try {
-        return await exchange(pool, request, callerSignal, opened.scrubber);
+        return await exchange(pool, request, caller, opened.scrubber);
       } catch (error) {
-        throw translate(error, false, callerSignal);
+        throw translate(error, false, caller);
       }
     }
-    const controller = new AbortController();
-    let deadlinePassed = false;
-    const onCallerAbort = (): void => controller.abort(callerSignal.reason);
-    callerSignal.addEventListener('abort', onCallerAbort, { once: true });
-    const timer = setTimeout(() => {
-      deadlinePassed = true;
-      controller.abort(new Error('upstream deadline passed'));
-    }, totalMs);
+    const deadline = new DeadlineAbort(totalMs, caller);
     try {
-      return await exchange(pool, request, controller.signal, opened.scrubber);
+      return await exchange(pool, request, deadline, opened.scrubber);
     } catch (error) {
-      throw translate(error, deadlinePassed, callerSignal);
+      throw translate(error, deadline.passed, caller);
     } finally {
-      clearTimeout(timer);
-      callerSignal.removeEventListener('abort', onCallerAbort);
+      deadline.dispose();
     }
   }
 

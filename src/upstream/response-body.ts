@@ -4,13 +4,13 @@ import { GatewayError } from '../errors.js';
 
 /** What was read of a response body. */
 export interface ReadBody {
-  /** Decoded bytes. */
+  /** The body's bytes: as they arrived, then decoded by {@link decodeResponseBody}. */
   data: Buffer;
   /** True when reading stopped at the limit (only in `truncate` mode). */
   truncated: boolean;
 }
 
-/** Options of {@link readResponseBody}. */
+/** The limits a response body is read under, and the headers that bear on them. */
 export interface ReadBodyOptions {
   /** Most decoded bytes to accept. */
   limit: number;
@@ -19,18 +19,6 @@ export interface ReadBodyOptions {
   upstreamStatus: number;
   contentEncoding: string | string[] | undefined;
   contentLength: string | string[] | undefined;
-}
-
-/** The parts of undici's response body stream this module uses. */
-export interface ResponseBodyStream extends AsyncIterable<Buffer> {
-  destroy(): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
-
-/** Stops reading: closes the connection. The abort error the stream then emits is expected, not a failure. */
-function cut(body: ResponseBodyStream): void {
-  body.on('error', () => {});
-  body.destroy();
 }
 
 type Decoder = (data: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Promise<Buffer>;
@@ -42,7 +30,7 @@ const DECODERS: Readonly<Record<string, Decoder>> = {
   br: promisify(zlib.brotliDecompress) as Decoder,
 };
 
-function tooLarge(limit: number, upstreamStatus: number): GatewayError {
+export function tooLarge(limit: number, upstreamStatus: number): GatewayError {
   return new GatewayError({
     code: 'UPSTREAM_ERROR',
     message: `upstream response exceeded ${limit} bytes`,
@@ -68,48 +56,43 @@ function codingsOf(header: string | string[] | undefined): string[] {
     .filter((coding) => coding !== '' && coding !== 'identity');
 }
 
+/** What the headers settle about reading a body: how many raw bytes to accept, and which codings to undo. */
+export interface BodyPlan {
+  /** Most bytes to read as they arrive (compressed bodies get a little more room than `limit`). */
+  rawLimit: number;
+  /** Content codings in the order they were applied (decoded last to first). */
+  codings: string[];
+}
+
 /**
- * Reads a response body up to a limit on its decoded size, cutting the stream as soon as the
- * limit is passed. Compressed bodies (gzip, deflate, br) are read compressed with a slightly
- * larger allowance, then decoded off the main thread with the limit as the output cap, so a
- * decompression bomb stops at the limit too.
+ * Checks what the response headers tell before any body byte arrives: an unknown content
+ * coding is refused, and (for `overflow: 'fail'`) so is a declared length above the limit.
+ * Throws the `UPSTREAM_ERROR` to answer with.
  */
-export async function readResponseBody(body: ResponseBodyStream, options: ReadBodyOptions): Promise<ReadBody> {
+export function planResponseBody(options: ReadBodyOptions): BodyPlan {
   const { limit, overflow, upstreamStatus } = options;
   const codings = codingsOf(options.contentEncoding);
-  if (codings.some((coding) => DECODERS[coding] === undefined)) {
-    cut(body);
-    throw undecodable(upstreamStatus);
-  }
+  if (codings.some((coding) => DECODERS[coding] === undefined)) throw undecodable(upstreamStatus);
   const rawLimit = codings.length === 0 ? limit : limit + 1024 + Math.ceil(limit / 64);
   const declared = Number(Array.isArray(options.contentLength) ? options.contentLength[0] : options.contentLength);
-  if (overflow === 'fail' && codings.length === 0 && Number.isFinite(declared) && declared > limit) {
-    cut(body);
-    throw tooLarge(limit, upstreamStatus);
-  }
+  if (overflow === 'fail' && codings.length === 0 && Number.isFinite(declared) && declared > limit) throw tooLarge(limit, upstreamStatus);
+  return { rawLimit, codings };
+}
 
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  for await (const chunk of body) {
-    if (size + chunk.length > rawLimit) {
-      cut(body);
-      if (overflow === 'fail') throw tooLarge(limit, upstreamStatus);
-      chunks.push(chunk.subarray(0, rawLimit - size));
-      size = rawLimit;
-      truncated = true;
-      break;
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  let data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-  for (const coding of data.length === 0 ? [] : [...codings].reverse()) {
+/**
+ * Decodes a body read under {@link planResponseBody}'s `rawLimit` (gzip, deflate, br), off the
+ * main thread, with `limit` as the output cap, so a decompression bomb stops at the limit too.
+ * A body cut at the raw limit (`truncated`) is decoded as far as it goes.
+ */
+export async function decodeResponseBody(raw: ReadBody, plan: BodyPlan, options: ReadBodyOptions): Promise<ReadBody> {
+  const { limit, overflow, upstreamStatus } = options;
+  let data = raw.data;
+  const truncated = raw.truncated;
+  for (const coding of data.length === 0 ? [] : [...plan.codings].reverse()) {
     const decode = DECODERS[coding] as Decoder;
     try {
       data = await decode(data, {
         maxOutputLength: limit,
-        // A cut body is decoded as far as it goes instead of failing on its missing end.
         ...(truncated ? { finishFlush: coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH } : {}),
       });
     } catch (error) {

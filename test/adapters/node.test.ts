@@ -1,7 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { createGateway, defineTool } from '../../src/index.js';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGateway, defineTool, httpTool } from '../../src/index.js';
 import { echo } from '../fixtures.js';
 import { listen } from '../helpers.js';
 
@@ -71,6 +73,63 @@ describe('createNodeHandler over node:http', () => {
       pump();
     });
     expect(status).toBe(413);
+  });
+
+  it("a client that disconnects tears down an HTTP tool's upstream call (MCP door)", async () => {
+    let arrived: () => void = () => undefined;
+    const upstreamArrived = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let closed: () => void = () => undefined;
+    const upstreamClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    const pendingResponses: ServerResponse[] = [];
+    const upstream = createServer((_request, response) => {
+      pendingResponses.push(response);
+      response.on('close', () => closed());
+      arrived();
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      for (const response of pendingResponses) response.destroy();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    });
+    const { port } = upstream.address() as AddressInfo;
+    const slow = httpTool({
+      name: 'slow',
+      description: 'an upstream that never answers',
+      method: 'GET',
+      url: `http://127.0.0.1:${port}/slow`,
+      inputSchema: { type: 'object' },
+      allowPrivateNetwork: true,
+      timeoutMs: 60_000,
+    });
+    const { apiKey, url, gateway } = await serve({ tools: [slow], policy: [{ id: 'all', effect: 'allow' }] });
+    const controller = new AbortController();
+    const pending = fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-11-25',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } }),
+      signal: controller.signal,
+    }).catch(() => undefined);
+    await upstreamArrived;
+    controller.abort();
+    await upstreamClosed; // the gateway closed its upstream connection
+    await pending;
+    for (;;) {
+      const { items } = await gateway.admin.listInvocations();
+      if (items[0]?.status !== undefined && items[0].status !== 'running') {
+        expect(items[0]).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   });
 
   it('aborts the call when the client disconnects', async () => {

@@ -12,6 +12,8 @@ let server: LoopbackServer;
 const client = createUpstreamClient();
 const timers = new Set<NodeJS.Timeout>();
 let callerRequestArrived: () => void = () => {};
+/** Responses of `/hold`, answered when a test says so. */
+const held: Array<import('node:http').ServerResponse> = [];
 let callerConnectionClosed: () => void = () => {};
 
 beforeAll(async () => {
@@ -109,6 +111,22 @@ beforeAll(async () => {
       }
       case '/silent':
         return; // never answers
+      case '/hold':
+        held.push(response);
+        return;
+      case '/huge-error':
+        // Far more than the excerpt reads: the rest is never read, the connection is closed.
+        response.writeHead(500, { 'content-type': 'text/plain' });
+        return void response.end('e'.repeat(512 * 1024));
+      case '/broken-error':
+        // An error body that breaks off: announced as 1000 bytes, 10 sent, then the connection drops.
+        response.writeHead(500, { 'content-type': 'text/plain', 'content-length': '1000' });
+        response.write('partial ..');
+        return void setImmediate(() => response.socket?.destroy());
+      case '/broken-body':
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        response.write('{"items":[');
+        return void setImmediate(() => response.socket?.destroy());
       case '/hang-for-caller':
         response.on('close', () => callerConnectionClosed());
         callerRequestArrived();
@@ -203,6 +221,23 @@ describe('upstream errors', () => {
   it('cuts the excerpt to 512 characters', async () => {
     const error = await rejection(call('/long-error'), 'UPSTREAM_ERROR');
     expect((error.details as { excerpt: string }).excerpt).toBe('x'.repeat(512));
+  });
+
+  it('reads only the start of a huge error body, and the next call still gets through', async () => {
+    const error = await rejection(call('/huge-error'), 'UPSTREAM_ERROR');
+    expect(error.details).toEqual({ upstreamStatus: 500, excerpt: 'e'.repeat(512) });
+    await expect(call('/json')).resolves.toEqual({ output: { items: [1, 2], ok: true }, upstreamStatus: 200 });
+  });
+
+  it('an error body that breaks off still answers with the upstream status, without an excerpt', async () => {
+    const error = await rejection(call('/broken-error'), 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream answered 500');
+    expect(error.details).toEqual({ upstreamStatus: 500, excerpt: '' });
+  });
+
+  it('a success body that breaks off is UPSTREAM_ERROR, with no partial output', async () => {
+    const error = await rejection(call('/broken-body'), 'UPSTREAM_ERROR');
+    expect(error.message).toMatch(/could not be reached/);
   });
 
   it('leaves the excerpt empty when the scrub function fails', async () => {
@@ -316,6 +351,30 @@ describe('deadlines', () => {
     const error = await rejection(pending, 'UPSTREAM_ERROR');
     expect(error.message).toBe('upstream call aborted by the caller');
     await closed; // the upstream connection was torn down
+  });
+
+  it('a call aborted while it waits for a pooled connection fails at once and is never sent', async () => {
+    const onePerOrigin = createUpstreamClient({ connectionsPerOrigin: 1 });
+    try {
+      const holding = createHttpExecutor(tool('/hold', { timeoutMs: 20_000 }), { client: onePerOrigin })({}, callContext());
+      while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      const before = server.requests.length;
+      const controller = new AbortController();
+      const queued = createHttpExecutor(tool('/json', { timeoutMs: 20_000 }), { client: onePerOrigin })({}, { signal: controller.signal });
+      controller.abort();
+      const error = await rejection(queued, 'UPSTREAM_ERROR');
+      expect(error.message).toBe('upstream call aborted by the caller');
+      // The held call completes, and the aborted one never reached the upstream.
+      sendJson(held.shift() as import('node:http').ServerResponse, 200, { released: true });
+      await expect(holding).resolves.toEqual({ output: { released: true }, upstreamStatus: 200 });
+      await expect(createHttpExecutor(tool('/text'), { client: onePerOrigin })({}, callContext())).resolves.toMatchObject({
+        upstreamStatus: 200,
+      });
+      expect(server.requests.slice(before).map((request) => request.rawPath)).toEqual(['/text']);
+    } finally {
+      for (const response of held.splice(0)) response.destroy();
+      await onePerOrigin.close();
+    }
   });
 
   it('a caller deadline (TimeoutError) is UPSTREAM_TIMEOUT; an already aborted signal sends nothing', async () => {

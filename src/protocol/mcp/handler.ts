@@ -26,6 +26,7 @@ import { createListingIndexer } from './tool-listing.js';
 import type { McpBackend, McpHandler, McpOptions } from './types.js';
 import type { Reply as HttpReply } from '../reply.js';
 import { legacyFeatures } from './versions.js';
+import type { CallAbort } from '../../util/call-abort.js';
 
 /** Largest JSON-RPC batch accepted (2025-03-26 only). */
 export const maxBatchLength = 100;
@@ -47,7 +48,7 @@ type RequestMessage = Extract<JsonRpcMessage, { kind: 'request' }>;
  *   cursorSecret: crypto.getRandomValues(new Uint8Array(32)),
  *   serverInfo: { name: 'acme-gateway', version: '1.0.0' },
  * });
- * const response = await mcp.handle(request, request.signal);
+ * const response = await mcp.handle(request, abortOfSignal(request.signal));
  * ```
  */
 export function createMcpHandler(backend: McpBackend, options: McpOptions): McpHandler {
@@ -63,7 +64,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
   const hostAllowed = createHostGuard(options.allowedHosts);
   const originAllowed = createOriginGuard(options.allowedOrigins);
 
-  async function handle(request: Request, signal: AbortSignal): Promise<HttpReply> {
+  async function handle(request: Request, abort: CallAbort): Promise<HttpReply> {
     if (!hostAllowed(request)) {
       return gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Host not allowed' }));
     }
@@ -99,7 +100,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     }
 
     const headers = readMirroredHeaders(request.headers);
-    if (Array.isArray(body)) return handleBatch(body, headers, agent, request.headers, signal);
+    if (Array.isArray(body)) return handleBatch(body, headers, agent, request.headers, abort);
 
     const message = classifyMessage(body);
     switch (message.kind) {
@@ -128,7 +129,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
           : replyResponse(errorReply(route.status, null, route.code, route.message, route.data));
       }
       case 'request':
-        return replyResponse(await serveRequest(message, headers, agent, request.headers, signal));
+        return replyResponse(await serveRequest(message, headers, agent, request.headers, abort));
     }
   }
 
@@ -137,7 +138,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     headers: MirroredHeaders,
     agent: AgentPrincipal,
     requestHeaders: Headers,
-    signal: AbortSignal,
+    abort: CallAbort,
   ): Promise<Reply> {
     const route = routeRequest(message.method, message.params, headers);
     switch (route.kind) {
@@ -148,7 +149,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
       case 'legacy':
       case 'modern': {
         const era: Era = route.kind === 'legacy' ? { kind: 'legacy', version: route.version } : { kind: 'modern' };
-        return dispatch(methods, { id: message.id, params: message.params, agent, era, headers: requestHeaders, signal }, message.method);
+        return dispatch(methods, { id: message.id, params: message.params, agent, era, headers: requestHeaders, abort }, message.method);
       }
     }
   }
@@ -158,7 +159,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     headers: MirroredHeaders,
     agent: AgentPrincipal,
     requestHeaders: Headers,
-    signal: AbortSignal,
+    abort: CallAbort,
   ): Promise<HttpReply> {
     const version = legacyVersionFromHeader(headers);
     if (typeof version === 'object') {
@@ -211,7 +212,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
             }
             return dispatch(
               methods,
-              { id: message.id, params: message.params, agent, era, headers: requestHeaders, signal },
+              { id: message.id, params: message.params, agent, era, headers: requestHeaders, abort },
               message.method,
             );
         }
@@ -223,9 +224,9 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
   }
 
   return {
-    async handle(request, signal) {
+    async handle(request, abort) {
       try {
-        return await handle(request, signal);
+        return await handle(request, abort);
       } catch {
         return replyResponse(errorReply(500, null, JsonRpcErrorCode.internalError, 'Internal error'));
       }

@@ -16,6 +16,7 @@ import { tasksExtensionId } from './task-state.js';
 import type { ListingIndex, ListingIndexer, ToolShape } from './tool-listing.js';
 import type { McpBackend, McpOptions } from './types.js';
 import { type LegacyProtocolVersion, legacyFeatures, negotiateLegacyVersion, supportedProtocolVersions } from './versions.js';
+import type { CallAbort } from '../../util/call-abort.js';
 
 /** Freshness hint on `tools/list` pages (ms): listings follow policy changes, so keep it short. */
 export const toolsListTtlMs = 60_000;
@@ -32,7 +33,8 @@ export interface MethodCall {
   agent: AgentPrincipal;
   era: Era;
   headers: Headers;
-  signal: AbortSignal;
+  /** Aborts the call when the client goes away. */
+  abort: CallAbort;
 }
 
 /** The method implementations, bound to one backend and one set of options. */
@@ -156,7 +158,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
     },
 
     async callTool(call) {
-      const { id, params, agent, era, headers, signal } = call;
+      const { id, params, agent, era, headers, abort } = call;
       const name = params?.name;
       if (typeof name !== 'string' || name.length === 0) {
         return inBandError(id, JsonRpcErrorCode.invalidParams, 'Invalid params: name must be a non-empty string');
@@ -182,7 +184,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
 
       let outcome: CallOutcome;
       try {
-        outcome = await backend.callTool(agent, { name, arguments: args, signal });
+        outcome = await backend.callTool(agent, { name, arguments: args, abort });
       } catch (error) {
         outcome = { status: 'error', error: toGatewayError(error) };
       }

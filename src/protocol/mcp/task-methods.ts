@@ -27,6 +27,7 @@ import {
   tasksExtensionId,
 } from './task-state.js';
 import type { McpBackend } from './types.js';
+import type { CallAbort } from '../../util/call-abort.js';
 
 /** What the task methods need besides the backend. */
 export interface TaskMethodsOptions {
@@ -111,8 +112,8 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
    * (an outcome lost with a stopped instance), an internal error stands in for it, so a
    * terminal task always has a result.
    */
-  async function finalOutcome(agent: AgentPrincipal, record: InvocationRecord, signal: AbortSignal): Promise<CallOutcome> {
-    const outcome = await backend.waitForOutcome(agent, record.id, 0, signal);
+  async function finalOutcome(agent: AgentPrincipal, record: InvocationRecord, abort: CallAbort): Promise<CallOutcome> {
+    const outcome = await backend.waitForOutcome(agent, record.id, 0, abort);
     if (outcome !== undefined && outcome.status !== 'pending_approval') return outcome;
     return unknownOutcome(record.id);
   }
@@ -164,7 +165,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
   async function detailedTask(call: MethodCall, record: InvocationRecord): Promise<Record<string, unknown>> {
     const state = taskStateOfRecord(record, 'modern');
     if (!isTerminalTaskStatus(state.status) || state.status === 'cancelled') return modernTaskFields(state);
-    const outcome = await finalOutcome(call.agent, record, call.signal);
+    const outcome = await finalOutcome(call.agent, record, call.abort);
     const answer = answerCall(outcome, await describeTool(call.agent, record.tool), 'any');
     if (answer.kind === 'protocol-error') {
       return { ...modernTaskFields({ ...state, status: 'failed' }), error: { code: answer.code, message: answer.message } };
@@ -226,7 +227,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       if (found.reply !== undefined) return found.reply;
       const taskId = found.record.id;
       try {
-        let outcome = await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.signal);
+        let outcome = await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.abort);
         let record: InvocationRecord | undefined = found.record;
         if (outcome === undefined || outcome.status === 'pending_approval') {
           record = await backend.getInvocation(call.agent, taskId);

@@ -1,6 +1,7 @@
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
 import type { InvocationRecord } from '../../store/types.js';
 import type { Reply as HttpReply } from '../reply.js';
+import type { CallAbort } from '../../util/call-abort.js';
 
 /**
  * One tool as the MCP door shows it to an agent: the wire fields of an MCP `Tool`.
@@ -36,14 +37,14 @@ export interface McpToolView {
  * const backend: McpBackend = {
  *   authenticate: async (request) => principalFor(request),
  *   listTools: async (agent) => toolsVisibleTo(agent),
- *   callTool: async (agent, call) => pipeline.run({ agent, tool: call.name, input: call.arguments, signal: call.signal }),
+ *   callTool: async (agent, call) => pipeline.run({ agent, tool: call.name, input: call.arguments, abort: call.abort }),
  *   getInvocation: async (agent, id) => {
  *     const record = await store.getInvocation(id);
  *     return record?.agentId === agent.id ? record : undefined;
  *   },
  *   listInvocations: (agent, cursor) => store.listInvocations({ agentId: agent.id, cursor, limit: 50 }),
- *   waitForOutcome: async (agent, id, ms, signal) =>
- *     (await store.getInvocation(id))?.agentId === agent.id ? approvals.waitForOutcome(id, ms, signal) : undefined,
+ *   waitForOutcome: async (agent, id, ms, abort) =>
+ *     (await store.getInvocation(id))?.agentId === agent.id ? approvals.waitForOutcome(id, ms, abort) : undefined,
  *   cancelInvocation: (agent, id) => approvals.cancel(id, agent.id),
  * };
  * ```
@@ -54,7 +55,7 @@ export interface McpBackend {
   /** The tools this agent may call, already in deterministic order (by name). */
   listTools(agent: AgentPrincipal): Promise<readonly McpToolView[]>;
   /** Runs the governed pipeline. Unknown/invisible tool → outcome error code TOOL_NOT_FOUND. */
-  callTool(agent: AgentPrincipal, call: { name: string; arguments: unknown; signal: AbortSignal }): Promise<CallOutcome>;
+  callTool(agent: AgentPrincipal, call: { name: string; arguments: unknown; abort: CallAbort }): Promise<CallOutcome>;
   /** The record of one of this agent's calls; `undefined` for an unknown id or another agent's call. */
   getInvocation(agent: AgentPrincipal, invocationId: string): Promise<InvocationRecord | undefined>;
   /**
@@ -64,11 +65,11 @@ export interface McpBackend {
   listInvocations(agent: AgentPrincipal, cursor?: string): Promise<{ items: InvocationRecord[]; nextCursor?: string }>;
   /**
    * The final outcome of one of this agent's calls: at once when it is final already,
-   * otherwise after waiting up to `ms` (or until `signal` aborts) for the approval decision
+   * otherwise after waiting up to `ms` (or until `abort` fires) for the approval decision
    * and the execution that follows. `undefined` when it is still not final, and for
    * another agent's call.
    */
-  waitForOutcome(agent: AgentPrincipal, invocationId: string, ms: number, signal: AbortSignal): Promise<CallOutcome | undefined>;
+  waitForOutcome(agent: AgentPrincipal, invocationId: string, ms: number, abort: CallAbort): Promise<CallOutcome | undefined>;
   /**
    * Withdraws one of this agent's calls that is still waiting for approval: it will never
    * run. Returns its final (CANCELLED) outcome. Throws GatewayError NOT_FOUND when there is
@@ -121,6 +122,6 @@ export interface McpOptions {
  * ```
  */
 export interface McpHandler {
-  /** Answers one HTTP request; never throws. `signal` aborts a running tool call. */
-  handle(request: Request, signal: AbortSignal): Promise<HttpReply>;
+  /** Answers one HTTP request; never throws. `abort` (the client went away) aborts a running tool call. */
+  handle(request: Request, abort: CallAbort): Promise<HttpReply>;
 }

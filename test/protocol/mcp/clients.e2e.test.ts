@@ -10,6 +10,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMcpHandler, type McpHandler } from '../../../src/protocol/mcp/index.js';
+import { abortOfSignal } from '../../../src/util/call-abort.js';
 import { createFakeBackend, type FakeBackend, fakeTools, goodKey, manyTools, testOptions } from './fake-backend.js';
 
 const listing = [...fakeTools, ...manyTools(120)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -33,7 +34,7 @@ async function bridge(handler: McpHandler, incoming: IncomingMessage, outgoing: 
     headers,
     body: hasBody ? Buffer.concat(chunks) : undefined,
   });
-  const response = await handler.handle(request, controller.signal);
+  const response = await handler.handle(request, abortOfSignal(controller.signal));
   outgoing.writeHead(response.status, Object.fromEntries(response.headers));
   outgoing.end(await response.text());
 }

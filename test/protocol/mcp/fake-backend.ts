@@ -1,4 +1,5 @@
 import type { Reply } from '../../../src/protocol/reply.js';
+import { type CallAbort, NEVER_ABORTED } from '../../../src/util/call-abort.js';
 import { GatewayError, unauthenticated } from '../../../src/errors.js';
 import type { AgentPrincipal, CallOutcome } from '../../../src/pipeline/types.js';
 import type { InvocationRecord, InvocationStatus } from '../../../src/store/types.js';
@@ -299,21 +300,21 @@ export function createFakeBackend(tools: McpToolView[] = fakeTools): FakeBackend
       const next = start + invocationPageSize;
       return next < own.length ? { items, nextCursor: `page:${next}` } : { items };
     },
-    async waitForOutcome(agent, invocationId, ms, signal) {
+    async waitForOutcome(agent, invocationId, ms, abort) {
       waits.push(ms);
       const first = ownRecord(agent, invocationId);
       if (first === undefined) return undefined;
       if (first.status !== 'pending_approval' && first.status !== 'running') return outcomeOfRecord(first);
       if (ms <= 0) return undefined;
-      // Woken by a decision, by endWaits or by the signal: no clock involved.
+      // Woken by a decision, by endWaits or by the abort: no clock involved.
       await new Promise<void>((resolve) => {
         const wake = () => {
           waiters.delete(wake);
-          signal.removeEventListener('abort', wake);
+          stopListening();
           resolve();
         };
         waiters.add(wake);
-        signal.addEventListener('abort', wake, { once: true });
+        const stopListening = abort.onAbort(wake);
       });
       const latest = ownRecord(agent, invocationId);
       return latest === undefined ? undefined : outcomeOfRecord(latest);
@@ -384,8 +385,8 @@ export function modernPost(
 }
 
 /** Sends a request and reads status, headers and JSON body (undefined when empty). */
-export async function send(handler: { handle(request: Request, signal: AbortSignal): Promise<Reply> }, request: Request) {
-  const response = await handler.handle(request, new AbortController().signal);
+export async function send(handler: { handle(request: Request, abort: CallAbort): Promise<Reply> }, request: Request) {
+  const response = await handler.handle(request, NEVER_ABORTED);
   const text = await response.text();
   const body: any = text === '' ? undefined : JSON.parse(text);
   return { status: response.status, headers: response.headers, body, text };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.js';
 import { createMcpHandler } from '../../../src/protocol/mcp/index.js';
+import { NEVER_ABORTED } from '../../../src/util/call-abort.js';
 import { createFakeBackend, createTestHandler, mcpPost, send, testOptions } from './fake-backend.js';
 
 const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
@@ -101,7 +102,7 @@ describe('MCP endpoint: HTTP layer', () => {
 
   it('always answers requests as application/json, never as an event stream', async () => {
     const { handler } = createTestHandler();
-    const response = await handler.handle(mcpPost(ping), new AbortController().signal);
+    const response = await handler.handle(mcpPost(ping), NEVER_ABORTED);
     expect(response.headers.get('content-type')).toBe('application/json');
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMcpHandler } from '../../../src/protocol/mcp/index.js';
+import { AbortSource, type CallAbort } from '../../../src/util/call-abort.js';
 import { createFakeBackend, createTestHandler, mcpPost, modernPost, send, testAgent, testOptions } from './fake-backend.js';
 
 function legacyCall(name: string, args?: unknown, version = '2025-11-25') {
@@ -17,20 +18,20 @@ async function callLegacy(name: string, args: unknown = {}, version = '2025-11-2
 }
 
 describe('MCP endpoint: tools/call', () => {
-  it('passes the agent, name, arguments and signal to the backend', async () => {
+  it("passes the agent, name, arguments and the request's abort to the backend", async () => {
     const backend = createFakeBackend();
-    let seenSignal: AbortSignal | undefined;
+    let seenAbort: CallAbort | undefined;
     const original = backend.callTool;
     backend.callTool = async (agent, call) => {
-      seenSignal = call.signal;
+      seenAbort = call.abort;
       return original(agent, call);
     };
     const handler = createMcpHandler(backend, testOptions);
-    const controller = new AbortController();
-    const response = await handler.handle(legacyCall('echo', { message: 'hi' }), controller.signal);
+    const abort = new AbortSource();
+    const response = await handler.handle(legacyCall('echo', { message: 'hi' }), abort);
     expect(response.status).toBe(200);
     expect(backend.calls).toEqual([{ agent: testAgent, name: 'echo', arguments: { message: 'hi' } }]);
-    expect(seenSignal).toBe(controller.signal);
+    expect(seenAbort).toBe(abort);
   });
 
   it('passes {} when arguments are omitted', async () => {
