@@ -115,10 +115,7 @@ export async function toWebRequest(
 /** Writes a gateway answer (a Web `Response`, or the gateway's own JSON reply) to a Node response. */
 export async function writeWebResponse(res: NodeResponse, response: Response | JsonReply): Promise<void> {
   if (response instanceof JsonReply) {
-    const headers: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
+    const headers: Record<string, string> = { ...response.headerRecord };
     if (response.bodyText === null) {
       res.writeHead(response.status, headers);
       res.end();

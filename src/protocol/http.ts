@@ -2,7 +2,10 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import { NodeRequest } from './node-request.js';
 import { JsonReply } from './reply.js';
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+});
 
 /** A JSON reply. */
 export function jsonResponse(status: number, body: unknown, headers?: Record<string, string>): JsonReply {

@@ -5,15 +5,20 @@
  * `gateway.fetch` turns it into a real `Response` for everyone else.
  */
 export class JsonReply {
-  readonly headers: Headers;
+  private builtHeaders: Headers | undefined;
 
   constructor(
     readonly status: number,
     /** The body text, or null for no body. */
     readonly bodyText: string | null,
-    headers?: Record<string, string>,
-  ) {
-    this.headers = new Headers(headers);
+    /** The response headers as given (the Node bridge writes them as they are). */
+    readonly headerRecord: Readonly<Record<string, string>> = NO_HEADERS,
+  ) {}
+
+  /** The headers as a Web `Headers`, built on first read. */
+  get headers(): Headers {
+    this.builtHeaders ??= new Headers(this.headerRecord);
+    return this.builtHeaders;
   }
 
   async text(): Promise<string> {
@@ -28,6 +33,8 @@ export class JsonReply {
     return new Response(this.bodyText, { status: this.status, headers: this.headers });
   }
 }
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A route's answer: a reply made here, or a Web Response. */
 export type Reply = JsonReply | Response;

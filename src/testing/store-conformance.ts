@@ -254,6 +254,26 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await store.listInvocations()).items.map((item) => item.id)).toEqual(['inv-1']);
     });
 
+    it('invocations: inputs, outputs and errors of every JSON kind come back as they went in', async () => {
+      const outputs: unknown[] = [
+        'plain text',
+        42.5,
+        true,
+        null,
+        [1, 'two', [3], { four: 4 }],
+        { text: 'żółć 🚀 "quoted" \\ back\nslash', empty: {}, list: [], nested: { deeper: { deepest: [null, false] } } },
+      ];
+      for (const [index, output] of outputs.entries()) {
+        const record = invocationRecord(`inv-kind-${index}`, {
+          input: { echo: output },
+          output,
+          error: index === 0 ? { code: 'UPSTREAM_ERROR', message: 'upstream answered 500', details: { upstreamStatus: 500 } } : null,
+        });
+        await store.putInvocation(record);
+        expect(await store.getInvocation(record.id)).toEqual(record);
+      }
+    });
+
     it('invocations: list newest first, filtered by agent, tool, status and time, paged by cursor', async () => {
       const plan: Array<[string, string, string, InvocationRecord['status']]> = [
         ['inv-0', 'agent-1', 'crm.lookup', 'succeeded'],

@@ -13,7 +13,7 @@ export interface Reply {
   json: string;
 }
 
-const jsonHeaders: Readonly<Record<string, string>> = { 'content-type': 'application/json' };
+const jsonHeaders: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });
 
 /** A `200` reply carrying a result that is already serialised. */
 export function resultReply(id: JsonRpcId, resultJson: string): Reply {
