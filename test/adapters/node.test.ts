@@ -5,7 +5,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway, defineTool, httpTool } from '../../src/index.js';
 import { echo } from '../fixtures.js';
-import { listen } from '../helpers.js';
+import { deferred, listen } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -76,19 +76,13 @@ describe('createNodeHandler over node:http', () => {
   });
 
   it("a client that disconnects tears down an HTTP tool's upstream call (MCP door)", async () => {
-    let arrived: () => void = () => undefined;
-    const upstreamArrived = new Promise<void>((resolve) => {
-      arrived = resolve;
-    });
-    let closed: () => void = () => undefined;
-    const upstreamClosed = new Promise<void>((resolve) => {
-      closed = resolve;
-    });
+    const upstreamArrived = deferred();
+    const upstreamClosed = deferred();
     const pendingResponses: ServerResponse[] = [];
     const upstream = createServer((_request, response) => {
       pendingResponses.push(response);
-      response.on('close', () => closed());
-      arrived();
+      response.on('close', () => upstreamClosed.resolve());
+      upstreamArrived.resolve();
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     closers.push(async () => {
@@ -118,9 +112,9 @@ describe('createNodeHandler over node:http', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } }),
       signal: controller.signal,
     }).catch(() => undefined);
-    await upstreamArrived;
+    await upstreamArrived.promise;
     controller.abort();
-    await upstreamClosed; // the gateway closed its upstream connection
+    await upstreamClosed.promise; // the gateway closed its upstream connection
     await pending;
     for (;;) {
       const { items } = await gateway.admin.listInvocations();

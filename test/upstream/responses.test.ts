@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstreamClient } from '../../src/upstream/client.js';
@@ -13,7 +14,7 @@ const client = createUpstreamClient();
 const timers = new Set<NodeJS.Timeout>();
 let callerRequestArrived: () => void = () => {};
 /** Responses of `/hold`, answered when a test says so. */
-const held: Array<import('node:http').ServerResponse> = [];
+const held: ServerResponse[] = [];
 let callerConnectionClosed: () => void = () => {};
 
 beforeAll(async () => {
@@ -365,7 +366,7 @@ describe('deadlines', () => {
       const error = await rejection(queued, 'UPSTREAM_ERROR');
       expect(error.message).toBe('upstream call aborted by the caller');
       // The held call completes, and the aborted one never reached the upstream.
-      sendJson(held.shift() as import('node:http').ServerResponse, 200, { released: true });
+      sendJson(held.shift() as ServerResponse, 200, { released: true });
       await expect(holding).resolves.toEqual({ output: { released: true }, upstreamStatus: 200 });
       await expect(createHttpExecutor(tool('/text'), { client: onePerOrigin })({}, callContext())).resolves.toMatchObject({
         upstreamStatus: 200,
