@@ -180,11 +180,21 @@ function markdownTable(headers: string[], rows: string[][], alignRight: boolean[
 
 const fixed = (value: number | null | undefined, digits: number) => (value === null || value === undefined ? '–' : value.toFixed(digits));
 const cores = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value.toFixed(2));
+/**
+ * The server's CPU time per request, in microseconds (all its threads): the figure that
+ * compares across scenarios and days better than throughput, since it does not depend on
+ * how much of the machine the other processes took.
+ */
+const serverMicrosecondsPerRequest = (scenario: HttpScenarioResult): string => {
+  const server = scenario.cpu?.server;
+  const rate = scenario.requestsPerSecond;
+  return server === null || server === undefined || rate === undefined || rate <= 0 ? '–' : String(Math.round((server / rate) * 1e6));
+};
 
 function scenarioRows(results: BenchResults): string[][] {
   return results.scenarios.map((scenario) => {
     if (scenario.status !== 'measured') {
-      return [scenario.number, scenario.title, `${scenario.status}: ${scenario.reason ?? ''}`, '', '', '', '', '', '', '', ''];
+      return [scenario.number, scenario.title, `${scenario.status}: ${scenario.reason ?? ''}`, '', '', '', '', '', '', '', '', ''];
     }
     const errors = (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0);
     return [
@@ -198,6 +208,7 @@ function scenarioRows(results: BenchResults): string[][] {
       fixed(scenario.ratios?.throughputToSdkBaseline, 2),
       fixed(scenario.ratios?.p99ToCeiling, 2),
       cores(scenario.cpu?.server),
+      serverMicrosecondsPerRequest(scenario),
       `${cores(scenario.cpu?.upstream)} / ${cores(scenario.cpu?.loadGenerator)}`,
     ];
   });
@@ -214,9 +225,10 @@ const scenarioHeaders = [
   '×sdk',
   'p99/ceiling',
   'server CPU',
+  'server µs/req',
   'upstream / load CPU',
 ];
-const scenarioAlign = [false, false, true, true, true, true, true, true, true, true, true];
+const scenarioAlign = [false, false, true, true, true, true, true, true, true, true, true, true];
 
 function otherRows(results: BenchResults): { headers: string[]; rows: string[][]; align: boolean[] } {
   const rows: string[][] = [];
