@@ -29,16 +29,7 @@ export class NodeRequest {
   }
 
   get headers(): Headers {
-    if (this.builtHeaders === undefined) {
-      const headers = new Headers();
-      const raw = this.rawHeaders;
-      for (let index = 0; index < raw.length; index += 2) {
-        const name = raw[index] as string;
-        // HTTP/2 pseudo-headers are not valid Fetch header names.
-        if (name.charCodeAt(0) !== 58) headers.append(name, raw[index + 1] as string);
-      }
-      this.builtHeaders = headers;
-    }
+    this.builtHeaders ??= new RawHeaders(this.rawHeaders);
     return this.builtHeaders;
   }
 
@@ -92,6 +83,60 @@ export class NodeRequest {
     }
     return this.realRequest;
   }
+}
+
+/**
+ * The request's headers as a real `Headers`, filled from Node's raw header list only when
+ * something other than `get` needs it. The gateway reads a handful of headers per request
+ * with `get`, which is answered from the raw list directly; building an undici `Headers`
+ * (name and value validation per header) costs about 2 µs per request on Node 20.
+ */
+class RawHeaders extends Headers {
+  private filled = false;
+
+  constructor(private readonly raw: readonly string[]) {
+    super();
+  }
+
+  override get(name: string): string | null {
+    if (this.filled) return super.get(name);
+    const wanted = name.toLowerCase();
+    const raw = this.raw;
+    let value: string | null = null;
+    for (let index = 0; index < raw.length; index += 2) {
+      const candidate = raw[index] as string;
+      if (candidate.length === wanted.length && candidate.toLowerCase() === wanted) {
+        // Repeated headers read as one, comma-joined, as Headers.get answers them.
+        value = value === null ? (raw[index + 1] as string) : `${value}, ${raw[index + 1] as string}`;
+      }
+    }
+    return value;
+  }
+
+  /** Copies the raw list into the Headers itself, once, before anything else reads or changes it. */
+  fill(): void {
+    if (this.filled) return;
+    this.filled = true;
+    const raw = this.raw;
+    for (let index = 0; index < raw.length; index += 2) {
+      const name = raw[index] as string;
+      // HTTP/2 pseudo-headers are not valid Fetch header names.
+      if (name.charCodeAt(0) !== 58) super.append(name, raw[index + 1] as string);
+    }
+  }
+}
+
+// Every member of Headers but `get` fills the raw list in first.
+for (const method of ['append', 'delete', 'has', 'set', 'forEach', 'entries', 'keys', 'values', 'getSetCookie', Symbol.iterator] as const) {
+  const inherited = Headers.prototype[method] as (...args: unknown[]) => unknown;
+  Object.defineProperty(RawHeaders.prototype, method, {
+    value(this: RawHeaders, ...args: unknown[]) {
+      this.fill();
+      return inherited.apply(this, args);
+    },
+    writable: true,
+    configurable: true,
+  });
 }
 
 // Every other member of Request is served by the real Request, built on first use.
