@@ -32,8 +32,6 @@ import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
 import { executeStep } from './pipeline/execute.js';
-import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
-import { requestAbort } from './protocol/node-request.js';
 import { idempotencyStep } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { recordStep } from './pipeline/record.js';
@@ -46,6 +44,7 @@ import { compilePolicy } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
 import { decodePathSegment, errorResponse, methodNotAllowed } from './protocol/http.js';
+import { requestAbort } from './protocol/node-request.js';
 import { type Reply, handleReply, toWebResponse } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
@@ -56,6 +55,7 @@ import { sealSecretHeaders } from './secrets/tool-secrets.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools/http-tool.js';
 import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
 import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
+import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { memoryStore } from './store/memory.js';
 import type {
   ApprovalFilter,

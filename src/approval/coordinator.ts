@@ -7,8 +7,8 @@ import { outcomeOfRecord } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome } from '../pipeline/types.js';
 import type { ApprovalRecord, InvocationRecord } from '../store/types.js';
-import type { Approver, ApprovalNotice } from './approvers.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
+import type { Approver, ApprovalNotice } from './approvers.js';
 
 /** Default lifetime of an approval request: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;

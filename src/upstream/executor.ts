@@ -5,13 +5,13 @@ import { createSecretScrubber, type SecretScrubber } from '../secrets/secret-scr
 import { openSecretHeaders } from '../secrets/tool-secrets.js';
 import type { Vault } from '../secrets/vault.js';
 import type { HttpToolDefinition } from '../tools/http-tool.js';
+import { AbortSource, type CallAbort, abortOfSignal, callAbortKey } from '../util/call-abort.js';
 import type { UpstreamClient, UpstreamRoute } from './client.js';
+import { type BodyReading, type IncomingHttpHeaders, dispatchRequest } from './dispatch.js';
 import { isAddressRefused } from './guarded-connector.js';
 import { compileNetworkPolicy, type PrivateNetworkAllowance } from './network-policy.js';
 import { compileRequestPlan, inputNotObject, type PlannedRequest } from './request-plan.js';
-import { type BodyReading, type IncomingHttpHeaders, dispatchRequest } from './dispatch.js';
 import { decodeResponseBody } from './response-body.js';
-import { AbortSource, type CallAbort, abortOfSignal, callAbortKey } from '../util/call-abort.js';
 import { errorExcerpt, interpretBody } from './response-output.js';
 
 /** Options of {@link createHttpExecutor}. */

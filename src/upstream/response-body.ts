@@ -30,6 +30,7 @@ const DECODERS: Readonly<Record<string, Decoder>> = {
   br: promisify(zlib.brotliDecompress) as Decoder,
 };
 
+/** The `UPSTREAM_ERROR` of a body over its limit (declared, streamed or decoded). */
 export function tooLarge(limit: number, upstreamStatus: number): GatewayError {
   return new GatewayError({
     code: 'UPSTREAM_ERROR',

@@ -1,8 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createGateway, defineTool, httpTool } from '../../src/index.js';
 import { echo } from '../fixtures.js';
 import { deferred, listen } from '../helpers.js';
@@ -21,6 +19,15 @@ async function serve(options: Parameters<typeof createGateway>[0], handlerOption
     await gateway.close();
   });
   return { gateway, apiKey, url: server.url };
+}
+
+/** The first call's record once the pipeline has unwound (a cancelled call is recorded after its client left). */
+async function finalRecord(gateway: ReturnType<typeof createGateway>) {
+  for (;;) {
+    const [record] = (await gateway.admin.listInvocations()).items;
+    if (record !== undefined && record.status !== 'running') return record;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 describe('createNodeHandler over node:http', () => {
@@ -78,23 +85,17 @@ describe('createNodeHandler over node:http', () => {
   it("a client that disconnects tears down an HTTP tool's upstream call (MCP door)", async () => {
     const upstreamArrived = deferred();
     const upstreamClosed = deferred();
-    const pendingResponses: ServerResponse[] = [];
-    const upstream = createServer((_request, response) => {
-      pendingResponses.push(response);
-      response.on('close', () => upstreamClosed.resolve());
+    // Never answers: only the client's disconnect ends the call.
+    const upstream = await listen((_request, response) => {
+      response.on('close', upstreamClosed.resolve);
       upstreamArrived.resolve();
     });
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    closers.push(async () => {
-      for (const response of pendingResponses) response.destroy();
-      await new Promise<void>((resolve) => upstream.close(() => resolve()));
-    });
-    const { port } = upstream.address() as AddressInfo;
+    closers.push(upstream.close);
     const slow = httpTool({
       name: 'slow',
       description: 'an upstream that never answers',
       method: 'GET',
-      url: `http://127.0.0.1:${port}/slow`,
+      url: `${upstream.url}/slow`,
       inputSchema: { type: 'object' },
       allowPrivateNetwork: true,
       timeoutMs: 60_000,
@@ -116,34 +117,21 @@ describe('createNodeHandler over node:http', () => {
     controller.abort();
     await upstreamClosed.promise; // the gateway closed its upstream connection
     await pending;
-    for (;;) {
-      const { items } = await gateway.admin.listInvocations();
-      if (items[0]?.status !== undefined && items[0].status !== 'running') {
-        expect(items[0]).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    expect(await finalRecord(gateway)).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
   });
 
   it('aborts the call when the client disconnects', async () => {
-    let resolveAborted: () => void = () => undefined;
-    const aborted = new Promise<void>((resolve) => {
-      resolveAborted = resolve;
-    });
-    let resolveStarted: () => void = () => undefined;
-    const started = new Promise<void>((resolve) => {
-      resolveStarted = resolve;
-    });
+    const aborted = deferred();
+    const started = deferred();
     const hang = defineTool({
       name: 'hang',
       description: 'waits until aborted',
       inputSchema: { type: 'object' } as const,
       handler: (_input, { signal }) =>
         new Promise((resolve) => {
-          resolveStarted();
+          started.resolve();
           signal.addEventListener('abort', () => {
-            resolveAborted();
+            aborted.resolve();
             resolve({});
           });
         }),
@@ -156,19 +144,12 @@ describe('createNodeHandler over node:http', () => {
       body: '{"input":{}}',
       signal: controller.signal,
     }).catch(() => undefined);
-    await started;
+    await started.promise;
     controller.abort();
-    await aborted;
+    await aborted.promise;
     await pending;
     // The call is recorded as cancelled once the pipeline unwinds.
-    for (;;) {
-      const { items } = await gateway.admin.listInvocations();
-      if (items.length > 0) {
-        expect(items[0]?.error?.code).toBe('CANCELLED');
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    expect((await finalRecord(gateway)).error?.code).toBe('CANCELLED');
   });
 
   it('serves under a mount prefix and passes other requests to next()', async () => {
