@@ -1,5 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sha256Hex } from '../util/canonical-json.js';
+import { randomBytes } from 'node:crypto';
+import { sha256Bytes, sha256Hex } from '../util/canonical-json.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const ID_LENGTH = 16;
@@ -25,7 +25,7 @@ export function newAgentId(): string {
 }
 
 function checksum(body: string): string {
-  const digest = createHash('sha256').update(body).digest();
+  const digest = sha256Bytes(body);
   let out = '';
   for (let index = 0; index < CHECKSUM_LENGTH; index++) out += BASE62[(digest[index] as number) % 62];
   return out;
@@ -55,10 +55,15 @@ export function hashAgentKey(key: string): string {
   return sha256Hex(key);
 }
 
-/** Constant-time comparison of two hex SHA-256 digests. */
+/**
+ * Constant-time comparison of two hex SHA-256 digests as written by {@link hashAgentKey}
+ * (lower case): every character is compared, whatever differs first.
+ */
 export function digestsEqual(a: string, b: string): boolean {
   if (a.length !== 64 || b.length !== 64) return false;
-  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+  let difference = 0;
+  for (let index = 0; index < 64; index++) difference |= a.charCodeAt(index) ^ b.charCodeAt(index);
+  return difference === 0;
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */

@@ -31,6 +31,11 @@ describe('agent keys', () => {
     expect(digestsEqual(hash, hashAgentKey(key))).toBe(true);
     expect(digestsEqual(hash, hashAgentKey(`${key}x`))).toBe(false);
     expect(digestsEqual(hash, 'short')).toBe(false);
+    // Every position counts, the first and the last alike.
+    const flip = (text: string, at: number) => text.slice(0, at) + (text[at] === '0' ? '1' : '0') + text.slice(at + 1);
+    expect(digestsEqual(hash, flip(hash, 0))).toBe(false);
+    expect(digestsEqual(hash, flip(hash, 63))).toBe(false);
+    expect(digestsEqual(flip(hash, 31), hash)).toBe(false);
   });
 
   it('are read only from a Bearer authorization header', () => {
