@@ -29,6 +29,11 @@ export interface StartChildOptions {
   nodeFlags?: string[];
   /** Command-line arguments of the child script. */
   args?: string[];
+  /**
+   * A program that runs Node, and its arguments before Node's path (such as
+   * `['valgrind', '--tool=callgrind']`). The IPC channel passes through it.
+   */
+  wrapper?: string[];
 }
 
 const benchDirectory = fileURLToPath(new URL('.', import.meta.url));
@@ -39,8 +44,12 @@ if (process.send !== undefined) process.once('disconnect', () => process.exit(0)
 
 /** Starts `bench/<script>` in a new Node process with an IPC channel. */
 export function startChild(script: string, options: StartChildOptions = {}): BenchChild {
+  const nodeArgv = ['--import', 'tsx', ...(options.nodeFlags ?? [])];
+  const [wrapperProgram, ...wrapperArgs] = options.wrapper ?? [];
   const child = fork(benchDirectory + script, options.args ?? [], {
-    execArgv: ['--import', 'tsx', ...(options.nodeFlags ?? [])],
+    ...(wrapperProgram === undefined
+      ? { execArgv: nodeArgv }
+      : { execPath: wrapperProgram, execArgv: [...wrapperArgs, process.execPath, ...nodeArgv] }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const inbox: BenchMessage[] = [];

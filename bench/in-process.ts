@@ -4,7 +4,10 @@
  * memory store), in a tight loop with 1 call in flight and with many in flight. No HTTP
  * anywhere. Two tools: one returns the same ~2 KiB record as the upstream (the figure the
  * goal is judged on), one returns `{ ok: true }` (the pipeline's fixed cost). Asked with
- * `{ type: 'run', ... }`, answers `{ type: 'result', modes: [...] }`.
+ * `{ type: 'run', ... }`, answers `{ type: 'result', modes: [...] }`; asked with
+ * `{ type: 'calls', output, count }`, makes that many calls one after the other and answers
+ * `{ type: 'calls-done', errors }` (for counts that do not depend on time, as
+ * bench/instructions.ts takes).
  */
 import { onParentMessage, readArguments, sendToParent } from './child-process.js';
 import { startCpuProfile } from './cpu-profiler.js';
@@ -81,8 +84,22 @@ async function measure(output: InProcessMode['output'], inFlight: number, second
   };
 }
 
+/** `count` calls, one after the other; the number that failed. */
+async function callInSequence(output: InProcessMode['output'], count: number): Promise<number> {
+  let errors = 0;
+  for (let index = 0; index < count; index++) {
+    if (outcomeProblem(await bench.gateway.invoke(callsByOutput[output]), index === 0) !== undefined) errors++;
+  }
+  return errors;
+}
+
 onParentMessage(
   async (message) => {
+    if (message.type === 'calls') {
+      const output = message.output === 'tiny' ? 'tiny' : 'record';
+      await sendToParent({ type: 'calls-done', errors: await callInSequence(output, Number(message.count)) });
+      return;
+    }
     if (message.type !== 'run') return;
     const { warmupSeconds, durationSeconds, concurrencies, profileFile } = message as unknown as {
       warmupSeconds: number;

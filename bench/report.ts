@@ -163,14 +163,16 @@ export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[
   ];
 }
 
-function table(headers: string[], rows: string[][], alignRight: boolean[]): string[] {
+/** A plain-text table, columns padded to their widest cell. */
+export function table(headers: string[], rows: string[][], alignRight: boolean[]): string[] {
   const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((cell, column) => (alignRight[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join('  ');
   return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)];
 }
 
-function markdownTable(headers: string[], rows: string[][], alignRight: boolean[]): string[] {
+/** A Markdown table. */
+export function markdownTable(headers: string[], rows: string[][], alignRight: boolean[]): string[] {
   return [
     `| ${headers.join(' | ')} |`,
     `|${alignRight.map((right) => (right ? '---:' : ':---')).join('|')}|`,

@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { ApprovalResult } from './approval.js';
 import { type BenchChild, readArguments, startChild } from './child-process.js';
 import { type CodeUnderTest, assertBuilt, loadInChildren } from './code-under-test.js';
-import { customerJson, legacyToolCall, modernToolCall, restInvoke } from './fixtures.js';
+import { customerJson } from './fixtures.js';
 import type { InProcessMode } from './in-process.js';
 import type { LoadConfig, LoadResult } from './load.js';
 import type { MemoryCheckpoint } from './memory.js';
@@ -45,7 +45,7 @@ import {
   formatConsoleReport,
   formatMarkdownReport,
 } from './report.js';
-import type { ResponseKind } from './response-checks.js';
+import { type HttpScenario, type StartedServer, gatewayServer, httpScenarios, startServer } from './scenarios.js';
 
 const args = readArguments();
 const quick = args.has('quick');
@@ -80,116 +80,6 @@ const outputName = args.get('output') ?? 'latest';
 if (!/^[A-Za-z0-9._-]+$/.test(outputName)) throw new Error('--output must be a plain file name (letters, digits, ".", "_", "-")');
 const profileDirectory = `${resultsDirectory}profiles/`;
 
-/** An HTTP scenario: which server (none: the upstream itself), which request, which answer. */
-interface HttpScenario {
-  id: string;
-  number: string;
-  title: string;
-  server?: { script: string; args?: string[] };
-  path: string;
-  request: { body: string; headers: Record<string, string> };
-  kind: ResponseKind;
-  /** The gateway's agent key goes into `authorization`. */
-  agentKey?: boolean;
-  skip?: string;
-}
-
-const modern = modernToolCall();
-const legacy = legacyToolCall();
-const rest = restInvoke();
-const gatewayServer = (store: string) => ({ script: 'servers/gateway.ts', args: [`--store=${store}`] });
-
-const httpScenarios: HttpScenario[] = [
-  { id: 'direct', number: '1', title: 'direct (upstream alone)', path: '/customers/cus_1042', request: modern, kind: 'record' },
-  {
-    id: 'ceiling',
-    number: '2',
-    title: 'ceiling proxy (no governance)',
-    server: { script: 'servers/ceiling.ts' },
-    path: '/mcp',
-    request: modern,
-    kind: 'record',
-  },
-  {
-    id: 'ceiling-bridge',
-    number: '2b',
-    title: 'ceiling through the Node ⇄ Web bridge',
-    server: { script: 'servers/ceiling.ts', args: ['--bridge'] },
-    path: '/mcp',
-    request: modern,
-    kind: 'record',
-  },
-  {
-    id: 'sdk-baseline',
-    number: '3',
-    title: 'sdk-baseline MCP 2026-07-28',
-    server: { script: 'servers/sdk-baseline.ts' },
-    path: '/mcp',
-    request: modern,
-    kind: 'mcp-plain',
-  },
-  {
-    id: 'sdk-baseline-2025',
-    number: '3b',
-    title: 'sdk-baseline MCP 2025-11-25',
-    server: { script: 'servers/sdk-baseline.ts' },
-    path: '/mcp',
-    request: legacy,
-    kind: 'mcp-plain',
-  },
-  {
-    id: 'gateway-rest',
-    number: '4',
-    title: 'gateway REST invoke',
-    server: gatewayServer('memory'),
-    path: rest.path,
-    request: rest,
-    kind: 'rest-governed',
-    agentKey: true,
-  },
-  {
-    id: 'gateway-mcp-2026',
-    number: '5',
-    title: 'gateway MCP 2026-07-28',
-    server: gatewayServer('memory'),
-    path: '/mcp',
-    request: modern,
-    kind: 'mcp-governed',
-    agentKey: true,
-  },
-  {
-    id: 'gateway-mcp-2025',
-    number: '6',
-    title: 'gateway MCP 2025-11-25',
-    server: gatewayServer('memory'),
-    path: '/mcp',
-    request: legacy,
-    kind: 'mcp-governed',
-    agentKey: true,
-  },
-  {
-    id: 'gateway-mcp-2026-pglite',
-    number: '7a',
-    title: 'gateway MCP 2026, SQL store on PGlite',
-    server: gatewayServer('pglite'),
-    path: '/mcp',
-    request: modern,
-    kind: 'mcp-governed',
-    agentKey: true,
-  },
-  {
-    id: 'gateway-mcp-2026-postgres',
-    number: '7b',
-    title: 'gateway MCP 2026, SQL store on Postgres',
-    server: gatewayServer('postgres'),
-    path: '/mcp',
-    request: modern,
-    kind: 'mcp-governed',
-    agentKey: true,
-    ...(process.env.ATG_TEST_POSTGRES_URL ? {} : { skip: 'ATG_TEST_POSTGRES_URL is not set' }),
-  },
-];
-
 /** CPU seconds a process has used so far (Linux /proc; null elsewhere). */
 function cpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;
@@ -201,30 +91,6 @@ function cpuSeconds(pid: number | undefined): number | null {
   } catch {
     return null;
   }
-}
-
-interface StartedServer {
-  child?: BenchChild;
-  url: string;
-  agentKey?: string;
-  unavailable?: string;
-}
-
-async function startServer(scenario: HttpScenario, upstreamUrl: string): Promise<StartedServer> {
-  if (scenario.server === undefined) return { url: upstreamUrl };
-  const child = startChild(scenario.server.script, { args: [`--upstream=${upstreamUrl}`, ...(scenario.server.args ?? [])] });
-  let first: Awaited<ReturnType<BenchChild['next']>>;
-  try {
-    first = await Promise.race([child.next('ready'), child.next('unavailable')]);
-  } catch (error) {
-    await child.stop(1_000);
-    throw error;
-  }
-  if (first.type === 'unavailable') {
-    await child.stop();
-    return { child, url: '', unavailable: String(first.reason) };
-  }
-  return { child, url: String(first.url), ...(typeof first.agentKey === 'string' ? { agentKey: first.agentKey } : {}) };
 }
 
 async function measureHttpScenario(
@@ -407,10 +273,7 @@ async function measureInProcess(upstreamUrl: string, profileFile?: string): Prom
 }
 
 async function measureApproval(upstreamUrl: string): Promise<BenchResults['approval']> {
-  const server = await startServer(
-    { id: 'approval', number: '9', title: 'approval', server: gatewayServer('memory'), path: '', request: modern, kind: 'rest-governed' },
-    upstreamUrl,
-  );
+  const server = await startServer({ server: gatewayServer('memory') }, upstreamUrl);
   const worker = startChild('approval.ts');
   try {
     await worker.next('ready');
