@@ -44,3 +44,17 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
   });
   return { promise, resolve };
 }
+
+/**
+ * An upstream on 127.0.0.1 that never answers: `arrived` settles when a request comes in,
+ * `closed` when the connection it came on is closed (by a deadline or a cancellation).
+ */
+export async function silentUpstream(): Promise<Awaited<ReturnType<typeof listen>> & { arrived: Promise<void>; closed: Promise<void> }> {
+  const arrived = deferred();
+  const closed = deferred();
+  const upstream = await listen((req) => {
+    req.socket.once('close', closed.resolve);
+    arrived.resolve();
+  });
+  return { ...upstream, arrived: arrived.promise, closed: closed.promise };
+}

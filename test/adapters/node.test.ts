@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { createGateway, defineTool, httpTool } from '../../src/index.js';
 import { echo } from '../fixtures.js';
-import { deferred, listen } from '../helpers.js';
+import { deferred, listen, silentUpstream } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -83,13 +83,8 @@ describe('createNodeHandler over node:http', () => {
   });
 
   it("a client that disconnects tears down an HTTP tool's upstream call (MCP door)", async () => {
-    const upstreamArrived = deferred();
-    const upstreamClosed = deferred();
     // Never answers: only the client's disconnect ends the call.
-    const upstream = await listen((_request, response) => {
-      response.on('close', upstreamClosed.resolve);
-      upstreamArrived.resolve();
-    });
+    const upstream = await silentUpstream();
     closers.push(upstream.close);
     const slow = httpTool({
       name: 'slow',
@@ -113,9 +108,9 @@ describe('createNodeHandler over node:http', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } }),
       signal: controller.signal,
     }).catch(() => undefined);
-    await upstreamArrived.promise;
+    await upstream.arrived;
     controller.abort();
-    await upstreamClosed.promise; // the gateway closed its upstream connection
+    await upstream.closed; // the gateway closed its upstream connection
     await pending;
     expect(await finalRecord(gateway)).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
   });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, generateEncryptionKey, httpTool, secret } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { deferred, jsonRequest, listen } from '../helpers.js';
+import { jsonRequest, listen, silentUpstream } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -258,13 +258,8 @@ describe('admin: policies', () => {
 
 describe('the deadline of an HTTP tool', () => {
   it('answers UPSTREAM_TIMEOUT and tears the upstream request down', async () => {
-    const arrived = deferred();
-    const closed = deferred();
-    const upstream = await listen((req) => {
-      // Never answers: only the gateway's deadline ends the call.
-      req.socket.once('close', closed.resolve);
-      arrived.resolve();
-    });
+    // Never answers: only the gateway's deadline ends the call.
+    const upstream = await silentUpstream();
     closers.push(upstream.close);
     const slow = httpTool({
       name: 'crm.slow',
@@ -278,8 +273,8 @@ describe('the deadline of an HTTP tool', () => {
     const { gateway, apiKey } = await gatewayWith({ tools: [slow] });
     const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.slow', input: {} });
     expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_TIMEOUT');
-    await arrived.promise;
-    await closed.promise;
+    await upstream.arrived;
+    await upstream.closed;
     const timedOut = await gateway.admin.listInvocations({ status: 'timeout' });
     expect(timedOut.items).toHaveLength(1);
   });
