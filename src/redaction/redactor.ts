@@ -5,7 +5,7 @@ import { ValueHasher } from './modes.js';
 import { compilePathRules } from './paths.js';
 import { checkMode, normaliseDetectorSelection, normaliseProfile } from './profile.js';
 import { compileSecrets } from './secrets.js';
-import { CombinedScanner, type ScanRule } from './text-scanner.js';
+import { CombinedScanner, type ScanRule, timestampKeys } from './text-scanner.js';
 import { TextRedaction } from './text-redaction.js';
 import type { CompiledRedaction, DetectorName, RedactionMode, RedactionProfileInput, Redactor, RedactorConfig } from './types.js';
 import { type KeyInfo, redactValue, type WalkPlan } from './walk.js';
@@ -60,6 +60,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     });
   }
   const keyValue: ScanRule<InlineCredentialKind> = keyValueRule(keyNames);
+  const skipTimestamps = !timestampKeys().some((key) => keyNames.isSensitive(key));
   const scanners = new Map<string, CombinedScanner>();
 
   function scannerFor(enabled: readonly DetectorName[]): CombinedScanner {
@@ -89,7 +90,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
       modes.set(name, typeof own === 'string' ? own : (gateway.mode ?? profileMode));
     }
     const secrets = compileSecrets(profile.secrets);
-    const text = new TextRedaction(secrets, scannerFor(enabled), modes, hasher);
+    const text = new TextRedaction(secrets, scannerFor(enabled), modes, hasher, skipTimestamps);
     const keyCache = new Map<string, KeyInfo>();
     const plan: WalkPlan = {
       text,

@@ -1,7 +1,7 @@
 import { MASK, partialText, stricterMode, type ValueHasher } from './modes.js';
 import { type FoldedText, foldForMatching, foldedText, originalEnd, originalStart } from './normalize.js';
 import type { SecretMatcher } from './secrets.js';
-import { type CombinedScanner, ScanFeature, scanFeatures } from './text-scanner.js';
+import { type CombinedScanner, isTimestamp, ScanFeature, scanFeatures } from './text-scanner.js';
 import type { RedactionMode } from './types.js';
 
 /** A stretch of the original string to replace. */
@@ -25,12 +25,21 @@ export class TextRedaction {
   private readonly scanner: CombinedScanner;
   private readonly modes: ReadonlyMap<string, RedactionMode>;
   private readonly hasher: ValueHasher;
+  /** No rule can find anything in an RFC 3339 timestamp (no key name matches `Thh`): their scan is skipped. */
+  private readonly skipTimestamps: boolean;
 
-  constructor(secrets: SecretMatcher, scanner: CombinedScanner, modes: ReadonlyMap<string, RedactionMode>, hasher: ValueHasher) {
+  constructor(
+    secrets: SecretMatcher,
+    scanner: CombinedScanner,
+    modes: ReadonlyMap<string, RedactionMode>,
+    hasher: ValueHasher,
+    skipTimestamps: boolean,
+  ) {
     this.secrets = secrets;
     this.scanner = scanner;
     this.modes = modes;
     this.hasher = hasher;
+    this.skipTimestamps = skipTimestamps;
   }
 
   /** The redacted string; the same string when nothing matched. */
@@ -49,7 +58,11 @@ export class TextRedaction {
         features = scanFeatures(folded.text);
       }
     }
-    const hits = this.scanner.scan(folded === null ? text : folded.text, features);
+    // Timestamps are the commonest digit-bearing strings in API data; a layer 1 secret in one was found above.
+    const hits =
+      (features & ScanFeature.digits8) !== 0 && this.skipTimestamps && isTimestamp(text, features)
+        ? null
+        : this.scanner.scan(folded === null ? text : folded.text, features);
     if (hits !== null) {
       spans ??= [];
       for (const hit of hits) {

@@ -158,6 +158,74 @@ export function scanFeatures(text: string): number {
   return features;
 }
 
+/** The {@link ScanFeature} bits an {@link isTimestamp} string can have (it always has `digits8`). */
+const TIMESTAMP_FEATURES =
+  ScanFeature.separator | ScanFeature.twoColons | ScanFeature.digits4 | ScanFeature.digits8 | ScanFeature.digits9 | ScanFeature.digits13;
+
+function digitsAt(text: string, start: number, count: number): boolean {
+  for (let index = start; index < start + count; index++) {
+    const code = text.charCodeAt(index);
+    if (!(code >= 48 && code <= 57)) return false;
+  }
+  return true;
+}
+
+/**
+ * True when `text` is exactly an RFC 3339 date or date-time as APIs write timestamps:
+ * `YYYY-MM-DD`, then optionally `T`, `t` or a space and `hh:mm`, then optionally `:ss` with a
+ * fraction of 1–9 digits, then optionally `Z`, `z` or an offset `±hh:mm`. Digits are not
+ * range-checked. `features` are `scanFeatures(text)`, which rule most strings out at once.
+ *
+ * No built-in detector can match inside such a string, whatever its digits: it has no `@`,
+ * no letters but `T`/`Z`, no `://`, no dotted quad, and its digit groups (4-2-2, then 2:2:2,
+ * a fraction and 2:2) fit no card, SSN, IBAN or phone layout (the one national-phone candidate,
+ * `0M-DD hh` in the space form, mixes separators and has 6 digits, so it is refused) nor a
+ * valid IPv6 address. The only thing the `key: value` rule can read in one is the key `Thh`
+ * (or `thh`) before the first colon: see {@link timestampKeys}. The property test in
+ * test/redaction/scanner.test.ts checks this against a full scan of every rule.
+ */
+export function isTimestamp(text: string, features: number): boolean {
+  const length = text.length;
+  if ((features & ~TIMESTAMP_FEATURES) !== 0 || (features & ScanFeature.digits8) === 0 || length < 10 || length > 35) return false;
+  if (!digitsAt(text, 0, 4) || text.charCodeAt(4) !== 45 || !digitsAt(text, 5, 2) || text.charCodeAt(7) !== 45 || !digitsAt(text, 8, 2)) {
+    return false;
+  }
+  if (length === 10) return true;
+  const between = text.charCodeAt(10);
+  if (between !== 84 && between !== 116 && between !== 32) return false;
+  if (!digitsAt(text, 11, 2) || text.charCodeAt(13) !== 58 || !digitsAt(text, 14, 2)) return false;
+  let index = 16;
+  if (text.charCodeAt(index) === 58) {
+    if (!digitsAt(text, 17, 2)) return false;
+    index = 19;
+    if (text.charCodeAt(index) === 46) {
+      let end = index + 1;
+      while (end < length && digitsAt(text, end, 1)) end++;
+      if (end === index + 1 || end - index - 1 > 9) return false;
+      index = end;
+    }
+  }
+  if (index === length) return true;
+  const zone = text.charCodeAt(index);
+  if (zone === 90 || zone === 122) return index + 1 === length;
+  if (zone !== 43 && zone !== 45) return false;
+  return index + 6 === length && digitsAt(text, index + 1, 2) && text.charCodeAt(index + 3) === 58 && digitsAt(text, index + 4, 2);
+}
+
+/**
+ * Every key the `key: value` rule can read inside an {@link isTimestamp} string: the hour after
+ * the `T` (`T10` in `2025-01-03T10:00:00Z`), in both cases. When none of them is a sensitive
+ * key name, no rule can find anything in a timestamp.
+ */
+export function timestampKeys(): string[] {
+  const keys: string[] = [];
+  for (let hour = 0; hour < 100; hour++) {
+    const digits = String(hour).padStart(2, '0');
+    keys.push(`T${digits}`, `t${digits}`);
+  }
+  return keys;
+}
+
 /** The alternation of some of a scanner's rules. */
 interface RuleSubset<Kind extends string> {
   readonly rules: readonly ScanRule<Kind>[];

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { detectorNames, detectorRule } from '../../src/redaction/detectors.js';
 import { keyValueRule, urlCredentialRule } from '../../src/redaction/inline-credentials.js';
 import { KeyNameMatcher, resolveKeyNames } from '../../src/redaction/key-names.js';
-import { CombinedScanner, ScanFeature, scanFeatures } from '../../src/redaction/text-scanner.js';
+import { createRedactor } from '../../src/redaction/redactor.js';
+import { CombinedScanner, isTimestamp, ScanFeature, scanFeatures, timestampKeys } from '../../src/redaction/text-scanner.js';
 
 const everyFeature = Object.values(ScanFeature).reduce((all, bit) => all | bit, 0);
 const scanner = new CombinedScanner<string>([
@@ -83,5 +84,87 @@ describe('feature gating of the combined scanner', () => {
     const withFindings = texts.filter((text) => scanner.scan(text, everyFeature) !== null).length;
     // A fixed seed: the same 500 strings every run.
     expect(withFindings).toBeGreaterThan(50);
+  });
+});
+
+/** RFC 3339 dates and date-times in every written form isTimestamp accepts, with arbitrary digits. */
+const digitString = (minLength: number, maxLength = minLength) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789'.split('')), minLength, maxLength });
+const timestamps = fc
+  .tuple(
+    digitString(8),
+    fc.option(
+      fc.tuple(
+        fc.constantFrom('T', 't', ' '),
+        digitString(4),
+        fc.option(fc.tuple(digitString(2), fc.option(digitString(1, 9)))),
+        fc.option(
+          fc.oneof(
+            fc.constantFrom('Z', 'z'),
+            fc.tuple(fc.constantFrom('+', '-'), digitString(4)).map(([sign, digits]) => `${sign}${digits.slice(0, 2)}:${digits.slice(2)}`),
+          ),
+        ),
+      ),
+    ),
+  )
+  .map(([date, time]) => {
+    let text = `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6)}`;
+    if (time === null) return text;
+    const [between, clock, seconds, zone] = time;
+    text += `${between}${clock.slice(0, 2)}:${clock.slice(2)}`;
+    if (seconds !== null) text += `:${seconds[0]}${seconds[1] === null ? '' : `.${seconds[1]}`}`;
+    return text + (zone ?? '');
+  });
+
+describe('timestamps', () => {
+  it('recognises every RFC 3339 form, and no rule finds anything in one', () => {
+    fc.assert(
+      fc.property(timestamps, (text) => {
+        expect(isTimestamp(text, scanFeatures(text))).toBe(true);
+        // Every rule, the opt-in detectors included, at every offset.
+        expect(scanner.scan(text, everyFeature)).toBeNull();
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('refuses near misses', () => {
+    for (const text of [
+      '2025-01-03T10',
+      '2025-1-03',
+      '2025-01-03T10:00:00+0530',
+      '2025-01-03T10:00:00.1234567890Z',
+      '2025-01-03T10:00:00.Z',
+      '2025-01-03T10:00:00Z ',
+      ' 2025-01-03',
+      '2025-01-03T10:00:00ZZ',
+      '2025-01-03_10:00',
+      '2025/01/03',
+      '20250103',
+      '2025-01-03T10:00:00+05:3',
+    ]) {
+      expect(isTimestamp(text, scanFeatures(text)), text).toBe(false);
+    }
+  });
+
+  it('are scanned after all when a key name matches the hour the key: value rule reads in them', () => {
+    expect(timestampKeys()).toContain('T10');
+    expect(timestampKeys()).toContain('t99');
+    const text = '2025-01-03T10:00:00Z';
+    expect(createRedactor().compile().text(text)).toBe(text);
+    // "T10" is now a sensitive key, so "T10:00:00Z" reads as a credential pair.
+    expect(
+      createRedactor({ keyNames: { add: ['t10'] } })
+        .compile()
+        .text(text),
+    ).toBe('2025-01-03T10:***');
+  });
+
+  it('still lose a layer 1 secret written inside them', () => {
+    expect(
+      createRedactor()
+        .compile({ secrets: ['10:00:00'] })
+        .text('2025-01-03T10:00:00Z'),
+    ).toBe('2025-01-03T***Z');
   });
 });
