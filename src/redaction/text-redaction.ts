@@ -49,6 +49,8 @@ export class TextRedaction {
     const pattern = this.secrets.pattern;
     const shortest = this.secrets.shortestMatch;
     let spans: Span[] | null = pattern === null || text.length < shortest ? null : collectSecretSpans(pattern, text, null, null);
+    // Timestamps, the commonest digit-bearing strings in API data, cannot hold a finding (see isTimestamp).
+    if (this.skipTimestamps && isTimestamp(text)) return spans === null ? text : this.render(text, spans);
     let features = scanFeatures(text);
     let folded: FoldedText | null = null;
     if ((features & ScanFeature.nonAscii) !== 0) {
@@ -58,11 +60,7 @@ export class TextRedaction {
         features = scanFeatures(folded.text);
       }
     }
-    // Timestamps are the commonest digit-bearing strings in API data; a layer 1 secret in one was found above.
-    const hits =
-      (features & ScanFeature.digits8) !== 0 && this.skipTimestamps && isTimestamp(text, features)
-        ? null
-        : this.scanner.scan(folded === null ? text : folded.text, features);
+    const hits = this.scanner.scan(folded === null ? text : folded.text, features);
     if (hits !== null) {
       spans ??= [];
       for (const hit of hits) {
