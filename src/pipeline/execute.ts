@@ -24,12 +24,8 @@ export async function runTool(
     timedOut
       ? new GatewayError({ code: 'UPSTREAM_TIMEOUT', message: `Tool "${tool.name}" did not finish within ${tool.timeoutMs} ms` })
       : new GatewayError({ code: 'CANCELLED', message: 'The caller went away' });
-  let rejectAborted: (error: GatewayError) => void = () => undefined;
-  // Local handlers may ignore the signal: the race makes the deadline hold regardless.
-  const aborted = new Promise<never>((_, reject) => {
-    rejectAborted = reject;
-  });
-  aborted.catch(() => undefined);
+  /** Settles the call's promise as aborted, once that promise exists. */
+  let rejectAborted: ((error: GatewayError) => void) | undefined;
   let controller: AbortController | undefined;
   const context: ToolCallContext & { [callAbortKey]: AbortSource } = {
     get signal(): AbortSignal {
@@ -45,7 +41,7 @@ export async function runTool(
   };
   source.onAbort(() => {
     controller?.abort(source.reason);
-    rejectAborted(abortError());
+    rejectAborted?.(abortError());
   });
   const timer = setTimeout(() => {
     timedOut = true;
@@ -59,7 +55,13 @@ export async function runTool(
 
   let execution: ToolExecution;
   try {
-    execution = await Promise.race([tool.execute(input, context), aborted]);
+    // Local handlers may ignore the signal: settling on the abort makes the deadline hold
+    // regardless (one promise instead of a race against a second one).
+    execution = await new Promise<ToolExecution>((resolve, reject) => {
+      rejectAborted = reject;
+      if (source.aborted) reject(abortError());
+      else tool.execute(input, context).then(resolve, reject);
+    });
   } catch (error) {
     if (source.aborted) throw abortError();
     if (isGatewayError(error)) throw error;

@@ -397,6 +397,26 @@ describe('programmatic invoke', () => {
     expect(outcome.status === 'error' && outcome.error.code).toBe('CANCELLED');
     expect(seenAbort).toBe(true);
   });
+
+  it('does not run the handler when the caller has gone already', async () => {
+    let ran = false;
+    const tool = defineTool({
+      name: 'never',
+      description: 'records that it ran',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        ran = true;
+        return {};
+      },
+    });
+    gateway = createGateway({ tools: [tool], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'never', signal: AbortSignal.abort() });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('CANCELLED');
+    expect(ran).toBe(false);
+    const records = await gateway.admin.listInvocations({ status: 'cancelled' });
+    expect(records.items).toHaveLength(1);
+  });
 });
 
 describe('admin routes', () => {
