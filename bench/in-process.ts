@@ -4,7 +4,8 @@
  * memory store), in a tight loop with 1 call in flight and with many in flight. No HTTP
  * anywhere. Two tools: one returns the same ~2 KiB record as the upstream (the figure the
  * goal is judged on), one returns `{ ok: true }` (the pipeline's fixed cost). Asked with
- * `{ type: 'run', ... }`, answers `{ type: 'result', modes: [...] }`; asked with
+ * `{ type: 'run', ... }`, measures every mode once per round and answers
+ * `{ type: 'result', modes: [...] }` with each mode's median round; asked with
  * `{ type: 'calls', output, count }`, makes that many calls one after the other and answers
  * `{ type: 'calls-done', errors }` (for counts that do not depend on time, as
  * bench/instructions.ts takes).
@@ -28,6 +29,8 @@ export interface InProcessMode {
   latency: LatencySummary;
   errors: number;
   firstError?: string;
+  /** µs per call of every round, in the order run; the figures above are the median round's. */
+  roundMicroseconds?: number[];
 }
 
 const upstreamUrl = readArguments().get('upstream') ?? 'http://127.0.0.1:9';
@@ -84,6 +87,19 @@ async function measure(output: InProcessMode['output'], inFlight: number, second
   };
 }
 
+/** A mode's median round (by µs per call), with every round's figure and the errors of all rounds. */
+function medianRound(rounds: InProcessMode[]): InProcessMode {
+  const sorted = [...rounds].sort((left, right) => left.microsecondsPerCall - right.microsecondsPerCall);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] as InProcessMode;
+  const firstError = rounds.find((round) => round.firstError !== undefined)?.firstError;
+  return {
+    ...median,
+    errors: rounds.reduce((sum, round) => sum + round.errors, 0),
+    ...(firstError === undefined ? {} : { firstError }),
+    roundMicroseconds: rounds.map((round) => round.microsecondsPerCall),
+  };
+}
+
 /** `count` calls, one after the other; the number that failed. */
 async function callInSequence(output: InProcessMode['output'], count: number): Promise<number> {
   let errors = 0;
@@ -101,22 +117,29 @@ onParentMessage(
       return;
     }
     if (message.type !== 'run') return;
-    const { warmupSeconds, durationSeconds, concurrencies, profileFile } = message as unknown as {
+    const { warmupSeconds, durationSeconds, concurrencies, rounds, profileFile } = message as unknown as {
       warmupSeconds: number;
       durationSeconds: number;
       concurrencies: number[];
+      /** Every mode is measured once per round, the rounds one after the other. Default 1. */
+      rounds?: number;
       /** When set, the measured part (not the warm-up) is CPU-profiled into this file. */
       profileFile?: string;
     };
     await measure('record', 64, warmupSeconds, false);
     await measure('tiny', 64, warmupSeconds / 2, false);
     const profile = profileFile === undefined ? undefined : await startCpuProfile(profileFile);
-    const modes: InProcessMode[] = [];
-    for (const output of ['record', 'tiny'] as const) {
-      for (const inFlight of concurrencies) modes.push(await measure(output, inFlight, durationSeconds, true));
+    const measured: InProcessMode[][] = [];
+    for (let round = 0; round < Math.max(1, rounds ?? 1); round++) {
+      let index = 0;
+      for (const output of ['record', 'tiny'] as const) {
+        for (const inFlight of concurrencies) {
+          (measured[index++] ??= []).push(await measure(output, inFlight, durationSeconds, true));
+        }
+      }
     }
     await profile?.stop();
-    await sendToParent({ type: 'result', modes });
+    await sendToParent({ type: 'result', modes: measured.map(medianRound) });
   },
   () => bench.close(),
 );

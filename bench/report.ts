@@ -241,7 +241,10 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
       `in-process invoke(), ${mode.output === 'record' ? '2 KiB record' : 'tiny output'}, ${mode.inFlight} in flight`,
       `${mode.microsecondsPerCall.toFixed(2)} µs/call`,
       `${mode.callsPerSecond} calls/s`,
-      `p50 ${mode.latency.p50.toFixed(3)} ms, p99 ${mode.latency.p99.toFixed(3)} ms`,
+      `p50 ${mode.latency.p50.toFixed(3)} ms, p99 ${mode.latency.p99.toFixed(3)} ms` +
+        (mode.roundMicroseconds !== undefined && mode.roundMicroseconds.length > 1
+          ? `; rounds ${mode.roundMicroseconds.map((value) => value.toFixed(1)).join(' / ')} µs`
+          : ''),
       String(mode.errors),
     ]);
   }

@@ -259,6 +259,7 @@ async function measureInProcess(upstreamUrl: string, profileFile?: string): Prom
         warmupSeconds: quick ? 0.5 : 2,
         durationSeconds: quick ? 1 : Math.min(settings.durationSeconds, 5),
         concurrencies: [1, 64],
+        rounds: settings.rounds,
         ...(profileFile === undefined ? {} : { profileFile }),
       },
       'result',
