@@ -1,5 +1,5 @@
 import type { AgentRecord, Store } from '../store/types.js';
-import { bearerToken, digestsEqual, hashAgentKey, parseAgentKey } from './agent-keys.js';
+import { agentIdOfKey, bearerToken, digestsEqual, hashAgentKey } from './agent-keys.js';
 
 /**
  * Turns a presented agent key into an agent, or nothing. Missing, malformed, unknown,
@@ -12,10 +12,13 @@ export class AgentAuthenticator {
     private readonly now: () => number,
   ) {}
 
-  /** The agent whose current key this is, if it may call now. */
+  /**
+   * The agent whose current key this is, if it may call now. The key is hashed whatever its
+   * shape, and the agent found by the id in it must hold that hash.
+   */
   async byKey(key: string): Promise<AgentRecord | undefined> {
     const presentedHash = hashAgentKey(key);
-    const agentId = parseAgentKey(key);
+    const agentId = agentIdOfKey(key);
     if (agentId === undefined) return undefined;
     const agent = await this.store.getAgent(agentId);
     if (agent === undefined || !digestsEqual(presentedHash, agent.keyHash)) return undefined;

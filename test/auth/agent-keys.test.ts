@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { bearerToken, digestsEqual, hashAgentKey, newAgentId, newAgentKey, parseAgentKey } from '../../src/auth/agent-keys.js';
+import {
+  agentIdOfKey,
+  bearerToken,
+  digestsEqual,
+  hashAgentKey,
+  newAgentId,
+  newAgentKey,
+  parseAgentKey,
+} from '../../src/auth/agent-keys.js';
 
 describe('agent keys', () => {
   it('carry the agent id and a checksum that catches any single-character change', () => {
@@ -21,6 +29,25 @@ describe('agent keys', () => {
   it('refuses malformed keys', () => {
     for (const key of ['', 'atg_', 'atg_x_y', `atg_${'a'.repeat(16)}_${'b'.repeat(10)}`, `xyz_${'a'.repeat(16)}_${'b'.repeat(38)}`]) {
       expect(parseAgentKey(key)).toBeUndefined();
+    }
+  });
+
+  it('give authentication their agent id by shape alone, a wrong checksum included', () => {
+    const id = newAgentId();
+    const key = newAgentKey(id);
+    expect(agentIdOfKey(key)).toBe(id);
+    const mistyped = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
+    expect(parseAgentKey(mistyped)).toBeUndefined();
+    expect(agentIdOfKey(mistyped)).toBe(id);
+    for (const malformed of [
+      '',
+      'atg_',
+      'atg_x_y',
+      `atg_${'a'.repeat(16)}_${'b'.repeat(37)}`,
+      `atg_${'a'.repeat(16)}-${'b'.repeat(38)}`,
+      ` ${key}`,
+    ]) {
+      expect(agentIdOfKey(malformed)).toBeUndefined();
     }
   });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { newAgentKey } from '../../src/auth/agent-keys.js';
 import { adminTokens, echo, testGateway } from '../fixtures.js';
 import { jsonRequest } from '../helpers.js';
 
@@ -49,7 +50,9 @@ describe('REST invoke', () => {
     await gateway.admin.revokeAgent(revoked.agent.id);
     const tampered = `${apiKey.slice(0, -1)}${apiKey.endsWith('A') ? 'B' : 'A'}`;
     const wrongSecret = `atg_${agent.id}_${'x'.repeat(38)}`;
-    const attempts = [undefined, 'nonsense', tampered, wrongSecret, expired.apiKey, disabled.apiKey, revoked.apiKey];
+    // Well formed, valid checksum, the agent's id: only the stored hash can refuse it.
+    const forged = newAgentKey(agent.id);
+    const attempts = [undefined, 'nonsense', tampered, wrongSecret, forged, expired.apiKey, disabled.apiKey, revoked.apiKey];
     const bodies = new Set<string>();
     for (const key of attempts) {
       const result = await invoke(key, 'echo', { input: { text: 'hi' } });
