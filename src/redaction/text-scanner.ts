@@ -173,10 +173,10 @@ function digitsAt(text: string, start: number, count: number): boolean {
  * range-checked. Most strings are ruled out by their length or their fifth character.
  *
  * No built-in detector can match inside such a string, whatever its digits: it has no `@`,
- * no letters but `T`/`Z`, no `://`, no dotted quad, and its digit groups (4-2-2, then 2:2:2,
- * a fraction and 2:2) fit no card, SSN, IBAN or phone layout (the one national-phone candidate,
- * `0M-DD hh` in the space form, mixes separators and has 6 digits, so it is refused) nor a
- * valid IPv6 address. The only thing the `key: value` rule can read in one is the key `Thh`
+ * no letters but `T` and `Z` (in either case), no `://`, no dotted quad, and its digit
+ * groups (4-2-2, then 2:2:2, a fraction and 2:2) fit no card, SSN, IBAN or phone layout (the
+ * one national-phone candidate, `0M-DD hh` in the space form, mixes separators and has 6
+ * digits, so it is refused) nor a valid IPv6 address. The only thing the `key: value` rule can read in one is the key `Thh`
  * (or `thh`) before the first colon: see {@link timestampKeys}. The property test in
  * test/redaction/scanner.test.ts checks this against a full scan of every rule.
  */
