@@ -14,7 +14,7 @@ import { onParentMessage, readArguments, sendToParent } from './child-process.js
 import { startCpuProfile } from './cpu-profiler.js';
 import { customerCard, customerEmail, customerInput, localCustomerToolName, localPingToolName } from './fixtures.js';
 import { createBenchGateway } from './gateway-setup.js';
-import { LatencyRecorder, type LatencySummary } from './latency-stats.js';
+import { LatencyRecorder, type LatencySummary, medianBy } from './latency-stats.js';
 
 /** The measurement of one tool at one concurrency. */
 export interface InProcessMode {
@@ -89,8 +89,7 @@ async function measure(output: InProcessMode['output'], inFlight: number, second
 
 /** A mode's median round (by µs per call), with every round's figure and the errors of all rounds. */
 function medianRound(rounds: InProcessMode[]): InProcessMode {
-  const sorted = [...rounds].sort((left, right) => left.microsecondsPerCall - right.microsecondsPerCall);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)] as InProcessMode;
+  const median = medianBy(rounds, (round) => round.microsecondsPerCall);
   const firstError = rounds.find((round) => round.firstError !== undefined)?.firstError;
   return {
     ...median,

@@ -1,5 +1,11 @@
 /** Latency samples and their summary, in milliseconds at microsecond resolution. */
 
+/** The middle element by `key` (the lower middle for an even count). */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
+}
+
 /** Percentiles and mean of a set of latencies, in milliseconds. */
 export interface LatencySummary {
   count: number;

@@ -33,6 +33,7 @@ import { type BenchChild, readArguments, startChild } from './child-process.js';
 import { type CodeUnderTest, assertBuilt, loadInChildren } from './code-under-test.js';
 import { customerJson } from './fixtures.js';
 import type { InProcessMode } from './in-process.js';
+import { medianBy } from './latency-stats.js';
 import type { LoadConfig, LoadResult } from './load.js';
 import type { MemoryCheckpoint } from './memory.js';
 import { formatProfileSummary, type ProfileSummary, summarizeProfile } from './profile-summary.js';
@@ -241,12 +242,6 @@ async function measureHttpScenarios(upstream: BenchChild, upstreamUrl: string): 
       })),
     };
   });
-}
-
-/** The middle element by `key` (the lower middle for an even count). */
-function medianBy<T>(items: T[], key: (item: T) => number): T {
-  const sorted = [...items].sort((a, b) => key(a) - key(b));
-  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
 }
 
 async function measureInProcess(upstreamUrl: string, profileFile?: string): Promise<BenchResults['inProcess']> {

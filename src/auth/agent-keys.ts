@@ -1,11 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import { sha256Bytes, sha256Hex } from '../util/canonical-json.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { sha256Hex } from '../util/canonical-json.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const ID_LENGTH = 16;
 const SECRET_LENGTH = 32;
 const CHECKSUM_LENGTH = 6;
-const KEY_PATTERN = new RegExp(`^atg_([0-9A-Za-z]{${ID_LENGTH}})_([0-9A-Za-z]{${SECRET_LENGTH}})([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`);
+const KEY_PREFIX = 'atg_';
+const KEY_PATTERN = new RegExp(
+  `^${KEY_PREFIX}([0-9A-Za-z]{${ID_LENGTH}})_([0-9A-Za-z]{${SECRET_LENGTH}})([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`,
+);
 
 /** A random base62 string (rejection sampling, so every character is uniform). */
 export function randomBase62(length: number): string {
@@ -25,7 +28,7 @@ export function newAgentId(): string {
 }
 
 function checksum(body: string): string {
-  const digest = sha256Bytes(body);
+  const digest = createHash('sha256').update(body).digest();
   let out = '';
   for (let index = 0; index < CHECKSUM_LENGTH; index++) out += BASE62[(digest[index] as number) % 62];
   return out;
@@ -37,7 +40,7 @@ function checksum(body: string): string {
  * without asking the store.
  */
 export function newAgentKey(agentId: string): string {
-  const body = `atg_${agentId}_${randomBase62(SECRET_LENGTH)}`;
+  const body = `${KEY_PREFIX}${agentId}_${randomBase62(SECRET_LENGTH)}`;
   return body + checksum(body);
 }
 
@@ -57,7 +60,7 @@ export function parseAgentKey(key: string): string | undefined {
  * store, not an attacker, at the price of one more SHA-256 on every valid call.
  */
 export function agentIdOfKey(key: string): string | undefined {
-  return KEY_PATTERN.test(key) ? key.slice(4, 4 + ID_LENGTH) : undefined;
+  return KEY_PATTERN.test(key) ? key.slice(KEY_PREFIX.length, KEY_PREFIX.length + ID_LENGTH) : undefined;
 }
 
 /** SHA-256 (hex) of a key: the only form in which keys are stored. */

@@ -55,8 +55,8 @@ export async function runTool(
 
   let execution: ToolExecution;
   try {
-    // Local handlers may ignore the signal: settling on the abort makes the deadline hold
-    // regardless (one promise instead of a race against a second one).
+    // Local handlers may ignore the signal: the deadline and the caller's abort settle this
+    // promise themselves, so they hold regardless.
     execution = await new Promise<ToolExecution>((resolve, reject) => {
       rejectAborted = reject;
       if (source.aborted) reject(abortError());

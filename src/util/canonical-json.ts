@@ -210,20 +210,11 @@ function writeIterative(value: unknown): string {
 }
 
 // One-shot hashing (Node 20.12+) skips allocating a Hash object per digest.
-const oneShotHash = (crypto as { hash?: OneShotHash }).hash;
-interface OneShotHash {
-  (algorithm: string, data: string, encoding: 'hex'): string;
-  (algorithm: string, data: string, encoding: 'buffer'): Buffer;
-}
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
 
 /** SHA-256 (hex) of a string. */
 export function sha256Hex(text: string): string {
   return oneShotHash !== undefined ? oneShotHash('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
-}
-
-/** SHA-256 (32 bytes) of a string. */
-export function sha256Bytes(text: string): Buffer {
-  return oneShotHash !== undefined ? oneShotHash('sha256', text, 'buffer') : createHash('sha256').update(text).digest();
 }
 
 /** SHA-256 (hex) over the canonical JSON of a value. */
