@@ -274,6 +274,19 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       }
     });
 
+    it('invocations: a "__proto__" key in JSON data is kept as data', async () => {
+      // JSON.parse makes "__proto__" an ordinary own key; a store must neither drop it nor
+      // turn it into the copy's prototype.
+      const output = JSON.parse('{"__proto__":{"polluted":true},"list":[{"__proto__":{"x":1}}]}') as Record<string, unknown>;
+      const record = invocationRecord('inv-proto-key', { input: { echo: output }, output });
+      await store.putInvocation(record);
+      const stored = (await store.getInvocation(record.id)) as InvocationRecord;
+      expect(JSON.stringify(stored.output)).toBe(JSON.stringify(output));
+      expect(JSON.stringify(stored.input)).toBe(JSON.stringify(record.input));
+      expect(Object.getPrototypeOf(stored.output)).toBe(Object.prototype);
+      expect((stored.output as { polluted?: unknown }).polluted).toBeUndefined();
+    });
+
     it('invocations: list newest first, filtered by agent, tool, status and time, paged by cursor', async () => {
       const plan: Array<[string, string, string, InvocationRecord['status']]> = [
         ['inv-0', 'agent-1', 'crm.lookup', 'succeeded'],
