@@ -23,8 +23,19 @@ export const errorMetaKey = 'io.agent-tool-gateway/error';
  */
 export type StructuredContentSupport = 'none' | 'object' | 'any';
 
+/** A call answered with a `tools/call` result. */
+export interface ResultAnswer {
+  kind: 'result';
+  result: Record<string, unknown>;
+  /**
+   * The JSON of `result.structuredContent` when it is already at hand: a succeeded call's
+   * text block holds that very JSON, so {@link callResultJson} need not serialise it again.
+   */
+  structuredJson?: string;
+}
+
 /** How one call is answered. */
-export type CallAnswer = { kind: 'result'; result: Record<string, unknown> } | { kind: 'protocol-error'; code: number; message: string };
+export type CallAnswer = ResultAnswer | { kind: 'protocol-error'; code: number; message: string };
 
 /** What the mapping needs to know about the called tool. */
 export interface CalledTool {
@@ -43,7 +54,7 @@ const maxEchoedNameLength = 128;
 export function answerCall(outcome: CallOutcome, tool: CalledTool, structured: StructuredContentSupport): CallAnswer {
   switch (outcome.status) {
     case 'succeeded':
-      return { kind: 'result', result: succeededResult(outcome.output, outcome.invocationId, tool, structured) };
+      return succeededAnswer(outcome.output, outcome.invocationId, tool, structured);
     case 'pending_approval':
       return { kind: 'result', result: pendingResult(outcome, tool, structured) };
     case 'error':
@@ -55,29 +66,41 @@ export function answerCall(outcome: CallOutcome, tool: CalledTool, structured: S
   }
 }
 
-function succeededResult(
-  output: unknown,
-  invocationId: string,
-  tool: CalledTool,
-  structured: StructuredContentSupport,
-): Record<string, unknown> {
-  let result: Record<string, unknown>;
+/**
+ * The JSON text of a `tools/call` result whose `_meta` is `meta`, with `resultType` first when
+ * given (the 2026-07-28 revision). Members keep the result's order: `content`,
+ * `structuredContent`, `isError`, `_meta`.
+ */
+export function callResultJson(answer: ResultAnswer, meta: unknown, resultType?: string): string {
+  const { result, structuredJson } = answer;
+  if (structuredJson === undefined) {
+    return JSON.stringify(resultType === undefined ? { ...result, _meta: meta } : { resultType, ...result, _meta: meta });
+  }
+  // Only succeededAnswer sets structuredJson, on a result of exactly these three members.
+  const head = resultType === undefined ? '{' : `{"resultType":${JSON.stringify(resultType)},`;
+  return `${head}"content":${JSON.stringify(result.content)},"structuredContent":${structuredJson},"_meta":${JSON.stringify(meta)}}`;
+}
+
+function succeededAnswer(output: unknown, invocationId: string, tool: CalledTool, structured: StructuredContentSupport): ResultAnswer {
+  const meta = { [invocationMetaKey]: invocationId };
   if (tool.mcpContent && isJsonObject(output) && Array.isArray(output.content)) {
     // The tool speaks MCP content itself: its blocks go out as they are.
-    result = { content: output.content };
+    const result: Record<string, unknown> = { content: output.content };
     const content = output.structuredContent;
     if (tool.hasOutputSchema && content !== undefined && (structured === 'any' || (structured === 'object' && isJsonObject(content)))) {
       result.structuredContent = content;
     }
-  } else {
-    const text = typeof output === 'string' ? output : (JSON.stringify(output) ?? 'null');
-    result = { content: [{ type: 'text', text }] };
-    if (tool.hasOutputSchema && (structured === 'any' || (structured === 'object' && isJsonObject(output)))) {
-      result.structuredContent = output === undefined ? null : output;
-    }
+    result._meta = meta;
+    return { kind: 'result', result };
   }
-  result._meta = { [invocationMetaKey]: invocationId };
-  return result;
+  const json = typeof output === 'string' ? undefined : JSON.stringify(output);
+  const content = [{ type: 'text', text: typeof output === 'string' ? output : (json ?? 'null') }];
+  if (!tool.hasOutputSchema || !(structured === 'any' || (structured === 'object' && isJsonObject(output)))) {
+    return { kind: 'result', result: { content, _meta: meta } };
+  }
+  const result = { content, structuredContent: output === undefined ? null : output, _meta: meta };
+  // The text is the structured content's own JSON whenever JSON.stringify gave one.
+  return json === undefined ? { kind: 'result', result } : { kind: 'result', result, structuredJson: json };
 }
 
 function pendingResult(

@@ -6,7 +6,7 @@
  */
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
 import { toGatewayError } from '../../errors.js';
-import { answerCall, type CalledTool, type StructuredContentSupport } from './call-result.js';
+import { answerCall, type CalledTool, callResultJson, type StructuredContentSupport } from './call-result.js';
 import { serverInfoMetaKey } from './era-routing.js';
 import { isJsonObject, type JsonObject, JsonRpcErrorCode, type JsonRpcId } from './json-rpc.js';
 import { checkParamHeaders } from './param-headers.js';
@@ -198,9 +198,9 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       const render = (result: CallOutcome): Reply => {
         const answer = answerCall(result, calledTool, structured);
         if (answer.kind === 'protocol-error') return inBandError(id, answer.code, answer.message);
-        if (era.kind === 'legacy') return resultReply(id, JSON.stringify(answer.result));
+        if (era.kind === 'legacy') return resultReply(id, callResultJson(answer, answer.result._meta));
         const meta = { ...serverInfoMeta, ...(answer.result._meta as Record<string, unknown> | undefined) };
-        return resultReply(id, JSON.stringify({ resultType: 'complete', ...answer.result, _meta: meta }));
+        return resultReply(id, callResultJson(answer, meta, 'complete'));
       };
       try {
         if (taskRequested) return await taskMethods.createLegacyTask(call, outcome, calledTool);
