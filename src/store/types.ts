@@ -4,7 +4,8 @@
  * (`runStoreConformance` from `agent-tool-gateway/testing`).
  *
  * Timestamps are ISO-8601 strings in UTC. Records are plain JSON-serialisable objects;
- * a store returns copies, never objects the caller could mutate in place.
+ * a store returns copies, never objects the caller could mutate in place, and gives JSON
+ * data back as it went in (an own `"__proto__"` key, as `JSON.parse` makes one, stays a key).
  */
 
 /** Lifecycle of an agent credential. */
