@@ -26,19 +26,28 @@ export const NEVER_ABORTED: CallAbort = Object.freeze({ aborted: false, reason: 
 
 /** A {@link CallAbort} over an `AbortSignal`. */
 export function abortOfSignal(signal: AbortSignal): CallAbort {
-  return {
-    get aborted() {
-      return signal.aborted;
-    },
-    get reason() {
-      return signal.reason as unknown;
-    },
-    onAbort(listener) {
-      if (signal.aborted) return NEVER;
-      signal.addEventListener('abort', listener, { once: true });
-      return () => signal.removeEventListener('abort', listener);
-    },
-  };
+  return new SignalAbort(signal);
+}
+
+// A class rather than an object literal with getters: V8 gives each such literal a hidden
+// class of its own in the old generation, which keeps the call alive until a full collection.
+class SignalAbort implements CallAbort {
+  constructor(private readonly signal: AbortSignal) {}
+
+  get aborted(): boolean {
+    return this.signal.aborted;
+  }
+
+  get reason(): unknown {
+    return this.signal.reason as unknown;
+  }
+
+  onAbort(listener: () => void): () => void {
+    const signal = this.signal;
+    if (signal.aborted) return NEVER;
+    signal.addEventListener('abort', listener, { once: true });
+    return () => signal.removeEventListener('abort', listener);
+  }
 }
 
 /**

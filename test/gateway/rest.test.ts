@@ -377,8 +377,8 @@ describe('programmatic invoke', () => {
     expect((reason as DOMException).name).toBe('TimeoutError');
   });
 
-  it('answers CANCELLED when the caller aborts', async () => {
-    let seenAbort = false;
+  it("answers CANCELLED when the caller aborts, and the handler's signal carries the caller's reason", async () => {
+    let seenReason: unknown;
     const waits = defineTool({
       name: 'waits',
       description: 'waits for abort',
@@ -386,7 +386,7 @@ describe('programmatic invoke', () => {
       handler: (_input, { signal }) =>
         new Promise((resolve) => {
           signal.addEventListener('abort', () => {
-            seenAbort = true;
+            seenReason = signal.reason;
             resolve({});
           });
         }),
@@ -395,10 +395,35 @@ describe('programmatic invoke', () => {
     const { agent } = await gateway.admin.createAgent({ name: 'a' });
     const controller = new AbortController();
     const pending = gateway.invoke({ agentId: agent.id, tool: 'waits', signal: controller.signal });
-    setTimeout(() => controller.abort(), 10);
+    const reason = new Error('the user closed the chat');
+    setTimeout(() => controller.abort(reason), 10);
     const outcome = await pending;
     expect(outcome.status === 'error' && outcome.error.code).toBe('CANCELLED');
-    expect(seenAbort).toBe(true);
+    expect(seenReason).toBe(reason);
+  });
+
+  it("gives the handler its call's context: invocation id, agent, and one signal however it is read", async () => {
+    let seen: { invocationId: string; agent: unknown; sameSignal: boolean; aborted: boolean } | undefined;
+    const tool = defineTool({
+      name: 'context',
+      description: 'looks at its context',
+      inputSchema: { type: 'object' } as const,
+      handler: (_input, context) => {
+        const { signal } = context;
+        seen = { invocationId: context.invocationId, agent: context.agent, sameSignal: signal === context.signal, aborted: signal.aborted };
+        return {};
+      },
+    });
+    gateway = createGateway({ tools: [tool], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'reader', tags: ['crm'] });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'context' });
+    expect(outcome.status).toBe('succeeded');
+    expect(seen).toEqual({
+      invocationId: outcome.invocationId,
+      agent: { id: agent.id, name: 'reader', tags: ['crm'] },
+      sameSignal: true,
+      aborted: false,
+    });
   });
 
   it('does not run the handler when the caller has gone already', async () => {
