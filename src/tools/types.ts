@@ -28,6 +28,8 @@ export interface ToolCallContext {
   /**
    * Fires when the caller goes away (its `reason` is the caller's) or when the tool's
    * `timeoutMs` passes (a `TimeoutError` DOMException, as `AbortSignal.timeout` gives).
+   * Made on first read and the same afterwards; it is a getter, so a copy of the context
+   * made with a spread does not carry it (pass `context` or `context.signal` on instead).
    */
   signal: AbortSignal;
   invocationId: string;
