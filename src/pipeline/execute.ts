@@ -82,9 +82,9 @@ export async function runTool(
 
 /**
  * The context a tool's handler gets. A class, so that `signal` is a getter on the prototype:
- * an object literal with a getter that closes over the call gets a hidden class of its own
- * in V8's old generation, which keeps the whole call alive until the next full collection
- * (measured: about 1.2 KB promoted per call). `signal` is made on first read.
+ * V8 keeps an object literal's getter in an accessor pair allocated in the old generation,
+ * and that pair, pointing at a closure over the call, kept the whole call alive until the
+ * next full collection (about 1.2 KB promoted per call). `signal` is made on first read.
  */
 class RunningToolContext implements ToolCallContext {
   readonly agent: ToolCallContext['agent'];

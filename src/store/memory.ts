@@ -46,7 +46,8 @@ function clone<T>(value: T, depth = 0): T {
   const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
   for (const key in copy) {
     const item = copy[key];
-    if (item !== null && typeof item === 'object') copy[key] = clone(item, depth + 1);
+    // hasOwn: for-in also walks the prototype chain, where nothing enumerable belongs.
+    if (item !== null && typeof item === 'object' && Object.hasOwn(copy, key)) copy[key] = clone(item, depth + 1);
   }
   return copy as T;
 }

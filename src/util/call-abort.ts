@@ -29,8 +29,9 @@ export function abortOfSignal(signal: AbortSignal): CallAbort {
   return new SignalAbort(signal);
 }
 
-// A class rather than an object literal with getters: V8 gives each such literal a hidden
-// class of its own in the old generation, which keeps the call alive until a full collection.
+// A class rather than an object literal with getters: V8 keeps a literal's getters in an
+// accessor pair allocated in the old generation, which keeps the call alive until a full
+// collection.
 class SignalAbort implements CallAbort {
   constructor(private readonly signal: AbortSignal) {}
 

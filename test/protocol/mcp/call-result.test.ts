@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.js';
 import type { CallOutcome } from '../../../src/pipeline/types.js';
-import {
-  type CalledTool,
-  type StructuredContentSupport,
-  answerCall,
-  callResultJson,
-} from '../../../src/protocol/mcp/call-result.js';
+import { type CalledTool, type StructuredContentSupport, answerCall, callResultJson } from '../../../src/protocol/mcp/call-result.js';
 
 const outputs: unknown[] = [
   { id: 'c-1', email: 'ada@example.com', orders: [{ total: 12.5, placedAt: '2026-01-02T03:04:05Z' }], note: null },
