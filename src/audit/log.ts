@@ -315,12 +315,7 @@ class StoreAuditLog implements AuditLog {
 
   /** Writes one batch on top of the head, reloading the head and retrying when another writer got there first. */
   private async commit(batch: PendingAppend[]): Promise<AuditEntry[]> {
-    const abandoned = new Promise<never>((_, reject) => {
-      this.abandonInFlight = reject;
-    });
-    abandoned.catch(() => undefined);
-    const guarded = <T>(operation: Promise<T>): Promise<T> => Promise.race([operation, abandoned]);
-
+    const guarded = this.guarded;
     for (let attempt = 0; ; attempt++) {
       if (this.head === undefined) {
         const stored = await guarded(this.store.getAuditHead());
@@ -340,6 +335,17 @@ class StoreAuditLog implements AuditLog {
       if (attempt > 0) await guarded(delay(Math.random() * Math.min(conflictBackoffCapMs, 2 ** attempt)));
     }
   }
+
+  /**
+   * `operation`'s outcome, unless the write in flight is abandoned first: the watchdog then
+   * rejects it through `abandonInFlight`. Every await of a commit goes through here, so an
+   * abandoned commit stops at the step it was waiting on.
+   */
+  private readonly guarded = <T>(operation: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      this.abandonInFlight = reject;
+      operation.then(resolve, reject);
+    });
 
   private link(head: { seq: number; hash: string } | null, batch: PendingAppend[]): AuditEntry[] {
     let seq = head === null ? 0 : head.seq + 1;
