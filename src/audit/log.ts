@@ -315,14 +315,13 @@ class StoreAuditLog implements AuditLog {
 
   /** Writes one batch on top of the head, reloading the head and retrying when another writer got there first. */
   private async commit(batch: PendingAppend[]): Promise<AuditEntry[]> {
-    const guarded = this.guarded;
     for (let attempt = 0; ; attempt++) {
       if (this.head === undefined) {
-        const stored = await guarded(this.store.getAuditHead());
+        const stored = await this.guarded(this.store.getAuditHead());
         this.head = stored === undefined ? null : { seq: stored.seq, hash: stored.hash };
       }
       const entries = this.link(this.head, batch);
-      if (await guarded(this.store.appendAudit(entries))) {
+      if (await this.guarded(this.store.appendAudit(entries))) {
         const last = entries[entries.length - 1] as AuditEntry;
         this.head = { seq: last.seq, hash: last.hash };
         return entries;
@@ -332,7 +331,7 @@ class StoreAuditLog implements AuditLog {
         throw unavailable('Audit trail unavailable: too much contention on the chain head');
       }
       // Two instances that keep colliding step apart with a little random back-off.
-      if (attempt > 0) await guarded(delay(Math.random() * Math.min(conflictBackoffCapMs, 2 ** attempt)));
+      if (attempt > 0) await this.guarded(delay(Math.random() * Math.min(conflictBackoffCapMs, 2 ** attempt)));
     }
   }
 
@@ -341,11 +340,12 @@ class StoreAuditLog implements AuditLog {
    * rejects it through `abandonInFlight`. Every await of a commit goes through here, so an
    * abandoned commit stops at the step it was waiting on.
    */
-  private readonly guarded = <T>(operation: Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
+  private guarded<T>(operation: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       this.abandonInFlight = reject;
       operation.then(resolve, reject);
     });
+  }
 
   private link(head: { seq: number; hash: string } | null, batch: PendingAppend[]): AuditEntry[] {
     let seq = head === null ? 0 : head.seq + 1;

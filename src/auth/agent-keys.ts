@@ -6,9 +6,7 @@ const ID_LENGTH = 16;
 const SECRET_LENGTH = 32;
 const CHECKSUM_LENGTH = 6;
 const KEY_PREFIX = 'atg_';
-const KEY_PATTERN = new RegExp(
-  `^${KEY_PREFIX}([0-9A-Za-z]{${ID_LENGTH}})_([0-9A-Za-z]{${SECRET_LENGTH}})([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`,
-);
+const KEY_PATTERN = new RegExp(`^${KEY_PREFIX}[0-9A-Za-z]{${ID_LENGTH}}_[0-9A-Za-z]{${SECRET_LENGTH + CHECKSUM_LENGTH}}$`);
 
 /** A random base62 string (rejection sampling, so every character is uniform). */
 export function randomBase62(length: number): string {
@@ -46,11 +44,10 @@ export function newAgentKey(agentId: string): string {
 
 /** The agent id inside a well-formed key with a valid checksum; undefined otherwise. */
 export function parseAgentKey(key: string): string | undefined {
-  const match = KEY_PATTERN.exec(key);
-  if (!match) return undefined;
-  const body = key.slice(0, key.length - CHECKSUM_LENGTH);
-  if (checksum(body) !== match[3]) return undefined;
-  return match[1];
+  const agentId = agentIdOfKey(key);
+  if (agentId === undefined) return undefined;
+  const split = key.length - CHECKSUM_LENGTH;
+  return checksum(key.slice(0, split)) === key.slice(split) ? agentId : undefined;
 }
 
 /**
