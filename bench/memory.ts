@@ -2,10 +2,13 @@
  * Scenario 10: does memory stay flat? MCP 2026-07-28 `tools/call` requests of the HTTP
  * customer tool go through `gateway.fetch` (door, pipeline, upstream pool, memory store with
  * its default retention of 10 000 records) with 64 in flight; at each checkpoint the
- * process collects garbage twice and reads its RSS and heap. Run with `--expose-gc`.
+ * process collects garbage twice and reads its RSS and heap. Run with `--expose-gc`. One
+ * process is one round: bench/run.ts starts a fresh one per round, because RSS growth
+ * differs a lot between runs of the same build (V8's heap sizing, not what the gateway keeps).
  *
  *   args: --upstream=http://127.0.0.1:PORT
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { onParentMessage, readArguments, sendToParent } from './child-process.js';
 import { modernToolCall } from './fixtures.js';
 import { createBenchGateway } from './gateway-setup.js';
@@ -17,6 +20,12 @@ export interface MemoryCheckpoint {
   heapUsedMiB: number;
   /** What V8 holds for its heap (used or not). */
   heapTotalMiB: number;
+  /**
+   * V8's old space, committed and used: where what the store keeps lives, and where the
+   * heap's growth under churn shows (committed well above used after the collections).
+   */
+  oldSpaceMiB?: number;
+  oldSpaceUsedMiB?: number;
   externalMiB: number;
   arrayBuffersMiB: number;
 }
@@ -37,11 +46,15 @@ async function checkpoint(calls: number): Promise<MemoryCheckpoint> {
     await new Promise((resolve) => setImmediate(resolve));
   }
   const usage = process.memoryUsage();
+  const oldSpace = getHeapSpaceStatistics().find((space) => space.space_name === 'old_space');
   return {
     calls,
     rssMiB: mebibytes(usage.rss),
     heapUsedMiB: mebibytes(usage.heapUsed),
     heapTotalMiB: mebibytes(usage.heapTotal),
+    ...(oldSpace === undefined
+      ? {}
+      : { oldSpaceMiB: mebibytes(oldSpace.space_size), oldSpaceUsedMiB: mebibytes(oldSpace.space_used_size) }),
     externalMiB: mebibytes(usage.external),
     arrayBuffersMiB: mebibytes(usage.arrayBuffers),
   };

@@ -85,7 +85,16 @@ export interface BenchResults {
   inProcess: { status: 'measured' | 'failed'; reason?: string; modes: InProcessMode[] };
   approval: ({ status: 'measured' } & ApprovalResult) | { status: 'failed'; reason: string };
   memory:
-    | { status: 'measured'; checkpoints: MemoryCheckpoint[]; errors: number; seconds: number; growthPercent: number }
+    | {
+        status: 'measured';
+        /** The median round's checkpoints, duration and RSS growth; `errors` is of every round. */
+        checkpoints: MemoryCheckpoint[];
+        errors: number;
+        seconds: number;
+        growthPercent: number;
+        /** RSS growth of every round, in the order run (with more than one round). */
+        roundGrowthPercents?: number[];
+      }
     | { status: 'failed'; reason: string };
   redaction: { status: 'measured'; header: string; figures: RedactionFigure[] } | { status: 'failed'; reason: string };
   goals: GoalResult[];
@@ -93,6 +102,9 @@ export interface BenchResults {
 }
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
+
+/** A percentage with its sign: `+8%`, `-4.2%`. */
+export const signedPercent = (percent: number): string => `${percent >= 0 ? '+' : ''}${percent}%`;
 
 /** Fills in each scenario's ratios to the ceiling (2) and the SDK baseline (3). */
 export function addRatios(scenarios: HttpScenarioResult[]): void {
@@ -122,8 +134,7 @@ function judge(
   const met = direction === 'atLeast' ? actual >= limit : actual <= limit;
   // Positive margin: better than the target by that much; negative: short of it.
   const margin = direction === 'atLeast' ? actual / limit - 1 : limit / actual - 1;
-  const sign = margin >= 0 ? '+' : '';
-  return { goal, target, actual: `${round2(actual)}${unit}`, met, margin: `${sign}${Math.round(margin * 100)}%` };
+  return { goal, target, actual: `${round2(actual)}${unit}`, met, margin: signedPercent(Math.round(margin * 100)) };
 }
 
 /** Judges the issue's goals on a run's results. */
@@ -260,13 +271,16 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
     ]);
   } else rows.push(['9', 'approval round trip', `failed: ${results.approval.reason}`, '', '', '']);
   if (results.memory.status === 'measured') {
-    const { checkpoints, growthPercent, errors } = results.memory;
+    const { checkpoints, growthPercent, errors, roundGrowthPercents } = results.memory;
+    const oldSpace = checkpoints.every((point) => point.oldSpaceMiB !== undefined)
+      ? `, old space ${checkpoints.map((point) => `${point.oldSpaceMiB}/${point.oldSpaceUsedMiB}`).join(' → ')} MiB committed/used`
+      : '';
     rows.push([
       '10',
-      'memory (RSS after GC)',
+      `memory (RSS after GC${roundGrowthPercents === undefined ? '' : ', median round'})`,
       checkpoints.map((point) => `${point.calls / 1000}k: ${point.rssMiB} MiB`).join(', '),
-      `growth ${growthPercent >= 0 ? '+' : ''}${growthPercent}%`,
-      `heap used ${checkpoints.map((point) => point.heapUsedMiB).join(' → ')} MiB, heap total ${checkpoints.map((point) => point.heapTotalMiB).join(' → ')} MiB`,
+      `growth ${signedPercent(growthPercent)}${roundGrowthPercents === undefined ? '' : ` (rounds ${roundGrowthPercents.map(signedPercent).join(' / ')})`}`,
+      `heap used ${checkpoints.map((point) => point.heapUsedMiB).join(' → ')} MiB, heap total ${checkpoints.map((point) => point.heapTotalMiB).join(' → ')} MiB${oldSpace}`,
       String(errors),
     ]);
   } else rows.push(['10', 'memory', `failed: ${results.memory.reason}`, '', '', '']);

@@ -11,7 +11,7 @@
  *   7 scenario 5 on the SQL store: PGlite (7a), Postgres when ATG_TEST_POSTGRES_URL is set (7b)
  *   8 in-process        gateway.invoke() of a local tool, µs per call
  *   9 approval          request → approve → result, latency
- *  10 memory            RSS after N calls, garbage collected
+ *  10 memory            RSS after N calls, garbage collected (median of the rounds)
  *   R redaction         bench/redaction.ts figures
  *
  * Writes bench/results/latest.json and latest.md (or <name>.json and <name>.md with
@@ -45,6 +45,7 @@ import {
   evaluateGoals,
   formatConsoleReport,
   formatMarkdownReport,
+  signedPercent,
 } from './report.js';
 import { type HttpScenario, type StartedServer, gatewayServer, httpScenarios, startServer } from './scenarios.js';
 
@@ -288,27 +289,41 @@ async function measureApproval(upstreamUrl: string): Promise<BenchResults['appro
   }
 }
 
+/**
+ * Scenario 10 in `rounds` fresh processes, one after the other: the median round by RSS
+ * growth is the figure, every round's growth is kept beside it.
+ */
 async function measureMemory(upstreamUrl: string): Promise<BenchResults['memory']> {
-  const child = startChild('memory.ts', { args: [`--upstream=${upstreamUrl}`], nodeFlags: ['--expose-gc'] });
-  try {
-    await child.next('ready');
-    const checkpoints = quick ? [10_000, 30_000] : [10_000, 50_000, 100_000, 200_000];
-    const reply = await child.ask({ type: 'run', checkpoints, inFlight: 64 }, 'result', 1_800_000);
-    const points = reply.checkpoints as MemoryCheckpoint[];
-    const first = points[0]?.rssMiB ?? 0;
-    const last = points.at(-1)?.rssMiB ?? 0;
-    return {
-      status: 'measured',
-      checkpoints: points,
-      errors: Number(reply.errors),
-      seconds: Number(reply.seconds),
-      growthPercent: first > 0 ? Math.round((last / first - 1) * 1000) / 10 : 0,
-    };
-  } catch (error) {
-    return { status: 'failed', reason: (error as Error).message };
-  } finally {
-    await child.stop();
+  const checkpoints = quick ? [10_000, 30_000] : [10_000, 50_000, 100_000, 200_000];
+  const rounds: Array<{ checkpoints: MemoryCheckpoint[]; errors: number; seconds: number; growthPercent: number }> = [];
+  for (let round = 1; round <= settings.rounds; round++) {
+    const child = startChild('memory.ts', { args: [`--upstream=${upstreamUrl}`], nodeFlags: ['--expose-gc'] });
+    try {
+      await child.next('ready');
+      const reply = await child.ask({ type: 'run', checkpoints, inFlight: 64 }, 'result', 1_800_000);
+      const points = reply.checkpoints as MemoryCheckpoint[];
+      const first = points[0]?.rssMiB ?? 0;
+      const last = points.at(-1)?.rssMiB ?? 0;
+      rounds.push({
+        checkpoints: points,
+        errors: Number(reply.errors),
+        seconds: Number(reply.seconds),
+        growthPercent: first > 0 ? Math.round((last / first - 1) * 1000) / 10 : 0,
+      });
+    } catch (error) {
+      return { status: 'failed', reason: (error as Error).message };
+    } finally {
+      await child.stop();
+    }
   }
+  const median = medianBy(rounds, (round) => round.growthPercent);
+  return {
+    status: 'measured',
+    ...median,
+    // Errors of every round count, not only the median one's.
+    errors: rounds.reduce((sum, round) => sum + round.errors, 0),
+    ...(rounds.length > 1 ? { roundGrowthPercents: rounds.map((round) => round.growthPercent) } : {}),
+  };
 }
 
 /**
@@ -437,7 +452,10 @@ async function main(): Promise<void> {
       memory = await measureMemory(upstreamUrl);
       console.log(
         memory.status === 'measured'
-          ? memory.checkpoints.map((point) => `${point.calls}: ${point.rssMiB} MiB`).join(', ')
+          ? memory.checkpoints.map((point) => `${point.calls}: ${point.rssMiB} MiB`).join(', ') +
+              (memory.roundGrowthPercents === undefined
+                ? ''
+                : ` (median round; RSS growth per round ${memory.roundGrowthPercents.map(signedPercent).join(' / ')})`)
           : `failed: ${memory.reason}`,
       );
     }
