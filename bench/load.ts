@@ -2,10 +2,12 @@
  * The load generator: one process per scenario, so it never shares an event loop with the
  * servers. Asked with `{ type: 'run', ...LoadConfig }`, it checks sample responses, warms
  * the server up, runs autocannon for the timed period (checking every response body),
- * checks samples again, and answers `{ type: 'result', ...LoadResult }`.
+ * checks samples again, and answers `{ type: 'result', ...LoadResult }`. With
+ * `ratePerSecond`, the timed period sends requests at that steady rate instead (see
+ * {@link paced}).
  */
 import autocannon from 'autocannon';
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import { onParentMessage, sendToParent } from './child-process.js';
 import { LatencyRecorder, type LatencySummary } from './latency-stats.js';
 import { type ResponseKind, quickCheck, strictCheck } from './response-checks.js';
@@ -22,6 +24,12 @@ export interface LoadConfig {
   durationSeconds: number;
   /** Sequential requests checked in full before and after the timed run. */
   samples: number;
+  /**
+   * Send the timed run's requests at this steady rate (open loop) instead of as fast as the
+   * connections allow; the warm-up still runs flat out. Latency is then what a request
+   * costs at that load, not the queueing of a saturated server.
+   */
+  ratePerSecond?: number;
 }
 
 /** Errors of a load run, by cause. Every one of them counts. */
@@ -53,11 +61,17 @@ export interface LoadResult {
   loadGeneratorCpu: number;
 }
 
-interface CannonOutcome {
-  result: autocannon.Result;
+/** What a timed run measured in the load generator. */
+interface TimedOutcome {
+  /** Responses received. */
+  responses: number;
   latencies: LatencyRecorder;
   elapsedSeconds: number;
   cpuSeconds: number;
+}
+
+interface CannonOutcome extends TimedOutcome {
+  result: autocannon.Result;
 }
 
 function cannon(config: LoadConfig, seconds: number): Promise<CannonOutcome> {
@@ -85,7 +99,7 @@ function cannon(config: LoadConfig, seconds: number): Promise<CannonOutcome> {
         }
         const cpu = process.cpuUsage(cpuAtStart);
         const elapsedSeconds = (performance.now() - started) / 1000;
-        resolve({ result, latencies, elapsedSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+        resolve({ result, responses: result.requests.total, latencies, elapsedSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
       },
     );
     started = performance.now();
@@ -94,6 +108,69 @@ function cannon(config: LoadConfig, seconds: number): Promise<CannonOutcome> {
       if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime);
     });
   });
+}
+
+/**
+ * The timed run at a steady rate: request `n` is due at `n / rate` seconds and is handed to
+ * the pool then (sent on a free connection, or queued for one), whether or not earlier
+ * requests have been answered. So a slow answer shows in the latencies instead of slowing
+ * the sender down (no coordinated omission). Latency counts from the hand-over, not from
+ * the due time: the sender's timers fire up to a millisecond late, which would add the same
+ * noise to every server. autocannon's own rate limit sends each connection's quota for a
+ * second back to back and then waits, which measures bursts, not a steady load.
+ */
+async function paced(config: LoadConfig, seconds: number, rate: number): Promise<TimedOutcome & { errors: LoadErrors }> {
+  const latencies = new LatencyRecorder();
+  const errors: LoadErrors = { non2xx: 0, wrongBody: 0, transport: 0, samples: 0, total: 0 };
+  const target = new URL(config.url);
+  const pool = new Pool(target.origin, { connections: config.connections, pipelining: 1 });
+  const total = Math.round(seconds * rate);
+  const intervalMs = 1000 / rate;
+  const pending = new Set<Promise<void>>();
+  let answered = 0;
+  const send = () => {
+    const sentAt = performance.now();
+    const exchange = pool
+      .request({
+        path: target.pathname + target.search,
+        method: config.method,
+        headers: config.headers,
+        ...(config.body === undefined ? {} : { body: config.body }),
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      })
+      .then(async (answer) => {
+        const body = await answer.body.text();
+        const latency = performance.now() - sentAt;
+        answered++;
+        if (answer.statusCode < 200 || answer.statusCode >= 300) errors.non2xx++;
+        else if (!quickCheck(config.kind, body)) errors.wrongBody++;
+        else latencies.record(latency);
+      })
+      .catch(() => {
+        errors.transport++;
+      })
+      .finally(() => pending.delete(exchange));
+    pending.add(exchange);
+  };
+  const cpuAtStart = process.cpuUsage();
+  const started = performance.now();
+  let sent = 0;
+  // Timers fire at best every millisecond: each tick sends every request that has come due.
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      for (; sent < total && started + sent * intervalMs <= now; sent++) send();
+      if (sent < total) setTimeout(tick, Math.max(0, started + sent * intervalMs - performance.now()));
+      else resolve();
+    };
+    tick();
+  });
+  while (pending.size > 0) await Promise.all(pending);
+  const elapsedSeconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  await pool.close();
+  return { responses: answered, latencies, elapsedSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, errors };
 }
 
 async function checkSamples(config: LoadConfig, errors: LoadErrors): Promise<number> {
@@ -133,13 +210,23 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
     responsesAllPhases += warmup.result.requests.total;
   }
   await sendToParent({ type: 'timed-start' });
-  const timed = await cannon(config, config.durationSeconds);
+  let timed: TimedOutcome;
+  if (config.ratePerSecond === undefined) {
+    const flatOut = await cannon(config, config.durationSeconds);
+    countErrors(flatOut.result, errors);
+    timed = flatOut;
+  } else {
+    const steady = await paced(config, config.durationSeconds, config.ratePerSecond);
+    errors.non2xx += steady.errors.non2xx;
+    errors.wrongBody += steady.errors.wrongBody;
+    errors.transport += steady.errors.transport;
+    timed = steady;
+  }
   await sendToParent({ type: 'timed-end' });
-  countErrors(timed.result, errors);
-  responsesAllPhases += timed.result.requests.total;
+  responsesAllPhases += timed.responses;
   responsesAllPhases += await checkSamples(config, errors);
   errors.total = errors.non2xx + errors.wrongBody + errors.transport + errors.samples;
-  const responses = timed.result.requests.total;
+  const responses = timed.responses;
   return {
     requestsPerSecond: Math.round(responses / timed.elapsedSeconds),
     latency: timed.latencies.summary(),

@@ -35,6 +35,24 @@ export interface HttpScenarioResult {
   ratios?: { throughputToCeiling: number | null; throughputToSdkBaseline: number | null; p99ToCeiling: number | null };
 }
 
+/** Throughput and latency (ms) of one side of the equal-load measurement. */
+export interface EqualLoadLatency {
+  requestsPerSecond: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** One round of the equal-load latency measurement: the ceiling and scenario 5 at the same steady rate. */
+export interface EqualLoadRound {
+  ceiling: EqualLoadLatency;
+  gateway: EqualLoadLatency;
+  /** The gateway's p99 over the ceiling's, in this round. */
+  p99ToCeiling: number;
+  errors: number;
+}
+
 /** One goal of the issue, judged. */
 export interface GoalResult {
   goal: string;
@@ -82,6 +100,13 @@ export interface BenchResults {
     code?: 'dist' | 'source';
   };
   scenarios: HttpScenarioResult[];
+  /**
+   * Latency at equal load (`L`): the median round by p99 ratio, every round when there were
+   * several. Optional: runs before it was measured do not have it.
+   */
+  equalLoad?:
+    | ({ status: 'measured'; ratePerSecond: number; shareOfScenario5: number; rounds?: EqualLoadRound[] } & EqualLoadRound)
+    | { status: 'skipped' | 'failed'; reason: string };
   inProcess: { status: 'measured' | 'failed'; reason?: string; modes: InProcessMode[] };
   approval: ({ status: 'measured' } & ApprovalResult) | { status: 'failed'; reason: string };
   memory:
@@ -149,8 +174,10 @@ export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[
     results.scenarios.reduce((sum, scenario) => sum + (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0), 0) +
     modes.reduce((sum, mode) => sum + mode.errors, 0) +
     (results.approval.status === 'measured' ? results.approval.errors : 0) +
-    (results.memory.status === 'measured' ? results.memory.errors : 0);
-  const failed = results.scenarios.filter((scenario) => scenario.status === 'failed').length;
+    (results.memory.status === 'measured' ? results.memory.errors : 0) +
+    (results.equalLoad?.status === 'measured' ? results.equalLoad.errors : 0);
+  const failed =
+    results.scenarios.filter((scenario) => scenario.status === 'failed').length + (results.equalLoad?.status === 'failed' ? 1 : 0);
   const memoryLabel =
     results.memory.status === 'measured'
       ? `RSS ${results.memory.checkpoints[0]?.calls ?? '?'} → ${results.memory.checkpoints.at(-1)?.calls ?? '?'} calls`
@@ -245,6 +272,21 @@ const scenarioAlign = [false, false, true, true, true, true, true, true, true, t
 
 function otherRows(results: BenchResults): { headers: string[]; rows: string[][]; align: boolean[] } {
   const rows: string[][] = [];
+  const equalLoad = results.equalLoad;
+  if (equalLoad?.status === 'measured') {
+    const { ratePerSecond, shareOfScenario5, ceiling, gateway, p99ToCeiling, errors, rounds } = equalLoad;
+    rows.push([
+      'L',
+      `latency at equal load: 2 and 5 at ${ratePerSecond} req/s (${Math.round(shareOfScenario5 * 100)}% of 5's throughput)`,
+      `ceiling p50 ${ceiling.p50.toFixed(2)} / p99 ${ceiling.p99.toFixed(2)} ms`,
+      `gateway p50 ${gateway.p50.toFixed(2)} / p99 ${gateway.p99.toFixed(2)} ms`,
+      `p99 ${p99ToCeiling.toFixed(2)}× the ceiling's, p50 +${(gateway.p50 - ceiling.p50).toFixed(2)} ms` +
+        (rounds === undefined ? '' : `; p99 ratio per round ${rounds.map((round) => `${round.p99ToCeiling.toFixed(2)}×`).join(' / ')}`),
+      String(errors),
+    ]);
+  } else if (equalLoad !== undefined) {
+    rows.push(['L', 'latency at equal load', `${equalLoad.status}: ${equalLoad.reason}`, '', '', '']);
+  }
   if (results.inProcess.status === 'failed') rows.push(['8', 'in-process invoke()', `failed: ${results.inProcess.reason}`, '', '', '']);
   for (const mode of results.inProcess.modes) {
     rows.push([

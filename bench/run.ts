@@ -12,13 +12,14 @@
  *   8 in-process        gateway.invoke() of a local tool, µs per call
  *   9 approval          request → approve → result, latency
  *  10 memory            RSS after N calls, garbage collected (median of the rounds)
+ *   L equal load        2 and 5 at the same steady rate (a quarter of 5's throughput): latency
  *   R redaction         bench/redaction.ts figures
  *
  * Writes bench/results/latest.json and latest.md (or <name>.json and <name>.md with
  * --output=<name>) and prints the tables and the goals.
  *
  *   npx tsx bench/run.ts [--quick] [--duration=10] [--warmup=3] [--connections=32]
- *                        [--rounds=3] [--samples=20] [--only=2,3,5] [--profile[=5,8]] [--output=latest] [--source]
+ *                        [--rounds=3] [--samples=20] [--only=2,3,5,L] [--profile[=5,8]] [--output=latest] [--source]
  *
  * The children load the built package (dist/; `npm run bench` builds it first), or with
  * --source the TypeScript sources (see bench/code-under-test.ts).
@@ -40,6 +41,7 @@ import { formatProfileSummary, type ProfileSummary, summarizeProfile } from './p
 import { measureRedaction } from './redaction-figures.js';
 import {
   type BenchResults,
+  type EqualLoadRound,
   type HttpScenarioResult,
   addRatios,
   evaluateGoals,
@@ -100,6 +102,7 @@ async function measureHttpScenario(
   upstream: BenchChild,
   upstreamUrl: string,
   profileFile?: string,
+  ratePerSecond?: number,
 ): Promise<HttpScenarioResult> {
   const base = { id: scenario.id, number: scenario.number, title: scenario.title };
   if (scenario.skip !== undefined) return { ...base, status: 'skipped', reason: scenario.skip };
@@ -124,6 +127,7 @@ async function measureHttpScenario(
       warmupSeconds: settings.warmupSeconds,
       durationSeconds: settings.durationSeconds,
       samples: settings.samples,
+      ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     };
     const serverPid = server.child?.process.pid ?? upstream.process.pid;
     const upstreamBefore = Number((await upstream.ask({ type: 'count' }, 'count')).requests);
@@ -243,6 +247,76 @@ async function measureHttpScenarios(upstream: BenchChild, upstreamUrl: string): 
       })),
     };
   });
+}
+
+/** Scenario 5's share of its own throughput at which the equal-load latency is measured. */
+const equalLoadShare = 0.25;
+
+/**
+ * Latency at equal load: the ceiling (2) and the gateway's MCP `tools/call` (5) at the same
+ * steady rate, a quarter of scenario 5's median throughput in this run, in rounds. At that
+ * load neither server queues much, so the p99 says what a request costs, where the flat-out
+ * scenarios' p99 mostly says how long the queue of 32 connections is (it follows the
+ * inverse of the throughput).
+ */
+async function measureEqualLoad(
+  upstream: BenchChild,
+  upstreamUrl: string,
+  scenarios: HttpScenarioResult[],
+): Promise<NonNullable<BenchResults['equalLoad']>> {
+  const gatewayResult = scenarios.find((scenario) => scenario.id === 'gateway-mcp-2026' && scenario.status === 'measured');
+  const ceiling = httpScenarios.find((scenario) => scenario.id === 'ceiling');
+  const gateway = httpScenarios.find((scenario) => scenario.id === 'gateway-mcp-2026');
+  if (gatewayResult?.requestsPerSecond === undefined || ceiling === undefined || gateway === undefined) {
+    return { status: 'skipped', reason: "needs scenario 5's throughput from the same run (select 5 too)" };
+  }
+  const ratePerSecond = Math.max(1, Math.round(gatewayResult.requestsPerSecond * equalLoadShare));
+  const rounds: EqualLoadRound[] = [];
+  for (let round = 1; round <= settings.rounds; round++) {
+    const measured: Partial<Record<'ceiling' | 'gateway', HttpScenarioResult>> = {};
+    for (const [side, scenario] of [
+      ['ceiling', ceiling],
+      ['gateway', gateway],
+    ] as const) {
+      process.stdout.write(
+        `L ${scenario.number} ${scenario.title} at ${ratePerSecond} req/s${settings.rounds > 1 ? ` (round ${round})` : ''} … `,
+      );
+      const result = await measureHttpScenario(scenario, upstream, upstreamUrl, undefined, ratePerSecond);
+      if (result.status !== 'measured' || result.latency === undefined) {
+        console.log(`${result.status}: ${result.reason}`);
+        return { status: 'failed', reason: `${scenario.number} at ${ratePerSecond} req/s: ${result.reason}` };
+      }
+      console.log(
+        `${result.requestsPerSecond} req/s, p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`,
+      );
+      measured[side] = result;
+    }
+    const ceilingResult = measured.ceiling as HttpScenarioResult;
+    const gatewayRound = measured.gateway as HttpScenarioResult;
+    const summary = (result: HttpScenarioResult) => ({
+      requestsPerSecond: result.requestsPerSecond ?? 0,
+      p50: result.latency?.p50 ?? 0,
+      p90: result.latency?.p90 ?? 0,
+      p99: result.latency?.p99 ?? 0,
+      max: result.latency?.max ?? 0,
+    });
+    const errors = (result: HttpScenarioResult) => (result.errors?.total ?? 0) + (result.errors?.upstreamMissing ?? 0);
+    rounds.push({
+      ceiling: summary(ceilingResult),
+      gateway: summary(gatewayRound),
+      p99ToCeiling: Math.round((summary(gatewayRound).p99 / summary(ceilingResult).p99) * 100) / 100,
+      errors: errors(ceilingResult) + errors(gatewayRound),
+    });
+  }
+  const median = medianBy(rounds, (round) => round.p99ToCeiling);
+  return {
+    status: 'measured',
+    ratePerSecond,
+    shareOfScenario5: equalLoadShare,
+    ...median,
+    errors: rounds.reduce((sum, round) => sum + round.errors, 0),
+    ...(rounds.length > 1 ? { rounds } : {}),
+  };
 }
 
 async function measureInProcess(upstreamUrl: string, profileFile?: string): Promise<BenchResults['inProcess']> {
@@ -427,6 +501,8 @@ async function main(): Promise<void> {
   const upstreamUrl = String((await upstream.next('ready')).url);
   try {
     const scenarios = await measureHttpScenarios(upstream, upstreamUrl);
+    let equalLoad: NonNullable<BenchResults['equalLoad']> = { status: 'skipped', reason: 'not selected' };
+    if (selected('L')) equalLoad = await measureEqualLoad(upstream, upstreamUrl, scenarios);
 
     let inProcess: BenchResults['inProcess'] = { status: 'failed', reason: 'not selected', modes: [] };
     if (selected('8')) {
@@ -486,6 +562,7 @@ async function main(): Promise<void> {
       modifiedSources: git.modifiedSources,
       settings,
       scenarios,
+      equalLoad,
       inProcess,
       approval,
       memory,
