@@ -39,7 +39,8 @@ export interface StartChildOptions {
 const benchDirectory = fileURLToPath(new URL('.', import.meta.url));
 
 // tsx turns Node's source-map support on, for readable stack traces of the bench's own
-// TypeScript. Every process here imports this module, and none of them needs it: with it on,
+// TypeScript. Every process that startChild starts imports this module (servers, load
+// generators, the in-process and memory measurements), and none of them needs it: with it on,
 // the first stack trace that reaches the built package's code parses the bundle's source
 // map, a pause of tens of milliseconds (43 ms, measured) that no production process has.
 process.setSourceMapsEnabled(false);

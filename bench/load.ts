@@ -26,8 +26,9 @@ export interface LoadConfig {
   samples: number;
   /**
    * Send the timed run's requests at this steady rate (open loop) instead of as fast as the
-   * connections allow; the warm-up still runs flat out. Latency is then what a request
-   * costs at that load, not the queueing of a saturated server.
+   * connections allow. The warm-up still runs flat out, followed by 2 s at the rate, not
+   * recorded, to warm the paced client. Latency is then what a request costs at that load,
+   * not the queueing of a saturated server.
    */
   ratePerSecond?: number;
 }
@@ -111,19 +112,17 @@ function cannon(config: LoadConfig, seconds: number): Promise<CannonOutcome> {
 }
 
 /**
- * The timed run at a steady rate: request `n` is due at `n / rate` seconds and is handed to
- * the pool then (sent on a free connection, or queued for one), whether or not earlier
- * requests have been answered. So a slow answer shows in the latencies instead of slowing
- * the sender down (no coordinated omission). Latency counts from the hand-over, not from
- * the due time: the sender's timers fire up to a millisecond late, which would add the same
- * noise to every server. autocannon's own rate limit sends each connection's quota for a
- * second back to back and then waits, which measures bursts, not a steady load.
+ * Requests at a steady rate: request `n` is due at `n / rate` seconds and is handed to the
+ * pool then (sent on a free connection, or queued for one), whether or not earlier requests
+ * have been answered. So a slow answer shows in the latencies instead of slowing the sender
+ * down (no coordinated omission). Latency counts from the hand-over, not from the due time:
+ * the sender's timers fire up to a millisecond late, which would add the same noise to
+ * every server. autocannon's own rate limit sends each connection's quota for a second back
+ * to back and then waits, which measures bursts, not a steady load.
  */
-async function paced(config: LoadConfig, seconds: number, rate: number): Promise<TimedOutcome & { errors: LoadErrors }> {
+async function paced(pool: Pool, config: LoadConfig, seconds: number, rate: number, errors: LoadErrors): Promise<TimedOutcome> {
   const latencies = new LatencyRecorder();
-  const errors: LoadErrors = { non2xx: 0, wrongBody: 0, transport: 0, samples: 0, total: 0 };
   const target = new URL(config.url);
-  const pool = new Pool(target.origin, { connections: config.connections, pipelining: 1 });
   const total = Math.round(seconds * rate);
   const intervalMs = 1000 / rate;
   const pending = new Set<Promise<void>>();
@@ -139,17 +138,25 @@ async function paced(config: LoadConfig, seconds: number, rate: number): Promise
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
       })
-      .then(async (answer) => {
-        const body = await answer.body.text();
-        const latency = performance.now() - sentAt;
-        answered++;
-        if (answer.statusCode < 200 || answer.statusCode >= 300) errors.non2xx++;
-        else if (!quickCheck(config.kind, body)) errors.wrongBody++;
-        else latencies.record(latency);
-      })
-      .catch(() => {
-        errors.transport++;
-      })
+      .then(
+        async (answer) => {
+          let body: string;
+          try {
+            body = await answer.body.text();
+          } catch {
+            errors.transport++;
+            return;
+          }
+          const latency = performance.now() - sentAt;
+          answered++;
+          if (answer.statusCode < 200 || answer.statusCode >= 300) errors.non2xx++;
+          else if (!quickCheck(config.kind, body)) errors.wrongBody++;
+          else latencies.record(latency);
+        },
+        () => {
+          errors.transport++;
+        },
+      )
       .finally(() => pending.delete(exchange));
     pending.add(exchange);
   };
@@ -169,9 +176,11 @@ async function paced(config: LoadConfig, seconds: number, rate: number): Promise
   while (pending.size > 0) await Promise.all(pending);
   const elapsedSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
-  await pool.close();
-  return { responses: answered, latencies, elapsedSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, errors };
+  return { responses: answered, latencies, elapsedSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
+
+/** Seconds of steady load, not recorded, before a paced timed run: they warm the paced client's own code and connections. */
+const pacedWarmupSeconds = 2;
 
 async function checkSamples(config: LoadConfig, errors: LoadErrors): Promise<number> {
   for (let index = 0; index < config.samples; index++) {
@@ -209,20 +218,24 @@ export async function runLoad(config: LoadConfig): Promise<LoadResult> {
     countErrors(warmup.result, errors);
     responsesAllPhases += warmup.result.requests.total;
   }
-  await sendToParent({ type: 'timed-start' });
   let timed: TimedOutcome;
   if (config.ratePerSecond === undefined) {
+    await sendToParent({ type: 'timed-start' });
     const flatOut = await cannon(config, config.durationSeconds);
+    await sendToParent({ type: 'timed-end' });
     countErrors(flatOut.result, errors);
     timed = flatOut;
   } else {
-    const steady = await paced(config, config.durationSeconds, config.ratePerSecond);
-    errors.non2xx += steady.errors.non2xx;
-    errors.wrongBody += steady.errors.wrongBody;
-    errors.transport += steady.errors.transport;
-    timed = steady;
+    const pool = new Pool(new URL(config.url).origin, { connections: config.connections, pipelining: 1 });
+    try {
+      responsesAllPhases += (await paced(pool, config, pacedWarmupSeconds, config.ratePerSecond, errors)).responses;
+      await sendToParent({ type: 'timed-start' });
+      timed = await paced(pool, config, config.durationSeconds, config.ratePerSecond, errors);
+      await sendToParent({ type: 'timed-end' });
+    } finally {
+      await pool.destroy();
+    }
   }
-  await sendToParent({ type: 'timed-end' });
   responsesAllPhases += timed.responses;
   responsesAllPhases += await checkSamples(config, errors);
   errors.total = errors.non2xx + errors.wrongBody + errors.transport + errors.samples;

@@ -101,8 +101,8 @@ export interface BenchResults {
   };
   scenarios: HttpScenarioResult[];
   /**
-   * Latency at equal load (`L`): the median round by p99 ratio, every round when there were
-   * several. Optional: runs before it was measured do not have it.
+   * Latency at equal load (`L`): the median round by p99 ratio (`errors` counts every round),
+   * every round when there were several. Optional: runs before it was measured do not have it.
    */
   equalLoad?:
     | ({ status: 'measured'; ratePerSecond: number; shareOfScenario5: number; rounds?: EqualLoadRound[] } & EqualLoadRound)
@@ -127,6 +127,13 @@ export interface BenchResults {
 }
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
+
+/** Every error of an HTTP scenario's run: the load generator's and the calls the upstream never saw. */
+export const scenarioErrors = (scenario: HttpScenarioResult): number =>
+  (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0);
+
+/** A number with its sign: `+0.37`, `-0.06` (the digits as `toFixed` writes them). */
+export const signed = (value: number, digits: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
 
 /** A percentage with its sign: `+8%`, `-4.2%`. */
 export const signedPercent = (percent: number): string => `${percent >= 0 ? '+' : ''}${percent}%`;
@@ -171,7 +178,7 @@ export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[
   const many = mode('record', false)?.inFlight ?? 64;
   const growth = results.memory.status === 'measured' ? 1 + results.memory.growthPercent / 100 : null;
   const errorTotal =
-    results.scenarios.reduce((sum, scenario) => sum + (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0), 0) +
+    results.scenarios.reduce((sum, scenario) => sum + scenarioErrors(scenario), 0) +
     modes.reduce((sum, mode) => sum + mode.errors, 0) +
     (results.approval.status === 'measured' ? results.approval.errors : 0) +
     (results.memory.status === 'measured' ? results.memory.errors : 0) +
@@ -236,7 +243,7 @@ function scenarioRows(results: BenchResults): string[][] {
     if (scenario.status !== 'measured') {
       return [scenario.number, scenario.title, `${scenario.status}: ${scenario.reason ?? ''}`, '', '', '', '', '', '', '', '', ''];
     }
-    const errors = (scenario.errors?.total ?? 0) + (scenario.errors?.upstreamMissing ?? 0);
+    const errors = scenarioErrors(scenario);
     return [
       scenario.number,
       scenario.title,
@@ -280,7 +287,7 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
       `latency at equal load: 2 and 5 at ${ratePerSecond} req/s (${Math.round(shareOfScenario5 * 100)}% of 5's throughput)`,
       `ceiling p50 ${ceiling.p50.toFixed(2)} / p99 ${ceiling.p99.toFixed(2)} ms`,
       `gateway p50 ${gateway.p50.toFixed(2)} / p99 ${gateway.p99.toFixed(2)} ms`,
-      `p99 ${p99ToCeiling.toFixed(2)}× the ceiling's, p50 +${(gateway.p50 - ceiling.p50).toFixed(2)} ms` +
+      `p99 ${p99ToCeiling.toFixed(2)}× the ceiling's, p50 ${signed(gateway.p50 - ceiling.p50, 2)} ms` +
         (rounds === undefined ? '' : `; p99 ratio per round ${rounds.map((round) => `${round.p99ToCeiling.toFixed(2)}×`).join(' / ')}`),
       String(errors),
     ]);

@@ -34,7 +34,7 @@ import { type BenchChild, readArguments, startChild } from './child-process.js';
 import { type CodeUnderTest, assertBuilt, loadInChildren } from './code-under-test.js';
 import { customerJson } from './fixtures.js';
 import type { InProcessMode } from './in-process.js';
-import { medianBy } from './latency-stats.js';
+import { type LatencySummary, medianBy } from './latency-stats.js';
 import type { LoadConfig, LoadResult } from './load.js';
 import type { MemoryCheckpoint } from './memory.js';
 import { formatProfileSummary, type ProfileSummary, summarizeProfile } from './profile-summary.js';
@@ -47,6 +47,7 @@ import {
   evaluateGoals,
   formatConsoleReport,
   formatMarkdownReport,
+  scenarioErrors,
   signedPercent,
 } from './report.js';
 import { type HttpScenario, type StartedServer, gatewayServer, httpScenarios, startServer } from './scenarios.js';
@@ -208,7 +209,7 @@ async function measureHttpScenarios(upstream: BenchChild, upstreamUrl: string): 
       const result = await measureHttpScenario(scenario, upstream, upstreamUrl);
       console.log(
         result.status === 'measured'
-          ? `${result.requestsPerSecond} req/s, p50 ${result.latency?.p50} ms, p99 ${result.latency?.p99} ms, errors ${(result.errors?.total ?? 0) + (result.errors?.upstreamMissing ?? 0)}` +
+          ? `${result.requestsPerSecond} req/s, p50 ${result.latency?.p50} ms, p99 ${result.latency?.p99} ms, errors ${scenarioErrors(result)}` +
               (result.errors?.firstSampleFailure ? ` (first: ${result.errors.firstSampleFailure})` : '') +
               (result.sqlPerCall
                 ? `; ${result.sqlPerCall.statements} SQL statements, ${result.sqlPerCall.transactions} transactions per call`
@@ -268,44 +269,42 @@ async function measureEqualLoad(
   const ceiling = httpScenarios.find((scenario) => scenario.id === 'ceiling');
   const gateway = httpScenarios.find((scenario) => scenario.id === 'gateway-mcp-2026');
   if (gatewayResult?.requestsPerSecond === undefined || ceiling === undefined || gateway === undefined) {
-    return { status: 'skipped', reason: "needs scenario 5's throughput from the same run (select 5 too)" };
+    return { status: 'skipped', reason: 'needs a measured scenario 5 in the same run, for the rate' };
   }
   const ratePerSecond = Math.max(1, Math.round(gatewayResult.requestsPerSecond * equalLoadShare));
   const rounds: EqualLoadRound[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
-    const measured: Partial<Record<'ceiling' | 'gateway', HttpScenarioResult>> = {};
-    for (const [side, scenario] of [
-      ['ceiling', ceiling],
-      ['gateway', gateway],
-    ] as const) {
+    const measured = new Map<'ceiling' | 'gateway', { latency: LatencySummary; requestsPerSecond: number; errors: number }>();
+    // Each goes first in every other round, so neither always meets a machine warmed by the other.
+    const order = round % 2 === 1 ? (['ceiling', 'gateway'] as const) : (['gateway', 'ceiling'] as const);
+    for (const side of order) {
+      const scenario = side === 'ceiling' ? ceiling : gateway;
       process.stdout.write(
         `L ${scenario.number} ${scenario.title} at ${ratePerSecond} req/s${settings.rounds > 1 ? ` (round ${round})` : ''} … `,
       );
       const result = await measureHttpScenario(scenario, upstream, upstreamUrl, undefined, ratePerSecond);
-      if (result.status !== 'measured' || result.latency === undefined) {
-        console.log(`${result.status}: ${result.reason}`);
-        return { status: 'failed', reason: `${scenario.number} at ${ratePerSecond} req/s: ${result.reason}` };
+      const latency = result.latency;
+      if (result.status !== 'measured' || latency === undefined || latency.count === 0 || latency.p99 <= 0) {
+        const reason = result.status === 'measured' ? 'no successful answer to time' : result.reason;
+        console.log(`failed: ${reason}`);
+        return { status: 'failed', reason: `${scenario.number} at ${ratePerSecond} req/s, round ${round}: ${reason}` };
       }
       console.log(
-        `${result.requestsPerSecond} req/s, p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`,
+        `${result.requestsPerSecond} req/s, p50 ${latency.p50} ms, p90 ${latency.p90} ms, p99 ${latency.p99} ms, max ${latency.max} ms`,
       );
-      measured[side] = result;
+      measured.set(side, { latency, requestsPerSecond: result.requestsPerSecond ?? 0, errors: scenarioErrors(result) });
     }
-    const ceilingResult = measured.ceiling as HttpScenarioResult;
-    const gatewayRound = measured.gateway as HttpScenarioResult;
-    const summary = (result: HttpScenarioResult) => ({
-      requestsPerSecond: result.requestsPerSecond ?? 0,
-      p50: result.latency?.p50 ?? 0,
-      p90: result.latency?.p90 ?? 0,
-      p99: result.latency?.p99 ?? 0,
-      max: result.latency?.max ?? 0,
-    });
-    const errors = (result: HttpScenarioResult) => (result.errors?.total ?? 0) + (result.errors?.upstreamMissing ?? 0);
+    const summary = (side: 'ceiling' | 'gateway') => {
+      const { latency, requestsPerSecond } = measured.get(side) as { latency: LatencySummary; requestsPerSecond: number };
+      return { requestsPerSecond, p50: latency.p50, p90: latency.p90, p99: latency.p99, max: latency.max };
+    };
+    const ceilingSide = summary('ceiling');
+    const gatewaySide = summary('gateway');
     rounds.push({
-      ceiling: summary(ceilingResult),
-      gateway: summary(gatewayRound),
-      p99ToCeiling: Math.round((summary(gatewayRound).p99 / summary(ceilingResult).p99) * 100) / 100,
-      errors: errors(ceilingResult) + errors(gatewayRound),
+      ceiling: ceilingSide,
+      gateway: gatewaySide,
+      p99ToCeiling: Math.round((gatewaySide.p99 / ceilingSide.p99) * 100) / 100,
+      errors: [...measured.values()].reduce((sum, side) => sum + side.errors, 0),
     });
   }
   const median = medianBy(rounds, (round) => round.p99ToCeiling);
