@@ -183,8 +183,15 @@ export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[
     (results.approval.status === 'measured' ? results.approval.errors : 0) +
     (results.memory.status === 'measured' ? results.memory.errors : 0) +
     (results.equalLoad?.status === 'measured' ? results.equalLoad.errors : 0);
+  // 8, 9 and 10 record a scenario left out with `--only` as failed with the reason "not selected".
+  const broken = (measurement: { status: string; reason?: string } | undefined) =>
+    measurement?.status === 'failed' && measurement.reason !== 'not selected' ? 1 : 0;
   const failed =
-    results.scenarios.filter((scenario) => scenario.status === 'failed').length + (results.equalLoad?.status === 'failed' ? 1 : 0);
+    results.scenarios.filter((scenario) => scenario.status === 'failed').length +
+    broken(results.equalLoad) +
+    broken(results.inProcess) +
+    broken(results.approval) +
+    broken(results.memory);
   const memoryLabel =
     results.memory.status === 'measured'
       ? `RSS ${results.memory.checkpoints[0]?.calls ?? '?'} → ${results.memory.checkpoints.at(-1)?.calls ?? '?'} calls`
