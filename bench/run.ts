@@ -34,13 +34,14 @@ import { type BenchChild, readArguments, startChild } from './child-process.js';
 import { type CodeUnderTest, assertBuilt, loadInChildren } from './code-under-test.js';
 import { customerJson } from './fixtures.js';
 import type { InProcessMode } from './in-process.js';
-import { type LatencySummary, medianBy } from './latency-stats.js';
+import { medianBy } from './latency-stats.js';
 import type { LoadConfig, LoadResult } from './load.js';
 import type { MemoryCheckpoint } from './memory.js';
 import { formatProfileSummary, type ProfileSummary, summarizeProfile } from './profile-summary.js';
 import { measureRedaction } from './redaction-figures.js';
 import {
   type BenchResults,
+  type EqualLoadLatency,
   type EqualLoadRound,
   type HttpScenarioResult,
   addRatios,
@@ -257,8 +258,8 @@ const equalLoadShare = 0.25;
  * Latency at equal load: the ceiling (2) and the gateway's MCP `tools/call` (5) at the same
  * steady rate, a quarter of scenario 5's median throughput in this run, in rounds. At that
  * load neither server queues much, so the p99 says what a request costs, where the flat-out
- * scenarios' p99 mostly says how long the queue of 32 connections is (it follows the
- * inverse of the throughput).
+ * scenarios' p99 mostly says how long the queue of 32 connections is (it roughly follows
+ * the inverse of the throughput).
  */
 async function measureEqualLoad(
   upstream: BenchChild,
@@ -274,7 +275,8 @@ async function measureEqualLoad(
   const ratePerSecond = Math.max(1, Math.round(gatewayResult.requestsPerSecond * equalLoadShare));
   const rounds: EqualLoadRound[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
-    const measured = new Map<'ceiling' | 'gateway', { latency: LatencySummary; requestsPerSecond: number; errors: number }>();
+    const sides: Partial<Record<'ceiling' | 'gateway', EqualLoadLatency>> = {};
+    let errors = 0;
     // Each goes first in every other round, so neither always meets a machine warmed by the other.
     const order = round % 2 === 1 ? (['ceiling', 'gateway'] as const) : (['gateway', 'ceiling'] as const);
     for (const side of order) {
@@ -292,19 +294,16 @@ async function measureEqualLoad(
       console.log(
         `${result.requestsPerSecond} req/s, p50 ${latency.p50} ms, p90 ${latency.p90} ms, p99 ${latency.p99} ms, max ${latency.max} ms`,
       );
-      measured.set(side, { latency, requestsPerSecond: result.requestsPerSecond ?? 0, errors: scenarioErrors(result) });
+      const { p50, p90, p99, max } = latency;
+      sides[side] = { requestsPerSecond: result.requestsPerSecond ?? 0, p50, p90, p99, max };
+      errors += scenarioErrors(result);
     }
-    const summary = (side: 'ceiling' | 'gateway') => {
-      const { latency, requestsPerSecond } = measured.get(side) as { latency: LatencySummary; requestsPerSecond: number };
-      return { requestsPerSecond, p50: latency.p50, p90: latency.p90, p99: latency.p99, max: latency.max };
-    };
-    const ceilingSide = summary('ceiling');
-    const gatewaySide = summary('gateway');
+    const { ceiling: ceilingSide, gateway: gatewaySide } = sides as Record<'ceiling' | 'gateway', EqualLoadLatency>;
     rounds.push({
       ceiling: ceilingSide,
       gateway: gatewaySide,
       p99ToCeiling: Math.round((gatewaySide.p99 / ceilingSide.p99) * 100) / 100,
-      errors: [...measured.values()].reduce((sum, side) => sum + side.errors, 0),
+      errors,
     });
   }
   const median = medianBy(rounds, (round) => round.p99ToCeiling);
