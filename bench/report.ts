@@ -107,8 +107,9 @@ export interface BenchResults {
   equalLoad?:
     | ({ status: 'measured'; ratePerSecond: number; shareOfScenario5: number; rounds?: EqualLoadRound[] } & EqualLoadRound)
     | { status: 'skipped' | 'failed'; reason: string };
-  inProcess: { status: 'measured' | 'failed'; reason?: string; modes: InProcessMode[] };
-  approval: ({ status: 'measured' } & ApprovalResult) | { status: 'failed'; reason: string };
+  /** 8, 9, 10 and R: `skipped` with the reason "not selected" when `--only` left them out. */
+  inProcess: { status: 'measured' | 'skipped' | 'failed'; reason?: string; modes: InProcessMode[] };
+  approval: ({ status: 'measured' } & ApprovalResult) | { status: 'skipped' | 'failed'; reason: string };
   memory:
     | {
         status: 'measured';
@@ -120,8 +121,8 @@ export interface BenchResults {
         /** RSS growth of every round, in the order run (with more than one round). */
         roundGrowthPercents?: number[];
       }
-    | { status: 'failed'; reason: string };
-  redaction: { status: 'measured'; header: string; figures: RedactionFigure[] } | { status: 'failed'; reason: string };
+    | { status: 'skipped' | 'failed'; reason: string };
+  redaction: { status: 'measured'; header: string; figures: RedactionFigure[] } | { status: 'skipped' | 'failed'; reason: string };
   goals: GoalResult[];
   profiles?: ProfileSummary[];
 }
@@ -183,9 +184,8 @@ export function evaluateGoals(results: Omit<BenchResults, 'goals'>): GoalResult[
     (results.approval.status === 'measured' ? results.approval.errors : 0) +
     (results.memory.status === 'measured' ? results.memory.errors : 0) +
     (results.equalLoad?.status === 'measured' ? results.equalLoad.errors : 0);
-  // 8, 9 and 10 record a scenario left out with `--only` as failed with the reason "not selected".
-  const broken = (measurement: { status: string; reason?: string } | undefined) =>
-    measurement?.status === 'failed' && measurement.reason !== 'not selected' ? 1 : 0;
+  // A measurement left out with `--only` is skipped, not failed.
+  const broken = (measurement: { status: string } | undefined) => (measurement?.status === 'failed' ? 1 : 0);
   const failed =
     results.scenarios.filter((scenario) => scenario.status === 'failed').length +
     broken(results.equalLoad) +
@@ -301,7 +301,9 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
   } else if (equalLoad !== undefined) {
     rows.push(['L', 'latency at equal load', `${equalLoad.status}: ${equalLoad.reason}`, '', '', '']);
   }
-  if (results.inProcess.status === 'failed') rows.push(['8', 'in-process invoke()', `failed: ${results.inProcess.reason}`, '', '', '']);
+  if (results.inProcess.status !== 'measured') {
+    rows.push(['8', 'in-process invoke()', `${results.inProcess.status}: ${results.inProcess.reason}`, '', '', '']);
+  }
   for (const mode of results.inProcess.modes) {
     rows.push([
       '8',
@@ -325,7 +327,7 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
       `p50 request ${approval.steps.request.p50.toFixed(2)} / approve ${approval.steps.approve.p50.toFixed(2)} / result ${approval.steps.result.p50.toFixed(2)} ms`,
       String(approval.errors),
     ]);
-  } else rows.push(['9', 'approval round trip', `failed: ${results.approval.reason}`, '', '', '']);
+  } else rows.push(['9', 'approval round trip', `${results.approval.status}: ${results.approval.reason}`, '', '', '']);
   if (results.memory.status === 'measured') {
     const { checkpoints, growthPercent, errors, roundGrowthPercents } = results.memory;
     const oldSpace = checkpoints.every((point) => point.oldSpaceMiB !== undefined)
@@ -339,7 +341,7 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
       `heap used ${checkpoints.map((point) => point.heapUsedMiB).join(' → ')} MiB, heap total ${checkpoints.map((point) => point.heapTotalMiB).join(' → ')} MiB${oldSpace}`,
       String(errors),
     ]);
-  } else rows.push(['10', 'memory', `failed: ${results.memory.reason}`, '', '', '']);
+  } else rows.push(['10', 'memory', `${results.memory.status}: ${results.memory.reason}`, '', '', '']);
   if (results.redaction.status === 'measured') {
     for (const figure of results.redaction.figures) {
       rows.push([
@@ -351,7 +353,7 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
         '',
       ]);
     }
-  } else rows.push(['R', 'redaction', `failed: ${results.redaction.reason}`, '', '', '']);
+  } else rows.push(['R', 'redaction', `${results.redaction.status}: ${results.redaction.reason}`, '', '', '']);
   return { headers: ['#', 'measurement', 'figure', 'figure', 'detail', 'errors'], rows, align: [false, false, true, true, false, true] };
 }
 

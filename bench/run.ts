@@ -502,7 +502,7 @@ async function main(): Promise<void> {
     let equalLoad: NonNullable<BenchResults['equalLoad']> = { status: 'skipped', reason: 'not selected' };
     if (selected('L')) equalLoad = await measureEqualLoad(upstream, upstreamUrl, scenarios);
 
-    let inProcess: BenchResults['inProcess'] = { status: 'failed', reason: 'not selected', modes: [] };
+    let inProcess: BenchResults['inProcess'] = { status: 'skipped', reason: 'not selected', modes: [] };
     if (selected('8')) {
       process.stdout.write('8 in-process invoke() … ');
       inProcess = await measureInProcess(upstreamUrl);
@@ -512,7 +512,7 @@ async function main(): Promise<void> {
           : `failed: ${inProcess.reason}`,
       );
     }
-    let approval: BenchResults['approval'] = { status: 'failed', reason: 'not selected' };
+    let approval: BenchResults['approval'] = { status: 'skipped', reason: 'not selected' };
     if (selected('9')) {
       process.stdout.write('9 approval round trip … ');
       approval = await measureApproval(upstreamUrl);
@@ -520,7 +520,7 @@ async function main(): Promise<void> {
         approval.status === 'measured' ? `p50 ${approval.latency.p50} ms, p99 ${approval.latency.p99} ms` : `failed: ${approval.reason}`,
       );
     }
-    let memory: BenchResults['memory'] = { status: 'failed', reason: 'not selected' };
+    let memory: BenchResults['memory'] = { status: 'skipped', reason: 'not selected' };
     if (selected('10')) {
       process.stdout.write('10 memory … ');
       memory = await measureMemory(upstreamUrl);
@@ -533,7 +533,7 @@ async function main(): Promise<void> {
           : `failed: ${memory.reason}`,
       );
     }
-    let redaction: BenchResults['redaction'] = { status: 'failed', reason: 'not selected' };
+    let redaction: BenchResults['redaction'] = { status: 'skipped', reason: 'not selected' };
     if (selected('R')) {
       process.stdout.write('R redaction … ');
       try {
