@@ -1,4 +1,5 @@
 import { type CompiledRedaction, type Redactor, mergeProfiles } from '../redaction/index.js';
+import { type GatewayCompiledRedaction, redactFreshKey } from '../redaction/redactor.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
 
@@ -19,9 +20,15 @@ export class RedactorCache {
     return this.defaultRedaction;
   }
 
-  /** What a tool returned, redacted (a copy) for the caller, the records and the audit. */
+  /**
+   * What a tool returned, redacted for the caller, the records and the audit: a copy, except
+   * that the parts of a tool's fresh output (see {@link ResolvedTool.outputIsFresh}) that the
+   * redaction leaves unchanged are kept rather than copied.
+   */
   output(tool: ResolvedTool, extra: ToolRedaction | undefined, output: unknown): unknown {
-    return this.forTool(tool, extra).value(output);
+    const compiled: CompiledRedaction & Partial<GatewayCompiledRedaction> = this.forTool(tool, extra);
+    const fresh = tool.outputIsFresh ? compiled[redactFreshKey] : undefined;
+    return fresh === undefined ? compiled.value(output) : fresh(output);
   }
 
   /** The redaction of one tool, with what the matching policy rules add. */

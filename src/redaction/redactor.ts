@@ -8,9 +8,21 @@ import { compileSecrets } from './secrets.js';
 import { CombinedScanner, type ScanRule, timestampKeys } from './text-scanner.js';
 import { TextRedaction } from './text-redaction.js';
 import type { CompiledRedaction, DetectorName, RedactionMode, RedactionProfileInput, Redactor, RedactorConfig } from './types.js';
-import { type KeyInfo, redactValue, type WalkPlan } from './walk.js';
+import { type KeyInfo, redactFreshValue, redactValue, type WalkPlan } from './walk.js';
 
 const KEY_CACHE_LIMIT = 10_000;
+
+/** The gateway's own entry to a compiled profile's {@link redactFreshValue}; not part of the public API. */
+export const redactFreshKey: unique symbol = Symbol('agent-tool-gateway.redactFresh');
+
+/** A compiled profile as this module makes it. */
+export interface GatewayCompiledRedaction extends CompiledRedaction {
+  /**
+   * Redacts a value made for this call that nothing else references (a parsed upstream body),
+   * sharing the parts the redaction leaves unchanged instead of copying them.
+   */
+  [redactFreshKey](value: unknown): unknown;
+}
 
 interface GatewayDetectorSetting {
   readonly enabled: boolean;
@@ -74,7 +86,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     return scanner;
   }
 
-  function compile(input?: RedactionProfileInput): CompiledRedaction {
+  function compile(input?: RedactionProfileInput): GatewayCompiledRedaction {
     const profile = normaliseProfile(input);
     const profileMode = profile.mode ?? defaultMode;
     const enabled: DetectorName[] = [];
@@ -111,6 +123,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     return Object.freeze({
       detectors: Object.freeze(enabled),
       value: (value: unknown) => redactValue(value, plan),
+      [redactFreshKey]: (value: unknown) => redactFreshValue(value, plan),
       text: (source: string) => {
         if (typeof source !== 'string') throw new TypeError('CompiledRedaction.text expects a string');
         return text.redact(source);

@@ -53,6 +53,19 @@ export function redactValue(input: unknown, plan: WalkPlan): unknown {
   return result === REMOVED ? undefined : result;
 }
 
+/**
+ * {@link redactValue} for a value made for this call that nothing else references, such as a
+ * parsed upstream body: plain objects and arrays, strings, finite numbers, booleans and null,
+ * no cycles, no `toJSON`. A container in which the redaction changes nothing is kept as it is
+ * instead of copied; a container with a change is copied, and its unchanged members are
+ * shared with `input`. The result holds the same data as redactValue's would.
+ */
+export function redactFreshValue(input: unknown, plan: WalkPlan): unknown {
+  const state = plan.paths?.rootState();
+  const result = redactFreshNode(input, state?.mode, state, plan, 0);
+  return result === REMOVED ? undefined : result;
+}
+
 /** `value.toJSON(key)` where there is one, as `JSON.stringify` does. */
 function jsonValue(value: unknown, key: string | number): unknown {
   return value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function'
@@ -108,6 +121,58 @@ function redactNode(
   }
   ancestors.delete(value);
   return container;
+}
+
+/** The redacted form of one node of a fresh value (see {@link redactFreshValue}), or `REMOVED`. */
+function redactFreshNode(
+  value: unknown,
+  mode: RedactionMode | undefined,
+  state: PathState | undefined,
+  plan: WalkPlan,
+  depth: number,
+): unknown {
+  if (mode !== undefined) return replaceWhole(value, mode, plan);
+  if (typeof value === 'string') return plan.text.redact(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return redactNumber(value, plan);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= RECURSION_LIMIT) return redactIteratively(value, state, plan, new Set<object>());
+  const paths = plan.paths;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let index = 0; index < value.length; index++) {
+      const child: unknown = value[index];
+      const childState = state !== undefined && paths !== null ? paths.childState(state, index) : state;
+      const result = redactFreshNode(child, childState?.mode, childState, plan, depth + 1);
+      if (copy === undefined) {
+        if (result === child) continue;
+        copy = value.slice(0, index);
+      }
+      if (result !== REMOVED) copy.push(result);
+    }
+    return copy ?? value;
+  }
+  const source = value as Record<string, unknown>;
+  const names = Object.keys(source);
+  let copy: Record<string, unknown> | undefined;
+  for (let index = 0; index < names.length; index++) {
+    const name = names[index] as string;
+    const child = source[name];
+    const childState = state !== undefined && paths !== null ? paths.childState(state, name) : state;
+    const info = plan.describeKey(name);
+    const childMode = info.sensitive ? stricterMode(childState?.mode, plan.keyMode) : childState?.mode;
+    const result = redactFreshNode(child, childMode, childState, plan, depth + 1);
+    if (copy === undefined) {
+      if (result === child && info.outputKey === name) continue;
+      // The first change: the members before it were unchanged, and go into the copy as they are.
+      copy = {};
+      for (let earlier = 0; earlier < index; earlier++) {
+        const earlierName = names[earlier] as string;
+        assignMember(copy, earlierName, earlierName, source[earlierName]);
+      }
+    }
+    if (result !== REMOVED) assignMember(copy, info.outputKey, name, result);
+  }
+  return copy ?? source;
 }
 
 /**

@@ -41,6 +41,13 @@ export interface ResolvedTool {
   readonly validateInput: SchemaCheck;
   readonly validateOutput: SchemaCheck | undefined;
   execute(input: unknown, context: ToolCallContext): Promise<ToolExecution>;
+  /**
+   * True when every output {@link execute} gives is made for that call and referenced by
+   * nothing else, as plain JSON data (an HTTP tool's parsed upstream body). Its redaction may
+   * then keep unchanged parts instead of copying them. A local handler's output belongs to
+   * its author (it may be a cached object), so it is always copied.
+   */
+  readonly outputIsFresh: boolean;
   /** Plain values of this tool's secrets, for the redactor's exact-scrubbing layer. */
   secretValues(): readonly string[];
 }
@@ -108,6 +115,7 @@ export function resolveTool(
     validateInput,
     validateOutput,
     execute,
+    outputIsFresh: definition.kind === 'http',
     secretValues,
   });
 }
