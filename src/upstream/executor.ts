@@ -233,9 +233,15 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
       if (responseHeaders === undefined) return { output: parsed, upstreamStatus: status };
       const picked: Record<string, string | string[]> = {};
       for (const name of responseHeaders) {
+        // Own members only: a listed name such as "constructor" must not reach Object.prototype.
+        if (!Object.hasOwn(answer.headers, name)) continue;
         const value = answer.headers[name];
         if (value === undefined) continue;
-        picked[name] = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
+        const scrubbed = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
+        // A header named "__proto__" stays a member instead of replacing the object's prototype.
+        if (name === '__proto__')
+          Object.defineProperty(picked, name, { value: scrubbed, enumerable: true, writable: true, configurable: true });
+        else picked[name] = scrubbed;
       }
       const output: HttpResponseOutput = { status, headers: picked, body: parsed };
       return { output, upstreamStatus: status };

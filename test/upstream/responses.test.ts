@@ -71,6 +71,10 @@ beforeAll(async () => {
           'set-cookie': ['a=1', 'b=2'],
         });
         return void response.end('{"ok":true}');
+      case '/proto-header':
+        // A header named like Object.prototype's members, twice.
+        response.writeHead(200, ['content-type', 'application/json', '__proto__', 'ada@example.com', '__proto__', 'b']);
+        return void response.end('{"ok":true}');
       case '/big':
         response.writeHead(200, { 'content-type': 'text/plain' });
         response.write('a'.repeat(1500));
@@ -208,6 +212,16 @@ describe('response bodies', () => {
   it('returns only listed response headers, as { status, headers, body }', async () => {
     const result = await call('/echo-header', { responseHeaders: ['X-Request-Id', 'set-cookie', 'x-missing'] });
     expect(result.output).toEqual({ status: 200, headers: { 'x-request-id': 'r-1', 'set-cookie': ['a=1', 'b=2'] }, body: { ok: true } });
+  });
+
+  it('keeps a header named "__proto__" as a member and never reads Object.prototype', async () => {
+    for (const withSecret of [{}, { secretHeaders: { authorization: SECRET } }]) {
+      const result = await call('/proto-header', { ...withSecret, responseHeaders: ['__proto__', 'constructor', 'toString'] });
+      const headers = (result.output as { headers: Record<string, unknown> }).headers;
+      expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+      expect(Object.keys(headers)).toEqual(['__proto__']);
+      expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toEqual(['ada@example.com', 'b']);
+    }
   });
 });
 
