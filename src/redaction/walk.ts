@@ -29,6 +29,10 @@ export interface WalkPlan {
 export const CIRCULAR = '[Circular]';
 
 const REMOVED: unique symbol = Symbol('removed');
+/** What {@link redactLeaf} gives for a container, which the caller walks. */
+const CONTAINER: unique symbol = Symbol('container');
+/** What the fresh walk gives for a value that is not plain JSON data. */
+const NOT_PLAIN: unique symbol = Symbol('not plain');
 /** Stack marker: the frame closes a container (its value leaves the ancestor set). */
 const EXIT: unknown[] = [];
 /** Integers of 12 digits or more are scanned (a card number can arrive as a JSON number); smaller ones cannot match. */
@@ -55,14 +59,17 @@ export function redactValue(input: unknown, plan: WalkPlan): unknown {
 
 /**
  * {@link redactValue} for a value made for this call that nothing else references, such as a
- * parsed upstream body: plain objects and arrays, strings, finite numbers, booleans and null,
- * no cycles, no `toJSON`. A container in which the redaction changes nothing is kept as it is
+ * parsed upstream body. A container in which the redaction changes nothing is kept as it is
  * instead of copied; a container with a change is copied, and its unchanged members are
- * shared with `input`. The result holds the same data as redactValue's would.
+ * shared with `input`. A value that is not plain JSON data (an object with another prototype
+ * or a `toJSON` method, an `undefined`, function or symbol member, a hole in an array) or
+ * nests deeper than {@link RECURSION_LIMIT} goes through redactValue instead, so the result
+ * always holds the same data as redactValue's.
  */
 export function redactFreshValue(input: unknown, plan: WalkPlan): unknown {
   const state = plan.paths?.rootState();
   const result = redactFreshNode(input, state?.mode, state, plan, 0);
+  if (result === NOT_PLAIN) return redactValue(input, plan);
   return result === REMOVED ? undefined : result;
 }
 
@@ -82,13 +89,11 @@ function redactNode(
   ancestors: Set<object>,
   depth: number,
 ): unknown {
-  if (mode !== undefined) return replaceWhole(value, mode, plan);
-  if (typeof value === 'string') return plan.text.redact(value);
-  if (typeof value === 'number' || typeof value === 'bigint') return redactNumber(value, plan);
-  if (value === null || typeof value !== 'object') return value;
-  if (ancestors.has(value)) return CIRCULAR;
-  if (depth >= RECURSION_LIMIT) return redactIteratively(value, state, plan, ancestors);
-  ancestors.add(value);
+  const leaf = redactLeaf(value, mode, plan);
+  if (leaf !== CONTAINER) return leaf;
+  if (ancestors.has(value as object)) return CIRCULAR;
+  if (depth >= RECURSION_LIMIT) return redactIteratively(value as object, state, plan, ancestors);
+  ancestors.add(value as object);
   const paths = plan.paths;
   let container: Container;
   if (Array.isArray(value)) {
@@ -106,7 +111,8 @@ function redactNode(
     container = copy;
   } else {
     const copy: Record<string, unknown> = {};
-    const names = Object.keys(value);
+    const names = Object.keys(value as object);
+    let renamed = false;
     for (let index = 0; index < names.length; index++) {
       const name = names[index] as string;
       const child = jsonValue((value as Record<string, unknown>)[name], name);
@@ -115,15 +121,20 @@ function redactNode(
       const info = plan.describeKey(name);
       const childMode = info.sensitive ? stricterMode(childState?.mode, plan.keyMode) : childState?.mode;
       const result = redactNode(child, childMode, childState, plan, ancestors, depth + 1);
-      if (result !== REMOVED) assignMember(copy, info.outputKey, name, result);
+      if (result === REMOVED) continue;
+      if (info.outputKey !== name) renamed = true;
+      assignMember(copy, info.outputKey, result, renamed);
     }
     container = copy;
   }
-  ancestors.delete(value);
+  ancestors.delete(value as object);
   return container;
 }
 
-/** The redacted form of one node of a fresh value (see {@link redactFreshValue}), or `REMOVED`. */
+/**
+ * The redacted form of one node of a fresh value (see {@link redactFreshValue}): the node
+ * itself when nothing in it changes, `REMOVED`, or `NOT_PLAIN`.
+ */
 function redactFreshNode(
   value: unknown,
   mode: RedactionMode | undefined,
@@ -131,11 +142,12 @@ function redactFreshNode(
   plan: WalkPlan,
   depth: number,
 ): unknown {
-  if (mode !== undefined) return replaceWhole(value, mode, plan);
-  if (typeof value === 'string') return plan.text.redact(value);
-  if (typeof value === 'number' || typeof value === 'bigint') return redactNumber(value, plan);
-  if (value === null || typeof value !== 'object') return value;
-  if (depth >= RECURSION_LIMIT) return redactIteratively(value, state, plan, new Set<object>());
+  // What redactValue would drop or turn with toJSON is left to it, before any mode applies.
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return NOT_PLAIN;
+  if (value !== null && typeof value === 'object' && !isPlainContainer(value)) return NOT_PLAIN;
+  const leaf = redactLeaf(value, mode, plan);
+  if (leaf !== CONTAINER) return leaf;
+  if (depth >= RECURSION_LIMIT) return NOT_PLAIN;
   const paths = plan.paths;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
@@ -143,6 +155,7 @@ function redactFreshNode(
       const child: unknown = value[index];
       const childState = state !== undefined && paths !== null ? paths.childState(state, index) : state;
       const result = redactFreshNode(child, childState?.mode, childState, plan, depth + 1);
+      if (result === NOT_PLAIN) return NOT_PLAIN;
       if (copy === undefined) {
         if (result === child) continue;
         copy = value.slice(0, index);
@@ -154,6 +167,7 @@ function redactFreshNode(
   const source = value as Record<string, unknown>;
   const names = Object.keys(source);
   let copy: Record<string, unknown> | undefined;
+  let renamed = false;
   for (let index = 0; index < names.length; index++) {
     const name = names[index] as string;
     const child = source[name];
@@ -161,18 +175,41 @@ function redactFreshNode(
     const info = plan.describeKey(name);
     const childMode = info.sensitive ? stricterMode(childState?.mode, plan.keyMode) : childState?.mode;
     const result = redactFreshNode(child, childMode, childState, plan, depth + 1);
+    if (result === NOT_PLAIN) return NOT_PLAIN;
     if (copy === undefined) {
       if (result === child && info.outputKey === name) continue;
-      // The first change: the members before it were unchanged, and go into the copy as they are.
+      // The first change: the members before it were unchanged (and not renamed), and go into
+      // the copy as they are.
       copy = {};
       for (let earlier = 0; earlier < index; earlier++) {
         const earlierName = names[earlier] as string;
-        assignMember(copy, earlierName, earlierName, source[earlierName]);
+        assignMember(copy, earlierName, source[earlierName], false);
       }
     }
-    if (result !== REMOVED) assignMember(copy, info.outputKey, name, result);
+    if (result === REMOVED) continue;
+    if (info.outputKey !== name) renamed = true;
+    assignMember(copy, info.outputKey, result, renamed);
   }
   return copy ?? source;
+}
+
+/** An array or object as JSON.parse makes them: the standard prototype, no `toJSON` method. */
+function isPlainContainer(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (Array.isArray(value)) return prototype === Array.prototype;
+  return prototype === Object.prototype && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+/**
+ * The redacted form of a value a whole-value mode selects, or of a scalar (after `toJSON`);
+ * `CONTAINER` for an array or object, which the caller walks.
+ */
+function redactLeaf(value: unknown, mode: RedactionMode | undefined, plan: WalkPlan): unknown {
+  if (mode !== undefined) return replaceWhole(value, mode, plan);
+  if (typeof value === 'string') return plan.text.redact(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return redactNumber(value, plan);
+  if (value === null || typeof value !== 'object') return value;
+  return CONTAINER;
 }
 
 /**
@@ -259,17 +296,23 @@ function redactIteratively(source: object, sourceState: PathState | undefined, p
 
     if (result !== REMOVED) {
       if (inArray) parent.push(result);
-      else assignMember(parent, outputKey as string, key as string, result);
+      else assignMember(parent, outputKey as string, result, true);
     }
     if (container !== undefined) open(value as object, container, state);
   }
   return root;
 }
 
-function assignMember(target: Record<string, unknown>, outputKey: string, sourceKey: string, value: unknown): void {
+/**
+ * Sets the member `outputKey` (a key after redaction) on `target`. When it is taken already
+ * (two keys redacted to one spelling, or a key spelt like another's redaction), the later
+ * member gets `~2`, `~3` …, so that no value is lost. Source keys are unique, so nothing can
+ * collide until a key of the container has been renamed: `mayCollide` says whether one has,
+ * and saves the check on every member of the common container.
+ */
+function assignMember(target: Record<string, unknown>, outputKey: string, value: unknown, mayCollide: boolean): void {
   let name = outputKey;
-  if (name !== sourceKey && Object.hasOwn(target, name)) {
-    // Two redacted keys collapsed into one spelling: keep both values.
+  if (mayCollide && Object.hasOwn(target, name)) {
     let suffix = 2;
     while (Object.hasOwn(target, `${outputKey}~${suffix}`)) suffix++;
     name = `${outputKey}~${suffix}`;

@@ -79,6 +79,10 @@ describe('deep and odd values', () => {
         plain: true,
       },
     );
+    // A key spelt like the mask after a renamed one: both values stay, in both orders.
+    expect(compiled.value({ 'ada@example.com': 2, '***': 3 })).toEqual({ '***': 2, '***~2': 3 });
+    expect(compiled.value({ '***': 3, 'ada@example.com': 2 })).toEqual({ '***': 3, '***~2': 2 });
+    expect(compiled.value({ 'ada@example.com': 1, '***': 2, '***~2': 3 })).toEqual({ '***': 1, '***~2': 2, '***~2~2': 3 });
   });
 
   it('never mutates its input', () => {
