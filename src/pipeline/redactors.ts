@@ -1,5 +1,5 @@
 import { type CompiledRedaction, type Redactor, mergeProfiles } from '../redaction/index.js';
-import { type GatewayCompiledRedaction, redactFreshKey } from '../redaction/redactor.js';
+import { redactFresh } from '../redaction/redactor.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
 
@@ -26,9 +26,8 @@ export class RedactorCache {
    * redaction leaves unchanged are kept rather than copied.
    */
   output(tool: ResolvedTool, extra: ToolRedaction | undefined, output: unknown): unknown {
-    const compiled: CompiledRedaction & Partial<GatewayCompiledRedaction> = this.forTool(tool, extra);
-    const fresh = tool.outputIsFresh ? compiled[redactFreshKey] : undefined;
-    return fresh === undefined ? compiled.value(output) : fresh(output);
+    const compiled = this.forTool(tool, extra);
+    return tool.outputIsFresh ? redactFresh(compiled, output) : compiled.value(output);
   }
 
   /** The redaction of one tool, with what the matching policy rules add. */

@@ -12,16 +12,18 @@ import { type KeyInfo, redactFreshValue, redactValue, type WalkPlan } from './wa
 
 const KEY_CACHE_LIMIT = 10_000;
 
-/** The gateway's own entry to a compiled profile's {@link redactFreshValue}; not part of the public API. */
-export const redactFreshKey: unique symbol = Symbol('agent-tool-gateway.redactFresh');
+/** The fresh walk of each profile this module compiled; kept out of the public objects. */
+const freshWalks = new WeakMap<CompiledRedaction, (value: unknown) => unknown>();
 
-/** A compiled profile as this module makes it. */
-export interface GatewayCompiledRedaction extends CompiledRedaction {
-  /**
-   * Redacts a value made for this call that nothing else references (a parsed upstream body),
-   * sharing the parts the redaction leaves unchanged instead of copying them.
-   */
-  [redactFreshKey](value: unknown): unknown;
+/**
+ * Redacts a value made for this call that nothing else references (a parsed upstream body)
+ * with `compiled`, keeping the parts the redaction leaves unchanged instead of copying them
+ * (see {@link redactFreshValue}). For a profile compiled elsewhere, the same as
+ * `compiled.value(value)`. The gateway's own entry; not part of the public API.
+ */
+export function redactFresh(compiled: CompiledRedaction, value: unknown): unknown {
+  const walk = freshWalks.get(compiled);
+  return walk === undefined ? compiled.value(value) : walk(value);
 }
 
 interface GatewayDetectorSetting {
@@ -86,7 +88,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     return scanner;
   }
 
-  function compile(input?: RedactionProfileInput): GatewayCompiledRedaction {
+  function compile(input?: RedactionProfileInput): CompiledRedaction {
     const profile = normaliseProfile(input);
     const profileMode = profile.mode ?? defaultMode;
     const enabled: DetectorName[] = [];
@@ -120,15 +122,16 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
         return info;
       },
     };
-    return Object.freeze({
+    const compiled: CompiledRedaction = Object.freeze({
       detectors: Object.freeze(enabled),
       value: (value: unknown) => redactValue(value, plan),
-      [redactFreshKey]: (value: unknown) => redactFreshValue(value, plan),
       text: (source: string) => {
         if (typeof source !== 'string') throw new TypeError('CompiledRedaction.text expects a string');
         return text.redact(source);
       },
     });
+    freshWalks.set(compiled, (value: unknown) => redactFreshValue(value, plan));
+    return compiled;
   }
 
   let defaultCompiled: CompiledRedaction | undefined;

@@ -52,7 +52,11 @@ export interface ResolvedTool {
   secretValues(): readonly string[];
 }
 
-/** How the registry turns an HTTP tool into something it can run. */
+/**
+ * How the registry turns an HTTP tool into something it can run. Every output its `execute`
+ * gives must be made for that call and referenced by nothing else (see
+ * {@link ResolvedTool.outputIsFresh}), as the gateway's executor's parsed bodies are.
+ */
 export type HttpExecutorFactory = (definition: AnyToolDefinition & { kind: 'http' }) => {
   execute(input: unknown, context: ToolCallContext): Promise<ToolExecution>;
   secretValues(): readonly string[];

@@ -79,6 +79,55 @@ describe('HTTP tools through the gateway', () => {
     expect(recorded).not.toContain(Buffer.from(TOKEN).toString('base64'));
   });
 
+  it('redacts JSON, text and header outputs, and the caller cannot change what was recorded', async () => {
+    const upstream = await listen((req, res) => {
+      if (req.url === '/text') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('call ada@example.com');
+        return;
+      }
+      res.writeHead(200, ['content-type', 'application/json', '__proto__', 'ada@example.com', '__proto__', 'b', 'x-request-id', 'r-1']);
+      res.end(JSON.stringify({ email: 'ada@example.com', orders: [{ sku: 'A-1' }], address: { city: 'Paris', phone: '+1 415 555 0142' } }));
+    });
+    closers.push(upstream.close);
+    const tool = (name: string, path: string, extra: Partial<Parameters<typeof httpTool>[0]> = {}) =>
+      httpTool({
+        name,
+        description: name,
+        method: 'GET',
+        url: `${upstream.url}${path}`,
+        inputSchema: { type: 'object', properties: {} },
+        allowPrivateNetwork: true,
+        ...extra,
+      });
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [
+        tool('crm.record', '/json'),
+        tool('crm.text', '/text'),
+        tool('crm.headers', '/json', { responseHeaders: ['__proto__', 'constructor', 'x-request-id'] }),
+      ],
+    });
+
+    const record = await gateway.invoke({ agentKey: apiKey, tool: 'crm.record' });
+    expect(record.status).toBe('succeeded');
+    const output = (record as { output: { email: string; orders: Array<{ sku: string }>; address: { phone: string } } }).output;
+    expect(output).toEqual({ email: '***', orders: [{ sku: 'A-1' }], address: { city: 'Paris', phone: '***' } });
+    // The caller owns what it got: changing it changes nothing that was recorded.
+    output.orders[0] = { sku: 'changed' };
+    const stored = await gateway.admin.getInvocation(record.invocationId as string);
+    expect(stored?.output).toEqual({ email: '***', orders: [{ sku: 'A-1' }], address: { city: 'Paris', phone: '***' } });
+
+    const text = await gateway.invoke({ agentKey: apiKey, tool: 'crm.text' });
+    expect(text).toMatchObject({ status: 'succeeded', output: 'call ***' });
+
+    const withHeaders = await gateway.invoke({ agentKey: apiKey, tool: 'crm.headers' });
+    const headers = (withHeaders as { output: { headers: Record<string, unknown> } }).output.headers;
+    expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+    expect(Object.keys(headers)).toEqual(['__proto__', 'x-request-id']);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toEqual(['***', 'b']);
+    expect(JSON.stringify(await everythingRecorded(gateway))).not.toContain('ada@example.com');
+  });
+
   it('refuses a code-defined secret without an encryption key, and explains how to make one', () => {
     expect(() => createGateway({ tools: [customerTool('https://crm.example.com')] })).toThrow(/randomBytes\(32\)/);
   });
