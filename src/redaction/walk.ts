@@ -277,21 +277,15 @@ function redactIteratively(source: object, sourceState: PathState | undefined, p
       outputKey = info.outputKey;
     }
 
-    let result: unknown;
+    let result = redactLeaf(value, mode, plan);
     let container: Container | undefined;
-    if (mode !== undefined) {
-      result = replaceWhole(value, mode, plan);
-    } else if (typeof value === 'string') {
-      result = plan.text.redact(value);
-    } else if (typeof value === 'number' || typeof value === 'bigint') {
-      result = redactNumber(value, plan);
-    } else if (value === null || typeof value !== 'object') {
-      result = value;
-    } else if (ancestors.has(value)) {
-      result = CIRCULAR;
-    } else {
-      container = Array.isArray(value) ? [] : {};
-      result = container;
+    if (result === CONTAINER) {
+      if (ancestors.has(value as object)) {
+        result = CIRCULAR;
+      } else {
+        container = Array.isArray(value) ? [] : {};
+        result = container;
+      }
     }
 
     if (result !== REMOVED) {
