@@ -1,10 +1,17 @@
 /**
  * Scenario 10: does memory stay flat? MCP 2026-07-28 `tools/call` requests of the HTTP
  * customer tool go through `gateway.fetch` (door, pipeline, upstream pool, memory store with
- * its default retention of 10 000 records) with 64 in flight; at each checkpoint the
- * process collects garbage twice and reads its RSS and heap. Run with `--expose-gc`. One
- * process is one round: bench/run.ts starts a fresh one per round, because RSS growth
- * differs a lot between runs of the same build (V8's heap sizing, not what the gateway keeps).
+ * its default retention of 10 000 records) with 64 in flight. At each checkpoint the process
+ * takes two readings of its RSS and heap:
+ *
+ * - right after two forced full collections (`gc()`), as this scenario always has;
+ * - settled: the same, once RSS has stopped falling. V8 hands the pages a collection freed
+ *   back to the system from a background thread, a little after the collection: the first
+ *   reading still counts what is free but not yet returned, and how much of that there is
+ *   depends on when the reading falls. The settled one is what the process keeps.
+ *
+ * Run with `--expose-gc`. One process is one round: bench/run.ts starts a fresh one per
+ * round, because the readings differ between runs of the same build (V8's heap sizing).
  *
  *   args: --upstream=http://127.0.0.1:PORT
  */
@@ -16,7 +23,13 @@ import { createBenchGateway } from './gateway-setup.js';
 /** Memory after a number of calls, garbage collected. */
 export interface MemoryCheckpoint {
   calls: number;
+  /** RSS right after two ordinary forced collections. */
   rssMiB: number;
+  /**
+   * RSS after the same collections once it has stopped falling (the freed pages returned to
+   * the system). Optional: runs before it was measured do not have it.
+   */
+  settledRssMiB?: number;
   heapUsedMiB: number;
   /** What V8 holds for its heap (used or not). */
   heapTotalMiB: number;
@@ -57,7 +70,27 @@ async function checkpoint(calls: number): Promise<MemoryCheckpoint> {
       : { oldSpaceMiB: mebibytes(oldSpace.space_size), oldSpaceUsedMiB: mebibytes(oldSpace.space_used_size) }),
     externalMiB: mebibytes(usage.external),
     arrayBuffersMiB: mebibytes(usage.arrayBuffers),
+    ...(await settledMemory()),
   };
+}
+
+const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+/**
+ * The settled reading: RSS every 100 ms until it has not fallen by more than 0.25 MiB three
+ * times in a row (at most 5 s), with nothing else running.
+ */
+async function settledMemory(): Promise<Pick<MemoryCheckpoint, 'settledRssMiB'>> {
+  const settleStep = 0.25 * 1024 * 1024;
+  let previous = process.memoryUsage.rss();
+  let steady = 0;
+  for (let poll = 0; poll < 50 && steady < 3; poll++) {
+    await pause(100);
+    const rss = process.memoryUsage.rss();
+    steady = previous - rss > settleStep ? 0 : steady + 1;
+    previous = rss;
+  }
+  return { settledRssMiB: mebibytes(previous) };
 }
 
 async function run(checkpoints: number[], inFlight: number): Promise<{ checkpoints: MemoryCheckpoint[]; errors: number }> {

@@ -361,26 +361,36 @@ async function measureApproval(upstreamUrl: string): Promise<BenchResults['appro
   }
 }
 
+/** Growth from the first checkpoint to the last, in percent (one decimal). */
+function growthPercent(first: number | undefined, last: number | undefined): number {
+  return first !== undefined && last !== undefined && first > 0 ? Math.round((last / first - 1) * 1000) / 10 : 0;
+}
+
 /**
- * Scenario 10 in `rounds` fresh processes, one after the other: the median round by RSS
- * growth is the figure, every round's growth is kept beside it.
+ * Scenario 10 in `rounds` fresh processes, one after the other: the median round by settled
+ * RSS growth is the figure, every round's growth (both readings) is kept beside it.
  */
 async function measureMemory(upstreamUrl: string): Promise<BenchResults['memory']> {
   const checkpoints = quick ? [10_000, 30_000] : [10_000, 50_000, 100_000, 200_000];
-  const rounds: Array<{ checkpoints: MemoryCheckpoint[]; errors: number; seconds: number; growthPercent: number }> = [];
+  const rounds: Array<{
+    checkpoints: MemoryCheckpoint[];
+    errors: number;
+    seconds: number;
+    growthPercent: number;
+    settledGrowthPercent: number;
+  }> = [];
   for (let round = 1; round <= settings.rounds; round++) {
     const child = startChild('memory.ts', { args: [`--upstream=${upstreamUrl}`], nodeFlags: ['--expose-gc'] });
     try {
       await child.next('ready');
       const reply = await child.ask({ type: 'run', checkpoints, inFlight: 64 }, 'result', 1_800_000);
       const points = reply.checkpoints as MemoryCheckpoint[];
-      const first = points[0]?.rssMiB ?? 0;
-      const last = points.at(-1)?.rssMiB ?? 0;
       rounds.push({
         checkpoints: points,
         errors: Number(reply.errors),
         seconds: Number(reply.seconds),
-        growthPercent: first > 0 ? Math.round((last / first - 1) * 1000) / 10 : 0,
+        growthPercent: growthPercent(points[0]?.rssMiB, points.at(-1)?.rssMiB),
+        settledGrowthPercent: growthPercent(points[0]?.settledRssMiB, points.at(-1)?.settledRssMiB),
       });
     } catch (error) {
       return { status: 'failed', reason: (error as Error).message };
@@ -388,13 +398,18 @@ async function measureMemory(upstreamUrl: string): Promise<BenchResults['memory'
       await child.stop();
     }
   }
-  const median = medianBy(rounds, (round) => round.growthPercent);
+  const median = medianBy(rounds, (round) => round.settledGrowthPercent);
   return {
     status: 'measured',
     ...median,
     // Errors of every round count, not only the median one's.
     errors: rounds.reduce((sum, round) => sum + round.errors, 0),
-    ...(rounds.length > 1 ? { roundGrowthPercents: rounds.map((round) => round.growthPercent) } : {}),
+    ...(rounds.length > 1
+      ? {
+          roundGrowthPercents: rounds.map((round) => round.growthPercent),
+          roundSettledGrowthPercents: rounds.map((round) => round.settledGrowthPercent),
+        }
+      : {}),
   };
 }
 
@@ -526,10 +541,12 @@ async function main(): Promise<void> {
       memory = await measureMemory(upstreamUrl);
       console.log(
         memory.status === 'measured'
-          ? memory.checkpoints.map((point) => `${point.calls}: ${point.rssMiB} MiB`).join(', ') +
-              (memory.roundGrowthPercents === undefined
+          ? memory.checkpoints
+              .map((point) => `${point.calls}: ${point.settledRssMiB} MiB settled (${point.rssMiB} right after GC)`)
+              .join(', ') +
+              (memory.roundSettledGrowthPercents === undefined
                 ? ''
-                : ` (median round; RSS growth per round ${memory.roundGrowthPercents.map(signedPercent).join(' / ')})`)
+                : ` (median round; settled RSS growth per round ${memory.roundSettledGrowthPercents.map(signedPercent).join(' / ')})`)
           : `failed: ${memory.reason}`,
       );
     }
