@@ -3,6 +3,7 @@ import type { PathMatcher, PathState } from './paths.js';
 import type { TextRedaction } from './text-redaction.js';
 import type { RedactionMode } from './types.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { setOwnMember } from '../util/own-member.js';
 
 /** What the walk needs to know about one object key. */
 export interface KeyInfo {
@@ -311,11 +312,7 @@ function assignMember(target: Record<string, unknown>, outputKey: string, value:
     while (Object.hasOwn(target, `${outputKey}~${suffix}`)) suffix++;
     name = `${outputKey}~${suffix}`;
   }
-  if (name === '__proto__') {
-    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    target[name] = value;
-  }
+  setOwnMember(target, name, value);
 }
 
 function redactNumber(value: number | bigint, plan: WalkPlan): unknown {

@@ -1,3 +1,4 @@
+import { setOwnMember } from '../util/own-member.js';
 import { MASKED_SECRET } from './secret-value.js';
 
 /** Removes a fixed set of secret values from text, parsed JSON and bytes. */
@@ -102,13 +103,13 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
         const element = record[key];
         const cleanKey = text(key);
         const cleanElement = typeof element === 'string' ? text(element) : element;
-        // defineProperty, not assignment: JSON.parse makes "__proto__" an own key, and
-        // assigning to it would hit the prototype setter and keep the secret.
+        // setOwnMember: JSON.parse makes "__proto__" an own key, and assigning to it would hit
+        // the prototype setter and keep the secret.
         if (cleanKey !== key) {
           delete record[key];
-          Object.defineProperty(record, cleanKey, { value: cleanElement, enumerable: true, writable: true, configurable: true });
+          setOwnMember(record, cleanKey, cleanElement);
         } else if (cleanElement !== element) {
-          Object.defineProperty(record, key, { value: cleanElement, enumerable: true, writable: true, configurable: true });
+          setOwnMember(record, key, cleanElement);
         }
         if (typeof element === 'object' && element !== null) pending.push(element);
       }

@@ -6,6 +6,7 @@ import { openSecretHeaders } from '../secrets/tool-secrets.js';
 import type { Vault } from '../secrets/vault.js';
 import type { HttpToolDefinition } from '../tools/http-tool.js';
 import { AbortSource, type CallAbort, abortOfSignal, callAbortKey } from '../util/call-abort.js';
+import { setOwnMember } from '../util/own-member.js';
 import type { UpstreamClient, UpstreamRoute } from './client.js';
 import { type BodyReading, type IncomingHttpHeaders, dispatchRequest } from './dispatch.js';
 import { isAddressRefused } from './guarded-connector.js';
@@ -239,9 +240,7 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
         if (value === undefined) continue;
         const scrubbed = Array.isArray(value) ? value.map((item) => scrubber.text(item)) : scrubber.text(value);
         // A header named "__proto__" stays a member instead of replacing the object's prototype.
-        if (name === '__proto__')
-          Object.defineProperty(picked, name, { value: scrubbed, enumerable: true, writable: true, configurable: true });
-        else picked[name] = scrubbed;
+        setOwnMember(picked, name, scrubbed);
       }
       const output: HttpResponseOutput = { status, headers: picked, body: parsed };
       return { output, upstreamStatus: status };

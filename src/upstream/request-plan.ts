@@ -1,5 +1,6 @@
 import { GatewayError } from '../errors.js';
 import type { HttpMethod, HttpToolDefinition, InputField } from '../tools/http-tool.js';
+import { setOwnMember } from '../util/own-member.js';
 import { compileUrlTemplate, invalidField, type UrlTemplate } from './url-template.js';
 
 /** The request an HTTP tool sends for one input, before secret headers are added. */
@@ -253,7 +254,7 @@ export function compileRequestPlan(definition: HttpToolDefinition): RequestPlan 
         const payload: Record<string, unknown> = {};
         for (const field of fieldsOf(input, bodyMode.fields)) {
           if (input[field] !== undefined) {
-            Object.defineProperty(payload, field, { value: input[field], enumerable: true, writable: true, configurable: true });
+            setOwnMember(payload, field, input[field]);
           }
         }
         body = JSON.stringify(payload);

@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { freezeTree, markFrozenTree } from './frozen.js';
+import { setOwnMember } from './own-member.js';
 
 /**
  * Canonical JSON in the style of RFC 8785 (JCS): object keys sorted by UTF-16 code units,
@@ -61,8 +62,7 @@ function copyJson(value: object, root: boolean): object {
     for (const key in value) {
       const source: unknown = (value as Record<string, unknown>)[key];
       const member = source !== null && typeof source === 'object' ? copyJson(source, false) : source;
-      if (key === '__proto__') Object.defineProperty(copy, key, { value: member, enumerable: true, writable: true, configurable: true });
-      else copy[key] = member;
+      setOwnMember(copy, key, member);
     }
   }
   return root ? copy : Object.freeze(copy);
