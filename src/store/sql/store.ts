@@ -18,6 +18,7 @@ import {
   INVOCATION_COLUMNS,
   INVOCATION_INSERT_COLUMNS,
   INVOCATION_PLACEHOLDERS,
+  INVOCATION_UNNEST,
   type IdempotencyRow,
   type InvocationRow,
   POLICY_COLUMNS,
@@ -35,6 +36,7 @@ import {
   encodeText,
   idempotencyFromRow,
   idempotencyParams,
+  invocationColumnArrays,
   invocationFromRow,
   invocationParams,
   policyFromRow,
@@ -49,6 +51,7 @@ import { type MigrationResult, assertSchemaCurrent, migrateSchema } from './migr
 import { type ChangeKind, ChangeNotifier } from './notifications.js';
 import { Conditions, patchAssignments } from './query-building.js';
 import { schemaNames } from './schema-name.js';
+import { WriteCombiner } from './write-combiner.js';
 
 /** Options of {@link sqlStore}. */
 export interface SqlStoreOptions {
@@ -160,6 +163,29 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   };
 
   const notifier = new ChangeNotifier(driver, names.channel, ready);
+
+  // A call's record is written when it ends; concurrent calls' records share one upsert.
+  // Each write is encoded when it is made (a record changed afterwards is not what is
+  // written). A replaced record keeps its place (its seq) in newest-first lists.
+  const invocationWrites = new WriteCombiner<unknown[]>({
+    one: async (params) => {
+      await query(
+        `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES (${INVOCATION_PLACEHOLDERS})
+         ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
+        params,
+      );
+    },
+    many: async (rows) => {
+      await query(
+        `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) SELECT * FROM ${INVOCATION_UNNEST}
+         ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
+        invocationColumnArrays(rows),
+      );
+    },
+    // The encoded id.
+    keyOf: (params) => params[0] as string,
+    maxBatch: 500,
+  });
 
   const newestFirst = async <Row extends { seq: string | number }, Item>(
     table: string,
@@ -292,12 +318,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       }
     },
     async putInvocation(record) {
-      // A replaced record keeps its place (its seq) in newest-first lists.
-      await query(
-        `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES (${INVOCATION_PLACEHOLDERS})
-         ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
-        invocationParams(record),
-      );
+      return invocationWrites.write(invocationParams(record));
     },
     async getInvocation(id) {
       const [row] = await query<InvocationRow>(`SELECT ${INVOCATION_COLUMNS} FROM ${s}.invocations WHERE id = $1`, [encodeText(id)]);

@@ -1,0 +1,87 @@
+/** How a {@link WriteCombiner} writes. */
+export interface CombinedWrites<T> {
+  /** Writes one item: the statement used when a batch holds one item, and for each item of a failed batch. */
+  one(item: T): Promise<void>;
+  /** Writes several items (distinct keys, in order) in one statement, all or nothing. */
+  many(items: T[]): Promise<void>;
+  /** Items with the same key replace each other: of several waiting, only the last is written. */
+  keyOf(item: T): string;
+  /** Most items per statement. */
+  maxBatch: number;
+}
+
+interface Waiting<T> {
+  readonly item: T;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for independent upserts: a write made while a statement is in flight waits
+ * for it and then goes out with every other write that arrived meanwhile, in one statement.
+ * One statement at a time, in arrival order, so of two writes of the same key the later one
+ * always lands last. Under no concurrency every write is its own single-row statement, as
+ * without the combiner; under load, one commit serves many calls.
+ *
+ * A batch that fails is retried item by item, so one item the database refuses fails only
+ * its own write.
+ */
+export class WriteCombiner<T> {
+  private queue: Waiting<T>[] = [];
+  private draining = false;
+
+  constructor(private readonly writes: CombinedWrites<T>) {}
+
+  /** Resolves once the item is written (or a later write of the same key, made before it went out, is). */
+  write(item: T): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.draining) return;
+      this.draining = true;
+      // Deferred a microtask, so writes made in the same turn share the first statement.
+      queueMicrotask(() => void this.drain());
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.length <= this.writes.maxBatch ? this.queue : this.queue.slice(0, this.writes.maxBatch);
+      this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+      try {
+        await this.writeBatch(batch);
+      } catch (error) {
+        // Only a throwing `keyOf` gets here; the batch's writers hear of it, later writes go on.
+        for (const waiting of batch) waiting.reject(error);
+      }
+    }
+    this.draining = false;
+  }
+
+  private async writeBatch(batch: Waiting<T>[]): Promise<void> {
+    if (batch.length === 1) {
+      const only = batch[0] as Waiting<T>;
+      await this.writes.one(only.item).then(only.resolve, only.reject);
+      return;
+    }
+    // The last write of each key, in the order the keys first appeared.
+    const latest = new Map<string, T>();
+    for (const { item } of batch) latest.set(this.writes.keyOf(item), item);
+    const items = [...latest.values()];
+    try {
+      await (items.length === 1 ? this.writes.one(items[0] as T) : this.writes.many(items));
+    } catch {
+      const outcomes = await Promise.allSettled(items.map((item) => this.writes.one(item)));
+      const failures = new Map<string, unknown>();
+      outcomes.forEach((outcome, index) => {
+        if (outcome.status === 'rejected') failures.set(this.writes.keyOf(items[index] as T), outcome.reason);
+      });
+      for (const waiting of batch) {
+        const key = this.writes.keyOf(waiting.item);
+        if (failures.has(key)) waiting.reject(failures.get(key));
+        else waiting.resolve();
+      }
+      return;
+    }
+    for (const waiting of batch) waiting.resolve();
+  }
+}
