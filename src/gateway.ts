@@ -111,6 +111,16 @@ export interface GatewayOptions {
    * take effect here (sooner when the store announces them). Default 5000 ms; 0 disables.
    */
   refreshIntervalMs?: number;
+  /**
+   * How long an agent read from the store is reused to authenticate calls, on a store that
+   * announces changes (`store.watch`: the SQL store). A key revoked, disabled or rotated on
+   * this instance stops working here at once; on another instance as soon as it hears the
+   * announcement (milliseconds on Postgres), and at the latest this long after the change
+   * if the announcement is lost. A cached agent never causes a refusal: a key that does not
+   * match it is checked against the store. Default 1000 ms; 0 reads the agent from the
+   * store on every call. Stores without `watch` (the memory store) are read on every call.
+   */
+  agentCacheMs?: number;
   /** Longest `Prefer: wait=N` honoured, in seconds. Default 60. */
   maxWaitSeconds?: number;
   /** Default lifetime of an approval in milliseconds. Default 15 minutes. */
@@ -205,6 +215,7 @@ const optionsSchema = z
     maxInputDepth: z.number().int().min(1).max(1000).optional(),
     maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
     refreshIntervalMs: z.number().int().min(0).optional(),
+    agentCacheMs: z.number().int().min(0).optional(),
     approvalTtlMs: z.number().int().min(1000).optional(),
     auditSinks: z
       .array(
@@ -484,7 +495,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     generation++;
   };
 
-  const agents = new AgentAuthenticator(store, now);
+  // Agents are cached only where other instances' changes are announced (see agentCacheMs).
+  const agents = new AgentAuthenticator(store, now, store.watch === undefined ? 0 : (options.agentCacheMs ?? 1000));
   const approvals = new ApprovalCoordinator({
     defaultTtlMs: options.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
     ...(options.approver === undefined ? {} : { approver: options.approver }),
@@ -540,6 +552,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const unwatch = store.watch?.((kind) => {
     if (kind === 'tools') reloadTools().catch(reportError);
     else if (kind === 'policies') reloadPolicies().catch(reportError);
+    else if (kind === 'agents') agents.forget();
   });
   let closed = false;
 
@@ -657,6 +670,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     await audit.append({ type, actor: principal ? `admin:${principal.id}` : 'system', data });
   };
 
+  /** After an agent changed here: this instance forgets it at once, the others when they hear the announcement. */
+  const agentChanged = async (id: string) => {
+    agents.forget(id);
+    // The change itself is done; a lost announcement only delays the others by agentCacheMs.
+    await store.announce?.('agents').catch(reportError);
+  };
+
   const admin: GatewayAdmin = {
     async createAgent(input, principal) {
       const created = await agentAdministration.create(input);
@@ -667,21 +687,25 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     listAgents: (listOptions) => agentAdministration.list(listOptions),
     async disableAgent(id, principal) {
       const agent = await agentAdministration.setStatus(id, 'disabled');
+      await agentChanged(id);
       await adminEvent('admin.agent.disabled', principal, { agentId: id });
       return agent;
     },
     async enableAgent(id, principal) {
       const agent = await agentAdministration.setStatus(id, 'active');
+      await agentChanged(id);
       await adminEvent('admin.agent.enabled', principal, { agentId: id });
       return agent;
     },
     async revokeAgent(id, principal) {
       const agent = await agentAdministration.setStatus(id, 'revoked');
+      await agentChanged(id);
       await adminEvent('admin.agent.revoked', principal, { agentId: id });
       return agent;
     },
     async rotateAgentKey(id, principal) {
       const rotated = await agentAdministration.rotate(id);
+      await agentChanged(id);
       await adminEvent('admin.agent.rotated', principal, { agentId: id });
       return rotated;
     },

@@ -1,15 +1,35 @@
 import type { AgentRecord, Store } from '../store/types.js';
 import { agentIdOfKey, bearerToken, digestsEqual, hashAgentKey } from './agent-keys.js';
 
+/** Most agents kept in the cache; the least recently read go first. */
+const maxCachedAgents = 10_000;
+
+interface CachedAgent {
+  readonly agent: AgentRecord;
+  /** When the read that produced it started (the gateway's clock). */
+  readonly readAt: number;
+}
+
 /**
  * Turns a presented agent key into an agent, or nothing. Missing, malformed, unknown,
  * revoked, expired and disabled keys are all simply "nothing", so every door answers
  * them with the same 401.
+ *
+ * With `cacheMs > 0`, an agent read from the store is reused for that long. The cache only
+ * ever lets a call through sooner: a key that does not match the cached record, or a cached
+ * agent that may not call, is checked against the store again. What it can delay is a
+ * change made elsewhere (a revocation by another instance): {@link forget} drops cached
+ * agents when such a change is announced, and `cacheMs` bounds the rest.
  */
 export class AgentAuthenticator {
+  private readonly cache = new Map<string, CachedAgent>();
+  /** Bumped by every {@link forget}: a read that started before it must not fill the cache. */
+  private generation = 0;
+
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
+    private readonly cacheMs = 0,
   ) {}
 
   /**
@@ -20,14 +40,18 @@ export class AgentAuthenticator {
     const presentedHash = hashAgentKey(key);
     const agentId = agentIdOfKey(key);
     if (agentId === undefined) return undefined;
-    const agent = await this.store.getAgent(agentId);
+    const cached = this.cached(agentId);
+    if (cached !== undefined && digestsEqual(presentedHash, cached.keyHash) && this.usable(cached)) return cached;
+    const agent = await this.read(agentId);
     if (agent === undefined || !digestsEqual(presentedHash, agent.keyHash)) return undefined;
     return this.usable(agent) ? agent : undefined;
   }
 
   /** The agent with this id, if it may call now (programmatic `invoke({ agentId })`). */
   async byId(agentId: string): Promise<AgentRecord | undefined> {
-    const agent = await this.store.getAgent(agentId);
+    const cached = this.cached(agentId);
+    if (cached !== undefined && this.usable(cached)) return cached;
+    const agent = await this.read(agentId);
     return agent !== undefined && this.usable(agent) ? agent : undefined;
   }
 
@@ -35,6 +59,36 @@ export class AgentAuthenticator {
   async fromRequest(request: Request): Promise<AgentRecord | undefined> {
     const key = bearerToken(request.headers.get('authorization'));
     return key === undefined ? undefined : this.byKey(key);
+  }
+
+  /** Drops one cached agent (changed here), or all of them (changed somewhere, announced). */
+  forget(agentId?: string): void {
+    this.generation++;
+    if (agentId === undefined) this.cache.clear();
+    else this.cache.delete(agentId);
+  }
+
+  private cached(agentId: string): AgentRecord | undefined {
+    if (this.cacheMs === 0) return undefined;
+    const entry = this.cache.get(agentId);
+    if (entry === undefined) return undefined;
+    if (this.now() - entry.readAt < this.cacheMs) return entry.agent;
+    this.cache.delete(agentId);
+    return undefined;
+  }
+
+  private async read(agentId: string): Promise<AgentRecord | undefined> {
+    if (this.cacheMs === 0) return this.store.getAgent(agentId);
+    const generation = this.generation;
+    const readAt = this.now();
+    const stored = await this.store.getAgent(agentId);
+    if (stored === undefined || generation !== this.generation) return stored;
+    // Shared by every call until it expires: a frozen copy, so nobody can change it (nor the store's object).
+    const agent = Object.freeze({ ...stored, tags: Object.freeze([...stored.tags]) }) as AgentRecord;
+    this.cache.delete(agentId);
+    this.cache.set(agentId, { agent, readAt });
+    if (this.cache.size > maxCachedAgents) this.cache.delete(this.cache.keys().next().value as string);
+    return agent;
   }
 
   private usable(agent: AgentRecord): boolean {

@@ -4,7 +4,8 @@ import { type Gateway, createGateway, defineTool } from '../../src/index.js';
 import type { InvocationRecord } from '../../src/store/types.js';
 import { adminTokens } from '../fixtures.js';
 import { listen } from '../helpers.js';
-import { postgresEngine, postgresUrl, randomSchema } from './fixtures/sql-engines.js';
+import type { SqlStore } from '../../src/store/sql/index.js';
+import { eventually, postgresEngine, postgresUrl, randomSchema } from './fixtures/sql-engines.js';
 
 /** How often each tool's handler ran, over both gateways (they share this process). */
 const executions = { refunds: 0, echo: 0 };
@@ -36,6 +37,7 @@ const echo = defineTool({
 
 interface Instance {
   gateway: Gateway;
+  store: SqlStore;
   url: string;
   close(): Promise<void>;
 }
@@ -81,9 +83,11 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
   let apiKey: string;
   let agentId: string;
 
-  async function startInstance(): Promise<Instance> {
+  async function startInstance(options: { agentCacheMs?: number } = {}): Promise<Instance> {
+    const store = engine.store(schema);
     const gateway = createGateway({
-      store: engine.store(schema),
+      ...options,
+      store,
       tools: [refund, echo],
       policy: [
         { id: 'echo-all', effect: 'allow', tools: ['echo'] },
@@ -99,6 +103,7 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     const server = await listen(createNodeHandler(gateway));
     return {
       gateway,
+      store,
       url: server.url,
       close: async () => {
         await server.close();
@@ -192,15 +197,71 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     expect((await b.gateway.admin.getApproval(approvalId)).status).toBe('executed');
   });
 
-  it('a key revoked via A is refused by B at once', async () => {
+  /** Resolves when `instance`'s store hears another instance announce a change of agents (its gateway, subscribed first, has heard it then). */
+  const agentsAnnounced = (instance: Instance) =>
+    new Promise<void>((resolve) => {
+      const stop = instance.store.watch((kind) => {
+        if (kind !== 'agents') return;
+        stop();
+        resolve();
+      });
+    });
+
+  /** Resolves once `listener` hears `announcer`'s announcements (listening starts in the background). */
+  async function listening(listener: Instance, announcer: Instance): Promise<void> {
+    let heard = false;
+    const stop = listener.store.watch(() => {
+      heard = true;
+    });
+    try {
+      await eventually(async () => {
+        await announcer.store.announce('tools');
+        return heard;
+      });
+    } finally {
+      stop();
+    }
+  }
+
+  it('a key revoked via A is refused by B as soon as B hears the announcement', async () => {
+    await listening(b, a);
     const callB = () => post(`${b.url}/tools/echo/invoke`, apiKey, { input: { text: 'hi' } });
+    // B now holds the agent in its cache.
     expect((await callB()).status).toBe(200);
 
+    const announced = agentsAnnounced(b);
     const revoked = await post(`${a.url}/admin/agents/${agentId}/revoke`, adminTokens.admin, {});
     expect(revoked.status).toBe(200);
+    // A itself refuses at once.
+    expect((await post(`${a.url}/tools/echo/invoke`, apiKey, { input: { text: 'hi' } })).status).toBe(401);
+    await announced;
 
     const refused = await callB();
     expect(refused.status).toBe(401);
     expect(refused.body.error.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('a key rotated via A: B takes the new key at once, and refuses the old one', async () => {
+    const callB = (key: string) => post(`${b.url}/tools/echo/invoke`, key, { input: { text: 'hi' } });
+    // B now holds the agent, with the old key's hash, in its cache.
+    expect((await callB(apiKey)).status).toBe(200);
+
+    const rotated = await post(`${a.url}/admin/agents/${agentId}/rotate`, adminTokens.admin, {});
+    expect(rotated.status).toBe(200);
+    // Whether or not B has heard of the rotation yet, the new key is checked against the database.
+    expect((await callB(rotated.body.apiKey)).status).toBe(200);
+    expect((await callB(apiKey)).status).toBe(401);
+  });
+
+  it('with agentCacheMs: 0, a key revoked via A is refused by B at once', async () => {
+    const strict = await startInstance({ agentCacheMs: 0 });
+    try {
+      const call = () => post(`${strict.url}/tools/echo/invoke`, apiKey, { input: { text: 'hi' } });
+      expect((await call()).status).toBe(200);
+      expect((await post(`${a.url}/admin/agents/${agentId}/revoke`, adminTokens.admin, {})).status).toBe(200);
+      expect((await call()).status).toBe(401);
+    } finally {
+      await strict.close();
+    }
   });
 });
