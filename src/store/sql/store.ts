@@ -167,20 +167,15 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   // A call's record is written when it ends; concurrent calls' records share one upsert.
   // Each write is encoded when it is made (a record changed afterwards is not what is
   // written). A replaced record keeps its place (its seq) in newest-first lists.
+  const insertInvocation = `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')})`;
+  const upsertOneInvocation = `${insertInvocation} VALUES (${INVOCATION_PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`;
+  const upsertInvocations = `${insertInvocation} SELECT * FROM ${INVOCATION_UNNEST} ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`;
   const invocationWrites = new WriteCombiner<unknown[]>({
     one: async (params) => {
-      await query(
-        `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES (${INVOCATION_PLACEHOLDERS})
-         ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
-        params,
-      );
+      await query(upsertOneInvocation, params);
     },
     many: async (rows) => {
-      await query(
-        `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) SELECT * FROM ${INVOCATION_UNNEST}
-         ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
-        invocationColumnArrays(rows),
-      );
+      await query(upsertInvocations, invocationColumnArrays(rows));
     },
     // The encoded id.
     keyOf: (params) => params[0] as string,
@@ -308,10 +303,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
     async createInvocation(record) {
       try {
-        await query(
-          `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES (${INVOCATION_PLACEHOLDERS})`,
-          invocationParams(record),
-        );
+        await query(`${insertInvocation} VALUES (${INVOCATION_PLACEHOLDERS})`, invocationParams(record));
       } catch (error) {
         if (isUniqueViolation(error)) throw new Error(`invocation ${record.id} exists`);
         throw error;
