@@ -197,37 +197,13 @@ export const INVOCATION_INSERT_COLUMNS = [
 
 const INVOCATION_JSON_COLUMNS = new Set(['input', 'rule_ids', 'output', 'error']);
 
+/** The cast after each placeholder of {@link INVOCATION_INSERT_COLUMNS} (documents are `json`). */
+export const INVOCATION_CASTS: readonly string[] = INVOCATION_INSERT_COLUMNS.map((column) =>
+  INVOCATION_JSON_COLUMNS.has(column) ? '::json' : '',
+);
+
 /** `$1, $2::json, …` for an insert of {@link INVOCATION_INSERT_COLUMNS}. */
-export const INVOCATION_PLACEHOLDERS = INVOCATION_INSERT_COLUMNS.map(
-  (column, index) => `$${index + 1}${INVOCATION_JSON_COLUMNS.has(column) ? '::json' : ''}`,
-).join(', ');
-
-/** Postgres types of {@link INVOCATION_INSERT_COLUMNS}, for `unnest` of column arrays. */
-const INVOCATION_COLUMN_TYPES: Readonly<Record<(typeof INVOCATION_INSERT_COLUMNS)[number], string>> = {
-  id: 'text',
-  agent_id: 'text',
-  tool: 'text',
-  tool_version: 'text',
-  input_digest: 'text',
-  input: 'json',
-  decision: 'text',
-  rule_ids: 'json',
-  approval_id: 'text',
-  status: 'text',
-  door: 'text',
-  upstream_status: 'integer',
-  latency_ms: 'double precision',
-  output: 'json',
-  error: 'json',
-  idempotency_key: 'text',
-  created_at: 'text',
-  updated_at: 'text',
-};
-
-/** `unnest($1::text[], $2::text[], …)` over one array per column of {@link INVOCATION_INSERT_COLUMNS}: rows of a batch insert. */
-export const INVOCATION_UNNEST = `unnest(${INVOCATION_INSERT_COLUMNS.map(
-  (column, index) => `$${index + 1}::${INVOCATION_COLUMN_TYPES[column]}[]`,
-).join(', ')})`;
+export const INVOCATION_PLACEHOLDERS = INVOCATION_CASTS.map((cast, index) => `$${index + 1}${cast}`).join(', ');
 
 export const INVOCATION_COLUMNS =
   'seq, id, agent_id, tool, tool_version, input_digest, input::text AS input, decision, rule_ids::text AS rule_ids, approval_id, ' +
@@ -276,16 +252,6 @@ export function invocationParams(record: InvocationRecord): unknown[] {
     encodeText(record.createdAt),
     encodeText(record.updatedAt),
   ];
-}
-
-/** Rows of parameters (each as {@link invocationParams} gives it) as one array per column, for {@link INVOCATION_UNNEST}. */
-export function invocationColumnArrays(rows: readonly (readonly unknown[])[]): unknown[][] {
-  const columns: unknown[][] = INVOCATION_INSERT_COLUMNS.map(() => new Array(rows.length));
-  for (let row = 0; row < rows.length; row++) {
-    const params = rows[row] as readonly unknown[];
-    for (let column = 0; column < columns.length; column++) (columns[column] as unknown[])[row] = params[column];
-  }
-  return columns;
 }
 
 export function invocationFromRow(row: InvocationRow): InvocationRecord {

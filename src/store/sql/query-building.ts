@@ -42,3 +42,29 @@ export class Conditions {
     return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`;
   }
 }
+
+/**
+ * The `VALUES` rows of a batch insert: `($1, $2::json, …), ($19, …)`, one parameter per
+ * column and row, each followed by its column's cast. A batch goes as
+ * one statement with every value a parameter of its own: no array literal, so nothing is
+ * escaped on the way. The shapes of batches up to 64 rows are built once.
+ */
+export class ValuesRows {
+  private readonly byCount: Array<string | undefined> = new Array(65);
+
+  constructor(private readonly casts: readonly string[]) {}
+
+  rows(count: number): string {
+    const cached = this.byCount[count];
+    if (cached !== undefined) return cached;
+    const width = this.casts.length;
+    const rows: string[] = new Array(count);
+    for (let row = 0; row < count; row++) {
+      const offset = 1 + row * width;
+      rows[row] = `(${this.casts.map((cast, column) => `$${offset + column}${cast}`).join(', ')})`;
+    }
+    const text = rows.join(', ');
+    if (count < this.byCount.length) this.byCount[count] = text;
+    return text;
+  }
+}

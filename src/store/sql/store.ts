@@ -15,10 +15,10 @@ import {
   CHECKPOINT_COLUMNS,
   type CheckpointRow,
   IDEMPOTENCY_COLUMNS,
+  INVOCATION_CASTS,
   INVOCATION_COLUMNS,
   INVOCATION_INSERT_COLUMNS,
   INVOCATION_PLACEHOLDERS,
-  INVOCATION_UNNEST,
   type IdempotencyRow,
   type InvocationRow,
   POLICY_COLUMNS,
@@ -36,7 +36,6 @@ import {
   encodeText,
   idempotencyFromRow,
   idempotencyParams,
-  invocationColumnArrays,
   invocationFromRow,
   invocationParams,
   policyFromRow,
@@ -49,7 +48,7 @@ import {
 import { type SqlClient, type SqlDriver, createSqlDriver } from './driver.js';
 import { type MigrationResult, assertSchemaCurrent, migrateSchema } from './migrations.js';
 import { type ChangeKind, ChangeNotifier } from './notifications.js';
-import { Conditions, patchAssignments } from './query-building.js';
+import { Conditions, ValuesRows, patchAssignments } from './query-building.js';
 import { schemaNames } from './schema-name.js';
 import { WriteCombiner } from './write-combiner.js';
 
@@ -169,16 +168,20 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   // written). A replaced record keeps its place (its seq) in newest-first lists.
   const insertInvocation = `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')})`;
   const upsertOneInvocation = `${insertInvocation} VALUES (${INVOCATION_PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`;
-  const upsertInvocations = `${insertInvocation} SELECT * FROM ${INVOCATION_UNNEST} ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`;
+  const invocationRows = new ValuesRows(INVOCATION_CASTS);
   const invocationWrites = new WriteCombiner<unknown[]>({
     one: async (params) => {
       await query(upsertOneInvocation, params);
     },
     many: async (rows) => {
-      await query(upsertInvocations, invocationColumnArrays(rows));
+      await query(
+        `${insertInvocation} VALUES ${invocationRows.rows(rows.length)} ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
+        rows.flat(),
+      );
     },
     // The encoded id.
     keyOf: (params) => params[0] as string,
+    // 500 rows of 18 parameters stay well below the protocol's 65,535 parameters per statement.
     maxBatch: 500,
   });
 
