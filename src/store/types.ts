@@ -275,10 +275,11 @@ export interface Store {
   listCheckpoints(range?: { fromSeq?: number; toSeq?: number }): Promise<AuditCheckpoint[]>;
 
   /**
-   * Optional: tells this process when another gateway instance changed tools or policies
-   * (the SQL store uses LISTEN/NOTIFY). Returns an unsubscribe function. Gateways also
-   * re-read tools and policies periodically, so a store without it is still correct,
-   * only slower to converge.
+   * Optional: tells this process when another gateway instance changed tools, policies or
+   * agents (the SQL store uses LISTEN/NOTIFY). Returns an unsubscribe function. Gateways
+   * also re-read tools and policies periodically, so a store without it is still correct,
+   * only slower to converge. A gateway caches agents (`agentCacheMs`) only on a store that
+   * has it; without it, every call reads its agent.
    */
   watch?(onChange: (kind: 'tools' | 'policies' | 'agents') => void): () => void;
   /** Optional: announces a change made here to the other instances (see {@link Store.watch}). */
