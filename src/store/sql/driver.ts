@@ -162,10 +162,19 @@ function pgliteDriver(database: PGliteInterface): SqlDriver {
     (target: PGliteInterface | PGliteTransaction) =>
     async <Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> =>
       (await target.query<Row>(text, params as unknown[])).rows;
+  const run = queryOn(database);
   return {
     engine: 'pglite',
     canListen: true,
-    query: queryOn(database),
+    // PGlite runs a statement on this thread, within the microtasks of the call that sent
+    // it: nothing else runs from the moment it is sent until it has finished. Sent one turn
+    // of the event loop later, a statement lets the other calls' I/O in first, and with it
+    // their audit events and records, which the audit log and the invocation writes then
+    // combine into the next statement instead of sending one each.
+    query: async (text, params) => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return run(text, params);
+    },
     transaction: (work) => database.transaction((transaction) => work({ query: queryOn(transaction) })),
     async listen(channel, onPayload) {
       // PGlite runs in this process: its session cannot be lost, so `onLost` is never called.
