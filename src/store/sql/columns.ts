@@ -202,9 +202,6 @@ export const INVOCATION_CASTS: readonly string[] = INVOCATION_INSERT_COLUMNS.map
   INVOCATION_JSON_COLUMNS.has(column) ? '::json' : '',
 );
 
-/** `$1, $2::json, …` for an insert of {@link INVOCATION_INSERT_COLUMNS}. */
-export const INVOCATION_PLACEHOLDERS = INVOCATION_CASTS.map((cast, index) => `$${index + 1}${cast}`).join(', ');
-
 export const INVOCATION_COLUMNS =
   'seq, id, agent_id, tool, tool_version, input_digest, input::text AS input, decision, rule_ids::text AS rule_ids, approval_id, ' +
   'status, door, upstream_status, latency_ms, output::text AS output, error::text AS error, idempotency_key, created_at, updated_at';

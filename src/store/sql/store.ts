@@ -18,7 +18,6 @@ import {
   INVOCATION_CASTS,
   INVOCATION_COLUMNS,
   INVOCATION_INSERT_COLUMNS,
-  INVOCATION_PLACEHOLDERS,
   type IdempotencyRow,
   type InvocationRow,
   POLICY_COLUMNS,
@@ -166,18 +165,19 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   // A call's record is written when it ends; concurrent calls' records share one upsert.
   // Each write is encoded when it is made (a record changed afterwards is not what is
   // written). A replaced record keeps its place (its seq) in newest-first lists.
-  const insertInvocation = `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')})`;
-  const upsertOneInvocation = `${insertInvocation} VALUES (${INVOCATION_PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`;
   const invocationRows = new ValuesRows(INVOCATION_CASTS);
+  const insertInvocations = (count: number) =>
+    `INSERT INTO ${s}.invocations (${INVOCATION_INSERT_COLUMNS.join(', ')}) VALUES ${invocationRows.rows(count)}`;
+  const upsertInvocations = (count: number) =>
+    `${insertInvocations(count)} ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`;
+  const insertOneInvocation = insertInvocations(1);
+  const upsertOneInvocation = upsertInvocations(1);
   const invocationWrites = new WriteCombiner<unknown[]>({
     one: async (params) => {
       await query(upsertOneInvocation, params);
     },
     many: async (rows) => {
-      await query(
-        `${insertInvocation} VALUES ${invocationRows.rows(rows.length)} ON CONFLICT (id) DO UPDATE SET ${INVOCATION_UPSERT_ASSIGNMENTS}`,
-        rows.flat(),
-      );
+      await query(upsertInvocations(rows.length), rows.flat());
     },
     // The encoded id.
     keyOf: (params) => params[0] as string,
@@ -306,7 +306,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
     async createInvocation(record) {
       try {
-        await query(`${insertInvocation} VALUES (${INVOCATION_PLACEHOLDERS})`, invocationParams(record));
+        await query(insertOneInvocation, invocationParams(record));
       } catch (error) {
         if (isUniqueViolation(error)) throw new Error(`invocation ${record.id} exists`);
         throw error;
