@@ -65,6 +65,9 @@ export const ScanFeature = Object.freeze({
   nonAscii: 512,
 });
 
+/** One more than the largest {@link ScanFeature} mask: every mask `scanFeatures` returns is below it. */
+const FEATURE_MASKS = 1024;
+
 /** Every literal a token-like rule (PEM, JWT, vendor keys, Slack webhooks) starts with. */
 const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza/;
 /**
@@ -239,10 +242,20 @@ interface RuleSubset<Kind extends string> {
 export class CombinedScanner<Kind extends string = string> {
   private readonly rules: readonly ScanRule<Kind>[];
   private readonly subsets = new Map<number, RuleSubset<Kind>>();
+  /** `selections[features]`: the bit set of the rules whose required features are all in `features`. */
+  private readonly selections = new Int32Array(FEATURE_MASKS);
 
   constructor(rules: readonly ScanRule<Kind>[]) {
     if (rules.length > 31) throw new RangeError('CombinedScanner takes at most 31 rules');
     this.rules = rules;
+    for (let features = 0; features < FEATURE_MASKS; features++) {
+      let selection = 0;
+      for (let index = 0; index < rules.length; index++) {
+        const requires = (rules[index] as ScanRule<Kind>).requires;
+        if ((features & requires) === requires) selection |= 1 << index;
+      }
+      this.selections[features] = selection;
+    }
   }
 
   /**
@@ -251,12 +264,7 @@ export class CombinedScanner<Kind extends string = string> {
    * are tried at the same offset before the scan moves on by one character.
    */
   scan(text: string, features: number): ScanHit<Kind>[] | null {
-    const all = this.rules;
-    let selection = 0;
-    for (let index = 0; index < all.length; index++) {
-      const requires = (all[index] as ScanRule<Kind>).requires;
-      if ((features & requires) === requires) selection |= 1 << index;
-    }
+    const selection = this.selections[features & (FEATURE_MASKS - 1)] as number;
     if (selection === 0) return null;
     const subset = this.subset(selection);
     const { rules, combined, after } = subset;

@@ -54,7 +54,7 @@ export function redactValue(input: unknown, plan: WalkPlan): unknown {
   const value = jsonValue(input, '');
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return undefined;
   const state = plan.paths?.rootState();
-  const result = redactNode(value, state?.mode, state, plan, new Set<object>(), 0);
+  const result = redactNode(value, state?.mode, state, plan, [], 0);
   return result === REMOVED ? undefined : result;
 }
 
@@ -81,20 +81,24 @@ function jsonValue(value: unknown, key: string | number): unknown {
     : value;
 }
 
-/** The redacted form of one defined value (after `toJSON`), or `REMOVED`. */
+/**
+ * The redacted form of one defined value (after `toJSON`), or `REMOVED`. `ancestors[0 … depth-1]`
+ * are the containers being walked above `value` (entries past `depth` are stale): at the depths
+ * the recursion reaches, a scan of a short array is cheaper than a `Set`'s hashing.
+ */
 function redactNode(
   value: unknown,
   mode: RedactionMode | undefined,
   state: PathState | undefined,
   plan: WalkPlan,
-  ancestors: Set<object>,
+  ancestors: object[],
   depth: number,
 ): unknown {
   const leaf = redactLeaf(value, mode, plan);
   if (leaf !== CONTAINER) return leaf;
-  if (ancestors.has(value as object)) return CIRCULAR;
-  if (depth >= RECURSION_LIMIT) return redactIteratively(value as object, state, plan, ancestors);
-  ancestors.add(value as object);
+  for (let index = 0; index < depth; index++) if (ancestors[index] === value) return CIRCULAR;
+  if (depth >= RECURSION_LIMIT) return redactIteratively(value as object, state, plan, new Set(ancestors.slice(0, depth)));
+  ancestors[depth] = value as object;
   const paths = plan.paths;
   let container: Container;
   if (Array.isArray(value)) {
@@ -128,7 +132,6 @@ function redactNode(
     }
     container = copy;
   }
-  ancestors.delete(value as object);
   return container;
 }
 

@@ -121,6 +121,38 @@ describe('deep and odd values', () => {
     expect(redactor.value(cyclic, { paths: [{ path: '$', mode: 'hash' }] })).toBe('***');
   });
 
+  it('replaces cycles at any depth, above and below the recursion limit, and nothing else', () => {
+    // A chain 300 levels deep: the walk recurses for the first levels and goes on with an
+    // explicit stack below; links back to the root, to a node near the top and to a node
+    // below the limit are cycles wherever they are met.
+    type Link = { level: number; next?: Link; back?: unknown; peer?: unknown; email: string };
+    const root: Link = { level: 0, email: 'ada@example.com' };
+    const levels: Link[] = [root];
+    for (let level = 1; level < 300; level++) {
+      const link: Link = { level, email: 'ada@example.com' };
+      (levels[level - 1] as Link).next = link;
+      levels.push(link);
+    }
+    (levels[60] as Link).back = root;
+    (levels[200] as Link).back = levels[5];
+    (levels[299] as Link).back = levels[250];
+    // A node walked earlier at a greater depth, met again higher up: shared, not a cycle.
+    const sibling = { deep: { email: 'ada@example.com' } };
+    (levels[3] as Link).peer = { first: { inside: sibling }, second: sibling };
+
+    const output = compiled.value(root) as Link;
+    const walked: Link[] = [];
+    for (let link: Link | undefined = output; link !== undefined; link = link.next) walked.push(link);
+    expect(walked).toHaveLength(300);
+    expect(walked.every((link, level) => link.level === level && link.email === '***')).toBe(true);
+    expect(walked.filter((link) => link.back !== undefined).map((link) => [link.level, link.back])).toEqual([
+      [60, CIRCULAR],
+      [200, CIRCULAR],
+      [299, CIRCULAR],
+    ]);
+    expect((walked[3] as Link).peer).toEqual({ first: { inside: { deep: { email: '***' } } }, second: { deep: { email: '***' } } });
+  });
+
   it('keeps a "__proto__" key as data and never touches prototypes', () => {
     const input = JSON.parse('{"__proto__": {"polluted": true, "password": "x"}, "a": 1}') as Record<string, unknown>;
     const output = compiled.value(input) as Record<string, unknown>;
