@@ -216,9 +216,10 @@ class StoreAuditLog implements AuditLog {
     let event: AuditEvent;
     let canonicalEvent: string;
     try {
-      // The stored event is a frozen copy of the canonical form: exactly what was hashed, and
-      // something nobody (caller, sink, store) can change. Built in key order, it serialises natively.
-      const snapshot = canonicalSnapshot(orderedEvent(input, input.id ?? randomUUID(), input.at ?? this.timestamp()));
+      // The stored event is frozen, with frozen copies of what the caller passed in (its data):
+      // exactly what was hashed, and something nobody (caller, sink, store) can change. Built in
+      // key order, it serialises natively; built here, it is frozen as it is rather than copied.
+      const snapshot = canonicalSnapshot(orderedEvent(input, input.id ?? randomUUID(), input.at ?? this.timestamp()), true);
       canonicalEvent = snapshot.text;
       event = snapshot.copy as AuditEvent;
     } catch (error) {

@@ -27,8 +27,10 @@ const TOO_DEEP = Symbol('too deep');
 /**
  * The canonical JSON of `value`, and a frozen copy of the data it says (what `JSON.parse` of
  * the text gives, in the same member order): the form in which a value is both hashed and kept.
+ * With `ownsRoot`, the caller made the root object for this call and gives it up: when it is in
+ * canonical order it is frozen as it is, with copies of its containers, instead of copied too.
  */
-export function canonicalSnapshot(value: unknown): { text: string; copy: unknown } {
+export function canonicalSnapshot(value: unknown, ownsRoot = false): { text: string; copy: unknown } {
   let alreadyCanonical: boolean;
   try {
     alreadyCanonical = isAlreadyCanonical(value, 0);
@@ -39,7 +41,7 @@ export function canonicalSnapshot(value: unknown): { text: string; copy: unknown
   if (alreadyCanonical) {
     const text = JSON.stringify(value);
     if (value === null || typeof value !== 'object') return { text, copy: value };
-    return { text, copy: markFrozenTree(copyJson(value, true)) };
+    return { text, copy: markFrozenTree(ownsRoot && !Array.isArray(value) ? copyMembers(value) : copyJson(value, true)) };
   }
   const text = canonicalJson(value);
   return { text, copy: freezeTree(JSON.parse(text)) };
@@ -66,6 +68,16 @@ function copyJson(value: object, root: boolean): object {
     }
   }
   return root ? copy : Object.freeze(copy);
+}
+
+/** `copyJson` below the root only: each container member of `value` replaced by its frozen copy. */
+function copyMembers(value: object): object {
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const member = record[key];
+    if (member !== null && typeof member === 'object') setOwnMember(record, key, copyJson(member, false));
+  }
+  return record;
 }
 
 /** True when JSON.stringify(value) is its canonical form: sorted keys, nothing it would drop or change. */

@@ -47,6 +47,29 @@ describe('frozen trees', () => {
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+
+  it('freezes a root the caller gives up as it is, with copies of its containers', () => {
+    const data = { list: [1, { deep: true }], note: 'x' };
+    const root = { a: 1, data, z: null };
+    const { text, copy } = canonicalSnapshot(root, true);
+    expect(text).toBe('{"a":1,"data":{"list":[1,{"deep":true}],"note":"x"},"z":null}');
+    expect(copy).toBe(root);
+    expect(isFrozenTree(root)).toBe(true);
+    expect(everyContainerFrozen(copy)).toBe(true);
+    expect((copy as typeof root).data).not.toBe(data);
+    // What the caller still holds stays its own, and changing it changes nothing in the snapshot.
+    expect(Object.isFrozen(data)).toBe(false);
+    data.note = 'changed';
+    (data.list[1] as { deep: boolean }).deep = false;
+    expect(JSON.stringify(copy)).toBe(text);
+    // A root out of canonical order (or an array) is copied as before.
+    const unordered = { b: 1, a: { c: 2 } };
+    const snapshot = canonicalSnapshot(unordered, true);
+    expect(snapshot.copy).not.toBe(unordered);
+    expect(snapshot.copy).toEqual({ a: { c: 2 }, b: 1 });
+    const list = [{ a: 1 }];
+    expect(canonicalSnapshot(list, true).copy).not.toBe(list);
+  });
 });
 
 describe('outputs of in-process calls', () => {
