@@ -117,7 +117,8 @@ export interface GatewayOptions {
    * this instance stops working here at once; on another instance as soon as it hears the
    * announcement (milliseconds on Postgres), and at the latest this long after the change
    * if the announcement is lost. A cached agent never causes a refusal: a key that does not
-   * match it is checked against the store. Default 1000 ms; 0 reads the agent from the
+   * match it is checked against the store. Calls that arrive while an agent is being read
+   * wait for that read. Default 1000 ms; 0 reads the agent from the
    * store on every call. Stores without `watch` (the memory store) are read on every call.
    */
   agentCacheMs?: number;

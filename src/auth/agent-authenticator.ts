@@ -23,7 +23,9 @@ interface CachedAgent {
  */
 export class AgentAuthenticator {
   private readonly cache = new Map<string, CachedAgent>();
-  /** Bumped by every {@link forget}: a read that started before it must not fill the cache. */
+  /** Reads under way (with `cacheMs > 0`): calls for an agent that is being read wait for that read. */
+  private readonly reading = new Map<string, { generation: number; agent: Promise<AgentRecord | undefined> }>();
+  /** Bumped by every {@link forget}: a read that started before it must not fill the cache, nor be joined. */
   private generation = 0;
 
   constructor(
@@ -77,14 +79,34 @@ export class AgentAuthenticator {
     return undefined;
   }
 
-  private async read(agentId: string): Promise<AgentRecord | undefined> {
+  /**
+   * The agent as stored. With `cacheMs > 0` a read is shared: calls that find the agent being
+   * read (and not forgotten since the read started) wait for it instead of reading again, so
+   * an agent whose cache entry expires under load costs one read, not one per call in flight.
+   */
+  private read(agentId: string): Promise<AgentRecord | undefined> {
     if (this.cacheMs === 0) return this.store.getAgent(agentId);
+    const underWay = this.reading.get(agentId);
+    if (underWay !== undefined && underWay.generation === this.generation) return underWay.agent;
     const generation = this.generation;
+    const agent = this.readAndCache(agentId, generation);
+    const entry = { generation, agent };
+    this.reading.set(agentId, entry);
+    const done = () => {
+      if (this.reading.get(agentId) === entry) this.reading.delete(agentId);
+    };
+    agent.then(done, done);
+    return agent;
+  }
+
+  private async readAndCache(agentId: string, generation: number): Promise<AgentRecord | undefined> {
     const readAt = this.now();
     const stored = await this.store.getAgent(agentId);
-    if (stored === undefined || generation !== this.generation) return stored;
-    // Shared by every call until it expires: a frozen copy, so nobody can change it (nor the store's object).
+    if (stored === undefined) return undefined;
+    // Shared by every call that waited for this read and, cached, by every call until it
+    // expires: a frozen copy, so nobody can change it (nor the store's object).
     const agent = Object.freeze({ ...stored, tags: Object.freeze([...stored.tags]) }) as AgentRecord;
+    if (generation !== this.generation) return agent;
     this.cache.delete(agentId);
     this.cache.set(agentId, { agent, readAt });
     if (this.cache.size > maxCachedAgents) this.cache.delete(this.cache.keys().next().value as string);

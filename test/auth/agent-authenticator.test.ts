@@ -156,6 +156,59 @@ describe('AgentAuthenticator', () => {
     expect(counting.reads()).toBe(2);
   });
 
+  it('calls that arrive while an agent is being read share that read', async () => {
+    const counting = countingStore();
+    const { agent, key } = await addAgent(counting.store);
+    const authenticator = new AgentAuthenticator(counting.store, () => 0, 60_000);
+    const release = counting.hold();
+    const pending = [authenticator.byKey(key), authenticator.byKey(key), authenticator.byId(agent.id), authenticator.byKey('atg_wrong')];
+    release();
+    const [first, second, byId, wrong] = await Promise.all(pending);
+    expect(first?.id).toBe(agent.id);
+    expect(second).toBe(first);
+    expect(byId).toBe(first);
+    expect(wrong).toBeUndefined();
+    expect(counting.reads()).toBe(1);
+  });
+
+  it('a call after forget() does not join a read that started before it', async () => {
+    const counting = countingStore();
+    const { agent, key } = await addAgent(counting.store);
+    const authenticator = new AgentAuthenticator(counting.store, () => 0, 60_000);
+    const release = counting.hold();
+    const before = authenticator.byKey(key);
+    await counting.store.updateAgent(agent.id, { status: 'revoked' });
+    authenticator.forget(agent.id);
+    const after = authenticator.byKey(key);
+    release();
+    expect((await before)?.id).toBe(agent.id);
+    expect(await after).toBeUndefined();
+    expect(counting.reads()).toBe(2);
+  });
+
+  it('a failed read fails the calls that shared it, and the next call reads again', async () => {
+    const store = memoryStore();
+    const { agent, key } = await addAgent(store);
+    let failing = true;
+    let reads = 0;
+    const flaky: Store = {
+      ...store,
+      async getAgent(id) {
+        reads++;
+        await Promise.resolve();
+        if (failing) throw new Error('connection lost');
+        return store.getAgent(id);
+      },
+    };
+    const authenticator = new AgentAuthenticator(flaky, () => 0, 60_000);
+    const results = await Promise.allSettled([authenticator.byKey(key), authenticator.byKey(key)]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(reads).toBe(1);
+    failing = false;
+    expect((await authenticator.byKey(key))?.id).toBe(agent.id);
+    expect(reads).toBe(2);
+  });
+
   it('hands out a frozen copy, so no caller can change the cached agent or the store', async () => {
     const counting = countingStore();
     const { key } = await addAgent(counting.store);
