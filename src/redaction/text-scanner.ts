@@ -65,8 +65,8 @@ export const ScanFeature = Object.freeze({
   nonAscii: 512,
 });
 
-/** One more than the largest {@link ScanFeature} mask: every mask `scanFeatures` returns is below it. */
-const FEATURE_MASKS = 1024;
+/** One more than the largest {@link ScanFeature} mask (every bit set): every mask `scanFeatures` returns is below it. */
+const FEATURE_MASKS = 2 * Math.max(...Object.values(ScanFeature));
 
 /** Every literal a token-like rule (PEM, JWT, vendor keys, Slack webhooks) starts with. */
 const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza/;
