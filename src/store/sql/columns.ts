@@ -423,8 +423,13 @@ export function auditEntryFromRow(row: AuditRow): AuditEntry {
   };
 }
 
-/** The entries of one append as column arrays, for `unnest` (one statement whatever the batch size). */
-export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[][] {
+/**
+ * The entries of one append as column arrays for `unnest`, and their events as one JSON array
+ * text for `json_array_elements` (one statement whatever the batch size). The events go as one
+ * document rather than a `json[]`: pg writes an array parameter as an array literal and
+ * escapes every element, a regex pass over each event's JSON.
+ */
+export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[] {
   const seqs: number[] = [];
   const prevHashes: string[] = [];
   const hashes: string[] = [];
@@ -432,7 +437,7 @@ export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[][] {
   const agentIds: Array<string | null> = [];
   const tools: Array<string | null> = [];
   const times: string[] = [];
-  const events: string[] = [];
+  let events = '[';
   for (const { seq, prevHash, hash, event } of entries) {
     seqs.push(seq);
     prevHashes.push(encodeText(prevHash));
@@ -441,9 +446,9 @@ export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[][] {
     agentIds.push(typeof event.agentId === 'string' ? encodeText(event.agentId) : null);
     tools.push(typeof event.tool === 'string' ? encodeText(event.tool) : null);
     times.push(encodeText(String(event.at)));
-    events.push(JSON.stringify(event));
+    events += events.length === 1 ? JSON.stringify(event) : `,${JSON.stringify(event)}`;
   }
-  return [seqs, prevHashes, hashes, types, agentIds, tools, times, events];
+  return [seqs, prevHashes, hashes, types, agentIds, tools, times, `${events}]`];
 }
 
 export const CHECKPOINT_COLUMNS = 'seq, hash, at, signature, key_id';

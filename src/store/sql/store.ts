@@ -439,8 +439,10 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
            RETURNING seq
          )
          INSERT INTO ${s}.audit_entries (seq, prev_hash, hash, type, agent_id, tool, at, event)
-         SELECT entry.* FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::json[])
-           AS entry (seq, prev_hash, hash, type, agent_id, tool, at, event)
+         SELECT entry.seq, entry.prev_hash, entry.hash, entry.type, entry.agent_id, entry.tool, entry.at, events.event
+         FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) WITH ORDINALITY
+           AS entry (seq, prev_hash, hash, type, agent_id, tool, at, position)
+         JOIN json_array_elements($12::json) WITH ORDINALITY AS events (event, position) USING (position)
          WHERE EXISTS (SELECT 1 FROM head)
          RETURNING seq`,
         [last.seq, encodeText(last.hash), first.seq - 1, encodeText(first.prevHash), ...auditColumnArrays(entries), writerId],
