@@ -671,11 +671,25 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     await audit.append({ type, actor: principal ? `admin:${principal.id}` : 'system', data });
   };
 
-  /** After an agent changed here: this instance forgets it at once, the others when they hear the announcement. */
-  const agentChanged = async (id: string) => {
+  /**
+   * After an agent changed here: this instance forgets it at once, the others when they hear
+   * the announcement; then the change's admin event.
+   */
+  const agentChanged = async (id: string, type: string, principal: AdminPrincipal | undefined) => {
     agents.forget(id);
     // The change itself is done; a lost announcement only delays the others by agentCacheMs.
     await store.announce?.('agents').catch(reportError);
+    await adminEvent(type, principal, { agentId: id });
+  };
+  const setAgentStatus = async (
+    id: string,
+    status: 'active' | 'disabled' | 'revoked',
+    type: string,
+    principal: AdminPrincipal | undefined,
+  ) => {
+    const agent = await agentAdministration.setStatus(id, status);
+    await agentChanged(id, type, principal);
+    return agent;
   };
 
   const admin: GatewayAdmin = {
@@ -686,28 +700,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     getAgent: (id) => agentAdministration.get(id),
     listAgents: (listOptions) => agentAdministration.list(listOptions),
-    async disableAgent(id, principal) {
-      const agent = await agentAdministration.setStatus(id, 'disabled');
-      await agentChanged(id);
-      await adminEvent('admin.agent.disabled', principal, { agentId: id });
-      return agent;
-    },
-    async enableAgent(id, principal) {
-      const agent = await agentAdministration.setStatus(id, 'active');
-      await agentChanged(id);
-      await adminEvent('admin.agent.enabled', principal, { agentId: id });
-      return agent;
-    },
-    async revokeAgent(id, principal) {
-      const agent = await agentAdministration.setStatus(id, 'revoked');
-      await agentChanged(id);
-      await adminEvent('admin.agent.revoked', principal, { agentId: id });
-      return agent;
-    },
+    disableAgent: (id, principal) => setAgentStatus(id, 'disabled', 'admin.agent.disabled', principal),
+    enableAgent: (id, principal) => setAgentStatus(id, 'active', 'admin.agent.enabled', principal),
+    revokeAgent: (id, principal) => setAgentStatus(id, 'revoked', 'admin.agent.revoked', principal),
     async rotateAgentKey(id, principal) {
       const rotated = await agentAdministration.rotate(id);
-      await agentChanged(id);
-      await adminEvent('admin.agent.rotated', principal, { agentId: id });
+      await agentChanged(id, 'admin.agent.rotated', principal);
       return rotated;
     },
     listInvocations: (filter) => store.listInvocations(filter),

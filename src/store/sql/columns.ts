@@ -437,7 +437,7 @@ export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[] {
   const agentIds: Array<string | null> = [];
   const tools: Array<string | null> = [];
   const times: string[] = [];
-  let events = '[';
+  const events: string[] = [];
   for (const { seq, prevHash, hash, event } of entries) {
     seqs.push(seq);
     prevHashes.push(encodeText(prevHash));
@@ -446,9 +446,9 @@ export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[] {
     agentIds.push(typeof event.agentId === 'string' ? encodeText(event.agentId) : null);
     tools.push(typeof event.tool === 'string' ? encodeText(event.tool) : null);
     times.push(encodeText(String(event.at)));
-    events += events.length === 1 ? JSON.stringify(event) : `,${JSON.stringify(event)}`;
+    events.push(JSON.stringify(event));
   }
-  return [seqs, prevHashes, hashes, types, agentIds, tools, times, `${events}]`];
+  return [seqs, prevHashes, hashes, types, agentIds, tools, times, `[${events.join(',')}]`];
 }
 
 export const CHECKPOINT_COLUMNS = 'seq, hash, at, signature, key_id';
