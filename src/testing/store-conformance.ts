@@ -576,6 +576,17 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       (listedInvocation.output as { ok: boolean }).ok = false;
       expect(await store.getInvocation('inv-1')).toEqual(invocationRecord('inv-1'));
 
+      const failed = (details = { tries: [1] }) =>
+        invocationRecord('inv-2', { status: 'failed', output: null, error: { code: 'UPSTREAM_ERROR', message: 'm', details } });
+      const argumentDetails = { tries: [1] };
+      const failedArgument = failed(argumentDetails);
+      await store.putInvocation(failedArgument);
+      argumentDetails.tries.push(2);
+      failedArgument.ruleIds.push('mutated-argument');
+      const gotFailed = (await store.getInvocation('inv-2')) as InvocationRecord;
+      (gotFailed.error as { code: string }).code = 'mutated';
+      expect(await store.getInvocation('inv-2')).toEqual(failed());
+
       await store.createApproval(approvalRecord('apr-1'));
       const gotApproval = (await store.getApproval('apr-1')) as ApprovalRecord;
       gotApproval.ruleIds.push('mutated');
