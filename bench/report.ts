@@ -24,8 +24,11 @@ export interface HttpScenarioResult {
   errors?: LoadErrors & { upstreamMissing: number };
   responses?: number;
   durationSeconds?: number;
-  /** CPU used in the timed run, in cores (1.0 = one core busy). */
-  cpu?: { server: number | null; upstream: number | null; loadGenerator: number };
+  /**
+   * CPU used in the timed run, in cores (1.0 = one core busy); `serverKernel` is the part of
+   * the server's spent in the kernel (system calls: the sockets' reads and writes).
+   */
+  cpu?: { server: number | null; serverKernel?: number | null; upstream: number | null; loadGenerator: number };
   /** Requests the upstream served vs responses the load generator received, all phases. */
   upstreamCheck?: { responses: number; upstreamRequests: number };
   /** SQL statements and transactions the store sent per call (SQL store scenarios). */
@@ -252,10 +255,9 @@ const cores = (value: number | null | undefined) => (value === null || value ===
  * compares across scenarios and days better than throughput, since it does not depend on
  * how much of the machine the other processes took.
  */
-const serverMicrosecondsPerRequest = (scenario: HttpScenarioResult): string => {
-  const server = scenario.cpu?.server;
+const serverMicrosecondsPerRequest = (scenario: HttpScenarioResult, cores = scenario.cpu?.server): string => {
   const rate = scenario.requestsPerSecond;
-  return server === null || server === undefined || rate === undefined || rate <= 0 ? '–' : String(Math.round((server / rate) * 1e6));
+  return cores === null || cores === undefined || rate === undefined || rate <= 0 ? '–' : String(Math.round((cores / rate) * 1e6));
 };
 
 function scenarioRows(results: BenchResults): string[][] {
@@ -390,6 +392,12 @@ function notes(results: BenchResults): string[] {
     if (scenario.sqlPerCall !== undefined) {
       lines.push(
         `${scenario.number}: ${scenario.sqlPerCall.statements} SQL statements in ${scenario.sqlPerCall.transactions} transactions per call`,
+      );
+    }
+    const kernel = serverMicrosecondsPerRequest(scenario, scenario.cpu?.serverKernel);
+    if (kernel !== '–') {
+      lines.push(
+        `${scenario.number}: server CPU per request ${serverMicrosecondsPerRequest(scenario)} µs, of which ${kernel} µs in the kernel`,
       );
     }
     if (scenario.rounds !== undefined) {

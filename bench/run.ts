@@ -86,14 +86,15 @@ const outputName = args.get('output') ?? 'latest';
 if (!/^[A-Za-z0-9._-]+$/.test(outputName)) throw new Error('--output must be a plain file name (letters, digits, ".", "_", "-")');
 const profileDirectory = `${resultsDirectory}profiles/`;
 
-/** CPU seconds a process has used so far (Linux /proc; null elsewhere). */
-function cpuSeconds(pid: number | undefined): number | null {
+/** CPU seconds a process has used so far, and how many of them in the kernel (Linux /proc; null elsewhere). */
+function cpuSeconds(pid: number | undefined): { total: number; kernel: number } | null {
   if (pid === undefined) return null;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of the file, 12th and 13th after the name; in ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const kernel = Number(fields[12]) / 100;
+    return { total: Number(fields[11]) / 100 + kernel, kernel };
   } catch {
     return null;
   }
@@ -154,8 +155,8 @@ async function measureHttpScenario(
     const statementsAfter = sql ? await server.child?.ask({ type: 'statements' }, 'statements') : undefined;
     const { type: _type, ...result } = reply as unknown as LoadResult & { type: string };
     const seconds = (end.at - start.at) / 1000;
-    const share = (before: number | null, after: number | null) =>
-      before === null || after === null ? null : Math.round(((after - before) / seconds) * 100) / 100;
+    const share = (before: number | undefined, after: number | undefined) =>
+      before === undefined || after === undefined ? null : Math.round(((after - before) / seconds) * 100) / 100;
     const upstreamRequests = upstreamAfter - upstreamBefore;
     return {
       ...base,
@@ -167,8 +168,9 @@ async function measureHttpScenario(
       responses: result.responses,
       durationSeconds: result.durationSeconds,
       cpu: {
-        server: scenario.server === undefined ? null : share(start.server, end.server),
-        upstream: share(start.upstream, end.upstream),
+        server: scenario.server === undefined ? null : share(start.server?.total, end.server?.total),
+        serverKernel: scenario.server === undefined ? null : share(start.server?.kernel, end.server?.kernel),
+        upstream: share(start.upstream?.total, end.upstream?.total),
         loadGenerator: result.loadGeneratorCpu,
       },
       upstreamCheck: { responses: result.responsesAllPhases, upstreamRequests },
