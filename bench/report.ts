@@ -253,11 +253,14 @@ const cores = (value: number | null | undefined) => (value === null || value ===
 /**
  * The server's CPU time per request, in microseconds (all its threads): the figure that
  * compares across scenarios and days better than throughput, since it does not depend on
- * how much of the machine the other processes took.
+ * how much of the machine the other processes took. `coresUsed` picks another share of the
+ * server's CPU (its kernel part).
  */
-const serverMicrosecondsPerRequest = (scenario: HttpScenarioResult, cores = scenario.cpu?.server): string => {
+const serverMicrosecondsPerRequest = (scenario: HttpScenarioResult, coresUsed = scenario.cpu?.server): string => {
   const rate = scenario.requestsPerSecond;
-  return cores === null || cores === undefined || rate === undefined || rate <= 0 ? '–' : String(Math.round((cores / rate) * 1e6));
+  return coresUsed === null || coresUsed === undefined || rate === undefined || rate <= 0
+    ? '–'
+    : String(Math.round((coresUsed / rate) * 1e6));
 };
 
 function scenarioRows(results: BenchResults): string[][] {

@@ -60,9 +60,10 @@ type ContainerMembers<T> = {
 
 /**
  * An invocation record's copy: one spread for the record, then copies of its container members
- * only, about four times faster than {@link clone}'s walk over every member (a record is copied
- * on every call). The other members are strings, numbers or null, shared as they are. Typed so
- * that a container member added to the record later cannot be left out (and shared).
+ * only (a record is copied on every call; with a small output this takes 130 ns in a loop where
+ * {@link clone}'s walk over every member takes 320). The other members are strings, numbers or
+ * null, shared as they are. Typed so that a container member added to the record later cannot
+ * be left out (and shared).
  */
 const copyInvocation = (record: InvocationRecord): InvocationRecord => {
   const copied: Pick<InvocationRecord, ContainerMembers<InvocationRecord>> = {
