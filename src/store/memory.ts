@@ -100,8 +100,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   const agents = new Map<string, AgentRecord>();
   const tools = new Map<string, StoredToolRecord>();
   const policies = new Map<string, StoredPolicyRecord>();
-  const invocations = new OrderedTable<InvocationRecord>();
-  const approvals = new OrderedTable<ApprovalRecord>();
+  const invocations = new OrderedTable<InvocationRecord>(copyInvocation);
+  const approvals = new OrderedTable<ApprovalRecord>(clone);
   const idempotency = new Map<string, IdempotencyRecord>();
   let audit: AuditEntry[] = [];
   let auditOffset = 0; // seq of audit[0]
@@ -339,6 +339,9 @@ class OrderedTable<T> {
   private evictionHead = 0;
   private nextOrdinal = 1;
 
+  /** `copy`: how a record of this table is copied when a list hands it out. */
+  constructor(private readonly copy: (record: T) => T) {}
+
   has(id: string): boolean {
     return this.byId.has(id);
   }
@@ -390,7 +393,7 @@ class OrderedTable<T> {
       const entry = entries[index] as { ordinal: number; record: T };
       if (entry.ordinal >= before || !matches(entry.record)) continue;
       if (items.length === limit) return { items, nextCursor: encodeCursor(lastOrdinal) };
-      items.push(clone(entry.record));
+      items.push(this.copy(entry.record));
       lastOrdinal = entry.ordinal;
     }
     return { items };

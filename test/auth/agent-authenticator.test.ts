@@ -53,6 +53,17 @@ async function addAgent(store: Store, overrides: Partial<AgentRecord> = {}): Pro
   return { agent, key };
 }
 
+/**
+ * An agent in a counting store, an authenticator caching for a minute, and agent reads held
+ * after their store read until `release()`: the setting of the tests of reads under way.
+ */
+async function heldRead() {
+  const counting = countingStore();
+  const { agent, key } = await addAgent(counting.store);
+  const authenticator = new AgentAuthenticator(counting.store, () => 0, 60_000);
+  return { counting, agent, key, authenticator, release: counting.hold() };
+}
+
 describe('AgentAuthenticator', () => {
   it('reads the store on every call without a cache', async () => {
     const counting = countingStore();
@@ -142,10 +153,7 @@ describe('AgentAuthenticator', () => {
   });
 
   it('does not cache a read that was in flight when the agent was forgotten', async () => {
-    const counting = countingStore();
-    const { agent, key } = await addAgent(counting.store);
-    const authenticator = new AgentAuthenticator(counting.store, () => 0, 60_000);
-    const release = counting.hold();
+    const { counting, agent, key, authenticator, release } = await heldRead();
     const pending = authenticator.byKey(key);
     // The read above saw the agent active; it is revoked and forgotten before the read ends.
     await counting.store.updateAgent(agent.id, { status: 'revoked' });
@@ -157,10 +165,7 @@ describe('AgentAuthenticator', () => {
   });
 
   it('calls that arrive while an agent is being read share that read', async () => {
-    const counting = countingStore();
-    const { agent, key } = await addAgent(counting.store);
-    const authenticator = new AgentAuthenticator(counting.store, () => 0, 60_000);
-    const release = counting.hold();
+    const { counting, agent, key, authenticator, release } = await heldRead();
     const pending = [authenticator.byKey(key), authenticator.byKey(key), authenticator.byId(agent.id), authenticator.byKey('atg_wrong')];
     release();
     const [first, second, byId, wrong] = await Promise.all(pending);
@@ -172,10 +177,7 @@ describe('AgentAuthenticator', () => {
   });
 
   it('a call after forget() does not join a read that started before it', async () => {
-    const counting = countingStore();
-    const { agent, key } = await addAgent(counting.store);
-    const authenticator = new AgentAuthenticator(counting.store, () => 0, 60_000);
-    const release = counting.hold();
+    const { counting, agent, key, authenticator, release } = await heldRead();
     const before = authenticator.byKey(key);
     await counting.store.updateAgent(agent.id, { status: 'revoked' });
     authenticator.forget(agent.id);
