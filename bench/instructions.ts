@@ -46,7 +46,7 @@ const code: CodeUnderTest = args.has('source') ? 'source' : 'dist';
 const outputName = args.get('output') ?? 'instructions';
 if (!/^[A-Za-z0-9._-]+$/.test(outputName)) throw new Error('--output must be a plain file name (letters, digits, ".", "_", "-")');
 /** The servers counted by default: the in-memory ones (PGlite under callgrind would take hours). */
-const defaultSelection = ['2', '2b', '3', '3b', '4', '5', '6', '8'];
+const defaultSelection = ['2', '2b', '2c', '3', '3b', '4', '5', '6', '8'];
 const only = args
   .get('only')
   ?.split(',')

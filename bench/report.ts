@@ -5,7 +5,7 @@
  */
 import type { ApprovalResult } from './approval.js';
 import type { InProcessMode } from './in-process.js';
-import type { LatencySummary } from './latency-stats.js';
+import { type LatencySummary, medianBy } from './latency-stats.js';
 import type { LoadErrors } from './load.js';
 import type { MemoryCheckpoint } from './memory.js';
 import type { ProfileSummary } from './profile-summary.js';
@@ -389,8 +389,32 @@ function otherRows(results: BenchResults): { headers: string[]; rows: string[][]
   return { headers: ['#', 'measurement', 'figure', 'figure', 'detail', 'errors'], rows, align: [false, false, true, true, false, true] };
 }
 
+/**
+ * Scenario 5's throughput over 2c's (the ceiling behind the bridge as the gateway uses it):
+ * the median of the ratios taken within a round, as for the ceiling; null unless both ran.
+ */
+export function throughputToBridgedCeiling(scenarios: HttpScenarioResult[]): number | null {
+  const measured = (id: string) => scenarios.find((scenario) => scenario.id === id && scenario.status === 'measured');
+  const gateway = measured('gateway-mcp-2026');
+  const bridged = measured('ceiling-bridge-request');
+  if (gateway?.requestsPerSecond === undefined || !bridged?.requestsPerSecond) return null;
+  const gatewayRounds = gateway.rounds ?? [];
+  const bridgedRounds = bridged.rounds ?? [];
+  if (gatewayRounds.length === 0 || gatewayRounds.length !== bridgedRounds.length) {
+    return round2(gateway.requestsPerSecond / bridged.requestsPerSecond);
+  }
+  const ratios = gatewayRounds.map(
+    (round, index) => round.requestsPerSecond / (bridgedRounds[index] as { requestsPerSecond: number }).requestsPerSecond,
+  );
+  return round2(medianBy(ratios, (ratio) => ratio));
+}
+
 function notes(results: BenchResults): string[] {
   const lines: string[] = [];
+  const toBridged = throughputToBridgedCeiling(results.scenarios);
+  if (toBridged !== null) {
+    lines.push(`5 vs 2c (the ceiling behind the bridge as the gateway uses it): ×${toBridged.toFixed(2)} throughput (not a goal)`);
+  }
   for (const scenario of results.scenarios) {
     if (scenario.sqlPerCall !== undefined) {
       lines.push(

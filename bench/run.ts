@@ -3,7 +3,8 @@
  * loopback, each server and each load generator in its own process:
  *
  *   1 direct            load straight at the upstream
- *   2 ceiling           node:http → undici pool → upstream, nothing else (2b: the same through adapters/node.ts's bridge)
+ *   2 ceiling           node:http → undici pool → upstream, nothing else (2b: the same through adapters/node.ts's bridge
+ *                       and a Web Response; 2c: through the bridge as the gateway's own JSON answers use it)
  *   3 sdk-baseline      official @modelcontextprotocol/server v2 createMcpHandler (2026-07-28; 3b: 2025-11-25)
  *   4 gateway REST      POST /tools/{name}/invoke, full governance
  *   5 gateway MCP 2026  tools/call, 2026-07-28 era, full governance

@@ -52,6 +52,15 @@ export const httpScenarios: HttpScenario[] = [
     kind: 'record',
   },
   {
+    id: 'ceiling-bridge-request',
+    number: '2c',
+    title: 'ceiling through the bridge as the gateway uses it',
+    server: { script: 'servers/ceiling.ts', args: ['--bridge=request'] },
+    path: '/mcp',
+    request: modern,
+    kind: 'record',
+  },
+  {
     id: 'sdk-baseline',
     number: '3',
     title: 'sdk-baseline MCP 2026-07-28',

@@ -9,7 +9,12 @@
  * the difference to 2 is what that round trip costs. The gateway's own JSON answers skip the
  * Web `Response`, so it pays less than this for the bridge.
  *
- *   args: --upstream=http://127.0.0.1:PORT [--bridge]
+ * With `--bridge=request` (scenario 2c) the request goes through `toWebRequest` and its body
+ * is read from the Web `Request`, and the answer is written as the Node bridge writes the
+ * gateway's own JSON answers: one string, its byte length as `content-length`, `writeHead`
+ * and `end`. The difference to 2 is what the bridge costs a governed call.
+ *
+ *   args: --upstream=http://127.0.0.1:PORT [--bridge[=request]]
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
@@ -57,4 +62,26 @@ async function bridged(req: IncomingMessage, res: ServerResponse): Promise<void>
   }
 }
 
-await serveOnLoopback(args.has('bridge') ? (req, res) => void bridged(req, res) : direct, { onClose: () => pool.close() });
+async function requestBridged(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const request = await toWebRequest(req, res, { url: `http://127.0.0.1${req.url ?? '/'}`, maxBodyBytes: 1024 * 1024 });
+  await request.text();
+  try {
+    const { status, body } = await fetchRecord();
+    // The gateway's JSON answers are strings; the bridge writes them like this (adapters/node.ts).
+    const text = body.toString('utf8');
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+    res.end(text);
+  } catch {
+    res.writeHead(502);
+    res.end();
+  }
+}
+
+const bridge = args.get('bridge');
+const handler =
+  bridge === 'request'
+    ? (req: IncomingMessage, res: ServerResponse) => void requestBridged(req, res)
+    : args.has('bridge')
+      ? (req: IncomingMessage, res: ServerResponse) => void bridged(req, res)
+      : direct;
+await serveOnLoopback(handler, { onClose: () => pool.close() });
