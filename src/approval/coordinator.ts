@@ -6,9 +6,19 @@ import { runTool } from '../pipeline/execute.js';
 import { outcomeOfRecord } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome } from '../pipeline/types.js';
-import type { ApprovalRecord, InvocationRecord } from '../store/types.js';
+import type { ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
+
+/**
+ * Approval slots are idempotency reservations under the agent's id with this suffix: agent
+ * ids are base62, so no agent's own keys can meet them.
+ */
+const APPROVAL_SLOT_SUFFIX = ':approval';
+/** Generations one call walks through past failed requests before it gives up (409). */
+const MAX_SLOT_ATTEMPTS = 5;
+/** A request that has neither an approval nor a final record after this long has failed. */
+const STALLED_REQUEST_MS = 60_000;
 
 /** Default lifetime of an approval request: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;
@@ -44,6 +54,8 @@ export class ApprovalCoordinator {
   private deps!: PipelineDependencies;
   /** Resolvers waiting for an invocation to reach a final state, by invocation id. */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Approval requests under way in this process, by the asking call's invocation id. */
+  private readonly asking = new Map<string, Promise<CallOutcome>>();
 
   constructor(private readonly options: ApprovalCoordinatorOptions) {}
 
@@ -52,41 +64,134 @@ export class ApprovalCoordinator {
     this.deps = deps;
   }
 
-  /** The pending state or stored outcome of an identical earlier call, if there is one. */
-  async findRepeat(context: CallContext): Promise<CallOutcome | undefined> {
+  /**
+   * The answer to a call policy sends to a human: the pending state or stored outcome of an
+   * identical earlier call (same agent, tool, tool version and input digest), or a new
+   * approval. Identical calls that arrive together would each find nothing and ask twice, so
+   * asking takes a slot first, atomically in the store: the call that takes it asks, and
+   * every other gets its answer. `context.replayed` is set when the answer is another call's.
+   */
+  async hold(context: CallContext): Promise<CallOutcome> {
     const { agent, tool, inputDigest } = context;
-    if (agent === undefined || tool === undefined || inputDigest === undefined) return undefined;
-    const { items } = await this.deps.store.listApprovals({ agentId: agent.id, tool: tool.name, inputDigest, limit: 20 });
+    if (agent === undefined || tool === undefined || inputDigest === undefined) throw new Error('approval runs after policy');
+    let after: string | undefined;
+    for (let attempt = 0; attempt < MAX_SLOT_ATTEMPTS; attempt++) {
+      const earlier = await this.findRepeat(agent.id, tool, inputDigest);
+      if (earlier.outcome !== undefined) {
+        context.replayed = true;
+        return earlier.outcome;
+      }
+      // A slot per generation: after an approval ended unused (expired, cancelled) or a
+      // request failed, the next identical call asks again, under the next slot.
+      const generation = after ?? earlier.after ?? '-';
+      const { created, record: slot } = await this.deps.store.reserveIdempotencyKey({
+        agentId: `${agent.id}${APPROVAL_SLOT_SUFFIX}`,
+        key: `${tool.version}:${inputDigest}:${generation}:${tool.name}`,
+        invocationId: context.invocationId,
+        fingerprint: `${tool.name}\u0000${inputDigest}`,
+        createdAt: new Date(this.deps.now()).toISOString(),
+      });
+      if (created) {
+        const asking = this.request(context);
+        this.asking.set(context.invocationId, asking);
+        try {
+          return await asking;
+        } finally {
+          this.asking.delete(context.invocationId);
+        }
+      }
+      context.replayed = true;
+      const answer = await this.answerOfSlot(slot);
+      if (answer.outcome !== undefined) return answer.outcome;
+      if (!answer.failed) {
+        throw new GatewayError({
+          code: 'CONFLICT',
+          message: 'An identical call is asking for approval right now; retry later',
+          headers: { 'retry-after': '1' },
+        });
+      }
+      context.replayed = false;
+      after = slot.invocationId;
+    }
+    throw new GatewayError({
+      code: 'CONFLICT',
+      message: 'Identical calls keep failing to ask for approval; retry later',
+      headers: { 'retry-after': '1' },
+    });
+  }
+
+  /**
+   * What the call that took an approval slot got: its outcome once its approval exists;
+   * `failed` when it will never have one (its request failed, or stalled longer than any
+   * request takes), so the slot's generation is over.
+   */
+  private async answerOfSlot(slot: IdempotencyRecord): Promise<{ outcome?: CallOutcome; failed: boolean }> {
+    const asking = this.asking.get(slot.invocationId);
+    if (asking !== undefined) {
+      try {
+        return { outcome: await asking, failed: false };
+      } catch {
+        // The asking call failed; its record says how, below.
+      }
+    }
+    const record = await this.deps.store.getInvocation(slot.invocationId);
+    const approval = record?.approvalId == null ? undefined : await this.deps.store.getApproval(record.approvalId);
+    if (record !== undefined && approval !== undefined) {
+      const outcome = await outcomeOfRecord(this.deps, record);
+      if (outcome !== undefined) return { outcome, failed: false };
+    }
+    const final = record !== undefined && record.status !== 'pending_approval' && record.status !== 'running';
+    const stalled = this.deps.now() - Date.parse(slot.createdAt) > STALLED_REQUEST_MS;
+    return { failed: approval === undefined && (final || stalled) };
+  }
+
+  /**
+   * The pending state or stored outcome of an identical earlier call, if there is one;
+   * otherwise the id of the newest identical approval that ended unused (`after`).
+   */
+  private async findRepeat(
+    agentId: string,
+    tool: { name: string; version: string },
+    inputDigest: string,
+  ): Promise<{ outcome?: CallOutcome; after?: string }> {
+    const { items } = await this.deps.store.listApprovals({ agentId, tool: tool.name, inputDigest, limit: 20 });
+    let after: string | undefined;
     for (const approval of items) {
       if (approval.toolVersion !== tool.version) continue;
       if (approval.status === 'pending') {
         if (Date.parse(approval.expiresAt) > this.deps.now()) {
           return {
-            status: 'pending_approval',
-            invocationId: approval.invocationId,
-            approval: { id: approval.id, expiresAt: approval.expiresAt },
+            outcome: {
+              status: 'pending_approval',
+              invocationId: approval.invocationId,
+              approval: { id: approval.id, expiresAt: approval.expiresAt },
+            },
           };
         }
         await this.expire(approval);
+        after ??= approval.id;
         continue;
       }
-      if (approval.status === 'expired' || approval.status === 'cancelled') continue;
+      if (approval.status === 'expired' || approval.status === 'cancelled') {
+        after ??= approval.id;
+        continue;
+      }
       // approved, executing, executed, denied: the one outcome of this call.
       const record = await this.deps.store.getInvocation(approval.invocationId);
       const outcome = record === undefined ? undefined : await outcomeOfRecord(this.deps, record);
-      return (
-        outcome ?? {
+      return {
+        outcome: outcome ?? {
           status: 'pending_approval',
           invocationId: approval.invocationId,
           approval: { id: approval.id, expiresAt: approval.expiresAt },
-        }
-      );
+        },
+      };
     }
-    return undefined;
+    return after === undefined ? {} : { after };
   }
 
   /** Stores a new pending approval holding the exact input, tells the approver, answers "pending". */
-  async request(context: CallContext): Promise<CallOutcome> {
+  private async request(context: CallContext): Promise<CallOutcome> {
     const { agent, tool, inputDigest, decision } = context;
     if (agent === undefined || tool === undefined || inputDigest === undefined || decision === undefined) {
       throw new Error('approval runs after policy');
@@ -169,14 +274,23 @@ export class ApprovalCoordinator {
       const now = await this.deps.store.getApproval(id);
       throw now?.status === 'expired' ? approvalExpired() : alreadyDecided();
     }
-    await this.deps.audit.append({
-      type: 'approval.decided',
-      actor: `admin:${principal.id}`,
-      invocationId: decided.invocationId,
-      agentId: decided.agentId,
-      tool: decided.tool,
-      data: { approvalId: id, decision, ...(cleanReason === null ? {} : { reason: cleanReason }) },
-    });
+    try {
+      await this.deps.audit.append({
+        type: 'approval.decided',
+        actor: `admin:${principal.id}`,
+        invocationId: decided.invocationId,
+        agentId: decided.agentId,
+        tool: decided.tool,
+        data: { approvalId: id, decision, ...(cleanReason === null ? {} : { reason: cleanReason }) },
+      });
+    } catch (error) {
+      // A decision the audit trail cannot record does not stand (fail-closed): the approval
+      // goes back to pending, so that it can be decided again, or expire.
+      await this.deps.store
+        .transitionApproval(id, decided.status, { status: 'pending', decidedAt: null, decidedBy: null, reason: null })
+        .catch((rollbackError: unknown) => this.options.onError(rollbackError));
+      throw error;
+    }
 
     if (decision === 'deny') {
       const error = new GatewayError({

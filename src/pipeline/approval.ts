@@ -1,5 +1,5 @@
 import type { PipelineDependencies } from './dependencies.js';
-import type { CallContext, CallOutcome, Step } from './types.js';
+import type { Step } from './types.js';
 
 /**
  * When policy asks for a human, the call stops here: an identical earlier call's pending
@@ -7,14 +7,5 @@ import type { CallContext, CallOutcome, Step } from './types.js';
  * until an approver decides.
  */
 export function approvalStep(deps: PipelineDependencies): Step {
-  return (context, next) => (context.decision?.effect === 'require_approval' ? pause(deps, context) : next());
-}
-
-async function pause(deps: PipelineDependencies, context: CallContext): Promise<CallOutcome> {
-  const earlier = await deps.approvals.findRepeat(context);
-  if (earlier !== undefined) {
-    context.replayed = true;
-    return earlier;
-  }
-  return deps.approvals.request(context);
+  return (context, next) => (context.decision?.effect === 'require_approval' ? deps.approvals.hold(context) : next());
 }

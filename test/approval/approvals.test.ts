@@ -8,6 +8,7 @@ import {
   defineTool,
   generateAuditSigningKey,
   generateEncryptionKey,
+  type Store,
   memoryStore,
   verifyApprovalWebhook,
   webhookApprover,
@@ -228,6 +229,101 @@ describe('approve-then-execute over REST', () => {
     const { invoke } = await setup();
     const result = await invoke({ orderId: 'O-7', amount: 999 }, { prefer: 'wait=1' });
     expect(result.status).toBe(202);
+  });
+});
+
+describe('identical calls at once', () => {
+  it('ask for one approval: every answer names it, and approving it runs the call once', async () => {
+    const { gateway, counter, invoke } = await setup();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => invoke({ orderId: 'O-20', amount: 900 })));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(202));
+    const approvalIds = new Set(answers.map((answer) => answer.body.approval.id));
+    const invocationIds = new Set(answers.map((answer) => answer.body.invocationId));
+    expect(approvalIds.size).toBe(1);
+    expect(invocationIds.size).toBe(1);
+    const pending = await gateway.admin.listApprovals({ status: 'pending' });
+    expect(pending.items).toHaveLength(1);
+    // Only the call that asked has a record; the others were answered with its state.
+    const records = await gateway.admin.listInvocations({ tool: 'refunds.create' });
+    expect(records.items).toHaveLength(1);
+
+    const [approvalId] = [...approvalIds] as [string];
+    await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    expect(counter.runs).toBe(1);
+    const repeat = await invoke({ orderId: 'O-20', amount: 900 });
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toMatchObject({ invocationId: answers[0]?.body.invocationId, output: { refunded: 900 } });
+    expect(counter.runs).toBe(1);
+  });
+
+  it('ask again once an approval ends unused, still one at a time', async () => {
+    const { gateway, counter, invoke } = await setup();
+    const first = await invoke({ orderId: 'O-21', amount: 900 });
+    await gateway.admin.cancelInvocation(first.body.invocationId, (await gateway.admin.getInvocation(first.body.invocationId)).agentId);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => invoke({ orderId: 'O-21', amount: 900 })));
+    const approvalIds = new Set(answers.map((answer) => answer.body.approval?.id));
+    expect(approvalIds.size).toBe(1);
+    expect(approvalIds.has(first.body.approval.id)).toBe(false);
+    expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    expect(counter.runs).toBe(0);
+  });
+
+  it('are not locked out by a request that failed: the next identical call asks again', async () => {
+    const inner = memoryStore();
+    let failApprovals = true;
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'createApproval') {
+          return async (record: Parameters<Store['createApproval']>[0]) => {
+            if (failApprovals) throw new Error('connection reset');
+            return target.createApproval(record);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const { gateway, counter, invoke } = await setup({ store });
+    const failed = await invoke({ orderId: 'O-22', amount: 900 });
+    expect(failed.status).toBe(500);
+    expect(JSON.stringify(failed.body)).not.toContain('connection reset');
+    failApprovals = false;
+    const answers = await Promise.all(Array.from({ length: 3 }, () => invoke({ orderId: 'O-22', amount: 900 })));
+    expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202]);
+    expect(new Set(answers.map((answer) => answer.body.approval.id)).size).toBe(1);
+    expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    expect(counter.runs).toBe(0);
+  });
+});
+
+describe('a decision the audit trail cannot record', () => {
+  it('does not stand: the approval is pending again and can be decided once the trail is back', async () => {
+    const inner = memoryStore();
+    let auditBroken = false;
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'appendAudit') {
+          return async (entries: Parameters<Store['appendAudit']>[0]) => {
+            if (auditBroken) throw new Error('disk full');
+            return target.appendAudit(entries);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const { gateway, counter, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-23', amount: 900 });
+    const approvalId = first.body.approval.id;
+    auditBroken = true;
+    const refused = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: {} }));
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as any).error.code).toBe('AUDIT_UNAVAILABLE');
+    auditBroken = false;
+    expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending', decidedBy: null, decidedAt: null });
+    expect(counter.runs).toBe(0);
+
+    const approved = await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    expect(approved.approval.status).toBe('executed');
+    expect(counter.runs).toBe(1);
   });
 });
 

@@ -152,6 +152,28 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     expect(executions.refunds).toBe(1);
   });
 
+  it('identical calls sent at once via A and B ask for one approval, which runs once', async () => {
+    const input = { orderId: 'O-7', amount: 700 };
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, index) => invokeRefund(index % 2 === 0 ? a : b, input)));
+    // A call that finds the other instance still asking is told to retry (409 CONFLICT).
+    for (const answer of answers) expect([202, 409]).toContain(answer.status);
+    const held = answers.filter((answer) => answer.status === 202);
+    expect(held.length).toBeGreaterThan(0);
+    expect(new Set(held.map((answer) => answer.body.approval.id)).size).toBe(1);
+    for (const answer of answers.filter((entry) => entry.status === 409)) {
+      expect(answer.body.error.code).toBe('CONFLICT');
+    }
+    const pending = await a.gateway.admin.listApprovals({ status: 'pending' });
+    expect(pending.items).toHaveLength(1);
+
+    const approvalId: string = held[0]?.body.approval.id;
+    const approved = await post(`${b.url}/admin/approvals/${approvalId}/approve`, adminTokens.approver, {});
+    expect(approved.status).toBe(200);
+    const repeats = await Promise.all([invokeRefund(a, input), invokeRefund(b, input)]);
+    for (const repeat of repeats) expect(repeat).toMatchObject({ status: 200, body: { output: { refunded: 700 } } });
+    expect(executions.refunds).toBe(1);
+  });
+
   it('2 × 300 concurrent calls: every call recorded once, one intact audit chain', async () => {
     const responses = await Promise.all(
       [a, b].flatMap((instance, which) =>
