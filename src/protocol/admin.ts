@@ -5,6 +5,7 @@ import type { ApprovalStatus, InvocationStatus } from '../store/types.js';
 import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
+import { decodeCursor, encodeCursor } from '../store/shared.js';
 import { decodePathSegment, jsonResponse, methodNotAllowed, readBodyText, readJsonBody } from './http.js';
 import { JsonReply, type Reply } from './reply.js';
 
@@ -75,6 +76,18 @@ function listOptions(url: URL): { limit?: number; cursor?: string } {
   return out;
 }
 
+/**
+ * A page of a list held whole (tools, policies), with `?limit=&cursor=` as the store's lists
+ * take them; without `limit`, everything from the cursor on.
+ */
+function pageOf<T>(all: readonly T[], url: URL): { items: T[]; nextCursor?: string } {
+  const { limit, cursor } = listOptions(url);
+  const start = cursor === undefined ? 0 : decodeCursor(cursor);
+  const end = limit === undefined ? all.length : start + limit;
+  const items = all.slice(start, end);
+  return end < all.length ? { items, nextCursor: encodeCursor(end) } : { items };
+}
+
 function badQuery(message: string): GatewayError {
   return new GatewayError({ code: 'BAD_REQUEST', message });
 }
@@ -109,7 +122,7 @@ const routes: AdminRoute[] = [
     method: 'GET',
     pattern: /^\/tools$/,
     roles: ADMIN,
-    handle: async ({ admin }) => jsonResponse(200, { items: await admin.listTools() }),
+    handle: async ({ admin, url }) => jsonResponse(200, pageOf(await admin.listTools(), url)),
   },
   {
     method: 'POST',
@@ -147,7 +160,7 @@ const routes: AdminRoute[] = [
     method: 'GET',
     pattern: /^\/policies$/,
     roles: ADMIN,
-    handle: async ({ admin }) => jsonResponse(200, { items: await admin.listPolicies() }),
+    handle: async ({ admin, url }) => jsonResponse(200, pageOf(await admin.listPolicies(), url)),
   },
   {
     method: 'POST',

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { jsonRequest } from '../helpers.js';
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  while (gateways.length > 0) await gateways.pop()?.close();
+});
+
+function setup(): Gateway {
+  const tools = ['alpha', 'beta', 'gamma'].map((name) =>
+    defineTool({
+      name,
+      description: `The ${name} tool`,
+      inputSchema: { type: 'object', properties: {} } as const,
+      handler: () => ({ name }),
+    }),
+  );
+  const gateway = createGateway({
+    tools,
+    policy: [
+      { id: 'one', effect: 'allow', tools: ['alpha'] },
+      { id: 'two', effect: 'allow', tools: ['beta'] },
+      { id: 'three', effect: 'deny', tools: ['gamma'] },
+    ],
+    admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+  });
+  gateways.push(gateway);
+  return gateway;
+}
+
+async function get(gateway: Gateway, path: string): Promise<{ status: number; body: any }> {
+  const response = await gateway.fetch(jsonRequest(path, { key: adminTokens.admin }));
+  return { status: response.status, body: await response.json() };
+}
+
+/** Every item of a list route, page by page. */
+async function allPages(gateway: Gateway, route: string, limit: number, key: string): Promise<{ pages: number; keys: string[] }> {
+  const keys: string[] = [];
+  let pages = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await get(gateway, `${route}?limit=${limit}${cursor === undefined ? '' : `&cursor=${cursor}`}`);
+    expect(page.status).toBe(200);
+    expect(page.body.items.length).toBeLessThanOrEqual(limit);
+    keys.push(...page.body.items.map((item: Record<string, string>) => item[key]));
+    cursor = page.body.nextCursor;
+    pages++;
+  } while (cursor !== undefined);
+  return { pages, keys };
+}
+
+describe('admin lists of tools and policies', () => {
+  it('page with ?limit= and ?cursor= like the other lists, and give everything without a limit', async () => {
+    const gateway = setup();
+    const whole = await get(gateway, '/admin/tools');
+    expect(whole.body.items.map((tool: { name: string }) => tool.name)).toEqual(['alpha', 'beta', 'gamma']);
+    expect(whole.body.nextCursor).toBeUndefined();
+    expect(await allPages(gateway, '/admin/tools', 2, 'name')).toEqual({ pages: 2, keys: ['alpha', 'beta', 'gamma'] });
+    expect(await allPages(gateway, '/admin/tools', 3, 'name')).toEqual({ pages: 1, keys: ['alpha', 'beta', 'gamma'] });
+
+    const rules = await get(gateway, '/admin/policies');
+    expect(rules.body.items.map((rule: { id: string }) => rule.id)).toEqual(['one', 'two', 'three']);
+    expect(await allPages(gateway, '/admin/policies', 1, 'id')).toEqual({ pages: 3, keys: ['one', 'two', 'three'] });
+  });
+
+  it('answer 400 for a bad limit or cursor', async () => {
+    const gateway = setup();
+    for (const query of ['limit=0', 'limit=x', 'cursor=not-a-cursor']) {
+      for (const route of ['/admin/tools', '/admin/policies']) {
+        const answer = await get(gateway, `${route}?${query}`);
+        expect(answer.status).toBe(400);
+        expect(answer.body.error.code).toBe('BAD_REQUEST');
+      }
+    }
+  });
+});
