@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import { assertSafeInput } from '../pipeline/input-guard.js';
+import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { compilePolicy, policyRuleSchema } from '../policy/rules.js';
 import type { PolicyRule } from '../policy/types.js';
 import type { Store } from '../store/types.js';
@@ -52,6 +52,7 @@ export class PolicyAdministration {
 
   async create(body: unknown): Promise<PolicyAdminView> {
     assertSafeInput(body, 64);
+    assertJsonNumbers(body);
     const rule = this.validate(parseBody(policyRuleSchema, body) as PolicyRule);
     if (this.codeRules().some((existing) => existing.id === rule.id) || (await this.host.store.getPolicy(rule.id)) !== undefined) {
       throw new GatewayError({ code: 'CONFLICT', message: `A policy rule with id "${rule.id}" exists` });
@@ -64,6 +65,7 @@ export class PolicyAdministration {
 
   async update(id: string, patch: unknown): Promise<PolicyAdminView> {
     assertSafeInput(patch, 64);
+    assertJsonNumbers(patch);
     if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
     const stored = await this.host.store.getPolicy(id);
     if (stored === undefined) throw notFound('Policy rule');

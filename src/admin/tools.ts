@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GatewayError, isGatewayError } from '../errors.js';
-import { assertSafeInput } from '../pipeline/input-guard.js';
+import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { redactionProfileSchema } from '../policy/rules.js';
 import { maskSecrets, keepMaskedSecrets, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
 import type { Vault } from '../secrets/vault.js';
@@ -102,6 +102,7 @@ export class ToolAdministration {
 
   async create(body: unknown): Promise<ToolAdminView> {
     assertSafeInput(body, 64);
+    assertJsonNumbers(body);
     const options = parseBody(httpToolBodySchema, body) as unknown as HttpToolOptions;
     if (this.host.isCodeTool(options.name) || (await this.host.store.getTool(options.name)) !== undefined) {
       throw new GatewayError({ code: 'CONFLICT', message: `A tool named "${options.name}" exists` });
@@ -113,6 +114,7 @@ export class ToolAdministration {
 
   async update(name: string, patch: unknown): Promise<ToolAdminView> {
     assertSafeInput(patch, 64);
+    assertJsonNumbers(patch);
     if (this.host.isCodeTool(name)) throw readOnly(name);
     const stored = await this.host.store.getTool(name);
     if (stored === undefined) throw notFound('Tool');

@@ -30,3 +30,61 @@ export function assertSafeInput(input: unknown, maxDepth: number): void {
     }
   }
 }
+
+/** A number JSON cannot carry, where it is in a value, and what is wrong with it. */
+export interface NonJsonNumber {
+  /** Member names and array indices from the root down to the number. */
+  path: Array<string | number>;
+  /** Client-safe: what the value must be instead. */
+  message: string;
+}
+
+/**
+ * The first number in `value` that JSON cannot carry: NaN or ±Infinity (what `JSON.parse`
+ * makes of an out-of-range literal such as `1e400`) or a bigint; undefined when there is
+ * none. Not for the hot path: the call pipeline asks only once the input's digest has
+ * failed, the admin routes ask of the bodies they store. Callers run {@link assertSafeInput}
+ * first, which bounds the depth (and so refuses cycles); iterative all the same.
+ */
+export function findNonJsonNumber(value: unknown): NonJsonNumber | undefined {
+  const stack: Array<[unknown, Array<string | number>]> = [[value, []]];
+  while (stack.length > 0) {
+    const [current, path] = stack.pop() as [unknown, Array<string | number>];
+    if (typeof current === 'number') {
+      if (!Number.isFinite(current)) return { path, message: 'must be a finite number (JSON numbers must fit a double)' };
+    } else if (typeof current === 'bigint') {
+      return { path, message: 'must be a JSON number, not a bigint' };
+    } else if (Array.isArray(current)) {
+      // Pushed last to first, so the first number in document order is the one reported.
+      for (let index = current.length - 1; index >= 0; index--) stack.push([current[index], [...path, index]]);
+    } else if (current !== null && typeof current === 'object') {
+      const keys = Object.keys(current);
+      for (let index = keys.length - 1; index >= 0; index--) {
+        const key = keys[index] as string;
+        stack.push([(current as Record<string, unknown>)[key], [...path, key]]);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A path of {@link findNonJsonNumber} as a JSON Pointer (`/items/0/amount`), as input issues name paths. */
+export function jsonPointer(path: ReadonlyArray<string | number>): string {
+  return path.map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+}
+
+/**
+ * Refuses a management body that holds a number JSON cannot carry, with a 400 naming the
+ * field as the admin routes' other refusals do (`when.0.value`). Kept, such a value would
+ * fail later, when the change's audit event is hashed, after the change had taken effect.
+ */
+export function assertJsonNumbers(body: unknown): void {
+  const found = findNonJsonNumber(body);
+  if (found === undefined) return;
+  const path = found.path.join('.');
+  throw new GatewayError({
+    code: 'BAD_REQUEST',
+    message: `Invalid body: ${path === '' ? '' : `${path}: `}${found.message}`,
+    details: [{ path, message: found.message }],
+  });
+}

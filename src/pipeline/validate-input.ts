@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import { digestJson } from '../util/canonical-json.js';
 import type { PipelineDependencies } from './dependencies.js';
-import { assertSafeInput } from './input-guard.js';
+import { assertSafeInput, findNonJsonNumber, jsonPointer } from './input-guard.js';
 import type { Step } from './types.js';
 
 /**
@@ -20,7 +20,30 @@ export function validateInputStep(deps: PipelineDependencies): Step {
       throw new GatewayError({ code: 'INVALID_INPUT', message: 'Input does not match the tool schema', details: issues });
     }
     context.input = input;
-    context.inputDigest = digestJson(input);
+    try {
+      context.inputDigest = digestJson(input);
+    } catch (error) {
+      throw unrepresentableInput(input, error);
+    }
     return next();
   };
+}
+
+/**
+ * Why an input has no digest. The digest is canonical JSON, which refuses what JSON cannot
+ * carry: `JSON.parse` reads `1e400` as Infinity, which a schema that leaves a value untyped
+ * lets through. Looked for only here, once the digest has failed, so a sound input pays
+ * for no extra walk. A 400 like the other refusals of the input's form (not a 422: the
+ * tool's schema accepted it).
+ */
+function unrepresentableInput(input: unknown, error: unknown): unknown {
+  const found = findNonJsonNumber(input);
+  if (found === undefined) return error;
+  const path = jsonPointer(found.path);
+  return new GatewayError({
+    code: 'BAD_REQUEST',
+    message: `Input holds a number JSON cannot carry at ${path === '' ? '(input)' : path}`,
+    details: [{ path, message: found.message }],
+    cause: error,
+  });
 }
