@@ -102,7 +102,11 @@ export interface GatewayOptions {
   admin?: AdminAuthOption;
   /** Mount point of every route, e.g. `'/atg'`. Default `''`. */
   basePath?: string;
-  /** Request body limit in bytes. Default 1 MiB. */
+  /**
+   * Request body limit in bytes, for every route that reads a body (`/mcp`, REST invoke,
+   * admin): a larger body is refused with 413 `PAYLOAD_TOO_LARGE` while it streams in.
+   * Default 1 MiB.
+   */
   maxBodyBytes?: number;
   /** Deepest nesting accepted in an input. Default 64. */
   maxInputDepth?: number;
@@ -639,6 +643,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     {
       cursorSecret: mcpCursorSecret(options),
       serverInfo: { name: 'agent-tool-gateway', version: '0.1.0' },
+      maxBodyBytes,
       ...(options.mcp?.allowedOrigins === undefined ? {} : { allowedOrigins: options.mcp.allowedOrigins }),
       ...(options.mcp?.allowedHosts === undefined ? {} : { allowedHosts: options.mcp.allowedHosts }),
       ...(options.mcp?.pageSize === undefined ? {} : { pageSize: options.mcp.pageSize }),

@@ -3,8 +3,8 @@
  * revisions (stateless `initialize` handshake) and 2026-07-28 (per-request `_meta`),
  * answering JSON only. The order of checks is the order a request meets them:
  *
- *   Host → Origin → HTTP method → Accept → Content-Type → authentication → JSON parse →
- *   envelope → era routing (headers vs body) → method → params
+ *   Host → Origin → HTTP method → Accept → Content-Type → authentication → body size →
+ *   JSON parse → envelope → era routing (headers vs body) → method → params
  */
 import { GatewayError, toGatewayError } from '../../errors.js';
 import type { AgentPrincipal } from '../../pipeline/types.js';
@@ -17,7 +17,7 @@ import {
   routeNotification,
   routeRequest,
 } from './era-routing.js';
-import { isJsonContentType } from '../http.js';
+import { isJsonContentType, readBodyText } from '../http.js';
 import { acceptsJson, createHostGuard, createOriginGuard } from './http-guards.js';
 import { classifyMessage, isJsonObject, JsonRpcErrorCode, type JsonRpcMessage } from './json-rpc.js';
 import { createMethods, type Era, type MethodCall, type Methods } from './methods.js';
@@ -33,6 +33,7 @@ export const maxBatchLength = 100;
 
 const defaultPageSize = 50;
 const maxPageSize = 1000;
+const defaultMaxBodyBytes = 1024 * 1024;
 
 type RequestMessage = Extract<JsonRpcMessage, { kind: 'request' }>;
 
@@ -61,6 +62,8 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     throw new TypeError('serverInfo must have a non-empty name and version');
   }
   const methods = createMethods(backend, options, createListingIndexer(pageSize, createCursorCodec(options.cursorSecret)));
+  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) throw new TypeError('maxBodyBytes must be a positive integer');
   const hostAllowed = createHostGuard(options.allowedHosts);
   const originAllowed = createOriginGuard(options.allowedOrigins);
 
@@ -93,7 +96,8 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
 
     let body: unknown;
     try {
-      body = JSON.parse(await request.text());
+      // Read against the limit as it streams in (413), as every other route reads its body.
+      body = JSON.parse(await readBodyText(request, maxBodyBytes));
     } catch (error) {
       if (error instanceof GatewayError) return gatewayErrorResponse(error);
       return replyResponse(errorReply(400, null, JsonRpcErrorCode.parseError, 'Parse error: the body is not valid JSON'));

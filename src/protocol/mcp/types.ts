@@ -102,6 +102,11 @@ export interface McpOptions {
    * `127.0.0.1:3000`). An entry without a port matches any port. Unset: no Host check.
    */
   allowedHosts?: string[];
+  /**
+   * Largest request body in bytes; a larger one is refused with 413 `PAYLOAD_TOO_LARGE`
+   * while it streams in, before any of it is parsed. Default 1 MiB.
+   */
+  maxBodyBytes?: number;
   /** Tools per `tools/list` page; default 50. */
   pageSize?: number /* default 50 */;
   /** HMAC key for tamper-proof cursors (at least 16 bytes). */

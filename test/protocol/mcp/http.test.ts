@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { GatewayError } from '../../../src/errors.js';
 import { createMcpHandler } from '../../../src/protocol/mcp/index.js';
 import { NEVER_ABORTED } from '../../../src/util/call-abort.js';
 import { createFakeBackend, createTestHandler, mcpPost, send, testOptions } from './fake-backend.js';
@@ -113,17 +112,14 @@ describe('MCP endpoint: HTTP layer', () => {
     expect(body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.any(String) } });
   });
 
-  it('maps a GatewayError raised while reading the body (size limit) to its status', async () => {
-    const { handler } = createTestHandler();
-    const request = mcpPost(ping);
-    Object.defineProperty(request, 'text', {
-      value: async () => {
-        throw new GatewayError({ code: 'PAYLOAD_TOO_LARGE', message: 'Body exceeds 1 MiB' });
-      },
-    });
-    const { status, body } = await send(handler, request);
-    expect(status).toBe(413);
-    expect(body.error.code).toBe('PAYLOAD_TOO_LARGE');
+  it('refuses a body over maxBodyBytes with 413 in the gateway error body, and reads one at the limit', async () => {
+    const text = JSON.stringify(ping);
+    const { handler } = createTestHandler(undefined, { maxBodyBytes: text.length + 8 });
+    const atLimit = await send(handler, mcpPost(`${text}${' '.repeat(8)}`));
+    expect(atLimit.status).toBe(200);
+    const over = await send(handler, mcpPost(`${text}${' '.repeat(9)}`));
+    expect(over.status).toBe(413);
+    expect(over.body).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${text.length + 8} bytes` } });
   });
 
   it('never mints or echoes a session id', async () => {
@@ -142,6 +138,7 @@ describe('MCP endpoint: HTTP layer', () => {
     const backend = createFakeBackend();
     expect(() => createMcpHandler(backend, { ...testOptions, cursorSecret: new Uint8Array(8) })).toThrow(/cursorSecret/);
     expect(() => createMcpHandler(backend, { ...testOptions, pageSize: 0 })).toThrow(/pageSize/);
+    expect(() => createMcpHandler(backend, { ...testOptions, maxBodyBytes: 0 })).toThrow(/maxBodyBytes/);
     expect(() => createMcpHandler(backend, { ...testOptions, serverInfo: { name: '', version: '1' } })).toThrow(/serverInfo/);
     expect(() => createMcpHandler(backend, { ...testOptions, allowedOrigins: ['not a url'] })).toThrow();
   });
