@@ -889,7 +889,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // Agent keys never open admin routes, whatever the host's authenticate hook would say.
       const token = bearerToken(request.headers.get('authorization'));
       const principal = token !== undefined && parseAgentKey(token) !== undefined ? null : await authenticateAdmin(request);
-      if (principal === null) throw unauthenticated();
+      if (principal === null) {
+        // Audited as the agent doors' refusals are: the door and the path, never the credential;
+        // a lost event does not change the 401.
+        await audit
+          .append({ type: 'auth.failed', actor: 'anonymous', data: { door: 'admin', path: url.pathname.slice(0, 256) } })
+          .catch(() => undefined);
+        throw unauthenticated();
+      }
       return routeAdmin({ admin, principal, request, path: path.slice('/admin'.length), url, maxBodyBytes });
     }
     return errorResponse(routeNotFound());
