@@ -22,7 +22,15 @@ import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor } from './shared.j
 export interface MemoryStoreOptions {
   /**
    * How many invocations, approvals, idempotency keys and audit entries each are kept;
-   * the oldest are dropped first (pending approvals are never dropped). Default 10 000.
+   * the oldest are dropped first. Default 10 000.
+   *
+   * What is not final yet is never dropped, and is not counted: an invocation waiting for
+   * approval or running (`pending_approval`, `running`) and an approval whose call has not
+   * been executed or closed (`pending`, `approved`, `executing`). Such a record counts from
+   * the moment it is final, as the newest record if its turn to be dropped had come while it
+   * waited. So an approval decided after any number of later calls still finds its
+   * invocation, and the agent gets its outcome.
+   *
    * The audit chain keeps verifying after trimming: it is checked from the first
    * retained entry on, anchored on that entry's `prevHash`.
    */
@@ -100,8 +108,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   const agents = new Map<string, AgentRecord>();
   const tools = new Map<string, StoredToolRecord>();
   const policies = new Map<string, StoredPolicyRecord>();
-  const invocations = new OrderedTable<InvocationRecord>(copyInvocation);
-  const approvals = new OrderedTable<ApprovalRecord>(clone);
+  const invocations = new OrderedTable<InvocationRecord>(copyInvocation, maxRecords, invocationUnfinished);
+  const approvals = new OrderedTable<ApprovalRecord>(clone, maxRecords, approvalUnfinished);
   const idempotency = new Map<string, IdempotencyRecord>();
   let audit: AuditEntry[] = [];
   let auditOffset = 0; // seq of audit[0]
@@ -193,11 +201,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     async createInvocation(record) {
       assertOpen();
       if (invocations.has(record.id)) throw new Error(`invocation ${record.id} exists`);
-      invocations.put(record.id, copyInvocation(record), maxRecords);
+      invocations.put(record.id, copyInvocation(record));
     },
     async putInvocation(record) {
       assertOpen();
-      invocations.put(record.id, copyInvocation(record), maxRecords);
+      invocations.put(record.id, copyInvocation(record));
     },
     async getInvocation(id) {
       const record = invocations.get(id);
@@ -218,7 +226,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     async createApproval(record) {
       assertOpen();
       if (approvals.has(record.id)) throw new Error(`approval ${record.id} exists`);
-      approvals.put(record.id, clone(record), maxRecords, (old) => old.status === 'pending');
+      approvals.put(record.id, clone(record));
     },
     async getApproval(id) {
       const record = approvals.get(id);
@@ -331,16 +339,47 @@ function pageByOffset<T>(all: T[], options: ListOptions | undefined, copy: (item
   return offset + limit < all.length ? { items, nextCursor: encodeCursor(offset + limit) } : { items };
 }
 
-/** Records kept in insertion order with an ordinal, for newest-first pages and retention. */
+/** An invocation that may still change: it waits for approval or runs. */
+const invocationUnfinished = (record: InvocationRecord): boolean => record.status === 'pending_approval' || record.status === 'running';
+/** An approval whose call has not been executed, denied, expired or cancelled yet. */
+const approvalUnfinished = (record: ApprovalRecord): boolean =>
+  record.status === 'pending' || record.status === 'approved' || record.status === 'executing';
+
+interface TableEntry<T> {
+  ordinal: number;
+  record: T;
+  /** Passed over by retention while unfinished: out of the eviction queue until it is finished. */
+  setAside: boolean;
+}
+
+/**
+ * Records kept in insertion order with an ordinal, for newest-first pages and retention.
+ * Retention keeps the newest `max` finished records and every unfinished one: an unfinished
+ * record whose turn comes is set aside instead of dropped, and rejoins the queue, at its end,
+ * once it is finished. Each id enters the queue once, plus once more per time it was set
+ * aside, so trimming costs amortised O(1) per write however many records wait.
+ */
 class OrderedTable<T> {
-  private readonly byId = new Map<string, { ordinal: number; record: T }>();
-  /** Ids in insertion order, for eviction: walking the Map from its start gets slower as deletions pile up there. */
+  private readonly byId = new Map<string, TableEntry<T>>();
+  /**
+   * Ids in eviction order, for retention: walking the Map from its start gets slower as
+   * deletions pile up there. Every finished record's id is in it, from `evictionHead` on.
+   */
   private evictionQueue: string[] = [];
   private evictionHead = 0;
+  private finishedCount = 0;
   private nextOrdinal = 1;
 
-  /** `copy`: how a record of this table is copied when a list hands it out. */
-  constructor(private readonly copy: (record: T) => T) {}
+  /**
+   * `copy`: how a record of this table is copied when a list hands it out. `max`: how many
+   * finished records retention keeps. `unfinished`: whether a record may still change, and
+   * so is never dropped.
+   */
+  constructor(
+    private readonly copy: (record: T) => T,
+    private readonly max: number,
+    private readonly unfinished: (record: T) => boolean,
+  ) {}
 
   has(id: string): boolean {
     return this.byId.has(id);
@@ -350,37 +389,62 @@ class OrderedTable<T> {
     return this.byId.get(id)?.record;
   }
 
-  /** Inserts or replaces; a replaced record keeps its place. Drops the oldest beyond `max` (except those `keep` holds on to). */
-  put(id: string, record: T, max: number, keep?: (record: T) => boolean): void {
+  /** Inserts or replaces; a replaced record keeps its place. Drops the oldest finished records beyond `max`. */
+  put(id: string, record: T): void {
     const existing = this.byId.get(id);
     if (existing) {
-      existing.record = record;
+      this.update(id, existing, record);
       return;
     }
-    this.byId.set(id, { ordinal: this.nextOrdinal++, record });
+    this.byId.set(id, { ordinal: this.nextOrdinal++, record, setAside: false });
     this.evictionQueue.push(id);
-    let kept = 0;
-    while (this.byId.size > max && this.evictionHead < this.evictionQueue.length - kept) {
+    if (!this.unfinished(record)) {
+      this.finishedCount++;
+      this.trim();
+    }
+  }
+
+  /** Replaces an existing record; does nothing when there is none. */
+  replace(id: string, record: T): void {
+    const existing = this.byId.get(id);
+    if (existing) this.update(id, existing, record);
+  }
+
+  private update(id: string, entry: TableEntry<T>, record: T): void {
+    const wasFinished = !this.unfinished(entry.record);
+    const finished = !this.unfinished(record);
+    entry.record = record;
+    if (wasFinished === finished) return;
+    if (!finished) {
+      // Open again (a decision rolled back): it stays in the queue and is set aside in its turn.
+      this.finishedCount--;
+      return;
+    }
+    this.finishedCount++;
+    if (entry.setAside) {
+      // It rejoins retention as the newest record.
+      entry.setAside = false;
+      this.evictionQueue.push(id);
+    }
+    this.trim();
+  }
+
+  private trim(): void {
+    // Every finished record is queued: the loop finds one to drop before it reaches the newest.
+    while (this.finishedCount > this.max && this.evictionHead < this.evictionQueue.length) {
       const oldId = this.evictionQueue[this.evictionHead++] as string;
-      const entry = this.byId.get(oldId);
-      if (entry === undefined) continue;
-      if (keep?.(entry.record)) {
-        // Still needed (a pending approval): back of the queue.
-        this.evictionQueue.push(oldId);
-        kept++;
+      const entry = this.byId.get(oldId) as TableEntry<T>;
+      if (this.unfinished(entry.record)) {
+        entry.setAside = true;
         continue;
       }
       this.byId.delete(oldId);
+      this.finishedCount--;
     }
     if (this.evictionHead > 1024 && this.evictionHead * 2 > this.evictionQueue.length) {
       this.evictionQueue = this.evictionQueue.slice(this.evictionHead);
       this.evictionHead = 0;
     }
-  }
-
-  replace(id: string, record: T): void {
-    const existing = this.byId.get(id);
-    if (existing) existing.record = record;
   }
 
   pageNewestFirst(options: ListOptions, matches: (record: T) => boolean): Page<T> {
@@ -390,7 +454,7 @@ class OrderedTable<T> {
     const items: T[] = [];
     let lastOrdinal = 0;
     for (let index = entries.length - 1; index >= 0; index--) {
-      const entry = entries[index] as { ordinal: number; record: T };
+      const entry = entries[index] as TableEntry<T>;
       if (entry.ordinal >= before || !matches(entry.record)) continue;
       if (items.length === limit) return { items, nextCursor: encodeCursor(lastOrdinal) };
       items.push(this.copy(entry.record));
