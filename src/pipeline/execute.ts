@@ -135,8 +135,30 @@ export function executeStep(deps: PipelineDependencies): Step {
       tool: tool.name,
       data: { door: context.door, inputDigest: context.inputDigest, toolVersion: tool.version },
     });
-    const execution = await runTool(tool, context.input, { abort: context.abort, invocationId: context.invocationId, agent });
+    let execution: ToolExecution;
+    try {
+      execution = await runTool(tool, context.input, { abort: context.abort, invocationId: context.invocationId, agent });
+    } catch (error) {
+      // A failed upstream still answered: its status belongs in the record and the audit event.
+      const upstreamStatus = upstreamStatusOf(error);
+      if (upstreamStatus !== undefined) context.upstreamStatus = upstreamStatus;
+      throw error;
+    }
     if (execution.upstreamStatus !== undefined) context.upstreamStatus = execution.upstreamStatus;
     return { status: 'succeeded', invocationId: context.invocationId, output: execution.output };
   };
+}
+
+/**
+ * The upstream HTTP status a failed tool call carries: `details.upstreamStatus` of a
+ * {@link GatewayError} (an HTTP tool's `UPSTREAM_ERROR` has it when the upstream answered),
+ * if it is an integer from 100 to 599; otherwise undefined. For recording a failed call's
+ * upstream status wherever a tool is run.
+ */
+export function upstreamStatusOf(error: unknown): number | undefined {
+  if (!isGatewayError(error)) return undefined;
+  const details = error.details;
+  if (typeof details !== 'object' || details === null) return undefined;
+  const status = (details as { upstreamStatus?: unknown }).upstreamStatus;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : undefined;
 }

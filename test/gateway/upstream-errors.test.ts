@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, createGateway, httpTool } from '../../src/index.js';
+import { jsonRequest, listen } from '../helpers.js';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closers.length > 0) await closers.pop()?.();
+});
+
+/** An upstream on loopback: `/ok` answers 200, `/down` 503, `/denied` 403 naming an address, `/echo` 403 echoing `?text`. */
+async function upstream() {
+  const server = await listen((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://upstream.test');
+    if (url.pathname === '/ok') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    } else if (url.pathname === '/down') {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('service unavailable');
+    } else if (url.pathname === '/denied') {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end('denied for 10.1.2.3');
+    } else {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end(`denied: ${url.searchParams.get('text') ?? ''}`);
+    }
+  });
+  closers.push(server.close);
+  return server;
+}
+
+function tool(name: string, url: string, extra: Partial<Parameters<typeof httpTool>[0]> = {}) {
+  return httpTool({
+    name,
+    description: name,
+    method: 'GET',
+    url,
+    inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+    allowPrivateNetwork: true,
+    ...extra,
+  });
+}
+
+async function gatewayWith(options: Parameters<typeof createGateway>[0]): Promise<{ gateway: Gateway; apiKey: string }> {
+  const gateway = createGateway({ policy: [{ id: 'all', effect: 'allow' }], ...options });
+  closers.push(() => gateway.close());
+  const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+  return { gateway, apiKey };
+}
+
+async function outcomeEvent(gateway: Gateway, invocationId: string) {
+  const { items } = await gateway.admin.listAudit({ type: 'invocation', limit: 1000 });
+  return items.map((entry) => entry.event).find((event) => event.invocationId === invocationId && event.type !== 'invocation.started');
+}
+
+describe('the upstream status of a call', () => {
+  it('is recorded when the upstream fails, and its invocation.failed event carries it as a success event does', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [tool('crm.ok', `${server.url}/ok`), tool('crm.down', `${server.url}/down`)],
+    });
+
+    const ok = await gateway.invoke({ agentKey: apiKey, tool: 'crm.ok' });
+    expect(ok.status).toBe('succeeded');
+    const okId = ok.invocationId as string;
+    expect((await gateway.admin.getInvocation(okId)).upstreamStatus).toBe(200);
+    expect((await outcomeEvent(gateway, okId))?.data).toMatchObject({ status: 'succeeded', upstreamStatus: 200 });
+
+    const failed = await gateway.fetch(jsonRequest('/tools/crm.down/invoke', { key: apiKey, body: { input: {} } }));
+    expect(failed.status).toBe(502);
+    const body = (await failed.json()) as { invocationId: string; error: { code: string; details: { upstreamStatus: number } } };
+    expect(body.error).toMatchObject({ code: 'UPSTREAM_ERROR', details: { upstreamStatus: 503 } });
+    const record = await gateway.admin.getInvocation(body.invocationId);
+    expect(record).toMatchObject({ status: 'failed', upstreamStatus: 503, error: { code: 'UPSTREAM_ERROR' } });
+    const event = await outcomeEvent(gateway, body.invocationId);
+    expect(event?.type).toBe('invocation.failed');
+    expect(event?.data).toMatchObject({ status: 'failed', upstreamStatus: 503, error: { code: 'UPSTREAM_ERROR' } });
+  });
+
+  it('stays empty when the upstream never answered', async () => {
+    const server = await upstream();
+    await server.close();
+    const { gateway, apiKey } = await gatewayWith({ tools: [tool('crm.gone', `${server.url}/ok`)] });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.gone' });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('UPSTREAM_ERROR');
+    const record = await gateway.admin.getInvocation(outcome.invocationId as string);
+    expect(record.upstreamStatus).toBeNull();
+    expect((await outcomeEvent(gateway, record.id))?.data).not.toHaveProperty('upstreamStatus');
+  });
+});
+
+describe('the excerpt of an upstream error', () => {
+  it("gets the tool's own redaction everywhere: response, MCP result, record and GET /invocations/{id}", async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [tool('crm.denied', `${server.url}/denied`, { redact: { detectors: { ipv4: true } } })],
+    });
+
+    const rest = await gateway.fetch(jsonRequest('/tools/crm.denied/invoke', { key: apiKey, body: { input: {} } }));
+    expect(rest.status).toBe(502);
+    const restBody = (await rest.json()) as { invocationId: string; error: { details: { upstreamStatus: number; excerpt: string } } };
+    expect(restBody.error.details).toEqual({ upstreamStatus: 403, excerpt: 'denied for ***' });
+
+    const mcp = await gateway.fetch(
+      new Request('http://127.0.0.1:3000/mcp', {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'crm.denied', arguments: {} } }),
+      }),
+    );
+    const mcpText = await mcp.text();
+    expect(mcpText).toContain('denied for ***');
+    expect(mcpText).not.toContain('10.1.2.3');
+
+    const record = await gateway.admin.getInvocation(restBody.invocationId);
+    expect(record.error).toMatchObject({ code: 'UPSTREAM_ERROR', details: { excerpt: 'denied for ***' } });
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${restBody.invocationId}`, { key: apiKey }));
+    expect(((await polled.json()) as { error: unknown }).error).toMatchObject({ details: { excerpt: 'denied for ***' } });
+
+    const everything = JSON.stringify([
+      await gateway.admin.listInvocations({ limit: 1000 }),
+      await gateway.admin.listAudit({ limit: 1000 }),
+    ]);
+    expect(everything).not.toContain('10.1.2.3');
+  });
+
+  it('also gets the redaction that the matching policy rules add, and in-process callers see only that', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [tool('crm.echo', `${server.url}/echo`)],
+      policy: [{ id: 'echo-masked', effect: 'allow', tools: ['crm.echo'], redact: { detectors: { ipv4: 'hash' } } }],
+    });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.echo', input: { text: 'from 192.168.7.9' } });
+    expect(outcome.status).toBe('error');
+    if (outcome.status !== 'error') return;
+    const details = outcome.error.details as { upstreamStatus: number; excerpt: string };
+    expect(details.upstreamStatus).toBe(403);
+    expect(details.excerpt).toMatch(/^denied: from hmac:[0-9a-f]{16}$/);
+    expect(JSON.stringify(outcome.error.toJSON())).not.toContain('192.168.7.9');
+    const record = await gateway.admin.getInvocation(outcome.invocationId as string);
+    expect(record.error).toMatchObject({ details: { excerpt: details.excerpt } });
+  });
+
+  it('keeps its bound of 512 characters when the redaction makes it longer', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [tool('crm.echo', `${server.url}/echo`, { redact: { detectors: { ipv4: 'hash' } } })],
+    });
+    const addresses = Array.from({ length: 30 }, (_, index) => `10.0.0.${index}`).join(' ');
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.echo', input: { text: addresses } });
+    expect(outcome.status).toBe('error');
+    if (outcome.status !== 'error') return;
+    const excerpt = (outcome.error.details as { excerpt: string }).excerpt;
+    expect(excerpt.startsWith('denied: hmac:')).toBe(true);
+    expect(excerpt).toHaveLength(512);
+    expect(excerpt).not.toMatch(/10\.0\.0\./);
+  });
+});
