@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { AdminPrincipal } from '../auth/admin-auth.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
-import { runTool } from '../pipeline/execute.js';
+import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
+import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord } from '../pipeline/idempotency.js';
-import { EVENT_FOR_STATUS, statusForError, writeRecord } from '../pipeline/record.js';
-import type { CallContext, CallOutcome } from '../pipeline/types.js';
+import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
+import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
+import type { ResolvedTool } from '../tools/registry.js';
 import type { ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
@@ -323,8 +325,10 @@ export class ApprovalCoordinator {
     const started = this.deps.now();
     let upstreamStatus: number | undefined;
     let outcome: CallOutcome;
+    let tool: ResolvedTool | undefined;
+    let decision: PolicyDecision | undefined;
     try {
-      const tool = this.deps.tools.get(approval.tool);
+      tool = this.deps.tools.get(approval.tool);
       if (tool === undefined || tool.version !== approval.toolVersion) {
         throw new GatewayError({
           code: 'APPROVAL_TOOL_CHANGED',
@@ -336,7 +340,7 @@ export class ApprovalCoordinator {
         throw new GatewayError({ code: 'FORBIDDEN', message: 'The agent is no longer active; the call was not executed' });
       }
       const input = this.options.sealing ? this.options.sealing.open(approval.heldInput, approval.id) : approval.heldInput;
-      const decision = await this.deps.policy().evaluate({
+      decision = await this.deps.policy().evaluate({
         agent: { id: agent.id, name: agent.name, tags: agent.tags },
         tool: { name: tool.name, risk: tool.risk },
         input,
@@ -361,7 +365,10 @@ export class ApprovalCoordinator {
       const output = this.deps.redactors.output(tool, decision.redact, execution.output);
       outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
     } catch (error) {
-      outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(error) };
+      // As on the direct path: a failed upstream's status is recorded, its excerpt redacted.
+      upstreamStatus = upstreamStatusOf(error);
+      const redacted = tool === undefined ? error : redactUpstreamError(this.deps, tool, decision?.redact, error);
+      outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(redacted) };
     }
     await this.deps.store.transitionApproval(approval.id, 'executing', { status: 'executed' });
     await this.deps.audit
@@ -402,12 +409,7 @@ export class ApprovalCoordinator {
           invocationId: approval.invocationId,
           agentId: approval.agentId,
           tool: approval.tool,
-          data: {
-            status: updated.status,
-            approvalId: approval.id,
-            ...(updated.error === null ? {} : { error: { code: updated.error.code } }),
-            ...(updated.latencyMs === null ? {} : { latencyMs: updated.latencyMs }),
-          },
+          data: outcomeEventData(updated),
         })
         .catch((error: unknown) => this.options.onError(error));
     }

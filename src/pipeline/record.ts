@@ -86,12 +86,15 @@ export async function writeRecord(deps: PipelineDependencies, context: CallConte
     invocationId: record.id,
     agentId: record.agentId,
     tool: context.toolName,
-    data: eventData(record),
+    data: outcomeEventData(record),
   });
 }
 
-// Members in sorted order: the audit hash then serialises natively (see canonicalJson).
-function eventData(record: InvocationRecord): Record<string, unknown> {
+/**
+ * The data of the audit event that records an invocation's outcome, from its record; members
+ * in sorted order, so that the audit hash serialises it natively (see canonicalJson).
+ */
+export function outcomeEventData(record: InvocationRecord): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   if (record.approvalId !== null) data.approvalId = record.approvalId;
   if (record.decision !== null) data.decision = record.decision;

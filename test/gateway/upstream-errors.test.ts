@@ -161,3 +161,35 @@ describe('the excerpt of an upstream error', () => {
     expect(excerpt).not.toMatch(/10\.0\.0\./);
   });
 });
+
+describe('an approved call whose upstream fails', () => {
+  it('records the upstream status and the redacted excerpt as a direct call does', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [tool('crm.denied', `${server.url}/denied`, { redact: { detectors: { ipv4: true } } })],
+      policy: [{ id: 'held', effect: 'require_approval' }],
+    });
+    const held = await gateway.invoke({ agentKey: apiKey, tool: 'crm.denied' });
+    expect(held.status).toBe('pending_approval');
+    const approvalId = held.status === 'pending_approval' ? held.approval.id : '';
+
+    const decided = await gateway.admin.decide(approvalId, { decision: 'approve' }, { id: 'bob', roles: ['approver'] });
+    expect(decided.outcome.status).toBe('error');
+    const record = await gateway.admin.getInvocation(held.invocationId as string);
+    expect(record).toMatchObject({
+      status: 'failed',
+      upstreamStatus: 403,
+      error: { code: 'UPSTREAM_ERROR', details: { upstreamStatus: 403, excerpt: 'denied for ***' } },
+    });
+    const event = await outcomeEvent(gateway, held.invocationId as string);
+    expect(event?.type).toBe('invocation.failed');
+    expect(event?.data).toMatchObject({ approvalId, status: 'failed', upstreamStatus: 403, error: { code: 'UPSTREAM_ERROR' } });
+
+    const everything = JSON.stringify([
+      decided,
+      await gateway.admin.listInvocations({ limit: 1000 }),
+      await gateway.admin.listAudit({ limit: 1000 }),
+    ]);
+    expect(everything).not.toContain('10.1.2.3');
+  });
+});
