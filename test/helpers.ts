@@ -1,5 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { memoryStore } from '../src/index.js';
+import type { Store } from '../src/store/types.js';
 
 /** A node:http server on 127.0.0.1, port 0. */
 export async function listen(
@@ -57,4 +59,29 @@ export async function silentUpstream(): Promise<Awaited<ReturnType<typeof listen
     arrived.resolve();
   });
   return { ...upstream, arrived: arrived.promise, closed: closed.promise };
+}
+
+/**
+ * A memory store whose method `method` fails (throws `message`) while `setBroken(true)`
+ * holds; every other method, and that one otherwise, is the memory store's.
+ */
+export function breakableStore(
+  method: 'appendAudit' | 'createApproval' = 'appendAudit',
+  message = 'disk full',
+): { store: Store; setBroken(value: boolean): void } {
+  const inner = memoryStore();
+  let broken = false;
+  const store = new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property === method) {
+        const original = Reflect.get(target, property, receiver) as (...args: unknown[]) => Promise<unknown>;
+        return async (...args: unknown[]) => {
+          if (broken) throw new Error(message);
+          return original.apply(target, args);
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  return { store, setBroken: (value) => (broken = value) };
 }

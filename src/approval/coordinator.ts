@@ -28,6 +28,11 @@ export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;
 /** An approval as approvers see it: the held input stays out, the redacted one is shown. */
 export type ApprovalView = Omit<ApprovalRecord, 'heldInput'>;
 
+/** The answer "waits for a human" for a call held by `approval`. */
+function pendingOutcome(approval: ApprovalRecord): CallOutcome {
+  return { status: 'pending_approval', invocationId: approval.invocationId, approval: { id: approval.id, expiresAt: approval.expiresAt } };
+}
+
 export const toApprovalView = ({ heldInput: _heldInput, ...view }: ApprovalRecord): ApprovalView => view;
 
 /** What deciding an approval returns. */
@@ -162,13 +167,7 @@ export class ApprovalCoordinator {
       if (approval.toolVersion !== tool.version) continue;
       if (approval.status === 'pending') {
         if (Date.parse(approval.expiresAt) > this.deps.now()) {
-          return {
-            outcome: {
-              status: 'pending_approval',
-              invocationId: approval.invocationId,
-              approval: { id: approval.id, expiresAt: approval.expiresAt },
-            },
-          };
+          return { outcome: pendingOutcome(approval) };
         }
         await this.expire(approval);
         after ??= approval.id;
@@ -181,13 +180,7 @@ export class ApprovalCoordinator {
       // approved, executing, executed, denied: the one outcome of this call.
       const record = await this.deps.store.getInvocation(approval.invocationId);
       const outcome = record === undefined ? undefined : await outcomeOfRecord(this.deps, record);
-      return {
-        outcome: outcome ?? {
-          status: 'pending_approval',
-          invocationId: approval.invocationId,
-          approval: { id: approval.id, expiresAt: approval.expiresAt },
-        },
-      };
+      return { outcome: outcome ?? pendingOutcome(approval) };
     }
     return after === undefined ? {} : { after };
   }
@@ -314,13 +307,7 @@ export class ApprovalCoordinator {
     if (claimed === undefined) {
       // Another instance claimed it; its outcome is the one.
       const record = await this.deps.store.getInvocation(approval.invocationId);
-      return (
-        (record && (await outcomeOfRecord(this.deps, record))) ?? {
-          status: 'pending_approval',
-          invocationId: approval.invocationId,
-          approval: { id: approval.id, expiresAt: approval.expiresAt },
-        }
-      );
+      return (record && (await outcomeOfRecord(this.deps, record))) ?? pendingOutcome(approval);
     }
     const started = this.deps.now();
     let upstreamStatus: number | undefined;

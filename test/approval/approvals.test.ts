@@ -8,13 +8,12 @@ import {
   defineTool,
   generateAuditSigningKey,
   generateEncryptionKey,
-  type Store,
   memoryStore,
   verifyApprovalWebhook,
   webhookApprover,
 } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { jsonRequest } from '../helpers.js';
+import { breakableStore, jsonRequest } from '../helpers.js';
 
 const approverPrincipal = { id: 'bob', roles: ['approver' as const] };
 
@@ -269,24 +268,13 @@ describe('identical calls at once', () => {
   });
 
   it('are not locked out by a request that failed: the next identical call asks again', async () => {
-    const inner = memoryStore();
-    let failApprovals = true;
-    const store = new Proxy(inner, {
-      get(target, property, receiver) {
-        if (property === 'createApproval') {
-          return async (record: Parameters<Store['createApproval']>[0]) => {
-            if (failApprovals) throw new Error('connection reset');
-            return target.createApproval(record);
-          };
-        }
-        return Reflect.get(target, property, receiver);
-      },
-    });
+    const { store, setBroken } = breakableStore('createApproval', 'connection reset');
+    setBroken(true);
     const { gateway, counter, invoke } = await setup({ store });
     const failed = await invoke({ orderId: 'O-22', amount: 900 });
     expect(failed.status).toBe(500);
     expect(JSON.stringify(failed.body)).not.toContain('connection reset');
-    failApprovals = false;
+    setBroken(false);
     const answers = await Promise.all(Array.from({ length: 3 }, () => invoke({ orderId: 'O-22', amount: 900 })));
     expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202]);
     expect(new Set(answers.map((answer) => answer.body.approval.id)).size).toBe(1);
@@ -297,27 +285,15 @@ describe('identical calls at once', () => {
 
 describe('a decision the audit trail cannot record', () => {
   it('does not stand: the approval is pending again and can be decided once the trail is back', async () => {
-    const inner = memoryStore();
-    let auditBroken = false;
-    const store = new Proxy(inner, {
-      get(target, property, receiver) {
-        if (property === 'appendAudit') {
-          return async (entries: Parameters<Store['appendAudit']>[0]) => {
-            if (auditBroken) throw new Error('disk full');
-            return target.appendAudit(entries);
-          };
-        }
-        return Reflect.get(target, property, receiver);
-      },
-    });
+    const { store, setBroken } = breakableStore('appendAudit');
     const { gateway, counter, invoke } = await setup({ store });
     const first = await invoke({ orderId: 'O-23', amount: 900 });
     const approvalId = first.body.approval.id;
-    auditBroken = true;
+    setBroken(true);
     const refused = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: {} }));
     expect(refused.status).toBe(503);
     expect(((await refused.json()) as any).error.code).toBe('AUDIT_UNAVAILABLE');
-    auditBroken = false;
+    setBroken(false);
     expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending', decidedBy: null, decidedAt: null });
     expect(counter.runs).toBe(0);
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, type Store, memoryStore } from '../../src/index.js';
+import type { Gateway } from '../../src/index.js';
 import { adminTokens, testGateway } from '../fixtures.js';
-import { jsonRequest } from '../helpers.js';
+import { breakableStore, jsonRequest } from '../helpers.js';
 
 let gateway: Gateway;
 afterEach(async () => {
@@ -9,24 +9,6 @@ afterEach(async () => {
 });
 
 const BOGUS = 'bogus-admin-token-5f1e9c0b7a3d2e4f';
-
-/** A memory store whose audit appends fail while `broken` is set. */
-function breakableStore(): { store: Store; setBroken(value: boolean): void } {
-  const inner = memoryStore();
-  let broken = false;
-  const store = new Proxy(inner, {
-    get(target, property, receiver) {
-      if (property === 'appendAudit') {
-        return async (entries: Parameters<Store['appendAudit']>[0]) => {
-          if (broken) throw new Error('disk full at /var/lib/atg');
-          return target.appendAudit(entries);
-        };
-      }
-      return Reflect.get(target, property, receiver);
-    },
-  });
-  return { store, setBroken: (value) => (broken = value) };
-}
 
 describe('failed admin authentication', () => {
   it('answers 401 and appends auth.failed naming the admin door and the path, never the token', async () => {
@@ -62,7 +44,7 @@ describe('failed admin authentication', () => {
   });
 
   it('still answers the same 401, and nothing of the failure, when the event cannot be written', async () => {
-    const { store, setBroken } = breakableStore();
+    const { store, setBroken } = breakableStore('appendAudit', 'disk full at /var/lib/atg');
     gateway = testGateway({ store, audit: { appendTimeoutMs: 200 } });
     const normal = await gateway.fetch(jsonRequest('/admin/agents', { key: BOGUS }));
     const normalBody = await normal.text();

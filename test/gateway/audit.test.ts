@@ -13,7 +13,7 @@ import {
   verifyAuditExport,
 } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { jsonRequest, listen } from '../helpers.js';
+import { breakableStore, jsonRequest, listen } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -32,24 +32,6 @@ function counted() {
     },
   });
   return { counter, tool };
-}
-
-/** A store whose audit appends fail while `broken` is set. */
-function breakableStore(): { store: Store; setBroken(value: boolean): void } {
-  const inner = memoryStore();
-  let broken = false;
-  const store = new Proxy(inner, {
-    get(target, property, receiver) {
-      if (property === 'appendAudit') {
-        return async (entries: Parameters<Store['appendAudit']>[0]) => {
-          if (broken) throw new Error('disk full');
-          return target.appendAudit(entries);
-        };
-      }
-      return Reflect.get(target, property, receiver);
-    },
-  });
-  return { store, setBroken: (value) => (broken = value) };
 }
 
 describe('audit failure modes', () => {
