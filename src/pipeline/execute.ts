@@ -59,11 +59,13 @@ export async function runTool(
     stopListening();
   }
 
+  // Output the tool refuses is the upstream's failure; an upstream that answered keeps its status.
   const mcpContent = tool.definition.outputFormat === 'mcp-content';
   if (mcpContent && !hasContentBlocks(execution.output)) {
     throw new GatewayError({
       code: 'UPSTREAM_ERROR',
       message: `Tool "${tool.name}" must return { content: [...] } (outputFormat "mcp-content")`,
+      ...(execution.upstreamStatus === undefined ? {} : { details: { upstreamStatus: execution.upstreamStatus } }),
     });
   }
   if (tool.validateOutput !== undefined) {
@@ -73,7 +75,7 @@ export async function runTool(
       throw new GatewayError({
         code: 'UPSTREAM_ERROR',
         message: `Tool "${tool.name}" returned output that does not match its outputSchema`,
-        details: { issues },
+        details: execution.upstreamStatus === undefined ? { issues } : { upstreamStatus: execution.upstreamStatus, issues },
       });
     }
   }

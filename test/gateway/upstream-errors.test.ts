@@ -77,6 +77,24 @@ describe('the upstream status of a call', () => {
     expect(event?.data).toMatchObject({ status: 'failed', upstreamStatus: 503, error: { code: 'UPSTREAM_ERROR' } });
   });
 
+  it('is kept when the upstream answered with output the tool refuses', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [
+        tool('crm.strict', `${server.url}/ok`, {
+          outputSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+        }),
+      ],
+    });
+    const failed = await gateway.fetch(jsonRequest('/tools/crm.strict/invoke', { key: apiKey, body: { input: {} } }));
+    expect(failed.status).toBe(502);
+    const body = (await failed.json()) as { invocationId: string; error: { code: string; details: Record<string, unknown> } };
+    expect(body.error.code).toBe('UPSTREAM_ERROR');
+    expect(body.error.details).toMatchObject({ upstreamStatus: 200, issues: [{ path: '/n', message: 'is required' }] });
+    expect(await gateway.admin.getInvocation(body.invocationId)).toMatchObject({ status: 'failed', upstreamStatus: 200 });
+    expect((await outcomeEvent(gateway, body.invocationId))?.data).toMatchObject({ upstreamStatus: 200 });
+  });
+
   it('stays empty when the upstream never answered', async () => {
     const server = await upstream();
     await server.close();
