@@ -42,7 +42,8 @@ export function isJsonContentType(header: string | null): boolean {
 
 /**
  * Reads a request body as text, refusing more than `maxBytes` (413) while it streams in, so
- * an oversized body is never buffered whole.
+ * an oversized body is never buffered whole. A leading byte order mark is dropped, as
+ * `Request.text()` drops it.
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
   // The Node bridge has read (and limited) the body already: no stream to go through.
@@ -50,7 +51,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     const buffered = request.bufferedBody();
     if (buffered === undefined) return '';
     if (buffered.byteLength > maxBytes) throw payloadTooLarge(maxBytes);
-    return buffered.toString('utf8');
+    return utf8Text(buffered);
   }
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
@@ -68,9 +69,14 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     }
     chunks.push(value);
   }
-  if (chunks.length === 1)
-    return Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, total).toString('utf8');
-  return Buffer.concat(chunks, total).toString('utf8');
+  if (chunks.length === 1) return utf8Text(Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, total));
+  return utf8Text(Buffer.concat(chunks, total));
+}
+
+/** The UTF-8 text of a body without a leading byte order mark. */
+function utf8Text(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 function payloadTooLarge(maxBytes: number): GatewayError {

@@ -87,3 +87,21 @@ describe("/mcp and the gateway's maxBodyBytes", () => {
     expect(((await over.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 });
+
+describe('a body that starts with a byte order mark', () => {
+  it('is read as Request.text() reads it, on /mcp and on REST invoke', async () => {
+    const { gateway, apiKey } = await setup();
+    const bom = '\uFEFF';
+    const mcp = await gateway.fetch(mcpPost(apiKey, bom + paddedCall(200)));
+    expect(mcp.status).toBe(200);
+    const rest = await gateway.fetch(
+      new Request('http://gateway.test/tools/echo/invoke', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: `${bom}{"input":{"text":"hi"}}`,
+      }),
+    );
+    expect(rest.status).toBe(200);
+    expect(await rest.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
+  });
+});
