@@ -8,9 +8,14 @@ import {
   verifyCompact,
 } from '../audit/keys.js';
 import type { ApprovalView } from './coordinator.js';
+import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 
-/** What an approver is told about a new approval: the redacted call, never the held input. */
-export interface ApprovalNotice extends ApprovalView {
+/**
+ * What an approver is told about a new approval: the redacted call, never the held input,
+ * nor its digest (an unkeyed SHA-256 of the exact input, from which a short secret in it
+ * could be recovered by trying every value; `gateway.admin.getApproval` has it).
+ */
+export interface ApprovalNotice extends Omit<ApprovalView, 'inputDigest'> {
   agentName: string;
 }
 
@@ -99,12 +104,13 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
           method: 'POST',
           headers: { ...options.headers, 'content-type': 'application/jose' },
           body,
+          redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
         });
         await response.body?.cancel();
         if (response.ok) return;
-        retryable = response.status === 408 || response.status === 429 || response.status >= 500;
-        if (!retryable || attempt >= retries) throw new Error(`approval webhook answered ${response.status}`);
+        retryable = retryableStatus(response.status);
+        if (!retryable || attempt >= retries) throw new Error(failedAnswer('approval webhook', response));
       } catch (error) {
         if (!retryable || attempt >= retries) throw error;
       }

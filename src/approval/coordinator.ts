@@ -226,7 +226,8 @@ export class ApprovalCoordinator {
   private notify(approval: ApprovalView, agentName: string): void {
     const approver = this.options.approver;
     if (approver === undefined) return;
-    const notice: ApprovalNotice = { ...approval, agentName };
+    const { inputDigest: _inputDigest, ...shown } = approval;
+    const notice: ApprovalNotice = { ...shown, agentName };
     // Never on the call path: the agent has its 202 whatever the approver does.
     queueMicrotask(() => {
       Promise.resolve()

@@ -11,6 +11,7 @@ import {
   verifyCompact,
 } from './keys.js';
 import type { AuditSink } from './types.js';
+import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 
 /** The JWS `typ` of a webhook batch. */
 export const auditWebhookType = 'atg-audit-batch+jws';
@@ -58,10 +59,6 @@ class WebhookDeliveryError extends Error {
   ) {
     super(message);
   }
-}
-
-function retryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
 }
 
 function sleep(milliseconds: number): Promise<void> {
@@ -116,6 +113,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
         method: 'POST',
         headers,
         body,
+        redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
@@ -124,7 +122,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
     // Release the connection whatever the answer.
     await response.arrayBuffer().catch(() => undefined);
     if (!response.ok) {
-      throw new WebhookDeliveryError(`Audit webhook answered ${response.status}`, retryableStatus(response.status));
+      throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status));
     }
   }
 

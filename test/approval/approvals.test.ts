@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  type ApprovalNotice,
   type Gateway,
   callbackApprover,
   createGateway,
@@ -13,7 +14,7 @@ import {
   webhookApprover,
 } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { breakableStore, jsonRequest } from '../helpers.js';
+import { breakableStore, jsonRequest, listen } from '../helpers.js';
 
 const approverPrincipal = { id: 'bob', roles: ['approver' as const] };
 
@@ -377,6 +378,9 @@ describe('webhook approver', () => {
       const body = bodies[0] as string;
       const message = await verifyApprovalWebhook(body, publicJwk);
       expect(message?.approval).toMatchObject({ id: pending.body.approval.id, tool: 'refunds.create', agentName: 'bot' });
+      // Neither the held input nor its digest, from which a short secret could be guessed back.
+      expect(message?.approval).not.toHaveProperty('heldInput');
+      expect(message?.approval).not.toHaveProperty('inputDigest');
       expect(body).not.toContain('CANARY');
       expect(JSON.stringify(message)).not.toContain('CANARY-pw-123456');
       const [header, payload, signature] = body.split('.');
@@ -392,5 +396,39 @@ describe('webhook approver', () => {
       server.closeAllConnections();
       server.close();
     }
+  });
+});
+
+describe('webhook approver and redirects', () => {
+  it('does not follow one: a 3xx is a failed delivery, reported, and the other origin gets nothing', async () => {
+    const { privateKey } = await generateAuditSigningKey();
+    const landed: Array<{ method: string; apiKey: string | undefined }> = [];
+    const other = await listen((req, res) => {
+      landed.push({ method: req.method ?? '', apiKey: req.headers['x-api-key'] as string | undefined });
+      req.resume();
+      res.writeHead(200).end();
+    });
+    for (const status of [302, 307]) {
+      const redirecting = await listen((req, res) => {
+        req.resume();
+        res.writeHead(status, { location: `${other.url}/landing` }).end();
+      });
+      const errors: unknown[] = [];
+      const approver = webhookApprover({
+        url: `${redirecting.url}/hook`,
+        signingKey: privateKey,
+        retries: 0,
+        headers: { 'x-api-key': 'receiver-secret' },
+        onError: (error) => errors.push(error),
+      });
+      const notice = { id: 'ap-1', invocationId: 'in-1', agentId: 'ag-1', agentName: 'bot', tool: 'refunds.create' };
+      await expect(approver.notify(notice as unknown as ApprovalNotice)).rejects.toThrow(
+        `approval webhook answered ${status} (redirects are not followed)`,
+      );
+      expect(errors).toHaveLength(1);
+      await redirecting.close();
+    }
+    expect(landed).toEqual([]);
+    await other.close();
   });
 });

@@ -106,6 +106,7 @@ describe('webhookSink', () => {
       request.on('end', () => {
         received.push({ body: Buffer.concat(chunks).toString('utf8'), contentType: request.headers['content-type'] });
         response.statusCode = answer(request, received.length);
+        if (response.statusCode >= 300 && response.statusCode < 400) response.setHeader('location', '/landing');
         response.end();
       });
     });
@@ -188,6 +189,26 @@ describe('webhookSink', () => {
       [3, 'delivery_failed'],
     ]);
     expect(errors).toHaveLength(1);
+  });
+
+  it('does not follow a redirect: the batch is reported as failed, not sent on', async () => {
+    const key = await generateAuditSigningKey();
+    answer = (request) => (request.url === '/audit' ? 307 : 204);
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const errors: unknown[] = [];
+    const sink = webhookSink({
+      url,
+      signingKey: key.privateJwk,
+      retries: 3,
+      retryBaseMs: 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+      onError: (error) => errors.push(error),
+    });
+    await sink.write(await entriesOf(2));
+    await sink.close?.();
+    expect(received).toHaveLength(1);
+    expect(drops).toEqual([[2, 'delivery_failed']]);
+    expect(String(errors[0])).toContain('Audit webhook answered 307 (redirects are not followed)');
   });
 
   it('does not retry a client error', async () => {
