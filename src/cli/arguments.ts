@@ -144,16 +144,26 @@ function nonEmpty(name: string, value: string | undefined): string | undefined {
 }
 
 function findCommand(positionals: string[]): CommandName {
-  const [first, second, ...rest] = positionals;
+  const [first, second] = positionals;
   if (first === undefined || first === 'help') return 'help';
-  const joined = second === undefined ? first : `${first} ${second}`;
-  const command = commandNames.find((name) => name === joined || (name === first && second === undefined));
-  if (command !== undefined && rest.length === 0) return command;
+  const command =
+    commandNames.find((name) => second !== undefined && name === `${first} ${second}`) ?? commandNames.find((name) => name === first);
+  if (command !== undefined) {
+    const extra = positionals.length - command.split(' ').length;
+    if (extra === 0) return command;
+    // Not echoed: a stray argument is often a value whose flag was forgotten (a database URL).
+    throw new UsageError(`"atg ${command}" takes no arguments besides options (${extra} more given); run atg --help`);
+  }
   const subcommands = commandNames.filter((name) => name.startsWith(`${first} `)).map((name) => name.slice(first.length + 1));
-  if (command === undefined && second === undefined && subcommands.length > 0) {
+  if (second === undefined && subcommands.length > 0) {
     throw new UsageError(`"atg ${first}" needs a subcommand: ${subcommands.join(' or ')}`);
   }
-  throw new UsageError(`unknown command "${positionals.join(' ')}"; run atg --help`);
+  throw new UsageError(`unknown command ${commandWords(positionals)}; run atg --help`);
+}
+
+/** The words of an unknown command as typed, except any that look like a value (a URL, a path). */
+function commandWords(positionals: string[]): string {
+  return positionals.map((word) => (/^[a-z][a-z0-9-]{0,31}$/.test(word) ? `"${word}"` : '(a value)')).join(' ');
 }
 
 function selectStore(

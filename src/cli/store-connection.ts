@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { type SqlStore, sqlStore } from '../store/sql/index.js';
 import type { StoreSelection } from './arguments.js';
 import { CommandError } from './io.js';
@@ -44,8 +45,12 @@ async function pglite(dataDir: string) {
  * store ends the pool or closes PGlite.
  */
 export async function openStore(selection: StoreSelection, options: { create: boolean }): Promise<SqlStore> {
-  if (selection.engine === 'pglite' && !options.create && !existsSync(selection.dataDir)) {
-    throw new CommandError(`data directory not found: ${selection.dataDir}`);
+  if (selection.engine === 'pglite' && !options.create) {
+    if (!existsSync(selection.dataDir)) throw new CommandError(`data directory not found: ${selection.dataDir}`);
+    // Opening any other directory would write a new database into it.
+    if (!existsSync(join(selection.dataDir, 'PG_VERSION'))) {
+      throw new CommandError(`not a database directory (no PG_VERSION): ${selection.dataDir}; atg migrate --data-dir creates one`);
+    }
   }
   const client = selection.engine === 'postgres' ? await postgresPool(selection.databaseUrl) : await pglite(selection.dataDir);
   return sqlStore({ client, schema: selection.schema, migrate: options.create, closeClient: true });

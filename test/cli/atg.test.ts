@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +87,13 @@ describe('atg: usage', () => {
   it('refuses every command line it cannot run as written, in one line, without touching a store', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['audit'], /needs a subcommand: verify or export/],
-      [['audit', 'verify', 'extra'], /unknown command "audit verify extra"/],
+      [['audit', 'verify', 'extra'], /"atg audit verify" takes no arguments besides options \(1 more given\)/],
+      [
+        ['audit', 'verify', 'postgres://atg:s3cret@db.internal/atg'],
+        /^atg: "atg audit verify" takes no arguments besides options \(1 more given\); run atg --help\n$/,
+      ],
+      [['migrate', 'postgres://atg:s3cret@db.internal/atg'], /^atg: "atg migrate" takes no arguments besides options/],
+      [['postgres://atg:s3cret@db.internal/atg'], /^atg: unknown command \(a value\); run atg --help\n$/],
       [['migrate', '--no-such-option'], /Unknown option '--no-such-option'/],
       [['audit', 'verify'], /no store: give --database-url or --data-dir/],
       [['audit', 'verify', '--data-dir', workDir, '--from', 'ten'], /--from must be a non-negative integer/],
@@ -244,6 +250,15 @@ describe('atg on a PGlite data directory', () => {
     const absent = await atg(['audit', 'verify', '--data-dir', join(workDir, 'absent')]);
     expect(absent).toMatchObject({ code: 3, stdout: '' });
     expect(absent.stderr).toBe(`atg: data directory not found: ${join(workDir, 'absent')}\n`);
+
+    // A directory that holds something else: nothing is written into it.
+    const unrelated = join(workDir, 'unrelated');
+    await mkdir(unrelated);
+    await writeFile(join(unrelated, 'notes.txt'), 'mine');
+    const notDatabase = await atg(['audit', 'verify', '--data-dir', unrelated]);
+    expect(notDatabase).toMatchObject({ code: 3, stdout: '' });
+    expect(notDatabase.stderr).toBe(`atg: not a database directory (no PG_VERSION): ${unrelated}; atg migrate --data-dir creates one\n`);
+    expect(await readdir(unrelated)).toEqual(['notes.txt']);
 
     // A database without the schema: verification does not create one.
     const emptyDir = join(workDir, 'empty-db');
