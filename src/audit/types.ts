@@ -18,7 +18,12 @@ import type { AuditEntry } from '../store/types.js';
  * ```
  */
 export interface AuditSink {
-  /** Receives committed entries, consecutive and in chain order. */
+  /**
+   * Receives the entries this gateway instance committed, consecutive and in chain order.
+   * With several instances on one SQL store, each instance's sinks get that instance's
+   * entries only: the chain's other entries are in the store (or in the other instances'
+   * sinks), so a sink file of one instance alone does not verify as a whole chain.
+   */
   write(entries: AuditEntry[]): Promise<void> | void;
   /** Flushes and releases resources; called once by `AuditLog.close()`. */
   close?(): Promise<void>;
