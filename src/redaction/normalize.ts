@@ -1,7 +1,9 @@
 /**
  * Folding of text before matching: invisible characters (format characters, zero-width joiners,
- * variation selectors, fillers) are dropped and every character is NFKC-normalised, so that
- * fullwidth digits, ligatures or a zero-width joiner inside an e-mail address cannot hide a match.
+ * variation selectors, fillers) are dropped, every character is NFKC-normalised, and the hyphens
+ * and dashes NFKC keeps (see {@link DASHES}) become `-`, so that fullwidth digits, ligatures, a
+ * zero-width joiner inside an e-mail address or a card grouped by U+2010 hyphens cannot hide a
+ * match (NFKC already turns no-break, figure and narrow spaces into ` `).
  * Matching runs on the folded text; the output is built from the original text, so a map from
  * folded offsets back to original offsets is kept whenever folding changed anything.
  */
@@ -11,6 +13,13 @@ const INVISIBLE_SOURCE = '[\\p{Default_Ignorable_Code_Point}\\p{Cf}]';
 const INVISIBLE_ALL = new RegExp(INVISIBLE_SOURCE, 'gu');
 const INVISIBLE_AT = new RegExp(INVISIBLE_SOURCE, 'uy');
 const MARK_AT = /\p{M}/uy;
+/**
+ * Hyphen-like characters that NFKC leaves as they are, read as `-`: hyphen U+2010 (and U+2011,
+ * which NFKC turns into it), figure dash U+2012, en dash U+2013, hyphen bullet U+2043, minus sign
+ * U+2212. The em dash and longer dashes stay: they punctuate prose and group no number.
+ * (U+FE63 and U+FF0D are already `-` after NFKC.)
+ */
+const DASHES = /[\u2010-\u2013\u2043\u2212]/g;
 
 /** Text prepared for matching, with the way back to the original offsets. */
 export interface FoldedText {
@@ -27,10 +36,9 @@ export function isAscii(text: string): boolean {
   return ASCII_ONLY.test(text);
 }
 
-/** Drops invisible characters and applies NFKC, without offsets (for secrets and keys). */
+/** Drops invisible characters, applies NFKC and reads dashes as `-`, without offsets (for secrets and keys). */
 export function foldPlain(text: string): string {
-  if (ASCII_ONLY.test(text)) return text;
-  return text.replace(INVISIBLE_ALL, '').normalize('NFKC');
+  return ASCII_ONLY.test(text) ? text : foldWhole(text);
 }
 
 /**
@@ -40,7 +48,7 @@ export function foldPlain(text: string): string {
  */
 export function foldForMatching(original: string): FoldedText | null {
   if (ASCII_ONLY.test(original)) return null;
-  if (original.replace(INVISIBLE_ALL, '').normalize('NFKC') === original) return null;
+  if (foldWhole(original) === original) return null;
   const pieces: string[] = [];
   const starts: number[] = [];
   const ends: number[] = [];
@@ -57,7 +65,7 @@ export function foldForMatching(original: string): FoldedText | null {
       if (INVISIBLE_AT.test(original)) break;
       index += codePointWidth(original, index);
     }
-    const folded = original.slice(segmentStart, index).normalize('NFKC');
+    const folded = original.slice(segmentStart, index).normalize('NFKC').replace(DASHES, '-');
     pieces.push(folded);
     for (let unit = 0; unit < folded.length; unit++) {
       starts.push(segmentStart);
@@ -80,6 +88,10 @@ export function originalEnd(folded: FoldedText, end: number): number {
 /** The folded form of a string, or the string itself when folding changes nothing. */
 export function foldedText(original: string): string {
   return foldForMatching(original)?.text ?? original;
+}
+
+function foldWhole(text: string): string {
+  return text.replace(INVISIBLE_ALL, '').normalize('NFKC').replace(DASHES, '-');
 }
 
 function codePointWidth(text: string, index: number): number {

@@ -164,3 +164,54 @@ describe('the walk', () => {
     );
   });
 });
+
+describe('a card number never survives redaction', () => {
+  /** Spaces and hyphens, as written in ASCII and in the Unicode forms that fold to them. */
+  const separators = [
+    '',
+    ' ',
+    '-',
+    '\u00a0',
+    '\u2007',
+    '\u202f',
+    '\u2010',
+    '\u2011',
+    '\u2012',
+    '\u2013',
+    '\u2043',
+    '\u2212',
+    '\ufe63',
+    '\uff0d',
+  ];
+  const cardNumber = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 14, maxLength: 14 }).map((body) => {
+    const digits = [4, ...body];
+    let sum = 0;
+    for (let index = 0; index < digits.length; index++) {
+      const digit = digits[digits.length - 1 - index] as number;
+      sum += index % 2 === 0 ? (digit * 2 > 9 ? digit * 2 - 9 : digit * 2) : digit;
+    }
+    return [...digits, (10 - (sum % 10)) % 10].join('');
+  });
+
+  it('grouped by any kind of space or hyphen, planted anywhere in a random JSON value', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 3 }),
+        cardNumber,
+        fc.array(fc.constantFrom(...separators), { minLength: 3, maxLength: 3 }),
+        fc.constantFrom('mask', 'partial', 'remove', 'hash') as fc.Arbitrary<'mask' | 'partial' | 'remove' | 'hash'>,
+        fc.array(fc.nat(), { minLength: 1, maxLength: 6 }),
+        (host, digits, [first, second, third], mode, choices) => {
+          const groups = digits.match(/[0-9]{4}/g) as string[];
+          const written = `${groups[0]}${first}${groups[1]}${second}${groups[2]}${third}${groups[3]}`;
+          const output = redactor.compile({ mode }).value(plant(host, written, choices, ' card ', ' . '));
+          for (const text of stringsOf(output)) {
+            expect(text).not.toContain(written);
+            expect(text.replace(/[^0-9]/g, '')).not.toContain(digits);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

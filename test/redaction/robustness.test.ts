@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CIRCULAR, createRedactor } from '../../src/redaction/index.js';
+import { CIRCULAR, createRedactor, redact, redactText } from '../../src/redaction/index.js';
 
 const secret = 'Upstream-S3cret/Key+42';
 const redactor = createRedactor();
@@ -45,6 +45,63 @@ describe('look-alike and invisible-character bypasses', () => {
   it('leaves unredacted text exactly as it was', () => {
     const text = 'ｆｕｌｌ ﬁle 日本語 e\u0301 👩‍👩‍👧 ada@example.com ok';
     expect(compiled.text(text)).toBe('ｆｕｌｌ ﬁle 日本語 e\u0301 👩‍👩‍👧 *** ok');
+  });
+});
+
+describe('Unicode hyphens, dashes and spaces as separators', () => {
+  const dashes = [
+    ['U+2010 hyphen', '\u2010'],
+    ['U+2011 non-breaking hyphen', '\u2011'],
+    ['U+2012 figure dash', '\u2012'],
+    ['U+2013 en dash', '\u2013'],
+    ['U+2043 hyphen bullet', '\u2043'],
+    ['U+2212 minus sign', '\u2212'],
+    ['U+FE63 small hyphen-minus', '\ufe63'],
+    ['U+FF0D fullwidth hyphen-minus', '\uff0d'],
+  ];
+  const spaces = [
+    ['U+00A0 no-break space', '\u00a0'],
+    ['U+2007 figure space', '\u2007'],
+    ['U+202F narrow no-break space', '\u202f'],
+  ];
+  const numbers = (separator: string) => [
+    `4111${separator}1111${separator}1111${separator}1111`,
+    `+1${separator}415${separator}555${separator}2671`,
+    `415${separator}555${separator}2671`,
+    `030${separator}1234${separator}5678`,
+    `123${separator}45${separator}6789`,
+  ];
+
+  describe.each([...dashes, ...spaces])('%s', (_, separator) => {
+    it.each(numbers(separator))('masks %s as a value, under a key, and in text', (written) => {
+      expect(redact(written)).toBe('***');
+      expect(redact({ card: written, tel: written, note: [written] })).toEqual({ card: '***', tel: '***', note: ['***'] });
+      expect(redactText(`number ${written}, ok`)).toBe('number ***, ok');
+      expect(redactText(`(${written})`)).toBe('(***)');
+    });
+  });
+
+  it('replaces the original characters, separators included, and nothing around them', () => {
+    expect(redactText('card 4111\u20111111\u20111111\u20111111 \u2013 exp 12/27')).toBe('card *** \u2013 exp 12/27');
+    expect(redactText('ssn\u00a0123\u201045\u20106789\u2014call +44\u201320\u20137946\u20130958')).toBe('ssn\u00a0***\u2014call ***');
+  });
+
+  it('keeps the canonical value for partial and hash', () => {
+    const hashing = createRedactor({ hashKey: 'k' });
+    expect(redact('4111\u20101111\u20101111\u20101111', { mode: 'partial' })).toBe('***1111');
+    expect(redact('+1\u2212415\u2212555\u22122671', { mode: 'partial' })).toBe('***2671');
+    expect(hashing.value('4111\u20121111\u20121111\u20121111', { mode: 'hash' })).toBe(
+      hashing.value('4111-1111-1111-1111', { mode: 'hash' }),
+    );
+  });
+
+  it('still refuses what the ASCII spelling refuses', () => {
+    for (const [, dash] of dashes) {
+      expect(redactText(`4111${dash}1111${dash}1111${dash}1112`)).toBe(`4111${dash}1111${dash}1111${dash}1112`);
+      expect(redactText(`000${dash}12${dash}3456`)).toBe(`000${dash}12${dash}3456`);
+      expect(redactText(`2024${dash}05${dash}12`)).toBe(`2024${dash}05${dash}12`);
+    }
+    expect(redactText('1990\u20132000, pages 10\u201320 \u2014 ok')).toBe('1990\u20132000, pages 10\u201320 \u2014 ok');
   });
 });
 
