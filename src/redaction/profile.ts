@@ -98,8 +98,10 @@ export function normaliseProfile(input: RedactionProfileInput | undefined): Norm
 /**
  * Merges two profiles so that the stricter one wins everywhere: secrets and path rules are
  * united (a path selected by both keeps both rules, and the stricter applies), the stricter mode
- * is kept, and a detector is on when either profile turns it on, with the stricter mode. A profile
- * without an opinion (no `mode`, a detector not named) leaves the other's choice in place.
+ * is kept, and a detector is on when either profile turns it on, with the stricter mode. A
+ * profile's `mode` counts as its mode for every detector it does not name, so a detector mode on
+ * one side never loosens the other side's `mode`. A profile without an opinion (no `mode`, a
+ * detector not named) leaves the other's choice in place.
  *
  * @example
  * ```ts
@@ -136,11 +138,16 @@ export function mergeProfiles(left: RedactionProfileInput | undefined, right: Re
   const detectors: Partial<Record<DetectorName, DetectorSetting>> = {};
   let anyDetector = false;
   for (const name of detectorNames) {
-    const setting = mergeDetectorSetting(
-      resolveOwnMode(first.detectors.get(name), first.mode),
-      resolveOwnMode(second.detectors.get(name), second.mode),
-    );
+    const own = first.detectors.get(name);
+    const other = second.detectors.get(name);
+    let setting = mergeDetectorSetting(resolveOwnMode(own, first.mode), resolveOwnMode(other, second.mode));
     if (setting === undefined) continue;
+    // A side that does not name the detector still redacts with its profile-wide mode, which
+    // must not be loosened by the other side's mode for this detector.
+    if (typeof setting === 'string') {
+      if (own === undefined) setting = stricterMode(setting, first.mode) ?? setting;
+      if (other === undefined) setting = stricterMode(setting, second.mode) ?? setting;
+    }
     detectors[name] = setting;
     anyDetector = true;
   }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRedactor, mergeProfiles, type RedactionProfile } from '../../src/redaction/index.js';
+import { RedactorCache } from '../../src/pipeline/redactors.js';
+import type { ResolvedTool } from '../../src/tools/registry.js';
 import type { ToolRedaction } from '../../src/tools/types.js';
 
 describe('compile-time validation', () => {
@@ -98,6 +100,45 @@ describe('mergeProfiles', () => {
     });
     expect(mergeProfiles({ detectors: { email: false } }, {}).detectors).toEqual({ email: false });
     expect(mergeProfiles({ detectors: { ipv4: true } }, { detectors: { ipv6: 'hash' } }).detectors).toEqual({ ipv4: true, ipv6: 'hash' });
+  });
+
+  it('applies each side’s profile-wide mode to the detectors the other side names, in either order', () => {
+    const tool = { mode: 'mask' as const };
+    const policy = { detectors: { email: 'partial' as const } };
+    const redactor = createRedactor();
+    expect(redactor.value({ contact: 'ada@example.com' }, tool)).toEqual({ contact: '***' });
+    for (const merged of [mergeProfiles(tool, policy), mergeProfiles(policy, tool)]) {
+      expect(merged).toEqual({ mode: 'mask', detectors: { email: 'mask' } });
+      expect(redactor.value({ contact: 'ada@example.com' }, merged)).toEqual({ contact: '***' });
+      expect(redactor.text('write to ada@example.com', merged)).toBe('write to ***');
+    }
+  });
+
+  it('keeps a detector mode stricter than the other side’s mode, and a side’s own detector modes', () => {
+    const cases: Array<[RedactionProfile, RedactionProfile, RedactionProfile['detectors']]> = [
+      [{ mode: 'partial' }, { detectors: { email: 'mask' } }, { email: 'mask' }],
+      [{ mode: 'hash' }, { detectors: { email: 'remove', phone: 'partial' } }, { email: 'remove', phone: 'hash' }],
+      [{ mode: 'mask' }, { detectors: { ipv4: 'partial' } }, { ipv4: 'mask' }],
+      [{ mode: 'mask' }, { detectors: { email: true } }, { email: true }],
+      [{ mode: 'mask' }, { detectors: { email: false } }, { email: false }],
+      [{ mode: 'mask', detectors: { email: 'partial' } }, {}, { email: 'partial' }],
+      [{ mode: 'mask', detectors: { email: 'partial' } }, { mode: 'hash' }, { email: 'hash' }],
+      [{ mode: 'partial', detectors: { email: 'hash' } }, { mode: 'remove', detectors: { email: 'partial' } }, { email: 'hash' }],
+    ];
+    for (const [left, right, detectors] of cases) {
+      expect(mergeProfiles(left, right).detectors).toEqual(detectors);
+      expect(mergeProfiles(right, left).detectors).toEqual(detectors);
+    }
+  });
+
+  it('reaches the per-tool compile cache: a policy profile cannot loosen the tool’s mode', () => {
+    const tool = { redaction: { mode: 'mask' }, outputIsFresh: false, secretValues: () => [] } as unknown as ResolvedTool;
+    const policy: ToolRedaction = { detectors: { email: 'partial', phone: 'hash' } };
+    const cache = new RedactorCache(createRedactor({ hashKey: 'k' }));
+    const output = { contact: 'ada@example.com', tel: '+1 415 555 2671' };
+    expect(cache.output(tool, undefined, output)).toEqual({ contact: '***', tel: '***' });
+    expect(cache.output(tool, policy, output)).toEqual({ contact: '***', tel: '***' });
+    expect(cache.forTool(tool, policy)).toBe(cache.forTool(tool, policy));
   });
 
   it('turns a detector list into an exact set before merging', () => {
