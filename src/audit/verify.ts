@@ -21,6 +21,11 @@ export interface VerifyAuditEntriesOptions {
   anchorHash?: string;
   /** Entries must reach at least this sequence number (else `missing`). */
   throughSeq?: number;
+  /**
+   * The hash the entry at `throughSeq` must carry, as the store recorded it when that entry
+   * was the head (else `edited`: the last entry was replaced).
+   */
+  throughHash?: string;
 }
 
 /** How far ahead a gap looks for the missing entry before calling it missing rather than reordered. */
@@ -133,6 +138,9 @@ export async function verifyAuditEntries(
       }
       if (checkpoint.hash !== entry.hash) return broken(through, entry.seq, 'checkpoint_mismatch');
     }
+    if (options.throughHash !== undefined && entry.seq === options.throughSeq && entry.hash !== options.throughHash) {
+      return broken(through, entry.seq, 'edited');
+    }
     previousHash = entry.hash;
     through = entry.seq;
     expectedSeq = entry.seq + 1;
@@ -160,11 +168,18 @@ export async function verifyAuditEntries(
 export interface VerifyAuditChainOptions {
   store: Store;
   /**
-   * First sequence number to verify (inclusive). Omit it to start at the first retained
-   * entry (a store with retention keeps only the newest entries); give it to require that
-   * the range starts exactly there.
+   * First sequence number to verify (inclusive). Omit it to start at seq 0 on a store that
+   * keeps the whole chain (see `wholeChain`), else at the first retained entry (a store with
+   * retention keeps only the newest entries); give it to require that the range starts
+   * exactly there.
    */
   from?: number;
+  /**
+   * Without `from`, require the chain to start at seq 0 (an absent first entry is `missing`
+   * at 0, and every checkpoint is checked). Default: `true` for a store that never removes
+   * entries (`keepsWholeAuditChain: true`, as the SQL store), `false` otherwise.
+   */
+  wholeChain?: boolean;
   /** Last sequence number to verify (inclusive). Default: the head. */
   to?: number;
   /** The checkpoint public key(s); without one only checkpoint hashes are compared. */
@@ -197,7 +212,10 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  * ```
  */
 export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
-  const { store, from, to } = options;
+  const { store, to } = options;
+  const wholeChain = options.wholeChain ?? keepsWholeAuditChain(store);
+  // A store that never trims: entries missing from the start were deleted.
+  const from = options.from ?? (wholeChain ? 0 : undefined);
   const pageSize = options.pageSize ?? 500;
   // The head is read first: every entry up to it existed when verification began.
   const head = await store.getAuditHead();
@@ -208,12 +226,21 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
     const entry = previous.items[0];
     if (entry !== undefined && entry.seq === from - 1) anchorHash = entry.hash;
   }
-  const throughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
+  // The head the store records: on the SQL store it outlives entries cut off the end, so
+  // they show as `missing`, and a replaced last entry shows as `edited`.
+  const rawThroughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
+  const throughSeq = rawThroughSeq !== undefined && from !== undefined && rawThroughSeq < from ? undefined : rawThroughSeq;
   return verifyAuditEntries(pagesOf(store, from, to, pageSize), {
     checkpoints,
     publicKey: options.publicKey,
     fromSeq: from,
     anchorHash,
-    throughSeq: throughSeq !== undefined && from !== undefined && throughSeq < from ? undefined : throughSeq,
+    throughSeq,
+    ...(head !== undefined && throughSeq === head.seq ? { throughHash: head.hash } : {}),
   });
+}
+
+/** True for a store that says it never removes audit entries (the SQL store). */
+function keepsWholeAuditChain(store: Store): boolean {
+  return (store as Store & { keepsWholeAuditChain?: unknown }).keepsWholeAuditChain === true;
 }

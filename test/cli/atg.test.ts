@@ -246,6 +246,38 @@ describe('atg on a PGlite data directory', () => {
     await reopened.close();
   });
 
+  it('reports entries deleted from the start or cut off the end of the chain as missing', slow, async () => {
+    const dataDir = join(workDir, 'cut-db');
+    const signing = await generateAuditSigningKey();
+    const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    const audit = createAuditLog({ store, checkpoints: { signingKey: signing.privateJwk, everyEvents: 5, everyMs: 0 } });
+    for (let index = 0; index < 20; index++) await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { index } });
+    await audit.close();
+    await store.close();
+    const publicKeyFile = join(workDir, 'cut-checkpoint.jwk');
+    await writeFile(publicKeyFile, JSON.stringify(signing.publicJwk));
+    const verify = (...args: string[]) => atgInProcess(['audit', 'verify', '--data-dir', dataDir, '--public-key', publicKeyFile, ...args]);
+    expect(await verify()).toMatchObject({ code: 0, stdout: 'ok: audit chain intact through seq 19\n' });
+
+    // The first entries are deleted: the SQL store never trims, so this is not retention.
+    const database = new PGlite(dataDir);
+    await database.query('DELETE FROM atg.audit_entries WHERE seq < 3');
+    await database.close();
+    expect(await verify()).toMatchObject({
+      code: 1,
+      stdout: 'broken: audit chain at seq 0: entries are missing (missing); no entry verified\n',
+    });
+    // Pruned on purpose: verify from the first entry kept.
+    expect(await verify('--from', '3')).toMatchObject({ code: 0, stdout: 'ok: audit chain intact through seq 19\n' });
+
+    // The end is cut off, checkpoints and all: the recorded head still shows it.
+    const again = new PGlite(dataDir);
+    await again.query('DELETE FROM atg.audit_checkpoints');
+    await again.query('DELETE FROM atg.audit_entries WHERE seq >= 12');
+    await again.close();
+    expect(JSON.parse((await verify('--from', '3', '--json')).stdout)).toEqual({ ok: false, through: 11, brokenAt: 12, reason: 'missing' });
+  });
+
   it('says clearly when the store is not there (exit 3)', slow, async () => {
     const absent = await atg(['audit', 'verify', '--data-dir', join(workDir, 'absent')]);
     expect(absent).toMatchObject({ code: 3, stdout: '' });

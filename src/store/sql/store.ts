@@ -32,6 +32,7 @@ import {
   auditEntryFromRow,
   checkpointFromRow,
   checkpointParams,
+  decodeText,
   encodeText,
   idempotencyFromRow,
   idempotencyParams,
@@ -81,6 +82,12 @@ export interface SqlStore extends Store {
   readonly schema: string;
   /** Which engine the client is. */
   readonly engine: 'postgres' | 'pglite';
+  /**
+   * Always `true`: the SQL store never removes audit entries, so its chain must start at
+   * seq 0 and reach the recorded head. `verifyAuditChain` (and so `atg audit verify` and
+   * `GET /admin/audit/verify`) then reports entries deleted from the start as `missing` at 0.
+   */
+  readonly keepsWholeAuditChain: true;
   /** Brings the schema up to date now (normally done on first use) and says what was applied. */
   migrate(): Promise<MigrationResult>;
   /** Calls `onChange` when another store on this database announces a change (LISTEN/NOTIFY). */
@@ -213,6 +220,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   return {
     schema: names.schema,
     engine: driver.engine,
+    keepsWholeAuditChain: true,
 
     async migrate() {
       if (closed) throw new Error('sqlStore: store is closed');
@@ -412,8 +420,26 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
           [writerId],
         );
       }
-      const [row] = await query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM ${s}.audit_entries ORDER BY seq DESC LIMIT 1`);
-      return row && auditEntryFromRow(row);
+      // The head row is the chain's own record of its head, and the anchor appends must
+      // link onto: normally the last entry, joined here to return it.
+      const [row] = await query<HeadRow & Partial<AuditRow>>(
+        `SELECT h.seq AS head_seq, h.hash AS head_hash, e.seq, e.prev_hash, e.hash, e.event::text AS event
+         FROM ${s}.audit_head h LEFT JOIN ${s}.audit_entries e ON e.seq = h.seq AND e.hash = h.hash
+         WHERE h.singleton`,
+      );
+      if (row === undefined) {
+        // The head row itself was deleted: appends fail (see appendAudit); verification still
+        // runs over the entries there are.
+        const [last] = await query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM ${s}.audit_entries ORDER BY seq DESC LIMIT 1`);
+        return last && auditEntryFromRow(last);
+      }
+      const headSeq = toNumber(row.head_seq);
+      if (headSeq < 0) return undefined;
+      if (row.seq !== null && row.seq !== undefined) return auditEntryFromRow(row as AuditRow);
+      // The entry the head records is gone (entries were cut off the end of the chain) or was
+      // replaced. New entries still link onto the recorded head, so the gap stays in the chain
+      // for verification to report; this stand-in carries the recorded seq and hash only.
+      return cutHeadStandIn(headSeq, decodeText(row.head_hash));
     },
     async appendAudit(entries) {
       if (entries.length === 0) return true;
@@ -448,7 +474,24 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
         [last.seq, encodeText(last.hash), first.seq - 1, encodeText(first.prevHash), ...auditColumnArrays(entries), writerId],
       );
       lostLastAppend = rows.length !== entries.length;
-      return !lostLastAppend;
+      if (!lostLastAppend) return true;
+      // Refused. Normally another writer moved the head first, but the head may also name an
+      // entry that is no longer there: say so rather than let the caller retry in vain.
+      const [head] = await query<HeadRow & { present: boolean }>(
+        `SELECT h.seq AS head_seq, h.hash AS head_hash, EXISTS (SELECT 1 FROM ${s}.audit_entries e WHERE e.seq = h.seq) AS present
+         FROM ${s}.audit_head h WHERE h.singleton`,
+      );
+      if (head === undefined) {
+        throw new Error(`appendAudit: the audit chain's head row (${names.schema}.audit_head) is missing; no entry can be appended`);
+      }
+      const headSeq = toNumber(head.head_seq);
+      if (headSeq >= 0 && !head.present && headSeq !== first.seq - 1) {
+        throw new Error(
+          `appendAudit: the audit chain was cut: its recorded head, seq ${headSeq}, is not in ${names.schema}.audit_entries ` +
+            `(entries were deleted); new entries link onto the recorded head (getAuditHead), leaving the gap for verification to report`,
+        );
+      }
+      return false;
     },
     async listAudit(filter: AuditFilter = {}) {
       const limit = clampLimit(filter.limit, 1000);
@@ -507,6 +550,31 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       closed = true;
       await notifier.close();
       if (options.closeClient === true) await driver.close();
+    },
+  };
+}
+
+interface HeadRow {
+  head_seq: string | number;
+  head_hash: string;
+}
+
+/**
+ * What `getAuditHead` answers when the entry the head row records is not in the table: the
+ * recorded seq and hash (all an append links onto), an empty `prevHash`, and an event of
+ * type `audit.head_missing` that is no entry of the chain.
+ */
+function cutHeadStandIn(seq: number, hash: string): AuditEntry {
+  return {
+    seq,
+    prevHash: '',
+    hash,
+    event: {
+      id: '',
+      type: 'audit.head_missing',
+      at: '',
+      actor: 'system',
+      data: { reason: 'the entry at the recorded head is not stored' },
     },
   };
 }
