@@ -20,6 +20,13 @@ export interface StoreConformanceOptions {
   createStore: () => Promise<Store> | Store;
   /** Disposes of a store after its test. Default: `store.close()`. */
   cleanup?: (store: Store) => Promise<void>;
+  /**
+   * Opens another handle on the same data as `store` (another instance of your store on the
+   * same database, as a second gateway process would). Given, the races of the atomic
+   * operations run across both handles, testing their promise across instances; the second
+   * handle is closed (`close()`) after each test, before `cleanup`.
+   */
+  openSecondHandle?: (store: Store) => Promise<Store> | Store;
 }
 
 const baseTime = Date.UTC(2030, 0, 1);
@@ -148,13 +155,22 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
   describe(`store conformance: ${name}`, () => {
     let store: Store;
+    let secondHandle: Store | undefined;
+    /** The handle contender `index` of a race uses: both handles in turn, when there are two. */
+    const handle = (index: number): Store => (secondHandle !== undefined && index % 2 === 1 ? secondHandle : store);
 
     beforeEach(async () => {
       store = await options.createStore();
+      secondHandle = await options.openSecondHandle?.(store);
     });
 
     afterEach(async () => {
-      await cleanup(store);
+      try {
+        await secondHandle?.close();
+      } finally {
+        secondHandle = undefined;
+        await cleanup(store);
+      }
     });
 
     it('agents: create, get, update, missing ids', async () => {
@@ -370,7 +386,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       await store.createApproval(approvalRecord('apr-1'));
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, index) =>
-          store.transitionApproval('apr-1', 'pending', {
+          handle(index).transitionApproval('apr-1', 'pending', {
             status: index % 2 === 0 ? 'approved' : 'denied',
             decidedBy: `admin:${index}`,
             decidedAt: at(100 + index),
@@ -394,7 +410,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await store.getApproval('apr-2'))?.status).toBe('pending');
 
       const claims = await Promise.all(
-        Array.from({ length: 50 }, () => store.transitionApproval('apr-1', 'approved', { status: 'executing' })),
+        Array.from({ length: 50 }, (_, index) => handle(index).transitionApproval('apr-1', 'approved', { status: 'executing' })),
       );
       expect(claims.filter((claim) => claim !== undefined)).toHaveLength(1);
       expect((await store.getApproval('apr-1'))?.status).toBe('executing');
@@ -426,7 +442,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
     it('reserveIdempotencyKey: of 50 concurrent reservations exactly one is created', async () => {
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, index) =>
-          store.reserveIdempotencyKey({
+          handle(index).reserveIdempotencyKey({
             agentId: 'agent-1',
             key: 'same-key',
             invocationId: `inv-${index}`,
@@ -494,13 +510,14 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       await store.appendAudit(base);
       const head = base[1] as AuditEntry;
       const contenders = Array.from({ length: 100 }, (_, index) => linkEntries(head, [auditEvent(100 + index), auditEvent(200 + index)]));
-      const results = await Promise.all(contenders.map((entries) => store.appendAudit(entries)));
+      const results = await Promise.all(contenders.map((entries, index) => handle(index).appendAudit(entries)));
       expect(results.filter(Boolean)).toHaveLength(1);
 
       const winner = contenders[results.indexOf(true)] as AuditEntry[];
       const stored = (await store.listAudit({ limit: 1000 })).items;
       expect(stored).toEqual([...base, ...winner]);
       expect(await store.getAuditHead()).toEqual(winner[1]);
+      expect(await handle(1).getAuditHead()).toEqual(winner[1]);
     });
 
     it('listAudit: ascending, filtered by seq, type, agent, tool and time, paged by cursor', async () => {
@@ -528,6 +545,23 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(pages.map((page) => page.map((entry) => entry.seq))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]);
       const filteredPages = await collectPages((cursor) => store.listAudit({ agentId: 'agent-1', fromSeq: 1, limit: 2, cursor }));
       expect(filteredPages.flat().map((entry) => entry.seq)).toEqual([2, 4, 6, 8]);
+    });
+
+    it('listAudit: a type filter matches the type and its sub-types, not other types sharing a prefix', async () => {
+      const types = ['approval', 'approval.decided', 'approvals.listed', 'approvalx', 'approval.requested.again', 'invocation.started'];
+      const chain = linkEntries(
+        undefined,
+        types.map((type, index) => auditEvent(index, { type })),
+      );
+      expect(await store.appendAudit(chain)).toBe(true);
+      const seqs = async (type: string) => (await store.listAudit({ type })).items.map((entry) => entry.seq);
+
+      expect(await seqs('approval')).toEqual([0, 1, 4]);
+      expect(await seqs('approval.decided')).toEqual([1]);
+      expect(await seqs('approval.requested')).toEqual([4]);
+      expect(await seqs('approvals')).toEqual([2]);
+      expect(await seqs('invocation')).toEqual([5]);
+      expect(await seqs('approv')).toEqual([]);
     });
 
     it('checkpoints: append and list by seq range', async () => {

@@ -195,6 +195,43 @@ describe('verifyAuditChain', () => {
     const first = (await store.listAudit({ limit: 1 })).items[0] as AuditEntry;
     expect(first.seq).toBeGreaterThan(0);
     expect(await verifyAuditChain({ store, publicKey: key.publicJwk })).toEqual({ ok: true, through: 199 });
+    // Insisting on the whole chain, the trimmed start is missing.
+    expect(await verifyAuditChain({ store, wholeChain: true })).toEqual({ ok: false, through: -1, brokenAt: 0, reason: 'missing' });
+  });
+
+  it('a store that keeps the whole chain is verified from seq 0, unless told otherwise', async () => {
+    const { store, key } = await chainOf(20, { checkpointEvery: 5 });
+    const whole = Object.assign(
+      tamperedStore(store, (all) => all.slice(6)),
+      { keepsWholeAuditChain: true as const },
+    );
+    const missing = { ok: false, through: -1, brokenAt: 0, reason: 'missing' };
+    expect(await verifyAuditChain({ store: whole })).toEqual(missing);
+    expect(await verifyAuditChain({ store: whole, publicKey: key.publicJwk })).toEqual(missing);
+    expect(await verifyAuditChain({ store: whole, wholeChain: false, publicKey: key.publicJwk })).toEqual({ ok: true, through: 19 });
+    expect(await verifyAuditChain({ store: whole, from: 6 })).toEqual({ ok: true, through: 19 });
+  });
+
+  it('the entry at the head must carry the hash the store reports for its head', async () => {
+    const { store } = await chainOf(4);
+    const entries = await readAll(store);
+    const replaced = rehashFrom(
+      entries.map((entry) => (entry.seq === 3 ? { ...entry, event: { ...entry.event, data: { forged: true } } } : entry)),
+      3,
+    );
+    const honestHead = entries[3] as AuditEntry;
+    const withRecordedHead = Object.assign(
+      tamperedStore(store, () => replaced),
+      // Without the closing checkpoint, which would also catch it.
+      { getAuditHead: async () => honestHead, listCheckpoints: async () => [] },
+    );
+    expect(await verifyAuditChain({ store: withRecordedHead })).toEqual({ ok: false, through: 2, brokenAt: 3, reason: 'edited' });
+    expect(await verifyAuditEntries(replaced, { throughSeq: 3, throughHash: honestHead.hash })).toEqual({
+      ok: false,
+      through: 2,
+      brokenAt: 3,
+      reason: 'edited',
+    });
   });
 });
 

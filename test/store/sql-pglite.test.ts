@@ -17,6 +17,8 @@ afterAll(async () => {
 runStoreConformance({
   name: 'sqlStore on PGlite',
   createStore: () => sqlStore({ client: shared(), schema: `conformance_${randomBytes(6).toString('hex')}` }),
+  // Another store on the same schema, as another gateway in this process would open.
+  openSecondHandle: (store) => sqlStore({ client: shared(), schema: (store as SqlStore).schema }),
   cleanup: async (store) => {
     await store.close();
     await shared().query(`DROP SCHEMA "${(store as SqlStore).schema}" CASCADE`);

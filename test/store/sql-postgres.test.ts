@@ -13,6 +13,8 @@ describe.skipIf(postgresUrl === undefined)('Postgres (ATG_TEST_POSTGRES_URL)', (
   runStoreConformance({
     name: 'sqlStore on Postgres',
     createStore: () => engine.store(randomSchema('atg_conformance')),
+    // Another store with a pool of its own on the same schema, as another gateway instance.
+    openSecondHandle: (store) => engine.store((store as SqlStore).schema),
     cleanup: async (store) => {
       await store.close();
       await engine.dropSchema((store as SqlStore).schema);
