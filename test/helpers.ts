@@ -38,6 +38,27 @@ export function jsonRequest(
   });
 }
 
+/** The headers of an MCP 2025-11-25 POST with an agent key. */
+export function mcpHeaders(key: string): Record<string, string> {
+  return {
+    authorization: `Bearer ${key}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2025-11-25',
+  };
+}
+
+/** An MCP 2025-11-25 POST to a gateway's fetch: `body` as it is when a string or stream, else its JSON. */
+export function mcpRequest(key: string, body: unknown): Request {
+  const raw = typeof body === 'string' || body instanceof ReadableStream;
+  return new Request('http://gateway.test/mcp', {
+    method: 'POST',
+    headers: mcpHeaders(key),
+    body: raw ? (body as BodyInit) : JSON.stringify(body),
+    ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+  } as RequestInit);
+}
+
 /** A promise and the function that settles it, for waiting on an event of a test server. */
 export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve: () => void = () => undefined;

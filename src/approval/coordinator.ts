@@ -22,6 +22,11 @@ const MAX_SLOT_ATTEMPTS = 5;
 /** A request that has neither an approval nor a final record after this long has failed. */
 const STALLED_REQUEST_MS = 60_000;
 
+/** 409 `CONFLICT` with `Retry-After: 1`. */
+function retryLater(message: string): GatewayError {
+  return new GatewayError({ code: 'CONFLICT', message, headers: { 'retry-after': '1' } });
+}
+
 /** Default lifetime of an approval request: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;
 
@@ -107,24 +112,16 @@ export class ApprovalCoordinator {
           this.asking.delete(context.invocationId);
         }
       }
-      context.replayed = true;
       const answer = await this.answerOfSlot(slot);
-      if (answer.outcome !== undefined) return answer.outcome;
       if (!answer.failed) {
-        throw new GatewayError({
-          code: 'CONFLICT',
-          message: 'An identical call is asking for approval right now; retry later',
-          headers: { 'retry-after': '1' },
-        });
+        // The asking call's answer, or its request still under way: this call has no record of its own.
+        context.replayed = true;
+        if (answer.outcome !== undefined) return answer.outcome;
+        throw retryLater('An identical call is asking for approval right now; retry later');
       }
-      context.replayed = false;
       after = slot.invocationId;
     }
-    throw new GatewayError({
-      code: 'CONFLICT',
-      message: 'Identical calls keep failing to ask for approval; retry later',
-      headers: { 'retry-after': '1' },
-    });
+    throw retryLater('Identical calls keep failing to ask for approval; retry later');
   }
 
   /**

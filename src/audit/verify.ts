@@ -213,7 +213,7 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  */
 export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
   const { store, to } = options;
-  const wholeChain = options.wholeChain ?? keepsWholeAuditChain(store);
+  const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
   // A store that never trims: entries missing from the start were deleted.
   const from = options.from ?? (wholeChain ? 0 : undefined);
   const pageSize = options.pageSize ?? 500;
@@ -238,9 +238,4 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
     throughSeq,
     ...(head !== undefined && throughSeq === head.seq ? { throughHash: head.hash } : {}),
   });
-}
-
-/** True for a store that says it never removes audit entries (the SQL store). */
-function keepsWholeAuditChain(store: Store): boolean {
-  return (store as Store & { keepsWholeAuditChain?: unknown }).keepsWholeAuditChain === true;
 }

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { escapePointer } from '../util/json-pointer.js';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -70,7 +71,7 @@ export function findNonJsonNumber(value: unknown): NonJsonNumber | undefined {
 
 /** A path of {@link findNonJsonNumber} as a JSON Pointer (`/items/0/amount`), as input issues name paths. */
 export function jsonPointer(path: ReadonlyArray<string | number>): string {
-  return path.map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+  return path.map((segment) => `/${escapePointer(String(segment))}`).join('');
 }
 
 /**

@@ -1,7 +1,7 @@
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
-import { EXCERPT_LENGTH } from '../upstream/response-output.js';
+import { cutExcerpt } from '../upstream/response-output.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallOutcome, Step } from './types.js';
 
@@ -15,18 +15,11 @@ export function redactStep(deps: PipelineDependencies): Step {
     try {
       outcome = await next();
     } catch (error) {
-      if (context.tool === undefined) throw error;
-      throw redactUpstreamError(deps, context.tool, context.decision?.redact, error);
+      // The execute step throws what fails; it returns only a success.
+      throw context.tool === undefined ? error : redactUpstreamError(deps, context.tool, context.decision?.redact, error);
     }
-    if (context.tool === undefined) return outcome;
-    if (outcome.status === 'succeeded') {
-      return { ...outcome, output: deps.redactors.output(context.tool, context.decision?.redact, outcome.output) };
-    }
-    if (outcome.status === 'error') {
-      const error = redactUpstreamError(deps, context.tool, context.decision?.redact, outcome.error);
-      return error === outcome.error ? outcome : { ...outcome, error };
-    }
-    return outcome;
+    if (outcome.status !== 'succeeded' || context.tool === undefined) return outcome;
+    return { ...outcome, output: deps.redactors.output(context.tool, context.decision?.redact, outcome.output) };
   };
 }
 
@@ -60,16 +53,11 @@ export function redactUpstreamError<E>(
     redacted = '';
   }
   if (redacted === excerpt) return error;
-  // A hash is longer than what it replaces: the excerpt keeps its documented bound.
-  if (redacted.length > EXCERPT_LENGTH) {
-    redacted = redacted.slice(0, EXCERPT_LENGTH);
-    const last = redacted.charCodeAt(redacted.length - 1);
-    if (last >= 0xd800 && last <= 0xdbff) redacted = redacted.slice(0, -1);
-  }
   const replaced = new GatewayError({
     code: error.code,
     message: error.message,
-    details: { ...details, excerpt: redacted },
+    // A hash is longer than what it replaces: the excerpt keeps its documented bound.
+    details: { ...details, excerpt: cutExcerpt(redacted) },
     ...(error.headers === undefined ? {} : { headers: error.headers }),
     ...(error.cause === undefined ? {} : { cause: error.cause }),
   });

@@ -5,7 +5,7 @@ import type { ApprovalStatus, InvocationStatus } from '../store/types.js';
 import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
-import { decodeCursor, encodeCursor } from '../store/shared.js';
+import { pageOfArray } from '../store/shared.js';
 import { decodePathSegment, jsonResponse, methodNotAllowed, readBodyText, readJsonBody } from './http.js';
 import { JsonReply, type Reply } from './reply.js';
 
@@ -82,10 +82,7 @@ function listOptions(url: URL): { limit?: number; cursor?: string } {
  */
 function pageOf<T>(all: readonly T[], url: URL): { items: T[]; nextCursor?: string } {
   const { limit, cursor } = listOptions(url);
-  const start = cursor === undefined ? 0 : decodeCursor(cursor);
-  const end = limit === undefined ? all.length : start + limit;
-  const items = all.slice(start, end);
-  return end < all.length ? { items, nextCursor: encodeCursor(end) } : { items };
+  return pageOfArray(all, cursor, limit ?? all.length);
 }
 
 function badQuery(message: string): GatewayError {

@@ -16,7 +16,7 @@ import type {
   StoredToolRecord,
 } from './types.js';
 import { isFrozenTree } from '../util/frozen.js';
-import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor } from './shared.js';
+import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor, pageOfArray } from './shared.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -333,10 +333,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
 }
 
 function pageByOffset<T>(all: T[], options: ListOptions | undefined, copy: (item: T) => T): Page<T> {
-  const limit = clampLimit(options?.limit, 1000);
-  const offset = options?.cursor === undefined ? 0 : decodeCursor(options.cursor);
-  const items = all.slice(offset, offset + limit).map(copy);
-  return offset + limit < all.length ? { items, nextCursor: encodeCursor(offset + limit) } : { items };
+  const page = pageOfArray(all, options?.cursor, clampLimit(options?.limit, 1000));
+  return { ...page, items: page.items.map(copy) };
 }
 
 /** An invocation that may still change: it waits for approval or runs. */

@@ -271,6 +271,13 @@ export interface Store {
   appendAudit(entries: AuditEntry[]): Promise<boolean>;
   /** Ascending by `seq`. */
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
+  /**
+   * Optional: `true` for a store that never removes audit entries (the SQL store). Its chain
+   * must then start at seq 0: `verifyAuditChain` reports entries deleted from the start as
+   * `missing` at 0. Absent or `false` for a store with retention (the memory store), whose
+   * chain is verified from the first retained entry.
+   */
+  readonly keepsWholeAuditChain?: boolean;
   appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
   listCheckpoints(range?: { fromSeq?: number; toSeq?: number }): Promise<AuditCheckpoint[]>;
 

@@ -3,6 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FormatsPlugin } from 'ajv-formats';
 import type { InputIssue } from '../errors.js';
+import { escapePointer } from '../util/json-pointer.js';
 import type { JsonSchema } from './types.js';
 
 // ajv-formats is CommonJS whose export is also its own `default`; depending on the interop
@@ -63,10 +64,6 @@ export function createSchemaCompiler(): { compile(schema: JsonSchema, where: str
       return (value) => (validate(value) ? undefined : toIssues(validate.errors ?? []));
     },
   };
-}
-
-function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 function toIssues(errors: ErrorObject[]): InputIssue[] {

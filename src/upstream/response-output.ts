@@ -86,9 +86,13 @@ export function errorExcerpt(
       return '';
     }
   }
+  return cutExcerpt(text);
+}
+
+/** `text` cut to at most {@link EXCERPT_LENGTH} characters, never inside a surrogate pair. */
+export function cutExcerpt(text: string): string {
   if (text.length <= EXCERPT_LENGTH) return text;
-  let cut = text.slice(0, EXCERPT_LENGTH);
+  const cut = text.slice(0, EXCERPT_LENGTH);
   const last = cut.charCodeAt(cut.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  return cut;
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }

@@ -1,4 +1,5 @@
 import { GatewayError, type InputIssue } from '../errors.js';
+import { escapePointer } from '../util/json-pointer.js';
 
 /** A compiled URL template: origin and path prefix fixed, `{param}` segments filled per call. */
 export interface UrlTemplate {
@@ -20,7 +21,7 @@ const SUB_DELIMITERS = /[!'()*]/g;
 
 /** JSON Pointer to a top-level input field. */
 export function fieldPointer(field: string): string {
-  return `/${field.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  return `/${escapePointer(field)}`;
 }
 
 /** An `INVALID_INPUT` error about one input field. */

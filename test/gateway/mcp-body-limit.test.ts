@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { type Gateway, createGateway } from '../../src/index.js';
 import { echo } from '../fixtures.js';
-import { listen } from '../helpers.js';
+import { listen, mcpHeaders, mcpRequest } from '../helpers.js';
 
 const LIMIT = 2048;
 
@@ -24,28 +24,10 @@ function paddedCall(bytes: number): string {
   return message + ' '.repeat(bytes - Buffer.byteLength(message));
 }
 
-function headers(apiKey: string): Record<string, string> {
-  return {
-    authorization: `Bearer ${apiKey}`,
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': '2025-11-25',
-  };
-}
-
-function mcpPost(apiKey: string, body: BodyInit): Request {
-  return new Request('http://gateway.test/mcp', {
-    method: 'POST',
-    headers: headers(apiKey),
-    body,
-    ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
-  } as RequestInit);
-}
-
 describe("/mcp and the gateway's maxBodyBytes", () => {
   it('serves a body of exactly the limit', async () => {
     const { gateway, apiKey } = await setup();
-    const response = await gateway.fetch(mcpPost(apiKey, paddedCall(LIMIT)));
+    const response = await gateway.fetch(mcpRequest(apiKey, paddedCall(LIMIT)));
     expect(response.status).toBe(200);
     const body = (await response.json()) as { result: { isError?: boolean; content: Array<{ text: string }> } };
     expect(body.result.isError).toBeUndefined();
@@ -54,7 +36,7 @@ describe("/mcp and the gateway's maxBodyBytes", () => {
 
   it("refuses one byte more with 413 in the gateway's error body, and nothing is called", async () => {
     const { gateway, apiKey } = await setup();
-    const response = await gateway.fetch(mcpPost(apiKey, paddedCall(LIMIT + 1)));
+    const response = await gateway.fetch(mcpRequest(apiKey, paddedCall(LIMIT + 1)));
     expect(response.status).toBe(413);
     expect(await response.json()).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${LIMIT} bytes` } });
     expect((await gateway.admin.listInvocations()).items).toHaveLength(0);
@@ -71,7 +53,7 @@ describe("/mcp and the gateway's maxBodyBytes", () => {
         if (pulled === 64) controller.close();
       },
     });
-    const response = await gateway.fetch(mcpPost(apiKey, large));
+    const response = await gateway.fetch(mcpRequest(apiKey, large));
     expect(response.status).toBe(413);
     expect(pulled).toBeLessThan(10);
   });
@@ -80,9 +62,9 @@ describe("/mcp and the gateway's maxBodyBytes", () => {
     const { gateway, apiKey } = await setup();
     const server = await listen(createNodeHandler(gateway, { maxBodyBytes: 1024 * 1024 }));
     closers.push(server.close);
-    const under = await fetch(`${server.url}/mcp`, { method: 'POST', headers: headers(apiKey), body: paddedCall(LIMIT) });
+    const under = await fetch(`${server.url}/mcp`, { method: 'POST', headers: mcpHeaders(apiKey), body: paddedCall(LIMIT) });
     expect(under.status).toBe(200);
-    const over = await fetch(`${server.url}/mcp`, { method: 'POST', headers: headers(apiKey), body: paddedCall(LIMIT + 1) });
+    const over = await fetch(`${server.url}/mcp`, { method: 'POST', headers: mcpHeaders(apiKey), body: paddedCall(LIMIT + 1) });
     expect(over.status).toBe(413);
     expect(((await over.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -92,7 +74,7 @@ describe('a body that starts with a byte order mark', () => {
   it('is read as Request.text() reads it, on /mcp and on REST invoke', async () => {
     const { gateway, apiKey } = await setup();
     const bom = '\uFEFF';
-    const mcp = await gateway.fetch(mcpPost(apiKey, bom + paddedCall(200)));
+    const mcp = await gateway.fetch(mcpRequest(apiKey, bom + paddedCall(200)));
     expect(mcp.status).toBe(200);
     const rest = await gateway.fetch(
       new Request('http://gateway.test/tools/echo/invoke', {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, defineTool } from '../../src/index.js';
 import { adminTokens, testGateway } from '../fixtures.js';
-import { jsonRequest } from '../helpers.js';
+import { jsonRequest, mcpRequest } from '../helpers.js';
 
 // `JSON.parse` reads a number beyond a double's range (`1e400`) as Infinity: valid JSON text,
 // a value JSON cannot write back. A schema that leaves a member untyped lets it through.
@@ -35,16 +35,7 @@ async function send(request: Request) {
 }
 
 function mcpCall(key: string, argumentsJson: string): Request {
-  return new Request('http://gateway.test/mcp', {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${key}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2025-11-25',
-    },
-    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"open","arguments":${argumentsJson}}}`,
-  });
+  return mcpRequest(key, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"open","arguments":${argumentsJson}}}`);
 }
 
 describe('input holding a number JSON cannot carry', () => {

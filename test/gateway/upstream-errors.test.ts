@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, httpTool } from '../../src/index.js';
-import { jsonRequest, listen } from '../helpers.js';
+import { jsonRequest, listen, mcpRequest } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -120,16 +120,7 @@ describe('the excerpt of an upstream error', () => {
     expect(restBody.error.details).toEqual({ upstreamStatus: 403, excerpt: 'denied for ***' });
 
     const mcp = await gateway.fetch(
-      new Request('http://127.0.0.1:3000/mcp', {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2025-11-25',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'crm.denied', arguments: {} } }),
-      }),
+      mcpRequest(apiKey, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'crm.denied', arguments: {} } }),
     );
     const mcpText = await mcp.text();
     expect(mcpText).toContain('denied for ***');

@@ -83,9 +83,9 @@ export interface SqlStore extends Store {
   /** Which engine the client is. */
   readonly engine: 'postgres' | 'pglite';
   /**
-   * Always `true`: the SQL store never removes audit entries, so its chain must start at
-   * seq 0 and reach the recorded head. `verifyAuditChain` (and so `atg audit verify` and
-   * `GET /admin/audit/verify`) then reports entries deleted from the start as `missing` at 0.
+   * Always `true` (see {@link Store.keepsWholeAuditChain}): the SQL store never removes audit
+   * entries, so `verifyAuditChain`, `atg audit verify` and `GET /admin/audit/verify` report
+   * entries deleted from the start as `missing` at 0.
    */
   readonly keepsWholeAuditChain: true;
   /** Brings the schema up to date now (normally done on first use) and says what was applied. */
