@@ -1,7 +1,7 @@
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
-import { cutExcerpt } from '../upstream/response-output.js';
+import { cutExcerpt, excerptSource } from '../upstream/response-output.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallOutcome, Step } from './types.js';
 
@@ -28,7 +28,9 @@ export function redactStep(deps: PipelineDependencies): Step {
  * tool's own `redact` profile plus `extra` (what the deciding policy rules add), on top of
  * the gateway-wide redaction the executor already applied. Path rules select fields of
  * JSON values and cannot apply to the excerpt, which is text; secrets, key names and
- * detectors do. Anything else (another error, one without a string `details.excerpt`) is
+ * detectors do. When the executor kept the whole error body behind the excerpt, that is
+ * what is redacted before the cut to 512 characters, so a value across the cut is found.
+ * Anything else (another error, one without a string `details.excerpt`) is
  * returned as it is.
  *
  * The result is a new {@link GatewayError} with the same code, message, headers and cause;
@@ -48,7 +50,8 @@ export function redactUpstreamError<E>(
   if (typeof excerpt !== 'string') return error;
   let redacted: string;
   try {
-    redacted = deps.redactors.forTool(tool, extra).text(excerpt);
+    // The uncut body where the executor kept it: a value across the cut is then seen whole.
+    redacted = cutExcerpt(deps.redactors.forTool(tool, extra).text(excerptSource(error) ?? excerpt));
   } catch {
     redacted = '';
   }
@@ -56,8 +59,7 @@ export function redactUpstreamError<E>(
   const replaced = new GatewayError({
     code: error.code,
     message: error.message,
-    // A hash is longer than what it replaces: the excerpt keeps its documented bound.
-    details: { ...details, excerpt: cutExcerpt(redacted) },
+    details: { ...details, excerpt: redacted },
     ...(error.headers === undefined ? {} : { headers: error.headers }),
     ...(error.cause === undefined ? {} : { cause: error.cause }),
   });

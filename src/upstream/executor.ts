@@ -13,7 +13,7 @@ import { isAddressRefused } from './guarded-connector.js';
 import { compileNetworkPolicy, type PrivateNetworkAllowance } from './network-policy.js';
 import { compileRequestPlan, inputNotObject, type PlannedRequest } from './request-plan.js';
 import { decodeResponseBody } from './response-body.js';
-import { errorExcerpt, interpretBody } from './response-output.js';
+import { errorBodyText, interpretBody, upstreamStatusError } from './response-output.js';
 
 /** Options of {@link createHttpExecutor}. */
 export interface HttpExecutorOptions {
@@ -221,11 +221,7 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
         } catch {
           read = { data: Buffer.alloc(0), truncated: false };
         }
-        throw new GatewayError({
-          code: 'UPSTREAM_ERROR',
-          message: `upstream answered ${status}`,
-          details: { upstreamStatus: status, excerpt: errorExcerpt(read.data, read.truncated, scrubber, scrub) },
-        });
+        throw upstreamStatusError(status, errorBodyText(read.data, read.truncated, scrubber, scrub));
       }
 
       const read =

@@ -65,20 +65,51 @@ export function interpretBody(
 export const EXCERPT_LENGTH = 512;
 
 /**
- * A short, scrubbed excerpt of an upstream error body: the tool's own secrets removed first
- * (also a partial one at a cut end), then the caller's scrub function, then cut to 512
- * characters. If the scrub function throws, the excerpt is empty: never unscrubbed.
+ * What is dropped from the end of a scrubbed error body that was read only in part: the
+ * first characters of a value cut off there (an email address, a card number, a secret)
+ * are a value no detector or exact match recognises any more.
  */
-export function errorExcerpt(
+const TRUNCATED_TAIL = 256;
+
+/** The scrubbed error text behind each upstream error's excerpt, for the tool's own redaction. */
+const excerptSources = new WeakMap<object, string>();
+
+/**
+ * The upstream `UPSTREAM_ERROR` for an error status: `details.excerpt` is
+ * {@link errorBodyText} cut to {@link EXCERPT_LENGTH} characters. The uncut text stays with
+ * the error, out of reach of serialisation, so that the tool's own redaction
+ * ({@link excerptSource}) sees a value that straddles the cut whole instead of its first
+ * characters.
+ */
+export function upstreamStatusError(status: number, text: string): GatewayError {
+  const error = new GatewayError({
+    code: 'UPSTREAM_ERROR',
+    message: `upstream answered ${status}`,
+    details: { upstreamStatus: status, excerpt: cutExcerpt(text) },
+  });
+  excerptSources.set(error, text);
+  return error;
+}
+
+/** The uncut, scrubbed error body behind an error made by {@link upstreamStatusError}. */
+export function excerptSource(error: object): string | undefined {
+  return excerptSources.get(error);
+}
+
+/**
+ * An upstream error body as text, scrubbed: the tool's own secrets removed first, then the
+ * caller's scrub function. A body read only in part loses its last characters after both
+ * (the larger of the longest secret form and {@link TRUNCATED_TAIL}), so no value cut off at
+ * its end survives as a prefix. If the scrub function throws, the text is empty: never
+ * unscrubbed.
+ */
+export function errorBodyText(
   data: Buffer,
   truncated: boolean,
   scrubber: SecretScrubber,
   scrub: ((text: string) => string) | undefined,
 ): string {
-  let text = UTF8.decode(data);
-  // A body cut mid-way can end in the first characters of a secret, which no exact match finds.
-  if (truncated && scrubber.longestForm > 1) text = text.slice(0, Math.max(0, text.length - (scrubber.longestForm - 1)));
-  text = scrubber.text(text);
+  let text = scrubber.text(UTF8.decode(data));
   if (scrub !== undefined) {
     try {
       text = String(scrub(text));
@@ -86,7 +117,7 @@ export function errorExcerpt(
       return '';
     }
   }
-  return cutExcerpt(text);
+  return truncated ? text.slice(0, Math.max(0, text.length - Math.max(scrubber.longestForm - 1, TRUNCATED_TAIL))) : text;
 }
 
 /** `text` cut to at most {@link EXCERPT_LENGTH} characters, never inside a surrogate pair. */

@@ -169,6 +169,36 @@ describe('the excerpt of an upstream error', () => {
     expect(excerpt).toHaveLength(512);
     expect(excerpt).not.toMatch(/10\.0\.0\./);
   });
+  it('finds a value that straddles the cut at 512 characters, on the direct and the approval path', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [tool('crm.echo', `${server.url}/echo`, { redact: { detectors: { ipv4: true } } })],
+      policy: [
+        { id: 'held', effect: 'require_approval', tools: ['crm.echo'], when: [{ path: 'text', op: 'matches', value: '^held' }] },
+        { id: 'all', effect: 'allow' },
+      ],
+    });
+    // "denied: " and the padding put the address at 506..516: a cut excerpt would end in "10.20.".
+    const direct = await gateway.invoke({ agentKey: apiKey, tool: 'crm.echo', input: { text: `${'a'.repeat(497)} 10.20.30.40 tail` } });
+    expect(direct.status).toBe('error');
+    if (direct.status !== 'error') return;
+    const excerpt = (direct.error.details as { excerpt: string }).excerpt;
+    expect(excerpt).toBe(`denied: ${'a'.repeat(497)} *** ta`);
+
+    const held = await gateway.invoke({ agentKey: apiKey, tool: 'crm.echo', input: { text: `held${'a'.repeat(493)} 10.20.30.40 tail` } });
+    expect(held.status).toBe('pending_approval');
+    const approvalId = held.status === 'pending_approval' ? held.approval.id : '';
+    const decided = await gateway.admin.decide(approvalId, { decision: 'approve' }, { id: 'bob', roles: ['approver'] });
+    expect(decided.outcome.status).toBe('error');
+
+    const everything = JSON.stringify([
+      decided,
+      await gateway.admin.listInvocations({ limit: 1000 }),
+      await gateway.admin.listAudit({ limit: 1000 }),
+    ]);
+    expect(everything).toContain(`held${'a'.repeat(493)} ***`);
+    expect(everything).not.toContain('10.20.');
+  });
 });
 
 describe('an approved call whose upstream fails', () => {

@@ -1,8 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSecretScrubber } from '../../src/secrets/secret-scrubber.js';
 import { createUpstreamClient } from '../../src/upstream/client.js';
 import { createHttpExecutor } from '../../src/upstream/executor.js';
+import { errorBodyText, excerptSource } from '../../src/upstream/response-output.js';
 import { callContext, loopbackTool, rejection } from './harness.js';
 import { type LoopbackServer, sendJson, startLoopbackServer } from './loopback-server.js';
 
@@ -263,6 +265,30 @@ describe('upstream errors', () => {
       'UPSTREAM_ERROR',
     );
     expect(error.details).toEqual({ upstreamStatus: 404, excerpt: '' });
+  });
+});
+
+describe('the text behind an error excerpt', () => {
+  const scrubber = createSecretScrubber([CREDENTIAL]);
+  const email = (text: string) => text.replace(/[\w.]+@[\w.]+\.\w+/g, '[email]');
+
+  it('is kept whole with the error, out of its JSON, for the redaction that follows', async () => {
+    const error = await rejection(call('/long-error'), 'UPSTREAM_ERROR');
+    expect((error.details as { excerpt: string }).excerpt).toHaveLength(512);
+    expect(excerptSource(error)?.length).toBeGreaterThan(512);
+    expect(JSON.stringify(error.toJSON())).not.toContain('x'.repeat(513));
+  });
+
+  it('of a body read in part drops its end after scrubbing, so no cut-off value survives as a prefix', () => {
+    const body = Buffer.from(`head alice@example.com ${CREDENTIAL} ${'p'.repeat(300)} bob@examp`);
+    const scrubbed = `head [email] *** ${'p'.repeat(300)} bob@examp`;
+    expect(errorBodyText(body, false, scrubber, email)).toBe(scrubbed);
+    const partial = errorBodyText(body, true, scrubber, email);
+    expect(partial).toBe(scrubbed.slice(0, scrubbed.length - 256));
+    expect(partial).not.toContain('bob');
+    // The first characters of a secret at the end of the part read go with the end.
+    const cut = Buffer.from(`${'q'.repeat(400)}${CREDENTIAL.slice(0, 9)}`);
+    expect(errorBodyText(cut, true, scrubber, undefined)).toBe('q'.repeat(400 + 9 - 256));
   });
 });
 
