@@ -20,13 +20,20 @@ export interface AuditExportManifest {
   version: 1;
   /** Name of the JSONL file (one `AuditEntry` per line), in the manifest's directory. */
   file: string;
-  /** First and last exported sequence numbers; null when the range was empty. */
+  /**
+   * The range the export covers, inclusive; null when it was empty. On an intact chain these
+   * are the first and last exported sequence numbers. The end is the store's recorded head
+   * (or `to`), and on a store that keeps its whole chain the start is seq 0 (or `from`): so
+   * entries missing from the store inside the range are missing from the export too, and
+   * {@link verifyAuditExport} reports them as `missing`.
+   */
   fromSeq: number | null;
   toSeq: number | null;
+  /** Entries in the file: `toSeq - fromSeq + 1` when none is missing. */
   count: number;
   /** `prevHash` of the first exported entry: the anchor that ties the segment to earlier entries. */
   firstPrevHash: string | null;
-  /** Hash of the last exported entry. */
+  /** Hash of the entry at `toSeq`: the store's recorded head hash when the export ends at the head. */
   headHash: string | null;
   /** SHA-256 (hex) of the JSONL file's bytes. */
   sha256: string;
@@ -40,9 +47,18 @@ export interface AuditExportManifest {
 /** Options of {@link exportAudit}. */
 export interface ExportAuditOptions {
   store: Store;
-  /** First sequence number (inclusive). Default: the first retained entry. */
+  /**
+   * First sequence number (inclusive). Default: seq 0 on a store that keeps its whole chain
+   * (see `wholeChain`), else the first retained entry.
+   */
   from?: number;
-  /** Last sequence number (inclusive). Default: the head when the export starts. */
+  /**
+   * Without `from`, start the range at seq 0, so entries deleted from the start are `missing`
+   * when the export is verified. Default: the store's `keepsWholeAuditChain` (true for the SQL
+   * store). Give `from` instead for a chain you pruned on purpose.
+   */
+  wholeChain?: boolean;
+  /** Last sequence number (inclusive). Default: the store's recorded head when the export starts. */
   to?: number;
   /** Directory to write `audit-<from>-<to>.jsonl` and `manifest.json` into (created when missing). */
   dir?: string;
@@ -90,9 +106,12 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
     throw new TypeError('exportAudit needs `dir` or `output`');
   }
   const pageSize = options.pageSize ?? 500;
-  // A fixed end, so appends during the export do not make it chase the head.
+  const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
+  // A fixed end, so appends during the export do not make it chase the head. The recorded
+  // head, not the last row present: entries cut off the end stay inside the range.
   const head = await store.getAuditHead();
-  const to = options.to ?? head?.seq;
+  const to = head === undefined ? undefined : Math.min(head.seq, options.to ?? head.seq);
+  const from = options.from ?? (wholeChain ? 0 : undefined);
 
   let temporaryPath: string | undefined;
   let entriesStream: Writable;
@@ -108,10 +127,11 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
   let first: AuditEntry | undefined;
   let last: AuditEntry | undefined;
   let count = 0;
-  if (to !== undefined && (options.from === undefined || options.from <= to)) {
+  const inRange = to !== undefined && (from === undefined || from <= to);
+  if (inRange) {
     let cursor: string | undefined;
     do {
-      const page = await store.listAudit({ fromSeq: options.from, toSeq: to, limit: pageSize, cursor });
+      const page = await store.listAudit({ fromSeq: from, toSeq: to, limit: pageSize, cursor });
       let chunk = '';
       for (const entry of page.items) {
         first ??= entry;
@@ -129,17 +149,22 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
   // A caller's streams stay open (they may carry more); the file of `dir` is finished here.
   if (temporaryPath !== undefined) await endStream(entriesStream);
 
-  const file = first === undefined || last === undefined ? 'audit-empty.jsonl' : `audit-${first.seq}-${last.seq}.jsonl`;
-  const checkpoints = first === undefined || last === undefined ? [] : await store.listCheckpoints({ fromSeq: first.seq, toSeq: last.seq });
+  // The range covered: the chain's own bounds where they are known, else what was read. With
+  // no bound known and nothing read (an empty store, or an empty retained range), it is empty.
+  const fromSeq = inRange ? (from ?? first?.seq ?? null) : null;
+  const toSeq = fromSeq === null ? null : (to as number);
+  const endsAtHead = toSeq !== null && head !== undefined && toSeq === head.seq;
+  const file = fromSeq === null ? 'audit-empty.jsonl' : `audit-${fromSeq}-${toSeq}.jsonl`;
+  const checkpoints = fromSeq === null ? [] : await store.listCheckpoints({ fromSeq, toSeq: toSeq as number });
   const manifest: AuditExportManifest = {
     format: auditExportFormat,
     version: 1,
     file,
-    fromSeq: first?.seq ?? null,
-    toSeq: last?.seq ?? null,
+    fromSeq,
+    toSeq,
     count,
     firstPrevHash: first?.prevHash ?? null,
-    headHash: last?.hash ?? null,
+    headHash: endsAtHead ? head.hash : last?.seq === toSeq ? last.hash : null,
     sha256: fileHash.digest('hex'),
     checkpoints: checkpoints.sort((left, right) => left.seq - right.seq),
     exportedAt: (options.now?.() ?? new Date()).toISOString(),
@@ -244,6 +269,8 @@ export async function verifyAuditExport(options: VerifyAuditExportOptions): Prom
     fromSeq: manifest.fromSeq ?? undefined,
     anchorHash: manifest.firstPrevHash ?? undefined,
     throughSeq: manifest.toSeq ?? undefined,
+    // A last entry replaced and rehashed no longer matches the head recorded at export: edited.
+    ...(typeof manifest.headHash === 'string' ? { throughHash: manifest.headHash } : {}),
   });
   if (!chain.ok) return chain;
   const lastEntry = last as AuditEntry | undefined;

@@ -67,6 +67,24 @@ describe('exportAudit and verifyAuditExport', () => {
     expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 20 });
   });
 
+  it('on a store with retention starts at the first entry kept, unless `from` insists on an earlier start', async () => {
+    const store = memoryStore({ maxRecords: 10 });
+    const audit = createAuditLog({ store });
+    for (let index = 0; index < 25; index++) await audit.append(sampleEvent(index));
+    await audit.close();
+
+    const retained = await exportAudit({ store, dir });
+    expect(retained).toMatchObject({ fromSeq: 15, toSeq: 24, count: 10 });
+    expect(await verifyAuditExport({ dir })).toEqual({ ok: true, through: 24 });
+
+    // A range past the head ends at the head; one that starts before the entries kept has them missing.
+    expect(await exportAudit({ store, dir, from: 20, to: 99 })).toMatchObject({ fromSeq: 20, toSeq: 24, count: 5 });
+    expect(await exportAudit({ store, dir, from: 0 })).toMatchObject({ file: 'audit-0-24.jsonl', fromSeq: 0, toSeq: 24, count: 10 });
+    expect(await verifyAuditExport({ dir })).toEqual({ ok: false, through: -1, brokenAt: 0, reason: 'missing' });
+    expect(await exportAudit({ store, dir, wholeChain: true })).toMatchObject({ fromSeq: 0, count: 10 });
+    expect(await exportAudit({ store, dir, from: 30 })).toMatchObject({ file: 'audit-empty.jsonl', fromSeq: null, count: 0 });
+  });
+
   it('a tampered export file fails at the exact seq', async () => {
     const { store, key } = await recordedChain(30);
     await exportAudit({ store, dir });

@@ -269,6 +269,29 @@ describe('atg on a PGlite data directory', () => {
     });
     // Pruned on purpose: verify from the first entry kept.
     expect(await verify('--from', '3')).toMatchObject({ code: 0, stdout: 'ok: audit chain intact through seq 19\n' });
+    // An export holds what is left, says so, and its own verification finds the gap.
+    const headless = join(workDir, 'cut-start-evidence');
+    const exportedHeadless = await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--out', headless]);
+    expect(exportedHeadless.code).toBe(0);
+    expect(exportedHeadless.stdout).toContain('Exported 17 audit entries (seq 0 to 19)');
+    expect(exportedHeadless.stderr).toMatch(
+      /^warning: the store holds 17 of the 20 entries in that range: the audit chain is missing entries/,
+    );
+    expect(JSON.parse((await atgInProcess(['audit', 'verify', '--file', headless, '--json'])).stdout)).toEqual({
+      ok: false,
+      through: -1,
+      brokenAt: 0,
+      reason: 'missing',
+    });
+    const pruned = join(workDir, 'pruned-evidence');
+    expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--from', '3', '--out', pruned])).toMatchObject({
+      code: 0,
+      stderr: '',
+    });
+    expect(await atgInProcess(['audit', 'verify', '--file', pruned])).toMatchObject({
+      code: 0,
+      stdout: 'ok: export intact through seq 19\n',
+    });
 
     // The end is cut off, checkpoints and all: the recorded head still shows it.
     const again = new PGlite(dataDir);
@@ -276,6 +299,16 @@ describe('atg on a PGlite data directory', () => {
     await again.query('DELETE FROM atg.audit_entries WHERE seq >= 12');
     await again.close();
     expect(JSON.parse((await verify('--from', '3', '--json')).stdout)).toEqual({ ok: false, through: 11, brokenAt: 12, reason: 'missing' });
+    const tailless = join(workDir, 'cut-end-evidence');
+    const exportedTailless = await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--from', '3', '--out', tailless, '--json']);
+    expect(JSON.parse(exportedTailless.stdout)).toMatchObject({ file: 'audit-3-19.jsonl', fromSeq: 3, toSeq: 19, count: 9 });
+    expect(exportedTailless.stderr).toContain('the store holds 9 of the 17 entries');
+    expect(JSON.parse((await atgInProcess(['audit', 'verify', '--file', tailless, '--json'])).stdout)).toEqual({
+      ok: false,
+      through: 11,
+      brokenAt: 12,
+      reason: 'missing',
+    });
   });
 
   it('says clearly when the store is not there (exit 3)', slow, async () => {
