@@ -40,6 +40,7 @@ import { RedactorCache } from './pipeline/redactors.js';
 import { resolveToolStep } from './pipeline/resolve-tool.js';
 import type { CallContext, CallOutcome } from './pipeline/types.js';
 import { validateInputStep } from './pipeline/validate-input.js';
+import { type RateLimiter, memoryRateLimiter } from './policy/rate-limit.js';
 import { compilePolicy } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
@@ -98,6 +99,12 @@ export interface GatewayOptions {
   policy?: PolicyRule[] | PolicyEngine;
   /** What applies when no rule matches. Default `'deny'`. */
   defaultEffect?: PolicyRule['effect'];
+  /**
+   * Counts calls against the budgets of the policy's `rateLimit` rules. Default
+   * {@link memoryRateLimiter}: exact, in this process, so each instance counts its own calls;
+   * plug in a shared one to count across instances.
+   */
+  rateLimiter?: RateLimiter;
   /** How admin routes authenticate. Without it, every admin route answers 401. */
   admin?: AdminAuthOption;
   /** Mount point of every route, e.g. `'/atg'`. Default `''`. */
@@ -206,6 +213,12 @@ const optionsSchema = z
       ])
       .optional(),
     defaultEffect: z.enum(['allow', 'deny', 'require_approval']).optional(),
+    rateLimiter: z
+      .custom<RateLimiter>(
+        (value) => typeof value === 'object' && value !== null && typeof (value as RateLimiter).take === 'function',
+        'must be a RateLimiter',
+      )
+      .optional(),
     admin: adminAuthSchema.optional(),
     basePath: z
       .string()
@@ -521,6 +534,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     store,
     tools,
     policy: () => policy,
+    rateLimiter: options.rateLimiter ?? memoryRateLimiter(),
     audit: { append: (event: AuditEventInput) => audit.append(event) },
     agents,
     redactors,

@@ -57,6 +57,8 @@ const gateway = createGateway({
       agents: ['tag:support'],
       tools: ['refunds.create'],
       when: [{ path: '$.amount', op: 'lte', value: 50 }],
+      // At most 5 small refunds a minute per agent; the sixth gets 429 with Retry-After.
+      rateLimit: { limit: 5, windowMs: 60_000 },
     },
     {
       id: 'large-refunds',
@@ -84,7 +86,7 @@ Demo agent key (shown once): ${apiKey}
 Try:
   curl -s ${auth} ${base}/tools
   curl -s ${auth} ${json} -d '{"input":{"customerId":"C001"}}' ${base}/tools/crm.get_customer/invoke
-  curl -s ${auth} ${json} -d '{"input":{"orderId":"O-1","amount":20}}' ${base}/tools/refunds.create/invoke
+  curl -s ${auth} ${json} -d '{"input":{"orderId":"O-1","amount":20}}' ${base}/tools/refunds.create/invoke   # 5 a minute, then 429
   curl -s ${auth} ${json} -d '{"input":{"orderId":"O-1","amount":500}}' ${base}/tools/refunds.create/invoke
   curl -s -H "Authorization: Bearer ${adminToken}" ${base}/admin/approvals?status=pending
   curl -s -H "Authorization: Bearer ${adminToken}" ${base}/admin/audit

@@ -1,5 +1,6 @@
 import type { AgentAuthenticator } from '../auth/agent-authenticator.js';
 import type { ApprovalCoordinator } from '../approval/coordinator.js';
+import type { RateLimiter } from '../policy/rate-limit.js';
 import type { PolicyEngine } from '../policy/types.js';
 import type { AuditEvent, Store } from '../store/types.js';
 import type { ToolRegistry } from '../tools/registry.js';
@@ -15,6 +16,7 @@ export interface PipelineDependencies {
   readonly tools: ToolRegistry;
   /** The current policy (store-held rules change it at run time). */
   policy(): PolicyEngine;
+  readonly rateLimiter: RateLimiter;
   readonly audit: { append(event: AuditEventInput): Promise<unknown> };
   readonly agents: AgentAuthenticator;
   readonly redactors: RedactorCache;

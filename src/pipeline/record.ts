@@ -8,6 +8,7 @@ import type { CallContext, CallOutcome, Step } from './types.js';
 export function statusForError(error: GatewayError): InvocationStatus {
   switch (error.code) {
     case 'POLICY_DENIED':
+    case 'RATE_LIMITED':
     case 'APPROVAL_DENIED':
       return 'denied';
     case 'INVALID_INPUT':

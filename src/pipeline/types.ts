@@ -15,6 +15,8 @@ export interface PolicyDecision {
   approvalTtlMs?: number;
   /** Redaction profile the matching rules add for this call. */
   redact?: import('../tools/types.js').ToolRedaction;
+  /** Budgets the call draws on; over any of them it is refused with `RATE_LIMITED`. */
+  rateLimits?: import('../policy/rate-limit.js').RateLimitCharge[];
 }
 
 /** The public, agent-facing view of an authenticated agent. */

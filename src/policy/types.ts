@@ -45,6 +45,22 @@ export interface PolicyRule {
   approval?: { ttlMs?: number };
   /** Redaction this rule adds to the calls it applies to (e.g. mask emails for these agents). */
   redact?: ToolRedaction;
+  /**
+   * At most `limit` of the calls this rule applies to in any `windowMs`: per agent (each
+   * agent its own budget, the default) or in `all` (one budget for every agent). A call over
+   * it is refused with 429 `RATE_LIMITED` and `Retry-After`. Not on `deny` rules.
+   */
+  rateLimit?: PolicyRateLimit;
+}
+
+/** The `rateLimit` of a {@link PolicyRule}. */
+export interface PolicyRateLimit {
+  /** Calls allowed in any window, 1 to 100,000. */
+  limit: number;
+  /** The window in milliseconds, 1 s to 30 days. */
+  windowMs: number;
+  /** `agent` (default): a budget per agent; `all`: one budget shared by every agent. */
+  per?: 'agent' | 'all';
 }
 
 /** What a policy engine is asked about one call. */

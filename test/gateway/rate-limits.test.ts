@@ -1,0 +1,205 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, type GatewayOptions, type PolicyEngine, type RateLimitCharge, createGateway, defineTool } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { jsonRequest, mcpRequest } from '../helpers.js';
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  while (gateways.length > 0) await gateways.pop()?.close();
+});
+
+/** A gateway on a clock the test moves, with a `refund` tool that counts its runs. */
+async function setup(options: Partial<GatewayOptions> = {}) {
+  const clock = { now: Date.parse('2030-01-01T00:00:00Z') };
+  const runs = { count: 0 };
+  const refund = defineTool({
+    name: 'refund',
+    description: 'refunds an order',
+    inputSchema: { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'] } as const,
+    handler: ({ amount }) => {
+      runs.count++;
+      return { refunded: amount };
+    },
+  });
+  const gateway = createGateway({
+    tools: [refund],
+    policy: [{ id: 'refunds', effect: 'allow', tools: ['refund'], rateLimit: { limit: 2, windowMs: 60_000 } }],
+    admin: {
+      tokens: [
+        { token: adminTokens.admin, id: 'alice', roles: ['admin'] },
+        { token: adminTokens.approver, id: 'bob', roles: ['approver'] },
+      ],
+    },
+    now: () => clock.now,
+    ...options,
+  });
+  gateways.push(gateway);
+  const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+  const other = await gateway.admin.createAgent({ name: 'other' });
+  return { gateway, apiKey, otherKey: other.apiKey, clock, runs };
+}
+
+const invoke = (gateway: Gateway, key: string, amount = 10) =>
+  gateway.fetch(jsonRequest('/tools/refund/invoke', { key, body: { input: { amount } } }));
+
+describe('rate limits on policy rules', () => {
+  it('refuse the call over the limit with 429, Retry-After and the rule, record it as denied, and never run the tool', async () => {
+    const { gateway, apiKey, clock, runs } = await setup();
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    clock.now += 20_000;
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    clock.now += 500;
+
+    const refused = await invoke(gateway, apiKey);
+    expect(refused.status).toBe(429);
+    // The first call leaves the window 39.5 s from now.
+    expect(refused.headers.get('retry-after')).toBe('40');
+    const body = (await refused.json()) as { invocationId: string; error: unknown };
+    expect(body.error).toEqual({
+      code: 'RATE_LIMITED',
+      message: 'Rate limit reached: retry after 40 s',
+      details: { rule: ['refunds'], retryAfterSeconds: 40 },
+    });
+    expect(runs.count).toBe(2);
+
+    const record = await gateway.admin.getInvocation(body.invocationId);
+    expect(record).toMatchObject({ status: 'denied', decision: 'allow', ruleIds: ['refunds'], error: { code: 'RATE_LIMITED' } });
+    const { items } = await gateway.admin.listAudit({ type: 'invocation', limit: 100 });
+    expect(items.map((entry) => entry.event).find((event) => event.invocationId === body.invocationId)).toMatchObject({
+      type: 'invocation.denied',
+      data: { error: { code: 'RATE_LIMITED' } },
+    });
+
+    // A refused call is not counted: once the first call leaves the window, one more goes through.
+    clock.now += 39_500;
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    expect((await invoke(gateway, apiKey)).status).toBe(429);
+    expect(runs.count).toBe(3);
+  });
+
+  it('count per agent by default, and across agents with per: all', async () => {
+    const { gateway, apiKey, otherKey } = await setup();
+    await invoke(gateway, apiKey);
+    await invoke(gateway, apiKey);
+    expect((await invoke(gateway, apiKey)).status).toBe(429);
+    expect((await invoke(gateway, otherKey)).status).toBe(200);
+
+    const shared = await setup({
+      policy: [{ id: 'refunds', effect: 'allow', rateLimit: { limit: 2, windowMs: 60_000, per: 'all' } }],
+    });
+    expect((await invoke(shared.gateway, shared.apiKey)).status).toBe(200);
+    expect((await invoke(shared.gateway, shared.otherKey)).status).toBe(200);
+    expect((await invoke(shared.gateway, shared.otherKey)).status).toBe(429);
+    expect((await invoke(shared.gateway, shared.apiKey)).status).toBe(429);
+  });
+
+  it('answer an MCP tools/call with an isError result that says when to retry, and invoke() with the error', async () => {
+    const { gateway, apiKey } = await setup();
+    await invoke(gateway, apiKey);
+    await invoke(gateway, apiKey);
+    const mcp = await gateway.fetch(
+      mcpRequest(apiKey, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'refund', arguments: { amount: 1 } } }),
+    );
+    expect(mcp.status).toBe(200);
+    const result = ((await mcp.json()) as { result: { isError: boolean; content: Array<{ text: string }> } }).result;
+    expect(result.isError).toBe(true);
+    expect(result.content[0]?.text).toMatch(/^RATE_LIMITED: Rate limit reached: retry after 60 s/);
+    expect(result.content[0]?.text).toContain('Retry after 60 seconds.');
+
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'refund', input: { amount: 1 } });
+    expect(outcome.status === 'error' && outcome.error.code).toBe('RATE_LIMITED');
+  });
+
+  it('count an approval request when it is asked, not the execution an approver allows', async () => {
+    const { gateway, apiKey, runs } = await setup({
+      policy: [{ id: 'held', effect: 'require_approval', rateLimit: { limit: 1, windowMs: 60_000 } }],
+    });
+    const held = await invoke(gateway, apiKey, 500);
+    expect(held.status).toBe(202);
+    const approvalId = ((await held.json()) as { approval: { id: string } }).approval.id;
+    // Asking again, identical or not, is over the limit.
+    expect((await invoke(gateway, apiKey, 500)).status).toBe(429);
+    expect((await invoke(gateway, apiKey, 7)).status).toBe(429);
+
+    const decided = await gateway.fetch(
+      jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, method: 'POST', body: {} }),
+    );
+    expect(decided.status).toBe(200);
+    expect(runs.count).toBe(1);
+  });
+
+  it('are managed through the admin API, and refused on deny rules with 400', async () => {
+    const { gateway, apiKey } = await setup({ policy: [] });
+    const create = (rule: unknown) => gateway.fetch(jsonRequest('/admin/policies', { key: adminTokens.admin, body: rule }));
+    const created = await create({ id: 'stored', effect: 'allow', rateLimit: { limit: 1, windowMs: 1000 } });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ id: 'stored', rateLimit: { limit: 1, windowMs: 1000 } });
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    expect((await invoke(gateway, apiKey)).status).toBe(429);
+
+    const refused = await create({ id: 'no', effect: 'deny', rateLimit: { limit: 1, windowMs: 1000 } });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'BAD_REQUEST',
+      message: 'policy rule "no" at rateLimit: a deny rule refuses every call it applies to, so it takes no rateLimit',
+    });
+    const tooSmall = await create({ id: 'tiny', effect: 'allow', rateLimit: { limit: 1, windowMs: 5 } });
+    expect(tooSmall.status).toBe(400);
+  });
+
+  it('take budgets from a custom engine and a custom, asynchronous limiter', async () => {
+    const seen: RateLimitCharge[][] = [];
+    const engine: PolicyEngine = {
+      evaluate: ({ agent }) => ({
+        effect: 'allow',
+        ruleIds: ['mine'],
+        rateLimits: [{ key: `tenant-of:${agent.id}`, limit: 5, windowMs: 1000, ruleId: 'mine' }],
+      }),
+    };
+    const { gateway, apiKey } = await setup({
+      policy: engine,
+      rateLimiter: {
+        take: async (charges) => {
+          seen.push([...charges]);
+          return seen.length > 1 ? 2500 : 0;
+        },
+      },
+    });
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    const refused = await invoke(gateway, apiKey);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('3');
+    expect(seen[0]).toEqual([{ key: expect.stringMatching(/^tenant-of:/), limit: 5, windowMs: 1000, ruleId: 'mine' }]);
+  });
+
+  it('a broken limiter or engine answer is an internal error, not a call let through', async () => {
+    const errors: unknown[] = [];
+    const broken = await setup({ rateLimiter: { take: () => Number.NaN }, onError: (error) => errors.push(error) });
+    const answer = await invoke(broken.gateway, broken.apiKey);
+    expect(answer.status).toBe(500);
+    expect(await answer.text()).not.toContain('rate limiter');
+    expect(String(errors[0])).toContain('the rate limiter answered NaN');
+    expect(broken.runs.count).toBe(0);
+
+    const badEngine = await setup({
+      policy: { evaluate: () => ({ effect: 'allow', ruleIds: [], rateLimits: [{ key: 'k', limit: 0, windowMs: 1000, ruleId: 'x' }] }) },
+    });
+    expect((await invoke(badEngine.gateway, badEngine.apiKey)).status).toBe(500);
+    expect(badEngine.runs.count).toBe(0);
+  });
+
+  it('leave the limiter alone when no rule that applies has one', async () => {
+    let asked = 0;
+    const { gateway, apiKey } = await setup({
+      policy: [{ id: 'plain', effect: 'allow' }],
+      rateLimiter: {
+        take: () => {
+          asked++;
+          return 0;
+        },
+      },
+    });
+    for (let call = 0; call < 5; call++) expect((await invoke(gateway, apiKey)).status).toBe(200);
+    expect(asked).toBe(0);
+  });
+});
