@@ -100,9 +100,9 @@ export interface GatewayOptions {
   /** What applies when no rule matches. Default `'deny'`. */
   defaultEffect?: PolicyRule['effect'];
   /**
-   * Counts calls against the budgets of the policy's `rateLimit` rules. Default
-   * {@link memoryRateLimiter}: exact, in this process, so each instance counts its own calls;
-   * plug in a shared one to count across instances.
+   * Counts calls against the budgets of the policy's `rateLimit` rules. Default: the store's
+   * own (the SQL store's budgets are shared by every instance on its schema), else
+   * {@link memoryRateLimiter}, exact and in this process's memory.
    */
   rateLimiter?: RateLimiter;
   /** How admin routes authenticate. Without it, every admin route answers 401. */
@@ -534,7 +534,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     store,
     tools,
     policy: () => policy,
-    rateLimiter: options.rateLimiter ?? memoryRateLimiter(),
+    rateLimiter: options.rateLimiter ?? store.rateLimiter ?? memoryRateLimiter(),
     audit: { append: (event: AuditEventInput) => audit.append(event) },
     agents,
     redactors,

@@ -33,6 +33,17 @@ export interface MemoryRateLimiterOptions {
   sweepAbove?: number;
 }
 
+/**
+ * Milliseconds until a budget whose calls were at `times` (any order) takes one more at
+ * `now`: 0 while fewer than `limit` are in the window, else until the oldest of the newest
+ * `limit` leaves it. Never more than a window, even when the clock went back.
+ */
+export function budgetWait(times: readonly number[], limit: number, windowMs: number, now: number): number {
+  const recent = times.filter((time) => time + windowMs > now).sort((left, right) => left - right);
+  if (recent.length < limit) return 0;
+  return Math.min(windowMs, Math.max(0, (recent[recent.length - limit] as number) + windowMs - now));
+}
+
 /** The times of a budget's recent calls, oldest first from `head`, as a ring once full. */
 interface Budget {
   limit: number;

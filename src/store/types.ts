@@ -282,6 +282,13 @@ export interface Store {
   listCheckpoints(range?: { fromSeq?: number; toSeq?: number }): Promise<AuditCheckpoint[]>;
 
   /**
+   * Optional: a rate limiter whose budgets every gateway instance on this store shares (the
+   * SQL store has one). A gateway created without its own `rateLimiter` uses it; on a store
+   * without one it counts in its own memory.
+   */
+  readonly rateLimiter?: import('../policy/rate-limit.js').RateLimiter;
+
+  /**
    * Optional: tells this process when another gateway instance changed tools, policies or
    * agents (the SQL store uses LISTEN/NOTIFY). Returns an unsubscribe function. Gateways
    * also re-read tools and policies periodically, so a store without it is still correct,

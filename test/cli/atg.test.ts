@@ -344,7 +344,7 @@ describe.skipIf(postgresUrl === undefined)('atg on Postgres (ATG_TEST_POSTGRES_U
     const schema = randomSchema('atg_cli');
     const env = { ATG_DATABASE_URL: postgresUrl as string, ATG_SCHEMA: schema };
     try {
-      expect((await atg(['migrate'], env)).stdout).toBe(`Schema "${schema}" migrated from version 0 to 1.\n`);
+      expect((await atg(['migrate'], env)).stdout).toBe(`Schema "${schema}" migrated from version 0 to 2.\n`);
       expect(await atg(['audit', 'verify'], env)).toMatchObject({ code: 0, stdout: 'ok: audit chain holds no entries\n' });
     } finally {
       const pool = new (await import('pg')).default.Pool({ connectionString: postgresUrl, max: 1 });

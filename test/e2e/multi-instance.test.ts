@@ -91,6 +91,14 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
       tools: [refund, echo],
       policy: [
         { id: 'echo-all', effect: 'allow', tools: ['echo'] },
+        // Only for texts starting "limited": the other tests never meet it.
+        {
+          id: 'echo-limited',
+          effect: 'allow',
+          tools: ['echo'],
+          when: [{ path: 'text', op: 'matches', value: '^limited' }],
+          rateLimit: { limit: 3, windowMs: 3_600_000 },
+        },
         { id: 'refunds-need-approval', effect: 'require_approval', tools: ['refunds.*'] },
       ],
       admin: {
@@ -244,6 +252,23 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
       stop();
     }
   }
+
+  it('a rate limit is counted across A and B: of 10 calls at once, 3 pass and 7 get 429', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, index) =>
+        post(`${(index % 2 === 0 ? a : b).url}/tools/echo/invoke`, apiKey, { input: { text: `limited ${index}` } }),
+      ),
+    );
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(3);
+    const refused = answers.filter((answer) => answer.status === 429);
+    expect(refused).toHaveLength(7);
+    for (const answer of refused) expect(answer.body.error).toMatchObject({ code: 'RATE_LIMITED', details: { rule: ['echo-limited'] } });
+    expect(executions.echo).toBe(3);
+    const records = await allInvocations(b.gateway);
+    expect(records.filter((record) => record.status === 'denied' && record.error?.code === 'RATE_LIMITED')).toHaveLength(7);
+    // Texts the rule does not apply to are not limited.
+    expect((await post(`${a.url}/tools/echo/invoke`, apiKey, { input: { text: 'free' } })).status).toBe(200);
+  });
 
   it('a key revoked via A is refused by B as soon as B hears the announcement', async () => {
     await listening(b, a);

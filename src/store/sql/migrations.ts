@@ -138,6 +138,20 @@ const migrations: readonly Migration[] = [
       `CREATE INDEX audit_checkpoints_seq ON ${s}.audit_checkpoints (seq)`,
     ],
   },
+  {
+    version: 2,
+    name: 'rate limit budgets',
+    statements: (s) => [
+      // One row per budget: the times (ms since the epoch) of its last `limit` calls, oldest
+      // first, and when it will have been idle a whole window (the sweep deletes it then).
+      `CREATE TABLE ${s}.rate_limit_budgets (
+        key text COLLATE "C" PRIMARY KEY,
+        times double precision[] NOT NULL,
+        expires_at double precision NOT NULL
+      )`,
+      `CREATE INDEX rate_limit_budgets_expires_at ON ${s}.rate_limit_budgets (expires_at)`,
+    ],
+  },
 ];
 
 /** The schema version this release of the SQL store reads and writes. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { RateLimiter } from '../../policy/rate-limit.js';
 import { clampLimit, decodeCursor, encodeCursor } from '../shared.js';
 import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
 import {
@@ -49,6 +50,7 @@ import { type SqlClient, type SqlDriver, createSqlDriver } from './driver.js';
 import { type MigrationResult, assertSchemaCurrent, migrateSchema } from './migrations.js';
 import { type ChangeKind, ChangeNotifier } from './notifications.js';
 import { Conditions, ValuesRows, patchAssignments } from './query-building.js';
+import { sqlRateLimiter } from './rate-limits.js';
 import { schemaNames } from './schema-name.js';
 import { WriteCombiner } from './write-combiner.js';
 
@@ -88,6 +90,11 @@ export interface SqlStore extends Store {
    * entries deleted from the start as `missing` at 0.
    */
   readonly keepsWholeAuditChain: true;
+  /**
+   * Rate-limit budgets in the schema, shared by every gateway instance on it (see
+   * {@link Store.rateLimiter}): a budget costs one SQL statement per call it is charged.
+   */
+  readonly rateLimiter: RateLimiter;
   /** Brings the schema up to date now (normally done on first use) and says what was applied. */
   migrate(): Promise<MigrationResult>;
   /** Calls `onChange` when another store on this database announces a change (LISTEN/NOTIFY). */
@@ -168,6 +175,14 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   };
 
   const notifier = new ChangeNotifier(driver, names.channel, ready);
+  const rateLimiter = sqlRateLimiter({
+    s,
+    query,
+    transaction: async (work) => {
+      await ready();
+      return driver.transaction(work);
+    },
+  });
 
   // A call's record is written when it ends; concurrent calls' records share one upsert.
   // Each write is encoded when it is made (a record changed afterwards is not what is
@@ -221,6 +236,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     schema: names.schema,
     engine: driver.engine,
     keepsWholeAuditChain: true,
+    rateLimiter,
 
     async migrate() {
       if (closed) throw new Error('sqlStore: store is closed');
