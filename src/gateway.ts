@@ -74,6 +74,7 @@ import {
   type ResolvedTool,
   ToolRegistry,
   type ToolView,
+  isCompiledFrom,
   resolveTool,
 } from './tools/registry.js';
 import { createSchemaCompiler } from './tools/schema-validator.js';
@@ -487,7 +488,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     for (const record of records) {
       const current = tools.get(record.name);
       // Unchanged tools keep their compiled form (validators, executor, redaction cache).
-      if (current !== undefined && current.source === 'store' && current.version === record.version) {
+      if (current !== undefined && isCompiledFrom(current, record.version, record.definition)) {
         resolved.push(current);
         continue;
       }

@@ -3,6 +3,7 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { redactionProfileSchema } from '../policy/rules.js';
 import { maskSecrets, keepMaskedSecrets, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
+import { MASKED_SECRET } from '../secrets/secret-value.js';
 import type { Vault } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
@@ -123,10 +124,9 @@ export class ToolAdministration {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A tool cannot be renamed; create a new one' });
     }
     const current = httpTool(stored.definition as unknown as HttpToolOptions);
-    const merged = keepMaskedSecrets(
-      { ...(stored.definition as unknown as HttpToolOptions), ...(partial as Partial<HttpToolOptions>) },
-      current,
-    );
+    const updated = { ...(stored.definition as unknown as HttpToolOptions), ...(partial as Partial<HttpToolOptions>) };
+    refuseSecretsFollowingToAnotherOrigin(current, updated.url, (partial as Partial<HttpToolOptions>).secretHeaders);
+    const merged = keepMaskedSecrets(updated, current);
     const definition = this.prepare(merged as HttpToolOptions);
     await this.put(definition, stored);
     return this.view(name);
@@ -182,6 +182,40 @@ export class ToolAdministration {
 
 function toJson(definition: HttpToolDefinition): Record<string, unknown> {
   return JSON.parse(JSON.stringify(definition)) as Record<string, unknown>;
+}
+
+/** The origin of a tool URL (template), or undefined when it has none. */
+function originOf(url: unknown): string | undefined {
+  try {
+    return new URL(String(url)).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A stored credential never follows a tool to another origin: an update that moves the URL
+ * elsewhere must send the values of the secret headers it keeps, not `***` or nothing.
+ */
+function refuseSecretsFollowingToAnotherOrigin(
+  current: HttpToolDefinition,
+  url: unknown,
+  patchedSecretHeaders: HttpToolOptions['secretHeaders'],
+): void {
+  const storedNames = Object.keys(current.secretHeaders ?? {});
+  if (storedNames.length === 0 || originOf(url) === originOf(current.url)) return;
+  // Without secretHeaders in the patch, every stored one would be kept.
+  const kept =
+    patchedSecretHeaders === undefined
+      ? storedNames
+      : Object.entries(patchedSecretHeaders)
+          .filter(([, value]) => value === MASKED_SECRET)
+          .map(([name]) => name);
+  if (kept.length === 0) return;
+  throw new GatewayError({
+    code: 'BAD_REQUEST',
+    message: `The tool's URL moves to another origin: send the values of its secret headers (${kept.join(', ')}) again; a stored credential never follows a tool to another origin`,
+  });
 }
 
 function readOnly(name: string): GatewayError {

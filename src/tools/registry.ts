@@ -78,6 +78,26 @@ export function toolVersionMaterial(definition: AnyToolDefinition): unknown {
   return material;
 }
 
+/** The sealed secret header values of a stored definition, in a canonical text. */
+function sealedSecretsText(definition: unknown): string {
+  const headers = (definition as { secretHeaders?: unknown } | null)?.secretHeaders;
+  if (typeof headers !== 'object' || headers === null) return '';
+  return Object.entries(headers)
+    .map(([name, value]) => `${name}\u0000${String((value as { sealed?: unknown } | null)?.sealed)}`)
+    .sort()
+    .join('\u0000');
+}
+
+/**
+ * Whether `tool` is still the compiled form of the stored tool at `version` with
+ * `definition`. The version leaves secret values out (a key rotation keeps it), so a
+ * replaced credential shows only in the sealed text; the tool must then be compiled again,
+ * since its executor holds the plaintext it opened.
+ */
+export function isCompiledFrom(tool: ResolvedTool, version: string, definition: unknown): boolean {
+  return tool.source === 'store' && tool.version === version && sealedSecretsText(tool.definition) === sealedSecretsText(definition);
+}
+
 /** Builds the runnable form of one definition. Throws a TypeError for a bad schema. */
 export function resolveTool(
   definition: AnyToolDefinition,

@@ -231,6 +231,59 @@ describe('admin: tools', () => {
     expect(events[0]?.actor).toBe('admin:alice');
   });
 
+  it('a replaced credential is used from the next call on; a moved URL must send its credentials again', async () => {
+    const upstream = await crm();
+    const elsewhere = await crm();
+    const { gateway, apiKey } = await gatewayWith({ encryptionKey: generateEncryptionKey() });
+    const auth = { key: adminTokens.admin };
+    const created = await gateway.admin.createTool({
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: `${upstream.url}/orders/{id}`,
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: 'Bearer leaked-token-0001' },
+      allowPrivateNetwork: true,
+    });
+    const invoke = () => gateway.fetch(jsonRequest('/tools/crm.orders/invoke', { key: apiKey, body: { input: { id: '1' } } }));
+    expect((await invoke()).status).toBe(200);
+    expect(upstream.seen.at(-1)?.authorization).toBe('Bearer leaked-token-0001');
+
+    // Only the value changes: the version stays (approvals hold), the credential does not.
+    const replaced = await gateway.fetch(
+      jsonRequest('/admin/tools/crm.orders', {
+        ...auth,
+        method: 'PATCH',
+        body: { secretHeaders: { authorization: 'Bearer fresh-token-0002' } },
+      }),
+    );
+    expect(replaced.status).toBe(200);
+    expect(((await replaced.json()) as { version: string }).version).toBe(created.version);
+    expect((await invoke()).status).toBe(200);
+    expect(upstream.seen.at(-1)?.authorization).toBe('Bearer fresh-token-0002');
+
+    // Moving the URL to another origin keeps no stored credential: neither by "***" nor by omission.
+    for (const body of [
+      { url: `${elsewhere.url}/steal/{id}` },
+      { url: `${elsewhere.url}/steal/{id}`, secretHeaders: { authorization: '***' } },
+    ]) {
+      const moved = await gateway.fetch(jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'PATCH', body }));
+      expect(moved.status).toBe(400);
+      expect(((await moved.json()) as { error: { message: string } }).error.message).toMatch(
+        /^The tool's URL moves to another origin: send the values of its secret headers \(authorization\) again/,
+      );
+    }
+    expect((await invoke()).status).toBe(200);
+    expect(elsewhere.seen).toEqual([]);
+    // The same origin keeps them; another origin with the values sent again, or without secrets, is fine.
+    const samePlace = { url: `${upstream.url}/v2/orders/{id}`, secretHeaders: { authorization: '***' } };
+    expect((await gateway.fetch(jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'PATCH', body: samePlace }))).status).toBe(200);
+    const resent = { url: `${elsewhere.url}/orders/{id}`, secretHeaders: { authorization: 'Bearer for-elsewhere-0003' } };
+    expect((await gateway.fetch(jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'PATCH', body: resent }))).status).toBe(200);
+    expect((await invoke()).status).toBe(200);
+    expect(elsewhere.seen.map((request) => request.authorization)).toEqual(['Bearer for-elsewhere-0003']);
+  });
+
   it('re-seals stored secrets under a new active key while calls keep working', async () => {
     const upstream = await crm();
     const oldKey = generateEncryptionKey();
