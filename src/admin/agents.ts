@@ -73,11 +73,15 @@ export class AgentAdministration {
   async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AgentView> {
     const agent = await this.store.getAgent(id);
     if (agent === undefined) throw notFound('Agent');
-    if (agent.status === 'revoked' && status !== 'revoked') {
-      throw new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' });
-    }
+    const revokedAlready = () =>
+      new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' });
+    if (agent.status === 'revoked' && status !== 'revoked') throw revokedAlready();
     const updated = await this.store.updateAgent(id, { status, updatedAt: new Date(this.now()).toISOString() });
-    if (updated === undefined) throw notFound('Agent');
+    if (updated === undefined) {
+      // The store refuses to revive an agent revoked since it was read.
+      if ((await this.store.getAgent(id))?.status === 'revoked') throw revokedAlready();
+      throw notFound('Agent');
+    }
     return toAgentView(updated);
   }
 

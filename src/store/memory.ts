@@ -158,6 +158,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       assertOpen();
       const agent = agents.get(id);
       if (!agent) return undefined;
+      // Revocation is final.
+      if (agent.status === 'revoked' && patch.status !== undefined && patch.status !== 'revoked') return undefined;
       const updated = copyAgent({ ...agent, ...patch, id: agent.id, createdAt: agent.createdAt });
       agents.set(id, updated);
       return copyAgent(updated);

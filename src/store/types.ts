@@ -213,7 +213,11 @@ export interface Store {
   // Agents
   createAgent(agent: AgentRecord): Promise<void>;
   getAgent(id: string): Promise<AgentRecord | undefined>;
-  /** Replaces the fields given; returns the new record, or undefined if there is none. */
+  /**
+   * Replaces the fields given; returns the new record, or undefined if there is none.
+   * *Atomic*: revocation is final, so a patch whose `status` is not `'revoked'` is not applied
+   * to a revoked agent (undefined, as for an unknown id), even when it races the revocation.
+   */
   updateAgent(id: string, patch: Partial<Omit<AgentRecord, 'id' | 'createdAt'>>): Promise<AgentRecord | undefined>;
   listAgents(options?: ListOptions): Promise<Page<AgentRecord>>;
 

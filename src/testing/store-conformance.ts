@@ -185,6 +185,25 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.getAgent('nobody')).toBeUndefined();
     });
 
+    it('agents: revocation is final, also when a re-enable races it (across handles when given)', async () => {
+      await store.createAgent(agentRecord('agent-r', { status: 'disabled' }));
+      const raced = await Promise.all([
+        handle(0).updateAgent('agent-r', { status: 'revoked', updatedAt: at(1) }),
+        handle(1).updateAgent('agent-r', { status: 'active', updatedAt: at(1) }),
+      ]);
+      expect(raced[0]?.status).toBe('revoked');
+      expect((await store.getAgent('agent-r'))?.status).toBe('revoked');
+      for (const status of ['active', 'disabled'] as const) {
+        expect(await handle(1).updateAgent('agent-r', { status, updatedAt: at(2) })).toBeUndefined();
+      }
+      expect(await store.getAgent('agent-r')).toMatchObject({ status: 'revoked', updatedAt: at(1) });
+      // Other fields of a revoked agent may still change.
+      expect(await store.updateAgent('agent-r', { name: 'renamed', updatedAt: at(3) })).toMatchObject({
+        status: 'revoked',
+        name: 'renamed',
+      });
+    });
+
     it('agents: list pages with cursor and limit, each agent exactly once', async () => {
       const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `agent-${letter}`);
       for (const [index, id] of ids.entries()) await store.createAgent(agentRecord(id, { createdAt: at(index) }));

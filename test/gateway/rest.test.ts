@@ -322,6 +322,17 @@ describe('agent key lifecycle', () => {
       'admin.agent.revoked',
     ]);
   });
+
+  it('a revoke and an enable sent together leave the agent revoked, and its key refused', async () => {
+    const { agent, apiKey } = await setup();
+    await gateway.admin.disableAgent(agent.id);
+    const [revoked, enabled] = await Promise.allSettled([gateway.admin.revokeAgent(agent.id), gateway.admin.enableAgent(agent.id)]);
+    expect(revoked).toMatchObject({ status: 'fulfilled', value: { status: 'revoked' } });
+    // The enable either came first (and was undone) or was refused.
+    if (enabled.status === 'rejected') expect(enabled.reason).toMatchObject({ code: 'CONFLICT' });
+    expect((await gateway.admin.getAgent(agent.id)).status).toBe('revoked');
+    expect((await invoke(apiKey, 'echo', { input: { text: 'a' } })).status).toBe(401);
+  });
 });
 
 describe('programmatic invoke', () => {

@@ -264,8 +264,10 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       const params: unknown[] = [encodeText(id)];
       const assignments = patchAssignments(patch, AGENT_PATCH_COLUMNS, params);
       if (assignments.length === 0) return getAgent(id);
+      // Revocation is final: under the row's lock, a racing re-enable finds it revoked.
+      const unlessRevoked = patch.status !== undefined && patch.status !== 'revoked' ? ` AND status <> 'revoked'` : '';
       const [row] = await query<AgentRow>(
-        `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1 RETURNING ${AGENT_COLUMNS}`,
+        `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1${unlessRevoked} RETURNING ${AGENT_COLUMNS}`,
         params,
       );
       return row && agentFromRow(row);
