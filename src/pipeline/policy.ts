@@ -42,9 +42,9 @@ function decide(
       details: { rule: decision.ruleIds },
     });
   }
-  const charges = decision.rateLimits;
-  if (charges === undefined || charges.length === 0) return next();
-  checkCharges(charges);
+  const charged = decision.rateLimits;
+  if (charged === undefined || charged.length === 0) return next();
+  const charges = distinctCharges(charged);
   const wait = deps.rateLimiter.take(charges, deps.now());
   return isPromiseLike(wait) ? Promise.resolve(wait).then((settled) => admit(charges, settled, next)) : admit(charges, wait, next);
 }
@@ -62,8 +62,12 @@ function admit(charges: readonly RateLimitCharge[], wait: number, next: () => Pr
   });
 }
 
-/** A custom engine's budgets are checked before any limiter sees them. */
-function checkCharges(charges: readonly RateLimitCharge[]): void {
+/**
+ * A custom engine's budgets, checked before any limiter sees them, one per key: two charges
+ * to one budget count the call once, under the stricter limit.
+ */
+function distinctCharges(charges: readonly RateLimitCharge[]): readonly RateLimitCharge[] {
+  let byKey: Map<string, RateLimitCharge> | undefined;
   for (const charge of charges) {
     if (
       typeof charge?.key !== 'string' ||
@@ -77,5 +81,10 @@ function checkCharges(charges: readonly RateLimitCharge[]): void {
         'the policy engine returned a rate limit without a string key and ruleId, a positive integer limit and a positive windowMs',
       );
     }
+    if (charges.length === 1) return charges;
+    byKey ??= new Map();
+    const other = byKey.get(charge.key);
+    if (other === undefined || charge.limit / charge.windowMs < other.limit / other.windowMs) byKey.set(charge.key, charge);
   }
+  return byKey === undefined || byKey.size === charges.length ? charges : [...byKey.values()];
 }

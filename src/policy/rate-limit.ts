@@ -44,27 +44,21 @@ export function budgetWait(times: readonly number[], limit: number, windowMs: nu
   return Math.min(windowMs, Math.max(0, (recent[recent.length - limit] as number) + windowMs - now));
 }
 
-/** The times of a budget's recent calls, oldest first from `head`, as a ring once full. */
+/** The times of a budget's calls still in its window, oldest first from `start`. */
 interface Budget {
   limit: number;
   windowMs: number;
   times: number[];
-  head: number;
-  /** The newest call's time: the budget is idle once this is a window old. */
-  newest: number;
-}
-
-/** The budget's call times in order, oldest first. */
-function orderedTimes(budget: Budget): number[] {
-  return budget.times.length < budget.limit ? budget.times : [...budget.times.slice(budget.head), ...budget.times.slice(0, budget.head)];
+  start: number;
 }
 
 /**
  * An exact sliding-window limiter in this process's memory: a budget of `limit` per
  * `windowMs` never lets more than `limit` calls through in any window of that length. It
- * keeps the times of each budget's last `limit` calls (8 bytes each). With several gateway
- * instances each counts its own calls: plug in a shared {@link RateLimiter} to count across
- * them.
+ * keeps the times of each budget's calls still in the window (8 bytes each, at most
+ * `limit`), and forgets a budget once it is idle for a window. With several gateway
+ * instances each counts its own calls: plug in a shared {@link RateLimiter} (the SQL
+ * store's, which gateways on it use by default) to count across them.
  *
  * @example
  * ```ts
@@ -77,53 +71,56 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
   const budgets = new Map<string, Budget>();
   let nextSweep = sweepAbove;
 
+  /** Drops the calls that left the window; the newest `limit` at most stay (a rule may have tightened). */
+  function prune(budget: Budget, charge: RateLimitCharge, now: number): void {
+    const { times } = budget;
+    let start = budget.start;
+    while (start < times.length && (times[start] as number) + charge.windowMs <= now) start++;
+    start = Math.max(start, times.length - charge.limit);
+    if (start > 32 && start * 2 > times.length) {
+      times.splice(0, start);
+      start = 0;
+    }
+    budget.start = start;
+    budget.limit = charge.limit;
+    budget.windowMs = charge.windowMs;
+  }
+
   function sweep(now: number): void {
-    for (const [key, budget] of budgets) if (budget.newest + budget.windowMs <= now) budgets.delete(key);
+    for (const [key, budget] of budgets) {
+      const newest = budget.times[budget.times.length - 1];
+      if (newest === undefined || newest + budget.windowMs <= now) budgets.delete(key);
+    }
     // Budgets in use stay: sweep again only once as many more have come.
     nextSweep = Math.max(sweepAbove, budgets.size * 2);
   }
 
-  /** The budget of `key` for `charge`'s limit: one whose rule changed keeps its calls still in the new window. */
-  function budgetFor(charge: RateLimitCharge, now: number): Budget | undefined {
+  /** Milliseconds until `charge`'s budget takes one more call (0: now); never more than a window. */
+  function waitOf(charge: RateLimitCharge, now: number): number {
     const budget = budgets.get(charge.key);
-    if (budget === undefined || (budget.limit === charge.limit && budget.windowMs === charge.windowMs)) return budget;
-    const kept = orderedTimes(budget).filter((time) => time + charge.windowMs > now);
-    const conformed = {
-      limit: charge.limit,
-      windowMs: charge.windowMs,
-      times: kept.slice(Math.max(0, kept.length - charge.limit)),
-      head: 0,
-      newest: budget.newest,
-    };
-    budgets.set(charge.key, conformed);
-    return conformed;
-  }
-
-  /** Milliseconds until `budget` takes one more call (0: now); never more than a window. */
-  function waitOf(budget: Budget | undefined, now: number): number {
-    if (budget === undefined || budget.times.length < budget.limit) return 0;
-    return Math.min(budget.windowMs, Math.max(0, (budget.times[budget.head] as number) + budget.windowMs - now));
+    if (budget === undefined) return 0;
+    prune(budget, charge, now);
+    const held = budget.times.length - budget.start;
+    if (held < charge.limit) return 0;
+    // The oldest call still counted; when the clock went back it may lie ahead of now.
+    const oldest = budget.times[budget.times.length - charge.limit] as number;
+    return Math.min(charge.windowMs, Math.max(1, oldest + charge.windowMs - now));
   }
 
   function record(charge: RateLimitCharge, now: number): void {
     let budget = budgets.get(charge.key);
     if (budget === undefined) {
       if (budgets.size >= nextSweep) sweep(now);
-      budget = { limit: charge.limit, windowMs: charge.windowMs, times: [], head: 0, newest: now };
+      budget = { limit: charge.limit, windowMs: charge.windowMs, times: [], start: 0 };
       budgets.set(charge.key, budget);
     }
-    if (budget.times.length < budget.limit) budget.times.push(now);
-    else {
-      budget.times[budget.head] = now;
-      budget.head = (budget.head + 1) % budget.limit;
-    }
-    budget.newest = now;
+    budget.times.push(now);
   }
 
   return {
     take(charges, now) {
       let wait = 0;
-      for (const charge of charges) wait = Math.max(wait, waitOf(budgetFor(charge, now), now));
+      for (const charge of charges) wait = Math.max(wait, waitOf(charge, now));
       if (wait > 0) return wait;
       for (const charge of charges) record(charge, now);
       return 0;

@@ -172,6 +172,44 @@ describe('rate limits on policy rules', () => {
     expect(seen[0]).toEqual([{ key: expect.stringMatching(/^tenant-of:/), limit: 5, windowMs: 1000, ruleId: 'mine' }]);
   });
 
+  it('count a call charged twice to one budget once, under the stricter limit', async () => {
+    const engine: PolicyEngine = {
+      evaluate: () => ({
+        effect: 'allow',
+        ruleIds: ['a', 'b'],
+        rateLimits: [
+          { key: 'tenant', limit: 3, windowMs: 60_000, ruleId: 'a' },
+          { key: 'tenant', limit: 2, windowMs: 60_000, ruleId: 'b' },
+        ],
+      }),
+    };
+    const { gateway, apiKey } = await setup({ policy: engine });
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    const refused = await invoke(gateway, apiKey);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { details: unknown } }).error.details).toEqual({ rule: ['b'], retryAfterSeconds: 60 });
+  });
+
+  it('leave the idempotency key of a refused call free, so the retry runs once', async () => {
+    const { gateway, apiKey, clock, runs } = await setup();
+    await invoke(gateway, apiKey);
+    await invoke(gateway, apiKey);
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 3 }, idempotencyKey: 'refund-3' } }));
+    const refused = await keyed();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('60');
+    clock.now += 60_000;
+    const ran = await keyed();
+    expect(ran.status).toBe(200);
+    const { invocationId } = (await ran.json()) as { invocationId: string };
+    const replayed = await keyed();
+    expect(replayed.status).toBe(200);
+    expect(((await replayed.json()) as { invocationId: string }).invocationId).toBe(invocationId);
+    expect(runs.count).toBe(3);
+  });
+
   it('a broken limiter or engine answer is an internal error, not a call let through', async () => {
     const errors: unknown[] = [];
     const broken = await setup({ rateLimiter: { take: () => Number.NaN }, onError: (error) => errors.push(error) });
