@@ -13,10 +13,11 @@ export function jsonResponse(status: number, body: unknown, headers?: Record<str
 }
 
 /** The error body everywhere: `{ error: { code, message, details? }, invocationId? }`. */
-export function errorResponse(error: unknown, invocationId?: string): JsonReply {
+export function errorResponse(error: unknown, invocationId?: string, headers?: Record<string, string>): JsonReply {
   const gatewayError = toGatewayError(error);
   const body = invocationId === undefined ? { error: gatewayError.toJSON() } : { error: gatewayError.toJSON(), invocationId };
-  return jsonResponse(gatewayError.status, body, gatewayError.headers);
+  const all = headers === undefined ? gatewayError.headers : { ...gatewayError.headers, ...headers };
+  return jsonResponse(gatewayError.status, body, all);
 }
 
 /** 405 with the `Allow` header. */

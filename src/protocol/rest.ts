@@ -34,7 +34,7 @@ export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, s
     case 'pending_approval':
       return jsonResponse(202, { invocationId: outcome.invocationId, status: 'pending_approval', approval: outcome.approval }, headers);
     default:
-      return errorResponse(outcome.error, outcome.invocationId);
+      return errorResponse(outcome.error, outcome.invocationId, headers);
   }
 }
 

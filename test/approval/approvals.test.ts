@@ -225,6 +225,20 @@ describe('approve-then-execute over REST', () => {
     expect(notices).toHaveLength(1);
   });
 
+  it('says Preference-Applied also when the decision during the wait is a denial', async () => {
+    let gatewayRef: Gateway | undefined;
+    const { gateway, invoke } = await setup({
+      approver: callbackApprover(async (approval) => {
+        await gatewayRef?.admin.decide(approval.id, { decision: 'deny', reason: 'no' }, approverPrincipal);
+      }),
+    });
+    gatewayRef = gateway;
+    const result = await invoke({ orderId: 'O-8', amount: 999 }, { prefer: 'wait=10' });
+    expect(result.status).toBe(403);
+    expect(result.body.error.code).toBe('POLICY_DENIED');
+    expect(result.headers.get('preference-applied')).toBe('wait=10');
+  });
+
   it('answers 202 after Prefer: wait runs out with no decision', async () => {
     const { invoke } = await setup();
     const result = await invoke({ orderId: 'O-7', amount: 999 }, { prefer: 'wait=1' });
