@@ -38,6 +38,7 @@ const METADATA_ADDRESSES: ReadonlySet<string> = new Set(
 );
 
 const NAT64_WELL_KNOWN: Cidr = ipaddr.parseCIDR('64:ff9b::/96');
+const NAT64_LOCAL_USE: Cidr = ipaddr.parseCIDR('64:ff9b:1::/48');
 const IPV4_COMPATIBLE: Cidr = ipaddr.parseCIDR('::/96');
 
 function embeddedIPv4(parts: readonly number[], high: number): ipaddr.IPv4 {
@@ -46,10 +47,39 @@ function embeddedIPv4(parts: readonly number[], high: number): ipaddr.IPv4 {
   return new ipaddr.IPv4([upper >> 8, upper & 0xff, lower >> 8, lower & 0xff]);
 }
 
+/** Where the RFC 6052 layouts that fit in a /48 put the IPv4 address's bytes: /48, /56, /64, /96. */
+const LOCAL_USE_LAYOUTS: ReadonlyArray<readonly number[]> = [
+  [6, 7, 9, 10],
+  [7, 9, 10, 11],
+  [9, 10, 11, 12],
+  [12, 13, 14, 15],
+];
+
+/**
+ * The IPv4 addresses an address in the NAT64 local-use prefix `64:ff9b:1::/48` (RFC 8215) may
+ * carry, distinct ones only. The operator picks the translator's prefix inside it, /48 to /96,
+ * and that length is not known here: the address is read in every layout RFC 6052 gives those
+ * lengths. For the common /96 prefix the last 32 bits are the address.
+ */
+function localUseIPv4s(address: ipaddr.IPv6): ipaddr.IPv4[] {
+  const bytes = address.toByteArray();
+  const readings: ipaddr.IPv4[] = [];
+  const seen = new Set<string>();
+  for (const layout of LOCAL_USE_LAYOUTS) {
+    const reading = new ipaddr.IPv4(layout.map((index) => bytes[index] as number));
+    const text = reading.toString();
+    if (seen.has(text)) continue;
+    seen.add(text);
+    readings.push(reading);
+  }
+  return readings;
+}
+
 /**
  * The IPv4 address an IPv6 address carries and routes to, when it carries one: IPv4-mapped
  * (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), NAT64 well-known prefix
- * (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`).
+ * (`64:ff9b::a.b.c.d`), NAT64 local-use prefix (`64:ff9b:1::/48`) when all its readings
+ * ({@link localUseIPv4s}) agree, and 6to4 (`2002:aabb:ccdd::`).
  */
 function unwrapIPv4(address: IpAddress): IpAddress {
   if (address.kind() === 'ipv4') return address;
@@ -58,15 +88,38 @@ function unwrapIPv4(address: IpAddress): IpAddress {
   if (range === 'ipv4Mapped') return ipv6.toIPv4Address();
   if (range === 'rfc6145') return embeddedIPv4(ipv6.parts, 6);
   if (range === 'rfc6052' && ipv6.match(NAT64_WELL_KNOWN)) return embeddedIPv4(ipv6.parts, 6);
+  if (range === 'rfc6052' && ipv6.match(NAT64_LOCAL_USE)) {
+    const readings = localUseIPv4s(ipv6);
+    return readings.length === 1 ? (readings[0] as ipaddr.IPv4) : ipv6;
+  }
   if (range === '6to4') return embeddedIPv4(ipv6.parts, 1);
   return ipv6;
 }
 
-function classifyParsed(parsed: IpAddress): AddressClass {
-  const effective = unwrapIPv4(parsed);
+function classifyUnwrapped(effective: IpAddress): AddressClass {
   if (METADATA_ADDRESSES.has(effective.toNormalizedString())) return 'metadata';
   if (effective.kind() === 'ipv6' && (effective as ipaddr.IPv6).match(IPV4_COMPATIBLE)) return 'private';
   return effective.range() === 'unicast' ? 'public' : 'private';
+}
+
+/**
+ * An address in the NAT64 local-use prefix is judged by every IPv4 address it may carry: cloud
+ * metadata if any of them is one (refused even under `allowPrivateNetwork: true`), public only
+ * if all of them are.
+ */
+function classifyLocalUse(address: ipaddr.IPv6): AddressClass {
+  let addressClass: AddressClass = 'public';
+  for (const reading of localUseIPv4s(address)) {
+    const readingClass = classifyUnwrapped(reading);
+    if (readingClass === 'metadata') return 'metadata';
+    if (readingClass === 'private') addressClass = 'private';
+  }
+  return addressClass;
+}
+
+function classifyParsed(parsed: IpAddress): AddressClass {
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).match(NAT64_LOCAL_USE)) return classifyLocalUse(parsed as ipaddr.IPv6);
+  return classifyUnwrapped(unwrapIPv4(parsed));
 }
 
 function parseAddress(address: string): IpAddress | undefined {

@@ -31,6 +31,10 @@ describe('classifyAddress', () => {
     '64:ff9b::7f00:1',
     '64:ff9b::a00:1',
     '64:ff9b:1::1',
+    '64:ff9b:1::7f00:1',
+    '64:ff9b:1::a00:1',
+    // Public in the /96 reading, but 0.0.0.0 in the /48 one.
+    '64:ff9b:1::808:808',
     '2002:7f00:1::',
     '2002:c0a8:101::1',
     '2001::1',
@@ -51,6 +55,13 @@ describe('classifyAddress', () => {
     '::ffff:169.254.169.254',
     '::ffff:a9fe:a9fe',
     '64:ff9b::a9fe:a9fe',
+    // NAT64 local-use prefix (RFC 8215), in the RFC 6052 layouts a /96, /64, /56 or /48 prefix gives it.
+    '64:ff9b:1::a9fe:a9fe',
+    '64:ff9b:1::169.254.169.254',
+    '64:ff9b:1:ffff:ffff:ffff:a9fe:a9fe',
+    '64:ff9b:1:0:a9:fea9:fe00:0',
+    '64:ff9b:1:a9:fe:a9fe::',
+    '64:ff9b:1:a9fe:a9:fe00::',
   ])('%s is cloud metadata', (address) => {
     expect(classifyAddress(address)).toBe('metadata');
   });
@@ -91,6 +102,22 @@ describe('compileNetworkPolicy', () => {
     expect(policy.allows('127.0.0.2')).toBe(false);
     expect(policy.allows('8.8.8.8')).toBe(true);
     expect(policy.key).toBe(compileNetworkPolicy(['fd00::/8', '127.0.0.1/32'], ['10.20.0.0/16']).key);
+  });
+
+  it('true still refuses cloud metadata behind the NAT64 local-use prefix, as behind the well-known one', () => {
+    const policy = compileNetworkPolicy(true);
+    expect(policy.allows('64:ff9b::a9fe:a9fe')).toBe(false);
+    expect(policy.allows('64:ff9b:1::a9fe:a9fe')).toBe(false);
+    expect(policy.allows('64:ff9b:1:a9fe:a9:fe00::')).toBe(false);
+    expect(policy.allows('64:ff9b:1::a00:1')).toBe(true);
+    expect(policy.allows('64:ff9b:1::808:808')).toBe(true);
+  });
+
+  it('an IPv4 CIDR opens a NAT64 local-use address only when all its readings agree; an IPv6 CIDR names it outright', () => {
+    // Read as /96 this is 10.20.3.4, read as /48 it is 0.0.0.0.
+    expect(compileNetworkPolicy(['10.20.0.0/16']).allows('64:ff9b:1::a14:304')).toBe(false);
+    expect(compileNetworkPolicy(['0.0.0.0/8']).allows('64:ff9b:1::')).toBe(true);
+    expect(compileNetworkPolicy(['64:ff9b:1::/96']).allows('64:ff9b:1::a14:304')).toBe(true);
   });
 
   it('a CIDR can name a metadata address on purpose', () => {
