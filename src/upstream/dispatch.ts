@@ -41,6 +41,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   private truncated = false;
 
   constructor(
+    private readonly method: string,
     private readonly abort: CallAbort,
     private readonly choose: (status: number, headers: IncomingHttpHeaders) => BodyReading,
     private readonly resolve: (answer: UpstreamAnswer) => void,
@@ -63,7 +64,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     this.reading = reading;
     if (reading.mode === 'read') {
       try {
-        this.plan = planResponseBody(reading.options);
+        this.plan = planResponseBody(reading.options, this.method);
       } catch (error) {
         this.fail(error);
       }
@@ -74,6 +75,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     const reading = this.reading;
     if (reading === undefined) return;
+    if (reading.mode === 'read' && !(this.plan as BodyPlan).hasBody) return;
     const limit = reading.mode === 'read' ? (this.plan as BodyPlan).rawLimit : reading.limit;
     if (this.size + chunk.length > limit) {
       if (reading.mode === 'discard') {
@@ -169,7 +171,7 @@ export function dispatchRequest(
   choose: (status: number, headers: IncomingHttpHeaders) => BodyReading,
 ): Promise<UpstreamAnswer> {
   return new Promise<UpstreamAnswer>((resolve, reject) => {
-    const collector = new ResponseCollector(abort, choose, resolve, reject);
+    const collector = new ResponseCollector(options.method, abort, choose, resolve, reject);
     dispatcher.dispatch(options, collector);
   });
 }

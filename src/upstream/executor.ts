@@ -221,7 +221,10 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
         } catch {
           read = { data: Buffer.alloc(0), truncated: false };
         }
-        throw upstreamStatusError(status, errorBodyText(read.data, read.truncated, scrubber, scrub));
+        throw upstreamStatusError(
+          status,
+          errorBodyText(read.data, read.truncated, firstHeader(answer.headers['content-type']), scrubber, scrub),
+        );
       }
 
       const read =

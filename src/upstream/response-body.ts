@@ -22,12 +22,39 @@ export interface ReadBodyOptions {
 }
 
 type Decoder = (data: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Promise<Buffer>;
+type StreamingDecoder = (
+  options: zlib.ZlibOptions & zlib.BrotliOptions,
+) => zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress;
 
-const DECODERS: Readonly<Record<string, Decoder>> = {
-  gzip: promisify(zlib.gunzip) as Decoder,
-  'x-gzip': promisify(zlib.gunzip) as Decoder,
-  deflate: promisify(zlib.inflate) as Decoder,
-  br: promisify(zlib.brotliDecompress) as Decoder,
+/** How one content coding is undone: all at once, or as a stream that can be stopped part way. */
+interface Decoding {
+  whole: Decoder;
+  stream: StreamingDecoder;
+}
+
+const GUNZIP: Decoding = { whole: promisify(zlib.gunzip) as Decoder, stream: zlib.createGunzip };
+const INFLATE: Decoding = { whole: promisify(zlib.inflate) as Decoder, stream: zlib.createInflate };
+const INFLATE_RAW: Decoding = { whole: promisify(zlib.inflateRaw) as Decoder, stream: zlib.createInflateRaw };
+const BROTLI: Decoding = { whole: promisify(zlib.brotliDecompress) as Decoder, stream: zlib.createBrotliDecompress };
+
+/**
+ * True when `data` opens with a header zlib's inflate accepts (RFC 1950: method 8, a window of
+ * at most 32 KiB, no preset dictionary, check bits). `Content-Encoding: deflate` means such a
+ * stream, but some servers send raw deflate (RFC 1951) under that name, which inflate refuses
+ * on this header.
+ */
+function hasZlibHeader(data: Buffer): boolean {
+  if (data.length < 2) return true;
+  const method = data[0] as number;
+  const flags = data[1] as number;
+  return (method & 0x0f) === 8 && method >> 4 <= 7 && (flags & 0x20) === 0 && ((method << 8) | flags) % 31 === 0;
+}
+
+const DECODINGS: Readonly<Record<string, (data: Buffer) => Decoding>> = {
+  gzip: () => GUNZIP,
+  'x-gzip': () => GUNZIP,
+  deflate: (data) => (hasZlibHeader(data) ? INFLATE : INFLATE_RAW),
+  br: () => BROTLI,
 };
 
 /** The `UPSTREAM_ERROR` of a body over its limit (declared, streamed or decoded). */
@@ -57,50 +84,94 @@ function codingsOf(header: string | string[] | undefined): string[] {
     .filter((coding) => coding !== '' && coding !== 'identity');
 }
 
-/** What the headers settle about reading a body: how many raw bytes to accept, and which codings to undo. */
+/** What the headers settle about reading a body: whether there is one, how many raw bytes to accept, and which codings to undo. */
 export interface BodyPlan {
+  /** False for a response that has no body whatever its headers say (to `HEAD`, a 204 or a 304): nothing is read. */
+  hasBody: boolean;
   /** Most bytes to read as they arrive (compressed bodies get a little more room than `limit`). */
   rawLimit: number;
   /** Content codings in the order they were applied (decoded last to first). */
-  codings: string[];
+  codings: readonly string[];
 }
+
+const NO_BODY: BodyPlan = Object.freeze({ hasBody: false, rawLimit: 0, codings: Object.freeze([]) });
 
 /**
  * Checks what the response headers tell before any body byte arrives: an unknown content
  * coding is refused, and (for `overflow: 'fail'`) so is a declared length above the limit.
- * Throws the `UPSTREAM_ERROR` to answer with.
+ * A response without a body (to `HEAD`, a 204 or a 304) is not checked: its `Content-Length`
+ * and `Content-Encoding` describe a body that is not sent. Throws the `UPSTREAM_ERROR` to answer with.
  */
-export function planResponseBody(options: ReadBodyOptions): BodyPlan {
+export function planResponseBody(options: ReadBodyOptions, requestMethod: string): BodyPlan {
   const { limit, overflow, upstreamStatus } = options;
+  if (requestMethod === 'HEAD' || upstreamStatus === 204 || upstreamStatus === 304) return NO_BODY;
   const codings = codingsOf(options.contentEncoding);
-  if (codings.some((coding) => DECODERS[coding] === undefined)) throw undecodable(upstreamStatus);
+  if (codings.some((coding) => DECODINGS[coding] === undefined)) throw undecodable(upstreamStatus);
   const rawLimit = codings.length === 0 ? limit : limit + 1024 + Math.ceil(limit / 64);
   const declared = Number(Array.isArray(options.contentLength) ? options.contentLength[0] : options.contentLength);
   if (overflow === 'fail' && codings.length === 0 && Number.isFinite(declared) && declared > limit) throw tooLarge(limit, upstreamStatus);
-  return { rawLimit, codings };
+  return { hasBody: true, rawLimit, codings };
+}
+
+/**
+ * Decodes the first `limit` bytes of `data` and stops the decoder there, so a body too large
+ * to keep whole (or a decompression bomb) still yields its start and costs no more than that.
+ */
+function decodeStart(decoding: Decoding, data: Buffer, limit: number, options: zlib.ZlibOptions & zlib.BrotliOptions): Promise<ReadBody> {
+  return new Promise<ReadBody>((resolve, reject) => {
+    const decoder = decoding.stream(options);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    decoder.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      if (size + chunk.length > limit) {
+        chunks.push(chunk.subarray(0, limit - size));
+        settled = true;
+        decoder.destroy();
+        resolve({ data: Buffer.concat(chunks, limit), truncated: true });
+        return;
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    decoder.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve({ data: Buffer.concat(chunks, size), truncated: false });
+    });
+    decoder.on('error', (error) => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    });
+    decoder.end(data);
+  });
 }
 
 /**
  * Decodes a body read under {@link planResponseBody}'s `rawLimit` (gzip, deflate, br), off the
- * main thread, with `limit` as the output cap, so a decompression bomb stops at the limit too.
+ * main thread, with `limit` as the output cap, so a decompression bomb stops at the limit too:
+ * in `fail` mode a larger body is an error, in `truncate` mode its first `limit` bytes are kept.
  * A body cut at the raw limit (`truncated`) is decoded as far as it goes.
  */
 export async function decodeResponseBody(raw: ReadBody, plan: BodyPlan, options: ReadBodyOptions): Promise<ReadBody> {
   const { limit, overflow, upstreamStatus } = options;
   let data = raw.data;
-  const truncated = raw.truncated;
+  let truncated = raw.truncated;
   for (const coding of data.length === 0 ? [] : [...plan.codings].reverse()) {
-    const decode = DECODERS[coding] as Decoder;
+    const decoding = (DECODINGS[coding] as (data: Buffer) => Decoding)(data);
+    const flush = truncated ? { finishFlush: coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH } : {};
     try {
-      data = await decode(data, {
-        maxOutputLength: limit,
-        ...(truncated ? { finishFlush: coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH } : {}),
-      });
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
-        if (overflow === 'fail') throw tooLarge(limit, upstreamStatus);
-        return { data: Buffer.alloc(0), truncated: true };
+      if (overflow === 'truncate') {
+        const decoded = await decodeStart(decoding, data, limit, flush);
+        data = decoded.data;
+        truncated ||= decoded.truncated;
+      } else {
+        data = await decoding.whole(data, { maxOutputLength: limit, ...flush });
       }
+    } catch (error) {
+      if (overflow === 'fail' && (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(limit, upstreamStatus);
       throw undecodable(upstreamStatus, error);
     }
   }

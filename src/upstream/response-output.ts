@@ -26,6 +26,17 @@ export function mediaTypeOf(contentType: string): string {
   return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
 }
 
+const JSON_POSITION = /\bat position (\d+)/;
+
+/**
+ * The cause of an invalid JSON body: V8's SyntaxError quotes the body around the bad token,
+ * unscrubbed, and a cause reaches logs and error hooks. Only the position is kept.
+ */
+function invalidJson(error: unknown): SyntaxError {
+  const position = error instanceof Error ? JSON_POSITION.exec(error.message)?.[1] : undefined;
+  return new SyntaxError(position === undefined ? 'invalid JSON' : `invalid JSON at position ${position}`);
+}
+
 /**
  * Turns a decoded response body into tool output: JSON (`application/json`, `*+json`) parsed,
  * `text/*` as a string, anything else `{ contentType, base64 }`; an empty body is `null`.
@@ -48,7 +59,7 @@ export function interpretBody(
         code: 'UPSTREAM_ERROR',
         message: 'upstream answered invalid JSON',
         details: { upstreamStatus },
-        cause: error,
+        cause: invalidJson(error),
       });
     }
   }
@@ -97,19 +108,21 @@ export function excerptSource(error: object): string | undefined {
 }
 
 /**
- * An upstream error body as text, scrubbed: the tool's own secrets removed first, then the
- * caller's scrub function. A body read only in part loses its last characters after both
- * (the larger of the longest secret form and {@link TRUNCATED_TAIL}), so no value cut off at
- * its end survives as a prefix. If the scrub function throws, the text is empty: never
- * unscrubbed.
+ * An upstream error body as text, decoded with the charset its `Content-Type` names as a
+ * success body is (a secret echoed in UTF-16 is found too), then scrubbed: the tool's own
+ * secrets removed first, then the caller's scrub function. A body read only in part loses its
+ * last characters after both (the larger of the longest secret form and
+ * {@link TRUNCATED_TAIL}), so no value cut off at its end survives as a prefix. If the scrub
+ * function throws, the text is empty: never unscrubbed.
  */
 export function errorBodyText(
   data: Buffer,
   truncated: boolean,
+  contentType: string | undefined,
   scrubber: SecretScrubber,
   scrub: ((text: string) => string) | undefined,
 ): string {
-  let text = scrubber.text(UTF8.decode(data));
+  let text = scrubber.text(textOf(data, contentType ?? ''));
   if (scrub !== undefined) {
     try {
       text = String(scrub(text));

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, createGateway, httpTool } from '../../src/index.js';
+import { type Gateway, createGateway, generateEncryptionKey, httpTool } from '../../src/index.js';
 import { jsonRequest, listen, mcpRequest } from '../helpers.js';
 
 const closers: Array<() => Promise<void>> = [];
@@ -7,7 +7,10 @@ afterEach(async () => {
   while (closers.length > 0) await closers.pop()?.();
 });
 
-/** An upstream on loopback: `/ok` answers 200, `/down` 503, `/denied` 403 naming an address, `/echo` 403 echoing `?text`. */
+/**
+ * An upstream on loopback: `/ok` answers 200, `/down` 503, `/denied` 403 naming an address,
+ * `/echo-utf16` 500 in UTF-16 echoing `?text` and the authorization header, `/echo` 403 echoing `?text`.
+ */
 async function upstream() {
   const server = await listen((req, res) => {
     const url = new URL(req.url ?? '/', 'http://upstream.test');
@@ -17,6 +20,9 @@ async function upstream() {
     } else if (url.pathname === '/down') {
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('service unavailable');
+    } else if (url.pathname === '/echo-utf16') {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-16le' });
+      res.end(Buffer.from(`denied: ${url.searchParams.get('text') ?? ''} with ${req.headers.authorization ?? ''}`, 'utf16le'));
     } else if (url.pathname === '/denied') {
       res.writeHead(403, { 'content-type': 'text/plain' });
       res.end('denied for 10.1.2.3');
@@ -153,6 +159,30 @@ describe('the excerpt of an upstream error', () => {
     expect(JSON.stringify(outcome.error.toJSON())).not.toContain('192.168.7.9');
     const record = await gateway.admin.getInvocation(outcome.invocationId as string);
     expect(record.error).toMatchObject({ details: { excerpt: details.excerpt } });
+  });
+
+  it('is decoded in the charset the upstream names before the secret scrubber and the redaction run', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({
+      tools: [
+        tool('crm.utf16', `${server.url}/echo-utf16`, {
+          secretHeaders: { authorization: 'Bearer sk_live_Q8wz3Rt5Yp7Lk2Mn' },
+          redact: { detectors: { ipv4: true } },
+        }),
+      ],
+      encryptionKey: generateEncryptionKey(),
+    });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.utf16', input: { text: 'from 10.9.8.7' } });
+    expect(outcome.status).toBe('error');
+    if (outcome.status !== 'error') return;
+    expect(outcome.error.details).toEqual({ upstreamStatus: 500, excerpt: 'denied: from *** with ***' });
+    const everything = JSON.stringify([
+      outcome.error.toJSON(),
+      await gateway.admin.listInvocations({ limit: 1000 }),
+      await gateway.admin.listAudit({ limit: 1000 }),
+    ]);
+    expect(everything).not.toContain('sk_live');
+    expect(everything).not.toContain('10.9.8.7');
   });
 
   it('keeps its bound of 512 characters when the redaction makes it longer', async () => {

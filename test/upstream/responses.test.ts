@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretScrubber } from '../../src/secrets/secret-scrubber.js';
 import { createUpstreamClient } from '../../src/upstream/client.js';
@@ -102,6 +102,38 @@ beforeAll(async () => {
         response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' });
         return void response.end(body);
       }
+      case '/deflate': {
+        const body = deflateSync(JSON.stringify({ deflate: 'zlib' }));
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'deflate' });
+        return void response.end(body);
+      }
+      case '/deflate-raw': {
+        // Raw deflate (RFC 1951, no zlib header) under the name deflate, as some servers send it.
+        const body = deflateRawSync(JSON.stringify({ deflate: 'raw' }));
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'deflate' });
+        return void response.end(body);
+      }
+      case '/head-large':
+        // Announces a body larger than the cap (and in a coding the gateway does not know) but, to HEAD, sends none.
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': '5000000', 'content-encoding': 'zz-custom' });
+        return void response.end();
+      case '/no-content-encoded':
+        response.writeHead(204, { 'content-type': 'application/json', 'content-encoding': 'zz-custom' });
+        return void response.end();
+      case '/gzip-error':
+        // About 100 KB of HTML, more than the excerpt reads once decoded.
+        response.writeHead(500, { 'content-type': 'text/html', 'content-encoding': 'gzip' });
+        return void response.end(gzipSync(`<html><body>${'<p>upstream trouble</p>'.repeat(5000)}</body></html>`));
+      case '/gzip-bomb-error':
+        response.writeHead(500, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
+        return void response.end(gzipSync(Buffer.alloc(8 * 1024 * 1024, 'e')));
+      case '/echo-bad-json':
+        // Invalid JSON right at the echoed secret.
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return void response.end(`{"echo": ${auth}}`);
+      case '/echo-error-utf16':
+        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-16le' });
+        return void response.end(Buffer.from(`denied ${auth} for ann@example.com`, 'utf16le'));
       case '/unknown-encoding':
         response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zz-custom' });
         return void response.end('abc');
@@ -207,6 +239,17 @@ describe('response bodies', () => {
     expect(head.output).toEqual({ status: 200, headers: { 'x-total': '5' }, body: null });
   });
 
+  it('decodes deflate, zlib-wrapped or raw', async () => {
+    expect((await call('/deflate')).output).toEqual({ deflate: 'zlib' });
+    expect((await call('/deflate-raw')).output).toEqual({ deflate: 'raw' });
+  });
+
+  it('reads no body, and checks no declared length or coding, for HEAD and 204', async () => {
+    const head = await call('/head-large', { method: 'HEAD', responseHeaders: ['content-length'] });
+    expect(head.output).toEqual({ status: 200, headers: { 'content-length': '5000000' }, body: null });
+    expect(await call('/no-content-encoded')).toEqual({ output: null, upstreamStatus: 204 });
+  });
+
   it('refuses an unknown content encoding', async () => {
     await rejection(call('/unknown-encoding'), 'UPSTREAM_ERROR');
   });
@@ -257,6 +300,14 @@ describe('upstream errors', () => {
     expect(error.message).toMatch(/could not be reached/);
   });
 
+  it('excerpts the start of a compressed error body too large to decode whole', async () => {
+    const error = await rejection(call('/gzip-error'), 'UPSTREAM_ERROR');
+    const excerpt = (error.details as { excerpt: string }).excerpt;
+    expect(excerpt).toBe(`<html><body>${'<p>upstream trouble</p>'.repeat(5000)}`.slice(0, 512));
+    const bomb = await rejection(call('/gzip-bomb-error'), 'UPSTREAM_ERROR');
+    expect(bomb.details).toEqual({ upstreamStatus: 500, excerpt: 'e'.repeat(512) });
+  });
+
   it('leaves the excerpt empty when the scrub function fails', async () => {
     const error = await rejection(
       call('/not-found', {}, () => {
@@ -282,13 +333,13 @@ describe('the text behind an error excerpt', () => {
   it('of a body read in part drops its end after scrubbing, so no cut-off value survives as a prefix', () => {
     const body = Buffer.from(`head alice@example.com ${CREDENTIAL} ${'p'.repeat(300)} bob@examp`);
     const scrubbed = `head [email] *** ${'p'.repeat(300)} bob@examp`;
-    expect(errorBodyText(body, false, scrubber, email)).toBe(scrubbed);
-    const partial = errorBodyText(body, true, scrubber, email);
+    expect(errorBodyText(body, false, 'text/plain', scrubber, email)).toBe(scrubbed);
+    const partial = errorBodyText(body, true, undefined, scrubber, email);
     expect(partial).toBe(scrubbed.slice(0, scrubbed.length - 256));
     expect(partial).not.toContain('bob');
     // The first characters of a secret at the end of the part read go with the end.
     const cut = Buffer.from(`${'q'.repeat(400)}${CREDENTIAL.slice(0, 9)}`);
-    expect(errorBodyText(cut, true, scrubber, undefined)).toBe('q'.repeat(400 + 9 - 256));
+    expect(errorBodyText(cut, true, 'text/plain; charset=utf-8', scrubber, undefined)).toBe('q'.repeat(400 + 9 - 256));
   });
 });
 
@@ -327,6 +378,29 @@ describe('secret header values never come back', () => {
     expect(error.message).not.toContain(CREDENTIAL);
     const straddling = await rejection(call('/echo-error-boundary', withSecret), 'UPSTREAM_ERROR');
     expectClean(straddling.toJSON());
+  });
+
+  it('is removed from an error body in the charset its Content-Type names, before the scrub function runs', async () => {
+    const seen: string[] = [];
+    const email = (text: string) => {
+      seen.push(text);
+      return text.replace(/[\w.]+@[\w.]+/g, '[email]');
+    };
+    const error = await rejection(call('/echo-error-utf16', withSecret, email), 'UPSTREAM_ERROR');
+    expect(error.details).toEqual({ upstreamStatus: 500, excerpt: 'denied *** for [email]' });
+    expect(seen).toEqual(['denied *** for ann@example.com']);
+  });
+
+  it('is not quoted by the cause of an invalid JSON error', async () => {
+    const error = await rejection(call('/echo-bad-json', withSecret), 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream answered invalid JSON');
+    expect(error.cause).toBeInstanceOf(SyntaxError);
+    const cause = error.cause as SyntaxError;
+    for (const text of [cause.message, String(cause.stack)]) {
+      expect(text).not.toContain('sk_live');
+      expect(text).not.toContain('Bearer');
+      expect(text).not.toContain('echo');
+    }
   });
 
   it('is removed from listed response headers', async () => {
