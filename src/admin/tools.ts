@@ -143,34 +143,53 @@ export class ToolAdministration {
     let resealed = 0;
     let unchanged = 0;
     const stored = await this.host.store.listTools();
-    for (const record of stored) {
-      const definition = httpTool(record.definition as unknown as HttpToolOptions);
-      const result = resealSecretHeaders(definition, this.host.vault);
-      resealed += result.changed;
-      unchanged += result.unchanged;
-      if (result.changed > 0) {
-        await this.host.store.putTool({
-          ...record,
-          definition: toJson(result.definition),
-          updatedAt: new Date(this.host.now()).toISOString(),
-        });
+    for (const listed of stored) {
+      // A tool updated meanwhile is read again: its new secrets are resealed, never reverted.
+      let record: StoredToolRecord | undefined = listed;
+      for (let attempt = 0; record !== undefined; attempt++) {
+        const result = resealSecretHeaders(httpTool(record.definition as unknown as HttpToolOptions), this.host.vault);
+        const resealedRecord = { ...record, definition: toJson(result.definition), updatedAt: new Date(this.host.now()).toISOString() };
+        if (result.changed === 0 || (await this.write(resealedRecord, record))) {
+          resealed += result.changed;
+          unchanged += result.unchanged;
+          break;
+        }
+        if (attempt === 4) {
+          throw new GatewayError({ code: 'CONFLICT', message: `Tool "${record.name}" kept changing during the rotation; run it again` });
+        }
+        record = await this.host.store.getTool(record.name);
       }
     }
     await this.host.reload();
     return { tools: stored.length, resealed, unchanged };
   }
 
+  /** Stores `definition`; an update replaces `previous` only if nobody changed it since it was read. */
   private async put(definition: HttpToolDefinition, previous: StoredToolRecord | undefined): Promise<void> {
     const at = new Date(this.host.now()).toISOString();
     const resolved = this.host.resolve(definition);
-    await this.host.store.putTool({
+    const record: StoredToolRecord = {
       name: definition.name,
       definition: toJson(definition),
       version: resolved.version,
       createdAt: previous?.createdAt ?? at,
       updatedAt: at,
-    });
+    };
+    if (!(await this.write(record, previous))) {
+      throw new GatewayError({
+        code: 'CONFLICT',
+        message: `Tool "${definition.name}" changed while this update was made; read it again and retry`,
+      });
+    }
     await this.host.reload();
+  }
+
+  /** Writes `record`, over `previous` only while it is still stored (when the store can tell). */
+  private async write(record: StoredToolRecord, previous: StoredToolRecord | undefined): Promise<boolean> {
+    const { store } = this.host;
+    if (previous !== undefined && store.replaceTool !== undefined) return store.replaceTool(record, previous);
+    await store.putTool(record);
+    return true;
   }
 
   private view(name: string): ToolAdminView {

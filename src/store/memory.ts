@@ -173,6 +173,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       assertOpen();
       tools.set(tool.name, clone(tool));
     },
+    async replaceTool(tool, expected) {
+      assertOpen();
+      const current = tools.get(tool.name);
+      if (current === undefined || JSON.stringify(current.definition) !== JSON.stringify(expected.definition)) return false;
+      tools.set(tool.name, clone(tool));
+      return true;
+    },
     async getTool(name) {
       const tool = tools.get(name);
       return tool && clone(tool);

@@ -248,6 +248,40 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await store.listTools()).map((item) => item.name)).toEqual(['billing.invoice']);
     });
 
+    it('tools: replaceTool writes only over the definition it was given, and of racing replacements one wins', async (context) => {
+      if (store.replaceTool === undefined) {
+        context.skip();
+        return;
+      }
+      const base = {
+        name: 'crm.cas',
+        definition: { description: 'v1', nul: 'a\u0000b' },
+        version: 'v1',
+        createdAt: at(0),
+        updatedAt: at(0),
+      };
+      await store.putTool(base);
+      const second = { ...base, definition: { description: 'v2' }, version: 'v2', updatedAt: at(1) };
+      expect(await store.replaceTool(second, (await store.getTool('crm.cas')) as typeof base)).toBe(true);
+      // Over a definition that is no longer stored: refused, nothing written.
+      expect(await store.replaceTool({ ...base, definition: { description: 'stale' } }, base)).toBe(false);
+      expect(await store.getTool('crm.cas')).toEqual(second);
+      expect(await store.replaceTool({ ...base, name: 'crm.none' }, { ...base, name: 'crm.none' })).toBe(false);
+      expect(await store.getTool('crm.none')).toBeUndefined();
+
+      const raced = await Promise.all(
+        Array.from({ length: 6 }, (_, index) =>
+          (handle(index).replaceTool as NonNullable<Store['replaceTool']>)(
+            { ...second, definition: { description: `v3-${index}` }, updatedAt: at(2) },
+            second,
+          ),
+        ),
+      );
+      expect(raced.filter(Boolean)).toHaveLength(1);
+      const winner = raced.indexOf(true);
+      expect((await store.getTool('crm.cas'))?.definition).toEqual({ description: `v3-${winner}` });
+    });
+
     it('policies: put, replace, get, list, delete', async () => {
       const policy = { id: 'deny-deletes', rule: { effect: 'deny', tools: ['*.delete'] }, createdAt: at(0), updatedAt: at(0) };
       await store.putPolicy(policy);

@@ -311,6 +311,44 @@ describe('admin: tools', () => {
     expect(upstream.seen.every((request) => request.authorization === TOKEN)).toBe(true);
     expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1 });
   });
+
+  it('a rotation racing a credential replacement never brings the old credential back; racing updates do not overwrite each other', async () => {
+    const upstream = await crm();
+    const oldKey = generateEncryptionKey();
+    const { gateway, apiKey } = await gatewayWith({ encryptionKey: { active: 'k1', keys: { k1: oldKey } } });
+    const tool = (name: string) => ({
+      name,
+      description: 'Orders',
+      method: 'GET' as const,
+      url: `${upstream.url}/orders/{id}`,
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: 'Bearer old-token-0001' },
+      allowPrivateNetwork: true,
+    });
+    for (const name of ['crm.a', 'crm.b', 'crm.c', 'crm.orders']) await gateway.admin.createTool(tool(name));
+    const [rotated, replaced] = await Promise.allSettled([
+      gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } } }),
+      gateway.admin.updateTool('crm.orders', { secretHeaders: { authorization: 'Bearer new-token-0002' } }),
+    ]);
+    expect(rotated.status).toBe('fulfilled');
+    expect(replaced.status).toBe('fulfilled');
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).status).toBe('succeeded');
+    expect(upstream.seen.at(-1)?.authorization).toBe('Bearer new-token-0002');
+    // Every secret is under the new key now.
+    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 4, resealed: 0, unchanged: 4 });
+
+    // Two updates from the same read: the second is refused, not silently lost.
+    const updates = await Promise.allSettled([
+      gateway.admin.updateTool('crm.a', { description: 'first' }),
+      gateway.admin.updateTool('crm.a', { description: 'second' }),
+    ]);
+    const kept = (await gateway.admin.getTool('crm.a')).description;
+    for (const [index, update] of updates.entries()) {
+      if (update.status === 'rejected') expect(update.reason).toMatchObject({ code: 'CONFLICT' });
+      else if (updates.every((other) => other.status === 'fulfilled')) expect(kept).toBe('second');
+      else expect(kept).toBe(['first', 'second'][index]);
+    }
+  });
 });
 
 describe('admin: policies', () => {

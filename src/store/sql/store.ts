@@ -34,6 +34,7 @@ import {
   checkpointFromRow,
   checkpointParams,
   decodeText,
+  encodeJson,
   encodeText,
   idempotencyFromRow,
   idempotencyParams,
@@ -294,6 +295,15 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
         toolParams(tool),
       );
+    },
+    async replaceTool(tool, expected) {
+      // The json column keeps the text as written: the definition is compared as that text.
+      const rows = await query(
+        `UPDATE ${s}.tools SET definition = $2::json, version = $3, created_at = $4, updated_at = $5
+         WHERE name = $1 AND definition::text = $6 RETURNING name`,
+        [...toolParams(tool), encodeJson(expected.definition)],
+      );
+      return rows.length === 1;
     },
     async getTool(name) {
       const [row] = await query<ToolRow>(`SELECT ${TOOL_COLUMNS} FROM ${s}.tools WHERE name = $1`, [encodeText(name)]);
