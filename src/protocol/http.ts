@@ -34,11 +34,25 @@ export function decodePathSegment(segment: string): string {
   }
 }
 
-/** True when a Content-Type header names JSON (`application/json` or `application/*+json`). */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+
+/**
+ * True when a Content-Type header names JSON (`application/json` or `application/*+json`)
+ * in UTF-8: a body whose `charset` says otherwise would be read as something it is not.
+ */
 export function isJsonContentType(header: string | null): boolean {
   if (header === null) return false;
-  const mediaType = (header.split(';', 1)[0] as string).trim().toLowerCase();
-  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'));
+  const semicolon = header.indexOf(';');
+  const mediaType = (semicolon === -1 ? header : header.slice(0, semicolon)).trim().toLowerCase();
+  if (mediaType !== 'application/json' && !(mediaType.startsWith('application/') && mediaType.endsWith('+json'))) return false;
+  if (semicolon === -1) return true;
+  const charset = CHARSET.exec(header)?.[1]?.toLowerCase();
+  return charset === undefined || charset === 'utf-8' || charset === 'utf8';
+}
+
+/** The 415 for a body that is not JSON in UTF-8. */
+export function unsupportedMediaType(): GatewayError {
+  return new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json, in UTF-8' });
 }
 
 /**
@@ -86,9 +100,7 @@ function payloadTooLarge(maxBytes: number): GatewayError {
 
 /** Reads a JSON body: 415 unless the Content-Type is JSON, 413 when too large, 400 when malformed. */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
-  if (!isJsonContentType(request.headers.get('content-type'))) {
-    throw new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
-  }
+  if (!isJsonContentType(request.headers.get('content-type'))) throw unsupportedMediaType();
   const text = await readBodyText(request, maxBytes);
   try {
     return JSON.parse(text);

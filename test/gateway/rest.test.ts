@@ -80,7 +80,14 @@ describe('REST invoke', () => {
     expect((await invoke(apiKey, 'echo', { input: { text: 'x' }, idempotencyKey: 5 })).status).toBe(400);
     const media = await invoke(apiKey, 'echo', '{"input":{"text":"x"}}', { 'content-type': 'text/plain' });
     expect(media.status).toBe(415);
-    expect(media.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(media.body.error).toEqual({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json, in UTF-8' });
+    // JSON in another charset would be read as something else: refused, not turned into U+FFFD.
+    for (const contentType of ['application/json; charset=iso-8859-1', 'application/json;charset="utf-16"']) {
+      expect((await invoke(apiKey, 'echo', '{"input":{"text":"x"}}', { 'content-type': contentType })).status).toBe(415);
+    }
+    for (const contentType of ['application/json; charset=UTF-8', 'application/json;charset="utf8"', 'application/vnd.api+json']) {
+      expect((await invoke(apiKey, 'echo', '{"input":{"text":"x"}}', { 'content-type': contentType })).status).toBe(200);
+    }
     const large = await invoke(apiKey, 'echo', { input: { text: 'x'.repeat(5000) } });
     expect(large.status).toBe(413);
     expect(large.body.error.code).toBe('PAYLOAD_TOO_LARGE');

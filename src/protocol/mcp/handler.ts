@@ -17,7 +17,7 @@ import {
   routeNotification,
   routeRequest,
 } from './era-routing.js';
-import { isJsonContentType, readBodyText } from '../http.js';
+import { isJsonContentType, readBodyText, unsupportedMediaType } from '../http.js';
 import { acceptsJson, createHostGuard, createOriginGuard } from './http-guards.js';
 import { classifyMessage, isJsonObject, JsonRpcErrorCode, type JsonRpcMessage } from './json-rpc.js';
 import { createMethods, type Era, type MethodCall, type Methods } from './methods.js';
@@ -83,9 +83,7 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     if (!acceptsJson(request.headers.get('accept'))) {
       return gatewayErrorResponse(new GatewayError({ code: 'NOT_ACCEPTABLE', message: 'The Accept header must allow application/json' }));
     }
-    if (!isJsonContentType(request.headers.get('content-type'))) {
-      return gatewayErrorResponse(new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' }));
-    }
+    if (!isJsonContentType(request.headers.get('content-type'))) return gatewayErrorResponse(unsupportedMediaType());
 
     let agent: AgentPrincipal;
     try {
