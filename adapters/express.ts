@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, answer, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link createExpressMiddleware}. */
 export interface ExpressMiddlewareOptions {
-  /** Body limit in bytes, applied to the raw body (or to a body a parser already read). Default 1 MiB. */
+  /** Body limit in bytes, applied to the raw body (or to a body a parser already read). Default: the gateway's `maxBodyBytes`. */
   maxBodyBytes?: number;
 }
 
@@ -25,7 +25,6 @@ interface ParsedBody {
 /** A Connect-style middleware, as `app.use` and `router.use` take it. */
 export type ExpressMiddleware = (req: ExpressRequestLike, res: ServerResponse, next: (error?: unknown) => void) => void;
 
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -53,7 +52,7 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  * ```
  */
 export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddlewareOptions = {}): ExpressMiddleware {
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   const ownBasePath = gateway.basePath;
   return (req, res, next) => {
     const url = req.url ?? '/';

@@ -1,15 +1,14 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, answer, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link fastifyGatewayPlugin} (next to Fastify's own `prefix`). */
 export interface FastifyGatewayOptions {
   gateway: Gateway;
-  /** Body limit in bytes, enforced while the raw body streams in. Default 1 MiB. */
+  /** Body limit in bytes, enforced while the raw body streams in. Default: the gateway's `maxBodyBytes`. */
   maxBodyBytes?: number;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
 /**
@@ -38,7 +37,7 @@ const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  */
 export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = async (fastify, options) => {
   const { gateway } = options;
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   const mount = fastify.prefix === '' ? gateway.basePath : '';
   // What precedes the gateway's own routes in a request URL: Fastify's prefix, or the mount.
   const routedPrefixLength = fastify.prefix.length + mount.length;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, answer, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link createKoaMiddleware}. */
 export interface KoaMiddlewareOptions {
@@ -9,7 +9,7 @@ export interface KoaMiddlewareOptions {
    * for the gateway's `basePath`; requests outside it go to `next()`. Default: the gateway's `basePath`.
    */
   basePath?: string;
-  /** Body limit in bytes, applied to the raw body (or to a body a parser already read). Default 1 MiB. */
+  /** Body limit in bytes, applied to the raw body (or to a body a parser already read). Default: the gateway's `maxBodyBytes`. */
   maxBodyBytes?: number;
 }
 
@@ -32,7 +32,6 @@ export interface KoaContextLike {
 /** A Koa middleware, as `app.use` and `router.all` take it. */
 export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
 
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const BASE_PATH = /^(\/[^/?#]+)*$/;
 const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -60,7 +59,7 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOptions = {}): KoaMiddleware {
   const mount = options.basePath ?? gateway.basePath;
   if (!BASE_PATH.test(mount)) throw new TypeError('createKoaMiddleware: basePath must be "" or start with "/" and not end with "/"');
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   return async (ctx, next) => {
     const url = ctx.url;
     if (mount !== '' && url !== mount && !url.startsWith(`${mount}/`) && !url.startsWith(`${mount}?`)) {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Gateway } from '../src/gateway.js';
+import { type Gateway, bodyLimit } from '../src/gateway.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 
@@ -12,6 +12,14 @@ export function answer(gateway: Gateway, request: Request): Promise<Reply> {
   return internal === undefined ? gateway.fetch(request) : internal.call(gateway, request);
 }
 
+/**
+ * @internal The body limit of a Node-based adapter: its own option when given, else the
+ * gateway's `maxBodyBytes`, so one setting on the gateway holds behind every adapter.
+ */
+export function adapterBodyLimit(gateway: Gateway, option: number | undefined): number {
+  return option ?? gateway[bodyLimit] ?? 1024 * 1024;
+}
+
 /** Options of {@link createNodeHandler} and {@link toWebRequest}. */
 export interface NodeHandlerOptions {
   /**
@@ -20,7 +28,7 @@ export interface NodeHandlerOptions {
    * before routing. Default: the gateway's `basePath`.
    */
   basePath?: string;
-  /** Body limit in bytes, enforced while the body streams in. Default 1 MiB. */
+  /** Body limit in bytes, enforced while the body streams in. Default: the gateway's `maxBodyBytes`. */
   maxBodyBytes?: number;
 }
 
@@ -194,7 +202,7 @@ export function createNodeHandler(
   options: NodeHandlerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void> {
   const mount = options.basePath ?? gateway.basePath;
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   return async (req, res, next) => {
     const path = req.url ?? '/';
     if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`) && !path.startsWith(`${mount}?`)) {

@@ -354,6 +354,9 @@ export interface GatewayAdmin {
   ): Promise<{ tools: number; resealed: number; unchanged: number }>;
 }
 
+/** @internal The key of a gateway's request body limit (`maxBodyBytes`): the Node adapters' default limit. */
+export const bodyLimit: unique symbol = Symbol('agent-tool-gateway.bodyLimit');
+
 /** An embeddable gateway: one `fetch` for every route, `invoke` for in-process calls. */
 export interface Gateway {
   /** Answers every route (see SPEC): `/mcp`, `/tools`, `/invocations/{id}`, `/admin/...`. */
@@ -369,6 +372,8 @@ export interface Gateway {
   close(): Promise<void>;
   /** @internal The Node bridge's entry: like `fetch`, without the Web Response round trip. */
   readonly [handleReply]?: (request: Request) => Promise<Reply>;
+  /** @internal The request body limit in bytes (`maxBodyBytes`). */
+  readonly [bodyLimit]?: number;
 }
 
 /**
@@ -934,6 +939,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     basePath,
     fetch: async (request) => toWebResponse(await handle(request)),
     [handleReply]: (request: Request) => handle(request),
+    [bodyLimit]: maxBodyBytes,
     async invoke(invocation) {
       await readyPromise;
       const request: CallRequest = {
