@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { type Gateway, bodyLimit } from '../src/gateway.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
@@ -179,15 +180,16 @@ function tooLarge(res: NodeResponse, maxBytes: number): void {
 }
 
 function fullUrl(req: IncomingMessage, path: string): string {
+  // A TLS socket (node:https, or a secure HTTP/2 server) serves https: the MCP same-origin check compares against it.
+  const scheme = (req.socket as Partial<TLSSocket> | null)?.encrypted === true ? 'https' : 'http';
   const host = req.headers.host;
-  const origin = host !== undefined && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? `http://${host}` : 'http://localhost';
-  return origin + path;
+  return `${scheme}://${host !== undefined && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : 'localhost'}${path}`;
 }
 
 /**
- * Serves a gateway from `node:http` (or anything that hands over IncomingMessage and
- * ServerResponse, like Connect-style middleware). The one Node bridge every framework
- * adapter builds on.
+ * Serves a gateway from `node:http` or `node:https` (or anything that hands over
+ * IncomingMessage and ServerResponse, like Connect-style middleware). The one Node bridge
+ * every framework adapter builds on.
  *
  * @example
  * ```ts

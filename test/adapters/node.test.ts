@@ -1,9 +1,13 @@
 import { request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { createGateway, defineTool, httpTool } from '../../src/index.js';
 import { echo } from '../fixtures.js';
-import { deferred, listen, silentUpstream } from '../helpers.js';
+import { deferred, listen, mcpHeaders, silentUpstream } from '../helpers.js';
+import { selfSignedCertificate } from './self-signed.js';
+import { send } from './send.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -167,5 +171,29 @@ describe('createNodeHandler over node:http', () => {
     expect(await host.text()).toBe('host route');
     const lookalike = await fetch(`${server.url}/atgx/tools`);
     expect(await lookalike.text()).toBe('host route');
+  });
+
+  it('over node:https, builds https URLs: a same-origin https Origin passes the MCP check', async () => {
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const server = createHttpsServer(selfSignedCertificate(), createNodeHandler(gateway));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await gateway.close();
+    });
+    const authority = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const list = (origin: string) =>
+      send(`https://${authority}/mcp`, {
+        headers: { ...mcpHeaders(apiKey), origin },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+      });
+    const sameOrigin = await list(`https://${authority}`);
+    expect(sameOrigin.status).toBe(200);
+    expect(sameOrigin.json().result.tools.map((tool: { name: string }) => tool.name)).toEqual(['echo']);
+    const plainHttp = await list(`http://${authority}`);
+    expect(plainHttp.status).toBe(403);
+    expect(plainHttp.json().error.message).toBe('Origin not allowed');
   });
 });
