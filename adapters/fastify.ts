@@ -40,18 +40,31 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   const mount = fastify.prefix === '' ? gateway.basePath : '';
   // What precedes the gateway's own routes in a request URL: Fastify's prefix, or the mount.
-  const routedPrefixLength = fastify.prefix.length + mount.length;
+  const routedPrefix = fastify.prefix + mount;
+  const routedPrefixLowerCase = routedPrefix.toLowerCase();
 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    // Fastify routes on the decoded path (`/%61tg/tools` reaches a plugin under `/atg`), the
+    // gateway on the raw one: only a raw URL that spells the prefix out (in any case, for
+    // `caseSensitive: false`) maps onto it. Others answer as an unknown path would.
+    const url = request.url;
+    const prefix = url.slice(0, routedPrefix.length);
+    const rest = url.slice(routedPrefix.length);
+    if (
+      (prefix !== routedPrefix && prefix.toLowerCase() !== routedPrefixLowerCase) ||
+      (rest !== '' && rest[0] !== '/' && rest[0] !== '?')
+    ) {
+      return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'No such route' } });
+    }
     const host = request.headers.host;
     const origin = `${request.protocol}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
     let webRequest: Request;
     try {
       webRequest = await toWebRequest(request.raw, reply.raw, {
-        url: origin + gateway.basePath + request.url.slice(routedPrefixLength),
+        url: origin + gateway.basePath + rest,
         maxBodyBytes,
       });
     } catch (error) {
