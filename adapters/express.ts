@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
 import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
+import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /** Options of {@link createExpressMiddleware}. */
 export interface ExpressMiddlewareOptions {
@@ -16,17 +17,10 @@ export interface ExpressRequestLike extends IncomingMessage {
   protocol?: string;
 }
 
-/** What body parsers leave on a request: the parsed `body`, and raw bytes some keep as `rawBody`. */
-interface ParsedBody {
-  body?: unknown;
-  rawBody?: unknown;
-}
-
 /** A Connect-style middleware, as `app.use` and `router.use` take it. */
 export type ExpressMiddleware = (req: ExpressRequestLike, res: ServerResponse, next: (error?: unknown) => void) => void;
 
 const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
-const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
  * Serves a gateway from Express 4 or 5. Mount rule: the path you mount the middleware at
@@ -37,8 +31,10 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  *
  * Works with or without `express.json()` in front: a body a parser already consumed is
  * handed over as the bytes it was sent as (`req.rawBody`, a `Buffer` or string body) or,
- * for JSON, re-serialised with `JSON.stringify`, which keeps its JSON meaning. The body
- * limit applies either way. A client that disconnects aborts the call; errors go to `next(error)`.
+ * for JSON, written back as JSON text, so the gateway answers it as it would the bytes
+ * sent (an empty body stays empty; a number too large for a double is refused). The body
+ * limit (by default the gateway's `maxBodyBytes`) applies either way. A client that
+ * disconnects aborts the call; errors go to `next(error)`.
  *
  * @example
  * ```ts
@@ -68,14 +64,12 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
   };
 
   async function serve(req: ExpressRequestLike, res: ServerResponse, path: string): Promise<void> {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    const preRead = bodyAlreadyRead(req);
+    const preRead = bodyAlreadyRead(req, req as ParsedBody);
     let request: Request;
     try {
-      if (declared > maxBodyBytes) throw new BodyTooLargeError();
       const host = req.headers.host;
       const origin = `${req.protocol ?? 'http'}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
-      request = await toWebRequest(req, res, { url: origin + path, maxBodyBytes, ...(preRead === undefined ? {} : { preRead }) });
+      request = await toWebRequest(req, res, { url: origin + path, maxBodyBytes, preRead });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
       const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } });
@@ -83,27 +77,6 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
       res.end(body);
       return;
     }
-    if (preRead !== undefined) {
-      // The bytes may differ from what was sent (re-serialised, or inflated by the parser).
-      request.headers.set('content-length', String(preRead.byteLength));
-      request.headers.delete('content-encoding');
-      request.headers.delete('transfer-encoding');
-    }
     await writeWebResponse(res, await answer(gateway, request));
   }
-}
-
-/** The body as bytes when a parser already consumed the stream; undefined when the stream is untouched. */
-function bodyAlreadyRead(req: ExpressRequestLike): Buffer | undefined {
-  if (!req.readableEnded) return undefined;
-  // A parser turns an empty JSON body into `{}`: keep it empty.
-  if (req.headers['content-length'] === '0') return Buffer.alloc(0);
-  const { rawBody, body } = req as ParsedBody;
-  if (Buffer.isBuffer(rawBody)) return rawBody;
-  if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
-  if (Buffer.isBuffer(body)) return body;
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body !== undefined && JSON_MEDIA_TYPE.test(req.headers['content-type'] ?? '')) return Buffer.from(JSON.stringify(body), 'utf8');
-  // Consumed by a parser for a media type the gateway does not take: it answers 415 or 400.
-  return Buffer.alloc(0);
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
 import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
+import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /** Options of {@link createKoaMiddleware}. */
 export interface KoaMiddlewareOptions {
@@ -34,14 +35,15 @@ export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) 
 
 const BASE_PATH = /^(\/[^/?#]+)*$/;
 const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
-const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
  * Serves a gateway from Koa 2 or 3, with or without a body parser in front and inside
  * `@koa/router` routes. Requests under `basePath` are answered by the gateway; every other
  * request goes to `next()`. A body a parser already consumed is handed over as the raw text
- * it kept (`ctx.request.rawBody`, as @koa/bodyparser does) or, for JSON, re-serialised with
- * `JSON.stringify`; the body limit applies either way. The response bypasses Koa's body
+ * it kept (`ctx.request.rawBody`, as @koa/bodyparser does) or, for JSON, written back as
+ * JSON text, so the gateway answers it as it would the bytes sent (an empty body stays
+ * empty; a number too large for a double is refused). The body limit (by default the
+ * gateway's `maxBodyBytes`) applies either way. The response bypasses Koa's body
  * handling (`ctx.respond = false`) and streams with backpressure; a client that disconnects
  * aborts the call. Errors propagate to Koa's error handling.
  *
@@ -66,16 +68,14 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
       await next();
       return;
     }
-    const preRead = bodyAlreadyRead(ctx);
-    const declared = Number(ctx.req.headers['content-length'] ?? 0);
+    const preRead = bodyAlreadyRead(ctx.req, ctx.request as ParsedBody);
     let request: Request;
     try {
-      if (declared > maxBodyBytes) throw new BodyTooLargeError();
       const origin = `${ctx.protocol}://${VALID_HOST.test(ctx.host) ? ctx.host : 'localhost'}`;
       request = await toWebRequest(ctx.req, ctx.res, {
         url: origin + gateway.basePath + url.slice(mount.length),
         maxBodyBytes,
-        ...(preRead === undefined ? {} : { preRead }),
+        preRead,
       });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
@@ -84,32 +84,10 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
       ctx.body = { error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } };
       return;
     }
-    if (preRead !== undefined) {
-      // The bytes may differ from what was sent (re-serialised, or inflated by the parser).
-      request.headers.set('content-length', String(preRead.byteLength));
-      request.headers.delete('content-encoding');
-      request.headers.delete('transfer-encoding');
-    }
     const response = await answer(gateway, request);
     ctx.respond = false;
     // Visible to logging middleware; the status line itself is written below.
     ctx.res.statusCode = response.status;
     await writeWebResponse(ctx.res, response);
   };
-}
-
-/** The body as bytes when a parser already consumed the stream; undefined when the stream is untouched. */
-function bodyAlreadyRead(ctx: KoaContextLike): Buffer | undefined {
-  const { req } = ctx;
-  if (!req.readableEnded) return undefined;
-  // A parser turns an empty JSON body into `{}`: keep it empty.
-  if (req.headers['content-length'] === '0') return Buffer.alloc(0);
-  const { rawBody, body } = ctx.request as { rawBody?: unknown; body?: unknown };
-  if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
-  if (Buffer.isBuffer(rawBody)) return rawBody;
-  if (Buffer.isBuffer(body)) return body;
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body !== undefined && JSON_MEDIA_TYPE.test(req.headers['content-type'] ?? '')) return Buffer.from(JSON.stringify(body), 'utf8');
-  // Consumed by a parser for a media type the gateway does not take: it answers 415 or 400.
-  return Buffer.alloc(0);
 }

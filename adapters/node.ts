@@ -44,11 +44,11 @@ export class BodyTooLargeError extends Error {
 }
 
 function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Promise<Buffer | undefined> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(new BodyTooLargeError());
   if (preRead !== undefined) {
     return preRead.byteLength > maxBytes ? Promise.reject(new BodyTooLargeError()) : Promise.resolve(preRead);
   }
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(new BodyTooLargeError());
   // A client that gave up before we started reading has fired 'end'/'error' already.
   if (req.destroyed || req.readableAborted) return Promise.reject(new Error('request aborted'));
   if (req.readableEnded) return Promise.resolve(undefined);
@@ -96,8 +96,9 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
  * Turns a Node request into a Web `Request` whose `signal` fires when the client goes away
  * before the response is finished. The body is read up to `maxBodyBytes` (a larger one
  * rejects with {@link BodyTooLargeError} without being buffered). `preRead` is a body a
- * framework already read as raw bytes. The Request is built lazily: what the gateway reads
- * comes straight from the Node request.
+ * framework already read, as bytes; the Request's `Content-Length` then states its length,
+ * and no `Content-Encoding` or `Transfer-Encoding` (the parser undid them). The Request is
+ * built lazily: what the gateway reads comes straight from the Node request.
  */
 export async function toWebRequest(
   req: IncomingMessage,
@@ -111,7 +112,8 @@ export async function toWebRequest(
     req.headers['content-length'] !== undefined ||
     req.headers['transfer-encoding'] !== undefined;
   const body = hasBody ? await readBody(req, options.maxBodyBytes, options.preRead) : undefined;
-  const request = new NodeRequest(method, options.url, req.rawHeaders, method === 'GET' || method === 'HEAD' ? undefined : body);
+  const rawHeaders = options.preRead === undefined ? req.rawHeaders : headersForBody(req.rawHeaders, options.preRead.byteLength);
+  const request = new NodeRequest(method, options.url, rawHeaders, method === 'GET' || method === 'HEAD' ? undefined : body);
   if (res.destroyed) request.abort();
   else {
     res.once('close', () => {
@@ -119,6 +121,18 @@ export async function toWebRequest(
     });
   }
   return request as unknown as Request;
+}
+
+/** Raw headers for a body a parser already read: the bytes may differ from what was sent (re-serialised, or inflated). */
+function headersForBody(rawHeaders: readonly string[], length: number): string[] {
+  const headers: string[] = [];
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = (rawHeaders[index] as string).toLowerCase();
+    if (name === 'content-length' || name === 'content-encoding' || name === 'transfer-encoding') continue;
+    headers.push(rawHeaders[index] as string, rawHeaders[index + 1] as string);
+  }
+  headers.push('content-length', String(length));
+  return headers;
 }
 
 /** Writes a gateway answer (a Web `Response`, or the gateway's own JSON reply) to a Node response. */

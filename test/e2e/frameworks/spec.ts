@@ -142,6 +142,30 @@ function postLarge(url: string, headers: Record<string, string>, size: number): 
   });
 }
 
+/** POSTs an empty chunked body (no Content-Length) and resolves with the answer. */
+function postEmptyChunked(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        headers: { ...headers, 'transfer-encoding': 'chunked' },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
+}
+
 /** Sends headers and half a body, then drops the connection once the server has the request. */
 function abandonUpload(url: string, headers: Record<string, string>, arrived: () => Promise<void>): Promise<void> {
   const target = new URL(url);
@@ -237,6 +261,15 @@ export function describeFrameworkSpec(target: FrameworkTarget): void {
       const lookalike = await fetch(`${served.url}x/tools`, { headers: { authorization } });
       expect(lookalike.status).toBe(404);
       expect(await lookalike.text()).not.toContain('"code":"NOT_FOUND"');
+    });
+
+    it('answers an empty body as the gateway does, also behind a body parser', async () => {
+      const empty = await postEmptyChunked(`${served.url}/tools/${encodeURIComponent(served.calls.allowed.tool)}/invoke`, {
+        authorization: `Bearer ${served.agentKey}`,
+        'content-type': json,
+      });
+      expect(empty.status).toBe(400);
+      expect(JSON.parse(empty.body).error).toEqual({ code: 'BAD_REQUEST', message: 'Malformed JSON body' });
     });
 
     it('runs an approved call once an approver approves it', async () => {
