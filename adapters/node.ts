@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { type Gateway, bodyLimit } from '../src/gateway.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
+import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /**
  * Asks the gateway, taking its internal answer (no Web Response round trip) when it has
@@ -202,8 +203,8 @@ function fullUrl(req: IncomingMessage, path: string): string {
 
 /**
  * Serves a gateway from `node:http` or `node:https` (or anything that hands over
- * IncomingMessage and ServerResponse, like Connect-style middleware). The one Node bridge
- * every framework adapter builds on.
+ * IncomingMessage and ServerResponse, like Connect-style middleware, also behind a body
+ * parser). The one Node bridge every framework adapter builds on.
  *
  * @example
  * ```ts
@@ -230,9 +231,11 @@ export function createNodeHandler(
       return;
     }
     const rest = mount === '' ? path : path.slice(mount.length);
+    // Behind a Connect-style body parser, the stream is consumed already.
+    const preRead = bodyAlreadyRead(req, req as ParsedBody);
     let request: Request;
     try {
-      request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + rest), maxBodyBytes });
+      request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + rest), maxBodyBytes, preRead });
     } catch (error) {
       if (error instanceof BodyTooLargeError) return tooLarge(res, maxBodyBytes);
       if (next) return next(error);

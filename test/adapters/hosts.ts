@@ -56,6 +56,14 @@ export function expressHost(version: 4 | 5, gateway: Gateway, parser: 'none' | '
   return listen(createServer(app));
 }
 
+/** `createNodeHandler` used Connect-style in Express 5 at `app.use('/atg', …)`, after `express.json()`. */
+export function connectHost(gateway: Gateway, options: AdapterOptions = {}): Promise<Host> {
+  const app = express5();
+  app.use(express5.json({ limit: '10mb' }));
+  app.use('/atg', createNodeHandler(gateway, options));
+  return listen(createServer(app));
+}
+
 /** Fastify 5, the plugin registered with `prefix: '/atg'`; `onError` sees what reaches Fastify's error handler. */
 export async function fastifyHost(gateway: Gateway, options: AdapterOptions = {}, onError?: (error: unknown) => void): Promise<Host> {
   const app = Fastify();

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, defineTool } from '../../src/index.js';
-import { type Host, expressHost, koaHost } from './hosts.js';
+import { type Host, connectHost, expressHost, koaHost } from './hosts.js';
 import { send } from './send.js';
 
 const calls: unknown[] = [];
@@ -25,6 +25,7 @@ const hosts: Array<[string, (gateway: Gateway) => Promise<Host>]> = [
   ['Express 4 after express.json()', (gateway) => expressHost(4, gateway, 'json')],
   ['Koa 3 after a JSON parser that keeps no raw body', (gateway) => koaHost(3, gateway, 'json-without-raw-body')],
   ['Koa 2 after a JSON parser that keeps no raw body', (gateway) => koaHost(2, gateway, 'json-without-raw-body')],
+  ['createNodeHandler Connect-style in Express after express.json()', (gateway) => connectHost(gateway)],
 ];
 
 describe.each(hosts)('%s', (_name, start) => {

@@ -211,6 +211,38 @@ function expressApp(version: 4 | 5, options: { parseJsonFirst: boolean; mount: s
   };
 }
 
+/** `createNodeHandler` used Connect-style in Express 5, after `express.json()`, at `app.use('/atg', …)`. */
+function connectStyle(): FrameworkTarget {
+  return {
+    name: "createNodeHandler Connect-style (Express 5 after express.json(), app.use('/atg', handler), gateway basePath '')",
+    hasErrorHandling: true,
+    async start() {
+      const setup = await matrixGateway('');
+      const probe = hostErrorProbe();
+      const app = express5();
+      app.use((req, _res, next) => {
+        probe.seen(req.headers);
+        next();
+      });
+      app.use(express5.json({ limit: '10mb' }));
+      app.get('/health', (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.post('/host/echo', (req, res) => {
+        res.json({ received: req.body });
+      });
+      app.use('/atg', createNodeHandler(setup.gateway));
+      app.use((error: unknown, _req: express5.Request, res: express5.Response, _next: express5.NextFunction) => {
+        probe.handle(error);
+        if (!res.headersSent) res.status(500).end();
+      });
+      const server = createServer(app);
+      const origin = await listen(server);
+      return served(origin, '/atg', setup, probe, closer(server, setup.gateway));
+    },
+  };
+}
+
 /** Fastify 5, the plugin registered with or without a prefix. */
 function fastifyApp(options: { prefix: string; basePath: string }): FrameworkTarget {
   return {
@@ -297,6 +329,7 @@ export const appTargets: FrameworkTarget[] = [
   expressApp(4, { parseJsonFirst: true, mount: '/atg', basePath: '' }),
   expressApp(5, { parseJsonFirst: false, mount: '/atg', basePath: '' }),
   expressApp(5, { parseJsonFirst: true, mount: '/atg', basePath: '/gateway' }),
+  connectStyle(),
   fastifyApp({ prefix: '/atg', basePath: '' }),
   fastifyApp({ prefix: '', basePath: '/atg' }),
   koaApp(2, { withRouter: false }),
