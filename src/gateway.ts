@@ -46,7 +46,7 @@ import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
 import { decodePathSegment, errorResponse, methodNotAllowed } from './protocol/http.js';
 import { requestAbort } from './protocol/node-request.js';
-import { type Reply, handleReply, toWebResponse } from './protocol/reply.js';
+import { type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
 import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
@@ -891,7 +891,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (path !== basePath && !path.startsWith(`${basePath}/`)) return errorResponse(routeNotFound());
       path = path.slice(basePath.length) || '/';
     }
-    const method = request.method;
+    // HEAD is GET without the body (RFC 9110): routes answer it as GET, `handle` drops the body.
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
     if (path === '/mcp') return mcp.handle(request, requestAbort(request));
     if (path === '/tools') {
       if (method !== 'GET') return methodNotAllowed('GET');
@@ -919,20 +920,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           .catch(() => undefined);
         throw unauthenticated();
       }
-      return routeAdmin({ admin, principal, request, path: path.slice('/admin'.length), url, maxBodyBytes });
+      return routeAdmin({ admin, principal, request, method, path: path.slice('/admin'.length), url, maxBodyBytes });
     }
     return errorResponse(routeNotFound());
   };
 
   const handle = async (request: Request): Promise<Reply> => {
     if (closed) return errorResponse(new GatewayError({ code: 'INTERNAL', message: 'Gateway is closed' }));
+    let reply: Reply;
     try {
       await readyPromise;
-      return await route(request);
+      reply = await route(request);
     } catch (error) {
       if (!(error instanceof GatewayError) || error.code === 'INTERNAL') reportError(error);
-      return errorResponse(error);
+      reply = errorResponse(error);
     }
+    return request.method === 'HEAD' ? withoutBody(reply) : reply;
   };
 
   return {

@@ -33,6 +33,8 @@ export interface AdminRequest {
   admin: GatewayAdmin;
   principal: AdminPrincipal;
   request: Request;
+  /** The method routes match: the request's, with HEAD answered as GET. */
+  method: string;
   /** The path below `/admin`, e.g. `/agents/abc/rotate`. */
   path: string;
   url: URL;
@@ -342,7 +344,7 @@ export async function routeAdmin(request: AdminRequest): Promise<Reply> {
   for (const route of routes) {
     const match = route.pattern.exec(request.path);
     if (!match) continue;
-    if (route.method !== request.request.method) {
+    if (route.method !== request.method) {
       allowed.push(route.method);
       continue;
     }

@@ -22,7 +22,9 @@ export function errorResponse(error: unknown, invocationId?: string, headers?: R
 
 /** 405 with the `Allow` header. */
 export function methodNotAllowed(allow: string): JsonReply {
-  return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allow}` } }, { allow });
+  // Where GET is allowed, so is HEAD (answered as GET without the body).
+  const methods = /\bGET\b/.test(allow) ? `${allow}, HEAD` : allow;
+  return jsonResponse(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `Use ${allow}` } }, { allow: methods });
 }
 
 /** A percent-decoded path segment; a malformed one is a 400. */

@@ -49,3 +49,10 @@ export function toWebResponse(reply: Reply): Response {
  * with a {@link JsonReply}. Not part of the public API.
  */
 export const handleReply: unique symbol = Symbol('agent-tool-gateway.handleReply');
+
+/** The answer to a HEAD request: the same status and headers, no body. */
+export function withoutBody(reply: Reply): Reply {
+  if (reply instanceof JsonReply) return new JsonReply(reply.status, null, reply.headerRecord);
+  void reply.body?.cancel().catch(() => undefined);
+  return new Response(null, { status: reply.status, statusText: reply.statusText, headers: reply.headers });
+}

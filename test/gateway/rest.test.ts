@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { newAgentKey } from '../../src/auth/agent-keys.js';
 import { adminTokens, echo, testGateway } from '../fixtures.js';
-import { jsonRequest } from '../helpers.js';
+import { createNodeHandler } from '../../adapters/node.js';
+import { jsonRequest, listen } from '../helpers.js';
 
 let gateway: Gateway;
 afterEach(async () => {
@@ -39,6 +40,33 @@ describe('REST invoke', () => {
     const body = (await response.json()) as { items: Array<{ name: string; inputSchema: unknown }> };
     expect(body.items.map((tool) => tool.name)).toEqual(['echo']);
     expect(body.items[0]?.inputSchema).toEqual(echo.inputSchema);
+  });
+
+  it('answers HEAD on GET routes as GET without the body, over fetch and over node:http', async () => {
+    const { apiKey } = await setup();
+    const head = (path: string, key: string) =>
+      gateway.fetch(new Request(`http://gateway.test${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${key}` } }));
+    const tools = await head('/tools', apiKey);
+    expect(tools.status).toBe(200);
+    expect(tools.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await tools.text()).toBe('');
+    expect((await head('/tools', 'atg_nobody')).status).toBe(401);
+    expect((await head('/admin/agents', adminTokens.admin)).status).toBe(200);
+    // Routes without GET refuse HEAD too; routes with GET say HEAD is allowed.
+    const invokeHead = await head('/tools/echo/invoke', apiKey);
+    expect(invokeHead.status).toBe(405);
+    expect(invokeHead.headers.get('allow')).toBe('POST');
+    const postTools = await gateway.fetch(jsonRequest('/tools', { key: apiKey, body: {} }));
+    expect(postTools.headers.get('allow')).toBe('GET, HEAD');
+
+    const server = await listen(createNodeHandler(gateway));
+    try {
+      const overHttp = await fetch(`${server.url}/tools`, { method: 'HEAD', headers: { authorization: `Bearer ${apiKey}` } });
+      expect(overHttp.status).toBe(200);
+      expect(await overHttp.text()).toBe('');
+    } finally {
+      await server.close();
+    }
   });
 
   it('answers every authentication failure with the same 401', async () => {
