@@ -556,10 +556,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     authenticateStep(deps),
     resolveToolStep(deps),
     validateInputStep(deps),
-    // Policy first: a call the policy or a rate limit refuses ran nothing, so it must not
-    // take the idempotency key (a retry after Retry-After would only replay the refusal).
-    policyStep(deps),
     idempotencyStep(deps),
+    policyStep(deps),
     approvalStep(deps),
     redactStep(deps),
     executeStep(deps),

@@ -3,6 +3,7 @@ import type { AdminPrincipal } from '../auth/admin-auth.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
+import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
@@ -104,7 +105,9 @@ export class ApprovalCoordinator {
         createdAt: new Date(this.deps.now()).toISOString(),
       });
       if (created) {
-        const asking = this.request(context);
+        // Only a call that asks is charged to its rate limits; a refusal ends the slot's generation.
+        const taking = takeRateLimits(this.deps, context.decision as NonNullable<CallContext['decision']>);
+        const asking = taking === undefined ? this.request(context) : taking.then(() => this.request(context));
         this.asking.set(context.invocationId, asking);
         try {
           return await asking;

@@ -1,12 +1,12 @@
 import { GatewayError } from '../errors.js';
-import type { RateLimitCharge } from '../policy/rate-limit.js';
 import type { PipelineDependencies } from './dependencies.js';
+import { takeRateLimits } from './rate-limit.js';
 import type { CallContext, CallOutcome, PolicyDecision, Step } from './types.js';
 
 /**
- * Asks the policy engine; a denial stops the call with the rule ids that denied it. A call
- * the decision charges to rate-limit budgets goes on only if the limiter takes it, else it
- * is refused with `RATE_LIMITED` and `Retry-After`.
+ * Asks the policy engine; a denial stops the call with the rule ids that denied it. An
+ * allowed call the decision charges to rate-limit budgets goes on only if the limiter takes
+ * it (see {@link takeRateLimits}); a call held for approval is charged by the approval step.
  */
 export function policyStep(deps: PipelineDependencies): Step {
   return (context, next) => {
@@ -42,49 +42,8 @@ function decide(
       details: { rule: decision.ruleIds },
     });
   }
-  const charged = decision.rateLimits;
-  if (charged === undefined || charged.length === 0) return next();
-  const charges = distinctCharges(charged);
-  const wait = deps.rateLimiter.take(charges, deps.now());
-  return isPromiseLike(wait) ? Promise.resolve(wait).then((settled) => admit(charges, settled, next)) : admit(charges, wait, next);
-}
-
-/** The call goes on when the limiter took it (0), else it is refused until the wait is over. */
-function admit(charges: readonly RateLimitCharge[], wait: number, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
-  if (wait === 0) return next();
-  if (!(wait > 0) || !Number.isFinite(wait)) throw new TypeError(`the rate limiter answered ${String(wait)}, not a wait in milliseconds`);
-  const retryAfter = Math.max(1, Math.ceil(wait / 1000));
-  throw new GatewayError({
-    code: 'RATE_LIMITED',
-    message: `Rate limit reached: retry after ${retryAfter} s`,
-    details: { rule: [...new Set(charges.map((charge) => charge.ruleId))], retryAfterSeconds: retryAfter },
-    headers: { 'retry-after': String(retryAfter) },
-  });
-}
-
-/**
- * A custom engine's budgets, checked before any limiter sees them, one per key: two charges
- * to one budget count the call once, under the stricter limit.
- */
-function distinctCharges(charges: readonly RateLimitCharge[]): readonly RateLimitCharge[] {
-  let byKey: Map<string, RateLimitCharge> | undefined;
-  for (const charge of charges) {
-    if (
-      typeof charge?.key !== 'string' ||
-      typeof charge.ruleId !== 'string' ||
-      !Number.isInteger(charge.limit) ||
-      charge.limit < 1 ||
-      !Number.isFinite(charge.windowMs) ||
-      charge.windowMs <= 0
-    ) {
-      throw new TypeError(
-        'the policy engine returned a rate limit without a string key and ruleId, a positive integer limit and a positive windowMs',
-      );
-    }
-    if (charges.length === 1) return charges;
-    byKey ??= new Map();
-    const other = byKey.get(charge.key);
-    if (other === undefined || charge.limit / charge.windowMs < other.limit / other.windowMs) byKey.set(charge.key, charge);
-  }
-  return byKey === undefined || byKey.size === charges.length ? charges : [...byKey.values()];
+  // A call held for approval is charged when it asks, not when an identical call repeats it.
+  if (decision.effect !== 'allow') return next();
+  const taking = takeRateLimits(deps, decision);
+  return taking === undefined ? next() : taking.then(next);
 }

@@ -39,7 +39,11 @@ export interface MemoryRateLimiterOptions {
  * `limit` leaves it. Never more than a window, even when the clock went back.
  */
 export function budgetWait(times: readonly number[], limit: number, windowMs: number, now: number): number {
-  const recent = times.filter((time) => time + windowMs > now).sort((left, right) => left - right);
+  // A time ahead of the clock (it stepped back) counts as now.
+  const recent = times
+    .filter((time) => time + windowMs > now)
+    .map((time) => Math.min(time, now))
+    .sort((left, right) => left - right);
   if (recent.length < limit) return 0;
   return Math.min(windowMs, Math.max(0, (recent[recent.length - limit] as number) + windowMs - now));
 }
@@ -74,6 +78,10 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
   /** Drops the calls that left the window; the newest `limit` at most stay (a rule may have tightened). */
   function prune(budget: Budget, charge: RateLimitCharge, now: number): void {
     const { times } = budget;
+    // The clock stepped back: calls stamped ahead of it count as made now, not for the whole step.
+    if ((times[times.length - 1] as number) > now) {
+      for (let index = budget.start; index < times.length; index++) if ((times[index] as number) > now) times[index] = now;
+    }
     let start = budget.start;
     while (start < times.length && (times[start] as number) + charge.windowMs <= now) start++;
     start = Math.max(start, times.length - charge.limit);
@@ -102,9 +110,9 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
     prune(budget, charge, now);
     const held = budget.times.length - budget.start;
     if (held < charge.limit) return 0;
-    // The oldest call still counted; when the clock went back it may lie ahead of now.
+    // The oldest call still counted.
     const oldest = budget.times[budget.times.length - charge.limit] as number;
-    return Math.min(charge.windowMs, Math.max(1, oldest + charge.windowMs - now));
+    return Math.max(1, oldest + charge.windowMs - now);
   }
 
   function record(charge: RateLimitCharge, now: number): void {

@@ -49,7 +49,7 @@ export const policyRuleSchema = z
     redact: redactionProfileSchema.optional(),
     rateLimit: z
       .object({
-        limit: z.number().int().min(1).max(100_000),
+        limit: z.number().int().min(1).max(10_000),
         windowMs: z
           .number()
           .int()

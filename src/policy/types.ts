@@ -55,7 +55,7 @@ export interface PolicyRule {
 
 /** The `rateLimit` of a {@link PolicyRule}. */
 export interface PolicyRateLimit {
-  /** Calls allowed in any window, 1 to 100,000. */
+  /** Calls allowed in any window, 1 to 10,000 (each call in the window is kept to count it exactly). */
   limit: number;
   /** The window in milliseconds, 1 s to 30 days. */
   windowMs: number;

@@ -110,21 +110,34 @@ describe('rate limits on policy rules', () => {
     expect(outcome.status === 'error' && outcome.error.code).toBe('RATE_LIMITED');
   });
 
-  it('count an approval request when it is asked, not the execution an approver allows', async () => {
+  it('count an approval request when it is asked; identical repeats still get the pending state and then the outcome', async () => {
     const { gateway, apiKey, runs } = await setup({
       policy: [{ id: 'held', effect: 'require_approval', rateLimit: { limit: 1, windowMs: 60_000 } }],
     });
     const held = await invoke(gateway, apiKey, 500);
     expect(held.status).toBe(202);
-    const approvalId = ((await held.json()) as { approval: { id: string } }).approval.id;
-    // Asking again, identical or not, is over the limit.
-    expect((await invoke(gateway, apiKey, 500)).status).toBe(429);
+    const first = (await held.json()) as { invocationId: string; approval: { id: string } };
+    // The identical call repeated is not a new request: it gets the same pending approval.
+    const repeated = await invoke(gateway, apiKey, 500);
+    expect(repeated.status).toBe(202);
+    expect(((await repeated.json()) as { approval: { id: string } }).approval.id).toBe(first.approval.id);
+    // A different call asks anew, and is over the limit.
     expect((await invoke(gateway, apiKey, 7)).status).toBe(429);
 
     const decided = await gateway.fetch(
-      jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, method: 'POST', body: {} }),
+      jsonRequest(`/admin/approvals/${first.approval.id}/approve`, { key: adminTokens.approver, method: 'POST', body: {} }),
     );
     expect(decided.status).toBe(200);
+    expect(runs.count).toBe(1);
+    // Repeating it now returns the stored outcome, over REST and over MCP, never a 429 or a second run.
+    const outcome = await invoke(gateway, apiKey, 500);
+    expect(outcome.status).toBe(200);
+    expect(((await outcome.json()) as { invocationId: string }).invocationId).toBe(first.invocationId);
+    const mcp = await gateway.fetch(
+      mcpRequest(apiKey, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'refund', arguments: { amount: 500 } } }),
+    );
+    const result = ((await mcp.json()) as { result: { isError?: boolean; structuredContent?: unknown } }).result;
+    expect(result.isError).not.toBe(true);
     expect(runs.count).toBe(1);
   });
 
@@ -208,6 +221,11 @@ describe('rate limits on policy rules', () => {
     expect(replayed.status).toBe(200);
     expect(((await replayed.json()) as { invocationId: string }).invocationId).toBe(invocationId);
     expect(runs.count).toBe(3);
+    // The budget is spent now; repeats with the key still replay their outcome, uncharged.
+    expect((await invoke(gateway, apiKey)).status).toBe(200);
+    expect((await invoke(gateway, apiKey)).status).toBe(429);
+    for (let repeat = 0; repeat < 3; repeat++) expect((await keyed()).status).toBe(200);
+    expect(runs.count).toBe(4);
   });
 
   it('a broken limiter or engine answer is an internal error, not a call let through', async () => {

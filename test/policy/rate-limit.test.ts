@@ -49,10 +49,12 @@ describe('memoryRateLimiter', () => {
     expect(limiter.take([charge('k', 4, 1000)], 1250)).toBe(50);
   });
 
-  it('never asks for more than a window, even when the clock went back', () => {
+  it('after the clock steps back, counts calls stamped ahead of it as made now: a window, not the whole step', () => {
     const limiter = memoryRateLimiter();
-    expect(limiter.take([charge('k', 1, 1000)], 10_000)).toBe(0);
-    expect(limiter.take([charge('k', 1, 1000)], 0)).toBe(1000);
+    expect(limiter.take([charge('k', 1, 60_000)], 3_600_000)).toBe(0);
+    expect(limiter.take([charge('k', 1, 60_000)], 0)).toBe(60_000);
+    expect(limiter.take([charge('k', 1, 60_000)], 59_999)).toBe(1);
+    expect(limiter.take([charge('k', 1, 60_000)], 60_000)).toBe(0);
   });
 
   it('sweeps idle budgets and keeps those in use', () => {

@@ -24,7 +24,9 @@ class Refused extends Error {}
  * while fewer than `limit` calls are in the window, atomic under the row's lock; several run
  * in one transaction, in key order, so two calls never wait on each other's rows. A refused
  * call reads the rows once more for its wait. Times are each instance's clock, so instances
- * should keep theirs in sync (NTP). Idle budgets are swept every 1,000 takes.
+ * should keep theirs in sync (NTP); a time ahead of the clock (it stepped back) is kept as
+ * now. Idle budgets are swept every 1,000 takes, skipping rows a take holds. A take costs
+ * time in proportion to the calls in its budget's window (the row holds them all).
  */
 export function sqlRateLimiter(tables: RateLimitTables): RateLimiter {
   const { s } = tables;
@@ -34,14 +36,21 @@ export function sqlRateLimiter(tables: RateLimitTables): RateLimiter {
     ON CONFLICT (key) DO UPDATE SET
       times = ARRAY(
         SELECT t FROM (
-          SELECT t FROM unnest(b.times) AS t WHERE t > $2::double precision - $3::double precision ORDER BY t DESC LIMIT $4::integer - 1
+          SELECT LEAST(t, $2::double precision) AS t FROM unnest(b.times) AS t
+          WHERE t > $2::double precision - $3::double precision ORDER BY t DESC LIMIT $4::integer - 1
         ) AS kept ORDER BY t
       ) || $2::double precision,
       expires_at = GREATEST(b.expires_at, $2::double precision + $3::double precision)
     WHERE (SELECT count(*) FROM unnest(b.times) AS t WHERE t > $2::double precision - $3::double precision) < $4::integer
     RETURNING 1 AS taken`;
   const read = `SELECT key, times FROM ${s}.rate_limit_budgets WHERE key = ANY($1::text[])`;
-  const sweep = `DELETE FROM ${s}.rate_limit_budgets WHERE expires_at <= $1`;
+  // After the clock stepped back: times ahead of it become now, so they expire a window later.
+  const clamp = `UPDATE ${s}.rate_limit_budgets
+    SET times = ARRAY(SELECT LEAST(t, $2::double precision) FROM unnest(times) AS t ORDER BY 1)
+    WHERE key = ANY($1::text[]) AND times[array_upper(times, 1)] > $2::double precision`;
+  // Rows a take holds are skipped: locking them here too, in another order, could deadlock.
+  const sweep = `DELETE FROM ${s}.rate_limit_budgets WHERE key IN (
+    SELECT key FROM ${s}.rate_limit_budgets WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)`;
   let takes = 0;
 
   const takeOne = async (queryable: SqlQueryable, charge: RateLimitCharge, now: number): Promise<boolean> =>
@@ -49,7 +58,9 @@ export function sqlRateLimiter(tables: RateLimitTables): RateLimiter {
 
   /** The wait of a refused call: the longest of its budgets', read after the refusal. */
   const waitFor = async (charges: readonly RateLimitCharge[], now: number): Promise<number> => {
-    const rows = await tables.query<{ key: string; times: number[] }>(read, [charges.map((charge) => encodeText(charge.key))]);
+    const keys = charges.map((charge) => encodeText(charge.key));
+    const rows = await tables.query<{ key: string; times: number[] }>(read, [keys]);
+    if (rows.some((row) => row.times.some((time) => Number(time) > now))) await tables.query(clamp, [keys, now]);
     const timesByKey = new Map(rows.map((row) => [row.key, row.times.map(Number)]));
     let wait = 0;
     for (const charge of charges) {

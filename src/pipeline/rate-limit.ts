@@ -1,0 +1,62 @@
+import { GatewayError } from '../errors.js';
+import type { RateLimitCharge } from '../policy/rate-limit.js';
+import type { PipelineDependencies } from './dependencies.js';
+import type { PolicyDecision } from './types.js';
+
+/**
+ * Takes a call from the rate-limit budgets its policy decision charges, or refuses it with
+ * `RATE_LIMITED` and `Retry-After`. Undefined (nothing to wait for) when the decision charges
+ * none. Called only for calls that would run or ask for approval, never for a repeat that
+ * replays an earlier call's outcome.
+ */
+export function takeRateLimits(
+  deps: Pick<PipelineDependencies, 'rateLimiter' | 'now'>,
+  decision: PolicyDecision,
+): Promise<void> | undefined {
+  const charged = decision.rateLimits;
+  if (charged === undefined || charged.length === 0) return undefined;
+  const charges = distinctCharges(charged);
+  return Promise.resolve(deps.rateLimiter.take(charges, deps.now())).then((wait) => admit(charges, wait));
+}
+
+/** The call goes on when the limiter took it (0), else it is refused until the wait is over. */
+function admit(charges: readonly RateLimitCharge[], wait: number): void {
+  if (wait === 0) return;
+  if (!(wait > 0) || !Number.isFinite(wait)) throw new TypeError(`the rate limiter answered ${String(wait)}, not a wait in milliseconds`);
+  const retryAfter = Math.max(1, Math.ceil(wait / 1000));
+  throw new GatewayError({
+    code: 'RATE_LIMITED',
+    message: `Rate limit reached: retry after ${retryAfter} s`,
+    details: { rule: [...new Set(charges.map((charge) => charge.ruleId))], retryAfterSeconds: retryAfter },
+    headers: { 'retry-after': String(retryAfter) },
+  });
+}
+
+/**
+ * A custom engine's budgets, checked before any limiter sees them, one per key: two charges
+ * to one budget count the call once, under the smaller limit (the longer window on a tie).
+ */
+function distinctCharges(charges: readonly RateLimitCharge[]): readonly RateLimitCharge[] {
+  let byKey: Map<string, RateLimitCharge> | undefined;
+  for (const charge of charges) {
+    if (
+      typeof charge?.key !== 'string' ||
+      typeof charge.ruleId !== 'string' ||
+      !Number.isInteger(charge.limit) ||
+      charge.limit < 1 ||
+      !Number.isFinite(charge.windowMs) ||
+      charge.windowMs <= 0
+    ) {
+      throw new TypeError(
+        'the policy engine returned a rate limit without a string key and ruleId, a positive integer limit and a positive windowMs',
+      );
+    }
+    if (charges.length === 1) return charges;
+    byKey ??= new Map();
+    const other = byKey.get(charge.key);
+    if (other === undefined || charge.limit < other.limit || (charge.limit === other.limit && charge.windowMs > other.windowMs)) {
+      byKey.set(charge.key, charge);
+    }
+  }
+  return byKey === undefined || byKey.size === charges.length ? charges : [...byKey.values()];
+}
