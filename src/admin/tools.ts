@@ -175,19 +175,25 @@ export class ToolAdministration {
       createdAt: previous?.createdAt ?? at,
       updatedAt: at,
     };
-    if (!(await this.write(record, previous))) {
+    if (!(await this.write(record, previous ?? null))) {
       throw new GatewayError({
         code: 'CONFLICT',
-        message: `Tool "${definition.name}" changed while this update was made; read it again and retry`,
+        message:
+          previous === undefined
+            ? `A tool named "${definition.name}" exists`
+            : `Tool "${definition.name}" changed while this update was made; read it again and retry`,
       });
     }
     await this.host.reload();
   }
 
-  /** Writes `record`, over `previous` only while it is still stored (when the store can tell). */
-  private async write(record: StoredToolRecord, previous: StoredToolRecord | undefined): Promise<boolean> {
+  /**
+   * Writes `record`: over `previous` only while it is still stored, or with `previous` null
+   * only while there is no such tool (when the store can tell; else unconditionally).
+   */
+  private async write(record: StoredToolRecord, previous: StoredToolRecord | null): Promise<boolean> {
     const { store } = this.host;
-    if (previous !== undefined && store.replaceTool !== undefined) return store.replaceTool(record, previous);
+    if (store.replaceTool !== undefined) return store.replaceTool(record, previous);
     await store.putTool(record);
     return true;
   }

@@ -176,7 +176,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     async replaceTool(tool, expected) {
       assertOpen();
       const current = tools.get(tool.name);
-      if (current === undefined || JSON.stringify(current.definition) !== JSON.stringify(expected.definition)) return false;
+      const matches =
+        expected === null
+          ? current === undefined
+          : current !== undefined && JSON.stringify(current.definition) === JSON.stringify(expected.definition);
+      if (!matches) return false;
       tools.set(tool.name, clone(tool));
       return true;
     },

@@ -225,11 +225,11 @@ export interface Store {
   putTool(tool: StoredToolRecord): Promise<void>;
   /**
    * Optional, *atomic*: writes `tool` only while the stored tool of that name still has
-   * `expected`'s definition; false (nothing written) when it changed or is gone. Admin updates
-   * and secret rotation use it so that a concurrent change is never silently overwritten;
-   * without it they write unconditionally.
+   * `expected`'s definition, or, with `expected` null, only while there is none; false
+   * (nothing written) otherwise. Admin creates, updates and secret rotation use it so that a
+   * concurrent change is never silently overwritten; without it they write unconditionally.
    */
-  replaceTool?(tool: StoredToolRecord, expected: StoredToolRecord): Promise<boolean>;
+  replaceTool?(tool: StoredToolRecord, expected: StoredToolRecord | null): Promise<boolean>;
   getTool(name: string): Promise<StoredToolRecord | undefined>;
   deleteTool(name: string): Promise<boolean>;
   listTools(): Promise<StoredToolRecord[]>;

@@ -268,6 +268,18 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.getTool('crm.cas')).toEqual(second);
       expect(await store.replaceTool({ ...base, name: 'crm.none' }, { ...base, name: 'crm.none' })).toBe(false);
       expect(await store.getTool('crm.none')).toBeUndefined();
+      // With no expected record: an insert that only the first of racing creates makes.
+      const creates = await Promise.all(
+        Array.from({ length: 4 }, (_, index) =>
+          (handle(index).replaceTool as NonNullable<Store['replaceTool']>)(
+            { ...base, name: 'crm.new', definition: { description: `c${index}` } },
+            null,
+          ),
+        ),
+      );
+      expect(creates.filter(Boolean)).toHaveLength(1);
+      expect((await store.getTool('crm.new'))?.definition).toEqual({ description: `c${creates.indexOf(true)}` });
+      expect(await store.replaceTool({ ...base, name: 'crm.cas' }, null)).toBe(false);
 
       const raced = await Promise.all(
         Array.from({ length: 6 }, (_, index) =>

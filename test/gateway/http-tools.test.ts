@@ -348,6 +348,17 @@ describe('admin: tools', () => {
       else if (updates.every((other) => other.status === 'fulfilled')) expect(kept).toBe('second');
       else expect(kept).toBe(['first', 'second'][index]);
     }
+
+    // Two creates of one name at once: one is created, the other refused, never overwritten.
+    const creates = await Promise.allSettled([
+      gateway.admin.createTool({ ...tool('crm.twin'), url: `${upstream.url}/first/{id}` }),
+      gateway.admin.createTool({ ...tool('crm.twin'), url: `${upstream.url}/second/{id}` }),
+    ]);
+    expect(creates.filter((create) => create.status === 'fulfilled')).toHaveLength(1);
+    const refusedCreate = creates.find((create) => create.status === 'rejected') as PromiseRejectedResult;
+    expect(refusedCreate.reason).toMatchObject({ code: 'CONFLICT', message: 'A tool named "crm.twin" exists' });
+    const winner = creates.findIndex((create) => create.status === 'fulfilled');
+    expect((await gateway.admin.getTool('crm.twin')).url).toBe(`${upstream.url}/${['first', 'second'][winner]}/{id}`);
   });
 });
 

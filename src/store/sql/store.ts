@@ -297,6 +297,14 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       );
     },
     async replaceTool(tool, expected) {
+      if (expected === null) {
+        const inserted = await query(
+          `INSERT INTO ${s}.tools (name, definition, version, created_at, updated_at) VALUES ($1, $2::json, $3, $4, $5)
+           ON CONFLICT (name) DO NOTHING RETURNING name`,
+          toolParams(tool),
+        );
+        return inserted.length === 1;
+      }
       // The json column keeps the text as written: the definition is compared as that text.
       const rows = await query(
         `UPDATE ${s}.tools SET definition = $2::json, version = $3, created_at = $4, updated_at = $5
