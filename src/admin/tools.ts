@@ -149,7 +149,7 @@ export class ToolAdministration {
       for (let attempt = 0; record !== undefined; attempt++) {
         const result = resealSecretHeaders(httpTool(record.definition as unknown as HttpToolOptions), this.host.vault);
         const resealedRecord = { ...record, definition: toJson(result.definition), updatedAt: new Date(this.host.now()).toISOString() };
-        if (result.changed === 0 || (await this.write(resealedRecord, record))) {
+        if (result.changed === 0 || (await this.host.store.replaceTool(resealedRecord, record))) {
           resealed += result.changed;
           unchanged += result.unchanged;
           break;
@@ -175,7 +175,7 @@ export class ToolAdministration {
       createdAt: previous?.createdAt ?? at,
       updatedAt: at,
     };
-    if (!(await this.write(record, previous ?? null))) {
+    if (!(await this.host.store.replaceTool(record, previous ?? null))) {
       throw new GatewayError({
         code: 'CONFLICT',
         message:
@@ -185,17 +185,6 @@ export class ToolAdministration {
       });
     }
     await this.host.reload();
-  }
-
-  /**
-   * Writes `record`: over `previous` only while it is still stored, or with `previous` null
-   * only while there is no such tool (when the store can tell; else unconditionally).
-   */
-  private async write(record: StoredToolRecord, previous: StoredToolRecord | null): Promise<boolean> {
-    const { store } = this.host;
-    if (store.replaceTool !== undefined) return store.replaceTool(record, previous);
-    await store.putTool(record);
-    return true;
   }
 
   private view(name: string): ToolAdminView {

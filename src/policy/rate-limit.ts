@@ -50,7 +50,7 @@ export function budgetWait(times: readonly number[], limit: number, windowMs: nu
 
 /** The times of a budget's calls still in its window, oldest first from `start`. */
 interface Budget {
-  limit: number;
+  /** The window of the last charge: idle budgets are swept after it. */
   windowMs: number;
   times: number[];
   start: number;
@@ -90,7 +90,6 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
       start = 0;
     }
     budget.start = start;
-    budget.limit = charge.limit;
     budget.windowMs = charge.windowMs;
   }
 
@@ -119,7 +118,7 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
     let budget = budgets.get(charge.key);
     if (budget === undefined) {
       if (budgets.size >= nextSweep) sweep(now);
-      budget = { limit: charge.limit, windowMs: charge.windowMs, times: [], start: 0 };
+      budget = { windowMs: charge.windowMs, times: [], start: 0 };
       budgets.set(charge.key, budget);
     }
     budget.times.push(now);

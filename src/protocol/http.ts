@@ -1,5 +1,6 @@
 import { GatewayError, toGatewayError } from '../errors.js';
 import { NodeRequest } from './node-request.js';
+import { charsetOf, isJsonMediaType, isUtf8Charset, mediaTypeOf } from '../util/media-type.js';
 import { JsonReply } from './reply.js';
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -36,20 +37,12 @@ export function decodePathSegment(segment: string): string {
   }
 }
 
-const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
-
 /**
  * True when a Content-Type header names JSON (`application/json` or `application/*+json`)
  * in UTF-8: a body whose `charset` says otherwise would be read as something it is not.
  */
 export function isJsonContentType(header: string | null): boolean {
-  if (header === null) return false;
-  const semicolon = header.indexOf(';');
-  const mediaType = (semicolon === -1 ? header : header.slice(0, semicolon)).trim().toLowerCase();
-  if (mediaType !== 'application/json' && !(mediaType.startsWith('application/') && mediaType.endsWith('+json'))) return false;
-  if (semicolon === -1) return true;
-  const charset = CHARSET.exec(header)?.[1]?.toLowerCase();
-  return charset === undefined || charset === 'utf-8' || charset === 'utf8';
+  return header !== null && isJsonMediaType(mediaTypeOf(header)) && isUtf8Charset(charsetOf(header));
 }
 
 /** The 415 for a body that is not JSON in UTF-8. */

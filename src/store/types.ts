@@ -224,12 +224,12 @@ export interface Store {
   // Tools and policies created at run time
   putTool(tool: StoredToolRecord): Promise<void>;
   /**
-   * Optional, *atomic*: writes `tool` only while the stored tool of that name still has
-   * `expected`'s definition, or, with `expected` null, only while there is none; false
-   * (nothing written) otherwise. Admin creates, updates and secret rotation use it so that a
-   * concurrent change is never silently overwritten; without it they write unconditionally.
+   * *Atomic*: writes `tool` only while the stored tool of that name still has `expected`'s
+   * definition, or, with `expected` null, only while there is none; false (nothing written)
+   * otherwise. Admin creates, updates and secret rotation use it, so that a concurrent change
+   * is never silently overwritten.
    */
-  replaceTool?(tool: StoredToolRecord, expected: StoredToolRecord | null): Promise<boolean>;
+  replaceTool(tool: StoredToolRecord, expected: StoredToolRecord | null): Promise<boolean>;
   getTool(name: string): Promise<StoredToolRecord | undefined>;
   deleteTool(name: string): Promise<boolean>;
   listTools(): Promise<StoredToolRecord[]>;

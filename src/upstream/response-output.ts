@@ -1,5 +1,6 @@
 import { GatewayError } from '../errors.js';
 import type { SecretScrubber } from '../secrets/secret-scrubber.js';
+import { charsetOf, isUtf8Charset, mediaTypeOf } from '../util/media-type.js';
 
 /** A non-text, non-JSON response body. */
 export interface BinaryBody {
@@ -8,22 +9,14 @@ export interface BinaryBody {
 }
 
 const UTF8 = new TextDecoder('utf-8');
-const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)"?/i;
-
 function textOf(data: Buffer, contentType: string): string {
-  const label = CHARSET.exec(contentType)?.[1]?.toLowerCase();
-  if (label === undefined || label === 'utf-8' || label === 'utf8') return UTF8.decode(data);
+  const label = charsetOf(contentType);
+  if (isUtf8Charset(label)) return UTF8.decode(data);
   try {
     return new TextDecoder(label).decode(data);
   } catch {
     return UTF8.decode(data);
   }
-}
-
-/** The media type of a Content-Type value, lower-cased, without parameters. */
-export function mediaTypeOf(contentType: string): string {
-  const semicolon = contentType.indexOf(';');
-  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
 }
 
 const JSON_POSITION = /\bat position (\d+)/;
