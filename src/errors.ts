@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'SECRET_UNAVAILABLE'
   | 'CANCELLED'
   | 'AUDIT_UNAVAILABLE'
+  | 'AUTH_UNAVAILABLE'
   | 'INTERNAL';
 
 /** The one code → HTTP status map. */
@@ -55,6 +56,7 @@ export const errorStatus: Readonly<Record<ErrorCode, number>> = {
   UPSTREAM_ERROR: 502,
   SECRET_UNAVAILABLE: 502,
   AUDIT_UNAVAILABLE: 503,
+  AUTH_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
 };
 
@@ -130,10 +132,10 @@ export function toGatewayError(value: unknown): GatewayError {
 }
 
 /** Shorthand for the identical 401 every authentication failure gets. */
-export function unauthenticated(): GatewayError {
+export function unauthenticated(challenge = 'Bearer realm="agent-tool-gateway"'): GatewayError {
   return new GatewayError({
     code: 'UNAUTHENTICATED',
     message: 'Missing or invalid credentials',
-    headers: { 'www-authenticate': 'Bearer realm="agent-tool-gateway"' },
+    headers: { 'www-authenticate': challenge },
   });
 }

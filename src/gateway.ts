@@ -24,6 +24,7 @@ import {
   verifyAuditChain,
 } from './audit/index.js';
 import { AgentAuthenticator } from './auth/agent-authenticator.js';
+import { InsufficientScopeError, type JwtAuthOptions, JwtVerifier, jwtAuthSchema } from './auth/jwt.js';
 import { bearerToken, parseAgentKey } from './auth/agent-keys.js';
 import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
 import { GatewayError, unauthenticated } from './errors.js';
@@ -44,7 +45,7 @@ import { type RateLimiter, memoryRateLimiter } from './policy/rate-limit.js';
 import { compilePolicy } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
-import { decodePathSegment, errorResponse, methodNotAllowed } from './protocol/http.js';
+import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed } from './protocol/http.js';
 import { requestAbort } from './protocol/node-request.js';
 import { type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
@@ -108,6 +109,13 @@ export interface GatewayOptions {
   rateLimiter?: RateLimiter;
   /** How admin routes authenticate. Without it, every admin route answers 401. */
   admin?: AdminAuthOption;
+  /**
+   * Agents may also present access tokens (JWTs) from your authorization server, each acting
+   * as one of the gateway's agents; the gateway then serves RFC 9728 metadata at
+   * `/.well-known/oauth-protected-resource` and points to it from every 401, as MCP
+   * authorization asks. Gateway keys keep working.
+   */
+  jwt?: JwtAuthOptions;
   /** Mount point of every route, e.g. `'/atg'`. Default `''`. */
   basePath?: string;
   /**
@@ -221,6 +229,7 @@ const optionsSchema = z
       )
       .optional(),
     admin: adminAuthSchema.optional(),
+    jwt: jwtAuthSchema.optional(),
     basePath: z
       .string()
       .regex(/^(\/[^/?#]+)*$/, 'must be "" or start with "/" and not end with "/"')
@@ -520,7 +529,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   };
 
   // Agents are cached only where other instances' changes are announced (see agentCacheMs).
-  const agents = new AgentAuthenticator(store, now, store.watch === undefined ? 0 : (options.agentCacheMs ?? 1000));
+  const tokens = options.jwt === undefined ? undefined : new JwtVerifier(options.jwt, now);
+  const agents = new AgentAuthenticator(store, now, store.watch === undefined ? 0 : (options.agentCacheMs ?? 1000), tokens);
   const approvals = new ApprovalCoordinator({
     defaultTtlMs: options.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
     ...(options.approver === undefined ? {} : { approver: options.approver }),
@@ -616,13 +626,42 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   };
   const visibleTools = (agent: { id: string; name: string; tags: string[] }) => visibleFor(agent).tools;
 
-  const authenticateRequest = async (request: Request) => {
-    const agent = await agents.fromRequest(request);
-    if (agent !== undefined) return agent;
-    await audit
-      .append({ type: 'auth.failed', actor: 'anonymous', data: { path: new URL(request.url).pathname.slice(0, 256) } })
+  /**
+   * With JWT auth, every refusal at the agent doors points to the resource's metadata (RFC
+   * 9728, as MCP authorization asks) and names the scopes a token needs.
+   */
+  const challenge = (request: Request, error?: string) => {
+    if (tokens === undefined) return undefined;
+    const metadata = new URL(`${basePath}${protectedResourcePath}`, request.url).href;
+    const scope = tokens.challengeScope;
+    return `Bearer realm="agent-tool-gateway"${error === undefined ? '' : `, error="${error}"`}${
+      scope === undefined ? '' : `, scope="${scope}"`
+    }, resource_metadata="${metadata}"`;
+  };
+  const authFailed = (request: Request, reason?: string) =>
+    audit
+      .append({
+        type: 'auth.failed',
+        actor: 'anonymous',
+        data: { path: new URL(request.url).pathname.slice(0, 256), ...(reason === undefined ? {} : { reason }) },
+      })
       .catch(() => undefined);
-    throw unauthenticated();
+  const authenticateRequest = async (request: Request) => {
+    let agent: Awaited<ReturnType<AgentAuthenticator['fromRequest']>>;
+    try {
+      agent = await agents.fromRequest(request);
+    } catch (error) {
+      if (!(error instanceof InsufficientScopeError)) throw error;
+      await authFailed(request, 'insufficient_scope');
+      throw new GatewayError({
+        code: 'FORBIDDEN',
+        message: error.message,
+        headers: { 'www-authenticate': challenge(request, 'insufficient_scope') as string },
+      });
+    }
+    if (agent !== undefined) return agent;
+    await authFailed(request);
+    throw unauthenticated(challenge(request));
   };
 
   const runtime: GatewayRuntime = {
@@ -637,7 +676,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   const mcp = createMcpHandler(
     {
-      authenticate: authenticateRequest,
+      // The MCP door answers a failed authentication itself: unexpected failures are told here.
+      authenticate: (request) =>
+        authenticateRequest(request).catch((error: unknown) => {
+          if (!(error instanceof GatewayError) || error.code === 'INTERNAL') reportError(error);
+          throw error;
+        }),
       listTools: async (agent) => visibleFor(agent as { id: string; name: string; tags: string[] }).views,
       callTool: (agent, mcpCall) =>
         call({
@@ -882,9 +926,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   const authenticateAdmin = createAdminAuthenticator(options.admin);
 
+  // RFC 9728 metadata, with JWT auth: at the SPEC's route under basePath, and where a client
+  // that inserts the resource's path after the well-known prefix looks (§3.1), for the
+  // gateway (`basePath`) and its MCP endpoint.
+  const metadataPaths = new Set(
+    tokens === undefined
+      ? []
+      : [`${basePath}${protectedResourcePath}`, `${protectedResourcePath}${basePath}`, `${protectedResourcePath}${basePath}/mcp`],
+  );
+  const protectedResourceMetadata = (method: string): Reply => {
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed('GET');
+    // Public, and read by browser-based clients from other origins.
+    return jsonResponse(200, tokens?.metadata(), { 'cache-control': 'max-age=3600', 'access-control-allow-origin': '*' });
+  };
+
   const route = async (request: Request): Promise<Reply> => {
     const url = new URL(request.url);
     let path = url.pathname;
+    if (metadataPaths.has(path)) return protectedResourceMetadata(request.method);
     if (basePath !== '') {
       if (path !== basePath && !path.startsWith(`${basePath}/`)) return errorResponse(routeNotFound());
       path = path.slice(basePath.length) || '/';
@@ -977,6 +1036,9 @@ function mcpCursorSecret(options: GatewayOptions): Uint8Array {
   const material = typeof key === 'string' ? key : (key.keys[key.active] ?? key.active);
   return createHash('sha256').update('agent-tool-gateway mcp cursor\u0000').update(material).digest();
 }
+
+/** Where RFC 9728 metadata is served (relative to `basePath`), with JWT auth configured. */
+const protectedResourcePath = '/.well-known/oauth-protected-resource';
 
 function routeNotFound(): GatewayError {
   return new GatewayError({ code: 'NOT_FOUND', message: 'No such route' });

@@ -89,4 +89,5 @@ export { memoryRateLimiter } from './policy/rate-limit.js';
 export type { MemoryRateLimiterOptions, RateLimitCharge, RateLimiter } from './policy/rate-limit.js';
 export type { AgentPrincipal, CallOutcome, Door, PolicyDecision } from './pipeline/types.js';
 export type { AdminAuthOption, AdminPrincipal, AdminRole, AdminTokenConfig } from './auth/admin-auth.js';
+export type { JwtAlgorithm, JwtAuthOptions } from './auth/jwt.js';
 export type { AgentView, AgentWithKey, CreateAgentInput } from './admin/agents.js';

@@ -1,5 +1,6 @@
 import type { AgentRecord, Store } from '../store/types.js';
 import { agentIdOfKey, bearerToken, digestsEqual, hashAgentKey } from './agent-keys.js';
+import type { JwtVerifier } from './jwt.js';
 
 /** Most agents kept in the cache; the least recently read go first. */
 const maxCachedAgents = 10_000;
@@ -32,7 +33,20 @@ export class AgentAuthenticator {
     private readonly store: Store,
     private readonly now: () => number,
     private readonly cacheMs = 0,
+    /** With JWT auth configured: verifies access tokens, which then act as agents. */
+    private readonly tokens?: JwtVerifier,
   ) {}
+
+  /**
+   * The agent a presented credential stands for: a gateway key, or (with JWT auth) an access
+   * token that acts as an agent. A token lacking a required scope throws 403, and one that
+   * cannot be checked because the issuer's keys cannot be fetched throws 503.
+   */
+  async byCredential(credential: string): Promise<AgentRecord | undefined> {
+    if (this.tokens === undefined || credential.startsWith('atg_')) return this.byKey(credential);
+    const agentId = await this.tokens.agentIdOf(credential);
+    return agentId === undefined ? undefined : this.byId(agentId);
+  }
 
   /**
    * The agent whose current key this is, if it may call now. The key is hashed whatever its
@@ -57,10 +71,10 @@ export class AgentAuthenticator {
     return agent !== undefined && this.usable(agent) ? agent : undefined;
   }
 
-  /** The agent of an `Authorization: Bearer` header. Keys are never read from the query string. */
+  /** The agent of an `Authorization: Bearer` header. Credentials are never read from the query string. */
   async fromRequest(request: Request): Promise<AgentRecord | undefined> {
-    const key = bearerToken(request.headers.get('authorization'));
-    return key === undefined ? undefined : this.byKey(key);
+    const credential = bearerToken(request.headers.get('authorization'));
+    return credential === undefined ? undefined : this.byCredential(credential);
   }
 
   /** Drops one cached agent (changed here), or all of them (changed somewhere, announced). */

@@ -4,7 +4,7 @@ import type { CallContext, CallOutcome, Step } from './types.js';
 
 /**
  * Establishes who is calling. The HTTP doors authenticate before they parse anything and
- * hand the agent in; programmatic `invoke()` brings a key or an agent id, checked here.
+ * hand the agent in; programmatic `invoke()` brings a key (or an access token) or an agent id, checked here.
  * Every failure is the same 401.
  */
 export function authenticateStep(deps: PipelineDependencies): Step {
@@ -14,7 +14,7 @@ export function authenticateStep(deps: PipelineDependencies): Step {
 async function identify(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
   const agent =
     context.credential !== undefined
-      ? await deps.agents.byKey(context.credential)
+      ? await deps.agents.byCredential(context.credential)
       : context.agentId !== undefined
         ? await deps.agents.byId(context.agentId)
         : undefined;
