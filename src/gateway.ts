@@ -632,7 +632,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
    */
   const challenge = (request: Request, error?: string) => {
     if (tokens === undefined) return undefined;
-    const metadata = new URL(`${basePath}${protectedResourcePath}`, request.url).href;
+    const metadata = tokens.metadataUrl ?? new URL(`${basePath}${protectedResourcePath}`, request.url).href;
     const scope = tokens.challengeScope;
     return `Bearer realm="agent-tool-gateway"${error === undefined ? '' : `, error="${error}"`}${
       scope === undefined ? '' : `, scope="${scope}"`

@@ -72,6 +72,12 @@ export interface JwtAuthOptions {
    * `scopesSupported` to `requiredScopes`.
    */
   metadata?: {
+    /**
+     * The metadata's public URL, which every 401 points to. Default: built from the request's
+     * URL (`{origin}{basePath}/.well-known/oauth-protected-resource`). Set it when a proxy in
+     * front of the gateway changes the scheme (TLS ends at the proxy), the host or the path.
+     */
+    url?: string;
     resource?: string;
     authorizationServers?: string[];
     scopesSupported?: string[];
@@ -95,6 +101,7 @@ export const jwtAuthSchema = z
     resolveAgent: z.custom<JwtAuthOptions['resolveAgent']>((value) => typeof value === 'function', 'must be a function').optional(),
     metadata: z
       .object({
+        url: httpUrl.optional(),
         resource: httpUrl.optional(),
         authorizationServers: z.array(httpUrl).min(1).optional(),
         scopesSupported: z.array(z.string().min(1)).optional(),
@@ -170,6 +177,11 @@ export class JwtVerifier {
   /** The `scope` parameter of a challenge: the scopes a token needs, if any. */
   get challengeScope(): string | undefined {
     return this.requiredScopes.length > 0 ? this.requiredScopes.join(' ') : undefined;
+  }
+
+  /** The configured public URL of the metadata, if any. */
+  get metadataUrl(): string | undefined {
+    return this.options.metadata?.url;
   }
 
   /** The RFC 9728 metadata document. */

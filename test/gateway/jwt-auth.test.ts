@@ -223,6 +223,15 @@ describe('JWT agent auth', () => {
     expect((await gateway.fetch(new Request('http://gateway.test/.well-known/oauth-protected-resource'))).status).toBe(404);
   });
 
+  it('points 401s to the metadata URL configured for a proxy in front', async () => {
+    await setup({ metadata: { url: 'https://public.example.test/agents/.well-known/oauth-protected-resource' } });
+    const response = await gateway.fetch(jsonRequest('/tools'));
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe(
+      'Bearer realm="agent-tool-gateway", resource_metadata="https://public.example.test/agents/.well-known/oauth-protected-resource"',
+    );
+  });
+
   it('has no metadata route without JWT auth, and keeps its 401 as it was', async () => {
     gateway = testGateway();
     expect((await gateway.fetch(new Request('http://gateway.test/.well-known/oauth-protected-resource'))).status).toBe(404);
