@@ -9,14 +9,28 @@ export interface BinaryBody {
 }
 
 const UTF8 = new TextDecoder('utf-8');
-function textOf(data: Buffer, contentType: string): string {
+
+/**
+ * A body's text in the charset its `Content-Type` names; undefined for a charset no
+ * `TextDecoder` knows (`utf-32`, a made-up label). Such a body is never read as UTF-8
+ * instead: a secret echoed in it would pass the scrubber and the redactor unrecognised.
+ */
+function textOf(data: Buffer, contentType: string): string | undefined {
   const label = charsetOf(contentType);
   if (isUtf8Charset(label)) return UTF8.decode(data);
   try {
     return new TextDecoder(label).decode(data);
   } catch {
-    return UTF8.decode(data);
+    return undefined;
   }
+}
+
+function unreadableCharset(upstreamStatus: number): GatewayError {
+  return new GatewayError({
+    code: 'UPSTREAM_ERROR',
+    message: 'upstream answered text in a charset the gateway cannot read',
+    details: { upstreamStatus },
+  });
 }
 
 const JSON_POSITION = /\bat position (\d+)/;
@@ -45,8 +59,10 @@ export function interpretBody(
   const contentType = contentTypeHeader ?? 'application/octet-stream';
   const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
+    const text = textOf(data, contentType);
+    if (text === undefined) throw unreadableCharset(upstreamStatus);
     try {
-      return scrubber.parseJson(textOf(data, contentType));
+      return scrubber.parseJson(text);
     } catch (error) {
       throw new GatewayError({
         code: 'UPSTREAM_ERROR',
@@ -58,6 +74,7 @@ export function interpretBody(
   }
   if (mediaType.startsWith('text/')) {
     const text = textOf(data, contentType);
+    if (text === undefined) throw unreadableCharset(upstreamStatus);
     return scrubber.active ? scrubber.text(text) : text;
   }
   const bytes = scrubber.active ? scrubber.bytes(data) : data;
@@ -106,7 +123,8 @@ export function excerptSource(error: object): string | undefined {
  * secrets removed first, then the caller's scrub function. A body read only in part loses its
  * last characters after both (the larger of the longest secret form and
  * {@link TRUNCATED_TAIL}), so no value cut off at its end survives as a prefix. If the scrub
- * function throws, the text is empty: never unscrubbed.
+ * function throws, or the charset is one the gateway cannot read, the text is empty: never
+ * unscrubbed.
  */
 export function errorBodyText(
   data: Buffer,
@@ -115,7 +133,10 @@ export function errorBodyText(
   scrubber: SecretScrubber,
   scrub: ((text: string) => string) | undefined,
 ): string {
-  let text = scrubber.text(textOf(data, contentType ?? ''));
+  const decoded = textOf(data, contentType ?? '');
+  // A body in a charset the gateway cannot read has no excerpt it could vouch for.
+  if (decoded === undefined) return '';
+  let text = scrubber.text(decoded);
   if (scrub !== undefined) {
     try {
       text = String(scrub(text));

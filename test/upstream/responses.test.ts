@@ -13,6 +13,14 @@ const CREDENTIAL = 'sk_live_7Hq2Zr9Xw4Lm1Np8';
 
 let server: LoopbackServer;
 const client = createUpstreamClient();
+
+/** UTF-32 big-endian: a charset TextDecoder does not know. */
+function utf32(text: string): Buffer {
+  const code = [...text].map((character) => character.codePointAt(0) as number);
+  const bytes = Buffer.alloc(code.length * 4);
+  code.forEach((point, index) => bytes.writeUInt32BE(point, index * 4));
+  return bytes;
+}
 const timers = new Set<NodeJS.Timeout>();
 let callerRequestArrived: () => void = () => {};
 /** Responses of `/hold`, answered when a test says so. */
@@ -134,6 +142,15 @@ beforeAll(async () => {
       case '/echo-error-utf16':
         response.writeHead(500, { 'content-type': 'text/plain; charset=utf-16le' });
         return void response.end(Buffer.from(`denied ${auth} for ann@example.com`, 'utf16le'));
+      case '/echo-utf32':
+        response.writeHead(200, { 'content-type': 'text/plain; charset=utf-32' });
+        return void response.end(utf32(`echo ${auth}`));
+      case '/echo-json-utf32':
+        response.writeHead(200, { 'content-type': 'application/json; charset=utf-32' });
+        return void response.end(utf32(JSON.stringify({ echo: auth })));
+      case '/echo-error-utf32':
+        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-32' });
+        return void response.end(utf32(`denied ${auth}`));
       case '/unknown-encoding':
         response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zz-custom' });
         return void response.end('abc');
@@ -389,6 +406,16 @@ describe('secret header values never come back', () => {
     const error = await rejection(call('/echo-error-utf16', withSecret, email), 'UPSTREAM_ERROR');
     expect(error.details).toEqual({ upstreamStatus: 500, excerpt: 'denied *** for [email]' });
     expect(seen).toEqual(['denied *** for ann@example.com']);
+  });
+
+  it('never passes a body in a charset the gateway cannot read as if it were UTF-8', async () => {
+    for (const path of ['/echo-utf32', '/echo-json-utf32']) {
+      const error = await rejection(call(path, withSecret), 'UPSTREAM_ERROR');
+      expect(error.message, path).toBe('upstream answered text in a charset the gateway cannot read');
+      expect(error.details).toEqual({ upstreamStatus: 200 });
+    }
+    const error = await rejection(call('/echo-error-utf32', withSecret), 'UPSTREAM_ERROR');
+    expect(error.details).toEqual({ upstreamStatus: 500, excerpt: '' });
   });
 
   it('is not quoted by the cause of an invalid JSON error', async () => {
