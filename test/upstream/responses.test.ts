@@ -18,7 +18,7 @@ const client = createUpstreamClient();
 function utf32(text: string): Buffer {
   const code = [...text].map((character) => character.codePointAt(0) as number);
   const bytes = Buffer.alloc(code.length * 4);
-  code.forEach((point, index) => bytes.writeUInt32BE(point, index * 4));
+  for (const [index, point] of code.entries()) bytes.writeUInt32BE(point, index * 4);
   return bytes;
 }
 const timers = new Set<NodeJS.Timeout>();
