@@ -24,7 +24,7 @@ import {
   verifyAuditChain,
 } from './audit/index.js';
 import { AgentAuthenticator } from './auth/agent-authenticator.js';
-import { InsufficientScopeError, type JwtAuthOptions, JwtVerifier, jwtAuthSchema } from './auth/jwt.js';
+import { InsufficientScopeError, type JwtAuthOptions, JwtVerifier, jwtAuthSchema, protectedResourcePath } from './auth/jwt.js';
 import { bearerToken, parseAgentKey } from './auth/agent-keys.js';
 import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
 import { GatewayError, unauthenticated } from './errors.js';
@@ -47,7 +47,7 @@ import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
 import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed } from './protocol/http.js';
 import { requestAbort } from './protocol/node-request.js';
-import { type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
+import { JsonReply, type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
 import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
@@ -651,6 +651,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     try {
       agent = await agents.fromRequest(request);
     } catch (error) {
+      if (error instanceof GatewayError && error.code === 'AUTH_UNAVAILABLE') {
+        reportError(error);
+        await authFailed(request, 'auth_unavailable');
+      }
       if (!(error instanceof InsufficientScopeError)) throw error;
       await authFailed(request, 'insufficient_scope');
       throw new GatewayError({
@@ -926,18 +930,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   const authenticateAdmin = createAdminAuthenticator(options.admin);
 
-  // RFC 9728 metadata, with JWT auth: at the SPEC's route under basePath, and where a client
-  // that inserts the resource's path after the well-known prefix looks (§3.1), for the
-  // gateway (`basePath`) and its MCP endpoint.
-  const metadataPaths = new Set(
-    tokens === undefined
-      ? []
-      : [`${basePath}${protectedResourcePath}`, `${protectedResourcePath}${basePath}`, `${protectedResourcePath}${basePath}/mcp`],
-  );
+  // RFC 9728 metadata, with JWT auth: at the SPEC's route under basePath (where 401s point),
+  // and where a client that inserts the resource's path after the well-known prefix looks
+  // (§3.1), the `resource` being the one that path names.
+  const metadataPaths = new Set(tokens === undefined ? [] : [`${basePath}${protectedResourcePath}`, tokens.resourceMetadataPath]);
+  const metadataCors = { 'access-control-allow-origin': '*' };
   const protectedResourceMetadata = (method: string): Reply => {
-    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed('GET');
-    // Public, and read by browser-based clients from other origins.
-    return jsonResponse(200, tokens?.metadata(), { 'cache-control': 'max-age=3600', 'access-control-allow-origin': '*' });
+    // Public, and read by browser-based clients from other origins (which ask first when
+    // they send MCP's headers).
+    if (method === 'OPTIONS') {
+      return new JsonReply(204, null, {
+        ...metadataCors,
+        'access-control-allow-methods': 'GET, HEAD, OPTIONS',
+        'access-control-allow-headers': '*',
+        'access-control-max-age': '86400',
+      });
+    }
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed('GET, OPTIONS');
+    return jsonResponse(200, tokens?.metadata, { 'cache-control': 'max-age=3600', ...metadataCors });
   };
 
   const route = async (request: Request): Promise<Reply> => {
@@ -1036,9 +1046,6 @@ function mcpCursorSecret(options: GatewayOptions): Uint8Array {
   const material = typeof key === 'string' ? key : (key.keys[key.active] ?? key.active);
   return createHash('sha256').update('agent-tool-gateway mcp cursor\u0000').update(material).digest();
 }
-
-/** Where RFC 9728 metadata is served (relative to `basePath`), with JWT auth configured. */
-const protectedResourcePath = '/.well-known/oauth-protected-resource';
 
 function routeNotFound(): GatewayError {
   return new GatewayError({ code: 'NOT_FOUND', message: 'No such route' });

@@ -39,13 +39,18 @@ export class AgentAuthenticator {
 
   /**
    * The agent a presented credential stands for: a gateway key, or (with JWT auth) an access
-   * token that acts as an agent. A token lacking a required scope throws 403, and one that
-   * cannot be checked because the issuer's keys cannot be fetched throws 503.
+   * token that acts as an agent. A good token of an agent that may call, lacking a required
+   * scope, throws 403; one that cannot be checked (the issuer's keys or `resolveAgent`
+   * failed) throws 503.
    */
   async byCredential(credential: string): Promise<AgentRecord | undefined> {
     if (this.tokens === undefined || credential.startsWith('atg_')) return this.byKey(credential);
-    const agentId = await this.tokens.agentIdOf(credential);
-    return agentId === undefined ? undefined : this.byId(agentId);
+    const verdict = await this.tokens.check(credential);
+    if (verdict?.agentId === undefined) return undefined;
+    // The agent first: a token of an agent that may not call gets the one 401, scopes or not.
+    const agent = await this.byId(verdict.agentId);
+    if (agent !== undefined && !verdict.scoped) throw this.tokens.insufficientScope();
+    return agent;
   }
 
   /**

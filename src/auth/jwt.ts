@@ -1,14 +1,8 @@
-import {
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors as joseErrors,
-  jwtVerify,
-} from 'jose';
+import { createHash } from 'node:crypto';
+import { type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { RemoteKeySet } from './remote-key-set.js';
 
 /** Signature algorithms a token may use: asymmetric only, so a published key can never sign. */
 export const jwtAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -48,12 +42,23 @@ export interface JwtAuthOptions {
    * URL agents reach the MCP endpoint at, e.g. `'https://gateway.example.com/mcp'`.
    */
   audience: string | string[];
-  /** Where the issuer publishes its public keys (JWK Set). Give this or `jwks`. */
+  /**
+   * Where the issuer publishes its public keys (JWK Set): `https:` (`http:` only on loopback).
+   * Give this or `jwks`. Fetched when first needed and every 10 minutes; a token naming a key
+   * id the set lacks fetches it again (at most every 30 s). While fetches fail, the keys
+   * fetched before stay in use for up to an hour.
+   */
   jwksUri?: string;
   /** The issuer's public keys, as a JWK Set. Give this or `jwksUri`. */
   jwks?: JSONWebKeySet;
   /** Accepted signature algorithms. Default: every asymmetric one (RS, PS, ES, EdDSA). */
   algorithms?: JwtAlgorithm[];
+  /**
+   * The `typ` header every token must carry, e.g. `'at+jwt'` where your issuer follows RFC
+   * 9068: then an ID token, whose audience may be the same, never passes for an access token.
+   * Default: not checked (many issuers send `JWT`).
+   */
+  tokenType?: string;
   /** Allowed clock skew for `exp` and `nbf`, in seconds. Default 30. */
   clockToleranceSeconds?: number;
   /** Scopes every token must carry (`scope` or `scp` claim); a token without them gets 403 `insufficient_scope`. */
@@ -62,13 +67,15 @@ export interface JwtAuthOptions {
   agentClaim?: string;
   /**
    * Which agent a verified token acts as: return its agent id, or nothing to refuse the token
-   * (401). Replaces `agentClaim`. Runs once per token per minute at most (verified tokens are
-   * remembered), so it may look things up.
+   * (401). Replaces `agentClaim`. Runs at most once per token a minute (its answer is
+   * remembered, and calls with a token being checked wait for that check), so it may look
+   * things up; if it throws or takes over 5 s, the call gets 503 `AUTH_UNAVAILABLE`.
    */
   resolveAgent?: (claims: JWTPayload) => string | null | undefined | Promise<string | null | undefined>;
   /**
-   * RFC 9728 metadata at `/.well-known/oauth-protected-resource` (relative to `basePath`).
-   * `resource` defaults to the first `audience`; `authorizationServers` to `[issuer]`;
+   * RFC 9728 metadata at `/.well-known/oauth-protected-resource` (relative to `basePath`),
+   * and at the URL RFC 9728 derives from `resource`. `resource` defaults to the first
+   * `audience`, `authorizationServers` to `[issuer]` (each must then be an http(s) URL),
    * `scopesSupported` to `requiredScopes`.
    */
   metadata?: {
@@ -87,14 +94,22 @@ export interface JwtAuthOptions {
 }
 
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
+const isHttpUrl = (value: string) => httpUrl.safeParse(value).success;
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 export const jwtAuthSchema = z
   .object({
     issuer: z.string().min(1),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    jwksUri: httpUrl.optional(),
+    jwksUri: httpUrl
+      .refine((value) => {
+        const url = new URL(value);
+        return url.protocol === 'https:' || loopbackHosts.has(url.hostname);
+      }, 'must be an https URL (http only on loopback): whoever can change the keys can sign tokens')
+      .optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
     algorithms: z.array(z.enum(jwtAlgorithms)).min(1).optional(),
+    tokenType: z.string().min(1).optional(),
     clockToleranceSeconds: z.number().int().min(0).max(300).optional(),
     requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token')).optional(),
     agentClaim: z.string().min(1).optional(),
@@ -112,30 +127,60 @@ export const jwtAuthSchema = z
       .optional(),
   })
   .strict()
-  .refine((value) => (value.jwksUri === undefined) !== (value.jwks === undefined), 'give exactly one of jwksUri and jwks');
+  .superRefine((value, context) => {
+    if ((value.jwksUri === undefined) === (value.jwks === undefined)) {
+      context.addIssue({ code: 'custom', message: 'give exactly one of jwksUri and jwks' });
+    }
+    const firstAudience = typeof value.audience === 'string' ? value.audience : value.audience[0];
+    if (value.metadata?.resource === undefined && firstAudience !== undefined && !isHttpUrl(firstAudience)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['metadata', 'resource'],
+        message: 'required when the first audience is not an http(s) URL (clients need the resource as a URL)',
+      });
+    }
+    if (value.metadata?.authorizationServers === undefined && !isHttpUrl(value.issuer)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['metadata', 'authorizationServers'],
+        message: 'required when the issuer is not an http(s) URL',
+      });
+    }
+  });
 
-/** Longest a verified token is remembered, so a key the issuer withdrew stops working within it. */
+/** Longest a token's verdict is remembered, so a key the issuer withdrew stops working within it. */
 const rememberMs = 60_000;
-/** Most tokens remembered; the oldest go first. */
+/** Most verdicts remembered; the oldest go first. */
 const maxRemembered = 10_000;
 /** Longer tokens are refused unread. */
 const maxTokenLength = 16 * 1024;
+/** Longest `resolveAgent` may take. */
+const resolveTimeoutMs = 5000;
 
-interface RememberedToken {
-  readonly agentId: string;
-  readonly until: number;
+/** What a verified token stands for: the agent it acts as (none: refused) and whether it has the required scopes. */
+export interface TokenVerdict {
+  readonly agentId: string | undefined;
+  readonly scoped: boolean;
 }
 
 /**
- * Verifies access tokens and names the agent each acts as. Verified tokens are remembered
- * for up to a minute (never past their `exp`), so a call costs one signature check a minute
- * per token; refused tokens are never remembered.
+ * Verifies access tokens and names the agent each acts as. A verified token's verdict is
+ * remembered for up to a minute (never past its `exp`), keyed by the token's SHA-256, and
+ * calls with a token being checked wait for that check: a token costs one signature check
+ * and one `resolveAgent` a minute. Tokens that fail verification are never remembered.
  */
 export class JwtVerifier {
   private readonly keys: JWTVerifyGetKey;
   private readonly audience: string[];
   private readonly requiredScopes: readonly string[];
-  private readonly remembered = new Map<string, RememberedToken>();
+  private readonly remembered = new Map<string, { verdict: TokenVerdict; until: number }>();
+  private readonly checking = new Map<string, Promise<TokenVerdict | undefined>>();
+  /** The RFC 9728 document, as served. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** The path RFC 9728 derives from the resource (`/.well-known/oauth-protected-resource/mcp` for `…/mcp`). */
+  readonly resourceMetadataPath: string;
+  /** The configured public URL of the metadata, normalised; undefined to build it from each request. */
+  readonly metadataUrl: string | undefined;
 
   constructor(
     private readonly options: JwtAuthOptions,
@@ -143,35 +188,52 @@ export class JwtVerifier {
   ) {
     this.keys =
       options.jwksUri !== undefined
-        ? createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: 5000 })
+        ? new RemoteKeySet(new URL(options.jwksUri), now).getKey
         : createLocalJWKSet(options.jwks as JSONWebKeySet);
     this.audience = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
     this.requiredScopes = options.requiredScopes ?? [];
+    const { metadata = {} } = options;
+    const resource = metadata.resource ?? (this.audience[0] as string);
+    const scopes = metadata.scopesSupported ?? options.requiredScopes;
+    this.metadata = Object.freeze({
+      resource,
+      authorization_servers: metadata.authorizationServers ?? [options.issuer],
+      bearer_methods_supported: ['header'],
+      ...(scopes === undefined || scopes.length === 0 ? {} : { scopes_supported: scopes }),
+      ...(metadata.resourceName === undefined ? {} : { resource_name: metadata.resourceName }),
+      ...(metadata.resourceDocumentation === undefined ? {} : { resource_documentation: metadata.resourceDocumentation }),
+    });
+    const resourcePath = new URL(resource).pathname.replace(/\/$/, '');
+    this.resourceMetadataPath = `${protectedResourcePath}${resourcePath}`;
+    this.metadataUrl = metadata.url === undefined ? undefined : new URL(metadata.url).href;
   }
 
   /**
-   * The agent id a token acts as; undefined when the token is not good (401). Throws 403
-   * `FORBIDDEN` when a good token lacks a required scope, and 503 `AUTH_UNAVAILABLE` when the
-   * issuer's keys cannot be fetched.
+   * What a token stands for; undefined when it is not a good token (401). Throws 503
+   * `AUTH_UNAVAILABLE` when it cannot be checked: the issuer's keys cannot be had, or
+   * `resolveAgent` failed.
    */
-  async agentIdOf(token: string): Promise<string | undefined> {
-    const at = this.now();
-    const known = this.remembered.get(token);
-    if (known !== undefined) {
-      if (known.until > at) return known.agentId;
-      this.remembered.delete(token);
-    }
+  async check(token: string): Promise<TokenVerdict | undefined> {
     if (token.length > maxTokenLength) return undefined;
-    const claims = await this.verify(token, at);
-    if (claims === undefined) return undefined;
-    const missing = this.requiredScopes.filter((scope) => !scopesOf(claims).has(scope));
-    if (missing.length > 0) throw insufficientScope(this.requiredScopes);
-    const agentId = await this.agentOf(claims);
-    if (typeof agentId !== 'string' || agentId === '') return undefined;
-    const until = Math.min(at + rememberMs, (claims.exp as number) * 1000);
-    if (this.remembered.size >= maxRemembered) this.remembered.delete(this.remembered.keys().next().value as string);
-    this.remembered.set(token, { agentId, until });
-    return agentId;
+    const key = createHash('sha256').update(token).digest('base64');
+    const known = this.remembered.get(key);
+    if (known !== undefined) {
+      if (known.until > this.now()) return known.verdict;
+      this.remembered.delete(key);
+    }
+    const underWay = this.checking.get(key);
+    if (underWay !== undefined) return underWay;
+    const checked = this.verifyAndResolve(token, key).finally(() => this.checking.delete(key));
+    this.checking.set(key, checked);
+    return checked;
+  }
+
+  /** The 403 for a good token without a required scope; the doors add the challenge. */
+  insufficientScope(): InsufficientScopeError {
+    return new InsufficientScopeError({
+      code: 'FORBIDDEN',
+      message: `The access token lacks a required scope (${this.requiredScopes.join(' ')})`,
+    });
   }
 
   /** The `scope` parameter of a challenge: the scopes a token needs, if any. */
@@ -179,23 +241,20 @@ export class JwtVerifier {
     return this.requiredScopes.length > 0 ? this.requiredScopes.join(' ') : undefined;
   }
 
-  /** The configured public URL of the metadata, if any. */
-  get metadataUrl(): string | undefined {
-    return this.options.metadata?.url;
-  }
-
-  /** The RFC 9728 metadata document. */
-  metadata(): Record<string, unknown> {
-    const { metadata = {} } = this.options;
-    const scopes = metadata.scopesSupported ?? this.options.requiredScopes;
-    return {
-      resource: metadata.resource ?? this.audience[0],
-      authorization_servers: metadata.authorizationServers ?? [this.options.issuer],
-      bearer_methods_supported: ['header'],
-      ...(scopes === undefined || scopes.length === 0 ? {} : { scopes_supported: scopes }),
-      ...(metadata.resourceName === undefined ? {} : { resource_name: metadata.resourceName }),
-      ...(metadata.resourceDocumentation === undefined ? {} : { resource_documentation: metadata.resourceDocumentation }),
+  private async verifyAndResolve(token: string, key: string): Promise<TokenVerdict | undefined> {
+    const at = this.now();
+    const claims = await this.verify(token, at);
+    // `exp` is a number (jose checks), but JSON's 1e400 is one too: a token for ever is refused.
+    if (claims === undefined || !Number.isFinite(claims.exp)) return undefined;
+    const agentId = await this.agentOf(claims);
+    const scopes = scopesOf(claims);
+    const verdict: TokenVerdict = {
+      agentId: typeof agentId === 'string' && agentId !== '' ? agentId : undefined,
+      scoped: this.requiredScopes.every((scope) => scopes.has(scope)),
     };
+    if (this.remembered.size >= maxRemembered) this.remembered.delete(this.remembered.keys().next().value as string);
+    this.remembered.set(key, { verdict, until: Math.min(at + rememberMs, (claims.exp as number) * 1000) });
+    return verdict;
   }
 
   private async verify(token: string, at: number): Promise<JWTPayload | undefined> {
@@ -207,22 +266,40 @@ export class JwtVerifier {
         clockTolerance: this.options.clockToleranceSeconds ?? 30,
         requiredClaims: ['exp'],
         currentDate: new Date(at),
+        ...(this.options.tokenType === undefined ? {} : { typ: this.options.tokenType }),
       });
       return payload;
     } catch (error) {
       if (isRefusedToken(error)) return undefined;
-      throw new GatewayError({
-        code: 'AUTH_UNAVAILABLE',
-        message: "The access token could not be checked: the issuer's keys are unavailable",
-        cause: error,
-      });
+      throw unavailable("The access token could not be checked: the issuer's keys are unavailable", error);
     }
   }
 
   private async agentOf(claims: JWTPayload): Promise<unknown> {
-    if (this.options.resolveAgent !== undefined) return this.options.resolveAgent(claims);
-    return claims[this.options.agentClaim ?? 'sub'];
+    const { resolveAgent } = this.options;
+    if (resolveAgent === undefined) return claims[this.options.agentClaim ?? 'sub'];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        resolveAgent(claims),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`resolveAgent took over ${resolveTimeoutMs} ms`)), resolveTimeoutMs);
+          timer.unref();
+        }),
+      ]);
+    } catch (error) {
+      throw unavailable('The access token could not be checked: its agent could not be resolved', error);
+    } finally {
+      clearTimeout(timer);
+    }
   }
+}
+
+/** Where RFC 9728 metadata is served (relative to `basePath`). */
+export const protectedResourcePath = '/.well-known/oauth-protected-resource';
+
+function unavailable(message: string, cause: unknown): GatewayError {
+  return new GatewayError({ code: 'AUTH_UNAVAILABLE', message, cause });
 }
 
 /**
@@ -256,11 +333,3 @@ function scopesOf(claims: JWTPayload): Set<string> {
 
 /** A good token without a required scope (403): the doors add the challenge that says which. */
 export class InsufficientScopeError extends GatewayError {}
-
-function insufficientScope(required: readonly string[]): InsufficientScopeError {
-  return new InsufficientScopeError({
-    code: 'FORBIDDEN',
-    message: `The access token lacks a required scope (${required.join(' ')})`,
-    headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${required.join(' ')}"` },
-  });
-}

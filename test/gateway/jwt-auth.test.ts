@@ -1,3 +1,4 @@
+import { KeyObject, createSign } from 'node:crypto';
 import { type CryptoKey, type JWK, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -195,23 +196,28 @@ describe('JWT agent auth', () => {
     expect(await head.text()).toBe('');
     const post = await gateway.fetch(new Request('http://gateway.test/.well-known/oauth-protected-resource', { method: 'POST' }));
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect(post.headers.get('allow')).toBe('GET, OPTIONS, HEAD');
+    const preflight = await gateway.fetch(
+      new Request('http://gateway.test/.well-known/oauth-protected-resource/mcp', {
+        method: 'OPTIONS',
+        headers: { origin: 'https://inspector.example.test', 'access-control-request-headers': 'mcp-protocol-version' },
+      }),
+    );
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('*');
     const other = await gateway.fetch(new Request('http://gateway.test/.well-known/oauth-protected-resource/elsewhere'));
     expect(other.status).toBe(404);
   });
 
-  it('serves the metadata under basePath and at the path-inserted URLs of the base path', async () => {
+  it('serves the metadata under basePath and at the path-inserted URL of its resource', async () => {
     await setup(
       { metadata: { resource: 'https://gateway.example.test/atg/mcp', authorizationServers: ['https://as.example.test'] } },
       {
         basePath: '/atg',
       },
     );
-    for (const path of [
-      '/atg/.well-known/oauth-protected-resource',
-      '/.well-known/oauth-protected-resource/atg',
-      '/.well-known/oauth-protected-resource/atg/mcp',
-    ]) {
+    for (const path of ['/atg/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/atg/mcp']) {
       const response = await gateway.fetch(new Request(`http://gateway.test${path}`));
       expect(response.status, path).toBe(200);
       expect(await response.json()).toEqual({
@@ -220,7 +226,9 @@ describe('JWT agent auth', () => {
         bearer_methods_supported: ['header'],
       });
     }
-    expect((await gateway.fetch(new Request('http://gateway.test/.well-known/oauth-protected-resource'))).status).toBe(404);
+    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/atg']) {
+      expect((await gateway.fetch(new Request(`http://gateway.test${path}`))).status, path).toBe(404);
+    }
   });
 
   it('points 401s to the metadata URL configured for a proxy in front', async () => {
@@ -229,6 +237,13 @@ describe('JWT agent auth', () => {
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe(
       'Bearer realm="agent-tool-gateway", resource_metadata="https://public.example.test/agents/.well-known/oauth-protected-resource"',
+    );
+    await gateway.close();
+    // A quote in it cannot end the parameter.
+    await setup({ metadata: { url: 'https://public.example.test/x",error="invalid_token' } });
+    const quoted = await gateway.fetch(jsonRequest('/tools'));
+    expect(quoted.headers.get('www-authenticate')).toBe(
+      'Bearer realm="agent-tool-gateway", resource_metadata="https://public.example.test/x%22,error=%22invalid_token"',
     );
   });
 
@@ -285,7 +300,7 @@ describe('JWT agent auth', () => {
     expect((await invoke(await token({ sub: 'whoever', claims: { client_id: 'unknown-client' } }))).status).toBe(401);
   });
 
-  it('answers 500 without detail when the resolver throws, and tells onError', async () => {
+  it('answers 503 without detail when the resolver throws, audits it and tells onError once', async () => {
     const errors: unknown[] = [];
     await setup(
       {
@@ -296,8 +311,10 @@ describe('JWT agent auth', () => {
       { onError: (error) => errors.push(error) },
     );
     const result = await invoke(await token({ sub: 'x' }));
-    expect(result.status).toBe(500);
-    expect(result.body).toEqual({ error: { code: 'INTERNAL', message: 'Internal error' } });
+    expect(result.status).toBe(503);
+    expect(result.body).toEqual({
+      error: { code: 'AUTH_UNAVAILABLE', message: 'The access token could not be checked: its agent could not be resolved' },
+    });
     expect(errors).toHaveLength(1);
     const mcp = await gateway.fetch(
       new Request('http://gateway.test/mcp', {
@@ -306,9 +323,69 @@ describe('JWT agent auth', () => {
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
       }),
     );
-    expect(mcp.status).toBe(500);
+    expect(mcp.status).toBe(503);
     expect(await mcp.text()).not.toContain('hunter2');
     expect(errors).toHaveLength(2);
+    const audited = (await gateway.admin.listAudit({ type: 'auth.failed' })).items;
+    expect(audited.map((entry) => entry.event.data?.reason)).toEqual(['auth_unavailable', 'auth_unavailable']);
+    expect(JSON.stringify(audited)).not.toContain('hunter2');
+  });
+
+  it('checks a token once while calls with it are under way, and remembers the answer, refusals included', async () => {
+    let resolving = 0;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { agent } = await setup({
+      resolveAgent: async (claims) => {
+        resolving++;
+        await held;
+        return claims.client_id === 'known' ? (claims.agent as string) : undefined;
+      },
+    });
+    const good = await token({ sub: 'x', claims: { client_id: 'known', agent: agent.id } });
+    const calls = Array.from({ length: 20 }, () => invoke(good));
+    await expect.poll(() => resolving).toBe(1);
+    release();
+    expect((await Promise.all(calls)).map((result) => result.status)).toEqual(Array(20).fill(200));
+    expect((await invoke(good)).status).toBe(200);
+    expect(resolving).toBe(1);
+
+    const refused = await token({ sub: 'x', claims: { client_id: 'unknown' } });
+    for (let index = 0; index < 10; index++) expect((await invoke(refused)).status).toBe(401);
+    expect(resolving).toBe(2);
+  });
+
+  it('answers a token of an agent that may not call with the one 401, whatever its scopes', async () => {
+    const { agent } = await setup({ requiredScopes: ['tools:call'] });
+    await gateway.admin.revokeAgent(agent.id);
+    const unscoped = await invoke(await token({ sub: agent.id }));
+    const scoped = await invoke(await token({ sub: agent.id, claims: { scope: 'tools:call' } }));
+    expect([unscoped.status, scoped.status]).toEqual([401, 401]);
+    expect(unscoped.body).toEqual(scoped.body);
+  });
+
+  it('refuses a token that never expires, and one of another type when tokenType is set', async () => {
+    const { agent } = await setup({ tokenType: 'at+jwt' });
+    // Signed by hand: jose would not write an `exp` of 1e400, which JSON.parse reads as Infinity.
+    const signed = (exp: string) => {
+      const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'key-1', typ: 'at+jwt' })).toString('base64url');
+      const payload = Buffer.from(`{"sub":"${agent.id}","iss":"${issuer}","aud":"${audience}","exp":${exp}}`).toString('base64url');
+      const signer = createSign('SHA256').update(`${header}.${payload}`);
+      return `${header}.${payload}.${signer.sign({ key: KeyObject.from(signingKey as never), dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    };
+    expect((await invoke(signed(String(Math.floor(Date.now() / 1000) + 300)))).status).toBe(200);
+    expect((await invoke(signed('1e400'))).status).toBe(401);
+
+    expect((await invoke(await token({ sub: agent.id }))).status).toBe(200);
+    const idToken = await new SignJWT({ sub: agent.id })
+      .setProtectedHeader({ alg: 'ES256', kid: 'key-1', typ: 'JWT' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setExpirationTime('5m')
+      .sign(signingKey);
+    expect((await invoke(idToken)).status).toBe(401);
   });
 
   it('checks the agent on every call: a remembered token stops working when its agent is revoked or it expires', async () => {
@@ -343,6 +420,10 @@ describe('JWT agent auth', () => {
     expect(() => testGateway({ jwt: { ...base, audience: [] } })).toThrow(/jwt\.audience/);
     expect(() => testGateway({ jwt: { issuer, audience, jwksUri: 'file:///etc/keys.json' } })).toThrow(/jwt\.jwksUri/);
     expect(() => testGateway({ jwt: { ...base, requiredScopes: ['two words'] } })).toThrow(/jwt\.requiredScopes/);
+    expect(() => testGateway({ jwt: { issuer, audience, jwksUri: 'http://10.0.0.1/jwks' } })).toThrow(/jwt\.jwksUri: must be an https URL/);
+    expect(() => testGateway({ jwt: { ...base, audience: 'api://gateway' } })).toThrow(/jwt\.metadata\.resource: required/);
+    void testGateway({ jwt: { ...base, audience: 'api://gateway', metadata: { resource: audience } } }).close();
+    expect(() => testGateway({ jwt: { ...base, issuer: 'tenant-7' } })).toThrow(/jwt\.metadata\.authorizationServers: required/);
   });
 });
 
@@ -351,6 +432,7 @@ describe('JWT agent auth with a JWKS URL', () => {
   let fetches = 0;
   let failing = false;
   let server: Awaited<ReturnType<typeof listen>>;
+  let clock = Date.parse('2026-06-01T12:00:00Z');
 
   beforeAll(async () => {
     server = await listen((_req, res) => {
@@ -366,36 +448,64 @@ describe('JWT agent auth with a JWKS URL', () => {
     await server.close();
   });
 
-  it('fetches the keys once, follows a key rotation, and answers 503 without detail when the keys cannot be had', async () => {
-    jwks = { keys: [publicJwk] };
+  async function remote(overrides: GatewayOptions = {}) {
     fetches = 0;
     failing = false;
-    const errors: unknown[] = [];
-    const { agent } = await setup({ jwks: undefined, jwksUri: `${server.url}/jwks` }, { onError: (error) => errors.push(error) });
-    for (let index = 0; index < 3; index++) expect((await invoke(await token({ sub: agent.id }))).status).toBe(200);
+    jwks = { keys: [publicJwk] };
+    clock = Date.parse('2026-06-01T12:00:00Z');
+    return setup({ jwks: undefined, jwksUri: `${server.url}/jwks` }, { now: () => clock, ...overrides });
+  }
+  const fresh = (sub: string, options: TokenOptions = {}) => token({ sub, at: clock, ...options });
+
+  it('fetches the keys once for many tokens, and again for a new key id, at most every 30 s', async () => {
+    const { agent } = await remote();
+    for (let index = 0; index < 3; index++) expect((await invoke(await fresh(agent.id))).status).toBe(200);
     expect(fetches).toBe(1);
 
-    // The issuer rotates to a new key: a token with its kid makes the gateway fetch again.
+    // The issuer rotates to a new key.
     const next = await generateKeyPair('ES256');
     jwks = { keys: [publicJwk, { ...(await exportJWK(next.publicKey)), kid: 'key-2', alg: 'ES256' }] };
-    // jose waits out a 30 s cooldown after a fetch before fetching for an unknown kid; a new
-    // gateway (a fresh key cache) stands in for the time passing.
-    await gateway.close();
-    fetches = 0;
-    const second = await setup({ jwks: undefined, jwksUri: `${server.url}/jwks` });
-    expect((await invoke(await token({ sub: second.agent.id, kid: 'key-2', key: next.privateKey }))).status).toBe(200);
+    const rotated = () => fresh(agent.id, { kid: 'key-2', key: next.privateKey });
+    // Within 30 s of the last fetch, an unknown key id does not fetch again: made-up ids cannot storm the issuer.
+    expect((await invoke(await rotated())).status).toBe(401);
+    expect((await invoke(await fresh(agent.id, { kid: 'made-up' }))).status).toBe(401);
     expect(fetches).toBe(1);
-    await gateway.close();
+    clock += 30_000;
+    expect((await invoke(await rotated())).status).toBe(200);
+    expect(fetches).toBe(2);
+  });
 
+  it('keeps the keys it has while the issuer fails, and answers 503 without detail while it has none', async () => {
+    const errors: unknown[] = [];
+    const { agent, apiKey } = await remote({ onError: (error) => errors.push(error) });
+    expect((await invoke(await fresh(agent.id))).status).toBe(200);
     failing = true;
-    const third = await setup({ jwks: undefined, jwksUri: `${server.url}/jwks` }, { onError: (error) => errors.push(error) });
-    const down = await invoke(await token({ sub: third.agent.id }));
+    // Ten minutes on, the keys are due again; the fetch fails, the keys fetched before still verify.
+    clock += 11 * 60_000;
+    expect((await invoke(await fresh(agent.id, { claims: { n: 1 } }))).status).toBe(200);
+    expect(fetches).toBe(2);
+    // Failed fetches are not retried for 5 s, whatever comes in.
+    for (let index = 0; index < 5; index++) expect((await invoke(await fresh(agent.id, { claims: { n: index + 2 } }))).status).toBe(200);
+    expect(fetches).toBe(2);
+    // An hour past their age, they are not used any more.
+    clock += 61 * 60_000;
+    const down = await invoke(await fresh(agent.id, { claims: { n: 99 } }));
     expect(down.status).toBe(503);
     expect(down.body).toEqual({
       error: { code: 'AUTH_UNAVAILABLE', message: "The access token could not be checked: the issuer's keys are unavailable" },
     });
     expect(JSON.stringify(down.body)).not.toContain('secret');
-    // Keys fail: the gateway keeps serving agent keys.
-    expect((await invoke(third.apiKey)).status).toBe(200);
+    expect(errors).toHaveLength(1);
+    // Junk tokens during the outage cost no fetch each.
+    const before = fetches;
+    for (let index = 0; index < 20; index++) {
+      expect((await invoke(await fresh(agent.id, { claims: { junk: index } }))).status).toBe(503);
+    }
+    expect(fetches).toBe(before);
+    // Keys keep working; the issuer comes back, and so do tokens.
+    expect((await invoke(apiKey)).status).toBe(200);
+    failing = false;
+    clock += 5000;
+    expect((await invoke(await fresh(agent.id, { claims: { n: 100 } }))).status).toBe(200);
   });
 });

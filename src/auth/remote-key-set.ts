@@ -1,0 +1,80 @@
+import { type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet, errors as joseErrors } from 'jose';
+
+/** Keys are fetched again once they are this old. */
+const maxAgeMs = 10 * 60_000;
+/** A token with a key id the set lacks fetches the set again at most this often. */
+const cooldownMs = 30_000;
+/** After a failed fetch, none is tried again for this long. */
+const retryMs = 5000;
+/** While fetches fail, the last keys fetched stay in use this long past their age. */
+const maxStaleMs = 60 * 60_000;
+const timeoutMs = 5000;
+/** A larger key set is refused. */
+const maxBytes = 1024 * 1024;
+
+/**
+ * An issuer's published keys (a JWK Set at an http(s) URL), fetched when first needed and
+ * again when they are 10 minutes old, or when a token names a key id they lack (at most every
+ * 30 s). Concurrent needs share one fetch. When a fetch fails, the keys fetched before stay in
+ * use (up to an hour past their age) and no fetch is tried for 5 s, so an issuer outage is
+ * neither a gateway outage nor a storm of fetches; without any keys, verification fails
+ * with the fetch's error.
+ */
+export class RemoteKeySet {
+  private keys: JWTVerifyGetKey | undefined;
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private failedAt = Number.NEGATIVE_INFINITY;
+  private failure: unknown;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly url: URL,
+    private readonly now: () => number,
+  ) {}
+
+  /** The key resolver `jwtVerify` takes. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    if (this.keys === undefined || this.now() - this.fetchedAt >= maxAgeMs) await this.load();
+    try {
+      return await (this.keys as JWTVerifyGetKey)(header, token);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || this.now() - this.fetchedAt < cooldownMs) throw error;
+      await this.load();
+      return (this.keys as JWTVerifyGetKey)(header, token);
+    }
+  };
+
+  /** Fetches the keys unless a fetch failed within `retryMs`; throws only when there are no usable keys. */
+  private async load(): Promise<void> {
+    if (this.now() - this.failedAt >= retryMs) {
+      this.loading ??= this.fetchKeys().finally(() => {
+        this.loading = undefined;
+      });
+      await this.loading;
+    }
+    if (this.keys !== undefined && this.now() - this.fetchedAt < maxAgeMs + maxStaleMs) return;
+    throw this.failure ?? new Error('no keys');
+  }
+
+  private async fetchKeys(): Promise<void> {
+    try {
+      const response = await fetch(this.url, {
+        headers: { accept: 'application/json' },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        throw new Error(`the key set answered ${response.status}`);
+      }
+      const text = await response.text();
+      if (text.length > maxBytes) throw new Error('the key set is too large');
+      this.keys = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
+      this.fetchedAt = this.now();
+      this.failure = undefined;
+    } catch (error) {
+      this.failedAt = this.now();
+      this.failure = error;
+    }
+  }
+}
