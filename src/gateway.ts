@@ -976,9 +976,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return getInvocationRoute(runtime, request, decodePathSegment(invocationMatch[1] as string));
     }
     if (path === '/admin' || path.startsWith('/admin/')) {
-      // Agent keys never open admin routes, whatever the host's authenticate hook would say.
+      // Agent keys and agents' access tokens never open admin routes, whatever the host's
+      // authenticate hook would say.
       const token = bearerToken(request.headers.get('authorization'));
-      const principal = token !== undefined && parseAgentKey(token) !== undefined ? null : await authenticateAdmin(request);
+      const agentCredential = token !== undefined && (parseAgentKey(token) !== undefined || tokens?.isMeantForAgents(token) === true);
+      const principal = agentCredential ? null : await authenticateAdmin(request);
       if (principal === null) {
         // Audited as the agent doors' refusals are: the door and the path, never the credential;
         // a lost event does not change the 401.

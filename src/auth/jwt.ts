@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import {
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  createLocalJWKSet,
+  decodeJwt,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { RemoteKeySet } from './remote-key-set.js';
@@ -226,6 +234,23 @@ export class JwtVerifier {
     const checked = this.verifyAndResolve(token, key).finally(() => this.checking.delete(key));
     this.checking.set(key, checked);
     return checked;
+  }
+
+  /**
+   * True when a token, read without checking its signature, names this issuer and one of the
+   * gateway's audiences: one meant for the agent doors. Enough to refuse it where agents may
+   * not go (admin routes), never to let it in.
+   */
+  isMeantForAgents(token: string): boolean {
+    if (token.length > maxTokenLength) return false;
+    let claims: JWTPayload;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      return false;
+    }
+    const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+    return claims.iss === this.options.issuer && audiences.some((audience) => this.audience.includes(audience));
   }
 
   /** The 403 for a good token without a required scope; the doors add the challenge. */

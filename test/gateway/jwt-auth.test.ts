@@ -404,11 +404,30 @@ describe('JWT agent auth', () => {
     expect((await invoke(fresh)).status).toBe(401);
   });
 
-  it('never opens admin routes with an agent token', async () => {
+  it('never opens admin routes with an agent token, even to an admin hook that would take it', async () => {
     const { agent } = await setup();
     const response = await gateway.fetch(jsonRequest('/admin/agents', { key: await token({ sub: agent.id }) }));
     expect(response.status).toBe(401);
     expect((await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.admin }))).status).toBe(200);
+    await gateway.close();
+
+    // A hook that takes any token of the issuer: tokens for the gateway's audience stay out,
+    // the admins' own (another audience) come in.
+    await setup(
+      {},
+      {
+        admin: {
+          authenticate: async (request) =>
+            (request.headers.get('authorization') ?? '').startsWith('Bearer eyJ') ? { id: 'sso-admin', roles: ['admin'] } : null,
+        },
+      },
+    );
+    const agentToken = await gateway.fetch(jsonRequest('/admin/agents', { key: await token({ sub: agent.id }) }));
+    expect(agentToken.status).toBe(401);
+    const listed = await gateway.fetch(
+      jsonRequest('/admin/agents', { key: await token({ sub: 'alice', aud: 'https://gateway.example.test/admin' }) }),
+    );
+    expect(listed.status).toBe(200);
   });
 
   it('refuses options that cannot work', () => {
