@@ -651,17 +651,19 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     try {
       agent = await agents.fromRequest(request);
     } catch (error) {
+      if (error instanceof InsufficientScopeError) {
+        await authFailed(request, 'insufficient_scope');
+        throw new GatewayError({
+          code: 'FORBIDDEN',
+          message: error.message,
+          headers: { 'www-authenticate': challenge(request, 'insufficient_scope') as string },
+        });
+      }
       if (error instanceof GatewayError && error.code === 'AUTH_UNAVAILABLE') {
         reportError(error);
         await authFailed(request, 'auth_unavailable');
       }
-      if (!(error instanceof InsufficientScopeError)) throw error;
-      await authFailed(request, 'insufficient_scope');
-      throw new GatewayError({
-        code: 'FORBIDDEN',
-        message: error.message,
-        headers: { 'www-authenticate': challenge(request, 'insufficient_scope') as string },
-      });
+      throw error;
     }
     if (agent !== undefined) return agent;
     await authFailed(request);
