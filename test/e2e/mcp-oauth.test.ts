@@ -1,12 +1,19 @@
 /**
- * The gateway as an OAuth 2.1 resource server, judged by the official MCP client (v2): it
+ * The gateway as an OAuth 2.1 resource server, judged by the official MCP clients (v2 and v1): each
  * connects without a token, meets the 401, finds the gateway's RFC 9728 metadata from the
  * challenge, the authorization server from the metadata, asks that server for a token for the
  * gateway (client credentials, RFC 8707 `resource`), and calls tools with it. The
  * authorization server is a small one on loopback that signs with `jose`.
  */
 import type { IncomingMessage } from 'node:http';
-import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import {
+  Client as ClientV2,
+  ClientCredentialsProvider as CredentialsV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
+import { ClientCredentialsProvider as CredentialsV1 } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type CryptoKey, type JWK, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
@@ -22,7 +29,7 @@ let gatewayServer: Awaited<ReturnType<typeof listen>>;
 let gateway: Gateway;
 let mcpUrl: URL;
 /** What the authorization server was asked for, one entry per token request. */
-const tokenRequests: Array<{ clientId: string; resource: string | null; scope: string | null }> = [];
+const tokenRequests: Array<{ clientId: string; resource: string | null; scope: string | null; granted?: boolean }> = [];
 
 async function formOf(request: IncomingMessage): Promise<URLSearchParams> {
   const chunks: Buffer[] = [];
@@ -64,12 +71,17 @@ beforeAll(async () => {
             .split(':')
             .map(decodeURIComponent)
         : [];
-      tokenRequests.push({ clientId, resource: form.get('resource'), scope: form.get('scope') });
+      const asked = { clientId, resource: form.get('resource'), scope: form.get('scope') };
+      tokenRequests.push(asked);
       const client = clients.get(clientId);
-      if (client === undefined || client.secret !== secret) return json(401, { error: 'invalid_client' });
+      if (client === undefined || client.secret !== secret) {
+        Object.assign(asked, { granted: false });
+        return json(401, { error: 'invalid_client' });
+      }
       if (form.get('grant_type') !== 'client_credentials') return json(400, { error: 'unsupported_grant_type' });
       const resource = form.get('resource');
       if (resource !== mcpUrl.href) return json(400, { error: 'invalid_target' });
+      // Without a scope asked for, the client's default scopes (as authorization servers do).
       const accessToken = await new SignJWT({ client_id: clientId, scope: form.get('scope') ?? 'tools:call' })
         .setProtectedHeader({ alg: 'ES256', kid: 'as-key-1', typ: 'at+jwt' })
         .setIssuer(issuer)
@@ -108,18 +120,55 @@ afterAll(async () => {
   await gateway.close();
 });
 
-describe('MCP authorization with the official client', () => {
+interface OAuthClient {
+  connect(credentials: { clientId: string; clientSecret: string }): Promise<void>;
+  listTools(): Promise<{ tools: Array<{ name: string }> }>;
+  callTool(params: { name: string; arguments: Record<string, unknown> }): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** Each client, and the scope it asks the authorization server for (v2 takes the challenge's; v1 asks for none). */
+const officialClients: Array<[string, () => OAuthClient, string | null]> = [
+  [
+    'v2 (@modelcontextprotocol/client)',
+    () => {
+      const client = new ClientV2({ name: 'oauth-e2e', version: '1.0.0' });
+      return Object.assign(client, {
+        connect: ({ clientId, clientSecret }: { clientId: string; clientSecret: string }) =>
+          ClientV2.prototype.connect.call(
+            client,
+            new TransportV2(mcpUrl, {
+              authProvider: new CredentialsV2({ clientId, clientSecret, expectedIssuer: authorizationServer.url }),
+            }),
+          ),
+      }) as unknown as OAuthClient;
+    },
+    'tools:call',
+  ],
+  [
+    'v1 (@modelcontextprotocol/sdk)',
+    () => {
+      const client = new ClientV1({ name: 'oauth-e2e', version: '1.0.0' });
+      return Object.assign(client, {
+        connect: ({ clientId, clientSecret }: { clientId: string; clientSecret: string }) =>
+          ClientV1.prototype.connect.call(
+            client,
+            new TransportV1(mcpUrl, {
+              authProvider: new CredentialsV1({ clientId, clientSecret, expectedIssuer: authorizationServer.url }),
+            }),
+          ),
+      }) as unknown as OAuthClient;
+    },
+    null,
+  ],
+];
+
+describe.each(officialClients)('MCP authorization with the official client %s', (_name, makeClient, scopeAsked) => {
   it('discovers the authorization server from the 401, gets a token for the gateway and calls a tool', async () => {
     tokenRequests.length = 0;
-    const client = new Client({ name: 'oauth-e2e', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(mcpUrl, {
-      authProvider: new ClientCredentialsProvider({
-        clientId: 'crm-agent-client',
-        clientSecret: 'client-secret-0123456789',
-        expectedIssuer: authorizationServer.url,
-      }),
-    });
-    await client.connect(transport);
+    const before = (await gateway.admin.listInvocations({ tool: 'echo' })).items.length;
+    const client = makeClient();
+    await client.connect({ clientId: 'crm-agent-client', clientSecret: 'client-secret-0123456789' });
     const listed = await client.listTools();
     expect(listed.tools.map((tool) => tool.name)).toEqual(['echo']);
     const result = await client.callTool({ name: 'echo', arguments: { text: 'with a token' } });
@@ -127,27 +176,22 @@ describe('MCP authorization with the official client', () => {
     expect(JSON.parse((result.content as Array<{ text: string }>)[0]?.text as string)).toEqual({ text: 'with a token' });
     await client.close();
 
-    // One token, asked for this gateway (RFC 8707) and the scope the challenge named.
-    expect(tokenRequests).toEqual([{ clientId: 'crm-agent-client', resource: mcpUrl.href, scope: 'tools:call' }]);
+    // One token, asked for this gateway (RFC 8707) from what the 401 and the metadata said.
+    expect(tokenRequests).toEqual([{ clientId: 'crm-agent-client', resource: mcpUrl.href, scope: scopeAsked }]);
     const records = await gateway.admin.listInvocations({ tool: 'echo' });
-    expect(records.items).toHaveLength(1);
-    expect(records.items[0]?.agentId).toBe(clients.get('crm-agent-client')?.agentId);
+    expect(records.items).toHaveLength(before + 1);
+    expect(records.items.every((record) => record.agentId === clients.get('crm-agent-client')?.agentId)).toBe(true);
   });
 
   it('does not connect with credentials the authorization server refuses', async () => {
-    const client = new Client({ name: 'oauth-e2e', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(mcpUrl, {
-      authProvider: new ClientCredentialsProvider({
-        clientId: 'crm-agent-client',
-        clientSecret: 'wrong-secret',
-        expectedIssuer: authorizationServer.url,
-      }),
-    });
+    const client = makeClient();
     const before = (await gateway.admin.listAudit({ type: 'auth.failed' })).items.length;
-    await expect(client.connect(transport)).rejects.toThrow(/invalid_client/);
+    tokenRequests.length = 0;
+    await expect(client.connect({ clientId: 'crm-agent-client', clientSecret: 'wrong-secret' })).rejects.toThrow();
     await client.close().catch(() => undefined);
     // It was refused at the gateway before it had a token, and never got one.
     expect((await gateway.admin.listAudit({ type: 'auth.failed' })).items.length).toBeGreaterThan(before);
-    expect(tokenRequests.at(-1)?.clientId).toBe('crm-agent-client');
+    expect(tokenRequests.length).toBeGreaterThan(0);
+    expect(tokenRequests.every((asked) => asked.granted === false)).toBe(true);
   });
 });
