@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AgentAdministration, type AgentView, type AgentWithKey, type CreateAgentInput, notFound } from './admin/agents.js';
 import type { Approver } from './approval/approvers.js';
@@ -58,6 +58,7 @@ import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools
 import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
 import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
 import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
+import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { memoryStore } from './store/memory.js';
 import type {
   ApprovalFilter,
@@ -126,6 +127,15 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Deepest nesting accepted in an input. Default 64. */
   maxInputDepth?: number;
+  /**
+   * Keys the input digest that records, audit events and sinks carry (and that binds
+   * approvals and idempotency keys to an input): HMAC-SHA256 instead of SHA-256, so whoever
+   * reads the audit trail cannot guess a short redacted value (a PIN, an SSN) back from it.
+   * At least 32 characters, the same on every instance sharing a store; changing it makes
+   * pending approvals and idempotency keys stop matching repeats of earlier calls. Default:
+   * unkeyed SHA-256.
+   */
+  inputDigestKey?: string;
   /**
    * How often store-held tools and rules are re-read, so changes made by other instances
    * take effect here (sooner when the store announces them). Default 5000 ms; 0 disables.
@@ -241,6 +251,7 @@ const optionsSchema = z
       .max(64 * 1024 * 1024)
       .optional(),
     maxInputDepth: z.number().int().min(1).max(1000).optional(),
+    inputDigestKey: z.string().min(32, 'must be at least 32 characters').optional(),
     maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
     refreshIntervalMs: z.number().int().min(0).optional(),
     agentCacheMs: z.number().int().min(0).optional(),
@@ -556,6 +567,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     redactors,
     approvals,
     maxDepth: options.maxInputDepth ?? 64,
+    digestInput: inputDigester(options.inputDigestKey),
     inFlight: new Map(),
     now,
   };
@@ -1040,6 +1052,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await store.close();
     },
   };
+}
+
+/** The input digest: SHA-256 over the canonical JSON, or with a key HMAC-SHA256 over it. */
+function inputDigester(key: string | undefined): (input: unknown) => string {
+  if (key === undefined) return digestJson;
+  return (input) => createHmac('sha256', key).update(canonicalJson(input)).digest('hex');
 }
 
 /** The key that signs MCP cursors: configured, derived from the encryption key, or random. */

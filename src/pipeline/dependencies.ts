@@ -22,6 +22,8 @@ export interface PipelineDependencies {
   readonly redactors: RedactorCache;
   readonly approvals: ApprovalCoordinator;
   readonly maxDepth: number;
+  /** The digest that binds approvals and idempotency keys to an input (SHA-256, or HMAC with `inputDigestKey`). */
+  digestInput(input: unknown): string;
   /** Calls running in this process by invocation id, so an idempotent repeat can wait for the first. */
   readonly inFlight: Map<string, Promise<CallOutcome>>;
   now(): number;

@@ -1,5 +1,4 @@
 import { GatewayError } from '../errors.js';
-import { digestJson } from '../util/canonical-json.js';
 import type { PipelineDependencies } from './dependencies.js';
 import { assertSafeInput, findNonJsonNumber, jsonPointer } from './input-guard.js';
 import type { Step } from './types.js';
@@ -21,7 +20,7 @@ export function validateInputStep(deps: PipelineDependencies): Step {
     }
     context.input = input;
     try {
-      context.inputDigest = digestJson(input);
+      context.inputDigest = deps.digestInput(input);
     } catch (error) {
       throw unrepresentableInput(input, error);
     }
