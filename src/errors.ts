@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'CANCELLED'
   | 'AUDIT_UNAVAILABLE'
   | 'AUTH_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE'
   | 'INTERNAL';
 
 /** The one code → HTTP status map. */
@@ -57,6 +58,7 @@ export const errorStatus: Readonly<Record<ErrorCode, number>> = {
   SECRET_UNAVAILABLE: 502,
   AUDIT_UNAVAILABLE: 503,
   AUTH_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
 };
 

@@ -188,7 +188,7 @@ export interface GatewayOptions {
      */
     cursorSecret?: string;
   };
-  /** Told about unexpected errors (their causes stay out of responses). */
+  /** Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`); their causes stay out of responses. */
   onError?: (error: unknown) => void;
   /** Clock, for tests. */
   now?: () => number;
@@ -617,7 +617,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (request.agentId !== undefined) context.agentId = request.agentId;
     if (request.idempotencyKey !== undefined) context.idempotencyKey = request.idempotencyKey;
     const outcome = await pipeline(context);
-    if (outcome.status === 'error' && outcome.error.code === 'INTERNAL') reportError(outcome.error.cause ?? outcome.error);
+    if (outcome.status === 'error' && isUnexpected(outcome.error)) reportError(outcome.error.cause ?? outcome.error);
     return outcome;
   };
 
@@ -697,7 +697,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // The MCP door answers a failed authentication itself: unexpected failures are told here.
       authenticate: (request) =>
         authenticateRequest(request).catch((error: unknown) => {
-          if (!(error instanceof GatewayError) || error.code === 'INTERNAL') reportError(error);
+          if (isUnexpected(error)) reportError(error);
           throw error;
         }),
       listTools: async (agent) => visibleFor(agent as { id: string; name: string; tags: string[] }).views,
@@ -1015,7 +1015,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await readyPromise;
       reply = await route(request);
     } catch (error) {
-      if (!(error instanceof GatewayError) || error.code === 'INTERNAL') reportError(error);
+      if (isUnexpected(error)) reportError(error);
       reply = errorResponse(error);
     }
     return request.method === 'HEAD' ? withoutBody(reply) : reply;
@@ -1052,6 +1052,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await store.close();
     },
   };
+}
+
+/** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
+function isUnexpected(error: unknown): boolean {
+  return !(error instanceof GatewayError) || error.code === 'INTERNAL' || error.code === 'STORE_UNAVAILABLE';
 }
 
 /** The input digest: SHA-256 over the canonical JSON, or with a key HMAC-SHA256 over it. */

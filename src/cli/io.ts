@@ -1,3 +1,5 @@
+import { GatewayError } from '../errors.js';
+
 /** Where a command writes, and the environment it reads. */
 export interface CliIo {
   stdout: { write(text: string): unknown };
@@ -34,6 +36,10 @@ export function writeJson(stream: CliIo['stdout'], value: unknown): void {
 
 /** An error as one line: its message (or its parts' messages), never a stack trace. */
 export function describeError(error: unknown): string {
+  // The operator at the terminal is told why the store could not be reached.
+  if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE' && error.cause !== undefined) {
+    return `${error.message}: ${describeError(error.cause)}`;
+  }
   if (error instanceof AggregateError && error.message === '') {
     const parts = [...new Set(error.errors.map((inner: unknown) => describeError(inner)))];
     return parts.join('; ') || 'unknown error';

@@ -208,6 +208,8 @@ export interface AuditFilter extends ListOptions {
 /**
  * The storage interface. Methods marked *atomic* must be linearisable across every gateway
  * instance that shares the store: they are how two instances on one database stay correct.
+ * A method that cannot reach its database throws `GatewayError` `STORE_UNAVAILABLE` (503);
+ * anything else it throws is answered 500 `INTERNAL`.
  */
 export interface Store {
   // Agents

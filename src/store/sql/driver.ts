@@ -1,5 +1,6 @@
 import type { PGliteInterface, Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import type { Notification, Pool, PoolClient } from 'pg';
+import { GatewayError } from '../../errors.js';
 
 /**
  * A `pg.Pool` (real Postgres), as far as the SQL store needs to recognise one. Declared
@@ -78,36 +79,80 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** Node's errors of a connection that could not be made or was lost. */
+const connectionErrorCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+/** What node-postgres says when it has no connection to give or lost the one it had. */
+const connectionErrorMessages =
+  /^(?:timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end)/;
+
+/**
+ * True when Postgres could not be reached or the connection was lost: a connection
+ * exception (SQLSTATE class 08), the server shutting down or starting (57P01–57P03), too
+ * many connections (53300), a socket error, or the pool giving up on a connection. Not
+ * errors of the statements themselves.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+    if (connectionErrorCodes.has(code)) return true;
+  }
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' && connectionErrorMessages.test(message);
+}
+
+/** Connection failures become 503 `STORE_UNAVAILABLE`, so callers are told to come back, not that the gateway broke. */
+async function reachable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isConnectionFailure(error)) throw error;
+    throw new GatewayError({ code: 'STORE_UNAVAILABLE', message: 'The store is unavailable', cause: error });
+  }
+}
+
 function postgresDriver(pool: Pool): SqlDriver {
   const queryOn =
     (target: Pool | PoolClient) =>
     async <Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> =>
       (await target.query(text, params as unknown[])).rows as Row[];
+  const transaction = async <T>(work: (queryable: SqlQueryable) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work({ query: queryOn(client) });
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // The connection is unusable: do not hand it back to the pool.
+        broken = rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed');
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  };
+  const query = queryOn(pool);
   const poolSize = (pool as { options?: { max?: unknown } }).options?.max;
   return {
     engine: 'postgres',
     canListen: typeof poolSize !== 'number' || poolSize >= 2,
-    query: queryOn(pool),
-    async transaction(work) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const result = await work({ query: queryOn(client) });
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackError) {
-          // The connection is unusable: do not hand it back to the pool.
-          broken = rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed');
-        }
-        throw error;
-      } finally {
-        client.release(broken);
-      }
-    },
+    query: (text, params) => reachable(() => query(text, params)),
+    transaction: (work) => reachable(() => transaction(work)),
     async listen(channel, onPayload, onLost) {
       // LISTEN belongs to one session: a client of its own, held until stop().
       const client = await pool.connect();

@@ -1,0 +1,123 @@
+/**
+ * Postgres going away under a running gateway: calls are answered 503 (retry later), never
+ * 500, `onError` is told, and the gateway serves again once Postgres is back. Postgres is
+ * reached through a TCP relay on loopback that the test cuts and restores.
+ */
+import { type Server, type Socket, connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isConnectionFailure } from '../../src/store/sql/driver.js';
+import { sqlStore } from '../../src/store/sql/index.js';
+import { adminTokens, testGateway } from '../fixtures.js';
+import { jsonRequest, mcpHeaders } from '../helpers.js';
+import { postgresEngine, postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
+
+/** A TCP relay to Postgres that can be cut (connections refused, open ones dropped) and restored on the same port. */
+function relay(target: URL) {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  const start = () =>
+    new Promise<void>((resolve) => {
+      const listening = createServer((client) => {
+        const upstream = connect(Number(target.port || 5432), target.hostname);
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          socket.on('error', () => undefined);
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server = listening;
+      listening.listen(port, '127.0.0.1', () => {
+        port = (listening.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  return {
+    start,
+    get port() {
+      return port;
+    },
+    cut: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server?.close(() => resolve());
+      }),
+  };
+}
+
+describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes away (ATG_TEST_POSTGRES_URL)', () => {
+  // The body is read to collect the tests even when they are skipped.
+  const target = new URL(postgresUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const link = relay(target);
+  const engine = postgresEngine(target.href);
+  const schema = randomSchema('atg_outage');
+  beforeAll(() => link.start());
+  afterAll(async () => {
+    await link.cut();
+    await engine.dropSchema(schema);
+    await engine.close();
+  });
+
+  it('answers 503 STORE_UNAVAILABLE while it is away, tells onError, and serves again when it is back', async () => {
+    const errors: unknown[] = [];
+    const pool = new pg.Pool({
+      host: '127.0.0.1',
+      port: link.port,
+      user: decodeURIComponent(target.username) || 'postgres',
+      database: target.pathname.slice(1) || 'postgres',
+      max: 4,
+    });
+    pool.on('error', () => undefined);
+    const gateway = testGateway({
+      store: sqlStore({ client: pool, schema, closeClient: true }),
+      agentCacheMs: 0,
+      onError: (error) => errors.push(error),
+    });
+    try {
+      const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+      const invoke = () => gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'hi' } } }));
+      expect((await invoke()).status).toBe(200);
+
+      await link.cut();
+      errors.length = 0;
+      const away = await invoke();
+      expect(away.status).toBe(503);
+      const body = (await away.json()) as { error: { code: string; message: string } };
+      expect(body.error).toEqual({ code: 'STORE_UNAVAILABLE', message: 'The store is unavailable' });
+      const mcp = await gateway.fetch(
+        new Request('http://gateway.test/mcp', {
+          method: 'POST',
+          headers: mcpHeaders(apiKey),
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+        }),
+      );
+      expect(mcp.status).toBe(503);
+      const admin = await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.admin }));
+      expect(admin.status).toBe(503);
+      expect(errors.length).toBeGreaterThanOrEqual(3);
+      expect(errors.every((error) => (error as { code?: string }).code === 'STORE_UNAVAILABLE')).toBe(true);
+      expect(errors.some((error) => isConnectionFailure((error as { cause?: unknown }).cause))).toBe(true);
+
+      await link.start();
+      expect((await invoke()).status).toBe(200);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe('isConnectionFailure', () => {
+  it('tells connection failures from the statements’ own errors', () => {
+    expect(isConnectionFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isConnectionFailure(Object.assign(new Error('terminating connection'), { code: '57P01' }))).toBe(true);
+    expect(isConnectionFailure(Object.assign(new Error('connection failure'), { code: '08006' }))).toBe(true);
+    expect(isConnectionFailure(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isConnectionFailure(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
+    expect(isConnectionFailure(Object.assign(new Error('syntax error'), { code: '42601' }))).toBe(false);
+    expect(isConnectionFailure('ECONNREFUSED')).toBe(false);
+  });
+});
