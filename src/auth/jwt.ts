@@ -162,6 +162,8 @@ const rememberMs = 60_000;
 const maxRemembered = 10_000;
 /** Longer tokens are refused unread. */
 const maxTokenLength = 16 * 1024;
+/** Most keys tried for a token without a `kid` that several keys could have signed. */
+const maxCandidateKeys = 4;
 /** Longest `resolveAgent` may take. */
 const resolveTimeoutMs = 5000;
 
@@ -283,21 +285,45 @@ export class JwtVerifier {
   }
 
   private async verify(token: string, at: number): Promise<JWTPayload | undefined> {
+    const options = {
+      issuer: this.options.issuer,
+      audience: this.audience,
+      algorithms: this.options.algorithms ?? [...jwtAlgorithms],
+      clockTolerance: this.options.clockToleranceSeconds ?? 30,
+      requiredClaims: ['exp'],
+      currentDate: new Date(at),
+      ...(this.options.tokenType === undefined ? {} : { typ: this.options.tokenType }),
+    };
     try {
-      const { payload } = await jwtVerify(token, this.keys, {
-        issuer: this.options.issuer,
-        audience: this.audience,
-        algorithms: this.options.algorithms ?? [...jwtAlgorithms],
-        clockTolerance: this.options.clockToleranceSeconds ?? 30,
-        requiredClaims: ['exp'],
-        currentDate: new Date(at),
-        ...(this.options.tokenType === undefined ? {} : { typ: this.options.tokenType }),
-      });
-      return payload;
+      return (await jwtVerify(token, this.keys, options)).payload;
     } catch (error) {
+      if (error instanceof joseErrors.JWKSMultipleMatchingKeys) return this.verifyWithEach(token, error, options);
       if (isRefusedToken(error)) return undefined;
       throw unavailable("The access token could not be checked: the issuer's keys are unavailable", error);
     }
+  }
+
+  /**
+   * A token without a `kid` that several of the issuer's keys could have signed (during a key
+   * rotation, say): each is tried, the first few only, so a forged token costs a bounded
+   * number of signature checks.
+   */
+  private async verifyWithEach(
+    token: string,
+    candidates: joseErrors.JWKSMultipleMatchingKeys,
+    options: Parameters<typeof jwtVerify>[2],
+  ): Promise<JWTPayload | undefined> {
+    let tried = 0;
+    for await (const key of candidates) {
+      if (++tried > maxCandidateKeys) break;
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (error) {
+        // The signature checked out but the claims did not, or the token is malformed: refused.
+        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) return undefined;
+      }
+    }
+    return undefined;
   }
 
   private async agentOf(claims: JWTPayload): Promise<unknown> {

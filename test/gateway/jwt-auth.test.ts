@@ -430,6 +430,31 @@ describe('JWT agent auth', () => {
     expect(listed.status).toBe(200);
   });
 
+  it('verifies a token without a kid against each key that could have signed it', async () => {
+    const next = await generateKeyPair('ES256');
+    const { kid: _kid, ...withoutKid } = publicJwk;
+    const keys = [withoutKid, { ...(await exportJWK(next.publicKey)), alg: 'ES256', use: 'sig' }];
+    const { agent } = await setup({ jwks: { keys } });
+    const unnamed = (key: CryptoKey, claims: Record<string, unknown> = {}) =>
+      new SignJWT({ sub: agent.id, ...claims })
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime('5m')
+        .sign(key);
+    expect((await invoke(await unnamed(signingKey))).status).toBe(200);
+    expect((await invoke(await unnamed(next.privateKey))).status).toBe(200);
+    expect((await invoke(await unnamed(otherKey))).status).toBe(401);
+    // A key that verifies the signature decides: its claims are checked as ever.
+    const expired = await new SignJWT({ sub: agent.id })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(next.privateKey);
+    expect((await invoke(expired)).status).toBe(401);
+  });
+
   it('refuses options that cannot work', () => {
     const base = { issuer, audience, jwks: { keys: [{ kty: 'EC' }] } };
     expect(() => testGateway({ jwt: { issuer, audience } as JwtAuthOptions })).toThrow(/jwt: give exactly one of jwksUri and jwks/);
