@@ -350,7 +350,8 @@ export class JwtVerifier {
 export const protectedResourcePath = '/.well-known/oauth-protected-resource';
 
 function unavailable(message: string, cause: unknown): GatewayError {
-  return new GatewayError({ code: 'AUTH_UNAVAILABLE', message, cause });
+  // No new fetch of the issuer's keys is tried for 5 s after a failed one.
+  return new GatewayError({ code: 'AUTH_UNAVAILABLE', message, cause, headers: { 'retry-after': '5' } });
 }
 
 /**

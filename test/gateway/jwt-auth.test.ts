@@ -312,6 +312,7 @@ describe('JWT agent auth', () => {
     );
     const result = await invoke(await token({ sub: 'x' }));
     expect(result.status).toBe(503);
+    expect(result.headers.get('retry-after')).toBe('5');
     expect(result.body).toEqual({
       error: { code: 'AUTH_UNAVAILABLE', message: 'The access token could not be checked: its agent could not be resolved' },
     });

@@ -85,6 +85,7 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
       errors.length = 0;
       const away = await invoke();
       expect(away.status).toBe(503);
+      expect(away.headers.get('retry-after')).toBe('5');
       const body = (await away.json()) as { error: { code: string; message: string } };
       expect(body.error).toEqual({ code: 'STORE_UNAVAILABLE', message: 'The store is unavailable' });
       const mcp = await gateway.fetch(

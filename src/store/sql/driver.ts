@@ -117,7 +117,12 @@ async function reachable<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (!isConnectionFailure(error)) throw error;
-    throw new GatewayError({ code: 'STORE_UNAVAILABLE', message: 'The store is unavailable', cause: error });
+    throw new GatewayError({
+      code: 'STORE_UNAVAILABLE',
+      message: 'The store is unavailable',
+      cause: error,
+      headers: { 'retry-after': '5' },
+    });
   }
 }
 
