@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { type Gateway, bodyLimit } from '../src/gateway.js';
+import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
@@ -19,7 +19,7 @@ export function answer(gateway: Gateway, request: Request): Promise<Reply> {
  * gateway's `maxBodyBytes`, so one setting on the gateway holds behind every adapter.
  */
 export function adapterBodyLimit(gateway: Gateway, option: number | undefined): number {
-  return option ?? gateway[bodyLimit] ?? 1024 * 1024;
+  return option ?? gateway[bodyLimit] ?? DEFAULT_MAX_BODY_BYTES;
 }
 
 /** Options of {@link createNodeHandler} and {@link toWebRequest}. */

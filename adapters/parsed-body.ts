@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { isJsonMediaType, mediaTypeOf } from '../src/util/media-type.js';
 
 /** What body parsers leave behind: the parsed `body`, and the raw text or bytes some keep as `rawBody`. */
 export interface ParsedBody {
   body?: unknown;
   rawBody?: unknown;
 }
-
-const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
  * The request body as bytes when a body parser in front of the gateway already consumed the
@@ -26,7 +25,7 @@ export function bodyAlreadyRead(req: IncomingMessage, parsed: ParsedBody): Buffe
   if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
   if (Buffer.isBuffer(body)) return body;
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body !== undefined && JSON_MEDIA_TYPE.test(req.headers['content-type'] ?? '')) return Buffer.from(jsonText(body), 'utf8');
+  if (body !== undefined && isJsonMediaType(mediaTypeOf(req.headers['content-type'] ?? ''))) return Buffer.from(jsonText(body), 'utf8');
   return Buffer.alloc(0);
 }
 

@@ -374,6 +374,9 @@ export interface GatewayAdmin {
   ): Promise<{ tools: number; resealed: number; unchanged: number }>;
 }
 
+/** @internal The default request body limit (`maxBodyBytes`): 1 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
 /** @internal The key of a gateway's request body limit (`maxBodyBytes`): the Node adapters' default limit. */
 export const bodyLimit: unique symbol = Symbol('agent-tool-gateway.bodyLimit');
 
@@ -427,7 +430,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const now = options.now ?? Date.now;
   const store = options.store ?? memoryStore();
   const basePath = options.basePath ?? '';
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxWaitSeconds = options.maxWaitSeconds ?? 60;
   const reportError = (error: unknown) => {
     try {

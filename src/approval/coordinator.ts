@@ -106,8 +106,10 @@ export class ApprovalCoordinator {
       });
       if (created) {
         // Only a call that asks is charged to its rate limits; a refusal ends the slot's generation.
-        const taking = takeRateLimits(this.deps, context.decision as NonNullable<CallContext['decision']>);
-        const asking = taking === undefined ? this.request(context) : taking.then(() => this.request(context));
+        const asking = (async () => {
+          await takeRateLimits(this.deps, context.decision as NonNullable<CallContext['decision']>);
+          return this.request(context);
+        })();
         this.asking.set(context.invocationId, asking);
         try {
           return await asking;

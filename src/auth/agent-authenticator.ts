@@ -1,5 +1,5 @@
 import type { AgentRecord, Store } from '../store/types.js';
-import { agentIdOfKey, bearerToken, digestsEqual, hashAgentKey } from './agent-keys.js';
+import { KEY_PREFIX, agentIdOfKey, bearerToken, digestsEqual, hashAgentKey } from './agent-keys.js';
 import type { JwtVerifier } from './jwt.js';
 
 /** Most agents kept in the cache; the least recently read go first. */
@@ -44,7 +44,7 @@ export class AgentAuthenticator {
    * failed) throws 503.
    */
   async byCredential(credential: string): Promise<AgentRecord | undefined> {
-    if (this.tokens === undefined || credential.startsWith('atg_')) return this.byKey(credential);
+    if (this.tokens === undefined || credential.startsWith(KEY_PREFIX)) return this.byKey(credential);
     const verdict = await this.tokens.check(credential);
     if (verdict?.agentId === undefined) return undefined;
     // The agent first: a token of an agent that may not call gets the one 401, scopes or not.

@@ -6,7 +6,8 @@ import type { PolicyDecision } from './types.js';
 /**
  * Takes a call from the rate-limit budgets its policy decision charges, or refuses it with
  * `RATE_LIMITED` and `Retry-After`. Undefined (nothing to wait for) when the decision charges
- * none. Called only for calls that would run or ask for approval, never for a repeat that
+ * none or the limiter answered at once (the memory limiter does): then a refusal is thrown
+ * here. Called only for calls that would run or ask for approval, never for a repeat that
  * replays an earlier call's outcome.
  */
 export function takeRateLimits(
@@ -16,7 +17,10 @@ export function takeRateLimits(
   const charged = decision.rateLimits;
   if (charged === undefined || charged.length === 0) return undefined;
   const charges = distinctCharges(charged);
-  return Promise.resolve(deps.rateLimiter.take(charges, deps.now())).then((wait) => admit(charges, wait));
+  const wait = deps.rateLimiter.take(charges, deps.now());
+  if (typeof wait !== 'number') return Promise.resolve(wait).then((answered) => admit(charges, answered));
+  admit(charges, wait);
+  return undefined;
 }
 
 /** The call goes on when the limiter took it (0), else it is refused until the wait is over. */

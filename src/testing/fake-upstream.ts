@@ -1,5 +1,6 @@
 import { type IncomingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isJsonMediaType, mediaTypeOf } from '../util/media-type.js';
 
 /** One request as the fake upstream received it. */
 export interface FakeUpstreamRequest {
@@ -208,7 +209,7 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
 }
 
 function jsonOf(body: string, contentType: string | undefined): unknown {
-  if (body === '' || contentType === undefined || !/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) return undefined;
+  if (body === '' || contentType === undefined || !isJsonMediaType(mediaTypeOf(contentType))) return undefined;
   try {
     return JSON.parse(body);
   } catch {

@@ -127,40 +127,32 @@ interface OAuthClient {
   close(): Promise<void>;
 }
 
+/** A client of one official SDK (its Client, Streamable HTTP transport and client-credentials provider) that signs in with credentials. */
+function oauthClient(sdk: { Client: any; Transport: any; Credentials: any }): () => OAuthClient {
+  return () => {
+    const client = new sdk.Client({ name: 'oauth-e2e', version: '1.0.0' });
+    return {
+      connect: ({ clientId, clientSecret }) =>
+        client.connect(
+          new sdk.Transport(mcpUrl, {
+            authProvider: new sdk.Credentials({ clientId, clientSecret, expectedIssuer: authorizationServer.url }),
+          }),
+        ),
+      listTools: () => client.listTools(),
+      callTool: (params) => client.callTool(params),
+      close: () => client.close(),
+    };
+  };
+}
+
 /** Each client, and the scope it asks the authorization server for (v2 takes the challenge's; v1 asks for none). */
 const officialClients: Array<[string, () => OAuthClient, string | null]> = [
   [
     'v2 (@modelcontextprotocol/client)',
-    () => {
-      const client = new ClientV2({ name: 'oauth-e2e', version: '1.0.0' });
-      return Object.assign(client, {
-        connect: ({ clientId, clientSecret }: { clientId: string; clientSecret: string }) =>
-          ClientV2.prototype.connect.call(
-            client,
-            new TransportV2(mcpUrl, {
-              authProvider: new CredentialsV2({ clientId, clientSecret, expectedIssuer: authorizationServer.url }),
-            }),
-          ),
-      }) as unknown as OAuthClient;
-    },
+    oauthClient({ Client: ClientV2, Transport: TransportV2, Credentials: CredentialsV2 }),
     'tools:call',
   ],
-  [
-    'v1 (@modelcontextprotocol/sdk)',
-    () => {
-      const client = new ClientV1({ name: 'oauth-e2e', version: '1.0.0' });
-      return Object.assign(client, {
-        connect: ({ clientId, clientSecret }: { clientId: string; clientSecret: string }) =>
-          ClientV1.prototype.connect.call(
-            client,
-            new TransportV1(mcpUrl, {
-              authProvider: new CredentialsV1({ clientId, clientSecret, expectedIssuer: authorizationServer.url }),
-            }),
-          ),
-      }) as unknown as OAuthClient;
-    },
-    null,
-  ],
+  ['v1 (@modelcontextprotocol/sdk)', oauthClient({ Client: ClientV1, Transport: TransportV1, Credentials: CredentialsV1 }), null],
 ];
 
 describe.each(officialClients)('MCP authorization with the official client %s', (_name, makeClient, scopeAsked) => {
