@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, adapterBodyLimit, answer, bodyTooLarge, toWebRequest, writeWebResponse } from './node.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /** Options of {@link createExpressMiddleware}. */
@@ -72,10 +72,7 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
       request = await toWebRequest(req, res, { url: origin + path, maxBodyBytes, preRead });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } });
-      res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
-      res.end(body);
-      return;
+      return writeWebResponse(res, bodyTooLarge(maxBodyBytes));
     }
     await writeWebResponse(res, await answer(gateway, request));
   }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
+import type { JsonReply } from '../src/protocol/reply.js';
+import { BodyTooLargeError, adapterBodyLimit, answer, bodyTooLarge, outsideMount, toWebRequest, writeWebResponse } from './node.js';
 
 /** Options of {@link fastifyGatewayPlugin} (next to Fastify's own `prefix`). */
 export interface FastifyGatewayOptions {
@@ -57,7 +58,7 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
       (prefix !== routedPrefix && prefix.toLowerCase() !== routedPrefixLowerCase) ||
       (rest !== '' && rest[0] !== '/' && rest[0] !== '?')
     ) {
-      return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'No such route' } });
+      return sendThroughFastify(reply, outsideMount());
     }
     const host = request.headers.host;
     const origin = `${request.protocol}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
@@ -69,10 +70,7 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
       });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      return reply
-        .code(413)
-        .header('connection', 'close')
-        .send({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } });
+      return sendThroughFastify(reply, bodyTooLarge(maxBodyBytes));
     }
     const response = await answer(gateway, webRequest);
     reply.hijack();
@@ -83,3 +81,8 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
   fastify.all(mount === '' ? '/' : mount, handler);
   fastify.all(`${mount}/*`, handler);
 };
+
+/** An answer made before the gateway is asked, sent through Fastify so its hooks see it. */
+function sendThroughFastify(reply: FastifyReply, early: JsonReply): FastifyReply {
+  return reply.code(early.status).headers(early.headerRecord).send(early.bodyText);
+}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, adapterBodyLimit, answer, toWebRequest, writeWebResponse } from './node.js';
+import { BodyTooLargeError, adapterBodyLimit, answer, bodyTooLarge, toWebRequest, writeWebResponse } from './node.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /** Options of {@link createKoaMiddleware}. */
@@ -79,9 +79,11 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
       });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      ctx.status = 413;
-      ctx.set('connection', 'close');
-      ctx.body = { error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBodyBytes} bytes` } };
+      // Through Koa, so its middleware sees the answer.
+      const early = bodyTooLarge(maxBodyBytes);
+      ctx.status = early.status;
+      for (const [name, value] of Object.entries(early.headerRecord)) ctx.set(name, value);
+      ctx.body = early.bodyText;
       return;
     }
     const response = await answer(gateway, request);

@@ -1,4 +1,5 @@
 import type { Gateway } from '../src/gateway.js';
+import { errorResponse, routeNotFound } from '../src/protocol/http.js';
 
 /** Options of {@link toNextHandlers}. */
 export interface NextHandlersOptions {
@@ -52,7 +53,7 @@ export function toNextHandlers(gateway: Gateway, options: NextHandlersOptions): 
     const url = new URL(request.url);
     const path = url.pathname;
     if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
-      return Response.json({ error: { code: 'NOT_FOUND', message: 'No such route' } }, { status: 404 });
+      return errorResponse(routeNotFound()).toResponse();
     }
     if (mount === gateway.basePath) return gateway.fetch(request);
     const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers: request.headers, signal: request.signal };

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
+import { errorResponse, payloadTooLarge, routeNotFound } from '../src/protocol/http.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
@@ -188,11 +189,23 @@ export async function writeWebResponse(res: NodeResponse, response: Response | J
   }
 }
 
-function tooLarge(res: NodeResponse, maxBytes: number): void {
-  const body = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBytes} bytes` } });
-  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
-  res.end(body);
+/**
+ * @internal What an adapter answers for a path outside its mount: the gateway's own 404,
+ * headers included.
+ */
+export function outsideMount(): JsonReply {
+  return errorResponse(routeNotFound());
 }
+
+/**
+ * @internal What an adapter answers for a body over its limit: the gateway's own 413, and
+ * the connection closed, since the rest of the body is left unread.
+ */
+export function bodyTooLarge(maxBytes: number): JsonReply {
+  return errorResponse(payloadTooLarge(maxBytes), undefined, CLOSE);
+}
+
+const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'close' });
 
 function fullUrl(req: IncomingMessage, path: string): string {
   // A TLS socket (node:https, or a secure HTTP/2 server) serves https: the MCP same-origin check compares against it.
@@ -224,10 +237,7 @@ export function createNodeHandler(
     const path = req.url ?? '/';
     if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`) && !path.startsWith(`${mount}?`)) {
       if (next) next();
-      else {
-        res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No such route' } }));
-      }
+      else await writeWebResponse(res, outsideMount());
       return;
     }
     const rest = mount === '' ? path : path.slice(mount.length);
@@ -237,7 +247,7 @@ export function createNodeHandler(
     try {
       request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + rest), maxBodyBytes, preRead });
     } catch (error) {
-      if (error instanceof BodyTooLargeError) return tooLarge(res, maxBodyBytes);
+      if (error instanceof BodyTooLargeError) return writeWebResponse(res, bodyTooLarge(maxBodyBytes));
       if (next) return next(error);
       res.destroy();
       return;

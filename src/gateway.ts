@@ -45,7 +45,7 @@ import { type RateLimiter, memoryRateLimiter } from './policy/rate-limit.js';
 import { compilePolicy } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
-import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed } from './protocol/http.js';
+import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, routeNotFound } from './protocol/http.js';
 import { requestAbort } from './protocol/node-request.js';
 import { JsonReply, type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
@@ -1075,8 +1075,4 @@ function mcpCursorSecret(options: GatewayOptions): Uint8Array {
   if (key === undefined) return randomBytes(32);
   const material = typeof key === 'string' ? key : (key.keys[key.active] ?? key.active);
   return createHash('sha256').update('agent-tool-gateway mcp cursor\u0000').update(material).digest();
-}
-
-function routeNotFound(): GatewayError {
-  return new GatewayError({ code: 'NOT_FOUND', message: 'No such route' });
 }

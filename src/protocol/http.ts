@@ -89,7 +89,13 @@ function utf8Text(bytes: Buffer): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-function payloadTooLarge(maxBytes: number): GatewayError {
+/** The 404 of a path no route serves (also what the adapters answer outside their mount). */
+export function routeNotFound(): GatewayError {
+  return new GatewayError({ code: 'NOT_FOUND', message: 'No such route' });
+}
+
+/** The 413 of a body over the limit. */
+export function payloadTooLarge(maxBytes: number): GatewayError {
   return new GatewayError({ code: 'PAYLOAD_TOO_LARGE', message: `Request body exceeds ${maxBytes} bytes` });
 }
 

@@ -53,6 +53,10 @@ describe.each(hosts)('%s', (_name, start) => {
     const answer = await invoke('x'.repeat(2048));
     expect(answer.status).toBe(413);
     expect(answer.json().error).toEqual({ code: 'PAYLOAD_TOO_LARGE', message: 'Request body exceeds 1024 bytes' });
+    // The gateway's own error headers, and the connection closed: the rest of the body is unread.
+    expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(answer.headers['cache-control']).toBe('no-store');
+    expect(answer.headers.connection).toBe('close');
   });
 
   it("applies the adapter's own maxBodyBytes over the gateway's", async () => {

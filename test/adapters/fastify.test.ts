@@ -25,6 +25,7 @@ describe('fastifyGatewayPlugin with a prefix', () => {
       const answer = await send(origin + path, { method: 'GET', headers: { authorization } });
       expect(answer.status).toBe(404);
       expect(answer.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'No such route' } });
+      expect(answer.headers['cache-control']).toBe('no-store');
     }
     expect(reported).toEqual([]);
   });

@@ -173,6 +173,23 @@ describe('createNodeHandler over node:http', () => {
     expect(await lookalike.text()).toBe('host route');
   });
 
+  it('answers outside its mount without next() as the gateway answers an unknown path', async () => {
+    const gateway = createGateway({ basePath: '/atg', tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    const server = await listen(createNodeHandler(gateway));
+    closers.push(async () => {
+      await server.close();
+      await gateway.close();
+    });
+    const outside = await fetch(`${server.url}/elsewhere`);
+    const unknown = await fetch(`${server.url}/atg/no-such-route`);
+    for (const answer of [outside, unknown]) {
+      expect(answer.status).toBe(404);
+      expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+    }
+    expect(await outside.json()).toEqual(await unknown.json());
+  });
+
   it('over node:https, builds https URLs: a same-origin https Origin passes the MCP check', async () => {
     const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
     const { apiKey } = await gateway.admin.createAgent({ name: 'a' });

@@ -1,0 +1,51 @@
+/**
+ * The Next.js route handlers, called as Next.js calls them: with a Web `Request` for the
+ * route's path. (The built Next.js example runs in the framework matrix.)
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { toNextHandlers } from '../../adapters/next.js';
+import { type Gateway, createGateway } from '../../src/index.js';
+import { echo } from '../fixtures.js';
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  while (gateways.length > 0) await gateways.pop()?.close();
+});
+
+async function setUp(basePath: string) {
+  const gateway = createGateway({ basePath, tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+  gateways.push(gateway);
+  const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+  return { gateway, authorization: `Bearer ${apiKey}` };
+}
+
+describe('toNextHandlers', () => {
+  it("maps the route's basePath onto the gateway's, body and query passed through", async () => {
+    const { gateway, authorization } = await setUp('');
+    const { POST } = toNextHandlers(gateway, { basePath: '/api/atg' });
+    const answer = await POST(
+      new Request('http://localhost:3000/api/atg/tools/echo/invoke?trace=1', {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { text: 'from next' } }),
+      }),
+    );
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({ status: 'succeeded', output: { text: 'from next' } });
+  });
+
+  it('answers outside its basePath as the gateway answers an unknown path', async () => {
+    const { gateway, authorization } = await setUp('/atg');
+    const { GET } = toNextHandlers(gateway, { basePath: '/api/atg' });
+    const outside = await GET(new Request('http://localhost:3000/api/atgx/tools', { headers: { authorization } }));
+    const unknown = await gateway.fetch(new Request('http://localhost:3000/atg/no-such-route', { headers: { authorization } }));
+    expect(outside.status).toBe(404);
+    expect(Object.fromEntries(outside.headers)).toEqual(Object.fromEntries(unknown.headers));
+    expect(await outside.json()).toEqual(await unknown.json());
+  });
+
+  it('refuses a basePath that is not a path prefix', async () => {
+    const { gateway } = await setUp('');
+    expect(() => toNextHandlers(gateway, { basePath: 'api/' })).toThrow(TypeError);
+  });
+});
