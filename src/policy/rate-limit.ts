@@ -45,7 +45,15 @@ export function budgetWait(times: readonly number[], limit: number, windowMs: nu
     .map((time) => Math.min(time, now))
     .sort((left, right) => left - right);
   if (recent.length < limit) return 0;
-  return Math.min(windowMs, Math.max(0, (recent[recent.length - limit] as number) + windowMs - now));
+  return untilItLeaves(recent[recent.length - limit] as number, windowMs, now);
+}
+
+/**
+ * Milliseconds until a call counted at `oldest` leaves its window: at least 1 (a full budget
+ * never answers "now"), at most a window.
+ */
+function untilItLeaves(oldest: number, windowMs: number, now: number): number {
+  return Math.min(windowMs, Math.max(1, oldest + windowMs - now));
 }
 
 /** The times of a budget's calls still in its window, oldest first from `start`. */
@@ -109,9 +117,8 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
     prune(budget, charge, now);
     const held = budget.times.length - budget.start;
     if (held < charge.limit) return 0;
-    // The oldest call still counted.
-    const oldest = budget.times[budget.times.length - charge.limit] as number;
-    return Math.max(1, oldest + charge.windowMs - now);
+    // The oldest of the newest `limit` calls is the one that has to leave.
+    return untilItLeaves(budget.times[budget.times.length - charge.limit] as number, charge.windowMs, now);
   }
 
   function record(charge: RateLimitCharge, now: number): void {
