@@ -573,6 +573,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     digestInput: inputDigester(options.inputDigestKey),
     inFlight: new Map(),
     now,
+    reportError,
   };
   approvals.attach(deps);
 

@@ -27,4 +27,6 @@ export interface PipelineDependencies {
   /** Calls running in this process by invocation id, so an idempotent repeat can wait for the first. */
   readonly inFlight: Map<string, Promise<CallOutcome>>;
   now(): number;
+  /** Tells the gateway's `onError` of a failure that does not change the call's outcome. */
+  reportError(error: unknown): void;
 }

@@ -35,8 +35,8 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
  * With an idempotency key, the first call reserves it (atomically, in the store) and every
  * repeat gets the first call's outcome, never a second execution. Reusing a key for other
  * input is refused. A repeat that arrives while the first is still running waits for it
- * when it runs in this process, and is told to retry otherwise. A first call refused by a
- * rate limit ran nothing: the next call with the key runs (up to 8 such refusals per key).
+ * when it runs in this process, and is told to retry otherwise. A call refused by a rate
+ * limit ran nothing, so it releases the key and the retry with that key runs.
  */
 export function idempotencyStep(deps: PipelineDependencies): Step {
   // Without a key the step only passes the call on (no async frame on that path).
@@ -44,52 +44,43 @@ export function idempotencyStep(deps: PipelineDependencies): Step {
 }
 
 /**
- * Generations of one key a call walks at most: a call refused by a rate limit ran nothing,
- * so its key moves on to a next generation, which the retry takes.
+ * Reservations a call tries at most. It tries again only after releasing one whose call
+ * was refused by a rate limit and could not release it itself (the store failed then).
  */
-const MAX_KEY_GENERATIONS = 8;
+const MAX_RESERVATIONS = 3;
 
 async function keyed(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
-  const agent = context.agent as NonNullable<CallContext['agent']>;
+  const agentId = (context.agent as NonNullable<CallContext['agent']>).id;
+  const key = context.idempotencyKey as string;
   const fingerprint = `${context.toolName}\u0000${context.inputDigest}`;
-  let key = context.idempotencyKey as string;
-  for (let generation = 1; ; generation++) {
+  for (let attempt = 1; ; attempt++) {
     const { created, record } = await deps.store.reserveIdempotencyKey({
-      agentId: agent.id,
+      agentId,
       key,
       invocationId: context.invocationId,
       fingerprint,
       createdAt: new Date(deps.now()).toISOString(),
     });
-    if (created) {
-      const running = next();
-      deps.inFlight.set(context.invocationId, running);
-      try {
-        return await running;
-      } finally {
-        deps.inFlight.delete(context.invocationId);
-      }
-    }
+    if (created) return first(deps, context, next);
     if (record.fingerprint !== fingerprint) {
       throw new GatewayError({
         code: 'IDEMPOTENCY_CONFLICT',
         message: 'This idempotency key was used for a different call',
       });
     }
-    context.replayed = true;
     const running = deps.inFlight.get(record.invocationId);
     if (running !== undefined) {
+      context.replayed = true;
       const outcome = await running;
       return outcome.status === 'error' ? { ...outcome, invocationId: record.invocationId } : outcome;
     }
-    const first = await deps.store.getInvocation(record.invocationId);
-    if (first?.error?.code === 'RATE_LIMITED' && generation < MAX_KEY_GENERATIONS) {
-      // Refused before anything ran: this call takes the key's next generation.
-      context.replayed = false;
-      key = `${context.idempotencyKey as string}\u0000after:${first.id}`;
+    const firstRecord = await deps.store.getInvocation(record.invocationId);
+    if (firstRecord?.error?.code === 'RATE_LIMITED' && attempt < MAX_RESERVATIONS) {
+      await deps.store.releaseIdempotencyKey({ agentId, key, invocationId: record.invocationId });
       continue;
     }
-    const outcome = first === undefined ? undefined : await outcomeOfRecord(deps, first);
+    context.replayed = true;
+    const outcome = firstRecord === undefined ? undefined : await outcomeOfRecord(deps, firstRecord);
     if (outcome === undefined) {
       throw new GatewayError({
         code: 'CONFLICT',
@@ -98,5 +89,27 @@ async function keyed(deps: PipelineDependencies, context: CallContext, next: () 
       });
     }
     return outcome;
+  }
+}
+
+/** Runs the call that reserved the key; one refused by a rate limit releases it. */
+async function first(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
+  const running = next();
+  deps.inFlight.set(context.invocationId, running);
+  try {
+    return await running;
+  } catch (error) {
+    if (error instanceof GatewayError && error.code === 'RATE_LIMITED') {
+      const reservation = {
+        agentId: (context.agent as NonNullable<CallContext['agent']>).id,
+        key: context.idempotencyKey as string,
+        invocationId: context.invocationId,
+      };
+      // The refusal stands whatever the store says; a key left reserved is released by the retry.
+      await deps.store.releaseIdempotencyKey(reservation).catch(deps.reportError);
+    }
+    throw error;
+  } finally {
+    deps.inFlight.delete(context.invocationId);
   }
 }

@@ -274,6 +274,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       trimIdempotency();
       return { created: true, record: { ...record } };
     },
+    async releaseIdempotencyKey({ agentId, key, invocationId }) {
+      assertOpen();
+      const mapKey = `${agentId}\u0000${key}`;
+      // Single-threaded: the check and the delete happen in one turn, so this is atomic.
+      if (idempotency.get(mapKey)?.invocationId !== invocationId) return false;
+      return idempotency.delete(mapKey);
+    },
 
     async getAuditHead() {
       const head = audit[audit.length - 1];

@@ -272,6 +272,13 @@ export interface Store {
    * returns it with `created: true`; otherwise returns the existing one with `created: false`.
    */
   reserveIdempotencyKey(record: IdempotencyRecord): Promise<{ created: boolean; record: IdempotencyRecord }>;
+  /**
+   * *Atomic* compare-and-delete: removes the reservation of `(agentId, key)` only while it
+   * still names `invocationId`, so the next call with the key reserves it afresh. True when
+   * it was removed. The gateway releases the key of a call refused before it ran (a rate
+   * limit), so the retry with that key runs.
+   */
+  releaseIdempotencyKey(reservation: Pick<IdempotencyRecord, 'agentId' | 'key' | 'invocationId'>): Promise<boolean>;
 
   // Audit chain
   /** The last entry of the chain, or undefined when it is empty. */

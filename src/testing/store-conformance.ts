@@ -514,6 +514,52 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(again).toEqual({ created: false, record: winner });
     });
 
+    it('releaseIdempotencyKey: removes a reservation only while it names the call', async () => {
+      const reservation: IdempotencyRecord = {
+        agentId: 'agent-1',
+        key: 'refund-7',
+        invocationId: 'inv-1',
+        fingerprint: 'refund:abc',
+        createdAt: at(0),
+      };
+      await store.reserveIdempotencyKey(reservation);
+      const named = { agentId: 'agent-1', key: 'refund-7' };
+      expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-other' })).toBe(false);
+      expect(await store.releaseIdempotencyKey({ ...named, agentId: 'agent-2', invocationId: 'inv-1' })).toBe(false);
+      expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-2' })).toEqual({ created: false, record: reservation });
+
+      expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-1' })).toBe(true);
+      expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-1' })).toBe(false);
+      const next = { ...reservation, invocationId: 'inv-2', createdAt: at(5) };
+      expect(await store.reserveIdempotencyKey(next)).toEqual({ created: true, record: next });
+      // The old call's release comes too late: the key is the new call's now.
+      expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-1' })).toBe(false);
+      expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-3' })).toEqual({ created: false, record: next });
+    });
+
+    it('releaseIdempotencyKey: of 20 concurrent releases and reservations after it, one of each wins', async () => {
+      const reservation: IdempotencyRecord = {
+        agentId: 'agent-1',
+        key: 'contended',
+        invocationId: 'inv-first',
+        fingerprint: 'f',
+        createdAt: at(0),
+      };
+      await store.reserveIdempotencyKey(reservation);
+      const released = await Promise.all(
+        Array.from({ length: 20 }, (_, index) =>
+          handle(index).releaseIdempotencyKey({ agentId: 'agent-1', key: 'contended', invocationId: 'inv-first' }),
+        ),
+      );
+      expect(released.filter(Boolean)).toHaveLength(1);
+      const reserved = await Promise.all(
+        Array.from({ length: 20 }, (_, index) =>
+          handle(index).reserveIdempotencyKey({ ...reservation, invocationId: `inv-${index}`, createdAt: at(index + 1) }),
+        ),
+      );
+      expect(reserved.filter((result) => result.created)).toHaveLength(1);
+    });
+
     it('appendAudit: an empty chain starts at seq 0 with the genesis prevHash', async () => {
       expect(await store.getAuditHead()).toBeUndefined();
       const [first] = linkEntries(undefined, [auditEvent(0)]);

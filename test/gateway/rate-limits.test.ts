@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, type GatewayOptions, type PolicyEngine, type RateLimitCharge, createGateway, defineTool } from '../../src/index.js';
+import {
+  type Gateway,
+  type GatewayOptions,
+  type PolicyEngine,
+  type RateLimitCharge,
+  createGateway,
+  defineTool,
+  memoryStore,
+} from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { jsonRequest, mcpRequest } from '../helpers.js';
 
@@ -226,6 +234,54 @@ describe('rate limits on policy rules', () => {
     expect((await invoke(gateway, apiKey)).status).toBe(429);
     for (let repeat = 0; repeat < 3; repeat++) expect((await keyed()).status).toBe(200);
     expect(runs.count).toBe(4);
+  });
+
+  it('keep no cap on refusals with one key: the retry after any number of them runs once', async () => {
+    const { gateway, apiKey, clock, runs } = await setup();
+    await invoke(gateway, apiKey);
+    await invoke(gateway, apiKey);
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 5 }, idempotencyKey: 'refund-5' } }));
+    for (let refusal = 0; refusal < 12; refusal++) {
+      expect((await keyed()).status).toBe(429);
+      clock.now += 1000;
+    }
+    clock.now += 60_000;
+    const ran = await keyed();
+    expect(ran.status).toBe(200);
+    expect(runs.count).toBe(3);
+    const { invocationId } = (await ran.json()) as { invocationId: string };
+    const replayed = await keyed();
+    expect(((await replayed.json()) as { invocationId: string }).invocationId).toBe(invocationId);
+    expect(runs.count).toBe(3);
+  });
+
+  it('free the key of a refused call on the retry when the store failed to release it', async () => {
+    const errors: unknown[] = [];
+    const store = memoryStore();
+    let failRelease = true;
+    const release = store.releaseIdempotencyKey.bind(store);
+    store.releaseIdempotencyKey = (reservation) => {
+      if (failRelease) {
+        failRelease = false;
+        return Promise.reject(new Error('store hiccup'));
+      }
+      return release(reservation);
+    };
+    const { gateway, apiKey, clock, runs } = await setup({ store, onError: (error) => errors.push(error) });
+    await invoke(gateway, apiKey);
+    await invoke(gateway, apiKey);
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 6 }, idempotencyKey: 'refund-6' } }));
+    const refused = await keyed();
+    expect(refused.status).toBe(429);
+    expect(String(errors[0])).toContain('store hiccup');
+    clock.now += 60_000;
+    const ran = await keyed();
+    expect(ran.status).toBe(200);
+    expect(runs.count).toBe(3);
+    expect((await keyed()).status).toBe(200);
+    expect(runs.count).toBe(3);
   });
 
   it('a broken limiter or engine answer is an internal error, not a call let through', async () => {

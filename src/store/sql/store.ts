@@ -121,7 +121,8 @@ function isUniqueViolation(error: unknown): boolean {
  * A store on Postgres, or on PGlite (embedded Postgres), with the same SQL for both. Every
  * table lives in one schema, created and migrated on first use. The atomic operations are
  * single statements: approval decisions and execution claims are `UPDATE … WHERE status =
- * expected`, idempotency keys `INSERT … ON CONFLICT DO NOTHING`, audit appends a
+ * expected`, idempotency keys `INSERT … ON CONFLICT DO NOTHING` (released with a `DELETE`
+ * that names the reserving call), audit appends a
  * compare-and-set on the chain's head row together with the insert of the batch. So any
  * number of gateway instances can share one Postgres schema.
  *
@@ -440,6 +441,15 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
         row = { ...existing, created: false };
       }
       return { created: row.created === true, record: idempotencyFromRow(row) };
+    },
+
+    async releaseIdempotencyKey({ agentId, key, invocationId }) {
+      const rows = await query(`DELETE FROM ${s}.idempotency_keys WHERE agent_id = $1 AND key = $2 AND invocation_id = $3 RETURNING key`, [
+        encodeText(agentId),
+        encodeText(key),
+        encodeText(invocationId),
+      ]);
+      return rows.length > 0;
     },
 
     // Audit chain
