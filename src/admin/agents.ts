@@ -71,27 +71,25 @@ export class AgentAdministration {
   }
 
   async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AgentView> {
-    const agent = await this.store.getAgent(id);
-    if (agent === undefined) throw notFound('Agent');
-    const revokedAlready = () =>
-      new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' });
-    if (agent.status === 'revoked' && status !== 'revoked') throw revokedAlready();
+    // The store refuses to revive a revoked agent, atomically: read only to say why it refused.
     const updated = await this.store.updateAgent(id, { status, updatedAt: new Date(this.now()).toISOString() });
-    if (updated === undefined) {
-      // The store refuses to revive an agent revoked since it was read.
-      if ((await this.store.getAgent(id))?.status === 'revoked') throw revokedAlready();
-      throw notFound('Agent');
+    if (updated !== undefined) return toAgentView(updated);
+    if ((await this.store.getAgent(id))?.status === 'revoked') {
+      throw new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' });
     }
-    return toAgentView(updated);
+    throw notFound('Agent');
   }
 
   async rotate(id: string): Promise<AgentWithKey> {
     const agent = await this.store.getAgent(id);
     if (agent === undefined) throw notFound('Agent');
-    if (agent.status === 'revoked') throw new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
+    const revoked = () => new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
+    if (agent.status === 'revoked') throw revoked();
     const apiKey = newAgentKey(id);
     const updated = await this.store.updateAgent(id, { keyHash: hashAgentKey(apiKey), updatedAt: new Date(this.now()).toISOString() });
     if (updated === undefined) throw notFound('Agent');
+    // Revoked since it was read: the new key never authenticates, so it is not handed out.
+    if (updated.status === 'revoked') throw revoked();
     return { agent: toAgentView(updated), apiKey };
   }
 }

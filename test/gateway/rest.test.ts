@@ -370,6 +370,20 @@ describe('agent key lifecycle', () => {
   });
 });
 
+describe('agent key rotation racing a revocation', () => {
+  it('never hands out a key for the revoked agent', async () => {
+    const { agent } = await setup();
+    const [revoked, rotated] = await Promise.allSettled([gateway.admin.revokeAgent(agent.id), gateway.admin.rotateAgentKey(agent.id)]);
+    expect(revoked).toMatchObject({ status: 'fulfilled', value: { status: 'revoked' } });
+    // The rotation either came first (its key then revoked with the agent) or was refused.
+    if (rotated.status === 'fulfilled') expect(rotated.value.agent.status).toBe('active');
+    else expect(rotated.reason).toMatchObject({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
+    await expect(gateway.admin.rotateAgentKey(agent.id)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(gateway.admin.enableAgent(agent.id)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(gateway.admin.disableAgent('no-such-agent')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
 describe('programmatic invoke', () => {
   it('takes the same pipeline by key or by agent id', async () => {
     const { apiKey, agent } = await setup();
