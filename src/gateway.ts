@@ -175,7 +175,11 @@ export interface GatewayOptions {
   };
   /** MCP endpoint settings. */
   mcp?: {
-    /** Origins allowed to call `/mcp` from a browser. Requests without `Origin` are allowed. */
+    /**
+     * Origins allowed to call `/mcp` from a browser (`'*'` allows any). Requests without
+     * `Origin` are allowed. Listed origins also get CORS: preflights are answered, and
+     * answers, the 401's `WWW-Authenticate` included, can be read. Default: same origin only.
+     */
     allowedOrigins?: string[];
     /** When set, the `Host` header must be one of these (DNS-rebinding protection). */
     allowedHosts?: string[];

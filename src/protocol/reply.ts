@@ -50,6 +50,15 @@ export function toWebResponse(reply: Reply): Response {
  */
 export const handleReply: unique symbol = Symbol('agent-tool-gateway.handleReply');
 
+/** The same reply with `headers` added (they win over its own of the same name). */
+export function withHeaders(reply: Reply, headers: Readonly<Record<string, string>>): Reply {
+  if (reply instanceof JsonReply) return new JsonReply(reply.status, reply.bodyText, { ...reply.headerRecord, ...headers });
+  // A fetched Response's headers are immutable: answer with a copy.
+  const merged = new Headers(reply.headers);
+  for (const [name, value] of Object.entries(headers)) merged.set(name, value);
+  return new Response(reply.body, { status: reply.status, statusText: reply.statusText, headers: merged });
+}
+
 /** The answer to a HEAD request: the same status and headers, no body. */
 export function withoutBody(reply: Reply): Reply {
   if (reply instanceof JsonReply) return new JsonReply(reply.status, null, reply.headerRecord);

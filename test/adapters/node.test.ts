@@ -190,6 +190,34 @@ describe('createNodeHandler over node:http', () => {
     expect(await outside.json()).toEqual(await unknown.json());
   });
 
+  it('lets a browser on an origin in mcp.allowedOrigins preflight and call /mcp over the wire', async () => {
+    const origin = 'https://console.example.com';
+    const { apiKey, url } = await serve({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }], mcp: { allowedOrigins: [origin] } });
+    const preflight = await fetch(`${url}/mcp`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
+    const call = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers: { ...mcpHeaders(apiKey), origin },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'echo', arguments: { text: 'from a browser' } },
+      }),
+    });
+    expect(call.status).toBe(200);
+    expect(call.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(await call.json()).toMatchObject({ result: { content: [{ type: 'text', text: '{"text":"from a browser"}' }] } });
+    const keyless = await fetch(`${url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', origin }, body: '{}' });
+    expect(keyless.status).toBe(401);
+    expect(keyless.headers.get('access-control-expose-headers')).toContain('www-authenticate');
+  });
+
   it('over node:https, builds https URLs: a same-origin https Origin passes the MCP check', async () => {
     const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
     const { apiKey } = await gateway.admin.createAgent({ name: 'a' });

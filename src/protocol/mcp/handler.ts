@@ -3,8 +3,9 @@
  * revisions (stateless `initialize` handshake) and 2026-07-28 (per-request `_meta`),
  * answering JSON only. The order of checks is the order a request meets them:
  *
- *   Host → Origin → HTTP method → Accept → Content-Type → authentication → body size →
- *   JSON parse → envelope → era routing (headers vs body) → method → params
+ *   Host → Origin (a CORS preflight is answered here) → HTTP method → Accept →
+ *   Content-Type → authentication → body size → JSON parse → envelope → era routing
+ *   (headers vs body) → method → params
  */
 import { GatewayError, toGatewayError } from '../../errors.js';
 import type { AgentPrincipal } from '../../pipeline/types.js';
@@ -18,13 +19,13 @@ import {
   routeRequest,
 } from './era-routing.js';
 import { isJsonContentType, readBodyText, unsupportedMediaType } from '../http.js';
-import { acceptsJson, createHostGuard, createOriginGuard } from './http-guards.js';
+import { acceptsJson, createCors, createHostGuard, createOriginGuard } from './http-guards.js';
 import { classifyMessage, isJsonObject, JsonRpcErrorCode, type JsonRpcMessage } from './json-rpc.js';
 import { createMethods, type Era, type MethodCall, type Methods } from './methods.js';
 import { acceptedResponse, errorReply, gatewayErrorResponse, type Reply, replyResponse } from './replies.js';
 import { createListingIndexer } from './tool-listing.js';
 import type { McpBackend, McpHandler, McpOptions } from './types.js';
-import type { Reply as HttpReply } from '../reply.js';
+import { type Reply as HttpReply, JsonReply, withHeaders } from '../reply.js';
 import { legacyFeatures } from './versions.js';
 import type { CallAbort } from '../../util/call-abort.js';
 
@@ -66,14 +67,26 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) throw new TypeError('maxBodyBytes must be a positive integer');
   const hostAllowed = createHostGuard(options.allowedHosts);
   const originAllowed = createOriginGuard(options.allowedOrigins);
+  const cors = createCors(options.allowedOrigins);
 
-  async function handle(request: Request, abort: CallAbort): Promise<HttpReply> {
+  function handle(request: Request, abort: CallAbort): Promise<HttpReply> {
     if (!hostAllowed(request)) {
-      return gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Host not allowed' }));
+      return Promise.resolve(gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Host not allowed' })));
     }
-    if (!originAllowed(request)) {
-      return gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Origin not allowed' }));
+    const origin = request.headers.get('origin');
+    if (!originAllowed(origin, request)) {
+      return Promise.resolve(gatewayErrorResponse(new GatewayError({ code: 'FORBIDDEN', message: 'Origin not allowed' })));
     }
+    // Without an Origin (every non-browser client) or an allow-list, no CORS work at all.
+    if (origin === null || cors === undefined) return serve(request, abort);
+    if (request.method === 'OPTIONS' && request.headers.get('access-control-request-method') !== null) {
+      return Promise.resolve(new JsonReply(204, null, cors.preflight(origin, request.headers.get('access-control-request-headers'))));
+    }
+    return serve(request, abort).then((reply) => withHeaders(reply, cors.answer(origin)));
+  }
+
+  /** Everything after the Host and Origin checks. */
+  async function serve(request: Request, abort: CallAbort): Promise<HttpReply> {
     if (request.method !== 'POST') {
       return gatewayErrorResponse(
         new GatewayError({ code: 'METHOD_NOT_ALLOWED', message: 'The MCP endpoint accepts POST only (no SSE stream, no sessions)' }),

@@ -4,8 +4,8 @@
  * Allow-lists are normalised once, when the handler is created.
  */
 
-/** Decides whether a request's `Origin` header is acceptable. */
-export type OriginGuard = (request: Request) => boolean;
+/** Decides whether a request's `Origin` header (null: none sent) is acceptable. */
+export type OriginGuard = (origin: string | null, request: Request) => boolean;
 
 /** Decides whether a request's `Host` is acceptable. */
 export type HostGuard = (request: Request) => boolean;
@@ -17,17 +17,58 @@ export type HostGuard = (request: Request) => boolean;
  */
 export function createOriginGuard(allowedOrigins: readonly string[] | undefined): OriginGuard {
   if (allowedOrigins === undefined) {
-    return (request) => {
-      const origin = request.headers.get('origin');
-      if (origin === null) return true;
-      return origin.trim().toLowerCase() === sameOriginOf(request);
-    };
+    return (origin, request) => origin === null || origin.trim().toLowerCase() === sameOriginOf(request);
   }
   if (allowedOrigins.includes('*')) return () => true;
   const allowed = new Set(allowedOrigins.map(normaliseOrigin));
-  return (request) => {
-    const origin = request.headers.get('origin');
-    return origin === null || allowed.has(origin.trim().toLowerCase());
+  return (origin) => origin === null || allowed.has(origin.trim().toLowerCase());
+}
+
+/**
+ * CORS for the browser origins `allowedOrigins` lets in, so a web client on another origin
+ * can read the answers (the 401's `WWW-Authenticate` included, which starts its OAuth flow).
+ * Only for origins the {@link OriginGuard} passed; no cookies are used, so credentials are
+ * never allowed.
+ */
+export interface Cors {
+  /** The headers added to every answer to a browser on `origin`. */
+  answer(origin: string): Readonly<Record<string, string>>;
+  /** The answer to a preflight from `origin` asking to send `requestedHeaders`. */
+  preflight(origin: string, requestedHeaders: string | null): Readonly<Record<string, string>>;
+}
+
+/** Headers an MCP answer may carry that a browser client needs to read. */
+const EXPOSED_HEADERS = 'www-authenticate, retry-after';
+/** What a preflight allows when the browser did not say which headers it will send. */
+const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-method, mcp-name, last-event-id';
+/** A comma-separated list of header names (RFC 9110 tokens), as a preflight asks for them. */
+const HEADER_NAME_LIST = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
+
+/**
+ * Builds the CORS answers, or undefined when no `allowedOrigins` is configured: then only
+ * same-origin browsers are let in, and they need none.
+ */
+export function createCors(allowedOrigins: readonly string[] | undefined): Cors | undefined {
+  if (allowedOrigins === undefined) return undefined;
+  const anyOrigin = allowedOrigins.includes('*');
+  const anyOriginHeaders = Object.freeze({ 'access-control-allow-origin': '*', 'access-control-expose-headers': EXPOSED_HEADERS });
+  // A listed origin is named back, so caches must keep answers to each origin apart.
+  const allowOrigin = (origin: string): Record<string, string> =>
+    anyOrigin ? { 'access-control-allow-origin': '*' } : { 'access-control-allow-origin': origin.trim(), vary: 'origin' };
+  return {
+    answer: (origin) => (anyOrigin ? anyOriginHeaders : { ...allowOrigin(origin), 'access-control-expose-headers': EXPOSED_HEADERS }),
+    preflight: (origin, requestedHeaders) => {
+      const asked = requestedHeaders?.trim();
+      return {
+        ...allowOrigin(origin),
+        // The allowed headers repeat what was asked: caches keep answers to other asks apart.
+        vary: 'origin, access-control-request-headers',
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers':
+          asked !== undefined && asked.length <= 1024 && HEADER_NAME_LIST.test(asked) ? asked : DEFAULT_ALLOWED_HEADERS,
+        'access-control-max-age': '600',
+      };
+    },
   };
 }
 

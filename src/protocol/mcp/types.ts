@@ -94,7 +94,9 @@ export interface McpOptions {
   /**
    * Browser origins allowed to call the endpoint (`https://app.example.com`; `'*'` allows
    * any). A request without an `Origin` header is always allowed. When unset, only an
-   * `Origin` equal to the origin of the request URL is allowed.
+   * `Origin` equal to the origin of the request URL is allowed. Listed origins get CORS:
+   * a preflight (`OPTIONS` with `Access-Control-Request-Method`) gets a 204 allowing POST,
+   * and every answer names the origin back and exposes `WWW-Authenticate` and `Retry-After`.
    */
   allowedOrigins?: string[];
   /**

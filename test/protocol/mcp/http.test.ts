@@ -66,6 +66,73 @@ describe('MCP endpoint: HTTP layer', () => {
     expect((await send(handler, mcpPost(ping, { origin: 'https://anything.example' }))).status).toBe(200);
   });
 
+  it('answers CORS to the origins allowedOrigins lists: preflight, answers and refusals a browser can read', async () => {
+    const { handler } = createTestHandler(undefined, { allowedOrigins: ['https://console.example.com'] });
+    const origin = 'https://console.example.com';
+    const preflight = (from: string, requestedHeaders?: string) =>
+      new Request('http://127.0.0.1:3000/mcp', {
+        method: 'OPTIONS',
+        headers: {
+          origin: from,
+          'access-control-request-method': 'POST',
+          ...(requestedHeaders === undefined ? {} : { 'access-control-request-headers': requestedHeaders }),
+        },
+      });
+
+    const allowed = await send(handler, preflight(origin, 'authorization,content-type,mcp-protocol-version'));
+    expect(allowed.status).toBe(204);
+    expect(Object.fromEntries(allowed.headers)).toEqual({
+      'access-control-allow-origin': origin,
+      'access-control-allow-methods': 'POST',
+      'access-control-allow-headers': 'authorization,content-type,mcp-protocol-version',
+      'access-control-max-age': '600',
+      vary: 'origin, access-control-request-headers',
+    });
+    // An ask that is not a list of header names gets the headers MCP clients send.
+    const odd = await send(handler, preflight(origin, 'x-a, bad header\u00e9'));
+    expect(odd.headers.get('access-control-allow-headers')).toBe(
+      'authorization, content-type, accept, mcp-protocol-version, mcp-method, mcp-name, last-event-id',
+    );
+    const elsewhere = await send(handler, preflight('https://evil.example.com'));
+    expect(elsewhere.status).toBe(403);
+    expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
+
+    const answered = await send(handler, mcpPost(ping, { origin }));
+    expect(answered.status).toBe(200);
+    expect(answered.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(answered.headers.get('access-control-expose-headers')).toBe('www-authenticate, retry-after');
+    expect(answered.headers.get('vary')).toBe('origin');
+    // The 401 a browser client starts its OAuth flow from is readable, challenge included.
+    const refused = await send(handler, mcpPost(ping, { origin, authorization: 'Bearer atg_wrong' }));
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(refused.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    // Clients that send no Origin (every non-browser one) get no CORS headers.
+    const plain = await send(handler, mcpPost(ping));
+    expect([...plain.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
+    // A preflight is an OPTIONS with Access-Control-Request-Method; any other OPTIONS is a 405.
+    const options = await send(handler, new Request('http://127.0.0.1:3000/mcp', { method: 'OPTIONS', headers: { origin } }));
+    expect(options.status).toBe(405);
+    expect(options.headers.get('access-control-allow-origin')).toBe(origin);
+  });
+
+  it("answers CORS with '*' to any origin when allowedOrigins holds '*', and none without an allow-list", async () => {
+    const open = createTestHandler(undefined, { allowedOrigins: ['*'] }).handler;
+    const answered = await send(open, mcpPost(ping, { origin: 'https://anything.example' }));
+    expect(answered.headers.get('access-control-allow-origin')).toBe('*');
+    expect(answered.headers.get('vary')).toBeNull();
+
+    const sameOriginOnly = createTestHandler().handler;
+    const sameOrigin = await send(sameOriginOnly, mcpPost(ping, { origin: 'http://127.0.0.1:3000' }));
+    expect(sameOrigin.status).toBe(200);
+    expect(sameOrigin.headers.get('access-control-allow-origin')).toBeNull();
+    const preflight = new Request('http://127.0.0.1:3000/mcp', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://other.example', 'access-control-request-method': 'POST' },
+    });
+    expect((await send(sameOriginOnly, preflight)).status).toBe(403);
+  });
+
   it('checks Host only when allowedHosts is configured', async () => {
     const open = createTestHandler().handler;
     expect((await send(open, mcpPost(ping, { host: 'evil.example.com' }))).status).toBe(200);
