@@ -90,4 +90,5 @@ export type { MemoryRateLimiterOptions, RateLimitCharge, RateLimiter } from './p
 export type { AgentPrincipal, CallOutcome, Door, PolicyDecision } from './pipeline/types.js';
 export type { AdminAuthOption, AdminPrincipal, AdminRole, AdminTokenConfig } from './auth/admin-auth.js';
 export type { JwtAlgorithm, JwtAuthOptions } from './auth/jwt.js';
+export type { TokenIdentity } from './auth/token-identity.js';
 export type { AgentView, AgentWithKey, CreateAgentInput } from './admin/agents.js';

@@ -1,6 +1,7 @@
 import type { AgentRecord, Store } from '../store/types.js';
 import { KEY_PREFIX, agentIdOfKey, bearerToken, digestsEqual, hashAgentKey } from './agent-keys.js';
 import type { JwtVerifier } from './jwt.js';
+import { tokenIdentity } from './token-identity.js';
 
 /** Most agents kept in the cache; the least recently read go first. */
 const maxCachedAgents = 10_000;
@@ -49,8 +50,10 @@ export class AgentAuthenticator {
     if (verdict?.agentId === undefined) return undefined;
     // The agent first: a token of an agent that may not call gets the one 401, scopes or not.
     const agent = await this.byId(verdict.agentId);
-    if (agent !== undefined && !verdict.scoped) throw this.tokens.insufficientScope();
-    return agent;
+    if (agent === undefined) return undefined;
+    if (!verdict.scoped) throw this.tokens.insufficientScope();
+    // The agent for this call, carrying who the token names into the call's audit events.
+    return Object.freeze({ ...agent, [tokenIdentity]: verdict.identity });
   }
 
   /**

@@ -11,6 +11,7 @@ import {
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { RemoteKeySet } from './remote-key-set.js';
+import type { TokenIdentity } from './token-identity.js';
 
 /** Signature algorithms a token may use: asymmetric only, so a published key can never sign. */
 export const jwtAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -167,10 +168,26 @@ const maxCandidateKeys = 4;
 /** Longest `resolveAgent` may take. */
 const resolveTimeoutMs = 5000;
 
-/** What a verified token stands for: the agent it acts as (none: refused) and whether it has the required scopes. */
+/** What a verified token stands for: the agent it acts as (none: refused), whether it has the required scopes, and who it names. */
 export interface TokenVerdict {
   readonly agentId: string | undefined;
   readonly scoped: boolean;
+  readonly identity: TokenIdentity;
+}
+
+const maxIdentityLength = 256;
+
+function identityOf(claims: JWTPayload, issuer: string): TokenIdentity {
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value.slice(0, maxIdentityLength) : undefined);
+  const clientId = text(claims.client_id) ?? text(claims.azp);
+  const subject = text(claims.sub);
+  const tokenId = text(claims.jti);
+  return Object.freeze({
+    ...(clientId === undefined ? {} : { clientId }),
+    issuer,
+    ...(subject === undefined ? {} : { subject }),
+    ...(tokenId === undefined ? {} : { tokenId }),
+  });
 }
 
 /**
@@ -278,6 +295,8 @@ export class JwtVerifier {
     const verdict: TokenVerdict = {
       agentId: typeof agentId === 'string' && agentId !== '' ? agentId : undefined,
       scoped: this.requiredScopes.every((scope) => scopes.has(scope)),
+      // The issuer as configured: jose checked that `iss` is exactly it.
+      identity: identityOf(claims, this.options.issuer),
     };
     if (this.remembered.size >= maxRemembered) this.remembered.delete(this.remembered.keys().next().value as string);
     this.remembered.set(key, { verdict, until: Math.min(at + rememberMs, (claims.exp as number) * 1000) });

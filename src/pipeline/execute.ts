@@ -1,10 +1,11 @@
+import { tokenIdentityOf } from '../auth/token-identity.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { AgentRecord } from '../store/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolCallContext, ToolExecution } from '../tools/types.js';
 import { AbortSource, type CallAbort, callAbortKey } from '../util/call-abort.js';
 import type { PipelineDependencies } from './dependencies.js';
-import type { Step } from './types.js';
+import type { CallContext, Step } from './types.js';
 
 /**
  * Runs a tool under its deadline and the caller's abort, and checks the output
@@ -121,6 +122,14 @@ function hasContentBlocks(output: unknown): boolean {
   return typeof output === 'object' && output !== null && Array.isArray((output as { content?: unknown }).content);
 }
 
+/** The data of a call's `invocation.started` event, members in sorted order. */
+function startedEventData(context: CallContext, toolVersion: string): Record<string, unknown> {
+  const token = tokenIdentityOf(context.agent);
+  return token === undefined
+    ? { door: context.door, inputDigest: context.inputDigest, toolVersion }
+    : { door: context.door, inputDigest: context.inputDigest, token, toolVersion };
+}
+
 /**
  * The innermost step: records that the call starts (before anything runs, so a crash
  * leaves evidence), then runs the tool.
@@ -135,7 +144,7 @@ export function executeStep(deps: PipelineDependencies): Step {
       invocationId: context.invocationId,
       agentId: agent.id,
       tool: tool.name,
-      data: { door: context.door, inputDigest: context.inputDigest, toolVersion: tool.version },
+      data: startedEventData(context, tool.version),
     });
     let execution: ToolExecution;
     try {

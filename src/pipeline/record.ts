@@ -1,3 +1,4 @@
+import { type TokenIdentity, tokenIdentityOf } from '../auth/token-identity.js';
 import { type GatewayError, toGatewayError } from '../errors.js';
 import type { InvocationRecord, InvocationStatus } from '../store/types.js';
 import { isoTimestamp } from '../util/timestamps.js';
@@ -87,15 +88,16 @@ export async function writeRecord(deps: PipelineDependencies, context: CallConte
     invocationId: record.id,
     agentId: record.agentId,
     tool: context.toolName,
-    data: outcomeEventData(record),
+    data: outcomeEventData(record, tokenIdentityOf(context.agent)),
   });
 }
 
 /**
- * The data of the audit event that records an invocation's outcome, from its record; members
- * in sorted order, so that the audit hash serialises it natively (see canonicalJson).
+ * The data of the audit event that records an invocation's outcome, from its record and,
+ * for a call made with an access token, who the token names; members in sorted order, so
+ * that the audit hash serialises it natively (see canonicalJson).
  */
-export function outcomeEventData(record: InvocationRecord): Record<string, unknown> {
+export function outcomeEventData(record: InvocationRecord, token?: TokenIdentity): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   if (record.approvalId !== null) data.approvalId = record.approvalId;
   if (record.decision !== null) data.decision = record.decision;
@@ -105,6 +107,7 @@ export function outcomeEventData(record: InvocationRecord): Record<string, unkno
   if (record.latencyMs !== null) data.latencyMs = record.latencyMs;
   if (record.ruleIds.length > 0) data.ruleIds = record.ruleIds;
   data.status = record.status;
+  if (token !== undefined) data.token = token;
   if (record.toolVersion !== null) data.toolVersion = record.toolVersion;
   if (record.upstreamStatus !== null) data.upstreamStatus = record.upstreamStatus;
   return data;

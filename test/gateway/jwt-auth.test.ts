@@ -7,7 +7,7 @@ import { createNodeHandler } from '../../adapters/node.js';
 import type { Gateway, GatewayOptions } from '../../src/index.js';
 import type { JwtAuthOptions } from '../../src/auth/jwt.js';
 import { adminTokens, testGateway } from '../fixtures.js';
-import { jsonRequest, listen, mcpHeaders } from '../helpers.js';
+import { jsonRequest, listen, mcpHeaders, mcpRequest } from '../helpers.js';
 
 const issuer = 'https://auth.example.test/';
 const audience = 'https://gateway.example.test/mcp';
@@ -298,6 +298,40 @@ describe('JWT agent auth', () => {
     clients.set('crm-agent', resolved.agent.id);
     expect((await invoke(await token({ sub: 'whoever', claims: { client_id: 'crm-agent' } }))).status).toBe(200);
     expect((await invoke(await token({ sub: 'whoever', claims: { client_id: 'unknown-client' } }))).status).toBe(401);
+  });
+
+  it("writes who each token names into its calls' audit events: subject, client and token id", async () => {
+    // Every token acts as the one agent, whoever it names.
+    const { apiKey, agent } = await setup({ resolveAgent: () => agent.id });
+    const asAlice = await token({ sub: 'alice@example.test', claims: { client_id: 'crm-console', jti: 'token-a' } });
+    const asBob = await token({ sub: 'bob@example.test', claims: { azp: 'support-app', jti: 'x'.repeat(300) } });
+    const rest = (await invoke(asAlice)).body.invocationId as string;
+    const mcp = await gateway.fetch(
+      mcpRequest(asBob, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'mcp' } } }),
+    );
+    expect(mcp.status).toBe(200);
+    const refused = await gateway.invoke({ agentKey: asAlice, tool: 'refunds.create', input: { orderId: 'FRAUD-1', amount: 5 } });
+    expect(refused).toMatchObject({ status: 'error', error: { code: 'POLICY_DENIED' } });
+    const byKey = (await invoke(apiKey)).body.invocationId as string;
+
+    const { items } = await gateway.admin.listAudit({ type: 'invocation', limit: 100 });
+    const tokenOf = (invocationId: string) =>
+      items.filter((entry) => entry.event.invocationId === invocationId).map((entry) => [entry.event.type, entry.event.data?.token]);
+    const alice = { clientId: 'crm-console', issuer, subject: 'alice@example.test', tokenId: 'token-a' };
+    expect(tokenOf(rest)).toEqual([
+      ['invocation.started', alice],
+      ['invocation.completed', alice],
+    ]);
+    expect(tokenOf(refused.invocationId as string)).toEqual([['invocation.denied', alice]]);
+    const bob = { clientId: 'support-app', issuer, subject: 'bob@example.test', tokenId: 'x'.repeat(256) };
+    const mcpInvocations = items.filter((entry) => entry.event.data?.door === 'mcp');
+    expect(mcpInvocations.map((entry) => entry.event.data?.token)).toEqual([bob, bob]);
+    // Calls with the agent's key name no token; the chain with both verifies.
+    expect(tokenOf(byKey)).toEqual([
+      ['invocation.started', undefined],
+      ['invocation.completed', undefined],
+    ]);
+    expect((await gateway.admin.verifyAudit()).ok).toBe(true);
   });
 
   it('answers 503 without detail when the resolver throws, audits it and tells onError once', async () => {
