@@ -658,6 +658,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       scope === undefined ? '' : `, scope="${scope}"`
     }, resource_metadata="${metadata}"`;
   };
+  // A failed fetch of the issuer's keys answers every token call for 5 s: onError hears of it once.
+  const reportedAuthFailures = new WeakSet<object>();
+  const isFirstReportOf = (cause: unknown) => {
+    if (typeof cause !== 'object' || cause === null) return true;
+    if (reportedAuthFailures.has(cause)) return false;
+    reportedAuthFailures.add(cause);
+    return true;
+  };
   const authFailed = (request: Request, reason?: string) =>
     audit
       .append({
@@ -680,7 +688,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         });
       }
       if (error instanceof GatewayError && error.code === 'AUTH_UNAVAILABLE') {
-        reportError(error);
+        if (isFirstReportOf(error.cause)) reportError(error);
         await authFailed(request, 'auth_unavailable');
       }
       throw error;

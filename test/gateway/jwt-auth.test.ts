@@ -581,6 +581,12 @@ describe('JWT agent auth with a JWKS URL', () => {
       expect((await invoke(await fresh(agent.id, { claims: { junk: index } }))).status).toBe(503);
     }
     expect(fetches).toBe(before);
+    // onError hears of each failed fetch once, not of every call it refused.
+    expect(errors).toHaveLength(1);
+    clock += 5000;
+    expect((await invoke(await fresh(agent.id, { claims: { n: 98 } }))).status).toBe(503);
+    expect(fetches).toBe(before + 1);
+    expect(errors).toHaveLength(2);
     // Keys keep working; the issuer comes back, and so do tokens.
     expect((await invoke(apiKey)).status).toBe(200);
     failing = false;
