@@ -11,10 +11,13 @@ export interface SecretScrubber {
   readonly longestForm: number;
   /** `text` with every form replaced by `***`. */
   text(text: string): string;
-  /** Parsed JSON with every form removed from strings and keys. Mutates containers in place; returns the (new) root. */
+  /**
+   * Parsed JSON with every form removed from strings and keys, and a number whose digits
+   * hold a form replaced by `***`. Mutates containers in place; returns the (new) root.
+   */
   json(value: unknown): unknown;
   /**
-   * `JSON.parse(text)` with every form removed from strings and keys. When the text has no
+   * `JSON.parse(text)` with every form removed from strings, keys and numbers. When the text has no
    * escape sequence and no form in it, no string parsed from it can hold one, and the walk of
    * the parsed value is skipped. Throws what `JSON.parse` throws.
    */
@@ -22,6 +25,9 @@ export interface SecretScrubber {
   /** Bytes with every form's UTF-8 encoding replaced by `***`. */
   bytes(data: Buffer): Buffer;
 }
+
+/** A form that JSON could carry as a number: digits, perhaps with a sign, point or exponent. */
+const NUMBER_TEXT = /^-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
 // Derived forms shorter than this are not removed: they would mangle ordinary text.
 const MINIMUM_DERIVED_LENGTH = 6;
@@ -72,6 +78,21 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     .filter((form) => form.length > 0)
     .sort((a, b) => b.length - a.length);
   const formBytes = forms.map((form) => Buffer.from(form, 'utf8'));
+  // A secret that is all digits (a PIN, an account number) can come back as a JSON number.
+  const numericForms = forms.filter((form) => NUMBER_TEXT.test(form));
+
+  /** A number as it is, or `***` when its digits hold a secret. */
+  function number(value: number): unknown {
+    const digits = String(value);
+    return numericForms.some((form) => digits.includes(form)) ? MASKED_SECRET : value;
+  }
+
+  /** A parsed JSON member: strings scrubbed, numbers checked when a secret could be one. */
+  function scalar(value: unknown): unknown {
+    if (typeof value === 'string') return text(value);
+    if (typeof value === 'number' && numericForms.length > 0) return number(value);
+    return value;
+  }
   const maskBytes = Buffer.from(MASKED_SECRET, 'utf8');
 
   function text(input: string): string {
@@ -84,8 +105,7 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
 
   function json(root: unknown): unknown {
     if (forms.length === 0) return root;
-    if (typeof root === 'string') return text(root);
-    if (typeof root !== 'object' || root === null) return root;
+    if (typeof root !== 'object' || root === null) return scalar(root);
     // Iterative: upstream JSON can nest deeper than the call stack.
     const pending: object[] = [root];
     while (pending.length > 0) {
@@ -93,8 +113,11 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
       if (Array.isArray(container)) {
         for (let index = 0; index < container.length; index++) {
           const element: unknown = container[index];
-          if (typeof element === 'string') container[index] = text(element);
-          else if (typeof element === 'object' && element !== null) pending.push(element);
+          if (typeof element === 'object' && element !== null) pending.push(element);
+          else {
+            const clean = scalar(element);
+            if (clean !== element) container[index] = clean;
+          }
         }
         continue;
       }
@@ -102,7 +125,7 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
       for (const key of Object.keys(record)) {
         const element = record[key];
         const cleanKey = text(key);
-        const cleanElement = typeof element === 'string' ? text(element) : element;
+        const cleanElement = scalar(element);
         // setOwnMember: JSON.parse makes "__proto__" an own key, and assigning to it would hit
         // the prototype setter and keep the secret.
         if (cleanKey !== key) {

@@ -167,6 +167,21 @@ describe('secret scrubber', () => {
     expect(() => scrubber.parseJson('{')).toThrow(SyntaxError);
   });
 
+  it('replaces a number whose digits hold a numeric secret, and leaves other numbers alone', () => {
+    const scrubber = createSecretScrubber(['40017321']);
+    expect(scrubber.parseJson('{"pin":40017321,"n":[400173210,-40017321,7,1.5],"ok":true,"none":null}')).toEqual({
+      pin: '***',
+      n: ['***', '***', 7, 1.5],
+      ok: true,
+      none: null,
+    });
+    expect(scrubber.json(40017321)).toBe('***');
+    expect(scrubber.json(12)).toBe(12);
+    // A secret that is not a number never matches one.
+    const word = createSecretScrubber(['tok_40017321']);
+    expect(word.parseJson('{"n":40017321,"s":"tok_40017321"}')).toEqual({ n: 40017321, s: '***' });
+  });
+
   it('is inactive without secrets', () => {
     const scrubber = createSecretScrubber([]);
     expect(scrubber.active).toBe(false);

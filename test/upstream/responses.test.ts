@@ -54,6 +54,11 @@ beforeAll(async () => {
       case '/long-error':
         response.writeHead(500, { 'content-type': 'text/plain' });
         return void response.end('x'.repeat(5000));
+      case '/echo-pin-as-number': {
+        // An upstream that answers a numeric credential back as a JSON number.
+        const pin = Number(request.headers['x-account-pin']);
+        return sendJson(response, 200, { pin, pins: [pin, 7], account: { pin, balance: 12.5 } });
+      }
       case '/echo-json':
         return sendJson(response, 200, {
           youSent: auth,
@@ -378,6 +383,12 @@ describe('secret header values never come back', () => {
     const { output } = await call('/echo-json', withSecret);
     expectClean(output);
     expect(output).toMatchObject({ youSent: '***', token: '***', nested: [{ again: 'pre *** post' }] });
+  });
+
+  it('is removed from an echoing JSON body that carries a numeric secret as a number', async () => {
+    const { output } = await call('/echo-pin-as-number', { secretHeaders: { 'x-account-pin': '40017321' } });
+    expect(server.requests.at(-1)?.headers['x-account-pin']).toBe('40017321');
+    expect(output).toEqual({ pin: '***', pins: ['***', 7], account: { pin: '***', balance: 12.5 } });
   });
 
   it('is removed from echoing text and binary bodies', async () => {
