@@ -43,8 +43,9 @@ const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * it kept (`ctx.request.rawBody`, as @koa/bodyparser does) or, for JSON, written back as
  * JSON text, so the gateway answers it as it would the bytes sent (an empty body stays
  * empty; a number too large for a double is refused). The body limit (by default the
- * gateway's `maxBodyBytes`) applies either way. The response bypasses Koa's body
- * handling (`ctx.respond = false`) and streams with backpressure; a client that disconnects
+ * gateway's `maxBodyBytes`) applies either way. The gateway's answer bypasses Koa's body
+ * handling (`ctx.respond = false`) and streams with backpressure (a body over the limit gets
+ * its 413 through Koa, so other middleware sees it); a client that disconnects
  * aborts the call. Errors propagate to Koa's error handling.
  *
  * @example

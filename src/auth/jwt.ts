@@ -177,8 +177,16 @@ export interface TokenVerdict {
 
 const maxIdentityLength = 256;
 
+/** At most {@link maxIdentityLength} UTF-16 units, never half of a surrogate pair. */
+function cut(value: string): string {
+  if (value.length <= maxIdentityLength) return value;
+  const head = value.slice(0, maxIdentityLength);
+  const last = head.charCodeAt(head.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? head.slice(0, -1) : head;
+}
+
 function identityOf(claims: JWTPayload, issuer: string): TokenIdentity {
-  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value.slice(0, maxIdentityLength) : undefined);
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? cut(value) : undefined);
   const clientId = text(claims.client_id) ?? text(claims.azp);
   const subject = text(claims.sub);
   const tokenId = text(claims.jti);

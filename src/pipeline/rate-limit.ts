@@ -28,12 +28,24 @@ function admit(charges: readonly RateLimitCharge[], wait: number): void {
   if (wait === 0) return;
   if (!(wait > 0) || !Number.isFinite(wait)) throw new TypeError(`the rate limiter answered ${String(wait)}, not a wait in milliseconds`);
   const retryAfter = Math.max(1, Math.ceil(wait / 1000));
-  throw new GatewayError({
+  const refusal = new GatewayError({
     code: 'RATE_LIMITED',
     message: `Rate limit reached: retry after ${retryAfter} s`,
     details: { rule: [...new Set(charges.map((charge) => charge.ruleId))], retryAfterSeconds: retryAfter },
     headers: { 'retry-after': String(retryAfter) },
   });
+  limiterRefusals.add(refusal);
+  throw refusal;
+}
+
+const limiterRefusals = new WeakSet<GatewayError>();
+
+/**
+ * True for a refusal by the gateway's own rate limits, which comes before the tool runs; not
+ * for a `RATE_LIMITED` a tool threw, perhaps after doing its work.
+ */
+export function isLimiterRefusal(error: unknown): boolean {
+  return error instanceof GatewayError && limiterRefusals.has(error);
 }
 
 /**

