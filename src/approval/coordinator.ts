@@ -97,22 +97,34 @@ export class ApprovalCoordinator {
       // A slot per generation: after an approval ended unused (expired, cancelled) or a
       // request failed, the next identical call asks again, under the next slot.
       const generation = after ?? earlier.after ?? '-';
-      const { created, record: slot } = await this.deps.store.reserveIdempotencyKey({
+      const reservation = {
         agentId: `${agent.id}${APPROVAL_SLOT_SUFFIX}`,
         key: `${tool.version}:${inputDigest}:${generation}:${tool.name}`,
         invocationId: context.invocationId,
+      };
+      const { created, record: slot } = await this.deps.store.reserveIdempotencyKey({
+        ...reservation,
         fingerprint: `${tool.name}\u0000${inputDigest}`,
         createdAt: new Date(this.deps.now()).toISOString(),
       });
       if (created) {
-        // Only a call that asks is charged to its rate limits; a refusal ends the slot's generation.
+        // Only a call that asks is charged to its rate limits.
         const asking = (async () => {
-          await takeRateLimits(this.deps, context.decision as NonNullable<CallContext['decision']>);
+          await takeRateLimits(this.deps, context);
           return this.request(context);
         })();
         this.asking.set(context.invocationId, asking);
         try {
           return await asking;
+        } catch (error) {
+          // Refused before it asked: the slot is free again for the next identical call, in
+          // this generation. (A slot kept would end the generation, and calls walk only a few.)
+          if (context.refusedByRateLimit === true) {
+            await Promise.resolve()
+              .then(() => this.deps.store.releaseIdempotencyKey(reservation))
+              .catch(this.deps.reportError);
+          }
+          throw error;
         } finally {
           this.asking.delete(context.invocationId);
         }

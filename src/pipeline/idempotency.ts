@@ -1,7 +1,6 @@
 import { GatewayError } from '../errors.js';
 import type { InvocationRecord } from '../store/types.js';
 import type { PipelineDependencies } from './dependencies.js';
-import { isLimiterRefusal } from './rate-limit.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
 
 /** The outcome an invocation record stands for, as the agent first got it. */
@@ -92,7 +91,7 @@ async function first(deps: PipelineDependencies, context: CallContext, next: () 
   try {
     return await running;
   } catch (error) {
-    if (isLimiterRefusal(error)) {
+    if (context.refusedByRateLimit === true) {
       const reservation = {
         agentId: (context.agent as NonNullable<CallContext['agent']>).id,
         key: context.idempotencyKey as string,

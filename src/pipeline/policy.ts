@@ -44,6 +44,6 @@ function decide(
   }
   // A call held for approval is charged when it asks, not when an identical call repeats it.
   if (decision.effect !== 'allow') return next();
-  const taking = takeRateLimits(deps, decision);
+  const taking = takeRateLimits(deps, context);
   return taking === undefined ? next() : taking.then(next);
 }

@@ -1,51 +1,37 @@
 import { GatewayError } from '../errors.js';
 import type { RateLimitCharge } from '../policy/rate-limit.js';
 import type { PipelineDependencies } from './dependencies.js';
-import type { PolicyDecision } from './types.js';
+import type { CallContext } from './types.js';
 
 /**
  * Takes a call from the rate-limit budgets its policy decision charges, or refuses it with
- * `RATE_LIMITED` and `Retry-After`. Undefined (nothing to wait for) when the decision charges
- * none or the limiter answered at once (the memory limiter does): then a refusal is thrown
- * here. Called only for calls that would run or ask for approval, never for a repeat that
- * replays an earlier call's outcome.
+ * `RATE_LIMITED` and `Retry-After` (and marks it `refusedByRateLimit`). Undefined (nothing
+ * to wait for) when the decision charges none or the limiter answered at once (the memory
+ * limiter does): then a refusal is thrown here. Called only for calls that would run or ask
+ * for approval, never for a repeat that replays an earlier call's outcome.
  */
-export function takeRateLimits(
-  deps: Pick<PipelineDependencies, 'rateLimiter' | 'now'>,
-  decision: PolicyDecision,
-): Promise<void> | undefined {
-  const charged = decision.rateLimits;
+export function takeRateLimits(deps: Pick<PipelineDependencies, 'rateLimiter' | 'now'>, context: CallContext): Promise<void> | undefined {
+  const charged = context.decision?.rateLimits;
   if (charged === undefined || charged.length === 0) return undefined;
   const charges = distinctCharges(charged);
   const wait = deps.rateLimiter.take(charges, deps.now());
-  if (typeof wait !== 'number') return Promise.resolve(wait).then((answered) => admit(charges, answered));
-  admit(charges, wait);
+  if (typeof wait !== 'number') return Promise.resolve(wait).then((answered) => admit(context, charges, answered));
+  admit(context, charges, wait);
   return undefined;
 }
 
 /** The call goes on when the limiter took it (0), else it is refused until the wait is over. */
-function admit(charges: readonly RateLimitCharge[], wait: number): void {
+function admit(context: CallContext, charges: readonly RateLimitCharge[], wait: number): void {
   if (wait === 0) return;
   if (!(wait > 0) || !Number.isFinite(wait)) throw new TypeError(`the rate limiter answered ${String(wait)}, not a wait in milliseconds`);
   const retryAfter = Math.max(1, Math.ceil(wait / 1000));
-  const refusal = new GatewayError({
+  context.refusedByRateLimit = true;
+  throw new GatewayError({
     code: 'RATE_LIMITED',
     message: `Rate limit reached: retry after ${retryAfter} s`,
     details: { rule: [...new Set(charges.map((charge) => charge.ruleId))], retryAfterSeconds: retryAfter },
     headers: { 'retry-after': String(retryAfter) },
   });
-  limiterRefusals.add(refusal);
-  throw refusal;
-}
-
-const limiterRefusals = new WeakSet<GatewayError>();
-
-/**
- * True for a refusal by the gateway's own rate limits, which comes before the tool runs; not
- * for a `RATE_LIMITED` a tool threw, perhaps after doing its work.
- */
-export function isLimiterRefusal(error: unknown): boolean {
-  return error instanceof GatewayError && limiterRefusals.has(error);
 }
 
 /**

@@ -54,6 +54,8 @@ export interface CallContext {
   replayed?: boolean;
   /** True when a step already wrote this call's record (a pending approval does, before anyone can decide it). */
   recorded?: boolean;
+  /** True when the gateway's rate limits refused this call: nothing ran, nothing was asked. */
+  refusedByRateLimit?: boolean;
 }
 
 /** The result of a governed call, whatever door it came through. */

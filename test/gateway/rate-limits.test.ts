@@ -150,6 +150,70 @@ describe('rate limits on policy rules', () => {
     expect(runs.count).toBe(1);
   });
 
+  it('let a call held for approval ask once the window passed, after any number of refusals, with or without a key', async () => {
+    const { gateway, apiKey, clock } = await setup({
+      policy: [{ id: 'held', effect: 'require_approval', rateLimit: { limit: 1, windowMs: 60_000 } }],
+    });
+    expect((await invoke(gateway, apiKey, 1)).status).toBe(202);
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 900 }, idempotencyKey: 'big-900' } }));
+    for (let refusal = 0; refusal < 7; refusal++) {
+      expect((await invoke(gateway, apiKey, 500)).status).toBe(429);
+      expect((await keyed()).status).toBe(429);
+    }
+    clock.now += 60_000;
+    const asked = await invoke(gateway, apiKey, 500);
+    expect(asked.status).toBe(202);
+    clock.now += 60_000;
+    const askedWithKey = await keyed();
+    expect(askedWithKey.status).toBe(202);
+    const { invocationId } = (await askedWithKey.json()) as { invocationId: string };
+    const repeated = await keyed();
+    expect(((await repeated.json()) as { invocationId: string }).invocationId).toBe(invocationId);
+  });
+
+  it('release the key of a call an asynchronous limiter refused', async () => {
+    let refuse = true;
+    const { gateway, apiKey, runs } = await setup({ rateLimiter: { take: async () => (refuse ? 30_000 : 0) } });
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 4 }, idempotencyKey: 'refund-4' } }));
+    expect((await keyed()).status).toBe(429);
+    refuse = false;
+    expect((await keyed()).status).toBe(200);
+    expect((await keyed()).status).toBe(200);
+    expect(runs.count).toBe(1);
+  });
+
+  it("keep the key of a tool that passes on another call's rate-limit refusal: the tool ran", async () => {
+    let outerRuns = 0;
+    let gateway: Gateway | undefined;
+    const inner = defineTool({ name: 'inner', description: 'limited', inputSchema: { type: 'object' } as const, handler: () => ({}) });
+    const outer = defineTool({
+      name: 'outer',
+      description: 'does its work, then calls inner and passes its error on',
+      inputSchema: { type: 'object' } as const,
+      handler: async (_input, { agent }) => {
+        outerRuns++;
+        const outcome = await (gateway as Gateway).invoke({ agentId: agent.id, tool: 'inner' });
+        if (outcome.status === 'error') throw outcome.error;
+        return {};
+      },
+    });
+    const set = await setup({
+      tools: [inner, outer],
+      policy: [
+        { id: 'outer', effect: 'allow', tools: ['outer'] },
+        { id: 'inner', effect: 'allow', tools: ['inner'], rateLimit: { limit: 1, windowMs: 60_000 } },
+      ],
+    });
+    gateway = set.gateway;
+    await gateway.invoke({ agentId: (await gateway.admin.listAgents()).items[0]?.id as string, tool: 'inner' });
+    const keyed = () =>
+      set.gateway.fetch(jsonRequest('/tools/outer/invoke', { key: set.apiKey, body: { input: {}, idempotencyKey: 'outer-1' } }));
+    for (let call = 0; call < 3; call++) expect((await keyed()).status).toBe(429);
+    expect(outerRuns).toBe(1);
+  });
+
   it('are managed through the admin API, and refused on deny rules with 400', async () => {
     const { gateway, apiKey } = await setup({ policy: [] });
     const create = (rule: unknown) => gateway.fetch(jsonRequest('/admin/policies', { key: adminTokens.admin, body: rule }));
@@ -301,13 +365,15 @@ describe('rate limits on policy rules', () => {
     const keyed = () =>
       gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 8 }, idempotencyKey: 'refund-8' } }));
     const answers = await Promise.all([keyed(), keyed(), keyed()]);
+    const ids = new Set<string>();
     for (const answer of answers) {
       expect(answer.status).toBe(429);
       const body = (await answer.json()) as { invocationId?: string; error: { code: string } };
       expect(body.error.code).toBe('RATE_LIMITED');
-      expect(typeof body.invocationId).toBe('string');
+      ids.add(body.invocationId as string);
       expect((await gateway.admin.getInvocation(body.invocationId as string)).error?.code).toBe('RATE_LIMITED');
     }
+    expect(ids.size).toBe(1);
     expect(runs.count).toBe(2);
   });
 
