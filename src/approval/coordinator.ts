@@ -31,15 +31,20 @@ function retryLater(message: string): GatewayError {
 /** Default lifetime of an approval request: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;
 
-/** An approval as approvers see it: the held input stays out, the redacted one is shown. */
-export type ApprovalView = Omit<ApprovalRecord, 'heldInput'>;
+/**
+ * An approval as approvers see it: the redacted input, never the held one nor its digest
+ * (by default an unkeyed SHA-256 of the exact input, from which a short secret in it could
+ * be recovered by trying every value). The invocation record, which admins and auditors
+ * read, has the digest.
+ */
+export type ApprovalView = Omit<ApprovalRecord, 'heldInput' | 'inputDigest'>;
 
 /** The answer "waits for a human" for a call held by `approval`. */
 function pendingOutcome(approval: ApprovalRecord): CallOutcome {
   return { status: 'pending_approval', invocationId: approval.invocationId, approval: { id: approval.id, expiresAt: approval.expiresAt } };
 }
 
-export const toApprovalView = ({ heldInput: _heldInput, ...view }: ApprovalRecord): ApprovalView => view;
+export const toApprovalView = ({ heldInput: _heldInput, inputDigest: _inputDigest, ...view }: ApprovalRecord): ApprovalView => view;
 
 /** What deciding an approval returns. */
 export interface ApprovalDecisionResult {
@@ -240,8 +245,7 @@ export class ApprovalCoordinator {
   private notify(approval: ApprovalView, agentName: string): void {
     const approver = this.options.approver;
     if (approver === undefined) return;
-    const { inputDigest: _inputDigest, ...shown } = approval;
-    const notice: ApprovalNotice = { ...shown, agentName };
+    const notice: ApprovalNotice = { ...approval, agentName };
     // Never on the call path: the agent has its 202 whatever the approver does.
     queueMicrotask(() => {
       Promise.resolve()

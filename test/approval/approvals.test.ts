@@ -69,13 +69,20 @@ describe('approve-then-execute over REST', () => {
     const approvalId = first.body.approval.id;
 
     const view = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}`, { key: adminTokens.approver }));
-    expect(await view.json()).toMatchObject({
+    const shown = await view.json();
+    expect(shown).toMatchObject({
       id: approvalId,
       tool: 'refunds.create',
       status: 'pending',
       ruleIds: ['refunds-need-approval'],
       input: { orderId: 'O-1', amount: 500 },
     });
+    // Approvers see the redacted input, never the held one nor its digest.
+    const listed = await gateway.fetch(jsonRequest('/admin/approvals', { key: adminTokens.approver }));
+    for (const approval of [shown, ((await listed.json()) as { items: unknown[] }).items[0], await gateway.admin.getApproval(approvalId)]) {
+      expect(approval).not.toHaveProperty('inputDigest');
+      expect(approval).not.toHaveProperty('heldInput');
+    }
 
     // An agent key can never decide.
     const byAgent = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: apiKey, body: {} }));
@@ -88,10 +95,12 @@ describe('approve-then-execute over REST', () => {
       jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: { reason: 'ok' } }),
     );
     expect(approved.status).toBe(200);
-    expect(await approved.json()).toMatchObject({
+    const decided = await approved.json();
+    expect(decided).toMatchObject({
       approval: { status: 'executed', decidedBy: 'bob', reason: 'ok' },
       invocation: { status: 'succeeded', output: { orderId: 'O-1', refunded: 500 } },
     });
+    expect(JSON.stringify(decided)).not.toContain('inputDigest');
     expect(counter.runs).toBe(1);
 
     const repeat = await invoke({ orderId: 'O-1', amount: 500 });

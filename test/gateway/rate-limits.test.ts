@@ -203,7 +203,7 @@ describe('rate limits on policy rules', () => {
       tools: [inner, outer],
       policy: [
         { id: 'outer', effect: 'allow', tools: ['outer'] },
-        { id: 'inner', effect: 'allow', tools: ['inner'], rateLimit: { limit: 1, windowMs: 60_000 } },
+        { id: 'inner', effect: 'allow', tools: ['inner'], rateLimit: { limit: 1, windowMs: 60_000, per: 'all' } },
       ],
     });
     gateway = set.gateway;
