@@ -61,6 +61,7 @@ import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { memoryStore } from './store/memory.js';
 import type {
+  AuditEvent,
   ApprovalFilter,
   AuditEntry,
   AuditFilter,
@@ -167,7 +168,12 @@ export interface GatewayOptions {
     /** `'closed'` (default): a call whose start cannot be recorded does not run (503). */
     failMode?: 'closed' | 'open';
     appendTimeoutMs?: number;
-    onAuditError?: (error: unknown) => void;
+    /**
+     * Told of every event the trail could not record (503 `AUDIT_UNAVAILABLE`, or with
+     * `failMode: 'open'` the call went on unrecorded): the error and the event that was lost.
+     * `onError` is told too.
+     */
+    onAuditError?: (error: GatewayError, event: AuditEvent) => void;
     /** Sign the chain head every N events or T ms with an Ed25519 key. */
     checkpoints?: AuditCheckpointOptions;
     /** Keys that verify checkpoints in `verifyAudit` (default: the checkpoint key's public half). */
@@ -191,6 +197,13 @@ export interface GatewayOptions {
      * else random per process.
      */
     cursorSecret?: string;
+    /**
+     * How the endpoint names itself to clients (`initialize`, `server/discover`, result
+     * `_meta`). Default `{ name: 'agent-tool-gateway', version: <this package's version> }`.
+     */
+    serverInfo?: { name: string; version: string };
+    /** Guidance for the models using these tools, sent with `initialize` and `server/discover`. */
+    instructions?: string;
   };
   /** Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`); their causes stay out of responses. */
   onError?: (error: unknown) => void;
@@ -291,6 +304,11 @@ const optionsSchema = z
         allowedHosts: z.array(z.string()).optional(),
         pageSize: z.number().int().min(1).max(1000).optional(),
         cursorSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+        serverInfo: z
+          .object({ name: z.string().min(1), version: z.string().min(1) })
+          .strict()
+          .optional(),
+        instructions: z.string().min(1).optional(),
       })
       .strict()
       .optional(),
@@ -503,9 +521,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     ...(options.audit?.appendTimeoutMs === undefined ? {} : { appendTimeoutMs: options.audit.appendTimeoutMs }),
     ...(options.auditSinks === undefined ? {} : { sinks: options.auditSinks }),
     ...(options.audit?.checkpoints === undefined ? {} : { checkpoints: options.audit.checkpoints }),
-    onAuditError: (error: unknown) => {
-      options.audit?.onAuditError?.(error);
+    onAuditError: (error, event) => {
       reportError(error);
+      // The log guards this callback: a throwing one cannot break the trail.
+      options.audit?.onAuditError?.(error, event);
     },
     onSinkError: (error: unknown) => reportError(error),
   });
@@ -740,7 +759,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     {
       cursorSecret: mcpCursorSecret(options),
-      serverInfo: { name: 'agent-tool-gateway', version: '0.1.0' },
+      serverInfo: options.mcp?.serverInfo ?? { name: 'agent-tool-gateway', version: '0.1.0' },
+      ...(options.mcp?.instructions === undefined ? {} : { instructions: options.mcp.instructions }),
       maxBodyBytes,
       ...(options.mcp?.allowedOrigins === undefined ? {} : { allowedOrigins: options.mcp.allowedOrigins }),
       ...(options.mcp?.allowedHosts === undefined ? {} : { allowedHosts: options.mcp.allowedHosts }),

@@ -188,3 +188,33 @@ describe('MCP approval loop', () => {
     await client.close();
   });
 });
+
+describe('MCP server identity', () => {
+  it('names the server and gives the instructions configured, to both official clients', async () => {
+    const named = createGateway({
+      tools: [echo],
+      policy: [{ id: 'all', effect: 'allow' }],
+      mcp: { serverInfo: { name: 'acme-crm-gateway', version: '3.1.4' }, instructions: 'Look customers up before refunding.' },
+    });
+    const key = (await named.admin.createAgent({ name: 'a' })).apiKey;
+    const server = await listen(createNodeHandler(named));
+    const endpoint = new URL(`${server.url}/mcp`);
+    const headers = { requestInit: { headers: { Authorization: `Bearer ${key}` } } };
+    const v1 = new ClientV1({ name: 'e2e', version: '1.0.0' });
+    const v2 = new ClientV2({ name: 'e2e', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    try {
+      await v1.connect(new TransportV1(endpoint, headers));
+      await v2.connect(new TransportV2(endpoint, headers));
+      for (const client of [v1, v2]) {
+        expect(client.getServerVersion()).toMatchObject({ name: 'acme-crm-gateway', version: '3.1.4' });
+        expect(client.getInstructions()).toBe('Look customers up before refunding.');
+      }
+      expect(() => createGateway({ mcp: { serverInfo: { name: '', version: '1' } } })).toThrow(/serverInfo/);
+    } finally {
+      await v1.close();
+      await v2.close();
+      await server.close();
+      await named.close();
+    }
+  });
+});

@@ -56,11 +56,19 @@ describe('audit failure modes', () => {
     const { counter, tool } = counted();
     const { store, setBroken } = breakableStore();
     const errors: unknown[] = [];
+    const lost: Array<{ type: string; invocationId?: string }> = [];
     const gateway = createGateway({
       store,
       tools: [tool],
       policy: [{ id: 'all', effect: 'allow' }],
-      audit: { failMode: 'open', appendTimeoutMs: 500, onAuditError: (error) => errors.push(error) },
+      audit: {
+        failMode: 'open',
+        appendTimeoutMs: 500,
+        onAuditError: (error, event) => {
+          errors.push(error);
+          lost.push(event);
+        },
+      },
     });
     closers.push(() => gateway.close());
     const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
@@ -69,6 +77,10 @@ describe('audit failure modes', () => {
     expect(response.status).toBe(200);
     expect(counter.runs).toBe(1);
     expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors[0]).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    // The hook is told which event was lost.
+    const { invocationId } = (await response.json()) as { invocationId: string };
+    expect(lost).toContainEqual(expect.objectContaining({ type: 'invocation.started', invocationId }));
   });
 });
 
