@@ -1001,7 +1001,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   };
 
   const route = async (request: Request): Promise<Reply> => {
-    const url = new URL(request.url);
+    const url = requestUrl(request);
     let path = url.pathname;
     if (metadataPaths.has(path)) return protectedResourceMetadata(request.method);
     if (basePath !== '') {
@@ -1088,6 +1088,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await store.close();
     },
   };
+}
+
+/**
+ * The request's URL. The Node adapters build it from the `Host` header, which a client can
+ * send malformed (`a:b:c`, a port over 65535): a 400, never an error of the gateway's.
+ */
+function requestUrl(request: Request): URL {
+  try {
+    return new URL(request.url);
+  } catch {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed request URL: check the Host header' });
+  }
 }
 
 /** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */

@@ -190,6 +190,24 @@ describe('createNodeHandler over node:http', () => {
     expect(await outside.json()).toEqual(await unknown.json());
   });
 
+  it('answers a malformed Host header with 400, on every route, without telling onError', async () => {
+    const errors: unknown[] = [];
+    const { apiKey, url } = await serve({
+      tools: [echo],
+      policy: [{ id: 'all', effect: 'allow' }],
+      onError: (error) => errors.push(error),
+    });
+    for (const host of ['a:b:c', '127.0.0.1:99999', '[::1', ']', '999.999.999.999']) {
+      for (const path of ['/tools', '/mcp', '/admin/agents']) {
+        const answer = await send(`${url}${path}`, { method: 'GET', headers: { host, authorization: `Bearer ${apiKey}` } });
+        expect(answer.status, `${host} ${path}`).toBe(400);
+        expect(answer.json().error).toEqual({ code: 'BAD_REQUEST', message: 'Malformed request URL: check the Host header' });
+      }
+    }
+    expect(errors).toEqual([]);
+    expect((await fetch(`${url}/tools`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(200);
+  });
+
   it('lets a browser on an origin in mcp.allowedOrigins preflight and call /mcp over the wire', async () => {
     const origin = 'https://console.example.com';
     const { apiKey, url } = await serve({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }], mcp: { allowedOrigins: [origin] } });
