@@ -321,11 +321,21 @@ function assignMember(target: Record<string, unknown>, outputKey: string, value:
 function redactNumber(value: number | bigint, plan: WalkPlan): unknown {
   if (!plan.scanAllNumbers) {
     if (typeof value === 'number' && !(Number.isInteger(value) && Math.abs(value) >= LARGE_INTEGER)) return value;
-    if (typeof value === 'bigint' && value < LARGE_BIG_INTEGER && value > -LARGE_BIG_INTEGER) return value;
+    if (typeof value === 'bigint' && value < LARGE_BIG_INTEGER && value > -LARGE_BIG_INTEGER) return Number(value);
   }
   const written = String(value);
   const redacted = plan.text.redact(written);
-  return redacted === written ? value : redacted;
+  if (redacted !== written) return redacted;
+  return typeof value === 'bigint' ? jsonOfBigInt(value, written) : value;
+}
+
+/**
+ * A bigint (a local tool may return one) as JSON can carry it, since records and answers are
+ * JSON: the number when a double holds it exactly, else its digits as a string.
+ */
+function jsonOfBigInt(value: bigint, written: string): number | string {
+  const number = Number(value);
+  return Number.isSafeInteger(number) ? number : written;
 }
 
 /** The replacement for a value selected as a whole (by a key name or a path). */

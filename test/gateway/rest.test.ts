@@ -370,6 +370,26 @@ describe('agent key lifecycle', () => {
   });
 });
 
+describe('a local tool that returns a bigint', () => {
+  it('answers and records it as JSON, and every route that lists records keeps working', async () => {
+    const counts = defineTool({
+      name: 'counts',
+      description: 'returns bigints',
+      inputSchema: { type: 'object' } as const,
+      handler: () => ({ small: 10n, huge: 123_456_789_012_345_678_901_234_567_890n }),
+    });
+    gateway = testGateway({ tools: [counts], policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const answer = await invoke(apiKey, 'counts', { input: {} });
+    expect(answer.status).toBe(200);
+    expect(answer.body.output).toEqual({ small: 10, huge: '123456789012345678901234567890' });
+    const own = await gateway.fetch(jsonRequest(`/invocations/${answer.body.invocationId}`, { key: apiKey }));
+    expect(own.status).toBe(200);
+    const listed = await gateway.fetch(jsonRequest('/admin/invocations', { key: adminTokens.admin }));
+    expect(listed.status).toBe(200);
+  });
+});
+
 describe('agent key rotation racing a revocation', () => {
   it('hands out no key when the agent was revoked between the read and the write', async () => {
     const store = memoryStore();
