@@ -481,6 +481,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
   const upstream = createUpstreamClient(options.upstream ?? {});
   const scrubText = (text: string) => redactors.fallback().text(text);
+  // A definition in an admin event is redacted like a policy rule: a credential put in
+  // plain `headers` (not `secretHeaders`, which are masked) stays out of the trail.
+  const redactedDefinition = (view: ToolAdminView) => redactors.fallback().value(view) as Record<string, unknown>;
   const compiler = createSchemaCompiler();
   const httpExecutor: HttpExecutorFactory = (definition) =>
     createHttpExecutor(definition as unknown as HttpToolDefinition, {
@@ -921,13 +924,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     async createTool(definition, principal) {
       await readyPromise;
       const view = await toolAdministration.create(definition);
-      await adminEvent('admin.tool.created', principal, { tool: view.name, version: view.version, definition: view });
+      await adminEvent('admin.tool.created', principal, { tool: view.name, version: view.version, definition: redactedDefinition(view) });
       return view;
     },
     async updateTool(name, patch, principal) {
       await readyPromise;
       const view = await toolAdministration.update(name, patch);
-      await adminEvent('admin.tool.updated', principal, { tool: name, version: view.version, definition: view });
+      await adminEvent('admin.tool.updated', principal, { tool: name, version: view.version, definition: redactedDefinition(view) });
       return view;
     },
     async deleteTool(name, principal) {

@@ -231,6 +231,26 @@ describe('admin: tools', () => {
     expect(events[0]?.actor).toBe('admin:alice');
   });
 
+  it('keeps a credential put in plain headers out of the admin events, as policy rules are redacted', async () => {
+    const { gateway } = await gatewayWith({});
+    const definition = {
+      name: 'crm.plain',
+      description: 'credentials in the wrong place',
+      method: 'GET',
+      url: 'https://api.example.com/x',
+      inputSchema: { type: 'object' },
+      headers: { authorization: 'Bearer PLAIN-AUTH-1234567890', 'x-api-key': 'PLAIN-KEY-1234567890abcdef', accept: 'application/json' },
+    } as const;
+    await gateway.admin.createTool(definition);
+    await gateway.admin.updateTool('crm.plain', { description: 'still wrong' });
+    const events = (await gateway.admin.listAudit({ type: 'admin.tool', limit: 10 })).items.map((entry) => entry.event);
+    expect(events.map((event) => event.type)).toEqual(['admin.tool.created', 'admin.tool.updated']);
+    const text = JSON.stringify(events);
+    expect(text).not.toContain('PLAIN-AUTH');
+    expect(text).not.toContain('PLAIN-KEY');
+    expect(events[0]?.data?.definition).toMatchObject({ headers: { accept: 'application/json' } });
+  });
+
   it('a replaced credential is used from the next call on; a moved URL must send its credentials again', async () => {
     const upstream = await crm();
     const elsewhere = await crm();
