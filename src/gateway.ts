@@ -33,7 +33,7 @@ import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
 import { executeStep } from './pipeline/execute.js';
-import { idempotencyStep } from './pipeline/idempotency.js';
+import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { recordStep } from './pipeline/record.js';
 import { redactStep } from './pipeline/redact.js';
@@ -406,7 +406,12 @@ export const bodyLimit: unique symbol = Symbol('agent-tool-gateway.bodyLimit');
 export interface Gateway {
   /** Answers every route (see SPEC): `/mcp`, `/tools`, `/invocations/{id}`, `/admin/...`. */
   fetch(request: Request): Promise<Response>;
-  /** A governed call from code: the same pipeline as the HTTP doors. */
+  /**
+   * A governed call from code: the same pipeline as the HTTP doors. Its outcome says how it
+   * ended; it rejects only when the gateway itself fails. Arguments of the wrong shape (a
+   * `tool` that is not a string, say, from JavaScript) answer `BAD_REQUEST` before the
+   * pipeline, unrecorded, as a REST body of the wrong shape does.
+   */
   invoke(call: InvokeArguments): Promise<CallOutcome>;
   readonly admin: GatewayAdmin;
   /** The mount point, as configured. */
@@ -1067,6 +1072,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     [bodyLimit]: maxBodyBytes,
     async invoke(invocation) {
       await readyPromise;
+      const problem = invalidInvocation(invocation);
+      if (problem !== undefined) return { status: 'error', error: new GatewayError({ code: 'BAD_REQUEST', message: problem }) };
       const request: CallRequest = {
         door: 'invoke',
         toolName: invocation.tool,
@@ -1091,6 +1098,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await store.close();
     },
   };
+}
+
+/**
+ * What is wrong with the arguments of `invoke()` as JavaScript may pass them, whatever the
+ * types say; undefined when nothing is. The call is then refused before the pipeline, as a
+ * REST body of the wrong shape is.
+ */
+function invalidInvocation(invocation: unknown): string | undefined {
+  if (typeof invocation !== 'object' || invocation === null)
+    return 'invoke() takes { tool, input?, agentKey | agentId, idempotencyKey?, signal? }';
+  const { tool, input, agentKey, agentId, idempotencyKey, signal } = invocation as Record<string, unknown>;
+  if (typeof tool !== 'string' || tool === '') return '"tool" must be a non-empty string';
+  if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) return '"input" must be an object';
+  if (agentKey !== undefined && typeof agentKey !== 'string') return '"agentKey" must be a string';
+  if (agentId !== undefined && typeof agentId !== 'string') return '"agentId" must be a string';
+  if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) return IDEMPOTENCY_KEY_RULE;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) return '"signal" must be an AbortSignal';
+  return undefined;
 }
 
 /**

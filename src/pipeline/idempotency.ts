@@ -31,6 +31,14 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
   }
 }
 
+/** What an idempotency key must be, at every door. */
+export const IDEMPOTENCY_KEY_RULE = '"idempotencyKey" must be a string of 1 to 255 characters';
+
+/** True for a string of 1 to 255 characters. */
+export function isIdempotencyKey(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= 255;
+}
+
 /**
  * With an idempotency key, the first call reserves it (atomically, in the store) and every
  * repeat gets the first call's outcome, never a second execution. Reusing a key for other

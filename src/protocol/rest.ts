@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { IDEMPOTENCY_KEY_RULE, isIdempotencyKey } from '../pipeline/idempotency.js';
 import type { CallOutcome } from '../pipeline/types.js';
 import type { InvocationRecord } from '../store/types.js';
 import { errorResponse, jsonResponse, preferWaitMs, readJsonBody } from './http.js';
@@ -20,8 +21,8 @@ function parseInvokeBody(body: unknown): { input: unknown; idempotencyKey?: stri
   if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
     throw new GatewayError({ code: 'BAD_REQUEST', message: '"input" must be a JSON object' });
   }
-  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
-    throw new GatewayError({ code: 'BAD_REQUEST', message: '"idempotencyKey" must be a string of 1 to 255 characters' });
+  if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: IDEMPOTENCY_KEY_RULE });
   }
   return idempotencyKey === undefined ? { input: input ?? {} } : { input: input ?? {}, idempotencyKey };
 }

@@ -426,6 +426,34 @@ describe('programmatic invoke', () => {
     expect(invalid.status === 'error' && invalid.error.code).toBe('INVALID_INPUT');
   });
 
+  it('refuses arguments of the wrong shape with BAD_REQUEST, before the pipeline, telling onError nothing', async () => {
+    const errors: unknown[] = [];
+    gateway = testGateway({ onError: (error) => errors.push(error) });
+    const { agent, apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const wrong: Array<[unknown, RegExp]> = [
+      [undefined, /invoke\(\) takes/],
+      [{ agentId: agent.id }, /"tool"/],
+      [{ agentId: agent.id, tool: 5 }, /"tool"/],
+      [{ agentId: agent.id, tool: 'echo', input: [1] }, /"input"/],
+      [{ agentKey: 5, tool: 'echo' }, /"agentKey"/],
+      [{ agentId: {}, tool: 'echo' }, /"agentId"/],
+      [{ agentKey: apiKey, tool: 'echo', idempotencyKey: 5 }, /"idempotencyKey"/],
+      [{ agentKey: apiKey, tool: 'echo', idempotencyKey: 'k'.repeat(256) }, /"idempotencyKey"/],
+      [{ agentKey: apiKey, tool: 'echo', signal: {} }, /"signal"/],
+    ];
+    for (const [call, message] of wrong) {
+      const outcome = await gateway.invoke(call as never);
+      expect(outcome.status).toBe('error');
+      if (outcome.status === 'error') {
+        expect(outcome.error.code).toBe('BAD_REQUEST');
+        expect(outcome.error.message).toMatch(message);
+      }
+    }
+    expect(errors).toEqual([]);
+    expect((await gateway.admin.listInvocations()).items).toEqual([]);
+    expect(await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'fine' } })).toMatchObject({ status: 'succeeded' });
+  });
+
   it('enforces the tool deadline even when a handler ignores its signal', async () => {
     const slow = defineTool({
       name: 'slow',
