@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { redactionProfileSchema } from '../policy/rules.js';
-import { maskSecrets, keepMaskedSecrets, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
+import { keepMaskedSecrets, maskSecrets, openSecretHeaders, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
 import { MASKED_SECRET } from '../secrets/secret-value.js';
 import type { Vault } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
@@ -90,10 +90,15 @@ export interface ToolAdministrationHost {
 export class ToolAdministration {
   constructor(private readonly host: ToolAdministrationHost) {}
 
-  /** The stored definition as a sealed, JSON-ready HTTP tool; throws 400 for anything wrong with it. */
+  /**
+   * The stored definition as a sealed, JSON-ready HTTP tool; throws 400 for anything wrong
+   * with it, a sealed value that does not open for this tool and header included (one sent
+   * in the body rather than sealed here would otherwise fail every call, and key rotation).
+   */
   private prepare(options: HttpToolOptions): HttpToolDefinition {
     try {
       const sealed = sealSecretHeaders(httpTool(options), this.host.vault);
+      openSecretHeaders(sealed, this.host.vault);
       this.host.resolve(sealed);
       return sealed;
     } catch (error) {

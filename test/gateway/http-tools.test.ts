@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, createGateway, generateEncryptionKey, httpTool, secret } from '../../src/index.js';
+import { type Gateway, createGateway, generateEncryptionKey, httpTool, memoryStore, secret } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { jsonRequest, listen, silentUpstream } from '../helpers.js';
 
@@ -229,6 +229,35 @@ describe('admin: tools', () => {
     const events = (await gateway.admin.listAudit({ type: 'admin.tool', limit: 100 })).items.map((entry) => entry.event);
     expect(events.map((event) => event.type)).toEqual(['admin.tool.created', 'admin.tool.updated', 'admin.tool.deleted']);
     expect(events[0]?.actor).toBe('admin:alice');
+  });
+
+  it('refuses a sealed secret that does not open for the tool and header it is given to', async () => {
+    const store = memoryStore();
+    const { gateway } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    const auth = { key: adminTokens.admin };
+    const tool = (name: string, secretHeaders: Record<string, unknown>) => ({
+      name,
+      description: name,
+      method: 'GET',
+      url: 'https://api.example.com/x',
+      inputSchema: { type: 'object' },
+      secretHeaders,
+    });
+    const forged = await gateway.fetch(
+      jsonRequest('/admin/tools', { ...auth, body: tool('crm.forged', { 'x-api-key': { sealed: 'garbage' } }) }),
+    );
+    expect(forged.status).toBe(400);
+    expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+    // A value sealed for another tool is bound to it: it does not open here either.
+    await gateway.admin.createTool(tool('crm.real', { 'x-api-key': 'key-of-crm-real-0001' }) as never);
+    const real = (await store.getTool('crm.real')) as { definition: { secretHeaders: Record<string, unknown> } };
+    const sealed = real.definition.secretHeaders['x-api-key'];
+    expect(sealed).toMatchObject({ sealed: expect.any(String) });
+    const copied = await gateway.fetch(jsonRequest('/admin/tools', { ...auth, body: tool('crm.copy', { 'x-api-key': sealed }) }));
+    expect(copied.status).toBe(400);
+    expect(await store.getTool('crm.copy')).toBeUndefined();
+    // Rotation still goes through every stored tool.
+    expect(await gateway.admin.rotateSecrets()).toMatchObject({ tools: 1 });
   });
 
   it('keeps a credential put in plain headers out of the admin events, as policy rules are redacted', async () => {
