@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
 import { GENESIS_HASH, entryHashMatches } from './hash.js';
 import { type AuditVerificationKey, type PreparedVerificationKey, checkpointSignatureValid, prepareVerificationKeys } from './keys.js';
@@ -217,8 +218,16 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
   // A store that never trims: entries missing from the start were deleted.
   const from = options.from ?? (wholeChain ? 0 : undefined);
   const pageSize = options.pageSize ?? 500;
+  if (from !== undefined && to !== undefined && from > to) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to verify: from (${from}) is after to (${to})` });
+  }
   // The head is read first: every entry up to it existed when verification began.
   const head = await store.getAuditHead();
+  if (from !== undefined && from > (head === undefined ? 0 : head.seq + 1)) {
+    // Answering "ok through from - 1" would vouch for entries that do not exist.
+    const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
+    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to verify: from (${from}) is past the end of the chain (${end})` });
+  }
   const checkpoints = await store.listCheckpoints({ fromSeq: from, toSeq: to });
   let anchorHash: string | undefined;
   if (from !== undefined && from > 0) {

@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import { type CommandLine, type CommandName, UsageError, parseCommandLine, usage } from './arguments.js';
 import { auditExportCommand } from './commands/audit-export.js';
 import { auditVerifyCommand } from './commands/audit-verify.js';
@@ -36,6 +37,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return await commands[line.command](line, io);
   } catch (error) {
     writeLine(io.stderr, `atg: ${describeError(error)}`);
-    return ExitCode.failed;
+    // A request the store cannot answer as asked (a range past the chain's end) is a usage error.
+    return error instanceof GatewayError && error.code === 'BAD_REQUEST' ? ExitCode.usage : ExitCode.failed;
   }
 }

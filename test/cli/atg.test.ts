@@ -163,6 +163,9 @@ describe('atg on a PGlite data directory', () => {
     const range = await atg(['audit', 'verify', '--data-dir', dataDir, '--from', '2', '--to', '5', '--json']);
     expect(range.code).toBe(0);
     expect(JSON.parse(range.stdout)).toEqual({ ok: true, through: 5 });
+    const pastTheEnd = await atg(['audit', 'verify', '--data-dir', dataDir, '--from', '999999']);
+    expect(pastTheEnd.code).toBe(2);
+    expect(pastTheEnd.stderr).toMatch(/^atg: Nothing to verify: from \(999999\) is past the end of the chain \(its last entry is \d+\)\n$/);
 
     const wrongKey = await atg(['audit', 'verify', '--data-dir', dataDir, '--public-key', otherKeyFile]);
     expect(wrongKey.code).toBe(1);

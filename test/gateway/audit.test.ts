@@ -180,6 +180,15 @@ describe('verification and evidence', () => {
     // Checkpoints are signed off the call path; wait until one is there.
     while ((await store.listCheckpoints()).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(await verify()).toMatchObject({ ok: true });
+    // A range past the chain's end, or backwards, vouches for nothing: 400.
+    const head = (await store.getAuditHead())?.seq as number;
+    for (const query of [`from=${head + 2}`, 'from=999999999999999', 'from=5&to=2']) {
+      const answer = await gateway.fetch(jsonRequest(`/admin/audit/verify?${query}`, { key: adminTokens.auditor }));
+      expect(answer.status, query).toBe(400);
+      expect(((await answer.json()) as { error: { message: string } }).error.message).toMatch(/^Nothing to verify/);
+    }
+    const atEnd = await gateway.fetch(jsonRequest(`/admin/audit/verify?from=${head + 1}`, { key: adminTokens.auditor }));
+    expect(await atEnd.json()).toEqual({ ok: true, through: head });
 
     const dir = await mkdtemp(join(tmpdir(), 'atg-export-'));
     closers.push(() => rm(dir, { recursive: true, force: true }));

@@ -250,7 +250,7 @@ describe('admin: tools', () => {
     expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
     // A value sealed for another tool is bound to it: it does not open here either.
     await gateway.admin.createTool(tool('crm.real', { 'x-api-key': 'key-of-crm-real-0001' }) as never);
-    const real = (await store.getTool('crm.real')) as { definition: { secretHeaders: Record<string, unknown> } };
+    const real = (await store.getTool('crm.real')) as unknown as { definition: { secretHeaders: Record<string, unknown> } };
     const sealed = real.definition.secretHeaders['x-api-key'];
     expect(sealed).toMatchObject({ sealed: expect.any(String) });
     const copied = await gateway.fetch(jsonRequest('/admin/tools', { ...auth, body: tool('crm.copy', { 'x-api-key': sealed }) }));
