@@ -10,4 +10,5 @@ export const entrypoints = {
   './next': 'adapters/next.ts',
   './sql': 'src/store/sql/index.ts',
   './testing': 'src/testing/index.ts',
+  './testing/fake-upstream': 'src/testing/fake-upstream.ts',
 };

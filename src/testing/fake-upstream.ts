@@ -1,3 +1,10 @@
+/**
+ * The fake upstream alone, for test suites that do not run on vitest (Jest, `node:test`):
+ * `agent-tool-gateway/testing` has it too, beside the store conformance suite, which needs
+ * vitest.
+ *
+ * @packageDocumentation
+ */
 import { type IncomingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isJsonMediaType, mediaTypeOf } from '../util/media-type.js';
