@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 import { entrypoints } from './scripts/entrypoints.mjs';
+
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
 const entry = {
   ...Object.fromEntries(Object.entries(entrypoints).map(([subpath, source]) => [subpath === '.' ? 'index' : subpath.slice(2), source])),
@@ -16,6 +19,8 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
+  // The version the MCP endpoint reports by default (src/version.ts).
+  define: { __ATG_VERSION__: JSON.stringify(version) },
   // Peer dependencies of subpaths (test runner, frameworks, database clients) are never bundled.
   external: ['vitest', 'pg', '@electric-sql/pglite', 'express', 'fastify', 'koa', 'next'],
 });

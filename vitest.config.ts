@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { entrypoints } from './scripts/entrypoints.mjs';
@@ -8,7 +9,11 @@ const alias = Object.entries(entrypoints).map(([subpath, source]) => ({
   replacement: `${root}${source}`,
 }));
 
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
+
 export default defineConfig({
+  // As tsup defines it for the build (src/version.ts).
+  define: { __ATG_VERSION__: JSON.stringify(version) },
   resolve: { alias },
   test: {
     include: ['test/**/*.test.ts'],

@@ -57,6 +57,7 @@ import { sealSecretHeaders } from './secrets/tool-secrets.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools/http-tool.js';
 import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
 import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
+import { PACKAGE_VERSION } from './version.js';
 import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { memoryStore } from './store/memory.js';
@@ -767,7 +768,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     {
       cursorSecret: mcpCursorSecret(options),
-      serverInfo: options.mcp?.serverInfo ?? { name: 'agent-tool-gateway', version: '0.1.0' },
+      serverInfo: options.mcp?.serverInfo ?? { name: 'agent-tool-gateway', version: PACKAGE_VERSION },
       ...(options.mcp?.instructions === undefined ? {} : { instructions: options.mcp.instructions }),
       maxBodyBytes,
       ...(options.mcp?.allowedOrigins === undefined ? {} : { allowedOrigins: options.mcp.allowedOrigins }),

@@ -6,6 +6,7 @@
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { type Gateway, createGateway, defineTool } from '../../src/index.js';
@@ -210,6 +211,12 @@ describe('MCP server identity', () => {
         expect(client.getInstructions()).toBe('Look customers up before refunding.');
       }
       expect(() => createGateway({ mcp: { serverInfo: { name: '', version: '1' } } })).toThrow(/serverInfo/);
+      // Without it, the gateway names itself with this package's version.
+      const plain = new ClientV1({ name: 'e2e', version: '1.0.0' });
+      await plain.connect(new TransportV1(url, auth()));
+      const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      expect(plain.getServerVersion()).toMatchObject({ name: 'agent-tool-gateway', version });
+      await plain.close();
     } finally {
       await v1.close();
       await v2.close();
