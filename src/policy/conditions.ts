@@ -1,5 +1,5 @@
+import safeRegex from 'safe-regex2';
 import { canonicalJson } from '../util/canonical-json.js';
-import { mayBacktrackCatastrophically } from '../util/safe-pattern.js';
 import type { PolicyCondition } from './types.js';
 
 const MAX_PATTERN_LENGTH = 512;
@@ -124,7 +124,7 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       } catch {
         throw new TypeError(`${where}: invalid regular expression`);
       }
-      if (mayBacktrackCatastrophically(operand, pattern)) {
+      if (/\\[1-9]|\\k</.test(operand) || !safeRegex(pattern, { limit: 25 })) {
         throw new TypeError(`${where}: pattern may backtrack catastrophically (nested quantifiers or back-references)`);
       }
       return (input) => {

@@ -4,7 +4,6 @@ import addFormatsModule from 'ajv-formats';
 import type { FormatsPlugin } from 'ajv-formats';
 import type { InputIssue } from '../errors.js';
 import { escapePointer } from '../util/json-pointer.js';
-import { mayBacktrackCatastrophically } from '../util/safe-pattern.js';
 import type { JsonSchema } from './types.js';
 
 // ajv-formats is CommonJS whose export is also its own `default`; depending on the interop
@@ -28,22 +27,7 @@ const strictLogger = {
   },
 };
 
-/**
- * The regular expressions of `pattern` and `patternProperties`: refused when they may
- * backtrack catastrophically, since they are tried on every call's input.
- */
-function checkedRegExp(source: string, flags: string): RegExp {
-  const pattern = new RegExp(source, flags);
-  if (mayBacktrackCatastrophically(source, pattern)) {
-    throw new Error(`pattern "${source.slice(0, 100)}" may backtrack catastrophically (nested quantifiers or back-references)`);
-  }
-  return pattern;
-}
-// How ajv names the engine in generated standalone code (not used here, but required).
-checkedRegExp.code = 'new RegExp';
-
 const AJV_OPTIONS = {
-  code: { regExp: checkedRegExp },
   strict: true,
   strictSchema: 'log',
   logger: strictLogger,
