@@ -487,9 +487,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
   const upstream = createUpstreamClient(options.upstream ?? {});
   const scrubText = (text: string) => redactors.fallback().text(text);
-  // A definition in an admin event is redacted like a policy rule: a credential put in
-  // plain `headers` (not `secretHeaders`, which are masked) stays out of the trail.
-  const redactedDefinition = (view: ToolAdminView) => redactors.fallback().value(view) as Record<string, unknown>;
+  // A definition in an admin event keeps a credential put in plain `headers` (not
+  // `secretHeaders`, masked already) or in the URL out of the trail. Only those are
+  // redacted: the schemas stay as defined, a property named `password` included.
+  const redactedDefinition = (view: ToolAdminView): Record<string, unknown> => {
+    const redaction = redactors.fallback();
+    const { headers, url } = view as { headers?: unknown; url?: unknown };
+    return {
+      ...view,
+      ...(headers === undefined ? {} : { headers: redaction.value(headers) }),
+      ...(typeof url === 'string' ? { url: redaction.text(url) } : {}),
+    };
+  };
   const compiler = createSchemaCompiler();
   const httpExecutor: HttpExecutorFactory = (definition) =>
     createHttpExecutor(definition as unknown as HttpToolDefinition, {

@@ -28,6 +28,9 @@ const strictLogger = {
 };
 
 const AJV_OPTIONS = {
+  // Each tool's schema is compiled on its own: a `$id` must not register it for the next
+  // compilation (a second tool, or the same tool reloaded, with that `$id` would not compile).
+  addUsedSchema: false,
   strict: true,
   strictSchema: 'log',
   logger: strictLogger,

@@ -260,6 +260,23 @@ describe('admin: tools', () => {
     expect(await gateway.admin.rotateSecrets()).toMatchObject({ tools: 1 });
   });
 
+  it('compiles schemas that carry a $id, once per tool and again on every reload', async () => {
+    const { gateway, apiKey } = await gatewayWith({});
+    const tool = (name: string) =>
+      ({
+        name,
+        description: name,
+        method: 'GET',
+        url: 'https://api.example.com/x',
+        inputSchema: { $id: 'https://schemas.example.com/order', type: 'object' },
+      }) as const;
+    await gateway.admin.createTool(tool('orders.a'));
+    await gateway.admin.createTool(tool('orders.b'));
+    await gateway.admin.updateTool('orders.a', { description: 'changed' });
+    const listed = await gateway.fetch(jsonRequest('/tools', { key: apiKey }));
+    expect(((await listed.json()) as { items: Array<{ name: string }> }).items.map((item) => item.name)).toEqual(['orders.a', 'orders.b']);
+  });
+
   it('keeps a credential put in plain headers out of the admin events, as policy rules are redacted', async () => {
     const { gateway } = await gatewayWith({});
     const definition = {
@@ -267,7 +284,7 @@ describe('admin: tools', () => {
       description: 'credentials in the wrong place',
       method: 'GET',
       url: 'https://api.example.com/x',
-      inputSchema: { type: 'object' },
+      inputSchema: { type: 'object', properties: { password: { type: 'string', minLength: 8 }, token: { type: 'string' } } },
       headers: { authorization: 'Bearer PLAIN-AUTH-1234567890', 'x-api-key': 'PLAIN-KEY-1234567890abcdef', accept: 'application/json' },
     } as const;
     await gateway.admin.createTool(definition);
@@ -277,7 +294,12 @@ describe('admin: tools', () => {
     const text = JSON.stringify(events);
     expect(text).not.toContain('PLAIN-AUTH');
     expect(text).not.toContain('PLAIN-KEY');
-    expect(events[0]?.data?.definition).toMatchObject({ headers: { accept: 'application/json' } });
+    // Only the credentials: the schema stays as defined, its password and token properties included.
+    expect(events[0]?.data?.definition).toMatchObject({
+      headers: { accept: 'application/json' },
+      inputSchema: definition.inputSchema,
+      url: 'https://api.example.com/x',
+    });
   });
 
   it('a replaced credential is used from the next call on; a moved URL must send its credentials again', async () => {
