@@ -365,7 +365,11 @@ export interface GatewayAdmin {
    */
   incompleteInvocations(options?: { graceMs?: number }): Promise<IncompleteInvocation[]>;
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
-  /** Recomputes the audit chain (and checkpoint signatures): intact through N, or the first broken seq and why. */
+  /**
+   * Recomputes the audit chain (and checkpoint signatures): intact through N, or the first
+   * broken seq and why. A `from` after `to`, or past the chain's last entry, is refused
+   * (`BAD_REQUEST`).
+   */
   verifyAudit(range?: { from?: number; to?: number }): Promise<AuditVerification>;
   /**
    * Writes a range of the audit chain as evidence into `dir`: `audit-<from>-<to>.jsonl` and a
@@ -1124,8 +1128,20 @@ function invalidInvocation(invocation: unknown): string | undefined {
   if (agentKey !== undefined && typeof agentKey !== 'string') return '"agentKey" must be a string';
   if (agentId !== undefined && typeof agentId !== 'string') return '"agentId" must be a string';
   if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) return IDEMPOTENCY_KEY_RULE;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) return '"signal" must be an AbortSignal';
+  if (signal !== undefined && !isAbortSignalLike(signal)) return '"signal" must be an AbortSignal';
   return undefined;
+}
+
+/** An AbortSignal, also one from another realm or a polyfill: what the call's abort reads of it. */
+function isAbortSignalLike(value: unknown): boolean {
+  const signal = value as Partial<AbortSignal> | null;
+  return (
+    typeof signal === 'object' &&
+    signal !== null &&
+    typeof signal.aborted === 'boolean' &&
+    typeof signal.addEventListener === 'function' &&
+    typeof signal.removeEventListener === 'function'
+  );
 }
 
 /**

@@ -202,7 +202,8 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  * Verifies the audit chain held in a store, page by page (constant memory): hashes, links,
  * sequence continuity, and the signed checkpoints in range. Reports the last good sequence
  * number and, when broken, the first bad one and why. Backs `GET /admin/audit/verify` and
- * `atg audit verify`.
+ * `atg audit verify`. Throws `GatewayError` `BAD_REQUEST` for a `from` after `to`, or past
+ * the chain's last entry: there is nothing there to vouch for.
  *
  * @example
  * ```ts

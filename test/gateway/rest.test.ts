@@ -452,6 +452,11 @@ describe('programmatic invoke', () => {
     expect(errors).toEqual([]);
     expect((await gateway.admin.listInvocations()).items).toEqual([]);
     expect(await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'fine' } })).toMatchObject({ status: 'succeeded' });
+    // A signal from a polyfill or another realm is a signal all the same.
+    const polyfilled = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} };
+    expect(await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'x' }, signal: polyfilled as never })).toMatchObject({
+      status: 'succeeded',
+    });
   });
 
   it('enforces the tool deadline even when a handler ignores its signal', async () => {
