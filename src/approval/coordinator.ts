@@ -5,7 +5,7 @@ import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
-import { outcomeOfRecord } from '../pipeline/idempotency.js';
+import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
@@ -124,11 +124,7 @@ export class ApprovalCoordinator {
         } catch (error) {
           // Refused before it asked: the slot is free again for the next identical call, in
           // this generation. (A slot kept would end the generation, and calls walk only a few.)
-          if (context.refusedByRateLimit === true) {
-            await Promise.resolve()
-              .then(() => this.deps.store.releaseIdempotencyKey(reservation))
-              .catch(this.deps.reportError);
-          }
+          if (context.refusedByRateLimit === true) await releaseReservation(this.deps, reservation);
           throw error;
         } finally {
           this.asking.delete(context.invocationId);

@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import type { InvocationRecord } from '../store/types.js';
+import type { IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
 
@@ -92,6 +92,20 @@ async function keyed(deps: PipelineDependencies, context: CallContext, next: () 
   return outcome;
 }
 
+/**
+ * Releases a reservation (an idempotency key, an approval slot) whose call the rate limits
+ * refused before it ran. The refusal stands whatever the store says: a store that fails, or
+ * lacks the method, is told to `onError`.
+ */
+export function releaseReservation(
+  deps: Pick<PipelineDependencies, 'store' | 'reportError'>,
+  reservation: Pick<IdempotencyRecord, 'agentId' | 'key' | 'invocationId'>,
+): Promise<void> {
+  return Promise.resolve()
+    .then(() => deps.store.releaseIdempotencyKey(reservation))
+    .then(() => undefined, deps.reportError);
+}
+
 /** Runs the call that reserved the key; one the gateway's rate limits refused releases it. */
 async function first(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
   const running = next();
@@ -105,11 +119,8 @@ async function first(deps: PipelineDependencies, context: CallContext, next: () 
         key: context.idempotencyKey as string,
         invocationId: context.invocationId,
       };
-      // The refusal stands whatever the store says. A release that failed leaves the key
-      // with this refusal (its repeats replay it), and onError hears of it.
-      await Promise.resolve()
-        .then(() => deps.store.releaseIdempotencyKey(reservation))
-        .catch(deps.reportError);
+      // A release that failed leaves the key with this refusal (its repeats replay it).
+      await releaseReservation(deps, reservation);
     }
     throw error;
   } finally {
