@@ -200,9 +200,10 @@ export interface GatewayOptions {
     cursorSecret?: string;
     /**
      * How the endpoint names itself to clients (`initialize`, `server/discover`, result
-     * `_meta`). Default `{ name: 'agent-tool-gateway', version: <this package's version> }`.
+     * `_meta`), with an optional display `title` and `websiteUrl` (http or https). Default
+     * `{ name: 'agent-tool-gateway', version: <this package's version> }`.
      */
-    serverInfo?: { name: string; version: string };
+    serverInfo?: { name: string; version: string; title?: string; websiteUrl?: string };
     /** Guidance for the models using these tools, sent with `initialize` and `server/discover`. */
     instructions?: string;
   };
@@ -306,7 +307,12 @@ const optionsSchema = z
         pageSize: z.number().int().min(1).max(1000).optional(),
         cursorSecret: z.string().min(16, 'must be at least 16 characters').optional(),
         serverInfo: z
-          .object({ name: z.string().min(1), version: z.string().min(1) })
+          .object({
+            name: z.string().min(1),
+            version: z.string().min(1),
+            title: z.string().min(1).optional(),
+            websiteUrl: z.url({ protocol: /^https?$/ }).optional(),
+          })
           .strict()
           .optional(),
         instructions: z.string().min(1).optional(),

@@ -195,7 +195,10 @@ describe('MCP server identity', () => {
     const named = createGateway({
       tools: [echo],
       policy: [{ id: 'all', effect: 'allow' }],
-      mcp: { serverInfo: { name: 'acme-crm-gateway', version: '3.1.4' }, instructions: 'Look customers up before refunding.' },
+      mcp: {
+        serverInfo: { name: 'acme-crm-gateway', version: '3.1.4', title: 'Acme CRM', websiteUrl: 'https://acme.example/gateway' },
+        instructions: 'Look customers up before refunding.',
+      },
     });
     const key = (await named.admin.createAgent({ name: 'a' })).apiKey;
     const server = await listen(createNodeHandler(named));
@@ -207,10 +210,18 @@ describe('MCP server identity', () => {
       await v1.connect(new TransportV1(endpoint, headers));
       await v2.connect(new TransportV2(endpoint, headers));
       for (const client of [v1, v2]) {
-        expect(client.getServerVersion()).toMatchObject({ name: 'acme-crm-gateway', version: '3.1.4' });
+        expect(client.getServerVersion()).toMatchObject({
+          name: 'acme-crm-gateway',
+          version: '3.1.4',
+          title: 'Acme CRM',
+          websiteUrl: 'https://acme.example/gateway',
+        });
         expect(client.getInstructions()).toBe('Look customers up before refunding.');
       }
       expect(() => createGateway({ mcp: { serverInfo: { name: '', version: '1' } } })).toThrow(/serverInfo/);
+      expect(() => createGateway({ mcp: { serverInfo: { name: 'x', version: '1', websiteUrl: 'javascript:alert(1)' } } })).toThrow(
+        /serverInfo/,
+      );
       // Without it, the gateway names itself with this package's version.
       const plain = new ClientV1({ name: 'e2e', version: '1.0.0' });
       await plain.connect(new TransportV1(url, auth()));

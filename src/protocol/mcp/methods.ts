@@ -67,7 +67,13 @@ function inBandError(id: JsonRpcId, code: number, message: string): Reply {
 
 /** Creates the methods. */
 export function createMethods(backend: McpBackend, options: McpOptions, indexListing: ListingIndexer): Methods {
-  const serverInfo = { name: options.serverInfo.name, version: options.serverInfo.version };
+  const { name, version, title, websiteUrl } = options.serverInfo;
+  const serverInfo = {
+    name,
+    version,
+    ...(title === undefined ? {} : { title }),
+    ...(websiteUrl === undefined ? {} : { websiteUrl }),
+  };
   const serverInfoMeta = { [serverInfoMetaKey]: serverInfo };
   const modernMetaJson = JSON.stringify(serverInfoMeta);
   const instructions = options.instructions;

@@ -114,8 +114,8 @@ export interface McpOptions {
   pageSize?: number /* default 50 */;
   /** HMAC key for tamper-proof cursors (at least 16 bytes). */
   cursorSecret: Uint8Array /* HMAC key for tamper-proof cursors */;
-  /** Name and version the server reports about itself. */
-  serverInfo: { name: string; version: string };
+  /** What the server reports about itself: name and version, and optionally a display title and website. */
+  serverInfo: { name: string; version: string; title?: string; websiteUrl?: string };
   /** Natural-language guidance for models, sent in `initialize` and `server/discover` results. */
   instructions?: string;
 }
