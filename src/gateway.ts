@@ -207,7 +207,10 @@ export interface GatewayOptions {
     /** Guidance for the models using these tools, sent with `initialize` and `server/discover`. */
     instructions?: string;
   };
-  /** Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`); their causes stay out of responses. */
+  /**
+   * Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`, at most once every
+   * 5 s while calls keep meeting one); their causes stay out of responses.
+   */
   onError?: (error: unknown) => void;
   /** Clock, for tests. */
   now?: () => number;
@@ -477,6 +480,19 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // A failing error hook must not take the gateway down.
     }
   };
+  // While the store is out of reach every call fails alike: onError hears of it once every
+  // 5 s (the Retry-After its callers get), not once per call.
+  let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
+  /** Tells onError of a failure a call met, if it is the gateway's (see isUnexpected). */
+  const reportUnexpected = (error: unknown, reported: unknown = error) => {
+    if (!isUnexpected(error)) return;
+    if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') {
+      const at = now();
+      if (at - storeOutageReportedAt < STORE_OUTAGE_REPORT_MS) return;
+      storeOutageReportedAt = at;
+    }
+    reportError(reported);
+  };
 
   let redactor: ReturnType<typeof createRedactor>;
   try {
@@ -672,7 +688,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (request.agentId !== undefined) context.agentId = request.agentId;
     if (request.idempotencyKey !== undefined) context.idempotencyKey = request.idempotencyKey;
     const outcome = await pipeline(context);
-    if (outcome.status === 'error' && isUnexpected(outcome.error)) reportError(outcome.error.cause ?? outcome.error);
+    if (outcome.status === 'error') reportUnexpected(outcome.error, outcome.error.cause ?? outcome.error);
     return outcome;
   };
 
@@ -760,7 +776,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // The MCP door answers a failed authentication itself: unexpected failures are told here.
       authenticate: (request) =>
         authenticateRequest(request).catch((error: unknown) => {
-          if (isUnexpected(error)) reportError(error);
+          reportUnexpected(error);
           throw error;
         }),
       listTools: async (agent) => visibleFor(agent as { id: string; name: string; tags: string[] }).views,
@@ -1079,7 +1095,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await readyPromise;
       reply = await route(request);
     } catch (error) {
-      if (isUnexpected(error)) reportError(error);
+      reportUnexpected(error);
       reply = errorResponse(error);
     }
     return request.method === 'HEAD' ? withoutBody(reply) : reply;
@@ -1161,6 +1177,9 @@ function requestUrl(request: Request): URL {
     throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed request URL: check the Host header' });
   }
 }
+
+/** How often `onError` is told that the store is out of reach, at most (ms). */
+const STORE_OUTAGE_REPORT_MS = 5000;
 
 /** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
 function isUnexpected(error: unknown): boolean {
