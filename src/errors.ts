@@ -133,6 +133,19 @@ export function toGatewayError(value: unknown): GatewayError {
   return new GatewayError({ code: 'INTERNAL', message: 'Internal error', cause: value });
 }
 
+/** Seconds a caller is told to wait out an outage (`AUTH_UNAVAILABLE`, `STORE_UNAVAILABLE`). */
+export const OUTAGE_RETRY_AFTER_SECONDS = 5;
+
+/** A 503 for something the gateway depends on that cannot be reached: come back in a few seconds. */
+export function outage(code: 'AUTH_UNAVAILABLE' | 'STORE_UNAVAILABLE', message: string, cause: unknown): GatewayError {
+  return new GatewayError({ code, message, cause, headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) } });
+}
+
+/** 409 `CONFLICT` with `Retry-After: 1`: another call holds what this one needs, for a moment. */
+export function retryLater(message: string): GatewayError {
+  return new GatewayError({ code: 'CONFLICT', message, headers: { 'retry-after': '1' } });
+}
+
 /** Shorthand for the identical 401 every authentication failure gets. */
 export function unauthenticated(challenge = 'Bearer realm="agent-tool-gateway"'): GatewayError {
   return new GatewayError({

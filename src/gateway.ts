@@ -27,7 +27,7 @@ import { AgentAuthenticator } from './auth/agent-authenticator.js';
 import { InsufficientScopeError, type JwtAuthOptions, JwtVerifier, jwtAuthSchema, protectedResourcePath } from './auth/jwt.js';
 import { bearerToken, parseAgentKey } from './auth/agent-keys.js';
 import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
-import { GatewayError, unauthenticated } from './errors.js';
+import { GatewayError, OUTAGE_RETRY_AFTER_SECONDS, unauthenticated } from './errors.js';
 import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
@@ -1178,8 +1178,8 @@ function requestUrl(request: Request): URL {
   }
 }
 
-/** How often `onError` is told that the store is out of reach, at most (ms). */
-const STORE_OUTAGE_REPORT_MS = 5000;
+/** How often `onError` is told that the store is out of reach, at most (ms): as often as its callers retry. */
+const STORE_OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
 
 /** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
 function isUnexpected(error: unknown): boolean {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AdminPrincipal } from '../auth/admin-auth.js';
-import { GatewayError, toGatewayError } from '../errors.js';
+import { GatewayError, retryLater, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
@@ -22,11 +22,6 @@ const APPROVAL_SLOT_SUFFIX = ':approval';
 const MAX_SLOT_ATTEMPTS = 5;
 /** A request that has neither an approval nor a final record after this long has failed. */
 const STALLED_REQUEST_MS = 60_000;
-
-/** 409 `CONFLICT` with `Retry-After: 1`. */
-function retryLater(message: string): GatewayError {
-  return new GatewayError({ code: 'CONFLICT', message, headers: { 'retry-after': '1' } });
-}
 
 /** Default lifetime of an approval request: 15 minutes. */
 export const DEFAULT_APPROVAL_TTL_MS = 15 * 60 * 1000;

@@ -9,7 +9,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
-import { GatewayError } from '../errors.js';
+import { GatewayError, outage } from '../errors.js';
 import { RemoteKeySet } from './remote-key-set.js';
 import type { TokenIdentity } from './token-identity.js';
 
@@ -326,7 +326,8 @@ export class JwtVerifier {
     } catch (error) {
       if (error instanceof joseErrors.JWKSMultipleMatchingKeys) return this.verifyWithEach(token, error, options);
       if (isRefusedToken(error)) return undefined;
-      throw unavailable("The access token could not be checked: the issuer's keys are unavailable", error);
+      // Retry-After 5: no new fetch of the issuer's keys is tried for 5 s after a failed one.
+      throw outage('AUTH_UNAVAILABLE', "The access token could not be checked: the issuer's keys are unavailable", error);
     }
   }
 
@@ -366,7 +367,7 @@ export class JwtVerifier {
         }),
       ]);
     } catch (error) {
-      throw unavailable('The access token could not be checked: its agent could not be resolved', error);
+      throw outage('AUTH_UNAVAILABLE', 'The access token could not be checked: its agent could not be resolved', error);
     } finally {
       clearTimeout(timer);
     }
@@ -375,11 +376,6 @@ export class JwtVerifier {
 
 /** Where RFC 9728 metadata is served (relative to `basePath`). */
 export const protectedResourcePath = '/.well-known/oauth-protected-resource';
-
-function unavailable(message: string, cause: unknown): GatewayError {
-  // No new fetch of the issuer's keys is tried for 5 s after a failed one.
-  return new GatewayError({ code: 'AUTH_UNAVAILABLE', message, cause, headers: { 'retry-after': '5' } });
-}
 
 /**
  * True when verification failed because of the token itself (bad signature, claims, shape, an

@@ -1,4 +1,4 @@
-import { GatewayError } from '../errors.js';
+import { GatewayError, retryLater } from '../errors.js';
 import type { IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
@@ -83,11 +83,7 @@ async function keyed(deps: PipelineDependencies, context: CallContext, next: () 
   const firstRecord = await deps.store.getInvocation(record.invocationId);
   const outcome = firstRecord === undefined ? undefined : await outcomeOfRecord(deps, firstRecord);
   if (outcome === undefined) {
-    throw new GatewayError({
-      code: 'CONFLICT',
-      message: 'A call with this idempotency key is still in progress; retry later',
-      headers: { 'retry-after': '1' },
-    });
+    throw retryLater('A call with this idempotency key is still in progress; retry later');
   }
   return outcome;
 }

@@ -1,6 +1,6 @@
 import type { PGliteInterface, Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import type { Notification, Pool, PoolClient } from 'pg';
-import { GatewayError } from '../../errors.js';
+import { outage } from '../../errors.js';
 
 /**
  * A `pg.Pool` (real Postgres), as far as the SQL store needs to recognise one. Declared
@@ -117,12 +117,7 @@ async function reachable<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (!isConnectionFailure(error)) throw error;
-    throw new GatewayError({
-      code: 'STORE_UNAVAILABLE',
-      message: 'The store is unavailable',
-      cause: error,
-      headers: { 'retry-after': '5' },
-    });
+    throw outage('STORE_UNAVAILABLE', 'The store is unavailable', error);
   }
 }
 

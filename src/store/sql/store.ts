@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GatewayError } from '../../errors.js';
+import { retryLater } from '../../errors.js';
 import type { RateLimiter } from '../../policy/rate-limit.js';
 import { clampLimit, decodeCursor, encodeCursor } from '../shared.js';
 import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
@@ -443,11 +443,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
         if (existing !== undefined) return { created: false, record: idempotencyFromRow(existing) };
         // Released meanwhile (its call was refused by a rate limit): try to take it again.
         if (round === 5) {
-          throw new GatewayError({
-            code: 'CONFLICT',
-            message: 'Calls with this idempotency key keep racing; retry later',
-            headers: { 'retry-after': '1' },
-          });
+          throw retryLater('Calls with this idempotency key keep racing; retry later');
         }
       }
     },
