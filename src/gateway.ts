@@ -494,6 +494,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     reportError(reported);
   };
 
+  // A failed fetch of the issuer's keys answers every token call for 5 s: onError hears of it
+  // once, whichever door the calls came through.
+  const reportedAuthFailures = new WeakSet<object>();
+  const reportAuthOutage = (error: GatewayError) => {
+    const cause = error.cause;
+    if (typeof cause === 'object' && cause !== null) {
+      if (reportedAuthFailures.has(cause)) return;
+      reportedAuthFailures.add(cause);
+    }
+    reportError(error);
+  };
+
   let redactor: ReturnType<typeof createRedactor>;
   try {
     redactor = createRedactor(options.redaction);
@@ -688,7 +700,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (request.agentId !== undefined) context.agentId = request.agentId;
     if (request.idempotencyKey !== undefined) context.idempotencyKey = request.idempotencyKey;
     const outcome = await pipeline(context);
-    if (outcome.status === 'error') reportUnexpected(outcome.error, outcome.error.cause ?? outcome.error);
+    if (outcome.status === 'error') {
+      // invoke() checks its credential in the pipeline; the HTTP doors report theirs before it.
+      if (outcome.error.code === 'AUTH_UNAVAILABLE') reportAuthOutage(outcome.error);
+      else reportUnexpected(outcome.error, outcome.error.cause ?? outcome.error);
+    }
     return outcome;
   };
 
@@ -721,14 +737,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       scope === undefined ? '' : `, scope="${scope}"`
     }, resource_metadata="${metadata}"`;
   };
-  // A failed fetch of the issuer's keys answers every token call for 5 s: onError hears of it once.
-  const reportedAuthFailures = new WeakSet<object>();
-  const isFirstReportOf = (cause: unknown) => {
-    if (typeof cause !== 'object' || cause === null) return true;
-    if (reportedAuthFailures.has(cause)) return false;
-    reportedAuthFailures.add(cause);
-    return true;
-  };
   const authFailed = (request: Request, reason?: string) =>
     audit
       .append({
@@ -751,7 +759,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         });
       }
       if (error instanceof GatewayError && error.code === 'AUTH_UNAVAILABLE') {
-        if (isFirstReportOf(error.cause)) reportError(error);
+        reportAuthOutage(error);
         await authFailed(request, 'auth_unavailable');
       }
       throw error;

@@ -41,6 +41,12 @@ export const EVENT_FOR_STATUS: Readonly<Record<InvocationStatus, string>> = {
   outcome_unknown: 'invocation.outcome_unknown',
 };
 
+/** `auth.failed`'s reason where a credential was not simply refused, as the HTTP doors give it. */
+const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
+  AUTH_UNAVAILABLE: 'auth_unavailable',
+  FORBIDDEN: 'insufficient_scope',
+};
+
 /**
  * The outermost step: whatever happens inside — a decision, a failure, a crash in a step —
  * it writes one invocation record and one audit event for the outcome. Input and output
@@ -58,11 +64,12 @@ export function recordStep(deps: PipelineDependencies): Step {
 
     const agent = context.agent;
     if (agent === undefined) {
+      const reason = outcome.status === 'error' ? AUTH_FAILURE_REASONS[outcome.error.code] : undefined;
       await deps.audit
         .append({
           type: 'auth.failed',
           actor: 'anonymous',
-          data: { door: context.door, tool: context.toolName },
+          data: { door: context.door, tool: context.toolName, ...(reason === undefined ? {} : { reason }) },
         })
         .catch(() => undefined);
       return outcome.status === 'error' ? { status: 'error', error: outcome.error } : outcome;

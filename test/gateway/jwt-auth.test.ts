@@ -282,8 +282,16 @@ describe('JWT agent auth', () => {
     // A 401 names the scopes too, so a client can ask for them at once.
     const unauthenticated = await invoke(undefined);
     expect(unauthenticated.headers.get('www-authenticate')).toContain('scope="tools:call tools:read"');
+    // invoke() refuses it alike, and its audit event says why.
+    const programmatic = await gateway.invoke({ agentKey: await token({ sub: agent.id }), tool: 'echo', input: { text: 'x' } });
+    expect(programmatic).toMatchObject({ status: 'error', error: { code: 'FORBIDDEN' } });
     const audited = (await gateway.admin.listAudit({ type: 'auth.failed', limit: 100 })).items;
-    expect(audited.map((entry) => entry.event.data?.reason ?? null)).toEqual(['insufficient_scope', 'insufficient_scope', null]);
+    expect(audited.map((entry) => entry.event.data?.reason ?? null)).toEqual([
+      'insufficient_scope',
+      'insufficient_scope',
+      null,
+      'insufficient_scope',
+    ]);
   });
 
   it('maps tokens to agents by another claim, or by your resolver', async () => {
@@ -365,8 +373,12 @@ describe('JWT agent auth', () => {
     expect(mcp.status).toBe(503);
     expect(await mcp.text()).not.toContain('hunter2');
     expect(errors).toHaveLength(2);
+    // invoke() checks its token in the pipeline: the same answer, report and event.
+    const programmatic = await gateway.invoke({ agentKey: await token({ sub: 'z' }), tool: 'echo', input: { text: 'x' } });
+    expect(programmatic).toMatchObject({ status: 'error', error: { code: 'AUTH_UNAVAILABLE' } });
+    expect(errors).toHaveLength(3);
     const audited = (await gateway.admin.listAudit({ type: 'auth.failed' })).items;
-    expect(audited.map((entry) => entry.event.data?.reason)).toEqual(['auth_unavailable', 'auth_unavailable']);
+    expect(audited.map((entry) => entry.event.data?.reason)).toEqual(['auth_unavailable', 'auth_unavailable', 'auth_unavailable']);
     expect(JSON.stringify(audited)).not.toContain('hunter2');
   });
 
@@ -585,7 +597,11 @@ describe('JWT agent auth with a JWKS URL', () => {
       expect((await invoke(await fresh(agent.id, { claims: { junk: index } }))).status).toBe(503);
     }
     expect(fetches).toBe(before);
-    // onError hears of each failed fetch once, not of every call it refused.
+    // onError hears of each failed fetch once, not of every call it refused, invoke()'s included.
+    for (let index = 0; index < 3; index++) {
+      const programmatic = await gateway.invoke({ agentKey: await fresh(agent.id, { claims: { code: index } }), tool: 'echo' });
+      expect(programmatic).toMatchObject({ status: 'error', error: { code: 'AUTH_UNAVAILABLE' } });
+    }
     expect(errors).toHaveLength(1);
     clock += 5000;
     expect((await invoke(await fresh(agent.id, { claims: { n: 98 } }))).status).toBe(503);
