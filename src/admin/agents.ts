@@ -86,11 +86,11 @@ export class AgentAdministration {
     const revoked = () => new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
     if (agent.status === 'revoked') throw revoked();
     const apiKey = newAgentKey(id);
+    // The store refuses a new key for a revoked agent, atomically: read again only to say why.
     const updated = await this.store.updateAgent(id, { keyHash: hashAgentKey(apiKey), updatedAt: new Date(this.now()).toISOString() });
-    if (updated === undefined) throw notFound('Agent');
-    // Revoked since it was read: the new key never authenticates, so it is not handed out.
-    if (updated.status === 'revoked') throw revoked();
-    return { agent: toAgentView(updated), apiKey };
+    if (updated !== undefined) return { agent: toAgentView(updated), apiKey };
+    if ((await this.store.getAgent(id))?.status === 'revoked') throw revoked();
+    throw notFound('Agent');
   }
 }
 

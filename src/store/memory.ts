@@ -16,7 +16,7 @@ import type {
   StoredToolRecord,
 } from './types.js';
 import { isFrozenTree } from '../util/frozen.js';
-import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor, pageOfArray } from './shared.js';
+import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor, pageOfArray, revives } from './shared.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -158,8 +158,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       assertOpen();
       const agent = agents.get(id);
       if (!agent) return undefined;
-      // Revocation is final.
-      if (agent.status === 'revoked' && patch.status !== undefined && patch.status !== 'revoked') return undefined;
+      if (agent.status === 'revoked' && revives(patch)) return undefined;
       const updated = copyAgent({ ...agent, ...patch, id: agent.id, createdAt: agent.createdAt });
       agents.set(id, updated);
       return copyAgent(updated);

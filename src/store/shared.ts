@@ -28,3 +28,11 @@ export function decodeCursor(cursor: string): number {
   if (position === undefined) throw new GatewayError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
   return Number(position);
 }
+
+/**
+ * Whether an agent patch would make a revoked agent usable again (a status other than
+ * `'revoked'`, or a new key), which `Store.updateAgent` refuses: revocation is final.
+ */
+export function revives(patch: { status?: string; keyHash?: string }): boolean {
+  return (patch.status !== undefined && patch.status !== 'revoked') || patch.keyHash !== undefined;
+}

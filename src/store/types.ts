@@ -217,8 +217,9 @@ export interface Store {
   getAgent(id: string): Promise<AgentRecord | undefined>;
   /**
    * Replaces the fields given; returns the new record, or undefined if there is none.
-   * *Atomic*: revocation is final, so a patch whose `status` is not `'revoked'` is not applied
-   * to a revoked agent (undefined, as for an unknown id), even when it races the revocation.
+   * *Atomic*: revocation is final, so a patch that sets a `status` other than `'revoked'`, or a
+   * new `keyHash`, is not applied to a revoked agent (undefined, as for an unknown id), even
+   * when it races the revocation. Other fields (name, tags) may still change.
    */
   updateAgent(id: string, patch: Partial<Omit<AgentRecord, 'id' | 'createdAt'>>): Promise<AgentRecord | undefined>;
   listAgents(options?: ListOptions): Promise<Page<AgentRecord>>;

@@ -197,6 +197,10 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(await handle(1).updateAgent('agent-r', { status, updatedAt: at(2) })).toBeUndefined();
       }
       expect(await store.getAgent('agent-r')).toMatchObject({ status: 'revoked', updatedAt: at(1) });
+      // Nor does it take a new key, which could never be used.
+      const keyHash = (await store.getAgent('agent-r'))?.keyHash;
+      expect(await handle(1).updateAgent('agent-r', { keyHash: 'f'.repeat(64), updatedAt: at(2) })).toBeUndefined();
+      expect((await store.getAgent('agent-r'))?.keyHash).toBe(keyHash);
       // Other fields of a revoked agent may still change.
       expect(await store.updateAgent('agent-r', { name: 'renamed', updatedAt: at(3) })).toMatchObject({
         status: 'revoked',

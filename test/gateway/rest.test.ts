@@ -391,10 +391,11 @@ describe('a local tool that returns a bigint', () => {
 });
 
 describe('agent key rotation racing a revocation', () => {
-  it('hands out no key when the agent was revoked between the read and the write', async () => {
+  it('hands out and stores no key when the agent was revoked between the read and the write', async () => {
     const store = memoryStore();
     const { agent } = await setup({ store });
     const read = store.getAgent.bind(store);
+    const keyHash = (await read(agent.id))?.keyHash;
     // Another instance revokes the agent right after this one read it.
     store.getAgent = async (id) => {
       const before = await read(id);
@@ -407,6 +408,8 @@ describe('agent key rotation racing a revocation', () => {
     });
     store.getAgent = read;
     expect((await gateway.admin.getAgent(agent.id)).status).toBe('revoked');
+    // Nor is the new key's hash left on the revoked agent.
+    expect((await read(agent.id))?.keyHash).toBe(keyHash);
     await expect(gateway.admin.enableAgent(agent.id)).rejects.toMatchObject({ code: 'CONFLICT' });
     await expect(gateway.admin.disableAgent('no-such-agent')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

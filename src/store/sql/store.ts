@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { retryLater } from '../../errors.js';
 import type { RateLimiter } from '../../policy/rate-limit.js';
-import { clampLimit, decodeCursor, encodeCursor } from '../shared.js';
+import { clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
 import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
 import {
   AGENT_COLUMNS,
@@ -268,7 +268,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       const assignments = patchAssignments(patch, AGENT_PATCH_COLUMNS, params);
       if (assignments.length === 0) return getAgent(id);
       // Revocation is final: under the row's lock, a racing re-enable finds it revoked.
-      const unlessRevoked = patch.status !== undefined && patch.status !== 'revoked' ? ` AND status <> 'revoked'` : '';
+      const unlessRevoked = revives(patch) ? ` AND status <> 'revoked'` : '';
       const [row] = await query<AgentRow>(
         `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1${unlessRevoked} RETURNING ${AGENT_COLUMNS}`,
         params,
