@@ -49,6 +49,7 @@ import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, route
 import { requestAbort } from './protocol/node-request.js';
 import { JsonReply, type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
+import type { McpServerInfo } from './protocol/mcp/types.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
 import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
 import { type RedactorConfig, createRedactor } from './redaction/index.js';
@@ -199,11 +200,12 @@ export interface GatewayOptions {
      */
     cursorSecret?: string;
     /**
-     * How the endpoint names itself to clients (`initialize`, `server/discover`, result
-     * `_meta`), with an optional display `title` and `websiteUrl` (http or https). Default
-     * `{ name: 'agent-tool-gateway', version: <this package's version> }`.
+     * How the endpoint names itself to clients (`initialize`, `server/discover`, and the
+     * `_meta` of every 2026-era result), with an optional display `title`, `websiteUrl`
+     * (http or https), `description` and `icons` (each `src` an http(s) URL or a `data:`
+     * URI; up to 8). Default `{ name: 'agent-tool-gateway', version: <this package's version> }`.
      */
-    serverInfo?: { name: string; version: string; title?: string; websiteUrl?: string };
+    serverInfo?: McpServerInfo;
     /** Guidance for the models using these tools, sent with `initialize` and `server/discover`. */
     instructions?: string;
   };
@@ -315,6 +317,23 @@ const optionsSchema = z
             version: z.string().min(1),
             title: z.string().min(1).optional(),
             websiteUrl: z.url({ protocol: /^https?$/ }).optional(),
+            description: z.string().min(1).optional(),
+            icons: z
+              .array(
+                z
+                  .object({
+                    src: z.union([
+                      z.url({ protocol: /^https?$/ }),
+                      z.string().regex(/^data:image\/[\w.+-]+[;,]/i, 'must be a data:image URI'),
+                    ]),
+                    mimeType: z.string().min(1).optional(),
+                    sizes: z.array(z.string().regex(/^(?:\d+x\d+|any)$/, 'must be WxH or any')).optional(),
+                    theme: z.enum(['light', 'dark']).optional(),
+                  })
+                  .strict(),
+              )
+              .max(8)
+              .optional(),
           })
           .strict()
           .optional(),

@@ -8,6 +8,7 @@
  */
 export { createGateway } from './gateway.js';
 export type { Gateway, GatewayAdmin, GatewayOptions, InvokeArguments } from './gateway.js';
+export type { McpIcon, McpServerInfo } from './protocol/mcp/types.js';
 export type { ApprovalDecisionResult, ApprovalView } from './approval/coordinator.js';
 export { callbackApprover, verifyApprovalWebhook, webhookApprover, approvalWebhookType } from './approval/approvers.js';
 export type { Approver, ApprovalNotice, WebhookApproverOptions } from './approval/approvers.js';

@@ -196,7 +196,17 @@ describe('MCP server identity', () => {
       tools: [echo],
       policy: [{ id: 'all', effect: 'allow' }],
       mcp: {
-        serverInfo: { name: 'acme-crm-gateway', version: '3.1.4', title: 'Acme CRM', websiteUrl: 'https://acme.example/gateway' },
+        serverInfo: {
+          name: 'acme-crm-gateway',
+          version: '3.1.4',
+          title: 'Acme CRM',
+          websiteUrl: 'https://acme.example/gateway',
+          description: 'Customer lookups and refunds, governed.',
+          icons: [
+            { src: 'https://acme.example/icon.png', mimeType: 'image/png', sizes: ['48x48', '96x96'] },
+            { src: 'data:image/svg+xml;base64,PHN2Zy8+', mimeType: 'image/svg+xml', sizes: ['any'], theme: 'dark' },
+          ],
+        },
         instructions: 'Look customers up before refunding.',
       },
     });
@@ -215,13 +225,25 @@ describe('MCP server identity', () => {
           version: '3.1.4',
           title: 'Acme CRM',
           websiteUrl: 'https://acme.example/gateway',
+          description: 'Customer lookups and refunds, governed.',
+          icons: [
+            { src: 'https://acme.example/icon.png', mimeType: 'image/png', sizes: ['48x48', '96x96'] },
+            { src: 'data:image/svg+xml;base64,PHN2Zy8+', mimeType: 'image/svg+xml', sizes: ['any'], theme: 'dark' },
+          ],
         });
         expect(client.getInstructions()).toBe('Look customers up before refunding.');
       }
       expect(() => createGateway({ mcp: { serverInfo: { name: '', version: '1' } } })).toThrow(/serverInfo/);
-      expect(() => createGateway({ mcp: { serverInfo: { name: 'x', version: '1', websiteUrl: 'javascript:alert(1)' } } })).toThrow(
-        /serverInfo/,
-      );
+      for (const serverInfo of [
+        { name: 'x', version: '1', websiteUrl: 'javascript:alert(1)' },
+        { name: 'x', version: '1', icons: [{ src: 'javascript:alert(1)' }] },
+        { name: 'x', version: '1', icons: [{ src: 'data:text/html,<script>alert(1)</script>' }] },
+        { name: 'x', version: '1', icons: [{ src: 'https://acme.example/i.png', sizes: ['big'] }] },
+        { name: 'x', version: '1', icons: [{ src: 'https://acme.example/i.png', theme: 'blue' }] },
+        { name: 'x', version: '1', description: '' },
+      ]) {
+        expect(() => createGateway({ mcp: { serverInfo: serverInfo as never } })).toThrow(/serverInfo/);
+      }
       // Without it, the gateway names itself with this package's version.
       const plain = new ClientV1({ name: 'e2e', version: '1.0.0' });
       await plain.connect(new TransportV1(url, auth()));

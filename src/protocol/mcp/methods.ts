@@ -67,12 +67,14 @@ function inBandError(id: JsonRpcId, code: number, message: string): Reply {
 
 /** Creates the methods. */
 export function createMethods(backend: McpBackend, options: McpOptions, indexListing: ListingIndexer): Methods {
-  const { name, version, title, websiteUrl } = options.serverInfo;
+  const { name, version, title, websiteUrl, description, icons } = options.serverInfo;
   const serverInfo = {
     name,
     version,
     ...(title === undefined ? {} : { title }),
     ...(websiteUrl === undefined ? {} : { websiteUrl }),
+    ...(description === undefined ? {} : { description }),
+    ...(icons === undefined ? {} : { icons: icons.map(({ src, mimeType, sizes, theme }) => ({ src, mimeType, sizes, theme })) }),
   };
   const serverInfoMeta = { [serverInfoMetaKey]: serverInfo };
   const modernMetaJson = JSON.stringify(serverInfoMeta);

@@ -114,8 +114,8 @@ export interface McpOptions {
   pageSize?: number /* default 50 */;
   /** HMAC key for tamper-proof cursors (at least 16 bytes). */
   cursorSecret: Uint8Array /* HMAC key for tamper-proof cursors */;
-  /** What the server reports about itself: name and version, and optionally a display title and website. */
-  serverInfo: { name: string; version: string; title?: string; websiteUrl?: string };
+  /** What the server reports about itself: name and version, and optionally a title, website, description and icons. */
+  serverInfo: McpServerInfo;
   /** Natural-language guidance for models, sent in `initialize` and `server/discover` results. */
   instructions?: string;
 }
@@ -132,4 +132,30 @@ export interface McpOptions {
 export interface McpHandler {
   /** Answers one HTTP request; never throws. `abort` (the client went away) aborts a running tool call. */
   handle(request: Request, abort: CallAbort): Promise<HttpReply>;
+}
+
+/** An icon a client may show for the server (MCP `Icon`). */
+export interface McpIcon {
+  /** An `https:` or `http:` URL, or a `data:` URI of the image. */
+  src: string;
+  /** The image's media type, such as `image/png` or `image/svg+xml`. */
+  mimeType?: string;
+  /** Sizes it suits, as `WxH` (`48x48`) or `any` for a scalable image. */
+  sizes?: string[];
+  /** The background it is drawn for. */
+  theme?: 'light' | 'dark';
+}
+
+/** How the MCP endpoint names itself to clients (MCP `Implementation`). */
+export interface McpServerInfo {
+  name: string;
+  version: string;
+  /** A display name. */
+  title?: string;
+  /** The server's website (`http:` or `https:`). */
+  websiteUrl?: string;
+  /** What the server is for, in a sentence or two. */
+  description?: string;
+  /** Icons a client may show for it. */
+  icons?: McpIcon[];
 }
