@@ -72,13 +72,14 @@ export function loadKeyring(encryptionKey: string | Keyring): LoadedKeyring {
   }
   const decoded = new Map<string, Uint8Array>();
   for (const [keyId, encoded] of Object.entries(keys)) {
+    // Neither a faulty id nor `active` is echoed: a key put in its place would be printed.
     if (!KEY_ID.test(keyId)) {
-      throw new TypeError(`keyring key id ${JSON.stringify(keyId)} is invalid: use 1-64 of A-Z a-z 0-9 _ -`);
+      throw new TypeError(`a keyring key id (${keyId.length} characters) is invalid: use 1-64 of A-Z a-z 0-9 _ -`);
     }
     decoded.set(keyId, decodeKey(keyId, encoded));
   }
   if (typeof active !== 'string' || !decoded.has(active)) {
-    throw new TypeError(`keyring.active ${JSON.stringify(active)} must name one of the keys in keyring.keys`);
+    throw new TypeError(`keyring.active must name one of the keys in keyring.keys (${[...decoded.keys()].join(', ') || 'none'})`);
   }
   return { activeKeyId: active, keys: decoded };
 }

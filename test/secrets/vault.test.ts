@@ -127,8 +127,28 @@ describe('vault: keys', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain(short);
     }
-    expect(() => createVault({ encryptionKey: { active: 'k3', keys: { k1: keyA } } })).toThrow(/active/);
+    expect(() => createVault({ encryptionKey: { active: 'k3', keys: { k1: keyA } } })).toThrow(
+      /active must name one of the keys in keyring.keys \(k1\)/,
+    );
     expect(() => createVault({ encryptionKey: { active: 'a.b', keys: { 'a.b': keyA } } })).toThrow(/key id/);
+    // A key given where an id belongs is not echoed either: as `active`, or as an id.
+    const keyB = generateEncryptionKey();
+    const messageOf = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'no error';
+    };
+    for (const encryptionKey of [
+      { active: keyB, keys: { k1: keyA, k2: keyB } },
+      { active: 'k1', keys: { k1: keyA, [`${keyB}`]: keyB } },
+    ]) {
+      const message = messageOf(() => createVault({ encryptionKey }));
+      expect(message).toMatch(/keyring/);
+      expect(message).not.toContain(keyB);
+    }
     // URL-safe alphabet and missing padding are accepted.
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
     expect(createVault({ encryptionKey: urlSafe }).hasKey).toBe(true);
