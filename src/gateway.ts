@@ -35,7 +35,7 @@ import type { AuditEventInput, PipelineDependencies } from './pipeline/dependenc
 import { executeStep } from './pipeline/execute.js';
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
-import { recordStep } from './pipeline/record.js';
+import { EVENT_FOR_STATUS, outcomeEventData, recordStep } from './pipeline/record.js';
 import { redactStep } from './pipeline/redact.js';
 import { RedactorCache } from './pipeline/redactors.js';
 import { resolveToolStep } from './pipeline/resolve-tool.js';
@@ -69,6 +69,7 @@ import type {
   AuditFilter,
   InvocationFilter,
   InvocationRecord,
+  InvocationStatus,
   ListOptions,
   Page,
   Store,
@@ -388,8 +389,10 @@ export interface GatewayAdmin {
   /**
    * Calls whose start was recorded but whose outcome never was (the process crashed or was
    * killed mid-call). Each is marked `outcome_unknown` (record and audit event), so it is
-   * reported once. Calls younger than `graceMs` (default 5 minutes) may still be running
-   * and are left alone.
+   * reported once; a call whose record already holds its outcome (only the outcome's audit
+   * event was lost) keeps it, and the chain gets that outcome's event with
+   * `data.recovered: true`. `status` says which. Calls younger than `graceMs` (default 5
+   * minutes) may still be running and are left alone.
    */
   incompleteInvocations(options?: { graceMs?: number }): Promise<IncompleteInvocation[]>;
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
@@ -927,6 +930,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const found = await findIncompleteInvocations(store, { ...incompleteOptions, now: now() });
       for (const call of found) {
         const existing = await store.getInvocation(call.invocationId);
+        if (existing !== undefined && KNOWN_OUTCOMES.has(existing.status)) {
+          // The record was stored but its outcome event was lost (the store's write went
+          // through, the chain's did not): the outcome is known, so it is what the chain gets.
+          const data = { ...outcomeEventData(existing), recovered: true };
+          await audit.append({
+            type: EVENT_FOR_STATUS[existing.status],
+            actor: 'system',
+            invocationId: existing.id,
+            agentId: existing.agentId,
+            tool: existing.tool,
+            data: Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1))),
+          });
+          call.status = existing.status;
+          continue;
+        }
+        call.status = 'outcome_unknown';
         const at = new Date(now()).toISOString();
         const error = { code: 'INTERNAL', message: 'The gateway stopped before the outcome of this call was recorded' };
         await store.putInvocation(
@@ -1209,6 +1228,17 @@ function requestUrl(request: Request): URL {
 const STORE_OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
 
 /** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
+/** Record statuses that are a call's outcome: an incomplete call holding one is not unknown. */
+const KNOWN_OUTCOMES: ReadonlySet<InvocationStatus> = new Set([
+  'succeeded',
+  'failed',
+  'denied',
+  'invalid',
+  'timeout',
+  'expired',
+  'cancelled',
+]);
+
 function isUnexpected(error: unknown): boolean {
   return !(error instanceof GatewayError) || error.code === 'INTERNAL' || error.code === 'STORE_UNAVAILABLE';
 }

@@ -1,4 +1,4 @@
-import type { AuditEntry, Store } from '../store/types.js';
+import type { AuditEntry, InvocationStatus, Store } from '../store/types.js';
 
 /** A call whose start was recorded but whose outcome never was (a crash, a kill). */
 export interface IncompleteInvocation {
@@ -11,6 +11,11 @@ export interface IncompleteInvocation {
   startedAt: string;
   /** Sequence number of the start event in the audit chain. */
   startSeq: number;
+  /**
+   * Set by `gateway.admin.incompleteInvocations()`: `outcome_unknown` as it marked the call,
+   * or the outcome its record already held, whose lost audit event it appended.
+   */
+  status?: InvocationStatus;
 }
 
 const OUTCOME_TYPES = new Set([

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AuditEntry, type Gateway, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const transfer = defineTool({
+  name: 'funds.transfer',
+  description: 'moves money',
+  inputSchema: { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'] } as const,
+  handler: ({ amount }) => ({ transferred: amount }),
+});
+
+/** A memory store whose chain refuses batches holding an event of the given type, while `refusing` is set. */
+function storeRefusing(type: string) {
+  const inner = memoryStore();
+  const state = { refusing: true };
+  const store: Store = new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property === 'appendAudit') {
+        return async (entries: AuditEntry[]) => {
+          if (state.refusing && entries.some((entry) => entry.event.type === type)) throw new Error('disk full');
+          return target.appendAudit(entries);
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  return { store, state };
+}
+
+describe('incompleteInvocations', () => {
+  it('keeps an outcome the record holds when only its audit event was lost, and gives the chain that event', async () => {
+    const { store, state } = storeRefusing('invocation.completed');
+    gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'closed' } });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 100 } });
+    expect(outcome).toMatchObject({ status: 'succeeded', output: { transferred: 100 } });
+    const invocationId = (outcome as { invocationId: string }).invocationId;
+    state.refusing = false;
+
+    const found = await gateway.admin.incompleteInvocations({ graceMs: 0 });
+    expect(found).toMatchObject([{ invocationId, tool: 'funds.transfer', status: 'succeeded' }]);
+    // The agent was told it succeeded, and so the record still says.
+    expect(await gateway.admin.getInvocation(invocationId)).toMatchObject({
+      status: 'succeeded',
+      output: { transferred: 100 },
+      error: null,
+    });
+    const events = (await gateway.admin.listAudit({ limit: 100 })).items.filter((entry) => entry.event.invocationId === invocationId);
+    expect(events.map((entry) => [entry.event.type, entry.event.actor, entry.event.data?.recovered])).toEqual([
+      ['invocation.started', `agent:${agent.id}`, undefined],
+      ['invocation.completed', 'system', true],
+    ]);
+    expect(events[1]?.event.data).toMatchObject({ status: 'succeeded', door: 'invoke' });
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toEqual([]);
+    expect(await gateway.admin.verifyAudit()).toMatchObject({ ok: true });
+  });
+
+  it('marks a call whose record never got its outcome outcome_unknown', async () => {
+    const { store, state } = storeRefusing('invocation.completed');
+    gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'open' } });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    // The process dies between the start event and the record: here, the record is removed.
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
+    const invocationId = (outcome as { invocationId: string }).invocationId;
+    const record = await store.getInvocation(invocationId);
+    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
+    state.refusing = false;
+
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ invocationId, status: 'outcome_unknown' }]);
+    expect(await gateway.admin.getInvocation(invocationId)).toMatchObject({ status: 'outcome_unknown', error: { code: 'INTERNAL' } });
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toEqual([]);
+  });
+});
