@@ -224,8 +224,9 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
   }
   // The head is read first: every entry up to it existed when verification began.
   const head = await store.getAuditHead();
-  if (from !== undefined && from > (head === undefined ? 0 : head.seq + 1)) {
-    // Answering "ok through from - 1" would vouch for entries that do not exist.
+  // From seq 0 an empty chain holds no entries (through -1); a range starting after the last
+  // entry holds none that exist, and answering "ok through" its head would vouch for nothing.
+  if (from !== undefined && from > (head === undefined ? 0 : head.seq)) {
     const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
     throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to verify: from (${from}) is past the end of the chain (${end})` });
   }
@@ -238,8 +239,8 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
   }
   // The head the store records: on the SQL store it outlives entries cut off the end, so
   // they show as `missing`, and a replaced last entry shows as `edited`.
-  const rawThroughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
-  const throughSeq = rawThroughSeq !== undefined && from !== undefined && rawThroughSeq < from ? undefined : rawThroughSeq;
+  // Never before `from`: a `from` past the head or after `to` was refused above.
+  const throughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
   return verifyAuditEntries(pagesOf(store, from, to, pageSize), {
     checkpoints,
     publicKey: options.publicKey,

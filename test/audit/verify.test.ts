@@ -186,6 +186,23 @@ describe('verifyAuditChain', () => {
     expect(await verifyAuditChain({ store: tampered, from: 11, to: 15 })).toEqual({ ok: true, through: 15 });
   });
 
+  it('refuses a range that starts past the last entry: there is nothing there to vouch for', async () => {
+    const { store } = await chainOf(10);
+    expect(await verifyAuditChain({ store, from: 9 })).toEqual({ ok: true, through: 9 });
+    for (const from of [10, 11, 999_999]) {
+      await expect(verifyAuditChain({ store, from }), `from ${from}`).rejects.toMatchObject({
+        code: 'BAD_REQUEST',
+        message: `Nothing to verify: from (${from}) is past the end of the chain (its last entry is 9)`,
+      });
+    }
+    // An empty chain: from 0 holds no entries (through -1); anything later does not exist.
+    expect(await verifyAuditChain({ store: memoryStore(), from: 0 })).toEqual({ ok: true, through: -1 });
+    await expect(verifyAuditChain({ store: memoryStore(), from: 1 })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'Nothing to verify: from (1) is past the end of the chain (the chain is empty)',
+    });
+  });
+
   it('a trimmed memory store verifies from its first retained entry', async () => {
     const store = memoryStore({ maxRecords: 50 });
     const key = await generateAuditSigningKey();

@@ -166,6 +166,16 @@ describe('atg on a PGlite data directory', () => {
     const pastTheEnd = await atg(['audit', 'verify', '--data-dir', dataDir, '--from', '999999']);
     expect(pastTheEnd.code).toBe(2);
     expect(pastTheEnd.stderr).toMatch(/^atg: Nothing to verify: from \(999999\) is past the end of the chain \(its last entry is \d+\)\n$/);
+    // One past the head holds no entry either: refused, not "ok through" the head.
+    expect(await atgInProcess(['audit', 'verify', '--data-dir', dataDir, '--from', String(through + 1)])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `atg: Nothing to verify: from (${through + 1}) is past the end of the chain (its last entry is ${through})\n`,
+    });
+    expect(await atgInProcess(['audit', 'verify', '--data-dir', dataDir, '--from', String(through)])).toMatchObject({
+      code: 0,
+      stdout: `ok: audit chain intact through seq ${through}\n`,
+    });
 
     const wrongKey = await atg(['audit', 'verify', '--data-dir', dataDir, '--public-key', otherKeyFile]);
     expect(wrongKey.code).toBe(1);
