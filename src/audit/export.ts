@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { JWK } from 'jose';
+import { GatewayError } from '../errors.js';
 import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
 import type { AuditVerification } from './types.js';
@@ -79,18 +80,15 @@ async function writeChunk(stream: Writable, chunk: string): Promise<void> {
   if (!stream.write(chunk)) await once(stream, 'drain');
 }
 
-async function endStream(stream: Writable): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    stream.end(() => resolve());
-  });
-}
-
 /**
  * Writes a segment of the audit chain as evidence: a JSONL file of entries and a
  * `manifest.json` with the range, count, first `prevHash`, head hash, the file's SHA-256,
  * the checkpoints in range and (optionally) the public key. Reads the store page by page.
- * Check it anywhere with {@link verifyAuditExport}. Backs `atg audit export`.
+ * Check it anywhere with {@link verifyAuditExport}. Backs `atg audit export`. Throws
+ * `GatewayError` `BAD_REQUEST` for a `from` after `to`, or past the chain's last entry, as
+ * `verifyAuditChain` does. With `dir`, the entries are written to a temporary file renamed
+ * into place when complete: an export that fails (the store goes away mid-way) leaves no
+ * partial file behind.
  *
  * @example
  * ```ts
@@ -107,22 +105,77 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
   }
   const pageSize = options.pageSize ?? 500;
   const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
+  const from = options.from ?? (wholeChain ? 0 : undefined);
+  if (from !== undefined && options.to !== undefined && from > options.to) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to export: from (${from}) is after to (${options.to})` });
+  }
   // A fixed end, so appends during the export do not make it chase the head. The recorded
   // head, not the last row present: entries cut off the end stay inside the range.
   const head = await store.getAuditHead();
-  const to = head === undefined ? undefined : Math.min(head.seq, options.to ?? head.seq);
-  const from = options.from ?? (wholeChain ? 0 : undefined);
-
-  let temporaryPath: string | undefined;
-  let entriesStream: Writable;
-  if (options.output !== undefined) {
-    entriesStream = options.output.entries;
-  } else {
-    await mkdir(options.dir as string, { recursive: true });
-    temporaryPath = join(options.dir as string, `audit-export-${process.pid}-${Date.now()}.partial`);
-    entriesStream = createWriteStream(temporaryPath);
+  // As verification refuses it: a range starting after the last entry holds none that exist.
+  if (from !== undefined && from > (head === undefined ? 0 : head.seq)) {
+    const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
+    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to export: from (${from}) is past the end of the chain (${end})` });
   }
+  const to = head === undefined ? undefined : Math.min(head.seq, options.to ?? head.seq);
 
+  const range = { from, to, head, pageSize };
+  const { output } = options;
+  if (output !== undefined) {
+    // A caller's streams stay open (they may carry more): they are written to, never ended.
+    return writeExport(options, range, {
+      writeEntries: (chunk) => writeChunk(output.entries, chunk),
+      finish: async (_file, manifestText) => {
+        if (output.manifest !== undefined) await writeChunk(output.manifest, manifestText);
+      },
+    });
+  }
+  const dir = options.dir as string;
+  await mkdir(dir, { recursive: true });
+  // The entries go to a temporary file, renamed into place once complete; a failure removes it.
+  const temporaryPath = join(dir, `audit-export-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}.partial`);
+  const file = await open(temporaryPath, 'wx');
+  let renamed = false;
+  try {
+    return await writeExport(options, range, {
+      writeEntries: (chunk) => writeAll(file, chunk),
+      finish: async (name, manifestText) => {
+        await file.close();
+        await rename(temporaryPath, join(dir, name));
+        renamed = true;
+        await writeFile(join(dir, 'manifest.json'), manifestText);
+      },
+    });
+  } finally {
+    if (!renamed) {
+      await file.close().catch(() => undefined);
+      await rm(temporaryPath, { force: true });
+    }
+  }
+}
+
+/** Writes all of `chunk` to `file` at its current position. */
+async function writeAll(file: FileHandle, chunk: string): Promise<void> {
+  const bytes = Buffer.from(chunk, 'utf8');
+  let offset = 0;
+  while (offset < bytes.length) offset += (await file.write(bytes, offset)).bytesWritten;
+}
+
+/** Where {@link writeExport} puts the JSONL and the manifest. */
+interface ExportTarget {
+  writeEntries(chunk: string): Promise<void>;
+  /** Called once every entry was written, with the file name and the manifest's text. */
+  finish(file: string, manifestText: string): Promise<void>;
+}
+
+/** Reads the range page by page into `target`, then builds the manifest and hands it over. */
+async function writeExport(
+  options: ExportAuditOptions,
+  range: { from: number | undefined; to: number | undefined; head: AuditEntry | undefined; pageSize: number },
+  output: ExportTarget,
+): Promise<AuditExportManifest> {
+  const { store } = options;
+  const { from, to, head, pageSize } = range;
   const fileHash = createHash('sha256');
   let first: AuditEntry | undefined;
   let last: AuditEntry | undefined;
@@ -141,13 +194,11 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
       }
       if (chunk !== '') {
         fileHash.update(chunk);
-        await writeChunk(entriesStream, chunk);
+        await output.writeEntries(chunk);
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
   }
-  // A caller's streams stay open (they may carry more); the file of `dir` is finished here.
-  if (temporaryPath !== undefined) await endStream(entriesStream);
 
   // The range covered: the chain's own bounds where they are known, else what was read. With
   // no bound known and nothing read (an empty store, or an empty retained range), it is empty.
@@ -170,17 +221,7 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
     exportedAt: (options.now?.() ?? new Date()).toISOString(),
   };
   if (options.publicKey !== undefined) manifest.publicJwk = await getAuditPublicJwk(options.publicKey);
-  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-
-  if (options.output !== undefined) {
-    if (options.output.manifest !== undefined) {
-      await writeChunk(options.output.manifest, manifestText);
-    }
-  } else {
-    const dir = options.dir as string;
-    await rename(temporaryPath as string, join(dir, file));
-    await writeFile(join(dir, 'manifest.json'), manifestText);
-  }
+  await output.finish(file, `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
 

@@ -9,7 +9,7 @@ import { computeEntryHash } from '../../src/audit/hash.js';
 import { generateAuditSigningKey } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
 import { memoryStore } from '../../src/store/memory.js';
-import type { AuditEntry } from '../../src/store/types.js';
+import type { AuditEntry, Store } from '../../src/store/types.js';
 import { sampleEvent } from './helpers.js';
 
 async function recordedChain(count: number) {
@@ -82,7 +82,46 @@ describe('exportAudit and verifyAuditExport', () => {
     expect(await exportAudit({ store, dir, from: 0 })).toMatchObject({ file: 'audit-0-24.jsonl', fromSeq: 0, toSeq: 24, count: 10 });
     expect(await verifyAuditExport({ dir })).toEqual({ ok: false, through: -1, brokenAt: 0, reason: 'missing' });
     expect(await exportAudit({ store, dir, wholeChain: true })).toMatchObject({ fromSeq: 0, count: 10 });
-    expect(await exportAudit({ store, dir, from: 30 })).toMatchObject({ file: 'audit-empty.jsonl', fromSeq: null, count: 0 });
+  });
+
+  it('refuses a range that starts past the last entry, or after its end, and writes nothing', async () => {
+    const { store } = await recordedChain(10);
+    expect(await exportAudit({ store, dir, from: 9 })).toMatchObject({ file: 'audit-9-9.jsonl', fromSeq: 9, toSeq: 9, count: 1 });
+    const target = join(dir, 'refused');
+    for (const [range, message] of [
+      [{ from: 10 }, 'Nothing to export: from (10) is past the end of the chain (its last entry is 9)'],
+      [{ from: 30, to: 40 }, 'Nothing to export: from (30) is past the end of the chain (its last entry is 9)'],
+      [{ from: 5, to: 2 }, 'Nothing to export: from (5) is after to (2)'],
+    ] as const) {
+      await expect(exportAudit({ store, dir: target, ...range }), message).rejects.toMatchObject({ code: 'BAD_REQUEST', message });
+    }
+    await expect(readdir(target)).rejects.toMatchObject({ code: 'ENOENT' });
+    // An empty chain exports as empty from seq 0, and holds nothing later.
+    expect(await exportAudit({ store: memoryStore(), dir, from: 0 })).toMatchObject({ fromSeq: null, count: 0 });
+    await expect(exportAudit({ store: memoryStore(), dir, from: 1 })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'Nothing to export: from (1) is past the end of the chain (the chain is empty)',
+    });
+  });
+
+  it('a store that fails mid-export leaves no partial file behind, and the error reaches the caller', async () => {
+    const { store } = await recordedChain(30);
+    const failing = Object.create(store) as Store;
+    let pages = 0;
+    failing.listAudit = async (filter) => {
+      if (++pages === 3) throw new Error('connection lost');
+      return store.listAudit(filter);
+    };
+    await expect(exportAudit({ store: failing, dir, pageSize: 5 })).rejects.toThrow('connection lost');
+    expect(await readdir(dir)).toEqual([]);
+
+    // Failing after the entries were written (reading the checkpoints) cleans up alike.
+    const noCheckpoints = Object.create(store) as Store;
+    noCheckpoints.listCheckpoints = async () => {
+      throw new Error('checkpoints unreadable');
+    };
+    await expect(exportAudit({ store: noCheckpoints, dir })).rejects.toThrow('checkpoints unreadable');
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('a tampered export file fails at the exact seq', async () => {

@@ -207,6 +207,14 @@ describe('atg on a PGlite data directory', () => {
     expect(exported).toMatchObject({ code: 0, stderr: '' });
     expect(exported.stdout).toContain('Exported 8 audit entries (seq 2 to 9)');
     expect((await readdir(out)).sort()).toEqual(['audit-2-9.jsonl', 'manifest.json']);
+    // A range past the chain's end is refused as verification refuses it, and nothing is written.
+    const nowhere = join(workDir, 'past-the-end-evidence');
+    expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--from', '12', '--out', nowhere])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'atg: Nothing to export: from (12) is past the end of the chain (its last entry is 11)\n',
+    });
+    await expect(readdir(nowhere)).rejects.toMatchObject({ code: 'ENOENT' });
 
     expect(await atg(['audit', 'verify', '--file', out])).toMatchObject({ code: 0, stdout: 'ok: export intact through seq 9\n' });
     const byManifest = await atg(['audit', 'verify', '--file', join(out, 'manifest.json'), '--json']);
