@@ -257,7 +257,7 @@ async function fileSha256(path: string): Promise<string> {
  * Checks an export offline: every entry's hash and link, sequence continuity, the
  * checkpoints (signatures with `publicKey`, hashes against the chain), the file's SHA-256
  * and the manifest's range, count and hashes. Chain damage is reported with its exact
- * sequence number, as by `verifyAuditChain`. Backs `atg audit verify --export`.
+ * sequence number, as by `verifyAuditChain`. Backs `atg audit verify --file`.
  *
  * @example
  * ```ts
