@@ -22,6 +22,8 @@ function isMissingFile(error: unknown): boolean {
  * the full file becomes `path.1`, `path.1` becomes `path.2`, and so on up to `maxFiles`.
  * A single line larger than `maxBytes` still gets written, alone in its file.
  * The lines are exactly the entries, so `verifyAuditEntries` can check a file offline.
+ * A write that fails (a full disk, say) rejects, so the audit log reports its entries as
+ * lost, and leaves no partial line: the file is cut back to its last whole line.
  *
  * @example
  * ```ts
@@ -37,21 +39,55 @@ export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
   const maxBytes = Math.max(1, options.maxBytes ?? 10 * 1024 * 1024);
   const maxFiles = Math.max(0, Math.floor(options.maxFiles ?? 5));
   let handle: FileHandle | undefined;
+  /** Bytes of whole lines in the file: where it ends, or must be cut back to. */
   let size = 0;
+  /** A failed write left bytes past `size` that could not be cut off yet: the next open does it. */
+  let partialLine = false;
+  let closed = false;
   // Writes run one after another, whoever calls.
   let tail: Promise<void> = Promise.resolve();
 
   async function openFile(): Promise<FileHandle> {
     if (handle !== undefined) return handle;
     await mkdir(dirname(path), { recursive: true });
-    handle = await open(path, 'a');
-    size = (await handle.stat()).size;
-    return handle;
+    const opened = await open(path, 'a');
+    try {
+      const actualSize = (await opened.stat()).size;
+      if (partialLine && actualSize > size) await opened.truncate(size);
+      else size = actualSize;
+      partialLine = false;
+    } catch (error) {
+      await opened.close().catch(() => undefined);
+      throw error;
+    }
+    handle = opened;
+    return opened;
+  }
+
+  /**
+   * Appends whole lines. A failed write (a full disk) may have stored part of them: the file is
+   * cut back to its last whole line, so the next line does not continue a broken one, and is
+   * reopened by the next write.
+   */
+  async function append(chunk: string, chunkBytes: number): Promise<void> {
+    const file = await openFile();
+    try {
+      await file.appendFile(chunk);
+    } catch (error) {
+      handle = undefined;
+      await file.truncate(size).catch(() => {
+        partialLine = true;
+      });
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+    size += chunkBytes;
   }
 
   async function rotate(): Promise<void> {
-    await handle?.close();
+    const file = handle;
     handle = undefined;
+    await file?.close();
     if (maxFiles === 0) {
       await rm(path, { force: true });
     } else {
@@ -67,39 +103,39 @@ export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
   }
 
   async function writeNow(entries: AuditEntry[]): Promise<void> {
-    let file = await openFile();
+    // Opened first to know the size, for the rotation check.
+    await openFile();
     let chunk = '';
     let chunkBytes = 0;
     for (const entry of entries) {
       const line = `${JSON.stringify(entry)}\n`;
       const lineBytes = Buffer.byteLength(line);
       if (size + chunkBytes + lineBytes > maxBytes && size + chunkBytes > 0) {
-        if (chunkBytes > 0) await file.appendFile(chunk);
-        size += chunkBytes;
+        if (chunkBytes > 0) await append(chunk, chunkBytes);
         chunk = '';
         chunkBytes = 0;
         await rotate();
-        file = await openFile();
       }
       chunk += line;
       chunkBytes += lineBytes;
     }
-    if (chunkBytes > 0) {
-      await file.appendFile(chunk);
-      size += chunkBytes;
-    }
+    if (chunkBytes > 0) await append(chunk, chunkBytes);
   }
 
   return {
     write(entries) {
+      // A write after close would reopen the file and leave its handle open.
+      if (closed) return Promise.reject(new Error(`jsonlFileSink is closed: ${path}`));
       const run = tail.then(() => writeNow(entries));
       tail = run.catch(() => undefined);
       return run;
     },
     async close() {
+      closed = true;
       await tail;
-      await handle?.close();
+      const file = handle;
       handle = undefined;
+      await file?.close();
     },
   };
 }
