@@ -35,6 +35,7 @@ import type { AuditEventInput, PipelineDependencies } from './pipeline/dependenc
 import { executeStep } from './pipeline/execute.js';
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
+import { heldInputSealing } from './approval/held-input.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordStep } from './pipeline/record.js';
 import { redactStep } from './pipeline/redact.js';
 import { RedactorCache } from './pipeline/redactors.js';
@@ -424,12 +425,14 @@ export interface GatewayAdmin {
   deletePolicy(id: string, principal?: AdminPrincipal): Promise<void>;
   /**
    * Re-seals every stored secret under the active key (after adding a new key to the
-   * keyring, optionally passed here) and reports the counts.
+   * keyring, optionally passed here) and reports the counts: tools read, secret headers
+   * re-sealed and already current, and held inputs of calls awaiting approval or execution
+   * re-sealed (`approvals`; those held before the vault had a key are sealed now).
    */
   rotateSecrets(
     options?: { encryptionKey?: string | Keyring },
     principal?: AdminPrincipal,
-  ): Promise<{ tools: number; resealed: number; unchanged: number }>;
+  ): Promise<{ tools: number; resealed: number; unchanged: number; approvals: number }>;
 }
 
 /** @internal The default request body limit (`maxBodyBytes`): 1 MiB. */
@@ -649,16 +652,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const approvals = new ApprovalCoordinator({
     defaultTtlMs: options.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
     ...(options.approver === undefined ? {} : { approver: options.approver }),
-    // Held inputs are sealed at rest when the vault has a key, bound to the approval id.
-    ...(vault.hasKey
-      ? {
-          sealing: {
-            seal: (input: unknown, approvalId: string) => vault.seal(JSON.stringify(input), { purpose: 'approval-input', approvalId }),
-            open: (sealed: unknown, approvalId: string) =>
-              JSON.parse(vault.open(sealed as string, { purpose: 'approval-input', approvalId })),
-          },
-        }
-      : {}),
+    sealing: heldInputSealing(vault),
     onError: reportError,
   });
   const deps: PipelineDependencies = {
@@ -1055,7 +1049,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           throw new GatewayError({ code: 'BAD_REQUEST', message: (error as Error).message });
         }
       }
-      const counts = await toolAdministration.reseal();
+      const counts = { ...(await toolAdministration.reseal()), approvals: await approvals.resealHeldInputs() };
       await adminEvent('admin.secrets.rotated', principal, { ...counts, activeKeyId: vault.activeKeyId ?? null });
       return counts;
     },

@@ -12,6 +12,7 @@ import type { ResolvedTool } from '../tools/registry.js';
 import type { ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
+import type { HeldInputSealing } from './held-input.js';
 
 /**
  * Approval slots are idempotency reservations under the agent's id with this suffix: agent
@@ -52,8 +53,8 @@ export interface ApprovalDecisionResult {
 export interface ApprovalCoordinatorOptions {
   defaultTtlMs: number;
   approver?: Approver;
-  /** Seals the held input at rest (vault configured) and opens it for execution. */
-  sealing?: { seal(input: unknown, approvalId: string): unknown; open(sealed: unknown, approvalId: string): unknown };
+  /** Keeps the held input at rest (sealed when the vault has a key) and opens it for execution. */
+  sealing: HeldInputSealing;
   onError(error: unknown): void;
 }
 
@@ -212,7 +213,7 @@ export class ApprovalCoordinator {
       tool: tool.name,
       toolVersion: tool.version,
       inputDigest,
-      heldInput: this.options.sealing ? this.options.sealing.seal(context.input, id) : context.input,
+      heldInput: this.options.sealing.seal(context.input, id),
       input: redaction.value(context.input),
       ruleIds: decision.ruleIds,
       status: 'pending',
@@ -336,7 +337,12 @@ export class ApprovalCoordinator {
       if (agent === undefined) {
         throw new GatewayError({ code: 'FORBIDDEN', message: 'The agent is no longer active; the call was not executed' });
       }
-      const input = this.options.sealing ? this.options.sealing.open(approval.heldInput, approval.id) : approval.heldInput;
+      const input = this.options.sealing.open(approval.heldInput, approval.id);
+      // A sealed input cannot be changed unnoticed; a plain one (held without a key) must
+      // still be the input that was approved.
+      if (typeof approval.heldInput !== 'string' && this.deps.digestInput(input) !== approval.inputDigest) {
+        throw new GatewayError({ code: 'INTERNAL', message: 'The held input is not the one approved; the call was not executed' });
+      }
       decision = await this.deps.policy().evaluate({
         agent: { id: agent.id, name: agent.name, tags: agent.tags },
         tool: { name: tool.name, risk: tool.risk },
@@ -362,7 +368,9 @@ export class ApprovalCoordinator {
       const output = this.deps.redactors.output(tool, decision.redact, execution.output);
       outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
     } catch (error) {
-      // As on the direct path: a failed upstream's status is recorded, its excerpt redacted.
+      // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
+      // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
+      if (!(error instanceof GatewayError) || error.code === 'INTERNAL') this.options.onError(error);
       upstreamStatus = upstreamStatusOf(error);
       const redacted = tool === undefined ? error : redactUpstreamError(this.deps, tool, decision?.redact, error);
       outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(redacted) };
@@ -462,6 +470,36 @@ export class ApprovalCoordinator {
     });
     const error = new GatewayError({ code: 'CANCELLED', message: 'The agent cancelled this call before it was decided' });
     return this.finish(cancelled, { status: 'error', invocationId, error }, undefined);
+  }
+
+  /**
+   * Seals the held input of every call still waiting to run (pending or approved) under the
+   * vault's active key, so that retired keys can leave the keyring. Returns how many changed.
+   * A call decided meanwhile is read again; one that ran or ended needs its input no more.
+   */
+  async resealHeldInputs(): Promise<number> {
+    let count = 0;
+    for (const status of ['pending', 'approved'] as const) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.deps.store.listApprovals({ status, limit: 200, ...(cursor ? { cursor } : {}) });
+        for (const listed of page.items) {
+          let approval: ApprovalRecord | undefined = listed;
+          while (approval !== undefined && (approval.status === 'pending' || approval.status === 'approved')) {
+            const heldInput = this.options.sealing.reseal(approval.heldInput, approval.id);
+            if (heldInput === undefined) break;
+            const { status: current } = approval;
+            if (await this.deps.store.transitionApproval(approval.id, current, { status: current, heldInput })) {
+              count++;
+              break;
+            }
+            approval = await this.deps.store.getApproval(approval.id);
+          }
+        }
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+    }
+    return count;
   }
 
   /** Expires every pending approval whose time is up. Returns how many. */

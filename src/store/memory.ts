@@ -259,7 +259,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const record = approvals.get(id);
       if (!record || record.status !== expected) return undefined;
       // Single-threaded: the check and the write happen in one turn, so this is atomic.
-      const updated = { ...record, ...patch };
+      const updated = { ...record, ...patch, ...(patch.heldInput === undefined ? {} : { heldInput: clone(patch.heldInput) }) };
       approvals.replace(id, updated);
       return clone(updated);
     },

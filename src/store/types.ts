@@ -259,12 +259,13 @@ export interface Store {
    * *Atomic* compare-and-set: applies `patch` only if the approval's status is `expected`.
    * Returns the updated record, or undefined when the approval is missing or in another
    * state. Of any number of concurrent calls with the same `expected`, at most one wins.
-   * Claiming an approved call for execution is `transitionApproval(id, 'approved', { status: 'executing' })`.
+   * Claiming an approved call for execution is `transitionApproval(id, 'approved', { status: 'executing' })`;
+   * a secret rotation re-seals a held input with `{ status: expected, heldInput }`.
    */
   transitionApproval(
     id: string,
     expected: ApprovalStatus,
-    patch: Partial<Pick<ApprovalRecord, 'status' | 'decidedAt' | 'decidedBy' | 'reason'>>,
+    patch: Partial<Pick<ApprovalRecord, 'status' | 'decidedAt' | 'decidedBy' | 'reason' | 'heldInput'>>,
   ): Promise<ApprovalRecord | undefined>;
 
   // Idempotency

@@ -439,6 +439,14 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.transitionApproval('apr-1', 'pending', { status: 'denied', decidedBy: 'admin:bob' })).toBeUndefined();
       expect(await store.getApproval('apr-1')).toEqual(approved);
       expect(await store.transitionApproval('apr-404', 'pending', decision)).toBeUndefined();
+
+      // A rotation re-seals the held input in place, from the state it read, whatever its form.
+      for (const heldInput of ['v1.k2.sealed-form', { amount: 7, note: 'plain' }]) {
+        const resealed = await store.transitionApproval('apr-1', 'approved', { status: 'approved', heldInput });
+        expect(resealed).toEqual({ ...approved, heldInput });
+        expect(await store.getApproval('apr-1')).toEqual({ ...approved, heldInput });
+      }
+      expect(await store.transitionApproval('apr-1', 'pending', { status: 'pending', heldInput: 'lost' })).toBeUndefined();
     });
 
     it('transitionApproval: of 50 concurrent decisions exactly one wins', async () => {

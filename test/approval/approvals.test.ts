@@ -340,6 +340,67 @@ describe('held input at rest', () => {
     expect(result.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-SEALED', refunded: 321 } });
     expect(counter.runs).toBe(1);
   });
+
+  it('is re-sealed by a secret rotation, so the old key can leave the keyring while calls wait', async () => {
+    const store = memoryStore();
+    const k1 = generateEncryptionKey();
+    const k2 = generateEncryptionKey();
+    const { gateway, counter, invoke } = await setup({ store, encryptionKey: { active: 'k1', keys: { k1 } } });
+    const first = await invoke({ orderId: 'O-R1', amount: 10 });
+    const second = await invoke({ orderId: 'O-R2', amount: 20 });
+    const before = await store.getApproval(first.body.approval.id);
+
+    expect(await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k1, k2 } } })).toMatchObject({ approvals: 2 });
+    const after = await store.getApproval(first.body.approval.id);
+    expect(after?.heldInput).not.toBe(before?.heldInput);
+    expect(after).toEqual({ ...before, heldInput: after?.heldInput });
+    // The old key leaves; nothing is left under it.
+    expect(await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k2 } } })).toMatchObject({ approvals: 0 });
+    for (const [pending, orderId, amount] of [
+      [first, 'O-R1', 10],
+      [second, 'O-R2', 20],
+    ] as const) {
+      const result = await gateway.admin.decide(pending.body.approval.id, { decision: 'approve' }, approverPrincipal);
+      expect(result.outcome).toMatchObject({ status: 'succeeded', output: { orderId, refunded: amount } });
+    }
+    expect(counter.runs).toBe(2);
+  });
+
+  it('held before the vault had a key: still runs once a key is configured, and the next rotation seals it', async () => {
+    const store = memoryStore();
+    const { invoke } = await setup({ store });
+    const early = await invoke({ orderId: 'O-EARLY', amount: 5 });
+    const later = await invoke({ orderId: 'O-LATER', amount: 6 });
+    expect(typeof (await store.getApproval(early.body.approval.id))?.heldInput).toBe('object');
+
+    // The same store, now with a key.
+    const counter = { runs: 0 };
+    const keyed = createGateway({ store, tools: [refundTool(counter)], policy, admin, encryptionKey: generateEncryptionKey() });
+    gateways.push(keyed);
+    const result = await keyed.admin.decide(early.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-EARLY', refunded: 5 } });
+    expect(await keyed.admin.rotateSecrets()).toMatchObject({ approvals: 1 });
+    expect(typeof (await store.getApproval(later.body.approval.id))?.heldInput).toBe('string');
+    const sealed = await keyed.admin.decide(later.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(sealed.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-LATER', refunded: 6 } });
+    expect(counter.runs).toBe(2);
+  });
+
+  it('held plain: an input changed in the store after it was asked for is not run', async () => {
+    const store = memoryStore();
+    const errors: unknown[] = [];
+    const { gateway, counter, invoke } = await setup({ store, onError: (error) => errors.push(error) });
+    const pending = await invoke({ orderId: 'O-SMALL', amount: 5 });
+    await store.transitionApproval(pending.body.approval.id, 'pending', {
+      status: 'pending',
+      heldInput: { orderId: 'O-SMALL', amount: 50_000 },
+    });
+    const result = await gateway.admin.decide(pending.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({ status: 'error', error: { code: 'INTERNAL' } });
+    expect(counter.runs).toBe(0);
+    // Operators hear of it: only a write to the store changes a held input.
+    expect(errors).toEqual([expect.objectContaining({ message: 'The held input is not the one approved; the call was not executed' })]);
+  });
 });
 
 describe('cancellation by the requesting agent', () => {

@@ -374,13 +374,13 @@ describe('admin: tools', () => {
     const counts = await gateway.admin.rotateSecrets({
       encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } },
     });
-    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0 });
+    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0, approvals: 0 });
     const outcomes = await Promise.all(inFlight);
     expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
     const after = await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: 'after' } });
     expect(after.status).toBe('succeeded');
     expect(upstream.seen.every((request) => request.authorization === TOKEN)).toBe(true);
-    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1 });
+    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1, approvals: 0 });
   });
 
   it('a rotation racing a credential replacement never brings the old credential back; racing updates do not overwrite each other', async () => {
@@ -406,7 +406,7 @@ describe('admin: tools', () => {
     expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).status).toBe('succeeded');
     expect(upstream.seen.at(-1)?.authorization).toBe('Bearer new-token-0002');
     // Every secret is under the new key now.
-    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 4, resealed: 0, unchanged: 4 });
+    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 4, resealed: 0, unchanged: 4, approvals: 0 });
 
     // Two updates from the same read: the second is refused, not silently lost.
     const updates = await Promise.allSettled([

@@ -369,6 +369,7 @@ export const APPROVAL_PATCH_COLUMNS = {
   decidedAt: { column: 'decided_at', encode: (value: unknown) => encodeNullableText(value as string | null) },
   decidedBy: { column: 'decided_by', encode: (value: unknown) => encodeNullableText(value as string | null) },
   reason: { column: 'reason', encode: (value: unknown) => encodeNullableText(value as string | null) },
+  heldInput: { column: 'held_input', cast: '::json', encode: encodeJson },
 } as const satisfies Record<string, PatchColumn>;
 
 // Idempotency keys
