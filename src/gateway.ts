@@ -426,13 +426,15 @@ export interface GatewayAdmin {
   /**
    * Re-seals every stored secret under the active key (after adding a new key to the
    * keyring, optionally passed here) and reports the counts: tools read, secret headers
-   * re-sealed and already current, and held inputs of calls awaiting approval or execution
-   * re-sealed (`approvals`; those held before the vault had a key are sealed now).
+   * re-sealed and already current, tools whose secrets no key in the keyring opens
+   * (`unreadable`, left as they are: send their secrets again), and held inputs of calls
+   * awaiting approval or execution re-sealed (`approvals`; those held before the vault had
+   * a key are sealed now).
    */
   rotateSecrets(
     options?: { encryptionKey?: string | Keyring },
     principal?: AdminPrincipal,
-  ): Promise<{ tools: number; resealed: number; unchanged: number; approvals: number }>;
+  ): Promise<{ tools: number; resealed: number; unchanged: number; unreadable: string[]; approvals: number }>;
 }
 
 /** @internal The default request body limit (`maxBodyBytes`): 1 MiB. */

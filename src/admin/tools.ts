@@ -143,16 +143,27 @@ export class ToolAdministration {
     await this.host.reload();
   }
 
-  /** Re-seals every stored secret under the vault's active key. */
-  async reseal(): Promise<{ tools: number; resealed: number; unchanged: number }> {
+  /**
+   * Re-seals every stored secret under the vault's active key. A tool whose secrets no key
+   * in the keyring opens is named in `unreadable` and left as it is; the others go on.
+   */
+  async reseal(): Promise<{ tools: number; resealed: number; unchanged: number; unreadable: string[] }> {
     let resealed = 0;
     let unchanged = 0;
+    const unreadable: string[] = [];
     const stored = await this.host.store.listTools();
     for (const listed of stored) {
       // A tool updated meanwhile is read again: its new secrets are resealed, never reverted.
       let record: StoredToolRecord | undefined = listed;
       for (let attempt = 0; record !== undefined; attempt++) {
-        const result = resealSecretHeaders(httpTool(record.definition as unknown as HttpToolOptions), this.host.vault);
+        let result: ReturnType<typeof resealSecretHeaders>;
+        try {
+          result = resealSecretHeaders(httpTool(record.definition as unknown as HttpToolOptions), this.host.vault);
+        } catch (error) {
+          if (!(error instanceof GatewayError) || error.code !== 'SECRET_UNAVAILABLE') throw error;
+          unreadable.push(record.name);
+          break;
+        }
         const resealedRecord = { ...record, definition: toJson(result.definition), updatedAt: new Date(this.host.now()).toISOString() };
         if (result.changed === 0 || (await this.host.store.replaceTool(resealedRecord, record))) {
           resealed += result.changed;
@@ -166,7 +177,7 @@ export class ToolAdministration {
       }
     }
     await this.host.reload();
-    return { tools: stored.length, resealed, unchanged };
+    return { tools: stored.length, resealed, unchanged, unreadable };
   }
 
   /** Stores `definition`; an update replaces `previous` only if nobody changed it since it was read. */

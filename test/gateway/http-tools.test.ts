@@ -374,13 +374,44 @@ describe('admin: tools', () => {
     const counts = await gateway.admin.rotateSecrets({
       encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } },
     });
-    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0, approvals: 0 });
+    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0, unreadable: [], approvals: 0 });
     const outcomes = await Promise.all(inFlight);
     expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
     const after = await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: 'after' } });
     expect(after.status).toBe('succeeded');
     expect(upstream.seen.every((request) => request.authorization === TOKEN)).toBe(true);
-    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1, approvals: 0 });
+    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1, unreadable: [], approvals: 0 });
+  });
+
+  it('a rotation goes past a tool whose secrets no key opens, and names it', async () => {
+    const upstream = await crm();
+    const oldKey = generateEncryptionKey();
+    const store = memoryStore();
+    const { gateway, apiKey } = await gatewayWith({ store, encryptionKey: { active: 'k1', keys: { k1: oldKey } } });
+    for (const name of ['crm.broken', 'crm.orders']) {
+      await gateway.admin.createTool({
+        name,
+        description: 'Orders',
+        method: 'GET',
+        url: `${upstream.url}/orders/{id}`,
+        inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+        secretHeaders: { authorization: TOKEN },
+        allowPrivateNetwork: true,
+      });
+    }
+    // Its sealed value is damaged at rest.
+    const broken = (await store.getTool('crm.broken')) as NonNullable<Awaited<ReturnType<typeof store.getTool>>>;
+    const headers = (broken.definition as { secretHeaders: Record<string, { sealed: string }> }).secretHeaders;
+    headers.authorization = { sealed: `${headers.authorization?.sealed.slice(0, -4)}AAAA` };
+    await store.putTool(broken);
+
+    const counts = await gateway.admin.rotateSecrets({
+      encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } },
+    });
+    expect(counts).toEqual({ tools: 2, resealed: 1, unchanged: 0, unreadable: ['crm.broken'], approvals: 0 });
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).status).toBe('succeeded');
+    const rotated = (await gateway.admin.listAudit({ type: 'admin.secrets.rotated' })).items[0]?.event.data;
+    expect(rotated).toMatchObject({ unreadable: ['crm.broken'], activeKeyId: 'k2' });
   });
 
   it('a rotation racing a credential replacement never brings the old credential back; racing updates do not overwrite each other', async () => {
@@ -406,7 +437,7 @@ describe('admin: tools', () => {
     expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).status).toBe('succeeded');
     expect(upstream.seen.at(-1)?.authorization).toBe('Bearer new-token-0002');
     // Every secret is under the new key now.
-    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 4, resealed: 0, unchanged: 4, approvals: 0 });
+    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 4, resealed: 0, unchanged: 4, unreadable: [], approvals: 0 });
 
     // Two updates from the same read: the second is refused, not silently lost.
     const updates = await Promise.allSettled([
