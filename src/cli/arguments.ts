@@ -166,6 +166,20 @@ function commandWords(positionals: string[]): string {
   return positionals.map((word) => (/^[a-z][a-z0-9-]{0,31}$/.test(word) ? `"${word}"` : '(a value)')).join(' ');
 }
 
+/**
+ * Refuses a URL where a data directory belongs (a database URL given to the wrong option):
+ * PGlite would take it for a path and create directories named after it. The value is not
+ * echoed, only its scheme: it may hold a password.
+ */
+function dataDirectory(value: string, source: '--data-dir' | 'ATG_DATA_DIR'): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme === undefined) return value;
+  const urlSource = source === '--data-dir' ? '--database-url' : 'ATG_DATABASE_URL';
+  throw new UsageError(
+    `${source} takes a directory, and the value given looks like a ${scheme.toLowerCase()}:// URL (not shown: it may hold a password); give a database URL with ${urlSource}`,
+  );
+}
+
 function selectStore(
   values: Partial<Record<OptionName, string | boolean>>,
   env: Record<string, string | undefined>,
@@ -187,9 +201,9 @@ function selectStore(
   }
   // A flag beats the environment; between the two variables, Postgres wins.
   if (databaseUrlFlag !== undefined) return { engine: 'postgres', databaseUrl: databaseUrlFlag, schema };
-  if (dataDirFlag !== undefined) return { engine: 'pglite', dataDir: dataDirFlag, schema };
+  if (dataDirFlag !== undefined) return { engine: 'pglite', dataDir: dataDirectory(dataDirFlag, '--data-dir'), schema };
   if (env.ATG_DATABASE_URL) return { engine: 'postgres', databaseUrl: env.ATG_DATABASE_URL, schema };
-  if (env.ATG_DATA_DIR) return { engine: 'pglite', dataDir: env.ATG_DATA_DIR, schema };
+  if (env.ATG_DATA_DIR) return { engine: 'pglite', dataDir: dataDirectory(env.ATG_DATA_DIR, 'ATG_DATA_DIR'), schema };
   return undefined;
 }
 

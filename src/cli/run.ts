@@ -37,7 +37,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return await commands[line.command](line, io);
   } catch (error) {
     writeLine(io.stderr, `atg: ${describeError(error)}`);
-    // A request the store cannot answer as asked (a range past the chain's end) is a usage error.
-    return error instanceof GatewayError && error.code === 'BAD_REQUEST' ? ExitCode.usage : ExitCode.failed;
+    // A request the store cannot answer as asked (a range past the chain's end), or a data
+    // directory that must not be used as given, is a usage error.
+    const usageError = error instanceof UsageError || (error instanceof GatewayError && error.code === 'BAD_REQUEST');
+    return usageError ? ExitCode.usage : ExitCode.failed;
   }
 }

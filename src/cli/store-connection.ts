@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SqlStore, sqlStore } from '../store/sql/index.js';
-import type { StoreSelection } from './arguments.js';
+import { type StoreSelection, UsageError } from './arguments.js';
 import { CommandError } from './io.js';
 
 function isModuleNotFound(error: unknown): boolean {
@@ -39,19 +39,34 @@ async function pglite(dataDir: string) {
 }
 
 /**
+ * Opening a directory that holds no database writes a new one into it: only `atg migrate`
+ * may, and only into a new or empty directory (as initdb), never among someone's files.
+ */
+function checkDataDirectory(dataDir: string, options: { create: boolean }): void {
+  if (!existsSync(dataDir)) {
+    if (options.create) return;
+    throw new CommandError(`data directory not found: ${dataDir}`);
+  }
+  if (existsSync(join(dataDir, 'PG_VERSION'))) return;
+  if (!options.create) {
+    throw new CommandError(`not a database directory (no PG_VERSION): ${dataDir}; atg migrate --data-dir creates one`);
+  }
+  if (!statSync(dataDir).isDirectory()) throw new UsageError(`not a directory: ${dataDir}`);
+  if (readdirSync(dataDir).length > 0) {
+    throw new UsageError(
+      `not a database directory (no PG_VERSION) and not empty: ${dataDir}; atg migrate creates a database only in a new or empty directory`,
+    );
+  }
+}
+
+/**
  * Opens the store a command line names. `create` (for `atg migrate`) lets a new PGlite data
- * directory and a new schema come into being; every other command wants an existing,
+ * directory (in a new or empty directory) and a new schema come into being; every other command wants an existing,
  * current schema and never changes its structure. The store owns its client: closing the
  * store ends the pool or closes PGlite.
  */
 export async function openStore(selection: StoreSelection, options: { create: boolean }): Promise<SqlStore> {
-  if (selection.engine === 'pglite' && !options.create) {
-    if (!existsSync(selection.dataDir)) throw new CommandError(`data directory not found: ${selection.dataDir}`);
-    // Opening any other directory would write a new database into it.
-    if (!existsSync(join(selection.dataDir, 'PG_VERSION'))) {
-      throw new CommandError(`not a database directory (no PG_VERSION): ${selection.dataDir}; atg migrate --data-dir creates one`);
-    }
-  }
+  if (selection.engine === 'pglite') checkDataDirectory(selection.dataDir, options);
   const client = selection.engine === 'postgres' ? await postgresPool(selection.databaseUrl) : await pglite(selection.dataDir);
   return sqlStore({ client, schema: selection.schema, migrate: options.create, closeClient: true });
 }

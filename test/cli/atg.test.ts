@@ -120,6 +120,26 @@ describe('atg: usage', () => {
     expect(help.stdout).toMatch(/^Usage: atg invocations incomplete/);
   });
 
+  it('refuses a URL given as the data directory without printing it, and creates nothing', async () => {
+    const url = 'postgres://atg:s3cret@db.internal/atg';
+    const cwd = await readdir(process.cwd());
+    for (const command of [['migrate'], ['audit', 'verify'], ['audit', 'export', '--out', join(workDir, 'never')]]) {
+      const flagged = await atgInProcess([...command, '--data-dir', url]);
+      expect(flagged).toEqual({
+        code: 2,
+        stdout: '',
+        stderr:
+          'atg: --data-dir takes a directory, and the value given looks like a postgres:// URL (not shown: it may hold a password); give a database URL with --database-url\n',
+      });
+      const fromEnvironment = await atgInProcess(command, { ATG_DATA_DIR: url });
+      expect(fromEnvironment.code).toBe(2);
+      expect(fromEnvironment.stderr).toBe(
+        'atg: ATG_DATA_DIR takes a directory, and the value given looks like a postgres:// URL (not shown: it may hold a password); give a database URL with ATG_DATABASE_URL\n',
+      );
+    }
+    expect(await readdir(process.cwd())).toEqual(cwd);
+  });
+
   it('keys generate prints a base64 key of 32 bytes and nothing else', slow, async () => {
     const result = await atg(['keys', 'generate']);
     expect(result.code).toBe(0);
@@ -332,7 +352,7 @@ describe('atg on a PGlite data directory', () => {
     });
   });
 
-  it('says clearly when the store is not there (exit 3)', slow, async () => {
+  it("says clearly when the store is not there (exit 3), and migrate writes into no one else's directory (exit 2)", slow, async () => {
     const absent = await atg(['audit', 'verify', '--data-dir', join(workDir, 'absent')]);
     expect(absent).toMatchObject({ code: 3, stdout: '' });
     expect(absent.stderr).toBe(`atg: data directory not found: ${join(workDir, 'absent')}\n`);
@@ -345,6 +365,25 @@ describe('atg on a PGlite data directory', () => {
     expect(notDatabase).toMatchObject({ code: 3, stdout: '' });
     expect(notDatabase.stderr).toBe(`atg: not a database directory (no PG_VERSION): ${unrelated}; atg migrate --data-dir creates one\n`);
     expect(await readdir(unrelated)).toEqual(['notes.txt']);
+
+    // migrate neither: a non-empty directory without PG_VERSION is refused (exit 2), as initdb refuses it.
+    expect(await atgInProcess(['migrate', '--data-dir', unrelated])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `atg: not a database directory (no PG_VERSION) and not empty: ${unrelated}; atg migrate creates a database only in a new or empty directory\n`,
+    });
+    expect(await readdir(unrelated)).toEqual(['notes.txt']);
+    const aFile = join(unrelated, 'notes.txt');
+    expect(await atgInProcess(['migrate', '--data-dir', aFile])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `atg: not a directory: ${aFile}\n`,
+    });
+    // An empty directory is where a new database may go.
+    const emptyForMigrate = join(workDir, 'empty-for-migrate');
+    await mkdir(emptyForMigrate);
+    expect(await atgInProcess(['migrate', '--data-dir', emptyForMigrate])).toMatchObject({ code: 0, stderr: '' });
+    expect(await readdir(emptyForMigrate)).toContain('PG_VERSION');
 
     // A database without the schema: verification does not create one.
     const emptyDir = join(workDir, 'empty-db');
