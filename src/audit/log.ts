@@ -27,6 +27,37 @@ export interface AuditCheckpointOptions {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * Why a sink did not get entries, as told to `onSinkDrop`:
+ * - `queue_full`: the sink's queue already held `sinkQueueLimit` entries (it is too slow or stuck);
+ * - `write_failed`: the sink's `write` threw or rejected (the error went to `onSinkError`); the
+ *   sink may hold some of these entries;
+ * - `closed`: `close()` stopped waiting for the sink (`sinkCloseTimeoutMs`) before they were written.
+ */
+export type AuditSinkDropReason = 'queue_full' | 'write_failed' | 'closed';
+
+/**
+ * Entries a sink did not get: the consecutive seqs `fromSeq`…`toSeq`, both included (so
+ * `toSeq - fromSeq + 1` entries). Compare with the store to find them.
+ *
+ * @example
+ * ```ts
+ * import { createAuditLog, type AuditSinkDrop } from 'agent-tool-gateway';
+ *
+ * const audit = createAuditLog({
+ *   store,
+ *   sinks: [siemSink],
+ *   onSinkDrop: (count, sink, drop: AuditSinkDrop) =>
+ *     console.warn(`audit sink missed ${count} entries (${drop.reason}): seq ${drop.fromSeq}-${drop.toSeq}`),
+ * });
+ * ```
+ */
+export interface AuditSinkDrop {
+  reason: AuditSinkDropReason;
+  fromSeq: number;
+  toSeq: number;
+}
+
 /** Options of {@link createAuditLog}. */
 export interface AuditLogOptions {
   store: Store;
@@ -42,13 +73,23 @@ export interface AuditLogOptions {
   onAuditError?: (error: GatewayError, event: AuditEvent) => void;
   /** Destinations besides the store; each gets every committed batch, asynchronously. */
   sinks?: AuditSink[];
-  /** Most entries queued per sink before new ones are dropped. Default 10000. */
+  /**
+   * Most entries waiting for a sink (besides the batch it is writing); a batch that would go
+   * past it is dropped for that sink. A sink with nothing waiting takes a batch of any size.
+   * Default 10000.
+   */
   sinkQueueLimit?: number;
-  /** Told when a sink's `write` throws or rejects. */
+  /** Told when a sink's `write` throws or rejects, or its `close()` does. */
   onSinkError?: (error: unknown, sink: AuditSink) => void;
-  /** Told when entries are dropped because a sink's queue is full. */
-  onSinkDrop?: (droppedEntries: number, sink: AuditSink) => void;
-  /** How long `close()` waits for each sink to drain, and then for its `close()`. Default 10000 ms. */
+  /**
+   * Told of every run of consecutive entries a sink did not get, with why and their seqs
+   * (see {@link AuditSinkDropReason}). A throwing or rejecting callback is ignored.
+   */
+  onSinkDrop?: (droppedEntries: number, sink: AuditSink, drop: AuditSinkDrop) => void;
+  /**
+   * How long `close()` waits for each sink to drain, and then for its `close()`; what is still
+   * waiting then is dropped (`closed`) and no later `write` reaches the sink. Default 10000 ms.
+   */
   sinkCloseTimeoutMs?: number;
   /** Signed checkpoints of the chain head. */
   checkpoints?: AuditCheckpointOptions;
@@ -98,6 +139,8 @@ interface PendingAppend {
 type KnownHead = { seq: number; hash: string } | null | undefined;
 
 const conflictBackoffCapMs = 50;
+/** Longest timer Node keeps (a longer one fires at once). */
+const maxTimerMs = 2_147_483_647;
 
 /** The event with its members in canonical (sorted) order, so hashing can take the fast path. */
 function orderedEvent(input: AuditEventInput, id: string, at: string): AuditEvent {
@@ -123,20 +166,6 @@ function delay(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
-/** Waits for `operation`, but no longer than `milliseconds`; a stuck operation is left behind. */
-async function withTimeout(operation: Promise<void> | undefined, milliseconds: number): Promise<void> {
-  if (operation === undefined) return;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, milliseconds);
-  });
-  try {
-    await Promise.race([operation, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 class StoreAuditLog implements AuditLog {
   private readonly store: Store;
   private readonly failOpen: boolean;
@@ -147,6 +176,7 @@ class StoreAuditLog implements AuditLog {
   /** `at` of a new event. */
   private readonly timestamp: () => string;
   private readonly dispatchers: SinkDispatcher[];
+  private readonly sinkCloseTimeoutMs: number;
 
   private readonly queue: PendingAppend[] = [];
   private inFlight: PendingAppend[] | undefined;
@@ -180,12 +210,18 @@ class StoreAuditLog implements AuditLog {
     this.now = options.now ?? (() => new Date());
     const clock = options.now;
     this.timestamp = clock === undefined ? () => isoTimestamp(Date.now()) : () => clock().toISOString();
+    const sinkQueueLimit = options.sinkQueueLimit ?? 10_000;
+    if (!(sinkQueueLimit >= 0)) throw new TypeError('createAuditLog: sinkQueueLimit must be a number of entries, 0 or more');
+    this.sinkCloseTimeoutMs = options.sinkCloseTimeoutMs ?? 10_000;
+    if (!(this.sinkCloseTimeoutMs >= 0 && this.sinkCloseTimeoutMs <= maxTimerMs)) {
+      throw new TypeError(`createAuditLog: sinkCloseTimeoutMs must be a number of milliseconds from 0 to ${maxTimerMs}`);
+    }
     this.dispatchers = (options.sinks ?? []).map(
       (sink) =>
         new SinkDispatcher(sink, {
-          maxQueuedEntries: options.sinkQueueLimit ?? 10_000,
+          maxQueuedEntries: sinkQueueLimit,
           onError: (error, failedSink) => options.onSinkError?.(error, failedSink),
-          onDrop: (droppedEntries, fullSink) => options.onSinkDrop?.(droppedEntries, fullSink),
+          onDrop: (drop, droppedBy) => options.onSinkDrop?.(drop.toSeq - drop.fromSeq + 1, droppedBy, drop),
         }),
     );
 
@@ -268,21 +304,7 @@ class StoreAuditLog implements AuditLog {
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) await this.checkpoint();
     while (this.checkpointRunning !== undefined) await this.checkpointRunning;
-    const sinkCloseTimeoutMs = this.options.sinkCloseTimeoutMs ?? 10_000;
-    await Promise.all(
-      this.dispatchers.map(async (dispatcher) => {
-        await dispatcher.idle(sinkCloseTimeoutMs);
-        try {
-          await withTimeout(dispatcher.sink.close?.(), sinkCloseTimeoutMs);
-        } catch (error) {
-          try {
-            this.options.onSinkError?.(error, dispatcher.sink);
-          } catch {
-            // A throwing callback must not break shutdown.
-          }
-        }
-      }),
-    );
+    await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.close(this.sinkCloseTimeoutMs)));
     if (this.watchdog !== undefined) clearTimeout(this.watchdog);
   }
 

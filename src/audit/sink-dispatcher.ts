@@ -1,32 +1,55 @@
 import type { AuditEntry } from '../store/types.js';
+import type { AuditSinkDrop, AuditSinkDropReason } from './log.js';
 import type { AuditSink } from './types.js';
 
 /** Callbacks and bounds of a {@link SinkDispatcher}. */
 export interface SinkDispatcherOptions {
-  /** Most entries waiting for this sink; more are dropped and reported. */
+  /** Most entries waiting for this sink; a batch that would exceed it is dropped and reported (an idle sink takes any batch). */
   maxQueuedEntries: number;
-  onError: (error: unknown, sink: AuditSink) => void;
-  onDrop: (droppedEntries: number, sink: AuditSink) => void;
+  onError: (error: unknown, sink: AuditSink) => unknown;
+  onDrop: (drop: AuditSinkDrop, sink: AuditSink) => unknown;
+}
+
+/** Waits for `operation`, but no longer than `milliseconds`; a stuck operation is left behind. */
+async function withTimeout(operation: Promise<unknown>, milliseconds: number, unref: boolean): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, milliseconds);
+    if (unref) timer.unref?.();
+  });
+  try {
+    await Promise.race([operation, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
  * Feeds one sink from its own bounded queue, one `write` at a time and in chain order, so
- * a slow or failing sink delays nobody but itself.
+ * a slow or failing sink delays nobody but itself. Every entry the sink does not get (queue
+ * full, failed write, left over at close) is reported through `onDrop` with its seq range.
  */
 export class SinkDispatcher {
-  private readonly queue: AuditEntry[][] = [];
+  private queue: AuditEntry[][] = [];
   private queuedEntries = 0;
   private running: Promise<void> | undefined;
+  /** Set when closing gives up on the queue: nothing more reaches the sink. */
+  private stopped = false;
 
   constructor(
     readonly sink: AuditSink,
     private readonly options: SinkDispatcherOptions,
   ) {}
 
-  /** Queues a committed batch; never waits for the sink. */
+  /** Queues a committed batch (consecutive entries); never waits for the sink. */
   deliver(entries: AuditEntry[]): void {
-    if (this.queuedEntries + entries.length > this.options.maxQueuedEntries) {
-      this.report(() => this.options.onDrop(entries.length, this.sink));
+    if (this.stopped) {
+      this.drop([entries], 'closed');
+      return;
+    }
+    // The limit bounds the backlog: an empty queue takes a batch of any size.
+    if (this.queuedEntries > 0 && this.queuedEntries + entries.length > this.options.maxQueuedEntries) {
+      this.drop([entries], 'queue_full');
       return;
     }
     this.queue.push(entries);
@@ -34,28 +57,62 @@ export class SinkDispatcher {
     if (this.running === undefined) this.running = this.run();
   }
 
-  /** Resolves when the queue is empty, or after `timeoutMs` (a stuck sink does not hold up shutdown). */
-  async idle(timeoutMs: number): Promise<void> {
-    if (this.running === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-      timer.unref?.();
-    });
-    await Promise.race([this.running, timeout]);
-    clearTimeout(timer);
+  /** Reports batches (each of consecutive entries, in chain order) the sink will not get; adjacent ones make one report. */
+  drop(batches: AuditEntry[][], reason: AuditSinkDropReason): void {
+    let fromSeq = -1;
+    let toSeq = -1;
+    for (const batch of batches) {
+      const first = batch[0];
+      const last = batch[batch.length - 1];
+      if (first === undefined || last === undefined) continue;
+      if (fromSeq >= 0 && first.seq === toSeq + 1) {
+        toSeq = last.seq;
+        continue;
+      }
+      if (fromSeq >= 0) this.report(() => this.options.onDrop({ reason, fromSeq, toSeq }, this.sink));
+      fromSeq = first.seq;
+      toSeq = last.seq;
+    }
+    if (fromSeq >= 0) this.report(() => this.options.onDrop({ reason, fromSeq, toSeq }, this.sink));
+  }
+
+  /**
+   * Lets the queue drain for up to `timeoutMs`, then stops: a write in progress is left to
+   * finish, what still waits is reported dropped (`closed`), and the sink's `close()` is
+   * called, itself bounded by `timeoutMs`. No `write` starts after that.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    // Unref'd: a stuck sink must not keep the process alive.
+    if (this.running !== undefined) await withTimeout(this.running, timeoutMs, true);
+    this.stopped = true;
+    const left = this.queue;
+    this.queue = [];
+    this.queuedEntries = 0;
+    this.drop(left, 'closed');
+    try {
+      await withTimeout(
+        Promise.resolve().then(() => this.sink.close?.()),
+        timeoutMs,
+        false,
+      );
+    } catch (error) {
+      this.report(() => this.options.onError(error, this.sink));
+    }
   }
 
   private async run(): Promise<void> {
     // Start on a later turn: the append that committed these entries resolves first.
     await Promise.resolve();
     try {
-      for (let batch = this.queue.shift(); batch !== undefined; batch = this.queue.shift()) {
+      while (!this.stopped) {
+        const batch = this.queue.shift();
+        if (batch === undefined) break;
         this.queuedEntries -= batch.length;
         try {
           await this.sink.write(batch);
         } catch (error) {
           this.report(() => this.options.onError(error, this.sink));
+          this.drop([batch], 'write_failed');
         }
       }
     } finally {
@@ -63,9 +120,13 @@ export class SinkDispatcher {
     }
   }
 
-  private report(callback: () => void): void {
+  private report(callback: () => unknown): void {
     try {
-      callback();
+      const result = callback();
+      // An async callback that rejects must not become an unhandled rejection.
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(undefined, () => undefined);
+      }
     } catch {
       // A throwing callback must not break the audit log.
     }

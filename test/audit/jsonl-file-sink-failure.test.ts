@@ -7,7 +7,7 @@ import { createAuditLog } from '../../src/audit/log.js';
 import type { AuditSink } from '../../src/audit/types.js';
 import { memoryStore } from '../../src/store/memory.js';
 import type { AuditEntry } from '../../src/store/types.js';
-import { sampleEvent } from './helpers.js';
+import { eventually, sampleEvent } from './helpers.js';
 
 /**
  * A disk that can fill up: while `freeBytes` is set, a write past it stores what fits and then
@@ -131,6 +131,33 @@ describe('jsonlFileSink when the disk fills up', () => {
     const kept = [...(await fileEntries(`${path}.2`)), ...(await fileEntries(`${path}.1`)), ...(await fileEntries(path))];
     expect(kept).toEqual([...entries.slice(0, 2), ...entries.slice(3)]);
     for (const name of [path, `${path}.1`, `${path}.2`]) expect((await stat(name)).size).toBeLessThanOrEqual(maxBytes);
+  });
+
+  it('as a sink of an audit log: the lost entries are reported with their seq range, later ones are written whole', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const errors: unknown[] = [];
+    const drops: unknown[] = [];
+    const sink = jsonlFileSink({ path });
+    const store = memoryStore();
+    const audit = createAuditLog({
+      store,
+      sinks: [sink],
+      onSinkError: (error) => errors.push(error),
+      onSinkDrop: (count, droppedFrom, drop) => drops.push([count, droppedFrom === sink, drop]),
+    });
+    for (let index = 0; index < 8; index++) await audit.append(sampleEvent(index));
+    await eventually(async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length === 9);
+    disk.freeBytes = 100;
+    await audit.append(sampleEvent(8));
+    await eventually(() => drops.length === 1);
+    disk.freeBytes = undefined;
+    await audit.append(sampleEvent(9));
+    await audit.close();
+
+    const stored = (await store.listAudit({ limit: 100 })).items;
+    expect(await fileEntries(path)).toEqual([...stored.slice(0, 8), stored[9]]);
+    expect(errors).toHaveLength(1);
+    expect(drops).toEqual([[1, true, { reason: 'write_failed', fromSeq: 8, toSeq: 8 }]]);
   });
 });
 
