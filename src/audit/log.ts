@@ -32,9 +32,12 @@ export interface AuditCheckpointOptions {
  * - `queue_full`: the sink's queue already held `sinkQueueLimit` entries (it is too slow or stuck);
  * - `write_failed`: the sink's `write` threw or rejected (the error went to `onSinkError`); the
  *   sink may hold some of these entries;
- * - `closed`: `close()` stopped waiting for the sink (`sinkCloseTimeoutMs`) before they were written.
+ * - `closed`: `close()` stopped waiting for the sink (`sinkCloseTimeoutMs`) before they were written;
+ * - `unconfirmed`: a store write that timed out or lost its connection may have committed them
+ *   after all, and the log could not tell (still unanswered at `close()` or after 100 later such
+ *   writes, or no longer kept by the store): they may be in the store.
  */
-export type AuditSinkDropReason = 'queue_full' | 'write_failed' | 'closed';
+export type AuditSinkDropReason = 'queue_full' | 'write_failed' | 'closed' | 'unconfirmed';
 
 /**
  * Entries a sink did not get: the consecutive seqs `fromSeq`…`toSeq`, both included (so
@@ -113,7 +116,8 @@ export interface AuditLog {
    * Fail-closed (default): rejects with `GatewayError` `AUDIT_UNAVAILABLE` (503) when the
    * event cannot be recorded within `appendTimeoutMs`. Fail-open: resolves `undefined`
    * instead and calls `onAuditError`. An event whose write timed out while already in flight
-   * may still end up recorded; it is never recorded twice and the chain never forks.
+   * may still end up recorded; it is never recorded twice and the chain never forks. Sinks get
+   * it too once the log next reads the store's head (or a drop reports it `unconfirmed`).
    */
   append(event: AuditEventInput): Promise<AuditEntry | undefined>;
   /** The public JWK of the checkpoint key, for verifiers; undefined without checkpoints. */
@@ -141,6 +145,8 @@ type KnownHead = { seq: number; hash: string } | null | undefined;
 const conflictBackoffCapMs = 50;
 /** Longest timer Node keeps (a longer one fires at once). */
 const maxTimerMs = 2_147_483_647;
+/** Most store writes of unknown outcome remembered for the sinks; older ones are reported unconfirmed. */
+const maxUnsettledWrites = 100;
 
 /** The event with its members in canonical (sorted) order, so hashing can take the fast path. */
 function orderedEvent(input: AuditEventInput, id: string, at: string): AuditEvent {
@@ -186,6 +192,12 @@ class StoreAuditLog implements AuditLog {
   private head: KnownHead;
   /** The last entry this instance committed: a real link, safe to sign. */
   private lastCommitted: { seq: number; hash: string } | undefined;
+  /**
+   * Batches whose store write failed without an answer (timed out, lost connection): the store
+   * may have committed them all the same. The next read of the head settles them, so that sinks
+   * get those that did land.
+   */
+  private unsettled: AuditEntry[][] = [];
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -304,6 +316,9 @@ class StoreAuditLog implements AuditLog {
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) await this.checkpoint();
     while (this.checkpointRunning !== undefined) await this.checkpointRunning;
+    // Writes still unanswered may yet land in the store; the sinks will not get them.
+    for (const dispatcher of this.dispatchers) dispatcher.drop(this.unsettled, 'unconfirmed');
+    this.unsettled = [];
     await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.close(this.sinkCloseTimeoutMs)));
     if (this.watchdog !== undefined) clearTimeout(this.watchdog);
   }
@@ -342,11 +357,21 @@ class StoreAuditLog implements AuditLog {
       if (this.head === undefined) {
         const stored = await this.guarded(this.store.getAuditHead());
         this.head = stored === undefined ? null : { seq: stored.seq, hash: stored.hash };
+        if (this.unsettled.length > 0) await this.settle(this.head);
       }
       const entries = this.link(this.head, batch);
-      if (await this.guarded(this.store.appendAudit(entries))) {
+      let appended: boolean;
+      try {
+        appended = await this.guarded(this.store.appendAudit(entries));
+      } catch (error) {
+        this.keepUnsettled(entries);
+        throw error;
+      }
+      if (appended) {
         const last = entries[entries.length - 1] as AuditEntry;
         this.head = { seq: last.seq, hash: last.hash };
+        // Writes still unsettled were linked on the head this batch took over: they cannot land now.
+        if (this.unsettled.length > 0) this.unsettled = [];
         return entries;
       }
       this.head = undefined;
@@ -368,6 +393,52 @@ class StoreAuditLog implements AuditLog {
       this.abandonInFlight = reject;
       operation.then(resolve, reject);
     });
+  }
+
+  private keepUnsettled(entries: AuditEntry[]): void {
+    this.unsettled.push(entries);
+    if (this.unsettled.length > maxUnsettledWrites) {
+      const oldest = this.unsettled.splice(0, 1);
+      for (const dispatcher of this.dispatchers) dispatcher.drop(oldest, 'unconfirmed');
+    }
+  }
+
+  /**
+   * Settles the unanswered writes against the store's head: those the store holds are handed
+   * to the sinks like any commit (appends are all-or-nothing and a hash covers everything before
+   * it, so the batch's last entry tells). Those linked past the head may still land and wait.
+   */
+  private async settle(head: { seq: number; hash: string } | null): Promise<void> {
+    const waiting: AuditEntry[][] = [];
+    try {
+      for (let entries = this.unsettled[0]; entries !== undefined; entries = this.unsettled[0]) {
+        const first = entries[0] as AuditEntry;
+        const last = entries[entries.length - 1] as AuditEntry;
+        if (head === null || head.seq < first.seq) {
+          waiting.push(entries);
+        } else if (head.seq === last.seq) {
+          if (head.hash === last.hash) this.afterCommit(entries);
+        } else if (head.seq > last.seq) {
+          const held = await this.storeHolds(last);
+          if (held === true) this.afterCommit(entries);
+          else if (held === undefined) for (const dispatcher of this.dispatchers) dispatcher.drop([entries], 'unconfirmed');
+        }
+        // Otherwise other entries took its first seq: it cannot land.
+        this.unsettled.shift();
+      }
+    } finally {
+      this.unsettled = waiting.concat(this.unsettled);
+    }
+  }
+
+  /**
+   * Whether the store's entry at `entry.seq` is `entry`, for a head that moved past it;
+   * undefined when the store no longer keeps that seq.
+   */
+  private async storeHolds(entry: AuditEntry): Promise<boolean | undefined> {
+    const page = await this.guarded(this.store.listAudit({ fromSeq: entry.seq, toSeq: entry.seq, limit: 1 }));
+    const stored = page.items[0];
+    return stored?.seq === entry.seq ? stored.hash === entry.hash : undefined;
   }
 
   private link(head: { seq: number; hash: string } | null, batch: PendingAppend[]): AuditEntry[] {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { type AuditSinkDrop, createAuditLog } from '../../src/audit/log.js';
 import type { AuditSink } from '../../src/audit/types.js';
 import { memoryStore } from '../../src/store/memory.js';
-import { sampleEvent } from './helpers.js';
+import type { AuditEntry, Store } from '../../src/store/types.js';
+import { eventually, sampleEvent } from './helpers.js';
 
 interface Deferred {
   promise: Promise<void>;
@@ -180,5 +181,133 @@ describe('onSinkDrop', () => {
       expect(healthy.received).toEqual([0, 1, 2]);
       await settled();
     }
+  });
+});
+
+/** A store whose first `appendAudit` waits for `gate` before reaching the inner store. */
+function slowFirstAppend(inner: Store, gate: Promise<void>): Store & { firstAppend: Promise<boolean> | undefined } {
+  const slow = Object.create(inner) as Store & { firstAppend: Promise<boolean> | undefined };
+  slow.firstAppend = undefined;
+  slow.appendAudit = (entries: AuditEntry[]) => {
+    if (slow.firstAppend !== undefined) return inner.appendAudit(entries);
+    slow.firstAppend = gate.then(() => inner.appendAudit(entries));
+    return slow.firstAppend;
+  };
+  return slow;
+}
+
+describe('entries of a timed-out append', () => {
+  it('that land in the store after all reach the sinks, in chain order', async () => {
+    const inner = memoryStore();
+    const gate = deferred();
+    const store = slowFirstAppend(inner, gate.promise);
+    const sink = recordingSink();
+    const drops: DropRecord[] = [];
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10, onSinkDrop: (...drop) => drops.push(drop) });
+    await expect(audit.append(sampleEvent(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    gate.resolve();
+    expect(await store.firstAppend).toBe(true);
+    await audit.append(sampleEvent(1));
+    await audit.close();
+    expect((await inner.listAudit()).items.map((entry) => entry.seq)).toEqual([0, 1]);
+    expect(sink.received).toEqual([0, 1]);
+    expect(drops).toEqual([]);
+  });
+
+  it('that land under another instance’s entries are found and delivered', async () => {
+    const inner = memoryStore();
+    const gate = deferred();
+    const store = slowFirstAppend(inner, gate.promise);
+    const sink = recordingSink();
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10 });
+    const other = createAuditLog({ store: inner });
+    await expect(audit.append(sampleEvent(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    gate.resolve();
+    expect(await store.firstAppend).toBe(true);
+    await other.append(sampleEvent(1));
+    await audit.append(sampleEvent(2));
+    await Promise.all([audit.close(), other.close()]);
+    expect((await inner.listAudit()).items.map((entry) => entry.event.invocationId)).toEqual(['inv-0', 'inv-1', 'inv-2']);
+    expect(sink.received).toEqual([0, 2]);
+  });
+
+  it('that never land are neither delivered nor reported', async () => {
+    const inner = memoryStore();
+    const gate = deferred();
+    const store = slowFirstAppend(inner, gate.promise);
+    const sink = recordingSink();
+    const drops: DropRecord[] = [];
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10, onSinkDrop: (...drop) => drops.push(drop) });
+    await expect(audit.append(sampleEvent(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    // The next append takes seq 0 first, so the late write is refused.
+    const next = await audit.append(sampleEvent(1));
+    gate.resolve();
+    expect(await store.firstAppend).toBe(false);
+    await audit.append(sampleEvent(2));
+    await audit.close();
+    expect(next?.seq).toBe(0);
+    expect(sink.received).toEqual([0, 1]);
+    expect(drops).toEqual([]);
+  });
+
+  it('whose fate is still unknown at close are reported as unconfirmed', async () => {
+    const gate = deferred();
+    const store = slowFirstAppend(memoryStore(), gate.promise);
+    const sink = recordingSink();
+    const drops: DropRecord[] = [];
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10, onSinkDrop: (...drop) => drops.push(drop) });
+    await expect(Promise.all([0, 1].map((index) => audit.append(sampleEvent(index))))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await audit.close();
+    expect(drops).toEqual([[2, sink, { reason: 'unconfirmed', fromSeq: 0, toSeq: 1 }]]);
+    expect(sink.received).toEqual([]);
+    gate.resolve();
+  });
+
+  it('that the store no longer keeps when the log looks are reported as unconfirmed', async () => {
+    const inner = memoryStore({ maxRecords: 10 });
+    const gate = deferred();
+    const store = slowFirstAppend(inner, gate.promise);
+    const sink = recordingSink();
+    const drops: DropRecord[] = [];
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10, onSinkDrop: (...drop) => drops.push(drop) });
+    const other = createAuditLog({ store: inner });
+    await expect(audit.append(sampleEvent(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    gate.resolve();
+    expect(await store.firstAppend).toBe(true);
+    // Another instance appends until seq 0 is trimmed away.
+    for (let index = 1; index <= 20; index++) await other.append(sampleEvent(index));
+    expect((await inner.listAudit({ fromSeq: 0, toSeq: 0 })).items).toEqual([]);
+    const next = await audit.append(sampleEvent(21));
+    await Promise.all([audit.close(), other.close()]);
+    expect(sink.received).toEqual([next?.seq]);
+    expect(drops).toEqual([[1, sink, { reason: 'unconfirmed', fromSeq: 0, toSeq: 0 }]]);
+  });
+
+  it('a sink still gets every entry when the store answers again', async () => {
+    const inner = memoryStore();
+    const gate = deferred();
+    const store = slowFirstAppend(inner, gate.promise);
+    const sink = recordingSink();
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10 });
+    await expect(audit.append(sampleEvent(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    gate.resolve();
+    await store.firstAppend;
+    await Promise.all(Array.from({ length: 5 }, (_, index) => audit.append(sampleEvent(index + 1))));
+    await eventually(() => sink.received.length === 6);
+    await audit.close();
+    expect(sink.received).toEqual((await inner.listAudit()).items.map((entry) => entry.seq));
+  });
+});
+
+describe('sink options', () => {
+  it('refuses a sinkQueueLimit or sinkCloseTimeoutMs that is not a usable number', () => {
+    const store = memoryStore();
+    for (const sinkQueueLimit of [Number.NaN, -1]) {
+      expect(() => createAuditLog({ store, sinkQueueLimit })).toThrow(/sinkQueueLimit/);
+    }
+    for (const sinkCloseTimeoutMs of [Number.NaN, -1, Number.POSITIVE_INFINITY, 2 ** 31]) {
+      expect(() => createAuditLog({ store, sinkCloseTimeoutMs })).toThrow(/sinkCloseTimeoutMs/);
+    }
+    expect(() => createAuditLog({ store, sinkQueueLimit: 0, sinkCloseTimeoutMs: 0 })).not.toThrow();
   });
 });
