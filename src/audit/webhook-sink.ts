@@ -33,7 +33,10 @@ export interface WebhookSinkOptions {
   flushIntervalMs?: number;
   /** Most entries waiting to be sent; more are dropped and reported. Default 10000. */
   maxQueue?: number;
-  /** Retries of a failed POST (network error, 408, 429, 5xx). Default 5. */
+  /**
+   * Retries of a failed POST (network error, 408, 429, 5xx). Default 5. A 429 or 503 with a
+   * `Retry-After` waits as long as it asks, up to 30 s, if that is longer than the back-off.
+   */
   retries?: number;
   /** First retry delay (ms); doubles each retry, with jitter, up to 30 s. Default 250. */
   retryBaseMs?: number;
@@ -50,15 +53,39 @@ export interface WebhookSinkOptions {
 }
 
 const maxRetryDelayMs = 30_000;
+/** Longest timer Node keeps (a longer one fires at once). */
+const maxTimerMs = 2_147_483_647;
 
 class WebhookDeliveryError extends Error {
   override readonly name = 'WebhookDeliveryError';
   constructor(
     message: string,
     readonly retryable: boolean,
+    /** How long the receiver asked to wait (`Retry-After`), in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/** `Retry-After` of a 429 or 503 (RFC 9110: seconds or an HTTP date), in ms; undefined when absent or unreadable. */
+function retryAfter(response: Response): number | undefined {
+  if (response.status !== 429 && response.status !== 503) return undefined;
+  const value = response.headers.get('retry-after')?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** `value`, or `fallback` when undefined; throws when it is not a number from `min` to `max` (an integer when `integer`). */
+function numberOption(name: string, value: number | undefined, fallback: number, min: number, max: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
+    const range = max === Number.POSITIVE_INFINITY ? `${min} or more` : `from ${min} to ${max}`;
+    throw new TypeError(`webhookSink: ${name} must be ${integer ? 'an integer' : 'a number'} ${range}`);
+  }
+  return value;
 }
 
 function sleep(milliseconds: number): Promise<void> {
@@ -83,14 +110,25 @@ function sleep(milliseconds: number): Promise<void> {
  * ```
  */
 export function webhookSink(options: WebhookSinkOptions): AuditSink {
-  const batchSize = Math.max(1, options.batchSize ?? 100);
-  const flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 1000);
-  const maxQueue = Math.max(1, options.maxQueue ?? 10_000);
-  const retries = Math.max(0, options.retries ?? 5);
-  const retryBaseMs = Math.max(1, options.retryBaseMs ?? 250);
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const url = String(options.url);
+  const batchSize = numberOption('batchSize', options.batchSize, 100, 1, Number.POSITIVE_INFINITY, true);
+  const flushIntervalMs = numberOption('flushIntervalMs', options.flushIntervalMs, 1000, 0, maxTimerMs, false);
+  const maxQueue = numberOption('maxQueue', options.maxQueue, 10_000, 1, Number.POSITIVE_INFINITY, true);
+  const retries = numberOption('retries', options.retries, 5, 0, Number.MAX_SAFE_INTEGER, true);
+  const retryBaseMs = Math.max(1, numberOption('retryBaseMs', options.retryBaseMs, 250, 0, maxTimerMs, false));
+  // AbortSignal.timeout takes whole milliseconds.
+  const timeoutMs = Math.ceil(numberOption('timeoutMs', options.timeoutMs, 10_000, 1, maxTimerMs, false));
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(String(options.url));
+  } catch {
+    throw new TypeError('webhookSink: url must be an absolute http or https URL');
+  }
+  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') {
+    throw new TypeError('webhookSink: url must be an absolute http or https URL');
+  }
+  const url = parsedUrl.href;
   const fetchImplementation = options.fetch ?? globalThis.fetch;
+  if (typeof fetchImplementation !== 'function') throw new TypeError('webhookSink: fetch must be a function');
   const headers = { ...options.headers, 'content-type': 'application/jose' };
   let signingKey: Promise<PreparedSigningKey> | undefined;
 
@@ -122,7 +160,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
     // Release the connection whatever the answer.
     await response.arrayBuffer().catch(() => undefined);
     if (!response.ok) {
-      throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status));
+      throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status), retryAfter(response));
     }
   }
 
@@ -134,10 +172,10 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
         await post(body);
         return;
       } catch (error) {
-        const retryable = error instanceof WebhookDeliveryError && error.retryable;
-        if (!retryable || attempt >= retries) throw error;
+        if (!(error instanceof WebhookDeliveryError && error.retryable) || attempt >= retries) throw error;
         const ceiling = Math.min(maxRetryDelayMs, retryBaseMs * 2 ** attempt);
-        await sleep(ceiling / 2 + (Math.random() * ceiling) / 2);
+        const backOff = ceiling / 2 + (Math.random() * ceiling) / 2;
+        await sleep(Math.min(maxRetryDelayMs, Math.max(backOff, error.retryAfterMs ?? 0)));
       }
     }
   }
