@@ -29,7 +29,8 @@ export interface AuditCheckpointOptions {
 
 /**
  * Why a sink did not get entries, as told to `onSinkDrop`:
- * - `queue_full`: the sink's queue already held `sinkQueueLimit` entries (it is too slow or stuck);
+ * - `queue_full`: they would have taken the entries waiting for the sink past `sinkQueueLimit`
+ *   (the sink is too slow or stuck);
  * - `write_failed`: the sink's `write` threw or rejected (the error went to `onSinkError`); the
  *   sink may hold some of these entries;
  * - `closed`: `close()` stopped waiting for the sink (`sinkCloseTimeoutMs`) before they were written;
@@ -45,13 +46,13 @@ export type AuditSinkDropReason = 'queue_full' | 'write_failed' | 'closed' | 'un
  *
  * @example
  * ```ts
- * import { createAuditLog, type AuditSinkDrop } from 'agent-tool-gateway';
+ * import { createAuditLog } from 'agent-tool-gateway';
  *
  * const audit = createAuditLog({
  *   store,
  *   sinks: [siemSink],
- *   onSinkDrop: (count, sink, drop: AuditSinkDrop) =>
- *     console.warn(`audit sink missed ${count} entries (${drop.reason}): seq ${drop.fromSeq}-${drop.toSeq}`),
+ *   onSinkDrop: (count, sink, { reason, fromSeq, toSeq }) =>
+ *     console.warn(`audit sink missed ${count} entries (${reason}): seq ${fromSeq}-${toSeq}`),
  * });
  * ```
  */
