@@ -9,8 +9,7 @@ import type { JWK } from 'jose';
 import { GatewayError } from '../errors.js';
 import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
-import type { AuditVerification } from './types.js';
-import { verifyAuditEntries } from './verify.js';
+import { type AuditChainVerification, verifyAuditEntries } from './verify.js';
 
 /** `format` of an audit export manifest. */
 export const auditExportFormat = 'agent-tool-gateway/audit-export';
@@ -237,9 +236,12 @@ export interface VerifyAuditExportOptions {
   publicKey?: AuditVerificationKey | AuditVerificationKey[];
 }
 
-/** The outcome of {@link verifyAuditExport}: a chain verdict, or a file that does not match its manifest. */
+/**
+ * The outcome of {@link verifyAuditExport}: a chain verdict (with `signedThrough` when a
+ * public key was given), or a file that does not match its manifest.
+ */
 export type AuditExportVerification =
-  | AuditVerification
+  | AuditChainVerification
   | {
       ok: false;
       through: number;
@@ -257,7 +259,10 @@ async function fileSha256(path: string): Promise<string> {
  * Checks an export offline: every entry's hash and link, sequence continuity, the
  * checkpoints (signatures with `publicKey`, hashes against the chain), the file's SHA-256
  * and the manifest's range, count and hashes. Chain damage is reported with its exact
- * sequence number, as by `verifyAuditChain`. Backs `atg audit verify --file`.
+ * sequence number, as by `verifyAuditChain`; with `publicKey`, `signedThrough` says how far
+ * valid checkpoints vouch. The manifest is not signed: an export whose checkpoints were
+ * removed from it verifies as intact, signed through an earlier seq (or none). Backs
+ * `atg audit verify --file`.
  *
  * @example
  * ```ts

@@ -29,6 +29,22 @@ export interface VerifyAuditEntriesOptions {
   throughHash?: string;
 }
 
+/**
+ * The outcome of a verification ({@link AuditVerification}) and, when a public key was given,
+ * how far signed checkpoints vouch for the chain.
+ */
+export type AuditChainVerification = AuditVerification & {
+  /**
+   * With a public key: the highest seq of a checkpoint whose signature verified and whose
+   * hash is the chain's hash at that seq, so every entry up to it is signed for. Absent
+   * when no checkpoint vouched for any entry verified, and always without a key. Entries past
+   * it are vouched for by nothing signed: someone who can write the store can rewrite them
+   * and delete the checkpoints after them alike, so compare it with how far you expect
+   * signing to reach (and with checkpoints kept outside the store).
+   */
+  signedThrough?: number;
+};
+
 /** How far ahead a gap looks for the missing entry before calling it missing rather than reordered. */
 const reorderWindow = 1024;
 
@@ -66,8 +82,8 @@ class EntryReader {
   }
 }
 
-function broken(through: number, brokenAt: number, reason: AuditBreakReason): AuditVerification {
-  return { ok: false, through, brokenAt, reason };
+function broken(through: number, brokenAt: number, reason: AuditBreakReason, signedThrough: number | undefined): AuditChainVerification {
+  return { ok: false, through, brokenAt, reason, ...(signedThrough === undefined ? {} : { signedThrough }) };
 }
 
 function isWellFormed(entry: unknown): entry is AuditEntry {
@@ -88,6 +104,7 @@ function isWellFormed(entry: unknown): entry is AuditEntry {
  * file): recomputes each hash, checks sequence continuity and `prevHash` links, and checks
  * every checkpoint in range (its signature with `publicKey`, and that its hash is the
  * chain's hash at its seq). Entries are read one at a time, so any length fits in memory.
+ * With `publicKey`, the result's `signedThrough` says how far valid checkpoints vouch.
  *
  * @example
  * ```ts
@@ -95,12 +112,13 @@ function isWellFormed(entry: unknown): entry is AuditEntry {
  *
  * const result = await verifyAuditEntries(entries, { checkpoints, publicKey: publicJwk });
  * if (!result.ok) console.error(`chain broken at ${result.brokenAt}: ${result.reason}`);
+ * else if (result.signedThrough === undefined) console.warn('no signed checkpoint vouches for these entries');
  * ```
  */
 export async function verifyAuditEntries(
   entries: AnyIterable<AuditEntry>,
   options: VerifyAuditEntriesOptions = {},
-): Promise<AuditVerification> {
+): Promise<AuditChainVerification> {
   const keys: PreparedVerificationKey[] | undefined =
     options.publicKey === undefined ? undefined : await prepareVerificationKeys(options.publicKey);
   const checkpoints = [...(options.checkpoints ?? [])].sort((left, right) => left.seq - right.seq);
@@ -110,9 +128,12 @@ export async function verifyAuditEntries(
   let through = options.fromSeq === undefined ? -1 : options.fromSeq - 1;
   let expectedSeq = options.fromSeq;
   let previousHash = options.anchorHash;
+  // The last seq a checkpoint checked with a key vouched for.
+  let signedThrough: number | undefined;
+  const fail = (brokenAt: number, reason: AuditBreakReason) => broken(through, brokenAt, reason, signedThrough);
 
   for (let entry = await reader.next(); entry !== undefined; entry = await reader.next()) {
-    if (!isWellFormed(entry)) return broken(through, expectedSeq ?? through + 1, 'edited');
+    if (!isWellFormed(entry)) return fail(expectedSeq ?? through + 1, 'edited');
     if (expectedSeq === undefined) {
       // A trimmed chain: start at the first entry given; older checkpoints cannot be checked.
       expectedSeq = entry.seq;
@@ -120,30 +141,33 @@ export async function verifyAuditEntries(
     }
     if (entry.seq !== expectedSeq) {
       const reason = entry.seq < expectedSeq || (await reader.comesSoon(expectedSeq)) ? 'reordered' : 'missing';
-      return broken(through, expectedSeq, reason);
+      return fail(expectedSeq, reason);
     }
-    if (!entryHashMatches(entry)) return broken(through, entry.seq, 'edited');
+    if (!entryHashMatches(entry)) return fail(entry.seq, 'edited');
     const expectedPrevious = entry.seq === 0 ? GENESIS_HASH : previousHash;
     if (expectedPrevious !== undefined && entry.prevHash !== expectedPrevious) {
-      return broken(through, entry.seq, 'bad_link');
+      return fail(entry.seq, 'bad_link');
     }
     // Checkpoints before this entry precede the verified range (a trimmed chain, or `fromSeq`).
     while (checkpointIndex < checkpoints.length && (checkpoints[checkpointIndex] as AuditCheckpoint).seq < entry.seq) {
       checkpointIndex++;
     }
+    let signedHere = false;
     while (checkpointIndex < checkpoints.length && (checkpoints[checkpointIndex] as AuditCheckpoint).seq === entry.seq) {
       const checkpoint = checkpoints[checkpointIndex] as AuditCheckpoint;
       checkpointIndex++;
       if (keys !== undefined && !(await checkpointSignatureValid(checkpoint, keys))) {
-        return broken(through, entry.seq, 'bad_checkpoint_signature');
+        return fail(entry.seq, 'bad_checkpoint_signature');
       }
-      if (checkpoint.hash !== entry.hash) return broken(through, entry.seq, 'checkpoint_mismatch');
+      if (checkpoint.hash !== entry.hash) return fail(entry.seq, 'checkpoint_mismatch');
+      signedHere = keys !== undefined;
     }
     if (options.throughHash !== undefined && entry.seq === options.throughSeq && entry.hash !== options.throughHash) {
-      return broken(through, entry.seq, 'edited');
+      return fail(entry.seq, 'edited');
     }
     previousHash = entry.hash;
     through = entry.seq;
+    if (signedHere) signedThrough = entry.seq;
     expectedSeq = entry.seq + 1;
   }
 
@@ -153,16 +177,16 @@ export async function verifyAuditEntries(
     if (keys !== undefined) {
       for (const checkpoint of pastTheEnd) {
         if (!(await checkpointSignatureValid(checkpoint, keys))) {
-          return broken(through, checkpoint.seq, 'bad_checkpoint_signature');
+          return fail(checkpoint.seq, 'bad_checkpoint_signature');
         }
       }
     }
-    return broken(through, through + 1, 'missing');
+    return fail(through + 1, 'missing');
   }
   if (options.throughSeq !== undefined && through < options.throughSeq) {
-    return broken(through, through + 1, 'missing');
+    return fail(through + 1, 'missing');
   }
-  return { ok: true, through };
+  return { ok: true, through, ...(signedThrough === undefined ? {} : { signedThrough }) };
 }
 
 /** Options of {@link verifyAuditChain}. */
@@ -203,17 +227,20 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  * sequence continuity, and the signed checkpoints in range. Reports the last good sequence
  * number and, when broken, the first bad one and why. Backs `GET /admin/audit/verify` and
  * `atg audit verify`. Throws `GatewayError` `BAD_REQUEST` for a `from` after `to`, or past
- * the chain's last entry: there is nothing there to vouch for.
+ * the chain's last entry: there is nothing there to vouch for. With `publicKey`, the result's
+ * `signedThrough` says how far valid checkpoints vouch: checkpoints are rows of the same
+ * store, and a chain rewritten together with the deletion of its checkpoints still verifies
+ * as intact, signed through an earlier seq (or none).
  *
  * @example
  * ```ts
  * import { verifyAuditChain } from 'agent-tool-gateway';
  *
  * const result = await verifyAuditChain({ store, publicKey: publicJwk });
- * // { ok: true, through: 1041 } or { ok: false, through: 17, brokenAt: 18, reason: 'edited' }
+ * // { ok: true, through: 1041, signedThrough: 1000 } or { ok: false, through: 17, brokenAt: 18, reason: 'edited' }
  * ```
  */
-export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
+export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditChainVerification> {
   const { store, to } = options;
   const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
   // A store that never trims: entries missing from the start were deleted.

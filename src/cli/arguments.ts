@@ -24,6 +24,8 @@ export interface CommandLine {
   to?: number;
   graceMs?: number;
   publicKeyFile?: string;
+  /** `audit verify`: the most entries allowed past the last checkpoint whose signature verified. */
+  maxUnsigned?: number;
   file?: string;
   out?: string;
   json: boolean;
@@ -37,6 +39,7 @@ const optionSpecs = {
   to: { type: 'string' },
   'grace-ms': { type: 'string' },
   'public-key': { type: 'string' },
+  'max-unsigned': { type: 'string' },
   file: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
@@ -50,7 +53,7 @@ const storeOptions: OptionName[] = ['database-url', 'data-dir', 'schema'];
 /** The options each command accepts (besides --help). */
 const commandOptions: Record<Exclude<CommandName, 'help'>, OptionName[]> = {
   migrate: [...storeOptions, 'json'],
-  'audit verify': [...storeOptions, 'from', 'to', 'public-key', 'file', 'json'],
+  'audit verify': [...storeOptions, 'from', 'to', 'public-key', 'max-unsigned', 'file', 'json'],
   'audit export': [...storeOptions, 'from', 'to', 'out', 'public-key', 'json'],
   'invocations incomplete': [...storeOptions, 'grace-ms', 'json'],
   'keys generate': [],
@@ -83,14 +86,19 @@ places at once: an advisory lock makes the others wait, then find nothing to do.
 
 ${storeHelp}`;
     case 'audit verify':
-      return `Usage: atg audit verify [store options] [--from N] [--to N] [--public-key file.jwk] [--json]
-       atg audit verify --file <export-dir | manifest.json> [--public-key file.jwk] [--json]
+      return `Usage: atg audit verify [store options] [--from N] [--to N] [--public-key file.jwk [--max-unsigned N]] [--json]
+       atg audit verify --file <export-dir | manifest.json> [--public-key file.jwk [--max-unsigned N]] [--json]
 
 Recomputes every hash and link of the audit chain (entries --from N to --to N,
 inclusive; default all) and checks the signed checkpoints: their signatures with
 --public-key (a JWK, an array of JWKs or a JWKS file), else only their hashes.
 With --file, checks an export made by \`atg audit export\` offline instead.
 Exit code 1 when the chain is broken; the first broken seq and why are printed.
+
+With --public-key, also prints how far checkpoints whose signature verified
+vouch for the chain. Checkpoints live in the same database: whoever can rewrite
+the chain can delete them, and entries past the last one are signed by nobody.
+--max-unsigned N makes more than N such entries fail (exit 1).
 
 ${storeHelp}`;
     case 'audit export':
@@ -245,6 +253,13 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   if (graceMs !== undefined) line.graceMs = graceMs;
   const publicKeyFile = nonEmpty('public-key', values['public-key']);
   if (publicKeyFile !== undefined) line.publicKeyFile = publicKeyFile;
+  const maxUnsigned = nonNegativeInteger('max-unsigned', values['max-unsigned']);
+  if (maxUnsigned !== undefined) {
+    if (publicKeyFile === undefined) {
+      throw new UsageError('--max-unsigned needs --public-key: only a checkpoint whose signature was checked vouches for entries');
+    }
+    line.maxUnsigned = maxUnsigned;
+  }
   const out = nonEmpty('out', values.out);
   if (out !== undefined) line.out = out;
   const file = nonEmpty('file', values.file);

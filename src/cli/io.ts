@@ -11,7 +11,7 @@ export interface CliIo {
 export const ExitCode = {
   /** Done; the chain is intact; nothing was found. */
   ok: 0,
-  /** Verification failed, or problems were found (incomplete invocations). */
+  /** Verification failed (or left more entries unsigned than --max-unsigned allows), or problems were found (incomplete invocations). */
   problems: 1,
   /** The command line cannot be run as written. */
   usage: 2,

@@ -55,7 +55,7 @@ describe('exportAudit and verifyAuditExport', () => {
     expect(manifest.checkpoints.map((checkpoint) => checkpoint.seq)).toEqual([9, 19, 29, 34]);
     expect(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))).toEqual(manifest);
 
-    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 34 });
+    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 34, signedThrough: 34 });
     expect(await verifyAuditExport({ manifestPath: join(dir, 'manifest.json') })).toEqual({ ok: true, through: 34 });
   });
 
@@ -64,7 +64,7 @@ describe('exportAudit and verifyAuditExport', () => {
     const manifest = await exportAudit({ store, dir, from: 12, to: 20 });
     expect(manifest).toMatchObject({ file: 'audit-12-20.jsonl', fromSeq: 12, toSeq: 20, count: 9 });
     expect(manifest.checkpoints.map((checkpoint) => checkpoint.seq)).toEqual([19]);
-    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 20 });
+    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 20, signedThrough: 19 });
   });
 
   it('on a store with retention starts at the first entry kept, unless `from` insists on an earlier start', async () => {
@@ -133,7 +133,13 @@ describe('exportAudit and verifyAuditExport', () => {
     edited.event.data = { index: 17, refund: 'approved by nobody' };
     lines[17] = JSON.stringify(edited);
     await writeFile(path, lines.join('\n'));
-    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: false, through: 16, brokenAt: 17, reason: 'edited' });
+    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({
+      ok: false,
+      through: 16,
+      brokenAt: 17,
+      reason: 'edited',
+      signedThrough: 9,
+    });
 
     // Deleting a line.
     const deleted = lines.filter((_, index) => index !== 4);
@@ -168,6 +174,16 @@ describe('exportAudit and verifyAuditExport', () => {
 
     await writeFile(path, original.replace('\n', '\r\n'));
     expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: false, through: 29, reason: 'file_hash_mismatch' });
+  });
+
+  it('says how far signed checkpoints vouch, so checkpoints removed from the manifest show', async () => {
+    const { store, key } = await recordedChain(30);
+    const manifest = await exportAudit({ store, dir });
+    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 29, signedThrough: 29 });
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, checkpoints: manifest.checkpoints.slice(0, 1) }));
+    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 29, signedThrough: 9 });
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, checkpoints: [] }));
+    expect(await verifyAuditExport({ dir, publicKey: key.publicJwk })).toEqual({ ok: true, through: 29 });
   });
 
   it('a manifest that disagrees with the file is reported', async () => {

@@ -58,12 +58,17 @@ describe('entry hashes', () => {
 describe('verifyAuditChain', () => {
   it('an untouched chain verifies through its head, page by page; an empty one through -1', async () => {
     const { store, key } = await chainOf(30, { checkpointEvery: 10 });
-    expect(await verifyAuditChain({ store, publicKey: key.publicJwk, pageSize: 7 })).toEqual({ ok: true, through: 29 });
+    expect(await verifyAuditChain({ store, publicKey: key.publicJwk, pageSize: 7 })).toEqual({ ok: true, through: 29, signedThrough: 29 });
     expect(await verifyAuditChain({ store, from: 5, to: 12, pageSize: 3 })).toEqual({ ok: true, through: 12 });
+    expect(await verifyAuditChain({ store, from: 5, to: 12, publicKey: key.publicJwk })).toEqual({
+      ok: true,
+      through: 12,
+      signedThrough: 9,
+    });
     // Key ids are hints: the same key under another name, or among others, still verifies.
     const other = await generateAuditSigningKey();
     const renamed = { ...key.publicJwk, kid: 'renamed' };
-    expect(await verifyAuditChain({ store, publicKey: [other.publicJwk, renamed] })).toEqual({ ok: true, through: 29 });
+    expect(await verifyAuditChain({ store, publicKey: [other.publicJwk, renamed] })).toEqual({ ok: true, through: 29, signedThrough: 29 });
     expect(await verifyAuditChain({ store: memoryStore() })).toEqual({ ok: true, through: -1 });
   });
 
@@ -138,6 +143,7 @@ describe('verifyAuditChain', () => {
       through: 13,
       brokenAt: 14,
       reason: 'bad_checkpoint_signature',
+      signedThrough: 9,
     });
   });
 
@@ -161,6 +167,50 @@ describe('verifyAuditChain', () => {
       through: 14,
       brokenAt: 15,
       reason: 'missing',
+      signedThrough: 9,
+    });
+  });
+
+  it('says how far signed checkpoints vouch: a rewrite whose checkpoints were deleted verifies, signed only before it', async () => {
+    const { store, key } = await chainOf(30, { checkpointEvery: 10 });
+    const rewritten = tamperedStore(store, (entries) => {
+      const copy = structuredClone(entries);
+      (copy[13] as AuditEntry).event.actor = 'admin:mallory';
+      return rehashFrom(copy, 13);
+    });
+    expect(await verifyAuditChain({ store: rewritten, publicKey: key.publicJwk })).toEqual({
+      ok: false,
+      through: 18,
+      brokenAt: 19,
+      reason: 'checkpoint_mismatch',
+      signedThrough: 9,
+    });
+
+    // Whoever rewrote the chain deletes the checkpoints it contradicts: nothing is broken any
+    // more, but the signatures reach only as far as before the rewrite.
+    const withCheckpointsBefore = (seq: number) =>
+      Object.assign(Object.create(rewritten) as Store, {
+        listCheckpoints: async (range?: { fromSeq?: number; toSeq?: number }) =>
+          (await store.listCheckpoints(range)).filter((checkpoint) => checkpoint.seq < seq),
+      });
+    expect(await verifyAuditChain({ store: withCheckpointsBefore(13), publicKey: key.publicJwk })).toEqual({
+      ok: true,
+      through: 29,
+      signedThrough: 9,
+    });
+    // All of them deleted: no signed checkpoint vouches for any entry, and the result says so by leaving it out.
+    expect(await verifyAuditChain({ store: withCheckpointsBefore(0), publicKey: key.publicJwk })).toEqual({ ok: true, through: 29 });
+    // Without a key nothing is signed for: signatures are not checked.
+    expect(await verifyAuditChain({ store })).toEqual({ ok: true, through: 29 });
+
+    // Checkpoints kept outside the store still catch the rewrite.
+    const kept = await store.listCheckpoints();
+    expect(await verifyAuditEntries(await readAll(rewritten), { checkpoints: kept, publicKey: key.publicJwk, fromSeq: 0 })).toEqual({
+      ok: false,
+      through: 18,
+      brokenAt: 19,
+      reason: 'checkpoint_mismatch',
+      signedThrough: 9,
     });
   });
 
@@ -211,7 +261,7 @@ describe('verifyAuditChain', () => {
     await audit.close();
     const first = (await store.listAudit({ limit: 1 })).items[0] as AuditEntry;
     expect(first.seq).toBeGreaterThan(0);
-    expect(await verifyAuditChain({ store, publicKey: key.publicJwk })).toEqual({ ok: true, through: 199 });
+    expect(await verifyAuditChain({ store, publicKey: key.publicJwk })).toEqual({ ok: true, through: 199, signedThrough: 199 });
     // Insisting on the whole chain, the trimmed start is missing.
     expect(await verifyAuditChain({ store, wholeChain: true })).toEqual({ ok: false, through: -1, brokenAt: 0, reason: 'missing' });
   });
@@ -225,7 +275,11 @@ describe('verifyAuditChain', () => {
     const missing = { ok: false, through: -1, brokenAt: 0, reason: 'missing' };
     expect(await verifyAuditChain({ store: whole })).toEqual(missing);
     expect(await verifyAuditChain({ store: whole, publicKey: key.publicJwk })).toEqual(missing);
-    expect(await verifyAuditChain({ store: whole, wholeChain: false, publicKey: key.publicJwk })).toEqual({ ok: true, through: 19 });
+    expect(await verifyAuditChain({ store: whole, wholeChain: false, publicKey: key.publicJwk })).toEqual({
+      ok: true,
+      through: 19,
+      signedThrough: 19,
+    });
     expect(await verifyAuditChain({ store: whole, from: 6 })).toEqual({ ok: true, through: 19 });
   });
 
@@ -257,7 +311,11 @@ describe('verifyAuditEntries (offline)', () => {
     const { store, key } = await chainOf(12, { checkpointEvery: 4 });
     const entries = await readAll(store);
     const checkpoints = await store.listCheckpoints();
-    expect(await verifyAuditEntries(entries, { checkpoints, publicKey: key.publicJwk })).toEqual({ ok: true, through: 11 });
+    expect(await verifyAuditEntries(entries, { checkpoints, publicKey: key.publicJwk })).toEqual({
+      ok: true,
+      through: 11,
+      signedThrough: 11,
+    });
 
     async function* lazily() {
       for (const entry of entries) yield entry;

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeEntryHash } from '../../src/audit/hash.js';
 import { generateAuditSigningKey } from '../../src/audit/keys.js';
 import { runCli } from '../../src/cli/run.js';
 import { createAuditLog } from '../../src/audit/log.js';
 import { createGateway, defineTool } from '../../src/index.js';
 import { sqlStore } from '../../src/store/sql/index.js';
+import type { AuditEvent } from '../../src/store/types.js';
 import { postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -103,6 +105,15 @@ describe('atg: usage', () => {
       [['audit', 'export', '--data-dir', workDir], /needs --out <dir>/],
       [['audit', 'verify', '--file', workDir, '--data-dir', workDir], /--file verifies an export offline/],
       [['audit', 'verify', '--file', workDir, '--from', '1'], /do not apply to --file/],
+      [
+        ['audit', 'verify', '--data-dir', workDir, '--public-key', 'k.jwk', '--max-unsigned', 'many'],
+        /--max-unsigned must be a non-negative integer/,
+      ],
+      [['audit', 'verify', '--file', workDir, '--max-unsigned', '0'], /--max-unsigned needs --public-key/],
+      [
+        ['audit', 'export', '--data-dir', workDir, '--out', 'x', '--max-unsigned', '0'],
+        /--max-unsigned does not apply to "atg audit export"/,
+      ],
       [['keys', 'generate', '--data-dir', workDir], /--data-dir does not apply to "atg keys generate"/],
       [['migrate', '--data-dir', workDir, '--schema', 'Robert"); DROP TABLE students;--'], /schema .* is not valid/],
     ];
@@ -177,7 +188,11 @@ describe('atg on a PGlite data directory', () => {
 
     const verified = await atg(['audit', 'verify', '--data-dir', dataDir, '--public-key', publicKeyFile]);
     expect(verified).toMatchObject({ code: 0, stderr: '' });
-    const through = Number(/^ok: audit chain intact through seq (\d+)\n$/.exec(verified.stdout)?.[1]);
+    const [, intact, signed] =
+      /^ok: audit chain intact through seq (\d+); signed checkpoints vouch through seq (\d+)\n$/.exec(verified.stdout) ?? [];
+    const through = Number(intact);
+    // The gateway signed its last head on close.
+    expect(Number(signed)).toBe(through);
     expect(through).toBeGreaterThanOrEqual(9);
 
     const range = await atg(['audit', 'verify', '--data-dir', dataDir, '--from', '2', '--to', '5', '--json']);
@@ -253,6 +268,126 @@ describe('atg on a PGlite data directory', () => {
     expect(missing.stderr).toMatch(/^atg: export not found: /);
   });
 
+  it('says how far signed checkpoints vouch, and --max-unsigned fails a chain whose checkpoints were deleted', slow, async () => {
+    const dataDir = join(workDir, 'signed-reach-db');
+    const signing = await generateAuditSigningKey();
+    const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    const audit = createAuditLog({ store, checkpoints: { signingKey: signing.privateJwk, everyEvents: 0, everyMs: 0 } });
+    for (let index = 0; index < 11; index++) {
+      await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { index } });
+      if (index === 3 || index === 7) await audit.checkpoint();
+    }
+    await audit.close(); // signs seq 10
+    await store.close();
+    const publicKeyFile = join(workDir, 'signed-reach.jwk');
+    await writeFile(publicKeyFile, JSON.stringify(signing.publicJwk));
+    const verify = (...args: string[]) => atgInProcess(['audit', 'verify', '--data-dir', dataDir, ...args]);
+    const withKey = (...args: string[]) => verify('--public-key', publicKeyFile, ...args);
+
+    expect(await withKey()).toEqual({
+      code: 0,
+      stdout: 'ok: audit chain intact through seq 10; signed checkpoints vouch through seq 10\n',
+      stderr: '',
+    });
+    expect(await withKey('--max-unsigned', '0')).toMatchObject({ code: 0 });
+    expect(JSON.parse((await withKey('--json')).stdout)).toEqual({ ok: true, through: 10, signedThrough: 10, unsignedEntries: 0 });
+    // Without a key nothing is said of signatures, and --max-unsigned cannot be judged.
+    expect(await verify()).toMatchObject({ code: 0, stdout: 'ok: audit chain intact through seq 10\n' });
+    expect(await verify('--max-unsigned', '5')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'atg: --max-unsigned needs --public-key: only a checkpoint whose signature was checked vouches for entries\n',
+    });
+
+    // One PGlite at a time on a data directory: each change closes it before atg runs.
+    const changeDatabase = async (change: (database: PGlite) => Promise<void>) => {
+      const database = new PGlite(dataDir);
+      try {
+        await change(database);
+      } finally {
+        await database.close();
+      }
+    };
+
+    // The last checkpoint is gone: the last three entries are signed by nobody.
+    await changeDatabase(async (database) => {
+      await database.query('DELETE FROM atg.audit_checkpoints WHERE seq = 10');
+    });
+    expect(await withKey()).toMatchObject({
+      code: 0,
+      stdout: 'ok: audit chain intact through seq 10; signed checkpoints vouch through seq 7\n',
+    });
+    expect(await withKey('--max-unsigned', '3')).toMatchObject({ code: 0 });
+    expect(await withKey('--max-unsigned', '2')).toEqual({
+      code: 1,
+      stdout:
+        'unsigned: audit chain intact through seq 10, but signed checkpoints vouch only through seq 7: 3 unsigned entries, more than --max-unsigned 2\n',
+      stderr: '',
+    });
+    const json = await withKey('--max-unsigned', '2', '--json');
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ ok: true, through: 10, signedThrough: 7, unsignedEntries: 3 });
+    // A range counts from its own start.
+    expect(JSON.parse((await withKey('--from', '9', '--json')).stdout)).toEqual({ ok: true, through: 10, unsignedEntries: 2 });
+
+    // The event at seq 3 is edited and every later hash recomputed, the recorded head too:
+    // the signed checkpoint at seq 3 catches it...
+    await changeDatabase(async (database) => {
+      const { rows } = await database.query<{ seq: number; hash: string; event: string }>(
+        'SELECT seq, hash, event::text AS event FROM atg.audit_entries WHERE seq >= 2 ORDER BY seq',
+      );
+      let previousHash = (rows[0] as { hash: string }).hash;
+      for (const row of rows.slice(1)) {
+        const event = JSON.parse(row.event) as AuditEvent;
+        if (Number(row.seq) === 3) event.actor = 'admin:mallory';
+        const hash = computeEntryHash(Number(row.seq), previousHash, event);
+        await database.query('UPDATE atg.audit_entries SET event = $1::json, prev_hash = $2, hash = $3 WHERE seq = $4', [
+          JSON.stringify(event),
+          previousHash,
+          hash,
+          row.seq,
+        ]);
+        previousHash = hash;
+      }
+      await database.query('UPDATE atg.audit_head SET hash = $1', [previousHash]);
+    });
+    expect(await withKey()).toMatchObject({
+      code: 1,
+      stdout: 'broken: audit chain at seq 3: a signed checkpoint does not match the chain (checkpoint_mismatch); intact through seq 2\n',
+    });
+    // ...until the checkpoints are deleted too. Nothing is broken then, and the verdict says
+    // that no signature vouches for the chain; --max-unsigned turns that into a failure.
+    await changeDatabase(async (database) => {
+      await database.query('DELETE FROM atg.audit_checkpoints');
+    });
+    expect(await withKey()).toEqual({
+      code: 0,
+      stdout: 'ok: audit chain intact through seq 10; no signed checkpoint vouches for any entry\n',
+      stderr: '',
+    });
+    expect(await withKey('--max-unsigned', '5')).toEqual({
+      code: 1,
+      stdout:
+        'unsigned: audit chain intact through seq 10, but no signed checkpoint vouches for any entry: 11 unsigned entries, more than --max-unsigned 5\n',
+      stderr: '',
+    });
+    expect(JSON.parse((await withKey('--json')).stdout)).toEqual({ ok: true, through: 10, unsignedEntries: 11 });
+
+    // An export of it says the same offline.
+    const out = join(workDir, 'signed-reach-evidence');
+    expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--out', out])).toMatchObject({ code: 0 });
+    const verifyExport = (...args: string[]) => atgInProcess(['audit', 'verify', '--file', out, '--public-key', publicKeyFile, ...args]);
+    expect(await verifyExport()).toMatchObject({
+      code: 0,
+      stdout: 'ok: export intact through seq 10; no signed checkpoint vouches for any entry\n',
+    });
+    expect(await verifyExport('--max-unsigned', '10')).toMatchObject({
+      code: 1,
+      stdout:
+        'unsigned: export intact through seq 10, but no signed checkpoint vouches for any entry: 11 unsigned entries, more than --max-unsigned 10\n',
+    });
+  });
+
   it('lists incomplete invocations, marks them outcome_unknown once (exit 1, then 0)', slow, async () => {
     const dataDir = join(workDir, 'incomplete-db');
     const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
@@ -298,7 +433,10 @@ describe('atg on a PGlite data directory', () => {
     const publicKeyFile = join(workDir, 'cut-checkpoint.jwk');
     await writeFile(publicKeyFile, JSON.stringify(signing.publicJwk));
     const verify = (...args: string[]) => atgInProcess(['audit', 'verify', '--data-dir', dataDir, '--public-key', publicKeyFile, ...args]);
-    expect(await verify()).toMatchObject({ code: 0, stdout: 'ok: audit chain intact through seq 19\n' });
+    expect(await verify()).toMatchObject({
+      code: 0,
+      stdout: 'ok: audit chain intact through seq 19; signed checkpoints vouch through seq 19\n',
+    });
 
     // The first entries are deleted: the SQL store never trims, so this is not retention.
     const database = new PGlite(dataDir);
@@ -309,7 +447,10 @@ describe('atg on a PGlite data directory', () => {
       stdout: 'broken: audit chain at seq 0: entries are missing (missing); no entry verified\n',
     });
     // Pruned on purpose: verify from the first entry kept.
-    expect(await verify('--from', '3')).toMatchObject({ code: 0, stdout: 'ok: audit chain intact through seq 19\n' });
+    expect(await verify('--from', '3')).toMatchObject({
+      code: 0,
+      stdout: 'ok: audit chain intact through seq 19; signed checkpoints vouch through seq 19\n',
+    });
     // An export holds what is left, says so, and its own verification finds the gap.
     const headless = join(workDir, 'cut-start-evidence');
     const exportedHeadless = await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--out', headless]);

@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AuditExportVerification } from '../../audit/export.js';
 import { verifyAuditExport } from '../../audit/export.js';
 import { verifyAuditChain } from '../../audit/verify.js';
@@ -18,16 +19,41 @@ const reasons: Record<string, string> = {
   manifest_mismatch: 'the export file does not match the range, count or hashes in its manifest',
 };
 
-function report(io: CliIo, line: CommandLine, result: AuditExportVerification, subject: string): number {
-  if (line.json) writeJson(io.stdout, result);
-  else if (result.ok) {
-    writeLine(io.stdout, result.through < 0 ? `ok: ${subject} holds no entries` : `ok: ${subject} intact through seq ${result.through}`);
+/**
+ * Prints the verdict. `start` is the first seq of the range verified: with a public key,
+ * the entries from there (or from the last checkpoint whose signature verified) to
+ * `through` are the unsigned ones that `--max-unsigned` bounds.
+ */
+function report(io: CliIo, line: CommandLine, result: AuditExportVerification, subject: string, start: number): number {
+  const signed = line.publicKeyFile !== undefined;
+  const signedThrough = 'signedThrough' in result ? result.signedThrough : undefined;
+  const unsigned = signed && result.ok ? result.through - (signedThrough ?? start - 1) : undefined;
+  const tooMany = unsigned !== undefined && line.maxUnsigned !== undefined && unsigned > line.maxUnsigned;
+  const reach =
+    signedThrough === undefined ? 'no signed checkpoint vouches for any entry' : `signed checkpoints vouch through seq ${signedThrough}`;
+  if (line.json) writeJson(io.stdout, unsigned === undefined ? result : { ...result, unsignedEntries: unsigned });
+  else if (result.ok && result.through < 0) writeLine(io.stdout, `ok: ${subject} holds no entries`);
+  else if (tooMany) {
+    const entries = `${unsigned} unsigned entr${unsigned === 1 ? 'y' : 'ies'}`;
+    const only = signedThrough === undefined ? reach : `signed checkpoints vouch only through seq ${signedThrough}`;
+    writeLine(
+      io.stdout,
+      `unsigned: ${subject} intact through seq ${result.through}, but ${only}: ${entries}, more than --max-unsigned ${line.maxUnsigned}`,
+    );
+  } else if (result.ok) {
+    writeLine(io.stdout, `ok: ${subject} intact through seq ${result.through}${signed ? `; ${reach}` : ''}`);
   } else {
     const where = 'brokenAt' in result ? `at seq ${result.brokenAt}` : 'as a whole';
     const intact = result.through < 0 ? 'no entry verified' : `intact through seq ${result.through}`;
     writeLine(io.stdout, `broken: ${subject} ${where}: ${reasons[result.reason] ?? result.reason} (${result.reason}); ${intact}`);
   }
-  return result.ok ? ExitCode.ok : ExitCode.problems;
+  return result.ok && !tooMany ? ExitCode.ok : ExitCode.problems;
+}
+
+/** The first seq an export covers, as its manifest states it (null for an empty export). */
+async function exportStart(manifestPath: string): Promise<number | null> {
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { fromSeq?: unknown };
+  return typeof manifest.fromSeq === 'number' ? manifest.fromSeq : null;
 }
 
 async function verifyExport(line: CommandLine, io: CliIo, path: string): Promise<number> {
@@ -38,14 +64,17 @@ async function verifyExport(line: CommandLine, io: CliIo, path: string): Promise
   } catch {
     throw new CommandError(`export not found: ${path}`);
   }
+  const manifestPath = isDirectory ? join(path, 'manifest.json') : path;
   let result: AuditExportVerification;
+  let start: number | null;
   try {
-    result = await verifyAuditExport({ ...(isDirectory ? { dir: path } : { manifestPath: path }), publicKey });
+    result = await verifyAuditExport({ manifestPath, publicKey });
+    start = await exportStart(manifestPath);
   } catch (error) {
     // An unreadable or foreign manifest, a JSONL file that is gone.
     throw new CommandError(`cannot read the export at ${path}: ${describeError(error)}`);
   }
-  return report(io, line, result, 'export');
+  return report(io, line, result, 'export', start ?? result.through + 1);
 }
 
 /** `atg audit verify`: the chain in the database, or an export (`--file`) offline. */
@@ -60,7 +89,8 @@ export async function auditVerifyCommand(line: CommandLine, io: CliIo): Promise<
       ...(line.to === undefined ? {} : { to: line.to }),
       ...(publicKey === undefined ? {} : { publicKey }),
     });
-    return report(io, line, result, 'audit chain');
+    // The CLI's store keeps its whole chain: without --from, verification starts at seq 0.
+    return report(io, line, result, 'audit chain', line.from ?? 0);
   } finally {
     await store.close();
   }
