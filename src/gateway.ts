@@ -16,6 +16,7 @@ import {
   type AuditCheckpointOptions,
   type AuditLog,
   type AuditSink,
+  type AuditSinkDrop,
   type AuditVerification,
   type AuditVerificationKey,
   type AuditExportManifest,
@@ -182,6 +183,17 @@ export interface GatewayOptions {
     checkpoints?: AuditCheckpointOptions;
     /** Keys that verify checkpoints in `verifyAudit` (default: the checkpoint key's public half). */
     verificationKeys?: AuditVerificationKey[];
+    /** Entries a sink may have waiting behind the batch it is writing before more are dropped. Default 10,000. */
+    sinkQueueLimit?: number;
+    /** How long `close()` lets sinks finish their queues before the rest is dropped (ms). Default 10,000. */
+    sinkCloseTimeoutMs?: number;
+    /**
+     * Told of every run of entries a sink did not get: its queue was full, its write failed,
+     * the gateway closed first, or the store's write timed out and never proved to have landed.
+     * `onError` is told too (a full queue at most once every 5 s per sink; a failed write
+     * through the sink's error).
+     */
+    onSinkDrop?: (droppedEntries: number, sink: AuditSink, drop: AuditSinkDrop) => void;
   };
   /** MCP endpoint settings. */
   mcp?: {
@@ -304,6 +316,9 @@ const optionsSchema = z
         onAuditError: z.function().optional(),
         checkpoints: z.record(z.string(), z.unknown()).optional(),
         verificationKeys: z.array(z.unknown()).optional(),
+        sinkQueueLimit: z.number().int().min(0).optional(),
+        sinkCloseTimeoutMs: z.number().int().min(0).max(2_147_483_647).optional(),
+        onSinkDrop: z.function().optional(),
       })
       .strict()
       .optional(),
@@ -515,7 +530,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!isUnexpected(error)) return;
     if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') {
       const at = now();
-      if (at - storeOutageReportedAt < STORE_OUTAGE_REPORT_MS) return;
+      if (at - storeOutageReportedAt < OUTAGE_REPORT_MS) return;
       storeOutageReportedAt = at;
     }
     reportError(reported);
@@ -598,6 +613,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     throw new TypeError(`createGateway: policy: ${(error as Error).message}`);
   }
 
+  // A stuck sink drops batch after batch: onError hears of a full queue once every 5 s per
+  // sink, with what was dropped since. A failed write was told through onSinkError already.
+  const sinkDrops = new WeakMap<AuditSink, { reportedAt: number; unreported: number }>();
+  const reportSinkDrop = (droppedEntries: number, sink: AuditSink, drop: AuditSinkDrop) => {
+    if (drop.reason === 'write_failed') return;
+    const state = sinkDrops.get(sink) ?? { reportedAt: Number.NEGATIVE_INFINITY, unreported: 0 };
+    sinkDrops.set(sink, state);
+    state.unreported += droppedEntries;
+    const at = now();
+    if (drop.reason === 'queue_full' && at - state.reportedAt < OUTAGE_REPORT_MS) return;
+    reportError(
+      new Error(`An audit sink did not get ${state.unreported} audit entries (${drop.reason}; the last up to seq ${drop.toSeq})`),
+    );
+    state.reportedAt = at;
+    state.unreported = 0;
+  };
   const audit: AuditLog = createAuditLog({
     store,
     failMode: options.audit?.failMode ?? 'closed',
@@ -609,7 +640,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // The log guards this callback: a throwing one cannot break the trail.
       options.audit?.onAuditError?.(error, event);
     },
+    ...(options.audit?.sinkQueueLimit === undefined ? {} : { sinkQueueLimit: options.audit.sinkQueueLimit }),
+    ...(options.audit?.sinkCloseTimeoutMs === undefined ? {} : { sinkCloseTimeoutMs: options.audit.sinkCloseTimeoutMs }),
     onSinkError: (error: unknown) => reportError(error),
+    onSinkDrop: (droppedEntries, sink, drop) => {
+      try {
+        options.audit?.onSinkDrop?.(droppedEntries, sink, drop);
+      } finally {
+        reportSinkDrop(droppedEntries, sink, drop);
+      }
+    },
   });
 
   // Store-held tools and rules: loaded before the first call, reloaded on every change here,
@@ -1220,8 +1260,11 @@ function requestUrl(request: Request): URL {
   }
 }
 
-/** How often `onError` is told that the store is out of reach, at most (ms): as often as its callers retry. */
-const STORE_OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
+/**
+ * How often `onError` is told of an ongoing failure, at most (ms): a store out of reach (as
+ * often as its callers retry), a sink whose queue keeps overflowing.
+ */
+const OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
 
 /** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
 /** Record statuses that are a call's outcome: an incomplete call holding one is not unknown. */

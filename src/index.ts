@@ -56,6 +56,8 @@ export type {
   AuditExportManifest,
   AuditLog,
   AuditSink,
+  AuditSinkDrop,
+  AuditSinkDropReason,
   AuditVerification,
   AuditVerificationKey,
   AuditSigningKey,

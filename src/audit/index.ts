@@ -15,6 +15,8 @@ export {
   type AuditEventInput,
   type AuditLog,
   type AuditLogOptions,
+  type AuditSinkDrop,
+  type AuditSinkDropReason,
   createAuditLog,
 } from './log.js';
 export type { AuditBreakReason, AuditSink, AuditVerification } from './types.js';

@@ -19,7 +19,8 @@ import type { AuditEntry } from '../store/types.js';
  */
 export interface AuditSink {
   /**
-   * Receives the entries this gateway instance committed, consecutive and in chain order.
+   * Receives the entries this gateway instance committed, consecutive and in chain order,
+   * apart from runs the audit log reports as dropped (`onSinkDrop`).
    * With several instances on one SQL store, each instance's sinks get that instance's
    * entries only: the chain's other entries are in the store (or in the other instances'
    * sinks), so a sink file of one instance alone does not verify as a whole chain.
