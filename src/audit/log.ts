@@ -218,8 +218,14 @@ class StoreAuditLog implements AuditLog {
     if (!(this.appendTimeoutMs > 0) || !Number.isFinite(this.appendTimeoutMs)) {
       throw new TypeError('createAuditLog: appendTimeoutMs must be a positive number');
     }
-    this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 500);
-    this.maxConflictRetries = Math.max(0, options.maxConflictRetries ?? 20);
+    this.maxBatchSize = options.maxBatchSize ?? 500;
+    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {
+      throw new TypeError('createAuditLog: maxBatchSize must be an integer, 1 or more');
+    }
+    this.maxConflictRetries = options.maxConflictRetries ?? 20;
+    if (!Number.isInteger(this.maxConflictRetries) || this.maxConflictRetries < 0) {
+      throw new TypeError('createAuditLog: maxConflictRetries must be an integer, 0 or more');
+    }
     this.now = options.now ?? (() => new Date());
     const clock = options.now;
     this.timestamp = clock === undefined ? () => isoTimestamp(Date.now()) : () => clock().toISOString();

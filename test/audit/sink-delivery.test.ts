@@ -310,4 +310,15 @@ describe('sink options', () => {
     }
     expect(() => createAuditLog({ store, sinkQueueLimit: 0, sinkCloseTimeoutMs: 0 })).not.toThrow();
   });
+
+  it('refuses a batch size or retry count that would spin or stop the log', () => {
+    const store = memoryStore();
+    for (const maxBatchSize of [Number.NaN, 0, 1.5]) {
+      expect(() => createAuditLog({ store, maxBatchSize })).toThrow(/maxBatchSize/);
+    }
+    for (const maxConflictRetries of [Number.NaN, -1, 0.5]) {
+      expect(() => createAuditLog({ store, maxConflictRetries })).toThrow(/maxConflictRetries/);
+    }
+    expect(() => createAuditLog({ store, maxBatchSize: 1, maxConflictRetries: 0 })).not.toThrow();
+  });
 });
