@@ -9,7 +9,8 @@ import type { JWK } from 'jose';
 import { GatewayError } from '../errors.js';
 import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
-import { type AuditChainVerification, verifyAuditEntries } from './verify.js';
+import type { AuditVerification } from './types.js';
+import { verifyAuditEntries } from './verify.js';
 
 /** `format` of an audit export manifest. */
 export const auditExportFormat = 'agent-tool-gateway/audit-export';
@@ -241,7 +242,7 @@ export interface VerifyAuditExportOptions {
  * public key was given), or a file that does not match its manifest.
  */
 export type AuditExportVerification =
-  | AuditChainVerification
+  | AuditVerification
   | {
       ok: false;
       through: number;

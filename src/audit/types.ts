@@ -49,4 +49,17 @@ export type AuditBreakReason =
  * The outcome of verifying an audit chain. `through` is the last sequence number verified
  * good (-1 when none was); on failure `brokenAt` is the first bad one.
  */
-export type AuditVerification = { ok: true; through: number } | { ok: false; through: number; brokenAt: number; reason: AuditBreakReason };
+export type AuditVerification = (
+  | { ok: true; through: number }
+  | { ok: false; through: number; brokenAt: number; reason: AuditBreakReason }
+) & {
+  /**
+   * With a public key: the highest seq of a checkpoint whose signature verified and whose
+   * hash is the chain's hash at that seq, so every entry up to it is signed for. Absent
+   * when no checkpoint vouched for any entry verified, and always without a key. Entries past
+   * it are vouched for by nothing signed: someone who can write the store can rewrite them
+   * and delete the checkpoints after them alike, so compare it with how far you expect
+   * signing to reach (and with checkpoints kept outside the store).
+   */
+  signedThrough?: number;
+};

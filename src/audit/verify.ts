@@ -29,22 +29,6 @@ export interface VerifyAuditEntriesOptions {
   throughHash?: string;
 }
 
-/**
- * The outcome of a verification ({@link AuditVerification}) and, when a public key was given,
- * how far signed checkpoints vouch for the chain.
- */
-export type AuditChainVerification = AuditVerification & {
-  /**
-   * With a public key: the highest seq of a checkpoint whose signature verified and whose
-   * hash is the chain's hash at that seq, so every entry up to it is signed for. Absent
-   * when no checkpoint vouched for any entry verified, and always without a key. Entries past
-   * it are vouched for by nothing signed: someone who can write the store can rewrite them
-   * and delete the checkpoints after them alike, so compare it with how far you expect
-   * signing to reach (and with checkpoints kept outside the store).
-   */
-  signedThrough?: number;
-};
-
 /** How far ahead a gap looks for the missing entry before calling it missing rather than reordered. */
 const reorderWindow = 1024;
 
@@ -82,7 +66,7 @@ class EntryReader {
   }
 }
 
-function broken(through: number, brokenAt: number, reason: AuditBreakReason, signedThrough: number | undefined): AuditChainVerification {
+function broken(through: number, brokenAt: number, reason: AuditBreakReason, signedThrough: number | undefined): AuditVerification {
   return { ok: false, through, brokenAt, reason, ...(signedThrough === undefined ? {} : { signedThrough }) };
 }
 
@@ -118,7 +102,7 @@ function isWellFormed(entry: unknown): entry is AuditEntry {
 export async function verifyAuditEntries(
   entries: AnyIterable<AuditEntry>,
   options: VerifyAuditEntriesOptions = {},
-): Promise<AuditChainVerification> {
+): Promise<AuditVerification> {
   const keys: PreparedVerificationKey[] | undefined =
     options.publicKey === undefined ? undefined : await prepareVerificationKeys(options.publicKey);
   const checkpoints = [...(options.checkpoints ?? [])].sort((left, right) => left.seq - right.seq);
@@ -240,7 +224,7 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  * // { ok: true, through: 1041, signedThrough: 1000 } or { ok: false, through: 17, brokenAt: 18, reason: 'edited' }
  * ```
  */
-export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditChainVerification> {
+export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
   const { store, to } = options;
   const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
   // A store that never trims: entries missing from the start were deleted.

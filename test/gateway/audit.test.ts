@@ -182,13 +182,13 @@ describe('verification and evidence', () => {
     expect(await verify()).toMatchObject({ ok: true });
     // A range past the chain's end, or backwards, vouches for nothing: 400.
     const head = (await store.getAuditHead())?.seq as number;
-    for (const query of [`from=${head + 2}`, 'from=999999999999999', 'from=5&to=2']) {
+    for (const query of [`from=${head + 1}`, `from=${head + 2}`, 'from=999999999999999', 'from=5&to=2']) {
       const answer = await gateway.fetch(jsonRequest(`/admin/audit/verify?${query}`, { key: adminTokens.auditor }));
       expect(answer.status, query).toBe(400);
       expect(((await answer.json()) as { error: { message: string } }).error.message).toMatch(/^Nothing to verify/);
     }
-    const atEnd = await gateway.fetch(jsonRequest(`/admin/audit/verify?from=${head + 1}`, { key: adminTokens.auditor }));
-    expect(await atEnd.json()).toEqual({ ok: true, through: head });
+    const atEnd = await gateway.fetch(jsonRequest(`/admin/audit/verify?from=${head}`, { key: adminTokens.auditor }));
+    expect(await atEnd.json()).toMatchObject({ ok: true, through: head });
 
     const dir = await mkdtemp(join(tmpdir(), 'atg-export-'));
     closers.push(() => rm(dir, { recursive: true, force: true }));
