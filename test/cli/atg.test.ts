@@ -411,7 +411,7 @@ describe('atg on a PGlite data directory', () => {
     const found = await atg(['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0']);
     expect(found.code).toBe(1);
     expect(found.stdout).toMatch(/^inv-lost {2}tool payments\.transfer {2}agent a-1 {2}started \S+ {2}\(audit seq 0\)\n/);
-    expect(found.stdout).toContain('1 incomplete invocation marked outcome_unknown.');
+    expect(found.stdout).toContain('1 incomplete invocation: 1 marked outcome_unknown.');
 
     const again = await atg(['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0', '--json']);
     expect(again.code).toBe(0);

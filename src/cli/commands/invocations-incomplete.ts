@@ -23,12 +23,19 @@ export async function invocationsIncompleteCommand(line: CommandLine, io: CliIo)
     else if (found.length === 0) writeLine(io.stdout, 'No incomplete invocations.');
     else {
       for (const call of found) {
+        const marked = call.status === 'outcome_unknown' ? '' : `  ${call.status}: outcome event recovered from its record`;
         writeLine(
           io.stdout,
-          `${call.invocationId}  tool ${call.tool ?? '?'}  agent ${call.agentId ?? '?'}  started ${call.startedAt}  (audit seq ${call.startSeq})`,
+          `${call.invocationId}  tool ${call.tool ?? '?'}  agent ${call.agentId ?? '?'}  started ${call.startedAt}  (audit seq ${call.startSeq})${marked}`,
         );
       }
-      writeLine(io.stdout, `${found.length} incomplete invocation${found.length === 1 ? '' : 's'} marked outcome_unknown.`);
+      const unknown = found.filter((call) => call.status === 'outcome_unknown').length;
+      const recovered = found.length - unknown;
+      writeLine(
+        io.stdout,
+        `${found.length} incomplete invocation${found.length === 1 ? '' : 's'}: ${unknown} marked outcome_unknown` +
+          (recovered === 0 ? '.' : `, ${recovered} with the outcome their record held.`),
+      );
     }
     return found.length === 0 ? ExitCode.ok : ExitCode.problems;
   } finally {
