@@ -442,14 +442,22 @@ export interface GatewayAdmin {
    * Re-seals every stored secret under the active key (after adding a new key to the
    * keyring, optionally passed here) and reports the counts: tools read, secret headers
    * re-sealed and already current, tools whose secrets no key in the keyring opens
-   * (`unreadable`, left as they are: send their secrets again), and held inputs of calls
+   * (`unreadable`, left as they are: send their secrets again), held inputs of calls
    * awaiting approval or execution re-sealed (`approvals`; those held before the vault had
-   * a key are sealed now).
+   * a key are sealed now), and approvals whose held input no key opens
+   * (`unreadableApprovals`: those calls cannot run). Unreadable items never stop the rotation.
    */
   rotateSecrets(
     options?: { encryptionKey?: string | Keyring },
     principal?: AdminPrincipal,
-  ): Promise<{ tools: number; resealed: number; unchanged: number; unreadable: string[]; approvals: number }>;
+  ): Promise<{
+    tools: number;
+    resealed: number;
+    unchanged: number;
+    unreadable: string[];
+    approvals: number;
+    unreadableApprovals: string[];
+  }>;
 }
 
 /** @internal The default request body limit (`maxBodyBytes`): 1 MiB. */
@@ -1091,7 +1099,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           throw new GatewayError({ code: 'BAD_REQUEST', message: (error as Error).message });
         }
       }
-      const counts = { ...(await toolAdministration.reseal()), approvals: await approvals.resealHeldInputs() };
+      const tools = await toolAdministration.reseal();
+      const held = await approvals.resealHeldInputs();
+      const counts = { ...tools, approvals: held.resealed, unreadableApprovals: held.unreadable };
       await adminEvent('admin.secrets.rotated', principal, { ...counts, activeKeyId: vault.activeKeyId ?? null });
       return counts;
     },

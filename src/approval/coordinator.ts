@@ -474,23 +474,34 @@ export class ApprovalCoordinator {
 
   /**
    * Seals the held input of every call still waiting to run (pending or approved) under the
-   * vault's active key, so that retired keys can leave the keyring. Returns how many changed.
-   * A call decided meanwhile is read again; one that ran or ended needs its input no more.
+   * vault's active key, so that retired keys can leave the keyring. Returns how many changed,
+   * and the ids of approvals whose input no key in the keyring opens (left as they are: those
+   * calls cannot run). A call decided meanwhile is read again; one that ran or ended needs
+   * its input no more.
    */
-  async resealHeldInputs(): Promise<number> {
-    let count = 0;
+  async resealHeldInputs(): Promise<{ resealed: number; unreadable: string[] }> {
+    let resealed = 0;
+    const unreadable: string[] = [];
     for (const status of ['pending', 'approved'] as const) {
       let cursor: string | undefined;
       do {
         const page = await this.deps.store.listApprovals({ status, limit: 200, ...(cursor ? { cursor } : {}) });
         for (const listed of page.items) {
           let approval: ApprovalRecord | undefined = listed;
-          while (approval !== undefined && (approval.status === 'pending' || approval.status === 'approved')) {
-            const heldInput = this.options.sealing.reseal(approval.heldInput, approval.id);
+          // Each retry follows a decision or a claim made meanwhile: a few at most.
+          for (let attempt = 0; attempt < 5 && (approval?.status === 'pending' || approval?.status === 'approved'); attempt++) {
+            let heldInput: unknown;
+            try {
+              heldInput = this.options.sealing.reseal(approval.heldInput, approval.id);
+            } catch (error) {
+              if (!(error instanceof GatewayError) || error.code !== 'SECRET_UNAVAILABLE') throw error;
+              if (!unreadable.includes(approval.id)) unreadable.push(approval.id);
+              break;
+            }
             if (heldInput === undefined) break;
             const { status: current } = approval;
             if (await this.deps.store.transitionApproval(approval.id, current, { status: current, heldInput })) {
-              count++;
+              resealed++;
               break;
             }
             approval = await this.deps.store.getApproval(approval.id);
@@ -499,7 +510,7 @@ export class ApprovalCoordinator {
         cursor = page.nextCursor;
       } while (cursor !== undefined);
     }
-    return count;
+    return { resealed, unreadable };
   }
 
   /** Expires every pending approval whose time is up. Returns how many. */

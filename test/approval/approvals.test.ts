@@ -366,6 +366,31 @@ describe('held input at rest', () => {
     expect(counter.runs).toBe(2);
   });
 
+  it('held under a key no longer in the keyring: named by a rotation, which goes on with the others', async () => {
+    const store = memoryStore();
+    const k1 = generateEncryptionKey();
+    const k2 = generateEncryptionKey();
+    const k3 = generateEncryptionKey();
+    const { invoke } = await setup({ store, encryptionKey: { active: 'k1', keys: { k1 } } });
+    const lost = await invoke({ orderId: 'O-LOST', amount: 1 });
+    // Another instance on the same store, whose keyring never had k1.
+    const counter = { runs: 0 };
+    const other = createGateway({ store, tools: [refundTool(counter)], policy, admin, encryptionKey: { active: 'k2', keys: { k2 } } });
+    gateways.push(other);
+    const { apiKey } = await other.admin.createAgent({ name: 'other-bot' });
+    const held = await other.fetch(
+      jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input: { orderId: 'O-KEPT', amount: 2 } } }),
+    );
+    const kept = ((await held.json()) as { approval: { id: string } }).approval.id;
+
+    const counts = await other.admin.rotateSecrets({ encryptionKey: { active: 'k3', keys: { k2, k3 } } });
+    expect(counts).toMatchObject({ approvals: 1, unreadableApprovals: [lost.body.approval.id] });
+    const rotated = (await other.admin.listAudit({ type: 'admin.secrets.rotated' })).items[0]?.event.data;
+    expect(rotated).toMatchObject({ approvals: 1, unreadableApprovals: [lost.body.approval.id], activeKeyId: 'k3' });
+    const result = await other.admin.decide(kept, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-KEPT', refunded: 2 } });
+  });
+
   it('held before the vault had a key: still runs once a key is configured, and the next rotation seals it', async () => {
     const store = memoryStore();
     const { invoke } = await setup({ store });

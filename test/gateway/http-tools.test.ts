@@ -374,13 +374,20 @@ describe('admin: tools', () => {
     const counts = await gateway.admin.rotateSecrets({
       encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } },
     });
-    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0, unreadable: [], approvals: 0 });
+    expect(counts).toEqual({ tools: 1, resealed: 1, unchanged: 0, unreadable: [], approvals: 0, unreadableApprovals: [] });
     const outcomes = await Promise.all(inFlight);
     expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
     const after = await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: 'after' } });
     expect(after.status).toBe('succeeded');
     expect(upstream.seen.every((request) => request.authorization === TOKEN)).toBe(true);
-    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 1, resealed: 0, unchanged: 1, unreadable: [], approvals: 0 });
+    expect(await gateway.admin.rotateSecrets()).toEqual({
+      tools: 1,
+      resealed: 0,
+      unchanged: 1,
+      unreadable: [],
+      approvals: 0,
+      unreadableApprovals: [],
+    });
   });
 
   it('a rotation goes past a tool whose secrets no key opens, and names it', async () => {
@@ -408,7 +415,7 @@ describe('admin: tools', () => {
     const counts = await gateway.admin.rotateSecrets({
       encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: generateEncryptionKey() } },
     });
-    expect(counts).toEqual({ tools: 2, resealed: 1, unchanged: 0, unreadable: ['crm.broken'], approvals: 0 });
+    expect(counts).toEqual({ tools: 2, resealed: 1, unchanged: 0, unreadable: ['crm.broken'], approvals: 0, unreadableApprovals: [] });
     expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).status).toBe('succeeded');
     const rotated = (await gateway.admin.listAudit({ type: 'admin.secrets.rotated' })).items[0]?.event.data;
     expect(rotated).toMatchObject({ unreadable: ['crm.broken'], activeKeyId: 'k2' });
@@ -437,7 +444,14 @@ describe('admin: tools', () => {
     expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).status).toBe('succeeded');
     expect(upstream.seen.at(-1)?.authorization).toBe('Bearer new-token-0002');
     // Every secret is under the new key now.
-    expect(await gateway.admin.rotateSecrets()).toEqual({ tools: 4, resealed: 0, unchanged: 4, unreadable: [], approvals: 0 });
+    expect(await gateway.admin.rotateSecrets()).toEqual({
+      tools: 4,
+      resealed: 0,
+      unchanged: 4,
+      unreadable: [],
+      approvals: 0,
+      unreadableApprovals: [],
+    });
 
     // Two updates from the same read: the second is refused, not silently lost.
     const updates = await Promise.allSettled([
