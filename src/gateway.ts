@@ -62,6 +62,7 @@ import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
 import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
 import { PACKAGE_VERSION } from './version.js';
 import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
+import { callGuarded } from './util/guarded-callback.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { memoryStore } from './store/memory.js';
 import type {
@@ -523,13 +524,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const basePath = options.basePath ?? '';
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxWaitSeconds = options.maxWaitSeconds ?? 60;
-  const reportError = (error: unknown) => {
-    try {
-      options.onError?.(error);
-    } catch {
-      // A failing error hook must not take the gateway down.
-    }
-  };
+  // A failing error hook, async or not, must not take the gateway down.
+  const reportError = (error: unknown) => callGuarded(() => options.onError?.(error));
   // While the store is out of reach every call fails alike: onError hears of it once every
   // 5 s (the Retry-After its callers get), not once per call.
   let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
@@ -622,20 +618,30 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   // A stuck sink drops batch after batch: onError hears of a full queue once every 5 s per
-  // sink, with what was dropped since. A failed write was told through onSinkError already.
-  const sinkDrops = new WeakMap<AuditSink, { reportedAt: number; unreported: number }>();
+  // sink, with what was dropped since, and of the rest at close(). Other drops are told each
+  // time; a failed write was told through onSinkError already.
+  const tellSinkDrop = (droppedEntries: number, reason: string, toSeq: number) =>
+    reportError(new Error(`An audit sink did not get ${droppedEntries} audit entries (${reason}; the last up to seq ${toSeq})`));
+  const queueFullDrops = new Map<AuditSink, { reportedAt: number; unreported: number; toSeq: number }>();
+  const tellQueueFull = (state: { unreported: number; toSeq: number }) => {
+    if (state.unreported === 0) return;
+    tellSinkDrop(state.unreported, 'queue_full', state.toSeq);
+    state.unreported = 0;
+  };
   const reportSinkDrop = (droppedEntries: number, sink: AuditSink, drop: AuditSinkDrop) => {
     if (drop.reason === 'write_failed') return;
-    const state = sinkDrops.get(sink) ?? { reportedAt: Number.NEGATIVE_INFINITY, unreported: 0 };
-    sinkDrops.set(sink, state);
+    if (drop.reason !== 'queue_full') return tellSinkDrop(droppedEntries, drop.reason, drop.toSeq);
+    let state = queueFullDrops.get(sink);
+    if (state === undefined) {
+      state = { reportedAt: Number.NEGATIVE_INFINITY, unreported: 0, toSeq: -1 };
+      queueFullDrops.set(sink, state);
+    }
     state.unreported += droppedEntries;
+    state.toSeq = drop.toSeq;
     const at = now();
-    if (drop.reason === 'queue_full' && at - state.reportedAt < OUTAGE_REPORT_MS) return;
-    reportError(
-      new Error(`An audit sink did not get ${state.unreported} audit entries (${drop.reason}; the last up to seq ${drop.toSeq})`),
-    );
+    if (at - state.reportedAt < OUTAGE_REPORT_MS) return;
     state.reportedAt = at;
-    state.unreported = 0;
+    tellQueueFull(state);
   };
   const audit: AuditLog = createAuditLog({
     store,
@@ -643,17 +649,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     ...(options.audit?.appendTimeoutMs === undefined ? {} : { appendTimeoutMs: options.audit.appendTimeoutMs }),
     ...(options.auditSinks === undefined ? {} : { sinks: options.auditSinks }),
     ...(options.audit?.checkpoints === undefined ? {} : { checkpoints: options.audit.checkpoints }),
+    // The log guards these callbacks, a throwing or rejecting one included: what they return goes back to it.
     onAuditError: (error, event) => {
       reportError(error);
-      // The log guards this callback: a throwing one cannot break the trail.
-      options.audit?.onAuditError?.(error, event);
+      return options.audit?.onAuditError?.(error, event);
     },
     ...(options.audit?.sinkQueueLimit === undefined ? {} : { sinkQueueLimit: options.audit.sinkQueueLimit }),
     ...(options.audit?.sinkCloseTimeoutMs === undefined ? {} : { sinkCloseTimeoutMs: options.audit.sinkCloseTimeoutMs }),
     onSinkError: (error: unknown) => reportError(error),
     onSinkDrop: (droppedEntries, sink, drop) => {
       try {
-        options.audit?.onSinkDrop?.(droppedEntries, sink, drop);
+        return options.audit?.onSinkDrop?.(droppedEntries, sink, drop);
       } finally {
         reportSinkDrop(droppedEntries, sink, drop);
       }
@@ -1222,6 +1228,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (refreshTimer !== undefined) clearInterval(refreshTimer);
       unwatch?.();
       await audit.close();
+      for (const state of queueFullDrops.values()) tellQueueFull(state);
       await upstream.close();
       await store.close();
     },

@@ -9,6 +9,7 @@ import { type AuditSigningKey, type PreparedSigningKey, getAuditPublicJwk, prepa
 import { SinkDispatcher } from './sink-dispatcher.js';
 import type { AuditSink } from './types.js';
 import type { JWK } from 'jose';
+import { callGuarded } from '../util/guarded-callback.js';
 
 /** An event to append: `id` and `at` are filled in when absent. */
 export type AuditEventInput = Omit<AuditEvent, 'id' | 'at'> & Partial<Pick<AuditEvent, 'id' | 'at'>>;
@@ -475,11 +476,7 @@ class StoreAuditLog implements AuditLog {
   }
 
   private fail(pending: PendingAppend, error: GatewayError): void {
-    try {
-      this.options.onAuditError?.(error, pending.event);
-    } catch {
-      // A throwing callback must not break the audit log.
-    }
+    callGuarded(() => this.options.onAuditError?.(error, pending.event));
     if (this.failOpen) pending.resolve(undefined);
     else pending.reject(error);
   }

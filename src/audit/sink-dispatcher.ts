@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../store/types.js';
 import type { AuditSinkDrop, AuditSinkDropReason } from './log.js';
 import type { AuditSink } from './types.js';
+import { callGuarded } from '../util/guarded-callback.js';
 
 /** Callbacks and bounds of a {@link SinkDispatcher}. */
 export interface SinkDispatcherOptions {
@@ -121,14 +122,6 @@ export class SinkDispatcher {
   }
 
   private report(callback: () => unknown): void {
-    try {
-      const result = callback();
-      // An async callback that rejects must not become an unhandled rejection.
-      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-        (result as PromiseLike<unknown>).then(undefined, () => undefined);
-      }
-    } catch {
-      // A throwing callback must not break the audit log.
-    }
+    callGuarded(callback);
   }
 }

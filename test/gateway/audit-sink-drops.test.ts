@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { type AuditEntry, type AuditSink, type AuditSinkDrop, createGateway, defineTool } from '../../src/index.js';
+import {
+  type AuditEntry,
+  type AuditSink,
+  type AuditSinkDrop,
+  type Store,
+  createGateway,
+  defineTool,
+  memoryStore,
+} from '../../src/index.js';
 
 const ping = defineTool({
   name: 'ping',
@@ -7,6 +15,23 @@ const ping = defineTool({
   inputSchema: { type: 'object', properties: {} } as const,
   handler: () => ({ ok: true }),
 });
+
+/** A memory store whose chain refuses every append after the first `n`. */
+function brokenAfter(n: number): Store {
+  const inner = memoryStore();
+  let appends = 0;
+  return new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property === 'appendAudit') {
+        return async (entries: AuditEntry[]) => {
+          if (++appends > n) throw new Error('disk full');
+          return target.appendAudit(entries);
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
 
 /** A sink whose writes wait until `release()`. */
 function stuckSink() {
@@ -56,8 +81,47 @@ describe('audit sink drops through createGateway', () => {
     await gateway.invoke({ agentId: agent.id, tool: 'ping' });
     expect(errors).toHaveLength(2);
     expect(errors[1]?.message).toContain(`did not get ${droppedAtReport[1]} audit entries (queue_full`);
+    // More drops within 5 s are told at close(): every dropped entry is counted once.
+    for (let index = 0; index < 3; index++) await gateway.invoke({ agentId: agent.id, tool: 'ping' });
+    expect(errors).toHaveLength(2);
     release();
     await gateway.close();
+    const told = errors.map((error) => Number(/did not get (\d+) audit entries \(queue_full/.exec(error.message)?.[1]));
+    expect(told).toHaveLength(3);
+    expect(told.reduce((sum, count) => sum + count, 0)).toBe(dropped());
+  });
+
+  it('ignore an async onSinkDrop, onAuditError or onError that rejects', async () => {
+    const { sink, release } = stuckSink();
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      const gateway = createGateway({
+        tools: [ping],
+        policy: [{ id: 'all', effect: 'allow' }],
+        auditSinks: [sink],
+        store: brokenAfter(3),
+        audit: {
+          failMode: 'open',
+          sinkQueueLimit: 0,
+          onSinkDrop: async () => Promise.reject(new Error('hook failed')),
+          onAuditError: async () => Promise.reject(new Error('hook failed')),
+        },
+        onError: async () => Promise.reject(new Error('hook failed')),
+      });
+      const { agent } = await gateway.admin.createAgent({ name: 'a' });
+      for (let index = 0; index < 4; index++) {
+        expect((await gateway.invoke({ agentId: agent.id, tool: 'ping' })).status).toBe('succeeded');
+      }
+      release();
+      await gateway.close();
+      // Rejections surface a turn or two later, if at all.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+    expect(unhandled).toEqual([]);
   });
 
   it('report what a sink still had queued when close() gave up on it', async () => {
@@ -75,12 +139,15 @@ describe('audit sink drops through createGateway', () => {
     for (let index = 0; index < 3; index++) await gateway.invoke({ agentId: agent.id, tool: 'ping' });
     // The first write never finishes while close() waits: it gives up at once.
     await gateway.close();
-    release();
     expect(drops.map((drop) => drop.reason)).toContain('closed');
     expect(errors.some((error) => /\(closed; /.test(error.message))).toBe(true);
-    // Nothing reached the sink after it was given up on: what it got and what was dropped add up.
+    // The write under way finishes once let go; nothing given up on reaches the sink.
+    release();
+    while (written.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 10));
     const droppedSeqs = drops.flatMap((drop) => Array.from({ length: drop.toSeq - drop.fromSeq + 1 }, (_, i) => drop.fromSeq + i));
-    expect(written.filter((seq) => droppedSeqs.includes(seq))).toEqual([]);
+    expect(written).toEqual([0]);
+    expect(droppedSeqs[0]).toBe(1);
   });
 
   it('refuses limits that cannot work', () => {
