@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 export interface Keyring {
   /** Id of the key that seals. Must be a key of `keys`. */
   active: string;
-  /** Key id → base64 of exactly 32 random bytes. Ids: 1-64 of `A-Z a-z 0-9 _ -`. */
+  /** Key id → base64 of exactly 32 random bytes. Ids: 1-64 of `A-Z a-z 0-9 _ -`, not 43 of them (a key's form). */
   keys: Record<string, string>;
 }
 
@@ -57,7 +57,8 @@ function decodeKey(keyId: string, encoded: unknown): Uint8Array {
 
 /**
  * Validates an `encryptionKey` option (one base64 key, or a {@link Keyring}) and decodes it.
- * Throws a TypeError naming the faulty key id; the key material never appears in a message.
+ * Throws a TypeError naming the faulty key id where it is a valid id; the key material never
+ * appears in a message (an id with a key's form is refused without being printed).
  */
 export function loadKeyring(encryptionKey: string | Keyring): LoadedKeyring {
   if (typeof encryptionKey === 'string') {
@@ -73,8 +74,14 @@ export function loadKeyring(encryptionKey: string | Keyring): LoadedKeyring {
   const decoded = new Map<string, Uint8Array>();
   for (const [keyId, encoded] of Object.entries(keys)) {
     // Neither a faulty id nor `active` is echoed: a key put in its place would be printed.
+    // Ids are named in other messages, so one with a key's form is refused unprinted.
     if (!KEY_ID.test(keyId)) {
       throw new TypeError(`a keyring key id (${keyId.length} characters) is invalid: use 1-64 of A-Z a-z 0-9 _ -`);
+    }
+    if (BASE64_32_BYTES.test(keyId)) {
+      throw new TypeError(
+        'a keyring key id has the form of an encryption key (43 base64 characters): ids name keys; put the key as its value',
+      );
     }
     decoded.set(keyId, decodeKey(keyId, encoded));
   }

@@ -141,13 +141,19 @@ describe('vault: keys', () => {
       }
       return 'no error';
     };
+    const urlSafeKey = Buffer.alloc(32, 0x5a).toString('base64url');
     for (const encryptionKey of [
       { active: keyB, keys: { k1: keyA, k2: keyB } },
       { active: 'k1', keys: { k1: keyA, [`${keyB}`]: keyB } },
+      // A URL-safe key is a valid id's characters: as an id, swapped with its id, or named by active.
+      { active: 'k1', keys: { [urlSafeKey]: 'k1' } },
+      { active: 'k1', keys: { [urlSafeKey]: keyA } },
+      { active: urlSafeKey, keys: { k1: keyA } },
     ]) {
       const message = messageOf(() => createVault({ encryptionKey }));
       expect(message).toMatch(/keyring/);
       expect(message).not.toContain(keyB);
+      expect(message).not.toContain(urlSafeKey);
     }
     // URL-safe alphabet and missing padding are accepted.
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
