@@ -324,11 +324,33 @@ class StoreAuditLog implements AuditLog {
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) await this.checkpoint();
     while (this.checkpointRunning !== undefined) await this.checkpointRunning;
-    // Writes still unanswered may yet land in the store; the sinks will not get them.
-    for (const dispatcher of this.dispatchers) dispatcher.drop(this.unsettled, 'unconfirmed');
+    // One last look at the store's head: a write that timed out but landed, with nothing
+    // after it, goes to the sinks. Others may yet land in the store; the sinks will not get them.
+    const unsettled = this.unsettled;
     this.unsettled = [];
+    const head = unsettled.length === 0 ? undefined : await this.headWithin(this.appendTimeoutMs);
+    const last = unsettled.at(-1)?.at(-1);
+    if (head !== undefined && last !== undefined && head.seq === last.seq && head.hash === last.hash) {
+      this.afterCommit(unsettled.pop() as AuditEntry[]);
+    }
+    for (const dispatcher of this.dispatchers) dispatcher.drop(unsettled, 'unconfirmed');
     await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.close(this.sinkCloseTimeoutMs)));
     if (this.watchdog !== undefined) clearTimeout(this.watchdog);
+  }
+
+  /** The store's head, or undefined when it cannot be read within `milliseconds`. */
+  private async headWithin(milliseconds: number): Promise<AuditEntry | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      const handle = setTimeout(() => resolve(undefined), milliseconds);
+      handle.unref?.();
+      timer = handle;
+    });
+    try {
+      return await Promise.race([this.store.getAuditHead().catch(() => undefined), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async drain(): Promise<void> {

@@ -263,6 +263,20 @@ describe('entries of a timed-out append', () => {
     gate.resolve();
   });
 
+  it('that landed before close() go to the sinks: close() looks at the head once more', async () => {
+    const gate = deferred();
+    const store = slowFirstAppend(memoryStore(), gate.promise);
+    const sink = recordingSink();
+    const drops: DropRecord[] = [];
+    const audit = createAuditLog({ store, sinks: [sink], appendTimeoutMs: 10, onSinkDrop: (...drop) => drops.push(drop) });
+    await expect(audit.append(sampleEvent(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    gate.resolve();
+    expect(await store.firstAppend).toBe(true);
+    await audit.close();
+    expect(sink.received).toEqual([0]);
+    expect(drops).toEqual([]);
+  });
+
   it('that the store no longer keeps when the log looks are reported as unconfirmed', async () => {
     const inner = memoryStore({ maxRecords: 10 });
     const gate = deferred();
