@@ -217,8 +217,10 @@ export interface GatewayOptions {
     /**
      * How the endpoint names itself to clients (`initialize`, `server/discover`, and the
      * `_meta` of every 2026-era result), with an optional display `title`, `websiteUrl`
-     * (http or https), `description` and `icons` (each `src` an http(s) URL or a `data:`
-     * URI; up to 8). Default `{ name: 'agent-tool-gateway', version: <this package's version> }`.
+     * (http or https), `description` and `icons` (each `src` an http(s) URL or a
+     * `data:image/…` URI of at most 64 KiB; up to 8). The description and icons are sent
+     * with `initialize` and `server/discover` only. Default
+     * `{ name: 'agent-tool-gateway', version: <this package's version> }`.
      */
     serverInfo?: McpServerInfo;
     /** Guidance for the models using these tools, sent with `initialize` and `server/discover`. */
@@ -340,10 +342,9 @@ const optionsSchema = z
               .array(
                 z
                   .object({
-                    src: z.union([
-                      z.url({ protocol: /^https?$/ }),
-                      z.string().regex(/^data:image\/[\w.+-]+[;,]/i, 'must be a data:image URI'),
-                    ]),
+                    src: z
+                      .union([z.url({ protocol: /^https?$/ }), z.string().regex(/^data:image\/[\w.+-]+[;,]/i, 'must be a data:image URI')])
+                      .refine((src) => src.length <= 65_536, 'must be at most 64 KiB'),
                     mimeType: z.string().min(1).optional(),
                     sizes: z.array(z.string().regex(/^(?:\d+x\d+|any)$/, 'must be WxH or any')).optional(),
                     theme: z.enum(['light', 'dark']).optional(),

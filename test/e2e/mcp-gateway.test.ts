@@ -241,6 +241,7 @@ describe('MCP server identity', () => {
         { name: 'x', version: '1', icons: [{ src: 'https://acme.example/i.png', sizes: ['big'] }] },
         { name: 'x', version: '1', icons: [{ src: 'https://acme.example/i.png', theme: 'blue' }] },
         { name: 'x', version: '1', description: '' },
+        { name: 'x', version: '1', icons: [{ src: `data:image/png;base64,${'A'.repeat(70_000)}` }] },
       ]) {
         expect(() => createGateway({ mcp: { serverInfo: serverInfo as never } })).toThrow(/serverInfo/);
       }

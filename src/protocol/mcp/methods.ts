@@ -68,15 +68,15 @@ function inBandError(id: JsonRpcId, code: number, message: string): Reply {
 /** Creates the methods. */
 export function createMethods(backend: McpBackend, options: McpOptions, indexListing: ListingIndexer): Methods {
   const { name, version, title, websiteUrl, description, icons } = options.serverInfo;
+  // Every 2026-era result names the server: the identity, without the description and icons
+  // (which may be data: URIs), so that they do not ride on every answer.
+  const identity = { name, version, ...(title === undefined ? {} : { title }), ...(websiteUrl === undefined ? {} : { websiteUrl }) };
   const serverInfo = {
-    name,
-    version,
-    ...(title === undefined ? {} : { title }),
-    ...(websiteUrl === undefined ? {} : { websiteUrl }),
+    ...identity,
     ...(description === undefined ? {} : { description }),
     ...(icons === undefined ? {} : { icons: icons.map(({ src, mimeType, sizes, theme }) => ({ src, mimeType, sizes, theme })) }),
   };
-  const serverInfoMeta = { [serverInfoMetaKey]: serverInfo };
+  const serverInfoMeta = { [serverInfoMetaKey]: identity };
   const modernMetaJson = JSON.stringify(serverInfoMeta);
   const instructions = options.instructions;
 
@@ -88,7 +88,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
     ...(instructions === undefined ? {} : { instructions }),
     ttlMs: discoverTtlMs,
     cacheScope: 'public',
-    _meta: serverInfoMeta,
+    _meta: { [serverInfoMetaKey]: serverInfo },
   });
 
   function initializeResultJson(version: LegacyProtocolVersion): string {

@@ -27,6 +27,19 @@ describe('MCP endpoint: 2026-07-28', () => {
     });
   });
 
+  it('sends the description and icons with server/discover, and the identity alone on other results', async () => {
+    const icons = [{ src: `data:image/png;base64,${'A'.repeat(4000)}`, mimeType: 'image/png', sizes: ['48x48'] }];
+    const serverInfo = { name: 'acme', version: '2.0.0', title: 'Acme', description: 'Refunds, governed.', icons };
+    const { handler } = createTestHandler(undefined, { serverInfo });
+    const discovered = await send(handler, modernPost('server/discover', {}, {}, 'discover-2'));
+    expect(discovered.body.result._meta).toEqual({ 'io.modelcontextprotocol/serverInfo': serverInfo });
+    const identity = { 'io.modelcontextprotocol/serverInfo': { name: 'acme', version: '2.0.0', title: 'Acme' } };
+    expect((await send(handler, modernPost('tools/list'))).body.result._meta).toEqual(identity);
+    const called = await send(handler, modernPost('tools/call', { name: 'greet', arguments: {} }));
+    expect(called.body.result._meta).toMatchObject(identity);
+    expect(JSON.stringify(called.body)).not.toContain('data:image');
+  });
+
   it('serves a request whose _meta omits clientInfo', async () => {
     const { handler } = createTestHandler();
     const meta = modernMeta();
