@@ -711,6 +711,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     ...(options.approver === undefined ? {} : { approver: options.approver }),
     sealing: heldInputSealing(vault),
     onError: reportError,
+    onFailure: (error) => reportUnexpected(error),
   });
   const deps: PipelineDependencies = {
     store,
@@ -1284,7 +1285,6 @@ function requestUrl(request: Request): URL {
  */
 const OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
 
-/** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
 /** Record statuses that are a call's outcome: an incomplete call holding one is not unknown. */
 const KNOWN_OUTCOMES: ReadonlySet<InvocationStatus> = new Set([
   'succeeded',
@@ -1296,6 +1296,7 @@ const KNOWN_OUTCOMES: ReadonlySet<InvocationStatus> = new Set([
   'cancelled',
 ]);
 
+/** What `onError` is told of: a failure of the gateway or of its store, not a refusal. */
 function isUnexpected(error: unknown): boolean {
   return !(error instanceof GatewayError) || error.code === 'INTERNAL' || error.code === 'STORE_UNAVAILABLE';
 }

@@ -56,6 +56,8 @@ export interface ApprovalCoordinatorOptions {
   /** Keeps the held input at rest (sealed when the vault has a key) and opens it for execution. */
   sealing: HeldInputSealing;
   onError(error: unknown): void;
+  /** Told what an approved run failed with; it reports failures of the gateway, not refusals, as the direct path does. */
+  onFailure(error: unknown): void;
 }
 
 /**
@@ -370,7 +372,7 @@ export class ApprovalCoordinator {
     } catch (error) {
       // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
       // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
-      if (!(error instanceof GatewayError) || error.code === 'INTERNAL') this.options.onError(error);
+      this.options.onFailure(error);
       upstreamStatus = upstreamStatusOf(error);
       const redacted = tool === undefined ? error : redactUpstreamError(this.deps, tool, decision?.redact, error);
       outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(redacted) };
