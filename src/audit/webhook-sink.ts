@@ -31,7 +31,7 @@ export interface WebhookSinkOptions {
   batchSize?: number;
   /** How long entries may wait for a fuller batch (ms). Default 1000. */
   flushIntervalMs?: number;
-  /** Most entries waiting to be sent; more are dropped and reported. Default 10000. */
+  /** Most entries waiting to be sent; more are dropped and reported (an empty queue takes a batch of any size). Default 10000. */
   maxQueue?: number;
   /**
    * Retries of a failed POST (network error, 408, 429, 5xx). Default 5. A 429 or 503 with a
@@ -207,7 +207,8 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
 
   return {
     write(entries) {
-      if (queue.length + entries.length > maxQueue) {
+      // The limit bounds the backlog: an empty queue takes a batch of any size.
+      if (queue.length > 0 && queue.length + entries.length > maxQueue) {
         report(() => options.onDrop?.(entries.length, 'queue_full'));
         return;
       }

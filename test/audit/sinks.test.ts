@@ -191,6 +191,25 @@ describe('webhookSink', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('takes a batch larger than maxQueue when nothing waits: the limit bounds the backlog', async () => {
+    const key = await generateAuditSigningKey();
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const sink = webhookSink({
+      url,
+      signingKey: key.privateJwk,
+      batchSize: 100,
+      maxQueue: 4,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    const entries = await entriesOf(8);
+    await sink.write(entries.slice(0, 6));
+    await sink.write(entries.slice(6, 8));
+    await sink.close?.();
+    expect(drops).toEqual([[2, 'queue_full']]);
+    const batches = await Promise.all(received.map((request) => verifyAuditWebhook(request.body, key.publicJwk)));
+    expect(batches.flat().map((entry) => entry.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
   it('does not follow a redirect: the batch is reported as failed, not sent on', async () => {
     const key = await generateAuditSigningKey();
     answer = (request) => (request.url === '/audit' ? 307 : 204);
