@@ -326,7 +326,7 @@ describe('atg on a PGlite data directory', () => {
     });
     const json = await withKey('--max-unsigned', '2', '--json');
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toEqual({ ok: true, through: 10, signedThrough: 7, unsignedEntries: 3 });
+    expect(JSON.parse(json.stdout)).toEqual({ ok: true, through: 10, signedThrough: 7, unsignedEntries: 3, maxUnsignedExceeded: true });
     // A range counts from its own start.
     expect(JSON.parse((await withKey('--from', '9', '--json')).stdout)).toEqual({ ok: true, through: 10, unsignedEntries: 2 });
 

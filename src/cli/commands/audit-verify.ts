@@ -31,8 +31,13 @@ function report(io: CliIo, line: CommandLine, result: AuditExportVerification, s
   const tooMany = unsigned !== undefined && line.maxUnsigned !== undefined && unsigned > line.maxUnsigned;
   const reach =
     signedThrough === undefined ? 'no signed checkpoint vouches for any entry' : `signed checkpoints vouch through seq ${signedThrough}`;
-  if (line.json) writeJson(io.stdout, unsigned === undefined ? result : { ...result, unsignedEntries: unsigned });
-  else if (result.ok && result.through < 0) writeLine(io.stdout, `ok: ${subject} holds no entries`);
+  // A chain that verifies with too long an unsigned tail is still `ok`; the JSON says why it failed.
+  if (line.json) {
+    writeJson(
+      io.stdout,
+      unsigned === undefined ? result : { ...result, unsignedEntries: unsigned, ...(tooMany ? { maxUnsignedExceeded: true } : {}) },
+    );
+  } else if (result.ok && result.through < 0) writeLine(io.stdout, `ok: ${subject} holds no entries`);
   else if (tooMany) {
     const entries = `${unsigned} unsigned entr${unsigned === 1 ? 'y' : 'ies'}`;
     const only = signedThrough === undefined ? reach : `signed checkpoints vouch only through seq ${signedThrough}`;
