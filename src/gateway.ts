@@ -985,14 +985,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         if (existing !== undefined && KNOWN_OUTCOMES.has(existing.status)) {
           // The record was stored but its outcome event was lost (the store's write went
           // through, the chain's did not): the outcome is known, so it is what the chain gets.
-          const data = { ...outcomeEventData(existing), recovered: true };
           await audit.append({
             type: EVENT_FOR_STATUS[existing.status],
             actor: 'system',
             invocationId: existing.id,
             agentId: existing.agentId,
             tool: existing.tool,
-            data: Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1))),
+            data: { ...outcomeEventData(existing), recovered: true },
           });
           call.status = existing.status;
           continue;

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { redactionProfileSchema } from '../policy/rules.js';
 import { keepMaskedSecrets, maskSecrets, openSecretHeaders, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
 import { MASKED_SECRET } from '../secrets/secret-value.js';
-import type { Vault } from '../secrets/vault.js';
+import { type Vault, isSecretUnavailable } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
 import type { ResolvedTool } from '../tools/registry.js';
@@ -67,7 +67,7 @@ export function toolAdminView(tool: ResolvedTool): ToolAdminView {
 
 function badDefinition(error: unknown): never {
   if (error instanceof TypeError) throw new GatewayError({ code: 'BAD_REQUEST', message: error.message });
-  if (isGatewayError(error) && error.code === 'SECRET_UNAVAILABLE') {
+  if (isSecretUnavailable(error)) {
     throw new GatewayError({ code: 'BAD_REQUEST', message: error.message });
   }
   throw error;
@@ -160,7 +160,7 @@ export class ToolAdministration {
         try {
           result = resealSecretHeaders(httpTool(record.definition as unknown as HttpToolOptions), this.host.vault);
         } catch (error) {
-          if (!(error instanceof GatewayError) || error.code !== 'SECRET_UNAVAILABLE') throw error;
+          if (!isSecretUnavailable(error)) throw error;
           unreadable.push(record.name);
           break;
         }

@@ -12,6 +12,7 @@ import type { ResolvedTool } from '../tools/registry.js';
 import type { ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
+import { isSecretUnavailable } from '../secrets/vault.js';
 import type { HeldInputSealing } from './held-input.js';
 
 /**
@@ -496,7 +497,7 @@ export class ApprovalCoordinator {
             try {
               heldInput = this.options.sealing.reseal(approval.heldInput, approval.id);
             } catch (error) {
-              if (!(error instanceof GatewayError) || error.code !== 'SECRET_UNAVAILABLE') throw error;
+              if (!isSecretUnavailable(error)) throw error;
               if (!unreadable.includes(approval.id)) unreadable.push(approval.id);
               break;
             }

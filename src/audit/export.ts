@@ -6,11 +6,10 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { JWK } from 'jose';
-import { GatewayError } from '../errors.js';
 import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
 import type { AuditVerification } from './types.js';
-import { verifyAuditEntries } from './verify.js';
+import { auditRange, verifyAuditEntries } from './verify.js';
 
 /** `format` of an audit export manifest. */
 export const auditExportFormat = 'agent-tool-gateway/audit-export';
@@ -104,19 +103,9 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
     throw new TypeError('exportAudit needs `dir` or `output`');
   }
   const pageSize = options.pageSize ?? 500;
-  const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
-  const from = options.from ?? (wholeChain ? 0 : undefined);
-  if (from !== undefined && options.to !== undefined && from > options.to) {
-    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to export: from (${from}) is after to (${options.to})` });
-  }
   // A fixed end, so appends during the export do not make it chase the head. The recorded
   // head, not the last row present: entries cut off the end stay inside the range.
-  const head = await store.getAuditHead();
-  // As verification refuses it: a range starting after the last entry holds none that exist.
-  if (from !== undefined && from > (head === undefined ? 0 : head.seq)) {
-    const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
-    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to export: from (${from}) is past the end of the chain (${end})` });
-  }
+  const { from, head } = await auditRange(store, options, 'export');
   const to = head === undefined ? undefined : Math.min(head.seq, options.to ?? head.seq);
 
   const range = { from, to, head, pageSize };

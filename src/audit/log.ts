@@ -10,6 +10,7 @@ import { SinkDispatcher } from './sink-dispatcher.js';
 import type { AuditSink } from './types.js';
 import type { JWK } from 'jose';
 import { callGuarded } from '../util/guarded-callback.js';
+import { MAX_TIMER_MS, within } from '../util/timers.js';
 
 /** An event to append: `id` and `at` are filled in when absent. */
 export type AuditEventInput = Omit<AuditEvent, 'id' | 'at'> & Partial<Pick<AuditEvent, 'id' | 'at'>>;
@@ -145,8 +146,6 @@ interface PendingAppend {
 type KnownHead = { seq: number; hash: string } | null | undefined;
 
 const conflictBackoffCapMs = 50;
-/** Longest timer Node keeps (a longer one fires at once). */
-const maxTimerMs = 2_147_483_647;
 /** Most store writes of unknown outcome remembered for the sinks; older ones are reported unconfirmed. */
 const maxUnsettledWrites = 100;
 
@@ -233,8 +232,8 @@ class StoreAuditLog implements AuditLog {
     const sinkQueueLimit = options.sinkQueueLimit ?? 10_000;
     if (!(sinkQueueLimit >= 0)) throw new TypeError('createAuditLog: sinkQueueLimit must be a number of entries, 0 or more');
     this.sinkCloseTimeoutMs = options.sinkCloseTimeoutMs ?? 10_000;
-    if (!(this.sinkCloseTimeoutMs >= 0 && this.sinkCloseTimeoutMs <= maxTimerMs)) {
-      throw new TypeError(`createAuditLog: sinkCloseTimeoutMs must be a number of milliseconds from 0 to ${maxTimerMs}`);
+    if (!(this.sinkCloseTimeoutMs >= 0 && this.sinkCloseTimeoutMs <= MAX_TIMER_MS)) {
+      throw new TypeError(`createAuditLog: sinkCloseTimeoutMs must be a number of milliseconds from 0 to ${MAX_TIMER_MS}`);
     }
     this.dispatchers = (options.sinks ?? []).map(
       (sink) =>
@@ -328,29 +327,22 @@ class StoreAuditLog implements AuditLog {
     // after it, goes to the sinks. Others may yet land in the store; the sinks will not get them.
     const unsettled = this.unsettled;
     this.unsettled = [];
-    const head = unsettled.length === 0 ? undefined : await this.headWithin(this.appendTimeoutMs);
+    const head =
+      unsettled.length === 0
+        ? undefined
+        : await within(
+            this.store.getAuditHead().catch(() => undefined),
+            this.appendTimeoutMs,
+            undefined,
+            true,
+          );
     const last = unsettled.at(-1)?.at(-1);
     if (head !== undefined && last !== undefined && head.seq === last.seq && head.hash === last.hash) {
       this.afterCommit(unsettled.pop() as AuditEntry[]);
     }
-    for (const dispatcher of this.dispatchers) dispatcher.drop(unsettled, 'unconfirmed');
+    this.dropForSinks(unsettled, 'unconfirmed');
     await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.close(this.sinkCloseTimeoutMs)));
     if (this.watchdog !== undefined) clearTimeout(this.watchdog);
-  }
-
-  /** The store's head, or undefined when it cannot be read within `milliseconds`. */
-  private async headWithin(milliseconds: number): Promise<AuditEntry | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      const handle = setTimeout(() => resolve(undefined), milliseconds);
-      handle.unref?.();
-      timer = handle;
-    });
-    try {
-      return await Promise.race([this.store.getAuditHead().catch(() => undefined), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private async drain(): Promise<void> {
@@ -425,11 +417,16 @@ class StoreAuditLog implements AuditLog {
     });
   }
 
+  /** Reports batches no sink will get. */
+  private dropForSinks(batches: AuditEntry[][], reason: AuditSinkDropReason): void {
+    for (const dispatcher of this.dispatchers) dispatcher.drop(batches, reason);
+  }
+
   private keepUnsettled(entries: AuditEntry[]): void {
     this.unsettled.push(entries);
     if (this.unsettled.length > maxUnsettledWrites) {
       const oldest = this.unsettled.splice(0, 1);
-      for (const dispatcher of this.dispatchers) dispatcher.drop(oldest, 'unconfirmed');
+      this.dropForSinks(oldest, 'unconfirmed');
     }
   }
 
@@ -451,7 +448,7 @@ class StoreAuditLog implements AuditLog {
         } else if (head.seq > last.seq) {
           const held = await this.storeHolds(last);
           if (held === true) this.afterCommit(entries);
-          else if (held === undefined) for (const dispatcher of this.dispatchers) dispatcher.drop([entries], 'unconfirmed');
+          else if (held === undefined) this.dropForSinks([entries], 'unconfirmed');
         }
         // Otherwise other entries took its first seq: it cannot land.
         this.unsettled.shift();

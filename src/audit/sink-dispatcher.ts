@@ -2,6 +2,7 @@ import type { AuditEntry } from '../store/types.js';
 import type { AuditSinkDrop, AuditSinkDropReason } from './log.js';
 import type { AuditSink } from './types.js';
 import { callGuarded } from '../util/guarded-callback.js';
+import { within } from '../util/timers.js';
 
 /** Callbacks and bounds of a {@link SinkDispatcher}. */
 export interface SinkDispatcherOptions {
@@ -9,20 +10,6 @@ export interface SinkDispatcherOptions {
   maxQueuedEntries: number;
   onError: (error: unknown, sink: AuditSink) => unknown;
   onDrop: (drop: AuditSinkDrop, sink: AuditSink) => unknown;
-}
-
-/** Waits for `operation`, but no longer than `milliseconds`; a stuck operation is left behind. */
-async function withTimeout(operation: Promise<unknown>, milliseconds: number, unref: boolean): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, milliseconds);
-    if (unref) timer.unref?.();
-  });
-  try {
-    await Promise.race([operation, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -84,16 +71,17 @@ export class SinkDispatcher {
    */
   async close(timeoutMs: number): Promise<void> {
     // Unref'd: a stuck sink must not keep the process alive.
-    if (this.running !== undefined) await withTimeout(this.running, timeoutMs, true);
+    if (this.running !== undefined) await within(this.running, timeoutMs, undefined, true);
     this.stopped = true;
     const left = this.queue;
     this.queue = [];
     this.queuedEntries = 0;
     this.drop(left, 'closed');
     try {
-      await withTimeout(
+      await within(
         Promise.resolve().then(() => this.sink.close?.()),
         timeoutMs,
+        undefined,
         false,
       );
     } catch (error) {

@@ -173,6 +173,31 @@ export async function verifyAuditEntries(
   return { ok: true, through, ...(signedThrough === undefined ? {} : { signedThrough }) };
 }
 
+/**
+ * The start of a range of the chain to verify or export, and the chain's recorded head, read
+ * once. `from` defaults to 0 on a store that never trims (entries missing from the start were
+ * deleted). Refuses (`BAD_REQUEST`) a `from` after `to`, or past the last entry: from seq 0
+ * an empty chain holds no entries, but a range starting after the last entry holds none that
+ * exist, and answering "ok through" the head would vouch for nothing.
+ */
+export async function auditRange(
+  store: Store,
+  options: { from?: number; to?: number; wholeChain?: boolean },
+  action: 'verify' | 'export',
+): Promise<{ from: number | undefined; head: AuditEntry | undefined }> {
+  const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
+  const from = options.from ?? (wholeChain ? 0 : undefined);
+  if (from !== undefined && options.to !== undefined && from > options.to) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to ${action}: from (${from}) is after to (${options.to})` });
+  }
+  const head = await store.getAuditHead();
+  if (from !== undefined && from > (head === undefined ? 0 : head.seq)) {
+    const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
+    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to ${action}: from (${from}) is past the end of the chain (${end})` });
+  }
+  return { from, head };
+}
+
 /** Options of {@link verifyAuditChain}. */
 export interface VerifyAuditChainOptions {
   store: Store;
@@ -226,21 +251,9 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  */
 export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
   const { store, to } = options;
-  const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
-  // A store that never trims: entries missing from the start were deleted.
-  const from = options.from ?? (wholeChain ? 0 : undefined);
   const pageSize = options.pageSize ?? 500;
-  if (from !== undefined && to !== undefined && from > to) {
-    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to verify: from (${from}) is after to (${to})` });
-  }
   // The head is read first: every entry up to it existed when verification began.
-  const head = await store.getAuditHead();
-  // From seq 0 an empty chain holds no entries (through -1); a range starting after the last
-  // entry holds none that exist, and answering "ok through" its head would vouch for nothing.
-  if (from !== undefined && from > (head === undefined ? 0 : head.seq)) {
-    const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
-    throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to verify: from (${from}) is past the end of the chain (${end})` });
-  }
+  const { from, head } = await auditRange(store, options, 'verify');
   const checkpoints = await store.listCheckpoints({ fromSeq: from, toSeq: to });
   let anchorHash: string | undefined;
   if (from !== undefined && from > 0) {

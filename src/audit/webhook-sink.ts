@@ -12,6 +12,7 @@ import {
 } from './keys.js';
 import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
+import { MAX_TIMER_MS } from '../util/timers.js';
 
 /** The JWS `typ` of a webhook batch. */
 export const auditWebhookType = 'atg-audit-batch+jws';
@@ -53,8 +54,6 @@ export interface WebhookSinkOptions {
 }
 
 const maxRetryDelayMs = 30_000;
-/** Longest timer Node keeps (a longer one fires at once). */
-const maxTimerMs = 2_147_483_647;
 
 class WebhookDeliveryError extends Error {
   override readonly name = 'WebhookDeliveryError';
@@ -111,12 +110,12 @@ function sleep(milliseconds: number): Promise<void> {
  */
 export function webhookSink(options: WebhookSinkOptions): AuditSink {
   const batchSize = numberOption('batchSize', options.batchSize, 100, 1, Number.POSITIVE_INFINITY, true);
-  const flushIntervalMs = numberOption('flushIntervalMs', options.flushIntervalMs, 1000, 0, maxTimerMs, false);
+  const flushIntervalMs = numberOption('flushIntervalMs', options.flushIntervalMs, 1000, 0, MAX_TIMER_MS, false);
   const maxQueue = numberOption('maxQueue', options.maxQueue, 10_000, 1, Number.POSITIVE_INFINITY, true);
   const retries = numberOption('retries', options.retries, 5, 0, Number.MAX_SAFE_INTEGER, true);
-  const retryBaseMs = Math.max(1, numberOption('retryBaseMs', options.retryBaseMs, 250, 0, maxTimerMs, false));
+  const retryBaseMs = Math.max(1, numberOption('retryBaseMs', options.retryBaseMs, 250, 0, MAX_TIMER_MS, false));
   // AbortSignal.timeout takes whole milliseconds.
-  const timeoutMs = Math.ceil(numberOption('timeoutMs', options.timeoutMs, 10_000, 1, maxTimerMs, false));
+  const timeoutMs = Math.ceil(numberOption('timeoutMs', options.timeoutMs, 10_000, 1, MAX_TIMER_MS, false));
   let parsedUrl: URL;
   try {
     parsedUrl = new URL(String(options.url));

@@ -88,6 +88,11 @@ function associatedData(context: SealingContext): Uint8Array {
   return new TextEncoder().encode(canonicalJson([FORMAT, context]));
 }
 
+/** Whether `error` says a sealed value could not be opened (wrong or missing key, other context, damaged). */
+export function isSecretUnavailable(error: unknown): error is GatewayError {
+  return error instanceof GatewayError && error.code === 'SECRET_UNAVAILABLE';
+}
+
 function unavailable(context: SealingContext, reason: string, cause?: unknown): GatewayError {
   return new GatewayError({ code: 'SECRET_UNAVAILABLE', message: `${describe(context)} ${reason}`, cause });
 }

@@ -1,0 +1,20 @@
+/** Longest timer Node keeps (a longer one fires at once). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * What `operation` settles to, or `fallback` after `milliseconds` (a stuck operation is left
+ * behind). With `unref`, the timer does not keep the process alive.
+ */
+export async function within<T, F>(operation: Promise<T>, milliseconds: number, fallback: F, unref: boolean): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<F>((resolve) => {
+    const handle = setTimeout(() => resolve(fallback), milliseconds);
+    if (unref) handle.unref?.();
+    timer = handle;
+  });
+  try {
+    return await Promise.race([operation, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
