@@ -18,7 +18,7 @@ import { MAX_TIMER_MS } from '../util/timers.js';
 export const auditWebhookType = 'atg-audit-batch+jws';
 
 /** Why entries were dropped by a {@link webhookSink}. */
-export type WebhookDropReason = 'queue_full' | 'delivery_failed';
+export type WebhookDropReason = 'queue_full' | 'delivery_failed' | 'closed';
 
 /** Options of {@link webhookSink}. */
 export interface WebhookSinkOptions {
@@ -47,7 +47,7 @@ export interface WebhookSinkOptions {
   headers?: Record<string, string>;
   /** The fetch to use. Default: the global one. */
   fetch?: typeof globalThis.fetch;
-  /** Told when entries are dropped: queue full, or a batch failed after all retries. */
+  /** Told when entries are dropped: queue full, a batch failed after all retries, or written after `close()`. */
   onDrop?: (droppedEntries: number, reason: WebhookDropReason) => void;
   /** Told about each failed delivery attempt that will not be retried. */
   onError?: (error: unknown) => void;
@@ -134,6 +134,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
   const queue: AuditEntry[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
+  let closed = false;
 
   function report(callback: () => void): void {
     try {
@@ -206,6 +207,11 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
 
   return {
     write(entries) {
+      // Nothing would send them: close() has drained, or is draining, what it was given.
+      if (closed) {
+        report(() => options.onDrop?.(entries.length, 'closed'));
+        return;
+      }
       // The limit bounds the backlog: an empty queue takes a batch of any size.
       if (queue.length > 0 && queue.length + entries.length > maxQueue) {
         report(() => options.onDrop?.(entries.length, 'queue_full'));
@@ -221,6 +227,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
       }
     },
     async close() {
+      closed = true;
       while (queue.length > 0 || sending !== undefined) await flush();
     },
   };

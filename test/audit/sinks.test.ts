@@ -150,6 +150,24 @@ describe('webhookSink', () => {
     await sink.close?.();
   });
 
+  it('drops and reports entries written after close, sending nothing more', async () => {
+    const key = await generateAuditSigningKey();
+    const drops: Array<[number, string]> = [];
+    const sink = webhookSink({
+      url,
+      signingKey: key.privateKey,
+      flushIntervalMs: 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    await sink.write(await entriesOf(2));
+    await sink.close?.();
+    expect(received).toHaveLength(1);
+    await sink.write(await entriesOf(3));
+    await sink.close?.();
+    expect(drops).toEqual([[3, 'closed']]);
+    expect(received).toHaveLength(1);
+  });
+
   it('retries a failed POST with back-off and delivers once it succeeds', async () => {
     const key = await generateAuditSigningKey();
     answer = (_request, attempt) => (attempt < 3 ? 503 : 200);
