@@ -273,8 +273,10 @@ export class ApprovalCoordinator {
     }
     const redaction = this.deps.redactors.fallback();
     const cleanReason = reason === undefined ? null : (redaction.text(reason.slice(0, 1000)) as string);
+    // Approving claims the call for execution in the same compare-and-set: no state lies
+    // between the decision and the claim that a failed write or a crash could strand.
     const decided = await this.deps.store.transitionApproval(id, 'pending', {
-      status: decision === 'approve' ? 'approved' : 'denied',
+      status: decision === 'approve' ? 'executing' : 'denied',
       decidedAt: new Date(this.deps.now()).toISOString(),
       decidedBy: principal.id,
       reason: cleanReason,
@@ -295,17 +297,15 @@ export class ApprovalCoordinator {
     } catch (error) {
       // A decision the audit trail cannot record does not stand (fail-closed): the approval
       // goes back to pending, so that it can be decided again, or expire.
-      await this.deps.store
-        .transitionApproval(id, decided.status, { status: 'pending', decidedAt: null, decidedBy: null, reason: null })
-        .catch((rollbackError: unknown) => this.options.onError(rollbackError));
+      await this.undecide(decided);
       throw error;
     }
 
     if (decision === 'deny') {
       const error = new GatewayError({
-        code: 'POLICY_DENIED',
+        code: 'APPROVAL_DENIED',
         message: cleanReason === null ? 'Denied by an approver' : `Denied by an approver: ${cleanReason}`,
-        details: { rule: decided.ruleIds, approvalId: id, ...(cleanReason === null ? {} : { reason: cleanReason }) },
+        details: { approvalId: id, rule: decided.ruleIds, ...(cleanReason === null ? {} : { reason: cleanReason }) },
       });
       const outcome = await this.finish(decided, { status: 'error', invocationId: decided.invocationId, error }, undefined);
       return { approval: toApprovalView(decided), outcome };
@@ -315,15 +315,22 @@ export class ApprovalCoordinator {
     return { approval: toApprovalView(latest), outcome };
   }
 
-  /** Claims an approved call and runs it, once. */
+  /** Puts a decided (or cancelled) approval back to pending: a decision that does not stand. */
+  private async undecide(approval: ApprovalRecord): Promise<void> {
+    await this.deps.store
+      .transitionApproval(approval.id, approval.status, { status: 'pending', decidedAt: null, decidedBy: null, reason: null })
+      .catch((rollbackError: unknown) => this.options.onError(rollbackError));
+  }
+
+  /**
+   * Runs a call its approval claimed (`executing`), once. What refuses it (a changed tool, an
+   * agent gone, a held input that is not the approved one, a policy that now denies) is its
+   * outcome. A start the audit trail cannot record means nothing ran: the decision does not
+   * stand, and the approver is told (503).
+   */
   private async execute(approval: ApprovalRecord): Promise<CallOutcome> {
-    const claimed = await this.deps.store.transitionApproval(approval.id, 'approved', { status: 'executing' });
-    if (claimed === undefined) {
-      // Another instance claimed it; its outcome is the one.
-      const record = await this.deps.store.getInvocation(approval.invocationId);
-      return (record && (await outcomeOfRecord(this.deps, record))) ?? pendingOutcome(approval);
-    }
     const started = this.deps.now();
+    const record = await this.deps.store.getInvocation(approval.invocationId);
     let upstreamStatus: number | undefined;
     let outcome: CallOutcome;
     let tool: ResolvedTool | undefined;
@@ -354,14 +361,24 @@ export class ApprovalCoordinator {
       if (decision.effect === 'deny') {
         throw new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } });
       }
-      await this.deps.audit.append({
-        type: 'invocation.started',
-        actor: `agent:${agent.id}`,
-        invocationId: approval.invocationId,
-        agentId: agent.id,
-        tool: tool.name,
-        data: { toolVersion: tool.version, inputDigest: approval.inputDigest, approvalId: approval.id },
-      });
+      try {
+        await this.deps.audit.append({
+          type: 'invocation.started',
+          actor: `agent:${agent.id}`,
+          invocationId: approval.invocationId,
+          agentId: agent.id,
+          tool: tool.name,
+          data: {
+            approvalId: approval.id,
+            ...(record === undefined ? {} : { door: record.door }),
+            inputDigest: approval.inputDigest,
+            toolVersion: tool.version,
+          },
+        });
+      } catch (error) {
+        await this.undecide(approval);
+        throw new StartNotRecorded(error);
+      }
       const execution = await runTool(tool, input, {
         abort: NEVER_ABORTED,
         invocationId: approval.invocationId,
@@ -371,6 +388,7 @@ export class ApprovalCoordinator {
       const output = this.deps.redactors.output(tool, decision.redact, execution.output);
       outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
     } catch (error) {
+      if (error instanceof StartNotRecorded) throw error.cause;
       // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
       // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
       this.options.onFailure(error);
@@ -389,7 +407,7 @@ export class ApprovalCoordinator {
         data: { approvalId: approval.id, status: outcome.status === 'succeeded' ? 'succeeded' : 'failed' },
       })
       .catch((error: unknown) => this.options.onError(error));
-    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started });
+    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, record);
   }
 
   /** Writes the final state of an approved, denied or expired call and wakes its waiters. */
@@ -397,8 +415,9 @@ export class ApprovalCoordinator {
     approval: ApprovalRecord,
     outcome: CallOutcome,
     execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
+    known?: InvocationRecord,
   ): Promise<CallOutcome> {
-    const record = await this.deps.store.getInvocation(approval.invocationId);
+    const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
     if (record !== undefined) {
       const updated: InvocationRecord = {
         ...record,
@@ -463,14 +482,20 @@ export class ApprovalCoordinator {
       reason: 'cancelled by the agent',
     });
     if (cancelled === undefined) throw alreadyDecided();
-    await this.deps.audit.append({
-      type: 'approval.cancelled',
-      actor: `agent:${agentId}`,
-      invocationId,
-      agentId,
-      tool: cancelled.tool,
-      data: { approvalId: cancelled.id },
-    });
+    try {
+      await this.deps.audit.append({
+        type: 'approval.cancelled',
+        actor: `agent:${agentId}`,
+        invocationId,
+        agentId,
+        tool: cancelled.tool,
+        data: { approvalId: cancelled.id },
+      });
+    } catch (error) {
+      // Like a decision, a cancellation the audit trail cannot record does not stand.
+      await this.undecide(cancelled);
+      throw error;
+    }
     const error = new GatewayError({ code: 'CANCELLED', message: 'The agent cancelled this call before it was decided' });
     return this.finish(cancelled, { status: 'error', invocationId, error }, undefined);
   }
@@ -583,6 +608,13 @@ export class ApprovalCoordinator {
     const set = this.waiters.get(invocationId);
     if (set === undefined) return;
     for (const done of [...set]) done();
+  }
+}
+
+/** The audit trail could not record that an approved call starts: it did not run. */
+class StartNotRecorded extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The start of an approved call could not be recorded');
   }
 }
 

@@ -45,6 +45,7 @@ export function isIdempotencyKey(value: unknown): value is string {
  * input is refused. A repeat that arrives while the first is still running waits for it
  * when it runs in this process, and is told to retry otherwise. A call refused by the
  * gateway's rate limits ran nothing, so it releases the key and the retry with that key runs.
+ * A call answered with an identical earlier call's approval moves its key onto that call.
  */
 export function idempotencyStep(deps: PipelineDependencies): Step {
   // Without a key the step only passes the call on (no async frame on that path).
@@ -102,24 +103,44 @@ export function releaseReservation(
     .then(() => undefined, deps.reportError);
 }
 
-/** Runs the call that reserved the key; one the gateway's rate limits refused releases it. */
+/**
+ * Runs the call that reserved the key. A call refused by the gateway's rate limits ran
+ * nothing and releases the key. One answered with an identical earlier call's approval or
+ * outcome has no record of its own: its key is moved onto that call, whose record every
+ * repeat with the key then replays (the pending state, later the outcome).
+ */
 async function first(deps: PipelineDependencies, context: CallContext, next: () => Promise<CallOutcome>): Promise<CallOutcome> {
   const running = next();
   deps.inFlight.set(context.invocationId, running);
   try {
-    return await running;
+    const outcome = await running;
+    if (context.replayed === true) await moveKey(deps, context, outcome.invocationId);
+    return outcome;
   } catch (error) {
-    if (context.refusedByRateLimit === true) {
-      const reservation = {
-        agentId: (context.agent as NonNullable<CallContext['agent']>).id,
-        key: context.idempotencyKey as string,
-        invocationId: context.invocationId,
-      };
-      // A release that failed leaves the key with this refusal (its repeats replay it).
-      await releaseReservation(deps, reservation);
-    }
+    // A release that failed leaves the key with this answer (its repeats replay it).
+    if (context.refusedByRateLimit === true || context.replayed === true) await moveKey(deps, context, undefined);
     throw error;
   } finally {
     deps.inFlight.delete(context.invocationId);
   }
+}
+
+/** Releases the key this call reserved and, given the call that answered it, reserves it for that one. */
+async function moveKey(deps: PipelineDependencies, context: CallContext, answeredBy: string | undefined): Promise<void> {
+  const agentId = (context.agent as NonNullable<CallContext['agent']>).id;
+  const key = context.idempotencyKey as string;
+  await releaseReservation(deps, { agentId, key, invocationId: context.invocationId });
+  if (answeredBy === undefined || answeredBy === context.invocationId) return;
+  // If another call took the key in between, it is that call's now, with the same input.
+  await Promise.resolve()
+    .then(() =>
+      deps.store.reserveIdempotencyKey({
+        agentId,
+        key,
+        invocationId: answeredBy,
+        fingerprint: `${context.toolName}\u0000${context.inputDigest}`,
+        createdAt: new Date(deps.now()).toISOString(),
+      }),
+    )
+    .then(() => undefined, deps.reportError);
 }

@@ -74,7 +74,12 @@ export interface InvocationRecord {
   updatedAt: string;
 }
 
-/** Lifecycle of an approval. `executing` is the claim that makes execution exactly-once. */
+/**
+ * Lifecycle of an approval: `pending`, then `denied`, `expired` or `cancelled`, or, when
+ * approved, `executing` (the claim that makes execution exactly-once, taken by the decision
+ * itself) and `executed`. `approved` (decided, not yet claimed) is not written by the
+ * gateway, whose decisions claim at once; secret rotations still re-seal a held input in it.
+ */
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'executing' | 'executed';
 
 /** A pending (or decided) human approval of one exact call. */
@@ -259,7 +264,8 @@ export interface Store {
    * *Atomic* compare-and-set: applies `patch` only if the approval's status is `expected`.
    * Returns the updated record, or undefined when the approval is missing or in another
    * state. Of any number of concurrent calls with the same `expected`, at most one wins.
-   * Claiming an approved call for execution is `transitionApproval(id, 'approved', { status: 'executing' })`;
+   * Approving claims the call for execution in the same step:
+   * `transitionApproval(id, 'pending', { status: 'executing', decidedAt, decidedBy, reason })`;
    * a secret rotation re-seals a held input with `{ status: expected, heldInput }`.
    */
   transitionApproval(

@@ -136,11 +136,13 @@ describe('approve-then-execute over REST', () => {
       { decision: 'deny', reason: 'card 4111 1111 1111 1111 is flagged' },
       approverPrincipal,
     );
-    expect(result.outcome.status).toBe('error');
+    expect(result.outcome.status === 'error' && result.outcome.error.code).toBe('APPROVAL_DENIED');
     const repeat = await invoke({ orderId: 'O-2', amount: 900 });
-    expect(repeat.status).toBe(403);
-    expect(repeat.body.error.code).toBe('POLICY_DENIED');
+    expect(repeat.status).toBe(409);
+    expect(repeat.body.error.code).toBe('APPROVAL_DENIED');
     expect(repeat.body.error.message).toContain('Denied by an approver');
+    expect(repeat.body.error.details).toMatchObject({ approvalId: first.body.approval.id, rule: ['refunds-need-approval'] });
+    expect((await gateway.admin.getInvocation(first.body.invocationId)).status).toBe('denied');
     expect(JSON.stringify(repeat.body)).not.toContain('4111 1111 1111 1111');
     expect(counter.runs).toBe(0);
   });
@@ -243,8 +245,8 @@ describe('approve-then-execute over REST', () => {
     });
     gatewayRef = gateway;
     const result = await invoke({ orderId: 'O-8', amount: 999 }, { prefer: 'wait=10' });
-    expect(result.status).toBe(403);
-    expect(result.body.error.code).toBe('POLICY_DENIED');
+    expect(result.status).toBe(409);
+    expect(result.body.error.code).toBe('APPROVAL_DENIED');
     expect(result.headers.get('preference-applied')).toBe('wait=10');
   });
 
@@ -324,6 +326,95 @@ describe('a decision the audit trail cannot record', () => {
     const approved = await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
     expect(approved.approval.status).toBe('executed');
     expect(counter.runs).toBe(1);
+  });
+});
+
+describe('an approved call whose start the audit trail cannot record', () => {
+  it('does not run, and the decision does not stand: 503 to the approver, pending again, runs once decided again', async () => {
+    let failStarts = false;
+    const inner = memoryStore();
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'appendAudit') {
+          return async (entries: Parameters<typeof inner.appendAudit>[0]) => {
+            if (failStarts && entries.some((entry) => entry.event.type === 'invocation.started')) throw new Error('disk full');
+            return target.appendAudit(entries);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const { gateway, counter, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-24', amount: 900 });
+    const approvalId = first.body.approval.id;
+    failStarts = true;
+    const refused = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: {} }));
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as any).error.code).toBe('AUDIT_UNAVAILABLE');
+    failStarts = false;
+    expect(counter.runs).toBe(0);
+    expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending', decidedBy: null });
+    expect((await gateway.admin.getInvocation(first.body.invocationId)).status).toBe('pending_approval');
+    const waiting = await invoke({ orderId: 'O-24', amount: 900 });
+    expect(waiting.status).toBe(202);
+
+    const approved = await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    expect(approved.approval.status).toBe('executed');
+    expect(counter.runs).toBe(1);
+    const repeat = await invoke({ orderId: 'O-24', amount: 900 });
+    expect(repeat.status).toBe(200);
+    const events = (await gateway.admin.listAudit({ limit: 100 })).items.map((entry) => entry.event);
+    const started = events.filter((event) => event.type === 'invocation.started' && event.invocationId === first.body.invocationId);
+    expect(started).toHaveLength(1);
+    expect(started[0]?.data).toMatchObject({ approvalId, door: 'rest' });
+    expect(events.filter((event) => event.type === 'approval.decided' && event.invocationId === first.body.invocationId)).toHaveLength(2);
+  });
+});
+
+describe('idempotency keys on calls held for approval', () => {
+  it("a key answered with an identical call's approval follows that call: pending on repeat, then its outcome", async () => {
+    const { gateway, apiKey, counter } = await setup();
+    const input = { orderId: 'O-25', amount: 900 };
+    const keyed = async (idempotencyKey: string) => {
+      const response = await gateway.fetch(jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input, idempotencyKey } }));
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const first = await keyed('k-1');
+    expect(first.status).toBe(202);
+    const second = await keyed('k-2');
+    expect(second.status).toBe(202);
+    expect(second.body.invocationId).toBe(first.body.invocationId);
+    const secondAgain = await keyed('k-2');
+    expect(secondAgain.status).toBe(202);
+    expect(secondAgain.body.approval.id).toBe(first.body.approval.id);
+
+    await gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    for (const key of ['k-1', 'k-2']) {
+      const after = await keyed(key);
+      expect(after.status).toBe(200);
+      expect(after.body.invocationId).toBe(first.body.invocationId);
+    }
+    expect(counter.runs).toBe(1);
+  });
+
+  it('the same holds when the call that asked had no key', async () => {
+    const { gateway, apiKey, counter, invoke } = await setup();
+    const input = { orderId: 'O-26', amount: 900 };
+    const plain = await invoke(input);
+    expect(plain.status).toBe(202);
+    const keyed = async () => {
+      const response = await gateway.fetch(
+        jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input, idempotencyKey: 'k-3' } }),
+      );
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    expect((await keyed()).status).toBe(202);
+    expect((await keyed()).status).toBe(202);
+    await gateway.admin.decide(plain.body.approval.id, { decision: 'deny' }, approverPrincipal);
+    const denied = await keyed();
+    expect(denied.status).toBe(409);
+    expect(denied.body).toMatchObject({ invocationId: plain.body.invocationId, error: { code: 'APPROVAL_DENIED' } });
+    expect(counter.runs).toBe(0);
   });
 });
 
@@ -446,6 +537,23 @@ describe('cancellation by the requesting agent', () => {
     const again = await invoke({ orderId: 'O-9', amount: 600 });
     expect(again.status).toBe(202);
     expect(again.body.approval.id).not.toBe(first.body.approval.id);
+    expect(counter.runs).toBe(0);
+  });
+
+  it('that the audit trail cannot record does not stand: the call is still pending and can be cancelled later', async () => {
+    const { store, setBroken } = breakableStore('appendAudit');
+    const { gateway, counter, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-27', amount: 600 });
+    const record = await gateway.admin.getInvocation(first.body.invocationId);
+    setBroken(true);
+    await expect(gateway.admin.cancelInvocation(first.body.invocationId, record.agentId)).rejects.toMatchObject({
+      code: 'AUDIT_UNAVAILABLE',
+    });
+    setBroken(false);
+    expect(await gateway.admin.getApproval(first.body.approval.id)).toMatchObject({ status: 'pending', decidedBy: null });
+    const outcome = await gateway.admin.cancelInvocation(first.body.invocationId, record.agentId);
+    expect(outcome.status === 'error' && outcome.error.code).toBe('CANCELLED');
+    expect((await gateway.admin.getInvocation(first.body.invocationId)).status).toBe('cancelled');
     expect(counter.runs).toBe(0);
   });
 });

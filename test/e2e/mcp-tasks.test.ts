@@ -145,7 +145,7 @@ describe('MCP tasks, 2025-11-25, official v1 client', () => {
     expect(await decide(await approvalOf(taskId), 'deny')).toBe(200);
     const denied = await waiting;
     expect(denied.isError).toBe(true);
-    expect((denied.content[0] as { text: string }).text).toMatch(/^POLICY_DENIED: Denied by an approver/);
+    expect((denied.content[0] as { text: string }).text).toMatch(/^APPROVAL_DENIED: Denied by an approver/);
     expect((await client.experimental.tasks.getTask(taskId)).status).toBe('failed');
     expect(refundRuns).not.toContain('T-800');
     await client.close();

@@ -262,7 +262,7 @@ export function createFakeBackend(tools: McpToolView[] = fakeTools): FakeBackend
       } else {
         update(current, {
           status: 'denied',
-          error: { code: 'POLICY_DENIED', message: 'Denied by an approver', details: { rule: [], approvalId: current.approvalId } },
+          error: { code: 'APPROVAL_DENIED', message: 'Denied by an approver', details: { approvalId: current.approvalId, rule: [] } },
         });
       }
     },

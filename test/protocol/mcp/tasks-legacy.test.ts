@@ -178,7 +178,7 @@ describe('MCP tasks (2025-11-25): tasks/get and tasks/result', () => {
     backend.decide('inv_1', 'deny');
     const { body } = await pending;
     expect(body.result.isError).toBe(true);
-    expect(body.result.content[0].text).toMatch(/^POLICY_DENIED: Denied by an approver/);
+    expect(body.result.content[0].text).toMatch(/^APPROVAL_DENIED: Denied by an approver/);
     expect((await request('tasks/get', { taskId: 'inv_1' })).body.result.status).toBe('failed');
   });
 

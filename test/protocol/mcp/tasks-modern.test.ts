@@ -110,7 +110,7 @@ describe('MCP tasks extension (2026-07-28): tasks/get', () => {
     const { body } = await request('tasks/get', { taskId: 'inv_1' });
     expect(body.result.status).toBe('completed');
     expect(body.result.result.isError).toBe(true);
-    expect(body.result.result.content[0].text).toMatch(/^POLICY_DENIED: Denied by an approver/);
+    expect(body.result.result.content[0].text).toMatch(/^APPROVAL_DENIED: Denied by an approver/);
   });
 
   it('reports a JSON-RPC error as failed with the error inlined', async () => {
