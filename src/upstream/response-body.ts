@@ -95,18 +95,28 @@ export interface BodyPlan {
 }
 
 const NO_BODY: BodyPlan = Object.freeze({ hasBody: false, rawLimit: 0, codings: Object.freeze([]) });
+/**
+ * An error body in a coding the gateway cannot undo: none of it is kept (the first byte that
+ * arrives ends the read), so the error keeps its status and has an empty excerpt.
+ */
+const UNDECODABLE_EXCERPT: BodyPlan = Object.freeze({ hasBody: true, rawLimit: 0, codings: Object.freeze([]) });
 
 /**
- * Checks what the response headers tell before any body byte arrives: an unknown content
- * coding is refused, and (for `overflow: 'fail'`) so is a declared length above the limit.
- * A response without a body (to `HEAD`, a 204 or a 304) is not checked: its `Content-Length`
- * and `Content-Encoding` describe a body that is not sent. Throws the `UPSTREAM_ERROR` to answer with.
+ * Checks what the response headers tell before any body byte arrives. An unknown content
+ * coding is refused for a body that is wanted whole (`overflow: 'fail'`); for an error
+ * excerpt (`overflow: 'truncate'`) it only means that nothing of the body is kept. For
+ * `overflow: 'fail'`, a declared length above the limit is refused too. A response without a
+ * body (to `HEAD`, a 204 or a 304) is not checked: its `Content-Length` and
+ * `Content-Encoding` describe a body that is not sent. Throws the `UPSTREAM_ERROR` to answer with.
  */
 export function planResponseBody(options: ReadBodyOptions, requestMethod: string): BodyPlan {
   const { limit, overflow, upstreamStatus } = options;
   if (requestMethod === 'HEAD' || upstreamStatus === 204 || upstreamStatus === 304) return NO_BODY;
   const codings = codingsOf(options.contentEncoding);
-  if (codings.some((coding) => DECODINGS[coding] === undefined)) throw undecodable(upstreamStatus);
+  if (codings.some((coding) => DECODINGS[coding] === undefined)) {
+    if (overflow === 'truncate') return UNDECODABLE_EXCERPT;
+    throw undecodable(upstreamStatus);
+  }
   const rawLimit = codings.length === 0 ? limit : limit + 1024 + Math.ceil(limit / 64);
   const declared = Number(Array.isArray(options.contentLength) ? options.contentLength[0] : options.contentLength);
   if (overflow === 'fail' && codings.length === 0 && Number.isFinite(declared) && declared > limit) throw tooLarge(limit, upstreamStatus);

@@ -26,6 +26,12 @@ describe('planResponseBody', () => {
       expect(planResponseBody(options({ ...headers, upstreamStatus }), method)).toEqual({ hasBody: false, rawLimit: 0, codings: [] });
     }
   });
+
+  it('refuses an unknown content coding of a body wanted whole, and keeps nothing of an error body in one', () => {
+    expect(() => planResponseBody(options({ contentEncoding: 'zstd' }), 'GET')).toThrow('upstream response body could not be decoded');
+    const excerpt = options({ overflow: 'truncate', upstreamStatus: 503, contentEncoding: 'gzip, zstd' });
+    expect(planResponseBody(excerpt, 'GET')).toEqual({ hasBody: true, rawLimit: 0, codings: [] });
+  });
 });
 
 describe('decodeResponseBody', () => {

@@ -159,6 +159,9 @@ beforeAll(async () => {
       case '/unknown-encoding':
         response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zz-custom' });
         return void response.end('abc');
+      case '/unknown-encoding-error':
+        response.writeHead(503, { 'content-type': 'text/plain', 'content-encoding': 'zstd' });
+        return void response.end('Service down for maintenance until 14:00');
       case '/drip': {
         response.writeHead(200, { 'content-type': 'text/plain' });
         response.write('.');
@@ -273,7 +276,9 @@ describe('response bodies', () => {
   });
 
   it('refuses an unknown content encoding', async () => {
-    await rejection(call('/unknown-encoding'), 'UPSTREAM_ERROR');
+    const error = await rejection(call('/unknown-encoding'), 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream response body could not be decoded');
+    expect(error.details).toEqual({ upstreamStatus: 200 });
   });
 
   it('returns only listed response headers, as { status, headers, body }', async () => {
@@ -328,6 +333,13 @@ describe('upstream errors', () => {
     expect(excerpt).toBe(`<html><body>${'<p>upstream trouble</p>'.repeat(5000)}`.slice(0, 512));
     const bomb = await rejection(call('/gzip-bomb-error'), 'UPSTREAM_ERROR');
     expect(bomb.details).toEqual({ upstreamStatus: 500, excerpt: 'e'.repeat(512) });
+  });
+
+  it('an error body in an unknown content coding keeps the status, with an empty excerpt', async () => {
+    const error = await rejection(call('/unknown-encoding-error'), 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream answered 503');
+    expect(error.details).toEqual({ upstreamStatus: 503, excerpt: '' });
+    await expect(call('/json')).resolves.toEqual({ output: { items: [1, 2], ok: true }, upstreamStatus: 200 });
   });
 
   it('leaves the excerpt empty when the scrub function fails', async () => {
