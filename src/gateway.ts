@@ -774,7 +774,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (request.agentId !== undefined) context.agentId = request.agentId;
     if (request.idempotencyKey !== undefined) context.idempotencyKey = request.idempotencyKey;
     const outcome = await pipeline(context);
-    if (outcome.status === 'error') {
+    // A replayed outcome was reported when it happened.
+    if (outcome.status === 'error' && context.replayed !== true) {
       // invoke() checks its credential in the pipeline; the HTTP doors report theirs before it.
       if (outcome.error.code === 'AUTH_UNAVAILABLE') reportAuthOutage(outcome.error);
       else reportUnexpected(outcome.error, outcome.error.cause ?? outcome.error);

@@ -3,7 +3,10 @@ import type { IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
 
-/** The outcome an invocation record stands for, as the agent first got it. */
+/**
+ * The outcome an invocation record stands for, as the agent first got it (for a call whose
+ * outcome is unknown, the error that says so); undefined while it runs.
+ */
 export async function outcomeOfRecord(deps: PipelineDependencies, record: InvocationRecord): Promise<CallOutcome | undefined> {
   switch (record.status) {
     case 'succeeded':
@@ -14,9 +17,9 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
       return { status: 'pending_approval', invocationId: record.id, approval: { id: approval.id, expiresAt: approval.expiresAt } };
     }
     case 'running':
-    case 'outcome_unknown':
       return undefined;
     default: {
+      // outcome_unknown holds the error that says so (see incompleteInvocations).
       const error = record.error ?? { code: 'INTERNAL', message: 'Internal error' };
       return {
         status: 'error',

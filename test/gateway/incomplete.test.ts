@@ -75,4 +75,33 @@ describe('incompleteInvocations', () => {
     expect(await gateway.admin.getInvocation(invocationId)).toMatchObject({ status: 'outcome_unknown', error: { code: 'INTERNAL' } });
     expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toEqual([]);
   });
+
+  it('gives a repeat of a call marked outcome_unknown that answer, not an endless "retry later", and onError is not told again', async () => {
+    const { store, state } = storeRefusing('invocation.completed');
+    const errors: unknown[] = [];
+    gateway = createGateway({
+      store,
+      tools: [transfer],
+      policy: [{ id: 'all', effect: 'allow' }],
+      audit: { failMode: 'open' },
+      onError: (error) => errors.push(error),
+    });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    const call = { agentId: agent.id, tool: 'funds.transfer', input: { amount: 7 }, idempotencyKey: 'transfer-7' };
+    const outcome = await gateway.invoke(call);
+    const invocationId = (outcome as { invocationId: string }).invocationId;
+    const record = await store.getInvocation(invocationId);
+    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
+    state.refusing = false;
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ invocationId, status: 'outcome_unknown' }]);
+
+    errors.length = 0;
+    const repeat = await gateway.invoke(call);
+    expect(repeat).toMatchObject({
+      status: 'error',
+      invocationId,
+      error: { code: 'INTERNAL', message: 'The gateway stopped before the outcome of this call was recorded' },
+    });
+    expect(errors).toEqual([]);
+  });
 });
