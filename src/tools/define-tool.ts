@@ -1,4 +1,5 @@
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { MAX_TIMER_MS } from '../util/timers.js';
 import type { LocalToolDefinition, ToolAnnotations, ToolCallContext, ToolRedaction, ToolRisk } from './types.js';
 
 /** Options of {@link defineTool}. */
@@ -13,7 +14,7 @@ export interface DefineToolOptions<Schema extends JSONSchema, Output, Input = Fr
   outputSchema?: Record<string, unknown>;
   annotations?: ToolAnnotations;
   risk?: ToolRisk;
-  /** Whole-call deadline in milliseconds (default 30 000). */
+  /** Whole-call deadline in milliseconds (default 30 000, at most 2 147 483 647, the longest timer Node keeps). */
   timeoutMs?: number;
   redact?: ToolRedaction;
   /** `'mcp-content'`: the handler returns `{ content: [...], structuredContent? }` for MCP clients as is. */
@@ -22,6 +23,19 @@ export interface DefineToolOptions<Schema extends JSONSchema, Output, Input = Fr
 }
 
 const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
+
+/**
+ * `value` when it is a whole number from 1 to `max` (or undefined); otherwise throws a
+ * TypeError naming `option`. For deadlines, `max` is {@link MAX_TIMER_MS}: a longer Node timer
+ * fires at once, and every call would time out.
+ */
+export function boundedPositiveInteger(value: unknown, option: string, where: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new TypeError(`${where}: ${option} must be a positive integer of at most ${max}`);
+  }
+  return value;
+}
 
 /** Checks the parts of a tool definition every kind of tool shares; throws a TypeError naming the fault. */
 export function assertToolBasics(definition: {
@@ -48,10 +62,7 @@ export function assertToolBasics(definition: {
   if (format !== undefined && format !== 'json' && format !== 'mcp-content') {
     throw new TypeError(`tool "${name}": outputFormat must be "json" or "mcp-content"`);
   }
-  const timeout = definition.timeoutMs;
-  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1)) {
-    throw new TypeError(`tool "${name}": timeoutMs must be a positive integer`);
-  }
+  boundedPositiveInteger(definition.timeoutMs, 'timeoutMs', `tool "${name}"`, MAX_TIMER_MS);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { isMaskedSecret, isSealedSecret, isSecretValue, revealSecret, type SealedSecret, SecretValue } from '../secrets/secret-value.js';
 import { parseAllowance, type PrivateNetworkAllowance } from '../upstream/network-policy.js';
 import { compileRequestPlan, SAFE_HEADER_VALUE } from '../upstream/request-plan.js';
-import { assertToolBasics } from './define-tool.js';
+import { MAX_TIMER_MS } from '../util/timers.js';
+import { assertToolBasics, boundedPositiveInteger } from './define-tool.js';
 import type { ToolDefinitionBase } from './types.js';
 
 /** HTTP methods an HTTP tool can use. */
@@ -39,11 +40,11 @@ export interface HttpToolOptions extends ToolDefinitionBase {
   headers?: Readonly<Record<string, string | InputField | SecretValue>>;
   /** Credentials: plain strings are treated as secrets; stored definitions carry `{ sealed }` values. */
   secretHeaders?: Readonly<Record<string, string | SecretValue | SealedSecret>>;
-  /** Deadline to establish the connection (default 10 000, never above `timeoutMs`). */
+  /** Deadline to establish the connection, in milliseconds (default 10 000, never above `timeoutMs`; at most 2 147 483 647). */
   connectTimeoutMs?: number;
-  /** Deadline for the response headers (default: `timeoutMs`). */
+  /** Deadline for the response headers, in milliseconds (default: `timeoutMs`; at most 2 147 483 647). */
   firstByteTimeoutMs?: number;
-  /** Cap on the decoded response body (default 1 MiB). */
+  /** Cap on the decoded response body, in bytes (default 1 MiB, at most 256 MiB). */
   maxResponseBytes?: number;
   /** Let this tool reach private networks: `true` (all but cloud metadata) or a list of CIDRs. */
   allowPrivateNetwork?: PrivateNetworkAllowance;
@@ -72,16 +73,15 @@ export interface HttpToolDefinition extends ToolDefinitionBase {
   readonly responseHeaders?: readonly string[];
 }
 
+/**
+ * The largest `maxResponseBytes` (256 MiB): a body becomes one string, as text or as base64
+ * (a third longer), and V8 strings stop short of 512 Mi characters; a larger cap would pass
+ * validation and then fail on the bodies it was meant to allow.
+ */
+export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-function positiveInteger(value: unknown, option: string, where: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`${where}: ${option} must be a positive integer`);
-  }
-  return value;
-}
 
 function plainRecord(value: unknown, option: string, where: string): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
@@ -164,10 +164,10 @@ export function httpTool(options: HttpToolOptions): HttpToolDefinition {
     }
   }
 
-  const timeoutMs = positiveInteger(options.timeoutMs, 'timeoutMs', where);
-  const connectTimeoutMs = positiveInteger(options.connectTimeoutMs, 'connectTimeoutMs', where);
-  const firstByteTimeoutMs = positiveInteger(options.firstByteTimeoutMs, 'firstByteTimeoutMs', where);
-  const maxResponseBytes = positiveInteger(options.maxResponseBytes, 'maxResponseBytes', where);
+  const timeoutMs = options.timeoutMs;
+  const connectTimeoutMs = boundedPositiveInteger(options.connectTimeoutMs, 'connectTimeoutMs', where, MAX_TIMER_MS);
+  const firstByteTimeoutMs = boundedPositiveInteger(options.firstByteTimeoutMs, 'firstByteTimeoutMs', where, MAX_TIMER_MS);
+  const maxResponseBytes = boundedPositiveInteger(options.maxResponseBytes, 'maxResponseBytes', where, MAX_RESPONSE_BYTES);
   const allowPrivateNetwork = parseAllowance(options.allowPrivateNetwork, where);
   if (options.followRedirects !== undefined && options.followRedirects !== 'none' && options.followRedirects !== 'same-origin') {
     throw new TypeError(`${where}: followRedirects must be "none" or "same-origin"`);

@@ -10,6 +10,11 @@ describe('defineTool', () => {
     expect(() => defineTool({ ...base, name: 'x'.repeat(129) })).toThrow(/tool name/);
     expect(() => defineTool({ ...base, name: 'ok', inputSchema: { type: 'string' } as const })).toThrow(/inputSchema/);
     expect(() => defineTool({ ...base, name: 'ok', timeoutMs: 0 })).toThrow(/timeoutMs/);
+    // Longer than a Node timer holds: the timer would fire at once and every call time out.
+    expect(() => defineTool({ ...base, name: 'ok', timeoutMs: 2 ** 31 })).toThrow(
+      'timeoutMs must be a positive integer of at most 2147483647',
+    );
+    expect(defineTool({ ...base, name: 'ok', timeoutMs: 2 ** 31 - 1 }).timeoutMs).toBe(2 ** 31 - 1);
     const unknownKeyword = defineTool({ ...base, name: 'ok', inputSchema: { type: 'object', frobnicate: true } as never });
     expect(() => createGateway({ tools: [unknownKeyword] })).toThrow(/invalid JSON Schema/);
   });
@@ -29,6 +34,22 @@ describe('defineTool', () => {
     expect(r1.toolVersion).not.toBe(r2.toolVersion);
     await gateway.close();
     await other.close();
+  });
+
+  it('runs a tool with the longest deadline it accepts', async () => {
+    const patient = defineTool({
+      ...base,
+      name: 'patient',
+      timeoutMs: 2 ** 31 - 1,
+      handler: async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return { ok: true };
+      },
+    });
+    const gateway = createGateway({ tools: [patient], policy: [{ id: 'all', effect: 'allow' }] });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    expect(await gateway.invoke({ agentId: agent.id, tool: 'patient' })).toMatchObject({ status: 'succeeded', output: { ok: true } });
+    await gateway.close();
   });
 
   it('checks outputs against the output schema', async () => {

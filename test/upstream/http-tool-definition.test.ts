@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createGateway, generateEncryptionKey } from '../../src/index.js';
 import { type HttpToolOptions, httpTool } from '../../src/tools/http-tool.js';
 
 const schema = {
@@ -92,5 +93,49 @@ describe('httpTool: the definition', () => {
     expect(() => define({ allowPrivateNetwork: ['10.0.0.0/40'] })).toThrow(/CIDR/);
     expect(() => define({ responseHeaders: ['bad name'] })).toThrow(/responseHeaders/);
     expect(() => define({ method: 'TRACE' as 'GET' })).toThrow(/method/);
+  });
+
+  it('refuses deadlines longer than a Node timer holds, and a response cap above 256 MiB', () => {
+    for (const option of ['timeoutMs', 'connectTimeoutMs', 'firstByteTimeoutMs'] as const) {
+      expect(() => define({ [option]: 2 ** 31 })).toThrow(TypeError);
+      expect(() => define({ [option]: 2 ** 31 })).toThrow(`${option} must be a positive integer of at most 2147483647`);
+      expect(define({ [option]: 2 ** 31 - 1 })[option]).toBe(2 ** 31 - 1);
+    }
+    for (const tooLarge of [2 ** 28 + 1, 2 ** 33, Number.MAX_SAFE_INTEGER]) {
+      expect(() => define({ maxResponseBytes: tooLarge })).toThrow(`maxResponseBytes must be a positive integer of at most ${2 ** 28}`);
+    }
+    expect(define({ maxResponseBytes: 2 ** 28 }).maxResponseBytes).toBe(2 ** 28);
+  });
+});
+
+describe('httpTool: the same checks for tools made through the admin API', () => {
+  it('refuses an over-long deadline or an over-large response cap with 400, naming the option', async () => {
+    const gateway = createGateway({ encryptionKey: generateEncryptionKey() });
+    try {
+      const body = {
+        name: 'crm.orders',
+        description: 'Orders',
+        method: 'GET',
+        url: 'https://crm.example.com/customers/{id}/orders',
+        inputSchema: schema,
+      };
+      for (const [option, value] of [
+        ['timeoutMs', 2 ** 31],
+        ['connectTimeoutMs', 2 ** 31],
+        ['firstByteTimeoutMs', 2 ** 31],
+        ['maxResponseBytes', 2 ** 33],
+      ] as const) {
+        const refused = await gateway.admin.createTool({ ...body, [option]: value }).catch((error: unknown) => error);
+        expect(refused).toMatchObject({
+          code: 'BAD_REQUEST',
+          message: expect.stringContaining(`${option} must be a positive integer of at most`),
+        });
+      }
+      await gateway.admin.createTool({ ...body, timeoutMs: 2 ** 31 - 1, maxResponseBytes: 2 ** 28 });
+      const created = await gateway.admin.createTool({ ...body, name: 'crm.orders.2' });
+      await expect(gateway.admin.updateTool(created.name, { timeoutMs: 2 ** 31 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    } finally {
+      await gateway.close();
+    }
   });
 });

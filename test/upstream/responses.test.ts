@@ -483,6 +483,13 @@ describe('size cap', () => {
     expect(error.message).toContain(`response exceeded ${1024 * 1024} bytes`);
   });
 
+  it('the largest cap and the longest deadlines the definition accepts still decode a compressed body', async () => {
+    const longest = 2 ** 31 - 1;
+    const options = { maxResponseBytes: 2 ** 28, timeoutMs: longest, connectTimeoutMs: longest, firstByteTimeoutMs: longest };
+    expect((await call('/gzip', options)).output).toEqual({ compressed: true });
+    expect((await call('/br', options)).output).toEqual({ brotli: true });
+  });
+
   it('a body under the cap passes', async () => {
     expect((await call('/big', { maxResponseBytes: 4096 })).output).toHaveLength(3000);
   });
