@@ -25,11 +25,16 @@ export interface HttpToolOptions extends ToolDefinitionBase {
   kind?: 'http';
   method: HttpMethod | Lowercase<HttpMethod>;
   /**
-   * URL template: `https://crm.example.com/customers/{id}/orders`. Origin and path prefix are
-   * fixed; each `{param}` is a whole path segment filled from the input field of that name.
+   * URL template: `https://crm.example.com/customers/{id}/orders`. Origin, path prefix and
+   * the template's own query are fixed; each `{param}` is a whole path segment filled from the
+   * input field of that name.
    */
   url: string;
-  /** Input fields sent as query parameters (default: all remaining fields for GET, HEAD, DELETE, OPTIONS; none otherwise). */
+  /**
+   * Input fields sent as query parameters (default: all remaining fields for GET, HEAD, DELETE,
+   * OPTIONS; none otherwise). Never a parameter the URL's own query fixes: a definition that
+   * would send one is refused, and so is input that would (`INVALID_INPUT`).
+   */
   query?: readonly string[];
   /**
    * Input fields sent as the JSON body object (default: all remaining fields for POST, PUT,

@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import type { HttpMethod, HttpToolDefinition, InputField } from '../tools/http-tool.js';
 import { setOwnMember } from '../util/own-member.js';
-import { compileUrlTemplate, invalidField, type UrlTemplate } from './url-template.js';
+import { compileUrlTemplate, invalidField, queryNameKey, type UrlTemplate } from './url-template.js';
 
 /** The request an HTTP tool sends for one input, before secret headers are added. */
 export interface PlannedRequest {
@@ -210,6 +210,22 @@ export function compileRequestPlan(definition: HttpToolDefinition): RequestPlan 
 
   const queryDefault = QUERY_METHODS.has(method);
   const queryFields: readonly string[] | 'rest' = explicitQuery ?? (queryDefault ? 'rest' : []);
+  // Input never sends a parameter the template's own query fixes (it could override it).
+  const fixedQuery = template.fixedQueryNames;
+  for (const field of explicitQuery ?? []) {
+    if (fixedQuery.has(queryNameKey(field))) {
+      throw new TypeError(`${where}: query field "${field}" names a parameter the url's own query fixes`);
+    }
+  }
+  if (queryFields === 'rest' && fixedQuery.size > 0) {
+    for (const field of properties) {
+      if (!restExcluded.has(field) && fixedQuery.has(queryNameKey(field))) {
+        throw new TypeError(
+          `${where}: inputSchema property "${field}" would be sent in the query, where the url's own query fixes a parameter of that name`,
+        );
+      }
+    }
+  }
   type BodyMode = { kind: 'none' } | { kind: 'fields'; fields: readonly string[] | 'rest' } | { kind: 'field'; field: string };
   const bodyMode: BodyMode =
     bodyField !== undefined
@@ -230,6 +246,19 @@ export function compileRequestPlan(definition: HttpToolDefinition): RequestPlan 
     return Object.keys(input).filter((field) => !restExcluded.has(field));
   }
 
+  /** The query's input fields; a field the schema does not declare cannot stand in for a fixed parameter. */
+  function queryFieldsOf(input: Readonly<Record<string, unknown>>): string[] {
+    const fields = fieldsOf(input, queryFields);
+    if (queryFields === 'rest' && fixedQuery.size > 0) {
+      for (const field of fields) {
+        if (fixedQuery.has(queryNameKey(field))) {
+          throw invalidField(field, "cannot be sent: the tool's URL fixes the query parameter of that name");
+        }
+      }
+    }
+    return fields;
+  }
+
   const plan: RequestPlan = Object.freeze({
     template,
     method,
@@ -237,7 +266,7 @@ export function compileRequestPlan(definition: HttpToolDefinition): RequestPlan 
     build(input: Readonly<Record<string, unknown>>): PlannedRequest {
       let path = template.path(input);
       const queryParts: string[] = staticQuery === '' ? [] : [staticQuery];
-      for (const field of fieldsOf(input, queryFields)) appendQuery(queryParts, field, input[field]);
+      for (const field of queryFieldsOf(input)) appendQuery(queryParts, field, input[field]);
       if (queryParts.length > 0) path += `?${queryParts.join('&')}`;
 
       const headers: Record<string, string> = { ...baseHeaders };

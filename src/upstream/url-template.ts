@@ -11,6 +11,11 @@ export interface UrlTemplate {
   readonly params: readonly string[];
   /** The template's own query string without `?` (`''` when it has none). */
   readonly staticQuery: string;
+  /**
+   * The names in the template's own query, as {@link queryNameKey} compares them, both
+   * percent-decoded and form-decoded (`+` as a space): input may never send one of these.
+   */
+  readonly fixedQueryNames: ReadonlySet<string>;
   /** The request path for `input`; throws `INVALID_INPUT` for a parameter that cannot be one path segment. */
   path(input: Readonly<Record<string, unknown>>): string;
 }
@@ -28,6 +33,33 @@ export function fieldPointer(field: string): string {
 export function invalidField(field: string, message: string): GatewayError {
   const issue: InputIssue = { path: fieldPointer(field), message };
   return new GatewayError({ code: 'INVALID_INPUT', message: `Invalid input: ${field} ${message}`, details: [issue] });
+}
+
+/**
+ * How a query parameter name is compared with the template's fixed ones: in lower case and
+ * without a `[…]` suffix, since many servers read `Tenant`, `tenant[]` or `tenant[0]` as (or
+ * into) `tenant`.
+ */
+export function queryNameKey(name: string): string {
+  const bracket = name.indexOf('[');
+  return (bracket === -1 ? name : name.slice(0, bracket)).toLowerCase();
+}
+
+function fixedQueryNamesOf(search: string): ReadonlySet<string> {
+  const names = new Set<string>();
+  if (search.length <= 1) return names;
+  for (const name of new URLSearchParams(search).keys()) names.add(queryNameKey(name));
+  for (const part of search.slice(1).split('&')) {
+    const raw = part.split('=', 1)[0] as string;
+    let name = raw;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      // A malformed escape reaches the server as it is.
+    }
+    if (part !== '') names.add(queryNameKey(name));
+  }
+  return names;
 }
 
 function percentEncodeByte(character: string): string {
@@ -136,6 +168,7 @@ export function compileUrlTemplate(template: unknown, properties: ReadonlySet<st
     hostname,
     params: frozenParams,
     staticQuery,
+    fixedQueryNames: fixedQueryNamesOf(url.search),
     path(input: Readonly<Record<string, unknown>>): string {
       let path = head;
       for (let index = 0; index < frozenParams.length; index++) {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/index.js';
 import { createUpstreamClient } from '../../src/upstream/client.js';
 import { createHttpExecutor } from '../../src/upstream/executor.js';
 import { callContext, loopbackTool, rejection } from './harness.js';
@@ -150,6 +151,94 @@ describe('query and body placement', () => {
     });
     await createHttpExecutor(post, { client })(JSON.parse('{"__proto__":{"polluted":true},"a":1}'), callContext());
     expect(JSON.parse(lastRequest().body)).toEqual(JSON.parse('{"__proto__":{"polluted":true},"a":1}'));
+  });
+});
+
+describe("the URL's own query", () => {
+  const fixedTool = (overrides: Parameters<typeof loopbackTool>[1] = {}) =>
+    loopbackTool(server.origin, {
+      url: `${server.origin}/api/items?tenant=acme&scope=read`,
+      inputSchema: { type: 'object', properties: { q: { type: 'string' } } },
+      ...overrides,
+    });
+
+  it('keeps its parameters and adds the other fields after them', async () => {
+    await createHttpExecutor(fixedTool(), { client })({ q: 'x', other: 1 }, callContext());
+    expect(lastRequest().rawPath).toBe('/api/items?tenant=acme&scope=read&q=x&other=1');
+  });
+
+  it.each(['tenant', 'scope', 'TENANT', 'Scope', 'tenant[]', 'tenant[0]'])(
+    'refuses an undeclared input field %j that would override it, with INVALID_INPUT, and sends nothing',
+    async (field) => {
+      const before = server.requests.length;
+      const error = await rejection(
+        createHttpExecutor(fixedTool(), { client })({ q: 'x', [field]: 'globex' }, callContext()),
+        'INVALID_INPUT',
+      );
+      expect(error.status).toBe(422);
+      expect(error.message).toBe(`Invalid input: ${field} cannot be sent: the tool's URL fixes the query parameter of that name`);
+      expect(error.details).toEqual([{ path: `/${field}`, message: expect.stringContaining("the tool's URL fixes") }]);
+      expect(server.requests.length).toBe(before);
+    },
+  );
+
+  it('is compared as the server decodes it: percent-escapes and "+" for a space', async () => {
+    for (const url of [`${server.origin}/api/x?a+b=1`, `${server.origin}/api/x?a%20b=1`, `${server.origin}/api/x?%74enant=acme`]) {
+      const execute = createHttpExecutor(fixedTool({ url }), { client });
+      const field = url.includes('enant') ? 'tenant' : 'a b';
+      await rejection(execute({ [field]: 'override' }, callContext()), 'INVALID_INPUT');
+    }
+  });
+
+  it('refuses a definition that would send one of its parameters from input', () => {
+    const withTenant = { type: 'object', properties: { q: { type: 'string' }, tenant: { type: 'string' } } } as const;
+    expect(() => fixedTool({ inputSchema: withTenant })).toThrow(TypeError);
+    expect(() => fixedTool({ inputSchema: withTenant })).toThrow(
+      `tool "test.tool": inputSchema property "tenant" would be sent in the query, where the url's own query fixes a parameter of that name`,
+    );
+    expect(() => fixedTool({ inputSchema: withTenant, method: 'POST', query: ['q', 'tenant'] })).toThrow(
+      `tool "test.tool": query field "tenant" names a parameter the url's own query fixes`,
+    );
+    const withScope = { type: 'object', properties: { 'Scope[]': { type: 'array' } } } as const;
+    expect(() => fixedTool({ inputSchema: withScope, query: ['Scope[]'] })).toThrow(/query field "Scope\[\]" names a parameter/);
+    expect(() => fixedTool({ inputSchema: withScope })).toThrow(/inputSchema property "Scope\[\]" would be sent in the query/);
+  });
+
+  it('lets a field of the same name go where it cannot override it: a header, the body, or unlisted', async () => {
+    const withTenant = { type: 'object', properties: { q: { type: 'string' }, tenant: { type: 'string' } } } as const;
+    await createHttpExecutor(fixedTool({ inputSchema: withTenant, headers: { 'x-tenant': { from: 'tenant' } } }), { client })(
+      { q: 'x', tenant: 'globex' },
+      callContext(),
+    );
+    expect(lastRequest()).toMatchObject({ rawPath: '/api/items?tenant=acme&scope=read&q=x', headers: { 'x-tenant': 'globex' } });
+    await createHttpExecutor(fixedTool({ inputSchema: withTenant, method: 'POST' }), { client })(
+      { q: 'x', tenant: 'globex' },
+      callContext(),
+    );
+    expect(lastRequest().rawPath).toBe('/api/items?tenant=acme&scope=read');
+    expect(JSON.parse(lastRequest().body)).toEqual({ q: 'x', tenant: 'globex' });
+    await createHttpExecutor(fixedTool({ inputSchema: withTenant, query: ['q'] }), { client })({ q: 'x', tenant: 'globex' }, callContext());
+    expect(lastRequest().rawPath).toBe('/api/items?tenant=acme&scope=read&q=x');
+  });
+
+  it('through the gateway, an overriding field is a 422 and the upstream is not called', async () => {
+    const gateway = createGateway({ tools: [fixedTool()], policy: [{ id: 'all', effect: 'allow' }] });
+    try {
+      const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+      const before = server.requests.length;
+      const response = await gateway.fetch(
+        new Request('http://gateway.test/tools/test.tool/invoke', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ input: { q: 'x', tenant: 'globex' } }),
+        }),
+      );
+      expect(response.status).toBe(422);
+      expect(await response.json()).toMatchObject({ error: { code: 'INVALID_INPUT', details: [{ path: '/tenant' }] } });
+      expect(server.requests.length).toBe(before);
+    } finally {
+      await gateway.close();
+    }
   });
 });
 
