@@ -7,9 +7,17 @@ export interface SecretScrubber {
   readonly active: boolean;
   /** Every form that is removed (the plain values and their common encodings), longest first. */
   readonly forms: readonly string[];
-  /** Length of the longest form: a text cut at an arbitrary point can end in a partial secret shorter than this. */
+  /**
+   * Length of the longest spelling removed (a form, or a JSON spelling with every character a
+   * `\uXXXX` escape): a text cut at an arbitrary point can end in a partial secret shorter than this.
+   */
   readonly longestForm: number;
-  /** `text` with every form replaced by `***`. */
+  /**
+   * `text` with every form replaced by `***`, and every JSON spelling of a plain value too:
+   * any of its characters written as itself, as a JSON short escape (`\"`, `\/`, `\n`…) or
+   * as a `\uXXXX` escape in either case, as JSON encoders other than `JSON.stringify` write
+   * them (Go's `\u003c` for `<`, .NET's `\u002B` for `+`).
+   */
   text(text: string): string;
   /**
    * Parsed JSON with every form removed from strings and keys, and a number whose digits
@@ -48,9 +56,14 @@ function credentialParts(value: string): string[] {
   return parts.filter((part) => part.length >= MINIMUM_DERIVED_LENGTH);
 }
 
+/** The value and the credential after its auth scheme (and a Basic value's parts), as they are. */
+function plainFormsOf(value: string): string[] {
+  return [value, ...credentialParts(value)];
+}
+
 /** The plain value, the credential after an auth scheme, and how JSON and URLs spell them. */
 function formsOf(value: string): string[] {
-  const plain = [value, ...credentialParts(value)];
+  const plain = plainFormsOf(value);
   const forms = new Set<string>();
   for (const form of plain) {
     forms.add(form);
@@ -62,9 +75,45 @@ function formsOf(value: string): string[] {
   return [...forms];
 }
 
+/** The JSON short escapes (RFC 8259), by the character they stand for. */
+const SHORT_ESCAPES: Readonly<Record<string, string>> = {
+  '"': '\\"',
+  '\\': '\\\\',
+  '/': '\\/',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+const REGEX_SYNTAX = /[.*+?^${}()|[\]\\/-]/g;
+/** How much longer than the value its longest JSON spelling is: `\uXXXX` for every UTF-16 unit. */
+const ESCAPE_LENGTH = 6;
+
+/** A pattern source for one UTF-16 unit however JSON writes it: as itself, a short escape, or `\uXXXX` in either case. */
+function jsonUnitSource(unit: string): string {
+  const hex = (unit.charCodeAt(0) as number).toString(16).padStart(4, '0');
+  let unitEscape = '\\\\u';
+  for (const digit of hex) unitEscape += digit >= 'a' ? `[${digit}${digit.toUpperCase()}]` : digit;
+  const short = SHORT_ESCAPES[unit];
+  return `(?:\\u${hex}|${unitEscape}${short === undefined ? '' : `|${short.replace(REGEX_SYNTAX, '\\$&')}`})`;
+}
+
+/**
+ * One pattern for every JSON spelling of every plain value, longest value first; undefined
+ * when there is none. Compiled once per scrubber. A spelling with an escape holds a backslash,
+ * so text without one never needs it.
+ */
+function jsonSpellingsPattern(plainValues: readonly string[]): RegExp | undefined {
+  if (plainValues.length === 0) return undefined;
+  const sources = [...plainValues].sort((a, b) => b.length - a.length).map((value) => value.split('').map(jsonUnitSource).join(''));
+  return new RegExp(sources.join('|'), 'g');
+}
+
 /**
  * Builds a scrubber for the given secret values. Forms are precomputed once; scrubbing is a
- * few `includes` checks per string and a replacement only where a form occurs.
+ * few `includes` checks per string and a replacement only where a form occurs (plus one
+ * precompiled pattern for JSON spellings, only over text that holds a backslash).
  *
  * @example
  * ```ts
@@ -74,9 +123,11 @@ function formsOf(value: string): string[] {
  * ```
  */
 export function createSecretScrubber(values: readonly string[]): SecretScrubber {
-  const forms = [...new Set(values.filter((value) => value.length > 0).flatMap(formsOf))]
-    .filter((form) => form.length > 0)
-    .sort((a, b) => b.length - a.length);
+  const present = values.filter((value) => value.length > 0);
+  const forms = [...new Set(present.flatMap(formsOf))].filter((form) => form.length > 0).sort((a, b) => b.length - a.length);
+  const plainValues = [...new Set(present.flatMap(plainFormsOf))];
+  const jsonSpellings = jsonSpellingsPattern(plainValues);
+  const longestForm = Math.max(forms[0]?.length ?? 0, ...plainValues.map((value) => value.length * ESCAPE_LENGTH));
   const formBytes = forms.map((form) => Buffer.from(form, 'utf8'));
   // A secret that is all digits (a PIN, an account number) can come back as a JSON number.
   const numericForms = forms.filter((form) => NUMBER_TEXT.test(form));
@@ -87,15 +138,16 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     return numericForms.some((form) => digits.includes(form)) ? MASKED_SECRET : value;
   }
 
-  /** A parsed JSON member: strings scrubbed, numbers checked when a secret could be one. */
-  function scalar(value: unknown): unknown {
-    if (typeof value === 'string') return text(value);
+  /** A parsed JSON member: strings scrubbed with `scrub`, numbers checked when a secret could be one. */
+  function scalar(value: unknown, scrub: (text: string) => string): unknown {
+    if (typeof value === 'string') return scrub(value);
     if (typeof value === 'number' && numericForms.length > 0) return number(value);
     return value;
   }
   const maskBytes = Buffer.from(MASKED_SECRET, 'utf8');
 
-  function text(input: string): string {
+  /** `input` with every form replaced: enough for text without a backslash. */
+  function formsRemoved(input: string): string {
     let result = input;
     for (const form of forms) {
       if (result.includes(form)) result = result.split(form).join(MASKED_SECRET);
@@ -103,9 +155,19 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     return result;
   }
 
+  function text(input: string): string {
+    if (jsonSpellings === undefined || !input.includes('\\')) return formsRemoved(input);
+    return formsRemoved(input.replace(jsonSpellings, MASKED_SECRET));
+  }
+
   function json(root: unknown): unknown {
+    return walk(root, text);
+  }
+
+  /** Scrubs a parsed JSON value in place (see {@link SecretScrubber.json}), its strings and keys with `scrub`. */
+  function walk(root: unknown, scrub: (text: string) => string): unknown {
     if (forms.length === 0) return root;
-    if (typeof root !== 'object' || root === null) return scalar(root);
+    if (typeof root !== 'object' || root === null) return scalar(root, scrub);
     // Iterative: upstream JSON can nest deeper than the call stack.
     const pending: object[] = [root];
     while (pending.length > 0) {
@@ -115,7 +177,7 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
           const element: unknown = container[index];
           if (typeof element === 'object' && element !== null) pending.push(element);
           else {
-            const clean = scalar(element);
+            const clean = scalar(element, scrub);
             if (clean !== element) container[index] = clean;
           }
         }
@@ -124,8 +186,8 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
       const record = container as Record<string, unknown>;
       for (const key of Object.keys(record)) {
         const element = record[key];
-        const cleanKey = text(key);
-        const cleanElement = scalar(element);
+        const cleanKey = scrub(key);
+        const cleanElement = scalar(element, scrub);
         // setOwnMember: JSON.parse makes "__proto__" an own key, and assigning to it would hit
         // the prototype setter and keep the secret.
         if (cleanKey !== key) {
@@ -144,8 +206,10 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     const parsed: unknown = JSON.parse(source);
     if (forms.length === 0) return parsed;
     // Without a backslash, every string and key is a verbatim piece of the source.
-    if (source.includes('\\') || forms.some((form) => source.includes(form))) return json(parsed);
-    return parsed;
+    if (!source.includes('\\')) return forms.some((form) => source.includes(form)) ? walk(parsed, formsRemoved) : parsed;
+    // A parsed string holds a backslash, and so perhaps an escaped spelling, only where the
+    // source escaped one (`\\\\`, as in JSON carried inside a string).
+    return walk(parsed, source.includes('\\\\') ? text : formsRemoved);
   }
 
   function bytes(data: Buffer): Buffer {
@@ -167,7 +231,7 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
   return {
     active: forms.length > 0,
     forms,
-    longestForm: forms[0]?.length ?? 0,
+    longestForm,
     text,
     json,
     parseJson,

@@ -121,8 +121,8 @@ export function excerptSource(error: object): string | undefined {
  * An upstream error body as text, decoded with the charset its `Content-Type` names as a
  * success body is (a secret echoed in UTF-16 is found too), then scrubbed: the tool's own
  * secrets removed first, then the caller's scrub function. A body read only in part loses its
- * last characters after both (the larger of the longest secret form and
- * {@link TRUNCATED_TAIL}), so no value cut off at its end survives as a prefix. If the scrub
+ * last characters after both (the larger of the longest secret spelling, escaped JSON
+ * spellings included, and {@link TRUNCATED_TAIL}), so no value cut off at its end survives as a prefix. If the scrub
  * function throws, or the charset is one the gateway cannot read, the text is empty: never
  * unscrubbed.
  */

@@ -141,6 +141,31 @@ describe('secret scrubber', () => {
     expect(cleaned).not.toMatch(/abc|def|pa55word/);
   });
 
+  it('removes every JSON spelling of the value and its parts: characters as themselves, short escapes or \\uXXXX in either case', () => {
+    const password = "pa<ss>&w+o'r/d";
+    const scrubber = createSecretScrubber([`Basic ${Buffer.from(`svc-user:${password}`).toString('base64')}`, 'Bearer tok"en<1>']);
+    const spellings = [
+      "pa\\u003css\\u003e\\u0026w+o'r/d", // Go
+      'pa\\u003Css\\u003E\\u0026w\\u002Bo\\u0027r/d', // .NET
+      "pa<ss>&w+o'r\\/d", // PHP's slash
+      Array.from(password, (character) => `\\u${(character.charCodeAt(0) as number).toString(16).padStart(4, '0')}`).join(''),
+      'svc-user:pa\\u003Css>&w+o\\u0027r/d',
+      'tok\\"en\\u003C1>',
+      'tok\\u0022en<1\\u003e',
+    ];
+    for (const spelling of spellings) {
+      expect(scrubber.text(`before ${spelling} after`), spelling).toBe('before *** after');
+      expect(scrubber.parseJson(JSON.stringify({ carried: `{"echo":"${spelling}"}` })), spelling).toEqual({ carried: '{"echo":"***"}' });
+    }
+    // A near miss stays: one character differs.
+    expect(scrubber.text("pa\\u003css\\u003e\\u0026w+o'r/D")).toBe("pa\\u003css\\u003e\\u0026w+o'r/D");
+  });
+
+  it('counts the longest escaped spelling as its longest form, for text cut at an arbitrary point', () => {
+    expect(createSecretScrubber(['tok_123456']).longestForm).toBe(60);
+    expect(createSecretScrubber([]).longestForm).toBe(0);
+  });
+
   it('scrubs parsed JSON strings and keys, deep nesting included, and bytes', () => {
     const scrubber = createSecretScrubber(['secret_value_1']);
     const value = { secret_value_1: 'secret_value_1', list: ['a', { b: 'secret_value_1!' }] };
