@@ -15,10 +15,13 @@ const maxBytes = 1024 * 1024;
 /**
  * An issuer's published keys (a JWK Set at an http(s) URL), fetched when first needed and
  * again when they are 10 minutes old, or when a token names a key id they lack (at most every
- * 30 s). Concurrent needs share one fetch. When a fetch fails, the keys fetched before stay in
- * use (up to an hour past their age) and no fetch is tried for 5 s, so an issuer outage is
- * neither a gateway outage nor a storm of fetches; without any keys, verification fails
- * with the fetch's error.
+ * 30 s). Concurrent needs share one fetch. Keys that are due are still used while a fetch,
+ * started in the background, brings the new ones, so a slow or hanging issuer holds up no call
+ * while there are usable keys; a call waits for a fetch only when there are none, or for a key
+ * id the set lacks. When a fetch fails, the keys fetched before stay in use (up to an hour
+ * past their age) and no fetch is tried for 5 s, so an issuer outage is neither a gateway
+ * outage nor a storm of fetches; without any keys, verification fails with the last fetch's
+ * error.
  */
 export class RemoteKeySet {
   private keys: JWTVerifyGetKey | undefined;
@@ -34,9 +37,9 @@ export class RemoteKeySet {
 
   /** The key resolver `jwtVerify` takes. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    if (this.keys === undefined || this.now() - this.fetchedAt >= maxAgeMs) await this.load();
+    const keys = await this.usableKeys();
     try {
-      return await (this.keys as JWTVerifyGetKey)(header, token);
+      return await keys(header, token);
     } catch (error) {
       if (!(error instanceof joseErrors.JWKSNoMatchingKey) || this.now() - this.fetchedAt < cooldownMs) throw error;
       await this.load();
@@ -44,16 +47,41 @@ export class RemoteKeySet {
     }
   };
 
-  /** Fetches the keys unless a fetch failed within `retryMs`; throws only when there are no usable keys. */
+  /**
+   * The keys at hand while they are usable, with a background fetch started once they are
+   * due; otherwise the keys a fetch brings (waited for).
+   */
+  private async usableKeys(): Promise<JWTVerifyGetKey> {
+    if (this.keys !== undefined && this.usable()) {
+      if (this.now() - this.fetchedAt >= maxAgeMs) void this.refresh();
+      return this.keys;
+    }
+    await this.load();
+    return this.keys as JWTVerifyGetKey;
+  }
+
+  /** Fetches the keys and waits for them; throws only when there are no usable keys. */
   private async load(): Promise<void> {
-    if (this.now() - this.failedAt >= retryMs) {
-      this.loading ??= this.fetchKeys().finally(() => {
+    await this.refresh();
+    if (this.keys !== undefined && this.usable()) return;
+    throw this.failure ?? new Error('no keys');
+  }
+
+  /**
+   * The fetch under way, else a new one unless a fetch failed within `retryMs`. Never
+   * rejects: a failure is kept for {@link load} to throw once no usable keys are left.
+   */
+  private refresh(): Promise<void> | undefined {
+    if (this.loading === undefined && this.now() - this.failedAt >= retryMs) {
+      this.loading = this.fetchKeys().finally(() => {
         this.loading = undefined;
       });
-      await this.loading;
     }
-    if (this.keys !== undefined && this.now() - this.fetchedAt < maxAgeMs + maxStaleMs) return;
-    throw this.failure ?? new Error('no keys');
+    return this.loading;
+  }
+
+  private usable(): boolean {
+    return this.now() - this.fetchedAt < maxAgeMs + maxStaleMs;
   }
 
   private async fetchKeys(): Promise<void> {
