@@ -21,7 +21,7 @@ const maxBytes = 1024 * 1024;
  * id the set lacks. When a fetch fails, the keys fetched before stay in use (up to an hour
  * past their age) and no fetch is tried for 5 s, so an issuer outage is neither a gateway
  * outage nor a storm of fetches; without any keys, verification fails with the last fetch's
- * error.
+ * error. A key set over 1 MiB is refused without being read past that.
  */
 export class RemoteKeySet {
   private keys: JWTVerifyGetKey | undefined;
@@ -95,9 +95,7 @@ export class RemoteKeySet {
         await response.body?.cancel();
         throw new Error(`the key set answered ${response.status}`);
       }
-      const text = await response.text();
-      if (text.length > maxBytes) throw new Error('the key set is too large');
-      this.keys = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
+      this.keys = createLocalJWKSet(JSON.parse(await readLimited(response)) as JSONWebKeySet);
       this.fetchedAt = this.now();
       this.failure = undefined;
     } catch (error) {
@@ -105,4 +103,31 @@ export class RemoteKeySet {
       this.failure = error;
     }
   }
+}
+
+/**
+ * The body as text, refused (and no more of it read) once it is over {@link maxBytes}: at
+ * once when its declared length is, else when the bytes read so far are.
+ */
+async function readLimited(response: Response): Promise<string> {
+  const tooLarge = () => new Error(`the key set is larger than ${maxBytes} bytes`);
+  if (Number(response.headers.get('content-length')) > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }

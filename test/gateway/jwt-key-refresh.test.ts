@@ -7,6 +7,7 @@ import { jsonRequest, listen } from '../helpers.js';
 
 const issuer = 'https://auth.example.test/';
 const audience = 'https://gateway.example.test/mcp';
+const maxBytes = 1024 * 1024;
 
 let signingKey: CryptoKey;
 let publicJwk: JWK;
@@ -213,5 +214,54 @@ describe('the issuer keys, while a fetch of them hangs', () => {
     expect(JSON.stringify(down.body)).not.toContain('secret');
     expect(errors).toHaveLength(1);
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe('an oversized key set', () => {
+  it('is refused on its declared length, before its body is read', async () => {
+    const errors: any[] = [];
+    const agentId = await setup({ onError: (error) => errors.push(error) });
+    holding = true;
+    const arrived = nextHeldFetch();
+    const call = invoke(await token(agentId));
+    const fetch = await arrived;
+    fetch.res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(maxBytes + 1) });
+    fetch.res.write('{"keys":[');
+    const refused = await call;
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('AUTH_UNAVAILABLE');
+    // Refused for its size, not for the time its body takes.
+    expect(errors.map((error) => error.cause?.message)).toEqual([`the key set is larger than ${maxBytes} bytes`]);
+  });
+
+  it('is refused once the bytes read pass 1 MiB, without waiting for the rest', async () => {
+    const errors: any[] = [];
+    const agentId = await setup({ onError: (error) => errors.push(error) });
+    holding = true;
+    const arrived = nextHeldFetch();
+    const call = invoke(await token(agentId));
+    const fetch = await arrived;
+    fetch.res.writeHead(200, { 'content-type': 'application/json' });
+    fetch.res.write(`{"keys":[${JSON.stringify(publicJwk)}],"padding":"${' '.repeat(maxBytes)}`);
+    // The body never ends: the answer comes from the limit, not from the end of the stream.
+    expect((await call).status).toBe(503);
+    expect(errors.map((error) => error.cause?.message)).toEqual([`the key set is larger than ${maxBytes} bytes`]);
+  });
+
+  it('counts bytes, not characters', async () => {
+    const padded = (characters: number) => (res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"keys":[${JSON.stringify(publicJwk)}],"padding":"${'é'.repeat(characters)}"}`);
+    };
+    // 600,000 characters, 1,200,000 bytes in UTF-8.
+    answer = padded(600_000);
+    let agentId = await setup();
+    expect((await invoke(await token(agentId))).status).toBe(503);
+    await gateway.close();
+
+    // 500,000 characters, 1,000,000 bytes: within the limit.
+    answer = padded(500_000);
+    agentId = await setup();
+    expect((await invoke(await token(agentId))).status).toBe(200);
   });
 });
