@@ -1,9 +1,7 @@
-import safeRegex from 'safe-regex2';
 import { canonicalJson } from '../util/canonical-json.js';
+import { compileMatchPattern } from './pattern.js';
 import type { PolicyCondition } from './types.js';
 
-const MAX_PATTERN_LENGTH = 512;
-const MAX_MATCHED_LENGTH = 100_000;
 const MISSING = Symbol('missing');
 
 /** A compiled condition: reads its field and tests it, no allocation beyond the read. */
@@ -53,8 +51,9 @@ function ordered(value: unknown, operand: unknown): value is number {
 
 /**
  * Compiles a condition once, at registration. Throws a TypeError naming the problem for a
- * bad path, a wrong operand type, or a `matches` pattern that could backtrack
- * catastrophically (nested quantifiers, back-references) or is too long.
+ * bad path, a wrong operand type, or a `matches` pattern the linear-time engine refuses (see
+ * {@link compileMatchPattern}): a `matches` test takes time proportional to the value's
+ * length, so every string is tested whatever its length.
  */
 export function compileCondition(condition: PolicyCondition, where: string): CompiledCondition {
   let segments: Array<string | number>;
@@ -115,21 +114,10 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
     }
     case 'matches': {
       if (typeof operand !== 'string') throw new TypeError(`${where}: "matches" needs a string pattern`);
-      if (operand.length > MAX_PATTERN_LENGTH) {
-        throw new TypeError(`${where}: pattern longer than ${MAX_PATTERN_LENGTH} characters`);
-      }
-      let pattern: RegExp;
-      try {
-        pattern = new RegExp(operand, 'u');
-      } catch {
-        throw new TypeError(`${where}: invalid regular expression`);
-      }
-      if (/\\[1-9]|\\k</.test(operand) || !safeRegex(pattern, { limit: 25 })) {
-        throw new TypeError(`${where}: pattern may backtrack catastrophically (nested quantifiers or back-references)`);
-      }
+      const pattern = compileMatchPattern(operand, where);
       return (input) => {
         const value = read(input, segments);
-        return typeof value === 'string' && value.length <= MAX_MATCHED_LENGTH && pattern.test(value);
+        return typeof value === 'string' && pattern(value);
       };
     }
     default:

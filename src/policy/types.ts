@@ -12,7 +12,16 @@ export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in'
 export interface PolicyCondition {
   path: string;
   op: ConditionOperator;
-  /** The operand; an array for `in`/`not_in`, a regular expression source for `matches`, a boolean for `exists` (default true). */
+  /**
+   * The operand; an array for `in`/`not_in`, a boolean for `exists` (default true), a regular
+   * expression source for `matches`, which is true when the pattern matches anywhere in a
+   * string value. `matches` runs on a linear-time engine (RE2 syntax, as re2js implements it):
+   * time grows linearly with the value's length, so every value is tested whatever its length.
+   * `\s`, `\S`, `.` and `\uXXXX` / `\u{X}` mean what they mean in JavaScript; `(?i)` makes it
+   * case-insensitive. Lookarounds, back-references, the `s` flag (write `[\s\S]`), sources
+   * over 512 characters and patterns over 500 compiled instructions (large counted
+   * repetitions) are refused when the rule is compiled.
+   */
   value?: unknown;
 }
 

@@ -617,8 +617,8 @@ describe('createGateway options', () => {
     expect(() => createGateway({ maxBodyBytes: -1 })).toThrow(/maxBodyBytes/);
     expect(() => createGateway({ bogus: true } as never)).toThrow(/bogus|Unrecognized/);
     expect(() => createGateway({ policy: [{ id: 'x', effect: 'maybe' }] as never })).toThrow(/policy/);
-    expect(() => createGateway({ policy: [{ id: 'x', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a+)+$' }] }] })).toThrow(
-      /backtrack/,
+    expect(() => createGateway({ policy: [{ id: 'x', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(a)\\1' }] }] })).toThrow(
+      /back-references/,
     );
     expect(() => createGateway({ tools: [echo, echo] })).toThrow(/twice/);
     expect(() => createGateway({ admin: { tokens: [{ token: 'short', id: 'x', roles: ['admin'] }] } })).toThrow(/admin/);
