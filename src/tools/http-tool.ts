@@ -45,9 +45,12 @@ export interface HttpToolOptions extends ToolDefinitionBase {
   headers?: Readonly<Record<string, string | InputField | SecretValue>>;
   /** Credentials: plain strings are treated as secrets; stored definitions carry `{ sealed }` values. */
   secretHeaders?: Readonly<Record<string, string | SecretValue | SealedSecret>>;
-  /** Deadline to establish the connection, in milliseconds (default 10 000, never above `timeoutMs`; at most 2 147 483 647). */
+  /**
+   * Deadline to establish a connection, DNS lookup included, in milliseconds (default 10 000,
+   * never above `timeoutMs`; at most 2 147 483 647).
+   */
   connectTimeoutMs?: number;
-  /** Deadline for the response headers, in milliseconds (default: `timeoutMs`; at most 2 147 483 647). */
+  /** Deadline from sending the request to the response headers, in milliseconds (default: `timeoutMs`; at most 2 147 483 647). */
   firstByteTimeoutMs?: number;
   /** Cap on the decoded response body, in bytes (default 1 MiB, at most 256 MiB). */
   maxResponseBytes?: number;

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import { type Dispatcher, errors } from 'undici';
 import type { CallAbort } from '../util/call-abort.js';
 import { type BodyPlan, type ReadBody, type ReadBodyOptions, planResponseBody, tooLarge } from './response-body.js';
 
@@ -23,7 +23,10 @@ export interface UpstreamAnswer {
  * Collects one response straight from undici's dispatch callbacks: no Readable stream, no
  * async iterator and no AbortSignal per request, as `pool.request()` would make. The body is
  * kept as the chunks that arrive and cut (the connection closed) as soon as it passes its
- * limit. The call's {@link CallAbort} aborts the request at any stage.
+ * limit. The call's {@link CallAbort} aborts the request at any stage. A first-byte deadline,
+ * when there is one, is a Node timer from the moment the request goes out on its connection
+ * until the response headers arrive (undici's `headersTimeout` fires on a coarse tick, up to
+ * a second or so late).
  */
 class ResponseCollector implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
@@ -39,9 +42,12 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   private chunks: Buffer[] = [];
   private size = 0;
   private truncated = false;
+  private firstByteTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly method: string,
+    /** Milliseconds from sending to the response headers; 0 for no deadline of its own. */
+    private readonly firstByteTimeoutMs: number,
     private readonly abort: CallAbort,
     private readonly choose: (status: number, headers: IncomingHttpHeaders) => BodyReading,
     private readonly resolve: (answer: UpstreamAnswer) => void,
@@ -54,10 +60,14 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     this.controller = controller;
     if (this.cancelError !== undefined) controller.abort(this.cancelError);
     else if (this.abort.aborted) this.cancel(this.abort.reason);
+    else if (this.firstByteTimeoutMs > 0) {
+      this.firstByteTimer = setTimeout(() => this.fail(new errors.HeadersTimeoutError()), this.firstByteTimeoutMs);
+    }
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (status < 200) return; // 1xx: informational, the real response follows.
+    clearTimeout(this.firstByteTimer);
     this.status = status;
     this.headers = headers;
     const reading = this.choose(status, headers);
@@ -124,6 +134,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   private finish(): void {
     if (this.settled) return;
     this.settled = true;
+    clearTimeout(this.firstByteTimer);
     this.stopListening();
     const reading = this.reading;
     const answer: UpstreamAnswer = { status: this.status, headers: this.headers };
@@ -140,6 +151,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   private fail(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    clearTimeout(this.firstByteTimer);
     this.stopListening();
     this.chunks = [];
     this.reject(error);
@@ -163,15 +175,20 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Sends one request through `dispatcher` and collects its response as `choose` decides. */
+/**
+ * Sends one request through `dispatcher` and collects its response as `choose` decides. With a
+ * `firstByteTimeoutMs` above 0, a response whose headers have not arrived that long after the
+ * request went out fails with undici's `HeadersTimeoutError` (`UND_ERR_HEADERS_TIMEOUT`).
+ */
 export function dispatchRequest(
   dispatcher: Dispatcher,
   options: Dispatcher.DispatchOptions,
+  firstByteTimeoutMs: number,
   abort: CallAbort,
   choose: (status: number, headers: IncomingHttpHeaders) => BodyReading,
 ): Promise<UpstreamAnswer> {
   return new Promise<UpstreamAnswer>((resolve, reject) => {
-    const collector = new ResponseCollector(options.method, abort, choose, resolve, reject);
+    const collector = new ResponseCollector(options.method, firstByteTimeoutMs, abort, choose, resolve, reject);
     dispatcher.dispatch(options, collector);
   });
 }

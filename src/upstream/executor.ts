@@ -142,6 +142,8 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
   const totalMs = definition.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const connectTimeoutMs = Math.min(definition.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, totalMs);
   const firstByteTimeoutMs = Math.min(definition.firstByteTimeoutMs ?? totalMs, totalMs);
+  // A first-byte deadline no shorter than the total one adds nothing: it gets no timer of its own.
+  const firstByteTimerMs = firstByteTimeoutMs < totalMs ? firstByteTimeoutMs : 0;
   const maxResponseBytes = definition.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const followSameOrigin = definition.followRedirects === 'same-origin';
   const responseHeaders = definition.responseHeaders;
@@ -167,9 +169,12 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
     let { method, path, body } = request;
     const headers = request.headers;
     for (let hop = 0; ; hop++) {
+      // undici's own header and body timers are off: the first-byte timer and the call's
+      // deadline (this executor's, or its caller's) are exact and cover both.
       const answer = await dispatchRequest(
         pool,
-        { method, path, headers, body: body ?? null, headersTimeout: firstByteTimeoutMs, bodyTimeout: totalMs },
+        { method, path, headers, body: body ?? null, headersTimeout: 0, bodyTimeout: 0 },
+        firstByteTimerMs,
         abort,
         chooseReading,
       );
@@ -292,8 +297,6 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
           message: `upstream sent no response within ${firstByteTimeoutMs} ms`,
           cause: error,
         });
-      case 'UND_ERR_BODY_TIMEOUT':
-        return new GatewayError({ code: 'UPSTREAM_TIMEOUT', message: `upstream did not answer within ${totalMs} ms`, cause: error });
       default:
         return new GatewayError({ code: 'UPSTREAM_ERROR', message: `upstream ${origin} could not be reached`, cause: error });
     }

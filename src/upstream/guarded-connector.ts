@@ -1,6 +1,6 @@
 import { promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
-import { isIP, type LookupFunction, type Socket } from 'node:net';
-import { buildConnector } from 'undici';
+import { isIP, type LookupFunction, Socket } from 'node:net';
+import { buildConnector, errors } from 'undici';
 import type { NetworkPolicy } from './network-policy.js';
 
 /** Resolves a host name to its IP addresses (default: the system resolver, `dns.lookup`). */
@@ -80,12 +80,14 @@ export interface GuardedConnectorOptions {
 /**
  * An undici connector that refuses disallowed addresses before any byte is sent: IP-literal
  * hosts are checked before connecting, host names through a guarded DNS lookup, and the
- * connected socket's remote address once more as a last line.
+ * connected socket's remote address once more as a last line. The connect deadline (DNS
+ * lookup included) is a Node timer, as precise as any: undici's own fires on a coarse tick,
+ * up to a second or so late, whatever the deadline.
  */
 export function createGuardedConnector(options: GuardedConnectorOptions): buildConnector.connector {
-  const { policy } = options;
+  const { policy, connectTimeoutMs } = options;
   const connect = buildConnector({
-    timeout: options.connectTimeoutMs,
+    timeout: 0,
     lookup: guardedLookup(policy, options.resolve ?? systemResolver),
     keepAlive: true,
     allowH2: false,
@@ -95,7 +97,16 @@ export function createGuardedConnector(options: GuardedConnectorOptions): buildC
       callback(new UpstreamAddressRefusedError(), null);
       return;
     }
-    connect(connectOptions, (error, socket) => {
+    let settled = false;
+    let deadline: NodeJS.Timeout | undefined;
+    const connecting: unknown = connect(connectOptions, (error, socket) => {
+      if (settled) {
+        // The deadline answered already: a connection that made it after all is not used.
+        (socket as Socket | null)?.destroy();
+        return;
+      }
+      settled = true;
+      clearTimeout(deadline);
       if (error !== null) {
         callback(error, null);
         return;
@@ -108,5 +119,13 @@ export function createGuardedConnector(options: GuardedConnectorOptions): buildC
       }
       callback(null, socket as Socket);
     });
+    if (settled) return;
+    deadline = setTimeout(() => {
+      settled = true;
+      // undici's connector hands back the socket it is opening (a lookup may still be under way).
+      if (connecting instanceof Socket) connecting.destroy();
+      // The message names no address: a cause can reach logs, and the address may be an internal one.
+      callback(new errors.ConnectTimeoutError(`Connect Timeout Error (timeout: ${connectTimeoutMs}ms)`), null);
+    }, connectTimeoutMs);
   };
 }
