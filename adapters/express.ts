@@ -1,6 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, adapterBodyLimit, answer, bodyTooLarge, toWebRequest, writeWebResponse } from './node.js';
+import {
+  BodyTooLargeError,
+  adapterBodyLimit,
+  answer,
+  bodyTooLarge,
+  isMalformedPath,
+  refusedPath,
+  requestPath,
+  toWebRequest,
+  underMount,
+  writeWebResponse,
+} from './node.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /** Options of {@link createExpressMiddleware}. */
@@ -36,6 +47,9 @@ const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * limit (by default the gateway's `maxBodyBytes`) applies either way. A client that
  * disconnects aborts the call; errors go to `next(error)`.
  *
+ * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
+ * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it.
+ *
  * @example
  * ```ts
  * import express from 'express';
@@ -51,16 +65,19 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   const ownBasePath = gateway.basePath;
   return (req, res, next) => {
-    const url = req.url ?? '/';
-    let rest = url;
-    if ((req.baseUrl ?? '') === '' && ownBasePath !== '') {
-      if (url !== ownBasePath && !url.startsWith(`${ownBasePath}/`) && !url.startsWith(`${ownBasePath}?`)) {
-        next();
-        return;
-      }
-      rest = url.slice(ownBasePath.length);
+    const path = requestPath(req.url ?? '/');
+    // Mounted at a path, Express took it off `req.url`: all that is left is the gateway's.
+    const baseUrl = req.baseUrl ?? '';
+    const mount = baseUrl === '' ? ownBasePath : '';
+    if (path === undefined || !underMount(path, mount)) {
+      next();
+      return;
     }
-    serve(req, res, ownBasePath + rest).catch(next);
+    if (isMalformedPath(path)) {
+      writeWebResponse(res, refusedPath()).catch(next);
+      return;
+    }
+    serve(req, res, ownBasePath + path.slice(mount.length)).catch(next);
   };
 
   async function serve(req: ExpressRequestLike, res: ServerResponse, path: string): Promise<void> {

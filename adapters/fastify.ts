@@ -1,7 +1,18 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../src/gateway.js';
 import type { JsonReply } from '../src/protocol/reply.js';
-import { BodyTooLargeError, adapterBodyLimit, answer, bodyTooLarge, outsideMount, toWebRequest, writeWebResponse } from './node.js';
+import {
+  BodyTooLargeError,
+  adapterBodyLimit,
+  answer,
+  bodyTooLarge,
+  isMalformedPath,
+  outsideMount,
+  refusedPath,
+  requestPath,
+  toWebRequest,
+  writeWebResponse,
+} from './node.js';
 
 /** Options of {@link fastifyGatewayPlugin} (next to Fastify's own `prefix`). */
 export interface FastifyGatewayOptions {
@@ -24,6 +35,9 @@ const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * routes are untouched. The response is written to the raw reply (`reply.hijack()`),
  * streaming with backpressure; a client that disconnects aborts the call. Errors before the
  * response starts go to Fastify's error handler.
+ *
+ * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
+ * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it.
  *
  * @example
  * ```ts
@@ -51,15 +65,17 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
     // Fastify routes on the decoded path (`/%61tg/tools` reaches a plugin under `/atg`), the
     // gateway on the raw one: only a raw URL that spells the prefix out (in any case, for
     // `caseSensitive: false`) maps onto it. Others answer as an unknown path would.
-    const url = request.url;
-    const prefix = url.slice(0, routedPrefix.length);
-    const rest = url.slice(routedPrefix.length);
+    const path = requestPath(request.url);
+    if (path === undefined) return sendThroughFastify(reply, outsideMount());
+    const prefix = path.slice(0, routedPrefix.length);
+    const rest = path.slice(routedPrefix.length);
     if (
       (prefix !== routedPrefix && prefix.toLowerCase() !== routedPrefixLowerCase) ||
       (rest !== '' && rest[0] !== '/' && rest[0] !== '?')
     ) {
       return sendThroughFastify(reply, outsideMount());
     }
+    if (isMalformedPath(path)) return sendThroughFastify(reply, refusedPath());
     const host = request.headers.host;
     const origin = `${request.protocol}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
     let webRequest: Request;

@@ -1,6 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { BodyTooLargeError, adapterBodyLimit, answer, bodyTooLarge, toWebRequest, writeWebResponse } from './node.js';
+import type { JsonReply } from '../src/protocol/reply.js';
+import {
+  BodyTooLargeError,
+  adapterBodyLimit,
+  answer,
+  bodyTooLarge,
+  isMalformedPath,
+  refusedPath,
+  requestPath,
+  toWebRequest,
+  underMount,
+  writeWebResponse,
+} from './node.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /** Options of {@link createKoaMiddleware}. */
@@ -48,6 +60,9 @@ const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * its 413 through Koa, so other middleware sees it); a client that disconnects
  * aborts the call. Errors propagate to Koa's error handling.
  *
+ * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
+ * gateway's 400 `BAD_REQUEST` (through Koa), as `createNodeHandler` refuses it.
+ *
  * @example
  * ```ts
  * import Koa from 'koa';
@@ -64,9 +79,13 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
   if (!BASE_PATH.test(mount)) throw new TypeError('createKoaMiddleware: basePath must be "" or start with "/" and not end with "/"');
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   return async (ctx, next) => {
-    const url = ctx.url;
-    if (mount !== '' && url !== mount && !url.startsWith(`${mount}/`) && !url.startsWith(`${mount}?`)) {
+    const path = requestPath(ctx.url);
+    if (path === undefined || !underMount(path, mount)) {
       await next();
+      return;
+    }
+    if (isMalformedPath(path)) {
+      sendThroughKoa(ctx, refusedPath());
       return;
     }
     const preRead = bodyAlreadyRead(ctx.req, ctx.request as ParsedBody);
@@ -74,17 +93,13 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
     try {
       const origin = `${ctx.protocol}://${VALID_HOST.test(ctx.host) ? ctx.host : 'localhost'}`;
       request = await toWebRequest(ctx.req, ctx.res, {
-        url: origin + gateway.basePath + url.slice(mount.length),
+        url: origin + gateway.basePath + path.slice(mount.length),
         maxBodyBytes,
         preRead,
       });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      // Through Koa, so its middleware sees the answer.
-      const early = bodyTooLarge(maxBodyBytes);
-      ctx.status = early.status;
-      for (const [name, value] of Object.entries(early.headerRecord)) ctx.set(name, value);
-      ctx.body = early.bodyText;
+      sendThroughKoa(ctx, bodyTooLarge(maxBodyBytes));
       return;
     }
     const response = await answer(gateway, request);
@@ -93,4 +108,11 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
     ctx.res.statusCode = response.status;
     await writeWebResponse(ctx.res, response);
   };
+}
+
+/** An answer made before the gateway is asked, sent through Koa so its middleware sees it. */
+function sendThroughKoa(ctx: KoaContextLike, early: JsonReply): void {
+  ctx.status = early.status;
+  for (const [name, value] of Object.entries(early.headerRecord)) ctx.set(name, value);
+  ctx.body = early.bodyText;
 }

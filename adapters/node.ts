@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
-import { errorResponse, payloadTooLarge, routeNotFound } from '../src/protocol/http.js';
+import { errorResponse, malformedPath, payloadTooLarge, routeNotFound } from '../src/protocol/http.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
@@ -198,6 +198,56 @@ export function outsideMount(): JsonReply {
 }
 
 /**
+ * @internal What an adapter answers for a path {@link isMalformedPath} refuses: the
+ * gateway's own 400 `BAD_REQUEST` "Malformed path".
+ */
+export function refusedPath(): JsonReply {
+  return errorResponse(malformedPath());
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
+
+/**
+ * @internal The path and query a request target names, as sent (nothing decoded or
+ * resolved): an origin-form target (`/tools?x=1`) as it is, an absolute-form one
+ * (`http://host/tools?x=1`, which RFC 9112 §3.2.2 has servers accept) without its scheme
+ * and authority. Undefined for any other form (`*`): no path the gateway serves.
+ */
+export function requestPath(target: string): string | undefined {
+  if (target.charCodeAt(0) === 47 /* / */) return target;
+  const schemeAndAuthority = ABSOLUTE_FORM.exec(target);
+  if (schemeAndAuthority === null) return undefined;
+  const rest = target.slice(schemeAndAuthority[0].length);
+  return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
+}
+
+/**
+ * In the path (before `?` or `#`): a `.` or `..` segment, plain or percent-encoded in any
+ * case (`%2e`, `.%2E`, …), a `\` (a `/` to URL parsing in http URLs), a tab or line break
+ * (dropped by it).
+ */
+const REWRITTEN_BY_URL_PARSING = /^[^?#]*?(?:[\\\t\n\r]|\/(?:\.|%2e){1,2}(?:[/?#]|$))/i;
+
+/**
+ * @internal True when URL parsing would rewrite a raw request path: resolve a dot segment
+ * (`/atg/tools/%2e%2e/admin` is `/atg/admin` to it), or turn `\` into `/`. The adapters check
+ * their mount, and hosts their own guards, on the raw path, while the gateway routes on the
+ * parsed URL: such a path is refused (400) rather than routed somewhere neither checked.
+ */
+export function isMalformedPath(path: string): boolean {
+  return REWRITTEN_BY_URL_PARSING.test(path);
+}
+
+/** @internal True when a path is `mount` itself or below it (`mount/…`, `mount?…`); every path is below `''`. */
+export function underMount(path: string, mount: string): boolean {
+  if (mount === '') return true;
+  if (path.length === mount.length) return path === mount;
+  // What follows the mount must be `/` (47) or `?` (63): `/atgx` is not below `/atg`.
+  const after = path.charCodeAt(mount.length);
+  return (after === 47 || after === 63) && path.startsWith(mount);
+}
+
+/**
  * @internal What an adapter answers for a body over its limit: the gateway's own 413, and
  * the connection closed, since the rest of the body is left unread.
  */
@@ -219,6 +269,12 @@ function fullUrl(req: IncomingMessage, path: string): string {
  * IncomingMessage and ServerResponse, like Connect-style middleware, also behind a body
  * parser). The one Node bridge every framework adapter builds on.
  *
+ * The request target is taken as sent: an absolute-form one (`http://host/tools`) by its
+ * path, and a path URL parsing would rewrite (a `.` or `..` segment, plain or
+ * percent-encoded, or a `\`) is refused with the gateway's 400 `BAD_REQUEST`, so the
+ * gateway never routes a path other than the one the mount and the host's own guards
+ * checked.
+ *
  * @example
  * ```ts
  * import { createServer } from 'node:http';
@@ -234,18 +290,18 @@ export function createNodeHandler(
   const mount = options.basePath ?? gateway.basePath;
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   return async (req, res, next) => {
-    const path = req.url ?? '/';
-    if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`) && !path.startsWith(`${mount}?`)) {
+    const path = requestPath(req.url ?? '/');
+    if (path === undefined || !underMount(path, mount)) {
       if (next) next();
       else await writeWebResponse(res, outsideMount());
       return;
     }
-    const rest = mount === '' ? path : path.slice(mount.length);
+    if (isMalformedPath(path)) return writeWebResponse(res, refusedPath());
     // Behind a Connect-style body parser, the stream is consumed already.
     const preRead = bodyAlreadyRead(req, req as ParsedBody);
     let request: Request;
     try {
-      request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + rest), maxBodyBytes, preRead });
+      request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + path.slice(mount.length)), maxBodyBytes, preRead });
     } catch (error) {
       if (error instanceof BodyTooLargeError) return writeWebResponse(res, bodyTooLarge(maxBodyBytes));
       if (next) return next(error);

@@ -33,8 +33,13 @@ export function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed path' });
+    throw malformedPath();
   }
+}
+
+/** The 400 of a path the gateway does not take: bad percent escapes, or segments URL parsing would resolve. */
+export function malformedPath(): GatewayError {
+  return new GatewayError({ code: 'BAD_REQUEST', message: 'Malformed path' });
 }
 
 /**

@@ -56,11 +56,14 @@ export function expressHost(version: 4 | 5, gateway: Gateway, parser: 'none' | '
   return listen(createServer(app));
 }
 
-/** `createNodeHandler` used Connect-style in Express 5 at `app.use('/atg', …)`, after `express.json()`. */
+/**
+ * `createNodeHandler` used Connect-style in Express 5 at `app.use('/atg', …)`, after
+ * `express.json()`. Its own `basePath` is `''`: Express took `/atg` off the URL already.
+ */
 export function connectHost(gateway: Gateway, options: AdapterOptions = {}): Promise<Host> {
   const app = express5();
   app.use(express5.json({ limit: '10mb' }));
-  app.use('/atg', createNodeHandler(gateway, options));
+  app.use('/atg', createNodeHandler(gateway, { basePath: '', ...options }));
   return listen(createServer(app));
 }
 
@@ -99,3 +102,17 @@ export function koaHost(version: 2 | 3, gateway: Gateway, parser: Parser, option
   app.use(createKoaMiddleware(gateway, { basePath: '/atg', ...options }));
   return listen(createServer(app.callback()));
 }
+
+/** Starts a host app serving `gateway` at `/atg`. */
+export type StartHost = (gateway: Gateway, options?: AdapterOptions) => Promise<Host>;
+
+/** Every Node host app, without a body parser unless its name says so: the matrix adapter tests run on. */
+export const everyHost: Array<[string, StartHost]> = [
+  ['node:http', (gateway, options) => nodeHost(gateway, options)],
+  ['createNodeHandler Connect-style in Express 5', (gateway, options) => connectHost(gateway, options)],
+  ['Express 5', (gateway, options) => expressHost(5, gateway, 'none', options)],
+  ['Express 4', (gateway, options) => expressHost(4, gateway, 'none', options)],
+  ['Fastify 5', (gateway, options) => fastifyHost(gateway, options)],
+  ['Koa 3', (gateway, options) => koaHost(3, gateway, 'none', options)],
+  ['Koa 2', (gateway, options) => koaHost(2, gateway, 'none', options)],
+];

@@ -12,6 +12,11 @@ export interface SendOptions {
   body?: string | Buffer;
   /** Send the body chunked (no Content-Length), even an empty one. */
   chunked?: boolean;
+  /**
+   * The request target as sent, in place of the URL's path and query: an absolute-form
+   * target (`http://host/path`) or a path no URL parser has normalised.
+   */
+  target?: string;
 }
 
 export interface Answer {
@@ -30,7 +35,7 @@ export function send(url: string, options: SendOptions = {}): Promise<Answer> {
   const request = (target.protocol === 'https:' ? httpsRequest : httpRequest)({
     host: target.hostname,
     port: target.port,
-    path: target.pathname + target.search,
+    path: options.target ?? target.pathname + target.search,
     method: options.method ?? 'POST',
     headers,
     rejectUnauthorized: false,
