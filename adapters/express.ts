@@ -5,8 +5,10 @@ import {
   adapterBodyLimit,
   answer,
   bodyTooLarge,
+  hostOf,
   isMalformedPath,
   refusedPath,
+  requestOrigin,
   requestPath,
   toWebRequest,
   underMount,
@@ -30,8 +32,6 @@ export interface ExpressRequestLike extends IncomingMessage {
 
 /** A Connect-style middleware, as `app.use` and `router.use` take it. */
 export type ExpressMiddleware = (req: ExpressRequestLike, res: ServerResponse, next: (error?: unknown) => void) => void;
-
-const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
 /**
  * Serves a gateway from Express 4 or 5. Mount rule: the path you mount the middleware at
@@ -84,9 +84,7 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
     const preRead = bodyAlreadyRead(req, req as ParsedBody);
     let request: Request;
     try {
-      const host = req.headers.host;
-      const origin = `${req.protocol ?? 'http'}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
-      request = await toWebRequest(req, res, { url: origin + path, maxBodyBytes, preRead });
+      request = await toWebRequest(req, res, { url: requestOrigin(req.protocol ?? 'http', hostOf(req)) + path, maxBodyBytes, preRead });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
       return writeWebResponse(res, bodyTooLarge(maxBodyBytes));

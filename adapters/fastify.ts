@@ -9,6 +9,7 @@ import {
   isMalformedPath,
   outsideMount,
   refusedPath,
+  requestOrigin,
   requestPath,
   toWebRequest,
   writeWebResponse,
@@ -20,8 +21,6 @@ export interface FastifyGatewayOptions {
   /** Body limit in bytes, enforced while the raw body streams in. Default: the gateway's `maxBodyBytes`. */
   maxBodyBytes?: number;
 }
-
-const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
 /**
  * Serves a gateway from Fastify 5. Mount rule: the `prefix` you register the plugin with
@@ -37,7 +36,8 @@ const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
  * response starts go to Fastify's error handler.
  *
  * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
- * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it.
+ * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it. Over HTTP/2 the host is
+ * `request.host` (`:authority`).
  *
  * @example
  * ```ts
@@ -76,12 +76,11 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
       return sendThroughFastify(reply, outsideMount());
     }
     if (isMalformedPath(path)) return sendThroughFastify(reply, refusedPath());
-    const host = request.headers.host;
-    const origin = `${request.protocol}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
     let webRequest: Request;
     try {
+      // `request.host`: the Host header, HTTP/2's `:authority`, or with `trustProxy` X-Forwarded-Host.
       webRequest = await toWebRequest(request.raw, reply.raw, {
-        url: origin + gateway.basePath + rest,
+        url: requestOrigin(request.protocol, request.host) + gateway.basePath + rest,
         maxBodyBytes,
       });
     } catch (error) {

@@ -8,6 +8,7 @@ import {
   bodyTooLarge,
   isMalformedPath,
   refusedPath,
+  requestOrigin,
   requestPath,
   toWebRequest,
   underMount,
@@ -46,7 +47,6 @@ export interface KoaContextLike {
 export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
 
 const BASE_PATH = /^(\/[^/?#]+)*$/;
-const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
 /**
  * Serves a gateway from Koa 2 or 3, with or without a body parser in front and inside
@@ -91,9 +91,9 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
     const preRead = bodyAlreadyRead(ctx.req, ctx.request as ParsedBody);
     let request: Request;
     try {
-      const origin = `${ctx.protocol}://${VALID_HOST.test(ctx.host) ? ctx.host : 'localhost'}`;
+      // `ctx.host`: the Host header, HTTP/2's `:authority`, or with `app.proxy` X-Forwarded-Host.
       request = await toWebRequest(ctx.req, ctx.res, {
-        url: origin + gateway.basePath + path.slice(mount.length),
+        url: requestOrigin(ctx.protocol, ctx.host) + gateway.basePath + path.slice(mount.length),
         maxBodyBytes,
         preRead,
       });

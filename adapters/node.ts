@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
 import { errorResponse, malformedPath, payloadTooLarge, routeNotFound } from '../src/protocol/http.js';
@@ -247,6 +248,23 @@ export function underMount(path: string, mount: string): boolean {
   return (after === 47 || after === 63) && path.startsWith(mount);
 }
 
+const VALID_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
+
+/**
+ * @internal The origin of the URL the gateway sees: the scheme, and the host the client
+ * named when it is a plain name or address. Otherwise (none named, or a malformed one)
+ * `localhost`, which the MCP endpoint's host checks do not trust: they read what the client
+ * sent.
+ */
+export function requestOrigin(scheme: string, host: string | undefined): string {
+  return `${scheme}://${host !== undefined && VALID_HOST.test(host) ? host : 'localhost'}`;
+}
+
+/** @internal The host a Node request names: its `Host` header, else HTTP/2's `:authority`. */
+export function hostOf(req: IncomingMessage): string | undefined {
+  return req.headers.host ?? (req.headers[':authority'] as string | undefined);
+}
+
 /**
  * @internal What an adapter answers for a body over its limit: the gateway's own 413, and
  * the connection closed, since the rest of the body is left unread.
@@ -260,20 +278,19 @@ const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'clo
 function fullUrl(req: IncomingMessage, path: string): string {
   // A TLS socket (node:https, or a secure HTTP/2 server) serves https: the MCP same-origin check compares against it.
   const scheme = (req.socket as Partial<TLSSocket> | null)?.encrypted === true ? 'https' : 'http';
-  const host = req.headers.host;
-  return `${scheme}://${host !== undefined && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : 'localhost'}${path}`;
+  return requestOrigin(scheme, hostOf(req)) + path;
 }
 
 /**
- * Serves a gateway from `node:http` or `node:https` (or anything that hands over
- * IncomingMessage and ServerResponse, like Connect-style middleware, also behind a body
+ * Serves a gateway from `node:http`, `node:https` or `node:http2` (or anything that hands
+ * over IncomingMessage and ServerResponse, like Connect-style middleware, also behind a body
  * parser). The one Node bridge every framework adapter builds on.
  *
  * The request target is taken as sent: an absolute-form one (`http://host/tools`) by its
  * path, and a path URL parsing would rewrite (a `.` or `..` segment, plain or
  * percent-encoded, or a `\`) is refused with the gateway's 400 `BAD_REQUEST`, so the
  * gateway never routes a path other than the one the mount and the host's own guards
- * checked.
+ * checked. The URL's host is the `Host` header, or HTTP/2's `:authority`.
  *
  * @example
  * ```ts
@@ -286,10 +303,21 @@ function fullUrl(req: IncomingMessage, path: string): string {
 export function createNodeHandler(
   gateway: Gateway,
   options: NodeHandlerOptions = {},
-): (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void> {
+): (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+  next?: (error?: unknown) => void,
+) => Promise<void> {
   const mount = options.basePath ?? gateway.basePath;
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
-  return async (req, res, next) => {
+  // node:http2's compatibility request and response answer all the bridge uses as node:http's do.
+  return serve as (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    next?: (error?: unknown) => void,
+  ) => Promise<void>;
+
+  async function serve(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> {
     const path = requestPath(req.url ?? '/');
     if (path === undefined || !underMount(path, mount)) {
       if (next) next();
@@ -309,5 +337,5 @@ export function createNodeHandler(
       return;
     }
     await writeWebResponse(res, await answer(gateway, request));
-  };
+  }
 }

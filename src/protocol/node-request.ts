@@ -45,6 +45,21 @@ export class NodeRequest {
     return this.controller.signal;
   }
 
+  /**
+   * The host the client named: its `Host` header, else HTTP/2's `:authority`. Undefined when
+   * it named none: the host of `url` is then one the bridge made up, never to be trusted.
+   */
+  authority(): string | undefined {
+    const raw = this.rawHeaders;
+    let authority: string | undefined;
+    for (let index = 0; index < raw.length; index += 2) {
+      const name = raw[index] as string;
+      if (name.length === 4 && name.toLowerCase() === 'host') return raw[index + 1] as string;
+      if (name === ':authority') authority = raw[index + 1] as string;
+    }
+    return authority;
+  }
+
   /** The body bytes, for the gateway's own reader (which applies its limit to them). */
   bufferedBody(): Buffer | undefined {
     this.used = true;

@@ -75,3 +75,19 @@ describe('NodeRequest signal', () => {
     expect(late.clientGone.aborted).toBe(true);
   });
 });
+
+describe('NodeRequest authority', () => {
+  it('is the Host header, else HTTP/2 :authority, else undefined (the URL host is then made up)', () => {
+    const authority = (raw: string[]) => new NodeRequest('GET', 'http://localhost/', raw, undefined).authority();
+    expect(authority(['HOST', 'example.com:8080'])).toBe('example.com:8080');
+    expect(authority([':authority', 'h2.example', 'accept', '*/*'])).toBe('h2.example');
+    expect(authority([':authority', 'h2.example', 'host', 'named.example'])).toBe('named.example');
+    expect(authority(['accept', '*/*'])).toBeUndefined();
+  });
+
+  it('reads the raw list even after the headers were filled', () => {
+    const request = new NodeRequest('GET', 'http://h2.example/', [':authority', 'h2.example', 'accept', '*/*'], undefined);
+    expect([...request.headers.keys()]).toEqual(['accept']);
+    expect(request.authority()).toBe('h2.example');
+  });
+});

@@ -1,3 +1,5 @@
+import { NodeRequest } from '../node-request.js';
+
 /**
  * The HTTP-level checks the Streamable HTTP transport asks for before any JSON-RPC is read:
  * `Origin` (and optionally `Host`) against DNS rebinding, `Accept` and `Content-Type`.
@@ -73,6 +75,8 @@ export function createCors(allowedOrigins: readonly string[] | undefined): Cors 
 }
 
 function sameOriginOf(request: Request): string | undefined {
+  // The Node bridge made the URL's host up: there is no origin to be the same as.
+  if (request instanceof NodeRequest && request.authority() === undefined) return undefined;
   try {
     return new URL(request.url).origin;
   } catch {
@@ -107,7 +111,14 @@ export function createHostGuard(allowedHosts: readonly string[] | undefined): Ho
   };
 }
 
+/**
+ * The host the client named: `Host` (or HTTP/2's `:authority`, which the Node bridge keeps
+ * out of the headers); for a Web `Request` without one, the host of its URL, which the
+ * runtime that made it took from the client. Undefined when the Node bridge had none: the
+ * host in its URL is made up, and never passes an allow-list.
+ */
 function requestHost(request: Request): string | undefined {
+  if (request instanceof NodeRequest) return request.authority()?.trim().toLowerCase();
   const header = request.headers.get('host');
   if (header !== null) return header.trim().toLowerCase();
   try {
