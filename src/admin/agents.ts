@@ -80,17 +80,32 @@ export class AgentAdministration {
     throw notFound('Agent');
   }
 
+  /**
+   * A new key for the agent, returned once; the old key stops working at once. Of concurrent
+   * rotations one wins, the others get 409 `CONFLICT` and change nothing, so every key
+   * returned is one that works. A revoked agent gets no new key (409).
+   */
   async rotate(id: string): Promise<AgentWithKey> {
     const agent = await this.store.getAgent(id);
     if (agent === undefined) throw notFound('Agent');
     const revoked = () => new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
     if (agent.status === 'revoked') throw revoked();
     const apiKey = newAgentKey(id);
-    // The store refuses a new key for a revoked agent, atomically: read again only to say why.
-    const updated = await this.store.updateAgent(id, { keyHash: hashAgentKey(apiKey), updatedAt: new Date(this.now()).toISOString() });
+    // Compare-and-set on the key read, and the store refuses a new key for a revoked agent,
+    // atomically: read again only to say why it refused.
+    const updated = await this.store.updateAgent(
+      id,
+      { keyHash: hashAgentKey(apiKey), updatedAt: new Date(this.now()).toISOString() },
+      { keyHash: agent.keyHash },
+    );
     if (updated !== undefined) return { agent: toAgentView(updated), apiKey };
-    if ((await this.store.getAgent(id))?.status === 'revoked') throw revoked();
-    throw notFound('Agent');
+    const current = await this.store.getAgent(id);
+    if (current === undefined) throw notFound('Agent');
+    if (current.status === 'revoked') throw revoked();
+    throw new GatewayError({
+      code: 'CONFLICT',
+      message: "The agent's key was rotated by another request meanwhile; rotate again for a key of your own",
+    });
   }
 }
 

@@ -154,11 +154,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const agent = agents.get(id);
       return agent && copyAgent(agent);
     },
-    async updateAgent(id, patch) {
+    async updateAgent(id, patch, expected) {
       assertOpen();
       const agent = agents.get(id);
       if (!agent) return undefined;
       if (agent.status === 'revoked' && revives(patch)) return undefined;
+      if (expected !== undefined && agent.keyHash !== expected.keyHash) return undefined;
       const updated = copyAgent({ ...agent, ...patch, id: agent.id, createdAt: agent.createdAt });
       agents.set(id, updated);
       return copyAgent(updated);

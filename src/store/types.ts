@@ -225,8 +225,22 @@ export interface Store {
    * *Atomic*: revocation is final, so a patch that sets a `status` other than `'revoked'`, or a
    * new `keyHash`, is not applied to a revoked agent (undefined, as for an unknown id), even
    * when it races the revocation. Other fields (name, tags) may still change.
+   *
+   * With `expected`, *atomic* compare-and-set: the patch is applied only while the stored
+   * agent's `keyHash` is still `expected.keyHash`, else nothing is written and the answer is
+   * undefined. Of any number of concurrent key rotations from the key read, at most one wins.
+   *
+   * @example
+   * ```ts
+   * const agent = await store.getAgent(id);
+   * const rotated = agent && (await store.updateAgent(id, { keyHash: next }, { keyHash: agent.keyHash }));
+   * ```
    */
-  updateAgent(id: string, patch: Partial<Omit<AgentRecord, 'id' | 'createdAt'>>): Promise<AgentRecord | undefined>;
+  updateAgent(
+    id: string,
+    patch: Partial<Omit<AgentRecord, 'id' | 'createdAt'>>,
+    expected?: Pick<AgentRecord, 'keyHash'>,
+  ): Promise<AgentRecord | undefined>;
   listAgents(options?: ListOptions): Promise<Page<AgentRecord>>;
 
   // Tools and policies created at run time

@@ -137,7 +137,8 @@ async function collectPages<T>(list: (cursor: string | undefined) => Promise<Pag
 /**
  * Registers the store conformance suite with vitest: one test per store operation, each on
  * a fresh store, including the atomic operations under real concurrency (approval
- * decisions, execution claims, idempotency reservations, racing audit appends). Every
+ * decisions, execution claims, idempotency reservations, racing audit appends, agent key
+ * rotations). Every
  * store implementation (memory, SQL on PGlite and on Postgres, your own) must pass it.
  *
  * @example
@@ -206,6 +207,34 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         status: 'revoked',
         name: 'renamed',
       });
+    });
+
+    it('agents: an update with an expected key applies only while the key is that one (across handles when given)', async () => {
+      await store.createAgent(agentRecord('agent-k'));
+      const read = (await store.getAgent('agent-k')) as AgentRecord;
+      // Racing rotations from the key read: one wins, and its key is the one kept.
+      const raced = await Promise.all(
+        ['b', 'c', 'd', 'e'].map((letter, index) =>
+          handle(index).updateAgent('agent-k', { keyHash: letter.repeat(64), updatedAt: at(1) }, { keyHash: read.keyHash }),
+        ),
+      );
+      const winners = raced.filter((agent) => agent !== undefined);
+      expect(winners).toHaveLength(1);
+      const winner = winners[0] as AgentRecord;
+      expect(await store.getAgent('agent-k')).toEqual(winner);
+      expect(winner).toEqual(agentRecord('agent-k', { keyHash: winner.keyHash, updatedAt: at(1) }));
+      // A stale expectation writes nothing, whatever the patch; with nothing to write, the
+      // answer still says whether the key is the one expected.
+      expect(await handle(1).updateAgent('agent-k', { name: 'renamed', updatedAt: at(2) }, { keyHash: read.keyHash })).toBeUndefined();
+      expect(await handle(1).updateAgent('agent-k', {}, { keyHash: read.keyHash })).toBeUndefined();
+      expect(await handle(1).updateAgent('agent-k', {}, { keyHash: winner.keyHash })).toEqual(winner);
+      expect(await store.getAgent('agent-k')).toEqual(winner);
+      expect(await store.updateAgent('agent-k', { status: 'disabled', updatedAt: at(3) }, { keyHash: winner.keyHash })).toEqual({
+        ...winner,
+        status: 'disabled',
+        updatedAt: at(3),
+      });
+      expect(await store.updateAgent('nobody', { keyHash: 'f'.repeat(64) }, { keyHash: read.keyHash })).toBeUndefined();
     });
 
     it('agents: list pages with cursor and limit, each agent exactly once', async () => {

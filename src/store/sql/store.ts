@@ -263,14 +263,22 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       }
     },
     getAgent,
-    async updateAgent(id, patch) {
+    async updateAgent(id, patch, expected) {
       const params: unknown[] = [encodeText(id)];
       const assignments = patchAssignments(patch, AGENT_PATCH_COLUMNS, params);
-      if (assignments.length === 0) return getAgent(id);
+      if (assignments.length === 0) {
+        const agent = await getAgent(id);
+        return expected === undefined || agent?.keyHash === expected.keyHash ? agent : undefined;
+      }
       // Revocation is final: under the row's lock, a racing re-enable finds it revoked.
-      const unlessRevoked = revives(patch) ? ` AND status <> 'revoked'` : '';
+      let conditions = revives(patch) ? ` AND status <> 'revoked'` : '';
+      // Compare-and-set on the key: a racing rotation re-checks the row it waited for and misses.
+      if (expected !== undefined) {
+        params.push(encodeText(expected.keyHash));
+        conditions += ` AND key_hash = $${params.length}`;
+      }
       const [row] = await query<AgentRow>(
-        `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1${unlessRevoked} RETURNING ${AGENT_COLUMNS}`,
+        `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1${conditions} RETURNING ${AGENT_COLUMNS}`,
         params,
       );
       return row && agentFromRow(row);
