@@ -120,10 +120,24 @@ export function outcomeEventData(record: InvocationRecord, token?: TokenIdentity
   return data;
 }
 
+/**
+ * The call's input as its record stores it, redacted with the tool's profile and what the
+ * deciding policy rules add. Should that redaction fail, the input is left out (`null`)
+ * rather than stored less redacted, and the record is written all the same.
+ */
+function recordedInput(deps: PipelineDependencies, context: CallContext): unknown {
+  const input = context.input ?? context.rawInput;
+  if (input === undefined) return null;
+  const tool = context.tool;
+  try {
+    return (tool === undefined ? deps.redactors.fallback() : deps.redactors.forTool(tool, context.decision?.redact)).value(input);
+  } catch {
+    return null;
+  }
+}
+
 function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: CallOutcome): InvocationRecord {
   const tool = context.tool;
-  const redaction = tool === undefined ? deps.redactors.fallback() : deps.redactors.forTool(tool, context.decision?.redact);
-  const input = context.input ?? context.rawInput;
   const now = deps.now();
   const at = isoTimestamp(now);
   const status: InvocationStatus =
@@ -138,7 +152,7 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
     tool: context.toolName,
     toolVersion: tool?.version ?? null,
     inputDigest: context.inputDigest ?? null,
-    input: input === undefined ? null : redaction.value(input),
+    input: recordedInput(deps, context),
     decision: context.decision?.effect ?? null,
     ruleIds: context.decision?.ruleIds ?? [],
     approvalId: context.approvalId ?? null,

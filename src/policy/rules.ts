@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { mergeProfiles } from '../redaction/index.js';
+import { normaliseProfile } from '../redaction/profile.js';
 import type { AgentPrincipal, PolicyDecision } from '../pipeline/types.js';
 import type { ToolRedaction, ToolRisk } from '../tools/types.js';
 import { type CompiledCondition, compileCondition } from './conditions.js';
@@ -125,6 +126,14 @@ function compileRule(rule: PolicyRule): CompiledRule {
   }
   if (rule.effect === 'deny' && rule.rateLimit !== undefined) {
     throw new TypeError(`policy rule "${rule.id}" at rateLimit: a deny rule refuses every call it applies to, so it takes no rateLimit`);
+  }
+  if (rule.redact !== undefined) {
+    // Checked here, not when a call is redacted: a bad profile would fail every call it covers.
+    try {
+      normaliseProfile(rule.redact);
+    } catch (error) {
+      throw new TypeError(`policy rule "${rule.id}" at redact: ${(error as Error).message}`);
+    }
   }
   return {
     id: rule.id,

@@ -52,7 +52,11 @@ export interface PolicyRule {
   when?: PolicyCondition[];
   /** For `require_approval`: how long the approval stays open (default 15 minutes). */
   approval?: { ttlMs?: number };
-  /** Redaction this rule adds to the calls it applies to (e.g. mask emails for these agents). */
+  /**
+   * Redaction this rule adds to the calls it applies to (e.g. mask emails for these agents).
+   * Checked when the rule is compiled: an unknown detector or mode or a path that does not
+   * parse is a TypeError naming the rule (400 from the admin API).
+   */
   redact?: ToolRedaction;
   /**
    * At most `limit` of the calls this rule applies to in any `windowMs`: per agent (each

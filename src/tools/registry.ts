@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { normaliseProfile } from '../redaction/profile.js';
 import { digestJson } from '../util/canonical-json.js';
 import type { SchemaCheck } from './schema-validator.js';
 import type {
@@ -98,7 +99,11 @@ export function isCompiledFrom(tool: ResolvedTool, version: string, definition: 
   return tool.source === 'store' && tool.version === version && sealedSecretsText(tool.definition) === sealedSecretsText(definition);
 }
 
-/** Builds the runnable form of one definition. Throws a TypeError for a bad schema. */
+/**
+ * Builds the runnable form of one definition. Throws a TypeError naming the tool and the
+ * option for a bad schema or a bad `redact` profile (an unknown detector or mode, a path that
+ * does not parse), which would otherwise fail every call of the tool after it ran.
+ */
 export function resolveTool(
   definition: AnyToolDefinition,
   source: 'code' | 'store',
@@ -106,6 +111,13 @@ export function resolveTool(
   httpExecutor: HttpExecutorFactory,
 ): ResolvedTool {
   const where = `tool "${definition.name}"`;
+  if (definition.redact !== undefined) {
+    try {
+      normaliseProfile(definition.redact);
+    } catch (error) {
+      throw new TypeError(`${where} redact: ${(error as Error).message}`);
+    }
+  }
   const validateInput = compile(definition.inputSchema, `${where} inputSchema`);
   const validateOutput = definition.outputSchema === undefined ? undefined : compile(definition.outputSchema, `${where} outputSchema`);
   const view: ToolView = { name: definition.name, description: definition.description, inputSchema: definition.inputSchema };

@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, type PolicyEngine, createGateway, defineTool, httpTool, memoryStore } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { jsonRequest } from '../helpers.js';
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const badProfiles: unknown[] = [
+  { paths: ['$$$'] },
+  { paths: [{ path: '$.x', mode: 'bogus' }] },
+  { mode: 'bogus' },
+  { detectors: ['nonexistent'] },
+  { detectors: { emial: true } },
+  { detectors: { email: 'bogus' } },
+];
+
+function counting() {
+  let runs = 0;
+  const tool = defineTool({
+    name: 'echo',
+    description: 'Echo',
+    inputSchema: { type: 'object' } as const,
+    handler: (input) => {
+      runs++;
+      return { x: { y: 'kept-or-not' }, email: 'ada@example.com', input };
+    },
+  });
+  return { tool, runs: () => runs };
+}
+
+async function adminPost(path: string, body: unknown, method = 'POST') {
+  const response = await (gateway as Gateway).fetch(jsonRequest(path, { key: adminTokens.admin, method, body }));
+  return { status: response.status, body: (await response.json()) as { error?: { code: string; message: string } } };
+}
+
+describe('redaction profiles are checked when they are defined', () => {
+  it('refuses a bad policy redact profile through the admin API with 400, and the calls it would cover still work', async () => {
+    const { tool, runs } = counting();
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [tool],
+      policy: [{ id: 'all', effect: 'allow' }],
+      admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+    });
+    for (const redact of badProfiles) {
+      const created = await adminPost('/admin/policies', { id: 'p', effect: 'allow', redact });
+      expect(created.status, JSON.stringify(redact)).toBe(400);
+      expect(created.body.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('policy rule "p" at redact') });
+    }
+    expect((await adminPost('/admin/policies', { id: 'p', effect: 'allow', redact: { paths: ['$..y'] } })).status).toBe(201);
+    const patched = await adminPost('/admin/policies/p', { redact: { mode: 'bogus' } }, 'PATCH');
+    expect(patched.status).toBe(400);
+    expect(patched.body.error?.message).toMatch(/redact.*bogus/);
+
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: {} });
+    expect(outcome).toMatchObject({ status: 'succeeded', output: { x: { y: '***' } } });
+    expect(runs()).toBe(1);
+  });
+
+  it('refuses a bad tool redact profile through the admin API with 400', async () => {
+    gateway = createGateway({
+      store: memoryStore(),
+      policy: [{ id: 'all', effect: 'allow' }],
+      admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+    });
+    const definition = {
+      name: 'h',
+      description: 'd',
+      method: 'GET',
+      url: 'http://127.0.0.1:9/',
+      inputSchema: { type: 'object' },
+      allowPrivateNetwork: true,
+    };
+    for (const redact of badProfiles) {
+      const created = await adminPost('/admin/tools', { ...definition, redact });
+      expect(created.status, JSON.stringify(redact)).toBe(400);
+      expect(created.body.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('tool "h" redact') });
+    }
+    expect((await adminPost('/admin/tools', { ...definition, redact: { paths: ['$..y'], mode: 'hash' } })).status).toBe(201);
+    expect((await adminPost('/admin/tools/h', { redact: { detectors: ['nonexistent'] } }, 'PATCH')).status).toBe(400);
+    expect((await gateway.admin.listTools()).map((tool) => tool.name)).toEqual(['h']);
+  });
+
+  it('throws a TypeError naming the option from createGateway for a bad profile in code', () => {
+    const { tool } = counting();
+    for (const redact of badProfiles) {
+      expect(
+        () => createGateway({ tools: [tool], policy: [{ id: 'p', effect: 'allow', redact: redact as never }] }),
+        JSON.stringify(redact),
+      ).toThrow(/createGateway: policy: policy rule "p" at redact/);
+      const local = defineTool({
+        name: 'e2',
+        description: 'e',
+        inputSchema: { type: 'object' } as const,
+        redact: redact as never,
+        handler: () => ({}),
+      });
+      expect(() => createGateway({ tools: [local] })).toThrow(TypeError);
+      expect(() => createGateway({ tools: [local] })).toThrow(/tool "e2" redact/);
+      const remote = httpTool({
+        name: 'h2',
+        description: 'e',
+        method: 'GET',
+        url: 'http://127.0.0.1:9/',
+        inputSchema: { type: 'object' },
+        redact: redact as never,
+      });
+      expect(() => createGateway({ tools: [remote], allowPrivateNetwork: true })).toThrow(/tool "h2" redact/);
+    }
+  });
+
+  it('still writes the record and the outcome event when redaction fails at call time', async () => {
+    const { tool, runs } = counting();
+    // A custom engine's decisions are not checked when defined: its profile fails when the call is redacted.
+    const engine: PolicyEngine = { evaluate: () => ({ effect: 'allow', ruleIds: ['custom'], redact: { mode: 'bogus' } }) };
+    gateway = createGateway({ store: memoryStore(), tools: [tool], policy: engine, onError: () => undefined });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const response = await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { ssn: '078-05-1120' } } }));
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: { code: string }; invocationId: string };
+    expect(body.error.code).toBe('INTERNAL');
+    expect(JSON.stringify(body)).not.toContain('ada@example.com');
+    expect(runs()).toBe(1);
+
+    const record = await gateway.admin.getInvocation(body.invocationId);
+    expect(record).toMatchObject({
+      status: 'failed',
+      decision: 'allow',
+      ruleIds: ['custom'],
+      input: null,
+      output: null,
+      error: { code: 'INTERNAL' },
+    });
+    const events = (await gateway.admin.listAudit({ limit: 100 })).items
+      .filter((entry) => entry.event.invocationId === body.invocationId)
+      .map((entry) => entry.event.type);
+    expect(events).toEqual(['invocation.started', 'invocation.failed']);
+  });
+});
