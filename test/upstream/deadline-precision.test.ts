@@ -41,6 +41,18 @@ function watch(promise: Promise<unknown>): { readonly outcome: unknown } {
   return state;
 }
 
+/**
+ * Moves the clock to a millisecond before `dueMs`, where the call must still wait, then to
+ * `dueMs`, where it must have failed with `expected`.
+ */
+async function expectFailureDueAt(call: { readonly outcome: unknown }, dueMs: number, expected: { code: string; message: string }) {
+  await vi.advanceTimersByTimeAsync(dueMs - 1);
+  expect(call.outcome).toBe('pending');
+  await vi.advanceTimersByTimeAsync(1);
+  expect(call.outcome).toBeInstanceOf(GatewayError);
+  expect(call.outcome).toMatchObject(expected);
+}
+
 describe('deadlines below a second fire when they are due', () => {
   it('first byte: the call fails at firstByteTimeoutMs after the request went out, not a tick later', async () => {
     const client = createUpstreamClient();
@@ -51,11 +63,7 @@ describe('deadlines below a second fire when they are due', () => {
       const call = watch(createHttpExecutor(tool, { client })({}, callContext()));
       await until(() => server.requests.length > before);
 
-      await vi.advanceTimersByTimeAsync(149);
-      expect(call.outcome).toBe('pending');
-      await vi.advanceTimersByTimeAsync(1);
-      expect(call.outcome).toBeInstanceOf(GatewayError);
-      expect(call.outcome).toMatchObject({ code: 'UPSTREAM_TIMEOUT', message: 'upstream sent no response within 150 ms' });
+      await expectFailureDueAt(call, 150, { code: 'UPSTREAM_TIMEOUT', message: 'upstream sent no response within 150 ms' });
     } finally {
       vi.useRealTimers();
       await client.close();
@@ -84,12 +92,7 @@ describe('deadlines below a second fire when they are due', () => {
       const call = watch(createHttpExecutor(tool, { client })({}, callContext()));
       await until(() => lookups > 0);
 
-      await vi.advanceTimersByTimeAsync(149);
-      expect(call.outcome).toBe('pending');
-      await vi.advanceTimersByTimeAsync(1);
-      await until(() => call.outcome !== 'pending');
-      expect(call.outcome).toBeInstanceOf(GatewayError);
-      expect(call.outcome).toMatchObject({ code: 'UPSTREAM_TIMEOUT', message: 'upstream connection timed out after 150 ms' });
+      await expectFailureDueAt(call, 150, { code: 'UPSTREAM_TIMEOUT', message: 'upstream connection timed out after 150 ms' });
       // The cause names no address.
       expect(String((call.outcome as GatewayError).cause)).not.toMatch(/upstream\.test|8080/);
     } finally {
@@ -106,10 +109,7 @@ describe('deadlines below a second fire when they are due', () => {
       const call = watch(createHttpExecutor(loopbackTool(server.origin, { timeoutMs: 400 }), { client })({}, callContext()));
       await until(() => server.requests.length > before);
 
-      await vi.advanceTimersByTimeAsync(399);
-      expect(call.outcome).toBe('pending');
-      await vi.advanceTimersByTimeAsync(1);
-      expect(call.outcome).toMatchObject({ code: 'UPSTREAM_TIMEOUT', message: 'upstream did not answer within 400 ms' });
+      await expectFailureDueAt(call, 400, { code: 'UPSTREAM_TIMEOUT', message: 'upstream did not answer within 400 ms' });
     } finally {
       vi.useRealTimers();
       await client.close();

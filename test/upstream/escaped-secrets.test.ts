@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, generateEncryptionKey, secret } from '../../src/index.js';
 import { createUpstreamClient } from '../../src/upstream/client.js';
 import { createHttpExecutor } from '../../src/upstream/executor.js';
+import { jsonRequest } from '../helpers.js';
 import { callContext, loopbackTool, rejection } from './harness.js';
 import { type LoopbackServer, startLoopbackServer } from './loopback-server.js';
 
@@ -111,13 +112,7 @@ describe('a secret an upstream echoes in another JSON spelling', () => {
     const gateway = createGateway({ tools: [tool], encryptionKey: generateEncryptionKey(), policy: [{ id: 'all', effect: 'allow' }] });
     try {
       const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
-      const response = await gateway.fetch(
-        new Request('http://gateway.test/tools/crm.go/invoke', {
-          method: 'POST',
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ input: {} }),
-        }),
-      );
+      const response = await gateway.fetch(jsonRequest('/tools/crm.go/invoke', { key: apiKey, body: { input: {} } }));
       expect(response.status).toBe(502);
       const body = (await response.json()) as { error: { details: { excerpt: string } } };
       expect(body.error.details.excerpt).toBe('{"error":"invalid credentials ***","token":"***"}');

@@ -7,15 +7,16 @@ const schema = {
   properties: { id: { type: 'string' }, q: { type: 'string' }, tenant: { type: 'string' }, note: { type: 'string' } },
 } as const;
 
+const orders = {
+  name: 'crm.orders',
+  description: 'Orders',
+  method: 'GET',
+  url: 'https://crm.example.com/customers/{id}/orders',
+  inputSchema: schema,
+} as const;
+
 function define(overrides: Partial<HttpToolOptions>): ReturnType<typeof httpTool> {
-  return httpTool({
-    name: 'crm.orders',
-    description: 'Orders',
-    method: 'GET',
-    url: 'https://crm.example.com/customers/{id}/orders',
-    inputSchema: schema,
-    ...overrides,
-  });
+  return httpTool({ ...orders, ...overrides });
 }
 
 describe('httpTool: the definition', () => {
@@ -112,27 +113,20 @@ describe('httpTool: the same checks for tools made through the admin API', () =>
   it('refuses an over-long deadline or an over-large response cap with 400, naming the option', async () => {
     const gateway = createGateway({ encryptionKey: generateEncryptionKey() });
     try {
-      const body = {
-        name: 'crm.orders',
-        description: 'Orders',
-        method: 'GET',
-        url: 'https://crm.example.com/customers/{id}/orders',
-        inputSchema: schema,
-      };
       for (const [option, value] of [
         ['timeoutMs', 2 ** 31],
         ['connectTimeoutMs', 2 ** 31],
         ['firstByteTimeoutMs', 2 ** 31],
         ['maxResponseBytes', 2 ** 33],
       ] as const) {
-        const refused = await gateway.admin.createTool({ ...body, [option]: value }).catch((error: unknown) => error);
+        const refused = await gateway.admin.createTool({ ...orders, [option]: value }).catch((error: unknown) => error);
         expect(refused).toMatchObject({
           code: 'BAD_REQUEST',
           message: expect.stringContaining(`${option} must be a positive integer of at most`),
         });
       }
-      await gateway.admin.createTool({ ...body, timeoutMs: 2 ** 31 - 1, maxResponseBytes: 2 ** 28 });
-      const created = await gateway.admin.createTool({ ...body, name: 'crm.orders.2' });
+      await gateway.admin.createTool({ ...orders, timeoutMs: 2 ** 31 - 1, maxResponseBytes: 2 ** 28 });
+      const created = await gateway.admin.createTool({ ...orders, name: 'crm.orders.2' });
       await expect(gateway.admin.updateTool(created.name, { timeoutMs: 2 ** 31 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     } finally {
       await gateway.close();

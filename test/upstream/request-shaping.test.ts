@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/index.js';
+import { jsonRequest } from '../helpers.js';
 import { createUpstreamClient } from '../../src/upstream/client.js';
 import { createHttpExecutor } from '../../src/upstream/executor.js';
 import { callContext, loopbackTool, rejection } from './harness.js';
@@ -227,11 +228,7 @@ describe("the URL's own query", () => {
       const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
       const before = server.requests.length;
       const response = await gateway.fetch(
-        new Request('http://gateway.test/tools/test.tool/invoke', {
-          method: 'POST',
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ input: { q: 'x', tenant: 'globex' } }),
-        }),
+        jsonRequest('/tools/test.tool/invoke', { key: apiKey, body: { input: { q: 'x', tenant: 'globex' } } }),
       );
       expect(response.status).toBe(422);
       expect(await response.json()).toMatchObject({ error: { code: 'INVALID_INPUT', details: [{ path: '/tenant' }] } });
