@@ -70,12 +70,20 @@ export class AgentAdministration {
     return { ...page, items: page.items.map(toAgentView) };
   }
 
+  /**
+   * Enables, disables or revokes an agent. Revocation is final: enabling or disabling a
+   * revoked agent is refused with 409 `CONFLICT`, even when it races the revocation.
+   */
   async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AgentView> {
     // The store refuses to revive a revoked agent, atomically: read only to say why it refused.
     const updated = await this.store.updateAgent(id, { status, updatedAt: new Date(this.now()).toISOString() });
     if (updated !== undefined) return toAgentView(updated);
     if ((await this.store.getAgent(id))?.status === 'revoked') {
-      throw new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' });
+      const message =
+        status === 'active'
+          ? 'A revoked agent cannot be re-enabled; create a new agent'
+          : 'A revoked agent cannot be disabled: revocation is final';
+      throw new GatewayError({ code: 'CONFLICT', message });
     }
     throw notFound('Agent');
   }

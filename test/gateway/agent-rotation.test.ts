@@ -38,7 +38,7 @@ const engines: Array<{ name: string; engine?: () => SqlEngine }> = [
   ...(postgresUrl === undefined ? [] : [{ name: 'SQL store on Postgres', engine: () => postgresEngine(postgresUrl as string) }]),
 ];
 
-describe.each(engines)('agent key rotation, $name', ({ engine: openEngine }) => {
+describe.each(engines)('agent key rotation and status, $name', ({ engine: openEngine }) => {
   const engine = openEngine?.();
   let gateway: Gateway | undefined;
   let inner: Store | undefined;
@@ -98,5 +98,26 @@ describe.each(engines)('agent key rotation, $name', ({ engine: openEngine }) => 
     expect(settled.find((result) => result.status === 'rejected')).toMatchObject({ reason: { code: 'CONFLICT' } });
     expect(await toolsStatus(kept[0] as string)).toBe(200);
     expect(await toolsStatus(winner?.body.apiKey)).toBe(401);
+  });
+
+  it('words the refusal to change a revoked agent by the status asked for', async () => {
+    const { gateway } = setup();
+    const { agent } = await gateway.admin.createAgent({ name: 'support-bot' });
+    expect((await post(`/admin/agents/${agent.id}/revoke`)).status).toBe(200);
+
+    expect(await post(`/admin/agents/${agent.id}/enable`)).toEqual({
+      status: 409,
+      body: { error: { code: 'CONFLICT', message: 'A revoked agent cannot be re-enabled; create a new agent' } },
+    });
+    expect(await post(`/admin/agents/${agent.id}/disable`)).toEqual({
+      status: 409,
+      body: { error: { code: 'CONFLICT', message: 'A revoked agent cannot be disabled: revocation is final' } },
+    });
+    expect(await post(`/admin/agents/${agent.id}/rotate`)).toEqual({
+      status: 409,
+      body: { error: { code: 'CONFLICT', message: 'A revoked agent cannot get a new key' } },
+    });
+    expect((await post(`/admin/agents/${agent.id}/revoke`)).status).toBe(200);
+    expect((await gateway.admin.getAgent(agent.id)).status).toBe('revoked');
   });
 });
