@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
+import { setPublicBasePath } from '../src/protocol/http.js';
 import {
   BodyTooLargeError,
   adapterBodyLimit,
@@ -47,7 +48,8 @@ export type ExpressMiddleware = (req: ExpressRequestLike, res: ServerResponse, n
  * limit (by default the gateway's `maxBodyBytes`) applies either way. A client that
  * disconnects aborts the call; errors go to `next(error)`.
  *
- * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
+ * The URLs the gateway names (the OAuth metadata a 401 points to) are under the mount. A
+ * path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
  * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it.
  *
  * @example
@@ -77,10 +79,10 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
       writeWebResponse(res, refusedPath()).catch(next);
       return;
     }
-    serve(req, res, ownBasePath + path.slice(mount.length)).catch(next);
+    serve(req, res, ownBasePath + path.slice(mount.length), baseUrl === '' ? ownBasePath : baseUrl).catch(next);
   };
 
-  async function serve(req: ExpressRequestLike, res: ServerResponse, path: string): Promise<void> {
+  async function serve(req: ExpressRequestLike, res: ServerResponse, path: string, publicBasePath: string): Promise<void> {
     const preRead = bodyAlreadyRead(req, req as ParsedBody);
     let request: Request;
     try {
@@ -89,6 +91,7 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
       if (!(error instanceof BodyTooLargeError)) throw error;
       return writeWebResponse(res, bodyTooLarge(maxBodyBytes));
     }
+    if (publicBasePath !== ownBasePath) setPublicBasePath(request, publicBasePath);
     await writeWebResponse(res, await answer(gateway, request));
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../src/gateway.js';
+import { setPublicBasePath } from '../src/protocol/http.js';
 import type { JsonReply } from '../src/protocol/reply.js';
 import {
   BodyTooLargeError,
@@ -35,7 +36,8 @@ export interface FastifyGatewayOptions {
  * streaming with backpressure; a client that disconnects aborts the call. Errors before the
  * response starts go to Fastify's error handler.
  *
- * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
+ * The URLs the gateway names (the OAuth metadata a 401 points to) are under the prefix. A
+ * path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
  * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it. Over HTTP/2 the host is
  * `request.host` (`:authority`).
  *
@@ -87,6 +89,7 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
       if (!(error instanceof BodyTooLargeError)) throw error;
       return sendThroughFastify(reply, bodyTooLarge(maxBodyBytes));
     }
+    if (prefix !== gateway.basePath) setPublicBasePath(webRequest, prefix);
     const response = await answer(gateway, webRequest);
     reply.hijack();
     await writeWebResponse(reply.raw, response);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
+import { setPublicBasePath } from '../src/protocol/http.js';
 import type { JsonReply } from '../src/protocol/reply.js';
 import {
   BodyTooLargeError,
@@ -60,7 +61,8 @@ const BASE_PATH = /^(\/[^/?#]+)*$/;
  * its 413 through Koa, so other middleware sees it); a client that disconnects
  * aborts the call. Errors propagate to Koa's error handling.
  *
- * A path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
+ * The URLs the gateway names (the OAuth metadata a 401 points to) are under `basePath`. A
+ * path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
  * gateway's 400 `BAD_REQUEST` (through Koa), as `createNodeHandler` refuses it.
  *
  * @example
@@ -102,6 +104,7 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
       sendThroughKoa(ctx, bodyTooLarge(maxBodyBytes));
       return;
     }
+    if (mount !== gateway.basePath) setPublicBasePath(request, mount);
     const response = await answer(gateway, request);
     ctx.respond = false;
     // Visible to logging middleware; the status line itself is written below.

@@ -1,5 +1,5 @@
 import type { Gateway } from '../src/gateway.js';
-import { errorResponse, routeNotFound } from '../src/protocol/http.js';
+import { errorResponse, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
 
 /** Options of {@link toNextHandlers}. */
 export interface NextHandlersOptions {
@@ -31,7 +31,8 @@ const BASE_PATH = /^(\/[^/?#]+)*$/;
  * Serves a gateway from a Next.js App Router catch-all route (Node.js runtime). The Web
  * `Request` goes straight to `gateway.fetch` (no Node bridge): only its path is rewritten,
  * from the route's `basePath` to the gateway's own, and its body, headers and abort signal
- * are passed through unread. Requests outside `basePath` answer 404.
+ * are passed through unread. Requests outside `basePath` answer 404. The URLs the gateway
+ * names (the OAuth metadata a 401 points to) are under `basePath`.
  *
  * @example
  * ```ts
@@ -62,7 +63,9 @@ export function toNextHandlers(gateway: Gateway, options: NextHandlersOptions): 
       // Required by Node's fetch for a streamed body; it is read once, by the gateway.
       init.duplex = 'half';
     }
-    return gateway.fetch(new Request(url.origin + gateway.basePath + path.slice(mount.length) + url.search, init));
+    const rewritten = new Request(url.origin + gateway.basePath + path.slice(mount.length) + url.search, init);
+    setPublicBasePath(rewritten, mount);
+    return gateway.fetch(rewritten);
   };
   return { GET: handler, POST: handler, PUT: handler, PATCH: handler, DELETE: handler, HEAD: handler, OPTIONS: handler };
 }

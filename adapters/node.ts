@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
-import { errorResponse, malformedPath, payloadTooLarge, routeNotFound } from '../src/protocol/http.js';
+import { errorResponse, malformedPath, payloadTooLarge, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
@@ -29,7 +29,9 @@ export interface NodeHandlerOptions {
   /**
    * The URL prefix this handler serves, as requests arrive at it. Requests outside it go
    * to `next` (or get a 404). The prefix is swapped for the gateway's own `basePath`
-   * before routing. Default: the gateway's `basePath`.
+   * before routing, and is where the gateway's public URLs point (the OAuth metadata a 401
+   * names), after Express's `req.baseUrl` when Express mounted the handler. Default: the
+   * gateway's `basePath`.
    */
   basePath?: string;
   /** Body limit in bytes, enforced while the body streams in. Default: the gateway's `maxBodyBytes`. */
@@ -336,6 +338,10 @@ export function createNodeHandler(
       res.destroy();
       return;
     }
+    // Mounted by Express (`app.use('/atg', handler)`), the path Express took off comes first.
+    const outer = (req as { baseUrl?: unknown }).baseUrl;
+    const publicBasePath = typeof outer === 'string' ? outer + mount : mount;
+    if (publicBasePath !== gateway.basePath) setPublicBasePath(request, publicBasePath);
     await writeWebResponse(res, await answer(gateway, request));
   }
 }

@@ -47,7 +47,7 @@ import { type RateLimiter, memoryRateLimiter } from './policy/rate-limit.js';
 import { compilePolicy } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
-import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, routeNotFound } from './protocol/http.js';
+import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, publicBasePathOf, routeNotFound } from './protocol/http.js';
 import { requestAbort } from './protocol/node-request.js';
 import { JsonReply, type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
@@ -802,11 +802,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   /**
    * With JWT auth, every refusal at the agent doors points to the resource's metadata (RFC
-   * 9728, as MCP authorization asks) and names the scopes a token needs.
+   * 9728, as MCP authorization asks) and names the scopes a token needs. The metadata's URL
+   * is the one clients reach it at: under the path an adapter mounts the gateway at, which
+   * stands for `basePath` in the URLs clients send.
    */
   const challenge = (request: Request, error?: string) => {
     if (tokens === undefined) return undefined;
-    const metadata = tokens.metadataUrl ?? new URL(`${basePath}${protectedResourcePath}`, request.url).href;
+    const metadata =
+      tokens.metadataUrl ?? new URL(`${requestUrl(request).origin}${publicBasePathOf(request) ?? basePath}${protectedResourcePath}`).href;
     const scope = tokens.challengeScope;
     return `Bearer realm="agent-tool-gateway"${error === undefined ? '' : `, error="${error}"`}${
       scope === undefined ? '' : `, scope="${scope}"`

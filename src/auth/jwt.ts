@@ -90,8 +90,9 @@ export interface JwtAuthOptions {
   metadata?: {
     /**
      * The metadata's public URL, which every 401 points to. Default: built from the request's
-     * URL (`{origin}{basePath}/.well-known/oauth-protected-resource`). Set it when a proxy in
-     * front of the gateway changes the scheme (TLS ends at the proxy), the host or the path.
+     * origin and the path the gateway is served at (`{origin}{mount}/.well-known/oauth-protected-resource`,
+     * the mount being an adapter's, else `basePath`). Set it when a proxy in front of the
+     * gateway changes the scheme (TLS ends at the proxy), the host or the path.
      */
     url?: string;
     resource?: string;

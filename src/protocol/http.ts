@@ -43,6 +43,26 @@ export function malformedPath(): GatewayError {
 }
 
 /**
+ * Where an adapter that serves the gateway under another path than its `basePath` notes
+ * that path, as clients send it: the gateway names its public URLs with it (the RFC 9728
+ * metadata URL of a 401). A property of the request object, so it also rides on the Web
+ * `Request` of Next.js.
+ */
+const publicBasePathKey: unique symbol = Symbol('agent-tool-gateway.publicBasePath');
+
+type WithPublicBasePath = Request & { [publicBasePathKey]?: string };
+
+/** Notes the path prefix clients use for the gateway's `basePath` on a request an adapter hands over. */
+export function setPublicBasePath(request: Request, prefix: string): void {
+  (request as WithPublicBasePath)[publicBasePathKey] = prefix;
+}
+
+/** The path prefix clients use for the gateway's `basePath`, when an adapter noted one. */
+export function publicBasePathOf(request: Request): string | undefined {
+  return (request as WithPublicBasePath)[publicBasePathKey];
+}
+
+/**
  * True when a Content-Type header names JSON (`application/json` or `application/*+json`)
  * in UTF-8: a body whose `charset` says otherwise would be read as something it is not.
  */
