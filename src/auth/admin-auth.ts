@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { requestForHost } from '../protocol/node-request.js';
 import { bearerToken } from './agent-keys.js';
 
 /** A role of an admin principal. */
@@ -19,7 +20,23 @@ export interface AdminTokenConfig {
   roles: AdminRole[];
 }
 
-/** How admin routes authenticate: a hook of the host app, or built-in tokens. */
+/**
+ * How admin routes authenticate: a hook of the host app, or built-in tokens. The hook gets
+ * a Web `Request` behind every adapter (headers, cookies, URL as the gateway routes it, with
+ * the mount swapped for `basePath`); it may read the body, which stays the gateway's too.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({
+ *   admin: {
+ *     authenticate: async (request) => {
+ *       const session = await sessions.fromCookie(request.headers.get('cookie'));
+ *       return session?.isStaff ? { id: session.userId, roles: ['approver'] } : null;
+ *     },
+ *   },
+ * });
+ * ```
+ */
 export type AdminAuthOption =
   | { authenticate(request: Request): AdminPrincipal | null | Promise<AdminPrincipal | null> }
   | { tokens: AdminTokenConfig[] };
@@ -52,7 +69,7 @@ export function createAdminAuthenticator(option: AdminAuthOption | undefined): (
   if (option === undefined) return async () => null;
   if ('authenticate' in option) {
     return async (request) => {
-      const principal = await option.authenticate(request);
+      const principal = await option.authenticate(requestForHost(request));
       return principal ?? null;
     };
   }

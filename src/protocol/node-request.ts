@@ -187,6 +187,17 @@ Object.defineProperty(NodeRequest.prototype, 'body', {
   },
 });
 
+/**
+ * The request as host code receives it (the admin `authenticate` hook): a real Web
+ * `Request` whatever adapter it came through, whose body the hook may read without taking
+ * it from the gateway (the Node bridge's bytes stay with the gateway; a Web `Request` with a
+ * body is handed over as a clone).
+ */
+export function requestForHost(request: Request): Request {
+  if (request instanceof NodeRequest) return request.toRequest();
+  return request.body === null || request.bodyUsed ? request : request.clone();
+}
+
 /** How the gateway learns that a request's client went away: without an AbortSignal for the Node bridge's requests. */
 export function requestAbort(request: Request): CallAbort {
   return request instanceof NodeRequest ? request.clientGone : abortOfSignal(request.signal);

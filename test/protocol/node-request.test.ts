@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NodeRequest } from '../../src/protocol/node-request.js';
+import { NodeRequest, requestForHost } from '../../src/protocol/node-request.js';
 
 function nodeRequest(rawHeaders: string[], body?: string): Request {
   return new NodeRequest(
@@ -89,5 +89,25 @@ describe('NodeRequest authority', () => {
     const request = new NodeRequest('GET', 'http://h2.example/', [':authority', 'h2.example', 'accept', '*/*'], undefined);
     expect([...request.headers.keys()]).toEqual(['accept']);
     expect(request.authority()).toBe('h2.example');
+  });
+});
+
+describe('requestForHost', () => {
+  it('gives host code a real Request, leaving the body to the gateway', async () => {
+    const request = nodeRequest(raw, '{"a":1}');
+    const forHost = requestForHost(request);
+    expect(forHost).toBeInstanceOf(Request);
+    expect(await new Request(forHost).text()).toBe('{"a":1}');
+    expect(await request.text()).toBe('{"a":1}');
+  });
+
+  it('gives a Web Request with a body as a copy, one without as it is', async () => {
+    const withBody = new Request('http://gateway.test/admin/agents', { method: 'POST', body: '{"name":"x"}' });
+    const copy = requestForHost(withBody);
+    expect(copy).not.toBe(withBody);
+    expect(await copy.text()).toBe('{"name":"x"}');
+    expect(await withBody.text()).toBe('{"name":"x"}');
+    const bodiless = new Request('http://gateway.test/admin/agents');
+    expect(requestForHost(bodiless)).toBe(bodiless);
   });
 });
