@@ -39,6 +39,16 @@ export function isDetectorName(value: unknown): value is DetectorName {
 const NOT_AFTER_ALPHANUMERIC = '(?<![A-Za-z0-9])';
 const NOT_AFTER_TOKEN = '(?<![A-Za-z0-9_-])';
 const NOT_BEFORE_TOKEN = '(?![A-Za-z0-9_-])';
+/**
+ * Numbers (card, IBAN, SSN, phone) stand alone, so that the digits inside an identifier, a UUID,
+ * a hex digest or base64 data are not read as one: no letter or digit touches them, no `-` or
+ * `_` joins them to one, and after them no `+` or `/` leads on to more base64 characters and no
+ * padding (`=`) follows. A `+` or `/` before a number is allowed: a path or form-encoded
+ * text may end in one (`/v2/PhoneNumbers/+14155552671`, `card+4111111111111111`), while inside
+ * base64 data a candidate is always followed by more data or by padding.
+ */
+const STANDALONE_START = '(?<![A-Za-z0-9]|[A-Za-z0-9][_-])';
+const STANDALONE_END = '(?![A-Za-z0-9=]|[_-][A-Za-z0-9_-]|[+/][A-Za-z0-9+/])';
 const CONTAINS_DIGIT = /[0-9]/;
 const NON_DIGITS = /[^0-9]/g;
 const SEPARATORS = /[^0-9]+/g;
@@ -198,7 +208,7 @@ const email: ScanRule<DetectorName> = {
 const iban: ScanRule<DetectorName> = {
   kind: 'iban',
   requires: ScanFeature.ibanStart,
-  source: `${NOT_AFTER_ALPHANUMERIC}[A-Z]{2}[0-9]{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)(?![A-Za-z0-9])`,
+  source: `${STANDALONE_START}[A-Z]{2}[0-9]{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)${STANDALONE_END}`,
   accept(text, start, end) {
     let candidateEnd = end;
     while (candidateEnd > start) {
@@ -222,7 +232,7 @@ const iban: ScanRule<DetectorName> = {
 const card: ScanRule<DetectorName> = {
   kind: 'card',
   requires: ScanFeature.digits13,
-  source: `${NOT_AFTER_ALPHANUMERIC}[2-6][0-9](?:[ -]?[0-9]){11,17}(?![0-9])`,
+  source: `${STANDALONE_START}[2-6][0-9](?:[ -]?[0-9]){11,17}${STANDALONE_END}`,
   accept(text, start, end) {
     const digitEnds: number[] = [];
     for (let index = start; index < end; index++) {
@@ -245,7 +255,7 @@ const card: ScanRule<DetectorName> = {
 const ssn: ScanRule<DetectorName> = {
   kind: 'ssn',
   requires: ScanFeature.digits9,
-  source: `(?<![A-Za-z0-9-])(?:[0-9]{3}-[0-9]{2}-[0-9]{4}(?![A-Za-z0-9-])|[0-9]{3} [0-9]{2} [0-9]{4}(?![A-Za-z0-9]))`,
+  source: `${STANDALONE_START}(?<!-)(?:[0-9]{3}-[0-9]{2}-[0-9]{4}(?!-)|[0-9]{3} [0-9]{2} [0-9]{4})${STANDALONE_END}`,
   accept(text, start, end) {
     const digits = text.slice(start, end).replace(NON_DIGITS, '');
     return isPlausibleSsn(digits) ? { start, end, canonical: digits } : null;
@@ -280,7 +290,7 @@ const phone: ScanRule<DetectorName> = {
   kind: 'phone',
   // An accepted number has 8 digits or more (international), 9 (national) or 10 (North American).
   requires: ScanFeature.digits8,
-  source: String.raw`(?<![0-9A-Za-z+])(?:\+[1-9](?:[ .()-]{0,2}[0-9]){6,14}|(?:1[ .-]?)?(?:\([2-9][0-9]{2}\)[ .-]?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}|0[1-9][0-9]{0,3}(?:[ .\/-][0-9]{2,4}){2,4})(?![0-9])`,
+  source: String.raw`${STANDALONE_START}(?<!\+)(?:\+[1-9](?:[ .()-]{0,2}[0-9]){6,14}|(?:1[ .-]?)?(?:\([2-9][0-9]{2}\)[ .-]?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}|0[1-9][0-9]{0,3}(?:[ .\/-][0-9]{2,4}){2,4})${STANDALONE_END}`,
   accept(text, start, end) {
     const written = text.slice(start, end);
     const digits = written.replace(NON_DIGITS, '');

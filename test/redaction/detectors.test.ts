@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createRedactor, type DetectorName } from '../../src/redaction/index.js';
 
@@ -235,5 +236,96 @@ describe('detector defaults and selection', () => {
   it('finds several findings of several kinds in one string', () => {
     const text = 'Ada <ada@example.com>, +44 20 7946 0958, card 5555 5555 5555 4444, SSN 123-45-6789.';
     expect(everyDetector.text(text)).toBe('Ada <***>, ***, card ***, SSN ***.');
+  });
+});
+
+/** `length` pseudo-random bytes, the same for the same `seed` on every run. */
+function seededBytes(seed: string, length: number): Buffer {
+  const blocks: Buffer[] = [];
+  for (let block = 0; blocks.length * 32 < length; block++) blocks.push(createHash('sha256').update(`${seed}/${block}`).digest());
+  return Buffer.concat(blocks).subarray(0, length);
+}
+
+function seededUuid(index: number): string {
+  const bytes = seededBytes(`uuid ${index}`, 16);
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+describe('numbers inside longer tokens', () => {
+  const redactor = createRedactor();
+
+  it('leaves UUIDs alone', () => {
+    for (const uuid of [
+      '616dde81-ad5d-4491-8365-97648cea0f75',
+      '40178860-9955-4573-acd7-b0a70965c2f0',
+      '52a8ae3b-0364-4880-9678-d5826eb0f0f5',
+      '1e83d734-1725-4391-8755-6418735e7e64',
+      '15a49961-0500-4163-94ff-645750011936',
+      '616DDE81-AD5D-4491-8365-97648CEA0F75',
+    ]) {
+      expect(redactor.text(uuid)).toBe(uuid);
+      expect(redactor.text(`order ${uuid} shipped`)).toBe(`order ${uuid} shipped`);
+    }
+    const changed: string[] = [];
+    for (let index = 0; index < 20_000; index++) {
+      const uuid = seededUuid(index);
+      if (redactor.text(uuid) !== uuid) changed.push(uuid);
+    }
+    expect(changed).toEqual([]);
+  });
+
+  it('leaves hex digests alone', () => {
+    for (const digest of ['259556056882136ae9b105ef8273570e8a0ae045', '4659234379583e5756dceae247015c4bc50a9cab']) {
+      expect(redactor.text(digest)).toBe(digest);
+    }
+    const changed: string[] = [];
+    for (let index = 0; index < 20_000; index++) {
+      const digest = seededBytes(`sha1 ${index}`, 20).toString('hex');
+      if (redactor.text(digest) !== digest) changed.push(digest);
+    }
+    expect(changed).toEqual([]);
+  });
+
+  it('leaves base64 and base64url data alone', () => {
+    for (const data of [
+      'w9L3VSUJSAV2hyhdkrk+ZA525emFw7GCSpNbOiHAdXI=',
+      'MumEB0RszJp4MTMcyhixDpkvOS/KR731RM6KJOoHLmo=',
+      'IU86hTGSSL0WRZtp4UzF0hDk0HRADjKK/iI1uECd1qA=',
+      'd/QI609caI1ULPeSC1Xo2eJUTa0SeISH8Cj/zKV2JGs=',
+      'QL49suHTA7kMZLH/t/m9lTR53kMPI0sOE6ytitcgAXY=',
+      'apNVS2onY/GJ53tUMZRiew92QzMYD+/+Waq1uFFgaALq/mqjkQ==',
+      'MO8-CU53wZ3etFJ4DOPtZF_zCMcodNicSKKfgdDoQbA',
+      'QR19uiNwvsDI0re-ewJCtOMnNg_QEswFSbwv8OFenV8',
+    ]) {
+      expect(redactor.text(data)).toBe(data);
+    }
+    // An IBAN, a card and a phone number written into encoded data, as random data holds them.
+    const blob = seededBytes('image', 3000).toString('base64');
+    for (const number of ['DE89370400440532013000', '4111111111111111', '+14155552671', '030/1234/5678']) {
+      for (const data of [`${blob}/${number}+${blob}`, `${blob}+${number}/+${blob}`, `${number}/${blob}`, `${blob}/${number}==`]) {
+        expect(redactor.text(data)).toBe(data);
+      }
+    }
+    const image = seededBytes('image', 750_000).toString('base64');
+    // Compared as a boolean: a failure would otherwise print a megabyte.
+    expect(redactor.text(image) === image).toBe(true);
+    expect(redactor.value({ content: [{ type: 'image', data: image }] })).toEqual({ content: [{ type: 'image', data: image }] });
+  });
+
+  it('does not read digits glued to an identifier as a number', () => {
+    for (const text of ['4111111111111111x', 'ID-4111111111111111', 'order_4111111111111111', 'ref 415-555-2671-b', 'ssn_123-45-6789']) {
+      expect(redactor.text(text)).toBe(text);
+    }
+  });
+
+  it('still finds numbers at the end of a path or in form-encoded text', () => {
+    expect(redactor.text('GET /v2/PhoneNumbers/+14155552671')).toBe('GET /v2/PhoneNumbers/***');
+    expect(redactor.text('/accounts/DE89370400440532013000?from=2025')).toBe('/accounts/***?from=2025');
+    expect(redactor.text('note=card+4111111111111111&x=1')).toBe('note=card+***&x=1');
+    expect(redactor.text('card=4111-1111-1111-1111, iban=DE89 3704 0044 0532 0130 00')).toBe('card=***, iban=***');
+    expect(redactor.text('(+1 415-555-2671), 415-555-2671.')).toBe('(***), ***.');
   });
 });
