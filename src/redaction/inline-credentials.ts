@@ -5,13 +5,16 @@ import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js'
  * Layer 2 inside text: `password=…`, `"api_key": "…"`, `Authorization: Bearer …` (header lines are
  * masked to the end of the line), `\"token\":\"…\"` in JSON embedded in a string, and the password
  * of `scheme://user:password@host`. The pattern is anchored at the separator; the key is read
- * backwards and judged by the same key-name matcher as object keys.
+ * backwards and judged by the same key-name matcher as object keys, with the words before it on
+ * the same line when it is not sensitive alone (`API Key: …`, `Social Security Number: …`).
  */
 
 /** What inline-credential findings are reported as. */
 export type InlineCredentialKind = 'key_value' | 'url_credential';
 
 const KEY_LENGTH_LIMIT = 128;
+/** Words before a key that is not sensitive alone that are read with it as one key (`Social Security Number`). */
+const KEY_PHRASE_WORDS = 3;
 
 function isKeyCharacter(code: number): boolean {
   return (
@@ -94,11 +97,36 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
       // Keys start with a letter: skips times ("10:30"), dates and numbers cheaply.
       while (keyStart < keyEnd && !isLetter(text.charCodeAt(keyStart))) keyStart++;
       if (keyStart === keyEnd) return null;
-      if (!keyNames.isSensitive(text.slice(keyStart, keyEnd))) return null;
+      if (!keyNames.isSensitive(text.slice(keyStart, keyEnd))) {
+        keyStart = keyStart === cursor + 1 ? sensitivePhraseStart(text, keyStart, keyEnd, keyNames) : -1;
+        if (keyStart === -1) return null;
+      }
       const value = readValue(text, start + 1, separator === 58 && !quoted && startsLine(text, keyStart));
       return value === null ? null : { start: value[0], end: value[1], canonical: text.slice(value[0], value[1]) };
     },
   };
+}
+
+/**
+ * The start of a key written as words with blanks between them (`API Key`, `Session ID`,
+ * `Social Security Number`): up to {@link KEY_PHRASE_WORDS} words before the key word on the same
+ * line, read as one key whose last words must spell a key name (so `password reset link` is not
+ * one); -1 when there is none. At most {@link KEY_LENGTH_LIMIT} characters are read.
+ */
+function sensitivePhraseStart(text: string, keyStart: number, keyEnd: number, keyNames: KeyNameMatcher): number {
+  let phraseStart = keyStart;
+  for (let words = 0; words < KEY_PHRASE_WORDS; words++) {
+    let cursor = phraseStart - 1;
+    if (!isBlank(text.charCodeAt(cursor))) return -1;
+    while (cursor >= 0 && keyEnd - cursor <= KEY_LENGTH_LIMIT && isBlank(text.charCodeAt(cursor))) cursor--;
+    const wordEnd = cursor + 1;
+    while (cursor >= 0 && keyEnd - cursor <= KEY_LENGTH_LIMIT && isKeyCharacter(text.charCodeAt(cursor))) cursor--;
+    // No word, or one cut off by the length limit.
+    if (cursor + 1 === wordEnd || (cursor >= 0 && isKeyCharacter(text.charCodeAt(cursor)))) return -1;
+    phraseStart = cursor + 1;
+    if (keyNames.endsWithName(text.slice(phraseStart, keyEnd))) return phraseStart;
+  }
+  return -1;
 }
 
 /**

@@ -138,6 +138,7 @@ export class KeyNameMatcher {
   private readonly terms: ReadonlySet<string>;
   private readonly substringTerms: readonly string[];
   private readonly cache = new Map<string, boolean>();
+  private readonly phraseCache = new Map<string, boolean>();
 
   constructor(names: readonly string[]) {
     this.names = Object.freeze([...names]);
@@ -159,6 +160,26 @@ export class KeyNameMatcher {
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(key, sensitive);
     return sensitive;
+  }
+
+  /**
+   * True when the last words of `phrase` spell a key name: `API Key`, `the secret key`,
+   * `Social Security Number`, but not `password reset link`. Used for keys written as several
+   * words in text; results are cached per phrase.
+   */
+  endsWithName(phrase: string): boolean {
+    const cached = this.phraseCache.get(phrase);
+    if (cached !== undefined) return cached;
+    const words = keyWords(phrase);
+    let joined = '';
+    let matches = false;
+    for (let first = words.length - 1; first >= 0 && !matches; first--) {
+      joined = words[first] + joined;
+      matches = this.terms.has(joined);
+    }
+    if (this.phraseCache.size >= CACHE_LIMIT) this.phraseCache.clear();
+    this.phraseCache.set(phrase, matches);
+    return matches;
   }
 
   private decide(words: readonly string[]): boolean {

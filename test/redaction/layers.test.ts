@@ -166,6 +166,33 @@ describe('layer 2: key names', () => {
     expect(compiled.text('if (token == other) return; x => y')).toBe('if (token == other) return; x => y');
   });
 
+  it('masks values under keys written as several words inside text', () => {
+    expect(compiled.text('API Key: abc123xyz')).toBe('API Key: ***');
+    expect(compiled.text('api key = abc123xyz&page=2')).toBe('api key = ***&page=2');
+    expect(compiled.text('{"api key": "abc123xyz", "Customer Name": "Ada"}')).toBe('{"api key": "***", "Customer Name": "Ada"}');
+    expect(compiled.text('{\\"Secret Key\\":\\"abc123xyz\\"}')).toBe('{\\"Secret Key\\":\\"***\\"}');
+    expect(compiled.text('Session ID: abc123xyz\nSocial Security Number: 078051120\nName: Ada')).toBe(
+      'Session ID: ***\nSocial Security Number: ***\nName: Ada',
+    );
+    expect(compiled.text('note: the secret key: abc123xyz here')).toBe('note: the secret key: *** here');
+    expect(createRedactor({ keyNames: { add: ['member number'] } }).text('Member  Number = 4711')).toBe('Member  Number = ***');
+  });
+
+  it('reads a phrase as a key only when a key name ends it, on one line and within four words', () => {
+    for (const text of [
+      'password reset link: https://example.com/reset',
+      'your password was changed at: 10:00',
+      'token count: 5',
+      'Customer Name: Ada',
+      'api\nkey: abc123xyz',
+      'the api and the key: abc123xyz',
+      'social security card number: 078051120',
+      `api${' '.repeat(130)}key: abc123xyz`,
+    ]) {
+      expect(compiled.text(text)).toBe(text);
+    }
+  });
+
   it('masks the password of URLs with credentials', () => {
     expect(compiled.text('connect postgres://admin:pa55word@db.internal:5432/app failed')).toBe(
       'connect postgres://admin:***@db.internal:5432/app failed',
