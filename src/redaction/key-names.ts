@@ -4,7 +4,8 @@ import { foldPlain, isAscii } from './normalize.js';
  * The built-in key names of layer 2. A key matches a name when the key's words (split at
  * separators and camelCase humps, case-insensitively) contain the name's words in a row, in any
  * spelling: `apiKey`, `api_key`, `API-KEY`, `x-api-key` and `APIKEY` all match `api key`. Names of
- * six letters or more also match inside a single word (`dbPassword1`, `clientsecret`).
+ * six letters or more also match inside a word (`dbPassword1`, `clientsecret`) or inside
+ * consecutive words (`api_keys`, `privateKeys`).
  */
 export const defaultKeyNames: readonly string[] = Object.freeze([
   'password',
@@ -137,6 +138,7 @@ export class KeyNameMatcher {
   readonly names: readonly string[];
   private readonly terms: ReadonlySet<string>;
   private readonly substringTerms: readonly string[];
+  private readonly longestTerm: number;
   private readonly cache = new Map<string, boolean>();
   private readonly phraseCache = new Map<string, boolean>();
 
@@ -150,6 +152,7 @@ export class KeyNameMatcher {
     }
     this.terms = terms;
     this.substringTerms = [...terms].filter((term) => term.length >= SUBSTRING_TERM_LENGTH);
+    this.longestTerm = Math.max(0, ...[...terms].map((term) => term.length));
   }
 
   /** True when `key` names a sensitive value. Results are cached per key spelling. */
@@ -182,20 +185,29 @@ export class KeyNameMatcher {
     return matches;
   }
 
+  /**
+   * Looks at every run of consecutive words: the run spells a name (unless a descriptive word
+   * follows it), or a name of six letters or more lies inside it, starting in its first word and
+   * ending in its last (`dbPassword1`, `cookies`, and across words `api_keys`, `privateKeys`).
+   */
   private decide(words: readonly string[]): boolean {
     for (let first = 0; first < words.length; first++) {
+      const firstLength = (words[first] as string).length;
       let joined = '';
       for (let last = first; last < words.length; last++) {
+        const before = joined.length;
+        // A name found from here on would have to be longer than the words between the first and the last.
+        if (before - firstLength >= this.longestTerm) break;
         joined += words[last];
         if (this.terms.has(joined)) {
           const following = words[last + 1];
           if (following === undefined || !DESCRIPTIVE_QUALIFIERS.has(following)) return true;
         }
-      }
-    }
-    for (const word of words) {
-      for (const term of this.substringTerms) {
-        if (word.length > term.length && word.includes(term)) return true;
+        for (const term of this.substringTerms) {
+          if (joined.length <= term.length) continue;
+          const index = joined.indexOf(term, Math.max(0, before - term.length + 1));
+          if (index !== -1 && index < firstLength) return true;
+        }
       }
     }
     return false;

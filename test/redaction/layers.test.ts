@@ -124,6 +124,12 @@ describe('layer 2: key names', () => {
     'credentials',
     'cvv',
     'pin',
+    'api_keys',
+    'apiKeys',
+    'privateKeys',
+    'accessTokens',
+    'refresh_tokens',
+    'social_security_numbers',
   ])('masks the value of %s', (key) => {
     expect(compiled.value({ [key]: 'value-123' })).toEqual({ [key]: '***' });
   });
@@ -140,6 +146,9 @@ describe('layer 2: key names', () => {
     'monkey',
     'passenger',
     'secret_name',
+    'api_key_type',
+    'access_token_expires',
+    'cache_read_input_tokens',
   ])('leaves %s alone', (key) => {
     expect(compiled.value({ [key]: 'value-123' })).toEqual({ [key]: 'value-123' });
   });
