@@ -1,6 +1,8 @@
 import { type TokenIdentity, tokenIdentityOf } from '../auth/token-identity.js';
 import { type GatewayError, toGatewayError } from '../errors.js';
-import type { InvocationRecord, InvocationStatus } from '../store/types.js';
+import type { AgentRecord, InvocationRecord, InvocationStatus } from '../store/types.js';
+import type { ResolvedTool } from '../tools/registry.js';
+import type { ToolRedaction } from '../tools/types.js';
 import { isoTimestamp } from '../util/timestamps.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
@@ -121,19 +123,30 @@ export function outcomeEventData(record: InvocationRecord, token?: TokenIdentity
 }
 
 /**
- * The call's input as its record stores it, redacted with the tool's profile and what the
- * deciding policy rules add. Should that redaction fail, the input is left out (`null`)
- * rather than stored less redacted, and the record is written all the same.
+ * The call's input as its record stores it, redacted with the tool's profile and what policy
+ * adds: the decision's profile (a denial's too), or, for a call refused before policy
+ * decided, what the rules for this agent and tool add whatever the input. Should that
+ * redaction fail, the input is left out (`null`) rather than stored less redacted, and the
+ * record is written all the same.
  */
 function recordedInput(deps: PipelineDependencies, context: CallContext): unknown {
   const input = context.input ?? context.rawInput;
   if (input === undefined) return null;
   const tool = context.tool;
   try {
-    return (tool === undefined ? deps.redactors.fallback() : deps.redactors.forTool(tool, context.decision?.redact)).value(input);
+    if (tool === undefined) return deps.redactors.fallback().value(input);
+    const decision = context.decision;
+    const extra = decision !== undefined ? decision.redact : undecidedRedaction(deps, context.agent, tool);
+    return deps.redactors.forTool(tool, extra).value(input);
   } catch {
     return null;
   }
+}
+
+function undecidedRedaction(deps: PipelineDependencies, agent: AgentRecord | undefined, tool: ResolvedTool): ToolRedaction | undefined {
+  const policy = deps.policy();
+  if (agent === undefined || policy.redactionFor === undefined) return undefined;
+  return policy.redactionFor({ id: agent.id, name: agent.name, tags: agent.tags }, { name: tool.name, risk: tool.risk });
 }
 
 function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: CallOutcome): InvocationRecord {

@@ -151,6 +151,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
 export interface CompiledPolicy extends PolicyEngine {
   evaluate(request: PolicyRequest): PolicyDecision;
   canSee(agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): boolean;
+  redactionFor(agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): ToolRedaction | undefined;
 }
 
 /** Options of {@link compilePolicy}. */
@@ -211,6 +212,7 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
         if (!rule.conditions.every((condition) => condition(request.input))) continue;
         if (rule.effect === 'deny') {
           deny.push(rule.id);
+          if (rule.redact !== undefined) (withRedaction ??= []).push(rule);
           continue;
         }
         if (rule.effect === 'require_approval') {
@@ -220,7 +222,12 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
         if (rule.redact !== undefined) (withRedaction ??= []).push(rule);
         if (rule.charge !== undefined) (rateLimits ??= []).push(rule.charge(request.agent.id));
       }
-      if (deny.length > 0) return { effect: 'deny', ruleIds: deny };
+      // A denied call's record is redacted with what every matching rule adds.
+      if (deny.length > 0) {
+        return withRedaction === undefined
+          ? { effect: 'deny', ruleIds: deny }
+          : { effect: 'deny', ruleIds: deny, redact: redactionFor(withRedaction) as ToolRedaction };
+      }
       // Spread into literals: decisions built by mutation cost the 2 KiB call some 4% (callgrind).
       const extra: Pick<PolicyDecision, 'redact' | 'rateLimits'> = {};
       if (withRedaction !== undefined) extra.redact = redactionFor(withRedaction);
@@ -232,6 +239,13 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
       }
       if (allow.length > 0) return { effect: 'allow', ruleIds: allow, ...extra };
       return { effect: defaultEffect, ruleIds: [] };
+    },
+    redactionFor(agent, tool) {
+      let withRedaction: CompiledRule[] | undefined;
+      for (const rule of compiled) {
+        if (rule.redact !== undefined && rule.matchesAgent(agent) && rule.matchesTool(tool)) (withRedaction ??= []).push(rule);
+      }
+      return withRedaction === undefined ? undefined : redactionFor(withRedaction);
     },
     canSee(agent, tool) {
       let reachable = defaultEffect !== 'deny';

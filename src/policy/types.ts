@@ -53,9 +53,12 @@ export interface PolicyRule {
   /** For `require_approval`: how long the approval stays open (default 15 minutes). */
   approval?: { ttlMs?: number };
   /**
-   * Redaction this rule adds to the calls it applies to (e.g. mask emails for these agents).
-   * Checked when the rule is compiled: an unknown detector or mode or a path that does not
-   * parse is a TypeError naming the rule (400 from the admin API).
+   * Redaction this rule adds to the calls it applies to (e.g. mask emails for these agents):
+   * to an allowed call's output and record, and to the record of a call a rule denies. A
+   * call whose input fails the tool's schema, which no condition can be tested on, is
+   * recorded with the profiles of every rule for its agent and tool. Checked when the rule
+   * is compiled: an unknown detector or mode or a path that does not parse is a TypeError
+   * naming the rule (400 from the admin API).
    */
   redact?: ToolRedaction;
   /**
@@ -85,9 +88,17 @@ export interface PolicyRequest {
 
 /**
  * A pluggable policy decision point. `evaluate` decides one call; `canSee` decides whether
- * a tool is listed to an agent at all (default: listed).
+ * a tool is listed to an agent at all (default: listed). A decision's `redact` is added to
+ * the tool's redaction of the call's output and record, a denied call's record included.
  */
 export interface PolicyEngine {
   evaluate(request: PolicyRequest): PolicyDecision | Promise<PolicyDecision>;
   canSee?(agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): boolean;
+  /**
+   * The redaction the rules add to a call of `tool` by `agent` whatever its input, for the
+   * records of calls refused before `evaluate` decides (input that fails the tool's schema):
+   * the built-in engine merges the profiles of every rule for this agent and tool, ignoring
+   * their conditions. Default: none beyond the tool's own.
+   */
+  redactionFor?(agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): ToolRedaction | undefined;
 }
