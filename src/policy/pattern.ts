@@ -14,13 +14,20 @@ const NOT_WHITESPACE =
 // JavaScript's `.`: any character but a line terminator (RE2's leaves out `\n` only).
 const ANY_BUT_LINE_TERMINATOR = '[^\\n\\r\\x{2028}\\x{2029}]';
 
+// A literal pattern: characters and escaped punctuation only, optionally between `^` and `$`.
+// V8 searches for a literal with Boyer-Moore-Horspool, in linear time and several times
+// faster than re2js on short values; wider atoms (`.`, `\d`) would cost V8 the pattern's
+// length at every position, so they go to re2js.
+const LITERAL = /^\^?(?:[^\\^$.|?*+()[\]{}]|\\[\^$.|?*+()[\]{}\\/])*\$?$/u;
+
 /** A `matches` pattern, compiled: true when the pattern matches somewhere in the value. */
 export type MatchPattern = (value: string) => boolean;
 
 /**
  * Compiles a `matches` pattern for RE2's linear-time engine (re2js): matching takes time
  * proportional to the value's length whatever the pattern, so no pattern can backtrack
- * catastrophically and no value is too long to test.
+ * catastrophically and no value is too long to test. A literal (such as `^cus_`) runs on
+ * V8's RegExp instead, which is linear on it as well and faster.
  *
  * The syntax is RE2's, with JavaScript's meaning where the two differ: `\s` and `\S` are
  * JavaScript's (Unicode spaces included), `.` stops at `\r`, `\u2028` and `\u2029` as well as
@@ -43,6 +50,10 @@ export function compileMatchPattern(source: string, where: string): MatchPattern
   const size = (compiled.re2().prog as { numInst?: () => number } | undefined)?.numInst?.();
   if (typeof size !== 'number' || size > MAX_PROGRAM_SIZE) {
     throw new TypeError(`${where}: pattern too large once compiled (over ${MAX_PROGRAM_SIZE} instructions); use smaller repetition counts`);
+  }
+  if (LITERAL.test(source)) {
+    const literal = new RegExp(source, 'u');
+    return (value) => literal.test(value);
   }
   return (value) => compiled.test(value);
 }

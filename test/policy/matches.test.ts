@@ -65,6 +65,45 @@ describe('policy matches', () => {
       expect(effectOf(pattern, s), `${pattern} on ${JSON.stringify(s)}`).toBe(matches ? 'deny' : 'allow');
   });
 
+  it('answers alike for a literal and the same pattern made into a general one', () => {
+    const patterns = [
+      '^cus_',
+      '@example\\.com$',
+      '^a b$',
+      'id',
+      '^\\.\\*\\/$',
+      '\\$\\^\\|\\?\\+\\(\\[\\{\\\\',
+      '',
+      '^$',
+      '\u00fc\u{1F600}',
+    ];
+    const values = [
+      'cus_1',
+      'xcus_',
+      'a@example.com',
+      'a@example.com\n',
+      'a\rb',
+      'a\u2028b',
+      'a\u00a0b',
+      'a\ufeffb',
+      'x5!',
+      '\u00e95\u00e9',
+      'my id',
+      'grid',
+      '.*/',
+      '$^|?+([{\\',
+      '',
+      '\u00fc\u{1F600}',
+      '\ud800',
+    ];
+    for (const pattern of patterns) {
+      for (const value of values) {
+        // `(?:)` matches the empty string and makes the pattern a general one.
+        expect(effectOf(pattern, value), `${pattern} on ${JSON.stringify(value)}`).toBe(effectOf(`${pattern}(?:)`, value));
+      }
+    }
+  });
+
   it('refuses, naming the rule, what the linear-time engine cannot run', () => {
     const refused: Array<[string, RegExp]> = [
       ['(a)\\1', /back-references/],
