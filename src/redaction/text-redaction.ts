@@ -88,12 +88,28 @@ export class TextRedaction {
     return pattern.test(folded.text);
   }
 
-  /** The replacement of a whole value selected in `mode` (not `remove`, which the caller handles). */
+  /**
+   * The replacement of a whole value selected in `mode` (not `remove`, which the caller handles).
+   * `partial` and `hash` work on the normalised value: the normalised finding when one finding
+   * covers all of it (so `Ada@Example.com` and `ada@example.com`, or a card with and without
+   * spaces, hash alike, and like the same finding inside text), else the folded text.
+   */
   replaceWhole(text: string, mode: Exclude<RedactionMode, 'remove'>): string {
     if (text.length === 0) return text;
     if (mode === 'mask' || this.containsSecret(text)) return MASK;
-    const canonical = foldedText(text);
+    const folded = foldedText(text);
+    const canonical = this.wholeFinding(folded) ?? folded;
     return mode === 'partial' ? partialText(canonical) : this.hasher.hash(canonical);
+  }
+
+  /** The normalised value of the finding that covers all of `folded`, if there is one. */
+  private wholeFinding(folded: string): string | null {
+    const hits = this.scanner.scan(folded, scanFeatures(folded));
+    if (hits === null) return null;
+    for (const hit of hits) {
+      if (hit.start === 0 && hit.end === folded.length) return hit.canonical;
+    }
+    return null;
   }
 
   private isWholeSecret(text: string): boolean {

@@ -32,6 +32,10 @@ describe('partial', () => {
     expect(compiled.text('mail ada@example.com')).toBe('mail ***.com');
   });
 
+  it('keeps the last 4 characters of the normalised finding a whole value is', () => {
+    expect(compiled.value({ card: '4111-1111-1111-1111', short: 'Ada@Example.COM' })).toEqual({ card: '***1111', short: '***.com' });
+  });
+
   it('never splits a surrogate pair', () => {
     expect(compiled.value({ card: 'abcdefg😀xyz' })).toEqual({ card: '***😀xyz' });
   });
@@ -66,6 +70,28 @@ describe('hash', () => {
     expect(first).toMatch(HASH);
     expect(compiled.text('ada@example.com')).toBe(first);
     expect(compiled.text('4111 1111 1111 1111')).toBe(compiled.text('4111-1111-1111-1111'));
+  });
+
+  it('hashes a whole value selected by a path or key name in the normalised form of the finding it is', () => {
+    const byPath = redactor.compile({
+      paths: [
+        { path: '$..email', mode: 'hash' },
+        { path: '$..card', mode: 'hash' },
+      ],
+    });
+    const output = byPath.value([
+      { email: 'Ada@Example.com', card: '4111 1111 1111 1111' },
+      { email: 'ada@example.com', card: '4111111111111111' },
+      { email: 'ＡＤＡ@example.com', card: 4111111111111111 },
+    ]) as Array<Record<string, unknown>>;
+    expect(output[0]?.email).toMatch(HASH);
+    expect(output.map((entry) => entry.email)).toEqual([output[0]?.email, output[0]?.email, output[0]?.email]);
+    expect(output.map((entry) => entry.card)).toEqual([output[0]?.card, output[0]?.card, output[0]?.card]);
+    // The same hash as the detector's for the address inside text, and as a key name in hash mode.
+    expect(compiled.text('Ada@Example.com')).toBe(output[0]?.email);
+    expect(redactor.value({ password: '4111-1111-1111-1111' }, { mode: 'hash' })).toEqual({ password: output[0]?.card });
+    // A value that holds more than the finding is hashed as it is written.
+    expect(byPath.value({ email: 'Ada@Example.com ' })).not.toEqual({ email: output[0]?.email });
   });
 
   it('depends on the key', () => {
