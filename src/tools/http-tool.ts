@@ -86,7 +86,7 @@ export interface HttpToolDefinition extends ToolDefinitionBase {
  * (a third longer), and V8 strings stop short of 512 Mi characters; a larger cap would pass
  * validation and then fail on the bodies it was meant to allow.
  */
-export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
