@@ -38,8 +38,9 @@ export interface FastifyGatewayOptions {
  *
  * The URLs the gateway names (the OAuth metadata a 401 points to) are under the prefix. A
  * path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
- * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it. Over HTTP/2 the host is
- * `request.host` (`:authority`).
+ * gateway's 400 `BAD_REQUEST`, as `createNodeHandler` refuses it; a path Fastify cannot
+ * decode (`%zz`) it answers itself before the plugin runs (its `frameworkErrors` option can
+ * answer it as the gateway would). Over HTTP/2 the host is `request.host` (`:authority`).
  *
  * @example
  * ```ts

@@ -1,4 +1,7 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fastifyGatewayPlugin } from '../../adapters/fastify.js';
 import { type Gateway, createGateway } from '../../src/index.js';
 import { echo } from '../fixtures.js';
 import { type Host, fastifyHost } from './hosts.js';
@@ -40,5 +43,62 @@ describe('fastifyGatewayPlugin with a prefix', () => {
     expect(invoked.status).toBe(200);
     expect(invoked.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
     expect(reported).toEqual([]);
+  });
+});
+
+describe('Fastify answering a malformed percent escape before the plugin runs', () => {
+  let gateway: Gateway;
+  let app: FastifyInstance;
+  let origin: string;
+  let authorization: string;
+  beforeAll(async () => {
+    gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    authorization = `Bearer ${(await gateway.admin.createAgent({ name: 'a' })).apiKey}`;
+    // As docs/frameworks.md shows it.
+    app = Fastify({
+      frameworkErrors: (error, request, reply: FastifyReply) => {
+        if (error.code === 'FST_ERR_BAD_URL' && request.url.startsWith('/atg/')) {
+          return reply
+            .code(400)
+            .header('content-type', 'application/json; charset=utf-8')
+            .header('cache-control', 'no-store')
+            .send(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'Malformed path' } }));
+        }
+        return reply.send(error);
+      },
+    });
+    await app.register(fastifyGatewayPlugin, { gateway, prefix: '/atg' });
+    app.get('/host/*', async () => ({ ok: true }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await app.close();
+    await gateway.close();
+  });
+
+  it("answers with the gateway's 400 under the prefix through frameworkErrors, as the other adapters do", async () => {
+    const viaFastify = await send(origin, {
+      target: '/atg/tools/%zz/invoke',
+      headers: { authorization, 'content-type': 'application/json' },
+      body: '{"input":{}}',
+    });
+    const viaGateway = await gateway.fetch(
+      new Request('http://gateway.test/tools/%zz/invoke', {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/json' },
+        body: '{"input":{}}',
+      }),
+    );
+    expect(viaFastify.status).toBe(400);
+    expect(viaFastify.json()).toEqual(await viaGateway.json());
+    expect(viaFastify.headers['content-type']).toBe(viaGateway.headers.get('content-type'));
+    expect(viaFastify.headers['cache-control']).toBe('no-store');
+  });
+
+  it("leaves Fastify's own answer elsewhere", async () => {
+    const elsewhere = await send(origin, { method: 'GET', target: '/host/%zz' });
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.json()).toMatchObject({ code: 'FST_ERR_BAD_URL' });
   });
 });
