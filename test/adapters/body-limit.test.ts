@@ -3,8 +3,8 @@
  * one: one setting on the gateway holds behind every framework.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
-import { type AdapterOptions, type Host, expressHost, fastifyHost, koaHost, nodeHost } from './hosts.js';
+import { createGateway, defineTool } from '../../src/index.js';
+import { type AdapterOptions, everyHost } from './hosts.js';
 import { send } from './send.js';
 
 const measure = defineTool({
@@ -14,21 +14,12 @@ const measure = defineTool({
   handler: ({ text }) => ({ length: text.length }),
 });
 
-const hosts: Array<[string, (gateway: Gateway, options?: AdapterOptions) => Promise<Host>]> = [
-  ['node:http', (gateway, options) => nodeHost(gateway, options)],
-  ['Express 5', (gateway, options) => expressHost(5, gateway, 'none', options)],
-  ['Express 4', (gateway, options) => expressHost(4, gateway, 'none', options)],
-  ['Fastify 5', (gateway, options) => fastifyHost(gateway, options)],
-  ['Koa 3', (gateway, options) => koaHost(3, gateway, 'none', options)],
-  ['Koa 2', (gateway, options) => koaHost(2, gateway, 'none', options)],
-];
-
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (closers.length > 0) await closers.pop()?.();
 });
 
-describe.each(hosts)('%s', (_name, start) => {
+describe.each(everyHost)('%s', (_name, start) => {
   async function serve(maxBodyBytes: number, options?: AdapterOptions) {
     const gateway = createGateway({ maxBodyBytes, tools: [measure], policy: [{ id: 'all', effect: 'allow' }] });
     const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
