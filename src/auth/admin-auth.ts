@@ -25,6 +25,12 @@ export interface AdminTokenConfig {
  * a Web `Request` behind every adapter (headers, cookies, URL as the gateway routes it, with
  * the mount swapped for `basePath`); it may read the body, which stays the gateway's too.
  *
+ * The hook answers `null` (or `undefined`) to refuse, or an {@link AdminPrincipal}: an `id`
+ * that is a non-empty string and `roles` an array of `'admin'`, `'approver'`, `'auditor'`
+ * (possibly empty). Anything else — roles as a string, a role the gateway does not know, no
+ * id, `true` — is a malformed principal: the request is refused with 401, as without one,
+ * and never reaches a route. Only a copy of the checked `id` and `roles` is used.
+ *
  * @example
  * ```ts
  * const gateway = createGateway({
@@ -64,13 +70,26 @@ export const adminAuthSchema = z.union([
 
 const hash = (text: string) => createHash('sha256').update(text).digest();
 
-/** Builds the admin authenticator. Without configuration, every admin request is refused. */
-export function createAdminAuthenticator(option: AdminAuthOption | undefined): (request: Request) => Promise<AdminPrincipal | null> {
+const adminRoles: readonly unknown[] = ['admin', 'approver', 'auditor'] satisfies AdminRole[];
+
+/**
+ * Builds the admin authenticator. Without configuration, every admin request is refused.
+ * A malformed principal from an `authenticate` hook is refused (null), and each refusal is
+ * told to `report` once, as a `TypeError` that says what is wrong but never holds its values.
+ */
+export function createAdminAuthenticator(
+  option: AdminAuthOption | undefined,
+  report?: (error: TypeError) => void,
+): (request: Request) => Promise<AdminPrincipal | null> {
   if (option === undefined) return async () => null;
   if ('authenticate' in option) {
     return async (request) => {
-      const principal = await option.authenticate(requestForHost(request));
-      return principal ?? null;
+      const returned: unknown = await option.authenticate(requestForHost(request));
+      if (returned === null || returned === undefined) return null;
+      const principal = checkedPrincipal(returned);
+      if (typeof principal !== 'string') return principal;
+      report?.(new TypeError(`admin.authenticate returned a malformed principal, refused with 401: ${principal}`));
+      return null;
     };
   }
   const tokens = option.tokens.map((entry) => ({ hash: hash(entry.token), principal: { id: entry.id, roles: [...entry.roles] } }));
@@ -85,4 +104,29 @@ export function createAdminAuthenticator(option: AdminAuthOption | undefined): (
     }
     return found;
   };
+}
+
+/**
+ * A copy of the principal a hook returned, each field read once; or, when it is not one, what
+ * is wrong with it (kinds and positions only: a hook's values may be secrets).
+ */
+function checkedPrincipal(value: unknown): AdminPrincipal | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `it is ${kind(value)}, not an object`;
+  const { id, roles } = value as { id?: unknown; roles?: unknown };
+  if (typeof id !== 'string' || id === '') return `its id is ${kind(id)}, not a non-empty string`;
+  if (!Array.isArray(roles)) return `its roles are ${kind(roles)}, not an array`;
+  const copy: unknown[] = Array.from(roles);
+  const unknownRole = copy.findIndex((role) => !adminRoles.includes(role));
+  if (unknownRole !== -1) return `its roles[${unknownRole}] is not one of 'admin', 'approver', 'auditor'`;
+  return { id, roles: copy as AdminRole[] };
+}
+
+/** What sort of value this is, without its content. */
+function kind(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (value === '') return 'an empty string';
+  const type = typeof value;
+  return type === 'object' ? 'an object' : `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`;
 }

@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Gateway } from '../../src/index.js';
+import { testGateway } from '../fixtures.js';
+import { jsonRequest } from '../helpers.js';
+
+let gateway: Gateway;
+afterEach(async () => {
+  await gateway?.close();
+});
+
+/** A gateway whose admin hook answers whatever `answer()` gives. */
+function hookedGateway(answer: () => unknown) {
+  gateway = testGateway({ admin: { authenticate: async () => answer() as never } });
+  return gateway;
+}
+
+async function send(path: string, method = 'GET', body?: unknown) {
+  const response = await gateway.fetch(jsonRequest(path, { method, key: 'host-session-cookie-stand-in', body }));
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+describe('the principal an admin authenticate hook returns', () => {
+  const malformed: Array<[string, unknown]> = [
+    ['roles as a string that contains "admin"', { id: 'u', roles: 'super-admin-readonly' }],
+    ['roles as the string "admin"', { id: 'u', roles: 'admin' }],
+    ['no roles', { id: 'u' }],
+    ['no id', { roles: ['admin'] }],
+    ['an empty id', { id: '', roles: ['admin'] }],
+    ['a numeric id', { id: 7, roles: ['admin'] }],
+    ['a role it does not know', { id: 'u', roles: ['root'] }],
+    ['a known role beside one it does not know', { id: 'u', roles: ['admin', 'superuser'] }],
+    ['true', true],
+    ['a string', 'yes'],
+    ['an array', [{ id: 'u', roles: ['admin'] }]],
+  ];
+
+  it.each(malformed)('is refused with 401, and reaches no route, when it has %s', async (_name, principal) => {
+    hookedGateway(() => principal);
+    const listed = await send('/admin/agents');
+    expect(listed).toEqual({ status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'Missing or invalid credentials' } } });
+    expect((await send('/admin/agents', 'POST', { name: 'bot' })).status).toBe(401);
+    expect((await gateway.admin.listAgents()).items).toEqual([]);
+    const failed = await gateway.admin.listAudit({ type: 'auth.failed' });
+    expect(failed.items.map((item) => item.event)).toMatchObject([
+      { actor: 'anonymous', data: { door: 'admin', path: '/admin/agents' } },
+      { actor: 'anonymous', data: { door: 'admin', path: '/admin/agents' } },
+    ]);
+    expect((await gateway.admin.listAudit({ type: 'admin.agent.created' })).items).toEqual([]);
+  });
+
+  it('is refused like no principal when the hook answers null or undefined', async () => {
+    let answer: unknown = null;
+    hookedGateway(() => answer);
+    expect((await send('/admin/agents')).status).toBe(401);
+    answer = undefined;
+    expect((await send('/admin/agents')).status).toBe(401);
+  });
+
+  it('lets a well-formed principal in with exactly its roles, and audits it by its id', async () => {
+    let answer: unknown = { id: 'u-1', roles: [], team: 'ops' };
+    hookedGateway(() => answer);
+    // Authenticated, with no role a route asks for.
+    expect((await send('/admin/agents')).status).toBe(403);
+    answer = { id: 'u-1', roles: ['auditor', 'auditor'] };
+    expect((await send('/admin/audit')).status).toBe(200);
+    expect((await send('/admin/agents')).status).toBe(403);
+    answer = { id: 'u-1', roles: ['approver', 'admin'] };
+    expect((await send('/admin/agents', 'POST', { name: 'bot' })).status).toBe(201);
+    const created = await gateway.admin.listAudit({ type: 'admin.agent.created' });
+    expect(created.items.map((item) => item.event.actor)).toEqual(['admin:u-1']);
+  });
+
+  it('is read once: the roles checked are the roles used', async () => {
+    let reads = 0;
+    hookedGateway(() => ({
+      id: 'u-2',
+      get roles() {
+        reads++;
+        // A principal that would turn admin after being checked.
+        return reads === 1 ? ['auditor'] : ['admin'];
+      },
+    }));
+    expect((await send('/admin/agents', 'POST', { name: 'bot' })).status).toBe(403);
+    expect(reads).toBe(1);
+    expect((await gateway.admin.listAgents()).items).toEqual([]);
+  });
+});
