@@ -41,6 +41,8 @@ function isBlank(code: number): boolean {
 }
 
 const AUTH_SCHEMES: ReadonlySet<string> = new Set(['bearer', 'basic', 'digest', 'token', 'bot', 'negotiate']);
+/** Unquoted values that carry nothing (JSON's `null` and booleans): left as they are, as under a sensitive key of an object. */
+const EMPTY_LITERALS: ReadonlySet<string> = new Set(['null', 'true', 'false']);
 
 /** Characters that end an unquoted value: white space, quotes, and `, ; & < > ( ) { } [ ] \`. */
 function endsBareValue(code: number): boolean {
@@ -133,6 +135,8 @@ function sensitivePhraseStart(text: string, keyStart: number, keyEnd: number, ke
  * Reads the value after a separator: a quoted string (an unterminated one runs to the end of the
  * line, as in a truncated excerpt), a `\"`-quoted string inside embedded JSON, an authorization
  * scheme and its credentials, or a bare word; a header line's value runs to the end of the line.
+ * An unquoted `null`, `true` or `false` is no value (as under a sensitive key of an object), so
+ * that embedded JSON stays JSON.
  */
 function readValue(text: string, from: number, headerLine: boolean): [number, number] | null {
   let start = from;
@@ -154,9 +158,12 @@ function readValue(text: string, from: number, headerLine: boolean): [number, nu
   } else if (headerLine) {
     end = lineEndFrom(text, start);
     while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+    if (EMPTY_LITERALS.has(text.slice(start, end))) return null;
   } else {
     end = bareEnd(text, start);
-    if (end > start && AUTH_SCHEMES.has(text.slice(start, end).toLowerCase()) && isBlank(text.charCodeAt(end))) {
+    const word = text.slice(start, end);
+    if (EMPTY_LITERALS.has(word)) return null;
+    if (end > start && AUTH_SCHEMES.has(word.toLowerCase()) && isBlank(text.charCodeAt(end))) {
       let credentials = end;
       while (isBlank(text.charCodeAt(credentials))) credentials++;
       const credentialsEnd = bareEnd(text, credentials);

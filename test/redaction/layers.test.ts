@@ -175,6 +175,15 @@ describe('layer 2: key names', () => {
     expect(compiled.text('if (token == other) return; x => y')).toBe('if (token == other) return; x => y');
   });
 
+  it('keeps null, booleans and empty strings under a key name inside text, so embedded JSON stays JSON', () => {
+    expect(compiled.text('{"password":null,"token":true,"secret":false,"apiKey":""}')).toBe(
+      '{"password":null,"token":true,"secret":false,"apiKey":""}',
+    );
+    expect(compiled.text('{\\"password\\": null, \\"token\\": "null"}')).toBe('{\\"password\\": null, \\"token\\": "***"}');
+    expect(compiled.text('password: null\ntoken=false&cookie=nullable')).toBe('password: null\ntoken=false&cookie=***');
+    expect(compiled.text('password: null or empty')).toBe('password: ***');
+  });
+
   it('masks values under keys written as several words inside text', () => {
     expect(compiled.text('API Key: abc123xyz')).toBe('API Key: ***');
     expect(compiled.text('api key = abc123xyz&page=2')).toBe('api key = ***&page=2');
