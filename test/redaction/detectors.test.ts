@@ -321,11 +321,13 @@ describe('numbers inside longer tokens', () => {
     }
   });
 
-  it('still finds numbers at the end of a path or in form-encoded text', () => {
-    expect(redactor.text('GET /v2/PhoneNumbers/+14155552671')).toBe('GET /v2/PhoneNumbers/***');
-    expect(redactor.text('/accounts/DE89370400440532013000?from=2025')).toBe('/accounts/***?from=2025');
-    expect(redactor.text('note=card+4111111111111111&x=1')).toBe('note=card+***&x=1');
-    expect(redactor.text('card=4111-1111-1111-1111, iban=DE89 3704 0044 0532 0130 00')).toBe('card=***, iban=***');
-    expect(redactor.text('(+1 415-555-2671), 415-555-2671.')).toBe('(***), ***.');
+  it.each([
+    ['GET /v2/PhoneNumbers/+14155552671', 'GET /v2/PhoneNumbers/***'],
+    ['/accounts/DE89370400440532013000?from=2025', '/accounts/***?from=2025'],
+    ['note=card+4111111111111111&x=1', 'note=card+***&x=1'],
+    ['card=4111-1111-1111-1111, iban=DE89 3704 0044 0532 0130 00', 'card=***, iban=***'],
+    ['(+1 415-555-2671), 415-555-2671.', '(***), ***.'],
+  ])('still finds the number in %j (the end of a path, form-encoded text, punctuation)', (text, expected) => {
+    expect(redactor.text(text)).toBe(expected);
   });
 });
