@@ -44,7 +44,7 @@ import { resolveToolStep } from './pipeline/resolve-tool.js';
 import type { CallContext, CallOutcome } from './pipeline/types.js';
 import { validateInputStep } from './pipeline/validate-input.js';
 import { type RateLimiter, memoryRateLimiter } from './policy/rate-limit.js';
-import { compilePolicy } from './policy/rules.js';
+import { compilePolicy, enforceableRule } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
 import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, publicBasePathOf, routeNotFound } from './protocol/http.js';
@@ -695,9 +695,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let storedRulesJson = '[]';
   const reloadPolicies = async () => {
     if (codeRules === undefined) return;
-    const stored = (await store.listPolicies()).map((record) => record.rule as unknown as PolicyRule);
-    const json = JSON.stringify(stored);
+    const records = await store.listPolicies();
+    const json = JSON.stringify(records.map((record) => record.rule));
     if (json === storedRulesJson) return;
+    const stored: PolicyRule[] = [];
+    for (const record of records) {
+      const { rule, problem } = enforceableRule(record.rule, record.id);
+      if (problem !== undefined) {
+        const enforced = rule === undefined ? 'left out' : `enforced as ${rule.effect} for every call it covers, without its conditions`;
+        reportError(new Error(`Stored policy rule "${record.id}" does not compile (${problem}); ${enforced}`));
+      }
+      if (rule !== undefined) stored.push(rule);
+    }
     policy = compilePolicy([...codeRules, ...stored], { defaultEffect });
     storedRulesJson = json;
     generation++;

@@ -147,6 +147,34 @@ function compileRule(rule: PolicyRule): CompiledRule {
   };
 }
 
+/**
+ * @internal A stored rule as the gateway can enforce it. One that does not compile (stored by
+ * another version of the gateway, or written to the store by hand) is never left out
+ * silently, which for a deny or approval rule would let through calls it was meant to stop:
+ * a `deny` or `require_approval` rule then applies to every call of its agents and tools,
+ * without its conditions (to every call at all when those lists are unusable too); an
+ * `allow` rule is left out (`rule` undefined). `problem` says why it does not compile.
+ */
+export function enforceableRule(stored: unknown, id: string): { rule?: PolicyRule; problem?: string } {
+  try {
+    compileRule(stored as PolicyRule);
+    return { rule: stored as PolicyRule };
+  } catch (error) {
+    const problem = (error as Error).message;
+    const { effect, agents, tools } = (typeof stored === 'object' && stored !== null ? stored : {}) as Partial<PolicyRule>;
+    if (effect === 'allow') return { problem };
+    // An effect nobody can read is taken as the strictest.
+    const strict: PolicyRule = { id, effect: effect === 'require_approval' ? 'require_approval' : 'deny' };
+    const scoped: PolicyRule = { ...strict, ...(agents === undefined ? {} : { agents }), ...(tools === undefined ? {} : { tools }) };
+    try {
+      compileRule(scoped);
+      return { rule: scoped, problem };
+    } catch {
+      return { rule: strict, problem };
+    }
+  }
+}
+
 /** A compiled rule set: a {@link PolicyEngine} whose answers are synchronous. */
 export interface CompiledPolicy extends PolicyEngine {
   evaluate(request: PolicyRequest): PolicyDecision;
