@@ -112,7 +112,7 @@ export class RemoteKeySet {
 async function readLimited(response: Response): Promise<string> {
   const tooLarge = () => new Error(`the key set is larger than ${maxBytes} bytes`);
   if (Number(response.headers.get('content-length')) > maxBytes) {
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => undefined);
     throw tooLarge();
   }
   if (response.body === null) return '';
@@ -124,7 +124,7 @@ async function readLimited(response: Response): Promise<string> {
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel();
+      await reader.cancel().catch(() => undefined);
       throw tooLarge();
     }
     chunks.push(value);

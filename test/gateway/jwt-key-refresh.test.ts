@@ -218,34 +218,35 @@ describe('the issuer keys, while a fetch of them hangs', () => {
 });
 
 describe('an oversized key set', () => {
-  it('is refused on its declared length, before its body is read', async () => {
+  /** A call with a new token, the fetch of the keys it starts held open, and what onError hears. */
+  async function callWithHeldFetch() {
     const errors: any[] = [];
     const agentId = await setup({ onError: (error) => errors.push(error) });
     holding = true;
     const arrived = nextHeldFetch();
     const call = invoke(await token(agentId));
-    const fetch = await arrived;
+    return { call, fetch: await arrived, errors };
+  }
+  const refusedForSize = [`the key set is larger than ${maxBytes} bytes`];
+
+  it('is refused on its declared length, before its body is read', async () => {
+    const { call, fetch, errors } = await callWithHeldFetch();
     fetch.res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(maxBytes + 1) });
     fetch.res.write('{"keys":[');
     const refused = await call;
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('AUTH_UNAVAILABLE');
     // Refused for its size, not for the time its body takes.
-    expect(errors.map((error) => error.cause?.message)).toEqual([`the key set is larger than ${maxBytes} bytes`]);
+    expect(errors.map((error) => error.cause?.message)).toEqual(refusedForSize);
   });
 
   it('is refused once the bytes read pass 1 MiB, without waiting for the rest', async () => {
-    const errors: any[] = [];
-    const agentId = await setup({ onError: (error) => errors.push(error) });
-    holding = true;
-    const arrived = nextHeldFetch();
-    const call = invoke(await token(agentId));
-    const fetch = await arrived;
+    const { call, fetch, errors } = await callWithHeldFetch();
     fetch.res.writeHead(200, { 'content-type': 'application/json' });
     fetch.res.write(`{"keys":[${JSON.stringify(publicJwk)}],"padding":"${' '.repeat(maxBytes)}`);
     // The body never ends: the answer comes from the limit, not from the end of the stream.
     expect((await call).status).toBe(503);
-    expect(errors.map((error) => error.cause?.message)).toEqual([`the key set is larger than ${maxBytes} bytes`]);
+    expect(errors.map((error) => error.cause?.message)).toEqual(refusedForSize);
   });
 
   it('counts bytes, not characters', async () => {
