@@ -1134,7 +1134,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }, 30_000);
   sweeper.unref();
 
-  const authenticateAdmin = createAdminAuthenticator(options.admin);
+  const authenticateAdmin = createAdminAuthenticator(options.admin, reportError);
 
   // RFC 9728 metadata, with JWT auth: at the SPEC's route under basePath (where 401s point),
   // and where a client that inserts the resource's path after the well-known prefix looks

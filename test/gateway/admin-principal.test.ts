@@ -8,9 +8,12 @@ afterEach(async () => {
   await gateway?.close();
 });
 
-/** A gateway whose admin hook answers whatever `answer()` gives. */
+let reported: unknown[] = [];
+
+/** A gateway whose admin hook answers whatever `answer()` gives; what it tells onError lands in `reported`. */
 function hookedGateway(answer: () => unknown) {
-  gateway = testGateway({ admin: { authenticate: async () => answer() as never } });
+  reported = [];
+  gateway = testGateway({ admin: { authenticate: async () => answer() as never }, onError: (error) => reported.push(error) });
   return gateway;
 }
 
@@ -46,6 +49,13 @@ describe('the principal an admin authenticate hook returns', () => {
       { actor: 'anonymous', data: { door: 'admin', path: '/admin/agents' } },
     ]);
     expect((await gateway.admin.listAudit({ type: 'admin.agent.created' })).items).toEqual([]);
+    // onError hears why, once per refused request, without the values the hook returned.
+    expect(reported).toHaveLength(2);
+    for (const error of reported) {
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toMatch(/^admin\.authenticate returned a malformed principal, refused with 401: /);
+      expect((error as Error).message).not.toMatch(/super-admin-readonly|root|superuser/);
+    }
   });
 
   it('is refused like no principal when the hook answers null or undefined', async () => {
