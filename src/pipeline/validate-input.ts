@@ -1,6 +1,7 @@
 import { GatewayError } from '../errors.js';
 import type { PipelineDependencies } from './dependencies.js';
 import { assertSafeInput, findNonJsonNumber, jsonPointer } from './input-guard.js';
+import { redactIssuePaths } from './redact.js';
 import type { Step } from './types.js';
 
 /**
@@ -16,7 +17,9 @@ export function validateInputStep(deps: PipelineDependencies): Step {
     assertSafeInput(input, deps.maxDepth);
     const issues = tool.validateInput(input);
     if (issues !== undefined) {
-      throw new GatewayError({ code: 'INVALID_INPUT', message: 'Input does not match the tool schema', details: issues });
+      // Like the stored input, the paths have personal data in keys redacted.
+      const details = redactIssuePaths(deps.redactors.forTool(tool, undefined), issues);
+      throw new GatewayError({ code: 'INVALID_INPUT', message: 'Input does not match the tool schema', details });
     }
     context.input = input;
     try {
