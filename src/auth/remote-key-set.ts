@@ -1,4 +1,5 @@
 import { type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet, errors as joseErrors } from 'jose';
+import { readLimitedBytes } from '../util/limited-body.js';
 
 /** Keys are fetched again once they are this old. */
 const maxAgeMs = 10 * 60_000;
@@ -116,18 +117,5 @@ async function readLimited(response: Response): Promise<string> {
     throw tooLarge();
   }
   if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  return new TextDecoder().decode(await readLimitedBytes(response.body, maxBytes, tooLarge));
 }

@@ -2,6 +2,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import { NodeRequest } from './node-request.js';
 import { charsetOf, isJsonMediaType, isUtf8Charset, mediaTypeOf } from '../util/media-type.js';
 import { JsonReply } from './reply.js';
+import { readLimitedBytes } from '../util/limited-body.js';
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'application/json; charset=utf-8',
@@ -91,21 +92,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
   if (request.body === null) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw payloadTooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return utf8Text(Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, total));
-  return utf8Text(Buffer.concat(chunks, total));
+  return utf8Text(await readLimitedBytes(request.body, maxBytes, () => payloadTooLarge(maxBytes)));
 }
 
 /** The UTF-8 text of a body without a leading byte order mark. */
