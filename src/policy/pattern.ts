@@ -47,8 +47,7 @@ export function compileMatchPattern(source: string, where: string): MatchPattern
       `${where}: invalid regular expression for the linear-time engine (RE2 syntax; no lookarounds or back-references): ${(error as Error).message}`,
     );
   }
-  const size = (compiled.re2().prog as { numInst?: () => number } | undefined)?.numInst?.();
-  if (typeof size !== 'number' || size > MAX_PROGRAM_SIZE) {
+  if (compiled.programSize() > MAX_PROGRAM_SIZE) {
     throw new TypeError(`${where}: pattern too large once compiled (over ${MAX_PROGRAM_SIZE} instructions); use smaller repetition counts`);
   }
   if (LITERAL.test(source)) {
