@@ -143,7 +143,12 @@ function recordedInput(deps: PipelineDependencies, context: CallContext): unknow
   }
 }
 
-function undecidedRedaction(deps: PipelineDependencies, agent: AgentRecord | undefined, tool: ResolvedTool): ToolRedaction | undefined {
+/** What policy adds to the redaction of a call it has not decided (refused before it, or while it ran). */
+export function undecidedRedaction(
+  deps: PipelineDependencies,
+  agent: AgentRecord | undefined,
+  tool: ResolvedTool,
+): ToolRedaction | undefined {
   const policy = deps.policy();
   if (agent === undefined || policy.redactionFor === undefined) return undefined;
   return policy.redactionFor({ id: agent.id, name: agent.name, tags: agent.tags }, { name: tool.name, risk: tool.risk });

@@ -1,8 +1,9 @@
-import { GatewayError } from '../errors.js';
+import { GatewayError, type InputIssue } from '../errors.js';
 import type { PipelineDependencies } from './dependencies.js';
 import { assertSafeInput, findNonJsonNumber, jsonPointer } from './input-guard.js';
+import { undecidedRedaction } from './record.js';
 import { redactIssuePaths } from './redact.js';
-import type { Step } from './types.js';
+import type { CallContext, Step } from './types.js';
 
 /**
  * Refuses hostile shapes (depth, prototype keys), then checks the input against the tool's
@@ -17,9 +18,11 @@ export function validateInputStep(deps: PipelineDependencies): Step {
     assertSafeInput(input, deps.maxDepth);
     const issues = tool.validateInput(input);
     if (issues !== undefined) {
-      // Like the stored input, the paths have personal data in keys redacted.
-      const details = redactIssuePaths(deps.redactors.forTool(tool, undefined), issues);
-      throw new GatewayError({ code: 'INVALID_INPUT', message: 'Input does not match the tool schema', details });
+      throw new GatewayError({
+        code: 'INVALID_INPUT',
+        message: 'Input does not match the tool schema',
+        details: redactedIssues(deps, context, issues),
+      });
     }
     context.input = input;
     try {
@@ -48,4 +51,17 @@ function unrepresentableInput(input: unknown, error: unknown): unknown {
     details: [{ path, message: found.message }],
     cause: error,
   });
+}
+
+/**
+ * The issues with personal data in keys redacted as the stored input is: the tool's profile
+ * and what policy adds for this agent and tool. Without their paths if that redaction fails.
+ */
+function redactedIssues(deps: PipelineDependencies, context: CallContext, issues: InputIssue[]): InputIssue[] {
+  const tool = context.tool as NonNullable<CallContext['tool']>;
+  try {
+    return redactIssuePaths(deps.redactors.forTool(tool, undecidedRedaction(deps, context.agent, tool)), issues);
+  } catch {
+    return issues.map((issue) => ({ ...issue, path: '' }));
+  }
 }

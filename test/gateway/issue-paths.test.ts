@@ -76,6 +76,25 @@ describe('schema issue paths', () => {
     expect(JSON.stringify(record)).not.toContain('bob@example.com');
   });
 
+  it('of input are redacted with what policy adds for the agent and tool, as the stored input is', async () => {
+    const tool = defineTool({
+      name: 'net.tag',
+      description: 'tags hosts',
+      inputSchema: { type: 'object', additionalProperties: { type: 'string' } } as const,
+      handler: () => ({ ok: true }),
+    });
+    const gateway = createGateway({ tools: [tool], policy: [{ id: 'all', effect: 'allow', redact: { detectors: { ipv4: true } } }] });
+    gateways.push(gateway);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const response = await gateway.fetch(jsonRequest('/tools/net.tag/invoke', { key: apiKey, body: { input: { '10.1.2.3': 5 } } }));
+    const text = await response.text();
+    expect(response.status).toBe(422);
+    expect(text).not.toContain('10.1.2.3');
+    const record = await gateway.admin.getInvocation(JSON.parse(text).invocationId);
+    expect(record.input).toEqual({ '***': 5 });
+    expect(JSON.stringify(record)).not.toContain('10.1.2.3');
+  });
+
   it('keep ordinary keys as they are, escaped as JSON Pointer', async () => {
     const { invoke } = await setup();
     const answer = await invoke('crm.tag', { 'a/b~c': 1 });
