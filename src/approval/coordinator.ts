@@ -9,7 +9,7 @@ import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js'
 import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import type { ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
+import type { AgentRecord, ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
 import { isSecretUnavailable } from '../secrets/vault.js';
@@ -324,44 +324,18 @@ export class ApprovalCoordinator {
 
   /**
    * Runs a call its approval claimed (`executing`), once. What refuses it (a changed tool, an
-   * agent gone, a held input that is not the approved one, a policy that now denies) is its
-   * outcome. A start the audit trail cannot record means nothing ran: the decision does not
-   * stand, and the approver is told (503).
+   * agent gone, a held input that is not the approved one or that no key opens, a policy that
+   * now denies) is its outcome. A failure before it starts (a store out of reach, a policy
+   * engine that throws, a start the audit trail cannot record) means nothing ran: the decision
+   * does not stand, the approval is pending again, and the approver is told.
    */
   private async execute(approval: ApprovalRecord): Promise<CallOutcome> {
     const started = this.deps.now();
-    const record = await this.deps.store.getInvocation(approval.invocationId);
-    let upstreamStatus: number | undefined;
-    let outcome: CallOutcome;
-    let tool: ResolvedTool | undefined;
-    let decision: PolicyDecision | undefined;
+    let prepared: PreparedRun | Refusal;
     try {
-      tool = this.deps.tools.get(approval.tool);
-      if (tool === undefined || tool.version !== approval.toolVersion) {
-        throw new GatewayError({
-          code: 'APPROVAL_TOOL_CHANGED',
-          message: 'The tool changed since this call was approved; the call was not executed',
-        });
-      }
-      const agent = await this.deps.agents.byId(approval.agentId);
-      if (agent === undefined) {
-        throw new GatewayError({ code: 'FORBIDDEN', message: 'The agent is no longer active; the call was not executed' });
-      }
-      const input = this.options.sealing.open(approval.heldInput, approval.id);
-      // A sealed input cannot be changed unnoticed; a plain one (held without a key) must
-      // still be the input that was approved.
-      if (typeof approval.heldInput !== 'string' && this.deps.digestInput(input) !== approval.inputDigest) {
-        throw new GatewayError({ code: 'INTERNAL', message: 'The held input is not the one approved; the call was not executed' });
-      }
-      decision = await this.deps.policy().evaluate({
-        agent: { id: agent.id, name: agent.name, tags: agent.tags },
-        tool: { name: tool.name, risk: tool.risk },
-        input,
-      });
-      if (decision.effect === 'deny') {
-        throw new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } });
-      }
-      try {
+      prepared = await this.prepare(approval);
+      if (!('refusal' in prepared)) {
+        const { agent, tool, record } = prepared;
         await this.deps.audit.append({
           type: 'invocation.started',
           actor: `agent:${agent.id}`,
@@ -375,28 +349,41 @@ export class ApprovalCoordinator {
             toolVersion: tool.version,
           },
         });
-      } catch (error) {
-        await this.undecide(approval);
-        throw new StartNotRecorded(error);
       }
-      const execution = await runTool(tool, input, {
-        abort: NEVER_ABORTED,
-        invocationId: approval.invocationId,
-        agent,
-      });
-      upstreamStatus = execution.upstreamStatus;
-      const output = this.deps.redactors.output(tool, decision.redact, execution.output);
-      outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
     } catch (error) {
-      if (error instanceof StartNotRecorded) throw error.cause;
-      // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
-      // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
-      this.options.onFailure(error);
-      upstreamStatus = upstreamStatusOf(error);
-      const redacted = tool === undefined ? error : redactUpstreamError(this.deps, tool, decision?.redact, error);
-      outcome = { status: 'error', invocationId: approval.invocationId, error: toGatewayError(redacted) };
+      await this.undecide(approval);
+      throw error;
     }
-    await this.deps.store.transitionApproval(approval.id, 'executing', { status: 'executed' });
+    let upstreamStatus: number | undefined;
+    let outcome: CallOutcome;
+    if ('refusal' in prepared) {
+      this.options.onFailure(prepared.refusal);
+      outcome = { status: 'error', invocationId: approval.invocationId, error: prepared.refusal };
+    } else {
+      const { agent, tool, input, decision } = prepared;
+      try {
+        const execution = await runTool(tool, input, { abort: NEVER_ABORTED, invocationId: approval.invocationId, agent });
+        upstreamStatus = execution.upstreamStatus;
+        const output = this.deps.redactors.output(tool, decision.redact, execution.output);
+        outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
+      } catch (error) {
+        // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
+        // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
+        this.options.onFailure(error);
+        upstreamStatus = upstreamStatusOf(error);
+        outcome = {
+          status: 'error',
+          invocationId: approval.invocationId,
+          error: toGatewayError(redactUpstreamError(this.deps, tool, decision.redact, error)),
+        };
+      }
+    }
+    const record = 'refusal' in prepared ? undefined : prepared.record;
+    // The call has run (or was refused): its outcome is stored whatever this write does, and
+    // repeats read the outcome from the record.
+    await this.deps.store
+      .transitionApproval(approval.id, 'executing', { status: 'executed' })
+      .catch((error: unknown) => this.options.onError(error));
     await this.deps.audit
       .append({
         type: 'approval.executed',
@@ -408,6 +395,38 @@ export class ApprovalCoordinator {
       })
       .catch((error: unknown) => this.options.onError(error));
     return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, record);
+  }
+
+  /** What an approved call runs with, or why it may not run; throws only when that cannot be told. */
+  private async prepare(approval: ApprovalRecord): Promise<PreparedRun | Refusal> {
+    const record = await this.deps.store.getInvocation(approval.invocationId);
+    const tool = this.deps.tools.get(approval.tool);
+    if (tool === undefined || tool.version !== approval.toolVersion) {
+      return refusal('APPROVAL_TOOL_CHANGED', 'The tool changed since this call was approved; the call was not executed');
+    }
+    const agent = await this.deps.agents.byId(approval.agentId);
+    if (agent === undefined) return refusal('FORBIDDEN', 'The agent is no longer active; the call was not executed');
+    let input: unknown;
+    try {
+      input = this.options.sealing.open(approval.heldInput, approval.id);
+    } catch (error) {
+      if (isSecretUnavailable(error)) return { refusal: toGatewayError(error) };
+      throw error;
+    }
+    // A sealed input cannot be changed unnoticed; a plain one (held without a key) must
+    // still be the input that was approved.
+    if (typeof approval.heldInput !== 'string' && this.deps.digestInput(input) !== approval.inputDigest) {
+      return refusal('INTERNAL', 'The held input is not the one approved; the call was not executed');
+    }
+    const decision = await this.deps.policy().evaluate({
+      agent: { id: agent.id, name: agent.name, tags: agent.tags },
+      tool: { name: tool.name, risk: tool.risk },
+      input,
+    });
+    if (decision.effect === 'deny') {
+      return { refusal: new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } }) };
+    }
+    return { record, tool, agent, input, decision };
   }
 
   /** Writes the final state of an approved, denied or expired call and wakes its waiters. */
@@ -611,11 +630,22 @@ export class ApprovalCoordinator {
   }
 }
 
-/** The audit trail could not record that an approved call starts: it did not run. */
-class StartNotRecorded extends Error {
-  constructor(override readonly cause: unknown) {
-    super('The start of an approved call could not be recorded');
-  }
+/** An approved call ready to run. */
+interface PreparedRun {
+  record: InvocationRecord | undefined;
+  tool: ResolvedTool;
+  agent: AgentRecord;
+  input: unknown;
+  decision: PolicyDecision;
+}
+
+/** Why an approved call may not run: its outcome. */
+interface Refusal {
+  refusal: GatewayError;
+}
+
+function refusal(code: 'APPROVAL_TOOL_CHANGED' | 'FORBIDDEN' | 'INTERNAL', message: string): Refusal {
+  return { refusal: new GatewayError({ code, message }) };
 }
 
 function alreadyDecided(): GatewayError {

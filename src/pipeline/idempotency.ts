@@ -71,9 +71,10 @@ async function keyed(deps: PipelineDependencies, context: CallContext, next: () 
       message: 'This idempotency key was used for a different call',
     });
   }
-  context.replayed = true;
   const running = deps.inFlight.get(record.invocationId);
   if (running !== undefined) {
+    // The answer is the first call's, whatever it is: this call leaves no record of its own.
+    context.replayed = true;
     let outcome: CallOutcome;
     try {
       outcome = await running;
@@ -84,8 +85,10 @@ async function keyed(deps: PipelineDependencies, context: CallContext, next: () 
     }
     return outcome.status === 'error' ? { ...outcome, invocationId: record.invocationId } : outcome;
   }
+  // A store that fails here fails this call, which is recorded and reported as such.
   const firstRecord = await deps.store.getInvocation(record.invocationId);
   const outcome = firstRecord === undefined ? undefined : await outcomeOfRecord(deps, firstRecord);
+  context.replayed = true;
   if (outcome === undefined) {
     throw retryLater('A call with this idempotency key is still in progress; retry later');
   }

@@ -104,4 +104,32 @@ describe('incompleteInvocations', () => {
     });
     expect(errors).toEqual([]);
   });
+
+  it('records and reports a repeat whose key the store cannot look up, instead of answering it as a silent replay', async () => {
+    const inner = memoryStore();
+    let failReads = false;
+    const store: Store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'getInvocation') {
+          return async (id: string) => {
+            if (failReads) throw new Error('connection reset');
+            return target.getInvocation(id);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const errors: unknown[] = [];
+    gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], onError: (error) => errors.push(error) });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    const call = { agentId: agent.id, tool: 'funds.transfer', input: { amount: 9 }, idempotencyKey: 'transfer-9' };
+    expect(await gateway.invoke(call)).toMatchObject({ status: 'succeeded' });
+    failReads = true;
+    const repeat = await gateway.invoke(call);
+    failReads = false;
+    expect(repeat).toMatchObject({ status: 'error', error: { code: 'INTERNAL' } });
+    const invocationId = (repeat as { invocationId?: string }).invocationId as string;
+    expect(errors.length).toBeGreaterThan(0);
+    expect(await gateway.admin.getInvocation(invocationId)).toMatchObject({ status: 'failed', error: { code: 'INTERNAL' } });
+  });
 });
