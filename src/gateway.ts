@@ -44,7 +44,7 @@ import { resolveToolStep } from './pipeline/resolve-tool.js';
 import type { CallContext, CallOutcome } from './pipeline/types.js';
 import { validateInputStep } from './pipeline/validate-input.js';
 import { type RateLimiter, memoryRateLimiter } from './policy/rate-limit.js';
-import { compilePolicy, enforceableRule } from './policy/rules.js';
+import { compilePolicy, enforceableStoredRules } from './policy/rules.js';
 import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
 import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, publicBasePathOf, routeNotFound } from './protocol/http.js';
@@ -698,15 +698,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     const records = await store.listPolicies();
     const json = JSON.stringify(records.map((record) => record.rule));
     if (json === storedRulesJson) return;
-    const stored: PolicyRule[] = [];
-    for (const record of records) {
-      const { rule, problem } = enforceableRule(record.rule, record.id);
-      if (problem !== undefined) {
-        const enforced = rule === undefined ? 'left out' : `enforced as ${rule.effect} for every call it covers, without its conditions`;
-        reportError(new Error(`Stored policy rule "${record.id}" does not compile (${problem}); ${enforced}`));
-      }
-      if (rule !== undefined) stored.push(rule);
-    }
+    const { rules: stored, problems } = enforceableStoredRules(records, codeRules);
+    for (const problem of problems) reportError(new Error(problem));
     policy = compilePolicy([...codeRules, ...stored], { defaultEffect });
     storedRulesJson = json;
     generation++;

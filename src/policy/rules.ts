@@ -148,31 +148,72 @@ function compileRule(rule: PolicyRule): CompiledRule {
 }
 
 /**
- * @internal A stored rule as the gateway can enforce it. One that does not compile (stored by
- * another version of the gateway, or written to the store by hand) is never left out
- * silently, which for a deny or approval rule would let through calls it was meant to stop:
- * a `deny` or `require_approval` rule then applies to every call of its agents and tools,
- * without its conditions (to every call at all when those lists are unusable too); an
- * `allow` rule is left out (`rule` undefined). `problem` says why it does not compile.
+ * @internal The stored rules as the gateway can enforce them beside `codeRules`, and what is
+ * wrong with those it cannot take as they are. A rule that does not compile (stored by another
+ * version of the gateway, or written to the store by hand) or whose id another rule has is
+ * never left out silently, which for a deny or approval rule would let through calls it was
+ * meant to stop. A `deny` or `require_approval` rule that does not compile applies to every
+ * call of its agents and tools, without its conditions (to every call at all when those lists
+ * are unusable too); one whose id is taken applies under a new id. An `allow` rule is left out.
  */
-export function enforceableRule(stored: unknown, id: string): { rule?: PolicyRule; problem?: string } {
-  try {
-    compileRule(stored as PolicyRule);
-    return { rule: stored as PolicyRule };
-  } catch (error) {
-    const problem = (error as Error).message;
-    const { effect, agents, tools } = (typeof stored === 'object' && stored !== null ? stored : {}) as Partial<PolicyRule>;
-    if (effect === 'allow') return { problem };
-    // An effect nobody can read is taken as the strictest.
-    const strict: PolicyRule = { id, effect: effect === 'require_approval' ? 'require_approval' : 'deny' };
-    const scoped: PolicyRule = { ...strict, ...(agents === undefined ? {} : { agents }), ...(tools === undefined ? {} : { tools }) };
-    try {
-      compileRule(scoped);
-      return { rule: scoped, problem };
-    } catch {
-      return { rule: strict, problem };
+export function enforceableStoredRules(
+  records: readonly { id: string; rule: unknown }[],
+  codeRules: readonly PolicyRule[],
+): { rules: PolicyRule[]; problems: string[] } {
+  const taken = new Set(codeRules.map((rule) => rule.id));
+  const rules: PolicyRule[] = [];
+  const problems: string[] = [];
+  for (const record of records) {
+    let rule: PolicyRule | undefined;
+    let why: string | undefined;
+    let how = '';
+    const problem = compileProblem(record.rule);
+    if (problem === undefined) {
+      rule = record.rule as PolicyRule;
+    } else {
+      why = `does not compile (${problem})`;
+      rule = strictRule(record.rule, record.id);
+      how = ' for every call it covers, without its conditions';
+    }
+    if (rule !== undefined && taken.has(rule.id)) {
+      why ??= 'has the id of another rule';
+      if (rule.effect === 'allow') {
+        rule = undefined;
+      } else {
+        let id = `${record.id} (stored)`;
+        for (let suffix = 2; taken.has(id); suffix++) id = `${record.id} (stored ${suffix})`;
+        rule = { ...rule, id };
+        how += ` under the id "${id}"`;
+      }
+    }
+    if (why !== undefined) {
+      problems.push(`Stored policy rule "${record.id}" ${why}; ${rule === undefined ? 'left out' : `enforced as ${rule.effect}${how}`}`);
+    }
+    if (rule !== undefined) {
+      taken.add(rule.id);
+      rules.push(rule);
     }
   }
+  return { rules, problems };
+}
+
+function compileProblem(rule: unknown): string | undefined {
+  try {
+    compileRule(rule as PolicyRule);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** The strict stand-in of a rule that does not compile (see enforceableStoredRules); undefined for an allow rule. */
+function strictRule(stored: unknown, id: string): PolicyRule | undefined {
+  const { effect, agents, tools } = (typeof stored === 'object' && stored !== null ? stored : {}) as Partial<PolicyRule>;
+  if (effect === 'allow') return undefined;
+  // An effect nobody can read is taken as the strictest.
+  const strict: PolicyRule = { id, effect: effect === 'require_approval' ? 'require_approval' : 'deny' };
+  const scoped: PolicyRule = { ...strict, ...(agents === undefined ? {} : { agents }), ...(tools === undefined ? {} : { tools }) };
+  return compileProblem(scoped) === undefined ? scoped : strict;
 }
 
 /** A compiled rule set: a {@link PolicyEngine} whose answers are synchronous. */

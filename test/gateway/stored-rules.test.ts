@@ -82,4 +82,18 @@ describe('a stored policy rule that does not compile', () => {
     await gateway.admin.deletePolicy('garbled');
     expect((await call('select 1')).status).toBe(200);
   });
+
+  it('whose id another rule has is enforced under a new id (an allow rule is left out), and the gateway keeps serving', async () => {
+    const { gateway, counter, errors, call } = await gatewayOver([
+      // Written by hand or by an instance whose code rules differ: the id of this one's code rule.
+      { id: 'all', effect: 'deny', tools: ['db.*'], when: [{ path: '$.sql', op: 'matches', value: '^drop' }] },
+    ]);
+    expect((await call('select 1')).status).toBe(200);
+    const refused = await call('drop table users');
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.details.rule).toEqual(['all (stored)']);
+    expect(counter.runs).toBe(1);
+    expect(errors).toEqual(['Stored policy rule "all" has the id of another rule; enforced as deny under the id "all (stored)"']);
+    expect((await gateway.admin.listPolicies()).length).toBeGreaterThan(0);
+  });
 });
