@@ -42,13 +42,47 @@ const NOT_BEFORE_TOKEN = '(?![A-Za-z0-9_-])';
 /**
  * Numbers (card, IBAN, SSN, phone) stand alone, so that the digits inside an identifier, a UUID,
  * a hex digest or base64 data are not read as one: no letter or digit touches them, no `-` or
- * `_` joins them to one, and after them no `+` or `/` leads on to more base64 characters and no
- * padding (`=`) follows. A `+` or `/` before a number is allowed: a path or form-encoded
- * text may end in one (`/v2/PhoneNumbers/+14155552671`, `card+4111111111111111`), while inside
- * base64 data a candidate is always followed by more data or by padding.
+ * `_` joins them to one, and no padding (`=`) follows. After them, a `+` or `/` leading on to
+ * more base64 characters is allowed only when a `+` or `/` is also right before them (see
+ * {@link standalone}): a path segment or a form value (`/cards/4111111111111111/verify`,
+ * `/v2/PhoneNumbers/+14155552671`, `card+4111111111111111`), where inside base64 data a
+ * candidate is followed by more data with something else before it.
  */
 const STANDALONE_START = '(?<![A-Za-z0-9]|[A-Za-z0-9][_-])';
-const STANDALONE_END = '(?![A-Za-z0-9=]|[_-][A-Za-z0-9_-]|[+/][A-Za-z0-9+/])';
+const STANDALONE_END = '(?![A-Za-z0-9=]|[_-][A-Za-z0-9_-])';
+
+/**
+ * A number's rule whose findings are refused when they run on into base64 data (see
+ * STANDALONE_END): a `+` or `/` and more base64 after them, with no `+` or `/` right before
+ * them, or `segment` saying the finding is not a path segment's or form value's number.
+ */
+function standalone(
+  rule: ScanRule<DetectorName>,
+  segment: (text: string, start: number, end: number) => boolean = () => true,
+): ScanRule<DetectorName> {
+  return {
+    ...rule,
+    accept(text, start, end) {
+      const found = rule.accept(text, start, end);
+      if (found === null || !runsOnAsBase64(text, found.end)) return found;
+      const before = found.start > 0 ? text.charCodeAt(found.start - 1) : -1;
+      return (before === 43 || before === 47) && segment(text, found.start, found.end) ? found : null;
+    },
+  };
+}
+
+/** True when `+` or `/` and a base64 character follow `end`. */
+function runsOnAsBase64(text: string, end: number): boolean {
+  const next = text.charCodeAt(end);
+  return (next === 43 || next === 47) && isBase64Character(text.charCodeAt(end + 1));
+}
+
+const LOWER_CASE = /[a-z]/;
+
+function isBase64Character(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 43 || code === 47;
+}
+
 const CONTAINS_DIGIT = /[0-9]/;
 const NON_DIGITS = /[^0-9]/g;
 const SEPARATORS = /[^0-9]+/g;
@@ -319,12 +353,14 @@ const rulesByName: Readonly<Record<DetectorName, ScanRule<DetectorName>>> = {
   openai_key: openaiKey,
   google_api_key: googleApiKey,
   email,
-  iban,
-  card,
-  ssn,
+  // An IBAN is letters and digits like base64 around it, but upper case: between two slashes,
+  // one with a lower-case letter is taken for base64 data.
+  iban: standalone(iban, (text, start, end) => !LOWER_CASE.test(text.slice(start, end))),
+  card: standalone(card),
+  ssn: standalone(ssn),
   ipv6,
   ipv4,
-  phone,
+  phone: standalone(phone),
 };
 
 /** The scan rule of a detector. */
