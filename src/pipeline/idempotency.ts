@@ -131,18 +131,29 @@ async function first(deps: PipelineDependencies, context: CallContext, next: () 
   }
 }
 
-/** Releases the key this call reserved and, given the call that answered it, reserves it for that one. */
+/** Moves the key this call reserved onto the call that answered it; without one, releases it. */
 async function moveKey(deps: PipelineDependencies, context: CallContext, answeredBy: string | undefined): Promise<void> {
-  const agentId = (context.agent as NonNullable<CallContext['agent']>).id;
-  const key = context.idempotencyKey as string;
-  await releaseReservation(deps, { agentId, key, invocationId: context.invocationId });
-  if (answeredBy === undefined || answeredBy === context.invocationId) return;
-  // If another call took the key in between, it is that call's now, with the same input.
+  const reservation = {
+    agentId: (context.agent as NonNullable<CallContext['agent']>).id,
+    key: context.idempotencyKey as string,
+    invocationId: context.invocationId,
+  };
+  if (answeredBy === undefined || answeredBy === context.invocationId) return releaseReservation(deps, reservation);
+  const store = deps.store;
+  if (store.moveIdempotencyKey !== undefined) {
+    // A move that failed leaves the key naming this call, which has no record: its repeats are
+    // told to retry later.
+    await Promise.resolve()
+      .then(() => store.moveIdempotencyKey?.(reservation, answeredBy))
+      .then(() => undefined, deps.reportError);
+    return;
+  }
+  await releaseReservation(deps, reservation);
+  // A store without an atomic move: a call with this key that comes in between takes it.
   await Promise.resolve()
     .then(() =>
-      deps.store.reserveIdempotencyKey({
-        agentId,
-        key,
+      store.reserveIdempotencyKey({
+        ...reservation,
         invocationId: answeredBy,
         fingerprint: `${context.toolName}\u0000${context.inputDigest}`,
         createdAt: new Date(deps.now()).toISOString(),

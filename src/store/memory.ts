@@ -281,6 +281,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       if (idempotency.get(mapKey)?.invocationId !== invocationId) return false;
       return idempotency.delete(mapKey);
     },
+    async moveIdempotencyKey({ agentId, key, invocationId }, to) {
+      assertOpen();
+      const mapKey = `${agentId}\u0000${key}`;
+      const held = idempotency.get(mapKey);
+      if (held?.invocationId !== invocationId) return false;
+      idempotency.set(mapKey, { ...held, invocationId: to });
+      return true;
+    },
 
     async getAuditHead() {
       const head = audit[audit.length - 1];

@@ -301,6 +301,15 @@ export interface Store {
    * limit), so the retry with that key runs.
    */
   releaseIdempotencyKey(reservation: Pick<IdempotencyRecord, 'agentId' | 'key' | 'invocationId'>): Promise<boolean>;
+  /**
+   * *Atomic* compare-and-set: the reservation of `(agentId, key)` names `to` instead of
+   * `invocationId`, only while it still names `invocationId`. True when it was moved. The
+   * gateway moves the key of a call answered with an identical earlier call's approval onto
+   * that call, whose record the key's repeats then replay. Optional: without it the key is
+   * released and reserved again, and a call with the same key and other input that comes in
+   * between takes the key.
+   */
+  moveIdempotencyKey?(reservation: Pick<IdempotencyRecord, 'agentId' | 'key' | 'invocationId'>, to: string): Promise<boolean>;
 
   // Audit chain
   /** The last entry of the chain, or undefined when it is empty. */

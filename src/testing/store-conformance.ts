@@ -578,6 +578,31 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-3' })).toEqual({ created: false, record: next });
     });
 
+    it('moveIdempotencyKey: moves a reservation to another call only while it names the first', async (context) => {
+      if (store.moveIdempotencyKey === undefined) {
+        context.skip();
+        return;
+      }
+      const reservation: IdempotencyRecord = {
+        agentId: 'agent-1',
+        key: 'refund-8',
+        invocationId: 'inv-1',
+        fingerprint: 'refund:def',
+        createdAt: at(0),
+      };
+      await store.reserveIdempotencyKey(reservation);
+      const named = { agentId: 'agent-1', key: 'refund-8' };
+      expect(await store.moveIdempotencyKey({ ...named, invocationId: 'inv-other' }, 'inv-2')).toBe(false);
+      expect(await store.moveIdempotencyKey({ ...named, agentId: 'agent-2', invocationId: 'inv-1' }, 'inv-2')).toBe(false);
+      expect(await store.moveIdempotencyKey({ ...named, invocationId: 'inv-1' }, 'inv-2')).toBe(true);
+      const moved = { ...reservation, invocationId: 'inv-2' };
+      expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-3' })).toEqual({ created: false, record: moved });
+      // The key stays reserved throughout: the first call can neither move nor release it again.
+      expect(await store.moveIdempotencyKey({ ...named, invocationId: 'inv-1' }, 'inv-4')).toBe(false);
+      expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-1' })).toBe(false);
+      expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-2' })).toBe(true);
+    });
+
     it('releaseIdempotencyKey: releases racing reservations never fail a reservation, and free only what was held', async () => {
       const reservation = (index: number): IdempotencyRecord => ({
         agentId: 'agent-1',

@@ -465,6 +465,14 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       return rows.length > 0;
     },
 
+    async moveIdempotencyKey({ agentId, key, invocationId }, to) {
+      const rows = await query(
+        `UPDATE ${s}.idempotency_keys SET invocation_id = $4 WHERE agent_id = $1 AND key = $2 AND invocation_id = $3 RETURNING key`,
+        [encodeText(agentId), encodeText(key), encodeText(invocationId), encodeText(to)],
+      );
+      return rows.length > 0;
+    },
+
     // Audit chain
 
     async getAuditHead() {
