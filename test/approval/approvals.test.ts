@@ -373,28 +373,16 @@ describe('an approved call whose start the audit trail cannot record', () => {
 
 describe('an approved call that cannot be prepared', () => {
   it('does not run, and the decision does not stand when the store fails before the start', async () => {
-    let failReads = false;
-    const inner = memoryStore();
-    const store = new Proxy(inner, {
-      get(target, property, receiver) {
-        if (property === 'getInvocation') {
-          return async (id: string) => {
-            if (failReads) throw new Error('connection reset');
-            return target.getInvocation(id);
-          };
-        }
-        return Reflect.get(target, property, receiver);
-      },
-    });
+    const { store, setBroken } = breakableStore('getInvocation', 'connection reset');
     const errors: unknown[] = [];
     const { gateway, counter, invoke } = await setup({ store, onError: (error) => errors.push(error) });
     const first = await invoke({ orderId: 'O-28', amount: 900 });
     const approvalId = first.body.approval.id;
-    failReads = true;
+    setBroken(true);
     const refused = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/approve`, { key: adminTokens.approver, body: {} }));
     expect(refused.status).toBe(500);
     expect(JSON.stringify(await refused.json())).not.toContain('connection reset');
-    failReads = false;
+    setBroken(false);
     expect(counter.runs).toBe(0);
     expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending', decidedBy: null });
     const approved = await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);

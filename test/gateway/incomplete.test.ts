@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuditEntry, type Gateway, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { breakableStore } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -106,27 +107,15 @@ describe('incompleteInvocations', () => {
   });
 
   it('records and reports a repeat whose key the store cannot look up, instead of answering it as a silent replay', async () => {
-    const inner = memoryStore();
-    let failReads = false;
-    const store: Store = new Proxy(inner, {
-      get(target, property, receiver) {
-        if (property === 'getInvocation') {
-          return async (id: string) => {
-            if (failReads) throw new Error('connection reset');
-            return target.getInvocation(id);
-          };
-        }
-        return Reflect.get(target, property, receiver);
-      },
-    });
+    const { store, setBroken } = breakableStore('getInvocation', 'connection reset');
     const errors: unknown[] = [];
     gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], onError: (error) => errors.push(error) });
     const { agent } = await gateway.admin.createAgent({ name: 'payments' });
     const call = { agentId: agent.id, tool: 'funds.transfer', input: { amount: 9 }, idempotencyKey: 'transfer-9' };
     expect(await gateway.invoke(call)).toMatchObject({ status: 'succeeded' });
-    failReads = true;
+    setBroken(true);
     const repeat = await gateway.invoke(call);
-    failReads = false;
+    setBroken(false);
     expect(repeat).toMatchObject({ status: 'error', error: { code: 'INTERNAL' } });
     const invocationId = (repeat as { invocationId?: string }).invocationId as string;
     expect(errors.length).toBeGreaterThan(0);
