@@ -11,7 +11,7 @@ import {
 } from './approval/coordinator.js';
 import { PolicyAdministration, type PolicyAdminView } from './admin/policies.js';
 import { ToolAdministration, type ToolAdminView, toolAdminView } from './admin/tools.js';
-import { type IncompleteInvocation, findIncompleteInvocations } from './audit/incomplete.js';
+import { DEFAULT_INCOMPLETE_GRACE_MS, type IncompleteInvocation, scanIncomplete } from './audit/incomplete.js';
 import {
   type AuditCheckpointOptions,
   type AuditLog,
@@ -409,8 +409,11 @@ export interface GatewayAdmin {
    * killed mid-call). Each is marked `outcome_unknown` (record and audit event), so it is
    * reported once; a call whose record already holds its outcome (only the outcome's audit
    * event was lost) keeps it, and the chain gets that outcome's event with
-   * `data.recovered: true`. `status` says which. Calls younger than `graceMs` (default 5
-   * minutes) may still be running and are left alone.
+   * `data.recovered: true`. An approved call whose run never started (the process stopped
+   * between the decision and the start) has its approval reopened (`approval.reopened`;
+   * `status: 'pending_approval'` and `approvalId`): it did not run and can be decided again.
+   * `status` says which. Calls younger than `graceMs` (default 5 minutes) may still be running
+   * and are left alone.
    */
   incompleteInvocations(options?: { graceMs?: number }): Promise<IncompleteInvocation[]>;
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
@@ -985,7 +988,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     expireApprovals: () => approvals.sweepExpired(),
     cancelInvocation: (invocationId, agentId) => approvals.cancel(invocationId, agentId),
     async incompleteInvocations(incompleteOptions = {}) {
-      const found = await findIncompleteInvocations(store, { ...incompleteOptions, now: now() });
+      const at = now();
+      // Approved calls whose run never started: the chain, read once, tells them apart.
+      const claimed = await approvals.claimedAndWaiting(at - (incompleteOptions.graceMs ?? DEFAULT_INCOMPLETE_GRACE_MS));
+      const { incomplete: found, started } = await scanIncomplete(
+        store,
+        { ...incompleteOptions, now: at },
+        new Set(claimed.map((approval) => approval.invocationId)),
+      );
       for (const call of found) {
         const existing = await store.getInvocation(call.invocationId);
         if (existing !== undefined && KNOWN_OUTCOMES.has(existing.status)) {
@@ -1036,6 +1046,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           ...(call.agentId === undefined ? {} : { agentId: call.agentId }),
           ...(call.tool === undefined ? {} : { tool: call.tool }),
           data: { startSeq: call.startSeq },
+        });
+      }
+      for (const approval of claimed) {
+        if (started.has(approval.invocationId)) continue;
+        const reopened = await approvals.reopen(approval);
+        if (reopened === undefined) continue;
+        found.push({
+          invocationId: approval.invocationId,
+          agentId: approval.agentId,
+          tool: approval.tool,
+          door: (await store.getInvocation(approval.invocationId))?.door,
+          startedAt: approval.decidedAt as string,
+          startSeq: reopened.seq,
+          status: 'pending_approval',
+          approvalId: approval.id,
         });
       }
       return found;

@@ -9,7 +9,7 @@ import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js'
 import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import type { AgentRecord, ApprovalRecord, IdempotencyRecord, InvocationRecord } from '../store/types.js';
+import type { AgentRecord, ApprovalRecord, AuditEntry, IdempotencyRecord, InvocationRecord } from '../store/types.js';
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
 import { isSecretUnavailable } from '../secrets/vault.js';
@@ -328,6 +328,10 @@ export class ApprovalCoordinator {
    * now denies) is its outcome. A failure before it starts (a store out of reach, a policy
    * engine that throws, a start the audit trail cannot record) means nothing ran: the decision
    * does not stand, the approval is pending again, and the approver is told.
+   *
+   * Once its start is recorded, the call takes the approval from `executing` to `executed`
+   * before it runs: a recovery that reopened the approval meanwhile (see {@link reopen})
+   * makes that fail, and the call does not run, so it never runs twice.
    */
   private async execute(approval: ApprovalRecord): Promise<CallOutcome> {
     const started = this.deps.now();
@@ -360,6 +364,20 @@ export class ApprovalCoordinator {
       this.options.onFailure(prepared.refusal);
       outcome = { status: 'error', invocationId: approval.invocationId, error: prepared.refusal };
     } else {
+      let runs: ApprovalRecord | undefined;
+      try {
+        runs = await this.deps.store.transitionApproval(approval.id, 'executing', { status: 'executed' });
+      } catch (error) {
+        // Nothing ran; its start, in the trail, is left without an outcome (see incompleteInvocations).
+        await this.undecide(approval);
+        throw error;
+      }
+      if (runs === undefined) {
+        throw new GatewayError({
+          code: 'CONFLICT',
+          message: 'This approval was reopened while its call was starting; the call did not run. Decide it again',
+        });
+      }
       const { agent, tool, input, decision } = prepared;
       try {
         const execution = await runTool(tool, input, { abort: NEVER_ABORTED, invocationId: approval.invocationId, agent });
@@ -378,12 +396,13 @@ export class ApprovalCoordinator {
         };
       }
     }
-    const record = 'refusal' in prepared ? undefined : prepared.record;
-    // The call has run (or was refused): its outcome is stored whatever this write does, and
-    // repeats read the outcome from the record.
-    await this.deps.store
-      .transitionApproval(approval.id, 'executing', { status: 'executed' })
-      .catch((error: unknown) => this.options.onError(error));
+    if ('refusal' in prepared) {
+      // Refused: the approval is used up all the same. Its outcome is stored whatever this
+      // write does, and repeats read the outcome from the record.
+      await this.deps.store
+        .transitionApproval(approval.id, 'executing', { status: 'executed' })
+        .catch((error: unknown) => this.options.onError(error));
+    }
     await this.deps.audit
       .append({
         type: 'approval.executed',
@@ -394,6 +413,7 @@ export class ApprovalCoordinator {
         data: { approvalId: approval.id, status: outcome.status === 'succeeded' ? 'succeeded' : 'failed' },
       })
       .catch((error: unknown) => this.options.onError(error));
+    const record = 'refusal' in prepared ? undefined : prepared.record;
     return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, record);
   }
 
@@ -558,6 +578,56 @@ export class ApprovalCoordinator {
       } while (cursor !== undefined);
     }
     return { resealed, unreadable };
+  }
+
+  /**
+   * Approvals a decision claimed (`executing`, or `approved`) before `cutoff` whose call still
+   * waits (its record is `pending_approval`): a call whose run either never started (the
+   * process stopped between the decision and the start) or started and never finished.
+   * The audit trail tells which (see {@link reopen}).
+   */
+  async claimedAndWaiting(cutoff: number): Promise<ApprovalRecord[]> {
+    const found: ApprovalRecord[] = [];
+    for (const status of ['executing', 'approved'] as const) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.deps.store.listApprovals({ status, limit: 200, ...(cursor ? { cursor } : {}) });
+        for (const approval of page.items) {
+          if (approval.decidedAt === null || Date.parse(approval.decidedAt) > cutoff) continue;
+          const record = await this.deps.store.getInvocation(approval.invocationId);
+          if (record?.status === 'pending_approval') found.push(approval);
+        }
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+    }
+    return found;
+  }
+
+  /**
+   * Reopens an approval whose call never started (no `invocation.started` in the trail): its
+   * decision does not stand, as if it had failed before the start. The approval is pending
+   * again (or expired, when its time is up) and an `approval.reopened` event says so, which is
+   * returned; undefined when the approval moved on meanwhile. A run that was only slow finds
+   * its claim gone when it tries to start and does not run.
+   */
+  async reopen(approval: ApprovalRecord): Promise<AuditEntry | undefined> {
+    const reopened = await this.deps.store.transitionApproval(approval.id, approval.status, {
+      status: 'pending',
+      decidedAt: null,
+      decidedBy: null,
+      reason: null,
+    });
+    if (reopened === undefined) return undefined;
+    const entry = (await this.deps.audit.append({
+      type: 'approval.reopened',
+      actor: 'system',
+      invocationId: approval.invocationId,
+      agentId: approval.agentId,
+      tool: approval.tool,
+      data: { approvalId: approval.id, reason: 'not_started' },
+    })) as AuditEntry | undefined;
+    if (Date.parse(reopened.expiresAt) <= this.deps.now()) await this.expire(reopened);
+    return entry;
   }
 
   /** Expires every pending approval whose time is up. Returns how many. */

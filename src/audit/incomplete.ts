@@ -13,10 +13,18 @@ export interface IncompleteInvocation {
   startSeq: number;
   /**
    * Set by `gateway.admin.incompleteInvocations()`: `outcome_unknown` as it marked the call,
-   * or the outcome its record already held, whose lost audit event it appended.
+   * or the outcome its record already held, whose lost audit event it appended; or
+   * `pending_approval` for an approved call that never started, whose approval it reopened
+   * (`approvalId`; `startedAt` is then when it was approved, `startSeq` the seq of the
+   * `approval.reopened` event).
    */
   status?: InvocationStatus;
+  /** The approval reopened, for an approved call that never started. */
+  approvalId?: string;
 }
+
+/** @internal How long a started call may run before it counts as incomplete: 5 minutes. */
+export const DEFAULT_INCOMPLETE_GRACE_MS = 5 * 60 * 1000;
 
 const OUTCOME_TYPES = new Set([
   'invocation.completed',
@@ -38,15 +46,32 @@ export async function findIncompleteInvocations(
   store: Store,
   options: { graceMs?: number; now?: number } = {},
 ): Promise<IncompleteInvocation[]> {
-  const cutoff = (options.now ?? Date.now()) - (options.graceMs ?? 5 * 60 * 1000);
+  return (await scanIncomplete(store, options, new Set())).incomplete;
+}
+
+/**
+ * @internal {@link findIncompleteInvocations}, and which of the calls in `watch` have an
+ * `invocation.started` event anywhere in the chain, in the same pass.
+ */
+export async function scanIncomplete(
+  store: Store,
+  options: { graceMs?: number; now?: number },
+  watch: ReadonlySet<string>,
+): Promise<{ incomplete: IncompleteInvocation[]; started: Set<string> }> {
+  const cutoff = (options.now ?? Date.now()) - (options.graceMs ?? DEFAULT_INCOMPLETE_GRACE_MS);
   const open = new Map<string, IncompleteInvocation>();
+  const started = new Set<string>();
   let cursor: string | undefined;
   do {
     const page = await store.listAudit({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
-    for (const entry of page.items) track(open, entry);
+    for (const entry of page.items) {
+      track(open, entry);
+      const id = entry.event.invocationId;
+      if (id !== undefined && entry.event.type === 'invocation.started' && watch.has(id)) started.add(id);
+    }
     cursor = page.nextCursor;
   } while (cursor !== undefined);
-  return [...open.values()].filter((call) => Date.parse(call.startedAt) <= cutoff);
+  return { incomplete: [...open.values()].filter((call) => Date.parse(call.startedAt) <= cutoff), started };
 }
 
 function doorOf(value: unknown): IncompleteInvocation['door'] {

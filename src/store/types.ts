@@ -77,8 +77,10 @@ export interface InvocationRecord {
 /**
  * Lifecycle of an approval: `pending`, then `denied`, `expired` or `cancelled`, or, when
  * approved, `executing` (the claim that makes execution exactly-once, taken by the decision
- * itself) and `executed`. `approved` (decided, not yet claimed) is not written by the
- * gateway, whose decisions claim at once; secret rotations still re-seal a held input in it.
+ * itself) and `executed` (taken once the call's start is recorded, right before it runs, or
+ * when it is refused). An `executing` approval whose call never started can be reopened to
+ * `pending` (see `incompleteInvocations`). `approved` (decided, not yet claimed) is not written
+ * by the gateway, whose decisions claim at once; secret rotations still re-seal a held input in it.
  */
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'executing' | 'executed';
 

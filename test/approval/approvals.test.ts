@@ -391,6 +391,63 @@ describe('an approved call that cannot be prepared', () => {
   });
 });
 
+describe('an approved call whose run never started', () => {
+  it('is found by incompleteInvocations, which reopens its approval; deciding it again runs it once', async () => {
+    const store = memoryStore();
+    const { gateway, counter, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-29', amount: 900 });
+    const approvalId = first.body.approval.id;
+    // The decision's claim landed and the process stopped before the run started.
+    const decidedAt = new Date().toISOString();
+    await store.transitionApproval(approvalId, 'pending', { status: 'executing', decidedAt, decidedBy: 'bob', reason: null });
+    expect((await invoke({ orderId: 'O-29', amount: 900 })).status).toBe(202);
+
+    const found = await gateway.admin.incompleteInvocations({ graceMs: 0 });
+    expect(found).toMatchObject([
+      { invocationId: first.body.invocationId, approvalId, status: 'pending_approval', startedAt: decidedAt, door: 'rest' },
+    ]);
+    expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending', decidedBy: null });
+    const reopened = (await gateway.admin.listAudit({ type: 'approval.reopened' })).items;
+    expect(reopened.map((entry) => [entry.seq, entry.event.data])).toEqual([[found[0]?.startSeq, { approvalId, reason: 'not_started' }]]);
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toEqual([]);
+
+    const approved = await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    expect(approved.approval.status).toBe('executed');
+    expect(counter.runs).toBe(1);
+  });
+
+  it('does not run when a recovery reopened its approval while it was starting: never twice', async () => {
+    const inner = memoryStore();
+    // A recovery on another instance reopens the approval right as this run records its start.
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'appendAudit') {
+          return async (entries: Parameters<typeof inner.appendAudit>[0]) => {
+            const start = entries.find((entry) => entry.event.type === 'invocation.started');
+            const approvalId = start?.event.data?.approvalId;
+            if (typeof approvalId === 'string') {
+              await target.transitionApproval(approvalId, 'executing', {
+                status: 'pending',
+                decidedAt: null,
+                decidedBy: null,
+                reason: null,
+              });
+            }
+            return target.appendAudit(entries);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const { gateway, counter, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-30', amount: 900 });
+    const approvalId = first.body.approval.id;
+    await expect(gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(counter.runs).toBe(0);
+    expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending' });
+  });
+});
+
 describe('idempotency keys on calls held for approval', () => {
   it("a key answered with an identical call's approval follows that call: pending on repeat, then its outcome", async () => {
     const { gateway, apiKey, counter } = await setup();

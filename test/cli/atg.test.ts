@@ -388,7 +388,7 @@ describe('atg on a PGlite data directory', () => {
     });
   });
 
-  it('lists incomplete invocations, marks them outcome_unknown once (exit 1, then 0)', slow, async () => {
+  it('lists incomplete invocations, marks them outcome_unknown or reopens their approval once (exit 1, then 0)', slow, async () => {
     const dataDir = join(workDir, 'incomplete-db');
     const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
     const audit = createAuditLog({ store });
@@ -402,6 +402,37 @@ describe('atg on a PGlite data directory', () => {
     });
     await audit.append({ type: 'invocation.started', actor: 'agent:a-1', invocationId: 'inv-done', agentId: 'a-1', tool: 'echo' });
     await audit.append({ type: 'invocation.completed', actor: 'agent:a-1', invocationId: 'inv-done', agentId: 'a-1', tool: 'echo' });
+    // An approved call whose run never started: its approval claimed, its record still waiting.
+    const now = new Date().toISOString();
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const held = { agentId: 'a-1', tool: 'refunds.create', toolVersion: 'v1', inputDigest: 'd'.repeat(64), input: {}, ruleIds: [] };
+    await store.putInvocation({
+      ...held,
+      id: 'inv-held',
+      decision: 'require_approval',
+      approvalId: 'apr-held',
+      status: 'pending_approval',
+      door: 'rest',
+      upstreamStatus: null,
+      latencyMs: null,
+      output: null,
+      error: null,
+      idempotencyKey: null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await store.createApproval({
+      ...held,
+      id: 'apr-held',
+      invocationId: 'inv-held',
+      heldInput: {},
+      status: 'executing',
+      requestedAt: now,
+      expiresAt: later,
+      decidedAt: now,
+      decidedBy: 'bob',
+      reason: null,
+    });
     await audit.close();
     await store.close();
 
@@ -411,7 +442,12 @@ describe('atg on a PGlite data directory', () => {
     const found = await atg(['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0']);
     expect(found.code).toBe(1);
     expect(found.stdout).toMatch(/^inv-lost {2}tool payments\.transfer {2}agent a-1 {2}started \S+ {2}\(audit seq 0\)\n/);
-    expect(found.stdout).toContain('1 incomplete invocation: 1 marked outcome_unknown.');
+    expect(found.stdout).toMatch(
+      /\ninv-held {2}tool refunds\.create {2}agent a-1 {2}approved \S+, never started: approval apr-held reopened \(audit seq 4\)\n/,
+    );
+    expect(found.stdout).toContain(
+      '2 incomplete invocations: 1 marked outcome_unknown, 1 approved but never started, their approval reopened.',
+    );
 
     const again = await atg(['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0', '--json']);
     expect(again.code).toBe(0);
@@ -419,6 +455,7 @@ describe('atg on a PGlite data directory', () => {
 
     const reopened = sqlStore({ client: new PGlite(dataDir), closeClient: true });
     expect(await reopened.getInvocation('inv-lost')).toMatchObject({ status: 'outcome_unknown', tool: 'payments.transfer' });
+    expect(await reopened.getApproval('apr-held')).toMatchObject({ status: 'pending', decidedBy: null });
     await reopened.close();
   });
 

@@ -23,19 +23,19 @@ export async function invocationsIncompleteCommand(line: CommandLine, io: CliIo)
     else if (found.length === 0) writeLine(io.stdout, 'No incomplete invocations.');
     else {
       for (const call of found) {
-        const marked = call.status === 'outcome_unknown' ? '' : `  ${call.status}: outcome event recovered from its record`;
-        writeLine(
-          io.stdout,
-          `${call.invocationId}  tool ${call.tool ?? '?'}  agent ${call.agentId ?? '?'}  started ${call.startedAt}  (audit seq ${call.startSeq})${marked}`,
-        );
+        const line =
+          call.approvalId !== undefined
+            ? `approved ${call.startedAt}, never started: approval ${call.approvalId} reopened (audit seq ${call.startSeq})`
+            : `started ${call.startedAt}  (audit seq ${call.startSeq})${call.status === 'outcome_unknown' ? '' : `  ${call.status}: outcome event recovered from its record`}`;
+        writeLine(io.stdout, `${call.invocationId}  tool ${call.tool ?? '?'}  agent ${call.agentId ?? '?'}  ${line}`);
       }
       const unknown = found.filter((call) => call.status === 'outcome_unknown').length;
-      const recovered = found.length - unknown;
-      writeLine(
-        io.stdout,
-        `${found.length} incomplete invocation${found.length === 1 ? '' : 's'}: ${unknown} marked outcome_unknown` +
-          (recovered === 0 ? '.' : `, ${recovered} with the outcome their record held.`),
-      );
+      const reopened = found.filter((call) => call.approvalId !== undefined).length;
+      const recovered = found.length - unknown - reopened;
+      const parts = [`${unknown} marked outcome_unknown`];
+      if (recovered > 0) parts.push(`${recovered} with the outcome their record held`);
+      if (reopened > 0) parts.push(`${reopened} approved but never started, their approval${reopened === 1 ? '' : 's'} reopened`);
+      writeLine(io.stdout, `${found.length} incomplete invocation${found.length === 1 ? '' : 's'}: ${parts.join(', ')}.`);
     }
     return found.length === 0 ? ExitCode.ok : ExitCode.problems;
   } finally {
