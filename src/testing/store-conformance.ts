@@ -578,11 +578,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-3' })).toEqual({ created: false, record: next });
     });
 
-    it('moveIdempotencyKey: moves a reservation to another call only while it names the first', async (context) => {
-      if (store.moveIdempotencyKey === undefined) {
-        context.skip();
-        return;
-      }
+    it('moveIdempotencyKey (or, in a store without it, release and reserve): moves a key to another call only while it names the first', async () => {
       const reservation: IdempotencyRecord = {
         agentId: 'agent-1',
         key: 'refund-8',
@@ -590,15 +586,20 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         fingerprint: 'refund:def',
         createdAt: at(0),
       };
+      // What the gateway does with a store that lacks the atomic move.
+      const move = async (from: Pick<IdempotencyRecord, 'agentId' | 'key' | 'invocationId'>, to: string): Promise<boolean> =>
+        store.moveIdempotencyKey !== undefined
+          ? store.moveIdempotencyKey(from, to)
+          : (await store.releaseIdempotencyKey(from)) && (await store.reserveIdempotencyKey({ ...reservation, invocationId: to })).created;
       await store.reserveIdempotencyKey(reservation);
       const named = { agentId: 'agent-1', key: 'refund-8' };
-      expect(await store.moveIdempotencyKey({ ...named, invocationId: 'inv-other' }, 'inv-2')).toBe(false);
-      expect(await store.moveIdempotencyKey({ ...named, agentId: 'agent-2', invocationId: 'inv-1' }, 'inv-2')).toBe(false);
-      expect(await store.moveIdempotencyKey({ ...named, invocationId: 'inv-1' }, 'inv-2')).toBe(true);
+      expect(await move({ ...named, invocationId: 'inv-other' }, 'inv-2')).toBe(false);
+      expect(await move({ ...named, agentId: 'agent-2', invocationId: 'inv-1' }, 'inv-2')).toBe(false);
+      expect(await move({ ...named, invocationId: 'inv-1' }, 'inv-2')).toBe(true);
       const moved = { ...reservation, invocationId: 'inv-2' };
       expect(await store.reserveIdempotencyKey({ ...reservation, invocationId: 'inv-3' })).toEqual({ created: false, record: moved });
-      // The key stays reserved throughout: the first call can neither move nor release it again.
-      expect(await store.moveIdempotencyKey({ ...named, invocationId: 'inv-1' }, 'inv-4')).toBe(false);
+      // The first call can neither move nor release the key again.
+      expect(await move({ ...named, invocationId: 'inv-1' }, 'inv-4')).toBe(false);
       expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-1' })).toBe(false);
       expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-2' })).toBe(true);
     });

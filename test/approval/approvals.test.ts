@@ -474,6 +474,29 @@ describe('idempotency keys on calls held for approval', () => {
     expect(counter.runs).toBe(1);
   });
 
+  it('the same holds on a store without moveIdempotencyKey, which releases and reserves the key instead', async () => {
+    const inner = memoryStore();
+    const store = new Proxy(inner, {
+      get: (target, property, receiver) => (property === 'moveIdempotencyKey' ? undefined : Reflect.get(target, property, receiver)),
+    });
+    const { gateway, apiKey, counter } = await setup({ store });
+    const input = { orderId: 'O-31', amount: 900 };
+    const keyed = async (idempotencyKey: string) => {
+      const response = await gateway.fetch(jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input, idempotencyKey } }));
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const first = await keyed('k-4');
+    expect((await keyed('k-5')).body.invocationId).toBe(first.body.invocationId);
+    expect((await keyed('k-5')).status).toBe(202);
+    // The key names the call that asked.
+    const { agentId } = await gateway.admin.getInvocation(first.body.invocationId);
+    const probe = { agentId, key: 'k-5', invocationId: 'probe', fingerprint: '', createdAt: new Date().toISOString() };
+    expect((await inner.reserveIdempotencyKey(probe)).record.invocationId).toBe(first.body.invocationId);
+    await gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect((await keyed('k-5')).status).toBe(200);
+    expect(counter.runs).toBe(1);
+  });
+
   it('the same holds when the call that asked had no key', async () => {
     const { gateway, apiKey, counter, invoke } = await setup();
     const input = { orderId: 'O-26', amount: 900 };
