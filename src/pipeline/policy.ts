@@ -42,6 +42,10 @@ function decide(
       details: { rule: decision.ruleIds },
     });
   }
+  // What the decision adds to the redaction is compiled (and cached for the redact step)
+  // before the tool can run: a custom engine's profile is not checked when it is defined,
+  // and one that does not compile must fail the call here, not after its side effects.
+  if (decision.redact !== undefined && context.tool !== undefined) deps.redactors.forTool(context.tool, decision.redact);
   // A call held for approval is charged when it asks, not when an identical call repeats it.
   if (decision.effect !== 'allow') return next();
   const taking = takeRateLimits(deps, context);

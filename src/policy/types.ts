@@ -89,7 +89,9 @@ export interface PolicyRequest {
 /**
  * A pluggable policy decision point. `evaluate` decides one call; `canSee` decides whether
  * a tool is listed to an agent at all (default: listed). A decision's `redact` is added to
- * the tool's redaction of the call's output and record, a denied call's record included.
+ * the tool's redaction of the call's output and record, a denied call's record included;
+ * it is compiled as soon as the decision is made, and one that does not compile fails the
+ * call with 500 `INTERNAL` before the tool runs.
  */
 export interface PolicyEngine {
   evaluate(request: PolicyRequest): PolicyDecision | Promise<PolicyDecision>;

@@ -114,9 +114,9 @@ describe('redaction profiles are checked when they are defined', () => {
     }
   });
 
-  it('still writes the record and the outcome event when redaction fails at call time', async () => {
+  it('fails the call before the tool runs when a custom engine decides with a bad profile, and records it', async () => {
     const { tool, runs } = counting();
-    // A custom engine's decisions are not checked when defined: its profile fails when the call is redacted.
+    // A custom engine's decisions are not checked when defined: its profile fails when policy has decided.
     const engine: PolicyEngine = { evaluate: () => ({ effect: 'allow', ruleIds: ['custom'], redact: { mode: 'bogus' } }) };
     gateway = createGateway({ store: memoryStore(), tools: [tool], policy: engine, onError: () => undefined });
     const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
@@ -125,7 +125,7 @@ describe('redaction profiles are checked when they are defined', () => {
     const body = (await response.json()) as { error: { code: string }; invocationId: string };
     expect(body.error.code).toBe('INTERNAL');
     expect(JSON.stringify(body)).not.toContain('ada@example.com');
-    expect(runs()).toBe(1);
+    expect(runs()).toBe(0);
 
     const record = await gateway.admin.getInvocation(body.invocationId);
     expect(record).toMatchObject({
@@ -139,6 +139,20 @@ describe('redaction profiles are checked when they are defined', () => {
     const events = (await gateway.admin.listAudit({ limit: 100 })).items
       .filter((entry) => entry.event.invocationId === body.invocationId)
       .map((entry) => entry.event.type);
-    expect(events).toEqual(['invocation.started', 'invocation.failed']);
+    expect(events).toEqual(['invocation.failed']);
+  });
+
+  it("does not hold a call for approval under a custom engine's bad profile", async () => {
+    const { tool, runs } = counting();
+    const engine: PolicyEngine = {
+      evaluate: () => ({ effect: 'require_approval', ruleIds: ['custom'], redact: { paths: 'not-a-list' } as never }),
+    };
+    gateway = createGateway({ store: memoryStore(), tools: [tool], policy: engine, onError: () => undefined });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const response = await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { a: 1 } } }));
+    expect(response.status).toBe(500);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('INTERNAL');
+    expect(runs()).toBe(0);
+    expect((await gateway.admin.listApprovals({ limit: 10 })).items).toEqual([]);
   });
 });
