@@ -381,7 +381,10 @@ export interface GatewayAdmin {
   disableAgent(id: string, principal?: AdminPrincipal): Promise<AgentView>;
   enableAgent(id: string, principal?: AdminPrincipal): Promise<AgentView>;
   revokeAgent(id: string, principal?: AdminPrincipal): Promise<AgentView>;
-  /** A new key, returned once; the old key stops working at once. */
+  /**
+   * A new key, returned once; the old key stops working at once. Of two rotations of one
+   * agent at the same moment, one wins and the other rejects with 409 `CONFLICT`.
+   */
   rotateAgentKey(id: string, principal?: AdminPrincipal): Promise<AgentWithKey>;
   listInvocations(filter?: InvocationFilter): Promise<Page<InvocationRecord>>;
   getInvocation(id: string): Promise<InvocationRecord>;
