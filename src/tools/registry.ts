@@ -125,6 +125,12 @@ export function resolveTool(
   if (definition.outputSchema !== undefined) view.outputSchema = definition.outputSchema;
   if (definition.annotations !== undefined) view.annotations = { ...definition.annotations };
   if (definition.outputFormat === 'mcp-content') view.outputFormat = 'mcp-content';
+  if (validateOutput !== undefined) {
+    // For the MCP door, which sees tools only through their views: it checks a redacted
+    // output against the schema before sending it as structuredContent (McpToolView's
+    // validateOutput). Non-enumerable, so views serialise and spread without it.
+    Object.defineProperty(view, 'validateOutput', { value: validateOutput });
+  }
 
   let execute: ResolvedTool['execute'];
   let secretValues: ResolvedTool['secretValues'];

@@ -7,6 +7,7 @@
 import type { GatewayError } from '../../errors.js';
 import type { CallOutcome } from '../../pipeline/types.js';
 import { isJsonObject, JsonRpcErrorCode } from './json-rpc.js';
+import type { McpToolView } from './types.js';
 
 /** The `_meta` key of the machine-readable approval data on a pending call. */
 export const approvalMetaKey = 'io.agent-tool-gateway/approval';
@@ -16,6 +17,13 @@ export const invocationMetaKey = 'io.agent-tool-gateway/invocationId';
 
 /** The `_meta` key of the machine-readable error on an `isError` result. */
 export const errorMetaKey = 'io.agent-tool-gateway/error';
+
+/**
+ * The `_meta` key on the result of a call that succeeded but whose structured content is
+ * withheld because its redacted output no longer conforms to the tool's `outputSchema`:
+ * `{ reason: "redaction", paths }`, the JSON Pointers of the fields that do not conform.
+ */
+export const structuredContentWithheldMetaKey = 'io.agent-tool-gateway/structuredContentWithheld';
 
 /**
  * What `structuredContent` may hold in the negotiated revision: nothing (2025-03-26), a JSON
@@ -44,13 +52,30 @@ export interface CalledTool {
   hasOutputSchema: boolean;
   /** True when the tool returns MCP content blocks itself (`outputFormat: 'mcp-content'`). */
   mcpContent?: boolean;
+  /**
+   * The tool's `outputSchema` check, run on the redacted output before it is sent as
+   * `structuredContent` (see {@link McpToolView.validateOutput}); absent for tools without
+   * a schema, which then pay nothing.
+   */
+  validateOutput?: McpToolView['validateOutput'];
 }
 
 const maxIssueLines = 20;
 const maxDetailsLength = 2000;
 const maxEchoedNameLength = 128;
+const maxWithheldPaths = 20;
 
-/** Maps a {@link CallOutcome} to a `tools/call` result or protocol error. */
+/**
+ * Maps a {@link CallOutcome} to a `tools/call` result or protocol error.
+ *
+ * A succeeded call of a tool with an `outputSchema` carries its (redacted) output as
+ * `structuredContent` when the revision allows it. If redaction made that output stop
+ * conforming to the schema, the official clients would reject the result although the call
+ * ran; it is then answered with `isError: true` (so that clients skip output validation),
+ * no `structuredContent`, a text saying that the call succeeded and ran once, the redacted
+ * output as JSON in a second text block, and
+ * `_meta["io.agent-tool-gateway/structuredContentWithheld"]`.
+ */
 export function answerCall(outcome: CallOutcome, tool: CalledTool, structured: StructuredContentSupport): CallAnswer {
   switch (outcome.status) {
     case 'succeeded':
@@ -88,6 +113,12 @@ function succeededAnswer(output: unknown, invocationId: string, tool: CalledTool
     const result: Record<string, unknown> = { content: output.content };
     const content = output.structuredContent;
     if (tool.hasOutputSchema && content !== undefined && (structured === 'any' || (structured === 'object' && isJsonObject(content)))) {
+      const issues = tool.validateOutput?.(content);
+      if (issues !== undefined) {
+        // The tool's own blocks follow the JSON: they are what it meant the model to read.
+        const blocks = [{ type: 'text', text: JSON.stringify(content) }, ...output.content];
+        return { kind: 'result', result: withheldResult(tool.name, invocationId, blocks, issues) };
+      }
       result.structuredContent = content;
     }
     result._meta = meta;
@@ -98,9 +129,38 @@ function succeededAnswer(output: unknown, invocationId: string, tool: CalledTool
   if (!tool.hasOutputSchema || !(structured === 'any' || (structured === 'object' && isJsonObject(output)))) {
     return { kind: 'result', result: { content, _meta: meta } };
   }
-  const result = { content, structuredContent: output === undefined ? null : output, _meta: meta };
+  const structuredContent = output === undefined ? null : output;
+  const issues = tool.validateOutput?.(structuredContent);
+  if (issues !== undefined) return { kind: 'result', result: withheldResult(tool.name, invocationId, content, issues) };
+  const result = { content, structuredContent, _meta: meta };
   // The text is the structured content's own JSON whenever JSON.stringify gave one.
   return json === undefined ? { kind: 'result', result } : { kind: 'result', result, structuredJson: json };
+}
+
+/**
+ * The result of a call that succeeded but whose redacted output no longer conforms to the
+ * tool's `outputSchema`. As for an approval notice of such a tool, `isError` is what makes
+ * clients accept a result without schema-valid `structuredContent`; the text says plainly
+ * that the call ran, so that a model does not call it again, and `blocks` carry the output.
+ */
+function withheldResult(
+  name: string,
+  invocationId: string,
+  blocks: readonly unknown[],
+  issues: ReadonlyArray<{ path: string; message: string }>,
+): Record<string, unknown> {
+  // The paths point into the redacted output, whose keys are redacted already.
+  const paths = [...new Set(issues.map((issue) => issue.path))].slice(0, maxWithheldPaths);
+  const fields = paths.map((path) => (path === '' ? '(the whole output)' : path)).join(', ');
+  const text =
+    `The call to "${name}" succeeded and ran once; do not call it again for this result. ` +
+    `Redaction changed fields that the tool's output schema describes (${fields}), so the structured content is withheld ` +
+    'and this result is marked as an error only so that clients accept it. The redacted output follows.';
+  return {
+    content: [{ type: 'text', text }, ...blocks],
+    isError: true,
+    _meta: { [invocationMetaKey]: invocationId, [structuredContentWithheldMetaKey]: { reason: 'redaction', paths } },
+  };
 }
 
 function pendingResult(

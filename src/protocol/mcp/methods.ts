@@ -120,7 +120,12 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       const index = await listingIndex(agent);
       if (index === undefined) throw new Error('the tool listing is unavailable');
       const tool = index.tool(name);
-      return { name, hasOutputSchema: tool?.hasOutputSchema ?? false, mcpContent: tool?.view.outputFormat === 'mcp-content' };
+      return {
+        name,
+        hasOutputSchema: tool?.hasOutputSchema ?? false,
+        mcpContent: tool?.view.outputFormat === 'mcp-content',
+        validateOutput: tool?.validateOutput,
+      };
     },
   });
 
@@ -202,6 +207,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
         name,
         hasOutputSchema: tool?.hasOutputSchema ?? false,
         mcpContent: tool?.view.outputFormat === 'mcp-content',
+        validateOutput: tool?.validateOutput,
       };
       const render = (result: CallOutcome): Reply => {
         const answer = answerCall(result, calledTool, structured);

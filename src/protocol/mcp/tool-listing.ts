@@ -29,6 +29,8 @@ export interface ListingPage {
 export interface IndexedTool {
   view: McpToolView;
   hasOutputSchema: boolean;
+  /** The view's output check, when it has an `outputSchema` and carries one. */
+  validateOutput: McpToolView['validateOutput'];
   /** Its `x-mcp-header` declarations (empty for most tools). */
   paramHeaders: readonly ParamHeaderDeclaration[];
 }
@@ -56,6 +58,7 @@ export function createListingIndexer(pageSize: number, cursors: CursorCodec): Li
       indexed = {
         view,
         hasOutputSchema: view.outputSchema !== undefined,
+        validateOutput: view.outputSchema === undefined ? undefined : view.validateOutput,
         paramHeaders: scanParamHeaderDeclarations(view.inputSchema),
       };
       tools.set(view, indexed);

@@ -24,6 +24,16 @@ export interface McpToolView {
   /** `'mcp-content'`: the call's output is already `{ content, structuredContent? }` and is passed through. */
   outputFormat?: 'mcp-content';
   annotations?: Record<string, unknown>;
+  /**
+   * Checks a value against `outputSchema`: `undefined` when it conforms, else the issues
+   * (JSON Pointer paths into the value). When a view has it, a succeeded call's redacted
+   * output is checked before it is sent as `structuredContent`: redaction may have changed
+   * fields the schema describes (a number masked to `"***"`, a required member removed),
+   * and the official clients reject a result whose structured content does not conform.
+   * Such a result withholds the structured content (see docs/mcp.md). The gateway's views
+   * carry their tool's compiled check here, as a non-enumerable property.
+   */
+  validateOutput?: (value: unknown) => ReadonlyArray<{ path: string; message: string }> | undefined;
 }
 
 /**

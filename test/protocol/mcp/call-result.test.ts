@@ -20,10 +20,15 @@ const outputs: unknown[] = [
   { content: 'not blocks' },
 ];
 
+/** An output check that every value fails, as a redacted output can. */
+const failsSchema = () => [{ path: '/pin', message: 'must be integer' }];
+
 const tools: CalledTool[] = [
   { name: 'plain', hasOutputSchema: false },
   { name: 'typed', hasOutputSchema: true },
+  { name: 'typed-withheld', hasOutputSchema: true, validateOutput: failsSchema },
   { name: 'blocks', hasOutputSchema: true, mcpContent: true },
+  { name: 'blocks-withheld', hasOutputSchema: true, mcpContent: true, validateOutput: failsSchema },
   { name: 'blocks-untyped', hasOutputSchema: false, mcpContent: true },
 ];
 
@@ -75,5 +80,42 @@ describe('callResultJson', () => {
       _meta: {},
     });
     expect(serialised).toBe(1);
+  });
+});
+
+describe('answerCall and the output check', () => {
+  const succeeded: CallOutcome = { status: 'succeeded', invocationId: 'inv_1', output: { name: 'ada', pin: '***' } };
+
+  it('runs the check only when structuredContent would be sent', () => {
+    const seen: unknown[] = [];
+    const validateOutput = (value: unknown) => {
+      seen.push(value);
+      return undefined;
+    };
+    answerCall(succeeded, { name: 'plain', hasOutputSchema: false, validateOutput }, 'any');
+    answerCall(succeeded, { name: 'typed', hasOutputSchema: true, validateOutput }, 'none');
+    answerCall({ ...succeeded, output: 'text' }, { name: 'typed', hasOutputSchema: true, validateOutput }, 'object');
+    expect(seen).toEqual([]);
+    const answer = answerCall(succeeded, { name: 'typed', hasOutputSchema: true, validateOutput }, 'object');
+    expect(seen).toEqual([{ name: 'ada', pin: '***' }]);
+    expect(answer.kind === 'result' && answer.result.structuredContent).toEqual({ name: 'ada', pin: '***' });
+  });
+
+  it('withholds structured content the check refuses, saying the call succeeded', () => {
+    const answer = answerCall(succeeded, { name: 'x.account', hasOutputSchema: true, validateOutput: failsSchema }, 'any');
+    expect(answer).toEqual({
+      kind: 'result',
+      result: {
+        content: [
+          { type: 'text', text: expect.stringMatching(/^The call to "x\.account" succeeded and ran once; .*\(\/pin\)/) },
+          { type: 'text', text: '{"name":"ada","pin":"***"}' },
+        ],
+        isError: true,
+        _meta: {
+          'io.agent-tool-gateway/invocationId': 'inv_1',
+          'io.agent-tool-gateway/structuredContentWithheld': { reason: 'redaction', paths: ['/pin'] },
+        },
+      },
+    });
   });
 });
