@@ -19,7 +19,8 @@ export interface ParamHeaderDeclaration {
 }
 
 const headerToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const decimalNumber = /^-?\d+(?:\.\d+)?$/;
+/** A decimal integer, optionally written with a zero fraction (`42.0` stands for 42). */
+const integerText = /^(-?)(\d+)(?:\.0+)?$/;
 
 /**
  * The valid `x-mcp-header` declarations of an input schema, reachable from the root
@@ -60,35 +61,64 @@ function valueAt(root: unknown, path: readonly string[]): unknown {
   return node;
 }
 
+/**
+ * The header text of a body value, or `undefined` when the value has none. The transport
+ * lets `x-mcp-header` mark only strings, integers within JavaScript's safe range and
+ * booleans, and defines a header form only for them: any other value (an integer beyond
+ * 2^53 - 1, which JSON parsing has already rounded, a fraction, an object, an array) cannot
+ * be carried, so a header cannot be checked against it.
+ */
 function headerTextOf(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number' && Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value))) {
-    return String(value);
-  }
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
   return undefined;
+}
+
+/**
+ * True when a header text stands for exactly this integer: decimal, optionally with a zero
+ * fraction and leading zeros (`42.0`, `042`). Compared digit for digit, not through
+ * `Number()`, whose rounding would let `7.0000000000000001` stand for 7.
+ */
+function isSameInteger(text: string, value: number): boolean {
+  const match = integerText.exec(text);
+  if (match === null) return false;
+  const digits = (match[2] as string).replace(/^0+(?=\d)/, '');
+  return (digits === '0' ? '0' : `${match[1]}${digits}`) === String(value);
+}
+
+function describeUncarried(value: unknown): string {
+  if (typeof value === 'number') return 'a number that is not an integer from -(2^53 - 1) to 2^53 - 1';
+  return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
  * Checks the `Mcp-Param-*` headers of a call against its arguments. Returns a client-safe
  * reason when they disagree, when a header is missing although the body carries the value,
- * or when a header is malformed; `undefined` when everything matches.
+ * when a header is present although the body carries no value for it, when the body's value
+ * is one no header can carry, or when a header is malformed; `undefined` when everything
+ * matches.
  */
 export function checkParamHeaders(declarations: readonly ParamHeaderDeclaration[], args: unknown, headers: Headers): string | undefined {
   for (const declaration of declarations) {
     const bodyValue = valueAt(args, declaration.path);
-    const bodyText = headerTextOf(bodyValue);
-    if (bodyText === undefined) continue;
     const raw = headers.get(declaration.header);
-    if (raw === null) {
-      return `the ${declaration.displayHeader} header is missing but the arguments carry ${declaration.path.join('.')}`;
+    const where = `arguments.${declaration.path.join('.')}`;
+    if (bodyValue === undefined || bodyValue === null) {
+      // A conforming client omits the header then; one that arrives anyway names a value
+      // the call does not run with.
+      if (raw !== null) return `the ${declaration.displayHeader} header is present but ${where} is absent or null`;
+      continue;
     }
+    const bodyText = headerTextOf(bodyValue);
+    if (bodyText === undefined) {
+      return `${where} is ${describeUncarried(bodyValue)}, which cannot be carried in the ${declaration.displayHeader} header`;
+    }
+    if (raw === null) return `the ${declaration.displayHeader} header is missing but the arguments carry ${declaration.path.join('.')}`;
     const decoded = decodeMirroredHeaderValue(raw);
     if (decoded === undefined) return `the ${declaration.displayHeader} header is malformed`;
-    const matches = typeof bodyValue === 'number' && decimalNumber.test(decoded) ? Number(decoded) === bodyValue : decoded === bodyText;
-    if (!matches) {
-      return `the ${declaration.displayHeader} header does not match arguments.${declaration.path.join('.')}`;
-    }
+    const matches = typeof bodyValue === 'number' ? isSameInteger(decoded, bodyValue) : decoded === bodyText;
+    if (!matches) return `the ${declaration.displayHeader} header does not match ${where}`;
   }
   return undefined;
 }

@@ -1,0 +1,116 @@
+/**
+ * 2026-07-28 `Mcp-Param-*` headers against the real gateway on loopback: a value no header
+ * can carry (an integer beyond 2^53 - 1, which JSON parsing rounds; an object) is a header
+ * mismatch, whatever header comes with it, and so is a header without a body value. Raw
+ * JSON-RPC over fetch, since the bodies must hold numbers JavaScript cannot write.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeHandler } from '../../adapters/node.js';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { listen } from '../helpers.js';
+
+const ranFor: unknown[] = [];
+const shard = defineTool({
+  name: 'x.shard',
+  description: 'Runs on the tenant the header names',
+  inputSchema: {
+    type: 'object',
+    properties: {
+      tenant: { type: 'integer', 'x-mcp-header': 'Tenant' },
+      region: { type: 'string', 'x-mcp-header': 'Region' },
+    },
+  },
+  handler: (input: { tenant?: unknown }) => {
+    ranFor.push(input.tenant);
+    return { ranFor: input.tenant };
+  },
+});
+
+let gateway: Gateway;
+let url: string;
+let apiKey: string;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  gateway = createGateway({ tools: [shard], policy: [{ id: 'x', effect: 'allow', tools: ['x.*'] }] });
+  apiKey = (await gateway.admin.createAgent({ name: 'param-header-agent' })).apiKey;
+  const server = await listen(createNodeHandler(gateway));
+  url = `${server.url}/mcp`;
+  close = async () => {
+    await server.close();
+    await gateway.close();
+  };
+});
+
+afterAll(async () => {
+  await close();
+});
+
+const meta = '{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}';
+
+/** A 2026-07-28 tools/call of x.shard whose arguments are the raw JSON `args`. */
+async function call(args: string, params: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${apiKey}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'x.shard',
+      ...params,
+    },
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x.shard","arguments":${args},"_meta":${meta}}}`,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+describe('Mcp-Param headers through the gateway (2026-07-28)', () => {
+  it('refuses an integer beyond 2^53 - 1 with any header, or none: the header cannot carry it', async () => {
+    const before = ranFor.length;
+    const headerSets: Array<Record<string, string>> = [{ 'mcp-param-tenant': '7' }, { 'mcp-param-tenant': '9007199254740993' }, {}];
+    for (const params of headerSets) {
+      const { status, body } = await call('{"tenant":9007199254740993}', params);
+      expect(status).toBe(400);
+      expect(body.error.code).toBe(-32020);
+      expect(body.error.message).toContain('cannot be carried in the Mcp-Param-Tenant header');
+    }
+    expect(ranFor.length).toBe(before);
+  });
+
+  it('refuses a header whose argument is absent, null or not a header value', async () => {
+    const before = ranFor.length;
+    for (const args of ['{}', '{"tenant":null}', '{"tenant":{"id":7}}', '{"tenant":7.5}']) {
+      const { status, body } = await call(args, { 'mcp-param-tenant': '7' });
+      expect(status).toBe(400);
+      expect(body.error.code).toBe(-32020);
+    }
+    expect((await call('{"region":["eu"]}', {})).status).toBe(400);
+    expect(ranFor.length).toBe(before);
+  });
+
+  it('compares integers exactly, not after rounding', async () => {
+    const before = ranFor.length;
+    expect((await call('{"tenant":7}', { 'mcp-param-tenant': '7.0000000000000001' })).status).toBe(400);
+    expect((await call('{"tenant":9007199254740991}', { 'mcp-param-tenant': '9007199254740990.9999999' })).status).toBe(400);
+    expect(ranFor.length).toBe(before);
+  });
+
+  it('runs a call whose headers match, for integers up to 2^53 - 1', async () => {
+    const before = ranFor.length;
+    for (const [args, tenant] of [
+      ['{"tenant":7}', '7'],
+      ['{"tenant":7}', '07.00'],
+      ['{"tenant":-7}', '-7'],
+      ['{"tenant":9007199254740991}', '9007199254740991'],
+      ['{"tenant":-9007199254740991}', '=?base64?LTkwMDcxOTkyNTQ3NDA5OTE=?='],
+    ] as const) {
+      const { status, body } = await call(args, { 'mcp-param-tenant': tenant });
+      expect(status).toBe(200);
+      expect(body.result.isError).toBeFalsy();
+    }
+    expect((await call('{}', {})).status).toBe(200);
+    expect(ranFor.slice(before)).toEqual([7, 7, -7, 9007199254740991, -9007199254740991, undefined]);
+  });
+});
