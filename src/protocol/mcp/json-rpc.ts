@@ -23,7 +23,11 @@ export const JsonRpcErrorCode = {
   requestTimeout: -32001,
 } as const;
 
-/** A request id: MCP allows strings and integers, never null. */
+/**
+ * A request id: MCP allows strings and integers, never null. Integer ids are accepted from
+ * -(2^53 - 1) to 2^53 - 1: beyond that, JSON parsing has already rounded the id, and the
+ * answer would carry one the client never sent.
+ */
 export type JsonRpcId = string | number;
 
 /** A JSON object. */
@@ -42,7 +46,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 }
 
 function isRequestId(value: unknown): value is JsonRpcId {
-  return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+  return typeof value === 'string' || Number.isSafeInteger(value);
 }
 
 /** Classifies one parsed JSON value as a request, notification, response or invalid message. */
@@ -64,7 +68,11 @@ export function classifyMessage(value: unknown): JsonRpcMessage {
     return invalid(id, JsonRpcErrorCode.invalidRequest, 'Invalid request: "method" must be a non-empty string');
   }
   if (hasId && id === null) {
-    return invalid(null, JsonRpcErrorCode.invalidRequest, 'Invalid request: "id" must be a string or an integer');
+    return invalid(
+      null,
+      JsonRpcErrorCode.invalidRequest,
+      'Invalid request: "id" must be a string or an integer from -(2^53 - 1) to 2^53 - 1',
+    );
   }
   const params = value.params;
   if (params !== undefined && !isJsonObject(params)) {
