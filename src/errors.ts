@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'AUDIT_UNAVAILABLE'
   | 'AUTH_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
+  | 'GATEWAY_CLOSED'
   | 'INTERNAL';
 
 /** The one code → HTTP status map. */
@@ -59,6 +60,7 @@ export const errorStatus: Readonly<Record<ErrorCode, number>> = {
   AUDIT_UNAVAILABLE: 503,
   AUTH_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
+  GATEWAY_CLOSED: 503,
   UPSTREAM_TIMEOUT: 504,
 };
 

@@ -28,7 +28,7 @@ import { AgentAuthenticator } from './auth/agent-authenticator.js';
 import { InsufficientScopeError, type JwtAuthOptions, JwtVerifier, jwtAuthSchema, protectedResourcePath } from './auth/jwt.js';
 import { bearerToken, parseAgentKey } from './auth/agent-keys.js';
 import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
-import { GatewayError, OUTAGE_RETRY_AFTER_SECONDS, unauthenticated } from './errors.js';
+import { GatewayError, toGatewayError, OUTAGE_RETRY_AFTER_SECONDS, unauthenticated } from './errors.js';
 import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
@@ -488,10 +488,22 @@ export interface Gateway {
   readonly admin: GatewayAdmin;
   /** The mount point, as configured. */
   readonly basePath: string;
-  /** Resolves once the gateway has loaded what its store holds. `fetch` and `invoke` wait for it. */
+  /**
+   * Resolves once the gateway has loaded the tools and policies its store holds; `fetch` and
+   * `invoke` wait for it. If that load fails (the store is not reachable yet), it rejects, and
+   * the next call of `ready`, `fetch` or `invoke` (or the periodic refresh) tries again.
+   */
   ready(): Promise<void>;
-  /** Stops timers and closes the store and upstream pools. */
-  close(): Promise<void>;
+  /**
+   * Shuts the gateway down: new requests, `invoke()` calls and decisions are refused at once
+   * (503 `GATEWAY_CLOSED`), waits for an approval's outcome (`Prefer: wait`, MCP
+   * `tasks/result`) answer with the pending state, and the calls under way get up to
+   * `timeoutMs` (default 10,000) to finish and record their outcomes. Then it stops timers
+   * and closes the audit trail (flushing sinks), the upstream pools and the store. Calls
+   * still running after `timeoutMs` are reported to `onError`: their outcomes may go
+   * unrecorded (`incompleteInvocations` finds them). Calling it again returns the same promise.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
   /** @internal The Node bridge's entry: like `fetch`, without the Web Response round trip. */
   readonly [handleReply]?: (request: Request) => Promise<Reply>;
   /** @internal The request body limit in bytes (`maxBodyBytes`). */
@@ -750,9 +762,24 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     executeStep(deps),
   ]);
 
-  const refresh = () => Promise.all([reloadTools(), reloadPolicies()]).then(() => undefined);
-  const readyPromise = refresh();
-  readyPromise.catch(reportError);
+  // The gateway is ready once one load of the store's tools and policies has succeeded.
+  // Until then each request waits for a load, and a load that fails is retried by the next
+  // request or refresh, never kept: a store that was not up when the gateway started must
+  // not leave it failing for good.
+  let loaded = false;
+  let loading: Promise<void> | undefined;
+  const refresh = () =>
+    Promise.all([reloadTools(), reloadPolicies()]).then(() => {
+      loaded = true;
+    });
+  const ready = (): Promise<void> => {
+    if (loaded) return RESOLVED;
+    loading ??= refresh().finally(() => {
+      loading = undefined;
+    });
+    return loading;
+  };
+  ready().catch(reportError);
   const refreshIntervalMs = options.refreshIntervalMs ?? 5000;
   const refreshTimer =
     refreshIntervalMs > 0
@@ -767,6 +794,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     else if (kind === 'agents') agents.forget();
   });
   let closed = false;
+  let closing: Promise<void> | undefined;
+  // Requests, invoke() calls and decisions under way: close() lets them finish (and record
+  // their outcomes) before it closes the audit trail and the store.
+  let active = 0;
+  let idle: (() => void) | undefined;
+  const settle = () => {
+    if (--active === 0) idle?.();
+  };
 
   const call = async (request: CallRequest): Promise<CallOutcome> => {
     const context: CallContext = {
@@ -986,7 +1021,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     async decide(id, { decision, reason }, principal) {
       if (decision !== 'approve' && decision !== 'deny') throw new TypeError('decision must be "approve" or "deny"');
-      return approvals.decide(id, decision, principal, reason);
+      if (closed) throw gatewayClosed();
+      active++;
+      try {
+        return await approvals.decide(id, decision, principal, reason);
+      } finally {
+        settle();
+      }
     },
     expireApprovals: () => approvals.sweepExpired(),
     cancelInvocation: (invocationId, agentId) => approvals.cancel(invocationId, agentId),
@@ -1084,29 +1125,29 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return exportAudit({ store, ...exportOptions, ...(publicKey === undefined ? {} : { publicKey }) });
     },
     async listTools() {
-      await readyPromise;
+      await ready();
       return tools.all().map(toolAdminView);
     },
     async getTool(name) {
-      await readyPromise;
+      await ready();
       const tool = tools.get(name);
       if (tool === undefined) throw notFound('Tool');
       return toolAdminView(tool);
     },
     async createTool(definition, principal) {
-      await readyPromise;
+      await ready();
       const view = await toolAdministration.create(definition);
       await adminEvent('admin.tool.created', principal, { tool: view.name, version: view.version, definition: redactedDefinition(view) });
       return view;
     },
     async updateTool(name, patch, principal) {
-      await readyPromise;
+      await ready();
       const view = await toolAdministration.update(name, patch);
       await adminEvent('admin.tool.updated', principal, { tool: name, version: view.version, definition: redactedDefinition(view) });
       return view;
     },
     async deleteTool(name, principal) {
-      await readyPromise;
+      await ready();
       await toolAdministration.remove(name);
       await adminEvent('admin.tool.deleted', principal, { tool: name });
     },
@@ -1222,14 +1263,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   };
 
   const handle = async (request: Request): Promise<Reply> => {
-    if (closed) return errorResponse(new GatewayError({ code: 'INTERNAL', message: 'Gateway is closed' }));
+    if (closed) return errorResponse(gatewayClosed());
     let reply: Reply;
+    active++;
     try {
-      await readyPromise;
+      if (!loaded) await ready();
       reply = await route(request);
     } catch (error) {
       reportUnexpected(error);
       reply = errorResponse(error);
+    } finally {
+      settle();
     }
     return request.method === 'HEAD' ? withoutBody(reply) : reply;
   };
@@ -1240,34 +1284,82 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     [handleReply]: (request: Request) => handle(request),
     [bodyLimit]: maxBodyBytes,
     async invoke(invocation) {
-      await readyPromise;
-      const problem = invalidInvocation(invocation);
-      if (problem !== undefined) return { status: 'error', error: new GatewayError({ code: 'BAD_REQUEST', message: problem }) };
-      const request: CallRequest = {
-        door: 'invoke',
-        toolName: invocation.tool,
-        input: invocation.input ?? {},
-        abort: invocation.signal === undefined ? NEVER_ABORTED : abortOfSignal(invocation.signal),
-      };
-      if (invocation.agentKey !== undefined) request.credential = invocation.agentKey;
-      else if (invocation.agentId !== undefined) request.agentId = invocation.agentId;
-      if (invocation.idempotencyKey !== undefined) request.idempotencyKey = invocation.idempotencyKey;
-      return call(request);
+      if (closed) return { status: 'error', error: gatewayClosed() };
+      active++;
+      try {
+        return await invokeOnce(invocation);
+      } finally {
+        settle();
+      }
     },
     admin,
-    ready: () => readyPromise,
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(sweeper);
-      if (refreshTimer !== undefined) clearInterval(refreshTimer);
-      unwatch?.();
-      await audit.close();
-      for (const state of queueFullDrops.values()) tellQueueFull(state);
-      await upstream.close();
-      await store.close();
+    ready,
+    close(closeOptions) {
+      closing ??= closeGateway(closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+      return closing;
     },
   };
+
+  async function invokeOnce(invocation: InvokeArguments): Promise<CallOutcome> {
+    if (!loaded) {
+      try {
+        await ready();
+      } catch (error) {
+        // As fetch answers it: the store's outage (or the gateway's failure), nothing run.
+        reportUnexpected(error);
+        return { status: 'error', error: toGatewayError(error) };
+      }
+    }
+    const problem = invalidInvocation(invocation);
+    if (problem !== undefined) return { status: 'error', error: new GatewayError({ code: 'BAD_REQUEST', message: problem }) };
+    const request: CallRequest = {
+      door: 'invoke',
+      toolName: invocation.tool,
+      input: invocation.input ?? {},
+      abort: invocation.signal === undefined ? NEVER_ABORTED : abortOfSignal(invocation.signal),
+    };
+    if (invocation.agentKey !== undefined) request.credential = invocation.agentKey;
+    else if (invocation.agentId !== undefined) request.agentId = invocation.agentId;
+    if (invocation.idempotencyKey !== undefined) request.idempotencyKey = invocation.idempotencyKey;
+    return call(request);
+  }
+
+  async function closeGateway(timeoutMs: number): Promise<void> {
+    closed = true;
+    clearInterval(sweeper);
+    if (refreshTimer !== undefined) clearInterval(refreshTimer);
+    unwatch?.();
+    // Waits for an approval's outcome answer now with the pending state.
+    approvals.stopWaiting();
+    if (active > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await new Promise<boolean>((resolve) => {
+        idle = () => resolve(true);
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      clearTimeout(timer);
+      idle = undefined;
+      if (!drained) {
+        reportError(
+          new Error(
+            `close(): ${active} request(s) still under way after ${timeoutMs} ms; closing anyway, their outcomes may go unrecorded`,
+          ),
+        );
+      }
+    }
+    await audit.close();
+    for (const state of queueFullDrops.values()) tellQueueFull(state);
+    await upstream.close();
+    await store.close();
+  }
+}
+
+/** How long `close()` waits for requests under way, by default (ms). */
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+/** The answer to a request that reaches a gateway that is closing or closed. */
+function gatewayClosed(): GatewayError {
+  return new GatewayError({ code: 'GATEWAY_CLOSED', message: 'The gateway is shutting down' });
 }
 
 /**
@@ -1317,6 +1409,8 @@ function requestUrl(request: Request): URL {
  * often as its callers retry), a sink whose queue keeps overflowing.
  */
 const OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Record statuses that are a call's outcome: an incomplete call holding one is not unknown. */
 const KNOWN_OUTCOMES: ReadonlySet<InvocationStatus> = new Set([

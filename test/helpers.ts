@@ -87,7 +87,7 @@ export async function silentUpstream(): Promise<Awaited<ReturnType<typeof listen
  * holds; every other method, and that one otherwise, is the memory store's.
  */
 export function breakableStore(
-  method: 'appendAudit' | 'createApproval' | 'getInvocation' = 'appendAudit',
+  method: 'appendAudit' | 'createApproval' | 'getInvocation' | 'listTools' | 'putInvocation' = 'appendAudit',
   message = 'disk full',
 ): { store: Store; setBroken(value: boolean): void } {
   const inner = memoryStore();

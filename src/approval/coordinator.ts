@@ -73,6 +73,8 @@ export class ApprovalCoordinator {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Approval requests under way in this process, by the asking call's invocation id. */
   private readonly asking = new Map<string, Promise<CallOutcome>>();
+  /** Set when the gateway closes: waits for an outcome end at once. */
+  private stopped = false;
 
   constructor(private readonly options: ApprovalCoordinatorOptions) {}
 
@@ -667,9 +669,15 @@ export class ApprovalCoordinator {
         }
       }
       const left = deadline - this.deps.now();
-      if (left <= 0 || abort.aborted) return undefined;
+      if (left <= 0 || abort.aborted || this.stopped) return undefined;
       await this.sleep(invocationId, Math.min(left, 500), abort);
     }
+  }
+
+  /** Ends every wait for an outcome now, and those asked later at once: the gateway is closing. */
+  stopWaiting(): void {
+    this.stopped = true;
+    for (const set of [...this.waiters.values()]) for (const done of [...set]) done();
   }
 
   private sleep(invocationId: string, ms: number, abort: CallAbort): Promise<void> {

@@ -114,6 +114,32 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
       await gateway.close();
     }
   });
+
+  it('serves once Postgres is reachable when the gateway started without it', async () => {
+    await link.cut();
+    const pool = new pg.Pool({
+      host: '127.0.0.1',
+      port: link.port,
+      user: decodeURIComponent(target.username) || 'postgres',
+      database: target.pathname.slice(1) || 'postgres',
+      max: 4,
+    });
+    pool.on('error', () => undefined);
+    const gateway = testGateway({ store: sqlStore({ client: pool, schema, closeClient: true }), onError: () => undefined });
+    try {
+      await expect(gateway.ready()).rejects.toThrow();
+      const away = await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.admin }));
+      expect(away.status).toBe(503);
+      expect(((await away.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE');
+
+      await link.start();
+      expect((await gateway.fetch(jsonRequest('/admin/agents', { key: adminTokens.admin }))).status).toBe(200);
+      const { apiKey } = await gateway.admin.createAgent({ name: 'late-bot' });
+      expect((await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'hi' } } }))).status).toBe(200);
+    } finally {
+      await gateway.close();
+    }
+  });
 });
 
 describe('isConnectionFailure', () => {

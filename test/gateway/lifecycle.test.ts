@@ -1,0 +1,130 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AuditEntry, type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { breakableStore, deferred, jsonRequest } from '../helpers.js';
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const echo = defineTool({
+  name: 'echo',
+  description: 'echoes',
+  inputSchema: { type: 'object', properties: { n: { type: 'number' } } } as const,
+  handler: ({ n }) => ({ n }),
+});
+
+/** A tool that runs until `release` is called, and says when it has started. */
+function heldTool() {
+  const started = deferred();
+  const released = deferred();
+  const tool = defineTool({
+    name: 'held',
+    description: 'waits',
+    inputSchema: { type: 'object' } as const,
+    handler: async () => {
+      started.resolve();
+      await released.promise;
+      return { done: true };
+    },
+  });
+  return { tool, started: started.promise, release: released.resolve };
+}
+
+/** An audit sink that keeps what it is given. */
+function keptEvents() {
+  const entries: AuditEntry[] = [];
+  return { sink: { write: (batch: AuditEntry[]) => void entries.push(...batch) }, types: () => entries.map((entry) => entry.event.type) };
+}
+
+describe('a gateway whose store is not reachable when it starts', () => {
+  it('serves once the store is back, without a restart', async () => {
+    const { store, setBroken } = breakableStore('listTools', 'connect ECONNREFUSED 127.0.0.1:5432');
+    setBroken(true);
+    const errors: unknown[] = [];
+    gateway = createGateway({ store, tools: [echo], policy: [{ id: 'all', effect: 'allow' }], onError: (error) => errors.push(error) });
+    await expect(gateway.ready()).rejects.toThrow(/ECONNREFUSED/);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+
+    const refused = await gateway.fetch(jsonRequest('/tools', { key: apiKey }));
+    expect(refused.status).toBe(500);
+    expect(JSON.stringify(await refused.json())).not.toContain('ECONNREFUSED');
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { n: 1 } })).status).toBe('error');
+    expect(errors.length).toBeGreaterThan(0);
+
+    setBroken(false);
+    const listed = await gateway.fetch(jsonRequest('/tools', { key: apiKey }));
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as { items: Array<{ name: string }> }).items.map((tool) => tool.name)).toEqual(['echo']);
+    await expect(gateway.ready()).resolves.toBeUndefined();
+    expect(await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { n: 2 } })).toMatchObject({
+      status: 'succeeded',
+      output: { n: 2 },
+    });
+  });
+});
+
+describe('close()', () => {
+  it('lets calls under way finish and record their outcomes before it closes the store', async () => {
+    const { tool, started, release } = heldTool();
+    const audit = keptEvents();
+    gateway = createGateway({ store: memoryStore(), tools: [tool], policy: [{ id: 'all', effect: 'allow' }], auditSinks: [audit.sink] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const direct = gateway.invoke({ agentKey: apiKey, tool: 'held', input: {} });
+    const overHttp = gateway.fetch(jsonRequest('/tools/held/invoke', { key: apiKey, body: { input: {} } }));
+    await started;
+
+    const closing = gateway.close();
+    // Refused while the calls under way finish: nothing new starts.
+    const late = await gateway.fetch(jsonRequest('/tools/held/invoke', { key: apiKey, body: { input: {} } }));
+    expect(late.status).toBe(503);
+    expect(((await late.json()) as { error: { code: string } }).error.code).toBe('GATEWAY_CLOSED');
+    expect(await gateway.invoke({ agentKey: apiKey, tool: 'held', input: {} })).toMatchObject({
+      status: 'error',
+      error: { code: 'GATEWAY_CLOSED' },
+    });
+    expect(gateway.close()).toBe(closing);
+
+    release();
+    expect(await direct).toMatchObject({ status: 'succeeded', output: { done: true } });
+    expect((await overHttp).status).toBe(200);
+    await closing;
+    expect(audit.types().filter((type) => type === 'invocation.completed')).toHaveLength(2);
+    gateway = undefined;
+  });
+
+  it('gives up on calls still running after timeoutMs, and says so to onError', async () => {
+    const { tool, started, release } = heldTool();
+    const errors: unknown[] = [];
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [tool],
+      policy: [{ id: 'all', effect: 'allow' }],
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const running = gateway.invoke({ agentKey: apiKey, tool: 'held', input: {} });
+    await started;
+    await gateway.close({ timeoutMs: 20 });
+    expect(errors.map(String)).toContainEqual(expect.stringMatching(/1 request\(s\) still under way after 20 ms/));
+    release();
+    expect((await running).status).toBe('succeeded');
+    gateway = undefined;
+  });
+
+  it('ends a Prefer: wait for an approval at once, answering the pending state', async () => {
+    gateway = createGateway({ store: memoryStore(), tools: [echo], policy: [{ id: 'hold', effect: 'require_approval' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const waiting = gateway.fetch(
+      jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { n: 1 } }, headers: { prefer: 'wait=600' } }),
+    );
+    // The approval exists once the call waits for its decision.
+    while ((await gateway.admin.listApprovals({ limit: 1 })).items.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await gateway.close();
+    const response = await waiting;
+    expect(response.status).toBe(202);
+    expect(((await response.json()) as { status: string }).status).toBe('pending_approval');
+    gateway = undefined;
+  });
+});
