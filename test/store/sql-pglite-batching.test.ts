@@ -61,4 +61,51 @@ describe('sqlStore on PGlite under concurrent calls', () => {
       await store.close();
     }
   });
+
+  it('writes the records accepted before close() before it closes', async () => {
+    const schema = randomSchema('atg_close');
+    const store = sqlStore({ client: database, schema });
+    await store.migrate();
+    const at = new Date(0).toISOString();
+    const record = (id: string) => ({
+      id,
+      agentId: 'agent-1',
+      tool: 'crm.lookup',
+      toolVersion: 'v1',
+      inputDigest: 'd'.repeat(64),
+      input: {},
+      decision: 'allow' as const,
+      ruleIds: [],
+      approvalId: null,
+      status: 'succeeded' as const,
+      door: 'rest' as const,
+      upstreamStatus: null,
+      latencyMs: 1,
+      output: { ok: true },
+      error: null,
+      idempotencyKey: null,
+      createdAt: at,
+      updatedAt: at,
+    });
+    // The first goes out at once; the rest wait for it, as under load.
+    const writes = ['w1', 'w2', 'w3'].map((id) => store.putInvocation(record(id)));
+    const closing = store.close();
+    expect(store.close()).toBe(closing);
+    await closing;
+    expect((await Promise.allSettled(writes)).map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    await expect(store.getInvocation('w1')).rejects.toThrow(/closed/);
+
+    const reopened = sqlStore({ client: database, schema });
+    try {
+      expect((await reopened.listInvocations({ limit: 10 })).items.map((item) => item.id).sort()).toEqual(['w1', 'w2', 'w3']);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('refuses schema names Postgres keeps for itself', () => {
+    for (const schema of ['pg_atg', 'pg_catalog', 'pg_toast', 'information_schema']) {
+      expect(() => sqlStore({ client: database, schema })).toThrow(/reserved by Postgres/);
+    }
+  });
 });

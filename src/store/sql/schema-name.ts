@@ -27,6 +27,11 @@ export function schemaNames(schema: string = DEFAULT_SQL_SCHEMA): SchemaNames {
       'sqlStore: `schema` must be 1 to 48 characters of lower-case letters, digits and underscores, not starting with a digit',
     );
   }
+  // Postgres keeps `pg_*` for itself (it refuses to create such a schema) and owns
+  // information_schema: the store would fail on every use.
+  if (schema.startsWith('pg_') || schema === 'information_schema') {
+    throw new TypeError(`sqlStore: \`schema\` "${schema}" is reserved by Postgres; choose another name`);
+  }
   const digest = createHash('sha256').update(`agent-tool-gateway:migrations:${schema}`).digest();
   return {
     schema,

@@ -155,6 +155,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
   let readiness: Promise<void> | undefined;
   let closed = false;
+  let closing: Promise<void> | undefined;
   /** Identifies this store's audit appends in the head row's reservation. */
   const writerId = randomUUID();
   /** True while this store's most recent audit append lost the race for the head. */
@@ -612,11 +613,16 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       await notifier.announce(kind);
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      await notifier.close();
-      if (options.closeClient === true) await driver.close();
+    close() {
+      closing ??= (async () => {
+        // Invocation writes accepted before close() still go out (they wait a microtask, or
+        // for the statement in flight) before the store refuses work.
+        await invocationWrites.settled();
+        closed = true;
+        await notifier.close();
+        if (options.closeClient === true) await driver.close();
+      })();
+      return closing;
     },
   };
 }

@@ -29,6 +29,7 @@ interface Waiting<T> {
 export class WriteCombiner<T> {
   private queue: Waiting<T>[] = [];
   private draining = false;
+  private idle: Array<() => void> = [];
 
   constructor(private readonly writes: CombinedWrites<T>) {}
 
@@ -43,6 +44,12 @@ export class WriteCombiner<T> {
     });
   }
 
+  /** Resolves once every write made so far has been sent and has settled (and the queue is empty). */
+  settled(): Promise<void> {
+    if (!this.draining) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.length <= this.writes.maxBatch ? this.queue : this.queue.slice(0, this.writes.maxBatch);
@@ -55,6 +62,7 @@ export class WriteCombiner<T> {
       }
     }
     this.draining = false;
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 
   private async writeBatch(batch: Waiting<T>[]): Promise<void> {
