@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { GatewayError } from '../errors.js';
+import { GatewayError, OUTAGE_RETRY_AFTER_SECONDS } from '../errors.js';
 import type { AuditEntry, AuditEvent, Store } from '../store/types.js';
 import { canonicalSnapshot } from '../util/canonical-json.js';
 import { isoTimestamp } from '../util/timestamps.js';
@@ -166,7 +166,7 @@ function orderedEvent(input: AuditEventInput, id: string, at: string): AuditEven
 }
 
 function unavailable(message: string, cause?: unknown): GatewayError {
-  return new GatewayError({ code: 'AUDIT_UNAVAILABLE', message, cause });
+  return new GatewayError({ code: 'AUDIT_UNAVAILABLE', message, cause, headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) } });
 }
 
 function delay(milliseconds: number): Promise<void> {

@@ -7,6 +7,18 @@ import { AbortSource, type CallAbort, callAbortKey } from '../util/call-abort.js
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, Step } from './types.js';
 
+/** The errors {@link runTool} made of what a tool's own code threw. */
+const toolCodeFailures = new WeakSet<GatewayError>();
+
+/**
+ * True for the `UPSTREAM_ERROR` a call gets when its tool's own code threw something other
+ * than a {@link GatewayError} (a bug, say, not a refusal the tool made or an upstream's
+ * answer): its `cause` is what was thrown, which the caller never sees but `onError` should.
+ */
+export function isToolCodeFailure(error: unknown): error is GatewayError {
+  return error instanceof GatewayError && toolCodeFailures.has(error);
+}
+
 /**
  * Runs a tool under its deadline and the caller's abort, and checks the output
  * against the tool's output schema. Shared by the pipeline and by approved-call execution.
@@ -54,7 +66,9 @@ export async function runTool(
   } catch (error) {
     if (source.aborted) throw abortError();
     if (isGatewayError(error)) throw error;
-    throw new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
+    const failure = new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
+    toolCodeFailures.add(failure);
+    throw failure;
   } finally {
     clearTimeout(timer);
     stopListening();
@@ -146,6 +160,7 @@ export function executeStep(deps: PipelineDependencies): Step {
       tool: tool.name,
       data: startedEventData(context, tool.version),
     });
+    context.started = true;
     let execution: ToolExecution;
     try {
       execution = await runTool(tool, context.input, { abort: context.abort, invocationId: context.invocationId, agent });

@@ -47,7 +47,9 @@ export function isIdempotencyKey(value: unknown): value is string {
  * repeat gets the first call's outcome, never a second execution. Reusing a key for other
  * input is refused. A repeat that arrives while the first is still running waits for it
  * when it runs in this process, and is told to retry otherwise. A call refused by the
- * gateway's rate limits ran nothing, so it releases the key and the retry with that key runs.
+ * gateway's rate limits ran nothing, so it releases the key and the retry with that key runs;
+ * so does one that failed before its start was recorded because the audit trail or the store
+ * was out of reach, the caller went away or the gateway failed.
  * A call answered with an identical earlier call's approval moves its key onto that call.
  */
 export function idempotencyStep(deps: PipelineDependencies): Step {
@@ -90,9 +92,30 @@ async function keyed(deps: PipelineDependencies, context: CallContext, next: () 
   const outcome = firstRecord === undefined ? undefined : await outcomeOfRecord(deps, firstRecord);
   context.replayed = true;
   if (outcome === undefined) {
+    if (firstRecord === undefined && outlivedItsCall(deps, context, record)) {
+      throw new GatewayError({
+        code: 'INTERNAL',
+        message:
+          'The outcome of the call made with this idempotency key was not recorded: check what the tool did before retrying with a new key',
+      });
+    }
     throw retryLater('A call with this idempotency key is still in progress; retry later');
   }
   return outcome;
+}
+
+/** How long past its tool's deadline a call may still be writing its record (ms). */
+const RECORD_WRITE_GRACE_MS = 60_000;
+
+/**
+ * True when the call that reserved a key has had every chance to write its record and has
+ * none: its record write failed (the store was out of reach), or its process stopped. It will
+ * never be in progress again, so repeats are told so instead of to retry for good.
+ */
+function outlivedItsCall(deps: PipelineDependencies, context: CallContext, reservation: IdempotencyRecord): boolean {
+  const reservedAt = Date.parse(reservation.createdAt);
+  const deadline = (context.tool?.timeoutMs ?? 0) + RECORD_WRITE_GRACE_MS;
+  return Number.isFinite(reservedAt) && deps.now() - reservedAt > deadline;
 }
 
 /**
@@ -111,7 +134,8 @@ export function releaseReservation(
 
 /**
  * Runs the call that reserved the key. A call refused by the gateway's rate limits ran
- * nothing and releases the key. One answered with an identical earlier call's approval or
+ * nothing and releases the key, as does one that failed before it started for a reason of
+ * the moment (see {@link ranNothingForAMoment}). One answered with an identical earlier call's approval or
  * outcome has no record of its own: its key is moved onto that call, whose record every
  * repeat with the key then replays (the pending state, later the outcome).
  */
@@ -124,11 +148,34 @@ async function first(deps: PipelineDependencies, context: CallContext, next: () 
     return outcome;
   } catch (error) {
     // A release that failed leaves the key with this answer (its repeats replay it).
-    if (context.refusedByRateLimit === true || context.replayed === true) await moveKey(deps, context, undefined);
+    if (context.refusedByRateLimit === true || context.replayed === true || ranNothingForAMoment(context, error)) {
+      await moveKey(deps, context, undefined);
+    }
     throw error;
   } finally {
     deps.inFlight.delete(context.invocationId);
   }
+}
+
+/**
+ * Errors that say nothing about the call itself: the gateway could not go on for now (its
+ * audit trail or store out of reach, the caller gone, the gateway shutting down or failing).
+ */
+const MOMENTARY_FAILURES: ReadonlySet<string> = new Set([
+  'AUDIT_UNAVAILABLE',
+  'STORE_UNAVAILABLE',
+  'CANCELLED',
+  'GATEWAY_CLOSED',
+  'INTERNAL',
+]);
+
+/**
+ * True when a call failed before its start was recorded, for a reason of the moment rather
+ * than a decision about it (a denial, invalid input, an approval's refusal): nothing ran, and
+ * the retry with its key should run, not replay this answer.
+ */
+function ranNothingForAMoment(context: CallContext, error: unknown): boolean {
+  return context.started !== true && error instanceof GatewayError && MOMENTARY_FAILURES.has(error.code);
 }
 
 /** Moves the key this call reserved onto the call that answered it; without one, releases it. */

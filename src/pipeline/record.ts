@@ -17,6 +17,7 @@ export function statusForError(error: GatewayError): InvocationStatus {
     case 'INVALID_INPUT':
     case 'BAD_REQUEST':
     case 'TOOL_NOT_FOUND':
+    case 'IDEMPOTENCY_CONFLICT':
       return 'invalid';
     case 'UPSTREAM_TIMEOUT':
       return 'timeout';
@@ -79,9 +80,10 @@ export function recordStep(deps: PipelineDependencies): Step {
 
     try {
       await writeRecord(deps, context, outcome);
-    } catch {
+    } catch (error) {
       // The call has happened (or was refused) and its answer stands. A missing outcome
-      // event leaves the call listed as incomplete, which is the truth.
+      // event leaves the call listed as incomplete, which is the truth; onError is told.
+      deps.reportError(error);
     }
     return outcome.status === 'error' ? { ...outcome, invocationId: context.invocationId } : outcome;
   };

@@ -56,6 +56,8 @@ export interface CallContext {
   recorded?: boolean;
   /** True when the gateway's rate limits refused this call: nothing ran, nothing was asked. */
   refusedByRateLimit?: boolean;
+  /** True once the execute step has recorded `invocation.started`: from then on the tool may act. */
+  started?: boolean;
 }
 
 /** The result of a governed call, whatever door it came through. */

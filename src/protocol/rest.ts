@@ -6,6 +6,7 @@ import { errorResponse, jsonResponse, preferWaitMs, readJsonBody } from './http.
 import type { JsonReply, Reply } from './reply.js';
 import type { GatewayRuntime } from './runtime.js';
 import { requestAbort } from './node-request.js';
+import { NEVER_ABORTED } from '../util/call-abort.js';
 
 const INVOKE_KEYS = new Set(['input', 'idempotencyKey']);
 
@@ -56,7 +57,9 @@ export async function invokeRoute(runtime: GatewayRuntime, request: Request, too
     agent,
     toolName,
     input,
-    abort,
+    // A client that sent a key learns the outcome by retrying with it, so a dropped connection
+    // does not cancel the call: it runs to its end (under the tool's deadline) and is recorded.
+    abort: idempotencyKey === undefined ? abort : NEVER_ABORTED,
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
   const waitMs = preferWaitMs(request, runtime.maxWaitSeconds);
