@@ -33,7 +33,7 @@ import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
-import { executeStep } from './pipeline/execute.js';
+import { executeStep, isToolCodeFailure } from './pipeline/execute.js';
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { heldInputSealing } from './approval/held-input.js';
@@ -550,6 +550,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
   /** Tells onError of a failure a call met, if it is the gateway's (see isUnexpected). */
   const reportUnexpected = (error: unknown, reported: unknown = error) => {
+    // A tool whose code threw: what it threw, which the caller was not shown.
+    if (isToolCodeFailure(error)) {
+      reportError(error.cause);
+      return;
+    }
     if (!isUnexpected(error)) return;
     if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') {
       const at = now();

@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, GatewayError, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { jsonRequest } from '../helpers.js';
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const buggy = defineTool({
+  name: 'buggy',
+  description: 'reads what is not there',
+  inputSchema: { type: 'object', properties: { amount: { type: 'number' } } } as const,
+  handler: (input) => ({ total: (input as unknown as { missing: { field: number } }).missing.field }),
+});
+
+const refusing = defineTool({
+  name: 'refusing',
+  description: 'refuses in its own words',
+  inputSchema: { type: 'object' } as const,
+  handler: () => {
+    throw new GatewayError({ code: 'UPSTREAM_ERROR', message: 'CRM said no' });
+  },
+});
+
+describe('a tool whose own code throws', () => {
+  it('answers 502 without what was thrown, and tells onError what was, on the direct and the approved path', async () => {
+    const errors: unknown[] = [];
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [buggy, refusing],
+      policy: [
+        { id: 'small', effect: 'allow', when: [{ path: '$.amount', op: 'lte', value: 10 }] },
+        { id: 'big', effect: 'require_approval', tools: ['buggy'], when: [{ path: '$.amount', op: 'gt', value: 10 }] },
+        { id: 'refusals', effect: 'allow', tools: ['refusing'] },
+      ],
+      admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+
+    const direct = await gateway.fetch(jsonRequest('/tools/buggy/invoke', { key: apiKey, body: { input: { amount: 1 } } }));
+    expect(direct.status).toBe(502);
+    const text = await direct.text();
+    expect(text).not.toContain('field');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TypeError);
+
+    const held = await gateway.fetch(jsonRequest('/tools/buggy/invoke', { key: apiKey, body: { input: { amount: 50 } } }));
+    expect(held.status).toBe(202);
+    const { approval } = (await held.json()) as { approval: { id: string } };
+    await gateway.admin.decide(approval.id, { decision: 'approve' }, { id: 'alice', roles: ['admin'] });
+    expect(errors).toHaveLength(2);
+    expect(errors[1]).toBeInstanceOf(TypeError);
+
+    // A refusal the tool makes in its own words is its answer, not a failure of its code.
+    const refused = await gateway.fetch(jsonRequest('/tools/refusing/invoke', { key: apiKey, body: { input: {} } }));
+    expect(refused.status).toBe(502);
+    expect(errors).toHaveLength(2);
+  });
+});
