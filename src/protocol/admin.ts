@@ -6,19 +6,28 @@ import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
 import { pageOfArray } from '../store/shared.js';
-import { decodePathSegment, jsonResponse, methodNotAllowed, readBodyText, readJsonBody } from './http.js';
+import {
+  decodePathSegment,
+  isJsonContentType,
+  jsonResponse,
+  methodNotAllowed,
+  parseJsonBody,
+  readBodyText,
+  readJsonBody,
+  unsupportedMediaType,
+} from './http.js';
 import { JsonReply, type Reply } from './reply.js';
 
 const decisionSchema = z.object({ reason: z.string().max(1000).optional() }).strict();
 
-/** A decision body is optional: an empty body means no reason. */
+/** A decision body is optional: an empty body means no reason, whatever Content-Type says. */
 async function readOptionalJsonBody(request: Request, maxBytes: number): Promise<unknown> {
-  if (request.headers.get('content-type') === null) {
-    const text = await readBodyText(request, maxBytes);
-    if (text.trim() === '') return {};
-    throw new GatewayError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
-  }
-  return readJsonBody(request, maxBytes);
+  const type = request.headers.get('content-type');
+  if (type !== null && !isJsonContentType(type)) throw unsupportedMediaType();
+  const text = await readBodyText(request, maxBytes);
+  if (text.trim() === '') return {};
+  if (type === null) throw unsupportedMediaType();
+  return parseJsonBody(text);
 }
 
 /** The outcome of a decided call, as admin responses show it. */
@@ -101,8 +110,13 @@ function timeParam(url: URL, name: string): string | undefined {
   if (value === undefined) return undefined;
   const time = Date.parse(value);
   if (Number.isNaN(time)) throw badQuery(`${name} must be an ISO-8601 time`);
-  return new Date(time).toISOString();
+  // Records' times are compared as text, which holds for four-digit years: a time outside
+  // them (`+275760-09-13…` sorts before `2026-…`) is taken as the nearest one that is in.
+  return new Date(Math.min(Math.max(time, FIRST_ISO_TIME), LAST_ISO_TIME)).toISOString();
 }
+
+const FIRST_ISO_TIME = Date.parse('0000-01-01T00:00:00.000Z');
+const LAST_ISO_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 function seqParam(url: URL, name: string): number | undefined {
   const value = optionalParam(url, name);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { NodeRequest } from './node-request.js';
 import { charsetOf, isJsonMediaType, isUtf8Charset, mediaTypeOf } from '../util/media-type.js';
@@ -95,8 +96,13 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   return utf8Text(await readLimitedBytes(request.body, maxBytes, () => payloadTooLarge(maxBytes)));
 }
 
-/** The UTF-8 text of a body without a leading byte order mark. */
+/**
+ * The UTF-8 text of a body without a leading byte order mark. Bytes that are not UTF-8 are a
+ * 400 `BAD_REQUEST`: decoded, they would become U+FFFD and the call would run on input other
+ * than what was sent.
+ */
 function utf8Text(bytes: Buffer): string {
+  if (!isUtf8(bytes)) throw new GatewayError({ code: 'BAD_REQUEST', message: 'Request body is not valid UTF-8' });
   const text = bytes.toString('utf8');
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
@@ -114,7 +120,11 @@ export function payloadTooLarge(maxBytes: number): GatewayError {
 /** Reads a JSON body: 415 unless the Content-Type is JSON, 413 when too large, 400 when malformed. */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   if (!isJsonContentType(request.headers.get('content-type'))) throw unsupportedMediaType();
-  const text = await readBodyText(request, maxBytes);
+  return parseJsonBody(await readBodyText(request, maxBytes));
+}
+
+/** A body's JSON; 400 when malformed. */
+export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

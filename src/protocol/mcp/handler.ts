@@ -110,7 +110,8 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
       // Read against the limit as it streams in (413), as every other route reads its body.
       body = JSON.parse(await readBodyText(request, maxBodyBytes));
     } catch (error) {
-      if (error instanceof GatewayError) return gatewayErrorResponse(error);
+      // A body over the limit keeps its 413; one that is not UTF-8 is no JSON text either.
+      if (error instanceof GatewayError && error.code !== 'BAD_REQUEST') return gatewayErrorResponse(error);
       return replyResponse(errorReply(400, null, JsonRpcErrorCode.parseError, 'Parse error: the body is not valid JSON'));
     }
 

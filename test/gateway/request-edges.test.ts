@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, createGateway } from '../../src/index.js';
+import { sqlStore } from '../../src/store/sql/index.js';
+import { randomSchema } from '../e2e/fixtures/sql-engines.js';
+import { adminTokens, testGateway } from '../fixtures.js';
+import { jsonRequest, mcpHeaders } from '../helpers.js';
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const database = new PGlite();
+afterAll(() => database.close());
+
+/** `{"input":{"text":"x<bytes>"}}` with raw bytes in the string. */
+function bodyWithBytes(bytes: number[]): Buffer<ArrayBuffer> {
+  return Buffer.concat([Buffer.from('{"input":{"text":"x'), Buffer.from(bytes), Buffer.from('"}}')]);
+}
+
+describe('bodies that are not UTF-8', () => {
+  it('are refused with 400 at REST and with a parse error at MCP, not run on altered input', async () => {
+    gateway = testGateway();
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const rest = await gateway.fetch(
+      new Request('http://gateway.test/tools/echo/invoke', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: bodyWithBytes([0xff, 0xfe]),
+      }),
+    );
+    expect(rest.status).toBe(400);
+    expect(((await rest.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'BAD_REQUEST',
+      message: 'Request body is not valid UTF-8',
+    });
+
+    const call = Buffer.concat([
+      Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x'),
+      Buffer.from([0xc3]),
+      Buffer.from('"}}}'),
+    ]);
+    const mcp = await gateway.fetch(new Request('http://gateway.test/mcp', { method: 'POST', headers: mcpHeaders(apiKey), body: call }));
+    expect(mcp.status).toBe(400);
+    expect(((await mcp.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    expect((await gateway.admin.listInvocations({ limit: 10 })).items).toEqual([]);
+
+    // Valid UTF-8 beyond ASCII is taken as sent.
+    const fine = await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'Grüße 👋' } } }));
+    expect(fine.status).toBe(200);
+  });
+});
+
+describe('admin routes', () => {
+  it('take an approval decision with a JSON Content-Type and no body', async () => {
+    gateway = testGateway();
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const held = await gateway.fetch(
+      jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input: { orderId: 'O-1', amount: 500 } } }),
+    );
+    const { approval } = (await held.json()) as { approval: { id: string } };
+    const decided = await gateway.fetch(
+      new Request(`http://gateway.test/admin/approvals/${approval.id}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminTokens.approver}`, 'content-type': 'application/json' },
+      }),
+    );
+    expect(decided.status).toBe(200);
+  });
+
+  it('read times past year 9999 (or before year 0) as the nearest time records can have', async () => {
+    gateway = testGateway();
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'hi' } } }));
+    const list = async (query: string) => {
+      const response = await gateway?.fetch(jsonRequest(`/admin/invocations?${query}`, { key: adminTokens.admin }));
+      expect(response?.status).toBe(200);
+      return ((await response?.json()) as { items: unknown[] }).items.length;
+    };
+    expect(await list('from=2000-01-01T00:00:00Z')).toBe(1);
+    expect(await list(`from=${encodeURIComponent('+275760-09-13T00:00:00.000Z')}`)).toBe(0);
+    expect(await list(`to=${encodeURIComponent('-000001-01-01T00:00:00.000Z')}`)).toBe(0);
+    expect(await list(`to=${encodeURIComponent('+010000-01-01T00:00:00.000Z')}`)).toBe(1);
+  });
+});
+
+describe('a call of an unknown tool with a very long name', () => {
+  it('is recorded on the SQL store as on the memory store, with the name cut', async () => {
+    const store = sqlStore({ client: database, schema: randomSchema('atg_longname') });
+    gateway = createGateway({ store, policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const name = randomBytes(3000).toString('base64url');
+    const response = await gateway.fetch(jsonRequest(`/tools/${name}/invoke`, { key: apiKey, body: { input: {} } }));
+    expect(response.status).toBe(404);
+    const { invocationId } = (await response.json()) as { invocationId: string };
+    const record = await gateway.admin.getInvocation(invocationId);
+    expect(record.status).toBe('invalid');
+    expect(record.tool).toBe(`${name.slice(0, 256)}…`);
+    const events = (await gateway.admin.listAudit({ limit: 10 })).items.filter((entry) => entry.event.invocationId === invocationId);
+    expect(events.map((entry) => [entry.event.type, entry.event.tool])).toEqual([['invocation.invalid', `${name.slice(0, 256)}…`]]);
+  });
+});
