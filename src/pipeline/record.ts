@@ -30,6 +30,21 @@ export function statusForError(error: GatewayError): InvocationStatus {
   }
 }
 
+/** The longest tool name a record or an event keeps of a call (no tool has a longer one). */
+const MAX_RECORDED_TOOL_NAME = 256;
+
+/**
+ * The tool name a call's record and events keep: as asked, or, for a name no tool can have
+ * (a call of an unknown tool, with a name of any length), its first 256 characters and `…`,
+ * so that the record fits the store's index and the call is recorded like any other.
+ */
+function recordedToolName(context: CallContext): string {
+  const name = context.toolName;
+  if (name.length <= MAX_RECORDED_TOOL_NAME) return name;
+  const cut = name.charCodeAt(MAX_RECORDED_TOOL_NAME - 1) >= 0xd800 && name.charCodeAt(MAX_RECORDED_TOOL_NAME - 1) <= 0xdbff ? 1 : 0;
+  return `${name.slice(0, MAX_RECORDED_TOOL_NAME - cut)}…`;
+}
+
 /** The audit event that records a call reaching each status. */
 export const EVENT_FOR_STATUS: Readonly<Record<InvocationStatus, string>> = {
   succeeded: 'invocation.completed',
@@ -72,7 +87,7 @@ export function recordStep(deps: PipelineDependencies): Step {
         .append({
           type: 'auth.failed',
           actor: 'anonymous',
-          data: { door: context.door, tool: context.toolName, ...(reason === undefined ? {} : { reason }) },
+          data: { door: context.door, tool: recordedToolName(context), ...(reason === undefined ? {} : { reason }) },
         })
         .catch(() => undefined);
       return outcome.status === 'error' ? { status: 'error', error: outcome.error } : outcome;
@@ -98,7 +113,7 @@ export async function writeRecord(deps: PipelineDependencies, context: CallConte
     actor: `agent:${record.agentId}`,
     invocationId: record.id,
     agentId: record.agentId,
-    tool: context.toolName,
+    tool: record.tool,
     data: outcomeEventData(record, tokenIdentityOf(context.agent)),
   });
 }
@@ -169,7 +184,7 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
   return {
     id: context.invocationId,
     agentId: (context.agent as { id: string }).id,
-    tool: context.toolName,
+    tool: recordedToolName(context),
     toolVersion: tool?.version ?? null,
     inputDigest: context.inputDigest ?? null,
     input: recordedInput(deps, context),
