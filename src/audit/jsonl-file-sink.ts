@@ -7,10 +7,19 @@ import type { AuditSink } from './types.js';
 export interface JsonlFileSinkOptions {
   /** The file to append to; its directory is created when missing. */
   path: string;
-  /** Rotate before the file would grow past this many bytes. Default 10 MiB. */
+  /** Rotate before the file would grow past this many bytes: an integer, 1 or more. Default 10 MiB. */
   maxBytes?: number;
-  /** Rotated files kept (`path.1` newest … `path.<maxFiles>` oldest). Default 5; `0` keeps none. */
+  /** Rotated files kept (`path.1` newest … `path.<maxFiles>` oldest): an integer, 0 or more. Default 5; `0` keeps none. */
   maxFiles?: number;
+}
+
+/** `value`, or `fallback` when undefined; throws a TypeError naming the option unless it is an integer `min` or more. */
+function integerOption(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`jsonlFileSink: ${name} must be an integer ${min} or more`);
+  }
+  return value;
 }
 
 function isMissingFile(error: unknown): boolean {
@@ -24,6 +33,7 @@ function isMissingFile(error: unknown): boolean {
  * The lines are exactly the entries, so `verifyAuditEntries` can check a file offline.
  * A write that fails (a full disk, say) rejects, so the audit log reports its entries as
  * lost, and leaves no partial line: the file is cut back to its last whole line.
+ * `maxBytes` or `maxFiles` that is not a whole number in range throws a `TypeError` naming it.
  *
  * @example
  * ```ts
@@ -36,8 +46,8 @@ function isMissingFile(error: unknown): boolean {
  */
 export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
   const { path } = options;
-  const maxBytes = Math.max(1, options.maxBytes ?? 10 * 1024 * 1024);
-  const maxFiles = Math.max(0, Math.floor(options.maxFiles ?? 5));
+  const maxBytes = integerOption('maxBytes', options.maxBytes, 10 * 1024 * 1024, 1);
+  const maxFiles = integerOption('maxFiles', options.maxFiles, 5, 0);
   let handle: FileHandle | undefined;
   /** Bytes of whole lines in the file: where it ends, or must be cut back to. */
   let size = 0;
