@@ -34,6 +34,7 @@ function isMissingFile(error: unknown): boolean {
  * A write that fails (a full disk, say) rejects, so the audit log reports its entries as
  * lost, and leaves no partial line: the file is cut back to its last whole line.
  * `maxBytes` or `maxFiles` that is not a whole number in range throws a `TypeError` naming it.
+ * Files the sink creates have mode `0600`; an existing file keeps its mode.
  *
  * @example
  * ```ts
@@ -60,7 +61,8 @@ export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
   async function openFile(): Promise<FileHandle> {
     if (handle !== undefined) return handle;
     await mkdir(dirname(path), { recursive: true });
-    const opened = await open(path, 'a');
+    // Audit data: readable by the gateway's user only. An existing file keeps its mode.
+    const opened = await open(path, 'a', 0o600);
     try {
       const actualSize = (await opened.stat()).size;
       if (partialLine && actualSize > size) await opened.truncate(size);

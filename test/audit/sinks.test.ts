@@ -76,6 +76,20 @@ describe('jsonlFileSink', () => {
     expect(await verifyAuditEntries(kept)).toEqual({ ok: true, through: 59 });
   });
 
+  it('creates its files readable and writable by their owner only (0600), after a rotation too', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const entries = await entriesOf(4);
+    const lineBytes = Math.max(...entries.map((entry) => Buffer.byteLength(`${JSON.stringify(entry)}\n`)));
+    const sink = jsonlFileSink({ path, maxBytes: lineBytes * 2, maxFiles: 2 });
+    await sink.write(entries.slice(0, 2));
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    await sink.write(entries.slice(2));
+    await sink.close?.();
+    expect((await readdir(dir)).sort()).toEqual(['audit.jsonl', 'audit.jsonl.1']);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${path}.1`)).mode & 0o777).toBe(0o600);
+  });
+
   it('works as a sink of an audit log', async () => {
     const path = join(dir, 'audit.jsonl');
     const store = memoryStore();
