@@ -416,7 +416,8 @@ export interface GatewayAdmin {
    * between the decision and the start) has its approval reopened (`approval.reopened`;
    * `status: 'pending_approval'` and `approvalId`): it did not run and can be decided again.
    * `status` says which. Calls younger than `graceMs` (default 5 minutes) may still be running
-   * and are left alone.
+   * and are left alone. Runs at the same time (several instances, the CLI beside them) each
+   * claim a call in the store before marking it, so each call is marked and listed by one.
    */
   incompleteInvocations(options?: { graceMs?: number }): Promise<IncompleteInvocation[]>;
   listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
@@ -993,6 +994,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return agent;
   };
 
+  /**
+   * Claims the marking of an incomplete call for this run, atomically across instances: a
+   * reservation in the store's idempotency keys under an agent id no agent has. A claim older
+   * than a minute whose call is still incomplete belonged to a run that stopped, and is taken over.
+   */
+  const claimIncomplete = async (invocationId: string): Promise<boolean> => {
+    const reservation = { agentId: INCOMPLETE_CLAIMS, key: invocationId, invocationId, fingerprint: 'incomplete' };
+    const claim = () => store.reserveIdempotencyKey({ ...reservation, createdAt: new Date(now()).toISOString() });
+    const first = await claim();
+    if (first.created) return true;
+    if (now() - Date.parse(first.record.createdAt) <= INCOMPLETE_CLAIM_STALE_MS) return false;
+    await store.releaseIdempotencyKey(reservation);
+    return (await claim()).created;
+  };
+
   const admin: GatewayAdmin = {
     async createAgent(input, principal) {
       const created = await agentAdministration.create(input);
@@ -1045,7 +1061,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         { ...incompleteOptions, now: at },
         new Set(claimed.map((approval) => approval.invocationId)),
       );
+      const marked: IncompleteInvocation[] = [];
       for (const call of found) {
+        // Another run (another instance, or the CLI) may be marking the same call: one claims it.
+        if (!(await claimIncomplete(call.invocationId))) continue;
+        marked.push(call);
         const existing = await store.getInvocation(call.invocationId);
         if (existing !== undefined && KNOWN_OUTCOMES.has(existing.status)) {
           // The record was stored but its outcome event was lost (the store's write went
@@ -1101,7 +1121,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         if (started.has(approval.invocationId)) continue;
         const reopened = await approvals.reopen(approval);
         if (reopened === undefined) continue;
-        found.push({
+        marked.push({
           invocationId: approval.invocationId,
           agentId: approval.agentId,
           tool: approval.tool,
@@ -1112,7 +1132,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           approvalId: approval.id,
         });
       }
-      return found;
+      return marked;
     },
     listAudit: (filter) => store.listAudit(filter),
     async verifyAudit(range = {}) {
@@ -1416,6 +1436,12 @@ function requestUrl(request: Request): URL {
 const OUTAGE_REPORT_MS = OUTAGE_RETRY_AFTER_SECONDS * 1000;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The agent id under which runs of `incompleteInvocations` claim the calls they mark (agent ids have no `:`). */
+const INCOMPLETE_CLAIMS = 'atg:incomplete';
+
+/** How old a claim of an incomplete call may be before another run takes it over (ms). */
+const INCOMPLETE_CLAIM_STALE_MS = 60_000;
 
 /** Record statuses that are a call's outcome: an incomplete call holding one is not unknown. */
 const KNOWN_OUTCOMES: ReadonlySet<InvocationStatus> = new Set([

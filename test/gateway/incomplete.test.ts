@@ -77,6 +77,29 @@ describe('incompleteInvocations', () => {
     expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toEqual([]);
   });
 
+  it('marks a call once when two runs (two instances, or the CLI beside one) look at the same time', async () => {
+    const { store, state } = storeRefusing('invocation.completed');
+    gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'open' } });
+    const other = createGateway({ store, refreshIntervalMs: 0 });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
+    const invocationId = (outcome as { invocationId: string }).invocationId;
+    const record = await store.getInvocation(invocationId);
+    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
+    state.refusing = false;
+
+    const [one, two] = await Promise.all([
+      gateway.admin.incompleteInvocations({ graceMs: 0 }),
+      other.admin.incompleteInvocations({ graceMs: 0 }),
+    ]);
+    expect([...one, ...two]).toMatchObject([{ invocationId, status: 'outcome_unknown' }]);
+    const marks = (await gateway.admin.listAudit({ limit: 100 })).items.filter(
+      (entry) => entry.event.invocationId === invocationId && entry.event.type === 'invocation.outcome_unknown',
+    );
+    expect(marks).toHaveLength(1);
+    expect((await gateway.admin.verifyAudit()).ok).toBe(true);
+  });
+
   it('gives a repeat of a call marked outcome_unknown that answer, not an endless "retry later", and onError is not told again', async () => {
     const { store, state } = storeRefusing('invocation.completed');
     const errors: unknown[] = [];
