@@ -1,6 +1,7 @@
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditEntry } from '../store/types.js';
+import { callGuarded } from '../util/guarded-callback.js';
 import type { AuditSink } from './types.js';
 
 /** Options of {@link jsonlFileSink}. */
@@ -11,6 +12,13 @@ export interface JsonlFileSinkOptions {
   maxBytes?: number;
   /** Rotated files kept (`path.1` newest … `path.<maxFiles>` oldest): an integer, 0 or more. Default 5; `0` keeps none. */
   maxFiles?: number;
+  /**
+   * Told of a problem the sink repaired without failing a write: a file that ended in a partial
+   * line (a process killed mid-write) is cut back to its last whole line when the sink opens
+   * it, and the error says how many bytes went. A write that fails rejects instead, so the
+   * audit log tells `onSinkError` and reports its entries dropped.
+   */
+  onError?: (error: Error) => void;
 }
 
 /** `value`, or `fallback` when undefined; throws a TypeError naming the option unless it is an integer `min` or more. */
@@ -20,6 +28,21 @@ function integerOption(name: string, value: number | undefined, fallback: number
     throw new TypeError(`jsonlFileSink: ${name} must be an integer ${min} or more`);
   }
   return value;
+}
+
+/** Where the file's whole lines end: just past its last `\n`, or 0 when it has none. */
+async function endOfWholeLines(file: FileHandle, fileSize: number): Promise<number> {
+  const last = Buffer.alloc(1);
+  if (fileSize === 0 || ((await file.read(last, 0, 1, fileSize - 1)).bytesRead === 1 && last[0] === 0x0a)) return fileSize;
+  const buffer = Buffer.alloc(Math.min(fileSize, 64 * 1024));
+  for (let end = fileSize; end > 0; ) {
+    const start = Math.max(0, end - buffer.length);
+    const { bytesRead } = await file.read(buffer, 0, end - start, start);
+    const newline = buffer.subarray(0, bytesRead).lastIndexOf(0x0a);
+    if (newline >= 0) return start + newline + 1;
+    end = start;
+  }
+  return 0;
 }
 
 function isMissingFile(error: unknown): boolean {
@@ -32,7 +55,9 @@ function isMissingFile(error: unknown): boolean {
  * A single line larger than `maxBytes` still gets written, alone in its file.
  * The lines are exactly the entries, so `verifyAuditEntries` can check a file offline.
  * A write that fails (a full disk, say) rejects, so the audit log reports its entries as
- * lost, and leaves no partial line: the file is cut back to its last whole line.
+ * lost, and leaves no partial line: the file is cut back to its last whole line. A partial
+ * last line found when the file is opened (a process killed mid-write) is cut off the same way,
+ * and `onError` is told.
  * `maxBytes` or `maxFiles` that is not a whole number in range throws a `TypeError` naming it.
  * Files the sink creates have mode `0600`; an existing file keeps its mode.
  *
@@ -62,11 +87,29 @@ export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
     if (handle !== undefined) return handle;
     await mkdir(dirname(path), { recursive: true });
     // Audit data: readable by the gateway's user only. An existing file keeps its mode.
-    const opened = await open(path, 'a', 0o600);
+    // Read too: a partial last line is looked for.
+    const opened = await open(path, 'a+', 0o600);
     try {
       const actualSize = (await opened.stat()).size;
-      if (partialLine && actualSize > size) await opened.truncate(size);
-      else size = actualSize;
+      if (partialLine && actualSize > size) {
+        // What our own failed write left: its entries were reported lost already.
+        await opened.truncate(size);
+      } else {
+        // A line cut short by a writer that stopped mid-write (a crash, a kill) was never a
+        // whole entry, and the next line would be glued to it: cut it off.
+        size = await endOfWholeLines(opened, actualSize);
+        if (size < actualSize) {
+          await opened.truncate(size);
+          const cut = actualSize - size;
+          callGuarded(() =>
+            options.onError?.(
+              new Error(
+                `jsonlFileSink: ${path} ended in a partial line; cut off its last ${cut} bytes (left by a writer that stopped mid-line)`,
+              ),
+            ),
+          );
+        }
+      }
       partialLine = false;
     } catch (error) {
       await opened.close().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -74,6 +74,56 @@ describe('jsonlFileSink', () => {
     expect(kept.length).toBeGreaterThanOrEqual(11);
     expect(kept).toEqual(entries.slice(60 - kept.length));
     expect(await verifyAuditEntries(kept)).toEqual({ ok: true, through: 59 });
+  });
+
+  it('cuts off a partial last line left by a writer killed mid-line, and tells onError', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const entries = await entriesOf(6);
+    const first = jsonlFileSink({ path });
+    await first.write(entries.slice(0, 3));
+    await first.close?.();
+    // What a process killed while appending seq 3 leaves behind.
+    const fragment = JSON.stringify(entries[3]).slice(0, 40);
+    await appendFile(path, fragment);
+
+    const errors: Error[] = [];
+    const second = jsonlFileSink({ path, onError: (error) => errors.push(error) });
+    await second.write(entries.slice(3));
+    await second.close?.();
+    const text = await readFile(path, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(parseLines(text)).toEqual(entries);
+    expect(await verifyAuditEntries(parseLines(text))).toEqual({ ok: true, through: 5 });
+    expect(errors.map((error) => error.message)).toEqual([
+      `jsonlFileSink: ${path} ended in a partial line; cut off its last ${fragment.length} bytes (left by a writer that stopped mid-line)`,
+    ]);
+
+    // A file that ends in a whole line is left as it is, and nothing is told.
+    const third = jsonlFileSink({ path, onError: (error) => errors.push(error) });
+    await third.write(entries.slice(5));
+    await third.close?.();
+    expect(parseLines(await readFile(path, 'utf8'))).toEqual([...entries, entries[5]]);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('finds the last whole line however long the partial one, and cuts a file with none to empty', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const entries = await entriesOf(3);
+    const longFragment = `{"seq":1,"prevHash":"${'a'.repeat(200_000)}`;
+    await writeFile(path, `${JSON.stringify(entries[0])}\n${longFragment}`);
+    const errors: Error[] = [];
+    const sink = jsonlFileSink({ path, onError: (error) => errors.push(error) });
+    await sink.write(entries.slice(1));
+    await sink.close?.();
+    expect(parseLines(await readFile(path, 'utf8'))).toEqual(entries);
+    expect(errors[0]?.message).toContain(`cut off its last ${longFragment.length} bytes`);
+
+    await writeFile(path, '{"seq":0,"prev');
+    const again = jsonlFileSink({ path, onError: (error) => errors.push(error) });
+    await again.write(entries.slice(0, 1));
+    await again.close?.();
+    expect(parseLines(await readFile(path, 'utf8'))).toEqual(entries.slice(0, 1));
+    expect(errors[1]?.message).toContain('cut off its last 14 bytes');
   });
 
   it('creates its files readable and writable by their owner only (0600), after a rotation too', async () => {
