@@ -96,6 +96,17 @@ export interface GatewayErrorOptions {
  * ```
  */
 export class GatewayError extends Error {
+  /**
+   * `instanceof GatewayError` holds for a GatewayError of any copy of this package: a tool
+   * module loaded through `require` (the CommonJS build) throws the other build's class than
+   * a gateway imported as ESM, and its refusal must still be taken as one. Subclasses keep
+   * the ordinary check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== GatewayError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[GATEWAY_ERROR_BRAND] === true;
+  }
+
   override readonly name = 'GatewayError';
   readonly code: ErrorCode;
   readonly details: unknown;
@@ -125,6 +136,10 @@ export class GatewayError extends Error {
 export function isGatewayError(value: unknown): value is GatewayError {
   return value instanceof GatewayError;
 }
+
+/** Marks every GatewayError, whichever copy of the package made it (see GatewayError's `instanceof`). */
+const GATEWAY_ERROR_BRAND = Symbol.for('agent-tool-gateway.GatewayError');
+Object.defineProperty(GatewayError.prototype, GATEWAY_ERROR_BRAND, { value: true });
 
 /**
  * Turns anything thrown into a {@link GatewayError}. Unknown throws become `INTERNAL` with a

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Gateway, GatewayError, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { jsonRequest } from '../helpers.js';
@@ -59,5 +59,35 @@ describe('a tool whose own code throws', () => {
     const refused = await gateway.fetch(jsonRequest('/tools/refusing/invoke', { key: apiKey, body: { input: {} } }));
     expect(refused.status).toBe(502);
     expect(errors).toHaveLength(2);
+  });
+
+  it("takes a GatewayError made by another copy of the package (its CommonJS build, say) as the tool's own refusal", async () => {
+    vi.resetModules();
+    const other = await import('../../src/errors.js');
+    expect(other.GatewayError).not.toBe(GatewayError);
+    const errors: unknown[] = [];
+    const crm = defineTool({
+      name: 'crm.update',
+      description: 'updates',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        throw new other.GatewayError({ code: 'POLICY_DENIED', message: 'CRM refuses changes on Sundays' });
+      },
+    });
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [crm],
+      policy: [{ id: 'all', effect: 'allow' }],
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const response = await gateway.fetch(jsonRequest('/tools/crm.update/invoke', { key: apiKey, body: { input: {} } }));
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe('CRM refuses changes on Sundays');
+    expect(errors).toEqual([]);
+    // Subclasses keep the ordinary check.
+    class Narrower extends GatewayError {}
+    expect(new GatewayError({ code: 'CONFLICT', message: 'x' }) instanceof Narrower).toBe(false);
+    expect(new Narrower({ code: 'CONFLICT', message: 'x' }) instanceof GatewayError).toBe(true);
   });
 });
