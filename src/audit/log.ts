@@ -23,7 +23,7 @@ export interface AuditCheckpointOptions {
   keyId?: string;
   /** Sign the head after this many events. Default 1000. `0` turns the count trigger off. */
   everyEvents?: number;
-  /** Sign the head this often (ms) when it moved. Default 60000. `0` turns the timer off. */
+  /** Sign the head this often (ms) when it moved: an integer up to 2147483647 (the longest Node timer). Default 60000. `0` turns the timer off. */
   everyMs?: number;
   /** Told when a checkpoint cannot be signed or stored (appends go on). */
   onError?: (error: unknown) => void;
@@ -73,7 +73,7 @@ export interface AuditLogOptions {
    * `undefined`, `onAuditError` is told, and the call goes on unrecorded.
    */
   failMode?: 'closed' | 'open';
-  /** How long an append may wait for the store, queueing included. Default 5000 ms. */
+  /** How long an append may wait for the store, queueing included (ms, at most 2147483647: the longest Node timer). Default 5000. */
   appendTimeoutMs?: number;
   /** Told about every event that could not be recorded (both fail modes). */
   onAuditError?: (error: GatewayError, event: AuditEvent) => void;
@@ -215,8 +215,9 @@ class StoreAuditLog implements AuditLog {
     this.store = options.store;
     this.failOpen = options.failMode === 'open';
     this.appendTimeoutMs = options.appendTimeoutMs ?? 5000;
-    if (!(this.appendTimeoutMs > 0) || !Number.isFinite(this.appendTimeoutMs)) {
-      throw new TypeError('createAuditLog: appendTimeoutMs must be a positive number');
+    // A longer Node timer fires at once: the watchdog would wake on every tick.
+    if (typeof this.appendTimeoutMs !== 'number' || !(this.appendTimeoutMs > 0 && this.appendTimeoutMs <= MAX_TIMER_MS)) {
+      throw new TypeError(`createAuditLog: appendTimeoutMs must be a positive number of at most ${MAX_TIMER_MS}`);
     }
     this.maxBatchSize = options.maxBatchSize ?? 500;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {
@@ -245,6 +246,11 @@ class StoreAuditLog implements AuditLog {
     );
 
     const checkpoints = options.checkpoints;
+    const everyMs = checkpoints?.everyMs ?? 60_000;
+    // A longer Node timer fires at once: a checkpoint would be signed on almost every tick.
+    if (typeof everyMs !== 'number' || !Number.isInteger(everyMs) || everyMs < 0 || everyMs > MAX_TIMER_MS) {
+      throw new TypeError(`createAuditLog: checkpoints.everyMs must be an integer from 0 (off) to ${MAX_TIMER_MS}`);
+    }
     this.checkpointEveryEvents = checkpoints?.everyEvents ?? 1000;
     this.onCheckpointError = (error) => {
       try {
@@ -257,7 +263,6 @@ class StoreAuditLog implements AuditLog {
       this.signingKey = prepareSigningKey(checkpoints.signingKey, checkpoints.keyId);
       // Surface a bad key through onError instead of an unhandled rejection.
       this.signingKey.catch(this.onCheckpointError);
-      const everyMs = checkpoints.everyMs ?? 60_000;
       if (everyMs > 0) {
         this.checkpointTimer = setInterval(() => {
           if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) this.requestCheckpoint();
@@ -515,7 +520,9 @@ class StoreAuditLog implements AuditLog {
         this.expire();
         this.armWatchdog();
       },
-      Math.max(0, oldest.deadline - performance.now()) + 1,
+      // Past the deadline by a millisecond, within what a Node timer can hold: one that wakes
+      // early finds nothing expired and sleeps again.
+      Math.min(MAX_TIMER_MS, Math.max(0, oldest.deadline - performance.now()) + 1),
     );
     this.watchdog.unref?.();
   }

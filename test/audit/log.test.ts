@@ -329,3 +329,58 @@ describe('signed checkpoints', () => {
     await audit.close();
   });
 });
+
+describe('options a Node timer cannot hold', () => {
+  const longestTimerMs = 2 ** 31 - 1;
+
+  it('refuses an appendTimeoutMs that is not a positive number a timer can hold, with a TypeError naming it', () => {
+    const store = memoryStore();
+    for (const appendTimeoutMs of [Number.NaN, 0, -1, Number.POSITIVE_INFINITY, 2 ** 31, '5000']) {
+      const create = () => createAuditLog({ store, appendTimeoutMs: appendTimeoutMs as number });
+      expect(create).toThrow(TypeError);
+      expect(create).toThrow(`createAuditLog: appendTimeoutMs must be a positive number of at most ${longestTimerMs}`);
+    }
+    expect(() => createAuditLog({ store, appendTimeoutMs: longestTimerMs })).not.toThrow();
+  });
+
+  it('refuses a checkpoints.everyMs a timer cannot hold, with a TypeError naming it', async () => {
+    const store = memoryStore();
+    const { privateJwk } = await generateAuditSigningKey();
+    for (const everyMs of [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY, 2 ** 31, '60000']) {
+      const create = () => createAuditLog({ store, checkpoints: { signingKey: privateJwk, everyMs: everyMs as number } });
+      expect(create).toThrow(TypeError);
+      expect(create).toThrow(`createAuditLog: checkpoints.everyMs must be an integer from 0 (off) to ${longestTimerMs}`);
+    }
+    for (const everyMs of [0, 1, longestTimerMs]) {
+      await createAuditLog({ store, checkpoints: { signingKey: privateJwk, everyMs } }).close();
+    }
+  });
+
+  it('at the longest appendTimeoutMs, the watchdog timer stays within what a Node timer holds', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const inner = memoryStore();
+    const store = Object.create(inner) as Store;
+    store.appendAudit = async (entries) => {
+      await gate;
+      return inner.appendAudit(entries);
+    };
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const audit = createAuditLog({ store, appendTimeoutMs: longestTimerMs });
+      const appended = audit.append(sampleEvent(0));
+      await new Promise((resolve) => setImmediate(resolve));
+      const delays = setTimeoutSpy.mock.calls.map((call) => call[1] ?? 0);
+      expect(delays.length).toBeGreaterThan(0);
+      // A longer one would fire after 1 ms, and the watchdog would wake on every tick.
+      expect(Math.max(...delays)).toBeLessThanOrEqual(longestTimerMs);
+      release();
+      expect((await appended)?.seq).toBe(0);
+      await audit.close();
+    } finally {
+      setTimeoutSpy.mockRestore();
+    }
+  });
+});
