@@ -54,6 +54,8 @@ export interface WebhookSinkOptions {
 }
 
 const maxRetryDelayMs = 30_000;
+/** Most bytes of an answer's body read and thrown away; a longer body is cancelled. */
+const maxDiscardedBodyBytes = 64 * 1024;
 
 class WebhookDeliveryError extends Error {
   override readonly name = 'WebhookDeliveryError';
@@ -85,6 +87,30 @@ function numberOption(name: string, value: number | undefined, fallback: number,
     throw new TypeError(`webhookSink: ${name} must be ${integer ? 'an integer' : 'a number'} ${range}`);
   }
   return value;
+}
+
+/**
+ * Throws away the answer's body, of which only the status counts, without buffering it. A
+ * short body is read to its end, chunk by chunk, so that the keep-alive connection serves the
+ * next POST; a longer one (declared or found so) is cancelled, which closes the connection
+ * rather than read on. A body that breaks off changes nothing.
+ */
+async function discardBody(response: Response): Promise<void> {
+  const body = response.body;
+  if (body === null) return;
+  const reader = body.getReader();
+  try {
+    if (!(Number(response.headers.get('content-length')) > maxDiscardedBodyBytes)) {
+      for (let bytes = 0; bytes <= maxDiscardedBodyBytes; ) {
+        const chunk = await reader.read();
+        if (chunk.done) return;
+        bytes += chunk.value.byteLength;
+      }
+    }
+    await reader.cancel();
+  } catch {
+    // Only the status counts.
+  }
 }
 
 function sleep(milliseconds: number): Promise<void> {
@@ -158,7 +184,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
       throw new WebhookDeliveryError(`Audit webhook request failed: ${(error as Error).name ?? 'error'}`, true);
     }
     // Release the connection whatever the answer.
-    await response.arrayBuffer().catch(() => undefined);
+    await discardBody(response);
     if (!response.ok) {
       throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status), retryAfter(response));
     }
