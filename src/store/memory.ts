@@ -32,7 +32,10 @@ export interface MemoryStoreOptions {
    * invocation, and the agent gets its outcome.
    *
    * The audit chain keeps verifying after trimming: it is checked from the first
-   * retained entry on, anchored on that entry's `prevHash`.
+   * retained entry on, anchored on that entry's `prevHash`. A `listAudit` page whose cursor
+   * was overtaken by trimming (appends pushed out entries a reader had not reached yet) goes
+   * on with the first entry still kept and says which seqs were dropped
+   * (`droppedByRetention`), so readers can tell retention from deleted entries.
    */
   maxRecords?: number;
 }
@@ -318,6 +321,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const cursorSeq = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
       const fromSeq = Math.max(filter.fromSeq ?? 0, cursorSeq ?? 0, auditOffset);
       const toSeq = filter.toSeq ?? Number.POSITIVE_INFINITY;
+      // A cursor points at an entry that was kept when the cursor was made: below the first
+      // entry kept now, retention dropped it (and what follows) while the reader was away.
+      const droppedFrom = cursorSeq === undefined ? undefined : Math.max(cursorSeq, filter.fromSeq ?? 0);
+      const droppedTo = Math.min(auditOffset - 1, toSeq);
+      const dropped = droppedFrom !== undefined && droppedFrom <= droppedTo ? { fromSeq: droppedFrom, toSeq: droppedTo } : undefined;
       const items: AuditEntry[] = [];
       let nextCursor: string | undefined;
       for (let index = fromSeq - auditOffset; index < audit.length; index++) {
@@ -338,7 +346,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
           items.push(copyEntry(entry));
         }
       }
-      return nextCursor === undefined ? { items } : { items, nextCursor };
+      return {
+        items,
+        ...(nextCursor === undefined ? {} : { nextCursor }),
+        ...(dropped === undefined ? {} : { droppedByRetention: dropped }),
+      };
     },
     async appendCheckpoint(checkpoint) {
       assertOpen();

@@ -177,6 +177,19 @@ export interface Page<T> {
   nextCursor?: string;
 }
 
+/** A page of {@link Store.listAudit}. */
+export interface AuditPage extends Page<AuditEntry> {
+  /**
+   * Set by a store with retention (the memory store) when the `cursor` points at entries it
+   * has dropped since it handed the cursor out: appends made in the meantime pushed them out.
+   * These are the seqs, from the cursor on and within the filter's range, that are gone; the
+   * page goes on with the first entry still kept. By it, a reader that needs consecutive
+   * entries (verification, export) tells this gap from entries deleted from the chain, which
+   * carry no such mark. Never set by a store that keeps its whole chain.
+   */
+  droppedByRetention?: { fromSeq: number; toSeq: number };
+}
+
 /** Common list arguments. */
 export interface ListOptions {
   limit?: number;
@@ -322,8 +335,11 @@ export interface Store {
    * hash; all or nothing. Returns false, storing nothing, when another writer got there first.
    */
   appendAudit(entries: AuditEntry[]): Promise<boolean>;
-  /** Ascending by `seq`. */
-  listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
+  /**
+   * Ascending by `seq`. A store with retention marks a page whose cursor it has since
+   * trimmed past (see {@link AuditPage.droppedByRetention}).
+   */
+  listAudit(filter?: AuditFilter): Promise<AuditPage>;
   /**
    * Optional: `true` for a store that never removes audit entries (the SQL store). Its chain
    * must then start at seq 0: `verifyAuditChain` reports entries deleted from the start as
