@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
+import type { AuditCheckpoint, AuditEntry, AuditPage, Store } from '../store/types.js';
 import { GENESIS_HASH, entryHashMatches } from './hash.js';
 import { type AuditVerificationKey, type PreparedVerificationKey, checkpointSignatureValid, prepareVerificationKeys } from './keys.js';
 import type { AuditBreakReason, AuditVerification } from './types.js';
@@ -103,6 +103,21 @@ export async function verifyAuditEntries(
   entries: AnyIterable<AuditEntry>,
   options: VerifyAuditEntriesOptions = {},
 ): Promise<AuditVerification> {
+  return verifyEntries(entries, options, () => undefined);
+}
+
+/**
+ * {@link verifyAuditEntries}, told by `droppedByRetention(expectedSeq, seq)` whether the gap
+ * from `expectedSeq` to `seq` holds entries the store's retention dropped while they were
+ * being read, and if so the first seq the store still keeps. Such a gap is no damage:
+ * verification starts over there, as on a chain trimmed up to there, anchored on the
+ * `prevHash` of the entry it finds (the hook throws instead where a restart is not wanted).
+ */
+async function verifyEntries(
+  entries: AnyIterable<AuditEntry>,
+  options: VerifyAuditEntriesOptions,
+  droppedByRetention: (expectedSeq: number, seq: number) => number | undefined,
+): Promise<AuditVerification> {
   const keys: PreparedVerificationKey[] | undefined =
     options.publicKey === undefined ? undefined : await prepareVerificationKeys(options.publicKey);
   const checkpoints = [...(options.checkpoints ?? [])].sort((left, right) => left.seq - right.seq);
@@ -122,6 +137,14 @@ export async function verifyAuditEntries(
       // A trimmed chain: start at the first entry given; older checkpoints cannot be checked.
       expectedSeq = entry.seq;
       through = entry.seq - 1;
+    }
+    const keptFrom = entry.seq > expectedSeq ? droppedByRetention(expectedSeq, entry.seq) : undefined;
+    if (keptFrom !== undefined) {
+      // What was verified before is gone from the store; what it keeps is verified from its start.
+      expectedSeq = keptFrom;
+      through = keptFrom - 1;
+      previousHash = undefined;
+      signedThrough = undefined;
     }
     if (entry.seq !== expectedSeq) {
       const reason = entry.seq < expectedSeq || (await reader.comesSoon(expectedSeq)) ? 'reordered' : 'missing';
@@ -222,10 +245,42 @@ export interface VerifyAuditChainOptions {
   pageSize?: number;
 }
 
-async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number | undefined, pageSize: number) {
+/** Seqs the store's retention dropped before a reader got to them (`AuditPage.droppedByRetention`). */
+type DroppedRange = NonNullable<AuditPage['droppedByRetention']>;
+
+/**
+ * The error of a reader whose range lost entries to the store's retention before it read
+ * them: `CONFLICT`, for the chain is not damaged and a new attempt may succeed.
+ */
+export function overtakenByRetention(action: 'verify' | 'export', dropped: DroppedRange): GatewayError {
+  const entries = dropped.fromSeq === dropped.toSeq ? `entry ${dropped.fromSeq}` : `entries ${dropped.fromSeq}-${dropped.toSeq}`;
+  return new GatewayError({
+    code: 'CONFLICT',
+    message:
+      `Cannot ${action} the audit range: the store's retention dropped ${entries} before they were read, ` +
+      `as newer entries came in. The chain is not damaged; ${action} again, or keep more entries in the store`,
+    details: { droppedByRetention: { ...dropped } },
+  });
+}
+
+/**
+ * The entries of a range, page by page. What a page says retention dropped (it goes on with
+ * the first entry still kept) is noted in `drops`. A marked page with nothing left in the
+ * range ends the read: the rest of the range is gone.
+ */
+async function* pagesOf(
+  store: Store,
+  range: { fromSeq: number | undefined; toSeq: number | undefined; pageSize: number },
+  drops: DroppedRange[],
+) {
   let cursor: string | undefined;
   do {
-    const page = await store.listAudit({ fromSeq, toSeq, limit: pageSize, cursor });
+    const page = await store.listAudit({ fromSeq: range.fromSeq, toSeq: range.toSeq, limit: range.pageSize, cursor });
+    const dropped = page.droppedByRetention;
+    if (dropped !== undefined) {
+      if (page.items.length === 0) throw overtakenByRetention('verify', dropped);
+      drops.push(dropped);
+    }
     yield* page.items;
     cursor = page.nextCursor;
   } while (cursor !== undefined);
@@ -240,6 +295,17 @@ async function* pagesOf(store: Store, fromSeq: number | undefined, toSeq: number
  * `signedThrough` says how far valid checkpoints vouch: checkpoints are rows of the same
  * store, and a chain rewritten together with the deletion of its checkpoints still verifies
  * as intact, signed through an earlier seq (or none).
+ *
+ * On a store with retention (the memory store), appends made while the chain is read can
+ * push out entries not read yet (the store marks the page, `droppedByRetention`). That is
+ * retention doing its job, not damage, so it is never reported `missing`. Without `from`,
+ * verification goes on from the first entry the store still keeps, anchored on its
+ * `prevHash`, as if it had started there: the chain is verified from its retained start,
+ * which is what retention keeps, and the answer (`signedThrough` included) is about that
+ * stretch, never about entries whose link to it could not be checked. With `from` (or
+ * `wholeChain`), the range asked for can no longer be verified whole: it throws `GatewayError`
+ * `CONFLICT` naming the dropped entries (retry, or keep more entries). Any other gap, such
+ * as an entry deleted from the middle, is still `missing`.
  *
  * @example
  * ```ts
@@ -265,12 +331,26 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
   // they show as `missing`, and a replaced last entry shows as `edited`.
   // Never before `from`: a `from` past the head or after `to` was refused above.
   const throughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
-  return verifyAuditEntries(pagesOf(store, from, to, pageSize), {
-    checkpoints,
-    publicKey: options.publicKey,
-    fromSeq: from,
-    anchorHash,
-    throughSeq,
-    ...(head !== undefined && throughSeq === head.seq ? { throughHash: head.hash } : {}),
-  });
+  const drops: DroppedRange[] = [];
+  const droppedByRetention = (expectedSeq: number, seq: number): number | undefined => {
+    // Only what the store says it dropped, from the very entry expected on: any other gap is
+    // damage, and so is one that goes on past what was dropped.
+    const dropped = drops.find((range) => range.fromSeq <= expectedSeq && expectedSeq <= range.toSeq && range.toSeq < seq);
+    if (dropped === undefined) return undefined;
+    // A range that must start at `from` cannot be verified whole any more.
+    if (from !== undefined) throw overtakenByRetention('verify', { fromSeq: expectedSeq, toSeq: dropped.toSeq });
+    return dropped.toSeq + 1;
+  };
+  return verifyEntries(
+    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, drops),
+    {
+      checkpoints,
+      publicKey: options.publicKey,
+      fromSeq: from,
+      anchorHash,
+      throughSeq,
+      ...(head !== undefined && throughSeq === head.seq ? { throughHash: head.hash } : {}),
+    },
+    droppedByRetention,
+  );
 }

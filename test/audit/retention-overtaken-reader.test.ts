@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { generateAuditSigningKey } from '../../src/audit/keys.js';
 import { type AuditLog, createAuditLog } from '../../src/audit/log.js';
+import { verifyAuditChain } from '../../src/audit/verify.js';
 import { memoryStore } from '../../src/store/memory.js';
+import type { AuditFilter, AuditPage, Store } from '../../src/store/types.js';
 import { sampleEvent } from './helpers.js';
 
 // A memory store keeping 100 entries holds seqs 0-99. A reader of pages of 30 reads 0-29 and
@@ -25,6 +27,33 @@ async function appendEntries(audit: AuditLog, count: number, checkpointsAt: numb
     const entry = await audit.append(sampleEvent(index));
     if (entry !== undefined && checkpointsAt.includes(entry.seq)) await audit.checkpoint();
   }
+}
+
+/**
+ * `inner`, running `between` once, just before the first page read with a cursor: what the
+ * reader does next happens after it, as if other calls had been made while it was away.
+ */
+function betweenPages(inner: Store, between: () => Promise<void>): Store {
+  const store = Object.create(inner) as Store;
+  let done = false;
+  store.listAudit = async (filter: AuditFilter = {}) => {
+    if (filter.cursor !== undefined && !done) {
+      done = true;
+      await between();
+    }
+    return inner.listAudit(filter);
+  };
+  return store;
+}
+
+/** `inner` with the entry at `seq` deleted from its chain; what its pages say otherwise is kept. */
+function withoutEntry(inner: Store, seq: number): Store {
+  const store = Object.create(inner) as Store;
+  store.listAudit = async (filter?: AuditFilter): Promise<AuditPage> => {
+    const page = await inner.listAudit(filter);
+    return { ...page, items: page.items.filter((entry) => entry.seq !== seq) };
+  };
+  return store;
 }
 
 describe('memoryStore listAudit after retention overtook a cursor', () => {
@@ -51,5 +80,70 @@ describe('memoryStore listAudit after retention overtook a cursor', () => {
       items: [expect.objectContaining({ seq: 50 })],
       nextCursor: expect.any(String),
     });
+  });
+});
+
+describe('verifyAuditChain while retention trims a memory store', () => {
+  it('an untouched chain verifies from the first entry still kept, never missing', async () => {
+    const { store, audit, publicKey } = await memoryChain(100, [19, 79]);
+    const busy = betweenPages(store, () => appendEntries(audit, 50));
+    // Checkpoints 19 (dropped since) and 79 were listed when verification began; the stretch
+    // verified is 50-149, and 79 is the last checkpoint in it.
+    expect(await verifyAuditChain({ store: busy, publicKey, pageSize })).toEqual({ ok: true, through: 149, signedThrough: 79 });
+  });
+
+  it('vouches with no checkpoint from before the restart: their link to what is kept was never checked', async () => {
+    const { store, audit, publicKey } = await memoryChain(100, [19]);
+    const busy = betweenPages(store, () => appendEntries(audit, 50));
+    expect(await verifyAuditChain({ store: busy, publicKey, pageSize })).toEqual({ ok: true, through: 149 });
+    // As a verification started now says.
+    expect(await verifyAuditChain({ store, publicKey })).toEqual({ ok: true, through: 149 });
+  });
+
+  it('a range that must start at `from` (or seq 0) cannot be verified whole: CONFLICT naming the dropped entries', async () => {
+    // From 10, the first page is 10-39: the entries not read are 40-49.
+    const cases = [
+      { range: { from: 0 }, dropped: { fromSeq: 30, toSeq: 49 } },
+      { range: { from: 10 }, dropped: { fromSeq: 40, toSeq: 49 } },
+      { range: { wholeChain: true }, dropped: { fromSeq: 30, toSeq: 49 } },
+    ];
+    for (const { range, dropped } of cases) {
+      const { store, audit } = await memoryChain(100);
+      const busy = betweenPages(store, () => appendEntries(audit, 50));
+      await expect(verifyAuditChain({ store: busy, pageSize, ...range }), JSON.stringify(range)).rejects.toMatchObject({
+        code: 'CONFLICT',
+        message: `Cannot verify the audit range: the store's retention dropped entries ${dropped.fromSeq}-49 before they were read, as newer entries came in. The chain is not damaged; verify again, or keep more entries in the store`,
+        details: { droppedByRetention: dropped },
+      });
+    }
+  });
+
+  it('a range whose rest was dropped before it was read: CONFLICT, not missing', async () => {
+    const { store, audit } = await memoryChain(100);
+    const busy = betweenPages(store, () => appendEntries(audit, 50));
+    await expect(verifyAuditChain({ store: busy, pageSize, to: 40 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { droppedByRetention: { fromSeq: 30, toSeq: 40 } },
+    });
+  });
+
+  it('an entry deleted from the middle is still missing, before and after retention overtook the reader', async () => {
+    {
+      const { store, audit } = await memoryChain(100);
+      const busy = betweenPages(withoutEntry(store, 70), () => appendEntries(audit, 50));
+      expect(await verifyAuditChain({ store: busy, pageSize })).toEqual({ ok: false, through: 69, brokenAt: 70, reason: 'missing' });
+    }
+    {
+      // In the stretch read before the pages were overtaken.
+      const { store, audit } = await memoryChain(100);
+      const busy = betweenPages(withoutEntry(store, 20), () => appendEntries(audit, 50));
+      expect(await verifyAuditChain({ store: busy, pageSize })).toEqual({ ok: false, through: 19, brokenAt: 20, reason: 'missing' });
+    }
+    {
+      // The first entry the store says it still keeps: a gap longer than what retention dropped.
+      const { store, audit } = await memoryChain(100);
+      const busy = betweenPages(withoutEntry(store, 50), () => appendEntries(audit, 50));
+      expect(await verifyAuditChain({ store: busy, pageSize })).toEqual({ ok: false, through: 49, brokenAt: 50, reason: 'missing' });
+    }
   });
 });
