@@ -9,7 +9,7 @@ import type { JWK } from 'jose';
 import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
 import type { AuditVerification } from './types.js';
-import { auditRange, verifyAuditEntries } from './verify.js';
+import { auditRange, overtakenByRetention, verifyAuditEntries } from './verify.js';
 
 /** `format` of an audit export manifest. */
 export const auditExportFormat = 'agent-tool-gateway/audit-export';
@@ -88,6 +88,16 @@ async function writeChunk(stream: Writable, chunk: string): Promise<void> {
  * `verifyAuditChain` does. With `dir`, the entries are written to a temporary file renamed
  * into place when complete: an export that fails (the store goes away mid-way) leaves no
  * partial file behind.
+ *
+ * On a store with retention (the memory store), appends made during the export can push out
+ * entries it has not read yet (the store marks the page, `droppedByRetention`). The export
+ * then throws `GatewayError` `CONFLICT` naming the dropped entries, and writes no manifest
+ * (nor, with `dir`, any file): the entries before them are written already and cannot be
+ * taken back, and going on after the gap would make evidence with a hole that reads as a
+ * deleted entry, `missing`, though nothing was tampered with. Export again (a retry starts
+ * at the first entry then kept), or keep more entries in the store. With `output`, discard
+ * what the streams received. Entries deleted from the chain are exported as the store holds
+ * them, and verify as `missing`.
  *
  * @example
  * ```ts
@@ -174,6 +184,8 @@ async function writeExport(
     let cursor: string | undefined;
     do {
       const page = await store.listAudit({ fromSeq: from, toSeq: to, limit: pageSize, cursor });
+      // Entries written cannot be taken back, and an export that skipped these would have a hole.
+      if (page.droppedByRetention !== undefined) throw overtakenByRetention('export', page.droppedByRetention);
       let chunk = '';
       for (const entry of page.items) {
         first ??= entry;

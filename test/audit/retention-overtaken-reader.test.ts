@@ -1,8 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { exportAudit, verifyAuditExport } from '../../src/audit/export.js';
 import { generateAuditSigningKey } from '../../src/audit/keys.js';
 import { type AuditLog, createAuditLog } from '../../src/audit/log.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
 import { memoryStore } from '../../src/store/memory.js';
+import { sqlStore } from '../../src/store/sql/index.js';
 import type { AuditFilter, AuditPage, Store } from '../../src/store/types.js';
 import { sampleEvent } from './helpers.js';
 
@@ -144,6 +151,85 @@ describe('verifyAuditChain while retention trims a memory store', () => {
       const { store, audit } = await memoryChain(100);
       const busy = betweenPages(withoutEntry(store, 50), () => appendEntries(audit, 50));
       expect(await verifyAuditChain({ store: busy, pageSize })).toEqual({ ok: false, through: 49, brokenAt: 50, reason: 'missing' });
+    }
+  });
+});
+
+describe('exportAudit while retention trims a memory store', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'atg-retention-export-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails with CONFLICT and leaves no file, rather than write evidence with a hole; exported again, it verifies', async () => {
+    const { store, audit, publicKey } = await memoryChain(100, [79]);
+    const busy = betweenPages(store, () => appendEntries(audit, 50));
+    await expect(exportAudit({ store: busy, dir, pageSize })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message:
+        "Cannot export the audit range: the store's retention dropped entries 30-49 before they were read, as newer entries came in. The chain is not damaged; export again, or keep more entries in the store",
+      details: { droppedByRetention: { fromSeq: 30, toSeq: 49 } },
+    });
+    expect(await readdir(dir)).toEqual([]);
+
+    const manifest = await exportAudit({ store, dir, pageSize });
+    expect(manifest).toMatchObject({ fromSeq: 50, toSeq: 149, count: 100 });
+    expect(await verifyAuditExport({ dir, publicKey })).toEqual({ ok: true, through: 149, signedThrough: 79 });
+  });
+
+  it('to streams: fails before any manifest is written', async () => {
+    const { store, audit } = await memoryChain(100);
+    const busy = betweenPages(store, () => appendEntries(audit, 50));
+    const output = { entries: new PassThrough(), manifest: new PassThrough() };
+    output.entries.resume();
+    await expect(exportAudit({ store: busy, output, pageSize })).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(output.manifest.read()).toBeNull();
+  });
+
+  it('an entry deleted from the middle is exported as the store holds it, and verifies missing', async () => {
+    const { store } = await memoryChain(100);
+    expect(await exportAudit({ store: withoutEntry(store, 70), dir, pageSize })).toMatchObject({ fromSeq: 0, toSeq: 99, count: 99 });
+    expect(await verifyAuditExport({ dir })).toEqual({ ok: false, through: 69, brokenAt: 70, reason: 'missing' });
+  });
+});
+
+describe('the SQL store keeps its whole chain: entries gone between two pages are missing', () => {
+  let database: PGlite | undefined;
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  it('verification and export report them, and its pages never say retention dropped them', async () => {
+    database ??= new PGlite();
+    const engine = database;
+    const schema = `retention_${Date.now().toString(36)}`;
+    const store = sqlStore({ client: engine, schema });
+    await store.migrate();
+    // A fresh embedded database can be slow to answer the first writes on a busy machine.
+    const audit = createAuditLog({ store, appendTimeoutMs: 60_000 });
+    // Group-committed: a few writes instead of a hundred.
+    await Promise.all(Array.from({ length: 100 }, (_, index) => audit.append(sampleEvent(index))));
+    await audit.close();
+    // Deleted while the reader is between pages 0-29 and 30-59, as retention would have dropped them.
+    const deleting = betweenPages(store, async () => {
+      await engine.query(`DELETE FROM "${schema}".audit_entries WHERE seq BETWEEN 30 AND 49`);
+    });
+    expect(await verifyAuditChain({ store: deleting, pageSize })).toEqual({ ok: false, through: 29, brokenAt: 30, reason: 'missing' });
+
+    const page = await store.listAudit({ fromSeq: 29, limit: 1 });
+    expect(page).toEqual({ items: [expect.objectContaining({ seq: 29 })], nextCursor: expect.any(String) });
+    expect((await store.listAudit({ cursor: page.nextCursor, limit: 1 })).items[0]?.seq).toBe(50);
+
+    const dir = await mkdtemp(join(tmpdir(), 'atg-retention-sql-'));
+    try {
+      expect(await exportAudit({ store, dir, pageSize })).toMatchObject({ fromSeq: 0, toSeq: 99, count: 80 });
+      expect(await verifyAuditExport({ dir })).toEqual({ ok: false, through: 29, brokenAt: 30, reason: 'missing' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await store.close();
     }
   });
 });
