@@ -94,7 +94,9 @@ export interface AuditLogOptions {
   onSinkDrop?: (droppedEntries: number, sink: AuditSink, drop: AuditSinkDrop) => void;
   /**
    * How long `close()` waits for each sink to drain, and then for its `close()`; what is still
-   * waiting then is dropped (`closed`) and no later `write` reaches the sink. Default 10000 ms.
+   * waiting then is dropped (`closed`) and no later `write` reaches the sink, and the signal
+   * passed to the sink's `close()` aborts, so that the sink reports what it still holds.
+   * Default 10000 ms.
    */
   sinkCloseTimeoutMs?: number;
   /** Signed checkpoints of the chain head. */

@@ -67,7 +67,8 @@ export class SinkDispatcher {
   /**
    * Lets the queue drain for up to `timeoutMs`, then stops: a write in progress is left to
    * finish, what still waits is reported dropped (`closed`), and the sink's `close()` is
-   * called, itself bounded by `timeoutMs`. No `write` starts after that.
+   * called, itself bounded by `timeoutMs`: when that passes, its `signal` aborts, so that a sink
+   * that holds entries it accepted stops and reports them. No `write` starts after that.
    */
   async close(timeoutMs: number): Promise<void> {
     // Unref'd: a stuck sink must not keep the process alive.
@@ -77,13 +78,18 @@ export class SinkDispatcher {
     this.queue = [];
     this.queuedEntries = 0;
     this.drop(left, 'closed');
+    const deadline = new AbortController();
     try {
-      await within(
-        Promise.resolve().then(() => this.sink.close?.()),
+      const closedInTime = await within(
+        Promise.resolve()
+          .then(() => this.sink.close?.({ signal: deadline.signal }))
+          .then(() => true),
         timeoutMs,
-        undefined,
+        false,
         false,
       );
+      if (!closedInTime)
+        deadline.abort(new DOMException('The audit log stopped waiting for the sink to close (sinkCloseTimeoutMs)', 'TimeoutError'));
     } catch (error) {
       this.report(() => this.options.onError(error, this.sink));
     }

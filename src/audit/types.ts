@@ -26,8 +26,12 @@ export interface AuditSink {
    * sinks), so a sink file of one instance alone does not verify as a whole chain.
    */
   write(entries: AuditEntry[]): Promise<void> | void;
-  /** Flushes and releases resources; called once by `AuditLog.close()`. */
-  close?(): Promise<void>;
+  /**
+   * Flushes and releases resources; called once by `AuditLog.close()`. `signal` aborts when the
+   * log stops waiting for it (`sinkCloseTimeoutMs`): stop then, and report what is still held
+   * as lost yourself, since the log cannot tell (`write` took it).
+   */
+  close?(options?: { signal?: AbortSignal }): Promise<void>;
 }
 
 /** Why a chain failed verification. */

@@ -47,7 +47,10 @@ export interface WebhookSinkOptions {
   headers?: Record<string, string>;
   /** The fetch to use. Default: the global one. */
   fetch?: typeof globalThis.fetch;
-  /** Told when entries are dropped: queue full, a batch failed after all retries, or written after `close()`. */
+  /**
+   * Told when entries are dropped: queue full, a batch failed after all retries, written after
+   * `close()`, or still held when `close()`'s signal aborted (`closed`).
+   */
   onDrop?: (droppedEntries: number, reason: WebhookDropReason) => void;
   /** Told about each failed delivery attempt that will not be retried. */
   onError?: (error: unknown) => void;
@@ -113,8 +116,22 @@ async function discardBody(response: Response): Promise<void> {
   }
 }
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds).unref?.());
+/** Resolves after `milliseconds`, or at once when `signal` aborts. */
+function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, milliseconds);
+    timer.unref?.();
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**
@@ -123,7 +140,9 @@ function sleep(milliseconds: number): Promise<void> {
  * whose payload is the canonical JSON of `{ "entries": [...] }`, so the receiver can prove
  * the batch came from the gateway unaltered ({@link verifyAuditWebhook}). Batches are sent
  * one at a time in chain order, retried with exponential back-off; the queue is bounded
- * and every drop is reported through `onDrop`.
+ * and every drop is reported through `onDrop`. `close()` sends what the sink holds first;
+ * when its `signal` aborts (the audit log's `sinkCloseTimeoutMs` passed) it stops retrying,
+ * aborts the POST in flight and reports what it still held as dropped (`closed`).
  *
  * @example
  * ```ts
@@ -161,6 +180,11 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
   let flushTimer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
   let closed = false;
+  /** The batch being signed, sent or retried, until the receiver accepts it. */
+  let inFlight: AuditEntry[] | undefined;
+  /** Aborted when close()'s deadline passes: no more POSTs, back-off sleeps or retries. */
+  const halt = new AbortController();
+  const halted = new Promise<void>((resolve) => halt.signal.addEventListener('abort', () => resolve(), { once: true }));
 
   function report(callback: () => void): void {
     try {
@@ -170,23 +194,45 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
     }
   }
 
+  /**
+   * close()'s deadline passed: the entries still held (the batch in flight and the queue) will
+   * not be sent, and nobody else can report them, since `write` accepted them.
+   */
+  function stop(): void {
+    if (halt.signal.aborted) return;
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const held = (inFlight?.length ?? 0) + queue.length;
+    inFlight = undefined;
+    queue.length = 0;
+    halt.abort(new DOMException('webhookSink stopped: close() ran out of time', 'AbortError'));
+    if (held > 0) report(() => options.onDrop?.(held, 'closed'));
+  }
+
   async function post(body: string): Promise<void> {
-    let response: Response;
+    // Ends at the POST's deadline, or when close() runs out of time.
+    const request = new AbortController();
+    const deadline = setTimeout(() => request.abort(new DOMException('The audit webhook POST timed out', 'TimeoutError')), timeoutMs);
+    deadline.unref?.();
+    const abandon = () => request.abort(halt.signal.reason);
+    halt.signal.addEventListener('abort', abandon, { once: true });
     try {
-      response = await fetchImplementation(url, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      throw new WebhookDeliveryError(`Audit webhook request failed: ${(error as Error).name ?? 'error'}`, true);
-    }
-    // Release the connection whatever the answer.
-    await discardBody(response);
-    if (!response.ok) {
-      throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status), retryAfter(response));
+      let response: Response;
+      try {
+        response = await fetchImplementation(url, { method: 'POST', headers, body, redirect: 'manual', signal: request.signal });
+      } catch (error) {
+        throw new WebhookDeliveryError(`Audit webhook request failed: ${(error as Error).name ?? 'error'}`, true);
+      }
+      // Accepted: delivered, whatever happens to the rest of the answer.
+      if (response.ok) inFlight = undefined;
+      // Release the connection whatever the answer.
+      await discardBody(response);
+      if (!response.ok) {
+        throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status), retryAfter(response));
+      }
+    } finally {
+      clearTimeout(deadline);
+      halt.signal.removeEventListener('abort', abandon);
     }
   }
 
@@ -194,14 +240,15 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
     signingKey ??= prepareSigningKey(options.signingKey, options.keyId);
     const body = await signCompact(canonicalJson({ entries: batch }), await signingKey, auditWebhookType);
     for (let attempt = 0; ; attempt++) {
+      if (halt.signal.aborted) throw halt.signal.reason;
       try {
         await post(body);
         return;
       } catch (error) {
-        if (!(error instanceof WebhookDeliveryError && error.retryable) || attempt >= retries) throw error;
+        if (halt.signal.aborted || !(error instanceof WebhookDeliveryError && error.retryable) || attempt >= retries) throw error;
         const ceiling = Math.min(maxRetryDelayMs, retryBaseMs * 2 ** attempt);
         const backOff = ceiling / 2 + (Math.random() * ceiling) / 2;
-        await sleep(Math.min(maxRetryDelayMs, Math.max(backOff, error.retryAfterMs ?? 0)));
+        await sleep(Math.min(maxRetryDelayMs, Math.max(backOff, error.retryAfterMs ?? 0)), halt.signal);
       }
     }
   }
@@ -210,11 +257,16 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
     try {
       while (queue.length > 0) {
         const batch = queue.splice(0, batchSize);
+        inFlight = batch;
         try {
           await deliver(batch);
         } catch (error) {
+          // Stopped by close()'s deadline: stop() reported the batch.
+          if (halt.signal.aborted) continue;
           report(() => options.onError?.(error));
           report(() => options.onDrop?.(batch.length, 'delivery_failed'));
+        } finally {
+          inFlight = undefined;
         }
       }
     } finally {
@@ -252,9 +304,17 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
         flushTimer.unref?.();
       }
     },
-    async close() {
+    async close(closeOptions) {
       closed = true;
-      while (queue.length > 0 || sending !== undefined) await flush();
+      const signal = closeOptions?.signal;
+      if (signal?.aborted) stop();
+      else signal?.addEventListener('abort', stop, { once: true });
+      try {
+        // Once stopped, a POST that ignores its abort (a custom fetch) is not waited for.
+        while (!halt.signal.aborted && (queue.length > 0 || sending !== undefined)) await Promise.race([flush(), halted]);
+      } finally {
+        signal?.removeEventListener('abort', stop);
+      }
     },
   };
 }

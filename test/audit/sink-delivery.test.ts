@@ -110,6 +110,35 @@ describe('sink close timeout', () => {
     expect(drops).toHaveLength(1);
   });
 
+  it("a sink's close() is told through its signal when the log stops waiting for it", async () => {
+    const seen: Array<[string, unknown]> = [];
+    const stuck: AuditSink = {
+      write() {},
+      close({ signal } = {}) {
+        // Holds on until told to stop, as a sink retrying a delivery does.
+        return new Promise<void>((resolve) => {
+          signal?.addEventListener('abort', () => {
+            seen.push(['stuck', (signal.reason as DOMException).name]);
+            resolve();
+          });
+        });
+      },
+    };
+    let promptSignal: AbortSignal | undefined;
+    const prompt: AuditSink = {
+      write() {},
+      async close(options) {
+        promptSignal = options?.signal;
+      },
+    };
+    const audit = createAuditLog({ store: memoryStore(), sinks: [stuck, prompt], sinkCloseTimeoutMs: 10 });
+    await audit.append(sampleEvent(0));
+    await audit.close();
+    // Told before close() resolves, so a sink can report what it held while the process still runs.
+    expect(seen).toEqual([['stuck', 'TimeoutError']]);
+    expect(promptSignal?.aborted).toBe(false);
+  });
+
   it('a sink that drains in time is closed after its last write, with no drops', async () => {
     const calls: string[] = [];
     const sink: AuditSink = {

@@ -106,3 +106,148 @@ describe("webhookSink and the receiver's answer body", () => {
     expect(busyOnce.connections).toBe(1);
   });
 });
+
+/** A promise and the function that resolves it: a hook to wait on instead of a timer. */
+function signal<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((settle) => {
+    resolve = settle;
+  });
+  return { promise, resolve };
+}
+
+describe('webhookSink when close() runs out of time', () => {
+  it("at the log's sinkCloseTimeoutMs it stops retrying and reports what it held as closed", async () => {
+    const firstPost = signal();
+    const busy = await receiver((_request, response) => {
+      firstPost.resolve();
+      response.writeHead(503).end();
+    });
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const errors: unknown[] = [];
+    // The first retry waits 15 s at least: only stopping lets close() end before it.
+    const sink = webhookSink({
+      url: busy.url,
+      signingKey: privateJwk,
+      flushIntervalMs: 0,
+      retryBaseMs: 60_000,
+      onDrop: (count, reason) => drops.push([count, reason]),
+      onError: (error) => errors.push(error),
+    });
+    const logDrops: unknown[] = [];
+    const audit = createAuditLog({
+      store: memoryStore(),
+      sinks: [sink],
+      sinkCloseTimeoutMs: 20,
+      onSinkDrop: (...drop) => logDrops.push(drop),
+    });
+    for (let index = 0; index < 10; index++) await audit.append(sampleEvent(index));
+    await firstPost.promise;
+    await audit.close();
+    // Reported by the time close() resolves: a process that exits then has been told.
+    expect(drops).toEqual([[10, 'closed']]);
+    expect(busy.bodies).toHaveLength(1);
+    // The sink took the entries: the log has nothing to report, and nothing failed.
+    expect(logDrops).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('aborts the POST in flight', async () => {
+    const posted = signal();
+    const abandoned = signal();
+    const silent = await receiver((_request, response) => {
+      response.on('close', () => abandoned.resolve());
+      posted.resolve();
+    });
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const sink = webhookSink({
+      url: silent.url,
+      signingKey: privateJwk,
+      flushIntervalMs: 0,
+      timeoutMs: 2 ** 31 - 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    const audit = createAuditLog({ store: memoryStore(), sinks: [sink], sinkCloseTimeoutMs: 0 });
+    await Promise.all([0, 1, 2].map((index) => audit.append(sampleEvent(index))));
+    await posted.promise;
+    await audit.close();
+    expect(drops).toEqual([[3, 'closed']]);
+    // The receiver sees the request go: the sink does not wait out its 24-day deadline.
+    await abandoned.promise;
+  });
+
+  it('does not report a batch the receiver accepted, only what it still held', async () => {
+    const accepted = signal();
+    // Answers 200 at once, then never finishes the body.
+    const slowBody = await receiver((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.write('ok');
+    });
+    const fetchAnswered: typeof fetch = async (...args) => {
+      const response = await fetch(...args);
+      accepted.resolve();
+      return response;
+    };
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const sink = webhookSink({
+      url: slowBody.url,
+      signingKey: privateJwk,
+      fetch: fetchAnswered,
+      batchSize: 2,
+      timeoutMs: 2 ** 31 - 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    const entries = await entriesOf(4);
+    await sink.write(entries);
+    await accepted.promise;
+    // The sink has the answer once the callbacks waiting on it have run.
+    await new Promise((resolve) => setImmediate(resolve));
+    const deadline = new AbortController();
+    const closing = sink.close?.({ signal: deadline.signal });
+    deadline.abort();
+    await closing;
+    expect(drops).toEqual([[2, 'closed']]);
+    expect(slowBody.bodies).toHaveLength(1);
+    expect(await verifyAuditWebhook(slowBody.bodies[0] as string, publicJwk)).toEqual(entries.slice(0, 2));
+  });
+
+  it('given a signal already aborted, sends nothing and reports everything; later writes are closed too', async () => {
+    const unused = await receiver((_request, response) => {
+      response.writeHead(204).end();
+    });
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const sink = webhookSink({
+      url: unused.url,
+      signingKey: privateJwk,
+      flushIntervalMs: 60_000,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    const entries = await entriesOf(5);
+    await sink.write(entries.slice(0, 4));
+    await sink.close?.({ signal: AbortSignal.abort() });
+    await sink.write(entries.slice(4));
+    expect(drops).toEqual([
+      [4, 'closed'],
+      [1, 'closed'],
+    ]);
+    expect(unused.bodies).toEqual([]);
+  });
+
+  it('without a signal, close() still sends everything first', async () => {
+    const busyTwice = await receiver((_request, response, count) => {
+      response.writeHead(count <= 2 ? 503 : 204).end();
+    });
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const sink = webhookSink({
+      url: busyTwice.url,
+      signingKey: privateJwk,
+      retryBaseMs: 1,
+      onDrop: (count, reason) => drops.push([count, reason]),
+    });
+    const entries = await entriesOf(3);
+    await sink.write(entries);
+    await sink.close?.();
+    expect(drops).toEqual([]);
+    expect(await verifyAuditWebhook(busyTwice.bodies[2] as string, publicJwk)).toEqual(entries);
+  });
+});
