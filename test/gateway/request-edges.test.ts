@@ -75,10 +75,11 @@ describe('admin routes', () => {
     gateway = testGateway();
     const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
     await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'hi' } } }));
+    const running = gateway;
     const list = async (query: string) => {
-      const response = await gateway?.fetch(jsonRequest(`/admin/invocations?${query}`, { key: adminTokens.admin }));
-      expect(response?.status).toBe(200);
-      return ((await response?.json()) as { items: unknown[] }).items.length;
+      const response = await running.fetch(jsonRequest(`/admin/invocations?${query}`, { key: adminTokens.admin }));
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { items: unknown[] }).items.length;
     };
     expect(await list('from=2000-01-01T00:00:00Z')).toBe(1);
     expect(await list(`from=${encodeURIComponent('+275760-09-13T00:00:00.000Z')}`)).toBe(0);
