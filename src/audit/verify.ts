@@ -342,7 +342,8 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
     return dropped.toSeq + 1;
   };
   return verifyEntries(
-    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, drops),
+    // Up to the head read first: entries appended meanwhile are the next verification's.
+    pagesOf(store, { fromSeq: from, toSeq: to ?? throughSeq, pageSize }, drops),
     {
       checkpoints,
       publicKey: options.publicKey,
