@@ -33,7 +33,7 @@ import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
-import { executeStep, isToolCodeFailure } from './pipeline/execute.js';
+import { describeToolCodeFailure, executeStep, toolOfCodeFailure } from './pipeline/execute.js';
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { heldInputSealing } from './approval/held-input.js';
@@ -315,7 +315,7 @@ const optionsSchema = z
     audit: z
       .object({
         failMode: z.enum(['closed', 'open']).optional(),
-        appendTimeoutMs: z.number().int().min(1).optional(),
+        appendTimeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
         onAuditError: z.function().optional(),
         checkpoints: z.record(z.string(), z.unknown()).optional(),
         verificationKeys: z.array(z.unknown()).optional(),
@@ -551,9 +551,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
   /** Tells onError of a failure a call met, if it is the gateway's (see isUnexpected). */
   const reportUnexpected = (error: unknown, reported: unknown = error) => {
-    // A tool whose code threw: what it threw, which the caller was not shown.
-    if (isToolCodeFailure(error)) {
-      reportError(error.cause);
+    // A tool whose code threw: what it threw (redacted), which the caller was not shown.
+    const failedTool = toolOfCodeFailure(error);
+    if (failedTool !== undefined) {
+      reportError(describeToolCodeFailure(failedTool, (error as GatewayError).cause, redactors.forTool(failedTool, undefined)));
       return;
     }
     if (!isUnexpected(error)) return;

@@ -1,22 +1,47 @@
 import { tokenIdentityOf } from '../auth/token-identity.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { AgentRecord } from '../store/types.js';
+import type { CompiledRedaction } from '../redaction/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolCallContext, ToolExecution } from '../tools/types.js';
 import { AbortSource, type CallAbort, callAbortKey } from '../util/call-abort.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, Step } from './types.js';
 
-/** The errors {@link runTool} made of what a tool's own code threw. */
-const toolCodeFailures = new WeakSet<GatewayError>();
+/** The errors {@link runTool} made of what a tool's own code threw, and the tool. */
+const toolCodeFailures = new WeakMap<GatewayError, ResolvedTool>();
 
 /**
- * True for the `UPSTREAM_ERROR` a call gets when its tool's own code threw something other
- * than a {@link GatewayError} (a bug, say, not a refusal the tool made or an upstream's
- * answer): its `cause` is what was thrown, which the caller never sees but `onError` should.
+ * The tool whose own code threw, for the `UPSTREAM_ERROR` a call gets when it threw something
+ * other than a {@link GatewayError} (a bug, say, not a refusal the tool made or an upstream's
+ * answer); undefined for any other error. Its `cause` is what was thrown, which the caller
+ * never sees but `onError` should (redacted: see {@link describeToolCodeFailure}).
  */
-export function isToolCodeFailure(error: unknown): error is GatewayError {
-  return error instanceof GatewayError && toolCodeFailures.has(error);
+export function toolOfCodeFailure(error: unknown): ResolvedTool | undefined {
+  return error instanceof GatewayError ? toolCodeFailures.get(error) : undefined;
+}
+
+/**
+ * What `onError` is told of a tool's code that threw: an `Error` naming the tool, with the
+ * thrown message as `redaction` leaves it (a message can quote the input: a card number, a
+ * password) and the thrown stack's frames, which hold no data.
+ */
+export function describeToolCodeFailure(tool: ResolvedTool, thrown: unknown, redaction: CompiledRedaction): Error {
+  let message: string;
+  try {
+    message = thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : typeof thrown === 'string' ? thrown : String(thrown);
+    message = redaction.text(message);
+  } catch {
+    message = 'a value that cannot be shown';
+  }
+  const report = new Error(`Tool "${tool.name}" threw ${message}`);
+  const stack = thrown instanceof Error && typeof thrown.stack === 'string' ? thrown.stack : undefined;
+  const frames = stack
+    ?.split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
+  report.stack = frames ? `Error: ${report.message}\n${frames}` : `Error: ${report.message}`;
+  return report;
 }
 
 /**
@@ -67,7 +92,7 @@ export async function runTool(
     if (source.aborted) throw abortError();
     if (isGatewayError(error)) throw error;
     const failure = new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
-    toolCodeFailures.add(failure);
+    toolCodeFailures.set(failure, tool);
     throw failure;
   } finally {
     clearTimeout(timer);

@@ -12,8 +12,11 @@ afterEach(async () => {
 const buggy = defineTool({
   name: 'buggy',
   description: 'reads what is not there',
-  inputSchema: { type: 'object', properties: { amount: { type: 'number' } } } as const,
-  handler: (input) => ({ total: (input as unknown as { missing: { field: number } }).missing.field }),
+  inputSchema: { type: 'object', properties: { amount: { type: 'number' }, card: { type: 'string' } } } as const,
+  handler: (input) => {
+    if (input.card !== undefined) throw new Error(`charge failed for card ${input.card}, password=hunter2`);
+    return { total: (input as unknown as { missing: { field: number } }).missing.field };
+  },
 });
 
 const refusing = defineTool({
@@ -46,19 +49,32 @@ describe('a tool whose own code throws', () => {
     const text = await direct.text();
     expect(text).not.toContain('field');
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toBeInstanceOf(TypeError);
+    expect(String(errors[0])).toMatch(/^Error: Tool "buggy" threw TypeError: Cannot read properties of undefined/);
+    // The frames of what was thrown, for the developer.
+    expect((errors[0] as Error).stack).toMatch(/\n\s+at /);
 
     const held = await gateway.fetch(jsonRequest('/tools/buggy/invoke', { key: apiKey, body: { input: { amount: 50 } } }));
     expect(held.status).toBe(202);
     const { approval } = (await held.json()) as { approval: { id: string } };
     await gateway.admin.decide(approval.id, { decision: 'approve' }, { id: 'alice', roles: ['admin'] });
     expect(errors).toHaveLength(2);
-    expect(errors[1]).toBeInstanceOf(TypeError);
+    expect(String(errors[1])).toMatch(/Tool "buggy" threw TypeError/);
+
+    // A message that quotes the input reaches onError redacted, as the record would hold it.
+    const quoting = await gateway.fetch(
+      jsonRequest('/tools/buggy/invoke', { key: apiKey, body: { input: { amount: 1, card: '4111111111111111' } } }),
+    );
+    expect(quoting.status).toBe(502);
+    expect(errors).toHaveLength(3);
+    const reported = `${String(errors[2])}\n${(errors[2] as Error).stack}`;
+    expect(reported).toContain('charge failed for card');
+    expect(reported).not.toContain('4111111111111111');
+    expect(reported).not.toContain('hunter2');
 
     // A refusal the tool makes in its own words is its answer, not a failure of its code.
     const refused = await gateway.fetch(jsonRequest('/tools/refusing/invoke', { key: apiKey, body: { input: {} } }));
     expect(refused.status).toBe(502);
-    expect(errors).toHaveLength(2);
+    expect(errors).toHaveLength(3);
   });
 
   it("takes a GatewayError made by another copy of the package (its CommonJS build, say) as the tool's own refusal", async () => {
