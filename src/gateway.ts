@@ -167,12 +167,18 @@ export interface GatewayOptions {
   approver?: Approver;
   /** Where audit entries go besides the store (`jsonlFileSink`, `webhookSink`, yours). A slow or failing sink never blocks calls. */
   auditSinks?: AuditSink[];
-  /** Gateway-wide redaction settings. */
+  /**
+   * Gateway-wide redaction settings, under every tool's own profile (as `createRedactor`
+   * takes them): extra or fewer key names, which detectors, the default mode, and the
+   * `hashKey` of `hash` mode. Give every instance the same `hashKey`, kept across restarts,
+   * for hashes to correlate; without one each process makes its own.
+   */
   redaction?: RedactorConfig;
   /** Audit trail settings. */
   audit?: {
     /** `'closed'` (default): a call whose start cannot be recorded does not run (503). */
     failMode?: 'closed' | 'open';
+    /** How long an event may take to be recorded before it counts as lost (ms). Default 5,000; at most 2,147,483,647. */
     appendTimeoutMs?: number;
     /**
      * Told of every event the trail could not record (503 `AUDIT_UNAVAILABLE`, or with
