@@ -233,7 +233,9 @@ class StoreAuditLog implements AuditLog {
     const clock = options.now;
     this.timestamp = clock === undefined ? () => isoTimestamp(Date.now()) : () => clock().toISOString();
     const sinkQueueLimit = options.sinkQueueLimit ?? 10_000;
-    if (!(sinkQueueLimit >= 0)) throw new TypeError('createAuditLog: sinkQueueLimit must be a number of entries, 0 or more');
+    if (typeof sinkQueueLimit !== 'number' || !Number.isSafeInteger(sinkQueueLimit) || sinkQueueLimit < 0) {
+      throw new TypeError('createAuditLog: sinkQueueLimit must be a whole number of entries, 0 or more');
+    }
     this.sinkCloseTimeoutMs = options.sinkCloseTimeoutMs ?? 10_000;
     if (!(this.sinkCloseTimeoutMs >= 0 && this.sinkCloseTimeoutMs <= MAX_TIMER_MS)) {
       throw new TypeError(`createAuditLog: sinkCloseTimeoutMs must be a number of milliseconds from 0 to ${MAX_TIMER_MS}`);
@@ -253,7 +255,12 @@ class StoreAuditLog implements AuditLog {
     if (typeof everyMs !== 'number' || !Number.isInteger(everyMs) || everyMs < 0 || everyMs > MAX_TIMER_MS) {
       throw new TypeError(`createAuditLog: checkpoints.everyMs must be an integer from 0 (off) to ${MAX_TIMER_MS}`);
     }
-    this.checkpointEveryEvents = checkpoints?.everyEvents ?? 1000;
+    const everyEvents = checkpoints?.everyEvents ?? 1000;
+    // NaN or a negative count would quietly turn the count trigger off.
+    if (typeof everyEvents !== 'number' || !Number.isSafeInteger(everyEvents) || everyEvents < 0) {
+      throw new TypeError('createAuditLog: checkpoints.everyEvents must be a whole number of events, 0 (off) or more');
+    }
+    this.checkpointEveryEvents = everyEvents;
     this.onCheckpointError = (error) => {
       try {
         checkpoints?.onError?.(error);

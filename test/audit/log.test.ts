@@ -356,6 +356,20 @@ describe('options a Node timer cannot hold', () => {
     }
   });
 
+  it('refuses a checkpoints.everyEvents or sinkQueueLimit that is not a whole number, 0 or more', async () => {
+    const store = memoryStore();
+    const { privateJwk } = await generateAuditSigningKey();
+    for (const bad of [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY, '100']) {
+      expect(() => createAuditLog({ store, checkpoints: { signingKey: privateJwk, everyEvents: bad as number } })).toThrow(
+        'createAuditLog: checkpoints.everyEvents must be a whole number of events, 0 (off) or more',
+      );
+      expect(() => createAuditLog({ store, sinkQueueLimit: bad as number })).toThrow(
+        'createAuditLog: sinkQueueLimit must be a whole number of entries, 0 or more',
+      );
+    }
+    await createAuditLog({ store, sinkQueueLimit: 0, checkpoints: { signingKey: privateJwk, everyEvents: 0, everyMs: 0 } }).close();
+  });
+
   it('at the longest appendTimeoutMs, the watchdog timer stays within what a Node timer holds', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => {
