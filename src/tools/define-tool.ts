@@ -19,7 +19,12 @@ export interface DefineToolOptions<Schema extends JSONSchema, Output, Input = Fr
   redact?: ToolRedaction;
   /** `'mcp-content'`: the handler returns `{ content: [...], structuredContent? }` for MCP clients as is. */
   outputFormat?: 'json' | 'mcp-content';
-  handler(input: Input, context: ToolCallContext): Output | Promise<Output>;
+  /**
+   * Runs the call with the validated input, typed from `inputSchema` when it is declared
+   * `as const` (an annotation on `input` that the schema does not give does not compile);
+   * for a schema whose type says nothing, annotate `input` yourself.
+   */
+  handler: (input: Input, context: ToolCallContext) => Output | Promise<Output>;
 }
 
 const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
@@ -88,9 +93,16 @@ export function assertToolBasics(definition: {
  * ```
  */
 export function defineTool<const Schema extends JSONSchema, Output = unknown, Input = FromSchema<Schema>>(
-  options: DefineToolOptions<Schema, Output, Input>,
-): LocalToolDefinition<Input, Output> {
+  options: DefineToolOptions<Schema, Output, HandlerInput<Schema, Input>>,
+): LocalToolDefinition<HandlerInput<Schema, Input>, Output> {
   assertToolBasics(options);
   if (typeof options.handler !== 'function') throw new TypeError(`tool "${options.name}": handler must be a function`);
-  return Object.freeze({ ...options, kind: 'local' as const }) as LocalToolDefinition<Input, Output>;
+  return Object.freeze({ ...options, kind: 'local' as const }) as LocalToolDefinition<HandlerInput<Schema, Input>, Output>;
 }
+
+/**
+ * The input `handler` gets: what a schema declared `as const` gives, which an annotation on
+ * the handler cannot change; for a schema whose type says nothing (one kept in a variable
+ * typed `JsonSchema`, or read from a JSON file), what the handler's annotation says.
+ */
+type HandlerInput<Schema extends JSONSchema, Input> = unknown extends FromSchema<Schema> ? Input : NoInfer<FromSchema<Schema>>;
