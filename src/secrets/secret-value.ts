@@ -4,8 +4,13 @@ import { inspect } from 'node:util';
 export const MASKED_SECRET = '***';
 
 // Plaintext lives here, not on the object: spreading, Object.entries, structuredClone or a
-// debugger's property view of a SecretValue cannot reach it.
-const plaintextOf = new WeakMap<SecretValue, string>();
+// debugger's property view of a SecretValue cannot reach it. One map for every copy of the
+// package in the process (its CommonJS and its ESM build, say), so that a secret made by one
+// is a secret to a gateway made by the other.
+const registryKey = Symbol.for('agent-tool-gateway.secretPlaintext');
+const plaintextOf: WeakMap<object, string> =
+  ((globalThis as Record<symbol, unknown>)[registryKey] as WeakMap<object, string> | undefined) ?? new WeakMap<object, string>();
+(globalThis as Record<symbol, unknown>)[registryKey] = plaintextOf;
 
 /**
  * A header value marked as secret. It holds its plaintext out of sight: `JSON.stringify`,
@@ -13,6 +18,11 @@ const plaintextOf = new WeakMap<SecretValue, string>();
  * and the HTTP executor read the value.
  */
 export class SecretValue {
+  /** `instanceof SecretValue` holds for a secret made by any copy of this package, and for nothing else. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && plaintextOf.has(value);
+  }
+
   /** Brand: tells a SecretValue from look-alike objects across module copies. */
   readonly kind = 'secret' as const;
 

@@ -1,9 +1,11 @@
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { createGateway } from '../../src/index.js';
+import { listen } from '../helpers.js';
 import { GatewayError } from '../../src/errors.js';
 import { generateEncryptionKey } from '../../src/secrets/keyring.js';
 import { createSecretScrubber } from '../../src/secrets/secret-scrubber.js';
-import { isMaskedSecret, isSecretValue, secret } from '../../src/secrets/secret-value.js';
+import { SecretValue, isMaskedSecret, isSecretValue, secret } from '../../src/secrets/secret-value.js';
 import {
   keepMaskedSecrets,
   maskSecrets,
@@ -211,5 +213,43 @@ describe('secret scrubber', () => {
     const scrubber = createSecretScrubber([]);
     expect(scrubber.active).toBe(false);
     expect(scrubber.text('abc')).toBe('abc');
+  });
+});
+
+describe('secrets made by another copy of the package (its CommonJS build, say)', () => {
+  it('are secrets to this copy: recognised, sealed and sent, never shown', async () => {
+    vi.resetModules();
+    const other = (await import('../../src/index.js')) as typeof import('../../src/index.js');
+    expect(other.secret).not.toBe(secret);
+    const made = other.secret('Bearer from-the-other-copy');
+    expect(isSecretValue(made)).toBe(true);
+    expect(made instanceof SecretValue).toBe(true);
+    expect(isSecretValue({ kind: 'secret' })).toBe(false);
+    expect(JSON.stringify({ made })).toBe('{"made":"***"}');
+
+    const seen: Array<string | undefined> = [];
+    const upstream = await listen((req, res) => {
+      seen.push(req.headers.authorization);
+      res.setHeader('content-type', 'application/json');
+      res.end('{"ok":true}');
+    });
+    const tool = other.httpTool({
+      name: 'crm.ping',
+      description: 'pings',
+      method: 'GET',
+      url: `${upstream.url}/ping`,
+      inputSchema: { type: 'object' },
+      secretHeaders: { authorization: 'Bearer plain-from-the-other-copy' },
+      allowPrivateNetwork: true,
+    });
+    const gateway = createGateway({ tools: [tool], policy: [{ id: 'all', effect: 'allow' }], dev: true, onError: () => undefined });
+    try {
+      const { agent } = await gateway.admin.createAgent({ name: 'bot' });
+      expect(await gateway.invoke({ agentId: agent.id, tool: 'crm.ping', input: {} })).toMatchObject({ status: 'succeeded' });
+      expect(seen).toEqual(['Bearer plain-from-the-other-copy']);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
   });
 });
