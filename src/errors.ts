@@ -104,8 +104,7 @@ export class GatewayError extends Error {
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof asks about, a subclass included
-    if (this !== GatewayError) return Function.prototype[Symbol.hasInstance].call(this, value);
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[GATEWAY_ERROR_BRAND] === true;
+    return isInstance(this, value);
   }
 
   override readonly name = 'GatewayError';
@@ -141,6 +140,16 @@ export function isGatewayError(value: unknown): value is GatewayError {
 /** Marks every GatewayError, whichever copy of the package made it (see GatewayError's `instanceof`). */
 const GATEWAY_ERROR_BRAND = Symbol.for('agent-tool-gateway.GatewayError');
 Object.defineProperty(GatewayError.prototype, GATEWAY_ERROR_BRAND, { value: true });
+
+/**
+ * `value instanceof type` for GatewayError and its subclasses. Outside the class body, so
+ * that the built class keeps its name (a class that names itself inside is renamed by the
+ * bundler, and would print as `_GatewayError`).
+ */
+function isInstance(type: abstract new (...args: never[]) => unknown, value: unknown): boolean {
+  if (type !== GatewayError) return Function.prototype[Symbol.hasInstance].call(type, value);
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[GATEWAY_ERROR_BRAND] === true;
+}
 
 /**
  * Turns anything thrown into a {@link GatewayError}. Unknown throws become `INTERNAL` with a
