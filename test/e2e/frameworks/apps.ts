@@ -9,6 +9,7 @@ import Router from '@koa/router';
 import express5 from 'express';
 import express4 from 'express4';
 import Fastify from 'fastify';
+import Fastify4 from 'fastify4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { createExpressMiddleware } from '../../../adapters/express.js';
@@ -243,15 +244,16 @@ function connectStyle(): FrameworkTarget {
   };
 }
 
-/** Fastify 5, the plugin registered with or without a prefix. */
-function fastifyApp(options: { prefix: string; basePath: string }): FrameworkTarget {
+/** Fastify 4 or 5, the plugin registered with or without a prefix. */
+function fastifyApp(version: 4 | 5, options: { prefix: string; basePath: string }): FrameworkTarget {
+  const create = version === 4 ? (Fastify4 as unknown as typeof Fastify) : Fastify;
   return {
-    name: `Fastify 5 (${options.prefix === '' ? 'no prefix' : `prefix '${options.prefix}'`}, gateway basePath '${options.basePath}')`,
+    name: `Fastify ${version} (${options.prefix === '' ? 'no prefix' : `prefix '${options.prefix}'`}, gateway basePath '${options.basePath}')`,
     hasErrorHandling: true,
     async start() {
       const setup = await matrixGateway(options.basePath);
       const probe = hostErrorProbe();
-      const app = Fastify();
+      const app = create();
       app.addHook('onRequest', async (request) => {
         probe.seen(request.headers);
       });
@@ -330,8 +332,9 @@ export const appTargets: FrameworkTarget[] = [
   expressApp(5, { parseJsonFirst: false, mount: '/atg', basePath: '' }),
   expressApp(5, { parseJsonFirst: true, mount: '/atg', basePath: '/gateway' }),
   connectStyle(),
-  fastifyApp({ prefix: '/atg', basePath: '' }),
-  fastifyApp({ prefix: '', basePath: '/atg' }),
+  fastifyApp(4, { prefix: '/atg', basePath: '' }),
+  fastifyApp(5, { prefix: '/atg', basePath: '' }),
+  fastifyApp(5, { prefix: '', basePath: '/atg' }),
   koaApp(2, { withRouter: false }),
   koaApp(2, { withRouter: true }),
   koaApp(3, { withRouter: false }),
