@@ -162,8 +162,13 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
     beforeEach(async () => {
       store = await options.createStore();
+      // A store may connect and migrate on first use (the SQL store does; embedded PGlite takes
+      // seconds to start cold): that happens here, under the hook's minute, not in a test's
+      // few seconds, whatever the project's own timeouts are.
+      await store.getAgent('conformance-warm-up');
       secondHandle = await options.openSecondHandle?.(store);
-    });
+      await secondHandle?.getAgent('conformance-warm-up');
+    }, 60_000);
 
     afterEach(async () => {
       try {
