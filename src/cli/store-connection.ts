@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type SqlStore, sqlStore } from '../store/sql/index.js';
 import { type StoreSelection, UsageError } from './arguments.js';
 import { CommandError } from './io.js';
@@ -44,8 +44,10 @@ async function pglite(dataDir: string) {
  */
 function checkDataDirectory(dataDir: string, options: { create: boolean }): void {
   if (!existsSync(dataDir)) {
-    if (options.create) return;
-    throw new CommandError(`data directory not found: ${dataDir}`);
+    if (!options.create) throw new CommandError(`data directory not found: ${dataDir}`);
+    // PGlite makes the directory itself, not the ones above it.
+    mkdirSync(dirname(resolve(dataDir)), { recursive: true });
+    return;
   }
   if (existsSync(join(dataDir, 'PG_VERSION'))) return;
   if (!options.create) {

@@ -161,7 +161,7 @@ describe('atg: usage', () => {
 
 describe('atg on a PGlite data directory', () => {
   it('migrates, verifies the chain with checkpoint signatures, and reports the first broken seq', slow, async () => {
-    const dataDir = join(workDir, 'verify-db');
+    const dataDir = join(workDir, 'not-yet', 'verify-db');
     const migrated = await atg(['migrate'], { ATG_DATA_DIR: dataDir });
     expect(migrated).toMatchObject({ code: 0, stderr: '' });
     expect(migrated.stdout).toMatch(/Schema "atg" migrated from version 0 to \d+\./);
