@@ -1,4 +1,4 @@
-import { type GatewayOptions, createGateway, defineTool } from '../src/index.js';
+import { type GatewayOptions, type InvocationRecord, createGateway, defineTool } from '../src/index.js';
 
 export const echo = defineTool({
   name: 'echo',
@@ -50,4 +50,28 @@ export function testGateway(overrides: GatewayOptions = {}) {
     },
     ...overrides,
   });
+}
+
+/** An invocation record for store-level tests, written at 2030-01-01T00:00:00Z. */
+export function invocationRecord(id: string, status: InvocationRecord['status'] = 'succeeded'): InvocationRecord {
+  return {
+    id,
+    agentId: 'agent-1',
+    tool: 'crm.lookup',
+    toolVersion: 'v1',
+    inputDigest: 'd'.repeat(64),
+    input: {},
+    decision: status === 'pending_approval' ? 'require_approval' : 'allow',
+    ruleIds: [],
+    approvalId: null,
+    status,
+    door: 'rest',
+    upstreamStatus: null,
+    latencyMs: null,
+    output: null,
+    error: null,
+    idempotencyKey: null,
+    createdAt: new Date(Date.UTC(2030, 0, 1)).toISOString(),
+    updatedAt: new Date(Date.UTC(2030, 0, 1)).toISOString(),
+  };
 }

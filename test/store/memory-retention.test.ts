@@ -1,32 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ApprovalRecord, type Gateway, type InvocationRecord, memoryStore } from '../../src/index.js';
-import { testGateway } from '../fixtures.js';
+import { type ApprovalRecord, type Gateway, memoryStore } from '../../src/index.js';
+import { invocationRecord as invocation, testGateway } from '../fixtures.js';
 import { jsonRequest } from '../helpers.js';
 
 const at = (second: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, second)).toISOString();
-
-function invocation(id: string, status: InvocationRecord['status'] = 'succeeded'): InvocationRecord {
-  return {
-    id,
-    agentId: 'agent-1',
-    tool: 'crm.lookup',
-    toolVersion: 'v1',
-    inputDigest: 'd'.repeat(64),
-    input: {},
-    decision: status === 'pending_approval' ? 'require_approval' : 'allow',
-    ruleIds: [],
-    approvalId: null,
-    status,
-    door: 'rest',
-    upstreamStatus: null,
-    latencyMs: null,
-    output: null,
-    error: null,
-    idempotencyKey: null,
-    createdAt: at(0),
-    updatedAt: at(0),
-  };
-}
 
 function approval(id: string, status: ApprovalRecord['status'] = 'pending'): ApprovalRecord {
   return {

@@ -55,6 +55,18 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
   const engine = postgresEngine(target.href);
   const schema = randomSchema('atg_outage');
   beforeAll(() => link.start());
+  /** A pool that reaches Postgres through the relay. */
+  const relayPool = () => {
+    const pool = new pg.Pool({
+      host: '127.0.0.1',
+      port: link.port,
+      user: decodeURIComponent(target.username) || 'postgres',
+      database: target.pathname.slice(1) || 'postgres',
+      max: 4,
+    });
+    pool.on('error', () => undefined);
+    return pool;
+  };
   afterAll(async () => {
     await link.cut();
     await engine.dropSchema(schema);
@@ -64,14 +76,7 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
   it('answers 503 STORE_UNAVAILABLE while it is away, tells onError once every 5 s, and serves again when it is back', async () => {
     const errors: unknown[] = [];
     let clock = Date.now();
-    const pool = new pg.Pool({
-      host: '127.0.0.1',
-      port: link.port,
-      user: decodeURIComponent(target.username) || 'postgres',
-      database: target.pathname.slice(1) || 'postgres',
-      max: 4,
-    });
-    pool.on('error', () => undefined);
+    const pool = relayPool();
     const gateway = testGateway({
       store: sqlStore({ client: pool, schema, closeClient: true }),
       agentCacheMs: 0,
@@ -117,14 +122,7 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
 
   it('serves once Postgres is reachable when the gateway started without it', async () => {
     await link.cut();
-    const pool = new pg.Pool({
-      host: '127.0.0.1',
-      port: link.port,
-      user: decodeURIComponent(target.username) || 'postgres',
-      database: target.pathname.slice(1) || 'postgres',
-      max: 4,
-    });
-    pool.on('error', () => undefined);
+    const pool = relayPool();
     const gateway = testGateway({ store: sqlStore({ client: pool, schema, closeClient: true }), onError: () => undefined });
     try {
       await expect(gateway.ready()).rejects.toThrow();

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defineTool } from '../../src/index.js';
 import { sqlStore } from '../../src/store/sql/index.js';
 import { randomSchema } from '../e2e/fixtures/sql-engines.js';
-import { testGateway } from '../fixtures.js';
+import { invocationRecord, testGateway } from '../fixtures.js';
 
 const database = new PGlite();
 afterAll(() => database.close());
@@ -66,29 +66,8 @@ describe('sqlStore on PGlite under concurrent calls', () => {
     const schema = randomSchema('atg_close');
     const store = sqlStore({ client: database, schema });
     await store.migrate();
-    const at = new Date(0).toISOString();
-    const record = (id: string) => ({
-      id,
-      agentId: 'agent-1',
-      tool: 'crm.lookup',
-      toolVersion: 'v1',
-      inputDigest: 'd'.repeat(64),
-      input: {},
-      decision: 'allow' as const,
-      ruleIds: [],
-      approvalId: null,
-      status: 'succeeded' as const,
-      door: 'rest' as const,
-      upstreamStatus: null,
-      latencyMs: 1,
-      output: { ok: true },
-      error: null,
-      idempotencyKey: null,
-      createdAt: at,
-      updatedAt: at,
-    });
     // The first goes out at once; the rest wait for it, as under load.
-    const writes = ['w1', 'w2', 'w3'].map((id) => store.putInvocation(record(id)));
+    const writes = ['w1', 'w2', 'w3'].map((id) => store.putInvocation(invocationRecord(id)));
     const closing = store.close();
     expect(store.close()).toBe(closing);
     await closing;
