@@ -342,8 +342,7 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
     return dropped.toSeq + 1;
   };
   return verifyEntries(
-    // Up to the head read first: entries appended meanwhile are the next verification's.
-    pagesOf(store, { fromSeq: from, toSeq: to ?? throughSeq, pageSize }, drops),
+    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, drops),
     {
       checkpoints,
       publicKey: options.publicKey,
