@@ -33,7 +33,7 @@ import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
 import type { AuditEventInput, PipelineDependencies } from './pipeline/dependencies.js';
-import { describeToolCodeFailure, executeStep, toolOfCodeFailure } from './pipeline/execute.js';
+import { describeToolCodeFailure, executeStep, toolCodeFailureOf } from './pipeline/execute.js';
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { heldInputSealing } from './approval/held-input.js';
@@ -557,10 +557,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
   /** Tells onError of a failure a call met, if it is the gateway's (see isUnexpected). */
   const reportUnexpected = (error: unknown, reported: unknown = error) => {
-    // A tool whose code threw: what it threw (redacted), which the caller was not shown.
-    const failedTool = toolOfCodeFailure(error);
-    if (failedTool !== undefined) {
-      reportError(describeToolCodeFailure(failedTool, (error as GatewayError).cause, redactors.forTool(failedTool, undefined)));
+    // A tool whose code threw: what it threw (redacted as the call's records are), which the
+    // caller was not shown.
+    const failure = toolCodeFailureOf(error);
+    if (failure !== undefined) {
+      const thrown = (error as GatewayError).cause;
+      reportError(describeToolCodeFailure(failure.tool.name, thrown, () => redactors.forTool(failure.tool, failure.redact)));
       return;
     }
     if (!isUnexpected(error)) return;

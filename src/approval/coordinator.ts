@@ -382,7 +382,12 @@ export class ApprovalCoordinator {
       }
       const { agent, tool, input, decision } = prepared;
       try {
-        const execution = await runTool(tool, input, { abort: NEVER_ABORTED, invocationId: approval.invocationId, agent });
+        const execution = await runTool(tool, input, {
+          abort: NEVER_ABORTED,
+          invocationId: approval.invocationId,
+          agent,
+          redact: decision.redact,
+        });
         upstreamStatus = execution.upstreamStatus;
         const output = this.deps.redactors.output(tool, decision.redact, execution.output);
         outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
@@ -447,6 +452,16 @@ export class ApprovalCoordinator {
     });
     if (decision.effect === 'deny') {
       return { refusal: new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } }) };
+    }
+    if (decision.redact !== undefined) {
+      // As on the direct path: a profile a custom engine decided with that does not compile
+      // refuses the call before it runs, not after.
+      try {
+        this.deps.redactors.forTool(tool, decision.redact);
+      } catch (error) {
+        this.options.onError(error);
+        return refusal('INTERNAL', "The policy's redaction for this call does not compile; the call was not executed");
+      }
     }
     return { record, tool, agent, input, decision };
   }

@@ -3,13 +3,19 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { AgentRecord } from '../store/types.js';
 import type { CompiledRedaction } from '../redaction/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import type { ToolCallContext, ToolExecution } from '../tools/types.js';
+import type { ToolCallContext, ToolExecution, ToolRedaction } from '../tools/types.js';
 import { AbortSource, type CallAbort, callAbortKey } from '../util/call-abort.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, Step } from './types.js';
 
-/** The errors {@link runTool} made of what a tool's own code threw, and the tool. */
-const toolCodeFailures = new WeakMap<GatewayError, ResolvedTool>();
+/** A tool whose own code threw, and what the deciding policy adds to its redaction. */
+export interface ToolCodeFailure {
+  tool: ResolvedTool;
+  redact: ToolRedaction | undefined;
+}
+
+/** The errors {@link runTool} made of what a tool's own code threw. */
+const toolCodeFailures = new WeakMap<GatewayError, ToolCodeFailure>();
 
 /**
  * The tool whose own code threw, for the `UPSTREAM_ERROR` a call gets when it threw something
@@ -17,30 +23,43 @@ const toolCodeFailures = new WeakMap<GatewayError, ResolvedTool>();
  * answer); undefined for any other error. Its `cause` is what was thrown, which the caller
  * never sees but `onError` should (redacted: see {@link describeToolCodeFailure}).
  */
-export function toolOfCodeFailure(error: unknown): ResolvedTool | undefined {
+export function toolCodeFailureOf(error: unknown): ToolCodeFailure | undefined {
   return error instanceof GatewayError ? toolCodeFailures.get(error) : undefined;
 }
 
 /**
  * What `onError` is told of a tool's code that threw: an `Error` naming the tool, with the
  * thrown message as `redaction` leaves it (a message can quote the input: a card number, a
- * password) and the thrown stack's frames, which hold no data.
+ * password), and the thrown stack's frames, redacted too (the stack's opening lines, its
+ * message, are left out). Never throws: a thrown value that cannot be read (a throwing getter)
+ * is described as such.
  */
-export function describeToolCodeFailure(tool: ResolvedTool, thrown: unknown, redaction: CompiledRedaction): Error {
-  let message: string;
+export function describeToolCodeFailure(toolName: string, thrown: unknown, redaction: () => CompiledRedaction): Error {
+  let message = 'a value that cannot be shown';
+  let frames = '';
   try {
-    message = thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : typeof thrown === 'string' ? thrown : String(thrown);
-    message = redaction.text(message);
+    const compiled = redaction();
+    if (thrown instanceof Error) {
+      const header = `${thrown.name}: ${thrown.message}`;
+      message = compiled.text(header);
+      const stack = thrown.stack;
+      if (typeof stack === 'string') {
+        // The stack opens with the name and the message, whose lines may look like frames.
+        const body = stack.startsWith(header) ? stack.slice(header.length) : stack;
+        frames = body
+          .split('\n')
+          .filter((line) => /^\s+at /.test(line))
+          .map((line) => compiled.text(line))
+          .join('\n');
+      }
+    } else {
+      message = compiled.text(typeof thrown === 'string' ? thrown : String(thrown));
+    }
   } catch {
-    message = 'a value that cannot be shown';
+    // What was thrown, or the redaction of it, could not be read: the tool's name is still told.
   }
-  const report = new Error(`Tool "${tool.name}" threw ${message}`);
-  const stack = thrown instanceof Error && typeof thrown.stack === 'string' ? thrown.stack : undefined;
-  const frames = stack
-    ?.split('\n')
-    .filter((line) => /^\s+at /.test(line))
-    .join('\n');
-  report.stack = frames ? `Error: ${report.message}\n${frames}` : `Error: ${report.message}`;
+  const report = new Error(`Tool "${toolName}" threw ${message}`);
+  report.stack = frames === '' ? `Error: ${report.message}` : `Error: ${report.message}\n${frames}`;
   return report;
 }
 
@@ -51,7 +70,7 @@ export function describeToolCodeFailure(tool: ResolvedTool, thrown: unknown, red
 export async function runTool(
   tool: ResolvedTool,
   input: unknown,
-  call: { abort: CallAbort; invocationId: string; agent: AgentRecord },
+  call: { abort: CallAbort; invocationId: string; agent: AgentRecord; redact?: ToolRedaction | undefined },
 ): Promise<ToolExecution> {
   // A cleared timer and a removed listener: nothing outlives the call (AbortSignal.timeout
   // would keep a timer alive for the whole deadline). The tool's AbortSignal is made only if
@@ -92,7 +111,7 @@ export async function runTool(
     if (source.aborted) throw abortError();
     if (isGatewayError(error)) throw error;
     const failure = new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
-    toolCodeFailures.set(failure, tool);
+    toolCodeFailures.set(failure, { tool, redact: call.redact });
     throw failure;
   } finally {
     clearTimeout(timer);
@@ -188,7 +207,12 @@ export function executeStep(deps: PipelineDependencies): Step {
     context.started = true;
     let execution: ToolExecution;
     try {
-      execution = await runTool(tool, context.input, { abort: context.abort, invocationId: context.invocationId, agent });
+      execution = await runTool(tool, context.input, {
+        abort: context.abort,
+        invocationId: context.invocationId,
+        agent,
+        redact: context.decision?.redact,
+      });
     } catch (error) {
       // A failed upstream still answered: its status belongs in the record and the audit event.
       const upstreamStatus = upstreamStatusOf(error);

@@ -155,4 +155,27 @@ describe('redaction profiles are checked when they are defined', () => {
     expect(runs()).toBe(0);
     expect((await gateway.admin.listApprovals({ limit: 10 })).items).toEqual([]);
   });
+
+  it('refuses an approved call before it runs when the engine now decides with a bad profile', async () => {
+    const { tool, runs } = counting();
+    let approved = false;
+    const engine: PolicyEngine = {
+      evaluate: () =>
+        approved
+          ? { effect: 'allow', ruleIds: ['custom'], redact: { detectors: ['no-such-detector'] } as never }
+          : { effect: 'require_approval', ruleIds: ['custom'] },
+    };
+    const errors: unknown[] = [];
+    gateway = createGateway({ store: memoryStore(), tools: [tool], policy: engine, onError: (error) => errors.push(error) });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const held = await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { a: 1 } } }));
+    expect(held.status).toBe(202);
+    const { approval, invocationId } = (await held.json()) as { approval: { id: string }; invocationId: string };
+    approved = true;
+    const decided = await gateway.admin.decide(approval.id, { decision: 'approve' }, { id: 'alice', roles: ['admin'] });
+    expect(decided.outcome).toMatchObject({ status: 'error', error: { code: 'INTERNAL' } });
+    expect(runs()).toBe(0);
+    expect((await gateway.admin.getInvocation(invocationId)).status).toBe('failed');
+    expect(errors.map(String)).toContainEqual(expect.stringMatching(/no-such-detector/));
+  });
 });

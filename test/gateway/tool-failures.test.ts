@@ -106,4 +106,59 @@ describe('a tool whose own code throws', () => {
     expect(new GatewayError({ code: 'CONFLICT', message: 'x' }) instanceof Narrower).toBe(false);
     expect(new Narrower({ code: 'CONFLICT', message: 'x' }) instanceof GatewayError).toBe(true);
   });
+
+  it('keeps its answer and its record when what it threw cannot be read, and redacts stack lines and what policy adds', async () => {
+    const errors: unknown[] = [];
+    const thrower = defineTool({
+      name: 'thrower',
+      description: 'throws what it is asked to',
+      inputSchema: { type: 'object', properties: { kind: { type: 'string' }, host: { type: 'string' } } } as const,
+      handler: ({ kind, host }) => {
+        if (kind === 'unreadable') {
+          const error = new Error('x');
+          Object.defineProperty(error, 'stack', {
+            get() {
+              throw new TypeError('no stack for you');
+            },
+          });
+          throw error;
+        }
+        if (kind === 'multiline') throw new Error('charge failed:\n    at card 4111 1111 1111 1111');
+        throw new Error(`cannot reach ${host}`);
+      },
+    });
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [thrower],
+      policy: [
+        { id: 'hold', effect: 'require_approval', tools: ['thrower'], when: [{ path: '$.host', op: 'eq', value: 'hold' }] },
+        { id: 'all', effect: 'allow', tools: ['thrower'], redact: { detectors: { ipv4: true } } },
+      ],
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey, agent } = await gateway.admin.createAgent({ name: 'bot' });
+
+    const unreadable = await gateway.invoke({ agentKey: apiKey, tool: 'thrower', input: { kind: 'unreadable' } });
+    expect(unreadable).toMatchObject({ status: 'error', error: { code: 'UPSTREAM_ERROR' } });
+    const overHttp = await gateway.fetch(jsonRequest('/tools/thrower/invoke', { key: apiKey, body: { input: { kind: 'unreadable' } } }));
+    expect(overHttp.status).toBe(502);
+    expect(String(errors.at(-1))).toBe('Error: Tool "thrower" threw Error: x');
+
+    // On the approved path too: the decision is answered and the outcome recorded.
+    const held = await gateway.invoke({ agentKey: apiKey, tool: 'thrower', input: { kind: 'unreadable', host: 'hold' } });
+    expect(held.status).toBe('pending_approval');
+    const approvalId = (held as { approval: { id: string } }).approval.id;
+    const decided = await gateway.admin.decide(approvalId, { decision: 'approve' }, { id: 'alice', roles: ['admin'] });
+    expect(decided.outcome).toMatchObject({ status: 'error', error: { code: 'UPSTREAM_ERROR' } });
+    expect((await gateway.admin.getInvocation(held.invocationId as string)).status).toBe('failed');
+
+    await gateway.invoke({ agentKey: apiKey, tool: 'thrower', input: { kind: 'multiline' } });
+    const multiline = errors.at(-1) as Error;
+    expect(`${multiline.message}\n${multiline.stack}`).not.toContain('4111 1111 1111 1111');
+
+    const policyRedacted = await gateway.invoke({ agentId: agent.id, tool: 'thrower', input: { kind: 'ip', host: '10.20.30.40' } });
+    expect(policyRedacted.status).toBe('error');
+    expect(String(errors.at(-1))).toMatch(/^Error: Tool "thrower" threw Error: cannot reach /);
+    expect(String(errors.at(-1))).not.toContain('10.20.30.40');
+  });
 });
