@@ -24,7 +24,7 @@ export interface FastifyGatewayOptions {
 }
 
 /**
- * Serves a gateway from Fastify 5. Mount rule: the `prefix` you register the plugin with
+ * Serves a gateway from Fastify 4 or 5. Mount rule: the `prefix` you register the plugin with
  * stands for the gateway's `basePath`, so `{ prefix: '/atg' }` serves `/atg/mcp`,
  * `/atg/tools`, … whatever `basePath` the gateway was created with; without a prefix it
  * serves the gateway's own `basePath`. Every method is routed, for the prefix itself and
@@ -81,9 +81,10 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
     if (isMalformedPath(path)) return sendThroughFastify(reply, refusedPath());
     let webRequest: Request;
     try {
-      // `request.host`: the Host header, HTTP/2's `:authority`, or with `trustProxy` X-Forwarded-Host.
+      // `request.host` (Fastify 5; Fastify 4's `hostname` holds the same): the Host header,
+      // HTTP/2's `:authority`, or with `trustProxy` X-Forwarded-Host, port included.
       webRequest = await toWebRequest(request.raw, reply.raw, {
-        url: requestOrigin(request.protocol, request.host) + gateway.basePath + rest,
+        url: requestOrigin(request.protocol, hostOfRequest(request)) + gateway.basePath + rest,
         maxBodyBytes,
       });
     } catch (error) {
@@ -104,4 +105,9 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
 /** An answer made before the gateway is asked, sent through Fastify so its hooks see it. */
 function sendThroughFastify(reply: FastifyReply, early: JsonReply): FastifyReply {
   return reply.code(early.status).headers(early.headerRecord).send(early.bodyText);
+}
+
+/** The host a request names, with its port: `host` on Fastify 5, `hostname` on Fastify 4 (which has no `host`). */
+function hostOfRequest(request: FastifyRequest): string | undefined {
+  return (request as { host?: string }).host ?? request.hostname;
 }

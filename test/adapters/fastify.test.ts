@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify4 from 'fastify4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fastifyGatewayPlugin } from '../../adapters/fastify.js';
 import { type Gateway, createGateway } from '../../src/index.js';
@@ -100,5 +101,33 @@ describe('Fastify answering a malformed percent escape before the plugin runs', 
     const elsewhere = await send(origin, { method: 'GET', target: '/host/%zz' });
     expect(elsewhere.status).toBe(400);
     expect(elsewhere.json()).toMatchObject({ code: 'FST_ERR_BAD_URL' });
+  });
+});
+
+describe('fastifyGatewayPlugin on Fastify 4', () => {
+  it('names the gateway URL after the request host, so a same-origin MCP call from a browser is served', async () => {
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const app = (Fastify4 as unknown as typeof Fastify)();
+    await app.register(fastifyGatewayPlugin, { gateway, prefix: '/atg' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const answer = await send(`${origin}/atg/mcp`, {
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          origin,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(answer.status).toBe(200);
+      expect((answer.json() as { result: { tools: Array<{ name: string }> } }).result.tools.map((tool) => tool.name)).toEqual(['echo']);
+    } finally {
+      await app.close();
+      await gateway.close();
+    }
   });
 });
