@@ -504,8 +504,9 @@ export interface Gateway {
   /**
    * Shuts the gateway down: new requests, `invoke()` calls and decisions are refused at once
    * (503 `GATEWAY_CLOSED`), waits for an approval's outcome (`Prefer: wait`, MCP
-   * `tasks/result`) answer with the pending state, and the calls under way get up to
-   * `timeoutMs` (default 10,000) to finish and record their outcomes. Then it stops timers
+   * `tasks/result`) answer with the pending state, and the calls under way (and background
+   * work: a reload of tools or rules, the expiry sweep) get up to `timeoutMs` (default
+   * 10,000) to finish and record their outcomes. Then it stops timers
    * and closes the audit trail (flushing sinks), the upstream pools and the store. Calls
    * still running after `timeoutMs` are reported to `onError`: their outcomes may go
    * unrecorded (`incompleteInvocations` finds them). Calling it again returns the same promise.
@@ -794,29 +795,36 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     });
     return loading;
   };
-  ready().catch(reportError);
-  const refreshIntervalMs = options.refreshIntervalMs ?? 5000;
-  const refreshTimer =
-    refreshIntervalMs > 0
-      ? setInterval(() => {
-          refresh().catch(reportError);
-        }, refreshIntervalMs)
-      : undefined;
-  refreshTimer?.unref();
-  const unwatch = store.watch?.((kind) => {
-    if (kind === 'tools') reloadTools().catch(reportError);
-    else if (kind === 'policies') reloadPolicies().catch(reportError);
-    else if (kind === 'agents') agents.forget();
-  });
   let closed = false;
   let closing: Promise<void> | undefined;
-  // Requests, invoke() calls and decisions under way: close() lets them finish (and record
-  // their outcomes) before it closes the audit trail and the store.
+  // Requests, invoke() calls, decisions and background work under way: close() lets them
+  // finish (and record their outcomes) before it closes the audit trail and the store.
   let active = 0;
   let idle: (() => void) | undefined;
   const settle = () => {
     if (--active === 0) idle?.();
   };
+  /** Runs background work (a reload, the expiry sweep) that close() waits for; none once closing. */
+  const inBackground = (work: () => Promise<unknown>): void => {
+    if (closed) return;
+    active++;
+    work().catch(reportError).finally(settle);
+  };
+
+  inBackground(ready);
+  const refreshIntervalMs = options.refreshIntervalMs ?? 5000;
+  const refreshTimer =
+    refreshIntervalMs > 0
+      ? setInterval(() => {
+          inBackground(refresh);
+        }, refreshIntervalMs)
+      : undefined;
+  refreshTimer?.unref();
+  const unwatch = store.watch?.((kind) => {
+    if (kind === 'tools') inBackground(reloadTools);
+    else if (kind === 'policies') inBackground(reloadPolicies);
+    else if (kind === 'agents') agents.forget();
+  });
 
   const call = async (request: CallRequest): Promise<CallOutcome> => {
     const context: CallContext = {
@@ -1226,7 +1234,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   // Pending approvals whose time is up are expired in the background too, so lists and
   // waiting agents see it without anyone touching them.
   const sweeper = setInterval(() => {
-    approvals.sweepExpired().catch(reportError);
+    inBackground(() => approvals.sweepExpired());
   }, 30_000);
   sweeper.unref();
 

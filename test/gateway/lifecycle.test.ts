@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type AuditEntry, type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { breakableStore, deferred, jsonRequest } from '../helpers.js';
 
@@ -126,5 +126,53 @@ describe('close()', () => {
     expect(response.status).toBe(202);
     expect(((await response.json()) as { status: string }).status).toBe('pending_approval');
     gateway = undefined;
+  });
+});
+
+describe('close() and background work', () => {
+  it('waits for an expiry sweep under way, so the expired call is recorded', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const inner = memoryStore();
+      const gate = deferred();
+      const sweeping = deferred();
+      let holding = false;
+      const store = new Proxy(inner, {
+        get(target, property, receiver) {
+          if (property === 'transitionApproval' && holding) {
+            return async (...args: unknown[]) => {
+              sweeping.resolve();
+              await gate.promise;
+              return (target.transitionApproval as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            };
+          }
+          return Reflect.get(target, property, receiver);
+        },
+      });
+      let clock = Date.now();
+      gateway = createGateway({
+        store,
+        tools: [echo],
+        policy: [{ id: 'hold', effect: 'require_approval' }],
+        approvalTtlMs: 1000,
+        now: () => clock,
+        onError: () => undefined,
+      });
+      const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+      const held = await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { n: 1 } });
+      expect(held.status).toBe('pending_approval');
+      clock += 5000;
+      holding = true;
+      vi.advanceTimersByTime(30_000);
+      await sweeping.promise;
+
+      const closed = gateway.close();
+      gate.resolve();
+      await closed;
+      expect((await inner.getInvocation(held.invocationId as string))?.status).toBe('expired');
+      gateway = undefined;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
