@@ -1012,18 +1012,82 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   };
 
   /**
-   * Claims the marking of an incomplete call for this run, atomically across instances: a
-   * reservation in the store's idempotency keys under an agent id no agent has. A claim older
-   * than a minute whose call is still incomplete belonged to a run that stopped, and is taken over.
+   * Claims the marking of an incomplete call for the run `run`, atomically across instances:
+   * a reservation in the store's idempotency keys under an agent id no agent has, holding the
+   * run's token. A claim older than a minute whose call is still incomplete belonged to a run
+   * that stopped: it is released by its own token (so two runs cannot both take it over) and
+   * claimed again.
    */
-  const claimIncomplete = async (invocationId: string): Promise<boolean> => {
-    const reservation = { agentId: INCOMPLETE_CLAIMS, key: invocationId, invocationId, fingerprint: 'incomplete' };
-    const claim = () => store.reserveIdempotencyKey({ ...reservation, createdAt: new Date(now()).toISOString() });
+  const claimIncomplete = async (invocationId: string, run: string): Promise<boolean> => {
+    const claim = () =>
+      store.reserveIdempotencyKey({
+        agentId: INCOMPLETE_CLAIMS,
+        key: invocationId,
+        invocationId: run,
+        fingerprint: 'incomplete',
+        createdAt: new Date(now()).toISOString(),
+      });
     const first = await claim();
     if (first.created) return true;
     if (now() - Date.parse(first.record.createdAt) <= INCOMPLETE_CLAIM_STALE_MS) return false;
-    await store.releaseIdempotencyKey(reservation);
+    await releaseIncompleteClaim(invocationId, first.record.invocationId);
     return (await claim()).created;
+  };
+  const releaseIncompleteClaim = (invocationId: string, run: string) =>
+    store.releaseIdempotencyKey({ agentId: INCOMPLETE_CLAIMS, key: invocationId, invocationId: run });
+
+  /** Marks one incomplete call: its recorded outcome given to the chain, or `outcome_unknown`. */
+  const markIncomplete = async (call: IncompleteInvocation): Promise<void> => {
+    const existing = await store.getInvocation(call.invocationId);
+    if (existing !== undefined && KNOWN_OUTCOMES.has(existing.status)) {
+      // The record was stored but its outcome event was lost (the store's write went
+      // through, the chain's did not): the outcome is known, so it is what the chain gets.
+      await audit.append({
+        type: EVENT_FOR_STATUS[existing.status],
+        actor: 'system',
+        invocationId: existing.id,
+        agentId: existing.agentId,
+        tool: existing.tool,
+        data: { ...outcomeEventData(existing), recovered: true },
+      });
+      call.status = existing.status;
+      return;
+    }
+    call.status = 'outcome_unknown';
+    const at = new Date(now()).toISOString();
+    const error = { code: 'INTERNAL', message: 'The gateway stopped before the outcome of this call was recorded' };
+    await store.putInvocation(
+      existing !== undefined
+        ? { ...existing, status: 'outcome_unknown', error, updatedAt: at }
+        : {
+            id: call.invocationId,
+            agentId: call.agentId ?? 'unknown',
+            tool: call.tool ?? 'unknown',
+            toolVersion: null,
+            inputDigest: null,
+            input: null,
+            decision: null,
+            ruleIds: [],
+            approvalId: null,
+            status: 'outcome_unknown',
+            door: call.door ?? 'invoke',
+            upstreamStatus: null,
+            latencyMs: null,
+            output: null,
+            error,
+            idempotencyKey: null,
+            createdAt: call.startedAt,
+            updatedAt: at,
+          },
+    );
+    await audit.append({
+      type: 'invocation.outcome_unknown',
+      actor: 'system',
+      invocationId: call.invocationId,
+      ...(call.agentId === undefined ? {} : { agentId: call.agentId }),
+      ...(call.tool === undefined ? {} : { tool: call.tool }),
+      data: { startSeq: call.startSeq },
+    });
   };
 
   const admin: GatewayAdmin = {
@@ -1079,60 +1143,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         new Set(claimed.map((approval) => approval.invocationId)),
       );
       const marked: IncompleteInvocation[] = [];
+      const run = randomUUID();
       for (const call of found) {
         // Another run (another instance, or the CLI) may be marking the same call: one claims it.
-        if (!(await claimIncomplete(call.invocationId))) continue;
-        marked.push(call);
-        const existing = await store.getInvocation(call.invocationId);
-        if (existing !== undefined && KNOWN_OUTCOMES.has(existing.status)) {
-          // The record was stored but its outcome event was lost (the store's write went
-          // through, the chain's did not): the outcome is known, so it is what the chain gets.
-          await audit.append({
-            type: EVENT_FOR_STATUS[existing.status],
-            actor: 'system',
-            invocationId: existing.id,
-            agentId: existing.agentId,
-            tool: existing.tool,
-            data: { ...outcomeEventData(existing), recovered: true },
-          });
-          call.status = existing.status;
-          continue;
+        if (!(await claimIncomplete(call.invocationId, run))) continue;
+        try {
+          await markIncomplete(call);
+        } catch (error) {
+          // Not marked: the next run may try at once.
+          await releaseIncompleteClaim(call.invocationId, run).catch(reportError);
+          throw error;
         }
-        call.status = 'outcome_unknown';
-        const at = new Date(now()).toISOString();
-        const error = { code: 'INTERNAL', message: 'The gateway stopped before the outcome of this call was recorded' };
-        await store.putInvocation(
-          existing !== undefined
-            ? { ...existing, status: 'outcome_unknown', error, updatedAt: at }
-            : {
-                id: call.invocationId,
-                agentId: call.agentId ?? 'unknown',
-                tool: call.tool ?? 'unknown',
-                toolVersion: null,
-                inputDigest: null,
-                input: null,
-                decision: null,
-                ruleIds: [],
-                approvalId: null,
-                status: 'outcome_unknown',
-                door: call.door ?? 'invoke',
-                upstreamStatus: null,
-                latencyMs: null,
-                output: null,
-                error,
-                idempotencyKey: null,
-                createdAt: call.startedAt,
-                updatedAt: at,
-              },
-        );
-        await audit.append({
-          type: 'invocation.outcome_unknown',
-          actor: 'system',
-          invocationId: call.invocationId,
-          ...(call.agentId === undefined ? {} : { agentId: call.agentId }),
-          ...(call.tool === undefined ? {} : { tool: call.tool }),
-          data: { startSeq: call.startSeq },
-        });
+        marked.push(call);
       }
       for (const approval of claimed) {
         if (started.has(approval.invocationId)) continue;

@@ -100,6 +100,85 @@ describe('incompleteInvocations', () => {
     expect((await gateway.admin.verifyAudit()).ok).toBe(true);
   });
 
+  it('lets the next run mark a call that a failed run had claimed, at once', async () => {
+    const { store, state } = storeRefusing('invocation.completed');
+    let failWrites = false;
+    const failing: Store = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'putInvocation' && failWrites) return async () => Promise.reject(new Error('disk full'));
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    gateway = createGateway({ store: failing, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'open' } });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
+    const invocationId = (outcome as { invocationId: string }).invocationId;
+    const record = await store.getInvocation(invocationId);
+    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
+    state.refusing = false;
+
+    failWrites = true;
+    await expect(gateway.admin.incompleteInvocations({ graceMs: 0 })).rejects.toThrow('disk full');
+    failWrites = false;
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ invocationId, status: 'outcome_unknown' }]);
+  });
+
+  it('lets one of two runs take over a claim left by a run that stopped, not both', async () => {
+    const { store, state } = storeRefusing('invocation.completed');
+    // Both runs reach the stale claim before either releases it.
+    let arrived = 0;
+    let bothThere: () => void = () => undefined;
+    const together = new Promise<void>((resolve) => {
+      bothThere = resolve;
+    });
+    const racing: Store = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'releaseIdempotencyKey') {
+          return async (reservation: Parameters<Store['releaseIdempotencyKey']>[0]) => {
+            if (++arrived === 2) bothThere();
+            await together;
+            return target.releaseIdempotencyKey(reservation);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    let clock = Date.now();
+    gateway = createGateway({
+      store: racing,
+      tools: [transfer],
+      policy: [{ id: 'all', effect: 'allow' }],
+      audit: { failMode: 'open' },
+      now: () => clock,
+    });
+    const other = createGateway({ store: racing, refreshIntervalMs: 0, now: () => clock });
+    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
+    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
+    const invocationId = (outcome as { invocationId: string }).invocationId;
+    const record = await store.getInvocation(invocationId);
+    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
+    state.refusing = false;
+    // A run that stopped after claiming the call.
+    await store.reserveIdempotencyKey({
+      agentId: 'atg:incomplete',
+      key: invocationId,
+      invocationId: 'a-run-that-stopped',
+      fingerprint: 'incomplete',
+      createdAt: new Date(clock).toISOString(),
+    });
+    clock += 120_000;
+
+    const [one, two] = await Promise.all([
+      gateway.admin.incompleteInvocations({ graceMs: 0 }),
+      other.admin.incompleteInvocations({ graceMs: 0 }),
+    ]);
+    expect([...one, ...two]).toMatchObject([{ invocationId, status: 'outcome_unknown' }]);
+    const marks = (await gateway.admin.listAudit({ limit: 100 })).items.filter(
+      (entry) => entry.event.invocationId === invocationId && entry.event.type === 'invocation.outcome_unknown',
+    );
+    expect(marks).toHaveLength(1);
+  });
+
   it('gives a repeat of a call marked outcome_unknown that answer, not an endless "retry later", and onError is not told again', async () => {
     const { store, state } = storeRefusing('invocation.completed');
     const errors: unknown[] = [];
