@@ -7,10 +7,18 @@ export const MASKED_SECRET = '***';
 // debugger's property view of a SecretValue cannot reach it. One map for every copy of the
 // package in the process (its CommonJS and its ESM build, say), so that a secret made by one
 // is a secret to a gateway made by the other.
+// The map is a fixed, hidden property: not listed by a debugger's view of globalThis, not
+// replaced by code that runs later; one already there is taken only if it is a real WeakMap.
 const registryKey = Symbol.for('agent-tool-gateway.secretPlaintext');
-const plaintextOf: WeakMap<object, string> =
-  ((globalThis as Record<symbol, unknown>)[registryKey] as WeakMap<object, string> | undefined) ?? new WeakMap<object, string>();
-(globalThis as Record<symbol, unknown>)[registryKey] = plaintextOf;
+const plaintextOf: WeakMap<object, string> = sharedPlaintextMap();
+
+function sharedPlaintextMap(): WeakMap<object, string> {
+  const existing = (globalThis as Record<symbol, unknown>)[registryKey];
+  if (Object.prototype.toString.call(existing) === '[object WeakMap]') return existing as WeakMap<object, string>;
+  const map = new WeakMap<object, string>();
+  Object.defineProperty(globalThis, registryKey, { value: map, enumerable: false, writable: false, configurable: false });
+  return map;
+}
 
 /**
  * A header value marked as secret. It holds its plaintext out of sight: `JSON.stringify`,
@@ -23,7 +31,7 @@ export class SecretValue {
     return typeof value === 'object' && value !== null && plaintextOf.has(value);
   }
 
-  /** Brand: tells a SecretValue from look-alike objects across module copies. */
+  /** What kind of value this is, for JSON-friendly checks; recognition goes through `instanceof`. */
   readonly kind = 'secret' as const;
 
   /** Use {@link secret} to create one. */

@@ -225,6 +225,9 @@ describe('secrets made by another copy of the package (its CommonJS build, say)'
     expect(isSecretValue(made)).toBe(true);
     expect(made instanceof SecretValue).toBe(true);
     expect(isSecretValue({ kind: 'secret' })).toBe(false);
+    // The shared map is a fixed, hidden property that later code cannot swap for its own.
+    const descriptor = Object.getOwnPropertyDescriptor(globalThis, Symbol.for('agent-tool-gateway.secretPlaintext'));
+    expect(descriptor).toMatchObject({ enumerable: false, writable: false, configurable: false });
     expect(JSON.stringify({ made })).toBe('{"made":"***"}');
 
     const seen: Array<string | undefined> = [];
