@@ -159,15 +159,9 @@ async function first(deps: PipelineDependencies, context: CallContext, next: () 
 
 /**
  * Errors that say nothing about the call itself: the gateway could not go on for now (its
- * audit trail or store out of reach, the caller gone, the gateway shutting down or failing).
+ * audit trail or store out of reach, the caller gone, the gateway failing).
  */
-const MOMENTARY_FAILURES: ReadonlySet<string> = new Set([
-  'AUDIT_UNAVAILABLE',
-  'STORE_UNAVAILABLE',
-  'CANCELLED',
-  'GATEWAY_CLOSED',
-  'INTERNAL',
-]);
+const MOMENTARY_FAILURES: ReadonlySet<string> = new Set(['AUDIT_UNAVAILABLE', 'STORE_UNAVAILABLE', 'CANCELLED', 'INTERNAL']);
 
 /**
  * True when a call failed before its start was recorded, for a reason of the moment rather

@@ -13,7 +13,7 @@ import { checkParamHeaders } from './param-headers.js';
 import { errorReply, type Reply, resultReply } from './replies.js';
 import { createTaskMethods, declaresTasksExtension, type TaskMethods, taskParamsProblem } from './task-methods.js';
 import { tasksExtensionId } from './task-state.js';
-import type { ListingIndex, ListingIndexer, ToolShape } from './tool-listing.js';
+import type { IndexedTool, ListingIndex, ListingIndexer, ToolShape } from './tool-listing.js';
 import type { McpBackend, McpOptions } from './types.js';
 import { type LegacyProtocolVersion, legacyFeatures, negotiateLegacyVersion, supportedProtocolVersions } from './versions.js';
 import type { CallAbort } from '../../util/call-abort.js';
@@ -119,13 +119,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
     async describeTool(agent, name): Promise<CalledTool> {
       const index = await listingIndex(agent);
       if (index === undefined) throw new Error('the tool listing is unavailable');
-      const tool = index.tool(name);
-      return {
-        name,
-        hasOutputSchema: tool?.hasOutputSchema ?? false,
-        mcpContent: tool?.view.outputFormat === 'mcp-content',
-        validateOutput: tool?.validateOutput,
-      };
+      return calledToolOf(name, index.tool(name));
     },
   });
 
@@ -203,12 +197,7 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       }
       const structured: StructuredContentSupport =
         era.kind === 'modern' ? 'any' : legacyFeatures(era.version).structuredOutput ? 'object' : 'none';
-      const calledTool: CalledTool = {
-        name,
-        hasOutputSchema: tool?.hasOutputSchema ?? false,
-        mcpContent: tool?.view.outputFormat === 'mcp-content',
-        validateOutput: tool?.validateOutput,
-      };
+      const calledTool = calledToolOf(name, tool);
       const render = (result: CallOutcome): Reply => {
         const answer = answerCall(result, calledTool, structured);
         if (answer.kind === 'protocol-error') return inBandError(id, answer.code, answer.message);
@@ -252,4 +241,14 @@ function initializeParamsProblem(params: JsonObject | undefined): string | undef
     return 'clientInfo must have a string name and version';
   }
   return undefined;
+}
+
+/** What the answer to a call of `name` needs to know of the tool the listing holds under it (none: unknown). */
+function calledToolOf(name: string, tool: IndexedTool | undefined): CalledTool {
+  return {
+    name,
+    hasOutputSchema: tool?.hasOutputSchema ?? false,
+    mcpContent: tool?.view.outputFormat === 'mcp-content',
+    validateOutput: tool?.validateOutput,
+  };
 }
