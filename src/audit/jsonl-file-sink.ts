@@ -13,10 +13,12 @@ export interface JsonlFileSinkOptions {
   /** Rotated files kept (`path.1` newest … `path.<maxFiles>` oldest): an integer, 0 or more. Default 5; `0` keeps none. */
   maxFiles?: number;
   /**
-   * Told of a problem the sink repaired without failing a write: a file that ended in a partial
-   * line (a process killed mid-write) is cut back to its last whole line when the sink opens
-   * it, and the error says how many bytes went. A write that fails rejects instead, so the
-   * audit log tells `onSinkError` and reports its entries dropped.
+   * Told of a problem the sink repaired or worked around without failing a write: a file that
+   * ended in a partial line (a process killed mid-write) is cut back to its last whole line
+   * when the sink opens it, and the error says how many bytes went; a file the process may
+   * write but not read (mode `0200`) is appended to without that check, and the error says so.
+   * A write that fails rejects instead, so the audit log tells `onSinkError` and reports its
+   * entries dropped.
    */
   onError?: (error: Error) => void;
 }
@@ -45,6 +47,35 @@ async function endOfWholeLines(file: FileHandle, fileSize: number): Promise<numb
   return 0;
 }
 
+/** Bytes `start` to `end` of the file. */
+async function readRange(file: FileHandle, start: number, end: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(end - start);
+  let offset = 0;
+  while (offset < buffer.length) {
+    const { bytesRead } = await file.read(buffer, offset, buffer.length - offset, start + offset);
+    if (bytesRead === 0) break;
+    offset += bytesRead;
+  }
+  return buffer.subarray(0, offset);
+}
+
+/**
+ * True when bytes `start` to `end` (a last line without its `\n`) are a whole JSON object, as
+ * every line the sink writes is. A line cut short ends before its closing brace, so only a
+ * line from `{` to `}` is read and parsed.
+ */
+async function isWholeEntry(file: FileHandle, start: number, end: number): Promise<boolean> {
+  const first = await readRange(file, start, start + 1);
+  const last = await readRange(file, end - 1, end);
+  if (first[0] !== 0x7b || last[0] !== 0x7d) return false;
+  try {
+    const value: unknown = JSON.parse((await readRange(file, start, end)).toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
 function isMissingFile(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
@@ -57,7 +88,9 @@ function isMissingFile(error: unknown): boolean {
  * A write that fails (a full disk, say) rejects, so the audit log reports its entries as
  * lost, and leaves no partial line: the file is cut back to its last whole line. A partial
  * last line found when the file is opened (a process killed mid-write) is cut off the same way,
- * and `onError` is told.
+ * and `onError` is told; a last line that is a whole entry without its `\n` gets one. The file
+ * is opened for appending only (an append-only log the process cannot read works; its last
+ * line is then not checked, and `onError` is told).
  * `maxBytes` or `maxFiles` that is not a whole number in range throws a `TypeError` naming it.
  * Files the sink creates have mode `0600`; an existing file keeps its mode.
  *
@@ -86,29 +119,16 @@ export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
   async function openFile(): Promise<FileHandle> {
     if (handle !== undefined) return handle;
     await mkdir(dirname(path), { recursive: true });
-    // Audit data: readable by the gateway's user only. An existing file keeps its mode.
-    // Read too: a partial last line is looked for.
-    const opened = await open(path, 'a+', 0o600);
+    // Audit data: readable by the gateway's user only. An existing file keeps its mode. Opened
+    // for appending only: an append-only log the process may write but not read still works.
+    const opened = await open(path, 'a', 0o600);
     try {
       const actualSize = (await opened.stat()).size;
       if (partialLine && actualSize > size) {
         // What our own failed write left: its entries were reported lost already.
         await opened.truncate(size);
       } else {
-        // A line cut short by a writer that stopped mid-write (a crash, a kill) was never a
-        // whole entry, and the next line would be glued to it: cut it off.
-        size = await endOfWholeLines(opened, actualSize);
-        if (size < actualSize) {
-          await opened.truncate(size);
-          const cut = actualSize - size;
-          callGuarded(() =>
-            options.onError?.(
-              new Error(
-                `jsonlFileSink: ${path} ended in a partial line; cut off its last ${cut} bytes (left by a writer that stopped mid-line)`,
-              ),
-            ),
-          );
-        }
+        size = await repairLastLine(opened, actualSize);
       }
       partialLine = false;
     } catch (error) {
@@ -117,6 +137,45 @@ export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
     }
     handle = opened;
     return opened;
+  }
+
+  function tell(message: string): void {
+    callGuarded(() => options.onError?.(new Error(`jsonlFileSink: ${path} ${message}`)));
+  }
+
+  /**
+   * Makes the file end in a whole line and returns its size. A last line without its `\n` that
+   * is a whole entry (a file written by another tool) gets the `\n`; one cut short by a writer
+   * that stopped mid-write (a crash, a kill) was never a whole entry, and the next line would
+   * be glued to it: it is cut off. The file is read through a handle of its own, read-only;
+   * a file the process may not read is not checked.
+   */
+  async function repairLastLine(file: FileHandle, actualSize: number): Promise<number> {
+    if (actualSize === 0) return 0;
+    let reader: FileHandle;
+    try {
+      reader = await open(path, 'r');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'error';
+      tell(`cannot be read (${reason}): appending to it without checking it for a partial last line`);
+      return actualSize;
+    }
+    let wholeLines: number;
+    let wholeEntry = false;
+    try {
+      wholeLines = await endOfWholeLines(reader, actualSize);
+      if (wholeLines === actualSize) return actualSize;
+      wholeEntry = await isWholeEntry(reader, wholeLines, actualSize);
+    } finally {
+      await reader.close().catch(() => undefined);
+    }
+    if (wholeEntry) {
+      await file.appendFile('\n');
+      return actualSize + 1;
+    }
+    await file.truncate(wholeLines);
+    tell(`ended in a partial line; cut off its last ${actualSize - wholeLines} bytes (left by a writer that stopped mid-line)`);
+    return wholeLines;
   }
 
   /**
