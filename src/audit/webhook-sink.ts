@@ -94,16 +94,23 @@ function numberOption(name: string, value: number | undefined, fallback: number,
 
 /**
  * Throws away the answer's body, of which only the status counts, without buffering it. A
- * short body is read to its end, chunk by chunk, so that the keep-alive connection serves the
- * next POST; a longer one (declared or found so) is cancelled, which closes the connection
- * rather than read on. A body that breaks off changes nothing.
+ * short body is read to its end, so that the keep-alive connection serves the next POST; a
+ * longer one (declared or found so) is cancelled, which closes the connection rather than read
+ * on. A Web stream (the global fetch, undici) is read chunk by chunk; a body of another kind
+ * (node-fetch answers with a Node stream) is let go as such a stream is. Never throws: a body
+ * that breaks off, or is of no known kind, changes nothing.
  */
 async function discardBody(response: Response): Promise<void> {
-  const body = response.body;
-  if (body === null) return;
-  const reader = body.getReader();
   try {
-    if (!(Number(response.headers.get('content-length')) > maxDiscardedBodyBytes)) {
+    const body = response.body as unknown;
+    if (body === null || body === undefined) return;
+    const tooLong = Number(response.headers?.get?.('content-length')) > maxDiscardedBodyBytes;
+    if (typeof (body as Partial<ReadableStream>).getReader !== 'function') {
+      releaseNodeBody(body as NodeBody, tooLong);
+      return;
+    }
+    const reader = (body as ReadableStream<Uint8Array>).getReader();
+    if (!tooLong) {
       for (let bytes = 0; bytes <= maxDiscardedBodyBytes; ) {
         const chunk = await reader.read();
         if (chunk.done) return;
@@ -114,6 +121,32 @@ async function discardBody(response: Response): Promise<void> {
   } catch {
     // Only the status counts.
   }
+}
+
+/** What a body that is not a Web stream may offer: a Node `Readable`'s methods. */
+interface NodeBody {
+  on?(event: string, listener: (...args: never[]) => void): unknown;
+  resume?(): unknown;
+  destroy?(): unknown;
+}
+
+/**
+ * Lets a Node stream body go without waiting for it: read on and thrown away while short
+ * (the connection then serves the next POST), destroyed once it passes the limit.
+ */
+function releaseNodeBody(body: NodeBody, tooLong: boolean): void {
+  if (tooLong || typeof body.resume !== 'function' || typeof body.on !== 'function') {
+    body.destroy?.();
+    return;
+  }
+  // A body that breaks off later must not become an unhandled 'error'.
+  body.on('error', () => undefined);
+  let bytes = 0;
+  body.on('data', (chunk: { length?: number }) => {
+    bytes += chunk.length ?? 0;
+    if (bytes > maxDiscardedBodyBytes) body.destroy?.();
+  });
+  body.resume();
 }
 
 /** Resolves after `milliseconds`, or at once when `signal` aborts. */
@@ -223,13 +256,15 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
       } catch (error) {
         throw new WebhookDeliveryError(`Audit webhook request failed: ${(error as Error).name ?? 'error'}`, true);
       }
+      // The status decides, before the body is touched: nothing the body does changes it.
+      const failure = response.ok
+        ? undefined
+        : new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status), retryAfter(response));
       // Accepted: delivered, whatever happens to the rest of the answer.
-      if (response.ok) inFlight = undefined;
+      if (failure === undefined) inFlight = undefined;
       // Release the connection whatever the answer.
       await discardBody(response);
-      if (!response.ok) {
-        throw new WebhookDeliveryError(failedAnswer('Audit webhook', response), retryableStatus(response.status), retryAfter(response));
-      }
+      if (failure !== undefined) throw failure;
     } finally {
       clearTimeout(deadline);
       halt.signal.removeEventListener('abort', abandon);

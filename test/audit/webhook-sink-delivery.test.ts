@@ -1,5 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateAuditSigningKey } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
@@ -104,6 +106,80 @@ describe("webhookSink and the receiver's answer body", () => {
     );
     expect(delivered.flat()).toEqual(entries);
     expect(busyOnce.connections).toBe(1);
+  });
+});
+
+/**
+ * A fetch shaped like node-fetch's: the answer's `body` is a Node `Readable`, not a Web stream
+ * (no `getReader`). Answers with `statuses` in turn (the last one repeats); records each body
+ * posted and each answer body handed out.
+ */
+function nodeStreamFetch(statuses: number[], answerBody: (status: number) => unknown = (status) => Readable.from([`status ${status}`])) {
+  const posted: string[] = [];
+  const answerBodies: unknown[] = [];
+  const fetch = (async (_url: string, init: RequestInit) => {
+    posted.push(String(init.body));
+    const status = statuses[Math.min(posted.length, statuses.length) - 1] as number;
+    const body = answerBody(status);
+    answerBodies.push(body);
+    return { ok: status >= 200 && status < 300, status, statusText: '', headers: new Headers(), body };
+  }) as unknown as typeof globalThis.fetch;
+  return { fetch, posted, answerBodies };
+}
+
+describe('webhookSink with a fetch whose answer body is not a Web stream (node-fetch)', () => {
+  async function deliver(fetch: typeof globalThis.fetch, count: number) {
+    const drops: Array<[number, WebhookDropReason]> = [];
+    const errors: unknown[] = [];
+    const sink = webhookSink({
+      url: 'https://siem.example.com/atg',
+      signingKey: privateJwk,
+      fetch,
+      retryBaseMs: 1,
+      onDrop: (dropped, reason) => drops.push([dropped, reason]),
+      onError: (error) => errors.push(error),
+    });
+    const entries = await entriesOf(count);
+    await sink.write(entries);
+    await sink.close?.();
+    return { entries, drops, errors };
+  }
+
+  it('counts a 2xx as delivered and lets the Node stream body go, read to its end', async () => {
+    const answers = nodeStreamFetch([200]);
+    const { entries, drops, errors } = await deliver(answers.fetch, 3);
+    expect({ drops, errors }).toEqual({ drops: [], errors: [] });
+    expect(answers.posted).toHaveLength(1);
+    expect(await verifyAuditWebhook(answers.posted[0] as string, publicJwk)).toEqual(entries);
+    const body = answers.answerBodies[0] as Readable;
+    if (!body.readableEnded) await once(body, 'end');
+    expect(body.readableEnded).toBe(true);
+  });
+
+  it('retries a 503, as the status says, and delivers on the next attempt', async () => {
+    const answers = nodeStreamFetch([503, 200]);
+    const { entries, drops, errors } = await deliver(answers.fetch, 2);
+    expect({ drops, errors }).toEqual({ drops: [], errors: [] });
+    expect(answers.posted).toHaveLength(2);
+    expect(await verifyAuditWebhook(answers.posted[1] as string, publicJwk)).toEqual(entries);
+  });
+
+  it('destroys a body longer than it reads, and ignores a body of no known kind', async () => {
+    const endless = new Readable({
+      read() {
+        this.push(Buffer.alloc(16 * 1024, 'x'));
+      },
+    });
+    const long = nodeStreamFetch([200], () => endless);
+    expect(await deliver(long.fetch, 1)).toMatchObject({ drops: [], errors: [] });
+    if (!endless.destroyed) await once(endless, 'close');
+    expect(endless.destroyed).toBe(true);
+
+    for (const body of [{}, 'ok', 42]) {
+      const odd = nodeStreamFetch([503, 204], () => body);
+      expect(await deliver(odd.fetch, 1), JSON.stringify(body)).toMatchObject({ drops: [], errors: [] });
+      expect(odd.posted).toHaveLength(2);
+    }
   });
 });
 
