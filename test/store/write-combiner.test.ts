@@ -143,4 +143,27 @@ describe('WriteCombiner', () => {
     await Promise.all([writes.combiner.write({ key: 'a', value: 1 }), writes.combiner.write({ key: 'b', value: 2 })]);
     expect(writes.statements.map((statement) => statement.kind)).toEqual(['many', 'one', 'one']);
   });
+
+  it('abandoned, fails the writes in flight and queued at once, sends nothing more, and refuses later writes', async () => {
+    const writes = recordingWrites();
+    const release = writes.holdStatements();
+    const outcome = (promise: Promise<void>) =>
+      promise.then(
+        () => 'written',
+        (error: Error) => error.message,
+      );
+    const inFlight = outcome(writes.combiner.write({ key: 'a', value: 1 }));
+    await Promise.resolve();
+    const queued = [outcome(writes.combiner.write({ key: 'b', value: 2 })), outcome(writes.combiner.write({ key: 'c', value: 3 }))];
+    const settled = writes.combiner.settled();
+    writes.combiner.abandon(new Error('store closed'));
+    expect(await Promise.all([inFlight, ...queued])).toEqual(['store closed', 'store closed', 'store closed']);
+    await settled;
+    await writes.combiner.settled();
+    await expect(writes.combiner.write({ key: 'd', value: 4 })).rejects.toThrow('store closed');
+    // The statement in flight returns at last: nothing queued goes out after it.
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes.statements).toEqual([{ kind: 'one', items: [{ key: 'a', value: 1 }] }]);
+  });
 });

@@ -55,6 +55,7 @@ import { Conditions, ValuesRows, patchAssignments } from './query-building.js';
 import { sqlRateLimiter } from './rate-limits.js';
 import { schemaNames } from './schema-name.js';
 import { WriteCombiner } from './write-combiner.js';
+import { MAX_TIMER_MS, within } from '../../util/timers.js';
 
 /** Options of {@link sqlStore}. */
 export interface SqlStoreOptions {
@@ -103,7 +104,25 @@ export interface SqlStore extends Store {
   watch(onChange: (kind: ChangeKind) => void): () => void;
   /** Tells the stores watching this database's schema that tools, policies or agents changed. */
   announce(kind: ChangeKind): Promise<void>;
+  /**
+   * Closes the store. From the call on, every new operation fails with `sqlStore: store is
+   * closed`; invocation records accepted before it (`putInvocation`) are still written, for
+   * up to `timeoutMs` (default 5000 ms, 5 s). A statement that has
+   * not returned by then (blocked behind a lock, on a connection that no longer answers) is
+   * not waited for: the store is closed, the writes still waiting fail with an error saying
+   * so (one in flight may still be written), and `close()` resolves. With `closeClient`, the
+   * pool then ends in the background, once that statement returns. Calling `close()` again
+   * returns the same promise. `gateway.close()` closes its store with the default.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
+
+/**
+ * How long {@link SqlStore.close} waits by default for the invocation records accepted before
+ * it to be written (ms). A bound, so that a statement that never returns cannot keep a
+ * gateway from closing; `gateway.close()` uses it.
+ */
+const SQL_STORE_CLOSE_TIMEOUT_MS = 5_000;
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -161,9 +180,17 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   /** True while this store's most recent audit append lost the race for the head. */
   let lostLastAppend = false;
 
-  /** Resolves once the schema is known to be current; a failure is retried by the next operation. */
-  const ready = (): Promise<void> => {
-    if (closed) return Promise.reject(new Error('sqlStore: store is closed'));
+  const storeClosed = () => new Error('sqlStore: store is closed');
+  /** True from the moment close() is called: new work is refused. */
+  const refusing = () => closed || closing !== undefined;
+
+  /**
+   * Resolves once the schema is known to be current; a failure is retried by the next
+   * operation. Refuses once close() was called, except (`acceptedBeforeClose`) for the
+   * statements of writes accepted before, until the store is closed.
+   */
+  const ready = (acceptedBeforeClose = false): Promise<void> => {
+    if (closed || (!acceptedBeforeClose && closing !== undefined)) return Promise.reject(storeClosed());
     readiness ??= (migrateOnStart ? migrateSchema(driver, names).then(() => undefined) : assertSchemaCurrent(driver, names)).catch(
       (error: unknown) => {
         readiness = undefined;
@@ -178,7 +205,13 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     return driver.query<Row>(text, params);
   };
 
-  const notifier = new ChangeNotifier(driver, names.channel, ready);
+  /** A statement of an invocation write accepted before close(): it still goes out while the store closes. */
+  const acceptedWriteQuery = async (text: string, params: readonly unknown[]): Promise<void> => {
+    await ready(true);
+    await driver.query(text, params);
+  };
+
+  const notifier = new ChangeNotifier(driver, names.channel, () => ready());
   const rateLimiter = sqlRateLimiter({
     s,
     query,
@@ -199,12 +232,8 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   const insertOneInvocation = insertInvocations(1);
   const upsertOneInvocation = upsertInvocations(1);
   const invocationWrites = new WriteCombiner<unknown[]>({
-    one: async (params) => {
-      await query(upsertOneInvocation, params);
-    },
-    many: async (rows) => {
-      await query(upsertInvocations(rows.length), rows.flat());
-    },
+    one: (params) => acceptedWriteQuery(upsertOneInvocation, params),
+    many: (rows) => acceptedWriteQuery(upsertInvocations(rows.length), rows.flat()),
     // The encoded id.
     keyOf: (params) => params[0] as string,
     // 500 rows of 18 parameters stay well below the protocol's 65,535 parameters per statement.
@@ -243,7 +272,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     rateLimiter,
 
     async migrate() {
-      if (closed) throw new Error('sqlStore: store is closed');
+      if (refusing()) throw storeClosed();
       const result = await migrateSchema(driver, names);
       readiness = Promise.resolve();
       return result;
@@ -368,6 +397,8 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       }
     },
     async putInvocation(record) {
+      // Writes accepted before close() still go out; none is accepted after.
+      if (refusing()) throw storeClosed();
       return invocationWrites.write(invocationParams(record));
     },
     async getInvocation(id) {
@@ -613,14 +644,39 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       await notifier.announce(kind);
     },
 
-    close() {
+    close(closeOptions) {
+      const timeoutMs = closeOptions?.timeoutMs ?? SQL_STORE_CLOSE_TIMEOUT_MS;
+      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMER_MS)) {
+        return Promise.reject(new TypeError(`sqlStore: close()'s timeoutMs must be a number from 0 to ${MAX_TIMER_MS}`));
+      }
       closing ??= (async () => {
-        // Invocation writes accepted before close() still go out (they wait a microtask, or
-        // for the statement in flight) before the store refuses work.
-        await invocationWrites.settled();
+        const shutdown = (async () => {
+          // Invocation writes accepted before close() still go out (they wait a microtask,
+          // or for the statement in flight) before the store refuses them too.
+          await invocationWrites.settled();
+          closed = true;
+          await notifier.close();
+          if (options.closeClient === true) await driver.close();
+        })();
+        if (
+          await within(
+            shutdown.then(() => true),
+            timeoutMs,
+            false,
+            false,
+          )
+        )
+          return;
+        // A statement that does not return (a lock, a connection that no longer answers) must
+        // not hold close() up for ever. What is left goes on without being waited for: the
+        // listening session's end, and the pool's, which waits for that statement.
+        shutdown.catch(() => undefined);
         closed = true;
-        await notifier.close();
-        if (options.closeClient === true) await driver.close();
+        invocationWrites.abandon(
+          new Error(
+            `sqlStore: store is closed; close() stopped waiting for this invocation write after ${timeoutMs} ms (a statement in flight may still be written)`,
+          ),
+        );
       })();
       return closing;
     },

@@ -28,13 +28,18 @@ interface Waiting<T> {
  */
 export class WriteCombiner<T> {
   private queue: Waiting<T>[] = [];
+  /** The writes of the statement in flight. */
+  private sending: Waiting<T>[] = [];
   private draining = false;
   private idle: Array<() => void> = [];
+  /** Set by {@link abandon}: what every write, waiting or new, fails with. */
+  private abandoned: { error: unknown } | undefined;
 
   constructor(private readonly writes: CombinedWrites<T>) {}
 
   /** Resolves once the item is written (or a later write of the same key, made before it went out, is). */
   write(item: T): Promise<void> {
+    if (this.abandoned !== undefined) return Promise.reject(this.abandoned.error);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.draining) return;
@@ -44,22 +49,43 @@ export class WriteCombiner<T> {
     });
   }
 
-  /** Resolves once every write made so far has been sent and has settled (and the queue is empty). */
+  /**
+   * Resolves once every write made so far has been sent and has settled (and the queue is
+   * empty), or at once when the combiner has been abandoned.
+   */
   settled(): Promise<void> {
-    if (!this.draining) return Promise.resolve();
+    if (!this.draining || this.abandoned !== undefined) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  /**
+   * Gives up on every write not settled yet: each fails with `error` now, those of the
+   * statement in flight included (that statement is not recalled: it may still be written),
+   * nothing queued is sent, and later writes fail the same way. For a store that closes while
+   * a statement hangs (behind a lock, on a connection that no longer answers).
+   */
+  abandon(error: unknown): void {
+    if (this.abandoned !== undefined) return;
+    this.abandoned = { error };
+    const waiting = [...this.sending, ...this.queue];
+    this.sending = [];
+    this.queue = [];
+    for (const { reject } of waiting) reject(error);
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.length <= this.writes.maxBatch ? this.queue : this.queue.slice(0, this.writes.maxBatch);
       this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+      this.sending = batch;
       try {
         await this.writeBatch(batch);
       } catch (error) {
         // Only a throwing `keyOf` gets here; the batch's writers hear of it, later writes go on.
         for (const waiting of batch) waiting.reject(error);
       }
+      this.sending = [];
     }
     this.draining = false;
     for (const resolve of this.idle.splice(0)) resolve();
@@ -78,6 +104,8 @@ export class WriteCombiner<T> {
     try {
       await (items.length === 1 ? this.writes.one(items[0] as T) : this.writes.many(items));
     } catch {
+      // Its writers have heard already; nothing more is sent.
+      if (this.abandoned !== undefined) return;
       const outcomes = await Promise.allSettled(items.map((item) => this.writes.one(item)));
       const failures = new Map<string, unknown>();
       outcomes.forEach((outcome, index) => {
