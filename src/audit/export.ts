@@ -6,10 +6,10 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { JWK } from 'jose';
-import type { AuditCheckpoint, AuditEntry, Store } from '../store/types.js';
+import type { AuditCheckpoint, AuditEntry, AuditPage, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
 import type { AuditVerification } from './types.js';
-import { auditRange, overtakenByRetention, verifyAuditEntries } from './verify.js';
+import { auditRangeStart, overtakenByRetention, refuseRangePastHead, verifyAuditEntries } from './verify.js';
 
 /** `format` of an audit export manifest. */
 export const auditExportFormat = 'agent-tool-gateway/audit-export';
@@ -90,8 +90,11 @@ async function writeChunk(stream: Writable, chunk: string): Promise<void> {
  * partial file behind.
  *
  * On a store with retention (the memory store), appends made during the export can push out
- * entries it has not read yet (the store marks the page, `droppedByRetention`). The export
- * then throws `GatewayError` `CONFLICT` naming the dropped entries, and writes no manifest
+ * entries it has not read yet. The head and the first page are asked for together, before any
+ * file is made, which such a store answers from one state (the memory store answers each at
+ * once); every later page is read by cursor, and the store marks a page whose cursor it
+ * trimmed past (`droppedByRetention`). The export then throws `GatewayError` `CONFLICT`
+ * naming the dropped entries, and writes no manifest
  * (nor, with `dir`, any file): the entries before them are written already and cannot be
  * taken back, and going on after the gap would make evidence with a hole that reads as a
  * deleted entry, `missing`, though nothing was tampered with. Export again (a retry starts
@@ -113,12 +116,21 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
     throw new TypeError('exportAudit needs `dir` or `output`');
   }
   const pageSize = options.pageSize ?? 500;
+  const from = auditRangeStart(store, options, 'export');
+  // The head and the first page are asked for together, before any file is touched: a store
+  // with retention answers both from one state (the memory store answers each at once), so no
+  // append can push out entries between them unseen. Every later page is read by cursor, and
+  // such a store marks a page whose cursor it trimmed past.
+  const [head, firstPage] = await Promise.all([
+    store.getAuditHead(),
+    store.listAudit({ fromSeq: from, toSeq: options.to, limit: pageSize }),
+  ]);
+  refuseRangePastHead(from, head, 'export');
   // A fixed end, so appends during the export do not make it chase the head. The recorded
   // head, not the last row present: entries cut off the end stay inside the range.
-  const { from, head } = await auditRange(store, options, 'export');
   const to = head === undefined ? undefined : Math.min(head.seq, options.to ?? head.seq);
 
-  const range = { from, to, head, pageSize };
+  const range = { from, to, head, pageSize, firstPage };
   const { output } = options;
   if (output !== undefined) {
     // A caller's streams stay open (they may carry more): they are written to, never ended.
@@ -170,7 +182,7 @@ interface ExportTarget {
 /** Reads the range page by page into `target`, then builds the manifest and hands it over. */
 async function writeExport(
   options: ExportAuditOptions,
-  range: { from: number | undefined; to: number | undefined; head: AuditEntry | undefined; pageSize: number },
+  range: { from: number | undefined; to: number | undefined; head: AuditEntry | undefined; pageSize: number; firstPage: AuditPage },
   output: ExportTarget,
 ): Promise<AuditExportManifest> {
   const { store } = options;
@@ -180,25 +192,29 @@ async function writeExport(
   let last: AuditEntry | undefined;
   let count = 0;
   const inRange = to !== undefined && (from === undefined || from <= to);
-  if (inRange) {
-    let cursor: string | undefined;
-    do {
-      const page = await store.listAudit({ fromSeq: from, toSeq: to, limit: pageSize, cursor });
-      // Entries written cannot be taken back, and an export that skipped these would have a hole.
-      if (page.droppedByRetention !== undefined) throw overtakenByRetention('export', page.droppedByRetention);
-      let chunk = '';
-      for (const entry of page.items) {
-        first ??= entry;
-        last = entry;
-        count++;
-        chunk += `${JSON.stringify(entry)}\n`;
+  // The first page was read before the head bounded the range, each later one by cursor.
+  for (let page: AuditPage | undefined = inRange ? range.firstPage : undefined; page !== undefined; ) {
+    // Entries written cannot be taken back, and an export that skipped these would have a hole.
+    if (page.droppedByRetention !== undefined) throw overtakenByRetention('export', page.droppedByRetention);
+    let chunk = '';
+    let pastTheEnd = false;
+    for (const entry of page.items) {
+      // Appended after the head was read (by another instance, on a shared database).
+      if (entry.seq > (to as number)) {
+        pastTheEnd = true;
+        break;
       }
-      if (chunk !== '') {
-        fileHash.update(chunk);
-        await output.writeEntries(chunk);
-      }
-      cursor = page.nextCursor;
-    } while (cursor !== undefined);
+      first ??= entry;
+      last = entry;
+      count++;
+      chunk += `${JSON.stringify(entry)}\n`;
+    }
+    if (chunk !== '') {
+      fileHash.update(chunk);
+      await output.writeEntries(chunk);
+    }
+    const cursor: string | undefined = pastTheEnd ? undefined : page.nextCursor;
+    page = cursor === undefined ? undefined : await store.listAudit({ fromSeq: from, toSeq: to, limit: pageSize, cursor });
   }
 
   // The range covered: the chain's own bounds where they are known, else what was read. With

@@ -66,6 +66,13 @@ class EntryReader {
   }
 }
 
+/**
+ * The answer about a range none of whose entries a store with retention still keeps, read
+ * without `from`: verified from the first entry kept, it holds nothing to verify, as an empty
+ * chain does.
+ */
+const nothingKept: AuditVerification = Object.freeze({ ok: true, through: -1 });
+
 function broken(through: number, brokenAt: number, reason: AuditBreakReason, signedThrough: number | undefined): AuditVerification {
   return { ok: false, through, brokenAt, reason, ...(signedThrough === undefined ? {} : { signedThrough }) };
 }
@@ -112,11 +119,14 @@ export async function verifyAuditEntries(
  * being read, and if so the first seq the store still keeps. Such a gap is no damage:
  * verification starts over there, as on a chain trimmed up to there, anchored on the
  * `prevHash` of the entry it finds (the hook throws instead where a restart is not wanted).
+ * After the last entry it is asked with `seq` undefined whether retention dropped the rest of
+ * the range: starting over past it, there is nothing left to verify, as on a range the store
+ * keeps none of (`{ ok: true, through: -1 }`).
  */
 async function verifyEntries(
   entries: AnyIterable<AuditEntry>,
   options: VerifyAuditEntriesOptions,
-  droppedByRetention: (expectedSeq: number, seq: number) => number | undefined,
+  droppedByRetention: (expectedSeq: number, seq: number | undefined) => number | undefined,
 ): Promise<AuditVerification> {
   const keys: PreparedVerificationKey[] | undefined =
     options.publicKey === undefined ? undefined : await prepareVerificationKeys(options.publicKey);
@@ -178,6 +188,8 @@ async function verifyEntries(
     expectedSeq = entry.seq + 1;
   }
 
+  if (expectedSeq !== undefined && droppedByRetention(expectedSeq, undefined) !== undefined) return nothingKept;
+
   // Checkpoints past the last entry: the end of the chain was cut off, unless they are forged.
   const pastTheEnd = checkpoints.slice(checkpointIndex).filter((checkpoint) => checkpoint.seq > through);
   if (pastTheEnd.length > 0) {
@@ -197,28 +209,33 @@ async function verifyEntries(
 }
 
 /**
- * The start of a range of the chain to verify or export, and the chain's recorded head, read
- * once. `from` defaults to 0 on a store that never trims (entries missing from the start were
- * deleted). Refuses (`BAD_REQUEST`) a `from` after `to`, or past the last entry: from seq 0
- * an empty chain holds no entries, but a range starting after the last entry holds none that
- * exist, and answering "ok through" the head would vouch for nothing.
+ * The first seq of a range of the chain to verify or export: `from`, which defaults to 0 on a
+ * store that never trims (entries missing from the start were deleted). Refuses
+ * (`BAD_REQUEST`) a `from` after `to`.
  */
-export async function auditRange(
+export function auditRangeStart(
   store: Store,
   options: { from?: number; to?: number; wholeChain?: boolean },
   action: 'verify' | 'export',
-): Promise<{ from: number | undefined; head: AuditEntry | undefined }> {
+): number | undefined {
   const wholeChain = options.wholeChain ?? store.keepsWholeAuditChain === true;
   const from = options.from ?? (wholeChain ? 0 : undefined);
   if (from !== undefined && options.to !== undefined && from > options.to) {
     throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to ${action}: from (${from}) is after to (${options.to})` });
   }
-  const head = await store.getAuditHead();
+  return from;
+}
+
+/**
+ * Refuses (`BAD_REQUEST`) a range starting past the chain's recorded head: from seq 0 an
+ * empty chain holds no entries, but a range starting after the last entry holds none that
+ * exist, and answering "ok through" the head would vouch for nothing.
+ */
+export function refuseRangePastHead(from: number | undefined, head: AuditEntry | undefined, action: 'verify' | 'export'): void {
   if (from !== undefined && from > (head === undefined ? 0 : head.seq)) {
     const end = head === undefined ? 'the chain is empty' : `its last entry is ${head.seq}`;
     throw new GatewayError({ code: 'BAD_REQUEST', message: `Nothing to ${action}: from (${from}) is past the end of the chain (${end})` });
   }
-  return { from, head };
 }
 
 /** Options of {@link verifyAuditChain}. */
@@ -264,26 +281,27 @@ export function overtakenByRetention(action: 'verify' | 'export', dropped: Dropp
 }
 
 /**
- * The entries of a range, page by page. What a page says retention dropped (it goes on with
- * the first entry still kept) is noted in `drops`. A marked page with nothing left in the
- * range ends the read: the rest of the range is gone.
+ * The entries of a range, page by page, from `firstPage` on (read with the head), each later
+ * page by the cursor of the one before. What a page says retention dropped is noted in
+ * `drops`, and the page goes on with the first entry still kept; a marked page may hold
+ * nothing, the rest of the range being gone. Whether that is a restart or a `CONFLICT` is
+ * for the verification to decide (see `droppedByRetention` in {@link verifyAuditChain}).
  */
 async function* pagesOf(
   store: Store,
   range: { fromSeq: number | undefined; toSeq: number | undefined; pageSize: number },
+  firstPage: AuditPage,
   drops: DroppedRange[],
 ) {
-  let cursor: string | undefined;
-  do {
-    const page = await store.listAudit({ fromSeq: range.fromSeq, toSeq: range.toSeq, limit: range.pageSize, cursor });
-    const dropped = page.droppedByRetention;
-    if (dropped !== undefined) {
-      if (page.items.length === 0) throw overtakenByRetention('verify', dropped);
-      drops.push(dropped);
-    }
+  for (let page: AuditPage | undefined = firstPage; page !== undefined; ) {
+    if (page.droppedByRetention !== undefined) drops.push(page.droppedByRetention);
     yield* page.items;
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
+    const cursor: string | undefined = page.nextCursor;
+    page =
+      cursor === undefined
+        ? undefined
+        : await store.listAudit({ fromSeq: range.fromSeq, toSeq: range.toSeq, limit: range.pageSize, cursor });
+  }
 }
 
 /**
@@ -297,15 +315,21 @@ async function* pagesOf(
  * as intact, signed through an earlier seq (or none).
  *
  * On a store with retention (the memory store), appends made while the chain is read can
- * push out entries not read yet (the store marks the page, `droppedByRetention`). That is
- * retention doing its job, not damage, so it is never reported `missing`. Without `from`,
- * verification goes on from the first entry the store still keeps, anchored on its
- * `prevHash`, as if it had started there: the chain is verified from its retained start,
- * which is what retention keeps, and the answer (`signedThrough` included) is about that
- * stretch, never about entries whose link to it could not be checked. With `from` (or
- * `wholeChain`), the range asked for can no longer be verified whole: it throws `GatewayError`
- * `CONFLICT` naming the dropped entries (retry, or keep more entries). Any other gap, such
- * as an entry deleted from the middle, is still `missing`.
+ * push out entries not read yet. The head and the first page are asked for together, which
+ * such a store answers from one state (the memory store answers each at once); every later
+ * page is read by cursor, and the store marks a page whose cursor it trimmed past
+ * (`droppedByRetention`). That is retention doing its job, not damage, so it is never
+ * reported `missing`. Without `from`, verification goes on from the first entry the store
+ * still keeps, anchored on its `prevHash`, as if it had started there: the chain is verified
+ * from its retained start, which is what retention keeps, and the answer (`signedThrough`
+ * included) is about that stretch, never about entries whose link to it could not be checked.
+ * When that start is past `to` (the store keeps nothing of the range, whether it dropped it
+ * before or while it was read), there is nothing to verify: `{ ok: true, through: -1 }`, as
+ * for an empty chain. With `from` (or `wholeChain`), the range asked for can no longer be
+ * verified whole: it throws `GatewayError` `CONFLICT` naming the dropped entries (retry, or
+ * keep more entries). A `from` the store no longer kept when verification began is `missing`,
+ * as on a chain cut at its start, and so is any other gap, such as an entry deleted from the
+ * middle.
  *
  * @example
  * ```ts
@@ -318,31 +342,48 @@ async function* pagesOf(
 export async function verifyAuditChain(options: VerifyAuditChainOptions): Promise<AuditVerification> {
   const { store, to } = options;
   const pageSize = options.pageSize ?? 500;
-  // The head is read first: every entry up to it existed when verification began.
-  const { from, head } = await auditRange(store, options, 'verify');
-  const checkpoints = await store.listCheckpoints({ fromSeq: from, toSeq: to });
-  let anchorHash: string | undefined;
-  if (from !== undefined && from > 0) {
-    const previous = await store.listAudit({ fromSeq: from - 1, toSeq: from - 1, limit: 1 });
-    const entry = previous.items[0];
-    if (entry !== undefined && entry.seq === from - 1) anchorHash = entry.hash;
-  }
+  const from = auditRangeStart(store, options, 'verify');
+  // The head, the first page and what goes with them are asked for together, before anything
+  // else: a store with retention answers them from one state (the memory store answers each at
+  // once), so no append can push out entries between the head and the first page unseen. Every
+  // later page is read by cursor, and such a store marks a page whose cursor it trimmed past.
+  const [head, firstPage, previous, checkpoints] = await Promise.all([
+    store.getAuditHead(),
+    store.listAudit({ fromSeq: from, toSeq: to, limit: pageSize }),
+    from !== undefined && from > 0 ? store.listAudit({ fromSeq: from - 1, toSeq: from - 1, limit: 1 }) : undefined,
+    store.listCheckpoints({ fromSeq: from, toSeq: to }),
+  ]);
+  refuseRangePastHead(from, head, 'verify');
+  const anchor = previous?.items[0];
+  const anchorHash = from !== undefined && anchor?.seq === from - 1 ? anchor.hash : undefined;
   // The head the store records: on the SQL store it outlives entries cut off the end, so
   // they show as `missing`, and a replaced last entry shows as `edited`.
   // Never before `from`: a `from` past the head or after `to` was refused above.
   const throughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
+  // Without `from`, the range starts at the first entry kept: entries after `to` are, none up
+  // to it. (On a store that always keeps its newest entries an empty range up to the head
+  // itself is damage, and is verified as such.)
+  if (from === undefined && firstPage.items.length === 0 && head !== undefined && throughSeq !== undefined && throughSeq < head.seq) {
+    return nothingKept;
+  }
   const drops: DroppedRange[] = [];
-  const droppedByRetention = (expectedSeq: number, seq: number): number | undefined => {
+  const droppedByRetention = (expectedSeq: number, seq: number | undefined): number | undefined => {
     // Only what the store says it dropped, from the very entry expected on: any other gap is
-    // damage, and so is one that goes on past what was dropped.
-    const dropped = drops.find((range) => range.fromSeq <= expectedSeq && expectedSeq <= range.toSeq && range.toSeq < seq);
+    // damage, and so is one that goes on past what was dropped. At the end of the entries
+    // read (`seq` undefined), only a drop that reaches the end of the range.
+    const dropped = drops.find(
+      (range) =>
+        range.fromSeq <= expectedSeq &&
+        expectedSeq <= range.toSeq &&
+        (seq === undefined ? throughSeq === undefined || range.toSeq >= throughSeq : range.toSeq < seq),
+    );
     if (dropped === undefined) return undefined;
     // A range that must start at `from` cannot be verified whole any more.
     if (from !== undefined) throw overtakenByRetention('verify', { fromSeq: expectedSeq, toSeq: dropped.toSeq });
     return dropped.toSeq + 1;
   };
   return verifyEntries(
-    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, drops),
+    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, firstPage, drops),
     {
       checkpoints,
       publicKey: options.publicKey,

@@ -35,7 +35,11 @@ export interface MemoryStoreOptions {
    * retained entry on, anchored on that entry's `prevHash`. A `listAudit` page whose cursor
    * was overtaken by trimming (appends pushed out entries a reader had not reached yet) goes
    * on with the first entry still kept and says which seqs were dropped
-   * (`droppedByRetention`), so readers can tell retention from deleted entries.
+   * (`droppedByRetention`), so readers can tell retention from deleted entries. A first page
+   * (read without a cursor) carries no such mark: `getAuditHead` and `listAudit` answer from
+   * the state of the store when they are called, before anything is awaited, so a reader that
+   * asks for the head and its first page together (`Promise.all`) gets both from one state,
+   * and the appends that follow can overtake only pages it reads by cursor, which are marked.
    */
   maxRecords?: number;
 }
@@ -294,6 +298,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async getAuditHead() {
+      // Like listAudit, answers from the state it is called in, nothing awaited first: a reader
+      // that asks for both together gets one state (see `maxRecords`).
       const head = audit[audit.length - 1];
       return head && copyEntry(head);
     },

@@ -53,6 +53,39 @@ function betweenPages(inner: Store, between: () => Promise<void>): Store {
   return store;
 }
 
+/**
+ * `inner`, running `after` once, once it has read the head and before it answers with it: what
+ * the reader does next (read its first page, create its files) happens after `after`, as if
+ * other calls had been made while the head was on its way.
+ */
+function afterHead(inner: Store, after: () => Promise<void>): Store {
+  const store = Object.create(inner) as Store;
+  let done = false;
+  store.getAuditHead = async () => {
+    const head = await inner.getAuditHead();
+    if (!done) {
+      done = true;
+      await after();
+    }
+    return head;
+  };
+  return store;
+}
+
+/** `inner`, running `before` once, before it reads its first page: other calls made meanwhile. */
+function beforeFirstPage(inner: Store, before: () => Promise<void>): Store {
+  const store = Object.create(inner) as Store;
+  let done = false;
+  store.listAudit = async (filter?: AuditFilter) => {
+    if (!done) {
+      done = true;
+      await before();
+    }
+    return inner.listAudit(filter);
+  };
+  return store;
+}
+
 /** `inner` with the entry at `seq` deleted from its chain; what its pages say otherwise is kept. */
 function withoutEntry(inner: Store, seq: number): Store {
   const store = Object.create(inner) as Store;
@@ -125,12 +158,42 @@ describe('verifyAuditChain while retention trims a memory store', () => {
     }
   });
 
-  it('a range whose rest was dropped before it was read: CONFLICT, not missing', async () => {
+  it('a range whose rest was dropped before it was read: with `from`, CONFLICT; without, nothing kept to verify', async () => {
+    {
+      const { store, audit } = await memoryChain(100);
+      const busy = betweenPages(store, () => appendEntries(audit, 50));
+      await expect(verifyAuditChain({ store: busy, pageSize, from: 0, to: 40 })).rejects.toMatchObject({
+        code: 'CONFLICT',
+        details: { droppedByRetention: { fromSeq: 30, toSeq: 40 } },
+      });
+    }
+    {
+      // Verified from the first entry kept, as when it is overtaken mid-range: that is past 40.
+      const { store, audit } = await memoryChain(100);
+      const busy = betweenPages(store, () => appendEntries(audit, 50));
+      expect(await verifyAuditChain({ store: busy, pageSize, to: 40 })).toEqual({ ok: true, through: -1 });
+      // As a verification started now says, and the export of that range holds.
+      expect(await verifyAuditChain({ store, pageSize, to: 40 })).toEqual({ ok: true, through: -1 });
+      const dir = await mkdtemp(join(tmpdir(), 'atg-retention-nothing-kept-'));
+      try {
+        expect(await exportAudit({ store, dir, pageSize, to: 40 })).toMatchObject({ fromSeq: null, toSeq: null, count: 0 });
+        expect(await verifyAuditExport({ dir })).toEqual({ ok: true, through: -1 });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('a range the store still holds in part is verified from its first entry kept, not reported missing at 0', async () => {
     const { store, audit } = await memoryChain(100);
-    const busy = betweenPages(store, () => appendEntries(audit, 50));
-    await expect(verifyAuditChain({ store: busy, pageSize, to: 40 })).rejects.toMatchObject({
-      code: 'CONFLICT',
-      details: { droppedByRetention: { fromSeq: 30, toSeq: 40 } },
+    await appendEntries(audit, 50);
+    expect(await verifyAuditChain({ store, pageSize, to: 60 })).toEqual({ ok: true, through: 60 });
+    // With `from`, an absent first entry is still `missing`: the range asked for does not start there.
+    expect(await verifyAuditChain({ store, pageSize, from: 10, to: 60 })).toEqual({
+      ok: false,
+      through: 9,
+      brokenAt: 10,
+      reason: 'missing',
     });
   });
 
@@ -152,6 +215,61 @@ describe('verifyAuditChain while retention trims a memory store', () => {
       const busy = betweenPages(withoutEntry(store, 50), () => appendEntries(audit, 50));
       expect(await verifyAuditChain({ store: busy, pageSize })).toEqual({ ok: false, through: 49, brokenAt: 50, reason: 'missing' });
     }
+  });
+});
+
+describe('appends made once the head is read cannot overtake the first page unseen', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'atg-retention-first-page-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('verify from `from`: the first page is what was kept with the head; what retention drops after is CONFLICT', async () => {
+    {
+      const { store, audit } = await memoryChain(100);
+      const busy = afterHead(store, () => appendEntries(audit, 50));
+      // The first page, 10-39, was read with the head; 40-49 went before the next.
+      await expect(verifyAuditChain({ store: busy, pageSize, from: 10 })).rejects.toMatchObject({
+        code: 'CONFLICT',
+        details: { droppedByRetention: { fromSeq: 40, toSeq: 49 } },
+      });
+    }
+    {
+      // A first page that holds the whole range: verified as it was when the head was read.
+      const { store, audit } = await memoryChain(100);
+      const busy = afterHead(store, () => appendEntries(audit, 50));
+      expect(await verifyAuditChain({ store: busy, pageSize: 500, from: 10 })).toEqual({ ok: true, through: 99 });
+    }
+  });
+
+  it('export from `from`: reads its first page before any file is made, and never writes a gapped export', async () => {
+    {
+      const { store, audit } = await memoryChain(100);
+      const busy = afterHead(store, () => appendEntries(audit, 50));
+      await expect(exportAudit({ store: busy, dir, pageSize, from: 10 })).rejects.toMatchObject({
+        code: 'CONFLICT',
+        details: { droppedByRetention: { fromSeq: 40, toSeq: 49 } },
+      });
+      expect(await readdir(dir)).toEqual([]);
+    }
+    {
+      const { store, audit } = await memoryChain(100);
+      const busy = afterHead(store, () => appendEntries(audit, 50));
+      expect(await exportAudit({ store: busy, dir, pageSize: 500, from: 10 })).toMatchObject({ fromSeq: 10, toSeq: 99, count: 90 });
+      expect(await verifyAuditExport({ dir })).toEqual({ ok: true, through: 99 });
+    }
+  });
+
+  it('export: entries appended between the head and the first page (another instance) stay out of the range', async () => {
+    const store = memoryStore({ maxRecords: 1000 });
+    const audit = createAuditLog({ store });
+    await appendEntries(audit, 100);
+    const busy = beforeFirstPage(store, () => appendEntries(audit, 50));
+    expect(await exportAudit({ store: busy, dir, pageSize: 500 })).toMatchObject({ fromSeq: 0, toSeq: 99, count: 100 });
+    expect(await verifyAuditExport({ dir })).toEqual({ ok: true, through: 99 });
   });
 });
 

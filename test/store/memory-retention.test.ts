@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createAuditLog } from '../../src/audit/log.js';
+import { sampleEvent } from '../audit/helpers.js';
 import { type ApprovalRecord, type Gateway, memoryStore } from '../../src/index.js';
 import { invocationRecord as invocation, testGateway } from '../fixtures.js';
 import { jsonRequest } from '../helpers.js';
@@ -76,6 +78,28 @@ describe('memoryStore retention', () => {
     await store.createApproval(approval('denied-5', 'denied'));
     await store.createApproval(approval('denied-6', 'denied'));
     expect(await ids()).toEqual(['approved', 'denied-5', 'denied-6', 'pending']);
+  });
+});
+
+describe('memoryStore audit reads asked for together', () => {
+  it('answer from one state while appends trim the chain: the first page ends at the head read with it', async () => {
+    const store = memoryStore({ maxRecords: 20 });
+    const audit = createAuditLog({ store });
+    const appending = (async () => {
+      for (let index = 0; index < 200; index++) await audit.append(sampleEvent(index));
+    })();
+    for (let read = 0; read < 50; read++) {
+      const [head, page, first] = await Promise.all([
+        store.getAuditHead(),
+        store.listAudit({ limit: 1000 }),
+        store.listAudit({ limit: 1 }),
+      ]);
+      expect(page.items.at(-1)?.seq).toBe(head?.seq);
+      expect(page.items[0]?.seq).toBe(first.items[0]?.seq);
+      expect(page).not.toHaveProperty('droppedByRetention');
+    }
+    await appending;
+    await audit.close();
   });
 });
 
