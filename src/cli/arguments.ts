@@ -201,10 +201,11 @@ function selectStore(
   if (schema !== undefined) {
     try {
       schemaNames(schema);
-    } catch {
-      throw new UsageError(
-        `schema "${schema}" is not valid: use 1 to 48 lower-case letters, digits and underscores, not starting with a digit`,
-      );
+    } catch (error) {
+      // The store's own check says what is wrong: the form of the name, or a name Postgres keeps.
+      const message = error instanceof Error ? error.message : String(error);
+      const reason = message.replace(/^sqlStore: `schema` (?:"[^"]*" )?/, '');
+      throw new UsageError(`schema "${schema}" is not valid: ${reason === message ? message : `it ${reason}`}`);
     }
   }
   // A flag beats the environment; between the two variables, Postgres wins.

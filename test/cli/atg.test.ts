@@ -115,7 +115,15 @@ describe('atg: usage', () => {
         /--max-unsigned does not apply to "atg audit export"/,
       ],
       [['keys', 'generate', '--data-dir', workDir], /--data-dir does not apply to "atg keys generate"/],
-      [['migrate', '--data-dir', workDir, '--schema', 'Robert"); DROP TABLE students;--'], /schema .* is not valid/],
+      [
+        ['migrate', '--data-dir', workDir, '--schema', 'Robert"); DROP TABLE students;--'],
+        /schema .* is not valid: it must be 1 to 48 characters of lower-case letters, digits and underscores, not starting with a digit\n$/,
+      ],
+      // A name of the right form that Postgres keeps for itself: the store's check says so.
+      [
+        ['migrate', '--data-dir', workDir, '--schema', 'pg_x'],
+        /^atg: schema "pg_x" is not valid: it is reserved by Postgres; choose another name\n$/,
+      ],
     ];
     for (const [args, message] of cases) {
       const result = await atgInProcess(args);
@@ -124,6 +132,10 @@ describe('atg: usage', () => {
       expect(result.stderr).toMatch(/^atg: [^\n]+\n$/);
       expect(result.stdout).toBe('');
     }
+    expect(await atgInProcess(['audit', 'verify', '--data-dir', workDir], { ATG_SCHEMA: 'information_schema' })).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^atg: schema "information_schema" is not valid: it is reserved by Postgres; choose another name\n$/),
+    });
     // The environment names a store when no flag does; a flag wins over it.
     expect((await atgInProcess(['audit', 'verify', '--from', 'x'], { ATG_DATA_DIR: workDir })).stderr).toMatch(/--from/);
     const help = await atgInProcess(['help', 'invocations', 'incomplete']);
