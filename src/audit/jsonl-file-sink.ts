@@ -2,6 +2,7 @@ import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditEntry } from '../store/types.js';
 import { callGuarded } from '../util/guarded-callback.js';
+import { numberOption } from '../util/number-option.js';
 import type { AuditSink } from './types.js';
 
 /** Options of {@link jsonlFileSink}. */
@@ -21,15 +22,6 @@ export interface JsonlFileSinkOptions {
    * entries dropped.
    */
   onError?: (error: Error) => void;
-}
-
-/** `value`, or `fallback` when undefined; throws a TypeError naming the option unless it is an integer `min` or more. */
-function integerOption(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`jsonlFileSink: ${name} must be an integer ${min} or more`);
-  }
-  return value;
 }
 
 /** Where the file's whole lines end: just past its last `\n`, or 0 when it has none. */
@@ -105,8 +97,8 @@ function isMissingFile(error: unknown): boolean {
  */
 export function jsonlFileSink(options: JsonlFileSinkOptions): AuditSink {
   const { path } = options;
-  const maxBytes = integerOption('maxBytes', options.maxBytes, 10 * 1024 * 1024, 1);
-  const maxFiles = integerOption('maxFiles', options.maxFiles, 5, 0);
+  const maxBytes = numberOption('jsonlFileSink', 'maxBytes', options.maxBytes, 10 * 1024 * 1024, { min: 1, integer: true });
+  const maxFiles = numberOption('jsonlFileSink', 'maxFiles', options.maxFiles, 5, { min: 0, integer: true });
   let handle: FileHandle | undefined;
   /** Bytes of whole lines in the file: where it ends, or must be cut back to. */
   let size = 0;

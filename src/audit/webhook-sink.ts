@@ -13,6 +13,7 @@ import {
 import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
+import { numberOption } from '../util/number-option.js';
 
 /** The JWS `typ` of a webhook batch. */
 export const auditWebhookType = 'atg-audit-batch+jws';
@@ -80,16 +81,6 @@ function retryAfter(response: Response): number | undefined {
   if (/^\d+$/.test(value)) return Number(value) * 1000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-/** `value`, or `fallback` when undefined; throws when it is not a number from `min` to `max` (an integer when `integer`). */
-function numberOption(name: string, value: number | undefined, fallback: number, min: number, max: number, integer: boolean): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
-    const range = max === Number.POSITIVE_INFINITY ? `${min} or more` : `from ${min} to ${max}`;
-    throw new TypeError(`webhookSink: ${name} must be ${integer ? 'an integer' : 'a number'} ${range}`);
-  }
-  return value;
 }
 
 /**
@@ -187,13 +178,22 @@ function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
  * ```
  */
 export function webhookSink(options: WebhookSinkOptions): AuditSink {
-  const batchSize = numberOption('batchSize', options.batchSize, 100, 1, Number.POSITIVE_INFINITY, true);
-  const flushIntervalMs = numberOption('flushIntervalMs', options.flushIntervalMs, 1000, 0, MAX_TIMER_MS, false);
-  const maxQueue = numberOption('maxQueue', options.maxQueue, 10_000, 1, Number.POSITIVE_INFINITY, true);
-  const retries = numberOption('retries', options.retries, 5, 0, Number.MAX_SAFE_INTEGER, true);
-  const retryBaseMs = Math.max(1, numberOption('retryBaseMs', options.retryBaseMs, 250, 0, MAX_TIMER_MS, false));
+  const batchSize = numberOption('webhookSink', 'batchSize', options.batchSize, 100, { min: 1, integer: true });
+  const flushIntervalMs = numberOption('webhookSink', 'flushIntervalMs', options.flushIntervalMs, 1000, {
+    min: 0,
+    max: MAX_TIMER_MS,
+    integer: false,
+  });
+  const maxQueue = numberOption('webhookSink', 'maxQueue', options.maxQueue, 10_000, { min: 1, integer: true });
+  const retries = numberOption('webhookSink', 'retries', options.retries, 5, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
+  const retryBaseMs = Math.max(
+    1,
+    numberOption('webhookSink', 'retryBaseMs', options.retryBaseMs, 250, { min: 0, max: MAX_TIMER_MS, integer: false }),
+  );
   // AbortSignal.timeout takes whole milliseconds.
-  const timeoutMs = Math.ceil(numberOption('timeoutMs', options.timeoutMs, 10_000, 1, MAX_TIMER_MS, false));
+  const timeoutMs = Math.ceil(
+    numberOption('webhookSink', 'timeoutMs', options.timeoutMs, 10_000, { min: 1, max: MAX_TIMER_MS, integer: false }),
+  );
   let parsedUrl: URL;
   try {
     parsedUrl = new URL(String(options.url));
