@@ -33,6 +33,20 @@ function storeRefusing(type: string) {
   return { store, state };
 }
 
+/**
+ * A call the process died in, between its start event and its outcome: its outcome event was
+ * refused, and its record is set back to `running`. The chain takes events again after it.
+ */
+async function callLeftRunning(running: Gateway, store: Store, state: { refusing: boolean }): Promise<string> {
+  const { agent } = await running.admin.createAgent({ name: 'payments' });
+  const outcome = await running.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
+  const invocationId = (outcome as { invocationId: string }).invocationId;
+  const record = await store.getInvocation(invocationId);
+  await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
+  state.refusing = false;
+  return invocationId;
+}
+
 describe('incompleteInvocations', () => {
   it('keeps an outcome the record holds when only its audit event was lost, and gives the chain that event', async () => {
     const { store, state } = storeRefusing('invocation.completed');
@@ -64,13 +78,7 @@ describe('incompleteInvocations', () => {
   it('marks a call whose record never got its outcome outcome_unknown', async () => {
     const { store, state } = storeRefusing('invocation.completed');
     gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'open' } });
-    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
-    // The process dies between the start event and the record: here, the record is removed.
-    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
-    const invocationId = (outcome as { invocationId: string }).invocationId;
-    const record = await store.getInvocation(invocationId);
-    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
-    state.refusing = false;
+    const invocationId = await callLeftRunning(gateway, store, state);
 
     expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ invocationId, status: 'outcome_unknown' }]);
     expect(await gateway.admin.getInvocation(invocationId)).toMatchObject({ status: 'outcome_unknown', error: { code: 'INTERNAL' } });
@@ -81,12 +89,7 @@ describe('incompleteInvocations', () => {
     const { store, state } = storeRefusing('invocation.completed');
     gateway = createGateway({ store, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'open' } });
     const other = createGateway({ store, refreshIntervalMs: 0 });
-    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
-    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
-    const invocationId = (outcome as { invocationId: string }).invocationId;
-    const record = await store.getInvocation(invocationId);
-    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
-    state.refusing = false;
+    const invocationId = await callLeftRunning(gateway, store, state);
 
     const [one, two] = await Promise.all([
       gateway.admin.incompleteInvocations({ graceMs: 0 }),
@@ -110,12 +113,7 @@ describe('incompleteInvocations', () => {
       },
     });
     gateway = createGateway({ store: failing, tools: [transfer], policy: [{ id: 'all', effect: 'allow' }], audit: { failMode: 'open' } });
-    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
-    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
-    const invocationId = (outcome as { invocationId: string }).invocationId;
-    const record = await store.getInvocation(invocationId);
-    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
-    state.refusing = false;
+    const invocationId = await callLeftRunning(gateway, store, state);
 
     failWrites = true;
     await expect(gateway.admin.incompleteInvocations({ graceMs: 0 })).rejects.toThrow('disk full');
@@ -152,12 +150,7 @@ describe('incompleteInvocations', () => {
       now: () => clock,
     });
     const other = createGateway({ store: racing, refreshIntervalMs: 0, now: () => clock });
-    const { agent } = await gateway.admin.createAgent({ name: 'payments' });
-    const outcome = await gateway.invoke({ agentId: agent.id, tool: 'funds.transfer', input: { amount: 5 } });
-    const invocationId = (outcome as { invocationId: string }).invocationId;
-    const record = await store.getInvocation(invocationId);
-    await store.putInvocation({ ...(record as NonNullable<typeof record>), status: 'running', output: null });
-    state.refusing = false;
+    const invocationId = await callLeftRunning(gateway, store, state);
     // A run that stopped after claiming the call.
     await store.reserveIdempotencyKey({
       agentId: 'atg:incomplete',
