@@ -502,8 +502,9 @@ export interface Gateway {
    */
   ready(): Promise<void>;
   /**
-   * Shuts the gateway down: new requests, `invoke()` calls and decisions are refused at once
-   * (503 `GATEWAY_CLOSED`), waits for an approval's outcome (`Prefer: wait`, MCP
+   * Shuts the gateway down: new requests, `invoke()` calls, decisions and the admin
+   * operations that write records (`cancelInvocation`, `expireApprovals`,
+   * `incompleteInvocations`) are refused at once (503 `GATEWAY_CLOSED`), waits for an approval's outcome (`Prefer: wait`, MCP
    * `tasks/result`) answer with the pending state, and the calls under way (and background
    * work: a reload of tools or rules, the expiry sweep) get up to `timeoutMs` (default
    * 10,000) to finish and record their outcomes. Then it stops timers
@@ -1090,6 +1091,59 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     });
   };
 
+  /** Runs an operation that writes records and events: refused once the gateway closes, waited for by close(). */
+  const whileOpen = async <T>(operation: () => Promise<T>): Promise<T> => {
+    if (closed) throw gatewayClosed();
+    active++;
+    try {
+      return await operation();
+    } finally {
+      settle();
+    }
+  };
+
+  /** `admin.incompleteInvocations`: see its TSDoc on {@link GatewayAdmin}. */
+  const markIncompleteInvocations = async (incompleteOptions: { graceMs?: number }): Promise<IncompleteInvocation[]> => {
+    const at = now();
+    // Approved calls whose run never started: the chain, read once, tells them apart.
+    const claimed = await approvals.claimedAndWaiting(at - (incompleteOptions.graceMs ?? DEFAULT_INCOMPLETE_GRACE_MS));
+    const { incomplete: found, started } = await scanIncomplete(
+      store,
+      { ...incompleteOptions, now: at },
+      new Set(claimed.map((approval) => approval.invocationId)),
+    );
+    const marked: IncompleteInvocation[] = [];
+    const run = randomUUID();
+    for (const call of found) {
+      // Another run (another instance, or the CLI) may be marking the same call: one claims it.
+      if (!(await claimIncomplete(call.invocationId, run))) continue;
+      try {
+        await markIncomplete(call);
+      } catch (error) {
+        // Not marked: the next run may try at once.
+        await releaseIncompleteClaim(call.invocationId, run).catch(reportError);
+        throw error;
+      }
+      marked.push(call);
+    }
+    for (const approval of claimed) {
+      if (started.has(approval.invocationId)) continue;
+      const reopened = await approvals.reopen(approval);
+      if (reopened === undefined) continue;
+      marked.push({
+        invocationId: approval.invocationId,
+        agentId: approval.agentId,
+        tool: approval.tool,
+        door: (await store.getInvocation(approval.invocationId))?.door,
+        startedAt: approval.decidedAt as string,
+        startSeq: reopened.seq,
+        status: 'pending_approval',
+        approvalId: approval.id,
+      });
+    }
+    return marked;
+  };
+
   const admin: GatewayAdmin = {
     async createAgent(input, principal) {
       const created = await agentAdministration.create(input);
@@ -1123,56 +1177,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     async decide(id, { decision, reason }, principal) {
       if (decision !== 'approve' && decision !== 'deny') throw new TypeError('decision must be "approve" or "deny"');
-      if (closed) throw gatewayClosed();
-      active++;
-      try {
-        return await approvals.decide(id, decision, principal, reason);
-      } finally {
-        settle();
-      }
+      return whileOpen(() => approvals.decide(id, decision, principal, reason));
     },
-    expireApprovals: () => approvals.sweepExpired(),
-    cancelInvocation: (invocationId, agentId) => approvals.cancel(invocationId, agentId),
-    async incompleteInvocations(incompleteOptions = {}) {
-      const at = now();
-      // Approved calls whose run never started: the chain, read once, tells them apart.
-      const claimed = await approvals.claimedAndWaiting(at - (incompleteOptions.graceMs ?? DEFAULT_INCOMPLETE_GRACE_MS));
-      const { incomplete: found, started } = await scanIncomplete(
-        store,
-        { ...incompleteOptions, now: at },
-        new Set(claimed.map((approval) => approval.invocationId)),
-      );
-      const marked: IncompleteInvocation[] = [];
-      const run = randomUUID();
-      for (const call of found) {
-        // Another run (another instance, or the CLI) may be marking the same call: one claims it.
-        if (!(await claimIncomplete(call.invocationId, run))) continue;
-        try {
-          await markIncomplete(call);
-        } catch (error) {
-          // Not marked: the next run may try at once.
-          await releaseIncompleteClaim(call.invocationId, run).catch(reportError);
-          throw error;
-        }
-        marked.push(call);
-      }
-      for (const approval of claimed) {
-        if (started.has(approval.invocationId)) continue;
-        const reopened = await approvals.reopen(approval);
-        if (reopened === undefined) continue;
-        marked.push({
-          invocationId: approval.invocationId,
-          agentId: approval.agentId,
-          tool: approval.tool,
-          door: (await store.getInvocation(approval.invocationId))?.door,
-          startedAt: approval.decidedAt as string,
-          startSeq: reopened.seq,
-          status: 'pending_approval',
-          approvalId: approval.id,
-        });
-      }
-      return marked;
-    },
+    expireApprovals: () => whileOpen(() => approvals.sweepExpired()),
+    cancelInvocation: (invocationId, agentId) => whileOpen(() => approvals.cancel(invocationId, agentId)),
+    incompleteInvocations: (incompleteOptions = {}) => whileOpen(() => markIncompleteInvocations(incompleteOptions)),
     listAudit: (filter) => store.listAudit(filter),
     async verifyAudit(range = {}) {
       const ownKey = options.audit?.checkpoints ? await audit.publicJwk() : undefined;

@@ -94,6 +94,18 @@ describe('close()', () => {
     gateway = undefined;
   });
 
+  it('refuses, once closing, the admin operations that write records and events', async () => {
+    gateway = createGateway({ store: memoryStore(), tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    const closing = gateway.close();
+    const closedError = { code: 'GATEWAY_CLOSED' };
+    await expect(gateway.admin.decide('a', { decision: 'approve' }, { id: 'alice', roles: ['admin'] })).rejects.toMatchObject(closedError);
+    await expect(gateway.admin.expireApprovals()).rejects.toMatchObject(closedError);
+    await expect(gateway.admin.cancelInvocation('i', 'a')).rejects.toMatchObject(closedError);
+    await expect(gateway.admin.incompleteInvocations({ graceMs: 0 })).rejects.toMatchObject(closedError);
+    await closing;
+    gateway = undefined;
+  });
+
   it('gives up on calls still running after timeoutMs, and says so to onError', async () => {
     const { tool, started, release } = heldTool();
     const errors: unknown[] = [];
