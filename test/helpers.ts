@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { memoryStore } from '../src/index.js';
+import { createNodeHandler } from '../adapters/node.js';
+import { type Gateway, type GatewayOptions, createGateway, memoryStore } from '../src/index.js';
 import type { Store } from '../src/store/types.js';
 
 /** A node:http server on 127.0.0.1, port 0. */
@@ -105,4 +106,35 @@ export function breakableStore(
     },
   });
   return { store, setBroken: (value) => (broken = value) };
+}
+
+/** A gateway served by the Node adapter on 127.0.0.1 (port 0), with one agent: its `/mcp` URL, the agent's key, and a closer for both. */
+export async function servedGateway(
+  options: GatewayOptions,
+  agentName = 'agent',
+): Promise<{ gateway: Gateway; mcpUrl: string; apiKey: string; close(): Promise<void> }> {
+  const gateway = createGateway(options);
+  const { apiKey } = await gateway.admin.createAgent({ name: agentName });
+  const server = await listen(createNodeHandler(gateway));
+  return {
+    gateway,
+    mcpUrl: `${server.url}/mcp`,
+    apiKey,
+    close: async () => {
+      await server.close();
+      await gateway.close();
+    },
+  };
+}
+
+/** The headers of an MCP 2026-07-28 POST with an agent key, naming its method and, when given, the tool or task. */
+export function mcp2026Headers(key: string, method: string, name?: string): Record<string, string> {
+  return {
+    authorization: `Bearer ${key}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': method,
+    ...(name === undefined ? {} : { 'mcp-name': name }),
+  };
 }

@@ -5,9 +5,8 @@
  * JSON-RPC over fetch, since the bodies must hold numbers JavaScript cannot write.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
-import { listen } from '../helpers.js';
+import { defineTool } from '../../src/index.js';
+import { mcp2026Headers, servedGateway } from '../helpers.js';
 
 const ranFor: unknown[] = [];
 const shard = defineTool({
@@ -26,20 +25,16 @@ const shard = defineTool({
   },
 });
 
-let gateway: Gateway;
 let url: string;
 let apiKey: string;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  gateway = createGateway({ tools: [shard], policy: [{ id: 'x', effect: 'allow', tools: ['x.*'] }] });
-  apiKey = (await gateway.admin.createAgent({ name: 'param-header-agent' })).apiKey;
-  const server = await listen(createNodeHandler(gateway));
-  url = `${server.url}/mcp`;
-  close = async () => {
-    await server.close();
-    await gateway.close();
-  };
+  ({
+    mcpUrl: url,
+    apiKey,
+    close,
+  } = await servedGateway({ tools: [shard], policy: [{ id: 'x', effect: 'allow', tools: ['x.*'] }] }, 'param-header-agent'));
 });
 
 afterAll(async () => {
@@ -52,15 +47,7 @@ const meta = '{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelc
 async function call(args: string, params: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: {
-      authorization: `Bearer ${apiKey}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'x.shard',
-      ...params,
-    },
+    headers: { ...mcp2026Headers(apiKey, 'tools/call', 'x.shard'), ...params },
     body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x.shard","arguments":${args},"_meta":${meta}}}`,
   });
   return { status: response.status, body: await response.json() };

@@ -11,10 +11,9 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { type Gateway, defineTool } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { jsonRequest, listen } from '../helpers.js';
+import { jsonRequest, mcp2026Headers, servedGateway } from '../helpers.js';
 
 const runs = new Map<string, number>();
 const counted = (name: string) => runs.set(name, (runs.get(name) ?? 0) + 1);
@@ -92,21 +91,19 @@ let apiKey: string;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  gateway = createGateway({
-    tools: [account, profile, customer, note, blocks, approvedAccount],
-    policy: [
-      { id: 'x', effect: 'allow', tools: ['x.*'] },
-      { id: 'y', effect: 'require_approval', tools: ['y.*'] },
-    ],
-    admin: { tokens: [{ token: adminTokens.approver, id: 'bob', roles: ['approver'] }] },
-  });
-  apiKey = (await gateway.admin.createAgent({ name: 'redacted-output-agent' })).apiKey;
-  const server = await listen(createNodeHandler(gateway));
-  url = new URL(`${server.url}/mcp`);
-  close = async () => {
-    await server.close();
-    await gateway.close();
-  };
+  let mcpUrl: string;
+  ({ gateway, mcpUrl, apiKey, close } = await servedGateway(
+    {
+      tools: [account, profile, customer, note, blocks, approvedAccount],
+      policy: [
+        { id: 'x', effect: 'allow', tools: ['x.*'] },
+        { id: 'y', effect: 'require_approval', tools: ['y.*'] },
+      ],
+      admin: { tokens: [{ token: adminTokens.approver, id: 'bob', roles: ['approver'] }] },
+    },
+    'redacted-output-agent',
+  ));
+  url = new URL(mcpUrl);
 });
 
 afterAll(async () => {
@@ -247,14 +244,7 @@ describe('structured content after redaction, through tasks', () => {
       const name = typeof params.taskId === 'string' ? params.taskId : (params.name as string);
       const response = await fetch(url, {
         method: 'POST',
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': method,
-          'mcp-name': name,
-        },
+        headers: mcp2026Headers(apiKey, method, name),
         body: JSON.stringify({
           jsonrpc: '2.0',
           id: ++id,

@@ -5,25 +5,19 @@
  * that range comes back exactly as sent. Raw bodies, since JavaScript cannot write these ids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, createGateway } from '../../src/index.js';
 import { echo } from '../fixtures.js';
-import { listen } from '../helpers.js';
+import { servedGateway } from '../helpers.js';
 
-let gateway: Gateway;
 let url: string;
 let apiKey: string;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  gateway = createGateway({ tools: [echo], policy: [{ id: 'echo', effect: 'allow', tools: ['echo'] }] });
-  apiKey = (await gateway.admin.createAgent({ name: 'id-agent' })).apiKey;
-  const server = await listen(createNodeHandler(gateway));
-  url = `${server.url}/mcp`;
-  close = async () => {
-    await server.close();
-    await gateway.close();
-  };
+  ({
+    mcpUrl: url,
+    apiKey,
+    close,
+  } = await servedGateway({ tools: [echo], policy: [{ id: 'echo', effect: 'allow', tools: ['echo'] }] }, 'id-agent'));
 });
 
 afterAll(async () => {
