@@ -502,15 +502,20 @@ export interface Gateway {
    */
   ready(): Promise<void>;
   /**
-   * Shuts the gateway down: new requests, `invoke()` calls, decisions and the admin
-   * operations that write records (`cancelInvocation`, `expireApprovals`,
-   * `incompleteInvocations`) are refused at once (503 `GATEWAY_CLOSED`), waits for an approval's outcome (`Prefer: wait`, MCP
-   * `tasks/result`) answer with the pending state, and the calls under way (and background
-   * work: a reload of tools or rules, the expiry sweep) get up to `timeoutMs` (default
-   * 10,000) to finish and record their outcomes. Then it stops timers
-   * and closes the audit trail (flushing sinks), the upstream pools and the store. Calls
-   * still running after `timeoutMs` are reported to `onError`: their outcomes may go
-   * unrecorded (`incompleteInvocations` finds them). Calling it again returns the same promise.
+   * Shuts the gateway down, in this order:
+   * - New requests, `invoke()` calls, decisions and the admin operations that write records
+   *   (`cancelInvocation`, `expireApprovals`, `incompleteInvocations`) are refused at once
+   *   with 503 `GATEWAY_CLOSED`.
+   * - Waits for an approval's outcome (`Prefer: wait`, MCP `tasks/result`) end at once with
+   *   the pending state.
+   * - Calls under way, and background work (a reload of tools or rules, the expiry sweep),
+   *   get up to `timeoutMs` (default 10,000) to finish and record their outcomes; any still
+   *   running then is reported to `onError` (its outcome may go unrecorded, and
+   *   `incompleteInvocations` finds it).
+   * - Timers stop, and the audit trail (flushing sinks), the upstream pools and the store are
+   *   closed.
+   *
+   * Calling it again returns the same promise.
    */
   close(options?: { timeoutMs?: number }): Promise<void>;
   /** @internal The Node bridge's entry: like `fetch`, without the Web Response round trip. */
