@@ -253,7 +253,7 @@ const optionsSchema = z
       .union([z.string().min(1), z.object({ active: z.string().min(1), keys: z.record(z.string(), z.string()) }).strict()])
       .optional(),
     dev: z.boolean().optional(),
-    allowPrivateNetwork: z.union([z.boolean(), z.array(z.string())]).optional(),
+    allowPrivateNetwork: z.union([z.boolean(), z.array(z.string())], { error: 'must be a boolean or an array of CIDR ranges' }).optional(),
     upstream: z
       .object({
         connectionsPerOrigin: z.number().int().min(1).max(10_000).optional(),
@@ -270,13 +270,16 @@ const optionsSchema = z
       )
       .optional(),
     policy: z
-      .union([
-        z.array(z.record(z.string(), z.unknown())),
-        z.custom<PolicyEngine>(
-          (value) => typeof value === 'object' && value !== null && typeof (value as PolicyEngine).evaluate === 'function',
-          'must be a PolicyEngine',
-        ),
-      ])
+      .union(
+        [
+          z.array(z.record(z.string(), z.unknown())),
+          z.custom<PolicyEngine>(
+            (value) => typeof value === 'object' && value !== null && typeof (value as PolicyEngine).evaluate === 'function',
+            'must be a PolicyEngine',
+          ),
+        ],
+        { error: 'must be an array of rules or a PolicyEngine (an object with evaluate())' },
+      )
       .optional(),
     defaultEffect: z.enum(['allow', 'deny', 'require_approval']).optional(),
     rateLimiter: z

@@ -17,7 +17,9 @@ export const createAgentSchema = z
   .object({
     name: z.string().min(1).max(200),
     tags: z.array(z.string().min(1).max(100)).max(100).optional(),
-    expiresAt: z.union([z.iso.datetime({ offset: true }), z.null()]).optional(),
+    expiresAt: z
+      .union([z.iso.datetime({ offset: true }), z.null()], { error: 'must be an ISO 8601 date-time with an offset, or null' })
+      .optional(),
   })
   .strict();
 

@@ -36,14 +36,32 @@ export const httpToolBodySchema = z
       .optional(),
     risk: z.enum(['low', 'medium', 'high', 'critical']).optional(),
     query: z.array(z.string()).max(200).optional(),
-    body: z.union([z.array(z.string()).max(200), inputField]).optional(),
-    headers: z.record(z.string(), z.union([z.string().max(8192), inputField])).optional(),
-    secretHeaders: z.record(z.string(), z.union([z.string().max(8192), z.object({ sealed: z.string() }).strict()])).optional(),
+    body: z
+      .union([z.array(z.string()).max(200), inputField], {
+        error: 'must be a list of input field names (at most 200) or { from: "<input field>" }',
+      })
+      .optional(),
+    headers: z
+      .record(
+        z.string(),
+        z.union([z.string().max(8192), inputField], { error: 'must be a string (at most 8,192 characters) or { from: "<input field>" }' }),
+      )
+      .optional(),
+    secretHeaders: z
+      .record(
+        z.string(),
+        z.union([z.string().max(8192), z.object({ sealed: z.string() }).strict()], {
+          error: 'must be a string (at most 8,192 characters) or { sealed: "<sealed value>" }',
+        }),
+      )
+      .optional(),
     timeoutMs: z.number().int().positive().optional(),
     connectTimeoutMs: z.number().int().positive().optional(),
     firstByteTimeoutMs: z.number().int().positive().optional(),
     maxResponseBytes: z.number().int().positive().optional(),
-    allowPrivateNetwork: z.union([z.boolean(), z.array(z.string()).max(100)]).optional(),
+    allowPrivateNetwork: z
+      .union([z.boolean(), z.array(z.string()).max(100)], { error: 'must be a boolean or a list of CIDR ranges (at most 100)' })
+      .optional(),
     followRedirects: z.enum(['none', 'same-origin']).optional(),
     responseHeaders: z.array(z.string()).max(100).optional(),
     redact: redactionProfileSchema.optional(),

@@ -47,26 +47,29 @@ export type AdminAuthOption =
   | { authenticate(request: Request): AdminPrincipal | null | Promise<AdminPrincipal | null> }
   | { tokens: AdminTokenConfig[] };
 
-export const adminAuthSchema = z.union([
-  z
-    .object({ authenticate: z.custom<(request: Request) => unknown>((value) => typeof value === 'function', 'must be a function') })
-    .strict(),
-  z
-    .object({
-      tokens: z
-        .array(
-          z
-            .object({
-              token: z.string().min(24, 'admin tokens must be at least 24 characters'),
-              id: z.string().min(1),
-              roles: z.array(z.enum(['admin', 'approver', 'auditor'])).min(1),
-            })
-            .strict(),
-        )
-        .min(1),
-    })
-    .strict(),
-]);
+export const adminAuthSchema = z.union(
+  [
+    z
+      .object({ authenticate: z.custom<(request: Request) => unknown>((value) => typeof value === 'function', 'must be a function') })
+      .strict(),
+    z
+      .object({
+        tokens: z
+          .array(
+            z
+              .object({
+                token: z.string().min(24, 'admin tokens must be at least 24 characters'),
+                id: z.string().min(1),
+                roles: z.array(z.enum(['admin', 'approver', 'auditor'])).min(1),
+              })
+              .strict(),
+          )
+          .min(1),
+      })
+      .strict(),
+  ],
+  { error: 'must be { tokens: [{ token, id, roles }] } (roles: admin, approver, auditor) or { authenticate(request) }' },
+);
 
 const hash = (text: string) => createHash('sha256').update(text).digest();
 

@@ -110,7 +110,9 @@ const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 export const jwtAuthSchema = z
   .object({
     issuer: z.string().min(1),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+      error: 'must be a non-empty string or a non-empty list of them',
+    }),
     jwksUri: httpUrl
       .refine((value) => {
         const url = new URL(value);

@@ -10,8 +10,18 @@ import type { PolicyEngine, PolicyRateLimit, PolicyRequest, PolicyRule } from '.
 /** The zod shape of a redaction profile on a rule or a stored tool (`paths`, `detectors`, `mode`). */
 export const redactionProfileSchema = z
   .object({
-    paths: z.array(z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()])).optional(),
-    detectors: z.union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))]).optional(),
+    paths: z
+      .array(
+        z.union([z.string(), z.object({ path: z.string(), mode: z.string().optional() }).strict()], {
+          error: 'must be a path or { path, mode? }',
+        }),
+      )
+      .optional(),
+    detectors: z
+      .union([z.array(z.string()), z.record(z.string(), z.union([z.boolean(), z.string()]))], {
+        error: 'must be a list of detector names or { <name>: true | false | "<mode>" }',
+      })
+      .optional(),
     mode: z.string().optional(),
   })
   .strict();
