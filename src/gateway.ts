@@ -64,6 +64,7 @@ import { PACKAGE_VERSION } from './version.js';
 import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { callGuarded } from './util/guarded-callback.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
+import { latestRun } from './util/latest-run.js';
 import { memoryStore } from './store/memory.js';
 import type {
   AuditEvent,
@@ -712,8 +713,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
 
   // Store-held tools and rules: loaded before the first call, reloaded on every change here,
   // on a change announced by another instance (store.watch), and every refreshIntervalMs.
+  // Reloads of one kind never overlap (latestRun): one that read the store earlier but
+  // finished later would put back what a newer one had replaced.
   let generation = 0;
-  const reloadTools = async () => {
+  const reloadTools = latestRun(async () => {
     const records = await store.listTools();
     const resolved: ResolvedTool[] = [];
     let changed = records.length !== tools.storeToolCount();
@@ -734,9 +737,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (!changed) return;
     tools.setStoreTools(resolved);
     generation++;
-  };
+  });
   let storedRulesJson = '[]';
-  const reloadPolicies = async () => {
+  const reloadPolicies = latestRun(async () => {
     if (codeRules === undefined) return;
     const records = await store.listPolicies();
     const json = JSON.stringify(records.map((record) => record.rule));
@@ -746,7 +749,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     policy = compilePolicy([...codeRules, ...stored], { defaultEffect });
     storedRulesJson = json;
     generation++;
-  };
+  });
 
   // Agents are cached only where other instances' changes are announced (see agentCacheMs).
   const tokens = options.jwt === undefined ? undefined : new JwtVerifier(options.jwt, now);

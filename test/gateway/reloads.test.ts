@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { latestRun } from '../../src/util/latest-run.js';
+import { deferred } from '../helpers.js';
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const alice = { id: 'alice', roles: ['admin' as const] };
+
+const echo = defineTool({
+  name: 'echo',
+  description: 'echoes',
+  inputSchema: { type: 'object' } as const,
+  handler: () => ({ ok: true }),
+});
+
+/** Every pending callback and promise job run: the memory store's work is all in them. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A memory store that announces changes as the SQL store does (`watch`), and whose next
+ * read of `method` can be held: it reads the store at once, then waits for `release` before
+ * it answers what it read.
+ */
+function watchedStore(method: 'listTools' | 'listPolicies') {
+  const inner = memoryStore();
+  let onChange: ((kind: 'tools' | 'policies' | 'agents') => void) | undefined;
+  let hold: { read: () => void; released: Promise<void> } | undefined;
+  let afterWrite: (() => void) | undefined;
+  const store = new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property === 'watch') {
+        return (listener: typeof onChange) => {
+          onChange = listener;
+          return () => (onChange = undefined);
+        };
+      }
+      const original = Reflect.get(target, property, receiver);
+      if (property === method) {
+        return async (...args: unknown[]) => {
+          const answer = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          const held = hold;
+          hold = undefined;
+          if (held !== undefined) {
+            held.read();
+            await held.released;
+          }
+          return answer;
+        };
+      }
+      if (property === 'replaceTool' || property === 'putPolicy') {
+        return async (...args: unknown[]) => {
+          const answer = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          afterWrite?.();
+          return answer;
+        };
+      }
+      return original;
+    },
+  }) as Store;
+  return {
+    store,
+    announce: (kind: 'tools' | 'policies') => onChange?.(kind),
+    /** Holds the next read: `read` settles once it has read the store, `release` lets it answer. */
+    holdNextRead() {
+      const read = deferred();
+      const released = deferred();
+      hold = { read: read.resolve, released: released.promise };
+      return { read: read.promise, release: released.resolve };
+    },
+    /** Settles after the next write of a tool or a policy. */
+    nextWrite() {
+      const written = deferred();
+      afterWrite = () => {
+        afterWrite = undefined;
+        written.resolve();
+      };
+      return written.promise;
+    },
+  };
+}
+
+describe('reloads of the store’s tools and rules', () => {
+  it('never let an older read of the tools undo a newer one', async () => {
+    const { store, announce, holdNextRead, nextWrite } = watchedStore('listTools');
+    gateway = createGateway({ store, tools: [echo], refreshIntervalMs: 0 });
+    await gateway.ready();
+
+    // Another instance announces a change: this reload reads the tools (none) and is held.
+    const older = holdNextRead();
+    announce('tools');
+    await older.read;
+
+    // Meanwhile a tool is created here, and its own reload asked for.
+    const written = nextWrite();
+    const creating = gateway.admin.createTool(
+      { name: 'crm.orders', description: 'Orders', method: 'GET', url: 'https://crm.example/orders', inputSchema: { type: 'object' } },
+      alice,
+    );
+    await written;
+    await turn();
+    older.release();
+    await creating;
+
+    expect((await gateway.admin.listTools()).map((tool) => tool.name)).toContain('crm.orders');
+    await turn();
+    expect((await gateway.admin.listTools()).map((tool) => tool.name)).toContain('crm.orders');
+  });
+
+  it('never let an older read of the rules undo a newer one', async () => {
+    const { store, announce, holdNextRead, nextWrite } = watchedStore('listPolicies');
+    gateway = createGateway({
+      store,
+      tools: [echo],
+      policy: [{ id: 'allow', effect: 'allow', tools: ['*'] }],
+      refreshIntervalMs: 0,
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    await gateway.ready();
+
+    const older = holdNextRead();
+    announce('policies');
+    await older.read;
+
+    const written = nextWrite();
+    const creating = gateway.admin.createPolicy({ id: 'echo-needs-approval', effect: 'require_approval', tools: ['echo'] }, alice);
+    await written;
+    await turn();
+    older.release();
+    await creating;
+    await turn();
+
+    expect(await gateway.invoke({ agentKey: apiKey, tool: 'echo' })).toMatchObject({ status: 'pending_approval' });
+  });
+});
+
+describe('latestRun', () => {
+  it('runs one at a time, and a call during a run gets a run that starts after it', async () => {
+    const reads: number[] = [];
+    const gates: Array<() => void> = [];
+    let state = 0;
+    const run = latestRun(async () => {
+      const read = state;
+      await new Promise<void>((resolve) => gates.push(resolve));
+      reads.push(read);
+    });
+
+    const first = run();
+    state = 1;
+    const second = run();
+    state = 2;
+    const third = run();
+    expect(third).toBe(second);
+    expect(gates).toHaveLength(1);
+
+    gates[0]?.();
+    await first;
+    await turn();
+    expect(gates).toHaveLength(2);
+    gates[1]?.();
+    await second;
+    // The run after the first read the state as the later calls left it.
+    expect(reads).toEqual([0, 2]);
+  });
+
+  it('starts the next run after a failed one, and passes the failure to its own callers only', async () => {
+    let calls = 0;
+    const gate = deferred();
+    const run = latestRun(async () => {
+      calls++;
+      if (calls === 1) {
+        await gate.promise;
+        throw new Error('store down');
+      }
+    });
+    const first = run();
+    const second = run();
+    gate.resolve();
+    await expect(first).rejects.toThrow('store down');
+    await expect(second).resolves.toBeUndefined();
+    expect(calls).toBe(2);
+    await expect(run()).resolves.toBeUndefined();
+    expect(calls).toBe(3);
+  });
+});
