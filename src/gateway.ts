@@ -507,9 +507,10 @@ export interface Gateway {
   ready(): Promise<void>;
   /**
    * Shuts the gateway down, in this order:
-   * - New requests, `invoke()` calls, decisions and the admin operations that write records
-   *   (`cancelInvocation`, `expireApprovals`, `incompleteInvocations`) are refused at once
-   *   with 503 `GATEWAY_CLOSED`.
+   * - New requests, `invoke()` calls, decisions and every admin operation that writes
+   *   records or events (agents, tools, rules, `rotateSecrets`, `cancelInvocation`,
+   *   `expireApprovals`, `incompleteInvocations`) are refused at once with 503
+   *   `GATEWAY_CLOSED`; those already under way are waited for like calls.
    * - Waits for an approval's outcome (`Prefer: wait`, MCP `tasks/result`) end at once with
    *   the pending state.
    * - Calls under way, and background work (a reload of tools or rules, the expiry sweep),
@@ -1155,22 +1156,28 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return marked;
   };
 
+  /** An admin operation that writes records and events, run as {@link whileOpen} runs one. */
+  const writes =
+    <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      whileOpen(() => operation(...args));
+
   const admin: GatewayAdmin = {
-    async createAgent(input, principal) {
+    createAgent: writes(async (input, principal) => {
       const created = await agentAdministration.create(input);
       await adminEvent('admin.agent.created', principal, { agentId: created.agent.id, name: created.agent.name });
       return created;
-    },
+    }),
     getAgent: (id) => agentAdministration.get(id),
     listAgents: (listOptions) => agentAdministration.list(listOptions),
-    disableAgent: (id, principal) => setAgentStatus(id, 'disabled', 'admin.agent.disabled', principal),
-    enableAgent: (id, principal) => setAgentStatus(id, 'active', 'admin.agent.enabled', principal),
-    revokeAgent: (id, principal) => setAgentStatus(id, 'revoked', 'admin.agent.revoked', principal),
-    async rotateAgentKey(id, principal) {
+    disableAgent: writes((id, principal) => setAgentStatus(id, 'disabled', 'admin.agent.disabled', principal)),
+    enableAgent: writes((id, principal) => setAgentStatus(id, 'active', 'admin.agent.enabled', principal)),
+    revokeAgent: writes((id, principal) => setAgentStatus(id, 'revoked', 'admin.agent.revoked', principal)),
+    rotateAgentKey: writes(async (id, principal) => {
       const rotated = await agentAdministration.rotate(id);
       await agentChanged(id, 'admin.agent.rotated', principal);
       return rotated;
-    },
+    }),
     listInvocations: (filter) => store.listInvocations(filter),
     async getInvocation(id) {
       const record = await store.getInvocation(id);
@@ -1190,9 +1197,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (decision !== 'approve' && decision !== 'deny') throw new TypeError('decision must be "approve" or "deny"');
       return whileOpen(() => approvals.decide(id, decision, principal, reason));
     },
-    expireApprovals: () => whileOpen(() => approvals.sweepExpired()),
-    cancelInvocation: (invocationId, agentId) => whileOpen(() => approvals.cancel(invocationId, agentId)),
-    incompleteInvocations: (incompleteOptions = {}) => whileOpen(() => markIncompleteInvocations(incompleteOptions)),
+    expireApprovals: writes(() => approvals.sweepExpired()),
+    cancelInvocation: writes((invocationId, agentId) => approvals.cancel(invocationId, agentId)),
+    incompleteInvocations: writes((incompleteOptions = {}) => markIncompleteInvocations(incompleteOptions)),
     listAudit: (filter) => store.listAudit(filter),
     async verifyAudit(range = {}) {
       const ownKey = options.audit?.checkpoints ? await audit.publicJwk() : undefined;
@@ -1218,46 +1225,46 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (tool === undefined) throw notFound('Tool');
       return toolAdminView(tool);
     },
-    async createTool(definition, principal) {
+    createTool: writes(async (definition, principal) => {
       await ready();
       const view = await toolAdministration.create(definition);
       await adminEvent('admin.tool.created', principal, { tool: view.name, version: view.version, definition: redactedDefinition(view) });
       return view;
-    },
-    async updateTool(name, patch, principal) {
+    }),
+    updateTool: writes(async (name, patch, principal) => {
       await ready();
       const view = await toolAdministration.update(name, patch);
       await adminEvent('admin.tool.updated', principal, { tool: name, version: view.version, definition: redactedDefinition(view) });
       return view;
-    },
-    async deleteTool(name, principal) {
+    }),
+    deleteTool: writes(async (name, principal) => {
       await ready();
       await toolAdministration.remove(name);
       await adminEvent('admin.tool.deleted', principal, { tool: name });
-    },
+    }),
     listPolicies: () => policyAdministration.list(),
     getPolicy: (id) => policyAdministration.get(id),
-    async createPolicy(rule, principal) {
+    createPolicy: writes(async (rule, principal) => {
       const view = await policyAdministration.create(rule);
       await adminEvent('admin.policy.created', principal, {
         policyId: view.id,
         rule: redactors.fallback().value(view) as Record<string, unknown>,
       });
       return view;
-    },
-    async updatePolicy(id, patch, principal) {
+    }),
+    updatePolicy: writes(async (id, patch, principal) => {
       const view = await policyAdministration.update(id, patch);
       await adminEvent('admin.policy.updated', principal, {
         policyId: id,
         rule: redactors.fallback().value(view) as Record<string, unknown>,
       });
       return view;
-    },
-    async deletePolicy(id, principal) {
+    }),
+    deletePolicy: writes(async (id, principal) => {
       await policyAdministration.remove(id);
       await adminEvent('admin.policy.deleted', principal, { policyId: id });
-    },
-    async rotateSecrets(rotation = {}, principal) {
+    }),
+    rotateSecrets: writes(async (rotation = {}, principal) => {
       if (rotation.encryptionKey !== undefined) {
         try {
           vault.setEncryptionKey(rotation.encryptionKey);
@@ -1270,7 +1277,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const counts = { ...tools, approvals: held.resealed, unreadableApprovals: held.unreadable };
       await adminEvent('admin.secrets.rotated', principal, { ...counts, activeKeyId: vault.activeKeyId ?? null });
       return counts;
-    },
+    }),
   };
 
   // Pending approvals whose time is up are expired in the background too, so lists and

@@ -102,8 +102,62 @@ describe('close()', () => {
     await expect(gateway.admin.expireApprovals()).rejects.toMatchObject(closedError);
     await expect(gateway.admin.cancelInvocation('i', 'a')).rejects.toMatchObject(closedError);
     await expect(gateway.admin.incompleteInvocations({ graceMs: 0 })).rejects.toMatchObject(closedError);
+    const alice = { id: 'alice', roles: ['admin' as const] };
+    const tool = {
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: 'https://crm.example/orders',
+      inputSchema: { type: 'object' },
+    };
+    for (const write of [
+      () => gateway?.admin.createAgent({ name: 'bot' }),
+      () => gateway?.admin.disableAgent('a'),
+      () => gateway?.admin.enableAgent('a'),
+      () => gateway?.admin.revokeAgent('a'),
+      () => gateway?.admin.rotateAgentKey('a'),
+      () => gateway?.admin.createTool(tool, alice),
+      () => gateway?.admin.updateTool('crm.orders', { description: 'Orders!' }, alice),
+      () => gateway?.admin.deleteTool('crm.orders', alice),
+      () => gateway?.admin.createPolicy({ id: 'p', effect: 'allow' }, alice),
+      () => gateway?.admin.updatePolicy('p', { effect: 'deny' }, alice),
+      () => gateway?.admin.deletePolicy('p', alice),
+      () => gateway?.admin.rotateSecrets({}, alice),
+    ]) {
+      await expect(write()).rejects.toMatchObject(closedError);
+    }
     await closing;
     gateway = undefined;
+  });
+
+  it('waits for an admin change under way, so its audit event is recorded', async () => {
+    const inner = memoryStore();
+    const written = deferred();
+    const release = deferred();
+    // The store holds the new agent's write until released: close() comes in meanwhile.
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        const original = Reflect.get(target, property, receiver);
+        if (property !== 'createAgent') return original;
+        return async (...args: unknown[]) => {
+          written.resolve();
+          await release.promise;
+          return (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        };
+      },
+    });
+    const { sink, types } = keptEvents();
+    gateway = createGateway({ store, tools: [echo], auditSinks: [sink] });
+    await gateway.ready();
+    const creating = gateway.admin.createAgent({ name: 'bot' });
+    await written.promise;
+    const closing = gateway.close();
+    release.resolve();
+    const { agent } = await creating;
+    await closing;
+    gateway = undefined;
+    expect(types()).toContain('admin.agent.created');
+    expect((await inner.getAgent(agent.id))?.name).toBe('bot');
   });
 
   it('gives up on calls still running after timeoutMs, and says so to onError', async () => {
