@@ -164,7 +164,10 @@ export interface GatewayOptions {
   maxWaitSeconds?: number;
   /** Default lifetime of an approval in milliseconds. Default 15 minutes. */
   approvalTtlMs?: number;
-  /** Who is told about new approvals (`callbackApprover`, `webhookApprover`, or your own). */
+  /**
+   * Who is told about new approvals (`callbackApprover`, `webhookApprover`, or your own).
+   * The gateway owns it: `close()` waits for notifications under way, then calls its `close()`.
+   */
   approver?: Approver;
   /** Where audit entries go besides the store (`jsonlFileSink`, `webhookSink`, yours). A slow or failing sink never blocks calls. */
   auditSinks?: AuditSink[];
@@ -513,11 +516,13 @@ export interface Gateway {
    *   `GATEWAY_CLOSED`; those already under way are waited for like calls.
    * - Waits for an approval's outcome (`Prefer: wait`, MCP `tasks/result`) end at once with
    *   the pending state.
-   * - Calls under way, and background work (a reload of tools or rules, the expiry sweep),
-   *   get up to `timeoutMs` (default 10,000) to finish and record their outcomes; any still
-   *   running then is reported to `onError` (its outcome may go unrecorded, and
-   *   `incompleteInvocations` finds it).
-   * - Timers stop, and the audit trail (flushing sinks), the upstream pools and the store are
+   * - Calls under way, admin changes, approval notifications being delivered and background
+   *   work (a reload of tools or rules, the expiry sweep) get up to `timeoutMs` (default
+   *   10,000) to finish and record their outcomes; any still running then is reported to
+   *   `onError` (its outcome may go unrecorded, and `incompleteInvocations` finds it).
+   * - Timers stop, and the approver (`close()`, if it has one: `webhookApprover` gives up on
+   *   deliveries still under way, telling its `onError` and the gateway's which approvals were
+   *   not delivered), the audit trail (flushing sinks), the upstream pools and the store are
    *   closed.
    *
    * Calling it again returns the same promise.
@@ -761,6 +766,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     sealing: heldInputSealing(vault),
     onError: reportError,
     onFailure: (error) => reportUnexpected(error),
+    // Told once the approval exists, by a call close() already waits for: never refused.
+    track: (work) => {
+      active++;
+      void work.finally(settle);
+    },
   });
   const deps: PipelineDependencies = {
     store,
@@ -1433,10 +1443,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       if (!drained) {
         reportError(
           new Error(
-            `close(): ${active} request(s) still under way after ${timeoutMs} ms; closing anyway, their outcomes may go unrecorded`,
+            `close(): ${active} call(s), admin change(s) or background task(s) still under way after ${timeoutMs} ms; closing anyway, their outcomes may go unrecorded`,
           ),
         );
       }
+    }
+    // Gives up on approval notifications still being delivered (each is told to onError).
+    try {
+      await options.approver?.close?.();
+    } catch (error) {
+      reportError(error);
     }
     await audit.close();
     for (const state of queueFullDrops.values()) tellQueueFull(state);

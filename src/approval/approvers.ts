@@ -9,6 +9,7 @@ import {
 } from '../audit/keys.js';
 import type { ApprovalView } from './coordinator.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
+import { sleep } from '../util/timers.js';
 
 /** What an approver is told about a new approval: the approval as approvers see it, and who asked. */
 export interface ApprovalNotice extends ApprovalView {
@@ -19,9 +20,14 @@ export interface ApprovalNotice extends ApprovalView {
  * Who is told about pending approvals. `notify` is called once per new approval, off the
  * call path: a slow or failing approver never delays or fails the agent's call. Decisions
  * come back through the admin API or `gateway.admin.decide()`.
+ *
+ * The gateway's `close()` waits for notifications under way (within its `timeoutMs`), then
+ * calls `close`, which should give up on what is still being delivered.
  */
 export interface Approver {
   notify(approval: ApprovalNotice): void | Promise<void>;
+  /** Optional: stops deliveries still under way or waiting for a retry; called by the gateway's `close()`. */
+  close?(): void | Promise<void>;
 }
 
 /**
@@ -91,44 +97,71 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const send = options.fetch ?? globalThis.fetch;
   let prepared: Promise<PreparedSigningKey> | undefined;
+  // Aborted by close(): the POST under way and the waits between retries end at once.
+  const closing = new AbortController();
+
+  const post = async (body: string): Promise<Response> => {
+    const request = new AbortController();
+    const deadline = setTimeout(() => request.abort(new DOMException('The approval webhook POST timed out', 'TimeoutError')), timeoutMs);
+    const abandon = () => request.abort(closing.signal.reason);
+    closing.signal.addEventListener('abort', abandon, { once: true });
+    try {
+      const response = await send(url, {
+        method: 'POST',
+        headers: { ...options.headers, 'content-type': 'application/jose' },
+        body,
+        redirect: 'manual',
+        signal: request.signal,
+      });
+      await response.body?.cancel();
+      return response;
+    } finally {
+      clearTimeout(deadline);
+      closing.signal.removeEventListener('abort', abandon);
+    }
+  };
 
   const deliver = async (body: string): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       let retryable = true;
       try {
-        const response = await send(url, {
-          method: 'POST',
-          headers: { ...options.headers, 'content-type': 'application/jose' },
-          body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await response.body?.cancel();
+        const response = await post(body);
         if (response.ok) return;
         retryable = retryableStatus(response.status);
         if (!retryable || attempt >= retries) throw new Error(failedAnswer('approval webhook', response));
       } catch (error) {
+        if (closing.signal.aborted) throw undelivered();
         if (!retryable || attempt >= retries) throw error;
       }
-      const delay = Math.min(30_000, retryBaseMs * 2 ** attempt) * (0.5 + Math.random() / 2);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(Math.min(30_000, retryBaseMs * 2 ** attempt) * (0.5 + Math.random() / 2), closing.signal);
+      if (closing.signal.aborted) throw undelivered();
     }
   };
 
   return {
     async notify(approval) {
-      prepared ??= prepareSigningKey(options.signingKey, options.keyId);
-      const payload = JSON.stringify({ type: 'approval.requested', sentAt: new Date().toISOString(), approval });
-      const jws = await signCompact(payload, await prepared, approvalWebhookType);
       try {
+        if (closing.signal.aborted) throw undelivered();
+        prepared ??= prepareSigningKey(options.signingKey, options.keyId);
+        const payload = JSON.stringify({ type: 'approval.requested', sentAt: new Date().toISOString(), approval });
+        const jws = await signCompact(payload, await prepared, approvalWebhookType);
         await deliver(jws);
       } catch (error) {
-        options.onError?.(error);
-        throw error;
+        const reported =
+          error instanceof ClosedError ? new Error(`approval webhook: approval ${approval.id} not delivered: ${error.message}`) : error;
+        options.onError?.(reported);
+        throw reported;
       }
+    },
+    close() {
+      closing.abort(new DOMException('The approver was closed', 'AbortError'));
     },
   };
 }
+
+/** A delivery given up because the approver was closed. */
+class ClosedError extends Error {}
+const undelivered = () => new ClosedError('the approver was closed');
 
 /**
  * Checks an approval webhook body with the gateway's public key and returns what it

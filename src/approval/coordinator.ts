@@ -59,6 +59,8 @@ export interface ApprovalCoordinatorOptions {
   onError(error: unknown): void;
   /** Told what an approved run failed with; it reports failures of the gateway, not refusals, as the direct path does. */
   onFailure(error: unknown): void;
+  /** Given each approver notification under way, so that the gateway's close() waits for it. */
+  track?(work: Promise<unknown>): void;
 }
 
 /**
@@ -244,11 +246,10 @@ export class ApprovalCoordinator {
     if (approver === undefined) return;
     const notice: ApprovalNotice = { ...approval, agentName };
     // Never on the call path: the agent has its 202 whatever the approver does.
-    queueMicrotask(() => {
-      Promise.resolve()
-        .then(() => approver.notify(notice))
-        .catch((error: unknown) => this.options.onError(error));
-    });
+    const notified = new Promise<void>((resolve) => queueMicrotask(resolve))
+      .then(() => approver.notify(notice))
+      .catch((error: unknown) => this.options.onError(error));
+    this.options.track?.(notified);
   }
 
   /**

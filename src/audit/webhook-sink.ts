@@ -12,7 +12,7 @@ import {
 } from './keys.js';
 import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
-import { MAX_TIMER_MS } from '../util/timers.js';
+import { MAX_TIMER_MS, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
 
 /** The JWS `typ` of a webhook batch. */
@@ -138,24 +138,6 @@ function releaseNodeBody(body: NodeBody, tooLong: boolean): void {
     if (bytes > maxDiscardedBodyBytes) body.destroy?.();
   });
   body.resume();
-}
-
-/** Resolves after `milliseconds`, or at once when `signal` aborts. */
-function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, milliseconds);
-    timer.unref?.();
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**

@@ -18,3 +18,21 @@ export async function within<T, F>(operation: Promise<T>, milliseconds: number, 
     clearTimeout(timer);
   }
 }
+
+/** Resolves after `milliseconds`, or at once when `signal` aborts. */
+export function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, milliseconds);
+    timer.unref?.();
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
