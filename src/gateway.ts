@@ -758,7 +758,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   });
 
   // Agents are cached only where other instances' changes are announced (see agentCacheMs).
-  const tokens = options.jwt === undefined ? undefined : new JwtVerifier(options.jwt, now);
+  const tokens = options.jwt === undefined ? undefined : new JwtVerifier(options.jwt, now, reportError);
   const agents = new AgentAuthenticator(store, now, store.watch === undefined ? 0 : (options.agentCacheMs ?? 1000), tokens);
   const approvals = new ApprovalCoordinator({
     defaultTtlMs: options.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,

@@ -14,7 +14,7 @@ export interface AdminPrincipal {
 
 /** Built-in admin tokens: each is a bearer token with an id and roles. */
 export interface AdminTokenConfig {
-  /** At least 24 characters. Compared in constant time; kept only as a hash. */
+  /** At least 24 printable ASCII characters, no spaces (what a Bearer header carries). Compared in constant time; kept only as a hash. */
   token: string;
   id: string;
   roles: AdminRole[];
@@ -58,7 +58,10 @@ export const adminAuthSchema = z.union(
           .array(
             z
               .object({
-                token: z.string().min(24, 'admin tokens must be at least 24 characters'),
+                token: z
+                  .string()
+                  .min(24, 'admin tokens must be at least 24 characters')
+                  .regex(/^[\x21-\x7E]+$/, 'admin tokens must be printable ASCII without spaces (a Bearer header carries no others)'),
                 id: z.string().min(1),
                 roles: z.array(z.enum(['admin', 'approver', 'auditor'])).min(1),
               })

@@ -10,7 +10,7 @@ import {
 } from 'jose';
 import { z } from 'zod';
 import { GatewayError, outage } from '../errors.js';
-import { RemoteKeySet } from './remote-key-set.js';
+import { KeysUnavailable, RemoteKeySet } from './remote-key-set.js';
 import type { TokenIdentity } from './token-identity.js';
 
 /** Signature algorithms a token may use: asymmetric only, so a published key can never sign. */
@@ -52,7 +52,8 @@ export interface JwtAuthOptions {
    */
   audience: string | string[];
   /**
-   * Where the issuer publishes its public keys (JWK Set): `https:` (`http:` only on loopback).
+   * Where the issuer publishes its public keys (JWK Set): `https:` (`http:` only on loopback),
+   * with no user name or password in it.
    * Give this or `jwks`. Fetched when first needed and every 10 minutes; a token naming a key
    * id the set lacks fetches it again (at most every 30 s). While fetches fail, the keys
    * fetched before stay in use for up to an hour.
@@ -68,7 +69,7 @@ export interface JwtAuthOptions {
    * Default: not checked (many issuers send `JWT`).
    */
   tokenType?: string;
-  /** Allowed clock skew for `exp` and `nbf`, in seconds. Default 30. */
+  /** Allowed clock skew for `exp`, `nbf` and `iat` (a token issued further in the future is refused), in seconds. Default 30. */
   clockToleranceSeconds?: number;
   /** Scopes every token must carry (`scope` or `scp` claim); a token without them gets 403 `insufficient_scope`. */
   requiredScopes?: string[];
@@ -118,6 +119,10 @@ export const jwtAuthSchema = z
         const url = new URL(value);
         return url.protocol === 'https:' || loopbackHosts.has(url.hostname);
       }, 'must be an https URL (http only on loopback): whoever can change the keys can sign tokens')
+      .refine((value) => {
+        const url = new URL(value);
+        return url.username === '' && url.password === '';
+      }, 'must not carry a user name or password (fetch refuses such URLs)')
       .optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
     algorithms: z.array(z.enum(jwtAlgorithms)).min(1).optional(),
@@ -220,9 +225,18 @@ export class JwtVerifier {
   /** The configured public URL of the metadata, normalised; undefined to build it from each request. */
   readonly metadataUrl: string | undefined;
 
+  /** Messages of keys found unusable and told to `onKeyProblem` (once each, the first few). */
+  private readonly reportedKeyProblems = new Set<string>();
+
+  /**
+   * @param onKeyProblem Told, once per kind of problem, that a token named a key of the
+   *   issuer's that cannot be used (an RSA key under 2,048 bits, a malformed JWK): its tokens
+   *   are refused like forged ones.
+   */
   constructor(
     private readonly options: JwtAuthOptions,
     private readonly now: () => number,
+    private readonly onKeyProblem: (error: Error) => void = () => undefined,
   ) {
     this.keys =
       options.jwksUri !== undefined
@@ -301,6 +315,8 @@ export class JwtVerifier {
     const claims = await this.verify(token, at);
     // `exp` is a number (jose checks), but JSON's 1e400 is one too: a token for ever is refused.
     if (claims === undefined || !Number.isFinite(claims.exp)) return undefined;
+    // Issued in the future (beyond the clock skew allowed): the issuer's clock or keys are not to be trusted.
+    if (typeof claims.iat === 'number' && claims.iat > at / 1000 + this.clockTolerance) return undefined;
     const agentId = await this.agentOf(claims);
     const scopes = scopesOf(claims);
     const verdict: TokenVerdict = {
@@ -319,7 +335,7 @@ export class JwtVerifier {
       issuer: this.options.issuer,
       audience: this.audience,
       algorithms: this.options.algorithms ?? [...jwtAlgorithms],
-      clockTolerance: this.options.clockToleranceSeconds ?? 30,
+      clockTolerance: this.clockTolerance,
       requiredClaims: ['exp'],
       currentDate: new Date(at),
       ...(this.options.tokenType === undefined ? {} : { typ: this.options.tokenType }),
@@ -328,10 +344,26 @@ export class JwtVerifier {
       return (await jwtVerify(token, this.keys, options)).payload;
     } catch (error) {
       if (error instanceof joseErrors.JWKSMultipleMatchingKeys) return this.verifyWithEach(token, error, options);
-      if (isRefusedToken(error)) return undefined;
       // Retry-After 5: no new fetch of the issuer's keys is tried for 5 s after a failed one.
-      throw outage('AUTH_UNAVAILABLE', "The access token could not be checked: the issuer's keys are unavailable", error);
+      if (error instanceof KeysUnavailable) {
+        throw outage('AUTH_UNAVAILABLE', "The access token could not be checked: the issuer's keys are unavailable", error.cause);
+      }
+      // Anything else is the token's, or the key's it names: refused, as a forged one is.
+      if (!isRefusedToken(error)) this.reportKeyProblem(error);
+      return undefined;
     }
+  }
+
+  private get clockTolerance(): number {
+    return this.options.clockToleranceSeconds ?? 30;
+  }
+
+  /** A key the token names could not be used: told once per message (the first 16), as anyone may send such tokens. */
+  private reportKeyProblem(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (this.reportedKeyProblems.has(message) || this.reportedKeyProblems.size >= 16) return;
+    this.reportedKeyProblems.add(message);
+    this.onKeyProblem(new Error(`A token was refused: the issuer's key it names cannot be used (${message})`, { cause: error }));
   }
 
   /**

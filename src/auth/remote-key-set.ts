@@ -14,6 +14,16 @@ const timeoutMs = 5000;
 const maxBytes = 1024 * 1024;
 
 /**
+ * No keys to check a token with: the issuer's key set could not be fetched. `cause` is the
+ * failure of the last fetch, the same object for every call it answers.
+ */
+export class KeysUnavailable extends Error {
+  constructor(cause: unknown) {
+    super("The issuer's keys are unavailable", { cause });
+  }
+}
+
+/**
  * An issuer's published keys (a JWK Set at an http(s) URL), fetched when first needed and
  * again when they are 10 minutes old, or when a token names a key id they lack (at most every
  * 30 s). Concurrent needs share one fetch. Keys that are due are still used while a fetch,
@@ -61,11 +71,11 @@ export class RemoteKeySet {
     return this.keys as JWTVerifyGetKey;
   }
 
-  /** Fetches the keys and waits for them; throws only when there are no usable keys. */
+  /** Fetches the keys and waits for them; throws {@link KeysUnavailable} only when there are no usable keys. */
   private async load(): Promise<void> {
     await this.refresh();
     if (this.keys !== undefined && this.usable()) return;
-    throw this.failure ?? new Error('no keys');
+    throw new KeysUnavailable(this.failure ?? new Error('no keys'));
   }
 
   /**

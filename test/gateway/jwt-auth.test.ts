@@ -1,4 +1,4 @@
-import { KeyObject, createSign } from 'node:crypto';
+import { KeyObject, createSign, generateKeyPairSync } from 'node:crypto';
 import { type CryptoKey, type JWK, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -124,6 +124,7 @@ describe('JWT agent auth', () => {
       'without exp': await token({ sub: agent.id, expiresIn: null }),
       'another audience': await token({ sub: agent.id, aud: 'https://elsewhere.example.test/mcp' }),
       'another issuer': await token({ sub: agent.id, iss: 'https://evil.example.test/' }),
+      'issued a day from now': await token({ sub: agent.id, at: Date.now() + 86_400_000 }),
       'signed by another key': await token({ sub: agent.id, key: otherKey }),
       'an unknown key id': await token({ sub: agent.id, kid: 'key-2' }),
       'signed with HS256': none,
@@ -506,6 +507,32 @@ describe('JWT agent auth', () => {
     expect((await invoke(expired)).status).toBe(401);
   });
 
+  it('accepts a token issued within the clock skew, and refuses one issued beyond it', async () => {
+    const { agent } = await setup({ clockToleranceSeconds: 60 });
+    expect((await invoke(await token({ sub: agent.id, at: Date.now() + 50_000 }))).status).toBe(200);
+    expect((await invoke(await token({ sub: agent.id, at: Date.now() + 120_000 }))).status).toBe(401);
+  });
+
+  it('refuses a token whose key cannot be used with the one 401, and tells onError once', async () => {
+    // An RSA key under 2,048 bits, which no RS256 check accepts, beside the issuer's good key.
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const weakJwk = { ...weak.publicKey.export({ format: 'jwk' }), kid: 'old', alg: 'RS256' } as JWK;
+    const errors: unknown[] = [];
+    const { agent } = await setup({ jwks: { keys: [publicJwk, weakJwk] } }, { onError: (error) => errors.push(error) });
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'old' })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ sub: agent.id, iss: issuer, aud: audience, exp: 4102444800 })).toString('base64url');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const answer = await invoke(`${header}.${payload}.AAAA`);
+      expect(answer.status).toBe(401);
+      expect(answer.body.error.code).toBe('UNAUTHENTICATED');
+    }
+    expect(errors.map(String)).toEqual([
+      "Error: A token was refused: the issuer's key it names cannot be used (RS256 requires key modulusLength to be 2048 bits or larger)",
+    ]);
+    // The good key works as ever.
+    expect((await invoke(await token({ sub: agent.id }))).status).toBe(200);
+  });
+
   it('refuses options that cannot work', () => {
     const base = { issuer, audience, jwks: { keys: [{ kty: 'EC' }] } };
     expect(() => testGateway({ jwt: { issuer, audience } as JwtAuthOptions })).toThrow(/jwt: give exactly one of jwksUri and jwks/);
@@ -516,6 +543,9 @@ describe('JWT agent auth', () => {
     expect(() => testGateway({ jwt: { issuer, audience, jwksUri: 'file:///etc/keys.json' } })).toThrow(/jwt\.jwksUri/);
     expect(() => testGateway({ jwt: { ...base, requiredScopes: ['two words'] } })).toThrow(/jwt\.requiredScopes/);
     expect(() => testGateway({ jwt: { issuer, audience, jwksUri: 'http://10.0.0.1/jwks' } })).toThrow(/jwt\.jwksUri: must be an https URL/);
+    expect(() => testGateway({ jwt: { issuer, audience, jwksUri: 'https://svc:hunter2@auth.example.test/jwks' } })).toThrow(
+      /jwt\.jwksUri: must not carry a user name or password/,
+    );
     expect(() => testGateway({ jwt: { ...base, audience: 'api://gateway' } })).toThrow(/jwt\.metadata\.resource: required/);
     void testGateway({ jwt: { ...base, audience: 'api://gateway', metadata: { resource: audience } } }).close();
     expect(() => testGateway({ jwt: { ...base, issuer: 'tenant-7' } })).toThrow(/jwt\.metadata\.authorizationServers: required/);

@@ -173,7 +173,9 @@ describe('close()', () => {
     const running = gateway.invoke({ agentKey: apiKey, tool: 'held', input: {} });
     await started;
     await gateway.close({ timeoutMs: 20 });
-    expect(errors.map(String)).toContainEqual(expect.stringMatching(/1 call\(s\), admin change\(s\) or background task\(s\) still under way after 20 ms/));
+    expect(errors.map(String)).toContainEqual(
+      expect.stringMatching(/1 call\(s\), admin change\(s\) or background task\(s\) still under way after 20 ms/),
+    );
     release();
     expect((await running).status).toBe('succeeded');
     gateway = undefined;

@@ -32,6 +32,14 @@ describe('an option that may take one of several shapes, given none of them', ()
     );
   });
 
+  it('refuses an admin token no Bearer header could carry, which would never let anyone in', () => {
+    for (const token of ['correct horse battery staple 42', `${'x'.repeat(24)}\n`, `${'é'.repeat(24)}`]) {
+      expect(() => createGateway({ admin: { tokens: [{ token, id: 'root', roles: ['admin'] }] } })).toThrow(
+        /admin\.tokens\.0\.token: admin tokens must be printable ASCII without spaces/,
+      );
+    }
+  });
+
   it.each<[string, Record<string, unknown>, string]>([
     ['body', { body: 5 }, 'body: must be a list of input field names (at most 200) or { from: "<input field>" }'],
     [
