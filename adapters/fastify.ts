@@ -56,13 +56,21 @@ export interface FastifyGatewayOptions {
 export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = async (fastify, options) => {
   const { gateway } = options;
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
-  const mount = fastify.prefix === '' ? gateway.basePath : '';
+  // Fastify serves `{ prefix: '/atg/' }`'s routes at `/atg/tools`, as `/atg`'s.
+  const fastifyPrefix = fastify.prefix.endsWith('/') ? fastify.prefix.slice(0, -1) : fastify.prefix;
+  const mount = fastifyPrefix === '' ? gateway.basePath : '';
   // What precedes the gateway's own routes in a request URL: Fastify's prefix, or the mount.
-  const routedPrefix = fastify.prefix + mount;
+  const routedPrefix = fastifyPrefix + mount;
   const routedPrefixLowerCase = routedPrefix.toLowerCase();
 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  // Fastify 5 refuses a Content-Type it cannot parse (empty, `json`, a list) before any
+  // parser runs; the body is still unread, so the gateway answers it as it answers any other.
+  fastify.setErrorHandler((error: Error & { code?: string }, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' && !reply.sent) return handler(request, reply);
+    throw error;
+  });
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     // Fastify routes on the decoded path (`/%61tg/tools` reaches a plugin under `/atg`), the

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../src/gateway.js';
-import { setPublicBasePath } from '../src/protocol/http.js';
+import { checkedMount, setPublicBasePath } from '../src/protocol/http.js';
 import type { JsonReply } from '../src/protocol/reply.js';
 import {
   BodyTooLargeError,
@@ -47,8 +47,6 @@ export interface KoaContextLike {
 /** A Koa middleware, as `app.use` and `router.all` take it. */
 export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
 
-const BASE_PATH = /^(\/[^/?#]+)*$/;
-
 /**
  * Serves a gateway from Koa 2 or 3, with or without a body parser in front and inside
  * `@koa/router` routes. Requests under `basePath` are answered by the gateway; every other
@@ -77,8 +75,7 @@ const BASE_PATH = /^(\/[^/?#]+)*$/;
  * ```
  */
 export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOptions = {}): KoaMiddleware {
-  const mount = options.basePath ?? gateway.basePath;
-  if (!BASE_PATH.test(mount)) throw new TypeError('createKoaMiddleware: basePath must be "" or start with "/" and not end with "/"');
+  const mount = checkedMount(options.basePath ?? gateway.basePath, 'createKoaMiddleware');
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   return async (ctx, next) => {
     const path = requestPath(ctx.url);

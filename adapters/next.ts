@@ -1,5 +1,5 @@
 import type { Gateway } from '../src/gateway.js';
-import { errorResponse, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
+import { checkedMount, errorResponse, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
 
 /** Options of {@link toNextHandlers}. */
 export interface NextHandlersOptions {
@@ -25,8 +25,6 @@ export interface NextRouteHandlers {
   OPTIONS: NextRouteHandler;
 }
 
-const BASE_PATH = /^(\/[^/?#]+)*$/;
-
 /**
  * Serves a gateway from a Next.js App Router catch-all route (Node.js runtime). The Web
  * `Request` goes straight to `gateway.fetch` (no Node bridge): only its path is rewritten,
@@ -46,10 +44,7 @@ const BASE_PATH = /^(\/[^/?#]+)*$/;
  * ```
  */
 export function toNextHandlers(gateway: Gateway, options: NextHandlersOptions): NextRouteHandlers {
-  const mount = options.basePath;
-  if (typeof mount !== 'string' || !BASE_PATH.test(mount)) {
-    throw new TypeError('toNextHandlers: basePath must be "" or start with "/" and not end with "/"');
-  }
+  const mount = checkedMount(options.basePath, 'toNextHandlers');
   const handler: NextRouteHandler = async (request) => {
     const url = new URL(request.url);
     const path = url.pathname;

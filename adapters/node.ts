@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
-import { errorResponse, malformedPath, payloadTooLarge, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
+import { checkedMount, errorResponse, malformedPath, payloadTooLarge, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
@@ -310,7 +310,7 @@ export function createNodeHandler(
   res: ServerResponse | Http2ServerResponse,
   next?: (error?: unknown) => void,
 ) => Promise<void> {
-  const mount = options.basePath ?? gateway.basePath;
+  const mount = checkedMount(options.basePath ?? gateway.basePath, 'createNodeHandler');
   const maxBodyBytes = adapterBodyLimit(gateway, options.maxBodyBytes);
   // node:http2's compatibility request and response answer all the bridge uses as node:http's do.
   return serve as (

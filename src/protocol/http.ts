@@ -80,7 +80,8 @@ export function unsupportedMediaType(): GatewayError {
 /**
  * Reads a request body as text, refusing more than `maxBytes` (413) while it streams in, so
  * an oversized body is never buffered whole. A leading byte order mark is dropped, as
- * `Request.text()` drops it.
+ * `Request.text()` drops it. A body stream that breaks off is 499 `CANCELLED` when the
+ * request's signal has aborted (the caller went away), else 400 `BAD_REQUEST`.
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
   // The Node bridge has read (and limited) the body already: no stream to go through.
@@ -93,7 +94,17 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
   if (request.body === null) return '';
-  return utf8Text(await readLimitedBytes(request.body, maxBytes, () => payloadTooLarge(maxBytes)));
+  let bytes: Buffer;
+  try {
+    bytes = await readLimitedBytes(request.body, maxBytes, () => payloadTooLarge(maxBytes));
+  } catch (error) {
+    if (error instanceof GatewayError) throw error;
+    // The upload broke off: the caller went away (its signal says so), or sent a body cut short.
+    throw request.signal.aborted
+      ? new GatewayError({ code: 'CANCELLED', message: 'The caller went away' })
+      : new GatewayError({ code: 'BAD_REQUEST', message: 'The request body could not be read' });
+  }
+  return utf8Text(bytes);
 }
 
 /**
@@ -139,4 +150,17 @@ export function preferWaitMs(request: Request, maxSeconds: number): number | und
   const match = /(?:^|[,;\s])wait\s*=\s*"?(\d{1,6})"?/i.exec(header);
   if (!match) return undefined;
   return Math.min(Number(match[1]), maxSeconds) * 1000;
+}
+
+const BASE_PATH = /^(\/[^/?#]+)*$/;
+
+/**
+ * @internal An adapter's `basePath` option, checked as `createGateway` checks its own: a
+ * mount that ends with `/` (or lacks the leading one) would match no request it names.
+ */
+export function checkedMount(mount: unknown, adapter: string): string {
+  if (typeof mount !== 'string' || !BASE_PATH.test(mount)) {
+    throw new TypeError(`${adapter}: basePath must be "" or start with "/" and not end with "/"`);
+  }
+  return mount;
 }

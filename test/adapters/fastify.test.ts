@@ -47,6 +47,60 @@ describe('fastifyGatewayPlugin with a prefix', () => {
   });
 });
 
+describe.each([
+  ['Fastify 5', () => Fastify()],
+  ['Fastify 4', () => Fastify4() as unknown as FastifyInstance],
+])('fastifyGatewayPlugin on %s, and what Fastify refuses before the gateway', (_name, create) => {
+  let gateway: Gateway;
+  let authorization: string;
+  const reachedHost: unknown[] = [];
+  beforeAll(async () => {
+    gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    authorization = `Bearer ${(await gateway.admin.createAgent({ name: 'a' })).apiKey}`;
+  });
+  afterAll(() => gateway.close());
+
+  async function started(prefix: string): Promise<{ origin: string; close(): Promise<void> }> {
+    const app = create();
+    app.setErrorHandler(async (error, _request, reply) => {
+      reachedHost.push(error);
+      return reply.code(500).send({ failed: true });
+    });
+    await app.register(fastifyGatewayPlugin, { gateway, prefix });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return { origin: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
+  }
+
+  it("serves a prefix given with a trailing slash at the prefix's URLs, as Fastify serves its own routes", async () => {
+    const host = await started('/atg/');
+    const tools = await send(`${host.origin}/atg/tools`, { method: 'GET', headers: { authorization } });
+    expect(tools.status).toBe(200);
+    const invoked = await send(`${host.origin}/atg/tools/echo/invoke`, {
+      headers: { authorization, 'content-type': 'application/json' },
+      body: '{"input":{"text":"hi"}}',
+    });
+    expect(invoked.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
+    await host.close();
+  });
+
+  it("answers a Content-Type Fastify cannot parse with the gateway's own 415, not Fastify's", async () => {
+    const host = await started('/atg');
+    for (const contentType of ['', 'json', 'application/json, text/plain']) {
+      const answer = await send(`${host.origin}/atg/tools/echo/invoke`, {
+        headers: { authorization, 'content-type': contentType },
+        body: '{"input":{"text":"hi"}}',
+      });
+      expect(answer.status, contentType).toBe(415);
+      expect(answer.json()).toEqual({
+        error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json, in UTF-8' },
+      });
+      expect(answer.headers['cache-control']).toBe('no-store');
+    }
+    expect(reachedHost).toEqual([]);
+    await host.close();
+  });
+});
+
 describe('Fastify answering a malformed percent escape before the plugin runs', () => {
   let gateway: Gateway;
   let app: FastifyInstance;

@@ -151,6 +151,16 @@ describe('createNodeHandler over node:http', () => {
     expect((await finalRecord(gateway)).error?.code).toBe('CANCELLED');
   });
 
+  it('refuses a basePath that would match none of the URLs it names, as the other adapters do', async () => {
+    const gateway = createGateway({ tools: [echo] });
+    for (const basePath of ['/atg/', '/', 'atg']) {
+      expect(() => createNodeHandler(gateway, { basePath })).toThrow(
+        'createNodeHandler: basePath must be "" or start with "/" and not end with "/"',
+      );
+    }
+    await gateway.close();
+  });
+
   it('serves under a mount prefix and passes other requests to next()', async () => {
     const gateway = createGateway({ basePath: '/atg', tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
     const { apiKey } = await gateway.admin.createAgent({ name: 'a' });

@@ -54,6 +54,49 @@ describe('bodies that are not UTF-8', () => {
   });
 });
 
+describe('a Web Request whose body breaks off while it is read', () => {
+  /** A body that sends half a JSON text, then fails; `abort` says whether the caller's signal aborts first. */
+  function brokenRequest(path: string, headers: Record<string, string>, abort: boolean): Request {
+    const caller = new AbortController();
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ === 0) {
+          controller.enqueue(new TextEncoder().encode('{"input":'));
+          return;
+        }
+        if (abort) caller.abort();
+        controller.error(new Error('connection reset'));
+      },
+    });
+    return new Request(`http://gateway.test${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      duplex: 'half',
+      signal: caller.signal,
+    } as RequestInit);
+  }
+
+  it('answers 499 CANCELLED when the caller went away, and 400 when the upload was cut; neither is told to onError', async () => {
+    const reported: unknown[] = [];
+    gateway = testGateway({ onError: (error) => reported.push(error) });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const rest = { authorization: `Bearer ${apiKey}` };
+    for (const [abort, status, code] of [
+      [true, 499, 'CANCELLED'],
+      [false, 400, 'BAD_REQUEST'],
+    ] as const) {
+      const answer = await gateway.fetch(brokenRequest('/tools/echo/invoke', rest, abort));
+      expect(answer.status).toBe(status);
+      expect(((await answer.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+    const mcp = await gateway.fetch(brokenRequest('/mcp', mcpHeaders(apiKey), true));
+    expect(mcp.status).toBe(499);
+    expect(reported).toEqual([]);
+  });
+});
+
 describe('admin routes', () => {
   it('take an approval decision with a JSON Content-Type and no body', async () => {
     gateway = testGateway();
