@@ -142,7 +142,11 @@ Exit codes: 0 ok, 1 verification failed or problems found, 2 usage error,
 
 function nonNegativeInteger(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer, not "${value}"`);
+  if (!/^\d{1,15}$/.test(value)) {
+    // Echoed only when it looks like a number: a value given to the wrong flag may be a database URL.
+    const given = /^[-+\d.eE]{1,20}$/.test(value) ? `, not "${value}"` : '';
+    throw new UsageError(`--${name} must be a non-negative integer${given}`);
+  }
   return Number(value);
 }
 
@@ -167,6 +171,13 @@ function findCommand(positionals: string[]): CommandName {
     throw new UsageError(`"atg ${first}" needs a subcommand: ${subcommands.join(' or ')}`);
   }
   throw new UsageError(`unknown command ${commandWords(positionals)}; run atg --help`);
+}
+
+/** What help is asked for: a command, or the general help for none or a group of commands (`atg audit --help`). */
+function helpTopic(positionals: string[]): CommandName {
+  const [first, second] = positionals;
+  if (first !== undefined && second === undefined && commandNames.some((name) => name.startsWith(`${first} `))) return 'help';
+  return findCommand(positionals);
 }
 
 /** The words of an unknown command as typed, except any that look like a value (a URL, a path). */
@@ -230,14 +241,12 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   }
   const { values, positionals } = parsed;
 
-  if (positionals[0] === 'help') {
-    const topic = positionals.length > 1 ? findCommand(positionals.slice(1)) : undefined;
-    return { command: 'help', ...(topic === undefined || topic === 'help' ? {} : { helpTopic: topic }), json: false };
+  if (positionals[0] === 'help' || values.help === true) {
+    const topic = helpTopic(positionals[0] === 'help' ? positionals.slice(1) : positionals);
+    return { command: 'help', ...(topic === 'help' ? {} : { helpTopic: topic }), json: false };
   }
   const command = findCommand(positionals);
-  if (values.help === true || command === 'help') {
-    return { command: 'help', ...(command === 'help' ? {} : { helpTopic: command }), json: false };
-  }
+  if (command === 'help') return { command: 'help', json: false };
 
   const allowed = new Set<OptionName>(commandOptions[command]);
   for (const name of Object.keys(values) as OptionName[]) {

@@ -141,6 +141,22 @@ describe('atg: usage', () => {
     const help = await atgInProcess(['help', 'invocations', 'incomplete']);
     expect(help).toMatchObject({ code: 0, stderr: '' });
     expect(help.stdout).toMatch(/^Usage: atg invocations incomplete/);
+    // Help for a group of commands is the general help, which lists them.
+    for (const args of [
+      ['audit', '--help'],
+      ['help', 'audit'],
+      ['invocations', '-h'],
+    ]) {
+      const groupHelp = await atgInProcess(args);
+      expect({ args, code: groupHelp.code, stderr: groupHelp.stderr }).toEqual({ args, code: 0, stderr: '' });
+      expect(groupHelp.stdout).toMatch(/^Usage: atg <command>/);
+    }
+    // A value that is not a number is not echoed: it may be a database URL given to the wrong flag.
+    const misplaced = await atgInProcess(['audit', 'verify', '--data-dir', workDir, '--from', 'postgres://atg:s3cret@db/atg']);
+    expect(misplaced).toMatchObject({ code: 2, stderr: 'atg: --from must be a non-negative integer\n' });
+    expect((await atgInProcess(['audit', 'verify', '--data-dir', workDir, '--from', '1.5'])).stderr).toBe(
+      'atg: --from must be a non-negative integer, not "1.5"\n',
+    );
   });
 
   it('refuses a URL given as the data directory without printing it, and creates nothing', async () => {
@@ -239,6 +255,10 @@ describe('atg on a PGlite data directory', () => {
     expect(JSON.parse(tampered.stdout)).toEqual({ ok: false, through: 2, brokenAt: 3, reason: 'edited' });
     const tamperedText = await atg(['audit', 'verify', '--data-dir', dataDir]);
     expect(tamperedText.stdout).toBe('broken: audit chain at seq 3: an entry no longer matches its hash (edited); intact through seq 2\n');
+    // From the broken entry itself: none of the range verified, and seq 2 was never looked at.
+    expect((await atgInProcess(['audit', 'verify', '--data-dir', dataDir, '--from', '3'])).stdout).toBe(
+      'broken: audit chain at seq 3: an entry no longer matches its hash (edited); no entry verified\n',
+    );
   });
 
   it('exports a range and verifies the export offline, and finds damage in it', slow, async () => {

@@ -49,7 +49,8 @@ function report(io: CliIo, line: CommandLine, result: AuditExportVerification, s
     writeLine(io.stdout, `ok: ${subject} intact through seq ${result.through}${signed ? `; ${reach}` : ''}`);
   } else {
     const where = 'brokenAt' in result ? `at seq ${result.brokenAt}` : 'as a whole';
-    const intact = result.through < 0 ? 'no entry verified' : `intact through seq ${result.through}`;
+    // `through` is one before the range when its first entry is the broken one: nothing in it verified.
+    const intact = result.through < start ? 'no entry verified' : `intact through seq ${result.through}`;
     writeLine(io.stdout, `broken: ${subject} ${where}: ${reasons[result.reason] ?? result.reason} (${result.reason}); ${intact}`);
   }
   return result.ok && !tooMany ? ExitCode.ok : ExitCode.problems;
