@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../src/gateway.js';
-import { setPublicBasePath } from '../src/protocol/http.js';
+import { errorResponse, setPublicBasePath, unsupportedMediaType } from '../src/protocol/http.js';
 import type { JsonReply } from '../src/protocol/reply.js';
 import {
   BodyTooLargeError,
@@ -66,9 +66,10 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
   // Fastify 5 refuses a Content-Type it cannot parse (empty, `json`, a list) before any
-  // parser runs; the body is still unread, so the gateway answers it as it answers any other.
-  fastify.setErrorHandler((error: Error & { code?: string }, request, reply) => {
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' && !reply.sent) return handler(request, reply);
+  // parser runs, and before the host's preValidation and preHandler hooks: the gateway's
+  // own 415 answers it, and the gateway is not asked (the hooks have not let it through).
+  fastify.setErrorHandler((error: Error & { code?: string }, _request, reply) => {
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendThroughFastify(reply, errorResponse(unsupportedMediaType()));
     throw error;
   });
 

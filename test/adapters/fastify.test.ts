@@ -99,6 +99,28 @@ describe.each([
     expect(reachedHost).toEqual([]);
     await host.close();
   });
+
+  it("never lets a request past the host's preHandler hooks, whatever its Content-Type", async () => {
+    const adminToken = 'admin-token-0123456789abcdef';
+    const guarded = createGateway({ tools: [echo], admin: { tokens: [{ token: adminToken, id: 'ops', roles: ['admin'] }] } });
+    await guarded.admin.createPolicy({ id: 'p1', effect: 'allow' });
+    const app = create();
+    // The host's own gate (single sign-on, an IP allow-list) in front of everything.
+    app.addHook('preHandler', async (_request, reply) => reply.code(403).send({ host: 'forbidden' }));
+    await app.register(fastifyGatewayPlugin, { gateway: guarded, prefix: '/atg' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    for (const contentType of [undefined, 'json', '', 'a, b']) {
+      const answer = await send(`${origin}/atg/admin/policies/p1`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${adminToken}`, ...(contentType === undefined ? {} : { 'content-type': contentType }) },
+      });
+      expect([403, 415], String(contentType)).toContain(answer.status);
+    }
+    expect((await guarded.admin.listPolicies()).map((policy) => policy.id)).toContain('p1');
+    await app.close();
+    await guarded.close();
+  });
 });
 
 describe('Fastify answering a malformed percent escape before the plugin runs', () => {
