@@ -65,6 +65,7 @@ import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { callGuarded } from './util/guarded-callback.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { latestRun } from './util/latest-run.js';
+import { within } from './util/timers.js';
 import { memoryStore } from './store/memory.js';
 import type {
   AuditEvent,
@@ -520,10 +521,10 @@ export interface Gateway {
    *   work (a reload of tools or rules, the expiry sweep) get up to `timeoutMs` (default
    *   10,000) to finish and record their outcomes; any still running then is reported to
    *   `onError` (its outcome may go unrecorded, and `incompleteInvocations` finds it).
-   * - Timers stop, and the approver (`close()`, if it has one: `webhookApprover` gives up on
-   *   deliveries still under way, telling its `onError` and the gateway's which approvals were
-   *   not delivered), the audit trail (flushing sinks), the upstream pools and the store are
-   *   closed.
+   * - Timers stop, and the approver (`close()`, if it has one, waited for at most what is left
+   *   of `timeoutMs` and at least 1 s: `webhookApprover` gives up on deliveries still under
+   *   way, telling its `onError` and the gateway's which approvals were not delivered), the
+   *   audit trail (flushing sinks), the upstream pools and the store are closed.
    *
    * Calling it again returns the same promise.
    */
@@ -1426,6 +1427,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   }
 
   async function closeGateway(timeoutMs: number): Promise<void> {
+    const closeStartedAt = performance.now();
     closed = true;
     clearInterval(sweeper);
     if (refreshTimer !== undefined) clearInterval(refreshTimer);
@@ -1448,11 +1450,26 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         );
       }
     }
-    // Gives up on approval notifications still being delivered (each is told to onError).
-    try {
-      await options.approver?.close?.();
-    } catch (error) {
-      reportError(error);
+    // Gives up on approval notifications still being delivered (each is told to onError),
+    // waiting for the approver at most what is left of timeoutMs (and at least a second).
+    if (options.approver?.close !== undefined) {
+      const approver = options.approver;
+      const left = Math.max(1000, Math.round(closeStartedAt + timeoutMs - performance.now()));
+      const closedInTime = await within(
+        Promise.resolve()
+          .then(() => approver.close?.())
+          .then(
+            () => true,
+            (error: unknown) => {
+              reportError(error);
+              return true;
+            },
+          ),
+        left,
+        false,
+        true,
+      );
+      if (!closedInTime) reportError(new Error(`close(): the approver's close() did not settle within ${left} ms; closing anyway`));
     }
     await audit.close();
     for (const state of queueFullDrops.values()) tellQueueFull(state);

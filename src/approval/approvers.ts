@@ -101,8 +101,11 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
   const closing = new AbortController();
 
   const post = async (body: string): Promise<Response> => {
+    // Closed while the notice was being signed, or between tries: nothing more is sent.
+    if (closing.signal.aborted) throw undelivered();
     const request = new AbortController();
     const deadline = setTimeout(() => request.abort(new DOMException('The approval webhook POST timed out', 'TimeoutError')), timeoutMs);
+    deadline.unref?.();
     const abandon = () => request.abort(closing.signal.reason);
     closing.signal.addEventListener('abort', abandon, { once: true });
     try {

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ApprovalNotice, type Gateway, createGateway, generateAuditSigningKey, webhookApprover } from '../../src/index.js';
+import {
+  type ApprovalNotice,
+  type Gateway,
+  createGateway,
+  generateAuditSigningKey,
+  memoryStore,
+  webhookApprover,
+} from '../../src/index.js';
 import { refund } from '../fixtures.js';
 import { deferred, listen, silentUpstream } from '../helpers.js';
 
@@ -24,6 +31,22 @@ describe('webhookApprover close()', () => {
     await expect(notifying).rejects.toThrow('approval webhook: approval ap-1 not delivered: the approver was closed');
     await receiver.closed;
     expect(errors.map(String)).toEqual(['Error: approval webhook: approval ap-1 not delivered: the approver was closed']);
+    await receiver.close();
+  });
+
+  it('sends nothing when closed while the notice is being signed', async () => {
+    const { privateKey } = await generateAuditSigningKey();
+    let posts = 0;
+    const receiver = await listen((req, res) => {
+      posts++;
+      req.resume();
+      res.writeHead(204).end();
+    });
+    const approver = webhookApprover({ url: `${receiver.url}/hook`, signingKey: privateKey });
+    const notifying = approver.notify(notice);
+    await approver.close?.();
+    await expect(notifying).rejects.toThrow('approval webhook: approval ap-1 not delivered: the approver was closed');
+    expect(posts).toBe(0);
     await receiver.close();
   });
 
@@ -102,6 +125,29 @@ describe('the gateway’s close() and its approver', () => {
       `Error: approval webhook: approval ${approvalId} not delivered: the approver was closed`,
     ]);
     await receiver.close();
+  });
+
+  it('does not wait for ever for an approver whose close() never settles', async () => {
+    const errors: unknown[] = [];
+    let storeClosed = false;
+    const inner = memoryStore();
+    const store = new Proxy(inner, {
+      get: (target, property, receiver) =>
+        property === 'close'
+          ? async () => {
+              storeClosed = true;
+              await target.close();
+            }
+          : Reflect.get(target, property, receiver),
+    });
+    const approver = { notify: () => undefined, close: () => new Promise<void>(() => undefined) };
+    const stuck = createGateway({ tools: [refund], store, approver, onError: (error) => errors.push(error) });
+    await stuck.close({ timeoutMs: 0 });
+    expect(errors.map(String)).toEqual([
+      expect.stringMatching(/^Error: close\(\): the approver's close\(\) did not settle within \d+ ms; closing anyway$/),
+    ]);
+    // The rest was closed after it.
+    expect(storeClosed).toBe(true);
   });
 
   it('tells onError when the approver’s close() fails, and closes all the same', async () => {
