@@ -16,8 +16,10 @@ export function latestRun(task: () => Promise<void>): () => Promise<void> {
     return run;
   };
   return () => {
+    // Between the end of a run and the start of the next one queued, that next one is the answer.
+    if (next !== undefined) return next;
     if (running === undefined) return start();
-    next ??= running
+    next = running
       .catch(() => undefined)
       .then(() => {
         next = undefined;

@@ -167,6 +167,30 @@ describe('latestRun', () => {
     expect(reads).toEqual([0, 2]);
   });
 
+  it('gives a call between the end of a run and the start of the queued one that queued run', async () => {
+    let inFlight = 0;
+    let most = 0;
+    let runs = 0;
+    const gates: Array<() => void> = [];
+    const run = latestRun(async () => {
+      runs++;
+      most = Math.max(most, ++inFlight);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      inFlight--;
+    });
+    const first = run();
+    const second = run();
+    gates[0]?.();
+    await first;
+    // The first run has ended; the queued one has not started yet.
+    const third = run();
+    expect(third).toBe(second);
+    await turn();
+    gates[1]?.();
+    await second;
+    expect({ runs, most }).toEqual({ runs: 2, most: 1 });
+  });
+
   it('starts the next run after a failed one, and passes the failure to its own callers only', async () => {
     let calls = 0;
     const gate = deferred();
