@@ -94,6 +94,8 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw payloadTooLarge(maxBytes);
   if (request.body === null) return '';
+  // Read before the gateway got it (host code that called `request.text()`): the host's failure, not the caller's.
+  if (request.bodyUsed || request.body.locked) throw new Error('The request body was already read before the gateway got the request');
   let bytes: Buffer;
   try {
     bytes = await readLimitedBytes(request.body, maxBytes, () => payloadTooLarge(maxBytes));

@@ -95,6 +95,17 @@ describe('a Web Request whose body breaks off while it is read', () => {
     expect(mcp.status).toBe(499);
     expect(reported).toEqual([]);
   });
+
+  it("answers a body the host read before the gateway got it as the host's failure: 500, told to onError", async () => {
+    const reported: unknown[] = [];
+    gateway = testGateway({ onError: (error) => reported.push(error) });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const request = jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'hi' } } });
+    await request.text();
+    const answer = await gateway.fetch(request);
+    expect(answer.status).toBe(500);
+    expect(reported.map(String)).toEqual(['Error: The request body was already read before the gateway got the request']);
+  });
 });
 
 describe('admin routes', () => {
