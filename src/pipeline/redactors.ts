@@ -1,5 +1,5 @@
 import { type CompiledRedaction, type Redactor, mergeProfiles } from '../redaction/index.js';
-import { redactFresh } from '../redaction/redactor.js';
+import { redactFresh, withRedactorDefaults } from '../redaction/redactor.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
 
@@ -40,7 +40,12 @@ export class RedactorCache {
     let compiled = perTool.get(extra);
     if (compiled === undefined) {
       const own = { ...(tool.redaction ?? {}), secrets: [...tool.secretValues()] };
-      compiled = this.redactor.compile((extra === undefined ? own : mergeProfiles(own, extra)) as never);
+      // What policy adds merges with the tool's redaction as it runs, defaults written out:
+      // a rule's profile makes it stricter, never looser (a rule naming one detector must
+      // not turn the others off).
+      compiled = this.redactor.compile(
+        (extra === undefined ? own : mergeProfiles(withRedactorDefaults(this.redactor, own as never), extra)) as never,
+      );
       // Policy decisions build a fresh profile object per evaluation only when rules carry
       // one; keep the map small by bounding distinct entries.
       if (perTool.size > 64) perTool.clear();

@@ -7,7 +7,17 @@ import { checkMode, normaliseDetectorSelection, normaliseProfile } from './profi
 import { compileSecrets } from './secrets.js';
 import { CombinedScanner, type ScanRule, timestampKeys } from './text-scanner.js';
 import { TextRedaction } from './text-redaction.js';
-import type { CompiledRedaction, DetectorName, RedactionMode, RedactionProfileInput, Redactor, RedactorConfig } from './types.js';
+import type {
+  CompiledRedaction,
+  DetectorName,
+  DetectorSelection,
+  DetectorSetting,
+  RedactionMode,
+  RedactionProfile,
+  RedactionProfileInput,
+  Redactor,
+  RedactorConfig,
+} from './types.js';
 import { type KeyInfo, redactFreshValue, redactValue, type WalkPlan } from './walk.js';
 
 const KEY_CACHE_LIMIT = 10_000;
@@ -24,6 +34,20 @@ const freshWalks = new WeakMap<CompiledRedaction, (value: unknown) => unknown>()
 export function redactFresh(compiled: CompiledRedaction, value: unknown): unknown {
   const walk = freshWalks.get(compiled);
   return walk === undefined ? compiled.value(value) : walk(value);
+}
+
+const defaultsFillers = new WeakMap<Redactor, (profile: RedactionProfileInput) => RedactionProfile>();
+
+/**
+ * `profile` with what the redactor does where it has no opinion written out: its `mode` (the
+ * redactor's default when it names none) and a setting for every detector (the redactor's
+ * for those it does not name). Merged with another profile ({@link mergeProfiles}, where no
+ * opinion yields to the other side), the result is then never looser than `profile` alone.
+ */
+export function withRedactorDefaults(redactor: Redactor, profile: RedactionProfileInput): RedactionProfile {
+  const fill = defaultsFillers.get(redactor);
+  if (fill === undefined) throw new TypeError('withRedactorDefaults takes a redactor made by createRedactor');
+  return fill(profile);
 }
 
 interface GatewayDetectorSetting {
@@ -134,6 +158,16 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     return compiled;
   }
 
+  function withDefaults(input: RedactionProfileInput): RedactionProfile {
+    const profile = normaliseProfile(input);
+    const detectors: Partial<Record<DetectorName, DetectorSetting>> = {};
+    for (const name of detectorNames) {
+      const gateway = gatewayDetectors.get(name) as GatewayDetectorSetting;
+      detectors[name] = profile.detectors.get(name) ?? (gateway.enabled ? (gateway.mode ?? true) : false);
+    }
+    return { ...(input as RedactionProfile), mode: profile.mode ?? defaultMode, detectors: detectors as DetectorSelection };
+  }
+
   let defaultCompiled: CompiledRedaction | undefined;
   const compiledProfiles = new WeakMap<object, CompiledRedaction>();
   function compiledFor(profile: RedactionProfileInput | undefined): CompiledRedaction {
@@ -146,10 +180,12 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     return compiled;
   }
 
-  return Object.freeze({
+  const redactor: Redactor = Object.freeze({
     keyNames: keyNames.names,
     compile,
     value: (value: unknown, profile?: RedactionProfileInput) => compiledFor(profile).value(value),
     text: (source: string, profile?: RedactionProfileInput) => compiledFor(profile).text(source),
   });
+  defaultsFillers.set(redactor, withDefaults);
+  return redactor;
 }

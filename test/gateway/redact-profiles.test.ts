@@ -179,3 +179,57 @@ describe('redaction profiles are checked when they are defined', () => {
     expect(errors.map(String)).toContainEqual(expect.stringMatching(/no-such-detector/));
   });
 });
+
+describe('a policy rule’s redaction profile', () => {
+  const record = {
+    email: 'ann@example.com',
+    phone: '+14155552671',
+    key: 'sk-proj-abc123def456ghi789jkl',
+    card: '4111 1111 1111 1111',
+    password: 'correct-horse-battery',
+  };
+  const crmTool = defineTool({
+    name: 'crm.get',
+    description: 'A customer record',
+    inputSchema: { type: 'object' } as const,
+    handler: () => ({ ...record }),
+  });
+
+  async function outputUnder(redact: Record<string, unknown> | undefined, toolRedact?: Record<string, unknown>) {
+    const tool = toolRedact === undefined ? crmTool : defineTool({ ...crmTool, redact: toolRedact as never });
+    const gateway = createGateway({
+      tools: [tool],
+      policy: [{ id: 'support', effect: 'allow', tools: ['crm.*'], ...(redact === undefined ? {} : { redact: redact as never }) }],
+    });
+    try {
+      const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+      const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.get' });
+      return (outcome as { output: Record<string, string> }).output;
+    } finally {
+      await gateway.close();
+    }
+  }
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a list of one detector', { detectors: ['card'] }],
+    ['a detector turned off', { detectors: { email: false, phone: false } }],
+    ['a looser mode', { mode: 'partial' }],
+    ['a looser mode for one detector', { detectors: { card: 'partial' } }],
+  ])('only adds to what the gateway redacts: %s turns nothing off and loosens nothing', async (_name, redact) => {
+    const without = await outputUnder(undefined);
+    expect(without).toEqual({ email: '***', phone: '***', key: '***', card: '***', password: '***' });
+    expect(await outputUnder(redact)).toEqual(without);
+  });
+
+  it('still adds what it names: a path, a stricter mode', async () => {
+    // `remove`: the e-mail's path and the sensitive key go, what detectors find becomes empty.
+    expect(await outputUnder({ paths: ['$.email'], mode: 'remove' })).toEqual({ phone: '', key: '', card: '' });
+  });
+
+  it('leaves a detector the tool turned off as the tool has it', async () => {
+    expect(await outputUnder({ detectors: ['card'] }, { detectors: { email: false } })).toMatchObject({
+      email: 'ann@example.com',
+      card: '***',
+    });
+  });
+});
