@@ -45,8 +45,13 @@ function same(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-function ordered(value: unknown, operand: unknown): value is number {
-  return typeof value === 'number' && typeof operand === 'number';
+type JsonType = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object' | 'other';
+
+function jsonType(value: unknown): JsonType {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  const type = typeof value;
+  return type === 'boolean' || type === 'number' || type === 'string' || type === 'object' ? type : 'other';
 }
 
 /**
@@ -54,8 +59,14 @@ function ordered(value: unknown, operand: unknown): value is number {
  * bad path, a wrong operand type, or a `matches` pattern the linear-time engine refuses (see
  * {@link compileMatchPattern}): a `matches` test takes time proportional to the value's
  * length, so every string is tested whatever its length.
+ *
+ * A field that is there but of a type the operator cannot judge against its operand (a string
+ * for `gt`, a number or a list for `eq "x"` or `matches`, a type none of an `in` list's items
+ * has; `eq null` judges any type) is answered `unjudgeable`: true in a deny or
+ * require_approval rule, false in an allow rule. A tool may read `"500"` or `[500]` as 500;
+ * reshaping an argument must never get a call past a restriction.
  */
-export function compileCondition(condition: PolicyCondition, where: string): CompiledCondition {
+export function compileCondition(condition: PolicyCondition, where: string, unjudgeable = false): CompiledCondition {
   let segments: Array<string | number>;
   try {
     segments = parsePath(condition.path);
@@ -65,15 +76,17 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
   const operand = condition.value;
   switch (condition.op) {
     case 'eq':
+    case 'ne': {
+      // Whether a value is null is judged for any type; other operands only for their own.
+      const type = operand === null ? undefined : jsonType(operand);
+      const equal = condition.op === 'eq';
       return (input) => {
         const value = read(input, segments);
-        return value !== MISSING && same(value, operand);
+        if (value === MISSING) return !equal;
+        if (type !== undefined && value !== null && jsonType(value) !== type) return unjudgeable;
+        return same(value, operand) === equal;
       };
-    case 'ne':
-      return (input) => {
-        const value = read(input, segments);
-        return value === MISSING || !same(value, operand);
-      };
+    }
     case 'gt':
     case 'gte':
     case 'lt':
@@ -84,7 +97,8 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       const op = condition.op;
       return (input) => {
         const value = read(input, segments);
-        if (!ordered(value, operand)) return false;
+        if (value === MISSING) return false;
+        if (typeof value !== 'number') return unjudgeable;
         return op === 'gt' ? value > operand : op === 'gte' ? value >= operand : op === 'lt' ? value < operand : value <= operand;
       };
     }
@@ -95,15 +109,15 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       const objects = operand.filter((item) => item !== null && typeof item === 'object');
       const contains = (value: unknown) =>
         primitives.has(value) || (value !== null && typeof value === 'object' && objects.some((item) => same(item, value)));
-      return condition.op === 'in'
-        ? (input) => {
-            const value = read(input, segments);
-            return value !== MISSING && contains(value);
-          }
-        : (input) => {
-            const value = read(input, segments);
-            return value === MISSING || !contains(value);
-          };
+      // The types the list's items have: a value of another type (but null) cannot be judged.
+      const types = new Set(operand.filter((item) => item !== null).map(jsonType));
+      const inList = condition.op === 'in';
+      return (input) => {
+        const value = read(input, segments);
+        if (value === MISSING) return !inList;
+        if (value !== null && !types.has(jsonType(value))) return unjudgeable;
+        return contains(value) === inList;
+      };
     }
     case 'exists': {
       if (operand !== undefined && typeof operand !== 'boolean') {
@@ -117,7 +131,8 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       const pattern = compileMatchPattern(operand, where);
       return (input) => {
         const value = read(input, segments);
-        return typeof value === 'string' && pattern(value);
+        if (value === MISSING) return false;
+        return typeof value === 'string' ? pattern(value) : unjudgeable;
       };
     }
     default:

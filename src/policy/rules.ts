@@ -150,7 +150,11 @@ function compileRule(rule: PolicyRule): CompiledRule {
     effect: rule.effect,
     matchesAgent: compileAgentMatcher(rule.agents),
     matchesTool: compileToolMatcher(rule.tools),
-    conditions: (rule.when ?? []).map((condition, index) => compileCondition(condition, `policy rule "${rule.id}" when[${index}]`)),
+    // A condition that cannot judge a field's type restricts: it holds in deny and
+    // require_approval rules, not in allow rules.
+    conditions: (rule.when ?? []).map((condition, index) =>
+      compileCondition(condition, `policy rule "${rule.id}" when[${index}]`, rule.effect !== 'allow'),
+    ),
     ttlMs: rule.approval?.ttlMs,
     redact: rule.redact,
     charge: rule.rateLimit === undefined ? undefined : chargeOf(rule.id, rule.rateLimit),

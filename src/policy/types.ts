@@ -7,7 +7,11 @@ export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in'
 /**
  * A test on one field of the call's input. `path` is `$.order.total`, `order.total` or
  * `items[0].sku`; a missing field never satisfies `eq`, `gt`…, `in`, `matches` and always
- * satisfies `ne` and `not_in`.
+ * satisfies `ne` and `not_in`. A field of a type the operator cannot judge against its
+ * operand (a string or a list for `gt`, a number or a list for `eq "x"` or `matches`, a type
+ * none of an `in` list's items has; `eq null` judges any type) satisfies the condition in a
+ * `deny` or `require_approval` rule and fails it in an `allow` rule: a tool may read `"500"`
+ * or `[500]` as 500, and reshaping an argument must never get a call past a restriction.
  */
 export interface PolicyCondition {
   path: string;

@@ -95,3 +95,36 @@ describe('policy matches at the doors', () => {
     }
   });
 });
+
+describe('an argument condition on a field whose schema takes more than one type', () => {
+  it('stops the call whatever shape the argument takes, while the tool would read it as the same amount', async () => {
+    const refunded: number[] = [];
+    const refund = defineTool({
+      name: 'refunds.create',
+      description: 'Refund an order',
+      inputSchema: {
+        type: 'object',
+        properties: { amount: { type: ['number', 'string', 'array'] } },
+        required: ['amount'],
+      } as const,
+      handler: ({ amount }) => {
+        refunded.push(Number(amount));
+        return { refunded: Number(amount) };
+      },
+    });
+    gateway = createGateway({
+      tools: [refund],
+      policy: [
+        { id: 'refunds', effect: 'allow', tools: ['refunds.*'] },
+        { id: 'big-refunds', effect: 'deny', tools: ['refunds.create'], when: [{ path: '$.amount', op: 'gt', value: 100 }] },
+      ],
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    for (const amount of [500, '500', ' 500', '5e2', '0x1F4', [500]]) {
+      const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'refunds.create', input: { amount } });
+      expect(outcome, JSON.stringify(amount)).toMatchObject({ status: 'error', error: { code: 'POLICY_DENIED' } });
+    }
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'refunds.create', input: { amount: 50 } })).status).toBe('succeeded');
+    expect(refunded).toEqual([50]);
+  });
+});

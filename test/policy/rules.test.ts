@@ -65,6 +65,45 @@ describe('compilePolicy', () => {
     }
   });
 
+  it('lets no reshaped argument past a deny or require_approval condition, and no allow condition take one', () => {
+    // A field of a type the operator cannot judge (a tool may read "500" or [500] as 500):
+    // the condition holds in a restricting rule, and does not in an allowing one.
+    const unjudgeable: Array<[object, unknown]> = [
+      [{ path: 'amount', op: 'gt', value: 100 }, { amount: '500' }],
+      [{ path: 'amount', op: 'gt', value: 100 }, { amount: [500] }],
+      [{ path: 'amount', op: 'lte', value: 100 }, { amount: ' 50' }],
+      [{ path: 'amount', op: 'eq', value: 500 }, { amount: '500' }],
+      [{ path: 'role', op: 'eq', value: 'root' }, { role: ['root'] }],
+      [{ path: 'role', op: 'ne', value: 'user' }, { role: ['user'] }],
+      [{ path: 'flag', op: 'eq', value: true }, { flag: 'true' }],
+      [{ path: 'country', op: 'in', value: ['KP', 'IR'] }, { country: ['KP'] }],
+      [{ path: 'country', op: 'not_in', value: ['US', 'CA'] }, { country: 1 }],
+      [{ path: 'email', op: 'matches', value: '@rival\\.com$' }, { email: ['x@rival.com'] }],
+    ];
+    for (const [condition, input] of unjudgeable) {
+      const label = JSON.stringify([condition, input]);
+      for (const effect of ['deny', 'require_approval'] as const) {
+        const restricting = compilePolicy([
+          { id: 'allow-all', effect: 'allow' },
+          { id: 'restrict', effect, when: [condition as never] },
+        ]);
+        expect(restricting.evaluate({ agent, tool, input }).effect, `${effect} ${label}`).toBe(effect);
+      }
+      const allowing = compilePolicy([{ id: 'allow', effect: 'allow', when: [condition as never] }]);
+      expect(allowing.evaluate({ agent, tool, input }).effect, `allow ${label}`).toBe('deny');
+    }
+    // Judged as ever: values of the operand's type, null against any operand, and missing fields.
+    const judged = compilePolicy([
+      { id: 'allow-all', effect: 'allow' },
+      { id: 'big', effect: 'deny', when: [{ path: 'amount', op: 'gt', value: 100 }] },
+      { id: 'no-coupon', effect: 'deny', when: [{ path: 'coupon', op: 'eq', value: null }] },
+    ]);
+    expect(judged.evaluate({ agent, tool, input: { amount: 50, coupon: 'SAVE10' } }).effect).toBe('allow');
+    expect(judged.evaluate({ agent, tool, input: { amount: 500, coupon: 'SAVE10' } }).effect).toBe('deny');
+    expect(judged.evaluate({ agent, tool, input: { coupon: 'SAVE10' } }).effect).toBe('allow');
+    expect(judged.evaluate({ agent, tool, input: { amount: 50, coupon: null } }).ruleIds).toEqual(['no-coupon']);
+  });
+
   it('refuses patterns the linear-time engine cannot run, bad paths, bad operands and duplicate ids at compile time', () => {
     const bad = [
       { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(?=a)' }] },
