@@ -382,8 +382,12 @@ export class JwtVerifier {
       try {
         return (await jwtVerify(token, key, options)).payload;
       } catch (error) {
-        // The signature checked out but the claims did not, or the token is malformed: refused.
-        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) return undefined;
+        // The signature checked out but the claims did not, or the token is malformed (or the
+        // key cannot be used, which onError hears of once): refused.
+        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) {
+          if (!isRefusedToken(error)) this.reportKeyProblem(error);
+          return undefined;
+        }
       }
     }
     return undefined;

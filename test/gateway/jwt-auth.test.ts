@@ -533,6 +533,20 @@ describe('JWT agent auth', () => {
     expect((await invoke(await token({ sub: agent.id }))).status).toBe(200);
   });
 
+  it('tells onError of an unusable key met while trying the keys a token without kid could name', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const strong = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const withoutKid = (pair: typeof weak) => ({ ...pair.publicKey.export({ format: 'jwk' }), alg: 'RS256' }) as JWK;
+    const errors: unknown[] = [];
+    const { agent } = await setup({ jwks: { keys: [withoutKid(weak), withoutKid(strong)] } }, { onError: (error) => errors.push(error) });
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256' })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ sub: agent.id, iss: issuer, aud: audience, exp: 4102444800 })).toString('base64url');
+    expect((await invoke(`${header}.${payload}.AAAA`)).status).toBe(401);
+    expect(errors.map(String)).toEqual([
+      "Error: A token was refused: the issuer's key it names cannot be used (RS256 requires key modulusLength to be 2048 bits or larger)",
+    ]);
+  });
+
   it('refuses options that cannot work', () => {
     const base = { issuer, audience, jwks: { keys: [{ kty: 'EC' }] } };
     expect(() => testGateway({ jwt: { issuer, audience } as JwtAuthOptions })).toThrow(/jwt: give exactly one of jwksUri and jwks/);
