@@ -13,6 +13,8 @@ import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js'
 export type InlineCredentialKind = 'key_value' | 'url_credential';
 
 const KEY_LENGTH_LIMIT = 128;
+/** Backslashes read before a quote as the escapes of embedded JSON: 31 is 5 levels deep. */
+const QUOTE_ESCAPES_LIMIT = 31;
 /** Words before a key that is not sensitive alone that are read with it as one key (`Social Security Number`). */
 const KEY_PHRASE_WORDS = 3;
 
@@ -91,7 +93,9 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
       if (closing === 34 || closing === 39) {
         quoted = true;
         cursor--;
-        if (text.charCodeAt(cursor) === 92) cursor--;
+        // The backslashes of a key quoted inside embedded JSON (`\"key\"`, `\\\"key\\\"` one level deeper).
+        const escapesEnd = cursor;
+        while (cursor >= 0 && escapesEnd - cursor < QUOTE_ESCAPES_LIMIT && text.charCodeAt(cursor) === 92) cursor--;
       }
       const keyEnd = cursor + 1;
       while (cursor >= 0 && keyEnd - cursor <= KEY_LENGTH_LIMIT && isKeyCharacter(text.charCodeAt(cursor))) cursor--;
@@ -133,8 +137,9 @@ function sensitivePhraseStart(text: string, keyStart: number, keyEnd: number, ke
 
 /**
  * Reads the value after a separator: a quoted string (an unterminated one runs to the end of the
- * line, as in a truncated excerpt), a `\"`-quoted string inside embedded JSON, an authorization
- * scheme and its credentials, or a bare word; a header line's value runs to the end of the line.
+ * line, as in a truncated excerpt), a `\"`-quoted string inside embedded JSON (or deeper), an
+ * authorization scheme and its credentials, or a bare word; a header line's value runs to the end
+ * of the line.
  * An unquoted `null`, `true` or `false` is no value (as under a sensitive key of an object), so
  * that embedded JSON stays JSON.
  */
@@ -143,18 +148,15 @@ function readValue(text: string, from: number, headerLine: boolean): [number, nu
   while (isBlank(text.charCodeAt(start))) start++;
   const opening = text.charCodeAt(start);
   let end: number;
+  let escapes: number;
   if (opening === 34 || opening === 39) {
     start += 1;
-    end = start;
-    while (end < text.length && text.charCodeAt(end) !== opening && !isLineBreak(text.charCodeAt(end))) {
-      end += text.charCodeAt(end) === 92 ? 2 : 1;
-    }
-    end = Math.min(end, text.length);
-  } else if (opening === 92 && text.charCodeAt(start + 1) === 34) {
-    start += 2;
-    const closing = text.indexOf('\\"', start);
-    const lineEnd = lineEndFrom(text, start);
-    end = closing === -1 || closing > lineEnd ? lineEnd : closing;
+    end = quotedEnd(text, start, opening, 0);
+  } else if (opening === 92 && (escapes = escapesBefore(text, start, QUOTE_ESCAPES_LIMIT)) > 0) {
+    // `\"…\"` in JSON embedded in a string, `\\\"…\\\"` one level deeper: the value ends at
+    // the quote that closes it at its own level, not at an escaped quote inside it.
+    start += escapes + 1;
+    end = quotedEnd(text, start, 34, nestingLevel(escapes));
   } else if (headerLine) {
     end = lineEndFrom(text, start);
     while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
@@ -171,6 +173,67 @@ function readValue(text: string, from: number, headerLine: boolean): [number, nu
     }
   }
   return end > start ? [start, end] : null;
+}
+
+/**
+ * The number of backslashes that start at `from` and are followed by a `"` (at most `limit`;
+ * 0 when there is no such quote).
+ */
+function escapesBefore(text: string, from: number, limit: number): number {
+  let end = from;
+  while (end - from < limit && text.charCodeAt(end) === 92) end++;
+  return text.charCodeAt(end) === 34 ? end - from : 0;
+}
+
+/**
+ * The nesting level of a string whose opening quote has `escapes` backslashes before it: 0 for
+ * `"`, 1 for `\"` (JSON inside a JSON string), 2 for `\\\"`; a level `n` quote is written with
+ * 2^n − 1 backslashes (a run of another length is read as the deepest level whose quote it holds).
+ */
+function nestingLevel(escapes: number): number {
+  let level = 0;
+  for (let rest = escapes; rest > 0; rest = (rest - 1) >> 1) level++;
+  return level;
+}
+
+/**
+ * What the quote at `quote` is to a string at nesting `level` whose content starts at `from`
+ * (backslashes are counted back to there): -1 when it is escaped, part of the content; otherwise
+ * the number of backslashes of the delimiter it ends — 2^level − 1 when it closes the string,
+ * fewer when it closes a string around it (the embedding text ended first).
+ *
+ * Each level of embedding escapes every backslash and quote once more, so the run of `b`
+ * backslashes before a quote is read from the outside in: an even run leaves the quote bare at
+ * that level (a delimiter), an odd one escapes it and leaves `(b − 1) / 2` for the next level.
+ */
+export function quoteDelimiter(text: string, quote: number, from: number, level: number): number {
+  let run = 0;
+  while (quote - run > from && text.charCodeAt(quote - run - 1) === 92) run++;
+  let delimiter = 0;
+  for (let depth = 0; depth < level; depth++) {
+    if ((run & 1) === 0) return delimiter;
+    run = (run - 1) / 2;
+    delimiter = delimiter * 2 + 1;
+  }
+  return (run & 1) === 0 ? delimiter : -1;
+}
+
+/**
+ * The end of the content of a string quoted by `quote` at nesting `level` that starts at `from`:
+ * where its closing delimiter (or one of a string around it) starts, else the end of the line
+ * (an unterminated value, as in a truncated excerpt).
+ */
+function quotedEnd(text: string, from: number, quote: number, level: number): number {
+  for (let index = from; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === quote) {
+      const delimiter = quoteDelimiter(text, index, from, level);
+      if (delimiter !== -1) return index - delimiter;
+    } else if (isLineBreak(code)) {
+      return index;
+    }
+  }
+  return text.length;
 }
 
 function bareEnd(text: string, from: number): number {

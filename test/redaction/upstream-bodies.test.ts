@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway, type Gateway, httpTool } from '../../src/index.js';
+import { listen } from '../helpers.js';
+
+/** Upstream answers, by path: status, content type and body. */
+const answers: Record<string, [number, string]> = {
+  '/embedded-error': [400, JSON.stringify({ error: 'bad request', body: JSON.stringify({ user: 'ann', password: 'pa"ss-w0rd-Secret' }) })],
+};
+
+let server: Awaited<ReturnType<typeof listen>>;
+let gateway: Gateway;
+let apiKey: string;
+
+beforeAll(async () => {
+  server = await listen((request, response) => {
+    const [status, body] = answers[request.url ?? ''] ?? [404, 'no route'];
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(body);
+  });
+  gateway = createGateway({
+    policy: [{ id: 'all', effect: 'allow' }],
+    tools: Object.keys(answers).map((path) =>
+      httpTool({
+        name: `upstream${path.replaceAll('/', '.')}`,
+        description: path,
+        method: 'GET',
+        url: `${server.url}${path}`,
+        inputSchema: { type: 'object', properties: {} },
+        allowPrivateNetwork: true,
+      }),
+    ),
+  });
+  ({ apiKey } = await gateway.admin.createAgent({ name: 'bot' }));
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await server.close();
+});
+
+async function call(path: string) {
+  return gateway.invoke({ agentKey: apiKey, tool: `upstream${path.replaceAll('/', '.')}` });
+}
+
+async function excerpt(path: string): Promise<string> {
+  const outcome = await call(path);
+  if (outcome.status !== 'error') throw new Error(`expected an upstream error, got ${outcome.status}`);
+  return (outcome.error.details as { excerpt: string }).excerpt;
+}
+
+describe('an upstream error body', () => {
+  it('has a password in JSON embedded in a string masked whole, escaped quotes inside it included', async () => {
+    expect(await excerpt('/embedded-error')).toBe('{"error":"bad request","body":"{\\"user\\":\\"ann\\",\\"password\\":\\"***\\"}"}');
+  });
+});
