@@ -2,11 +2,12 @@ import type { KeyNameMatcher } from './key-names.js';
 import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js';
 
 /**
- * Layer 2 inside text: `password=…`, `"api_key": "…"`, `Authorization: Bearer …` (header lines are
- * masked to the end of the line), `\"token\":\"…\"` in JSON embedded in a string, and the password
- * of `scheme://user:password@host`. The pattern is anchored at the separator; the key is read
- * backwards and judged by the same key-name matcher as object keys, with the words before it on
- * the same line when it is not sensitive alone (`API Key: …`, `Social Security Number: …`).
+ * Layer 2 inside text: `password=…`, `"api_key": "…"`, `"apiKeys": […]`, `Authorization: Bearer …`
+ * (header lines are masked to the end of the line), `\"token\":\"…\"` in JSON embedded in a
+ * string, and the password of `scheme://user:password@host`. The pattern is anchored at the
+ * separator; the key is read backwards and judged by the same key-name matcher as object keys,
+ * with the words before it on the same line when it is not sensitive alone (`API Key: …`,
+ * `Social Security Number: …`).
  */
 
 /** What inline-credential findings are reported as. */
@@ -89,6 +90,7 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
       let cursor = start - 1;
       while (cursor >= 0 && isBlank(text.charCodeAt(cursor))) cursor--;
       let quoted = false;
+      let level = 0;
       const closing = text.charCodeAt(cursor);
       if (closing === 34 || closing === 39) {
         quoted = true;
@@ -96,6 +98,7 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
         // The backslashes of a key quoted inside embedded JSON (`\"key\"`, `\\\"key\\\"` one level deeper).
         const escapesEnd = cursor;
         while (cursor >= 0 && escapesEnd - cursor < QUOTE_ESCAPES_LIMIT && text.charCodeAt(cursor) === 92) cursor--;
+        level = nestingLevel(escapesEnd - cursor);
       }
       const keyEnd = cursor + 1;
       while (cursor >= 0 && keyEnd - cursor <= KEY_LENGTH_LIMIT && isKeyCharacter(text.charCodeAt(cursor))) cursor--;
@@ -107,7 +110,7 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
         keyStart = keyStart === cursor + 1 ? sensitivePhraseStart(text, keyStart, keyEnd, keyNames) : -1;
         if (keyStart === -1) return null;
       }
-      const value = readValue(text, start + 1, separator === 58 && !quoted && startsLine(text, keyStart));
+      const value = readValue(text, start + 1, level, separator === 58 && !quoted && startsLine(text, keyStart));
       return value === null ? null : { start: value[0], end: value[1], canonical: text.slice(value[0], value[1]) };
     },
   };
@@ -138,12 +141,12 @@ function sensitivePhraseStart(text: string, keyStart: number, keyEnd: number, ke
 /**
  * Reads the value after a separator: a quoted string (an unterminated one runs to the end of the
  * line, as in a truncated excerpt), a `\"`-quoted string inside embedded JSON (or deeper), an
- * authorization scheme and its credentials, or a bare word; a header line's value runs to the end
- * of the line.
- * An unquoted `null`, `true` or `false` is no value (as under a sensitive key of an object), so
+ * authorization scheme and its credentials, an array or object (`level`: how deep the key was
+ * quoted, which its strings are too), or a bare word; a header line's value runs to the end of the
+ * line. An unquoted `null`, `true` or `false` is no value (as under a sensitive key of an object), so
  * that embedded JSON stays JSON.
  */
-function readValue(text: string, from: number, headerLine: boolean): [number, number] | null {
+function readValue(text: string, from: number, level: number, headerLine: boolean): [number, number] | null {
   let start = from;
   while (isBlank(text.charCodeAt(start))) start++;
   const opening = text.charCodeAt(start);
@@ -157,9 +160,12 @@ function readValue(text: string, from: number, headerLine: boolean): [number, nu
     // the quote that closes it at its own level, not at an escaped quote inside it.
     start += escapes + 1;
     end = quotedEnd(text, start, 34, nestingLevel(escapes));
+  } else if (opening === 91 || opening === 123) {
+    // `[…]` or `{…}`: masked whole, as under a key of an object.
+    end = bracketedEnd(text, start, level);
+    if (headerLine) end = Math.max(end, trimmedLineEnd(text, start));
   } else if (headerLine) {
-    end = lineEndFrom(text, start);
-    while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+    end = trimmedLineEnd(text, start);
     if (EMPTY_LITERALS.has(text.slice(start, end))) return null;
   } else {
     end = bareEnd(text, start);
@@ -234,6 +240,47 @@ function quotedEnd(text: string, from: number, quote: number, level: number): nu
     }
   }
   return text.length;
+}
+
+/**
+ * The end of the `[…]` or `{…}` value that starts at `from`, whose strings are quoted at nesting
+ * `level`: just after its closing bracket, brackets inside its strings aside. One that is not
+ * closed (a truncated excerpt) runs to where the string embedding it ends, else to the end of the
+ * text: what follows a sensitive key is masked rather than shown. One pass, whatever the input.
+ */
+export function bracketedEnd(text: string, from: number, level: number): number {
+  const ownDelimiter = 2 ** level - 1;
+  let depth = 0;
+  for (let index = from; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === 91 || code === 123) {
+      depth++;
+    } else if (code === 93 || code === 125) {
+      if (--depth === 0) return index + 1;
+    } else if (code === 34 || (code === 39 && level === 0)) {
+      const opening = quoteDelimiter(text, index, from, level);
+      if (opening === -1) continue; // a quote escaped for a deeper level, outside any string
+      if (opening < ownDelimiter) return index - opening;
+      // A string: skipped to its closing quote.
+      let closed = false;
+      for (index++; index < text.length; index++) {
+        if (text.charCodeAt(index) !== code) continue;
+        const delimiter = quoteDelimiter(text, index, from, level);
+        if (delimiter === -1) continue;
+        if (delimiter < ownDelimiter) return index - delimiter;
+        closed = true;
+        break;
+      }
+      if (!closed) return text.length;
+    }
+  }
+  return text.length;
+}
+
+function trimmedLineEnd(text: string, from: number): number {
+  let end = lineEndFrom(text, from);
+  while (end > from && isBlank(text.charCodeAt(end - 1))) end--;
+  return end;
 }
 
 function bareEnd(text: string, from: number): number {

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway, httpTool } from '../../src/index.js';
 import { listen } from '../helpers.js';
 
-/** Upstream answers, by path: status, content type and body. */
+/** Upstream answers (JSON), by path: status and body. */
 const answers: Record<string, [number, string]> = {
-  '/embedded-error': [400, JSON.stringify({ error: 'bad request', body: JSON.stringify({ user: 'ann', password: 'pa"ss-w0rd-Secret' }) })],
+  '/embedded_error': [400, JSON.stringify({ error: 'bad request', body: JSON.stringify({ user: 'ann', password: 'pa"ss-w0rd-Secret' }) })],
+  '/forbidden_echo': [403, '{"error":"forbidden","request":{"headers":{"X-Api-Key":["live-0123456789abcdef"]}}}'],
 };
 
 let server: Awaited<ReturnType<typeof listen>>;
@@ -50,6 +51,10 @@ async function excerpt(path: string): Promise<string> {
 
 describe('an upstream error body', () => {
   it('has a password in JSON embedded in a string masked whole, escaped quotes inside it included', async () => {
-    expect(await excerpt('/embedded-error')).toBe('{"error":"bad request","body":"{\\"user\\":\\"ann\\",\\"password\\":\\"***\\"}"}');
+    expect(await excerpt('/embedded_error')).toBe('{"error":"bad request","body":"{\\"user\\":\\"ann\\",\\"password\\":\\"***\\"}"}');
+  });
+
+  it('has an array under a sensitive header name masked whole', async () => {
+    expect(await excerpt('/forbidden_echo')).toBe('{"error":"forbidden","request":{"headers":{"X-Api-Key":***}}}');
   });
 });
