@@ -1,9 +1,11 @@
 /**
  * Folding of text before matching: invisible characters (format characters, zero-width joiners,
  * variation selectors, fillers) are dropped, every character is NFKC-normalised, and the hyphens
- * and dashes NFKC keeps (see {@link DASHES}) become `-`, so that fullwidth digits, ligatures, a
- * zero-width joiner inside an e-mail address or a card grouped by U+2010 hyphens cannot hide a
- * match (NFKC already turns no-break, figure and narrow spaces into ` `).
+ * and dashes NFKC keeps (see {@link DASHES}) become `-`, and the decimal digits of every script
+ * become ASCII digits (NFKC folds only fullwidth and mathematical ones), so that fullwidth or
+ * Arabic-Indic digits, ligatures, a zero-width joiner inside an e-mail address or a card grouped
+ * by U+2010 hyphens cannot hide a match (NFKC already turns no-break, figure and narrow spaces
+ * into ` `).
  * Matching runs on the folded text; the output is built from the original text, so a map from
  * folded offsets back to original offsets is kept whenever folding changed anything.
  */
@@ -20,6 +22,12 @@ const MARK_AT = /\p{M}/uy;
  * (U+FE63 and U+FF0D are already `-` after NFKC.)
  */
 const DASHES = /[\u2010-\u2013\u2043\u2212]/g;
+/** Decimal digits outside ASCII that NFKC keeps (Arabic-Indic, Devanagari, Thai…), read as `0`–`9`. */
+const SCRIPT_DIGITS = /(?![0-9])\p{Nd}/gu;
+const SCRIPT_DIGIT = /(?![0-9])\p{Nd}/u;
+const DECIMAL_DIGIT = /^\p{Nd}$/u;
+/** The ASCII digit of each script digit met so far (a few hundred exist). */
+const asciiDigits = new Map<string, string>();
 
 /** Text prepared for matching, with the way back to the original offsets. */
 export interface FoldedText {
@@ -49,6 +57,7 @@ export function foldPlain(text: string): string {
 export function foldForMatching(original: string): FoldedText | null {
   if (ASCII_ONLY.test(original)) return null;
   if (foldWhole(original) === original) return null;
+  const scriptDigits = SCRIPT_DIGIT.test(original);
   const pieces: string[] = [];
   const starts: number[] = [];
   const ends: number[] = [];
@@ -65,7 +74,8 @@ export function foldForMatching(original: string): FoldedText | null {
       if (INVISIBLE_AT.test(original)) break;
       index += codePointWidth(original, index);
     }
-    const folded = original.slice(segmentStart, index).normalize('NFKC').replace(DASHES, '-');
+    let folded = original.slice(segmentStart, index).normalize('NFKC').replace(DASHES, '-');
+    if (scriptDigits) folded = folded.replace(SCRIPT_DIGITS, asciiDigit);
     pieces.push(folded);
     for (let unit = 0; unit < folded.length; unit++) {
       starts.push(segmentStart);
@@ -91,7 +101,24 @@ export function foldedText(original: string): string {
 }
 
 function foldWhole(text: string): string {
-  return text.replace(INVISIBLE_ALL, '').normalize('NFKC').replace(DASHES, '-');
+  return text.replace(INVISIBLE_ALL, '').normalize('NFKC').replace(DASHES, '-').replace(SCRIPT_DIGITS, asciiDigit);
+}
+
+/**
+ * The ASCII digit of a decimal digit of another script. Unicode encodes each script's decimal
+ * digits as runs of ten consecutive code points from 0 to 9 (some runs adjoin), so the value is
+ * the digit's distance from the start of its run of decimal digits, modulo 10.
+ */
+export function asciiDigit(digit: string): string {
+  let ascii = asciiDigits.get(digit);
+  if (ascii === undefined) {
+    const codePoint = digit.codePointAt(0) as number;
+    let runStart = codePoint;
+    while (DECIMAL_DIGIT.test(String.fromCodePoint(runStart - 1))) runStart--;
+    ascii = String((codePoint - runStart) % 10);
+    asciiDigits.set(digit, ascii);
+  }
+  return ascii;
 }
 
 function codePointWidth(text: string, index: number): number {
