@@ -136,6 +136,7 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
       paths: compilePathRules(profile.paths.map((entry) => ({ path: entry.path, mode: entry.mode ?? profileMode }))),
       hasher,
       scanAllNumbers: secrets.hasNumericSecret,
+      cardMode: modes.get('card'),
       describeKey(key) {
         let info = keyCache.get(key);
         if (info === undefined) {

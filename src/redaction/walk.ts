@@ -22,6 +22,8 @@ export interface WalkPlan {
   readonly hasher: ValueHasher;
   /** Scan every number's decimal form (a secret is numeric); otherwise only integers of 12+ digits are scanned. */
   readonly scanAllNumbers: boolean;
+  /** Mode of the card detector; `undefined` when it is off. */
+  readonly cardMode: RedactionMode | undefined;
   /** Describes an object key (cached per compiled profile). */
   describeKey(key: string): KeyInfo;
 }
@@ -39,6 +41,8 @@ const EXIT: unknown[] = [];
 /** Integers of 12 digits or more are scanned (a card number can arrive as a JSON number); smaller ones cannot match. */
 const LARGE_INTEGER = 1e11;
 const LARGE_BIG_INTEGER = BigInt(LARGE_INTEGER);
+/** Card numbers have at most 19 digits. */
+const LONGEST_CARD = 1e19;
 
 type Container = Record<string, unknown> | unknown[];
 
@@ -323,10 +327,36 @@ function redactNumber(value: number | bigint, plan: WalkPlan): unknown {
     if (typeof value === 'number' && !(Number.isInteger(value) && Math.abs(value) >= LARGE_INTEGER)) return value;
     if (typeof value === 'bigint' && value < LARGE_BIG_INTEGER && value > -LARGE_BIG_INTEGER) return Number(value);
   }
+  if (typeof value === 'number' && plan.cardMode !== undefined && mayBeInexactCard(value)) {
+    return replaceInexactCard(String(Math.abs(value)), plan.cardMode, plan);
+  }
   const written = String(value);
   const redacted = plan.text.redact(written);
   if (redacted !== written) return redacted;
   return typeof value === 'bigint' ? jsonOfBigInt(value, written) : value;
+}
+
+/**
+ * True for an integer beyond 2^53 − 1 with the length and first digit of a card (16–19 digits,
+ * 2–6): a double holds only its first 15–17 digits, so the digits it has (a JSON number is
+ * rounded when parsed) cannot be Luhn-checked and it may be a card.
+ */
+function mayBeInexactCard(value: number): boolean {
+  if (!Number.isInteger(value) || Number.isSafeInteger(value)) return false;
+  const magnitude = Math.abs(value);
+  if (magnitude >= LONGEST_CARD) return false;
+  const first = String(magnitude).charCodeAt(0);
+  return first >= 50 && first <= 54;
+}
+
+/**
+ * What the card detector makes of a number that may be a card it cannot check: a string, as for
+ * a card it finds in a number. `partial` keeps nothing, since the last digits are not known.
+ */
+function replaceInexactCard(digits: string, mode: RedactionMode, plan: WalkPlan): string {
+  if (mode === 'remove') return '';
+  if (mode === 'hash' && !plan.text.containsSecret(digits)) return plan.hasher.hash(digits);
+  return MASK;
 }
 
 /**

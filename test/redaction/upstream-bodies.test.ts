@@ -6,6 +6,7 @@ import { listen } from '../helpers.js';
 const answers: Record<string, [number, string]> = {
   '/embedded_error': [400, JSON.stringify({ error: 'bad request', body: JSON.stringify({ user: 'ann', password: 'pa"ss-w0rd-Secret' }) })],
   '/forbidden_echo': [403, '{"error":"forbidden","request":{"headers":{"X-Api-Key":["live-0123456789abcdef"]}}}'],
+  '/card_number': [200, '{"pan": 6212345678901234569}'],
 };
 
 let server: Awaited<ReturnType<typeof listen>>;
@@ -56,5 +57,16 @@ describe('an upstream error body', () => {
 
   it('has an array under a sensitive header name masked whole', async () => {
     expect(await excerpt('/forbidden_echo')).toBe('{"error":"forbidden","request":{"headers":{"X-Api-Key":***}}}');
+  });
+});
+
+describe('an upstream body', () => {
+  it('has a card number too large for a JSON number to hold exactly masked, in the output and the record', async () => {
+    const outcome = await call('/card_number');
+    expect(outcome.status).toBe('succeeded');
+    if (outcome.status !== 'succeeded') return;
+    expect(outcome.output).toEqual({ pan: '***' });
+    const record = await gateway.admin.getInvocation(outcome.invocationId);
+    expect(record.output).toEqual({ pan: '***' });
   });
 });
