@@ -22,21 +22,31 @@ const MARK_AT = /\p{M}/uy;
  * (U+FE63 and U+FF0D are already `-` after NFKC.)
  */
 const DASHES = /[\u2010-\u2013\u2043\u2212]/g;
-/** Decimal digits outside ASCII that NFKC keeps (Arabic-Indic, Devanagari, Thai…), read as `0`–`9`. */
-const SCRIPT_DIGITS = /(?![0-9])\p{Nd}/gu;
-const SCRIPT_DIGIT = /(?![0-9])\p{Nd}/u;
 const DECIMAL_DIGIT = /^\p{Nd}$/u;
-/** The ASCII digit of each script digit met so far (a few hundred exist). */
-const asciiDigits = new Map<string, string>();
+/** The first decimal digit after ASCII's: U+0660 ARABIC-INDIC DIGIT ZERO. */
+const FIRST_SCRIPT_DIGIT = 0x660;
+/**
+ * What each BMP code unit is, learnt the first time it is met (a lookup then, where a `\p{Nd}`
+ * pattern would cost more than the rest of folding): 0 not known yet, 1 no decimal digit,
+ * 2 + its value for a decimal digit.
+ */
+const bmpDigits = new Uint8Array(0x10000);
+const NOT_A_DIGIT = 1;
+/** The same for code points outside the BMP, -1 for no digit (bounded: cleared when full). */
+const astralDigits = new Map<number, number>();
+const ASTRAL_CACHE_LIMIT = 4096;
 
 /** Text prepared for matching, with the way back to the original offsets. */
 export interface FoldedText {
   /** The folded text that patterns run on. */
   readonly text: string;
-  /** For each folded UTF-16 unit, the original offset where its source character starts. */
-  readonly starts: readonly number[];
-  /** For each folded UTF-16 unit, the original offset just after its source character. */
-  readonly ends: readonly number[];
+  /**
+   * For each folded UTF-16 unit, the original offset where its source character starts; `null`
+   * when every unit stays where it was (only digits of the BMP changed).
+   */
+  readonly starts: readonly number[] | null;
+  /** For each folded UTF-16 unit, the original offset just after its source character; `null` as for `starts`. */
+  readonly ends: readonly number[] | null;
 }
 
 /** True when the string holds only ASCII (folding is then the identity). */
@@ -56,8 +66,14 @@ export function foldPlain(text: string): string {
  */
 export function foldForMatching(original: string): FoldedText | null {
   if (ASCII_ONLY.test(original)) return null;
-  if (foldWhole(original) === original) return null;
-  const scriptDigits = SCRIPT_DIGIT.test(original);
+  const withDigits = withAsciiDigits(original);
+  const scriptDigits = withDigits !== original;
+  if (foldWithoutDigits(original) === original) {
+    if (!scriptDigits) return null;
+    // Only digits of the BMP changed, unit for unit: the offsets are the same (the common case
+    // of text in a script with its own digits, which the loop below would make slow).
+    if (withDigits.length === original.length) return { text: withDigits, starts: null, ends: null };
+  }
   const pieces: string[] = [];
   const starts: number[] = [];
   const ends: number[] = [];
@@ -75,7 +91,7 @@ export function foldForMatching(original: string): FoldedText | null {
       index += codePointWidth(original, index);
     }
     let folded = original.slice(segmentStart, index).normalize('NFKC').replace(DASHES, '-');
-    if (scriptDigits) folded = folded.replace(SCRIPT_DIGITS, asciiDigit);
+    if (scriptDigits) folded = withAsciiDigits(folded);
     pieces.push(folded);
     for (let unit = 0; unit < folded.length; unit++) {
       starts.push(segmentStart);
@@ -87,12 +103,12 @@ export function foldForMatching(original: string): FoldedText | null {
 
 /** Maps the start of a folded range back to the original string. */
 export function originalStart(folded: FoldedText, start: number): number {
-  return folded.starts[start] ?? 0;
+  return folded.starts === null ? start : (folded.starts[start] ?? 0);
 }
 
 /** Maps the (exclusive) end of a non-empty folded range back to the original string. */
 export function originalEnd(folded: FoldedText, end: number): number {
-  return folded.ends[end - 1] ?? 0;
+  return folded.ends === null ? end : (folded.ends[end - 1] ?? 0);
 }
 
 /** The folded form of a string, or the string itself when folding changes nothing. */
@@ -101,24 +117,73 @@ export function foldedText(original: string): string {
 }
 
 function foldWhole(text: string): string {
-  return text.replace(INVISIBLE_ALL, '').normalize('NFKC').replace(DASHES, '-').replace(SCRIPT_DIGITS, asciiDigit);
+  return withAsciiDigits(foldWithoutDigits(text));
+}
+
+function foldWithoutDigits(text: string): string {
+  return text.replace(INVISIBLE_ALL, '').normalize('NFKC').replace(DASHES, '-');
 }
 
 /**
- * The ASCII digit of a decimal digit of another script. Unicode encodes each script's decimal
- * digits as runs of ten consecutive code points from 0 to 9 (some runs adjoin), so the value is
- * the digit's distance from the start of its run of decimal digits, modulo 10.
+ * `text` with every decimal digit outside ASCII (`\p{Nd}`: Arabic-Indic, Devanagari, Thai…)
+ * replaced by its ASCII digit; `text` itself when it has none. One loop; code units below
+ * U+0660 are skipped at once.
  */
-export function asciiDigit(digit: string): string {
-  let ascii = asciiDigits.get(digit);
-  if (ascii === undefined) {
-    const codePoint = digit.codePointAt(0) as number;
-    let runStart = codePoint;
-    while (DECIMAL_DIGIT.test(String.fromCodePoint(runStart - 1))) runStart--;
-    ascii = String((codePoint - runStart) % 10);
-    asciiDigits.set(digit, ascii);
+export function withAsciiDigits(text: string): string {
+  const length = text.length;
+  let first = 0;
+  // Most non-ASCII text has no such digit: a bare loop over units known not to be digits.
+  while (first < length) {
+    const unit = text.charCodeAt(first);
+    if (unit >= FIRST_SCRIPT_DIGIT && bmpDigits[unit] !== NOT_A_DIGIT) break;
+    first++;
   }
-  return ascii;
+  if (first === length) return text;
+  let output = '';
+  let copied = 0;
+  for (let index = first; index < length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit < FIRST_SCRIPT_DIGIT) continue;
+    const width = codePointWidth(text, index);
+    const value = width === 1 ? bmpDigit(unit) : astralDigit(text.codePointAt(index) as number);
+    if (value !== -1) {
+      output += text.slice(copied, index) + String(value);
+      copied = index + width;
+    }
+    index += width - 1;
+  }
+  return copied === 0 ? text : output + text.slice(copied);
+}
+
+/** The value of the BMP code unit as a decimal digit, -1 when it is none. */
+function bmpDigit(unit: number): number {
+  let known = bmpDigits[unit] as number;
+  if (known === 0) {
+    known = DECIMAL_DIGIT.test(String.fromCharCode(unit)) ? 2 + digitValue(unit) : NOT_A_DIGIT;
+    bmpDigits[unit] = known;
+  }
+  return known - 2;
+}
+
+function astralDigit(codePoint: number): number {
+  let value = astralDigits.get(codePoint);
+  if (value === undefined) {
+    value = DECIMAL_DIGIT.test(String.fromCodePoint(codePoint)) ? digitValue(codePoint) : -1;
+    if (astralDigits.size >= ASTRAL_CACHE_LIMIT) astralDigits.clear();
+    astralDigits.set(codePoint, value);
+  }
+  return value;
+}
+
+/**
+ * The value of a decimal digit. Unicode encodes each script's decimal digits as runs of ten
+ * consecutive code points from 0 to 9 (some runs adjoin), so it is the digit's distance from the
+ * start of its run of decimal digits, modulo 10.
+ */
+function digitValue(codePoint: number): number {
+  let runStart = codePoint;
+  while (DECIMAL_DIGIT.test(String.fromCodePoint(runStart - 1))) runStart--;
+  return (codePoint - runStart) % 10;
 }
 
 function codePointWidth(text: string, index: number): number {

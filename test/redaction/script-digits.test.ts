@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRedactor, redact, redactText } from '../../src/index.js';
-import { asciiDigit, foldForMatching, originalEnd, originalStart } from '../../src/redaction/normalize.js';
+import { foldForMatching, originalEnd, originalStart, withAsciiDigits } from '../../src/redaction/normalize.js';
 
 /** `ascii` with its digits written in the script whose zero is `zero`. */
 function inScript(ascii: string, zero: number): string {
@@ -41,17 +41,27 @@ describe('decimal digits of other scripts', () => {
   });
 });
 
-describe('asciiDigit', () => {
+describe('withAsciiDigits', () => {
   it('gives the value of every decimal digit, runs of ten that adjoin included', () => {
-    for (const [, zero] of scripts) {
-      for (let value = 0; value < 10; value++) expect(asciiDigit(String.fromCodePoint(zero + value))).toBe(String(value));
-    }
-    // Mathematical digits: five adjoining runs from U+1D7CE.
-    expect(asciiDigit(String.fromCodePoint(0x1d7ce + 27))).toBe('7');
+    for (const [, zero] of scripts) expect(withAsciiDigits(inScript('x0123456789y', zero))).toBe('x0123456789y');
+    // Mathematical digits: five adjoining runs from U+1D7CE (NFKC folds them too).
+    expect(withAsciiDigits(String.fromCodePoint(0x1d7ce + 27))).toBe('7');
+  });
+
+  it('returns the same string when there is no digit to map', () => {
+    const text = 'Zoë — 東京 🙂 ok';
+    expect(withAsciiDigits(text)).toBe(text);
   });
 });
 
 describe('foldForMatching', () => {
+  it('keeps offsets as they are when only digits of the BMP change', () => {
+    const folded = foldForMatching('رقم ٤٢ هنا');
+    expect(folded?.text).toBe('رقم 42 هنا');
+    if (folded === null) return;
+    expect([originalStart(folded, 4), originalEnd(folded, 6)]).toEqual([4, 6]);
+  });
+
   it('maps a digit outside the BMP (two UTF-16 units) to one ASCII unit, offsets kept', () => {
     const original = `a ${inScript('42', 0x1e950)} b`;
     const folded = foldForMatching(original);
