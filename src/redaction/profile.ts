@@ -97,7 +97,9 @@ export function normaliseProfile(input: RedactionProfileInput | undefined): Norm
 
 /**
  * Merges two profiles so that the stricter one wins everywhere: secrets and path rules are
- * united (a path selected by both keeps both rules, and the stricter applies), the stricter mode
+ * united (a path selected by both keeps both rules, and the stricter applies; a path's mode is
+ * never looser than the other profile's `mode`, since it replaces what that profile would find
+ * in the value), the stricter mode
  * is kept, and a detector is on when either profile turns it on, with the stricter mode. A
  * profile's `mode` counts as its mode for every detector it does not name, so a detector mode on
  * one side never loosens the other side's `mode`. A profile without an opinion (no `mode`, a
@@ -125,8 +127,11 @@ export function mergeProfiles(left: RedactionProfileInput | undefined, right: Re
   const seen = new Set<string>();
   const paths: Array<string | PathRule> = [];
   for (const profile of [first, second]) {
+    // A path replaces its whole value in its mode, instead of what the other profile finds in
+    // it: never in a mode looser than the other profile's.
+    const otherMode = (profile === first ? second : first).mode;
     for (const entry of profile.paths) {
-      const entryMode = entry.mode ?? profile.mode;
+      const entryMode = stricterMode(entry.mode ?? profile.mode, otherMode);
       const identity = `${entryMode ?? ''}\u0000${entry.path}`;
       if (seen.has(identity)) continue;
       seen.add(identity);

@@ -164,7 +164,9 @@ export function createRedactor(config: RedactorConfig = {}): Redactor {
     const detectors: Partial<Record<DetectorName, DetectorSetting>> = {};
     for (const name of detectorNames) {
       const gateway = gatewayDetectors.get(name) as GatewayDetectorSetting;
-      detectors[name] = profile.detectors.get(name) ?? (gateway.enabled ? (gateway.mode ?? true) : false);
+      const own = profile.detectors.get(name);
+      // `true` takes the gateway's mode for the detector, as compile() reads it, not the profile's.
+      detectors[name] = own === true || (own === undefined && gateway.enabled) ? (gateway.mode ?? true) : (own ?? false);
     }
     return { ...(input as RedactionProfile), mode: profile.mode ?? defaultMode, detectors: detectors as DetectorSelection };
   }

@@ -195,10 +195,15 @@ describe('a policy rule’s redaction profile', () => {
     handler: () => ({ ...record }),
   });
 
-  async function outputUnder(redact: Record<string, unknown> | undefined, toolRedact?: Record<string, unknown>) {
+  async function outputUnder(
+    redact: Record<string, unknown> | undefined,
+    toolRedact?: Record<string, unknown>,
+    redaction?: Record<string, unknown>,
+  ) {
     const tool = toolRedact === undefined ? crmTool : defineTool({ ...crmTool, redact: toolRedact as never });
     const gateway = createGateway({
       tools: [tool],
+      ...(redaction === undefined ? {} : { redaction: redaction as never }),
       policy: [{ id: 'support', effect: 'allow', tools: ['crm.*'], ...(redact === undefined ? {} : { redact: redact as never }) }],
     });
     try {
@@ -215,6 +220,17 @@ describe('a policy rule’s redaction profile', () => {
     ['a detector turned off', { detectors: { email: false, phone: false } }],
     ['a looser mode', { mode: 'partial' }],
     ['a looser mode for one detector', { detectors: { card: 'partial' } }],
+    [
+      'a path in a looser mode',
+      {
+        paths: [
+          { path: '$.email', mode: 'partial' },
+          { path: '$.card', mode: 'partial' },
+        ],
+      },
+    ],
+    ['a path in the rule’s looser mode', { mode: 'partial', paths: ['$.email', '$.key'] }],
+    ['a path in hash mode', { paths: [{ path: '$.card', mode: 'hash' }] }],
   ])('only adds to what the gateway redacts: %s turns nothing off and loosens nothing', async (_name, redact) => {
     const without = await outputUnder(undefined);
     expect(without).toEqual({ email: '***', phone: '***', key: '***', card: '***', password: '***' });
@@ -224,6 +240,14 @@ describe('a policy rule’s redaction profile', () => {
   it('still adds what it names: a path, a stricter mode', async () => {
     // `remove`: the e-mail's path and the sensitive key go, what detectors find becomes empty.
     expect(await outputUnder({ paths: ['$.email'], mode: 'remove' })).toEqual({ phone: '', key: '', card: '' });
+  });
+
+  it('keeps the gateway’s mode for a detector the tool names without one', async () => {
+    const gatewayWide = { detectors: { email: 'remove' } };
+    const toolOwn = { mode: 'partial', detectors: { email: true } };
+    const alone = await outputUnder(undefined, toolOwn, gatewayWide);
+    expect(alone.email).toBe('');
+    expect(await outputUnder({ paths: ['$.unrelated'] }, toolOwn, gatewayWide)).toEqual(alone);
   });
 
   it('leaves a detector the tool turned off as the tool has it', async () => {

@@ -80,15 +80,20 @@ describe('mergeProfiles', () => {
     expect(createRedactor().value({ customer: { email: 'ada.lovelace@example.com' } }, merged)).toEqual({ customer: { email: '***' } });
   });
 
-  it('unites secrets and paths, keeping each side’s own mode', () => {
+  it('unites secrets and paths, keeping each side’s own mode, never looser than the other side’s', () => {
     const merged = mergeProfiles(
       { secrets: ['first-secret'], paths: ['$.a'], mode: 'hash' },
-      { secrets: ['second-secret', 'first-secret'], paths: ['$.b'] },
+      { secrets: ['second-secret', 'first-secret'], paths: ['$.b', { path: '$.c', mode: 'partial' }, { path: '$.d', mode: 'remove' }] },
     );
     expect(merged).toEqual({
       secrets: ['first-secret', 'second-secret'],
       mode: 'hash',
-      paths: [{ path: '$.a', mode: 'hash' }, '$.b'],
+      paths: [
+        { path: '$.a', mode: 'hash' },
+        { path: '$.b', mode: 'hash' },
+        { path: '$.c', mode: 'hash' },
+        { path: '$.d', mode: 'remove' },
+      ],
     });
   });
 
