@@ -4,8 +4,16 @@ import type { PolicyCondition } from './types.js';
 
 const MISSING = Symbol('missing');
 
+/** A condition's answer: it fails, it holds, or the field is of a type its operator cannot judge. */
+export const FAILS = 0;
+export const HOLDS = 1;
+export const UNJUDGEABLE = 2;
+export type ConditionVerdict = typeof FAILS | typeof HOLDS | typeof UNJUDGEABLE;
+
 /** A compiled condition: reads its field and tests it, no allocation beyond the read. */
-export type CompiledCondition = (input: unknown) => boolean;
+export type CompiledCondition = (input: unknown) => ConditionVerdict;
+
+const verdict = (holds: boolean): ConditionVerdict => (holds ? HOLDS : FAILS);
 
 /** Splits `$.a.b[0]['c.d']` into `['a', 'b', 0, 'c.d']`; throws on anything else. */
 export function parsePath(path: string): Array<string | number> {
@@ -62,11 +70,12 @@ function jsonType(value: unknown): JsonType {
  *
  * A field that is there but of a type the operator cannot judge against its operand (a string
  * for `gt`, a number or a list for `eq "x"` or `matches`, a type none of an `in` list's items
- * has; `eq null` judges any type) is answered `unjudgeable`: true in a deny or
- * require_approval rule, false in an allow rule. A tool may read `"500"` or `[500]` as 500;
- * reshaping an argument must never get a call past a restriction.
+ * has) is answered {@link UNJUDGEABLE}: a tool may read `"500"` or `[500]` as 500, and the
+ * rule decides what that means (see `compilePolicy`). `null` is judged by every operator: it
+ * equals only `null`, is in a list only with `null`, orders against no number and matches no
+ * pattern; `eq null` and a list of only `null`s judge any type.
  */
-export function compileCondition(condition: PolicyCondition, where: string, unjudgeable = false): CompiledCondition {
+export function compileCondition(condition: PolicyCondition, where: string): CompiledCondition {
   let segments: Array<string | number>;
   try {
     segments = parsePath(condition.path);
@@ -82,9 +91,9 @@ export function compileCondition(condition: PolicyCondition, where: string, unju
       const equal = condition.op === 'eq';
       return (input) => {
         const value = read(input, segments);
-        if (value === MISSING) return !equal;
-        if (type !== undefined && value !== null && jsonType(value) !== type) return unjudgeable;
-        return same(value, operand) === equal;
+        if (value === MISSING) return verdict(!equal);
+        if (type !== undefined && value !== null && jsonType(value) !== type) return UNJUDGEABLE;
+        return verdict(same(value, operand) === equal);
       };
     }
     case 'gt':
@@ -97,9 +106,9 @@ export function compileCondition(condition: PolicyCondition, where: string, unju
       const op = condition.op;
       return (input) => {
         const value = read(input, segments);
-        if (value === MISSING) return false;
-        if (typeof value !== 'number') return unjudgeable;
-        return op === 'gt' ? value > operand : op === 'gte' ? value >= operand : op === 'lt' ? value < operand : value <= operand;
+        if (value === MISSING || value === null) return FAILS;
+        if (typeof value !== 'number') return UNJUDGEABLE;
+        return verdict(op === 'gt' ? value > operand : op === 'gte' ? value >= operand : op === 'lt' ? value < operand : value <= operand);
       };
     }
     case 'in':
@@ -109,14 +118,15 @@ export function compileCondition(condition: PolicyCondition, where: string, unju
       const objects = operand.filter((item) => item !== null && typeof item === 'object');
       const contains = (value: unknown) =>
         primitives.has(value) || (value !== null && typeof value === 'object' && objects.some((item) => same(item, value)));
-      // The types the list's items have: a value of another type (but null) cannot be judged.
+      // The types the list's items have: a value of another type (but null) cannot be judged,
+      // unless the list holds none but null (or nothing), which judges any type.
       const types = new Set(operand.filter((item) => item !== null).map(jsonType));
       const inList = condition.op === 'in';
       return (input) => {
         const value = read(input, segments);
-        if (value === MISSING) return !inList;
-        if (value !== null && !types.has(jsonType(value))) return unjudgeable;
-        return contains(value) === inList;
+        if (value === MISSING) return verdict(!inList);
+        if (value !== null && types.size > 0 && !types.has(jsonType(value))) return UNJUDGEABLE;
+        return verdict(contains(value) === inList);
       };
     }
     case 'exists': {
@@ -124,15 +134,15 @@ export function compileCondition(condition: PolicyCondition, where: string, unju
         throw new TypeError(`${where}: "exists" takes a boolean value`);
       }
       const wanted = operand ?? true;
-      return (input) => (read(input, segments) !== MISSING) === wanted;
+      return (input) => verdict((read(input, segments) !== MISSING) === wanted);
     }
     case 'matches': {
       if (typeof operand !== 'string') throw new TypeError(`${where}: "matches" needs a string pattern`);
       const pattern = compileMatchPattern(operand, where);
       return (input) => {
         const value = read(input, segments);
-        if (value === MISSING) return false;
-        return typeof value === 'string' ? pattern(value) : unjudgeable;
+        if (value === MISSING || value === null) return FAILS;
+        return typeof value === 'string' ? verdict(pattern(value)) : UNJUDGEABLE;
       };
     }
     default:

@@ -3,7 +3,7 @@ import { mergeProfiles } from '../redaction/index.js';
 import { normaliseProfile } from '../redaction/profile.js';
 import type { AgentPrincipal, PolicyDecision } from '../pipeline/types.js';
 import type { ToolRedaction, ToolRisk } from '../tools/types.js';
-import { type CompiledCondition, compileCondition } from './conditions.js';
+import { type CompiledCondition, type ConditionVerdict, FAILS, HOLDS, UNJUDGEABLE, compileCondition } from './conditions.js';
 import type { RateLimitCharge } from './rate-limit.js';
 import type { PolicyEngine, PolicyRateLimit, PolicyRequest, PolicyRule } from './types.js';
 
@@ -150,11 +150,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
     effect: rule.effect,
     matchesAgent: compileAgentMatcher(rule.agents),
     matchesTool: compileToolMatcher(rule.tools),
-    // A condition that cannot judge a field's type restricts: it holds in deny and
-    // require_approval rules, not in allow rules.
-    conditions: (rule.when ?? []).map((condition, index) =>
-      compileCondition(condition, `policy rule "${rule.id}" when[${index}]`, rule.effect !== 'allow'),
-    ),
+    conditions: (rule.when ?? []).map((condition, index) => compileCondition(condition, `policy rule "${rule.id}" when[${index}]`)),
     ttlMs: rule.approval?.ttlMs,
     redact: rule.redact,
     charge: rule.rateLimit === undefined ? undefined : chargeOf(rule.id, rule.rateLimit),
@@ -292,7 +288,24 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
       let rateLimits: RateLimitCharge[] | undefined;
       for (const rule of compiled) {
         if (!rule.matchesAgent(request.agent) || !rule.matchesTool(request.tool)) continue;
-        if (!rule.conditions.every((condition) => condition(request.input))) continue;
+        let verdict: ConditionVerdict = HOLDS;
+        for (const condition of rule.conditions) {
+          const answer = condition(request.input);
+          if (answer === FAILS) {
+            verdict = FAILS;
+            break;
+          }
+          if (answer === UNJUDGEABLE) verdict = UNJUDGEABLE;
+        }
+        if (verdict === FAILS) continue;
+        // A field of a type a condition cannot judge (a tool may read "500" as 500) restricts:
+        // a deny or require_approval rule applies, and an allow rule allows nothing, while
+        // what it restricts (its rate limit, its redaction) still applies to the call.
+        if (verdict === UNJUDGEABLE && rule.effect === 'allow') {
+          if (rule.redact !== undefined) (withRedaction ??= []).push(rule);
+          if (rule.charge !== undefined) (rateLimits ??= []).push(rule.charge(request.agent.id));
+          continue;
+        }
         if (rule.effect === 'deny') {
           deny.push(rule.id);
           if (rule.redact !== undefined) (withRedaction ??= []).push(rule);

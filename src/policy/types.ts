@@ -9,9 +9,12 @@ export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in'
  * `items[0].sku`; a missing field never satisfies `eq`, `gt`…, `in`, `matches` and always
  * satisfies `ne` and `not_in`. A field of a type the operator cannot judge against its
  * operand (a string or a list for `gt`, a number or a list for `eq "x"` or `matches`, a type
- * none of an `in` list's items has; `eq null` judges any type) satisfies the condition in a
- * `deny` or `require_approval` rule and fails it in an `allow` rule: a tool may read `"500"`
- * or `[500]` as 500, and reshaping an argument must never get a call past a restriction.
+ * none of an `in` list's items has) satisfies the condition in a `deny` or `require_approval`
+ * rule; an `allow` rule then allows nothing, while its `rateLimit` and `redact` still apply to
+ * the call. A tool may read `"500"` or `[500]` as 500, and reshaping an argument must never
+ * get a call past a restriction. `null` is judged by every operator: it equals only `null`,
+ * orders against no number and matches no pattern (`eq null`, and a list of only `null`s,
+ * judge any type).
  */
 export interface PolicyCondition {
   path: string;

@@ -104,6 +104,47 @@ describe('compilePolicy', () => {
     expect(judged.evaluate({ agent, tool, input: { amount: 50, coupon: null } }).ruleIds).toEqual(['no-coupon']);
   });
 
+  it('judges null under every operator, and a list of only nulls against any type', () => {
+    // An optional field sent as null (as strict tool-calling modes send them) triggers nothing.
+    const restricting = compilePolicy([
+      { id: 'allow-all', effect: 'allow' },
+      { id: 'big', effect: 'deny', when: [{ path: 'amount', op: 'gt', value: 1000 }] },
+      { id: 'drops', effect: 'require_approval', when: [{ path: 'q', op: 'matches', value: '(?i)drop' }] },
+      { id: 'unset', effect: 'deny', when: [{ path: 'x', op: 'in', value: [null] }] },
+    ]);
+    expect(restricting.evaluate({ agent, tool, input: { amount: null, q: null, x: 'a' } })).toEqual({
+      effect: 'allow',
+      ruleIds: ['allow-all'],
+    });
+    expect(restricting.evaluate({ agent, tool, input: { x: null } }).ruleIds).toEqual(['unset']);
+    const allowing = compilePolicy([
+      { id: 'set', effect: 'allow', when: [{ path: 'x', op: 'not_in', value: [null] }] },
+      { id: 'any', effect: 'allow', tools: ['echo'], when: [{ path: 'x', op: 'not_in', value: [] }] },
+    ]);
+    expect(allowing.evaluate({ agent, tool, input: { x: 'a' } }).ruleIds).toEqual(['set']);
+    expect(allowing.evaluate({ agent, tool: { name: 'echo' }, input: { x: 7 } }).ruleIds).toEqual(['set', 'any']);
+    expect(allowing.evaluate({ agent, tool, input: { x: null } }).effect).toBe('deny');
+  });
+
+  it('keeps what an allow rule restricts when its condition cannot judge the field: its rate limit and redaction', () => {
+    const engine = compilePolicy([
+      { id: 'allow-all', effect: 'allow' },
+      { id: 'big-slow', effect: 'allow', when: [{ path: 'amount', op: 'gt', value: 100 }], rateLimit: { limit: 5, windowMs: 60_000 } },
+      { id: 'eu-emails', effect: 'allow', when: [{ path: 'region', op: 'eq', value: 'EU' }], redact: { paths: ['$..email'] } },
+    ]);
+    const judged = engine.evaluate({ agent, tool, input: { amount: 500, region: 'EU' } });
+    expect(judged).toMatchObject({ effect: 'allow', ruleIds: ['allow-all', 'big-slow', 'eu-emails'], redact: { paths: ['$..email'] } });
+    expect(judged.rateLimits).toHaveLength(1);
+    const reshaped = engine.evaluate({ agent, tool, input: { amount: '500', region: ['EU'] } });
+    expect(reshaped).toMatchObject({ effect: 'allow', ruleIds: ['allow-all'], redact: { paths: ['$..email'] } });
+    expect(reshaped.rateLimits).toHaveLength(1);
+    // Nothing else allows it: the default decides, and nothing is charged.
+    const alone = compilePolicy([
+      { id: 'big-slow', effect: 'allow', when: [{ path: 'amount', op: 'gt', value: 100 }], rateLimit: { limit: 5, windowMs: 60_000 } },
+    ]);
+    expect(alone.evaluate({ agent, tool, input: { amount: '500' } })).toEqual({ effect: 'deny', ruleIds: [] });
+  });
+
   it('refuses patterns the linear-time engine cannot run, bad paths, bad operands and duplicate ids at compile time', () => {
     const bad = [
       { id: 'r', effect: 'allow', when: [{ path: 'a', op: 'matches', value: '(?=a)' }] },
