@@ -257,7 +257,7 @@ export function bracketedEnd(text: string, from: number, level: number): number 
       depth++;
     } else if (code === 93 || code === 125) {
       if (--depth === 0) return index + 1;
-    } else if (code === 34 || (code === 39 && level === 0)) {
+    } else if (code === 34 || (code === 39 && level === 0 && startsItem(text, index, from))) {
       const opening = quoteDelimiter(text, index, from, level);
       if (opening === -1) continue; // a quote escaped for a deeper level, outside any string
       if (opening < ownDelimiter) return index - opening;
@@ -275,6 +275,17 @@ export function bracketedEnd(text: string, from: number, level: number): number 
     }
   }
   return text.length;
+}
+
+/**
+ * True when the `'` at `index` can open a string: it starts an item (after `[`, `{`, `,` or `:`,
+ * blanks aside), as in Python's `['a', 'b']`, not an apostrophe inside a word (`user's key`).
+ */
+function startsItem(text: string, index: number, from: number): boolean {
+  let cursor = index - 1;
+  while (cursor > from && isBlank(text.charCodeAt(cursor))) cursor--;
+  const before = text.charCodeAt(cursor);
+  return before === 91 || before === 123 || before === 44 || before === 58;
 }
 
 function trimmedLineEnd(text: string, from: number): number {

@@ -15,6 +15,10 @@ describe('an array or object under a key name inside text', () => {
     ],
     ['token=[abc def] page=2', 'token=*** page=2'],
     ['password: [one, two] and more\nuser: ann', 'password: ***\nuser: ann'],
+    // An apostrophe inside a word opens no string: the value still ends at its bracket.
+    ["error: invalid secret=[user's key] for account 42; retry later", 'error: invalid secret=*** for account 42; retry later'],
+    ["password: [don't know]\nuser: ann", 'password: ***\nuser: ann'],
+    ["token=['x]y', 'z'] tail", 'token=*** tail'],
   ])('masks %j whole', (text, expected) => {
     expect(redactText(text)).toBe(expected);
   });
