@@ -450,7 +450,10 @@ export interface GatewayAdmin {
   /** Every tool, code-defined ones marked read-only; secrets shown as `***`. */
   listTools(): Promise<ToolAdminView[]>;
   getTool(name: string): Promise<ToolAdminView>;
-  /** Adds an HTTP tool held in the store; secret headers are sealed with the vault. */
+  /**
+   * Adds an HTTP tool held in the store; secret headers (strings or `secret(...)` values) are
+   * sealed with the vault. Sealed values are not taken (400).
+   */
   createTool(definition: HttpToolOptions | Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
   /** Changes a stored HTTP tool; a secret header sent back as `***` keeps its stored value. */
   updateTool(name: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;

@@ -3,7 +3,7 @@ import { GatewayError } from '../errors.js';
 import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { redactionProfileSchema } from '../policy/rules.js';
 import { keepMaskedSecrets, maskSecrets, openSecretHeaders, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
-import { MASKED_SECRET } from '../secrets/secret-value.js';
+import { MASKED_SECRET, type SecretValue, isSecretValue } from '../secrets/secret-value.js';
 import { type Vault, isSecretUnavailable } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
@@ -11,6 +11,8 @@ import type { ResolvedTool } from '../tools/registry.js';
 import { notFound, parseBody } from './agents.js';
 
 const inputField = z.object({ from: z.string().min(1).max(200) }).strict();
+/** A `secret(...)` value, as `gateway.admin.createTool(httpTool({ … }))` passes them (JSON has none). */
+const secretValue = z.custom<SecretValue>((value) => isSecretValue(value));
 const jsonSchemaObject = z.record(z.string(), z.unknown());
 
 /** The JSON body of an HTTP tool, as `POST /admin/tools` takes it. Unknown fields are refused. */
@@ -44,14 +46,16 @@ export const httpToolBodySchema = z
     headers: z
       .record(
         z.string(),
-        z.union([z.string().max(8192), inputField], { error: 'must be a string (at most 8,192 characters) or { from: "<input field>" }' }),
+        z.union([z.string().max(8192), inputField, secretValue], {
+          error: 'must be a string (at most 8,192 characters) or { from: "<input field>" }',
+        }),
       )
       .optional(),
     secretHeaders: z
       .record(
         z.string(),
-        z.union([z.string().max(8192), z.object({ sealed: z.string() }).strict()], {
-          error: 'must be a string (at most 8,192 characters) or { sealed: "<sealed value>" }',
+        z.union([z.string().max(8192), secretValue, z.object({ sealed: z.string() }).strict()], {
+          error: 'must be a string (at most 8,192 characters)',
         }),
       )
       .optional(),
@@ -128,6 +132,7 @@ export class ToolAdministration {
     assertSafeInput(body, 64);
     assertJsonNumbers(body);
     const options = parseBody(httpToolBodySchema, body) as unknown as HttpToolOptions;
+    refuseSealedValues(options.secretHeaders);
     if (this.host.isCodeTool(options.name) || (await this.host.store.getTool(options.name)) !== undefined) {
       throw new GatewayError({ code: 'CONFLICT', message: `A tool named "${options.name}" exists` });
     }
@@ -143,6 +148,7 @@ export class ToolAdministration {
     const stored = await this.host.store.getTool(name);
     if (stored === undefined) throw notFound('Tool');
     const partial = parseBody(httpToolBodySchema.partial(), patch);
+    refuseSealedValues(partial.secretHeaders);
     if (partial.name !== undefined && partial.name !== name) {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A tool cannot be renamed; create a new one' });
     }
@@ -245,6 +251,22 @@ function originOf(url: unknown): string | undefined {
  * A stored credential never follows a tool to another origin: an update that moves the URL
  * elsewhere must send the values of the secret headers it keeps, not `***` or nothing.
  */
+/**
+ * Sealed values are made here, never taken: one read from the store (or a backup) and sent back
+ * would carry a stored credential to a tool, or an origin, it was not given for. A change keeps
+ * a stored secret with `***`.
+ */
+function refuseSealedValues(secretHeaders: unknown): void {
+  if (typeof secretHeaders !== 'object' || secretHeaders === null) return;
+  for (const [name, value] of Object.entries(secretHeaders)) {
+    if (typeof value !== 'object' || value === null || isSecretValue(value)) continue;
+    throw new GatewayError({
+      code: 'BAD_REQUEST',
+      message: `secretHeaders.${name}: send the secret's value (it is sealed here), or "***" on a change to keep the stored one; sealed values are not taken`,
+    });
+  }
+}
+
 function refuseSecretsFollowingToAnotherOrigin(
   current: HttpToolDefinition,
   url: unknown,

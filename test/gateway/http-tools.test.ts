@@ -355,6 +355,73 @@ describe('admin: tools', () => {
     expect(elsewhere.seen.map((request) => request.authorization)).toEqual(['Bearer for-elsewhere-0003']);
   });
 
+  it('takes no sealed value, so a credential read from the store cannot follow the tool to another origin', async () => {
+    const upstream = await crm();
+    const elsewhere = await crm();
+    const store = memoryStore();
+    const { gateway, apiKey } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    const auth = { key: adminTokens.admin };
+    const definition = {
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: `${upstream.url}/orders/{id}`,
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: 'Bearer stored-token-0001' },
+      allowPrivateNetwork: true,
+    };
+    await gateway.admin.createTool(definition);
+    // Someone who can read the database (or a backup) holds the sealed value.
+    const stored = (await store.getTool('crm.orders')) as unknown as { definition: { secretHeaders: { authorization: unknown } } };
+    const sealed = stored.definition.secretHeaders.authorization;
+    const carried = { secretHeaders: { authorization: sealed } };
+    const moved = await gateway.fetch(
+      jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'PATCH', body: { url: `${elsewhere.url}/orders/{id}`, ...carried } }),
+    );
+    expect(moved.status).toBe(400);
+    expect(((await moved.json()) as { error: { message: string } }).error.message).toBe(
+      'secretHeaders.authorization: send the secret\'s value (it is sealed here), or "***" on a change to keep the stored one; sealed values are not taken',
+    );
+    expect((await gateway.fetch(jsonRequest('/admin/tools/crm.orders', { ...auth, method: 'DELETE' }))).status).toBe(204);
+    const recreated = await gateway.fetch(
+      jsonRequest('/admin/tools', { ...auth, body: { ...definition, url: `${elsewhere.url}/orders/{id}`, ...carried } }),
+    );
+    expect(recreated.status).toBe(400);
+    expect(await gateway.fetch(jsonRequest('/tools/crm.orders/invoke', { key: apiKey, body: { input: { id: '1' } } }))).toHaveProperty(
+      'status',
+      404,
+    );
+    expect(elsewhere.seen).toEqual([]);
+  });
+
+  it('takes secret(...) values from code, in secretHeaders and in headers, and seals them', async () => {
+    const upstream = await listen((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ authorization: req.headers.authorization, key: req.headers['x-api-key'] }));
+    });
+    closers.push(upstream.close);
+    const store = memoryStore();
+    const { gateway, apiKey } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    await gateway.admin.createTool(
+      httpTool({
+        name: 'crm.orders',
+        description: 'Orders',
+        method: 'GET',
+        url: `${upstream.url}/orders`,
+        inputSchema: { type: 'object' },
+        secretHeaders: { authorization: secret('Bearer from-code-0001') },
+        headers: { 'x-api-key': secret('key-from-code-0002') },
+        allowPrivateNetwork: true,
+      }),
+    );
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders' });
+    // The upstream got the credentials; what it echoes back is redacted.
+    expect(outcome).toMatchObject({ status: 'succeeded', output: { authorization: '***', key: '***' } });
+    expect(JSON.stringify(await store.getTool('crm.orders'))).not.toMatch(/from-code|key-from-code/);
+    await gateway.admin.updateTool('crm.orders', { secretHeaders: { authorization: secret('Bearer from-code-0003') } as never });
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders' })).status).toBe('succeeded');
+  });
+
   it('re-seals stored secrets under a new active key while calls keep working', async () => {
     const upstream = await crm();
     const oldKey = generateEncryptionKey();

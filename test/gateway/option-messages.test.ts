@@ -50,7 +50,7 @@ describe('an option that may take one of several shapes, given none of them', ()
     [
       'a secret header',
       { secretHeaders: { authorization: 5 } },
-      'secretHeaders.authorization: must be a string (at most 8,192 characters) or { sealed: "<sealed value>" }',
+      'secretHeaders.authorization: must be a string (at most 8,192 characters)',
     ],
     [
       'allowPrivateNetwork',
