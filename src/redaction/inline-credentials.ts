@@ -257,7 +257,7 @@ export function bracketedEnd(text: string, from: number, level: number): number 
       depth++;
     } else if (code === 93 || code === 125) {
       if (--depth === 0) return index + 1;
-    } else if (code === 34 || (code === 39 && level === 0 && startsItem(text, index, from))) {
+    } else if (code === 34 || (code === 39 && level === 0 && !insideWord(text, index))) {
       const opening = quoteDelimiter(text, index, from, level);
       if (opening === -1) continue; // a quote escaped for a deeper level, outside any string
       if (opening < ownDelimiter) return index - opening;
@@ -278,15 +278,19 @@ export function bracketedEnd(text: string, from: number, level: number): number 
 }
 
 /**
- * True when the `'` at `index` can open a string: it starts an item (after `[`, `{`, `,` or `:`,
- * blanks aside), as in Python's `['a', 'b']`, not an apostrophe inside a word (`user's key`).
+ * True when the `'` at `index` is an apostrophe inside a word (`user's`, `don't`), which opens
+ * no string: letters on both sides, and before it a word that is not a string prefix (`b'…'`,
+ * `u'…'`, `rb'…'`). Anything else is taken as a quote, which at worst masks more.
  */
-function startsItem(text: string, index: number, from: number): boolean {
-  let cursor = index - 1;
-  while (cursor > from && isBlank(text.charCodeAt(cursor))) cursor--;
-  const before = text.charCodeAt(cursor);
-  return before === 91 || before === 123 || before === 44 || before === 58;
+function insideWord(text: string, index: number): boolean {
+  if (!isLetter(text.charCodeAt(index + 1))) return false;
+  let start = index;
+  while (start > 0 && isLetter(text.charCodeAt(start - 1))) start--;
+  const word = index - start;
+  return word > 0 && !(word <= 2 && STRING_PREFIX.test(text.slice(start, index)));
 }
+
+const STRING_PREFIX = /^(?:[bBuUrRfF]|[bB][rR]|[rR][bB]|[fF][rR]|[rR][fF])$/;
 
 function trimmedLineEnd(text: string, from: number): number {
   let end = lineEndFrom(text, from);

@@ -19,6 +19,11 @@ describe('an array or object under a key name inside text', () => {
     ["error: invalid secret=[user's key] for account 42; retry later", 'error: invalid secret=*** for account 42; retry later'],
     ["password: [don't know]\nuser: ann", 'password: ***\nuser: ann'],
     ["token=['x]y', 'z'] tail", 'token=*** tail'],
+    // Quotes after a string prefix, a parenthesis or `=` open strings, brackets inside them aside.
+    ["secret=[b'abc]def', b'SECOND-SECRET-VALUE'] tail", 'secret=*** tail'],
+    ["password=[('u]ser', 'hunter2hunter2')] tail", 'password=*** tail'],
+    ["secret=[u'a]b', rb'SECOND-SECRET'] x", 'secret=*** x'],
+    ["api_key={key=' ]x', other='SECOND-SECRET'} tail", 'api_key=*** tail'],
   ])('masks %j whole', (text, expected) => {
     expect(redactText(text)).toBe(expected);
   });
