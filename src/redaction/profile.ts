@@ -98,8 +98,8 @@ export function normaliseProfile(input: RedactionProfileInput | undefined): Norm
 /**
  * Merges two profiles so that the stricter one wins everywhere: secrets and path rules are
  * united (a path selected by both keeps both rules, and the stricter applies; a path's mode is
- * never looser than the other profile's `mode`, since it replaces what that profile would find
- * in the value), the stricter mode
+ * never looser than any mode the other profile redacts with, its `mode` or a detector's, since
+ * it replaces what that profile would find in the value), the stricter mode
  * is kept, and a detector is on when either profile turns it on, with the stricter mode. A
  * profile's `mode` counts as its mode for every detector it does not name, so a detector mode on
  * one side never loosens the other side's `mode`. A profile without an opinion (no `mode`, a
@@ -128,8 +128,8 @@ export function mergeProfiles(left: RedactionProfileInput | undefined, right: Re
   const paths: Array<string | PathRule> = [];
   for (const profile of [first, second]) {
     // A path replaces its whole value in its mode, instead of what the other profile finds in
-    // it: never in a mode looser than the other profile's.
-    const otherMode = (profile === first ? second : first).mode;
+    // it: never in a mode looser than any the other profile redacts with.
+    const otherMode = strictestMode(profile === first ? second : first);
     for (const entry of profile.paths) {
       const entryMode = stricterMode(entry.mode ?? profile.mode, otherMode);
       const identity = `${entryMode ?? ''}\u0000${entry.path}`;
@@ -158,6 +158,15 @@ export function mergeProfiles(left: RedactionProfileInput | undefined, right: Re
   }
   if (anyDetector) merged.detectors = detectors as DetectorSelection;
   return merged;
+}
+
+/** The strictest mode a profile redacts with: its `mode`, and the modes it gives detectors it turns on. */
+function strictestMode(profile: NormalizedProfile): RedactionMode | undefined {
+  let strictest = profile.mode;
+  for (const setting of profile.detectors.values()) {
+    if (typeof setting === 'string') strictest = stricterMode(strictest, setting);
+  }
+  return strictest;
 }
 
 function resolveOwnMode(setting: DetectorSetting | undefined, profileMode: RedactionMode | undefined): DetectorSetting | undefined {

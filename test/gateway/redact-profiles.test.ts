@@ -242,6 +242,17 @@ describe('a policy rule’s redaction profile', () => {
     expect(await outputUnder({ paths: ['$.email'], mode: 'remove' })).toEqual({ phone: '', key: '', card: '' });
   });
 
+  it('never lets a rule’s path redact a value more loosely than a detector the tool keeps stricter', async () => {
+    const toolOwn = { mode: 'partial', detectors: { card: 'mask', email: 'mask' } };
+    const alone = await outputUnder(undefined, toolOwn);
+    expect(alone).toMatchObject({ email: '***', card: '***' });
+    expect(await outputUnder({ paths: ['$.card', '$.email'] }, toolOwn)).toMatchObject({ email: '***', card: '***' });
+    const removesCards = { detectors: { card: 'remove' } };
+    expect((await outputUnder(undefined, undefined, removesCards)).card).toBe('');
+    // The path now redacts in `remove` mode: the field goes.
+    expect(await outputUnder({ paths: [{ path: '$.card', mode: 'hash' }] }, undefined, removesCards)).not.toHaveProperty('card');
+  });
+
   it('keeps the gateway’s mode for a detector the tool names without one', async () => {
     const gatewayWide = { detectors: { email: 'remove' } };
     const toolOwn = { mode: 'partial', detectors: { email: true } };
