@@ -334,7 +334,9 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
           : { effect: 'require_approval', ruleIds: approve, approvalTtlMs: ttlMs, ...extra };
       }
       if (allow.length > 0) return { effect: 'allow', ruleIds: allow, ...extra };
-      return { effect: defaultEffect, ruleIds: [] };
+      // No rule allows it: the default decides, with what allow rules that could not judge
+      // a field restrict (their rate limits and redaction) when it lets the call go on.
+      return defaultEffect === 'deny' ? { effect: 'deny', ruleIds: [] } : { effect: defaultEffect, ruleIds: [], ...extra };
     },
     redactionFor(agent, tool) {
       let withRedaction: CompiledRule[] | undefined;

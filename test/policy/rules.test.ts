@@ -143,6 +143,23 @@ describe('compilePolicy', () => {
       { id: 'big-slow', effect: 'allow', when: [{ path: 'amount', op: 'gt', value: 100 }], rateLimit: { limit: 5, windowMs: 60_000 } },
     ]);
     expect(alone.evaluate({ agent, tool, input: { amount: '500' } })).toEqual({ effect: 'deny', ruleIds: [] });
+    // A default that lets it go on keeps them.
+    for (const defaultEffect of ['allow', 'require_approval'] as const) {
+      const byDefault = compilePolicy(
+        [
+          {
+            id: 'big-slow',
+            effect: 'allow',
+            when: [{ path: 'amount', op: 'gt', value: 100 }],
+            rateLimit: { limit: 5, windowMs: 60_000 },
+            redact: { paths: ['$.note'] },
+          },
+        ],
+        { defaultEffect },
+      ).evaluate({ agent, tool, input: { amount: '500' } });
+      expect(byDefault).toMatchObject({ effect: defaultEffect, ruleIds: [], redact: { paths: ['$.note'] } });
+      expect(byDefault.rateLimits).toHaveLength(1);
+    }
   });
 
   it('refuses patterns the linear-time engine cannot run, bad paths, bad operands and duplicate ids at compile time', () => {
