@@ -114,8 +114,8 @@ export class ToolAdministration {
 
   /**
    * The stored definition as a sealed, JSON-ready HTTP tool; throws 400 for anything wrong
-   * with it, a sealed value that does not open for this tool and header included (one sent
-   * in the body rather than sealed here would otherwise fail every call, and key rotation).
+   * with it, a stored sealed value it keeps that no longer opens for this tool and header
+   * included (it would otherwise fail every call, and key rotation).
    */
   private prepare(options: HttpToolOptions): HttpToolDefinition {
     try {
@@ -248,10 +248,6 @@ function originOf(url: unknown): string | undefined {
 }
 
 /**
- * A stored credential never follows a tool to another origin: an update that moves the URL
- * elsewhere must send the values of the secret headers it keeps, not `***` or nothing.
- */
-/**
  * Sealed values are made here, never taken: one read from the store (or a backup) and sent back
  * would carry a stored credential to a tool, or an origin, it was not given for. A change keeps
  * a stored secret with `***`.
@@ -267,6 +263,10 @@ function refuseSealedValues(secretHeaders: unknown): void {
   }
 }
 
+/**
+ * A stored credential never follows a tool to another origin: an update that moves the URL
+ * elsewhere must send the values of the secret headers it keeps, not `***` or nothing.
+ */
 function refuseSecretsFollowingToAnotherOrigin(
   current: HttpToolDefinition,
   url: unknown,

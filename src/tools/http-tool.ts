@@ -43,7 +43,10 @@ export interface HttpToolOptions extends ToolDefinitionBase {
   body?: readonly string[] | InputField;
   /** Static headers, `{ from: 'field' }` to fill a header from input, or `secret(...)` values. */
   headers?: Readonly<Record<string, string | InputField | SecretValue>>;
-  /** Credentials: plain strings are treated as secrets; stored definitions carry `{ sealed }` values. */
+  /**
+   * Credentials: plain strings are treated as secrets. Stored definitions carry `{ sealed }`
+   * values, which the admin API never takes from a caller (it seals what it is given).
+   */
   secretHeaders?: Readonly<Record<string, string | SecretValue | SealedSecret>>;
   /**
    * Deadline to establish a connection, DNS lookup included, in milliseconds (default 10 000,
