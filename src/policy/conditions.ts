@@ -32,19 +32,31 @@ export function parsePath(path: string): Array<string | number> {
   return segments;
 }
 
+/**
+ * The value at `segments`, read as a tool in JavaScript reads it (`items[0]` of an object
+ * with a key "0", `['0']` of an array): a reshaped argument must not hide a field a rule tests.
+ * Only own members are read.
+ */
 function read(input: unknown, segments: ReadonlyArray<string | number>): unknown {
   let current: unknown = input;
   for (const segment of segments) {
-    if (typeof segment === 'number') {
-      if (!Array.isArray(current) || segment >= current.length) return MISSING;
-      current = current[segment];
+    if (current === null || typeof current !== 'object') return MISSING;
+    if (Array.isArray(current)) {
+      const index = typeof segment === 'number' ? segment : arrayIndex(segment);
+      if (index === undefined || index >= current.length) return MISSING;
+      current = current[index];
     } else {
-      if (current === null || typeof current !== 'object' || Array.isArray(current)) return MISSING;
-      if (!Object.hasOwn(current, segment)) return MISSING;
-      current = (current as Record<string, unknown>)[segment];
+      const key = typeof segment === 'number' ? String(segment) : segment;
+      if (!Object.hasOwn(current, key)) return MISSING;
+      current = (current as Record<string, unknown>)[key];
     }
   }
   return current;
+}
+
+/** A key that names an array element (`"0"`, `"12"`, not `"01"` or `"-1"`), as a number. */
+function arrayIndex(key: string): number | undefined {
+  return /^(?:0|[1-9]\d{0,8})$/.test(key) ? Number(key) : undefined;
 }
 
 function same(a: unknown, b: unknown): boolean {

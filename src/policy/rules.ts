@@ -336,7 +336,9 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
       if (allow.length > 0) return { effect: 'allow', ruleIds: allow, ...extra };
       // No rule allows it: the default decides, with what allow rules that could not judge
       // a field restrict (their rate limits and redaction) when it lets the call go on.
-      return defaultEffect === 'deny' ? { effect: 'deny', ruleIds: [] } : { effect: defaultEffect, ruleIds: [], ...extra };
+      // (A default denial keeps their redaction for the call's record.)
+      if (defaultEffect !== 'deny') return { effect: defaultEffect, ruleIds: [], ...extra };
+      return extra.redact === undefined ? { effect: 'deny', ruleIds: [] } : { effect: 'deny', ruleIds: [], redact: extra.redact };
     },
     redactionFor(agent, tool) {
       let withRedaction: CompiledRule[] | undefined;

@@ -58,6 +58,11 @@ describe('compilePolicy', () => {
       [{ path: 'email', op: 'matches', value: '@example\\.com$' }, { email: 5 }, false],
       [{ path: 'toString', op: 'exists' }, {}, false],
       [{ path: 'a.length', op: 'eq', value: 3 }, { a: 'abc' }, false],
+      // Read as a tool in JavaScript reads it: an index of an object with that key, a key of an array.
+      [{ path: 'items[0].sku', op: 'eq', value: 'X' }, { items: { 0: { sku: 'X' } } }, true],
+      [{ path: "items['1']", op: 'eq', value: 'Y' }, { items: ['X', 'Y'] }, true],
+      [{ path: "items['01']", op: 'exists' }, { items: ['X', 'Y'] }, false],
+      [{ path: 'items[0]', op: 'exists' }, { items: {} }, false],
     ];
     for (const [condition, input, expected] of cases) {
       const engine = compilePolicy([{ id: 'r', effect: 'allow', when: [condition as never] }]);
@@ -143,6 +148,15 @@ describe('compilePolicy', () => {
       { id: 'big-slow', effect: 'allow', when: [{ path: 'amount', op: 'gt', value: 100 }], rateLimit: { limit: 5, windowMs: 60_000 } },
     ]);
     expect(alone.evaluate({ agent, tool, input: { amount: '500' } })).toEqual({ effect: 'deny', ruleIds: [] });
+    // A default denial keeps the redaction, for the call's record; it charges nothing.
+    const redacting = compilePolicy([
+      { id: 'small', effect: 'allow', when: [{ path: 'amount', op: 'lte', value: 100 }], redact: { paths: ['$.note'] } },
+    ]);
+    expect(redacting.evaluate({ agent, tool, input: { amount: '50' } })).toEqual({
+      effect: 'deny',
+      ruleIds: [],
+      redact: { paths: ['$.note'] },
+    });
     // A default that lets it go on keeps them.
     for (const defaultEffect of ['allow', 'require_approval'] as const) {
       const byDefault = compilePolicy(
