@@ -422,7 +422,8 @@ export class ApprovalCoordinator {
       })
       .catch((error: unknown) => this.options.onError(error));
     const record = 'refusal' in prepared ? undefined : prepared.record;
-    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, record);
+    const recorded = 'refusal' in prepared ? prepared.recorded : undefined;
+    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, record, recorded);
   }
 
   /** What an approved call runs with, or why it may not run; throws only when that cannot be told. */
@@ -452,7 +453,17 @@ export class ApprovalCoordinator {
       input,
     });
     if (decision.effect === 'deny') {
-      return { refusal: new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } }) };
+      // The record and its event then say who denied it, and keep the input as that denial redacts it.
+      let redactedInput: unknown = null;
+      try {
+        redactedInput = this.deps.redactors.forTool(tool, decision.redact).value(input);
+      } catch {
+        // Left out rather than stored less redacted, as the direct path does.
+      }
+      return {
+        refusal: new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } }),
+        recorded: { decision: 'deny', ruleIds: [...decision.ruleIds], input: redactedInput },
+      };
     }
     if (decision.redact !== undefined) {
       // As on the direct path: a profile a custom engine decided with that does not compile
@@ -473,11 +484,13 @@ export class ApprovalCoordinator {
     outcome: CallOutcome,
     execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
     known?: InvocationRecord,
+    recorded?: Refusal['recorded'],
   ): Promise<CallOutcome> {
     const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
     if (record !== undefined) {
       const updated: InvocationRecord = {
         ...record,
+        ...recorded,
         status: outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'error' ? statusForError(outcome.error) : record.status,
         output: outcome.status === 'succeeded' ? outcome.output : null,
         error: outcome.status === 'error' ? outcome.error.toJSON() : null,
@@ -736,6 +749,8 @@ interface PreparedRun {
 /** Why an approved call may not run: its outcome. */
 interface Refusal {
   refusal: GatewayError;
+  /** What the record says of a refusal by policy: the new decision, and the input as it redacts it. */
+  recorded?: Pick<InvocationRecord, 'decision' | 'ruleIds' | 'input'>;
 }
 
 function refusal(code: 'APPROVAL_TOOL_CHANGED' | 'FORBIDDEN' | 'INTERNAL', message: string): Refusal {

@@ -219,6 +219,31 @@ describe('approve-then-execute over REST', () => {
     expect(record.error?.code).toBe('APPROVAL_TOOL_CHANGED');
   });
 
+  it('records a call that policy denies when it is approved as denied by that rule, its input redacted as that rule says', async () => {
+    const { gateway, counter, invoke } = await setup();
+    const pending = await invoke({ orderId: 'O-6', amount: 500, password: 'PIN-4711-secret' });
+    expect(pending.status).toBe(202);
+    // While the call waits, a rule that denies it is added.
+    await gateway.admin.createPolicy({
+      id: 'stop',
+      effect: 'deny',
+      when: [{ path: '$.amount', op: 'gte', value: 400 }],
+      redact: { paths: ['$.orderId'] },
+    });
+    const result = await gateway.admin.decide(pending.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({ status: 'error', error: { code: 'POLICY_DENIED', details: { rule: ['stop'] } } });
+    expect(counter.runs).toBe(0);
+    const record = await gateway.admin.getInvocation(pending.body.invocationId);
+    expect(record).toMatchObject({
+      status: 'denied',
+      decision: 'deny',
+      ruleIds: ['stop'],
+      input: { orderId: '***', amount: 500, password: '***' },
+    });
+    const events = (await gateway.admin.listAudit({ type: 'invocation.denied' })).items;
+    expect(events.at(-1)?.event.data).toMatchObject({ decision: 'deny', ruleIds: ['stop'] });
+  });
+
   it('holds Prefer: wait until the decision and answers with the outcome', async () => {
     const notices: string[] = [];
     let gatewayRef: Gateway | undefined;
