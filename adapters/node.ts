@@ -30,8 +30,8 @@ export interface NodeHandlerOptions {
    * The URL prefix this handler serves, as requests arrive at it. Requests outside it go
    * to `next` (or get a 404). The prefix is swapped for the gateway's own `basePath`
    * before routing, and is where the gateway's public URLs point (the OAuth metadata a 401
-   * names), after Express's `req.baseUrl` when Express mounted the handler. Default: the
-   * gateway's `basePath`.
+   * names), after Express's `req.baseUrl` when Express mounted the handler. `''` or starting
+   * with `/`, not ending with one (else a `TypeError`). Default: the gateway's `basePath`.
    */
   basePath?: string;
   /** Body limit in bytes, enforced while the body streams in. Default: the gateway's `maxBodyBytes`. */

@@ -455,7 +455,10 @@ export interface GatewayAdmin {
    * sealed with the vault. Sealed values are not taken (400).
    */
   createTool(definition: HttpToolOptions | Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
-  /** Changes a stored HTTP tool; a secret header sent back as `***` keeps its stored value. */
+  /**
+   * Changes a stored HTTP tool. A secret header sent as `***` keeps its stored value; a string
+   * or `secret(...)` replaces it; sealed values are not taken (400).
+   */
   updateTool(name: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
   deleteTool(name: string, principal?: AdminPrincipal): Promise<void>;
   /** Every rule: code-defined (read-only) and stored. */

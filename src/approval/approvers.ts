@@ -70,7 +70,7 @@ export interface WebhookApproverOptions {
   /** Extra request headers (the receiver's own API key, for example). */
   headers?: Record<string, string>;
   fetch?: typeof globalThis.fetch;
-  /** Told when an approval could not be delivered after every retry. */
+  /** Told when an approval could not be delivered: after every retry, on an answer not worth retrying, or because the approver was closed. */
   onError?: (error: unknown) => void;
 }
 
@@ -78,7 +78,9 @@ export interface WebhookApproverOptions {
  * An approver that POSTs every new approval to a URL as a compact JWS (EdDSA,
  * `Content-Type: application/jose`), so the receiver can prove the gateway sent it. Delivery
  * is retried with exponential backoff in the background; it never blocks a call. Verify
- * with {@link verifyApprovalWebhook} and the public JWK of the key.
+ * with {@link verifyApprovalWebhook} and the public JWK of the key. Its `close()`, which the
+ * gateway's `close()` calls, aborts the POST under way and any wait for a retry, and nothing
+ * is sent after it: give each gateway its own approver.
  *
  * @example
  * ```ts
