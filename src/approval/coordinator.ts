@@ -4,6 +4,7 @@ import { GatewayError, retryLater, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
+import { policyDenied } from '../pipeline/policy.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
@@ -453,17 +454,15 @@ export class ApprovalCoordinator {
       input,
     });
     if (decision.effect === 'deny') {
-      // The record and its event then say who denied it, and keep the input as that denial redacts it.
+      // The record and its event then say who denied it. Its input, redacted when the call
+      // was held, is redacted again as the denial says: it only ever gains redaction.
       let redactedInput: unknown = null;
       try {
-        redactedInput = this.deps.redactors.forTool(tool, decision.redact).value(input);
+        if (record?.input != null) redactedInput = this.deps.redactors.forTool(tool, decision.redact).value(record.input);
       } catch {
         // Left out rather than stored less redacted, as the direct path does.
       }
-      return {
-        refusal: new GatewayError({ code: 'POLICY_DENIED', message: 'Denied by policy', details: { rule: decision.ruleIds } }),
-        recorded: { decision: 'deny', ruleIds: [...decision.ruleIds], input: redactedInput },
-      };
+      return { refusal: policyDenied(decision), recorded: { decision: 'deny', ruleIds: [...decision.ruleIds], input: redactedInput } };
     }
     if (decision.redact !== undefined) {
       // As on the direct path: a profile a custom engine decided with that does not compile

@@ -36,11 +36,7 @@ function decide(
 ): Promise<CallOutcome> {
   context.decision = decision;
   if (decision.effect === 'deny') {
-    throw new GatewayError({
-      code: 'POLICY_DENIED',
-      message: decision.ruleIds.length > 0 ? 'Denied by policy' : 'Denied by policy: no rule allows this call',
-      details: { rule: decision.ruleIds },
-    });
+    throw policyDenied(decision);
   }
   // What the decision adds to the redaction is compiled (and cached for the redact step)
   // before the tool can run: a custom engine's profile is not checked when it is defined,
@@ -50,4 +46,13 @@ function decide(
   if (decision.effect !== 'allow') return next();
   const taking = takeRateLimits(deps, context);
   return taking === undefined ? next() : taking.then(next);
+}
+
+/** The 403 of a call policy denies (a rule's, or the default's when no rule allows it). */
+export function policyDenied(decision: PolicyDecision): GatewayError {
+  return new GatewayError({
+    code: 'POLICY_DENIED',
+    message: decision.ruleIds.length > 0 ? 'Denied by policy' : 'Denied by policy: no rule allows this call',
+    details: { rule: decision.ruleIds },
+  });
 }

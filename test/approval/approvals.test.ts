@@ -244,6 +244,27 @@ describe('approve-then-execute over REST', () => {
     expect(events.at(-1)?.event.data).toMatchObject({ decision: 'deny', ruleIds: ['stop'] });
   });
 
+  it('never stores the input of such a call less redacted than it was held', async () => {
+    const { gateway, counter, invoke } = await setup({ policy: [] });
+    await gateway.admin.createPolicy({ id: 'hold', effect: 'require_approval', tools: ['refunds.*'], redact: { paths: ['$.orderId'] } });
+    const pending = await invoke({ orderId: 'O-7', amount: 5 });
+    expect(pending.status).toBe(202);
+    expect((await gateway.admin.getInvocation(pending.body.invocationId)).input).toEqual({ orderId: '***', amount: 5 });
+    // The rule that held it goes: nothing allows the call any more, and the default denies it.
+    await gateway.admin.deletePolicy('hold');
+    const result = await gateway.admin.decide(pending.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({
+      status: 'error',
+      error: { code: 'POLICY_DENIED', message: 'Denied by policy: no rule allows this call' },
+    });
+    expect(counter.runs).toBe(0);
+    expect(await gateway.admin.getInvocation(pending.body.invocationId)).toMatchObject({
+      decision: 'deny',
+      ruleIds: [],
+      input: { orderId: '***', amount: 5 },
+    });
+  });
+
   it('holds Prefer: wait until the decision and answers with the outcome', async () => {
     const notices: string[] = [];
     let gatewayRef: Gateway | undefined;
