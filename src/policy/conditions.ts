@@ -34,12 +34,16 @@ export function parsePath(path: string): Array<string | number> {
 
 /**
  * The value at `segments`, read as a tool in JavaScript reads it (`items[0]` of an object
- * with a key "0", `['0']` of an array): a reshaped argument must not hide a field a rule tests.
- * Only own members are read.
+ * with a key "0", `['0']` of an array, the `length` of an array or a string): a reshaped
+ * argument must not hide a field a rule tests. Only own members are read.
  */
 function read(input: unknown, segments: ReadonlyArray<string | number>): unknown {
   let current: unknown = input;
   for (const segment of segments) {
+    if (segment === 'length' && (typeof current === 'string' || Array.isArray(current))) {
+      current = current.length;
+      continue;
+    }
     if (current === null || typeof current !== 'object') return MISSING;
     if (Array.isArray(current)) {
       const index = typeof segment === 'number' ? segment : arrayIndex(segment);

@@ -278,6 +278,15 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
     return merged;
   };
 
+  /** What every rule for this agent and tool adds to the redaction, whatever the input. */
+  const redactionForCall = (agent: AgentPrincipal, tool: { name: string; risk?: ToolRisk }): ToolRedaction | undefined => {
+    let withRedaction: CompiledRule[] | undefined;
+    for (const rule of compiled) {
+      if (rule.redact !== undefined && rule.matchesAgent(agent) && rule.matchesTool(tool)) (withRedaction ??= []).push(rule);
+    }
+    return withRedaction === undefined ? undefined : redactionFor(withRedaction);
+  };
+
   return {
     evaluate(request: PolicyRequest): PolicyDecision {
       const deny: string[] = [];
@@ -336,17 +345,13 @@ export function compilePolicy(rules: readonly PolicyRule[], options: CompilePoli
       if (allow.length > 0) return { effect: 'allow', ruleIds: allow, ...extra };
       // No rule allows it: the default decides, with what allow rules that could not judge
       // a field restrict (their rate limits and redaction) when it lets the call go on.
-      // (A default denial keeps their redaction for the call's record.)
       if (defaultEffect !== 'deny') return { effect: defaultEffect, ruleIds: [], ...extra };
-      return extra.redact === undefined ? { effect: 'deny', ruleIds: [] } : { effect: 'deny', ruleIds: [], redact: extra.redact };
+      // A default denial's record is redacted with what every rule for this agent and tool
+      // adds, whatever the input: as an invalid call's is, so no shape of it is stored in clear.
+      const redact = redactionForCall(request.agent, request.tool);
+      return redact === undefined ? { effect: 'deny', ruleIds: [] } : { effect: 'deny', ruleIds: [], redact };
     },
-    redactionFor(agent, tool) {
-      let withRedaction: CompiledRule[] | undefined;
-      for (const rule of compiled) {
-        if (rule.redact !== undefined && rule.matchesAgent(agent) && rule.matchesTool(tool)) (withRedaction ??= []).push(rule);
-      }
-      return withRedaction === undefined ? undefined : redactionFor(withRedaction);
-    },
+    redactionFor: (agent, tool) => redactionForCall(agent, tool),
     canSee(agent, tool) {
       let reachable = defaultEffect !== 'deny';
       for (const rule of compiled) {

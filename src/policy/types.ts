@@ -7,7 +7,7 @@ export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in'
 /**
  * A test on one field of the call's input. `path` is `$.order.total`, `order.total` or
  * `items[0].sku`, read as a tool in JavaScript reads it (`items[0]` of an object with a key
- * `"0"` too); a missing field never satisfies `eq`, `gt`…, `in`, `matches` and always
+ * `"0"` too, and `items.length` of an array or a string); a missing field never satisfies `eq`, `gt`…, `in`, `matches` and always
  * satisfies `ne` and `not_in`. A field of a type the operator cannot judge against its
  * operand (a string or a list for `gt`, a number or a list for `eq "x"` or `matches`, a type
  * none of an `in` list's items has) satisfies the condition in a `deny` or `require_approval`

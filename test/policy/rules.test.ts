@@ -57,7 +57,10 @@ describe('compilePolicy', () => {
       [{ path: 'email', op: 'matches', value: '@example\\.com$' }, { email: 'a@example.com' }, true],
       [{ path: 'email', op: 'matches', value: '@example\\.com$' }, { email: 5 }, false],
       [{ path: 'toString', op: 'exists' }, {}, false],
-      [{ path: 'a.length', op: 'eq', value: 3 }, { a: 'abc' }, false],
+      [{ path: 'a.length', op: 'eq', value: 3 }, { a: 'abc' }, true],
+      [{ path: 'items.length', op: 'gt', value: 1 }, { items: ['x', 'y'] }, true],
+      [{ path: 'items.length', op: 'gt', value: 1 }, { items: { length: 5 } }, true],
+      [{ path: 'a.length', op: 'exists' }, { a: 5 }, false],
       // Read as a tool in JavaScript reads it: an index of an object with that key, a key of an array.
       [{ path: 'items[0].sku', op: 'eq', value: 'X' }, { items: { 0: { sku: 'X' } } }, true],
       [{ path: "items['1']", op: 'eq', value: 'Y' }, { items: ['X', 'Y'] }, true],
@@ -148,15 +151,18 @@ describe('compilePolicy', () => {
       { id: 'big-slow', effect: 'allow', when: [{ path: 'amount', op: 'gt', value: 100 }], rateLimit: { limit: 5, windowMs: 60_000 } },
     ]);
     expect(alone.evaluate({ agent, tool, input: { amount: '500' } })).toEqual({ effect: 'deny', ruleIds: [] });
-    // A default denial keeps the redaction, for the call's record; it charges nothing.
+    // A default denial keeps the rules' redaction, for the call's record; it charges nothing.
     const redacting = compilePolicy([
       { id: 'small', effect: 'allow', when: [{ path: 'amount', op: 'lte', value: 100 }], redact: { paths: ['$.note'] } },
     ]);
-    expect(redacting.evaluate({ agent, tool, input: { amount: '50' } })).toEqual({
-      effect: 'deny',
-      ruleIds: [],
-      redact: { paths: ['$.note'] },
-    });
+    for (const amount of ['50', 500]) {
+      // Whatever the input: a call the default denies is recorded as redacted as an invalid one.
+      expect(redacting.evaluate({ agent, tool, input: { amount } })).toEqual({
+        effect: 'deny',
+        ruleIds: [],
+        redact: { paths: ['$.note'] },
+      });
+    }
     // A default that lets it go on keeps them.
     for (const defaultEffect of ['allow', 'require_approval'] as const) {
       const byDefault = compilePolicy(
