@@ -9,7 +9,7 @@ import {
 } from '../audit/keys.js';
 import type { ApprovalView } from './coordinator.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
-import { sleep } from '../util/timers.js';
+import { requestSignal, sleep } from '../util/timers.js';
 
 /** What an approver is told about a new approval: the approval as approvers see it, and who asked. */
 export interface ApprovalNotice extends ApprovalView {
@@ -105,11 +105,7 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
   const post = async (body: string): Promise<Response> => {
     // Closed while the notice was being signed, or between tries: nothing more is sent.
     if (closing.signal.aborted) throw undelivered();
-    const request = new AbortController();
-    const deadline = setTimeout(() => request.abort(new DOMException('The approval webhook POST timed out', 'TimeoutError')), timeoutMs);
-    deadline.unref?.();
-    const abandon = () => request.abort(closing.signal.reason);
-    closing.signal.addEventListener('abort', abandon, { once: true });
+    const request = requestSignal(closing.signal, timeoutMs, 'The approval webhook POST');
     try {
       const response = await send(url, {
         method: 'POST',
@@ -121,8 +117,7 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
       await response.body?.cancel();
       return response;
     } finally {
-      clearTimeout(deadline);
-      closing.signal.removeEventListener('abort', abandon);
+      request.done();
     }
   };
 

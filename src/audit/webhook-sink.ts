@@ -12,7 +12,7 @@ import {
 } from './keys.js';
 import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
-import { MAX_TIMER_MS, sleep } from '../util/timers.js';
+import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
 
 /** The JWS `typ` of a webhook batch. */
@@ -226,11 +226,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
 
   async function post(body: string): Promise<void> {
     // Ends at the POST's deadline, or when close() runs out of time.
-    const request = new AbortController();
-    const deadline = setTimeout(() => request.abort(new DOMException('The audit webhook POST timed out', 'TimeoutError')), timeoutMs);
-    deadline.unref?.();
-    const abandon = () => request.abort(halt.signal.reason);
-    halt.signal.addEventListener('abort', abandon, { once: true });
+    const request = requestSignal(halt.signal, timeoutMs, 'The audit webhook POST');
     try {
       let response: Response;
       try {
@@ -248,8 +244,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
       await discardBody(response);
       if (failure !== undefined) throw failure;
     } finally {
-      clearTimeout(deadline);
-      halt.signal.removeEventListener('abort', abandon);
+      request.done();
     }
   }
 

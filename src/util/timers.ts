@@ -36,3 +36,24 @@ export function sleep(milliseconds: number, signal: AbortSignal): Promise<void> 
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * A signal for one request: aborted at `timeoutMs` (with a `TimeoutError` saying `what` timed
+ * out) or as soon as `halt` aborts (with its reason), whichever comes first. `done()` lets
+ * go of the timer and of `halt`; call it when the request has ended. The timer does not keep
+ * the process alive.
+ */
+export function requestSignal(halt: AbortSignal, timeoutMs: number, what: string): { signal: AbortSignal; done(): void } {
+  const request = new AbortController();
+  const deadline = setTimeout(() => request.abort(new DOMException(`${what} timed out`, 'TimeoutError')), timeoutMs);
+  deadline.unref?.();
+  const abandon = () => request.abort(halt.reason);
+  halt.addEventListener('abort', abandon, { once: true });
+  return {
+    signal: request.signal,
+    done() {
+      clearTimeout(deadline);
+      halt.removeEventListener('abort', abandon);
+    },
+  };
+}
