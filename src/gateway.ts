@@ -953,15 +953,38 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     waitForOutcome: (invocationId, ms, signal) => approvals.waitForOutcome(invocationId, ms, signal),
   };
 
+  /**
+   * The MCP door answers its backend's failures itself (a 401, or JSON-RPC -32603) and never
+   * throws them on: unexpected ones (a store out of reach, a policy engine that throws) are
+   * told to onError here, as the other routes tell theirs.
+   */
+  const toldOnFailure =
+    <A extends unknown[], R>(method: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await method(...args);
+      } catch (error) {
+        reportUnexpected(error);
+        throw error;
+      }
+    };
+
   const mcp = createMcpHandler(
     {
-      // The MCP door answers a failed authentication itself: unexpected failures are told here.
+      // On every request: a catch on its promise, not another async frame.
       authenticate: (request) =>
         authenticateRequest(request).catch((error: unknown) => {
           reportUnexpected(error);
           throw error;
         }),
-      listTools: async (agent) => visibleFor(agent as { id: string; name: string; tags: string[] }).views,
+      listTools: async (agent) => {
+        try {
+          return visibleFor(agent as { id: string; name: string; tags: string[] }).views;
+        } catch (error) {
+          reportUnexpected(error);
+          throw error;
+        }
+      },
       callTool: (agent, mcpCall) =>
         call({
           door: 'mcp',
@@ -971,17 +994,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           abort: mcpCall.abort,
         }),
       // MCP tasks are this agent's invocations; other agents' are never found.
-      getInvocation: async (agent, invocationId) => {
+      getInvocation: toldOnFailure(async (agent, invocationId) => {
         const record = await store.getInvocation(invocationId);
         return record?.agentId === agent.id ? record : undefined;
-      },
-      listInvocations: (agent, cursor) =>
+      }),
+      listInvocations: toldOnFailure((agent, cursor) =>
         store.listInvocations({ agentId: agent.id, limit: 50, ...(cursor === undefined ? {} : { cursor }) }),
-      waitForOutcome: async (agent, invocationId, ms, signal) => {
+      ),
+      waitForOutcome: toldOnFailure(async (agent, invocationId, ms, signal) => {
         const record = await store.getInvocation(invocationId);
         return record?.agentId === agent.id ? approvals.waitForOutcome(invocationId, ms, signal) : undefined;
-      },
-      cancelInvocation: (agent, invocationId) => approvals.cancel(invocationId, agent.id),
+      }),
+      cancelInvocation: toldOnFailure((agent, invocationId) => approvals.cancel(invocationId, agent.id)),
     },
     {
       cursorSecret: mcpCursorSecret(options),

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { type Gateway, createGateway, defineTool } from '../../src/index.js';
 import { adminTokens, refund } from '../fixtures.js';
-import { jsonRequest, listen } from '../helpers.js';
+import { breakableStore, jsonRequest, listen, mcpHeaders, servedGateway } from '../helpers.js';
 
 let gateway: Gateway;
 let url: URL;
@@ -245,5 +245,53 @@ describe('MCP tasks extension, 2026-07-28, raw JSON-RPC', () => {
     expect(ack.body.result).not.toHaveProperty('status');
     expect((await rpc('tasks/get', { taskId })).body.result.status).toBe('cancelled');
     expect(refundRuns).not.toContain('M-900');
+  });
+});
+
+describe('MCP failures the gateway did not expect', () => {
+  it('are told to onError, as on the other routes, while the client gets -32603 without details', async () => {
+    const { store, setBroken } = breakableStore('getInvocation', 'connection to the database lost');
+    const told: unknown[] = [];
+    let policyBroken = false;
+    const served = await servedGateway({
+      store,
+      tools: [refund],
+      policy: {
+        evaluate: () => ({ effect: 'allow', ruleIds: ['all'] }),
+        canSee: () => {
+          if (policyBroken) throw new Error('policy engine crashed');
+          return true;
+        },
+      },
+      onError: (error) => told.push(error),
+    });
+    const rpc = async (method: string, params: Record<string, unknown>, key = served.apiKey) => {
+      const response = await fetch(served.mcpUrl, {
+        method: 'POST',
+        headers: mcpHeaders(key),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
+      return (await response.json()) as any;
+    };
+    try {
+      const created = await rpc('tools/call', { name: 'refunds.create', arguments: { orderId: 'F-1', amount: 1 }, task: {} });
+      const taskId = created.result.task.taskId as string;
+
+      setBroken(true);
+      for (const method of ['tasks/get', 'tasks/result', 'tasks/cancel']) {
+        expect(await rpc(method, { taskId })).toMatchObject({ error: { code: -32603, message: 'Internal error' } });
+      }
+      setBroken(false);
+      expect(told.map((error) => (error as Error).message)).toEqual(Array(3).fill('connection to the database lost'));
+
+      // A listing is computed once per agent and policy generation: a new agent's is computed now.
+      const { apiKey: newcomer } = await served.gateway.admin.createAgent({ name: 'newcomer' });
+      told.length = 0;
+      policyBroken = true;
+      expect(await rpc('tools/list', {}, newcomer)).toMatchObject({ error: { code: -32603, message: 'Internal error' } });
+      expect(told.map((error) => (error as Error).message)).toEqual(['policy engine crashed']);
+    } finally {
+      await served.close();
+    }
   });
 });
