@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { type Gateway, createGateway, defineTool } from '../../src/index.js';
 import { adminTokens, echo, refund } from '../fixtures.js';
-import { jsonRequest, listen } from '../helpers.js';
+import { jsonRequest, listen, mcpHeaders, servedGateway } from '../helpers.js';
 
 let gateway: Gateway;
 let url: URL;
@@ -187,6 +187,40 @@ describe('MCP approval loop', () => {
     expect(JSON.parse(done.content[0].text)).toEqual({ orderId: 'O-77', refunded: 700 });
     expect(refundRuns).toBe(before + 1);
     await client.close();
+  });
+});
+
+describe('MCP approval notices per revision', () => {
+  it('flag a tool with an output schema as an error only where clients check structured content', async () => {
+    const served = await servedGateway({
+      tools: [typed],
+      policy: [{ id: 'ask', effect: 'require_approval', tools: ['orders.total'] }],
+    });
+    const notice = async (version?: string) => {
+      const headers: Record<string, string> = { ...mcpHeaders(served.apiKey) };
+      if (version === undefined) delete headers['mcp-protocol-version'];
+      else headers['mcp-protocol-version'] = version;
+      const body = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'orders.total', arguments: { orderId: 'O-9' } } };
+      const response = await fetch(served.mcpUrl, { method: 'POST', headers, body: JSON.stringify(body) });
+      return ((await response.json()) as any).result;
+    };
+    try {
+      // 2025-03-26 (no header) has no output schemas: the notice is a plain result, as for any tool.
+      for (const version of [undefined, '2025-03-26']) {
+        const result = await notice(version);
+        expect(result.content[0].text).toMatch(/^Approval required/);
+        expect(result).not.toHaveProperty('isError');
+        expect(result).not.toHaveProperty('structuredContent');
+      }
+      // From 2025-06-18 on, clients would reject it without schema-valid structured content.
+      for (const version of ['2025-06-18', '2025-11-25']) {
+        const result = await notice(version);
+        expect(result.content[0].text).toMatch(/^Approval required/);
+        expect(result.isError).toBe(true);
+      }
+    } finally {
+      await served.close();
+    }
   });
 });
 

@@ -178,11 +178,12 @@ function pendingResult(
   // Official clients reject a non-error result without schema-valid structuredContent for a
   // tool that declares an outputSchema; a pending call has no such content, so for those
   // tools the notice travels as an error result (clients skip output validation on errors).
+  // 2025-03-26 has neither output schemas nor structured content: nothing is validated, and
+  // the notice is a plain result for every tool.
   const result: Record<string, unknown> = { content: [{ type: 'text', text }] };
-  if (tool.hasOutputSchema) {
-    result.isError = true;
-  } else if (structured !== 'none') {
-    result.structuredContent = { status: 'pending_approval', ...approval };
+  if (structured !== 'none') {
+    if (tool.hasOutputSchema) result.isError = true;
+    else result.structuredContent = { status: 'pending_approval', ...approval };
   }
   result._meta = { [approvalMetaKey]: approval, [invocationMetaKey]: outcome.invocationId };
   return result;
