@@ -530,7 +530,9 @@ export interface Gateway {
    * - Timers stop, and the approver (`close()`, if it has one, waited for at most what is left
    *   of `timeoutMs` and at least 1 s: `webhookApprover` gives up on deliveries still under
    *   way, telling its `onError` and the gateway's which approvals were not delivered), the
-   *   audit trail (flushing sinks), the upstream pools and the store are closed.
+   *   audit trail (flushing sinks), the upstream pools and the store are closed. The store's
+   *   `close()` is given what is then left of `timeoutMs`, at least 1 s, as its own
+   *   `timeoutMs`: the SQL store waits no longer for the invocation records it still writes.
    *
    * Calling it again returns the same promise.
    */
@@ -1482,9 +1484,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     // Gives up on approval notifications still being delivered (each is told to onError),
     // waiting for the approver at most what is left of timeoutMs (and at least a second).
+    // What is left of timeoutMs, and at least a second: for the approver, then the store.
+    const timeLeft = () => Math.max(1000, Math.round(closeStartedAt + timeoutMs - performance.now()));
     if (options.approver?.close !== undefined) {
       const approver = options.approver;
-      const left = Math.max(1000, Math.round(closeStartedAt + timeoutMs - performance.now()));
+      const left = timeLeft();
       const closedInTime = await within(
         Promise.resolve()
           .then(() => approver.close?.())
@@ -1504,7 +1508,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     await audit.close();
     for (const state of queueFullDrops.values()) tellQueueFull(state);
     await upstream.close();
-    await store.close();
+    // A store that waits for its last writes (the SQL store) waits no longer than that.
+    await store.close({ timeoutMs: timeLeft() });
   }
 }
 

@@ -368,6 +368,10 @@ export interface Store {
   /** Optional: announces a change made here to the other instances (see {@link Store.watch}). */
   announce?(kind: 'tools' | 'policies' | 'agents'): Promise<void>;
 
-  /** Releases connections and timers. */
-  close(): Promise<void>;
+  /**
+   * Releases connections and timers. `gateway.close()` passes what is left of its own
+   * `timeoutMs` (at least 1 s) as `timeoutMs`: a store that waits for writes under way (the
+   * SQL store) should not wait longer. A store may ignore it.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }

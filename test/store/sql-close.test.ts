@@ -1,9 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { createGateway } from '../../src/index.js';
 import { sqlStore } from '../../src/store/sql/index.js';
 import { postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
-import { invocationRecord } from '../fixtures.js';
+import { echo, invocationRecord } from '../fixtures.js';
 import { deferred } from '../helpers.js';
 
 const database = new PGlite();
@@ -94,6 +95,30 @@ describe('sqlStore.close() while a write does not return', () => {
       );
     }
     await store.close({ timeoutMs: 0 });
+  });
+});
+
+describe('gateway.close({ timeoutMs }) on the SQL store', () => {
+  it('gives the store what is left of timeoutMs (at least 1 s), not the store’s own 5 s', { timeout: 10_000 }, async () => {
+    const store = sqlStore({ client: database, schema: randomSchema('atg_close_gateway') });
+    const errors: unknown[] = [];
+    const gateway = createGateway({
+      store,
+      tools: [echo],
+      policy: [{ id: 'all', effect: 'allow' }],
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const hanging = hangInvocationWrite();
+    const call = gateway.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'hi' } });
+    await hanging.sent;
+    await gateway.close({ timeoutMs: 50 });
+    expect((await call).status).toBe('succeeded');
+    // The call's record write was given up on by the store's close, bounded by the gateway's.
+    expect(errors.map(String)).toContainEqual(
+      expect.stringMatching(/sqlStore: store is closed; close\(\) stopped waiting for this invocation write after 1000 ms/),
+    );
+    hanging.release();
   });
 });
 

@@ -112,15 +112,16 @@ export interface SqlStore extends Store {
    * not waited for: the store is closed, the writes still waiting fail with an error saying
    * so (one in flight may still be written), and `close()` resolves. With `closeClient`, the
    * pool then ends in the background, once that statement returns. Calling `close()` again
-   * returns the same promise. `gateway.close()` closes its store with the default.
+   * returns the same promise. `gateway.close({ timeoutMs })` passes what is left of its own
+   * `timeoutMs` (at least 1 s).
    */
   close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**
  * How long {@link SqlStore.close} waits by default for the invocation records accepted before
- * it to be written (ms). A bound, so that a statement that never returns cannot keep a
- * gateway from closing; `gateway.close()` uses it.
+ * it to be written (ms). A bound, so that a statement that never returns cannot keep the
+ * store from closing.
  */
 const SQL_STORE_CLOSE_TIMEOUT_MS = 5_000;
 
