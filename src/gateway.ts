@@ -780,6 +780,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       active++;
       void work.finally(settle);
     },
+    // Read anew before an approved call runs: another instance may have changed a tool or a
+    // rule since, and its announcement may not have been heard yet (or cannot be).
+    refresh: async () => {
+      await Promise.all([reloadTools(), reloadPolicies()]);
+    },
   });
   const deps: PipelineDependencies = {
     store,

@@ -62,6 +62,12 @@ export interface ApprovalCoordinatorOptions {
   onFailure(error: unknown): void;
   /** Given each approver notification under way, so that the gateway's close() waits for it. */
   track?(work: Promise<unknown>): void;
+  /**
+   * Brings the store-held tools and rules up to date before an approved call is checked:
+   * another instance may have changed them since this one last heard, and the call must run
+   * only with the tool version that was approved, under the rules that hold now.
+   */
+  refresh?(): Promise<void>;
 }
 
 /**
@@ -429,6 +435,7 @@ export class ApprovalCoordinator {
 
   /** What an approved call runs with, or why it may not run; throws only when that cannot be told. */
   private async prepare(approval: ApprovalRecord): Promise<PreparedRun | Refusal> {
+    await this.options.refresh?.();
     const record = await this.deps.store.getInvocation(approval.invocationId);
     const tool = this.deps.tools.get(approval.tool);
     if (tool === undefined || tool.version !== approval.toolVersion) {

@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import pg from 'pg';
+import { type CallOutcome, type Gateway, createGateway, defineTool } from '../../src/index.js';
 import type { InvocationRecord } from '../../src/store/types.js';
 import { adminTokens } from '../fixtures.js';
 import { listen } from '../helpers.js';
-import type { SqlStore } from '../../src/store/sql/index.js';
+import { type SqlStore, sqlStore } from '../../src/store/sql/index.js';
 import { eventually, postgresEngine, postgresUrl, randomSchema } from './fixtures/sql-engines.js';
 
 /** How often each tool's handler ran, over both gateways (they share this process). */
@@ -310,5 +311,88 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     } finally {
       await strict.close();
     }
+  });
+});
+
+// A with a pool of one connection does not listen (as behind PgBouncer in transaction mode),
+// and neither instance refreshes on a timer: A hears of B's changes only when it reads them.
+describe.skipIf(postgresUrl === undefined)('an approval decided on an instance that has not heard of a change', () => {
+  const engine = postgresEngine(postgresUrl as string);
+  const alice = { id: 'alice', roles: ['admin' as const] };
+  const bob = { id: 'bob', roles: ['approver' as const] };
+  let schema: string;
+  let upstream: Awaited<ReturnType<typeof listen>>;
+  let paths: string[];
+  let a: Gateway;
+  let b: Gateway;
+  let apiKey: string;
+
+  beforeEach(async () => {
+    schema = randomSchema('atg_unheard');
+    paths = [];
+    upstream = await listen((request, response) => {
+      paths.push(request.url ?? '');
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    const gateway = (max: number) =>
+      createGateway({
+        store: sqlStore({ client: new pg.Pool({ connectionString: postgresUrl, max }), schema, closeClient: true }),
+        policy: [{ id: 'hold', effect: 'require_approval' }],
+        refreshIntervalMs: 0,
+        allowPrivateNetwork: true,
+      });
+    a = gateway(1);
+    b = gateway(4);
+    await a.admin.createTool(
+      { name: 'orders', description: 'Orders', method: 'POST', url: `${upstream.url}/v1`, inputSchema: { type: 'object' } },
+      alice,
+    );
+    await b.ready();
+    apiKey = (await a.admin.createAgent({ name: 'bot' })).apiKey;
+  });
+
+  afterEach(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await upstream.close();
+    await engine.dropSchema(schema);
+  });
+
+  afterAll(() => engine.close());
+
+  const approve = (gateway: Gateway, outcome: CallOutcome) =>
+    gateway.admin.decide((outcome as { approval: { id: string } }).approval.id, { decision: 'approve' }, bob);
+
+  it('does not run a tool deleted through the other instance', async () => {
+    const held = await a.invoke({ agentKey: apiKey, tool: 'orders', input: { n: 1 } });
+    expect(held.status).toBe('pending_approval');
+    await b.admin.deleteTool('orders', alice);
+    const { outcome } = await approve(a, held);
+    expect(outcome).toMatchObject({ status: 'error', error: { code: 'APPROVAL_TOOL_CHANGED' } });
+    expect(paths).toEqual([]);
+  });
+
+  it('does not run the old definition of a tool changed through the other instance', async () => {
+    const held = await a.invoke({ agentKey: apiKey, tool: 'orders', input: { n: 1 } });
+    await b.admin.updateTool('orders', { url: `${upstream.url}/v2` }, alice);
+    const { outcome } = await approve(a, held);
+    expect(outcome).toMatchObject({ status: 'error', error: { code: 'APPROVAL_TOOL_CHANGED' } });
+    expect(paths).toEqual([]);
+  });
+
+  it('runs a call requested on the other instance with the tool version it holds there', async () => {
+    await b.admin.updateTool('orders', { url: `${upstream.url}/v2` }, alice);
+    const held = await b.invoke({ agentKey: apiKey, tool: 'orders', input: { n: 1 } });
+    const { outcome } = await approve(a, held);
+    expect(outcome).toMatchObject({ status: 'succeeded', output: { ok: true } });
+    expect(paths).toEqual(['/v2']);
+  });
+
+  it('does not run a call a rule added through the other instance denies', async () => {
+    const held = await a.invoke({ agentKey: apiKey, tool: 'orders', input: { n: 1 } });
+    await b.admin.createPolicy({ id: 'no-orders', effect: 'deny', tools: ['orders'] }, alice);
+    const { outcome } = await approve(a, held);
+    expect(outcome).toMatchObject({ status: 'error', error: { code: 'POLICY_DENIED' } });
+    expect(paths).toEqual([]);
   });
 });
