@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConnectionFailure } from '../../src/store/sql/driver.js';
 import { sqlStore } from '../../src/store/sql/index.js';
-import { adminTokens, testGateway } from '../fixtures.js';
+import { adminTokens, invocationRecord, testGateway } from '../fixtures.js';
 import { jsonRequest, mcpHeaders } from '../helpers.js';
 import { postgresEngine, postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
 
@@ -117,6 +117,28 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
       expect((await invoke()).status).toBe(200);
     } finally {
       await gateway.close();
+    }
+  });
+
+  it('fails a batch of records Postgres could not be reached for at once, without retrying each record', async () => {
+    const pool = relayPool();
+    const sent: string[] = [];
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as { query: unknown }).query = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && /^INSERT INTO "[^"]+"\.invocations/.test(args[0])) sent.push(args[0]);
+      return query(...args);
+    };
+    const store = sqlStore({ client: pool, schema, closeClient: true });
+    try {
+      await store.migrate();
+      await link.cut();
+      // Made in one turn, the three writes share one statement.
+      const writes = await Promise.allSettled(['o1', 'o2', 'o3'].map((id) => store.putInvocation(invocationRecord(id))));
+      for (const write of writes) expect(write).toMatchObject({ status: 'rejected', reason: { code: 'STORE_UNAVAILABLE' } });
+      expect(sent).toHaveLength(1);
+    } finally {
+      await link.start();
+      await store.close();
     }
   });
 

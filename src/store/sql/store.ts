@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { retryLater } from '../../errors.js';
+import { GatewayError, retryLater } from '../../errors.js';
 import type { RateLimiter } from '../../policy/rate-limit.js';
 import { clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
 import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
@@ -239,6 +239,8 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     keyOf: (params) => params[0] as string,
     // 500 rows of 18 parameters stay well below the protocol's 65,535 parameters per statement.
     maxBatch: 500,
+    // Postgres out of reach is no record's fault: one by one, each would only fail again.
+    retryEach: (error) => !(error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE'),
   });
 
   const newestFirst = async <Row extends { seq: string | number }, Item>(

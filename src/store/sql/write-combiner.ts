@@ -8,6 +8,12 @@ export interface CombinedWrites<T> {
   keyOf(item: T): string;
   /** Most items per statement. */
   maxBatch: number;
+  /**
+   * Whether the items of a batch that failed with `error` are retried one by one (default:
+   * always). Not worth it when the error is no item's own (the database is out of reach):
+   * each retry would only wait to fail the same way.
+   */
+  retryEach?(error: unknown): boolean;
 }
 
 interface Waiting<T> {
@@ -24,7 +30,7 @@ interface Waiting<T> {
  * without the combiner; under load, one commit serves many calls.
  *
  * A batch that fails is retried item by item, so one item the database refuses fails only
- * its own write.
+ * its own write; not when the failure is no item's own (see `retryEach`).
  */
 export class WriteCombiner<T> {
   private queue: Waiting<T>[] = [];
@@ -103,9 +109,13 @@ export class WriteCombiner<T> {
     const items = [...latest.values()];
     try {
       await (items.length === 1 ? this.writes.one(items[0] as T) : this.writes.many(items));
-    } catch {
+    } catch (error) {
       // Its writers have heard already; nothing more is sent.
       if (this.abandoned !== undefined) return;
+      if (this.writes.retryEach?.(error) === false) {
+        for (const waiting of batch) waiting.reject(error);
+        return;
+      }
       const outcomes = await Promise.allSettled(items.map((item) => this.writes.one(item)));
       const failures = new Map<string, unknown>();
       outcomes.forEach((outcome, index) => {
