@@ -9,7 +9,7 @@ import type { JWK } from 'jose';
 import type { AuditCheckpoint, AuditEntry, AuditPage, Store } from '../store/types.js';
 import { type AuditVerificationKey, getAuditPublicJwk } from './keys.js';
 import type { AuditVerification } from './types.js';
-import { auditRangeStart, overtakenByRetention, refuseRangePastHead, verifyAuditEntries } from './verify.js';
+import { auditRangeStart, firstPageReaching, overtakenByRetention, refuseRangePastHead, verifyAuditEntries } from './verify.js';
 
 /** `format` of an audit export manifest. */
 export const auditExportFormat = 'agent-tool-gateway/audit-export';
@@ -121,14 +121,14 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
   // with retention answers both from one state (the memory store answers each at once), so no
   // append can push out entries between them unseen. Every later page is read by cursor, and
   // such a store marks a page whose cursor it trimmed past.
-  const [head, firstPage] = await Promise.all([
-    store.getAuditHead(),
-    store.listAudit({ fromSeq: from, toSeq: options.to, limit: pageSize }),
-  ]);
+  const firstRange = { fromSeq: from, toSeq: options.to, limit: pageSize };
+  const [head, listed] = await Promise.all([store.getAuditHead(), store.listAudit(firstRange)]);
   refuseRangePastHead(from, head, 'export');
   // A fixed end, so appends during the export do not make it chase the head. The recorded
   // head, not the last row present: entries cut off the end stay inside the range.
   const to = head === undefined ? undefined : Math.min(head.seq, options.to ?? head.seq);
+  // Read side by side with the head, the first page may predate appends it shows.
+  const firstPage = await firstPageReaching(store, listed, to, firstRange);
 
   const range = { from, to, head, pageSize, firstPage };
   const { output } = options;

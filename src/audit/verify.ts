@@ -238,6 +238,24 @@ export function refuseRangePastHead(from: number | undefined, head: AuditEntry |
   }
 }
 
+/**
+ * The first page of a range, complete up to `reach` (the head, or a checkpoint, read with
+ * it). On a store with several connections (Postgres) they are read side by side, in either
+ * order: a last page that ends before `reach` may have been read before the appends those
+ * show, and is read once more now. A chain that does lack the entries reads the same again.
+ * A store that answers them from one state (the memory store) never needs it.
+ */
+export async function firstPageReaching(
+  store: Store,
+  page: AuditPage,
+  reach: number | undefined,
+  range: { fromSeq: number | undefined; toSeq: number | undefined; limit: number },
+): Promise<AuditPage> {
+  if (reach === undefined || page.nextCursor !== undefined || page.droppedByRetention !== undefined) return page;
+  if ((page.items.at(-1)?.seq ?? -1) >= reach) return page;
+  return store.listAudit(range);
+}
+
 /** Options of {@link verifyAuditChain}. */
 export interface VerifyAuditChainOptions {
   store: Store;
@@ -347,9 +365,10 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
   // else: a store with retention answers them from one state (the memory store answers each at
   // once), so no append can push out entries between the head and the first page unseen. Every
   // later page is read by cursor, and such a store marks a page whose cursor it trimmed past.
-  const [head, firstPage, previous, checkpoints] = await Promise.all([
+  const firstRange = { fromSeq: from, toSeq: to, limit: pageSize };
+  const [head, listed, previous, checkpoints] = await Promise.all([
     store.getAuditHead(),
-    store.listAudit({ fromSeq: from, toSeq: to, limit: pageSize }),
+    store.listAudit(firstRange),
     from !== undefined && from > 0 ? store.listAudit({ fromSeq: from - 1, toSeq: from - 1, limit: 1 }) : undefined,
     store.listCheckpoints({ fromSeq: from, toSeq: to }),
   ]);
@@ -360,6 +379,10 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
   // they show as `missing`, and a replaced last entry shows as `edited`.
   // Never before `from`: a `from` past the head or after `to` was refused above.
   const throughSeq = head === undefined ? undefined : Math.min(head.seq, to ?? head.seq);
+  // Entries the head and the checkpoints name were appended before they were read: the
+  // entries read must reach them (later pages are read after them, so only the first matters).
+  const lastNamed = checkpoints.reduce((highest, checkpoint) => Math.max(highest, checkpoint.seq), throughSeq ?? -1);
+  const firstPage = await firstPageReaching(store, listed, lastNamed < 0 ? undefined : lastNamed, firstRange);
   // Without `from`, the range starts at the first entry kept: entries after `to` are, none up
   // to it. (On a store that always keeps its newest entries an empty range up to the head
   // itself is damage, and is verified as such.)
