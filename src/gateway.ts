@@ -56,7 +56,7 @@ import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest
 import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
 import { type RedactorConfig, createRedactor } from './redaction/index.js';
 import { type Keyring, type Vault, createVault } from './secrets/index.js';
-import { sealSecretHeaders } from './secrets/tool-secrets.js';
+import { sealSecretHeaders, type UnopenedSecretHeader, unopenedSecretHeaderOf } from './secrets/tool-secrets.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools/http-tool.js';
 import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
 import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
@@ -239,7 +239,10 @@ export interface GatewayOptions {
   };
   /**
    * Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`, at most once every
-   * 5 s while calls keep meeting one); their causes stay out of responses.
+   * 5 s while calls keep meeting one); their causes stay out of responses. Also told when an
+   * HTTP tool's secret header cannot be opened (`SECRET_UNAVAILABLE`: a wrong or missing key, a
+   * damaged value), naming the tool and header but never the value, at most once every 5 s per
+   * tool and header.
    */
   onError?: (error: unknown) => void;
   /** Clock, for tests. */
@@ -581,6 +584,21 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   // While the store is out of reach every call fails alike: onError hears of it once every
   // 5 s (the Retry-After its callers get), not once per call.
   let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
+  // A tool's credential that does not open (a wrong or missing key, a damaged value) fails
+  // every call to that tool alike until it is fixed: onError hears of it once every 5 s per
+  // tool and header. Entries older than that are dropped whenever one is added.
+  const secretReportedAt = new Map<string, number>();
+  const reportSecretUnavailable = (error: unknown, { toolId, header }: UnopenedSecretHeader) => {
+    const at = now();
+    const key = `${toolId}\u0000${header}`;
+    const last = secretReportedAt.get(key);
+    if (last !== undefined && at - last < OUTAGE_REPORT_MS) return;
+    for (const [reported, reportedAt] of secretReportedAt) {
+      if (at - reportedAt >= OUTAGE_REPORT_MS) secretReportedAt.delete(reported);
+    }
+    secretReportedAt.set(key, at);
+    reportError(error);
+  };
   /** Tells onError of a failure a call met, if it is the gateway's (see isUnexpected). */
   const reportUnexpected = (error: unknown, reported: unknown = error) => {
     // A tool whose code threw: what it threw (redacted as the call's records are), which the
@@ -589,6 +607,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (failure !== undefined) {
       const thrown = (error as GatewayError).cause;
       reportError(describeToolCodeFailure(failure.tool.name, thrown, () => redactors.forTool(failure.tool, failure.redact)));
+      return;
+    }
+    // The error names the tool and header, never the value; its cause says no more.
+    const unopened = unopenedSecretHeaderOf(error);
+    if (unopened !== undefined) {
+      reportSecretUnavailable(error, unopened);
       return;
     }
     if (!isUnexpected(error)) return;

@@ -9,10 +9,34 @@ export type MaskedHttpToolDefinition = Omit<HttpToolDefinition, 'secretHeaders'>
   secretHeaders?: Record<string, typeof MASKED_SECRET>;
 };
 
+/** A secret header that could not be opened: the tool it belongs to and the header's name. */
+export interface UnopenedSecretHeader {
+  toolId: string;
+  header: string;
+}
+
+/** The errors {@link openSecretHeaders} threw, and the header each is about. */
+const unopenedHeaders = new WeakMap<GatewayError, UnopenedSecretHeader>();
+
+/**
+ * The tool and header a `SECRET_UNAVAILABLE` error of {@link openSecretHeaders} is about;
+ * undefined for any other error. Every call to that tool fails alike until its
+ * configuration (the key, the stored value) is fixed, which the gateway tells `onError`.
+ */
+export function unopenedSecretHeaderOf(error: unknown): UnopenedSecretHeader | undefined {
+  return error instanceof GatewayError ? unopenedHeaders.get(error) : undefined;
+}
+
+function secretUnavailable(toolId: string, header: string, message: string): GatewayError {
+  const error = new GatewayError({ code: 'SECRET_UNAVAILABLE', message });
+  unopenedHeaders.set(error, { toolId, header });
+  return error;
+}
+
 /**
  * The plaintext of every secret header of a tool, opening sealed values with the vault.
  * Throws `SECRET_UNAVAILABLE` naming the tool and header (never the value) when one cannot
- * be opened. For the HTTP executor only.
+ * be opened ({@link unopenedSecretHeaderOf} tells which). For the HTTP executor only.
  */
 export function openSecretHeaders(
   definition: HttpToolDefinition,
@@ -26,17 +50,20 @@ export function openSecretHeaders(
       plaintext = revealSecret(value);
     } else {
       if (vault === undefined) {
-        throw new GatewayError({
-          code: 'SECRET_UNAVAILABLE',
-          message: `secret header "${name}" of tool "${toolId}" is sealed, but no credential vault is configured`,
-        });
+        throw secretUnavailable(
+          toolId,
+          name,
+          `secret header "${name}" of tool "${toolId}" is sealed, but no credential vault is configured`,
+        );
       }
-      plaintext = vault.open(value.sealed, secretHeaderContext(toolId, name));
+      try {
+        plaintext = vault.open(value.sealed, secretHeaderContext(toolId, name));
+      } catch (error) {
+        if (error instanceof GatewayError) unopenedHeaders.set(error, { toolId, header: name });
+        throw error;
+      }
       if (!SAFE_HEADER_VALUE.test(plaintext)) {
-        throw new GatewayError({
-          code: 'SECRET_UNAVAILABLE',
-          message: `secret header "${name}" of tool "${toolId}" is not a valid header value`,
-        });
+        throw secretUnavailable(toolId, name, `secret header "${name}" of tool "${toolId}" is not a valid header value`);
       }
     }
     opened.push([name, plaintext]);

@@ -545,6 +545,92 @@ describe('admin: tools', () => {
   });
 });
 
+describe('a credential that cannot be opened', () => {
+  it('fails the call and tells onError, without the value, once every 5 s per tool and header', async () => {
+    const upstream = await crm();
+    const store = memoryStore();
+    const { gateway: writer } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    for (const name of ['crm.orders', 'crm.invoices']) {
+      await writer.admin.createTool({
+        name,
+        description: name,
+        method: 'GET',
+        url: `${upstream.url}/${name}`,
+        inputSchema: { type: 'object' },
+        secretHeaders: { authorization: TOKEN },
+        allowPrivateNetwork: true,
+      });
+    }
+    // Another instance on the same store, deployed with the wrong key.
+    let clock = 1_000_000;
+    const reported: unknown[] = [];
+    const { gateway, apiKey } = await gatewayWith({
+      store,
+      encryptionKey: generateEncryptionKey(),
+      now: () => clock,
+      onError: (error) => reported.push(error),
+    });
+
+    const rest = await gateway.fetch(jsonRequest('/tools/crm.orders/invoke', { key: apiKey, body: { input: {} } }));
+    expect(rest.status).toBe(502);
+    expect(((await rest.json()) as { error: { code: string } }).error.code).toBe('SECRET_UNAVAILABLE');
+    const again = await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: {} });
+    expect(again.status === 'error' && again.error.code).toBe('SECRET_UNAVAILABLE');
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatchObject({
+      code: 'SECRET_UNAVAILABLE',
+      message: expect.stringContaining('"authorization" of tool "crm.orders"'),
+    });
+
+    // Another tool is told of on its own; the first again once 5 s have passed.
+    await gateway.invoke({ agentKey: apiKey, tool: 'crm.invoices', input: {} });
+    expect(reported).toHaveLength(2);
+    expect(reported[1]).toMatchObject({ message: expect.stringContaining('of tool "crm.invoices"') });
+    clock += 4_999;
+    await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: {} });
+    expect(reported).toHaveLength(2);
+    clock += 1;
+    await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: {} });
+    expect(reported).toHaveLength(3);
+
+    for (const error of reported) {
+      const told = `${String(error)} ${(error as Error).stack} ${String((error as Error).cause)} ${JSON.stringify(error)}`;
+      expect(told).not.toContain('crm-live-token');
+    }
+    expect(upstream.seen).toEqual([]);
+  });
+
+  it('is told to onError when an approved call meets it too', async () => {
+    const upstream = await crm();
+    const store = memoryStore();
+    const { gateway: writer } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    await writer.admin.createTool({
+      name: 'crm.refund',
+      description: 'Refund',
+      method: 'POST',
+      url: `${upstream.url}/refunds`,
+      inputSchema: { type: 'object' },
+      secretHeaders: { authorization: TOKEN },
+      allowPrivateNetwork: true,
+    });
+    const reported: unknown[] = [];
+    const { gateway, apiKey } = await gatewayWith({
+      store,
+      encryptionKey: generateEncryptionKey(),
+      policy: [{ id: 'hold', effect: 'require_approval' }],
+      onError: (error) => reported.push(error),
+    });
+    const pending = await gateway.invoke({ agentKey: apiKey, tool: 'crm.refund', input: {} });
+    expect(pending.status).toBe('pending_approval');
+    const approval = (pending as { approval: { id: string } }).approval;
+    await gateway.admin.decide(approval.id, { decision: 'approve' }, { id: 'alice', roles: ['admin'] });
+    const record = await gateway.admin.getInvocation(pending.invocationId as string);
+    expect(record).toMatchObject({ status: 'failed', error: { code: 'SECRET_UNAVAILABLE' } });
+    expect(reported).toEqual([expect.objectContaining({ code: 'SECRET_UNAVAILABLE' })]);
+    expect(upstream.seen).toEqual([]);
+  });
+});
+
 describe('admin: policies', () => {
   it('adds, changes and removes stored rules that take effect on the next call; code rules are read-only', async () => {
     const upstream = await crm();
