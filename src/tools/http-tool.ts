@@ -55,7 +55,7 @@ export interface HttpToolOptions extends ToolDefinitionBase {
   connectTimeoutMs?: number;
   /** Deadline from sending the request to the response headers, in milliseconds (default: `timeoutMs`; at most 2 147 483 647). */
   firstByteTimeoutMs?: number;
-  /** Cap on the decoded response body, in bytes (default 1 MiB, at most 256 MiB). */
+  /** Cap on the decoded response body, in bytes (default 1 MiB, at most 256 MiB). An error body is read for its excerpt up to 64 KiB, whatever the cap. */
   maxResponseBytes?: number;
   /** Let this tool reach private networks: `true` (all but cloud metadata) or a list of CIDRs. */
   allowPrivateNetwork?: PrivateNetworkAllowance;

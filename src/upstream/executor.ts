@@ -73,7 +73,11 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
-/** How much of an error body is read for the excerpt. */
+/**
+ * How much of an error body is read for the excerpt, whatever `maxResponseBytes` is: that cap
+ * is for the output, and a small one would leave nothing of the error to show once the end of
+ * what was read is dropped (see errorBodyText).
+ */
 const EXCERPT_READ_BYTES = 64 * 1024;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
@@ -258,7 +262,7 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
     return {
       mode: 'read',
       options: {
-        limit: error ? Math.min(maxResponseBytes, EXCERPT_READ_BYTES) : maxResponseBytes,
+        limit: error ? EXCERPT_READ_BYTES : maxResponseBytes,
         overflow: error ? 'truncate' : 'fail',
         upstreamStatus: status,
         contentEncoding: headers['content-encoding'],

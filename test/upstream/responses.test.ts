@@ -310,6 +310,13 @@ describe('upstream errors', () => {
     expect((error.details as { excerpt: string }).excerpt).toBe('x'.repeat(512));
   });
 
+  it('excerpts an error body whatever maxResponseBytes is: the cap is for success bodies', async () => {
+    for (const maxResponseBytes of [16, 600]) {
+      const error = await rejection(call('/long-error', { maxResponseBytes }), 'UPSTREAM_ERROR');
+      expect(error.details).toEqual({ upstreamStatus: 500, excerpt: 'x'.repeat(512) });
+    }
+  });
+
   it('reads only the start of a huge error body, and the next call still gets through', async () => {
     const error = await rejection(call('/huge-error'), 'UPSTREAM_ERROR');
     expect(error.details).toEqual({ upstreamStatus: 500, excerpt: 'e'.repeat(512) });
