@@ -1,6 +1,6 @@
 import { type Dispatcher, errors } from 'undici';
 import type { CallAbort } from '../util/call-abort.js';
-import { type BodyPlan, type ReadBody, type ReadBodyOptions, planResponseBody, tooLarge } from './response-body.js';
+import { type BodyPlan, brokenOff, type ReadBody, type ReadBodyOptions, planResponseBody, tooLarge } from './response-body.js';
 
 /** Response headers as undici hands them over: lower-case names, repeated ones as arrays. */
 export type IncomingHttpHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2];
@@ -127,7 +127,8 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
       this.finish();
       return;
     }
-    this.fail(error);
+    // A body wanted whole that breaks off: the upstream answered, and its status is kept.
+    this.fail(this.cancelError === undefined && reading !== undefined ? brokenOff(this.status, error) : error);
   }
 
   /** Settles with what was read; if the body has not ended, the connection is closed. */

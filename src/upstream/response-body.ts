@@ -66,6 +66,16 @@ export function tooLarge(limit: number, upstreamStatus: number): GatewayError {
   });
 }
 
+/** The `UPSTREAM_ERROR` of a body wanted whole whose connection broke before its end: the upstream was reached, and answered. */
+export function brokenOff(upstreamStatus: number, cause: unknown): GatewayError {
+  return new GatewayError({
+    code: 'UPSTREAM_ERROR',
+    message: `upstream answered ${upstreamStatus}, but its response body broke off`,
+    details: { upstreamStatus },
+    cause,
+  });
+}
+
 function undecodable(upstreamStatus: number, cause?: unknown): GatewayError {
   return new GatewayError({
     code: 'UPSTREAM_ERROR',

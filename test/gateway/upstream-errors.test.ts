@@ -8,7 +8,7 @@ afterEach(async () => {
 });
 
 /**
- * An upstream on loopback: `/ok` answers 200, `/down` 503, `/denied` 403 naming an address,
+ * An upstream on loopback: `/ok` answers 200, `/broken` 200 with a body that breaks off, `/down` 503, `/denied` 403 naming an address,
  * `/echo-utf16` 500 in UTF-16 echoing `?text` and the authorization header, `/echo` 403 echoing `?text`.
  */
 async function upstream() {
@@ -17,6 +17,10 @@ async function upstream() {
     if (url.pathname === '/ok') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"ok":true}');
+    } else if (url.pathname === '/broken') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"items":[');
+      setImmediate(() => res.socket?.destroy());
     } else if (url.pathname === '/down') {
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('service unavailable');
@@ -99,6 +103,16 @@ describe('the upstream status of a call', () => {
     expect(body.error.details).toMatchObject({ upstreamStatus: 200, issues: [{ path: '/n', message: 'is required' }] });
     expect(await gateway.admin.getInvocation(body.invocationId)).toMatchObject({ status: 'failed', upstreamStatus: 200 });
     expect((await outcomeEvent(gateway, body.invocationId))?.data).toMatchObject({ upstreamStatus: 200 });
+  });
+
+  it('is kept when the upstream answered and its body broke off', async () => {
+    const server = await upstream();
+    const { gateway, apiKey } = await gatewayWith({ tools: [tool('crm.broken', `${server.url}/broken`)] });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.broken' });
+    expect(outcome.status === 'error' && outcome.error).toMatchObject({ code: 'UPSTREAM_ERROR', details: { upstreamStatus: 200 } });
+    const record = await gateway.admin.getInvocation(outcome.invocationId as string);
+    expect(record).toMatchObject({ status: 'failed', upstreamStatus: 200 });
+    expect((await outcomeEvent(gateway, record.id))?.data).toMatchObject({ upstreamStatus: 200 });
   });
 
   it('stays empty when the upstream never answered', async () => {

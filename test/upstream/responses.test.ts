@@ -329,9 +329,10 @@ describe('upstream errors', () => {
     expect(error.details).toEqual({ upstreamStatus: 500, excerpt: '' });
   });
 
-  it('a success body that breaks off is UPSTREAM_ERROR, with no partial output', async () => {
+  it('a success body that breaks off is UPSTREAM_ERROR with the status the upstream answered, and no partial output', async () => {
     const error = await rejection(call('/broken-body'), 'UPSTREAM_ERROR');
-    expect(error.message).toMatch(/could not be reached/);
+    expect(error.message).toBe('upstream answered 200, but its response body broke off');
+    expect(error.details).toEqual({ upstreamStatus: 200 });
   });
 
   it('excerpts the start of a compressed error body too large to decode whole', async () => {
