@@ -98,7 +98,12 @@ function unwrapIPv4(address: IpAddress): IpAddress {
 
 function classifyUnwrapped(effective: IpAddress): AddressClass {
   if (METADATA_ADDRESSES.has(effective.toNormalizedString())) return 'metadata';
-  if (effective.kind() === 'ipv6' && (effective as ipaddr.IPv6).match(IPV4_COMPATIBLE)) return 'private';
+  if (effective.kind() === 'ipv6' && (effective as ipaddr.IPv6).match(IPV4_COMPATIBLE)) {
+    // ipaddr.js reads `::a.b.c.d` as IPv4-mapped, but `::a9fe:a9fe` (as WHATWG URL writes it) as
+    // IPv4-compatible: both spellings of a metadata address are refused alike.
+    const embedded = embeddedIPv4((effective as ipaddr.IPv6).parts, 6);
+    return METADATA_ADDRESSES.has(embedded.toNormalizedString()) ? 'metadata' : 'private';
+  }
   return effective.range() === 'unicast' ? 'public' : 'private';
 }
 

@@ -92,6 +92,16 @@ describe('compileNetworkPolicy', () => {
     expect(policy.allows('fd00:ec2::254')).toBe(false);
   });
 
+  it('true refuses cloud metadata in the IPv4-compatible form however it is spelt, as WHATWG URL and Node print it', () => {
+    const policy = compileNetworkPolicy(true);
+    // new URL('http://[::169.254.169.254]/').hostname is '[::a9fe:a9fe]'; Node's remoteAddress is '::169.254.169.254'.
+    for (const spelling of ['::169.254.169.254', '::a9fe:a9fe', '0:0:0:0:0:0:a9fe:a9fe', '[::a9fe:a9fe]', '::a9fe:aa02']) {
+      expect(classifyAddress(spelling)).toBe('metadata');
+      expect(policy.allows(spelling)).toBe(false);
+    }
+    expect(policy.allows('::a00:7')).toBe(true);
+  });
+
   it('CIDRs from the tool and the gateway add exactly their ranges', () => {
     const policy = compileNetworkPolicy(['10.20.0.0/16'], ['fd00::/8', '127.0.0.1']);
     expect(policy.allows('10.20.3.4')).toBe(true);
