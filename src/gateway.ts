@@ -686,7 +686,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     } catch (error) {
       throw new TypeError(`createGateway: tool "${definition.name}": ${(error as Error).message}`);
     }
-    return resolveTool(sealed as unknown as AnyToolDefinition, 'code', compiler.compile, httpExecutor);
+    const resolved = resolveTool(sealed as unknown as AnyToolDefinition, 'code', compiler.compile, httpExecutor);
+    // Opened now, under the key that sealed them: a code-defined tool is never stored, so no
+    // rotation re-seals it, and a keyring changed later (rotateSecrets) must not cost it the
+    // credentials its code gave, whether or not it was called before.
+    resolved.secretValues();
+    return resolved;
   };
   const resolveStored = (definition: HttpToolDefinition) =>
     resolveTool(definition as unknown as AnyToolDefinition, 'store', compiler.compile, httpExecutor);

@@ -457,6 +457,21 @@ describe('admin: tools', () => {
     });
   });
 
+  it("keeps code-defined tools' credentials through a key change, whether or not they were called before", async () => {
+    const upstream = await crm();
+    const { gateway, apiKey } = await gatewayWith({
+      encryptionKey: generateEncryptionKey(),
+      tools: [customerTool(upstream.url), httpTool({ ...customerTool(upstream.url), name: 'crm.get_customer_too' })],
+    });
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'crm.get_customer', input: { id: '1' } })).status).toBe('succeeded');
+    // The old key is left out: it sealed nothing in the store, and code-defined tools are never stored.
+    await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k2: generateEncryptionKey() } } });
+    for (const tool of ['crm.get_customer', 'crm.get_customer_too']) {
+      expect((await gateway.invoke({ agentKey: apiKey, tool, input: { id: '2' } })).status).toBe('succeeded');
+    }
+    expect(upstream.seen.map((request) => request.authorization)).toEqual([TOKEN, TOKEN, TOKEN]);
+  });
+
   it('a rotation goes past a tool whose secrets no key opens, and names it', async () => {
     const upstream = await crm();
     const oldKey = generateEncryptionKey();
