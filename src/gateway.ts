@@ -533,9 +533,11 @@ export interface Gateway {
    * - Timers stop, and the approver (`close()`, if it has one, waited for at most what is left
    *   of `timeoutMs` and at least 1 s: `webhookApprover` gives up on deliveries still under
    *   way, telling its `onError` and the gateway's which approvals were not delivered), the
-   *   audit trail (flushing sinks), the upstream pools and the store are closed. The store's
-   *   `close()` is given what is then left of `timeoutMs`, at least 1 s, as its own
-   *   `timeoutMs`: the SQL store waits no longer for the invocation records it still writes.
+   *   audit trail (flushing sinks), the upstream pools and the store are closed. An upstream
+   *   call still running then is cut off (`UPSTREAM_ERROR`), not waited for up to its
+   *   tool's deadline. The store's `close()` is given what is then left of `timeoutMs`, at
+   *   least 1 s, as its own `timeoutMs`: the SQL store waits no longer for the invocation
+   *   records it still writes.
    *
    * Calling it again returns the same promise.
    */
@@ -1500,9 +1502,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     unwatch?.();
     // Waits for an approval's outcome answer now with the pending state.
     approvals.stopWaiting();
+    let drained = true;
     if (active > 0) {
       let timer: NodeJS.Timeout | undefined;
-      const drained = await new Promise<boolean>((resolve) => {
+      drained = await new Promise<boolean>((resolve) => {
         idle = () => resolve(true);
         timer = setTimeout(() => resolve(false), timeoutMs);
       });
@@ -1516,9 +1519,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         );
       }
     }
-    // Gives up on approval notifications still being delivered (each is told to onError),
-    // waiting for the approver at most what is left of timeoutMs (and at least a second).
     // What is left of timeoutMs, and at least a second: for the approver, then the store.
+    // The approver gives up on notifications still being delivered (each is told to onError).
     const timeLeft = () => Math.max(1000, Math.round(closeStartedAt + timeoutMs - performance.now()));
     if (options.approver?.close !== undefined) {
       const approver = options.approver;
@@ -1541,7 +1543,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     await audit.close();
     for (const state of queueFullDrops.values()) tellQueueFull(state);
-    await upstream.close();
+    // Upstream calls still running past timeoutMs are cut: the pools' own close() would wait
+    // for them, up to each tool's deadline.
+    await (drained ? upstream.close() : upstream.destroy());
     // A store that waits for its last writes (the SQL store) waits no longer than that.
     await store.close({ timeoutMs: timeLeft() });
   }

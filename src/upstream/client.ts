@@ -33,6 +33,11 @@ export interface UpstreamClient {
   pool(origin: string, route: UpstreamRoute): Dispatcher;
   /** Closes every pool: waits for calls in flight, then releases connections. */
   close(): Promise<void>;
+  /**
+   * Closes every pool at once: calls still in flight (even under {@link UpstreamClient.close})
+   * fail with `UPSTREAM_ERROR` and their connections are cut.
+   */
+  destroy(): Promise<void>;
 }
 
 const DEFAULT_CONNECTIONS_PER_ORIGIN = 64;
@@ -85,9 +90,11 @@ export function createUpstreamClient(options: UpstreamClientOptions = {}): Upstr
     async close() {
       if (closed) return;
       closed = true;
-      const all = [...pools.values()];
-      pools.clear();
-      await Promise.all(all.map((pool) => pool.close()));
+      await Promise.all([...pools.values()].map((pool) => pool.close()));
+    },
+    async destroy() {
+      closed = true;
+      await Promise.all([...pools.values()].map((pool) => pool.destroy()));
     },
   };
 }

@@ -127,8 +127,10 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
       this.finish();
       return;
     }
-    // A body wanted whole that breaks off: the upstream answered, and its status is kept.
-    this.fail(this.cancelError === undefined && reading !== undefined ? brokenOff(this.status, error) : error);
+    // A body wanted whole that breaks off: the upstream answered, and its status is kept
+    // (unless the client was destroyed under it: that is not the upstream's doing).
+    const brokeOff = this.cancelError === undefined && reading !== undefined && (error as { code?: unknown }).code !== 'UND_ERR_DESTROYED';
+    this.fail(brokeOff ? brokenOff(this.status, error) : error);
   }
 
   /** Settles with what was read; if the body has not ended, the connection is closed. */

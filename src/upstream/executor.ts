@@ -295,6 +295,12 @@ export function createHttpExecutor(definition: HttpToolDefinition, options: Http
           message: `upstream connection timed out after ${connectTimeoutMs} ms`,
           cause: error,
         });
+      case 'UND_ERR_DESTROYED':
+        return new GatewayError({
+          code: 'UPSTREAM_ERROR',
+          message: 'upstream call cut off: the upstream client was closed',
+          cause: error,
+        });
       case 'UND_ERR_HEADERS_TIMEOUT':
         return new GatewayError({
           code: 'UPSTREAM_TIMEOUT',

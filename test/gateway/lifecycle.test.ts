@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type AuditEntry, type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
-import { breakableStore, deferred, jsonRequest } from '../helpers.js';
+import { type AuditEntry, type Gateway, createGateway, defineTool, httpTool, memoryStore } from '../../src/index.js';
+import { breakableStore, deferred, jsonRequest, silentUpstream } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -179,6 +179,31 @@ describe('close()', () => {
     release();
     expect((await running).status).toBe('succeeded');
     gateway = undefined;
+  });
+
+  it('gives up on an upstream still not answering after timeoutMs: close() does not wait for its deadline', async () => {
+    const upstream = await silentUpstream();
+    const hanging = httpTool({
+      name: 'crm.hanging',
+      description: 'never answers',
+      method: 'GET',
+      url: `${upstream.url}/hang`,
+      inputSchema: { type: 'object' },
+      allowPrivateNetwork: true,
+      timeoutMs: 2_147_483_647,
+    });
+    gateway = createGateway({ store: memoryStore(), tools: [hanging], policy: [{ id: 'all', effect: 'allow' }], onError: () => {} });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const running = gateway.invoke({ agentKey: apiKey, tool: 'crm.hanging', input: {} });
+    await upstream.arrived;
+    await gateway.close({ timeoutMs: 20 });
+    await upstream.closed;
+    expect(await running).toMatchObject({
+      status: 'error',
+      error: { code: 'UPSTREAM_ERROR', message: 'upstream call cut off: the upstream client was closed' },
+    });
+    gateway = undefined;
+    await upstream.close();
   });
 
   it('ends a Prefer: wait for an approval at once, answering the pending state', async () => {
