@@ -39,13 +39,17 @@ export class RedactorCache {
     }
     let compiled = perTool.get(extra);
     if (compiled === undefined) {
-      const own = { ...(tool.redaction ?? {}), secrets: [...tool.secretValues()] };
+      const secrets = tool.secretValues();
+      const own = { ...(tool.redaction ?? {}), secrets: [...(secrets ?? [])] };
       // What policy adds merges with the tool's redaction as it runs, defaults written out:
       // a rule's profile makes it stricter, never looser (a rule naming one detector must
       // not turn the others off).
       compiled = this.redactor.compile(
         (extra === undefined ? own : mergeProfiles(withRedactorDefaults(this.redactor, own as never), extra)) as never,
       );
+      // A tool whose secrets cannot be opened yet is compiled again on its next call: once
+      // the key is fixed (rotateSecrets), its secrets are masked too.
+      if (secrets === undefined) return compiled;
       // Policy decisions build a fresh profile object per evaluation only when rules carry
       // one; keep the map small by bounding distinct entries.
       if (perTool.size > 64) perTool.clear();

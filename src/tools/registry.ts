@@ -49,8 +49,12 @@ export interface ResolvedTool {
    * its author (it may be a cached object), so it is always copied.
    */
   readonly outputIsFresh: boolean;
-  /** Plain values of this tool's secrets, for the redactor's exact-scrubbing layer. */
-  secretValues(): readonly string[];
+  /**
+   * Plain values of this tool's secrets, for the redactor's exact-scrubbing layer; undefined
+   * while the tool has secrets that cannot be opened (a wrong or missing key), so that a
+   * redaction made without them is not kept for when they can.
+   */
+  secretValues(): readonly string[] | undefined;
 }
 
 /**
@@ -141,7 +145,12 @@ export function resolveTool(
   } else {
     const executor = httpExecutor(definition);
     execute = (input, context) => executor.execute(input, context);
-    secretValues = () => executor.secretValues();
+    // Every secret header has a non-empty value: none opened means they cannot be, for now.
+    const hasSecrets = Object.keys((definition as { secretHeaders?: object }).secretHeaders ?? {}).length > 0;
+    secretValues = () => {
+      const values = executor.secretValues();
+      return hasSecrets && values.length === 0 ? undefined : values;
+    };
   }
 
   return Object.freeze({

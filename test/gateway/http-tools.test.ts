@@ -615,6 +615,32 @@ describe('a credential that cannot be opened', () => {
     expect(upstream.seen).toEqual([]);
   });
 
+  it('is masked in records from the first call after the key is fixed at runtime', async () => {
+    const upstream = await crm();
+    const store = memoryStore();
+    const key = generateEncryptionKey();
+    const { gateway: writer } = await gatewayWith({ store, encryptionKey: key });
+    await writer.admin.createTool({
+      name: 'crm.notes',
+      description: 'Notes',
+      method: 'POST',
+      url: `${upstream.url}/notes`,
+      inputSchema: { type: 'object', properties: { note: { type: 'string' } } },
+      secretHeaders: { authorization: TOKEN },
+      allowPrivateNetwork: true,
+    });
+    const { gateway, apiKey } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    const input = { note: 'the token is crm-live-token-7f3a9c2e5b1d4a8f' };
+    const failed = await gateway.invoke({ agentKey: apiKey, tool: 'crm.notes', input });
+    expect(failed.status === 'error' && failed.error.code).toBe('SECRET_UNAVAILABLE');
+    // The right key, under the same key id: the stored value is already sealed under it.
+    expect(await gateway.admin.rotateSecrets({ encryptionKey: key })).toMatchObject({ unchanged: 1, unreadable: [] });
+    const ok = await gateway.invoke({ agentKey: apiKey, tool: 'crm.notes', input });
+    expect(ok.status).toBe('succeeded');
+    expect((await gateway.admin.getInvocation(ok.invocationId as string)).input).toEqual({ note: 'the token is ***' });
+    expect(upstream.seen.map((request) => request.authorization)).toEqual([TOKEN]);
+  });
+
   it('is told to onError when an approved call meets it too', async () => {
     const upstream = await crm();
     const store = memoryStore();
