@@ -32,6 +32,23 @@ export function assertSafeInput(input: unknown, maxDepth: number): void {
   }
 }
 
+/**
+ * True when `value` nests containers deeper than `maxDepth` (counted as {@link assertSafeInput}
+ * counts them). Iterative, and it stops at the first container past the limit.
+ */
+export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const stack: Array<[object, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [object, number];
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /** A number JSON cannot carry, where it is in a value, and what is wrong with it. */
 export interface NonJsonNumber {
   /** Member names and array indices from the root down to the number. */

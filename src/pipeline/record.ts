@@ -5,6 +5,7 @@ import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
 import { isoTimestamp } from '../util/timestamps.js';
 import type { PipelineDependencies } from './dependencies.js';
+import { nestsDeeperThan } from './input-guard.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
 
 /** The invocation status an error code leaves a call in. */
@@ -144,11 +145,14 @@ export function outcomeEventData(record: InvocationRecord, token?: TokenIdentity
  * adds: the decision's profile (a denial's too), or, for a call refused before policy
  * decided, what the rules for this agent and tool add whatever the input. Should that
  * redaction fail, the input is left out (`null`) rather than stored less redacted, and the
- * record is written all the same.
+ * record is written all the same. So is an input never validated (a call of an unknown tool,
+ * or one refused for its nesting) that nests deeper than `maxInputDepth`: copied and stored,
+ * it could overflow the stack and lose the record, and its event with it.
  */
 function recordedInput(deps: PipelineDependencies, context: CallContext): unknown {
   const input = context.input ?? context.rawInput;
   if (input === undefined) return null;
+  if (context.input === undefined && nestsDeeperThan(input, deps.maxDepth)) return null;
   const tool = context.tool;
   try {
     if (tool === undefined) return deps.redactors.fallback().value(input);

@@ -5,7 +5,8 @@ import { type Gateway, createGateway } from '../../src/index.js';
 import { sqlStore } from '../../src/store/sql/index.js';
 import { randomSchema } from '../e2e/fixtures/sql-engines.js';
 import { adminTokens, testGateway } from '../fixtures.js';
-import { jsonRequest, mcpHeaders } from '../helpers.js';
+import { createNodeHandler } from '../../adapters/node.js';
+import { jsonRequest, listen, mcpHeaders } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -156,5 +157,64 @@ describe('a call of an unknown tool with a very long name', () => {
     expect(record.tool).toBe(`${name.slice(0, 256)}…`);
     const events = (await gateway.admin.listAudit({ limit: 10 })).items.filter((entry) => entry.event.invocationId === invocationId);
     expect(events.map((entry) => [entry.event.type, entry.event.tool])).toEqual([['invocation.invalid', `${name.slice(0, 256)}…`]]);
+  });
+});
+
+describe('a call whose input nests far deeper than maxInputDepth', () => {
+  /** `{"input":{"text":"x","deep":[[[…]]]}}` nested `depth` arrays deep. */
+  const deepBody = (depth: number) => `{"input":{"text":"x","deep":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
+
+  for (const storeKind of ['memory', 'sql'] as const) {
+    it(`is refused and still recorded, without its input, on the ${storeKind} store (over node:http)`, async () => {
+      const errors: unknown[] = [];
+      gateway = testGateway({
+        onError: (error) => errors.push(error),
+        ...(storeKind === 'sql' ? { store: sqlStore({ client: database, schema: randomSchema('atg_deep') }) } : {}),
+      });
+      const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+      const server = await listen(createNodeHandler(gateway));
+      try {
+        for (const [tool, status, code] of [
+          ['echo', 400, 'BAD_REQUEST'],
+          ['no.such.tool', 404, 'TOOL_NOT_FOUND'],
+        ] as const) {
+          const response = await fetch(`${server.url}/tools/${tool}/invoke`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+            body: deepBody(100_000),
+          });
+          expect(response.status).toBe(status);
+          const { error, invocationId } = (await response.json()) as { error: { code: string }; invocationId: string };
+          expect(error.code).toBe(code);
+          // The id the caller got names a record, and the trail has the call's event.
+          const own = await fetch(`${server.url}/invocations/${invocationId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+          expect(own.status).toBe(200);
+          const record = await gateway.admin.getInvocation(invocationId);
+          expect(record.status).toBe('invalid');
+          expect(record.input).toBeNull();
+          const events = (await gateway.admin.listAudit({ limit: 100 })).items.filter((entry) => entry.event.invocationId === invocationId);
+          expect(events.map((entry) => entry.event.type)).toEqual(['invocation.invalid']);
+        }
+        expect(errors).toEqual([]);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  it('keeps the input of a call refused for a forbidden key, and of an unknown tool, when it nests within the limit', async () => {
+    const served = testGateway({ maxInputDepth: 4 });
+    gateway = served;
+    const { apiKey } = await served.admin.createAgent({ name: 'bot' });
+    const recordedInput = async (tool: string, body: string, status: number) => {
+      const response = await served.fetch(jsonRequest(`/tools/${tool}/invoke`, { key: apiKey, body }));
+      expect(response.status).toBe(status);
+      const { invocationId } = (await response.json()) as { invocationId: string };
+      return (await served.admin.getInvocation(invocationId)).input;
+    };
+    expect(await recordedInput('echo', '{"input":{"text":"x","constructor":1}}', 400)).toEqual({ text: 'x', constructor: 1 });
+    expect(await recordedInput('nope', '{"input":{"deep":[[[]]]}}', 404)).toEqual({ deep: [[[]]] });
+    expect(await recordedInput('nope', '{"input":{"deep":[[[[]]]]}}', 404)).toBeNull();
+    expect(await recordedInput('echo', '{"input":{"text":"x","deep":[[[[]]]]}}', 400)).toBeNull();
   });
 });
