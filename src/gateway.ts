@@ -467,7 +467,12 @@ export interface GatewayAdmin {
   /** Every rule: code-defined (read-only) and stored. */
   listPolicies(): Promise<PolicyAdminView[]>;
   getPolicy(id: string): Promise<PolicyAdminView>;
+  /** Adds a rule held in the store. Of racing creates of one id one wins; the others get 409 `CONFLICT`. */
   createPolicy(rule: PolicyRule | Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
+  /**
+   * Changes a stored rule. Written only over the rule it read: one changed or deleted
+   * meanwhile answers 409 `CONFLICT` (read it again and retry), never overwritten or brought back.
+   */
   updatePolicy(id: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
   deletePolicy(id: string, principal?: AdminPrincipal): Promise<void>;
   /**

@@ -54,11 +54,11 @@ export class PolicyAdministration {
     assertSafeInput(body, 64);
     assertJsonNumbers(body);
     const rule = this.validate(parseBody(policyRuleSchema, body) as PolicyRule);
-    if (this.codeRules().some((existing) => existing.id === rule.id) || (await this.host.store.getPolicy(rule.id)) !== undefined) {
-      throw new GatewayError({ code: 'CONFLICT', message: `A policy rule with id "${rule.id}" exists` });
-    }
+    const exists = () => new GatewayError({ code: 'CONFLICT', message: `A policy rule with id "${rule.id}" exists` });
+    if (this.codeRules().some((existing) => existing.id === rule.id)) throw exists();
     const at = new Date(this.host.now()).toISOString();
-    await this.host.store.putPolicy({ id: rule.id, rule: { ...rule }, createdAt: at, updatedAt: at });
+    // Insert only: of racing creates of one id, one wins and the others get 409.
+    if (!(await this.host.store.replacePolicy({ id: rule.id, rule: { ...rule }, createdAt: at, updatedAt: at }, null))) throw exists();
     await this.host.reload();
     return this.get(rule.id);
   }
@@ -74,7 +74,17 @@ export class PolicyAdministration {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A rule id cannot change; create a new rule' });
     }
     const rule = this.validate({ ...(stored.rule as unknown as PolicyRule), ...(partial as Partial<PolicyRule>), id });
-    await this.host.store.putPolicy({ ...stored, rule: { ...rule }, updatedAt: new Date(this.host.now()).toISOString() });
+    // Written only over the rule read: a change or a delete made meanwhile is never overwritten or undone.
+    const replaced = await this.host.store.replacePolicy(
+      { ...stored, rule: { ...rule }, updatedAt: new Date(this.host.now()).toISOString() },
+      stored,
+    );
+    if (!replaced) {
+      throw new GatewayError({
+        code: 'CONFLICT',
+        message: `Policy rule "${id}" changed while this update was made; read it again and retry`,
+      });
+    }
     await this.host.reload();
     return this.get(id);
   }

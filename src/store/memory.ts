@@ -206,6 +206,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       assertOpen();
       policies.set(policy.id, clone(policy));
     },
+    async replacePolicy(policy, expected) {
+      assertOpen();
+      const current = policies.get(policy.id);
+      const matches =
+        expected === null ? current === undefined : current !== undefined && JSON.stringify(current.rule) === JSON.stringify(expected.rule);
+      if (!matches) return false;
+      policies.set(policy.id, clone(policy));
+      return true;
+    },
     async getPolicy(id) {
       const policy = policies.get(id);
       return policy && clone(policy);

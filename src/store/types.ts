@@ -271,6 +271,13 @@ export interface Store {
   deleteTool(name: string): Promise<boolean>;
   listTools(): Promise<StoredToolRecord[]>;
   putPolicy(policy: StoredPolicyRecord): Promise<void>;
+  /**
+   * *Atomic*: writes `policy` only while the stored rule of that id still has `expected`'s
+   * rule, or, with `expected` null, only while there is none; false (nothing written)
+   * otherwise. Admin creates and updates use it, so that a concurrent change (another create,
+   * an update, a delete) is never silently overwritten or undone.
+   */
+  replacePolicy(policy: StoredPolicyRecord, expected: StoredPolicyRecord | null): Promise<boolean>;
   getPolicy(id: string): Promise<StoredPolicyRecord | undefined>;
   deletePolicy(id: string): Promise<boolean>;
   listPolicies(): Promise<StoredPolicyRecord[]>;

@@ -342,6 +342,41 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await store.listPolicies()).map((item) => item.id)).toEqual(['allow-reads']);
     });
 
+    it('policies: replacePolicy writes only over the rule it was given, and of racing replacements one wins', async () => {
+      const base = { id: 'cas-rule', rule: { effect: 'deny', tools: ['a'], nul: 'a\u0000b' }, createdAt: at(0), updatedAt: at(0) };
+      await store.putPolicy(base);
+      const second = { ...base, rule: { effect: 'deny', tools: ['b'] }, updatedAt: at(1) };
+      expect(await store.replacePolicy(second, (await store.getPolicy('cas-rule')) as typeof base)).toBe(true);
+      // Over a rule that is no longer stored (changed, or deleted): refused, nothing written.
+      expect(await store.replacePolicy({ ...base, rule: { effect: 'allow' } }, base)).toBe(false);
+      expect(await store.getPolicy('cas-rule')).toEqual(second);
+      expect(await store.replacePolicy({ ...base, id: 'cas-none' }, { ...base, id: 'cas-none' })).toBe(false);
+      expect(await store.getPolicy('cas-none')).toBeUndefined();
+      // With no expected record: an insert that only the first of racing creates makes.
+      const creates = await Promise.all(
+        Array.from({ length: 4 }, (_, index) =>
+          handle(index).replacePolicy({ ...base, id: 'cas-new', rule: { effect: `c${index}` } }, null),
+        ),
+      );
+      expect(creates.filter(Boolean)).toHaveLength(1);
+      expect((await store.getPolicy('cas-new'))?.rule).toEqual({ effect: `c${creates.indexOf(true)}` });
+      expect(await store.replacePolicy({ ...base, id: 'cas-rule' }, null)).toBe(false);
+
+      const raced = await Promise.all(
+        Array.from({ length: 6 }, (_, index) =>
+          handle(index).replacePolicy({ ...second, rule: { effect: 'deny', tools: [`v3-${index}`] }, updatedAt: at(2) }, second),
+        ),
+      );
+      expect(raced.filter(Boolean)).toHaveLength(1);
+      const winner = raced.indexOf(true);
+      expect((await store.getPolicy('cas-rule'))?.rule).toEqual({ effect: 'deny', tools: [`v3-${winner}`] });
+      expect(await store.deletePolicy('cas-rule')).toBe(true);
+      expect(
+        await store.replacePolicy({ ...second, updatedAt: at(3) }, { ...second, rule: { effect: 'deny', tools: [`v3-${winner}`] } }),
+      ).toBe(false);
+      expect(await store.getPolicy('cas-rule')).toBeUndefined();
+    });
+
     it('invocations: create inserts, a duplicate id rejects and changes nothing', async () => {
       const record = invocationRecord('inv-1', { status: 'running', output: null });
       await store.createInvocation(record);

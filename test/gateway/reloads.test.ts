@@ -52,7 +52,7 @@ function watchedStore(method: 'listTools' | 'listPolicies') {
           return answer;
         };
       }
-      if (property === 'replaceTool' || property === 'putPolicy') {
+      if (property === 'replaceTool' || property === 'putPolicy' || property === 'replacePolicy') {
         return async (...args: unknown[]) => {
           const answer = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           afterWrite?.();

@@ -376,6 +376,27 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
         policyParams(policy),
       );
     },
+    async replacePolicy(policy, expected) {
+      if (expected === null) {
+        const inserted = await query(
+          `INSERT INTO ${s}.policies (id, rule, created_at, updated_at) VALUES ($1, $2::json, $3, $4)
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+          policyParams(policy),
+        );
+        return inserted.length === 1;
+      }
+      // The stored text is compared as it was read (parsed), so that a rule stored with other
+      // spacing (written by hand) can be changed; the write then takes place only over that
+      // exact text (the json column keeps the text as written).
+      const [row] = await query<{ rule: string }>(`SELECT rule::text AS rule FROM ${s}.policies WHERE id = $1`, [encodeText(policy.id)]);
+      if (row === undefined || encodeJson(JSON.parse(row.rule)) !== encodeJson(expected.rule)) return false;
+      const rows = await query(
+        `UPDATE ${s}.policies SET rule = $2::json, created_at = $3, updated_at = $4
+         WHERE id = $1 AND rule::text = $5 RETURNING id`,
+        [...policyParams(policy), row.rule],
+      );
+      return rows.length === 1;
+    },
     async getPolicy(id) {
       const [row] = await query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM ${s}.policies WHERE id = $1`, [encodeText(id)]);
       return row && policyFromRow(row);
