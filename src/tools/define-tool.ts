@@ -27,7 +27,11 @@ export interface DefineToolOptions<Schema extends JSONSchema, Output, Input = Fr
   handler: (input: Input, context: ToolCallContext) => Output | Promise<Output>;
 }
 
-const TOOL_NAME = /^[A-Za-z0-9_./-]{1,128}$/;
+/**
+ * Tool names: what MCP allows, less "." and "..", which URL parsing resolves away as path
+ * segments (`/tools/../invoke`, `%2E%2E` too), so that no REST or admin request could name the tool.
+ */
+const TOOL_NAME = /^(?!\.\.?$)[A-Za-z0-9_./-]{1,128}$/;
 
 /**
  * `value` when it is a whole number from 1 to `max` (or undefined); otherwise throws a
@@ -52,7 +56,9 @@ export function assertToolBasics(definition: {
 }): void {
   const { name } = definition;
   if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
-    throw new TypeError(`tool name ${JSON.stringify(name)} is invalid: use 1-128 ASCII letters, digits, "_", "-", "." or "/"`);
+    throw new TypeError(
+      `tool name ${JSON.stringify(name)} is invalid: use 1-128 ASCII letters, digits, "_", "-", "." or "/" (not "." or ".." alone)`,
+    );
   }
   if (typeof definition.description !== 'string') throw new TypeError(`tool "${name}": description must be a string`);
   const schema = definition.inputSchema as { type?: unknown } | null;

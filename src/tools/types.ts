@@ -38,6 +38,7 @@ export interface ToolCallContext {
 
 /** Fields every tool definition shares. */
 export interface ToolDefinitionBase {
+  /** 1-128 of `A-Z a-z 0-9 _ - . /`, not `.` or `..` alone (no request path could name those). */
   name: string;
   title?: string;
   description: string;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, generateEncryptionKey, httpTool, memoryStore, secret } from '../../src/index.js';
+import { createNodeHandler } from '../../adapters/node.js';
 import { adminTokens } from '../fixtures.js';
 import { jsonRequest, listen, silentUpstream } from '../helpers.js';
 
@@ -229,6 +230,30 @@ describe('admin: tools', () => {
     const events = (await gateway.admin.listAudit({ type: 'admin.tool', limit: 100 })).items.map((entry) => entry.event);
     expect(events.map((event) => event.type)).toEqual(['admin.tool.created', 'admin.tool.updated', 'admin.tool.deleted']);
     expect(events[0]?.actor).toBe('admin:alice');
+  });
+
+  it('refuses the names "." and "..", which no request path can name, and serves "crm/.." by its encoded name', async () => {
+    const { gateway, apiKey } = await gatewayWith({});
+    const server = await listen(createNodeHandler(gateway));
+    closers.push(server.close);
+    const send = (method: string, path: string, key: string, body?: unknown) =>
+      fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const definition = { description: 'd', method: 'GET', url: 'http://127.0.0.1:9/x', inputSchema: { type: 'object' } };
+    for (const name of ['.', '..']) {
+      const refused = await send('POST', '/admin/tools', adminTokens.admin, { ...definition, name });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/tool name/);
+    }
+    expect((await gateway.admin.listTools()).map((tool) => tool.name)).toEqual([]);
+
+    expect((await send('POST', '/admin/tools', adminTokens.admin, { ...definition, name: 'crm/..' })).status).toBe(201);
+    expect((await send('GET', '/admin/tools/crm%2F..', adminTokens.admin)).status).toBe(200);
+    expect((await send('POST', '/tools/crm%2F../invoke', apiKey, { input: {} })).status).not.toBe(404);
+    expect((await send('DELETE', '/admin/tools/crm%2F..', adminTokens.admin)).status).toBe(204);
   });
 
   it('refuses a sealed secret that does not open for the tool and header it is given to', async () => {

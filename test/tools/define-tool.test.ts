@@ -8,6 +8,11 @@ describe('defineTool', () => {
     expect(() => defineTool({ ...base, name: 'has space' })).toThrow(/tool name/);
     expect(() => defineTool({ ...base, name: '' })).toThrow(/tool name/);
     expect(() => defineTool({ ...base, name: 'x'.repeat(129) })).toThrow(/tool name/);
+    // Path segments URL parsing resolves away: no request could name the tool.
+    expect(() => defineTool({ ...base, name: '.' })).toThrow(/tool name/);
+    expect(() => defineTool({ ...base, name: '..' })).toThrow(/tool name/);
+    expect(defineTool({ ...base, name: '...' }).name).toBe('...');
+    expect(defineTool({ ...base, name: 'crm/../orders' }).name).toBe('crm/../orders');
     expect(() => defineTool({ ...base, name: 'ok', inputSchema: { type: 'string' } as const })).toThrow(/inputSchema/);
     expect(() => defineTool({ ...base, name: 'ok', timeoutMs: 0 })).toThrow(/timeoutMs/);
     // Longer than a Node timer holds: the timer would fire at once and every call time out.
