@@ -245,7 +245,10 @@ export interface GatewayOptions {
    * tool and header.
    */
   onError?: (error: unknown) => void;
-  /** Clock, for tests. */
+  /**
+   * Clock, for tests: it stamps records and events and judges expiry (approvals, agents).
+   * Waits (`Prefer: wait`, MCP task results) run in real time whatever it says.
+   */
   now?: () => number;
 }
 

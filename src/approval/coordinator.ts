@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { AdminPrincipal } from '../auth/admin-auth.js';
 import { GatewayError, retryLater, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
@@ -687,10 +688,12 @@ export class ApprovalCoordinator {
 
   /**
    * Waits up to `ms` for a call to leave `pending_approval`. Wakes at once for decisions
-   * taken in this process and polls the store for those taken by other instances.
+   * taken in this process and polls the store for those taken by other instances. The wait
+   * is timed on the monotonic clock its timers run on, not the gateway's `now` (which judges
+   * expiry): a clock given for tests, or one that steps, neither ends it early nor holds it for good.
    */
   async waitForOutcome(invocationId: string, ms: number, abort: CallAbort): Promise<CallOutcome | undefined> {
-    const deadline = this.deps.now() + ms;
+    const deadline = performance.now() + ms;
     for (;;) {
       const record = await this.deps.store.getInvocation(invocationId);
       if (record !== undefined && record.status !== 'pending_approval' && record.status !== 'running') {
@@ -703,7 +706,7 @@ export class ApprovalCoordinator {
           continue;
         }
       }
-      const left = deadline - this.deps.now();
+      const left = deadline - performance.now();
       if (left <= 0 || abort.aborted || this.stopped) return undefined;
       await this.sleep(invocationId, Math.min(left, 500), abort);
     }

@@ -301,6 +301,13 @@ describe('approve-then-execute over REST', () => {
     const result = await invoke({ orderId: 'O-7', amount: 999 }, { prefer: 'wait=1' });
     expect(result.status).toBe(202);
   });
+
+  it('runs Prefer: wait out in real time, also when the gateway is given a clock that stands still', async () => {
+    const { invoke } = await setup({ now: () => Date.parse('2030-01-01T00:00:00Z') });
+    const result = await invoke({ orderId: 'O-9', amount: 999 }, { prefer: 'wait=1' });
+    expect(result.status).toBe(202);
+    expect(result.headers.get('preference-applied')).toBe('wait=1');
+  });
 });
 
 describe('identical calls at once', () => {
