@@ -1,6 +1,13 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AgentAdministration, type AgentView, type AgentWithKey, type CreateAgentInput, notFound } from './admin/agents.js';
+import {
+  type AdminChange,
+  AgentAdministration,
+  type AgentView,
+  type AgentWithKey,
+  type CreateAgentInput,
+  notFound,
+} from './admin/agents.js';
 import type { Approver } from './approval/approvers.js';
 import {
   type ApprovalDecisionResult,
@@ -393,7 +400,12 @@ export type InvokeArguments = ({ agentKey: string; agentId?: never } | { agentId
   idempotencyKey?: string;
 };
 
-/** Management operations, typed. Every change is audited as `admin.*`. */
+/**
+ * Management operations, typed. Every change is audited as `admin.*`. A change of an agent,
+ * a tool or a rule that the audit trail cannot record (fail-closed) does not stand: it is
+ * undone and the call rejects with `AUDIT_UNAVAILABLE` (a created agent is revoked, its key
+ * never handed out; a revocation, being final, stands and is recorded when sent again).
+ */
 export interface GatewayAdmin {
   createAgent(input: CreateAgentInput, principal?: AdminPrincipal): Promise<AgentWithKey>;
   getAgent(id: string): Promise<AgentView>;
@@ -1091,25 +1103,43 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   };
 
   /**
-   * After an agent changed here: this instance forgets it at once, the others when they hear
-   * the announcement; then the change's admin event.
+   * Records a change made in the store with its admin event. A change the audit trail cannot
+   * record (fail-closed) does not stand: it is undone (an undo that fails is told to
+   * `onError`), and the caller gets the trail's error.
    */
-  const agentChanged = async (id: string, type: string, principal: AdminPrincipal | undefined) => {
+  const recordChange = async <T>(
+    change: AdminChange<T>,
+    type: string,
+    principal: AdminPrincipal | undefined,
+    data: Record<string, unknown>,
+    undone?: () => Promise<void>,
+  ): Promise<T> => {
+    try {
+      await adminEvent(type, principal, data);
+    } catch (error) {
+      await change.undo().then(undone).catch(reportError);
+      throw error;
+    }
+    return change.value;
+  };
+
+  /** After an agent changed here: this instance forgets it at once, the others when they hear the announcement. */
+  const forgetAgent = async (id: string) => {
     agents.forget(id);
     // The change itself is done; a lost announcement only delays the others by agentCacheMs.
     await store.announce?.('agents').catch(reportError);
-    await adminEvent(type, principal, { agentId: id });
+  };
+  /** An agent change, announced, then recorded with its admin event (or undone, and announced again). */
+  const agentChanged = async <T>(id: string, change: AdminChange<T>, type: string, principal: AdminPrincipal | undefined) => {
+    await forgetAgent(id);
+    return recordChange(change, type, principal, { agentId: id }, () => forgetAgent(id));
   };
   const setAgentStatus = async (
     id: string,
     status: 'active' | 'disabled' | 'revoked',
     type: string,
     principal: AdminPrincipal | undefined,
-  ) => {
-    const agent = await agentAdministration.setStatus(id, status);
-    await agentChanged(id, type, principal);
-    return agent;
-  };
+  ) => agentChanged(id, await agentAdministration.setStatus(id, status), type, principal);
 
   /**
    * Claims the marking of an incomplete call for the run `run`, atomically across instances:
@@ -1252,19 +1282,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const admin: GatewayAdmin = {
     createAgent: writes(async (input, principal) => {
       const created = await agentAdministration.create(input);
-      await adminEvent('admin.agent.created', principal, { agentId: created.agent.id, name: created.agent.name });
-      return created;
+      const { agent } = created.value;
+      return recordChange(created, 'admin.agent.created', principal, { agentId: agent.id, name: agent.name });
     }),
     getAgent: (id) => agentAdministration.get(id),
     listAgents: (listOptions) => agentAdministration.list(listOptions),
     disableAgent: writes((id, principal) => setAgentStatus(id, 'disabled', 'admin.agent.disabled', principal)),
     enableAgent: writes((id, principal) => setAgentStatus(id, 'active', 'admin.agent.enabled', principal)),
     revokeAgent: writes((id, principal) => setAgentStatus(id, 'revoked', 'admin.agent.revoked', principal)),
-    rotateAgentKey: writes(async (id, principal) => {
-      const rotated = await agentAdministration.rotate(id);
-      await agentChanged(id, 'admin.agent.rotated', principal);
-      return rotated;
-    }),
+    rotateAgentKey: writes(async (id, principal) =>
+      agentChanged(id, await agentAdministration.rotate(id), 'admin.agent.rotated', principal),
+    ),
     listInvocations: (filter) => store.listInvocations(filter),
     async getInvocation(id) {
       const record = await store.getInvocation(id);
@@ -1314,42 +1342,46 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     createTool: writes(async (definition, principal) => {
       await ready();
-      const view = await toolAdministration.create(definition);
-      await adminEvent('admin.tool.created', principal, { tool: view.name, version: view.version, definition: redactedDefinition(view) });
-      return view;
+      const created = await toolAdministration.create(definition);
+      const view = created.value;
+      return recordChange(created, 'admin.tool.created', principal, {
+        tool: view.name,
+        version: view.version,
+        definition: redactedDefinition(view),
+      });
     }),
     updateTool: writes(async (name, patch, principal) => {
       await ready();
-      const view = await toolAdministration.update(name, patch);
-      await adminEvent('admin.tool.updated', principal, { tool: name, version: view.version, definition: redactedDefinition(view) });
-      return view;
+      const updated = await toolAdministration.update(name, patch);
+      const view = updated.value;
+      return recordChange(updated, 'admin.tool.updated', principal, {
+        tool: name,
+        version: view.version,
+        definition: redactedDefinition(view),
+      });
     }),
     deleteTool: writes(async (name, principal) => {
       await ready();
-      await toolAdministration.remove(name);
-      await adminEvent('admin.tool.deleted', principal, { tool: name });
+      await recordChange(await toolAdministration.remove(name), 'admin.tool.deleted', principal, { tool: name });
     }),
     listPolicies: () => policyAdministration.list(),
     getPolicy: (id) => policyAdministration.get(id),
     createPolicy: writes(async (rule, principal) => {
-      const view = await policyAdministration.create(rule);
-      await adminEvent('admin.policy.created', principal, {
-        policyId: view.id,
-        rule: redactors.fallback().value(view) as Record<string, unknown>,
+      const created = await policyAdministration.create(rule);
+      return recordChange(created, 'admin.policy.created', principal, {
+        policyId: created.value.id,
+        rule: redactors.fallback().value(created.value) as Record<string, unknown>,
       });
-      return view;
     }),
     updatePolicy: writes(async (id, patch, principal) => {
-      const view = await policyAdministration.update(id, patch);
-      await adminEvent('admin.policy.updated', principal, {
+      const updated = await policyAdministration.update(id, patch);
+      return recordChange(updated, 'admin.policy.updated', principal, {
         policyId: id,
-        rule: redactors.fallback().value(view) as Record<string, unknown>,
+        rule: redactors.fallback().value(updated.value) as Record<string, unknown>,
       });
-      return view;
     }),
     deletePolicy: writes(async (id, principal) => {
-      await policyAdministration.remove(id);
-      await adminEvent('admin.policy.deleted', principal, { policyId: id });
+      await recordChange(await policyAdministration.remove(id), 'admin.policy.deleted', principal, { policyId: id });
     }),
     rotateSecrets: writes(async (rotation = {}, principal) => {
       if (rotation.encryptionKey !== undefined) {

@@ -23,6 +23,16 @@ export const createAgentSchema = z
   })
   .strict();
 
+/**
+ * A change made in the store, and how to put back what it changed: a change the audit trail
+ * cannot record does not stand.
+ */
+export interface AdminChange<T> {
+  value: T;
+  /** Puts back what the change replaced, unless another change came since. */
+  undo(): Promise<void>;
+}
+
 /** Input of `admin.createAgent`. */
 export type CreateAgentInput = z.infer<typeof createAgentSchema>;
 
@@ -42,7 +52,7 @@ export class AgentAdministration {
     private readonly now: () => number,
   ) {}
 
-  async create(input: CreateAgentInput): Promise<AgentWithKey> {
+  async create(input: CreateAgentInput): Promise<AdminChange<AgentWithKey>> {
     const parsed = parseBody(createAgentSchema, input);
     const id = newAgentId();
     const apiKey = newAgentKey(id);
@@ -58,7 +68,13 @@ export class AgentAdministration {
       expiresAt: parsed.expiresAt ? new Date(parsed.expiresAt).toISOString() : null,
     };
     await this.store.createAgent(agent);
-    return { agent: toAgentView(agent), apiKey };
+    return {
+      value: { agent: toAgentView(agent), apiKey },
+      // The store deletes no agent: revoked, with its key never shown, it never worked.
+      undo: async () => {
+        await this.store.updateAgent(id, { status: 'revoked', updatedAt: new Date(this.now()).toISOString() });
+      },
+    };
   }
 
   async get(id: string): Promise<AgentView> {
@@ -76,10 +92,20 @@ export class AgentAdministration {
    * Enables, disables or revokes an agent. Revocation is final: enabling or disabling a
    * revoked agent is refused with 409 `CONFLICT`, even when it races the revocation.
    */
-  async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AgentView> {
+  async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AdminChange<AgentView>> {
+    const previous = await this.store.getAgent(id);
     // The store refuses to revive a revoked agent, atomically: read only to say why it refused.
     const updated = await this.store.updateAgent(id, { status, updatedAt: new Date(this.now()).toISOString() });
-    if (updated !== undefined) return toAgentView(updated);
+    if (updated !== undefined) {
+      return {
+        value: toAgentView(updated),
+        // A revocation is final, and stands; a disable or enable is put back unless the key changed since.
+        undo: async () => {
+          if (previous === undefined || status === 'revoked') return;
+          await this.store.updateAgent(id, { status: previous.status, updatedAt: previous.updatedAt }, { keyHash: updated.keyHash });
+        },
+      };
+    }
     if ((await this.store.getAgent(id))?.status === 'revoked') {
       const message =
         status === 'active'
@@ -95,7 +121,7 @@ export class AgentAdministration {
    * rotations one wins, the others get 409 `CONFLICT` and change nothing, so every key
    * returned is one that works. A revoked agent gets no new key (409).
    */
-  async rotate(id: string): Promise<AgentWithKey> {
+  async rotate(id: string): Promise<AdminChange<AgentWithKey>> {
     const agent = await this.store.getAgent(id);
     if (agent === undefined) throw notFound('Agent');
     const revoked = () => new GatewayError({ code: 'CONFLICT', message: 'A revoked agent cannot get a new key' });
@@ -108,7 +134,15 @@ export class AgentAdministration {
       { keyHash: hashAgentKey(apiKey), updatedAt: new Date(this.now()).toISOString() },
       { keyHash: agent.keyHash },
     );
-    if (updated !== undefined) return { agent: toAgentView(updated), apiKey };
+    if (updated !== undefined) {
+      return {
+        value: { agent: toAgentView(updated), apiKey },
+        // The key read comes back, unless another rotation (or a revocation) came since.
+        undo: async () => {
+          await this.store.updateAgent(id, { keyHash: agent.keyHash, updatedAt: agent.updatedAt }, { keyHash: updated.keyHash });
+        },
+      };
+    }
     const current = await this.store.getAgent(id);
     if (current === undefined) throw notFound('Agent');
     if (current.status === 'revoked') throw revoked();

@@ -2,8 +2,8 @@ import { GatewayError } from '../errors.js';
 import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { compilePolicy, policyRuleSchema } from '../policy/rules.js';
 import type { PolicyRule } from '../policy/types.js';
-import type { Store } from '../store/types.js';
-import { notFound, parseBody } from './agents.js';
+import type { Store, StoredPolicyRecord } from '../store/types.js';
+import { type AdminChange, notFound, parseBody } from './agents.js';
 
 /** A rule as management responses show it. */
 export type PolicyAdminView = PolicyRule & { source: 'code' | 'store'; readOnly: boolean; createdAt?: string; updatedAt?: string };
@@ -50,20 +50,21 @@ export class PolicyAdministration {
     return found;
   }
 
-  async create(body: unknown): Promise<PolicyAdminView> {
+  async create(body: unknown): Promise<AdminChange<PolicyAdminView>> {
     assertSafeInput(body, 64);
     assertJsonNumbers(body);
     const rule = this.validate(parseBody(policyRuleSchema, body) as PolicyRule);
     const exists = () => new GatewayError({ code: 'CONFLICT', message: `A policy rule with id "${rule.id}" exists` });
     if (this.codeRules().some((existing) => existing.id === rule.id)) throw exists();
     const at = new Date(this.host.now()).toISOString();
+    const written: StoredPolicyRecord = { id: rule.id, rule: { ...rule }, createdAt: at, updatedAt: at };
     // Insert only: of racing creates of one id, one wins and the others get 409.
-    if (!(await this.host.store.replacePolicy({ id: rule.id, rule: { ...rule }, createdAt: at, updatedAt: at }, null))) throw exists();
+    if (!(await this.host.store.replacePolicy(written, null))) throw exists();
     await this.host.reload();
-    return this.get(rule.id);
+    return { value: await this.get(rule.id), undo: () => this.restore(undefined, written) };
   }
 
-  async update(id: string, patch: unknown): Promise<PolicyAdminView> {
+  async update(id: string, patch: unknown): Promise<AdminChange<PolicyAdminView>> {
     assertSafeInput(patch, 64);
     assertJsonNumbers(patch);
     if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
@@ -75,23 +76,39 @@ export class PolicyAdministration {
     }
     const rule = this.validate({ ...(stored.rule as unknown as PolicyRule), ...(partial as Partial<PolicyRule>), id });
     // Written only over the rule read: a change or a delete made meanwhile is never overwritten or undone.
-    const replaced = await this.host.store.replacePolicy(
-      { ...stored, rule: { ...rule }, updatedAt: new Date(this.host.now()).toISOString() },
-      stored,
-    );
-    if (!replaced) {
+    const written: StoredPolicyRecord = { ...stored, rule: { ...rule }, updatedAt: new Date(this.host.now()).toISOString() };
+    if (!(await this.host.store.replacePolicy(written, stored))) {
       throw new GatewayError({
         code: 'CONFLICT',
         message: `Policy rule "${id}" changed while this update was made; read it again and retry`,
       });
     }
     await this.host.reload();
-    return this.get(id);
+    return { value: await this.get(id), undo: () => this.restore(stored, written) };
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string): Promise<AdminChange<undefined>> {
     if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
-    if (!(await this.host.store.deletePolicy(id))) throw notFound('Policy rule');
+    const stored = await this.host.store.getPolicy(id);
+    if (stored === undefined || !(await this.host.store.deletePolicy(id))) throw notFound('Policy rule');
+    await this.host.reload();
+    return {
+      value: undefined,
+      undo: async () => {
+        if (await this.host.store.replacePolicy(stored, null)) await this.host.reload();
+      },
+    };
+  }
+
+  /** Puts `previous` (none: no rule) back in place of `written`, unless another change came since. */
+  private async restore(previous: StoredPolicyRecord | undefined, written: StoredPolicyRecord): Promise<void> {
+    if (previous !== undefined) {
+      if (!(await this.host.store.replacePolicy(previous, written))) return;
+    } else {
+      const current = await this.host.store.getPolicy(written.id);
+      if (current === undefined || JSON.stringify(current.rule) !== JSON.stringify(written.rule)) return;
+      await this.host.store.deletePolicy(written.id);
+    }
     await this.host.reload();
   }
 

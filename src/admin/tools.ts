@@ -8,7 +8,7 @@ import { type Vault, isSecretUnavailable } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import { notFound, parseBody } from './agents.js';
+import { type AdminChange, notFound, parseBody } from './agents.js';
 
 const inputField = z.object({ from: z.string().min(1).max(200) }).strict();
 /** A `secret(...)` value, as `gateway.admin.createTool(httpTool({ … }))` passes them (JSON has none). */
@@ -128,7 +128,7 @@ export class ToolAdministration {
     }
   }
 
-  async create(body: unknown): Promise<ToolAdminView> {
+  async create(body: unknown): Promise<AdminChange<ToolAdminView>> {
     assertSafeInput(body, 64);
     assertJsonNumbers(body);
     const options = parseBody(httpToolBodySchema, body) as unknown as HttpToolOptions;
@@ -137,11 +137,11 @@ export class ToolAdministration {
       throw new GatewayError({ code: 'CONFLICT', message: `A tool named "${options.name}" exists` });
     }
     const definition = this.prepare(options);
-    await this.put(definition, undefined);
-    return this.view(options.name);
+    const written = await this.put(definition, undefined);
+    return { value: this.view(options.name), undo: () => this.restore(undefined, written) };
   }
 
-  async update(name: string, patch: unknown): Promise<ToolAdminView> {
+  async update(name: string, patch: unknown): Promise<AdminChange<ToolAdminView>> {
     assertSafeInput(patch, 64);
     assertJsonNumbers(patch);
     if (this.host.isCodeTool(name)) throw readOnly(name);
@@ -157,13 +157,32 @@ export class ToolAdministration {
     refuseSecretsFollowingToAnotherOrigin(current, updated.url, (partial as Partial<HttpToolOptions>).secretHeaders);
     const merged = keepMaskedSecrets(updated, current);
     const definition = this.prepare(merged as HttpToolOptions);
-    await this.put(definition, stored);
-    return this.view(name);
+    const written = await this.put(definition, stored);
+    return { value: this.view(name), undo: () => this.restore(stored, written) };
   }
 
-  async remove(name: string): Promise<void> {
+  async remove(name: string): Promise<AdminChange<undefined>> {
     if (this.host.isCodeTool(name)) throw readOnly(name);
-    if (!(await this.host.store.deleteTool(name))) throw notFound('Tool');
+    const stored = await this.host.store.getTool(name);
+    if (stored === undefined || !(await this.host.store.deleteTool(name))) throw notFound('Tool');
+    await this.host.reload();
+    return {
+      value: undefined,
+      undo: async () => {
+        if (await this.host.store.replaceTool(stored, null)) await this.host.reload();
+      },
+    };
+  }
+
+  /** Puts `previous` (none: no tool) back in place of `written`, unless another change came since. */
+  private async restore(previous: StoredToolRecord | undefined, written: StoredToolRecord): Promise<void> {
+    if (previous !== undefined) {
+      if (!(await this.host.store.replaceTool(previous, written))) return;
+    } else {
+      const current = await this.host.store.getTool(written.name);
+      if (current === undefined || JSON.stringify(current.definition) !== JSON.stringify(written.definition)) return;
+      await this.host.store.deleteTool(written.name);
+    }
     await this.host.reload();
   }
 
@@ -204,8 +223,8 @@ export class ToolAdministration {
     return { tools: stored.length, resealed, unchanged, unreadable };
   }
 
-  /** Stores `definition`; an update replaces `previous` only if nobody changed it since it was read. */
-  private async put(definition: HttpToolDefinition, previous: StoredToolRecord | undefined): Promise<void> {
+  /** Stores `definition`; an update replaces `previous` only if nobody changed it since it was read. Answers the record written. */
+  private async put(definition: HttpToolDefinition, previous: StoredToolRecord | undefined): Promise<StoredToolRecord> {
     const at = new Date(this.host.now()).toISOString();
     const resolved = this.host.resolve(definition);
     const record: StoredToolRecord = {
@@ -225,6 +244,7 @@ export class ToolAdministration {
       });
     }
     await this.host.reload();
+    return record;
   }
 
   private view(name: string): ToolAdminView {

@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createNodeHandler } from '../../adapters/node.js';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { breakableStore, listen } from '../helpers.js';
+
+let gateway: Gateway | undefined;
+let server: Awaited<ReturnType<typeof listen>> | undefined;
+afterEach(async () => {
+  await server?.close();
+  await gateway?.close();
+  server = undefined;
+  gateway = undefined;
+});
+
+const echo = defineTool({ name: 'echo', description: 'echoes', inputSchema: { type: 'object' } as const, handler: () => ({ ok: true }) });
+
+/** A gateway over node:http whose audit trail (fail-closed) can be broken, with one agent and one stored tool and rule. */
+async function setup() {
+  const { store, setBroken } = breakableStore('appendAudit');
+  gateway = createGateway({
+    store,
+    tools: [echo],
+    policy: [{ id: 'echo', effect: 'allow', tools: ['echo'] }],
+    admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+    allowPrivateNetwork: ['127.0.0.1/32'],
+    onError: () => undefined,
+  });
+  const { agent, apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+  await gateway.admin.createTool({
+    name: 'crm.get',
+    description: 'v1',
+    method: 'GET',
+    url: 'http://127.0.0.1:9/x',
+    inputSchema: { type: 'object' },
+  });
+  await gateway.admin.createPolicy({ id: 'crm', effect: 'require_approval', tools: ['crm.*'] });
+  server = await listen(createNodeHandler(gateway));
+  const url = server.url;
+  const send = async (method: string, path: string, key: string, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+  };
+  const admin = (method: string, path: string, body?: unknown) => send(method, path, adminTokens.admin, body);
+  return { gateway, agent, apiKey, send, admin, setBroken };
+}
+
+describe('an admin change the audit trail cannot record (fail-closed)', () => {
+  it('does not stand: 503 AUDIT_UNAVAILABLE and everything as it was', async () => {
+    const { gateway, agent, apiKey, send, admin, setBroken } = await setup();
+    const before = {
+      agents: (await gateway.admin.listAgents()).items,
+      tools: await gateway.admin.listTools(),
+      policies: await gateway.admin.listPolicies(),
+    };
+    setBroken(true);
+    const changes: Array<[string, string, unknown?]> = [
+      ['POST', `/admin/agents/${agent.id}/rotate`],
+      ['POST', `/admin/agents/${agent.id}/disable`],
+      [
+        'POST',
+        '/admin/tools',
+        { name: 'crm.list', description: 'd', method: 'GET', url: 'http://127.0.0.1:9/y', inputSchema: { type: 'object' } },
+      ],
+      ['PATCH', '/admin/tools/crm.get', { description: 'v2' }],
+      ['DELETE', '/admin/tools/crm.get'],
+      ['POST', '/admin/policies', { id: 'everything', effect: 'allow' }],
+      ['PATCH', '/admin/policies/crm', { effect: 'allow' }],
+      ['DELETE', '/admin/policies/crm'],
+    ];
+    for (const [method, path, body] of changes) {
+      const answer = await admin(method, path, body);
+      expect([method, path, answer.status, answer.body?.error?.code]).toEqual([method, path, 503, 'AUDIT_UNAVAILABLE']);
+    }
+    setBroken(false);
+
+    expect((await gateway.admin.listAgents()).items).toEqual(before.agents);
+    expect(await gateway.admin.listTools()).toEqual(before.tools);
+    expect(await gateway.admin.listPolicies()).toEqual(before.policies);
+    // The agent's key still works (a rotation whose new key nobody got would lock it out).
+    expect((await send('GET', '/tools', apiKey)).status).toBe(200);
+    // Each change goes through once the trail is back, and is recorded.
+    expect((await admin('PATCH', '/admin/policies/crm', { description: 'crm calls wait' })).status).toBe(200);
+    const types = (await gateway.admin.listAudit({ type: 'admin' })).items.map((entry) => entry.event.type);
+    expect(types).toEqual(['admin.agent.created', 'admin.tool.created', 'admin.policy.created', 'admin.policy.updated']);
+  });
+
+  it('an agent created meanwhile is revoked, its key never shown', async () => {
+    const { gateway, admin, setBroken } = await setup();
+    setBroken(true);
+    const created = await admin('POST', '/admin/agents', { name: 'orphan' });
+    setBroken(false);
+    expect(created.status).toBe(503);
+    expect(created.body.apiKey).toBeUndefined();
+    const orphan = (await gateway.admin.listAgents()).items.find((item) => item.name === 'orphan');
+    expect(orphan === undefined || orphan.status === 'revoked').toBe(true);
+  });
+
+  it('a revocation stands (it is final), and is recorded when it is sent again', async () => {
+    const { gateway, agent, apiKey, send, admin, setBroken } = await setup();
+    setBroken(true);
+    expect((await admin('POST', `/admin/agents/${agent.id}/revoke`)).status).toBe(503);
+    setBroken(false);
+    expect((await send('GET', '/tools', apiKey)).status).toBe(401);
+    expect((await admin('POST', `/admin/agents/${agent.id}/revoke`)).status).toBe(200);
+    const types = (await gateway.admin.listAudit({ type: 'admin.agent' })).items.map((entry) => entry.event.type);
+    expect(types).toEqual(['admin.agent.created', 'admin.agent.revoked']);
+  });
+});
