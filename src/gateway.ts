@@ -474,8 +474,9 @@ export interface GatewayAdmin {
    */
   createTool(definition: HttpToolOptions | Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
   /**
-   * Changes a stored HTTP tool. A secret header sent as `***` keeps its stored value; a string
-   * or `secret(...)` replaces it; sealed values are not taken (400).
+   * Changes a stored HTTP tool: the fields `patch` has; one set to `null` is removed (a
+   * required one is refused, 400). A secret header sent as `***` keeps its stored value; a
+   * string or `secret(...)` replaces it; sealed values are not taken (400).
    */
   updateTool(name: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
   deleteTool(name: string, principal?: AdminPrincipal): Promise<void>;
@@ -485,8 +486,10 @@ export interface GatewayAdmin {
   /** Adds a rule held in the store. Of racing creates of one id one wins; the others get 409 `CONFLICT`. */
   createPolicy(rule: PolicyRule | Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
   /**
-   * Changes a stored rule. Written only over the rule it read: one changed or deleted
-   * meanwhile answers 409 `CONFLICT` (read it again and retry), never overwritten or brought back.
+   * Changes a stored rule: the fields `patch` has; one set to `null` is removed
+   * (`{ rateLimit: null }`; `id` and `effect` cannot be, 400). Written only over the rule it
+   * read: one changed or deleted meanwhile answers 409 `CONFLICT` (read it again and retry),
+   * never overwritten or brought back.
    */
   updatePolicy(id: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
   deletePolicy(id: string, principal?: AdminPrincipal): Promise<void>;

@@ -153,6 +153,28 @@ export class AgentAdministration {
   }
 }
 
+/** The fields of an object schema that may be left out: those a PATCH may remove with `null`. */
+export function optionalFields(schema: z.ZodObject): ReadonlySet<string> {
+  return new Set(
+    Object.entries(schema.shape).flatMap(([name, field]) => ((field as z.ZodType).safeParse(undefined).success ? [name] : [])),
+  );
+}
+
+/**
+ * A PATCH body as a JSON merge patch (RFC 7396) takes it at its top level: a member set to
+ * `null` removes that field, when it is one of `removable`. Answers the body without those
+ * members, and their names; a `null` for any other field is left for the schema to refuse.
+ */
+export function patchRemovals(body: unknown, removable: ReadonlySet<string>): { patch: unknown; removed: string[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { patch: body, removed: [] };
+  const members = body as Record<string, unknown>;
+  const removed = Object.keys(members).filter((name) => members[name] === null && removable.has(name));
+  if (removed.length === 0) return { patch: body, removed };
+  const patch = { ...members };
+  for (const name of removed) delete patch[name];
+  return { patch, removed };
+}
+
 /** Parses a management body with zod; a mismatch is a 400 naming the field. */
 export function parseBody<Schema extends z.ZodType>(schema: Schema, body: unknown): z.infer<Schema> {
   const result = schema.safeParse(body);

@@ -3,7 +3,10 @@ import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { compilePolicy, policyRuleSchema } from '../policy/rules.js';
 import type { PolicyRule } from '../policy/types.js';
 import type { Store, StoredPolicyRecord } from '../store/types.js';
-import { type AdminChange, notFound, parseBody } from './agents.js';
+import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals } from './agents.js';
+
+/** What a PATCH may remove with `null`. */
+const REMOVABLE_RULE_FIELDS = optionalFields(policyRuleSchema);
 
 /** A rule as management responses show it. */
 export type PolicyAdminView = PolicyRule & { source: 'code' | 'store'; readOnly: boolean; createdAt?: string; updatedAt?: string };
@@ -70,11 +73,14 @@ export class PolicyAdministration {
     if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
     const stored = await this.host.store.getPolicy(id);
     if (stored === undefined) throw notFound('Policy rule');
-    const partial = parseBody(policyRuleSchema.partial(), patch);
+    const { patch: members, removed } = patchRemovals(patch, REMOVABLE_RULE_FIELDS);
+    const partial = parseBody(policyRuleSchema.partial(), members);
     if (partial.id !== undefined && partial.id !== id) {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A rule id cannot change; create a new rule' });
     }
-    const rule = this.validate({ ...(stored.rule as unknown as PolicyRule), ...(partial as Partial<PolicyRule>), id });
+    const merged: Record<string, unknown> = { ...(stored.rule as unknown as PolicyRule), ...(partial as Partial<PolicyRule>), id };
+    for (const name of removed) delete merged[name];
+    const rule = this.validate(merged as unknown as PolicyRule);
     // Written only over the rule read: a change or a delete made meanwhile is never overwritten or undone.
     const written: StoredPolicyRecord = { ...stored, rule: { ...rule }, updatedAt: new Date(this.host.now()).toISOString() };
     if (!(await this.host.store.replacePolicy(written, stored))) {

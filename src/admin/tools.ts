@@ -8,7 +8,7 @@ import { type Vault, isSecretUnavailable } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import { type AdminChange, notFound, parseBody } from './agents.js';
+import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals } from './agents.js';
 
 const inputField = z.object({ from: z.string().min(1).max(200) }).strict();
 /** A `secret(...)` value, as `gateway.admin.createTool(httpTool({ … }))` passes them (JSON has none). */
@@ -71,6 +71,9 @@ export const httpToolBodySchema = z
     redact: redactionProfileSchema.optional(),
   })
   .strict();
+
+/** What a PATCH may remove with `null`. */
+const REMOVABLE_TOOL_FIELDS = optionalFields(httpToolBodySchema);
 
 /** A tool as management responses show it: secrets are `***`, handlers are not shown. */
 export type ToolAdminView = Record<string, unknown> & { name: string; kind: 'local' | 'http'; source: 'code' | 'store'; version: string };
@@ -147,16 +150,23 @@ export class ToolAdministration {
     if (this.host.isCodeTool(name)) throw readOnly(name);
     const stored = await this.host.store.getTool(name);
     if (stored === undefined) throw notFound('Tool');
-    const partial = parseBody(httpToolBodySchema.partial(), patch);
+    const { patch: members, removed } = patchRemovals(patch, REMOVABLE_TOOL_FIELDS);
+    const partial = parseBody(httpToolBodySchema.partial(), members);
     refuseSealedValues(partial.secretHeaders);
     if (partial.name !== undefined && partial.name !== name) {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A tool cannot be renamed; create a new one' });
     }
     const current = httpTool(stored.definition as unknown as HttpToolOptions);
-    const updated = { ...(stored.definition as unknown as HttpToolOptions), ...(partial as Partial<HttpToolOptions>) };
-    refuseSecretsFollowingToAnotherOrigin(current, updated.url, (partial as Partial<HttpToolOptions>).secretHeaders);
+    const updated: Record<string, unknown> = {
+      ...(stored.definition as unknown as HttpToolOptions),
+      ...(partial as Partial<HttpToolOptions>),
+    };
+    for (const field of removed) delete updated[field];
+    // Secret headers removed with null keep none of the stored ones.
+    const patchedSecrets = removed.includes('secretHeaders') ? {} : (partial as Partial<HttpToolOptions>).secretHeaders;
+    refuseSecretsFollowingToAnotherOrigin(current, updated.url, patchedSecrets);
     const merged = keepMaskedSecrets(updated, current);
-    const definition = this.prepare(merged as HttpToolOptions);
+    const definition = this.prepare(merged as unknown as HttpToolOptions);
     const written = await this.put(definition, stored);
     return { value: this.view(name), undo: () => this.restore(stored, written) };
   }

@@ -742,6 +742,63 @@ describe('admin: policies', () => {
   });
 });
 
+describe('admin: PATCH with null', () => {
+  it('removes an optional field of a rule or a tool (JSON merge patch); a required one is refused', async () => {
+    const { gateway } = await gatewayWith({ encryptionKey: generateEncryptionKey() });
+    const server = await listen(createNodeHandler(gateway));
+    closers.push(server.close);
+    const send = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminTokens.admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    await send('POST', '/admin/policies', {
+      id: 'refunds',
+      effect: 'allow',
+      tools: ['refunds.*'],
+      when: [{ path: '$.amount', op: 'lte', value: 100 }],
+      rateLimit: { limit: 5, windowMs: 60_000 },
+    });
+    // A deny rule takes no rateLimit: the change is possible only by removing it.
+    const denied = await send('PATCH', '/admin/policies/refunds', { effect: 'deny', rateLimit: null, when: null });
+    expect(denied.status).toBe(200);
+    expect(denied.body).toMatchObject({ id: 'refunds', effect: 'deny', tools: ['refunds.*'] });
+    expect(denied.body.rateLimit).toBeUndefined();
+    expect(denied.body.when).toBeUndefined();
+    for (const required of ['id', 'effect']) {
+      const refused = await send('PATCH', '/admin/policies/refunds', { [required]: null });
+      expect(refused.status).toBe(400);
+    }
+
+    await send('POST', '/admin/tools', {
+      name: 'crm.search',
+      title: 'Search',
+      description: 'd',
+      method: 'GET',
+      url: 'https://crm.example.com/search',
+      inputSchema: { type: 'object' },
+      timeoutMs: 1000,
+      secretHeaders: { authorization: TOKEN },
+    });
+    // Without its stored credential, the tool may move to another origin.
+    const moved = await send('PATCH', '/admin/tools/crm.search', {
+      title: null,
+      timeoutMs: null,
+      secretHeaders: null,
+      url: 'https://other.example.com/search',
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({ name: 'crm.search', url: 'https://other.example.com/search' });
+    for (const field of ['title', 'timeoutMs', 'secretHeaders']) expect(moved.body[field]).toBeUndefined();
+    for (const required of ['url', 'inputSchema', 'description']) {
+      expect((await send('PATCH', '/admin/tools/crm.search', { [required]: null })).status).toBe(400);
+    }
+  });
+});
+
 describe('the deadline of an HTTP tool', () => {
   it('answers UPSTREAM_TIMEOUT and tears the upstream request down', async () => {
     // Never answers: only the gateway's deadline ends the call.
