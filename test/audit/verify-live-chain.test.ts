@@ -20,6 +20,12 @@ const database = new PGlite();
 afterAll(() => database.close());
 
 /**
+ * The trail's deadline for a write: this test is about the order of reads, not about time,
+ * and PGlite's start and the schema's creation on a busy machine can take seconds.
+ */
+const appendTimeoutMs = 120_000;
+
+/**
  * `reader`, whose first `listAudit` is answered before `append` runs and whose `getAuditHead`
  * and `listCheckpoints` are answered after it (the other instance's append lands between).
  */
@@ -53,7 +59,11 @@ describe('reading a chain another instance appends to', () => {
     const { privateKey, publicJwk } = await generateAuditSigningKey();
     const mine = sqlStore({ client: database, schema });
     const theirs = sqlStore({ client: database, schema });
-    const other = createAuditLog({ store: theirs, checkpoints: { signingKey: privateKey, everyEvents: 0, everyMs: 0 } });
+    const other = createAuditLog({
+      store: theirs,
+      appendTimeoutMs,
+      checkpoints: { signingKey: privateKey, everyEvents: 0, everyMs: 0 },
+    });
     for (let index = 0; index < 3; index++) await other.append(sampleEvent(index));
     await other.checkpoint();
 
@@ -71,7 +81,7 @@ describe('reading a chain another instance appends to', () => {
     const dir = await mkdtemp(join(tmpdir(), 'atg-live-export-'));
     const mine = sqlStore({ client: database, schema });
     const theirs = sqlStore({ client: database, schema });
-    const other = createAuditLog({ store: theirs });
+    const other = createAuditLog({ store: theirs, appendTimeoutMs });
     for (let index = 0; index < 3; index++) await other.append(sampleEvent(index));
 
     const store = appendBetweenPageAndHead(mine, async () => {
