@@ -5,7 +5,7 @@ import type { ApprovalStatus, InvocationStatus } from '../store/types.js';
 import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
-import { pageOfArray } from '../store/shared.js';
+import { MAX_PAGE_SIZE, pageOfArray } from '../store/shared.js';
 import {
   decodePathSegment,
   isJsonContentType,
@@ -75,12 +75,14 @@ const INVOCATION_STATUSES = new Set<InvocationStatus>([
   'outcome_unknown',
 ]);
 
+/** `?limit=&cursor=` of every list route: a limit outside 1 to {@link MAX_PAGE_SIZE} is a 400, never clamped. */
 function listOptions(url: URL): { limit?: number; cursor?: string } {
   const out: { limit?: number; cursor?: string } = {};
   const limit = url.searchParams.get('limit');
   if (limit !== null) {
-    if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1) throw badQuery('limit must be an integer from 1 to 1000');
-    out.limit = Math.min(Number(limit), 1000);
+    const value = /^\d+$/.test(limit) ? Number(limit) : Number.NaN;
+    if (!(value >= 1 && value <= MAX_PAGE_SIZE)) throw badQuery(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+    out.limit = value;
   }
   const cursor = url.searchParams.get('cursor');
   if (cursor !== null) out.cursor = cursor;

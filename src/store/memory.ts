@@ -16,7 +16,7 @@ import type {
   StoredToolRecord,
 } from './types.js';
 import { isFrozenTree } from '../util/frozen.js';
-import { GENESIS_HASH, clampLimit, decodeCursor, encodeCursor, pageOfArray, revives } from './shared.js';
+import { GENESIS_HASH, MAX_PAGE_SIZE, clampLimit, decodeCursor, encodeCursor, pageOfArray, revives } from './shared.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -332,7 +332,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return true;
     },
     async listAudit(filter: AuditFilter = {}) {
-      const limit = clampLimit(filter.limit, 1000);
+      const limit = clampLimit(filter.limit, MAX_PAGE_SIZE);
       const cursorSeq = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
       const fromSeq = Math.max(filter.fromSeq ?? 0, cursorSeq ?? 0, auditOffset);
       const toSeq = filter.toSeq ?? Number.POSITIVE_INFINITY;
@@ -388,7 +388,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
 }
 
 function pageByOffset<T>(all: T[], options: ListOptions | undefined, copy: (item: T) => T): Page<T> {
-  const page = pageOfArray(all, options?.cursor, clampLimit(options?.limit, 1000));
+  const page = pageOfArray(all, options?.cursor, clampLimit(options?.limit, MAX_PAGE_SIZE));
   return { ...page, items: page.items.map(copy) };
 }
 
@@ -501,7 +501,7 @@ class OrderedTable<T> {
   }
 
   pageNewestFirst(options: ListOptions, matches: (record: T) => boolean): Page<T> {
-    const limit = clampLimit(options.limit, 1000);
+    const limit = clampLimit(options.limit, MAX_PAGE_SIZE);
     const before = options.cursor === undefined ? Number.POSITIVE_INFINITY : decodeCursor(options.cursor);
     const entries = [...this.byId.values()];
     const items: T[] = [];

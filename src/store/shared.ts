@@ -3,6 +3,9 @@ import { GatewayError } from '../errors.js';
 /** `prevHash` of the first audit entry. */
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** The largest page a list hands out; `?limit=` on the list routes takes 1 to this. */
+export const MAX_PAGE_SIZE = 1000;
+
 /** A page size within 1..max, defaulting to 50. */
 export function clampLimit(limit: number | undefined, max: number): number {
   if (limit === undefined || !Number.isFinite(limit)) return Math.min(50, max);

@@ -192,6 +192,7 @@ export interface AuditPage extends Page<AuditEntry> {
 
 /** Common list arguments. */
 export interface ListOptions {
+  /** Items per page: 50 when absent, at most 1000 (a larger one is taken as 1000). */
   limit?: number;
   cursor?: string;
 }

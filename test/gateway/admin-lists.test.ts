@@ -76,3 +76,18 @@ describe('admin lists of tools and policies', () => {
     }
   });
 });
+
+describe('admin lists', () => {
+  it('take a limit from 1 to 1000 on every list, and refuse any other with 400 naming the range', async () => {
+    const gateway = setup();
+    const lists = ['/admin/tools', '/admin/policies', '/admin/agents', '/admin/approvals', '/admin/invocations', '/admin/audit'];
+    for (const route of lists) {
+      for (const limit of ['1', '1000']) expect((await get(gateway, `${route}?limit=${limit}`)).status).toBe(200);
+      for (const limit of ['0', '1001', '9999', '10000', '-1', '1.5', '1e3', '', 'x']) {
+        const answer = await get(gateway, `${route}?limit=${limit}`);
+        expect(answer.status, `${route}?limit=${limit}`).toBe(400);
+        expect(answer.body.error).toEqual({ code: 'BAD_REQUEST', message: 'limit must be an integer from 1 to 1000' });
+      }
+    }
+  });
+});

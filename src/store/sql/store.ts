@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError, retryLater } from '../../errors.js';
 import type { RateLimiter } from '../../policy/rate-limit.js';
-import { clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
+import { MAX_PAGE_SIZE, clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
 import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
 import {
   AGENT_COLUMNS,
@@ -250,7 +250,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     options: ListOptions,
     fromRow: (row: Row) => Item,
   ): Promise<Page<Item>> => {
-    const limit = clampLimit(options.limit, 1000);
+    const limit = clampLimit(options.limit, MAX_PAGE_SIZE);
     if (options.cursor !== undefined) conditions.add('seq < $?', decodeCursor(options.cursor));
     const limitParam = conditions.param(limit + 1);
     const rows = await query<Row>(
@@ -317,7 +317,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       return row && agentFromRow(row);
     },
     async listAgents(listOptions: ListOptions = {}) {
-      const limit = clampLimit(listOptions.limit, 1000);
+      const limit = clampLimit(listOptions.limit, MAX_PAGE_SIZE);
       const after = listOptions.cursor === undefined ? 0 : decodeCursor(listOptions.cursor);
       const rows = await query<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM ${s}.agents WHERE seq > $1 ORDER BY seq LIMIT $2`, [
         after,
@@ -617,7 +617,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       return false;
     },
     async listAudit(filter: AuditFilter = {}) {
-      const limit = clampLimit(filter.limit, 1000);
+      const limit = clampLimit(filter.limit, MAX_PAGE_SIZE);
       const conditions = new Conditions();
       const cursorSeq = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
       const fromSeq = Math.max(filter.fromSeq ?? 0, cursorSeq ?? 0);
