@@ -28,7 +28,11 @@ export function pageOfArray<T>(all: readonly T[], cursor: string | undefined, li
 export function decodeCursor(cursor: string): number {
   const text = Buffer.from(cursor, 'base64url').toString();
   const position = /^c(\d{1,15})$/.exec(text)?.[1];
-  if (position === undefined) throw new GatewayError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
+  // Node's base64url decoder skips what it cannot read (`=`, NUL, spaces, dots), so many
+  // strings decode to a cursor's text: only the exact one encodeCursor makes is accepted.
+  if (position === undefined || encodeCursor(Number(position)) !== cursor) {
+    throw new GatewayError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
+  }
   return Number(position);
 }
 

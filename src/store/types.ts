@@ -194,6 +194,7 @@ export interface AuditPage extends Page<AuditEntry> {
 export interface ListOptions {
   /** Items per page: 50 when absent, at most 1000 (a larger one is taken as 1000). */
   limit?: number;
+  /** The `nextCursor` of the page before; any string the store did not hand out rejects with `BAD_REQUEST`. */
   cursor?: string;
 }
 

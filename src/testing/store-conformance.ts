@@ -134,6 +134,24 @@ async function collectPages<T>(list: (cursor: string | undefined) => Promise<Pag
   return pages;
 }
 
+/** Cursors made from one a store handed out that no store hands out: padded, with junk inside or around it. */
+function malformedCursors(cursor: string): string[] {
+  const half = Math.floor(cursor.length / 2);
+  const inside = (junk: string) => `${cursor.slice(0, half)}${junk}${cursor.slice(half)}`;
+  return [
+    '',
+    'not a cursor',
+    `${cursor}=`,
+    `${cursor}==`,
+    `${cursor}\u0000`,
+    ` ${cursor}`,
+    `${cursor}\n`,
+    inside('\u0000'),
+    inside('%'),
+    inside('.'),
+  ];
+}
+
 /**
  * Registers the store conformance suite with vitest: one test per store operation, each on
  * a fresh store, including the atomic operations under real concurrency (approval
@@ -782,6 +800,29 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await seqs('approvals')).toEqual([2]);
       expect(await seqs('invocation')).toEqual([5]);
       expect(await seqs('approv')).toEqual([]);
+    });
+
+    it('lists: a cursor the store did not hand out (padded, with junk in or around it, empty) is a BAD_REQUEST', async () => {
+      for (const id of ['agent-a', 'agent-b']) await store.createAgent(agentRecord(id));
+      for (const id of ['inv-a', 'inv-b']) await store.createInvocation(invocationRecord(id));
+      for (const id of ['apr-a', 'apr-b']) await store.createApproval(approvalRecord(id));
+      expect(await store.appendAudit(linkEntries(undefined, [auditEvent(0), auditEvent(1)]))).toBe(true);
+      const lists: Array<[string, (cursor: string | undefined) => Promise<Page<unknown>>]> = [
+        ['listAgents', (cursor) => store.listAgents({ limit: 1, cursor })],
+        ['listInvocations', (cursor) => store.listInvocations({ limit: 1, cursor })],
+        ['listApprovals', (cursor) => store.listApprovals({ limit: 1, cursor })],
+        ['listAudit', (cursor) => store.listAudit({ limit: 1, cursor })],
+      ];
+      for (const [list, page] of lists) {
+        const cursor = (await page(undefined)).nextCursor;
+        expect(cursor, list).toEqual(expect.any(String));
+        expect((await page(cursor)).items, list).toHaveLength(1);
+        for (const malformed of malformedCursors(cursor as string)) {
+          await expect(page(malformed), `${list} with cursor ${JSON.stringify(malformed)}`).rejects.toMatchObject({
+            code: 'BAD_REQUEST',
+          });
+        }
+      }
     });
 
     it('checkpoints: append and list by seq range', async () => {

@@ -78,6 +78,47 @@ describe('admin lists of tools and policies', () => {
 });
 
 describe('admin lists', () => {
+  it('refuse with 400 a cursor they did not hand out: padded, or with junk in or around it', async () => {
+    const gateway = createGateway({
+      tools: ['alpha', 'beta'].map((name) =>
+        defineTool({ name, description: name, inputSchema: { type: 'object' } as const, handler: () => ({ name }) }),
+      ),
+      policy: [
+        { id: 'reads', effect: 'allow', tools: ['alpha'] },
+        { id: 'held', effect: 'require_approval', tools: ['beta'] },
+      ],
+      admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+    });
+    gateways.push(gateway);
+    const { agent } = await gateway.admin.createAgent({ name: 'one' });
+    await gateway.admin.createAgent({ name: 'two' });
+    for (const n of [1, 2]) {
+      expect((await gateway.invoke({ agentId: agent.id, tool: 'alpha', input: { n } })).status).toBe('succeeded');
+      expect((await gateway.invoke({ agentId: agent.id, tool: 'beta', input: { n } })).status).toBe('pending_approval');
+    }
+    const lists = ['/admin/tools', '/admin/policies', '/admin/agents', '/admin/approvals', '/admin/invocations', '/admin/audit'];
+    for (const route of lists) {
+      const cursor = (await get(gateway, `${route}?limit=1`)).body.nextCursor as string;
+      expect(cursor, route).toEqual(expect.any(String));
+      expect((await get(gateway, `${route}?limit=1&cursor=${cursor}`)).status).toBe(200);
+      const half = Math.floor(cursor.length / 2);
+      const inside = (junk: string) => `${cursor.slice(0, half)}${junk}${cursor.slice(half)}`;
+      for (const tampered of [
+        `${cursor}%3D`,
+        `${cursor}%3D%3D`,
+        `%20${cursor}`,
+        `${cursor}%0A`,
+        inside('%00'),
+        inside('.'),
+        inside('%25'),
+      ]) {
+        const answer = await get(gateway, `${route}?limit=1&cursor=${tampered}`);
+        expect(answer.status, `${route} cursor=${tampered}`).toBe(400);
+        expect(answer.body.error).toEqual({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
+      }
+    }
+  });
+
   it('take a limit from 1 to 1000 on every list, and refuse any other with 400 naming the range', async () => {
     const gateway = setup();
     const lists = ['/admin/tools', '/admin/policies', '/admin/agents', '/admin/approvals', '/admin/invocations', '/admin/audit'];
