@@ -145,13 +145,61 @@ export function parseJsonBody(text: string): unknown {
   }
 }
 
-/** Milliseconds of an RFC 7240 `Prefer: wait=N` header, capped; undefined when absent. */
+/**
+ * Milliseconds of the `wait` preference of a request's `Prefer` header lines (RFC 7240),
+ * capped at `maxSeconds`; undefined when there is none or it is unusable. Only a preference
+ * counts, not a `;` parameter of another one (`return=minimal; wait=5` asks for no wait); of
+ * several `wait` preferences the first counts; a value that is not a whole number of seconds
+ * (`1.5`, `-1`, empty) is ignored, as RFC 7240 has a server do with a preference it cannot use.
+ */
 export function preferWaitMs(request: Request, maxSeconds: number): number | undefined {
   const header = request.headers.get('prefer');
   if (header === null) return undefined;
-  const match = /(?:^|[,;\s])wait\s*=\s*"?(\d{1,6})"?/i.exec(header);
-  if (!match) return undefined;
-  return Math.min(Number(match[1]), maxSeconds) * 1000;
+  const wait = preferenceValues(header).get('wait');
+  if (wait === undefined || !/^\d+$/.test(wait)) return undefined;
+  return Math.min(Number(wait), maxSeconds) * 1000;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * The preferences of a `Prefer` header (RFC 7240 §2; several header lines arrive joined by
+ * commas): each name, lower-cased, with the value of its first occurrence ('' for none, and
+ * for a value that is neither a token nor a quoted string). Commas and semicolons inside
+ * quoted strings are text; the `;` parameters of a preference are not read.
+ */
+function preferenceValues(header: string): Map<string, string> {
+  const preferences = new Map<string, string>();
+  for (let index = 0; index < header.length; ) {
+    const element = readUntil(header, index, ',');
+    index = element.end + 1;
+    const preference = readUntil(element.text, 0, ';').text;
+    const equals = preference.indexOf('=');
+    const name = (equals === -1 ? preference : preference.slice(0, equals)).trim().toLowerCase();
+    if (!TOKEN.test(name) || preferences.has(name)) continue;
+    preferences.set(name, equals === -1 ? '' : (wordValue(preference.slice(equals + 1).trim()) ?? ''));
+  }
+  return preferences;
+}
+
+/** The text from `start` to the first `stop` outside a quoted string (or the end), and where it ends. */
+function readUntil(text: string, start: number, stop: string): { text: string; end: number } {
+  let index = start;
+  let quoted = false;
+  for (; index < text.length; index++) {
+    const char = text[index];
+    if (quoted && char === '\\') index++;
+    else if (char === '"') quoted = !quoted;
+    else if (!quoted && char === stop) break;
+  }
+  return { text: text.slice(start, index), end: index };
+}
+
+/** A `word` (token or quoted-string) as its value; undefined when it is neither. */
+function wordValue(word: string): string | undefined {
+  if (word === '' || TOKEN.test(word)) return word;
+  const quoted = /^"((?:[^"\\]|\\.)*)"$/s.exec(word);
+  return quoted === null ? undefined : (quoted[1] as string).replace(/\\(.)/gs, '$1');
 }
 
 const BASE_PATH = /^(\/[^/?#]+)*$/;

@@ -62,10 +62,12 @@ export async function invokeRoute(runtime: GatewayRuntime, request: Request, too
     abort: idempotencyKey === undefined ? abort : NEVER_ABORTED,
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
-  const waitMs = preferWaitMs(request, runtime.maxWaitSeconds);
-  if (outcome.status === 'pending_approval' && waitMs !== undefined && waitMs > 0) {
-    outcome = (await runtime.waitForOutcome(outcome.invocationId, waitMs, abort)) ?? outcome;
-    return outcomeResponse(outcome, { 'preference-applied': `wait=${waitMs / 1000}` });
+  if (outcome.status === 'pending_approval') {
+    const waitMs = preferWaitMs(request, runtime.maxWaitSeconds);
+    if (waitMs !== undefined && waitMs > 0) {
+      outcome = (await runtime.waitForOutcome(outcome.invocationId, waitMs, abort)) ?? outcome;
+      return outcomeResponse(outcome, { 'preference-applied': `wait=${waitMs / 1000}` });
+    }
   }
   return outcomeResponse(outcome);
 }

@@ -296,6 +296,57 @@ describe('approve-then-execute over REST', () => {
     expect(result.headers.get('preference-applied')).toBe('wait=10');
   });
 
+  it('reads Prefer as RFC 7240 preferences: a wait is a whole number of seconds, its own preference, the first one', async () => {
+    let gatewayRef: Gateway | undefined;
+    const { gateway, apiKey } = await setup({
+      approver: callbackApprover(async (approval) => {
+        await gatewayRef?.admin.decide(approval.id, { decision: 'approve' }, approverPrincipal);
+      }),
+    });
+    gatewayRef = gateway;
+    let order = 0;
+    // The approver decides at once: a wait that is honoured answers 200, one that is not 202.
+    const invokeWith = async (...prefer: string[]) => {
+      const headers = new Headers({ authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' });
+      for (const line of prefer) headers.append('prefer', line);
+      const body = JSON.stringify({ input: { orderId: `O-P${order++}`, amount: 999 } });
+      const response = await gateway.fetch(
+        new Request('http://gateway.test/tools/refunds.create/invoke', { method: 'POST', headers, body }),
+      );
+      return { status: response.status, applied: response.headers.get('preference-applied') };
+    };
+    const honoured = [
+      ['wait=10'],
+      ['respond-async, wait=10'],
+      ['WAIT = 10'],
+      ['wait="10"'],
+      ['return=minimal; wait=3, wait=10'],
+      ['wait=10, wait=0'],
+      ['return=minimal', 'wait=10'],
+      ['wait=10; foo=bar'],
+    ];
+    for (const prefer of honoured) expect(await invokeWith(...prefer), prefer.join(' | ')).toEqual({ status: 200, applied: 'wait=10' });
+    expect(await invokeWith('wait=600')).toEqual({ status: 200, applied: 'wait=60' });
+    const ignored = [
+      ['return=minimal; wait=5'],
+      ['respond-async; wait=5'],
+      ['wait=1.5'],
+      ['wait=-1'],
+      ['wait=+5'],
+      ['wait=1e1'],
+      ['wait='],
+      ['wait'],
+      ['wait=0'],
+      ['wait=0, wait=10'],
+      ['wait=soon, wait=10'],
+      ['wait=1.5', 'wait=10'],
+      ['foo="a, wait=10"'],
+      ['foo="a\\", wait=10""'],
+      ['waiting=10'],
+    ];
+    for (const prefer of ignored) expect(await invokeWith(...prefer), prefer.join(' | ')).toEqual({ status: 202, applied: null });
+  });
+
   it('answers 202 after Prefer: wait runs out with no decision', async () => {
     const { invoke } = await setup();
     const result = await invoke({ orderId: 'O-7', amount: 999 }, { prefer: 'wait=1' });
