@@ -44,8 +44,6 @@ export interface CallContext {
   inputDigest?: string;
   decision?: PolicyDecision;
   idempotencyKey?: string;
-  /** Prefer: wait=N, in milliseconds. */
-  waitMs?: number;
   /** Set by the execute step when it ran. */
   upstreamStatus?: number;
   /** Approval this call belongs to, when any. */
