@@ -204,7 +204,11 @@ export interface GatewayOptions {
     verificationKeys?: AuditVerificationKey[];
     /** Entries a sink may have waiting behind the batch it is writing before more are dropped. Default 10,000. */
     sinkQueueLimit?: number;
-    /** How long `close()` lets sinks finish their queues before the rest is dropped (ms). Default 10,000. */
+    /**
+     * How long `close()` lets sinks finish their queues before the rest is dropped, and then
+     * waits for each sink's own `close()` (ms). Default 10,000. `gateway.close()` gives them no
+     * more than what is left of its `timeoutMs` (at least 1 s).
+     */
     sinkCloseTimeoutMs?: number;
     /**
      * Told of every run of entries a sink did not get: its queue was full, its write failed,
@@ -556,9 +560,11 @@ export interface Gateway {
    * - Timers stop, and the approver (`close()`, if it has one, waited for at most what is left
    *   of `timeoutMs` and at least 1 s: `webhookApprover` gives up on deliveries still under
    *   way, telling its `onError` and the gateway's which approvals were not delivered), the
-   *   audit trail (flushing sinks), the upstream pools and the store are closed. An upstream
-   *   call still running then is cut off (`UPSTREAM_ERROR`), not waited for up to its
-   *   tool's deadline. The store's `close()` is given what is then left of `timeoutMs`, at
+   *   audit trail (flushing sinks, likewise within what is then left of `timeoutMs` and at
+   *   least 1 s, however long `audit.sinkCloseTimeoutMs` is: what a sink did not get by then
+   *   is told to `onSinkDrop` and `onError` as `closed`), the upstream pools and the store are
+   *   closed. An upstream call still running then is cut off (`UPSTREAM_ERROR`), not waited
+   *   for up to its tool's deadline. The store's `close()` is given what is then left of `timeoutMs`, at
    *   least 1 s, as its own `timeoutMs`: the SQL store waits no longer for the invocation
    *   records it still writes.
    *
@@ -1562,8 +1568,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         );
       }
     }
-    // What is left of timeoutMs, and at least a second: for the approver, then the store.
-    // The approver gives up on notifications still being delivered (each is told to onError).
+    // What is left of timeoutMs, and at least a second: for the approver, the audit trail,
+    // then the store. The approver gives up on notifications still being delivered (each is
+    // told to onError); the audit trail on sinks still draining (their drops are told too).
     const timeLeft = () => Math.max(1000, Math.round(closeStartedAt + timeoutMs - performance.now()));
     if (options.approver?.close !== undefined) {
       const approver = options.approver;
@@ -1584,7 +1591,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       );
       if (!closedInTime) reportError(new Error(`close(): the approver's close() did not settle within ${left} ms; closing anyway`));
     }
-    await audit.close();
+    await audit.close({ timeoutMs: timeLeft() });
     for (const state of queueFullDrops.values()) tellQueueFull(state);
     // Upstream calls still running past timeoutMs are cut: the pools' own close() would wait
     // for them, up to each tool's deadline.

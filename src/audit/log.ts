@@ -35,7 +35,8 @@ export interface AuditCheckpointOptions {
  *   (the sink is too slow or stuck);
  * - `write_failed`: the sink's `write` threw or rejected (the error went to `onSinkError`); the
  *   sink may hold some of these entries;
- * - `closed`: `close()` stopped waiting for the sink (`sinkCloseTimeoutMs`) before they were written;
+ * - `closed`: `close()` stopped waiting for the sink (`sinkCloseTimeoutMs`, or its own `timeoutMs`)
+ *   before they were written;
  * - `unconfirmed`: a store write that timed out or lost its connection may have committed them
  *   after all, and the log could not tell (still unanswered at `close()` or after 100 later such
  *   writes, or no longer kept by the store): they may be in the store.
@@ -96,7 +97,7 @@ export interface AuditLogOptions {
    * How long `close()` waits for each sink to drain, and then for its `close()`; what is still
    * waiting then is dropped (`closed`) and no later `write` reaches the sink, and the signal
    * passed to the sink's `close()` aborts, so that the sink reports what it still holds.
-   * Default 10000 ms.
+   * Default 10000 ms. A `timeoutMs` given to `close()` shortens both waits to what it has left.
    */
   sinkCloseTimeoutMs?: number;
   /** Signed checkpoints of the chain head. */
@@ -132,8 +133,21 @@ export interface AuditLog {
   /**
    * Waits for queued appends, signs a final checkpoint, drains sinks and closes them (each
    * bounded by `sinkCloseTimeoutMs`). Later appends fail as unavailable. Does not close the store.
+   *
+   * With `timeoutMs` (0 or more), the whole close takes no longer than that: appends still
+   * waiting then fail as unavailable (`onAuditError`; a write in flight may still land, and is
+   * reported `unconfirmed` if the log cannot tell), the final checkpoint is no longer waited
+   * for (`checkpoints.onError`), and each sink drains and closes within what is left, however
+   * long `sinkCloseTimeoutMs` is; what a sink did not get is reported `closed`. Without it,
+   * only the bounds above apply. Calling it again returns the same promise.
+   *
+   * @example
+   * ```ts
+   * // A shutdown with 5 s to spare, whatever the store and the sinks do.
+   * await audit.close({ timeoutMs: 5_000 });
+   * ```
    */
-  close(): Promise<void>;
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 interface PendingAppend {
@@ -326,17 +340,42 @@ class StoreAuditLog implements AuditLog {
     while (this.checkpointRunning !== undefined) await this.checkpointRunning;
   }
 
-  close(): Promise<void> {
-    this.closing ??= this.shutDown();
+  close(options?: { timeoutMs?: number }): Promise<void> {
+    const timeoutMs = options?.timeoutMs;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
+      return Promise.reject(new TypeError("createAuditLog: close()'s timeoutMs must be a number of milliseconds, 0 or more"));
+    }
+    this.closing ??= this.shutDown(timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs);
     return this.closing;
   }
 
-  private async shutDown(): Promise<void> {
+  /** Closes by `deadline` (a `performance.now()` instant; infinite when close() has no timeoutMs). */
+  private async shutDown(deadline: number): Promise<void> {
     this.closed = true;
-    while (this.draining !== undefined) await this.draining;
+    // What is left until the deadline, within `bound` and what a Node timer holds.
+    const timeLeft = (bound = MAX_TIMER_MS) => Math.min(bound, Math.max(0, deadline - performance.now()));
+    // Appends under way have their own deadlines (appendTimeoutMs); those still waiting when
+    // close's deadline passes fail, as at their own.
+    const idle = (async () => {
+      while (this.draining !== undefined) await this.draining;
+      return true;
+    })();
+    if (!(await within(idle, timeLeft(), false, true))) {
+      this.expire(
+        Number.POSITIVE_INFINITY,
+        unavailable('Audit trail unavailable: close() stopped waiting for the write (its timeoutMs passed)'),
+      );
+      await idle;
+    }
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
-    if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) await this.checkpoint();
-    while (this.checkpointRunning !== undefined) await this.checkpointRunning;
+    const checkpointed = (async () => {
+      if (this.lastCommitted !== undefined && this.lastCommitted.seq > this.lastCheckpointSeq) await this.checkpoint();
+      while (this.checkpointRunning !== undefined) await this.checkpointRunning;
+      return true;
+    })();
+    if (!(await within(checkpointed, timeLeft(), false, true))) {
+      this.onCheckpointError(new Error('close() stopped waiting for the final checkpoint to be stored (its timeoutMs passed)'));
+    }
     // One last look at the store's head: a write that timed out but landed, with nothing
     // after it, goes to the sinks. Others may yet land in the store; the sinks will not get them.
     const unsettled = this.unsettled;
@@ -346,7 +385,7 @@ class StoreAuditLog implements AuditLog {
         ? undefined
         : await within(
             this.store.getAuditHead().catch(() => undefined),
-            this.appendTimeoutMs,
+            timeLeft(this.appendTimeoutMs),
             undefined,
             true,
           );
@@ -355,7 +394,8 @@ class StoreAuditLog implements AuditLog {
       this.afterCommit(unsettled.pop() as AuditEntry[]);
     }
     this.dropForSinks(unsettled, 'unconfirmed');
-    await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.close(this.sinkCloseTimeoutMs)));
+    // All sinks at once: each gets the same time, not what the one before left over.
+    await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.close(this.sinkCloseTimeoutMs, deadline)));
     if (this.watchdog !== undefined) clearTimeout(this.watchdog);
   }
 
@@ -526,7 +566,7 @@ class StoreAuditLog implements AuditLog {
     this.watchdog = setTimeout(
       () => {
         this.watchdog = undefined;
-        this.expire();
+        this.expire(performance.now(), unavailable('Audit trail unavailable: write timed out'));
         this.armWatchdog();
       },
       // Past the deadline by a millisecond, within what a Node timer can hold: one that wakes
@@ -536,9 +576,8 @@ class StoreAuditLog implements AuditLog {
     this.watchdog.unref?.();
   }
 
-  private expire(): void {
-    const now = performance.now();
-    const timedOut = unavailable('Audit trail unavailable: write timed out');
+  /** Fails what waits past its deadline at `now` with `timedOut`: the write in flight is abandoned. */
+  private expire(now: number, timedOut: GatewayError): void {
     const inFlightOldest = this.inFlight?.[0];
     if (inFlightOldest !== undefined && inFlightOldest.deadline <= now) this.abandonInFlight?.(timedOut);
     let expired = 0;

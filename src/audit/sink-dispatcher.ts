@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../store/types.js';
 import type { AuditSinkDrop, AuditSinkDropReason } from './log.js';
 import type { AuditSink } from './types.js';
+import { performance } from 'node:perf_hooks';
 import { callGuarded } from '../util/guarded-callback.js';
 import { within } from '../util/timers.js';
 
@@ -69,27 +70,35 @@ export class SinkDispatcher {
    * finish, what still waits is reported dropped (`closed`), and the sink's `close()` is
    * called, itself bounded by `timeoutMs`: when that passes, its `signal` aborts, so that a sink
    * that holds entries it accepted stops and reports them. No `write` starts after that.
+   * Neither wait goes past `deadline` (a `performance.now()` instant), if there is one.
    */
-  async close(timeoutMs: number): Promise<void> {
+  async close(timeoutMs: number, deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    const timeLeft = () => Math.min(timeoutMs, Math.max(0, deadline - performance.now()));
     // Unref'd: a stuck sink must not keep the process alive.
-    if (this.running !== undefined) await within(this.running, timeoutMs, undefined, true);
+    if (this.running !== undefined) await within(this.running, timeLeft(), undefined, true);
     this.stopped = true;
     const left = this.queue;
     this.queue = [];
     this.queuedEntries = 0;
     this.drop(left, 'closed');
-    const deadline = new AbortController();
+    const stop = new AbortController();
     try {
       const closedInTime = await within(
         Promise.resolve()
-          .then(() => this.sink.close?.({ signal: deadline.signal }))
+          .then(() => this.sink.close?.({ signal: stop.signal }))
           .then(() => true),
-        timeoutMs,
+        timeLeft(),
         false,
         false,
       );
-      if (!closedInTime)
-        deadline.abort(new DOMException('The audit log stopped waiting for the sink to close (sinkCloseTimeoutMs)', 'TimeoutError'));
+      if (!closedInTime) {
+        stop.abort(
+          new DOMException(
+            "The audit log stopped waiting for the sink to close (sinkCloseTimeoutMs, or close()'s timeoutMs)",
+            'TimeoutError',
+          ),
+        );
+      }
     } catch (error) {
       this.report(() => this.options.onError(error, this.sink));
     }

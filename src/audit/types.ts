@@ -28,8 +28,9 @@ export interface AuditSink {
   write(entries: AuditEntry[]): Promise<void> | void;
   /**
    * Flushes and releases resources; called once by `AuditLog.close()`. `signal` aborts when the
-   * log stops waiting for it (`sinkCloseTimeoutMs`): stop then, and report what is still held
-   * as lost yourself, since the log cannot tell (`write` took it).
+   * log stops waiting for it (`sinkCloseTimeoutMs`, or what is left of the `timeoutMs` given to
+   * the log's `close()`): stop then, and report what is still held as lost yourself, since the
+   * log cannot tell (`write` took it).
    */
   close?(options?: { signal?: AbortSignal }): Promise<void>;
 }

@@ -147,8 +147,9 @@ function releaseNodeBody(body: NodeBody, tooLong: boolean): void {
  * the batch came from the gateway unaltered ({@link verifyAuditWebhook}). Batches are sent
  * one at a time in chain order, retried with exponential back-off; the queue is bounded
  * and every drop is reported through `onDrop`. `close()` sends what the sink holds first;
- * when its `signal` aborts (the audit log's `sinkCloseTimeoutMs` passed) it stops retrying,
- * aborts the POST in flight and reports what it still held as dropped (`closed`).
+ * when its `signal` aborts (the audit log's `sinkCloseTimeoutMs`, or its `close()`'s
+ * `timeoutMs`, passed) it stops retrying, aborts the POST in flight and reports what it still
+ * held as dropped (`closed`).
  *
  * @example
  * ```ts

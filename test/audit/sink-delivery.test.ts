@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type AuditSinkDrop, createAuditLog } from '../../src/audit/log.js';
 import type { AuditSink } from '../../src/audit/types.js';
 import { memoryStore } from '../../src/store/memory.js';
 import type { AuditEntry, Store } from '../../src/store/types.js';
+import { MAX_TIMER_MS } from '../../src/util/timers.js';
 import { eventually, sampleEvent } from './helpers.js';
 
 interface Deferred {
@@ -137,6 +138,82 @@ describe('sink close timeout', () => {
     // Told before close() resolves, so a sink can report what it held while the process still runs.
     expect(seen).toEqual([['stuck', 'TimeoutError']]);
     expect(promptSignal?.aborted).toBe(false);
+  });
+
+  it('close({ timeoutMs }) bounds the whole close, however long appendTimeoutMs and sinkCloseTimeoutMs are', async () => {
+    const never = new Promise<void>(() => undefined);
+    // The store takes the first append and never answers the second.
+    const inner = memoryStore();
+    const store = Object.create(inner) as Store;
+    let appends = 0;
+    store.appendAudit = (entries) => (++appends === 1 ? inner.appendAudit(entries) : never.then(() => true));
+    let closeSignal: AbortSignal | undefined;
+    const sink: AuditSink = {
+      write: () => never,
+      close(options) {
+        closeSignal = options?.signal;
+        return never;
+      },
+    };
+    const drops: DropRecord[] = [];
+    const unrecorded: string[] = [];
+    const audit = createAuditLog({
+      store,
+      sinks: [sink],
+      appendTimeoutMs: MAX_TIMER_MS,
+      sinkCloseTimeoutMs: MAX_TIMER_MS,
+      onAuditError: (error) => unrecorded.push(error.message),
+      onSinkDrop: (...drop) => drops.push(drop),
+    });
+    expect((await audit.append(sampleEvent(0)))?.seq).toBe(0);
+    await settled();
+    const inFlight = audit.append(sampleEvent(1)).catch((error: unknown) => error);
+    await settled();
+
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let closed = false;
+      const closing = audit.close({ timeoutMs: 0 }).then(() => {
+        closed = true;
+      });
+      // A second of fake time: nothing near the 2^31 ms that appends and sinks would otherwise get.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(closed).toBe(true);
+      await closing;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await inFlight).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect(unrecorded).toEqual(['Audit trail unavailable: close() stopped waiting for the write (its timeoutMs passed)']);
+    // The abandoned write may still land: reported as such, not as delivered or lost.
+    expect(drops).toEqual([[1, sink, { reason: 'unconfirmed', fromSeq: 1, toSeq: 1 }]]);
+    expect((closeSignal?.reason as DOMException | undefined)?.name).toBe('TimeoutError');
+  });
+
+  it('close({ timeoutMs }) still delivers what a sink takes in time', async () => {
+    const gate = deferred();
+    const sink = recordingSink();
+    const write = sink.write.bind(sink);
+    sink.write = async (entries) => {
+      await gate.promise;
+      write(entries);
+    };
+    const drops: DropRecord[] = [];
+    const audit = createAuditLog({ store: memoryStore(), sinks: [sink], onSinkDrop: (...drop) => drops.push(drop) });
+    await Promise.all([0, 1, 2].map((index) => audit.append(sampleEvent(index))));
+    const closing = audit.close({ timeoutMs: MAX_TIMER_MS });
+    gate.resolve();
+    await closing;
+    expect(sink.received).toEqual([0, 1, 2]);
+    expect(drops).toEqual([]);
+  });
+
+  it('refuses a close() timeoutMs that is not a number of milliseconds, 0 or more', async () => {
+    const audit = createAuditLog({ store: memoryStore() });
+    for (const timeoutMs of [-1, Number.NaN, '5' as unknown as number]) {
+      await expect(audit.close({ timeoutMs }), String(timeoutMs)).rejects.toThrow("close()'s timeoutMs must be a number of milliseconds");
+    }
+    await audit.close({ timeoutMs: 0 });
   });
 
   it('a sink that drains in time is closed after its last write, with no drops', async () => {

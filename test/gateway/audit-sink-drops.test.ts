@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type AuditEntry,
   type AuditSink,
@@ -148,6 +148,53 @@ describe('audit sink drops through createGateway', () => {
     const droppedSeqs = drops.flatMap((drop) => Array.from({ length: drop.toSeq - drop.fromSeq + 1 }, (_, i) => drop.fromSeq + i));
     expect(written).toEqual([0]);
     expect(droppedSeqs[0]).toBe(1);
+  });
+
+  it('give up on a stuck sink within what is left of close()’s timeoutMs (at least 1 s), not sinkCloseTimeoutMs', async () => {
+    const errors: Error[] = [];
+    const drops: AuditSinkDrop[] = [];
+    const never = new Promise<void>(() => undefined);
+    let closeSignal: AbortSignal | undefined;
+    const sink: AuditSink = {
+      write: () => never,
+      close(options) {
+        closeSignal = options?.signal;
+        return never;
+      },
+    };
+    // sinkCloseTimeoutMs is left at its default, 10 s, for draining and again for the sink's close().
+    const gateway = createGateway({
+      tools: [ping],
+      policy: [{ id: 'all', effect: 'allow' }],
+      auditSinks: [sink],
+      audit: { onSinkDrop: (_count, _sink, drop) => drops.push(drop) },
+      onError: (error) => errors.push(error as Error),
+    });
+    const { agent } = await gateway.admin.createAgent({ name: 'a' });
+    for (let index = 0; index < 3; index++) await gateway.invoke({ agentId: agent.id, tool: 'ping' });
+
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let closed = false;
+      const closing = gateway.close({ timeoutMs: 500 }).then(() => {
+        closed = true;
+      });
+      // The deadline is on Node's performance clock, which fake timers leave running: in fake
+      // time the sink's draining and then its close() may each take up to the second left.
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(closed).toBe(true);
+      await closing;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((closeSignal?.reason as DOMException | undefined)?.name).toBe('TimeoutError');
+    // The first entry's write never ends; every entry after it is reported, to onError too.
+    const last = drops[0]?.toSeq ?? -1;
+    expect(last).toBeGreaterThan(1);
+    expect(drops).toEqual([{ reason: 'closed', fromSeq: 1, toSeq: last }]);
+    expect(errors.map((error) => error.message)).toEqual([
+      `An audit sink did not get ${last} audit entries (closed; the last up to seq ${last})`,
+    ]);
   });
 
   it('refuses limits that cannot work', () => {
