@@ -431,7 +431,7 @@ class StoreAuditLog implements AuditLog {
   private async commit(batch: PendingAppend[]): Promise<AuditEntry[]> {
     for (let attempt = 0; ; attempt++) {
       if (this.head === undefined) {
-        const stored = await this.guarded(this.store.getAuditHead());
+        const stored = await this.guarded(this.store.getAuditHead({ forAppend: true }));
         this.head = stored === undefined ? null : { seq: stored.seq, hash: stored.hash };
         if (this.unsettled.length > 0) await this.settle(this.head);
       }

@@ -336,8 +336,13 @@ export interface Store {
   moveIdempotencyKey?(reservation: Pick<IdempotencyRecord, 'agentId' | 'key' | 'invocationId'>, to: string): Promise<boolean>;
 
   // Audit chain
-  /** The last entry of the chain, or undefined when it is empty. */
-  getAuditHead(): Promise<AuditEntry | undefined>;
+  /**
+   * The last entry of the chain, or undefined when it is empty. `forAppend`: the caller links
+   * entries onto this head and appends them next (the audit log does so after losing a race);
+   * a store may favour that append (the SQL store reserves it for a moment). Readers that only
+   * look (verification, export) leave it out, so that they hold back no writer.
+   */
+  getAuditHead(options?: { forAppend?: boolean }): Promise<AuditEntry | undefined>;
   /**
    * *Atomic* append: stores `entries` (consecutive `seq`s) only if the first one's `seq` is
    * one past the current head's (0 for an empty chain) and its `prevHash` is the head's

@@ -129,6 +129,27 @@ describe('createAuditLog', () => {
     await audit.close();
   });
 
+  it('reads the head to relink with forAppend, so that the store may favour that append; verification does not', async () => {
+    const inner = memoryStore();
+    const reads: Array<{ forAppend?: boolean } | undefined> = [];
+    const store = Object.create(inner) as Store;
+    store.getAuditHead = (options) => {
+      reads.push(options);
+      return inner.getAuditHead();
+    };
+    const audit = createAuditLog({ store });
+    await audit.append(sampleEvent(0));
+    const other = createAuditLog({ store: inner });
+    await other.append(sampleEvent(1));
+    await other.close();
+    await audit.append(sampleEvent(2));
+    expect(reads).toEqual([{ forAppend: true }, { forAppend: true }]);
+    await verifyAuditChain({ store });
+    expect(reads).toHaveLength(3);
+    expect(reads[2]).toBeUndefined();
+    await audit.close();
+  });
+
   it('fail-closed: a failing store rejects with AUDIT_UNAVAILABLE (503) and reports the event', async () => {
     const store = Object.create(memoryStore()) as Store;
     store.appendAudit = async () => {

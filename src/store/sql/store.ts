@@ -531,12 +531,13 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
     // Audit chain
 
-    async getAuditHead() {
-      if (lostLastAppend) {
-        // This store's last append lost the race, so this read is most likely its writer
-        // relinking a batch: reserve the next append, unless another writer holds the
-        // reservation. Without it, a writer that appends back to back (it knows its own
-        // head) could beat the relinked batch every time, and the loser would give up.
+    async getAuditHead(options) {
+      if (lostLastAppend && options?.forAppend === true) {
+        // This store's last append lost the race and its writer reads the head to relink the
+        // batch: reserve the next append, unless another writer holds the reservation. Without
+        // it, a writer that appends back to back (it knows its own head) could beat the
+        // relinked batch every time, and the loser would give up. A read that only looks
+        // (verify, export) reserves nothing: no append would follow to release it.
         await query(
           `UPDATE ${s}.audit_head SET reserved_by = $1, reserved_until = clock_timestamp() + interval '${auditReservationMs} milliseconds'
            WHERE singleton AND (reserved_by IS NULL OR reserved_by = $1 OR reserved_until < clock_timestamp())`,
