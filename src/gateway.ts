@@ -72,7 +72,7 @@ import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { callGuarded } from './util/guarded-callback.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { latestRun } from './util/latest-run.js';
-import { within } from './util/timers.js';
+import { MAX_TIMER_MS, within } from './util/timers.js';
 import { memoryStore } from './store/memory.js';
 import type {
   AuditEvent,
@@ -555,8 +555,10 @@ export interface Gateway {
    *   the pending state.
    * - Calls under way, admin changes, approval notifications being delivered and background
    *   work (a reload of tools or rules, the expiry sweep) get up to `timeoutMs` (default
-   *   10,000) to finish and record their outcomes; any still running then is reported to
-   *   `onError` (its outcome may go unrecorded, and `incompleteInvocations` finds it).
+   *   10,000; a whole number of milliseconds up to 2,147,483,647, else `close()` rejects with
+   *   a `TypeError` and closes nothing) to finish and record their outcomes; any still
+   *   running then is reported to `onError` (its outcome may go unrecorded, and
+   *   `incompleteInvocations` finds it).
    * - Timers stop, and the approver (`close()`, if it has one, waited for at most what is left
    *   of `timeoutMs` and at least 1 s: `webhookApprover` gives up on deliveries still under
    *   way, telling its `onError` and the gateway's which approvals were not delivered), the
@@ -1514,7 +1516,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     admin,
     ready,
     close(closeOptions) {
-      closing ??= closeGateway(closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+      const timeoutMs = closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+      // A longer Node timer fires at once, and NaN or a negative count would not wait at all.
+      if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
+        return Promise.reject(new TypeError(`close(): timeoutMs must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`));
+      }
+      closing ??= closeGateway(timeoutMs);
       return closing;
     },
   };

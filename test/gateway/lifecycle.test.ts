@@ -160,6 +160,17 @@ describe('close()', () => {
     expect((await inner.getAgent(agent.id))?.name).toBe('bot');
   });
 
+  it('refuses a timeoutMs no timer can wait for, and stays open', async () => {
+    gateway = createGateway({ store: memoryStore(), tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    for (const timeoutMs of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2_147_483_648, '10' as unknown as number]) {
+      await expect(gateway.close({ timeoutMs })).rejects.toThrow(
+        /close\(\): timeoutMs must be a whole number of milliseconds from 0 to 2147483647/,
+      );
+    }
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    expect((await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: {} })).status).toBe('succeeded');
+  });
+
   it('gives up on calls still running after timeoutMs, and says so to onError', async () => {
     const { tool, started, release } = heldTool();
     const errors: unknown[] = [];
