@@ -342,7 +342,8 @@ export class ApprovalCoordinator {
    *
    * Once its start is recorded, the call takes the approval from `executing` to `executed`
    * before it runs: a recovery that reopened the approval meanwhile (see {@link reopen})
-   * makes that fail, and the call does not run, so it never runs twice.
+   * makes that fail, and the call does not run, so it never runs twice. While it runs, its
+   * record is `running`.
    */
   private async execute(approval: ApprovalRecord): Promise<CallOutcome> {
     const started = this.deps.now();
@@ -390,6 +391,18 @@ export class ApprovalCoordinator {
         });
       }
       const { agent, tool, input, decision } = prepared;
+      if (prepared.record !== undefined) {
+        // The record says the call runs, so that its repeats, its task and `GET /invocations`
+        // no longer say it waits for a human. The call is claimed and its start recorded: a
+        // failed write leaves the record as it was and the call runs all the same.
+        const running: InvocationRecord = { ...prepared.record, status: 'running', updatedAt: new Date(this.deps.now()).toISOString() };
+        try {
+          await this.deps.store.putInvocation(running);
+          prepared.record = running;
+        } catch (error) {
+          this.options.onError(error);
+        }
+      }
       try {
         const execution = await runTool(tool, input, {
           abort: NEVER_ABORTED,

@@ -5,7 +5,8 @@ import type { CallContext, CallOutcome, Step } from './types.js';
 
 /**
  * The outcome an invocation record stands for, as the agent first got it (for a call whose
- * outcome is unknown, the error that says so); undefined while it runs.
+ * outcome is unknown, the error that says so); `running` for an approved call whose run has
+ * started and not finished; undefined while any other call runs.
  */
 export async function outcomeOfRecord(deps: PipelineDependencies, record: InvocationRecord): Promise<CallOutcome | undefined> {
   switch (record.status) {
@@ -17,7 +18,8 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
       return { status: 'pending_approval', invocationId: record.id, approval: { id: approval.id, expiresAt: approval.expiresAt } };
     }
     case 'running':
-      return undefined;
+      // Only an approved call's run writes this status (a direct call's record is written at its end).
+      return record.approvalId === null ? undefined : { status: 'running', invocationId: record.id, approval: { id: record.approvalId } };
     default: {
       // outcome_unknown holds the error that says so (see incompleteInvocations).
       const error = record.error ?? { code: 'INTERNAL', message: 'Internal error' };

@@ -182,8 +182,8 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
   const status: InvocationStatus =
     outcome.status === 'succeeded'
       ? 'succeeded'
-      : outcome.status === 'pending_approval'
-        ? 'pending_approval'
+      : outcome.status === 'pending_approval' || outcome.status === 'running'
+        ? outcome.status
         : statusForError(outcome.error);
   return {
     id: context.invocationId,

@@ -58,10 +58,14 @@ export interface CallContext {
   started?: boolean;
 }
 
-/** The result of a governed call, whatever door it came through. */
+/**
+ * The result of a governed call, whatever door it came through. `running` is what a repeat of
+ * an approved call gets while that call runs: approved under `approval.id`, not finished yet.
+ */
 export type CallOutcome =
   | { status: 'succeeded'; invocationId: string; output: unknown }
   | { status: 'pending_approval'; invocationId: string; approval: { id: string; expiresAt: string } }
+  | { status: 'running'; invocationId: string; approval: { id: string } }
   | { status: 'error'; invocationId?: string; error: GatewayError };
 
 /** One step of the pipeline (onion middleware). */

@@ -33,7 +33,8 @@ async function readOptionalJsonBody(request: Request, maxBytes: number): Promise
 /** The outcome of a decided call, as admin responses show it. */
 function outcomeBody(outcome: CallOutcome): Record<string, unknown> {
   if (outcome.status === 'succeeded') return { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output };
-  if (outcome.status === 'pending_approval') return { invocationId: outcome.invocationId, status: 'pending_approval' };
+  if (outcome.status === 'pending_approval' || outcome.status === 'running')
+    return { invocationId: outcome.invocationId, status: outcome.status };
   return { invocationId: outcome.invocationId, status: 'error', error: outcome.error.toJSON() };
 }
 

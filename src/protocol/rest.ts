@@ -34,7 +34,8 @@ export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, s
     case 'succeeded':
       return jsonResponse(200, { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output }, headers);
     case 'pending_approval':
-      return jsonResponse(202, { invocationId: outcome.invocationId, status: 'pending_approval', approval: outcome.approval }, headers);
+    case 'running':
+      return jsonResponse(202, { invocationId: outcome.invocationId, status: outcome.status, approval: outcome.approval }, headers);
     default:
       return errorResponse(outcome.error, outcome.invocationId, headers);
   }
@@ -62,7 +63,7 @@ export async function invokeRoute(runtime: GatewayRuntime, request: Request, too
     abort: idempotencyKey === undefined ? abort : NEVER_ABORTED,
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
-  if (outcome.status === 'pending_approval') {
+  if (outcome.status === 'pending_approval' || outcome.status === 'running') {
     const waitMs = preferWaitMs(request, runtime.maxWaitSeconds);
     if (waitMs !== undefined && waitMs > 0) {
       outcome = (await runtime.waitForOutcome(outcome.invocationId, waitMs, abort)) ?? outcome;

@@ -14,7 +14,7 @@ import {
   webhookApprover,
 } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { breakableStore, jsonRequest, listen } from '../helpers.js';
+import { breakableStore, deferred, jsonRequest, listen, mcpRequest } from '../helpers.js';
 
 const approverPrincipal = { id: 'bob', roles: ['approver' as const] };
 
@@ -851,5 +851,79 @@ describe('webhook approver and redirects', () => {
     }
     expect(landed).toEqual([]);
     await other.close();
+  });
+});
+
+describe('an approved call while it runs', () => {
+  async function setupBlocking() {
+    const entered = deferred();
+    const release = deferred();
+    const tool = defineTool({
+      name: 'refunds.slow',
+      description: 'Refund an order, slowly',
+      inputSchema: { type: 'object', properties: { orderId: { type: 'string' } }, required: ['orderId'] } as const,
+      handler: async ({ orderId }) => {
+        entered.resolve();
+        await release.promise;
+        return { orderId, refunded: true };
+      },
+    });
+    const gateway = createGateway({ tools: [tool], policy, admin });
+    gateways.push(gateway);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const invoke = async (input: unknown) => {
+      const response = await gateway.fetch(jsonRequest('/tools/refunds.slow/invoke', { key: apiKey, body: { input } }));
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    let id = 0;
+    const mcp = async (method: string, params: Record<string, unknown>) => {
+      const response = await gateway.fetch(mcpRequest(apiKey, { jsonrpc: '2.0', id: ++id, method, params }));
+      return (await response.json()) as any;
+    };
+    return { gateway, apiKey, invoke, mcp, entered, release };
+  }
+
+  it('is running, not waiting for a human, to a repeat over REST and to GET /invocations/{id}', async () => {
+    const { gateway, apiKey, invoke, entered, release } = await setupBlocking();
+    const first = await invoke({ orderId: 'O-RUN' });
+    expect(first.status).toBe(202);
+    const decided = gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    await entered.promise;
+
+    const repeat = await invoke({ orderId: 'O-RUN' });
+    expect(repeat.status).toBe(202);
+    expect(repeat.body).toEqual({ invocationId: first.body.invocationId, status: 'running', approval: { id: first.body.approval.id } });
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
+    expect(await polled.json()).toMatchObject({ status: 'running', approvalId: first.body.approval.id });
+
+    release.resolve();
+    expect((await decided).outcome).toMatchObject({ status: 'succeeded' });
+    const after = await invoke({ orderId: 'O-RUN' });
+    expect(after).toMatchObject({ status: 200, body: { invocationId: first.body.invocationId, output: { refunded: true } } });
+  });
+
+  it('is running, not waiting for a human, to a repeated MCP tools/call and to tasks/get', async () => {
+    const { gateway, mcp, entered, release } = await setupBlocking();
+    const first = await mcp('tools/call', { name: 'refunds.slow', arguments: { orderId: 'O-MCP' } });
+    const { approvalId, invocationId } = first.result._meta['io.agent-tool-gateway/approval'];
+    const decided = gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    await entered.promise;
+
+    const repeat = await mcp('tools/call', { name: 'refunds.slow', arguments: { orderId: 'O-MCP' } });
+    const text: string = repeat.result.content[0].text;
+    expect(text).toMatch(/approved and is running/);
+    expect(text).not.toMatch(/waits for a human decision|has not run yet/);
+    expect(repeat.result.structuredContent).toEqual({ status: 'running', approvalId, invocationId });
+    expect(repeat.result._meta['io.agent-tool-gateway/approval']).toEqual({ approvalId, invocationId });
+
+    const task = await mcp('tasks/get', { taskId: invocationId });
+    expect(task.result.status).toBe('working');
+    expect(task.result.statusMessage).not.toMatch(/Waiting for a human approver/);
+    expect(task.result.statusMessage).toMatch(/running/);
+
+    release.resolve();
+    await decided;
+    const done = await mcp('tasks/get', { taskId: invocationId });
+    expect(done.result.status).toBe('completed');
   });
 });

@@ -81,6 +81,7 @@ export function answerCall(outcome: CallOutcome, tool: CalledTool, structured: S
     case 'succeeded':
       return succeededAnswer(outcome.output, outcome.invocationId, tool, structured);
     case 'pending_approval':
+    case 'running':
       return { kind: 'result', result: pendingResult(outcome, tool, structured) };
     case 'error':
       if (outcome.error.code === 'TOOL_NOT_FOUND') {
@@ -163,18 +164,33 @@ function withheldResult(
   };
 }
 
+/**
+ * The notice of a call that has no outcome yet: one waiting for a human decision, or (to a
+ * repeat) one approved and running now.
+ */
 function pendingResult(
-  outcome: Extract<CallOutcome, { status: 'pending_approval' }>,
+  outcome: Extract<CallOutcome, { status: 'pending_approval' | 'running' }>,
   tool: CalledTool,
   structured: StructuredContentSupport,
 ): Record<string, unknown> {
-  const { id: approvalId, expiresAt } = outcome.approval;
-  const approval = { approvalId, expiresAt, invocationId: outcome.invocationId };
-  const text =
-    `Approval required: this call to "${tool.name}" waits for a human decision and has not run yet. ` +
-    `Approval id: ${approvalId}. It expires at ${expiresAt}. ` +
-    'Call the same tool again with the same arguments to get the outcome once the approval has been decided; ' +
-    'that call will not run the tool a second time.';
+  const approvalId = outcome.approval.id;
+  let approval: Record<string, string>;
+  let text: string;
+  if (outcome.status === 'pending_approval') {
+    const { expiresAt } = outcome.approval;
+    approval = { approvalId, expiresAt, invocationId: outcome.invocationId };
+    text =
+      `Approval required: this call to "${tool.name}" waits for a human decision and has not run yet. ` +
+      `Approval id: ${approvalId}. It expires at ${expiresAt}. ` +
+      'Call the same tool again with the same arguments to get the outcome once the approval has been decided; ' +
+      'that call will not run the tool a second time.';
+  } else {
+    approval = { approvalId, invocationId: outcome.invocationId };
+    text =
+      `This call to "${tool.name}" was approved and is running now; it has not finished yet. Approval id: ${approvalId}. ` +
+      'Call the same tool again with the same arguments to get the outcome once it has finished; ' +
+      'that call will not run the tool a second time.';
+  }
   // Official clients reject a non-error result without schema-valid structuredContent for a
   // tool that declares an outputSchema; a pending call has no such content, so for those
   // tools the notice travels as an error result (clients skip output validation on errors).
@@ -183,7 +199,7 @@ function pendingResult(
   const result: Record<string, unknown> = { content: [{ type: 'text', text }] };
   if (structured !== 'none') {
     if (tool.hasOutputSchema) result.isError = true;
-    else result.structuredContent = { status: 'pending_approval', ...approval };
+    else result.structuredContent = { status: outcome.status, ...approval };
   }
   result._meta = { [approvalMetaKey]: approval, [invocationMetaKey]: outcome.invocationId };
   return result;

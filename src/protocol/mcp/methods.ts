@@ -207,7 +207,11 @@ export function createMethods(backend: McpBackend, options: McpOptions, indexLis
       };
       try {
         if (taskRequested) return await taskMethods.createLegacyTask(call, outcome, calledTool);
-        if (era.kind === 'modern' && outcome.status === 'pending_approval' && declaresTasksExtension(params)) {
+        if (
+          era.kind === 'modern' &&
+          (outcome.status === 'pending_approval' || outcome.status === 'running') &&
+          declaresTasksExtension(params)
+        ) {
           const task = await taskMethods.createModernTask(call, outcome, calledTool);
           if (task !== undefined) return task;
         }

@@ -44,12 +44,12 @@ export interface TaskMethods {
   createLegacyTask(call: MethodCall, outcome: CallOutcome, tool: CalledTool): Promise<Reply>;
   /**
    * 2026-07-28 `tools/call` from a client that declared the extension, for a call that
-   * waits for approval: a `CreateTaskResult`, or `undefined` when no task can be read back
-   * (then the call is answered as usual).
+   * waits for approval (or, to a repeat, was approved and runs): a `CreateTaskResult`, or
+   * `undefined` when no task can be read back (then the call is answered as usual).
    */
   createModernTask(
     call: MethodCall,
-    outcome: Extract<CallOutcome, { status: 'pending_approval' }>,
+    outcome: Extract<CallOutcome, { status: 'pending_approval' | 'running' }>,
     tool: CalledTool,
   ): Promise<Reply | undefined>;
   get(call: MethodCall): Promise<Reply>;
@@ -114,7 +114,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
    */
   async function finalOutcome(agent: AgentPrincipal, record: InvocationRecord, abort: CallAbort): Promise<CallOutcome> {
     const outcome = await backend.waitForOutcome(agent, record.id, 0, abort);
-    if (outcome !== undefined && outcome.status !== 'pending_approval') return outcome;
+    if (outcome !== undefined && outcome.status !== 'pending_approval' && outcome.status !== 'running') return outcome;
     return unknownOutcome(record.id);
   }
 
@@ -204,7 +204,9 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       const record = await readRecord(call.agent, outcome.invocationId);
       if (record === undefined || record === 'failed') return undefined;
       const state = taskStateOfRecord(record, 'modern');
-      if (record.status === 'pending_approval') state.statusMessage = approvalStatusMessage(tool.name, outcome.approval);
+      if (outcome.status === 'pending_approval' && record.status === 'pending_approval') {
+        state.statusMessage = approvalStatusMessage(tool.name, outcome.approval);
+      }
       const answer = answerCall(outcome, tool, 'any');
       const meta = { ...serverInfoMeta, ...(answer.kind === 'result' ? (answer.result._meta as Record<string, unknown>) : {}) };
       return resultReply(call.id, JSON.stringify({ resultType: 'task', ...modernTaskFields(state), _meta: meta }));
@@ -229,7 +231,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       try {
         let outcome = await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.abort);
         let record: InvocationRecord | undefined = found.record;
-        if (outcome === undefined || outcome.status === 'pending_approval') {
+        if (outcome === undefined || outcome.status === 'pending_approval' || outcome.status === 'running') {
           record = await backend.getInvocation(call.agent, taskId);
           if (record === undefined) return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
           const status = taskStateOfRecord(record, 'legacy').status;

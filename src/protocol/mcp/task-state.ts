@@ -95,7 +95,9 @@ function statusMessageOfRecord(record: InvocationRecord): string | undefined {
         ? 'Waiting for a human approver; the tool has not run yet.'
         : `Waiting for a human approver to decide approval ${record.approvalId}; the tool has not run yet.`;
     case 'running':
-      return 'The call is running.';
+      return record.approvalId === null
+        ? 'The call is running.'
+        : `Approval ${record.approvalId} was granted; the call is running and has not finished yet.`;
     case 'succeeded':
       return undefined;
     case 'outcome_unknown':

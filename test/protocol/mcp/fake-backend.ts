@@ -168,8 +168,8 @@ export function createFakeBackend(tools: McpToolView[] = fakeTools): FakeBackend
     const status: InvocationStatus =
       outcome.status === 'succeeded'
         ? 'succeeded'
-        : outcome.status === 'pending_approval'
-          ? 'pending_approval'
+        : outcome.status === 'pending_approval' || outcome.status === 'running'
+          ? outcome.status
           : (errorStatus[outcome.error.code] ?? 'failed');
     records.set(outcome.invocationId, {
       id: outcome.invocationId,
