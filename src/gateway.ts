@@ -43,7 +43,7 @@ import type { AuditEventInput, PipelineDependencies } from './pipeline/dependenc
 import { describeToolCodeFailure, executeStep, toolCodeFailureOf } from './pipeline/execute.js';
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
-import { heldInputSealing } from './approval/held-input.js';
+import { heldInputSealing, unopenedHeldInputToolOf } from './approval/held-input.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordStep } from './pipeline/record.js';
 import { redactStep } from './pipeline/redact.js';
 import { RedactorCache } from './pipeline/redactors.js';
@@ -63,7 +63,7 @@ import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest
 import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
 import { type RedactorConfig, createRedactor } from './redaction/index.js';
 import { type Keyring, type Vault, createVault } from './secrets/index.js';
-import { sealSecretHeaders, type UnopenedSecretHeader, unopenedSecretHeaderOf } from './secrets/tool-secrets.js';
+import { sealSecretHeaders, unopenedSecretHeaderOf } from './secrets/tool-secrets.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools/http-tool.js';
 import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
 import type { PrivateNetworkAllowance } from './upstream/network-policy.js';
@@ -253,7 +253,8 @@ export interface GatewayOptions {
    * 5 s while calls keep meeting one); their causes stay out of responses. Also told when an
    * HTTP tool's secret header cannot be opened (`SECRET_UNAVAILABLE`: a wrong or missing key, a
    * damaged value), naming the tool and header but never the value, at most once every 5 s per
-   * tool and header.
+   * tool and header; and when an approved call cannot run because no key in the keyring opens
+   * its held input (`SECRET_UNAVAILABLE`, naming the approval), at most once every 5 s per tool.
    */
   onError?: (error: unknown) => void;
   /**
@@ -619,11 +620,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
   // A tool's credential that does not open (a wrong or missing key, a damaged value) fails
   // every call to that tool alike until it is fixed: onError hears of it once every 5 s per
-  // tool and header. Entries older than that are dropped whenever one is added.
+  // tool and header. So does the held input of approved calls to a tool, held under a key
+  // the keyring lacks: once every 5 s per tool. Entries older than that are dropped whenever
+  // one is added.
   const secretReportedAt = new Map<string, number>();
-  const reportSecretUnavailable = (error: unknown, { toolId, header }: UnopenedSecretHeader) => {
+  const reportSecretUnavailable = (error: unknown, key: string) => {
     const at = now();
-    const key = `${toolId}\u0000${header}`;
     const last = secretReportedAt.get(key);
     if (last !== undefined && at - last < OUTAGE_REPORT_MS) return;
     for (const [reported, reportedAt] of secretReportedAt) {
@@ -642,10 +644,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       reportError(describeToolCodeFailure(failure.tool.name, thrown, () => redactors.forTool(failure.tool, failure.redact)));
       return;
     }
-    // The error names the tool and header, never the value; its cause says no more.
+    // The error names the tool and header (or the approval), never the value; its cause says no more.
     const unopened = unopenedSecretHeaderOf(error);
     if (unopened !== undefined) {
-      reportSecretUnavailable(error, unopened);
+      reportSecretUnavailable(error, `header\u0000${unopened.toolId}\u0000${unopened.header}`);
+      return;
+    }
+    const heldFor = unopenedHeldInputToolOf(error);
+    if (heldFor !== undefined) {
+      reportSecretUnavailable(error, `held input\u0000${heldFor}`);
       return;
     }
     if (!isUnexpected(error)) return;

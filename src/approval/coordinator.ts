@@ -15,7 +15,7 @@ import type { AgentRecord, ApprovalRecord, AuditEntry, IdempotencyRecord, Invoca
 import { type CallAbort, NEVER_ABORTED } from '../util/call-abort.js';
 import type { Approver, ApprovalNotice } from './approvers.js';
 import { isSecretUnavailable } from '../secrets/vault.js';
-import type { HeldInputSealing } from './held-input.js';
+import { type HeldInputSealing, markUnopenedHeldInput } from './held-input.js';
 
 /**
  * Approval slots are idempotency reservations under the agent's id with this suffix: agent
@@ -59,7 +59,10 @@ export interface ApprovalCoordinatorOptions {
   /** Keeps the held input at rest (sealed when the vault has a key) and opens it for execution. */
   sealing: HeldInputSealing;
   onError(error: unknown): void;
-  /** Told what an approved run failed with; it reports failures of the gateway, not refusals, as the direct path does. */
+  /**
+   * Told what an approved run failed with; it reports failures of the gateway, not refusals, as
+   * the direct path does, and a held input no key opens (see markUnopenedHeldInput).
+   */
   onFailure(error: unknown): void;
   /** Given each approver notification under way, so that the gateway's close() waits for it. */
   track?(work: Promise<unknown>): void;
@@ -461,7 +464,7 @@ export class ApprovalCoordinator {
     try {
       input = this.options.sealing.open(approval.heldInput, approval.id);
     } catch (error) {
-      if (isSecretUnavailable(error)) return { refusal: toGatewayError(error) };
+      if (isSecretUnavailable(error)) return { refusal: markUnopenedHeldInput(toGatewayError(error), approval.tool) };
       throw error;
     }
     // A sealed input cannot be changed unnoticed; a plain one (held without a key) must

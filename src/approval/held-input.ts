@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import type { Vault } from '../secrets/vault.js';
 
 /**
@@ -28,4 +29,23 @@ export function heldInputSealing(vault: Vault): HeldInputSealing {
       return result.changed ? result.sealed : undefined;
     },
   };
+}
+
+/** The `SECRET_UNAVAILABLE` errors of held inputs that could not be opened, and the tool of each call. */
+const unopenedHeldInputs = new WeakMap<GatewayError, string>();
+
+/**
+ * Marks `error` (`SECRET_UNAVAILABLE`, from {@link HeldInputSealing.open}) as the held input
+ * of an approved call to `tool` that could not be opened, and returns it. Every approved call
+ * held under that key fails alike until the keyring is fixed, which the gateway tells
+ * `onError` ({@link unopenedHeldInputToolOf} tells which calls).
+ */
+export function markUnopenedHeldInput(error: GatewayError, tool: string): GatewayError {
+  unopenedHeldInputs.set(error, tool);
+  return error;
+}
+
+/** The tool of the call whose held input `error` says could not be opened; undefined for any other error. */
+export function unopenedHeldInputToolOf(error: unknown): string | undefined {
+  return error instanceof GatewayError ? unopenedHeldInputs.get(error) : undefined;
 }

@@ -686,6 +686,42 @@ describe('held input at rest', () => {
     expect(result.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-KEPT', refunded: 2 } });
   });
 
+  it('held under a key the deciding instance lacks: SECRET_UNAVAILABLE, told to onError once per tool and 5 s, no value', async () => {
+    const store = memoryStore();
+    const k1 = generateEncryptionKey();
+    const { invoke } = await setup({ store, encryptionKey: { active: 'k1', keys: { k1 } } });
+    const lost = await invoke({ orderId: 'O-LOST-1', amount: 1, password: 'CANARY-held-pw-77' });
+    const alsoLost = await invoke({ orderId: 'O-LOST-2', amount: 2 });
+    const errors: unknown[] = [];
+    let at = Date.now();
+    const counter = { runs: 0 };
+    const other = createGateway({
+      store,
+      tools: [refundTool(counter)],
+      policy,
+      admin,
+      encryptionKey: { active: 'k2', keys: { k2: generateEncryptionKey() } },
+      onError: (error) => errors.push(error),
+      now: () => at,
+    });
+    gateways.push(other);
+
+    const result = await other.admin.decide(lost.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(result.outcome).toMatchObject({ status: 'error', error: { code: 'SECRET_UNAVAILABLE' } });
+    expect(counter.runs).toBe(0);
+    expect(errors).toEqual([
+      expect.objectContaining({ code: 'SECRET_UNAVAILABLE', message: expect.stringContaining(lost.body.approval.id) }),
+    ]);
+    expect(JSON.stringify(errors.map((error) => String(error)))).not.toMatch(/O-LOST|CANARY/);
+    // The same failure again within 5 s is not told again; after that it is.
+    await other.admin.decide(alsoLost.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(errors).toHaveLength(1);
+    at += 5_000;
+    const third = await invoke({ orderId: 'O-LOST-3', amount: 3 });
+    await other.admin.decide(third.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    expect(errors).toHaveLength(2);
+  });
+
   it('held before the vault had a key: still runs once a key is configured, and the next rotation seals it', async () => {
     const store = memoryStore();
     const { invoke } = await setup({ store });
