@@ -798,6 +798,54 @@ describe('cancellation by the requesting agent', () => {
   });
 });
 
+describe('MCP tasks/cancel while the audit trail is unavailable', () => {
+  it('says so and that the client may retry, as tools/call does in that state, and the call stays pending', async () => {
+    const { store, setBroken } = breakableStore('appendAudit');
+    const { gateway, apiKey, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-32', amount: 600 });
+    const taskId = first.body.invocationId;
+    setBroken(true);
+    const mcp = async (body: unknown, headers?: Record<string, string>) => {
+      const request = mcpRequest(apiKey, body);
+      for (const [name, value] of Object.entries(headers ?? {})) request.headers.set(name, value);
+      return (await (await gateway.fetch(request)).json()) as any;
+    };
+    const call = await mcp({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'refunds.create', arguments: { orderId: 'O-33', amount: 1 } },
+    });
+    expect(call.result.content[0].text).toMatch(/^AUDIT_UNAVAILABLE: .*\nRetry after 5 seconds\.$/);
+
+    const legacy = await mcp({ jsonrpc: '2.0', id: 2, method: 'tasks/cancel', params: { taskId } });
+    const modern = await mcp(
+      {
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tasks/cancel',
+        params: {
+          taskId,
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+          },
+        },
+      },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tasks/cancel', 'mcp-name': taskId },
+    );
+    for (const answer of [legacy, modern]) {
+      expect(answer.error).toEqual({
+        code: -32603,
+        message: expect.stringMatching(/^AUDIT_UNAVAILABLE: .* Retry after 5 seconds\.$/),
+        data: { code: 'AUDIT_UNAVAILABLE' },
+      });
+    }
+    setBroken(false);
+    expect(await gateway.admin.getApproval(first.body.approval.id)).toMatchObject({ status: 'pending' });
+  });
+});
+
 describe('webhook approver', () => {
   it('POSTs a JWS that verifies with the published key; a tampered body fails', async () => {
     const { privateKey, publicJwk } = await generateAuditSigningKey();

@@ -205,12 +205,23 @@ function pendingResult(
   return result;
 }
 
-function errorResult(error: GatewayError, invocationId: string | undefined): Record<string, unknown> {
+/**
+ * What the gateway tells an MCP client of an error: lines of text (code and message, the
+ * details, when to retry) and the machine-readable error (`{ code, details? }`). A tool
+ * result with `isError` carries them, and so does a JSON-RPC error of a method that has no
+ * tool result to carry them in (a task's cancellation the gateway could not record).
+ */
+export function describeError(error: GatewayError): { lines: string[]; data: { code: string; details?: unknown } } {
   const lines = [`${error.code}: ${error.message}`, ...describeDetails(error)];
   const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
   if (retryAfter !== undefined) lines.push(`Retry after ${retryAfter} seconds.`);
-  const errorMeta = error.details === undefined ? { code: error.code } : { code: error.code, details: error.details };
-  const meta: Record<string, unknown> = { [errorMetaKey]: errorMeta };
+  const data = error.details === undefined ? { code: error.code } : { code: error.code, details: error.details };
+  return { lines, data };
+}
+
+function errorResult(error: GatewayError, invocationId: string | undefined): Record<string, unknown> {
+  const { lines, data } = describeError(error);
+  const meta: Record<string, unknown> = { [errorMetaKey]: data };
   if (invocationId !== undefined) meta[invocationMetaKey] = invocationId;
   return { content: [{ type: 'text', text: lines.join('\n') }], isError: true, _meta: meta };
 }

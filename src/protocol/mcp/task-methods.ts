@@ -8,7 +8,7 @@
 import { GatewayError } from '../../errors.js';
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
 import type { InvocationRecord } from '../../store/types.js';
-import { answerCall, type CalledTool } from './call-result.js';
+import { answerCall, type CalledTool, describeError } from './call-result.js';
 import { clientCapabilitiesMetaKey } from './era-routing.js';
 import { isJsonObject, type JsonObject, JsonRpcErrorCode, type JsonRpcId } from './json-rpc.js';
 import type { MethodCall } from './methods.js';
@@ -88,6 +88,18 @@ function inBandError(id: JsonRpcId, code: number, message: string, data?: unknow
 
 function internalError(id: JsonRpcId): Reply {
   return inBandError(id, JsonRpcErrorCode.internalError, 'Internal error');
+}
+
+/**
+ * `-32603` for a failure of the gateway: a {@link GatewayError} (the audit trail or the store
+ * out of reach, say) says what `tools/call` would say of it in a tool result (its code and
+ * message, when to retry; `data` as that result's `_meta["io.agent-tool-gateway/error"]`);
+ * anything else is a bare `Internal error`.
+ */
+function failureReply(id: JsonRpcId, error: unknown): Reply {
+  if (!(error instanceof GatewayError)) return internalError(id);
+  const { lines, data } = describeError(error);
+  return inBandError(id, JsonRpcErrorCode.internalError, lines.join(' '), data);
 }
 
 function dialectOf(call: MethodCall): TaskDialect {
@@ -285,7 +297,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
             await backend.cancelInvocation(call.agent, record.id);
           } catch (error) {
             if (!(error instanceof GatewayError) || (error.code !== 'APPROVAL_ALREADY_DECIDED' && error.code !== 'NOT_FOUND')) {
-              return internalError(call.id);
+              return failureReply(call.id, error);
             }
           }
         }
@@ -306,7 +318,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       } catch (error) {
         if (!(error instanceof GatewayError)) return internalError(call.id);
         if (error.code === 'NOT_FOUND') return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
-        if (error.code !== 'APPROVAL_ALREADY_DECIDED') return internalError(call.id);
+        if (error.code !== 'APPROVAL_ALREADY_DECIDED') return failureReply(call.id, error);
         const latest = await readRecord(call.agent, record.id);
         const status = latest === undefined || latest === 'failed' ? undefined : taskStateOfRecord(latest, 'legacy').status;
         return inBandError(
