@@ -75,6 +75,9 @@ export function classifyMessage(value: unknown): JsonRpcMessage {
     );
   }
   const params = value.params;
+  // JSON-RPC 2.0 allows by-position (array) params: such a request is valid, and its params
+  // are what is wrong for MCP, whose methods all take named ones (-32602). Any other
+  // non-object is no valid request at all (-32600).
   if (params !== undefined && !isJsonObject(params)) {
     return Array.isArray(params) && hasId
       ? invalid(id, JsonRpcErrorCode.invalidParams, 'Invalid params: "params" must be an object')

@@ -155,15 +155,18 @@ describe('MCP endpoint: 2025 era', () => {
           { jsonrpc: '2.0', id: 'c', method: 'nope' },
           { jsonrpc: '1.0', id: 'd', method: 'ping' },
           { jsonrpc: '2.0', id: 'e', method: 'initialize', params: {} },
+          { jsonrpc: '2.0', id: 'f', method: 'tools/list', params: [1] },
         ]),
       );
       expect(status).toBe(200);
-      expect(body.map((reply: { id: unknown }) => reply.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+      expect(body.map((reply: { id: unknown }) => reply.id)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
       expect(body[0].result).toEqual({});
       expect(body[1].result.content[0].text).toBe('Hello, agent');
       expect(body[2].error.code).toBe(-32601);
       expect(body[3].error.code).toBe(-32600);
       expect(body[4].error.code).toBe(-32600);
+      // By-position params make a valid JSON-RPC request whose params MCP cannot take: -32602, as alone.
+      expect(body[5].error).toEqual({ code: -32602, message: 'Invalid params: "params" must be an object' });
     });
 
     it('answers a batch of notifications only with 202', async () => {
