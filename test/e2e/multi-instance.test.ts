@@ -4,7 +4,7 @@ import pg from 'pg';
 import { type CallOutcome, type Gateway, createGateway, defineTool } from '../../src/index.js';
 import type { InvocationRecord } from '../../src/store/types.js';
 import { adminTokens } from '../fixtures.js';
-import { listen } from '../helpers.js';
+import { deferred, listen } from '../helpers.js';
 import { type SqlStore, sqlStore } from '../../src/store/sql/index.js';
 import { eventually, postgresEngine, postgresUrl, randomSchema } from './fixtures/sql-engines.js';
 
@@ -33,6 +33,20 @@ const echo = defineTool({
   handler: ({ text }) => {
     executions.echo++;
     return { text };
+  },
+});
+
+/** Holds each run of refunds.slow until the test releases it. */
+let slowRun = { entered: deferred(), release: deferred() };
+
+const slowRefund = defineTool({
+  name: 'refunds.slow',
+  description: 'Refund an order, slowly',
+  inputSchema: { type: 'object', properties: { orderId: { type: 'string' } }, required: ['orderId'] } as const,
+  handler: async ({ orderId }) => {
+    slowRun.entered.resolve();
+    await slowRun.release.promise;
+    return { orderId, refunded: true };
   },
 });
 
@@ -89,7 +103,7 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     const gateway = createGateway({
       ...options,
       store,
-      tools: [refund, echo],
+      tools: [refund, echo, slowRefund],
       policy: [
         { id: 'echo-all', effect: 'allow', tools: ['echo'] },
         // Only for texts starting "limited": the other tests never meet it.
@@ -159,6 +173,27 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     const polled = await fetch(`${a.url}/invocations/${invocationId}`, { headers: { authorization: `Bearer ${apiKey}` } });
     expect(await polled.json()).toMatchObject({ status: 'succeeded', output: { refunded: 500 } });
     expect(executions.refunds).toBe(1);
+  });
+
+  it('a call approved via B is running to a repeat via A while it runs, then gives its result', async () => {
+    slowRun = { entered: deferred(), release: deferred() };
+    const input = { orderId: 'O-SLOW' };
+    const invokeSlow = () => post(`${a.url}/tools/refunds.slow/invoke`, apiKey, { input });
+    const requested = await invokeSlow();
+    expect(requested.status).toBe(202);
+    const { invocationId } = requested.body;
+    const approvalId: string = requested.body.approval.id;
+    const approved = post(`${b.url}/admin/approvals/${approvalId}/approve`, adminTokens.approver, {});
+    await slowRun.entered.promise;
+
+    const repeated = await invokeSlow();
+    expect(repeated).toEqual({ status: 202, body: { invocationId, status: 'running', approval: { id: approvalId } } });
+    const polled = await fetch(`${a.url}/invocations/${invocationId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(await polled.json()).toMatchObject({ status: 'running' });
+
+    slowRun.release.resolve();
+    expect((await approved).body).toMatchObject({ invocation: { status: 'succeeded' } });
+    expect(await invokeSlow()).toMatchObject({ status: 200, body: { invocationId, output: { orderId: 'O-SLOW', refunded: true } } });
   });
 
   it('identical calls sent at once via A and B ask for one approval, which runs once', async () => {
