@@ -4,6 +4,7 @@ import { compilePolicy, policyRuleSchema } from '../policy/rules.js';
 import type { PolicyRule } from '../policy/types.js';
 import type { Store, StoredPolicyRecord } from '../store/types.js';
 import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals } from './agents.js';
+import { type StoredTable, restoreDeleted, restoreRecord } from './undo.js';
 
 /** What a PATCH may remove with `null`. */
 const REMOVABLE_RULE_FIELDS = optionalFields(policyRuleSchema);
@@ -98,24 +99,23 @@ export class PolicyAdministration {
     const stored = await this.host.store.getPolicy(id);
     if (stored === undefined || !(await this.host.store.deletePolicy(id))) throw notFound('Policy rule');
     await this.host.reload();
-    return {
-      value: undefined,
-      undo: async () => {
-        if (await this.host.store.replacePolicy(stored, null)) await this.host.reload();
-      },
-    };
+    return { value: undefined, undo: () => restoreDeleted(this.table(), stored, () => this.host.reload()) };
   }
 
   /** Puts `previous` (none: no rule) back in place of `written`, unless another change came since. */
-  private async restore(previous: StoredPolicyRecord | undefined, written: StoredPolicyRecord): Promise<void> {
-    if (previous !== undefined) {
-      if (!(await this.host.store.replacePolicy(previous, written))) return;
-    } else {
-      const current = await this.host.store.getPolicy(written.id);
-      if (current === undefined || JSON.stringify(current.rule) !== JSON.stringify(written.rule)) return;
-      await this.host.store.deletePolicy(written.id);
-    }
-    await this.host.reload();
+  private restore(previous: StoredPolicyRecord | undefined, written: StoredPolicyRecord): Promise<void> {
+    return restoreRecord(this.table(), previous, written, () => this.host.reload());
+  }
+
+  private table(): StoredTable<StoredPolicyRecord> {
+    const store = this.host.store;
+    return {
+      get: (id) => store.getPolicy(id),
+      replace: (record, expected) => store.replacePolicy(record, expected),
+      remove: (id) => store.deletePolicy(id),
+      key: (record) => record.id,
+      body: (record) => record.rule,
+    };
   }
 
   /** Compiles the rule alone to surface bad paths or patterns as a 400 before storing it. */

@@ -9,6 +9,7 @@ import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals } from './agents.js';
+import { type StoredTable, restoreDeleted, restoreRecord } from './undo.js';
 
 const inputField = z.object({ from: z.string().min(1).max(200) }).strict();
 /** A `secret(...)` value, as `gateway.admin.createTool(httpTool({ … }))` passes them (JSON has none). */
@@ -176,24 +177,23 @@ export class ToolAdministration {
     const stored = await this.host.store.getTool(name);
     if (stored === undefined || !(await this.host.store.deleteTool(name))) throw notFound('Tool');
     await this.host.reload();
-    return {
-      value: undefined,
-      undo: async () => {
-        if (await this.host.store.replaceTool(stored, null)) await this.host.reload();
-      },
-    };
+    return { value: undefined, undo: () => restoreDeleted(this.table(), stored, () => this.host.reload()) };
   }
 
   /** Puts `previous` (none: no tool) back in place of `written`, unless another change came since. */
-  private async restore(previous: StoredToolRecord | undefined, written: StoredToolRecord): Promise<void> {
-    if (previous !== undefined) {
-      if (!(await this.host.store.replaceTool(previous, written))) return;
-    } else {
-      const current = await this.host.store.getTool(written.name);
-      if (current === undefined || JSON.stringify(current.definition) !== JSON.stringify(written.definition)) return;
-      await this.host.store.deleteTool(written.name);
-    }
-    await this.host.reload();
+  private restore(previous: StoredToolRecord | undefined, written: StoredToolRecord): Promise<void> {
+    return restoreRecord(this.table(), previous, written, () => this.host.reload());
+  }
+
+  private table(): StoredTable<StoredToolRecord> {
+    const store = this.host.store;
+    return {
+      get: (name) => store.getTool(name),
+      replace: (record, expected) => store.replaceTool(record, expected),
+      remove: (name) => store.deleteTool(name),
+      key: (record) => record.name,
+      body: (record) => record.definition,
+    };
   }
 
   /**
