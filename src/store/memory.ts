@@ -26,7 +26,8 @@ export interface MemoryStoreOptions {
    *
    * What is not final yet is never dropped, and is not counted: an invocation waiting for
    * approval or running (`pending_approval`, `running`) and an approval whose call has not
-   * been executed or closed (`pending`, `approved`, `executing`). Such a record counts from
+   * been executed or closed (`pending`, `approved`, `executing`), or was approved and still
+   * runs (so a repeat of it is told it runs, and is never run again). Such a record counts from
    * the moment it is final, as the newest record if its turn to be dropped had come while it
    * waited. So an approval decided after any number of later calls still finds its
    * invocation, and the agent gets its outcome.
@@ -116,7 +117,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   const tools = new Map<string, StoredToolRecord>();
   const policies = new Map<string, StoredPolicyRecord>();
   const invocations = new OrderedTable<InvocationRecord>(copyInvocation, maxRecords, invocationUnfinished);
-  const approvals = new OrderedTable<ApprovalRecord>(clone, maxRecords, approvalUnfinished);
+  // Approvals whose call has not finished although the approval has (an approved call runs
+  // after its approval is `executed`): kept, so a repeat of the call finds it and is told the
+  // call runs, rather than asking for a second approval and a second run.
+  const callsOpen = new Set<string>();
+  const approvals = new OrderedTable<ApprovalRecord>(clone, maxRecords, (record) => approvalUnfinished(record) || callsOpen.has(record.id));
+  /** Keeps an invocation's approval while the invocation is unfinished, and lets it go once it is. */
+  const followApproval = (record: InvocationRecord) => {
+    const approvalId = record.approvalId;
+    if (approvalId === null) return;
+    const open = invocationUnfinished(record);
+    if (open === callsOpen.has(approvalId)) return;
+    approvals.reconsider(approvalId, () => {
+      if (open) callsOpen.add(approvalId);
+      else callsOpen.delete(approvalId);
+    });
+  };
   const idempotency = new Map<string, IdempotencyRecord>();
   let audit: AuditEntry[] = [];
   let auditOffset = 0; // seq of audit[0]
@@ -231,10 +247,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       assertOpen();
       if (invocations.has(record.id)) throw new Error(`invocation ${record.id} exists`);
       invocations.put(record.id, copyInvocation(record));
+      followApproval(record);
     },
     async putInvocation(record) {
       assertOpen();
       invocations.put(record.id, copyInvocation(record));
+      followApproval(record);
     },
     async getInvocation(id) {
       const record = invocations.get(id);
@@ -463,10 +481,26 @@ class OrderedTable<T> {
     if (existing) this.update(id, existing, record);
   }
 
+  /**
+   * Runs `change`, which alters what `unfinished` reads besides the record (another table's
+   * state), and moves the record in or out of retention accordingly.
+   */
+  reconsider(id: string, change: () => void): void {
+    const entry = this.byId.get(id);
+    const wasFinished = entry !== undefined && !this.unfinished(entry.record);
+    change();
+    if (entry !== undefined) this.settle(id, entry, wasFinished);
+  }
+
   private update(id: string, entry: TableEntry<T>, record: T): void {
     const wasFinished = !this.unfinished(entry.record);
-    const finished = !this.unfinished(record);
     entry.record = record;
+    this.settle(id, entry, wasFinished);
+  }
+
+  /** After a record or what decides whether it is finished changed: counts it, and trims. */
+  private settle(id: string, entry: TableEntry<T>, wasFinished: boolean): void {
+    const finished = !this.unfinished(entry.record);
     if (wasFinished === finished) return;
     if (!finished) {
       // Open again (a decision rolled back): it stays in the queue and is set aside in its turn.

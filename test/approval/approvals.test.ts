@@ -1011,3 +1011,43 @@ describe('an approved call while it runs', () => {
     expect(done.result.status).toBe('completed');
   });
 });
+
+describe('an approved call whose approval retention dropped while it runs', () => {
+  it('is still running to a repeat, which asks for no second approval', async () => {
+    const entered = deferred();
+    const release = deferred();
+    let runs = 0;
+    const tool = defineTool({
+      name: 'refunds.slow',
+      description: 'Refund an order, slowly',
+      inputSchema: { type: 'object', properties: { orderId: { type: 'string' } }, required: ['orderId'] } as const,
+      handler: async ({ orderId }) => {
+        runs++;
+        entered.resolve();
+        await release.promise;
+        return { orderId };
+      },
+    });
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const gateway = createGateway({ tools: [tool], policy, admin, store: memoryStore({ maxRecords: 1 }), now: () => clock });
+    gateways.push(gateway);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const invoke = async (orderId: string) => {
+      const response = await gateway.fetch(jsonRequest('/tools/refunds.slow/invoke', { key: apiKey, body: { input: { orderId } } }));
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const first = await invoke('O-1');
+    const decided = gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    await entered.promise;
+    // Another approval decided: retention (one finished approval) drops the first, executed one.
+    const other = await invoke('O-2');
+    await gateway.admin.decide(other.body.approval.id, { decision: 'deny' }, approverPrincipal);
+    clock += 61_000;
+
+    const repeat = await invoke('O-1');
+    expect(repeat.body).toMatchObject({ invocationId: first.body.invocationId, status: 'running' });
+    release.resolve();
+    await decided;
+    expect(runs).toBe(1);
+  });
+});
