@@ -703,7 +703,8 @@ export class ApprovalCoordinator {
   }
 
   /**
-   * Waits up to `ms` for a call to leave `pending_approval`. Wakes at once for decisions
+   * Waits up to `ms` for a call to end: to leave `pending_approval` and, once approved,
+   * `running`. Wakes at once for decisions
    * taken in this process and polls the store for those taken by other instances. The wait
    * is timed on the monotonic clock its timers run on, not the gateway's `now` (which judges
    * expiry): a clock given for tests, or one that steps, neither ends it early nor holds it for good.
