@@ -1094,6 +1094,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
   );
 
+  /**
+   * Tells the other instances that something changed here. The change itself is done and
+   * recorded whatever becomes of this: a lost announcement only delays the others (until
+   * their next refresh or agentCacheMs), so it is told to onError, never thrown.
+   */
+  const announce = async (kind: 'tools' | 'policies' | 'agents') => {
+    await store.announce?.(kind).catch(reportError);
+  };
   const agentAdministration = new AgentAdministration(store, now);
   const toolAdministration = new ToolAdministration({
     store,
@@ -1104,7 +1112,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     get: (name) => tools.get(name),
     reload: async () => {
       await reloadTools();
-      await store.announce?.('tools');
+      await announce('tools');
     },
   });
   const policyAdministration = new PolicyAdministration({
@@ -1113,7 +1121,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     codeRules,
     reload: async () => {
       await reloadPolicies();
-      await store.announce?.('policies');
+      await announce('policies');
     },
   });
   const adminEvent = async (type: string, principal: AdminPrincipal | undefined, data: Record<string, unknown>) => {
@@ -1144,8 +1152,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   /** After an agent changed here: this instance forgets it at once, the others when they hear the announcement. */
   const forgetAgent = async (id: string) => {
     agents.forget(id);
-    // The change itself is done; a lost announcement only delays the others by agentCacheMs.
-    await store.announce?.('agents').catch(reportError);
+    await announce('agents');
   };
   /** An agent change, announced, then recorded with its admin event (or undone, and announced again). */
   const agentChanged = async <T>(id: string, change: AdminChange<T>, type: string, principal: AdminPrincipal | undefined) => {
