@@ -33,6 +33,18 @@ export interface AdminChange<T> {
   undo(): Promise<void>;
 }
 
+/** How often a status change reads the agent again when another change came between its read and its write. */
+const STATUS_WRITE_ATTEMPTS = 5;
+
+/** Why a revoked agent's status does not change. */
+function revokedConflict(status: 'active' | 'disabled' | 'revoked'): GatewayError {
+  const message =
+    status === 'active'
+      ? 'A revoked agent cannot be re-enabled; create a new agent'
+      : 'A revoked agent cannot be disabled: revocation is final';
+  return new GatewayError({ code: 'CONFLICT', message });
+}
+
 /** Input of `admin.createAgent`. */
 export type CreateAgentInput = z.infer<typeof createAgentSchema>;
 
@@ -93,27 +105,37 @@ export class AgentAdministration {
    * revoked agent is refused with 409 `CONFLICT`, even when it races the revocation.
    */
   async setStatus(id: string, status: 'active' | 'disabled' | 'revoked'): Promise<AdminChange<AgentView>> {
-    const previous = await this.store.getAgent(id);
-    // The store refuses to revive a revoked agent, atomically: read only to say why it refused.
-    const updated = await this.store.updateAgent(id, { status, updatedAt: new Date(this.now()).toISOString() });
-    if (updated !== undefined) {
+    // Written over the state read (compare-and-set), so that an undo puts back what this change
+    // replaced, never an older state over another admin's change; a change made meanwhile is
+    // read again and written over, as an unconditional write would have been.
+    for (let attempt = 0; attempt < STATUS_WRITE_ATTEMPTS; attempt++) {
+      const previous = await this.store.getAgent(id);
+      if (previous === undefined) throw notFound('Agent');
+      // The store refuses to revive a revoked agent, atomically: read only to say why it refused.
+      if (previous.status === 'revoked' && status !== 'revoked') throw revokedConflict(status);
+      const updated = await this.store.updateAgent(
+        id,
+        { status, updatedAt: new Date(this.now()).toISOString() },
+        { keyHash: previous.keyHash, status: previous.status, updatedAt: previous.updatedAt },
+      );
+      if (updated === undefined) continue;
       return {
         value: toAgentView(updated),
-        // A revocation is final, and stands; a disable or enable is put back unless the key changed since.
+        // A revocation is final, and stands; a disable or enable is put back unless the agent changed since.
         undo: async () => {
-          if (previous === undefined || status === 'revoked') return;
-          await this.store.updateAgent(id, { status: previous.status, updatedAt: previous.updatedAt }, { keyHash: updated.keyHash });
+          if (status === 'revoked') return;
+          await this.store.updateAgent(
+            id,
+            { status: previous.status, updatedAt: previous.updatedAt },
+            { keyHash: updated.keyHash, status: updated.status, updatedAt: updated.updatedAt },
+          );
         },
       };
     }
-    if ((await this.store.getAgent(id))?.status === 'revoked') {
-      const message =
-        status === 'active'
-          ? 'A revoked agent cannot be re-enabled; create a new agent'
-          : 'A revoked agent cannot be disabled: revocation is final';
-      throw new GatewayError({ code: 'CONFLICT', message });
-    }
-    throw notFound('Agent');
+    const current = await this.store.getAgent(id);
+    if (current === undefined) throw notFound('Agent');
+    if (current.status === 'revoked' && status !== 'revoked') throw revokedConflict(status);
+    throw new GatewayError({ code: 'CONFLICT', message: 'The agent kept changing while this change was made; read it again and retry' });
   }
 
   /**

@@ -16,7 +16,7 @@ import type {
   StoredToolRecord,
 } from './types.js';
 import { isFrozenTree } from '../util/frozen.js';
-import { GENESIS_HASH, MAX_PAGE_SIZE, clampLimit, decodeCursor, encodeCursor, pageOfArray, revives } from './shared.js';
+import { GENESIS_HASH, MAX_PAGE_SIZE, agentIsAsExpected, clampLimit, decodeCursor, encodeCursor, pageOfArray, revives } from './shared.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -182,7 +182,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const agent = agents.get(id);
       if (!agent) return undefined;
       if (agent.status === 'revoked' && revives(patch)) return undefined;
-      if (expected !== undefined && agent.keyHash !== expected.keyHash) return undefined;
+      if (expected !== undefined && !agentIsAsExpected(agent, expected)) return undefined;
       const updated = copyAgent({ ...agent, ...patch, id: agent.id, createdAt: agent.createdAt });
       agents.set(id, updated);
       return copyAgent(updated);

@@ -36,6 +36,18 @@ export function decodeCursor(cursor: string): number {
   return Number(position);
 }
 
+/** Whether an agent is as `updateAgent`'s `expected` says: its key, and its status and last change when given. */
+export function agentIsAsExpected(
+  agent: { keyHash: string; status: string; updatedAt: string },
+  expected: { keyHash: string; status?: string; updatedAt?: string },
+): boolean {
+  return (
+    agent.keyHash === expected.keyHash &&
+    (expected.status === undefined || agent.status === expected.status) &&
+    (expected.updatedAt === undefined || agent.updatedAt === expected.updatedAt)
+  );
+}
+
 /**
  * Whether an agent patch would make a revoked agent usable again (a status other than
  * `'revoked'`, or a new key), which `Store.updateAgent` refuses: revocation is final.

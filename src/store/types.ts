@@ -244,8 +244,10 @@ export interface Store {
    * when it races the revocation. Other fields (name, tags) may still change.
    *
    * With `expected`, *atomic* compare-and-set: the patch is applied only while the stored
-   * agent's `keyHash` is still `expected.keyHash`, else nothing is written and the answer is
-   * undefined. Of any number of concurrent key rotations from the key read, at most one wins.
+   * agent's `keyHash` is still `expected.keyHash` (and, when they are given, its `status` and
+   * `updatedAt` are `expected.status` and `expected.updatedAt`), else nothing is written and
+   * the answer is undefined. Of any number of concurrent key rotations from the key read, at
+   * most one wins.
    *
    * @example
    * ```ts
@@ -256,7 +258,7 @@ export interface Store {
   updateAgent(
     id: string,
     patch: Partial<Omit<AgentRecord, 'id' | 'createdAt'>>,
-    expected?: Pick<AgentRecord, 'keyHash'>,
+    expected?: Pick<AgentRecord, 'keyHash'> & Partial<Pick<AgentRecord, 'status' | 'updatedAt'>>,
   ): Promise<AgentRecord | undefined>;
   listAgents(options?: ListOptions): Promise<Page<AgentRecord>>;
 

@@ -260,6 +260,36 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.updateAgent('nobody', { keyHash: 'f'.repeat(64) }, { keyHash: read.keyHash })).toBeUndefined();
     });
 
+    it('agents: an update with an expected status and last change applies only while both are those (across handles when given)', async () => {
+      await store.createAgent(agentRecord('agent-s'));
+      const read = (await store.getAgent('agent-s')) as AgentRecord;
+      const expected = { keyHash: read.keyHash, status: read.status, updatedAt: read.updatedAt };
+      // Racing status changes from the state read: one wins.
+      const raced = await Promise.all(
+        (['disabled', 'active', 'disabled'] as const).map((status, index) =>
+          handle(index).updateAgent('agent-s', { status, updatedAt: at(index + 1) }, expected),
+        ),
+      );
+      const winners = raced.filter((agent) => agent !== undefined);
+      expect(winners).toHaveLength(1);
+      const winner = winners[0] as AgentRecord;
+      expect(await store.getAgent('agent-s')).toEqual(winner);
+      // Another status, or another last change, with the same key: nothing is written.
+      expect(await handle(1).updateAgent('agent-s', { name: 'renamed', updatedAt: at(9) }, expected)).toBeUndefined();
+      const otherStatus = winner.status === 'active' ? 'disabled' : 'active';
+      expect(
+        await handle(1).updateAgent(
+          'agent-s',
+          { name: 'renamed' },
+          { keyHash: winner.keyHash, status: otherStatus, updatedAt: winner.updatedAt },
+        ),
+      ).toBeUndefined();
+      expect(await handle(1).updateAgent('agent-s', {}, { ...expected, updatedAt: winner.updatedAt, status: winner.status })).toEqual(
+        winner,
+      );
+      expect(await store.getAgent('agent-s')).toEqual(winner);
+    });
+
     it('agents: list pages with cursor and limit, each agent exactly once', async () => {
       const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `agent-${letter}`);
       for (const [index, id] of ids.entries()) await store.createAgent(agentRecord(id, { createdAt: at(index) }));

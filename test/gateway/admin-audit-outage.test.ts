@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { type Gateway, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { breakableStore, listen } from '../helpers.js';
+import { breakableStore, deferred, listen } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 let server: Awaited<ReturnType<typeof listen>> | undefined;
@@ -110,5 +110,52 @@ describe('an admin change the audit trail cannot record (fail-closed)', () => {
     expect((await admin('POST', `/admin/agents/${agent.id}/revoke`)).status).toBe(200);
     const types = (await gateway.admin.listAudit({ type: 'admin.agent' })).items.map((entry) => entry.event.type);
     expect(types).toEqual(['admin.agent.created', 'admin.agent.revoked']);
+  });
+});
+
+describe('an agent status change undone while another admin changed the agent', () => {
+  it('puts back what it replaced, never a state read before the other change', async () => {
+    const inner = memoryStore();
+    let broken = false;
+    const held = deferred();
+    const reading = deferred();
+    let holdNextRead = false;
+    // The first admin's read of the agent is held until the second admin's change is recorded.
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'appendAudit') {
+          return async (...args: Parameters<Store['appendAudit']>) => {
+            if (broken) throw new Error('disk full');
+            return target.appendAudit(...args);
+          };
+        }
+        if (property === 'getAgent') {
+          return async (id: string) => {
+            const agent = await target.getAgent(id);
+            if (holdNextRead) {
+              holdNextRead = false;
+              reading.resolve();
+              await held.promise;
+            }
+            return agent;
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    gateway = createGateway({ store, tools: [echo], policy: [{ id: 'echo', effect: 'allow', tools: ['echo'] }], onError: () => undefined });
+    const { agent } = await gateway.admin.createAgent({ name: 'bot' });
+    holdNextRead = true;
+    const first = gateway.admin.disableAgent(agent.id, { id: 'alice', roles: ['admin'] });
+    await reading.promise;
+    // The second admin disables it too, recorded; then the trail breaks for the first.
+    await gateway.admin.disableAgent(agent.id, { id: 'bob', roles: ['admin'] });
+    broken = true;
+    held.resolve();
+    await expect(first).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    broken = false;
+    // The first admin's change is undone to the state it replaced (disabled by the second),
+    // not to the active agent it read before the second admin's change.
+    expect((await inner.getAgent(agent.id))?.status).toBe('disabled');
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError, retryLater } from '../../errors.js';
 import type { RateLimiter } from '../../policy/rate-limit.js';
-import { MAX_PAGE_SIZE, clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
+import { MAX_PAGE_SIZE, agentIsAsExpected, clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
 import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
 import {
   AGENT_COLUMNS,
@@ -301,7 +301,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       const assignments = patchAssignments(patch, AGENT_PATCH_COLUMNS, params);
       if (assignments.length === 0) {
         const agent = await getAgent(id);
-        return expected === undefined || agent?.keyHash === expected.keyHash ? agent : undefined;
+        return agent !== undefined && (expected === undefined || agentIsAsExpected(agent, expected)) ? agent : undefined;
       }
       // Revocation is final: under the row's lock, a racing re-enable finds it revoked.
       let conditions = revives(patch) ? ` AND status <> 'revoked'` : '';
@@ -309,6 +309,14 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       if (expected !== undefined) {
         params.push(encodeText(expected.keyHash));
         conditions += ` AND key_hash = $${params.length}`;
+        if (expected.status !== undefined) {
+          params.push(encodeText(expected.status));
+          conditions += ` AND status = $${params.length}`;
+        }
+        if (expected.updatedAt !== undefined) {
+          params.push(encodeText(expected.updatedAt));
+          conditions += ` AND updated_at = $${params.length}`;
+        }
       }
       const [row] = await query<AgentRow>(
         `UPDATE ${s}.agents SET ${assignments.join(', ')} WHERE id = $1${conditions} RETURNING ${AGENT_COLUMNS}`,
