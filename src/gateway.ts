@@ -1530,12 +1530,14 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     admin,
     ready,
     close(closeOptions) {
+      // Called again: the same promise, whatever options it is given.
+      if (closing !== undefined) return closing;
       const timeoutMs = closeOptions?.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       // A longer Node timer fires at once, and NaN or a negative count would not wait at all.
       if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
         return Promise.reject(new TypeError(`close(): timeoutMs must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`));
       }
-      closing ??= closeGateway(timeoutMs);
+      closing = closeGateway(timeoutMs);
       return closing;
     },
   };

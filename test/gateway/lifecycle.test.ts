@@ -169,6 +169,11 @@ describe('close()', () => {
     }
     const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
     expect((await gateway.invoke({ agentKey: apiKey, tool: 'echo', input: {} })).status).toBe('succeeded');
+    // Once closing, a second call gets the same promise, whatever it passes.
+    const closing = gateway.close();
+    expect(gateway.close({ timeoutMs: -1 })).toBe(closing);
+    await closing;
+    gateway = undefined;
   });
 
   it('gives up on calls still running after timeoutMs, and says so to onError', async () => {
