@@ -615,23 +615,20 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const maxWaitSeconds = options.maxWaitSeconds ?? 60;
   // A failing error hook, async or not, must not take the gateway down.
   const reportError = (error: unknown) => callGuarded(() => options.onError?.(error));
-  // While the store is out of reach every call fails alike: onError hears of it once every
-  // 5 s (the Retry-After its callers get), not once per call.
-  let storeOutageReportedAt = Number.NEGATIVE_INFINITY;
-  // A tool's credential that does not open (a wrong or missing key, a damaged value) fails
-  // every call to that tool alike until it is fixed: onError hears of it once every 5 s per
-  // tool and header. So does the held input of approved calls to a tool, held under a key
-  // the keyring lacks: once every 5 s per tool. Entries older than that are dropped whenever
-  // one is added.
-  const secretReportedAt = new Map<string, number>();
-  const reportSecretUnavailable = (error: unknown, key: string) => {
+  // Some failures fail every call alike until they are fixed, and onError hears of each once
+  // every 5 s, not once per call: the store out of reach (5 s is the Retry-After its callers
+  // get); a tool's credential that does not open (a wrong or missing key, a damaged value),
+  // per tool and header; the held input of approved calls to a tool, held under a key the
+  // keyring lacks, per tool. Entries older than that are dropped whenever one is added.
+  const reportedAt = new Map<string, number>();
+  const reportThrottled = (error: unknown, key: string) => {
     const at = now();
-    const last = secretReportedAt.get(key);
+    const last = reportedAt.get(key);
     if (last !== undefined && at - last < OUTAGE_REPORT_MS) return;
-    for (const [reported, reportedAt] of secretReportedAt) {
-      if (at - reportedAt >= OUTAGE_REPORT_MS) secretReportedAt.delete(reported);
+    for (const [reported, when] of reportedAt) {
+      if (at - when >= OUTAGE_REPORT_MS) reportedAt.delete(reported);
     }
-    secretReportedAt.set(key, at);
+    reportedAt.set(key, at);
     reportError(error);
   };
   /** Tells onError of a failure a call met, if it is the gateway's (see isUnexpected). */
@@ -647,21 +644,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // The error names the tool and header (or the approval), never the value; its cause says no more.
     const unopened = unopenedSecretHeaderOf(error);
     if (unopened !== undefined) {
-      reportSecretUnavailable(error, `header\u0000${unopened.toolId}\u0000${unopened.header}`);
+      reportThrottled(error, `header\u0000${unopened.toolId}\u0000${unopened.header}`);
       return;
     }
     const heldFor = unopenedHeldInputToolOf(error);
     if (heldFor !== undefined) {
-      reportSecretUnavailable(error, `held input\u0000${heldFor}`);
+      reportThrottled(error, `held input\u0000${heldFor}`);
       return;
     }
     if (!isUnexpected(error)) return;
-    if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') {
-      const at = now();
-      if (at - storeOutageReportedAt < OUTAGE_REPORT_MS) return;
-      storeOutageReportedAt = at;
-    }
-    reportError(reported);
+    if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') reportThrottled(reported, 'store');
+    else reportError(reported);
   };
 
   // A failed fetch of the issuer's keys answers every token call for 5 s: onError hears of it
