@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createNodeHandler } from '../adapters/node.js';
 import { type Gateway, type GatewayOptions, createGateway, memoryStore } from '../src/index.js';
 import type { Store } from '../src/store/types.js';
+import { expect, vi } from 'vitest';
 
 /** A node:http server on 127.0.0.1, port 0. */
 export async function listen(
@@ -137,4 +138,23 @@ export function mcp2026Headers(key: string, method: string, name?: string): Reco
     'mcp-method': method,
     ...(name === undefined ? {} : { 'mcp-name': name }),
   };
+}
+
+/**
+ * Runs `close` under fake `setTimeout`s and advances them by `ms`: the close must have
+ * settled by then (it is awaited either way, and real timers come back).
+ */
+export async function closesWithinFakeTime(close: () => Promise<unknown>, ms: number): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  try {
+    let closed = false;
+    const closing = close().then(() => {
+      closed = true;
+    });
+    await vi.advanceTimersByTimeAsync(ms);
+    expect(closed).toBe(true);
+    await closing;
+  } finally {
+    vi.useRealTimers();
+  }
 }

@@ -1,9 +1,10 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AuditSinkDrop, createAuditLog } from '../../src/audit/log.js';
 import type { AuditSink } from '../../src/audit/types.js';
 import { memoryStore } from '../../src/store/memory.js';
 import type { AuditEntry, Store } from '../../src/store/types.js';
 import { MAX_TIMER_MS } from '../../src/util/timers.js';
+import { closesWithinFakeTime } from '../helpers.js';
 import { eventually, sampleEvent } from './helpers.js';
 
 interface Deferred {
@@ -170,19 +171,8 @@ describe('sink close timeout', () => {
     const inFlight = audit.append(sampleEvent(1)).catch((error: unknown) => error);
     await settled();
 
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      let closed = false;
-      const closing = audit.close({ timeoutMs: 0 }).then(() => {
-        closed = true;
-      });
-      // A second of fake time: nothing near the 2^31 ms that appends and sinks would otherwise get.
-      await vi.advanceTimersByTimeAsync(1000);
-      expect(closed).toBe(true);
-      await closing;
-    } finally {
-      vi.useRealTimers();
-    }
+    // A second of fake time: nothing near the 2^31 ms that appends and sinks would otherwise get.
+    await closesWithinFakeTime(() => audit.close({ timeoutMs: 0 }), 1000);
     expect(await inFlight).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     expect(unrecorded).toEqual(['Audit trail unavailable: close() stopped waiting for the write (its timeoutMs passed)']);
     // The abandoned write may still land: reported as such, not as delivered or lost.

@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
   type AuditSink,
@@ -8,6 +8,7 @@ import {
   defineTool,
   memoryStore,
 } from '../../src/index.js';
+import { closesWithinFakeTime } from '../helpers.js';
 
 const ping = defineTool({
   name: 'ping',
@@ -173,20 +174,9 @@ describe('audit sink drops through createGateway', () => {
     const { agent } = await gateway.admin.createAgent({ name: 'a' });
     for (let index = 0; index < 3; index++) await gateway.invoke({ agentId: agent.id, tool: 'ping' });
 
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      let closed = false;
-      const closing = gateway.close({ timeoutMs: 500 }).then(() => {
-        closed = true;
-      });
-      // The deadline is on Node's performance clock, which fake timers leave running: in fake
-      // time the sink's draining and then its close() may each take up to the second left.
-      await vi.advanceTimersByTimeAsync(2_000);
-      expect(closed).toBe(true);
-      await closing;
-    } finally {
-      vi.useRealTimers();
-    }
+    // The deadline is on Node's performance clock, which fake timers leave running: in fake
+    // time the sink's draining and then its close() may each take up to the second left.
+    await closesWithinFakeTime(() => gateway.close({ timeoutMs: 500 }), 2_000);
     expect((closeSignal?.reason as DOMException | undefined)?.name).toBe('TimeoutError');
     // The first entry's write never ends; every entry after it is reported, to onError too.
     const last = drops[0]?.toSeq ?? -1;
