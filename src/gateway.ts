@@ -72,6 +72,7 @@ import { NEVER_ABORTED, abortOfSignal } from './util/call-abort.js';
 import { callGuarded } from './util/guarded-callback.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { latestRun } from './util/latest-run.js';
+import { hold, release } from './util/shared-holds.js';
 import { MAX_TIMER_MS, within } from './util/timers.js';
 import { memoryStore } from './store/memory.js';
 import type {
@@ -99,7 +100,10 @@ import { createSchemaCompiler } from './tools/schema-validator.js';
 
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
-  /** Where state lives. Default: `memoryStore()`. */
+  /**
+   * Where state lives. Default: `memoryStore()`. `close()` closes it, unless another gateway
+   * in this process was given the same store and is still open: the last to close closes it.
+   */
   store?: Store;
   /**
    * Key(s) that seal credentials and held approval inputs at rest: one base64 32-byte key,
@@ -174,10 +178,15 @@ export interface GatewayOptions {
   approvalTtlMs?: number;
   /**
    * Who is told about new approvals (`callbackApprover`, `webhookApprover`, or your own).
-   * The gateway owns it: `close()` waits for notifications under way, then calls its `close()`.
+   * The gateway owns it: `close()` waits for notifications under way, then calls its `close()`
+   * (when other gateways in this process share it, the last of them to close does).
    */
   approver?: Approver;
-  /** Where audit entries go besides the store (`jsonlFileSink`, `webhookSink`, yours). A slow or failing sink never blocks calls. */
+  /**
+   * Where audit entries go besides the store (`jsonlFileSink`, `webhookSink`, yours). A slow or
+   * failing sink never blocks calls. `close()` closes them, except a sink that another open
+   * gateway in this process shares: the last of them to close closes it.
+   */
   auditSinks?: AuditSink[];
   /**
    * Gateway-wide redaction settings, under every tool's own profile (as `createRedactor`
@@ -570,6 +579,9 @@ export interface Gateway {
    *   for up to its tool's deadline. The store's `close()` is given what is then left of `timeoutMs`, at
    *   least 1 s, as its own `timeoutMs`: the SQL store waits no longer for the invocation
    *   records it still writes.
+   * - A store, approver or audit sink that another gateway in this process was also given,
+   *   and that has not closed yet, is left open for it (its own notifications and sink
+   *   queues are still waited for as above): the last gateway to close closes it.
    *
    * Calling it again returns the same promise.
    */
@@ -1506,6 +1518,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return request.method === 'HEAD' ? withoutBody(reply) : reply;
   };
 
+  // The store and the approver may be shared with other gateways in this process: each
+  // holds them while open, and the last to close closes them (the audit log does the same
+  // for its sinks).
+  hold(store);
+  if (options.approver !== undefined) hold(options.approver);
+
   return {
     basePath,
     fetch: async (request) => toWebResponse(await handle(request)),
@@ -1588,8 +1606,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // then the store. The approver gives up on notifications still being delivered (each is
     // told to onError); the audit trail on sinks still draining (their drops are told too).
     const timeLeft = () => Math.max(1000, Math.round(closeStartedAt + timeoutMs - performance.now()));
-    if (options.approver?.close !== undefined) {
-      const approver = options.approver;
+    const approver = options.approver;
+    if (approver !== undefined && release(approver) && approver.close !== undefined) {
       const left = timeLeft();
       const closedInTime = await within(
         Promise.resolve()
@@ -1613,7 +1631,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     // for them, up to each tool's deadline.
     await (drained ? upstream.close() : upstream.destroy());
     // A store that waits for its last writes (the SQL store) waits no longer than that.
-    await store.close({ timeoutMs: timeLeft() });
+    if (release(store)) await store.close({ timeoutMs: timeLeft() });
   }
 }
 

@@ -22,7 +22,8 @@ export interface ApprovalNotice extends ApprovalView {
  * come back through the admin API or `gateway.admin.decide()`.
  *
  * The gateway's `close()` waits for notifications under way (within its `timeoutMs`), then
- * calls `close`, which should give up on what is still being delivered.
+ * calls `close`, which should give up on what is still being delivered. An approver given to
+ * several gateways in one process is closed by the last of them to close.
  */
 export interface Approver {
   notify(approval: ApprovalNotice): void | Promise<void>;

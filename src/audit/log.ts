@@ -10,6 +10,7 @@ import { SinkDispatcher } from './sink-dispatcher.js';
 import type { AuditSink } from './types.js';
 import type { JWK } from 'jose';
 import { callGuarded } from '../util/guarded-callback.js';
+import { hold } from '../util/shared-holds.js';
 import { MAX_TIMER_MS, within } from '../util/timers.js';
 
 /** An event to append: `id` and `at` are filled in when absent. */
@@ -133,6 +134,8 @@ export interface AuditLog {
   /**
    * Waits for queued appends, signs a final checkpoint, drains sinks and closes them (each
    * bounded by `sinkCloseTimeoutMs`). Later appends fail as unavailable. Does not close the store.
+   * A sink that another audit log (another gateway's) in this process was given and has not
+   * closed yet is drained but left open: the last log to close closes it.
    *
    * With `timeoutMs` (0 or more), the whole close takes no longer than that: appends still
    * waiting then fail as unavailable (`onAuditError`; a write in flight may still land, and is
@@ -293,6 +296,8 @@ class StoreAuditLog implements AuditLog {
         this.checkpointTimer.unref?.();
       }
     }
+    // Constructed: the sinks are held until this log closes (see SinkDispatcher.close).
+    for (const dispatcher of this.dispatchers) hold(dispatcher.sink);
   }
 
   append(input: AuditEventInput): Promise<AuditEntry | undefined> {

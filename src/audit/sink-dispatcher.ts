@@ -3,6 +3,7 @@ import type { AuditSinkDrop, AuditSinkDropReason } from './log.js';
 import type { AuditSink } from './types.js';
 import { performance } from 'node:perf_hooks';
 import { callGuarded } from '../util/guarded-callback.js';
+import { release } from '../util/shared-holds.js';
 import { within } from '../util/timers.js';
 
 /** Callbacks and bounds of a {@link SinkDispatcher}. */
@@ -70,7 +71,8 @@ export class SinkDispatcher {
    * finish, what still waits is reported dropped (`closed`), and the sink's `close()` is
    * called, itself bounded by `timeoutMs`: when that passes, its `signal` aborts, so that a sink
    * that holds entries it accepted stops and reports them. No `write` starts after that.
-   * Neither wait goes past `deadline` (a `performance.now()` instant), if there is one.
+   * Neither wait goes past `deadline` (a `performance.now()` instant), if there is one. A sink
+   * another open audit log still holds is not closed.
    */
   async close(timeoutMs: number, deadline = Number.POSITIVE_INFINITY): Promise<void> {
     const timeLeft = () => Math.min(timeoutMs, Math.max(0, deadline - performance.now()));
@@ -81,6 +83,8 @@ export class SinkDispatcher {
     this.queue = [];
     this.queuedEntries = 0;
     this.drop(left, 'closed');
+    // A sink another open audit log (another gateway) still writes to stays open for it.
+    if (!release(this.sink)) return;
     const stop = new AbortController();
     try {
       const closedInTime = await within(
