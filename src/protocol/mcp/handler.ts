@@ -218,7 +218,8 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
         const message = classifyMessage(element);
         switch (message.kind) {
           case 'invalid':
-            return errorReply(200, message.id, message.code, message.message);
+            // A notification is never answered, not even when MCP cannot take its params.
+            return message.notification ? undefined : errorReply(200, message.id, message.code, message.message);
           case 'response':
           case 'notification':
             return undefined;

@@ -38,7 +38,19 @@ export type JsonRpcMessage =
   | { kind: 'request'; id: JsonRpcId; method: string; params: JsonObject | undefined; raw: JsonObject }
   | { kind: 'notification'; method: string; params: JsonObject | undefined; raw: JsonObject }
   | { kind: 'response' }
-  | { kind: 'invalid'; id: JsonRpcId | null; code: number; message: string };
+  | {
+      kind: 'invalid';
+      id: JsonRpcId | null;
+      code: number;
+      message: string;
+      /**
+       * Set for a well-formed JSON-RPC 2.0 notification that MCP cannot take (by-position
+       * params). JSON-RPC never answers a notification, so a batch leaves it out of its
+       * answer; posted alone, it is refused with HTTP 400, as MCP lets a server refuse a
+       * notification it cannot accept.
+       */
+      notification?: true;
+    };
 
 /** True for a plain JSON object (not null, not an array). */
 export function isJsonObject(value: unknown): value is JsonObject {
@@ -76,12 +88,20 @@ export function classifyMessage(value: unknown): JsonRpcMessage {
   }
   const params = value.params;
   // JSON-RPC 2.0 allows by-position (array) params: such a request is valid, and its params
-  // are what is wrong for MCP, whose methods all take named ones (-32602). Any other
+  // are what is wrong for MCP, whose methods all take named ones (-32602); a notification
+  // with them is a valid one, which is never answered (see `notification`). Any other
   // non-object is no valid request at all (-32600).
   if (params !== undefined && !isJsonObject(params)) {
-    return Array.isArray(params) && hasId
+    if (!Array.isArray(params)) return invalid(id, JsonRpcErrorCode.invalidRequest, 'Invalid request: "params" must be an object');
+    return hasId
       ? invalid(id, JsonRpcErrorCode.invalidParams, 'Invalid params: "params" must be an object')
-      : invalid(id, JsonRpcErrorCode.invalidRequest, 'Invalid request: "params" must be an object');
+      : {
+          kind: 'invalid',
+          id: null,
+          code: JsonRpcErrorCode.invalidRequest,
+          message: 'Invalid request: "params" must be an object',
+          notification: true,
+        };
   }
   return hasId
     ? { kind: 'request', id: id as JsonRpcId, method, params, raw: value }
