@@ -1032,6 +1032,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     visibleTools,
     call,
     waitForOutcome: (invocationId, ms, signal) => approvals.waitForOutcome(invocationId, ms, signal),
+    invocationAsOfNow: (record) => approvals.asOfNow(record),
   };
 
   /**
@@ -1074,14 +1075,16 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
           input: mcpCall.arguments,
           abort: mcpCall.abort,
         }),
-      // MCP tasks are this agent's invocations; other agents' are never found.
+      // MCP tasks are this agent's invocations; other agents' are never found. Both read them
+      // as they stand now, as GET /invocations/{id} does: an approval whose time is up is expired.
       getInvocation: toldOnFailure(async (agent, invocationId) => {
         const record = await store.getInvocation(invocationId);
-        return record?.agentId === agent.id ? record : undefined;
+        return record?.agentId === agent.id ? approvals.asOfNow(record) : undefined;
       }),
-      listInvocations: toldOnFailure((agent, cursor) =>
-        store.listInvocations({ agentId: agent.id, limit: 50, ...(cursor === undefined ? {} : { cursor }) }),
-      ),
+      listInvocations: toldOnFailure(async (agent, cursor) => {
+        const page = await store.listInvocations({ agentId: agent.id, limit: 50, ...(cursor === undefined ? {} : { cursor }) });
+        return { ...page, items: await Promise.all(page.items.map((record) => approvals.asOfNow(record))) };
+      }),
       waitForOutcome: toldOnFailure(async (agent, invocationId, ms, signal) => {
         const record = await store.getInvocation(invocationId);
         return record?.agentId === agent.id ? approvals.waitForOutcome(invocationId, ms, signal) : undefined;

@@ -511,16 +511,7 @@ export class ApprovalCoordinator {
   ): Promise<CallOutcome> {
     const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
     if (record !== undefined) {
-      const updated: InvocationRecord = {
-        ...record,
-        ...recorded,
-        status: outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'error' ? statusForError(outcome.error) : record.status,
-        output: outcome.status === 'succeeded' ? outcome.output : null,
-        error: outcome.status === 'error' ? outcome.error.toJSON() : null,
-        upstreamStatus: execution?.upstreamStatus ?? record.upstreamStatus,
-        latencyMs: execution?.latencyMs ?? record.latencyMs,
-        updatedAt: new Date(this.deps.now()).toISOString(),
-      };
+      const updated = finishedRecord(record, outcome, execution, new Date(this.deps.now()).toISOString(), recorded);
       await this.deps.store.putInvocation(updated);
       await this.deps.audit
         .append({
@@ -537,6 +528,23 @@ export class ApprovalCoordinator {
     return outcome;
   }
 
+  /**
+   * An invocation record as it stands now. A call whose approval is still pending but whose
+   * time is up (by the gateway's clock) reads as {@link expire} will leave it: `expired`,
+   * with the `APPROVAL_EXPIRED` error and the approval's expiry as its last update. Nothing
+   * is written: until someone expires the approval (the periodic sweep, a decision, a
+   * repeat), the store still holds it pending. Every other record is returned as it is; only
+   * a call waiting for approval costs a read (of its approval).
+   */
+  async asOfNow(record: InvocationRecord): Promise<InvocationRecord> {
+    if (record.status !== 'pending_approval' || record.approvalId === null) return record;
+    const approval = await this.deps.store.getApproval(record.approvalId);
+    if (approval?.status !== 'pending' || Date.parse(approval.expiresAt) > this.deps.now()) return record;
+    // Never earlier than the record's own last update (an approval reopened after its expiry).
+    const at = Date.parse(record.updatedAt) > Date.parse(approval.expiresAt) ? record.updatedAt : approval.expiresAt;
+    return finishedRecord(record, expiredOutcome(approval), undefined, at);
+  }
+
   /** Marks a pending approval expired (if it still is) and its call as expired. */
   async expire(approval: ApprovalRecord): Promise<void> {
     const expired = await this.deps.store.transitionApproval(approval.id, 'pending', { status: 'expired' });
@@ -551,12 +559,7 @@ export class ApprovalCoordinator {
         data: { approvalId: approval.id },
       })
       .catch((error: unknown) => this.options.onError(error));
-    const error = new GatewayError({
-      code: 'APPROVAL_EXPIRED',
-      message: 'The approval expired before anyone decided',
-      details: { approvalId: approval.id },
-    });
-    await this.finish(expired, { status: 'error', invocationId: approval.invocationId, error }, undefined);
+    await this.finish(expired, expiredOutcome(approval), undefined);
   }
 
   /**
@@ -781,6 +784,36 @@ interface Refusal {
 
 function refusal(code: 'APPROVAL_TOOL_CHANGED' | 'FORBIDDEN' | 'INTERNAL', message: string): Refusal {
   return { refusal: new GatewayError({ code, message }) };
+}
+
+/** What the call of an approval that expired undecided ends with. */
+function expiredOutcome(approval: ApprovalRecord): CallOutcome {
+  const error = new GatewayError({
+    code: 'APPROVAL_EXPIRED',
+    message: 'The approval expired before anyone decided',
+    details: { approvalId: approval.id },
+  });
+  return { status: 'error', invocationId: approval.invocationId, error };
+}
+
+/** The record of a call that ended with `outcome`, last updated `at`. */
+function finishedRecord(
+  record: InvocationRecord,
+  outcome: CallOutcome,
+  execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
+  at: string,
+  recorded?: Refusal['recorded'],
+): InvocationRecord {
+  return {
+    ...record,
+    ...recorded,
+    status: outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'error' ? statusForError(outcome.error) : record.status,
+    output: outcome.status === 'succeeded' ? outcome.output : null,
+    error: outcome.status === 'error' ? outcome.error.toJSON() : null,
+    upstreamStatus: execution?.upstreamStatus ?? record.upstreamStatus,
+    latencyMs: execution?.latencyMs ?? record.latencyMs,
+    updatedAt: at,
+  };
 }
 
 function alreadyDecided(): GatewayError {

@@ -10,8 +10,6 @@ import type { CallContext, CallOutcome, Step } from './types.js';
  */
 export async function outcomeOfRecord(deps: PipelineDependencies, record: InvocationRecord): Promise<CallOutcome | undefined> {
   switch (record.status) {
-    case 'succeeded':
-      return { status: 'succeeded', invocationId: record.id, output: record.output };
     case 'pending_approval': {
       const approval = record.approvalId === null ? undefined : await deps.store.getApproval(record.approvalId);
       if (approval === undefined) return undefined;
@@ -20,20 +18,32 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
     case 'running':
       // Only an approved call's run writes this status (a direct call's record is written at its end).
       return record.approvalId === null ? undefined : { status: 'running', invocationId: record.id, approval: { id: record.approvalId } };
-    default: {
-      // outcome_unknown holds the error that says so (see incompleteInvocations).
-      const error = record.error ?? { code: 'INTERNAL', message: 'Internal error' };
-      return {
-        status: 'error',
-        invocationId: record.id,
-        error: new GatewayError({
-          code: error.code as GatewayError['code'],
-          message: error.message,
-          ...(error.details === undefined ? {} : { details: error.details }),
-        }),
-      };
-    }
+    default:
+      return endedOutcomeOfRecord(record);
   }
+}
+
+/**
+ * The outcome of a record that has ended (any status but `pending_approval` and `running`):
+ * its output, or the error it ended with. Reads nothing.
+ */
+export function endedOutcomeOfRecord(record: InvocationRecord): CallOutcome {
+  if (record.status === 'succeeded') return { status: 'succeeded', invocationId: record.id, output: record.output };
+  // outcome_unknown holds the error that says so (see incompleteInvocations); one without it still says so.
+  const error =
+    record.error ??
+    (record.status === 'outcome_unknown'
+      ? { code: 'INTERNAL', message: 'The outcome of this call is unknown: the gateway stopped while the tool was running' }
+      : { code: 'INTERNAL', message: 'Internal error' });
+  return {
+    status: 'error',
+    invocationId: record.id,
+    error: new GatewayError({
+      code: error.code as GatewayError['code'],
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    }),
+  };
 }
 
 /** What an idempotency key must be, at every door. */

@@ -88,12 +88,16 @@ export function invocationView(record: InvocationRecord): Record<string, unknown
   return view;
 }
 
-/** `GET /invocations/{id}`: the agent's own invocation; anyone else's is a 404. */
+/**
+ * `GET /invocations/{id}`: the agent's own invocation as it stands now (a call whose approval
+ * has expired undecided is `expired` at once, not first when the sweep gets to it); anyone
+ * else's is a 404.
+ */
 export async function getInvocationRoute(runtime: GatewayRuntime, request: Request, id: string): Promise<Reply> {
   const agent = await runtime.authenticateRequest(request);
   const record = await runtime.store.getInvocation(id);
   if (record === undefined || record.agentId !== agent.id) {
     throw new GatewayError({ code: 'NOT_FOUND', message: 'Invocation not found' });
   }
-  return jsonResponse(200, invocationView(record));
+  return jsonResponse(200, invocationView(await runtime.invocationAsOfNow(record)));
 }

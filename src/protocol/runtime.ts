@@ -1,5 +1,5 @@
 import type { CallOutcome, Door } from '../pipeline/types.js';
-import type { AgentRecord, Store } from '../store/types.js';
+import type { AgentRecord, InvocationRecord, Store } from '../store/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { CallAbort } from '../util/call-abort.js';
 
@@ -30,4 +30,6 @@ export interface GatewayRuntime {
   call(request: CallRequest): Promise<CallOutcome>;
   /** Waits up to `ms` for a pending call to reach a final state; returns its outcome then. */
   waitForOutcome(invocationId: string, ms: number, abort: CallAbort): Promise<CallOutcome | undefined>;
+  /** A record as it stands now: one whose approval's time is up reads as expired (nothing is written). */
+  invocationAsOfNow(record: InvocationRecord): Promise<InvocationRecord>;
 }

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { type Gateway, createGateway, defineTool } from '../../src/index.js';
 import { adminTokens, refund } from '../fixtures.js';
-import { breakableStore, jsonRequest, listen, mcpHeaders, servedGateway } from '../helpers.js';
+import { breakableStore, jsonRequest, listen, mcp2026Headers, mcpHeaders, servedGateway } from '../helpers.js';
 
 let gateway: Gateway;
 let url: URL;
@@ -245,6 +245,85 @@ describe('MCP tasks extension, 2026-07-28, raw JSON-RPC', () => {
     expect(ack.body.result).not.toHaveProperty('status');
     expect((await rpc('tasks/get', { taskId })).body.result.status).toBe('cancelled');
     expect(refundRuns).not.toContain('M-900');
+  });
+});
+
+describe('MCP tasks whose approval has expired', () => {
+  it('read as expired as soon as the gateway clock passes the expiry, as REST does, before any sweep and without a write', async () => {
+    let clock = Date.parse('2030-01-01T00:00:00Z');
+    const served = await servedGateway({
+      tools: [refund],
+      policy: [{ id: 'refunds-big', effect: 'require_approval', tools: ['refunds.*'] }],
+      approvalTtlMs: 60_000,
+      now: () => clock,
+    });
+    const client = new ClientV1({ name: 'expiry-e2e', version: '1.0.0' });
+    await client.connect(
+      new TransportV1(new URL(served.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${served.apiKey}` } } }),
+    );
+    await client.listTools();
+    const invocationUrl = (id: string) => served.mcpUrl.replace(/\/mcp$/, `/invocations/${id}`);
+    const rest = async (id: string) =>
+      (await (await fetch(invocationUrl(id), { headers: { authorization: `Bearer ${served.apiKey}` } })).json()) as any;
+    const modernGet = async (taskId: string) => {
+      const response = await fetch(served.mcpUrl, {
+        method: 'POST',
+        headers: mcp2026Headers(served.apiKey, 'tasks/get', taskId),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tasks/get',
+          params: {
+            taskId,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+            },
+          },
+        }),
+      });
+      return ((await response.json()) as any).result;
+    };
+    try {
+      const stream = client.experimental.tasks.callToolStream({ name: 'refunds.create', arguments: { orderId: 'E-1', amount: 500 } });
+      const first = await stream.next();
+      await stream.return(undefined);
+      if (first.done || first.value.type !== 'taskCreated') throw new Error('no task was created');
+      const taskId = first.value.task.taskId;
+      const { approvalId } = await rest(taskId);
+
+      clock += 59_999;
+      expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'working' });
+      expect((await rest(taskId)).status).toBe('pending_approval');
+
+      clock += 1;
+      const message = 'APPROVAL_EXPIRED: The approval expired before anyone decided';
+      const expired = await client.experimental.tasks.getTask(taskId);
+      expect(expired).toMatchObject({ taskId, status: 'failed', statusMessage: message, lastUpdatedAt: '2030-01-01T00:01:00.000Z' });
+      expect(expired).not.toHaveProperty('pollInterval');
+      const listed = (await client.experimental.tasks.listTasks()).tasks.find((task) => task.taskId === taskId);
+      expect(listed).toMatchObject({ status: 'failed', statusMessage: message });
+      const viewed = await rest(taskId);
+      expect(viewed).toMatchObject({ status: 'expired', error: { code: 'APPROVAL_EXPIRED', details: { approvalId } } });
+      const modern = await modernGet(taskId);
+      expect(modern).toMatchObject({ status: 'completed', result: { isError: true } });
+      expect(modern.result.content[0].text).toMatch(/^APPROVAL_EXPIRED: The approval expired before anyone decided/);
+      const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+      expect(result.isError).toBe(true);
+      expect((result.content[0] as { text: string }).text).toBe(modern.result.content[0].text);
+
+      // Reading wrote nothing: the approval is still pending in the store until it is swept.
+      expect((await served.gateway.admin.getApproval(approvalId)).status).toBe('pending');
+      expect((await served.gateway.admin.getInvocation(taskId)).status).toBe('pending_approval');
+      expect(await served.gateway.admin.expireApprovals()).toBe(1);
+      // And the sweep makes it what the reads said.
+      expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'failed', statusMessage: message });
+      expect(await rest(taskId)).toMatchObject({ status: 'expired', error: viewed.error });
+      expect((await modernGet(taskId)).result).toEqual(modern.result);
+    } finally {
+      await client.close();
+      await served.close();
+    }
   });
 });
 

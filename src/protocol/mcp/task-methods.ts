@@ -7,6 +7,7 @@
  */
 import { GatewayError } from '../../errors.js';
 import type { AgentPrincipal, CallOutcome } from '../../pipeline/types.js';
+import { endedOutcomeOfRecord } from '../../pipeline/idempotency.js';
 import type { InvocationRecord } from '../../store/types.js';
 import { answerCall, type CalledTool, describeError } from './call-result.js';
 import { clientCapabilitiesMetaKey } from './era-routing.js';
@@ -27,7 +28,6 @@ import {
   tasksExtensionId,
 } from './task-state.js';
 import type { McpBackend } from './types.js';
-import type { CallAbort } from '../../util/call-abort.js';
 
 /** What the task methods need besides the backend. */
 export interface TaskMethodsOptions {
@@ -119,28 +119,6 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
     }
   }
 
-  /**
-   * The final outcome of a task whose record is terminal. Should the backend have none
-   * (an outcome lost with a stopped instance), an internal error stands in for it, so a
-   * terminal task always has a result.
-   */
-  async function finalOutcome(agent: AgentPrincipal, record: InvocationRecord, abort: CallAbort): Promise<CallOutcome> {
-    const outcome = await backend.waitForOutcome(agent, record.id, 0, abort);
-    if (outcome !== undefined && outcome.status !== 'pending_approval' && outcome.status !== 'running') return outcome;
-    return unknownOutcome(record.id);
-  }
-
-  function unknownOutcome(invocationId: string): CallOutcome {
-    return {
-      status: 'error',
-      invocationId,
-      error: new GatewayError({
-        code: 'INTERNAL',
-        message: 'The outcome of this call is unknown: the gateway stopped while the tool was running',
-      }),
-    };
-  }
-
   /** Checks the 2026 gate and reads `params.taskId`; a Reply when the request ends here. */
   function taskIdOf(call: MethodCall): string | Reply {
     if (call.era.kind === 'modern' && !declaresTasksExtension(call.params)) {
@@ -177,8 +155,8 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
   async function detailedTask(call: MethodCall, record: InvocationRecord): Promise<Record<string, unknown>> {
     const state = taskStateOfRecord(record, 'modern');
     if (!isTerminalTaskStatus(state.status) || state.status === 'cancelled') return modernTaskFields(state);
-    const outcome = await finalOutcome(call.agent, record, call.abort);
-    const answer = answerCall(outcome, await describeTool(call.agent, record.tool), 'any');
+    // Read from the record as the backend gave it (as it stands now), not asked for again.
+    const answer = answerCall(endedOutcomeOfRecord(record), await describeTool(call.agent, record.tool), 'any');
     if (answer.kind === 'protocol-error') {
       return { ...modernTaskFields({ ...state, status: 'failed' }), error: { code: answer.code, message: answer.message } };
     }
@@ -241,12 +219,15 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       if (found.reply !== undefined) return found.reply;
       const taskId = found.record.id;
       try {
-        let outcome = await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.abort);
-        let record: InvocationRecord | undefined = found.record;
+        let record: InvocationRecord = found.record;
+        // A task that has ended is answered from its record; one still working is waited for.
+        let outcome: CallOutcome | undefined = isTerminalTaskStatus(taskStateOfRecord(record, 'legacy').status)
+          ? endedOutcomeOfRecord(record)
+          : await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.abort);
         if (outcome === undefined || outcome.status === 'pending_approval' || outcome.status === 'running') {
-          record = await backend.getInvocation(call.agent, taskId);
-          if (record === undefined) return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
-          const status = taskStateOfRecord(record, 'legacy').status;
+          const latest = await backend.getInvocation(call.agent, taskId);
+          if (latest === undefined) return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
+          const status = taskStateOfRecord(latest, 'legacy').status;
           if (!isTerminalTaskStatus(status)) {
             return inBandError(
               call.id,
@@ -255,7 +236,8 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
               { taskId, status },
             );
           }
-          outcome = unknownOutcome(taskId);
+          record = latest;
+          outcome = endedOutcomeOfRecord(latest);
         }
         const answer = answerCall(outcome, await describeTool(call.agent, record.tool), 'object');
         if (answer.kind === 'protocol-error') return inBandError(call.id, answer.code, answer.message);

@@ -66,11 +66,15 @@ export interface McpBackend {
   listTools(agent: AgentPrincipal): Promise<readonly McpToolView[]>;
   /** Runs the governed pipeline. Unknown/invisible tool → outcome error code TOOL_NOT_FOUND. */
   callTool(agent: AgentPrincipal, call: { name: string; arguments: unknown; abort: CallAbort }): Promise<CallOutcome>;
-  /** The record of one of this agent's calls; `undefined` for an unknown id or another agent's call. */
+  /**
+   * The record of one of this agent's calls as it stands now (a call whose approval's time is
+   * up reads as expired, before anything records it; a task is answered from it);
+   * `undefined` for an unknown id or another agent's call.
+   */
   getInvocation(agent: AgentPrincipal, invocationId: string): Promise<InvocationRecord | undefined>;
   /**
-   * One page of this agent's calls, newest first. Throws GatewayError BAD_REQUEST for a
-   * cursor that is not one of this listing's.
+   * One page of this agent's calls, newest first, each as it stands now (as `getInvocation`).
+   * Throws GatewayError BAD_REQUEST for a cursor that is not one of this listing's.
    */
   listInvocations(agent: AgentPrincipal, cursor?: string): Promise<{ items: InvocationRecord[]; nextCursor?: string }>;
   /**
