@@ -84,22 +84,26 @@ export async function silentUpstream(): Promise<Awaited<ReturnType<typeof listen
   return { ...upstream, arrived: arrived.promise, closed: closed.promise };
 }
 
+type BreakableMethod = 'appendAudit' | 'createApproval' | 'getInvocation' | 'listInvocations' | 'listTools' | 'putInvocation';
+
 /**
- * A memory store whose method `method` fails (throws `message`) while `setBroken(true)`
- * holds; every other method, and that one otherwise, is the memory store's.
+ * A memory store whose method `method` (or each of several) fails while `setBroken(true)`
+ * holds: it throws an `Error` with `failure` as its message, or what `failure()` returns.
+ * Every other method, and those otherwise, is the memory store's.
  */
 export function breakableStore(
-  method: 'appendAudit' | 'createApproval' | 'getInvocation' | 'listTools' | 'putInvocation' = 'appendAudit',
-  message = 'disk full',
+  method: BreakableMethod | readonly BreakableMethod[] = 'appendAudit',
+  failure: string | (() => unknown) = 'disk full',
 ): { store: Store; setBroken(value: boolean): void } {
   const inner = memoryStore();
+  const methods: readonly PropertyKey[] = typeof method === 'string' ? [method] : method;
   let broken = false;
   const store = new Proxy(inner, {
     get(target, property, receiver) {
-      if (property === method) {
+      if (methods.includes(property)) {
         const original = Reflect.get(target, property, receiver) as (...args: unknown[]) => Promise<unknown>;
         return async (...args: unknown[]) => {
-          if (broken) throw new Error(message);
+          if (broken) throw typeof failure === 'string' ? new Error(failure) : failure();
           return original.apply(target, args);
         };
       }

@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
+import { outage } from '../../src/errors.js';
 import { type Gateway, createGateway, defineTool } from '../../src/index.js';
 import { adminTokens, refund } from '../fixtures.js';
 import { breakableStore, jsonRequest, listen, mcp2026Headers, mcpHeaders, servedGateway } from '../helpers.js';
@@ -370,6 +371,91 @@ describe('MCP failures the gateway did not expect', () => {
       expect(await rpc('tools/list', {}, newcomer)).toMatchObject({ error: { code: -32603, message: 'Internal error' } });
       expect(told.map((error) => (error as Error).message)).toEqual(['policy engine crashed']);
     } finally {
+      await served.close();
+    }
+  });
+
+  it('answer task reads while the store is out of reach as tasks/cancel does: what failed, data.code and when to retry', async () => {
+    const cause = new Error('connect ECONNREFUSED 10.0.0.5:5432 (postgres://atg:hunter2@db.internal/atg)');
+    const { store, setBroken } = breakableStore(['getInvocation', 'listInvocations'], () =>
+      outage('STORE_UNAVAILABLE', 'The store is unavailable', cause),
+    );
+    const told: unknown[] = [];
+    const served = await servedGateway({
+      store,
+      tools: [refund],
+      policy: [{ id: 'refunds', effect: 'allow', tools: ['refunds.*'] }],
+      onError: (error) => told.push(error),
+    });
+    const post = async (headers: Record<string, string>, method: string, params: Record<string, unknown>) => {
+      const response = await fetch(served.mcpUrl, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
+      return { status: response.status, text: await response.text() };
+    };
+    const modernMeta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+    };
+    const client = new ClientV1({ name: 'outage-e2e', version: '1.0.0' });
+    await client.connect(
+      new TransportV1(new URL(served.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${served.apiKey}` } } }),
+    );
+    try {
+      const created = await post(mcpHeaders(served.apiKey), 'tools/call', {
+        name: 'refunds.create',
+        arguments: { orderId: 'S-1', amount: 1 },
+        task: {},
+      });
+      const taskId = JSON.parse(created.text).result.task.taskId as string;
+
+      setBroken(true);
+      const answers = [
+        ...(await Promise.all(
+          [
+            ['tasks/get', { taskId }],
+            ['tasks/result', { taskId }],
+            ['tasks/list', {}],
+            ['tasks/cancel', { taskId }],
+          ].map(([method, params]) => post(mcpHeaders(served.apiKey), method as string, params as Record<string, unknown>)),
+        )),
+        await post(mcp2026Headers(served.apiKey, 'tasks/get', taskId), 'tasks/get', { taskId, _meta: modernMeta }),
+        await post(mcp2026Headers(served.apiKey, 'tasks/update', taskId), 'tasks/update', {
+          taskId,
+          inputResponses: {},
+          _meta: modernMeta,
+        }),
+      ];
+      for (const { status, text } of answers) {
+        expect(status).toBe(200);
+        expect(JSON.parse(text)).toEqual({
+          jsonrpc: '2.0',
+          id: 1,
+          error: {
+            code: -32603,
+            message: 'STORE_UNAVAILABLE: The store is unavailable Retry after 5 seconds.',
+            data: { code: 'STORE_UNAVAILABLE' },
+          },
+        });
+        for (const leak of ['ECONNREFUSED', 'hunter2', 'postgres://', '10.0.0.5', 'stack']) expect(text).not.toContain(leak);
+      }
+      // The official client hands the same error to its caller.
+      for (const read of [
+        () => client.experimental.tasks.getTask(taskId),
+        () => client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema),
+        () => client.experimental.tasks.listTasks(),
+      ]) {
+        await expect(read()).rejects.toMatchObject({ code: -32603, data: { code: 'STORE_UNAVAILABLE' } });
+      }
+      expect(told.length).toBeGreaterThan(0);
+      for (const error of told) expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', cause });
+
+      setBroken(false);
+      expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ taskId, status: 'completed' });
+    } finally {
+      await client.close();
       await served.close();
     }
   });

@@ -102,6 +102,15 @@ function failureReply(id: JsonRpcId, error: unknown): Reply {
   return inBandError(id, JsonRpcErrorCode.internalError, lines.join(' '), data);
 }
 
+/** What kept a record from being read (the store out of reach, say). */
+interface ReadFailure {
+  failure: unknown;
+}
+
+function isReadFailure(value: InvocationRecord | ReadFailure | undefined): value is ReadFailure {
+  return value !== undefined && 'failure' in value;
+}
+
 function dialectOf(call: MethodCall): TaskDialect {
   return call.era.kind === 'legacy' ? 'legacy' : 'modern';
 }
@@ -110,12 +119,12 @@ function dialectOf(call: MethodCall): TaskDialect {
 export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
   const { backend, describeTool, serverInfoMeta } = options;
 
-  /** The agent's record, or `undefined`; store failures become `Internal error`. */
-  async function readRecord(agent: AgentPrincipal, taskId: string): Promise<InvocationRecord | undefined | 'failed'> {
+  /** The agent's record, `undefined` when it has none by that id, or what kept it from being read. */
+  async function readRecord(agent: AgentPrincipal, taskId: string): Promise<InvocationRecord | undefined | ReadFailure> {
     try {
       return await backend.getInvocation(agent, taskId);
-    } catch {
-      return 'failed';
+    } catch (error) {
+      return { failure: error };
     }
   }
 
@@ -142,7 +151,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
     const taskId = taskIdOf(call);
     if (typeof taskId !== 'string') return { reply: taskId };
     const record = await readRecord(call.agent, taskId);
-    if (record === 'failed') return { reply: internalError(call.id) };
+    if (isReadFailure(record)) return { reply: failureReply(call.id, record.failure) };
     if (record === undefined) return { reply: inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound) };
     return { record };
   }
@@ -169,7 +178,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       // A call refused before it ran (an unknown tool) is answered as tools/call would be.
       if (answer.kind === 'protocol-error') return inBandError(call.id, answer.code, answer.message);
       const record = outcome.invocationId === undefined ? undefined : await readRecord(call.agent, outcome.invocationId);
-      if (record === undefined || record === 'failed') {
+      if (record === undefined || isReadFailure(record)) {
         // Nothing to poll later: a task must be retrievable once it has been returned.
         const reason = outcome.status === 'error' ? ` (${outcome.error.code}: ${outcome.error.message})` : '';
         return inBandError(
@@ -192,7 +201,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
 
     async createModernTask(call, outcome, tool) {
       const record = await readRecord(call.agent, outcome.invocationId);
-      if (record === undefined || record === 'failed') return undefined;
+      if (record === undefined || isReadFailure(record)) return undefined;
       const state = taskStateOfRecord(record, 'modern');
       if (outcome.status === 'pending_approval' && record.status === 'pending_approval') {
         state.statusMessage = approvalStatusMessage(tool.name, outcome.approval);
@@ -209,8 +218,8 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
       if (dialectOf(call) === 'legacy') return resultReply(call.id, JSON.stringify(legacyTaskJson(taskStateOfRecord(record, 'legacy'))));
       try {
         return modernResult(call.id, await detailedTask(call, record));
-      } catch {
-        return internalError(call.id);
+      } catch (error) {
+        return failureReply(call.id, error);
       }
     },
 
@@ -243,8 +252,8 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
         if (answer.kind === 'protocol-error') return inBandError(call.id, answer.code, answer.message);
         const meta = { ...(answer.result._meta as Record<string, unknown> | undefined), [relatedTaskMetaKey]: { taskId } };
         return resultReply(call.id, JSON.stringify({ ...answer.result, _meta: meta }));
-      } catch {
-        return internalError(call.id);
+      } catch (error) {
+        return failureReply(call.id, error);
       }
     },
 
@@ -260,7 +269,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
         if (error instanceof GatewayError && error.code === 'BAD_REQUEST') {
           return inBandError(call.id, JsonRpcErrorCode.invalidParams, 'Invalid params: invalid or expired cursor');
         }
-        return internalError(call.id);
+        return failureReply(call.id, error);
       }
       const tasks = page.items.map((record) => legacyTaskJson(taskStateOfRecord(record, 'legacy')));
       return resultReply(call.id, JSON.stringify(page.nextCursor === undefined ? { tasks } : { tasks, nextCursor: page.nextCursor }));
@@ -302,7 +311,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
         if (error.code === 'NOT_FOUND') return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
         if (error.code !== 'APPROVAL_ALREADY_DECIDED') return failureReply(call.id, error);
         const latest = await readRecord(call.agent, record.id);
-        const status = latest === undefined || latest === 'failed' ? undefined : taskStateOfRecord(latest, 'legacy').status;
+        const status = latest === undefined || isReadFailure(latest) ? undefined : taskStateOfRecord(latest, 'legacy').status;
         return inBandError(
           call.id,
           JsonRpcErrorCode.invalidParams,
@@ -312,7 +321,8 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
         );
       }
       const cancelled = await readRecord(call.agent, record.id);
-      if (cancelled === undefined || cancelled === 'failed') return internalError(call.id);
+      if (isReadFailure(cancelled)) return failureReply(call.id, cancelled.failure);
+      if (cancelled === undefined) return internalError(call.id);
       return resultReply(call.id, JSON.stringify(legacyTaskJson(taskStateOfRecord(cancelled, 'legacy'))));
     },
 
@@ -323,7 +333,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
         return inBandError(call.id, JsonRpcErrorCode.invalidParams, 'Invalid params: inputResponses must be an object');
       }
       const record = await readRecord(call.agent, taskId);
-      if (record === 'failed') return internalError(call.id);
+      if (isReadFailure(record)) return failureReply(call.id, record.failure);
       if (record === undefined) return inBandError(call.id, JsonRpcErrorCode.invalidParams, taskNotFound);
       // The gateway never asks the client for input, so no response is outstanding: each is ignored.
       return modernResult(call.id, {});
