@@ -530,7 +530,8 @@ export class ApprovalCoordinator {
 
   /**
    * An invocation record as it stands now. A call whose approval is still pending but whose
-   * time is up (by the gateway's clock) reads as {@link expire} will leave it: `expired`,
+   * time is up (by the gateway's clock), or already expired while its record was not yet
+   * written, reads as {@link expire} leaves it: `expired`,
    * with the `APPROVAL_EXPIRED` error and the approval's expiry as its last update. Nothing
    * is written: until someone expires the approval (the periodic sweep, a decision, a
    * repeat), the store still holds it pending. Every other record is returned as it is; only
@@ -539,7 +540,11 @@ export class ApprovalCoordinator {
   async asOfNow(record: InvocationRecord): Promise<InvocationRecord> {
     if (record.status !== 'pending_approval' || record.approvalId === null) return record;
     const approval = await this.deps.store.getApproval(record.approvalId);
-    if (approval?.status !== 'pending' || Date.parse(approval.expiresAt) > this.deps.now()) return record;
+    if (approval === undefined) return record;
+    // Expired already, its call not yet (expire() writes the approval first; an instance
+    // that stopped between the two writes leaves it so), or due to be.
+    const expired = approval.status === 'expired' || (approval.status === 'pending' && Date.parse(approval.expiresAt) <= this.deps.now());
+    if (!expired) return record;
     // Never earlier than the record's own last update (an approval reopened after its expiry).
     const at = Date.parse(record.updatedAt) > Date.parse(approval.expiresAt) ? record.updatedAt : approval.expiresAt;
     return finishedRecord(record, expiredOutcome(approval), undefined, at);

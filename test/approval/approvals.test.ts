@@ -552,6 +552,25 @@ describe('an approved call whose run never started', () => {
   });
 });
 
+describe('a call whose approval expired while its record was not yet written', () => {
+  it('reads as expired, not as waiting for a decision that can no longer come', async () => {
+    const store = memoryStore();
+    const { apiKey, gateway, invoke } = await setup({ store });
+    const first = await invoke({ orderId: 'O-31', amount: 900 });
+    const approvalId = first.body.approval.id;
+    // An expiry wrote the approval, and its instance stopped before it wrote the call's record.
+    await store.transitionApproval(approvalId, 'pending', { status: 'expired' });
+    expect((await gateway.admin.getInvocation(first.body.invocationId)).status).toBe('pending_approval');
+
+    const viewed = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
+    expect(await viewed.json()).toMatchObject({
+      status: 'expired',
+      approvalId,
+      error: { code: 'APPROVAL_EXPIRED', details: { approvalId } },
+    });
+  });
+});
+
 describe('idempotency keys on calls held for approval', () => {
   it("a key answered with an identical call's approval follows that call: pending on repeat, then its outcome", async () => {
     const { gateway, apiKey, counter } = await setup();
