@@ -1090,6 +1090,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         return record?.agentId === agent.id ? approvals.waitForOutcome(invocationId, ms, signal) : undefined;
       }),
       cancelInvocation: toldOnFailure((agent, invocationId) => approvals.cancel(invocationId, agent.id)),
+      now,
     },
     {
       cursorSecret: mcpCursorSecret(options),

@@ -8,7 +8,7 @@ import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { policyDenied } from '../pipeline/policy.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
-import { EVENT_FOR_STATUS, outcomeEventData, statusForError, writeRecord } from '../pipeline/record.js';
+import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { AgentRecord, ApprovalRecord, AuditEntry, IdempotencyRecord, InvocationRecord } from '../store/types.js';
@@ -511,7 +511,7 @@ export class ApprovalCoordinator {
   ): Promise<CallOutcome> {
     const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
     if (record !== undefined) {
-      const updated = finishedRecord(record, outcome, execution, new Date(this.deps.now()).toISOString(), recorded);
+      const updated = finishedRecord(record, outcome, execution, this.deps.now(), recorded);
       await this.deps.store.putInvocation(updated);
       await this.deps.audit
         .append({
@@ -546,8 +546,12 @@ export class ApprovalCoordinator {
     const expired = approval.status === 'expired' || (approval.status === 'pending' && Date.parse(approval.expiresAt) <= this.deps.now());
     if (!expired) return record;
     // Never earlier than the record's own last update (an approval reopened after its expiry).
-    const at = Date.parse(record.updatedAt) > Date.parse(approval.expiresAt) ? record.updatedAt : approval.expiresAt;
-    return finishedRecord(record, expiredOutcome(approval), undefined, at);
+    return finishedRecord(
+      record,
+      expiredOutcome(approval),
+      undefined,
+      Math.max(Date.parse(record.updatedAt), Date.parse(approval.expiresAt)),
+    );
   }
 
   /** Marks a pending approval expired (if it still is) and its call as expired. */
@@ -801,12 +805,12 @@ function expiredOutcome(approval: ApprovalRecord): CallOutcome {
   return { status: 'error', invocationId: approval.invocationId, error };
 }
 
-/** The record of a call that ended with `outcome`, last updated `at`. */
+/** The record of a call that ended with `outcome`, last updated `at` (epoch ms). */
 function finishedRecord(
   record: InvocationRecord,
   outcome: CallOutcome,
   execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
-  at: string,
+  at: number,
   recorded?: Refusal['recorded'],
 ): InvocationRecord {
   return {
@@ -814,10 +818,10 @@ function finishedRecord(
     ...recorded,
     status: outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'error' ? statusForError(outcome.error) : record.status,
     output: outcome.status === 'succeeded' ? outcome.output : null,
-    error: outcome.status === 'error' ? outcome.error.toJSON() : null,
+    error: outcome.status === 'error' ? recordedError(outcome.error, at) : null,
     upstreamStatus: execution?.upstreamStatus ?? record.upstreamStatus,
     latencyMs: execution?.latencyMs ?? record.latencyMs,
-    updatedAt: at,
+    updatedAt: new Date(at).toISOString(),
   };
 }
 

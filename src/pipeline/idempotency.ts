@@ -1,12 +1,14 @@
 import { GatewayError, retryLater } from '../errors.js';
-import type { IdempotencyRecord, InvocationRecord } from '../store/types.js';
+import type { IdempotencyRecord, InvocationRecord, RecordedError } from '../store/types.js';
+import { retryAfterAt } from '../util/retry-after.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
 
 /**
  * The outcome an invocation record stands for, as the agent first got it (for a call whose
- * outcome is unknown, the error that says so); `running` for an approved call whose run has
- * started and not finished; undefined while any other call runs.
+ * outcome is unknown, the error that says so; for an error whose answer said when to retry,
+ * a `Retry-After` of the seconds left until the instant it named); `running` for an approved
+ * call whose run has started and not finished; undefined while any other call runs.
  */
 export async function outcomeOfRecord(deps: PipelineDependencies, record: InvocationRecord): Promise<CallOutcome | undefined> {
   switch (record.status) {
@@ -19,22 +21,24 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
       // Only an approved call's run writes this status (a direct call's record is written at its end).
       return record.approvalId === null ? undefined : { status: 'running', invocationId: record.id, approval: { id: record.approvalId } };
     default:
-      return endedOutcomeOfRecord(record);
+      return endedOutcomeOfRecord(record, deps.now());
   }
 }
 
 /**
  * The outcome of a record that has ended (any status but `pending_approval` and `running`):
- * its output, or the error it ended with. Reads nothing.
+ * its output, or the error it ended with; an error whose first answer named a time to retry
+ * (`retryAt`) says so again as `Retry-After`, in the seconds left at `now`. Reads nothing.
  */
-export function endedOutcomeOfRecord(record: InvocationRecord): CallOutcome {
+export function endedOutcomeOfRecord(record: InvocationRecord, now: number): CallOutcome {
   if (record.status === 'succeeded') return { status: 'succeeded', invocationId: record.id, output: record.output };
   // outcome_unknown holds the error that says so (see incompleteInvocations); one without it still says so.
-  const error =
+  const error: RecordedError =
     record.error ??
     (record.status === 'outcome_unknown'
       ? { code: 'INTERNAL', message: 'The outcome of this call is unknown: the gateway stopped while the tool was running' }
       : { code: 'INTERNAL', message: 'Internal error' });
+  const headers = error.retryAt === undefined ? undefined : retryAfterAt(error.retryAt, now);
   return {
     status: 'error',
     invocationId: record.id,
@@ -42,6 +46,7 @@ export function endedOutcomeOfRecord(record: InvocationRecord): CallOutcome {
       code: error.code as GatewayError['code'],
       message: error.message,
       ...(error.details === undefined ? {} : { details: error.details }),
+      ...(headers === undefined ? {} : { headers }),
     }),
   };
 }

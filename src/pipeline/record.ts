@@ -1,8 +1,9 @@
 import { type TokenIdentity, tokenIdentityOf } from '../auth/token-identity.js';
 import { type GatewayError, toGatewayError } from '../errors.js';
-import type { AgentRecord, InvocationRecord, InvocationStatus } from '../store/types.js';
+import type { AgentRecord, InvocationRecord, InvocationStatus, RecordedError } from '../store/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
 import type { ToolRedaction } from '../tools/types.js';
+import { retryInstantOf } from '../util/retry-after.js';
 import { isoTimestamp } from '../util/timestamps.js';
 import type { PipelineDependencies } from './dependencies.js';
 import { nestsDeeperThan } from './input-guard.js';
@@ -29,6 +30,19 @@ export function statusForError(error: GatewayError): InvocationStatus {
     default:
       return 'failed';
   }
+}
+
+/**
+ * The error a call's record keeps: what the caller was answered and, when that answer said
+ * when to retry (`Retry-After`), the instant it named, so that the answer given again from
+ * the record (see outcomeOfRecord) still says how long is left.
+ */
+export function recordedError(error: GatewayError, now: number): RecordedError {
+  const recorded: RecordedError = error.toJSON();
+  if (error.headers === undefined) return recorded;
+  const retryAt = retryInstantOf(error, now);
+  if (retryAt !== undefined) recorded.retryAt = new Date(retryAt).toISOString();
+  return recorded;
 }
 
 /** The longest tool name a record or an event keeps of a call (no tool has a longer one). */
@@ -201,7 +215,7 @@ function buildRecord(deps: PipelineDependencies, context: CallContext, outcome: 
     latencyMs: Math.round((now - context.startedAt) * 1000) / 1000,
     // The output in the outcome is already redacted by the redact step.
     output: outcome.status === 'succeeded' ? outcome.output : null,
-    error: outcome.status === 'error' ? outcome.error.toJSON() : null,
+    error: outcome.status === 'error' ? recordedError(outcome.error, now) : null,
     idempotencyKey: context.idempotencyKey ?? null,
     createdAt: isoTimestamp(context.startedAt),
     updatedAt: at,

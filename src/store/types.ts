@@ -46,6 +46,13 @@ export interface RecordedError {
   code: string;
   message: string;
   details?: unknown;
+  /**
+   * When the call's answer told the caller when to retry (`Retry-After`: a rate limit, an
+   * outage, a tool's own refusal), the instant it named (ISO-8601). An answer given again
+   * from the record (an idempotent replay, a repeat of an approved call) carries the seconds
+   * left until then.
+   */
+  retryAt?: string;
 }
 
 /** One record per governed call. Input and output are stored redacted. */

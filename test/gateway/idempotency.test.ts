@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { type Gateway, GatewayError, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { breakableStore, deferred, jsonRequest, listen } from '../helpers.js';
 
 let gateway: Gateway | undefined;
@@ -132,5 +132,103 @@ describe('idempotency keys', () => {
       status: 'invalid',
       error: { code: 'IDEMPOTENCY_CONFLICT' },
     });
+  });
+});
+
+describe('a refusal that said when to retry, answered again from its record', () => {
+  /** A tool that refuses every call with its own 429 and `Retry-After: 30`. */
+  const busy = () => {
+    const state = { runs: 0 };
+    const tool = defineTool({
+      name: 'busy',
+      description: 'refuses',
+      inputSchema: { type: 'object', properties: { n: { type: 'number' } } } as const,
+      handler: () => {
+        state.runs++;
+        throw new GatewayError({ code: 'RATE_LIMITED', message: 'The CRM is busy', headers: { 'Retry-After': '30' } });
+      },
+    });
+    return { tool, state };
+  };
+
+  it("an idempotent replay of a tool's 429 carries Retry-After, counted down from the first answer", async () => {
+    const { tool, state } = busy();
+    let clock = Date.UTC(2030, 0, 1);
+    gateway = createGateway({ store: memoryStore(), tools: [tool], policy: [{ id: 'all', effect: 'allow' }], now: () => clock });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const call = async () => {
+      const response = await (gateway as Gateway).fetch(
+        jsonRequest('/tools/busy/invoke', { key: apiKey, body: { input: { n: 1 }, idempotencyKey: 'k-busy' } }),
+      );
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any };
+    };
+    const first = await call();
+    expect(first).toMatchObject({ status: 429, retryAfter: '30', body: { error: { code: 'RATE_LIMITED', message: 'The CRM is busy' } } });
+
+    clock += 12_500;
+    const replay = await call();
+    // The same answer, under the same invocation, with the seconds left of the wait it named.
+    expect(replay).toEqual({ ...first, retryAfter: '18' });
+    clock += 60_000;
+    expect((await call()).retryAfter).toBe('0');
+    expect(state.runs).toBe(1);
+    // The record keeps the instant the first answer named.
+    expect((await gateway.admin.getInvocation(first.body.invocationId)).error).toMatchObject({ retryAt: '2030-01-01T00:00:30.000Z' });
+  });
+
+  it('a repeat of an approved call that a tool refused with Retry-After carries it too', async () => {
+    const { tool, state } = busy();
+    let clock = Date.UTC(2030, 0, 1);
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [tool],
+      policy: [{ id: 'hold', effect: 'require_approval' }],
+      now: () => clock,
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const call = () => (gateway as Gateway).fetch(jsonRequest('/tools/busy/invoke', { key: apiKey, body: { input: { n: 2 } } }));
+    const pending = (await (await call()).json()) as any;
+    expect(pending.status).toBe('pending_approval');
+    await gateway.admin.decide(pending.approval.id, { decision: 'approve' }, { id: 'bob', roles: ['approver'] });
+    expect(state.runs).toBe(1);
+
+    clock += 5_000;
+    const repeat = await call();
+    expect(repeat.status).toBe(429);
+    expect(repeat.headers.get('retry-after')).toBe('25');
+    expect(((await repeat.json()) as any).invocationId).toBe(pending.invocationId);
+    expect(state.runs).toBe(1);
+  });
+
+  it('a rate-limited call whose key could not be released: its repeats replay the 429 with Retry-After', async () => {
+    const { tool, state } = counter();
+    const inner = memoryStore();
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'releaseIdempotencyKey') return async () => Promise.reject(new Error('connection reset'));
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    let clock = Date.UTC(2030, 0, 1);
+    gateway = createGateway({
+      store,
+      tools: [tool],
+      policy: [{ id: 'one', effect: 'allow', rateLimit: { limit: 1, windowMs: 60_000 } }],
+      onError: () => undefined,
+      now: () => clock,
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    expect((await invoke(apiKey, { input: { n: 1 } })).status).toBe(200);
+    clock += 20_000;
+    const refused = await invoke(apiKey, { input: { n: 1 }, idempotencyKey: 'k-limited' });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('40');
+
+    clock += 15_000;
+    const replay = await invoke(apiKey, { input: { n: 1 }, idempotencyKey: 'k-limited' });
+    expect(replay.status).toBe(429);
+    expect(replay.body).toEqual(refused.body);
+    expect(replay.headers.get('retry-after')).toBe('25');
+    expect(state.runs).toBe(1);
   });
 });

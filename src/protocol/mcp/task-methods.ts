@@ -118,6 +118,7 @@ function dialectOf(call: MethodCall): TaskDialect {
 /** Creates the task methods. */
 export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
   const { backend, describeTool, serverInfoMeta } = options;
+  const now = () => (backend.now === undefined ? Date.now() : backend.now());
 
   /** The agent's record, `undefined` when it has none by that id, or what kept it from being read. */
   async function readRecord(agent: AgentPrincipal, taskId: string): Promise<InvocationRecord | undefined | ReadFailure> {
@@ -165,7 +166,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
     const state = taskStateOfRecord(record, 'modern');
     if (!isTerminalTaskStatus(state.status) || state.status === 'cancelled') return modernTaskFields(state);
     // Read from the record as the backend gave it (as it stands now), not asked for again.
-    const answer = answerCall(endedOutcomeOfRecord(record), await describeTool(call.agent, record.tool), 'any');
+    const answer = answerCall(endedOutcomeOfRecord(record, now()), await describeTool(call.agent, record.tool), 'any');
     if (answer.kind === 'protocol-error') {
       return { ...modernTaskFields({ ...state, status: 'failed' }), error: { code: answer.code, message: answer.message } };
     }
@@ -231,7 +232,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
         let record: InvocationRecord = found.record;
         // A task that has ended is answered from its record; one still working is waited for.
         let outcome: CallOutcome | undefined = isTerminalTaskStatus(taskStateOfRecord(record, 'legacy').status)
-          ? endedOutcomeOfRecord(record)
+          ? endedOutcomeOfRecord(record, now())
           : await backend.waitForOutcome(call.agent, taskId, taskResultMaxWaitMs, call.abort);
         if (outcome === undefined || outcome.status === 'pending_approval' || outcome.status === 'running') {
           const latest = await backend.getInvocation(call.agent, taskId);
@@ -246,7 +247,7 @@ export function createTaskMethods(options: TaskMethodsOptions): TaskMethods {
             );
           }
           record = latest;
-          outcome = endedOutcomeOfRecord(latest);
+          outcome = endedOutcomeOfRecord(latest, now());
         }
         const answer = answerCall(outcome, await describeTool(call.agent, record.tool), 'object');
         if (answer.kind === 'protocol-error') return inBandError(call.id, answer.code, answer.message);

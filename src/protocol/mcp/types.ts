@@ -90,6 +90,8 @@ export interface McpBackend {
    * no such waiting call of this agent, APPROVAL_ALREADY_DECIDED when a decision came first.
    */
   cancelInvocation(agent: AgentPrincipal, invocationId: string): Promise<CallOutcome>;
+  /** The clock a recorded time to retry is counted down by, in epoch ms. Default `Date.now`. */
+  now?(): number;
 }
 
 /**

@@ -1,0 +1,32 @@
+import type { GatewayError } from '../errors.js';
+
+/** The last millisecond a `Date` can hold: a `Retry-After` past it names no instant. */
+const LAST_DATE_MS = 8_640_000_000_000_000;
+
+/**
+ * The instant (ms since the epoch) an error's `Retry-After` header names when it is answered
+ * at `now`: delta-seconds counted from `now`, or an HTTP-date as it is. Undefined when the
+ * error has no such header, or one that names no instant.
+ */
+export function retryInstantOf(error: GatewayError, now: number): number | undefined {
+  const headers = error.headers;
+  if (headers === undefined) return undefined;
+  let value: string | undefined;
+  for (const name of Object.keys(headers)) {
+    if (name.toLowerCase() === 'retry-after') value = headers[name]?.trim();
+  }
+  if (value === undefined || value === '') return undefined;
+  // Digits only are seconds (Date.parse would read "30" as a year).
+  const instant = /^\d+$/.test(value) ? now + Number(value) * 1000 : Date.parse(value);
+  return Number.isFinite(instant) && Math.abs(instant) <= LAST_DATE_MS ? instant : undefined;
+}
+
+/**
+ * `Retry-After` (delta-seconds) for an answer given again at `now`, of a first answer that
+ * named `retryAt`: the whole seconds left until then, 0 once it has passed.
+ */
+export function retryAfterAt(retryAt: string, now: number): Record<string, string> | undefined {
+  const instant = Date.parse(retryAt);
+  if (!Number.isFinite(instant)) return undefined;
+  return { 'retry-after': String(Math.max(0, Math.ceil((instant - now) / 1000))) };
+}
