@@ -112,7 +112,7 @@ export class PolicyAdministration {
     return {
       get: (id) => store.getPolicy(id),
       replace: (record, expected) => store.replacePolicy(record, expected),
-      remove: (id) => store.deletePolicy(id),
+      remove: (record) => store.deletePolicy(record.id, record),
       key: (record) => record.id,
       body: (record) => record.rule,
     };

@@ -190,7 +190,7 @@ export class ToolAdministration {
     return {
       get: (name) => store.getTool(name),
       replace: (record, expected) => store.replaceTool(record, expected),
-      remove: (name) => store.deleteTool(name),
+      remove: (record) => store.deleteTool(record.name, record),
       key: (record) => record.name,
       body: (record) => record.definition,
     };

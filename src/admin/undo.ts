@@ -7,7 +7,8 @@ export interface StoredTable<R> {
   get(key: string): Promise<R | undefined>;
   /** Writes `record` only where the stored one is `expected` (`null`: none). */
   replace(record: R, expected: R | null): Promise<boolean>;
-  remove(key: string): Promise<boolean>;
+  /** Deletes `record` only while it is the stored one (compare-and-delete). */
+  remove(record: R): Promise<boolean>;
   /** The record's key, and the part of it a change writes (compared to tell a later change). */
   key(record: R): string;
   body(record: R): unknown;
@@ -26,9 +27,11 @@ export async function restoreRecord<R>(
   if (previous !== undefined) {
     if (!(await table.replace(previous, written))) return;
   } else {
+    // The store compares and deletes in one step. The read is for a store that ignores the
+    // comparison (written before it existed): it narrows that race without closing it.
     const current = await table.get(table.key(written));
     if (current === undefined || JSON.stringify(table.body(current)) !== JSON.stringify(table.body(written))) return;
-    await table.remove(table.key(written));
+    if (!(await table.remove(written))) return;
   }
   await reload();
 }

@@ -211,8 +211,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const tool = tools.get(name);
       return tool && clone(tool);
     },
-    async deleteTool(name) {
+    async deleteTool(name, expected) {
       assertOpen();
+      if (expected !== undefined) {
+        const current = tools.get(name);
+        if (current === undefined || JSON.stringify(current.definition) !== JSON.stringify(expected.definition)) return false;
+      }
       return tools.delete(name);
     },
     async listTools() {
@@ -235,8 +239,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       const policy = policies.get(id);
       return policy && clone(policy);
     },
-    async deletePolicy(id) {
+    async deletePolicy(id, expected) {
       assertOpen();
+      if (expected !== undefined) {
+        const current = policies.get(id);
+        if (current === undefined || JSON.stringify(current.rule) !== JSON.stringify(expected.rule)) return false;
+      }
       return policies.delete(id);
     },
     async listPolicies() {

@@ -279,7 +279,16 @@ export interface Store {
    */
   replaceTool(tool: StoredToolRecord, expected: StoredToolRecord | null): Promise<boolean>;
   getTool(name: string): Promise<StoredToolRecord | undefined>;
-  deleteTool(name: string): Promise<boolean>;
+  /**
+   * Deletes the tool of that name; true when there was one. With `expected`, *atomically*
+   * only while the stored tool still has `expected`'s definition (compared as `replaceTool`
+   * compares): a compare-and-delete, false (nothing deleted) otherwise. The undo of an admin
+   * create the audit trail cannot record uses it, so that a change made meanwhile on another
+   * instance is never deleted. A store written before `expected` existed ignores it and
+   * deletes whatever is there: the gateway compares first, which narrows that race without
+   * closing it.
+   */
+  deleteTool(name: string, expected?: StoredToolRecord): Promise<boolean>;
   listTools(): Promise<StoredToolRecord[]>;
   putPolicy(policy: StoredPolicyRecord): Promise<void>;
   /**
@@ -290,7 +299,12 @@ export interface Store {
    */
   replacePolicy(policy: StoredPolicyRecord, expected: StoredPolicyRecord | null): Promise<boolean>;
   getPolicy(id: string): Promise<StoredPolicyRecord | undefined>;
-  deletePolicy(id: string): Promise<boolean>;
+  /**
+   * Deletes the rule of that id; true when there was one. With `expected`, *atomically* only
+   * while the stored rule still has `expected`'s rule (compared as `replacePolicy` compares):
+   * a compare-and-delete, false (nothing deleted) otherwise. See `deleteTool`.
+   */
+  deletePolicy(id: string, expected?: StoredPolicyRecord): Promise<boolean>;
   listPolicies(): Promise<StoredPolicyRecord[]>;
 
   // Invocations

@@ -370,6 +370,30 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await store.getTool('crm.cas'))?.definition).toEqual({ description: `v3-${winner}` });
     });
 
+    it('tools: deleteTool with an expected record deletes only while it is the stored one (across handles when given)', async () => {
+      const base = {
+        name: 'crm.cad',
+        definition: { description: 'v1', nul: 'a\u0000b' },
+        version: 'v1',
+        createdAt: at(0),
+        updatedAt: at(0),
+      };
+      await store.putTool(base);
+      const second = { ...base, definition: { description: 'v2' }, version: 'v2', updatedAt: at(1) };
+      expect(await store.replaceTool(second, base)).toBe(true);
+      // Over a definition that is no longer stored: refused, nothing deleted.
+      expect(await handle(1).deleteTool('crm.cad', base)).toBe(false);
+      expect(await store.getTool('crm.cad')).toEqual(second);
+      expect(await handle(1).deleteTool('crm.none', { ...base, name: 'crm.none' })).toBe(false);
+      // A delete racing a change of the definition it expects: exactly one takes effect.
+      const third = { ...second, definition: { description: 'v3' }, updatedAt: at(2) };
+      const [deleted, replaced] = await Promise.all([handle(0).deleteTool('crm.cad', second), handle(1).replaceTool(third, second)]);
+      expect(deleted).toBe(!replaced);
+      expect(await store.getTool('crm.cad')).toEqual(deleted ? undefined : third);
+      if (replaced) expect(await handle(1).deleteTool('crm.cad', third)).toBe(true);
+      expect(await store.getTool('crm.cad')).toBeUndefined();
+    });
+
     it('policies: put, replace, get, list, delete', async () => {
       const policy = { id: 'deny-deletes', rule: { effect: 'deny', tools: ['*.delete'] }, createdAt: at(0), updatedAt: at(0) };
       await store.putPolicy(policy);
@@ -423,6 +447,24 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         await store.replacePolicy({ ...second, updatedAt: at(3) }, { ...second, rule: { effect: 'deny', tools: [`v3-${winner}`] } }),
       ).toBe(false);
       expect(await store.getPolicy('cas-rule')).toBeUndefined();
+    });
+
+    it('policies: deletePolicy with an expected record deletes only while it is the stored one (across handles when given)', async () => {
+      const base = { id: 'cad-rule', rule: { effect: 'deny', tools: ['a'], nul: 'a\u0000b' }, createdAt: at(0), updatedAt: at(0) };
+      await store.putPolicy(base);
+      const second = { ...base, rule: { effect: 'deny', tools: ['b'] }, updatedAt: at(1) };
+      expect(await store.replacePolicy(second, base)).toBe(true);
+      // Over a rule that is no longer stored: refused, nothing deleted.
+      expect(await handle(1).deletePolicy('cad-rule', base)).toBe(false);
+      expect(await store.getPolicy('cad-rule')).toEqual(second);
+      expect(await handle(1).deletePolicy('cad-none', { ...base, id: 'cad-none' })).toBe(false);
+      // A delete racing a change of the rule it expects: exactly one takes effect.
+      const third = { ...second, rule: { effect: 'deny', tools: ['c'] }, updatedAt: at(2) };
+      const [deleted, replaced] = await Promise.all([handle(0).deletePolicy('cad-rule', second), handle(1).replacePolicy(third, second)]);
+      expect(deleted).toBe(!replaced);
+      expect(await store.getPolicy('cad-rule')).toEqual(deleted ? undefined : third);
+      if (replaced) expect(await handle(1).deletePolicy('cad-rule', third)).toBe(true);
+      expect(await store.getPolicy('cad-rule')).toBeUndefined();
     });
 
     it('invocations: create inserts, a duplicate id rejects and changes nothing', async () => {

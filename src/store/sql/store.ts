@@ -368,9 +368,17 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       const [row] = await query<ToolRow>(`SELECT ${TOOL_COLUMNS} FROM ${s}.tools WHERE name = $1`, [encodeText(name)]);
       return row && toolFromRow(row);
     },
-    async deleteTool(name) {
-      const rows = await query(`DELETE FROM ${s}.tools WHERE name = $1 RETURNING name`, [encodeText(name)]);
-      return rows.length > 0;
+    async deleteTool(name, expected) {
+      if (expected === undefined) {
+        const rows = await query(`DELETE FROM ${s}.tools WHERE name = $1 RETURNING name`, [encodeText(name)]);
+        return rows.length > 0;
+      }
+      // Compared as replaceTool compares: the definition's text as written.
+      const rows = await query(`DELETE FROM ${s}.tools WHERE name = $1 AND definition::text = $2 RETURNING name`, [
+        encodeText(name),
+        encodeJson(expected.definition),
+      ]);
+      return rows.length === 1;
     },
     async listTools() {
       const rows = await query<ToolRow>(`SELECT ${TOOL_COLUMNS} FROM ${s}.tools`);
@@ -409,9 +417,17 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       const [row] = await query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM ${s}.policies WHERE id = $1`, [encodeText(id)]);
       return row && policyFromRow(row);
     },
-    async deletePolicy(id) {
-      const rows = await query(`DELETE FROM ${s}.policies WHERE id = $1 RETURNING id`, [encodeText(id)]);
-      return rows.length > 0;
+    async deletePolicy(id, expected) {
+      if (expected === undefined) {
+        const rows = await query(`DELETE FROM ${s}.policies WHERE id = $1 RETURNING id`, [encodeText(id)]);
+        return rows.length > 0;
+      }
+      // Compared as replacePolicy compares: the stored text as read (parsed), then deleted only
+      // while it is still that exact text.
+      const [row] = await query<{ rule: string }>(`SELECT rule::text AS rule FROM ${s}.policies WHERE id = $1`, [encodeText(id)]);
+      if (row === undefined || encodeJson(JSON.parse(row.rule)) !== encodeJson(expected.rule)) return false;
+      const rows = await query(`DELETE FROM ${s}.policies WHERE id = $1 AND rule::text = $2 RETURNING id`, [encodeText(id), row.rule]);
+      return rows.length === 1;
     },
     async listPolicies() {
       const rows = await query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM ${s}.policies`);
