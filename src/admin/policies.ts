@@ -96,10 +96,19 @@ export class PolicyAdministration {
 
   async remove(id: string): Promise<AdminChange<undefined>> {
     if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
-    const stored = await this.host.store.getPolicy(id);
-    if (stored === undefined || !(await this.host.store.deletePolicy(id))) throw notFound('Policy rule');
-    await this.host.reload();
-    return { value: undefined, undo: () => restoreDeleted(this.table(), stored, () => this.host.reload()) };
+    // Deleted as it was read, so that an undo puts back what was deleted: a rule changed
+    // meanwhile (on another instance) is read again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stored = await this.host.store.getPolicy(id);
+      if (stored === undefined) throw notFound('Policy rule');
+      if (!(await this.host.store.deletePolicy(id, stored))) continue;
+      await this.host.reload();
+      return { value: undefined, undo: () => restoreDeleted(this.table(), stored, () => this.host.reload()) };
+    }
+    throw new GatewayError({
+      code: 'CONFLICT',
+      message: `Policy rule "${id}" kept changing while it was deleted; read it again and retry`,
+    });
   }
 
   /** Puts `previous` (none: no rule) back in place of `written`, unless another change came since. */

@@ -174,10 +174,16 @@ export class ToolAdministration {
 
   async remove(name: string): Promise<AdminChange<undefined>> {
     if (this.host.isCodeTool(name)) throw readOnly(name);
-    const stored = await this.host.store.getTool(name);
-    if (stored === undefined || !(await this.host.store.deleteTool(name))) throw notFound('Tool');
-    await this.host.reload();
-    return { value: undefined, undo: () => restoreDeleted(this.table(), stored, () => this.host.reload()) };
+    // Deleted as it was read, so that an undo puts back what was deleted: a tool changed
+    // meanwhile (on another instance) is read again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stored = await this.host.store.getTool(name);
+      if (stored === undefined) throw notFound('Tool');
+      if (!(await this.host.store.deleteTool(name, stored))) continue;
+      await this.host.reload();
+      return { value: undefined, undo: () => restoreDeleted(this.table(), stored, () => this.host.reload()) };
+    }
+    throw new GatewayError({ code: 'CONFLICT', message: `Tool "${name}" kept changing while it was deleted; read it again and retry` });
   }
 
   /** Puts `previous` (none: no tool) back in place of `written`, unless another change came since. */

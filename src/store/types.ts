@@ -282,11 +282,11 @@ export interface Store {
   /**
    * Deletes the tool of that name; true when there was one. With `expected`, *atomically*
    * only while the stored tool still has `expected`'s definition (compared as `replaceTool`
-   * compares): a compare-and-delete, false (nothing deleted) otherwise. The undo of an admin
-   * create the audit trail cannot record uses it, so that a change made meanwhile on another
-   * instance is never deleted. A store written before `expected` existed ignores it and
-   * deletes whatever is there: the gateway compares first, which narrows that race without
-   * closing it.
+   * compares): a compare-and-delete, false (nothing deleted) otherwise. Admin deletes use it,
+   * so that undoing one the audit trail cannot record puts back what it deleted, and so does
+   * the undo of a create: a change made meanwhile on another instance is never deleted nor
+   * reverted. A store written before `expected` existed ignores it and deletes whatever is
+   * there: those races are then open for the moment between the gateway's read and its delete.
    */
   deleteTool(name: string, expected?: StoredToolRecord): Promise<boolean>;
   listTools(): Promise<StoredToolRecord[]>;

@@ -56,7 +56,7 @@ function instanceStore(inner: Store) {
 }
 
 describe.each(engines)(
-  'an admin create the audit trail cannot record, undone while another instance changes it, $name',
+  'an admin change the audit trail cannot record, undone while another instance changes the same tool or rule, $name',
   ({ engine: openEngine }) => {
     const engine = openEngine?.();
     const closers: Array<() => Promise<unknown>> = [];
@@ -132,6 +132,44 @@ describe.each(engines)(
       expect(answer.body.error.code).toBe('AUDIT_UNAVAILABLE');
       expect((await data.getPolicy('crm-reads'))?.rule).toMatchObject({ effect: 'require_approval' });
       expect((await b.admin.listAudit({ type: 'admin.policy' })).items.map((entry) => entry.event.type)).toEqual(['admin.policy.updated']);
+    });
+
+    it('a DELETE undone puts back the tool it deleted, with an update another instance made after the DELETE read it', async () => {
+      const { a, b, data } = await setup();
+      await b.admin.createTool({
+        name: 'crm.get',
+        description: 'v1',
+        method: 'GET',
+        url: 'http://127.0.0.1:9/x',
+        inputSchema: { type: 'object' },
+      });
+      a.breakAudit(true);
+      const held = a.holdNextDelete();
+      const deleted = a.admin('DELETE', '/admin/tools/crm.get');
+      // The DELETE has read v1 and is about to delete it.
+      await held.arrived;
+      await b.admin.updateTool('crm.get', { description: 'v2, from another instance' });
+      held.release();
+
+      expect((await deleted).status).toBe(503);
+      // Not v1 put back over the recorded update: what stands is what the DELETE deleted.
+      expect((await data.getTool('crm.get'))?.definition).toMatchObject({ description: 'v2, from another instance' });
+      expect((await a.admin('GET', '/admin/tools/crm.get')).body.description).toBe('v2, from another instance');
+    });
+
+    it('a DELETE undone puts back the rule it deleted, with an update another instance made after the DELETE read it', async () => {
+      const { a, b, data } = await setup();
+      await b.admin.createPolicy({ id: 'crm-reads', effect: 'allow', tools: ['crm.*'] });
+      a.breakAudit(true);
+      const held = a.holdNextDelete();
+      const deleted = a.admin('DELETE', '/admin/policies/crm-reads');
+      await held.arrived;
+      await b.admin.updatePolicy('crm-reads', { effect: 'deny' });
+      held.release();
+
+      expect((await deleted).status).toBe(503);
+      expect((await data.getPolicy('crm-reads'))?.rule).toMatchObject({ effect: 'deny' });
+      expect((await a.admin('GET', '/admin/policies/crm-reads')).body.effect).toBe('deny');
     });
   },
 );
