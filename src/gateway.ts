@@ -418,7 +418,8 @@ export type InvokeArguments = ({ agentKey: string; agentId?: never } | { agentId
  * Management operations, typed. Every change is audited as `admin.*`. A change of an agent,
  * a tool or a rule that the audit trail cannot record (fail-closed) does not stand: it is
  * undone and the call rejects with `AUDIT_UNAVAILABLE` (a created agent is revoked, its key
- * never handed out; a revocation, being final, stands and is recorded when sent again).
+ * never handed out; a revocation, being final, stands and is recorded when sent again; so does
+ * a secret rotation, see {@link GatewayAdmin.rotateSecrets}).
  */
 export interface GatewayAdmin {
   createAgent(input: CreateAgentInput, principal?: AdminPrincipal): Promise<AgentWithKey>;
@@ -515,6 +516,14 @@ export interface GatewayAdmin {
    * awaiting approval or execution re-sealed (`approvals`; those held before the vault had
    * a key are sealed now), and approvals whose held input no key opens
    * (`unreadableApprovals`: those calls cannot run). Unreadable items never stop the rotation.
+   *
+   * A rotation the audit trail cannot record (fail-closed) stands, unlike the other changes:
+   * putting the secrets back under the previous key would undo the retirement of a key that
+   * may be exposed, held inputs sealed for the first time would go back to rest in clear, and
+   * a keyring passed here cannot be taken back without stranding what was sealed under it
+   * meanwhile. The call rejects with `AUDIT_UNAVAILABLE` whose message says the rotation stands
+   * and whose `details` are the counts, and `onError` is told. Send it again to have it recorded
+   * (it then finds the secrets current: `unchanged`).
    */
   rotateSecrets(
     options?: { encryptionKey?: string | Keyring },
@@ -1428,7 +1437,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const tools = await toolAdministration.reseal();
       const held = await approvals.resealHeldInputs();
       const counts = { ...tools, approvals: held.resealed, unreadableApprovals: held.unreadable };
-      await adminEvent('admin.secrets.rotated', principal, { ...counts, activeKeyId: vault.activeKeyId ?? null });
+      try {
+        await adminEvent('admin.secrets.rotated', principal, { ...counts, activeKeyId: vault.activeKeyId ?? null });
+      } catch (error) {
+        // Unlike other admin changes, a rotation is not undone (see rotateSecrets): the admin
+        // and onError are told that it stands, unrecorded, and what it did.
+        const failure = toGatewayError(error);
+        const stands = new GatewayError({
+          code: failure.code,
+          message: `The secrets were re-sealed under the active key and stay so, but the audit trail could not record it (${failure.message}): send the rotation again to have it recorded`,
+          details: counts,
+          ...(failure.headers === undefined ? {} : { headers: failure.headers }),
+          cause: error,
+        });
+        reportError(stands);
+        throw stands;
+      }
       return counts;
     }),
   };

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { type Gateway, type Store, createGateway, defineTool, generateEncryptionKey, memoryStore } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { breakableStore, deferred, listen } from '../helpers.js';
 
@@ -157,5 +157,93 @@ describe('an agent status change undone while another admin changed the agent', 
     // The first admin's change is undone to the state it replaced (disabled by the second),
     // not to the active agent it read before the second admin's change.
     expect((await inner.getAgent(agent.id))?.status).toBe('disabled');
+  });
+});
+
+describe('a secret rotation the audit trail cannot record (fail-closed)', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()?.();
+  });
+
+  it('stands, and says so: 503 with what it re-sealed, onError told; sent again, it is recorded', async () => {
+    const k1 = generateEncryptionKey();
+    const k2 = generateEncryptionKey();
+    const upstream = await listen((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ sawCredential: req.headers.authorization === 'Bearer crm-token-0001' }));
+    });
+    const data = memoryStore();
+    // The instance that stored the tool's credential, under k1.
+    const before = createGateway({ store: data, encryptionKey: { active: 'k1', keys: { k1 } } });
+    cleanups.push(() => before.close(), upstream.close);
+    await before.admin.createTool({
+      name: 'crm.get',
+      description: 'reads',
+      method: 'GET',
+      url: `${upstream.url}/x`,
+      inputSchema: { type: 'object' },
+      secretHeaders: { authorization: 'Bearer crm-token-0001' },
+      allowPrivateNetwork: true,
+    });
+    // The instance deployed with k2 as the active key, whose trail breaks.
+    let broken = false;
+    const store = new Proxy(data, {
+      get(target, property, receiver) {
+        if (property === 'appendAudit') {
+          return async (...args: Parameters<Store['appendAudit']>) => {
+            if (broken) throw new Error('disk full');
+            return target.appendAudit(...args);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const errors: unknown[] = [];
+    gateway = createGateway({
+      store,
+      encryptionKey: { active: 'k2', keys: { k1, k2 } },
+      policy: [{ id: 'crm', effect: 'allow', tools: ['crm.*'] }],
+      admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] },
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    server = await listen(createNodeHandler(gateway));
+    const rotate = async () => {
+      const response = await fetch(`${(server as Awaited<ReturnType<typeof listen>>).url}/admin/secrets/rotate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminTokens.admin}` },
+      });
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any };
+    };
+    const sealedKeyId = async () => {
+      const definition = (await data.getTool('crm.get'))?.definition as { secretHeaders: { authorization: { sealed: string } } };
+      return definition.secretHeaders.authorization.sealed.split('.')[2];
+    };
+    expect(await sealedKeyId()).toBe('k1');
+
+    broken = true;
+    const refused = await rotate();
+    expect(refused).toMatchObject({ status: 503, retryAfter: '5', body: { error: { code: 'AUDIT_UNAVAILABLE' } } });
+    expect(refused.body.error.message).toMatch(/re-sealed under the active key and stay so.*send the rotation again to have it recorded/);
+    expect(refused.body.error.details).toEqual({
+      tools: 1,
+      resealed: 1,
+      unchanged: 0,
+      unreadable: [],
+      approvals: 0,
+      unreadableApprovals: [],
+    });
+    expect(errors).toContainEqual(expect.objectContaining({ code: 'AUDIT_UNAVAILABLE', message: refused.body.error.message }));
+    // It stands: the credential is sealed under k2, and opens.
+    expect(await sealedKeyId()).toBe('k2');
+    broken = false;
+    const call = await gateway.invoke({ agentKey: apiKey, tool: 'crm.get' });
+    expect(call).toMatchObject({ status: 'succeeded', output: { sawCredential: true } });
+    const recorded = await rotate();
+    expect(recorded.status).toBe(200);
+    expect(recorded.body).toMatchObject({ resealed: 0, unchanged: 1 });
+    const events = (await gateway.admin.listAudit({ type: 'admin.secrets.rotated' })).items.map((entry) => entry.event.data);
+    expect(events).toEqual([expect.objectContaining({ activeKeyId: 'k2', unchanged: 1 })]);
   });
 });
