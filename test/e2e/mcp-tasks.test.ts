@@ -15,7 +15,7 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
 import { outage } from '../../src/errors.js';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { type Gateway, GatewayError, createGateway, defineTool } from '../../src/index.js';
 import { adminTokens, refund } from '../fixtures.js';
 import { breakableStore, jsonRequest, listen, mcp2026Headers, mcpHeaders, servedGateway } from '../helpers.js';
 
@@ -321,6 +321,43 @@ describe('MCP tasks whose approval has expired', () => {
       expect(await client.experimental.tasks.getTask(taskId)).toMatchObject({ status: 'failed', statusMessage: message });
       expect(await rest(taskId)).toMatchObject({ status: 'expired', error: viewed.error });
       expect((await modernGet(taskId)).result).toEqual(modern.result);
+    } finally {
+      await client.close();
+      await served.close();
+    }
+  });
+});
+
+describe('MCP tasks whose approved call a tool refused with Retry-After', () => {
+  it('tasks/result says when to retry, counted down from the first answer', async () => {
+    let clock = Date.parse('2030-01-01T00:00:00Z');
+    const busy = defineTool({
+      name: 'crm.busy',
+      description: 'refuses',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        throw new GatewayError({ code: 'RATE_LIMITED', message: 'The CRM is busy', headers: { 'Retry-After': '30' } });
+      },
+    });
+    const served = await servedGateway({ tools: [busy], policy: [{ id: 'hold', effect: 'require_approval' }], now: () => clock });
+    const client = new ClientV1({ name: 'retry-e2e', version: '1.0.0' });
+    await client.connect(
+      new TransportV1(new URL(served.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${served.apiKey}` } } }),
+    );
+    try {
+      await client.listTools();
+      const stream = client.experimental.tasks.callToolStream({ name: 'crm.busy', arguments: {} });
+      const first = await stream.next();
+      await stream.return(undefined);
+      if (first.done || first.value.type !== 'taskCreated') throw new Error('no task was created');
+      const taskId = first.value.task.taskId;
+      const [approval] = (await served.gateway.admin.listApprovals({ status: 'pending' })).items;
+      await served.gateway.admin.decide(approval?.id as string, { decision: 'approve' }, { id: 'bob', roles: ['approver'] });
+
+      clock += 12_000;
+      const result = await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+      expect(result.isError).toBe(true);
+      expect((result.content[0] as { text: string }).text).toBe('RATE_LIMITED: The CRM is busy\nRetry after 18 seconds.');
     } finally {
       await client.close();
       await served.close();
