@@ -140,8 +140,10 @@ describe.skipIf(postgresUrl === undefined)('sqlStore.close() on Postgres while a
       // The write is under way once Postgres shows it waiting for the lock (asked outside the
       // locker's transaction, which would see the activity as it was when first asked).
       for (;;) {
+        // This test's own insert: another test's, waiting on its own schema, must not count.
         const { rows } = await observer.query(
-          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%invocations%'",
+          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [`INSERT INTO%${schema}%invocations%`],
         );
         if ((rows[0] as { waiting: number }).waiting > 0) break;
         await new Promise((resolve) => setImmediate(resolve));
