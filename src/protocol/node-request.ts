@@ -85,20 +85,30 @@ export class NodeRequest {
     return this.bodyBytes.buffer.slice(this.bodyBytes.byteOffset, this.bodyBytes.byteOffset + this.bodyBytes.byteLength) as ArrayBuffer;
   }
 
-  /** The complete Web Request, built on first need. */
+  /**
+   * The complete Web Request, built on first need. Node serves methods a Web Request refuses
+   * (`TRACE`): such a request is built as a GET without a body whose `method` still reads as
+   * sent, so host code can look at it (and refuse it) rather than the gateway failing.
+   */
   toRequest(): Request {
     if (this.realRequest === undefined) {
-      const hasBody = this.bodyBytes !== undefined && this.method !== 'GET' && this.method !== 'HEAD';
-      this.realRequest = new Request(this.url, {
-        method: this.method,
+      const forbidden = FORBIDDEN_METHODS.has(this.method.toUpperCase());
+      const hasBody = !forbidden && this.bodyBytes !== undefined && this.method !== 'GET' && this.method !== 'HEAD';
+      const request = new Request(this.url, {
+        method: forbidden ? 'GET' : this.method,
         headers: this.headers,
         signal: this.signal,
         ...(hasBody ? { body: this.bodyBytes as unknown as BodyInit } : {}),
       });
+      if (forbidden) Object.defineProperty(request, 'method', { value: this.method, enumerable: true });
+      this.realRequest = request;
     }
     return this.realRequest;
   }
 }
+
+/** Methods `new Request` throws on (the Fetch standard's forbidden methods); Node's HTTP parser accepts TRACE. */
+const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 /**
  * The request's headers as a real `Headers`, filled from Node's raw header list only when

@@ -65,6 +65,37 @@ describe.each(everyHost)('%s', (_name, start) => {
   });
 });
 
+describe.each(everyHost)('%s, for a method no Web Request can carry', (_name, start) => {
+  it("lets the hook judge a TRACE (401, or the admin route's 405), never a 500 told to onError", async () => {
+    const methods: string[] = [];
+    const reported: unknown[] = [];
+    const gateway = createGateway({
+      tools: [echo],
+      onError: (error) => reported.push(error),
+      admin: {
+        authenticate: (request) => {
+          methods.push(request.method);
+          return request.headers.get('x-session') === 'staff' ? { id: 'alice', roles: ['admin'] } : null;
+        },
+      },
+    });
+    const host = await start(gateway);
+    try {
+      const anonymous = await send(`${host.url}/admin/agents`, { method: 'TRACE' });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.json().error.code).toBe('UNAUTHENTICATED');
+      const staff = await send(`${host.url}/admin/agents`, { method: 'TRACE', headers: { 'x-session': 'staff' } });
+      expect(staff.status).toBe(405);
+      expect(staff.json().error.code).toBe('METHOD_NOT_ALLOWED');
+      expect(methods).toEqual(['TRACE', 'TRACE']);
+      expect(reported).toEqual([]);
+    } finally {
+      await host.close();
+      await gateway.close();
+    }
+  });
+});
+
 describe('toNextHandlers and gateway.fetch', () => {
   it('hand the hook a Request whose body it may read, and still read that body themselves', async () => {
     const seen: Seen[] = [];
