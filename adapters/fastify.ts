@@ -33,8 +33,9 @@ export interface FastifyGatewayOptions {
  * The plugin is encapsulated: inside it, one content-type parser leaves every body unread,
  * so the gateway reads the raw bytes itself (no double parsing), and the host's parsers and
  * routes are untouched. The response is written to the raw reply (`reply.hijack()`),
- * streaming with backpressure; a client that disconnects aborts the call. Errors before the
- * response starts go to Fastify's error handler.
+ * streaming with backpressure, with the headers the host's hooks set on the reply
+ * (`reply.header()`) under the gateway's own; `onSend` hooks do not run. A client that
+ * disconnects aborts the call. Errors before the response starts go to Fastify's error handler.
  *
  * The URLs the gateway names (the OAuth metadata a 401 points to) are under the prefix. A
  * path URL parsing would rewrite (`/atg/tools/%2e%2e/admin`, a `\`) is refused with the
@@ -103,6 +104,7 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
     if (prefix !== gateway.basePath) setPublicBasePath(webRequest, prefix);
     const response = await answer(gateway, webRequest);
     reply.hijack();
+    keepHookHeaders(reply);
     await writeWebResponse(reply.raw, response);
     return reply;
   };
@@ -110,6 +112,20 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
   fastify.all(mount === '' ? '/' : mount, handler);
   fastify.all(`${mount}/*`, handler);
 };
+
+/**
+ * Headers the host's hooks set with `reply.header()` (a request id, CORS, security headers)
+ * wait in the reply until Fastify sends it, which a hijacked reply never does: they go onto
+ * the raw response, under the gateway's own (which win for a name both set). A hook's
+ * `content-length` is left out: it would not match the gateway's body.
+ */
+function keepHookHeaders(reply: FastifyReply): void {
+  const headers = reply.getHeaders();
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && name !== 'content-length') reply.raw.setHeader(name, value);
+  }
+}
 
 /** An answer made before the gateway is asked, sent through Fastify so its hooks see it. */
 function sendThroughFastify(reply: FastifyReply, early: JsonReply): FastifyReply {

@@ -123,6 +123,48 @@ describe.each([
   });
 });
 
+describe.each([
+  ['Fastify 5', () => Fastify()],
+  ['Fastify 4', () => Fastify4() as unknown as FastifyInstance],
+])("fastifyGatewayPlugin on %s, and the headers the host's hooks set", (_name, create) => {
+  it("writes them on the gateway's answers as on its early ones, under the gateway's own", async () => {
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const app = create();
+    // As @fastify/cors, @fastify/helmet or a request-id plugin set theirs.
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('x-request-id', 'req-1');
+    });
+    app.addHook('preHandler', async (_request, reply) => {
+      reply.header('x-frame-options', 'DENY').header('cache-control', 'public, max-age=60');
+    });
+    await app.register(fastifyGatewayPlugin, { gateway, prefix: '/atg' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const invoked = await send(`${origin}/atg/tools/echo/invoke`, {
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: '{"input":{"text":"hi"}}',
+      });
+      const refused = await send(`${origin}/atg/tools`, { method: 'GET' });
+      const early = await send(`${origin}/%61tg/tools`, { method: 'GET' });
+      expect([invoked.status, refused.status, early.status]).toEqual([200, 401, 404]);
+      expect(invoked.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
+      for (const answer of [invoked, refused, early]) {
+        expect(answer.headers).toMatchObject({
+          'x-request-id': 'req-1',
+          'x-frame-options': 'DENY',
+          'cache-control': 'no-store',
+          'content-type': 'application/json; charset=utf-8',
+        });
+      }
+    } finally {
+      await app.close();
+      await gateway.close();
+    }
+  });
+});
+
 describe('Fastify answering a malformed percent escape before the plugin runs', () => {
   let gateway: Gateway;
   let app: FastifyInstance;
