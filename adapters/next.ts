@@ -53,12 +53,17 @@ export function toNextHandlers(gateway: Gateway, options: NextHandlersOptions): 
     }
     if (mount === gateway.basePath) return gateway.fetch(request);
     const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers: request.headers, signal: request.signal };
+    let bodyAlreadyRead = false;
     if (request.body !== null) {
-      init.body = request.body;
+      // A body host code read first cannot be handed on (`new Request` throws on it): the
+      // gateway gets one read as well, and answers it as it answers such a request (500, told to onError).
+      bodyAlreadyRead = request.bodyUsed || request.body.locked;
+      init.body = bodyAlreadyRead ? new ReadableStream() : request.body;
       // Required by Node's fetch for a streamed body; it is read once, by the gateway.
       init.duplex = 'half';
     }
     const rewritten = new Request(url.origin + gateway.basePath + path.slice(mount.length) + url.search, init);
+    if (bodyAlreadyRead) rewritten.body?.getReader();
     setPublicBasePath(rewritten, mount);
     return gateway.fetch(rewritten);
   };

@@ -44,6 +44,31 @@ describe('toNextHandlers', () => {
     expect(await outside.json()).toEqual(await unknown.json());
   });
 
+  it('answers a request whose body host code read first as the gateway does: 500, told to onError', async () => {
+    const reported: unknown[] = [];
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }], onError: (error) => reported.push(error) });
+    gateways.push(gateway);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const { POST } = toNextHandlers(gateway, { basePath: '/api/atg' });
+    const readFirst = async (url: string) => {
+      const request = new Request(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: '{"input":{"text":"hi"}}',
+      });
+      await request.text();
+      return request;
+    };
+    const viaNext = await POST(await readFirst('http://localhost:3000/api/atg/tools/echo/invoke'));
+    const direct = await gateway.fetch(await readFirst('http://localhost:3000/tools/echo/invoke'));
+    expect(viaNext.status).toBe(500);
+    expect(await viaNext.json()).toEqual(await direct.json());
+    expect(reported.map((error) => (error as Error).message)).toEqual([
+      'The request body was already read before the gateway got the request',
+      'The request body was already read before the gateway got the request',
+    ]);
+  });
+
   it('refuses a basePath that is not a path prefix', async () => {
     const { gateway } = await setUp('');
     expect(() => toNextHandlers(gateway, { basePath: 'api/' })).toThrow(TypeError);
