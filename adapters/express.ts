@@ -89,7 +89,7 @@ export function createExpressMiddleware(gateway: Gateway, options: ExpressMiddle
       request = await toWebRequest(req, res, { url: requestOrigin(req.protocol ?? 'http', hostOf(req)) + path, maxBodyBytes, preRead });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      return writeWebResponse(res, bodyTooLarge(maxBodyBytes));
+      return writeWebResponse(res, bodyTooLarge(maxBodyBytes, req));
     }
     if (publicBasePath !== ownBasePath) setPublicBasePath(request, publicBasePath);
     await writeWebResponse(res, await answer(gateway, request));

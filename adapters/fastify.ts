@@ -99,7 +99,7 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
       });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      return sendThroughFastify(reply, bodyTooLarge(maxBodyBytes));
+      return sendThroughFastify(reply, bodyTooLarge(maxBodyBytes, request.raw));
     }
     if (prefix !== gateway.basePath) setPublicBasePath(webRequest, prefix);
     const response = await answer(gateway, webRequest);

@@ -98,7 +98,7 @@ export function createKoaMiddleware(gateway: Gateway, options: KoaMiddlewareOpti
       });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
-      sendThroughKoa(ctx, bodyTooLarge(maxBodyBytes));
+      sendThroughKoa(ctx, bodyTooLarge(maxBodyBytes, ctx.req));
       return;
     }
     if (mount !== gateway.basePath) setPublicBasePath(request, mount);

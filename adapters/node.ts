@@ -269,10 +269,11 @@ export function hostOf(req: IncomingMessage): string | undefined {
 
 /**
  * @internal What an adapter answers for a body over its limit: the gateway's own 413, and
- * the connection closed, since the rest of the body is left unread.
+ * over HTTP/1 the connection closed, since the rest of the body is left unread. HTTP/2 has
+ * no `Connection` header (Node warns and drops it): the stream ends with the answer.
  */
-export function bodyTooLarge(maxBytes: number): JsonReply {
-  return errorResponse(payloadTooLarge(maxBytes), undefined, CLOSE);
+export function bodyTooLarge(maxBytes: number, req: IncomingMessage): JsonReply {
+  return errorResponse(payloadTooLarge(maxBytes), undefined, req.httpVersionMajor === 2 ? undefined : CLOSE);
 }
 
 const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'close' });
@@ -333,7 +334,7 @@ export function createNodeHandler(
     try {
       request = await toWebRequest(req, res, { url: fullUrl(req, gateway.basePath + path.slice(mount.length)), maxBodyBytes, preRead });
     } catch (error) {
-      if (error instanceof BodyTooLargeError) return writeWebResponse(res, bodyTooLarge(maxBodyBytes));
+      if (error instanceof BodyTooLargeError) return writeWebResponse(res, bodyTooLarge(maxBodyBytes, req));
       if (next) return next(error);
       res.destroy();
       return;
