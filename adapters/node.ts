@@ -48,6 +48,26 @@ export class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
 }
 
+/**
+ * Thrown by {@link toWebRequest} when the client goes away, or its request stream fails,
+ * before the body is read (the stream's own error is the `cause`). Shaped as the frameworks'
+ * own body readers shape theirs (raw-body's `request aborted`): a client error, `status` 400
+ * with `expose`, so Koa does not log it as a server failure and Fastify answers and logs it
+ * as a 400, not a 500. Nobody is left to read the answer.
+ */
+export class RequestAbortedError extends Error {
+  override readonly name = 'RequestAbortedError';
+  readonly code = 'ECONNABORTED';
+  readonly type = 'request.aborted';
+  readonly status = 400;
+  readonly statusCode = 400;
+  readonly expose = true;
+
+  constructor(cause?: unknown) {
+    super('request aborted', cause === undefined ? undefined : { cause });
+  }
+}
+
 function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Promise<Buffer | undefined> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(new BodyTooLargeError());
@@ -55,7 +75,7 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
     return preRead.byteLength > maxBytes ? Promise.reject(new BodyTooLargeError()) : Promise.resolve(preRead);
   }
   // A client that gave up before we started reading has fired 'end'/'error' already.
-  if (req.destroyed || req.readableAborted) return Promise.reject(new Error('request aborted'));
+  if (req.destroyed || req.readableAborted) return Promise.reject(new RequestAbortedError());
   if (req.readableEnded) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -77,12 +97,12 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
     };
     const onError = (error: Error) => {
       cleanup();
-      reject(error);
+      reject(new RequestAbortedError(error));
     };
     const onClose = () => {
       if (req.complete) return;
       cleanup();
-      reject(new Error('request aborted'));
+      reject(new RequestAbortedError());
     };
     const cleanup = () => {
       req.off('data', onData);
@@ -100,7 +120,8 @@ function readBody(req: IncomingMessage, maxBytes: number, preRead?: Buffer): Pro
 /**
  * Turns a Node request into a Web `Request` whose `signal` fires when the client goes away
  * before the response is finished. The body is read up to `maxBodyBytes` (a larger one
- * rejects with {@link BodyTooLargeError} without being buffered). `preRead` is a body a
+ * rejects with {@link BodyTooLargeError} without being buffered; one the client abandons,
+ * with {@link RequestAbortedError}). `preRead` is a body a
  * framework already read, as bytes; the Request's `Content-Length` then states its length,
  * and no `Content-Encoding` or `Transfer-Encoding` (the parser undid them). The Request is
  * built lazily: what the gateway reads comes straight from the Node request.
