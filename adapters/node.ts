@@ -9,11 +9,12 @@ import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /**
  * Asks the gateway, taking its internal answer (no Web Response round trip) when it has
- * one. Shared by every Node-based adapter.
+ * one and its `fetch` is still the one that answer stands for: a wrapped `fetch` is called.
+ * Shared by every Node-based adapter.
  */
 export function answer(gateway: Gateway, request: Request): Promise<Reply> {
-  const internal = (gateway as unknown as { [handleReply]?: (request: Request) => Promise<Reply> })[handleReply];
-  return internal === undefined ? gateway.fetch(request) : internal.call(gateway, request);
+  const internal = gateway[handleReply];
+  return internal !== undefined && internal.fetch === gateway.fetch ? internal(request) : gateway.fetch(request);
 }
 
 /**

@@ -56,7 +56,7 @@ import type { PolicyEngine, PolicyRule } from './policy/types.js';
 import { routeAdmin } from './protocol/admin.js';
 import { decodePathSegment, errorResponse, jsonResponse, methodNotAllowed, publicBasePathOf, routeNotFound } from './protocol/http.js';
 import { requestAbort } from './protocol/node-request.js';
-import { JsonReply, type Reply, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
+import { JsonReply, type Reply, type ReplyHandler, handleReply, toWebResponse, withoutBody } from './protocol/reply.js';
 import { createMcpHandler } from './protocol/mcp/index.js';
 import type { McpServerInfo } from './protocol/mcp/types.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
@@ -596,7 +596,7 @@ export interface Gateway {
    */
   close(options?: { timeoutMs?: number }): Promise<void>;
   /** @internal The Node bridge's entry: like `fetch`, without the Web Response round trip. */
-  readonly [handleReply]?: (request: Request) => Promise<Reply>;
+  readonly [handleReply]?: ReplyHandler;
   /** @internal The request body limit in bytes (`maxBodyBytes`). */
   readonly [bodyLimit]?: number;
 }
@@ -1552,10 +1552,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   hold(store);
   if (options.approver !== undefined) hold(options.approver);
 
+  const fetch = async (request: Request) => toWebResponse(await handle(request));
   return {
     basePath,
-    fetch: async (request) => toWebResponse(await handle(request)),
-    [handleReply]: (request: Request) => handle(request),
+    fetch,
+    [handleReply]: Object.assign((request: Request) => handle(request), { fetch }),
     [bodyLimit]: maxBodyBytes,
     async invoke(invocation) {
       if (closed) return { status: 'error', error: gatewayClosed() };

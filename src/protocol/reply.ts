@@ -50,6 +50,13 @@ export function toWebResponse(reply: Reply): Response {
  */
 export const handleReply: unique symbol = Symbol('agent-tool-gateway.handleReply');
 
+/**
+ * The internal entry point, with the `fetch` it stands for: the bridge takes it only while
+ * the object it was given still has that `fetch`, so a gateway whose `fetch` was wrapped
+ * (`{ ...gateway, fetch }`, a Proxy) is asked through the wrapper.
+ */
+export type ReplyHandler = ((request: Request) => Promise<Reply>) & { readonly fetch: (request: Request) => Promise<Response> };
+
 /** The same reply with `headers` added (they win over its own of the same name). */
 export function withHeaders(reply: Reply, headers: Readonly<Record<string, string>>): Reply {
   if (reply instanceof JsonReply) return new JsonReply(reply.status, reply.bodyText, { ...reply.headerRecord, ...headers });

@@ -270,3 +270,35 @@ describe('createNodeHandler over node:http', () => {
     expect(plainHttp.json().error.message).toBe('Origin not allowed');
   });
 });
+
+describe('createNodeHandler with a gateway whose fetch was wrapped', () => {
+  const wrap = (fetch: (request: Request) => Promise<Response>) => async (request: Request) => {
+    const response = await fetch(request);
+    const headers = new Headers(response.headers);
+    headers.set('x-wrapped', request.method);
+    return new Response(response.body, { status: response.status, headers });
+  };
+
+  it('answers through the wrapper, whether the gateway was spread or put behind a Proxy', async () => {
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    closers.push(() => gateway.close());
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const spread = { ...gateway, fetch: wrap(gateway.fetch) };
+    const wrappedFetch = wrap(gateway.fetch);
+    const proxied = new Proxy(gateway, {
+      get: (target, property) => (property === 'fetch' ? wrappedFetch : Reflect.get(target, property)),
+    });
+    for (const wrapped of [spread, proxied]) {
+      const server = await listen(createNodeHandler(wrapped));
+      closers.push(() => server.close());
+      const response = await fetch(`${server.url}/tools/echo/invoke`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { text: 'hi' } }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-wrapped')).toBe('POST');
+      expect(await response.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
+    }
+  });
+});
