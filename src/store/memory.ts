@@ -16,7 +16,17 @@ import type {
   StoredToolRecord,
 } from './types.js';
 import { isFrozenTree } from '../util/frozen.js';
-import { GENESIS_HASH, MAX_PAGE_SIZE, agentIsAsExpected, clampLimit, decodeCursor, encodeCursor, pageOfArray, revives } from './shared.js';
+import {
+  GENESIS_HASH,
+  MAX_PAGE_SIZE,
+  agentIsAsExpected,
+  auditEventMatches,
+  clampLimit,
+  decodeCursor,
+  encodeCursor,
+  pageOfArray,
+  revives,
+} from './shared.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -372,14 +382,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       for (let index = fromSeq - auditOffset; index < audit.length; index++) {
         const entry = audit[index] as AuditEntry;
         if (entry.seq > toSeq) break;
-        const event = entry.event;
-        if (
-          (filter.type === undefined || event.type === filter.type || event.type.startsWith(`${filter.type}.`)) &&
-          (filter.agentId === undefined || event.agentId === filter.agentId) &&
-          (filter.tool === undefined || event.tool === filter.tool) &&
-          (filter.from === undefined || event.at >= filter.from) &&
-          (filter.to === undefined || event.at < filter.to)
-        ) {
+        if (auditEventMatches(entry.event, filter)) {
           if (items.length === limit) {
             nextCursor = encodeCursor(entry.seq);
             break;

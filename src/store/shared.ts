@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import type { AuditEvent, AuditFilter } from './types.js';
 
 /** `prevHash` of the first audit entry. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -54,4 +55,24 @@ export function agentIsAsExpected(
  */
 export function revives(patch: { status?: string; keyHash?: string }): boolean {
   return (patch.status !== undefined && patch.status !== 'revoked') || patch.keyHash !== undefined;
+}
+
+/**
+ * Whether an audit event passes the event filters of `listAudit`: `type` (the type itself or
+ * a sub-type: `approval` matches `approval.decided`), `agentId`, `tool`, and `from`
+ * (inclusive) and `to` (exclusive) on `at`. The seq bounds and paging are the caller's.
+ * Without event filters anything passes, even what is no event (a damaged row, for
+ * verification to report); with them, only an event.
+ */
+export function auditEventMatches(event: AuditEvent, filter: AuditFilter): boolean {
+  const { type, agentId, tool, from, to } = filter;
+  if (type === undefined && agentId === undefined && tool === undefined && from === undefined && to === undefined) return true;
+  if (typeof event !== 'object' || event === null) return false;
+  return (
+    (type === undefined || event.type === type || (typeof event.type === 'string' && event.type.startsWith(`${type}.`))) &&
+    (agentId === undefined || event.agentId === agentId) &&
+    (tool === undefined || event.tool === tool) &&
+    (from === undefined || event.at >= from) &&
+    (to === undefined || event.at < to)
+  );
 }
