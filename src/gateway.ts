@@ -78,8 +78,8 @@ import { memoryStore } from './store/memory.js';
 import type {
   AuditEvent,
   ApprovalFilter,
-  AuditEntry,
   AuditFilter,
+  AuditPage,
   InvocationFilter,
   InvocationRecord,
   InvocationStatus,
@@ -467,7 +467,13 @@ export interface GatewayAdmin {
    * claim a call in the store before marking it, so each call is marked and listed by one.
    */
   incompleteInvocations(options?: { graceMs?: number }): Promise<IncompleteInvocation[]>;
-  listAudit(filter?: AuditFilter): Promise<Page<AuditEntry>>;
+  /**
+   * A page of the audit chain, ascending by seq (`GET /admin/audit`). On the SQL store, whose
+   * filters select by index columns the hashes do not cover, a page names the entries read whose
+   * index disagrees with their event (`indexMismatches`), and a filtered page leaves out those
+   * whose event does not match the filter; `verifyAudit` reports every such entry.
+   */
+  listAudit(filter?: AuditFilter): Promise<AuditPage>;
   /**
    * Recomputes the audit chain (and checkpoint signatures): intact through N, or the first
    * broken seq and why. A `from` after `to`, or past the chain's last entry, is refused

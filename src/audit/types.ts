@@ -48,7 +48,14 @@ export type AuditBreakReason =
   /** A validly signed checkpoint names a hash the chain does not have at that seq. */
   | 'checkpoint_mismatch'
   /** An entry's `prevHash` is not the previous entry's hash. */
-  | 'bad_link';
+  | 'bad_link'
+  /**
+   * The entry is intact, but the store's index copies of its event fields (which filtered
+   * listings select by; the SQL store's `type`, `agent_id`, `tool`, `at` columns) say
+   * otherwise than its event: filtered listings hide it or show it under a filter it does not
+   * match. `columns` names them.
+   */
+  | 'index_mismatch';
 
 /**
  * The outcome of verifying an audit chain. `through` is the last sequence number verified
@@ -56,7 +63,14 @@ export type AuditBreakReason =
  */
 export type AuditVerification = (
   | { ok: true; through: number }
-  | { ok: false; through: number; brokenAt: number; reason: AuditBreakReason }
+  | {
+      ok: false;
+      through: number;
+      brokenAt: number;
+      reason: AuditBreakReason;
+      /** With `index_mismatch`: the index columns of entry `brokenAt` that disagree with its event, by the store's names. */
+      columns?: string[];
+    }
 ) & {
   /**
    * With a public key: the highest seq of a checkpoint whose signature verified and whose

@@ -73,8 +73,21 @@ class EntryReader {
  */
 const nothingKept: AuditVerification = Object.freeze({ ok: true, through: -1 });
 
-function broken(through: number, brokenAt: number, reason: AuditBreakReason, signedThrough: number | undefined): AuditVerification {
-  return { ok: false, through, brokenAt, reason, ...(signedThrough === undefined ? {} : { signedThrough }) };
+function broken(
+  through: number,
+  brokenAt: number,
+  reason: AuditBreakReason,
+  signedThrough: number | undefined,
+  columns?: string[],
+): AuditVerification {
+  return {
+    ok: false,
+    through,
+    brokenAt,
+    reason,
+    ...(columns === undefined ? {} : { columns }),
+    ...(signedThrough === undefined ? {} : { signedThrough }),
+  };
 }
 
 function isWellFormed(entry: unknown): entry is AuditEntry {
@@ -110,11 +123,25 @@ export async function verifyAuditEntries(
   entries: AnyIterable<AuditEntry>,
   options: VerifyAuditEntriesOptions = {},
 ): Promise<AuditVerification> {
-  return verifyEntries(entries, options, () => undefined);
+  return verifyEntries(entries, options, { droppedByRetention: () => undefined, indexMismatchAt: () => undefined });
+}
+
+/** What the store read from says about the entries, beyond the entries themselves. */
+interface StoreFindings {
+  /**
+   * Whether the gap from `expectedSeq` to `seq` holds entries the store's retention dropped
+   * while they were being read, and if so the first seq the store still keeps (see
+   * {@link verifyEntries}).
+   */
+  droppedByRetention(expectedSeq: number, seq: number | undefined): number | undefined;
+  /** The store's index columns of the entry at `seq` that disagree with its event (`AuditPage.indexMismatches`). */
+  indexMismatchAt(seq: number): string[] | undefined;
 }
 
 /**
- * {@link verifyAuditEntries}, told by `droppedByRetention(expectedSeq, seq)` whether the gap
+ * {@link verifyAuditEntries}, told by the store's `findings`. `indexMismatchAt(seq)` names the
+ * store's index columns of an entry that disagree with its event: the entry, intact otherwise,
+ * is broken as `index_mismatch`. `droppedByRetention(expectedSeq, seq)` says whether the gap
  * from `expectedSeq` to `seq` holds entries the store's retention dropped while they were
  * being read, and if so the first seq the store still keeps. Such a gap is no damage:
  * verification starts over there, as on a chain trimmed up to there, anchored on the
@@ -126,8 +153,9 @@ export async function verifyAuditEntries(
 async function verifyEntries(
   entries: AnyIterable<AuditEntry>,
   options: VerifyAuditEntriesOptions,
-  droppedByRetention: (expectedSeq: number, seq: number | undefined) => number | undefined,
+  findings: StoreFindings,
 ): Promise<AuditVerification> {
+  const { droppedByRetention } = findings;
   const keys: PreparedVerificationKey[] | undefined =
     options.publicKey === undefined ? undefined : await prepareVerificationKeys(options.publicKey);
   const checkpoints = [...(options.checkpoints ?? [])].sort((left, right) => left.seq - right.seq);
@@ -182,6 +210,9 @@ async function verifyEntries(
     if (options.throughHash !== undefined && entry.seq === options.throughSeq && entry.hash !== options.throughHash) {
       return fail(entry.seq, 'edited');
     }
+    // The event is intact; what filtered listings select it by is checked last.
+    const columns = findings.indexMismatchAt(entry.seq);
+    if (columns !== undefined) return broken(through, entry.seq, 'index_mismatch', signedThrough, columns);
     previousHash = entry.hash;
     through = entry.seq;
     if (signedHere) signedThrough = entry.seq;
@@ -304,15 +335,19 @@ export function overtakenByRetention(action: 'verify' | 'export', dropped: Dropp
  * `drops`, and the page goes on with the first entry still kept; a marked page may hold
  * nothing, the rest of the range being gone. Whether that is a restart or a `CONFLICT` is
  * for the verification to decide (see `droppedByRetention` in {@link verifyAuditChain}).
+ * Entries whose index columns a page says disagree with their event go into
+ * `indexMismatches`, by seq, before the page's entries are handed out.
  */
 async function* pagesOf(
   store: Store,
   range: { fromSeq: number | undefined; toSeq: number | undefined; pageSize: number },
   firstPage: AuditPage,
   drops: DroppedRange[],
+  indexMismatches: Map<number, string[]>,
 ) {
   for (let page: AuditPage | undefined = firstPage; page !== undefined; ) {
     if (page.droppedByRetention !== undefined) drops.push(page.droppedByRetention);
+    for (const { seq, columns } of page.indexMismatches ?? []) indexMismatches.set(seq, columns);
     yield* page.items;
     const cursor: string | undefined = page.nextCursor;
     page =
@@ -324,7 +359,11 @@ async function* pagesOf(
 
 /**
  * Verifies the audit chain held in a store, page by page (constant memory): hashes, links,
- * sequence continuity, and the signed checkpoints in range. Reports the last good sequence
+ * sequence continuity, and the signed checkpoints in range; on a store that filters by an
+ * index of its own (the SQL store's `type`, `agent_id`, `tool` and `at` columns, which the
+ * hashes do not cover), also that each entry's index agrees with its event, as the store says
+ * on its pages (`AuditPage.indexMismatches`): an entry whose index was changed is
+ * `index_mismatch`, with `columns` naming what disagrees. Reports the last good sequence
  * number and, when broken, the first bad one and why. Backs `GET /admin/audit/verify` and
  * `atg audit verify`. Throws `GatewayError` `BAD_REQUEST` for a `from` after `to`, or past
  * the chain's last entry: there is nothing there to vouch for. With `publicKey`, the result's
@@ -405,8 +444,15 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
     if (from !== undefined) throw overtakenByRetention('verify', { fromSeq: expectedSeq, toSeq: dropped.toSeq });
     return dropped.toSeq + 1;
   };
+  // Filled page by page, emptied entry by entry: it holds about a page's worth at most.
+  const indexMismatches = new Map<number, string[]>();
+  const indexMismatchAt = (seq: number): string[] | undefined => {
+    const columns = indexMismatches.get(seq);
+    indexMismatches.delete(seq);
+    return columns;
+  };
   return verifyEntries(
-    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, firstPage, drops),
+    pagesOf(store, { fromSeq: from, toSeq: to, pageSize }, firstPage, drops, indexMismatches),
     {
       checkpoints,
       publicKey: options.publicKey,
@@ -415,6 +461,6 @@ export async function verifyAuditChain(options: VerifyAuditChainOptions): Promis
       throughSeq,
       ...(head !== undefined && throughSeq === head.seq ? { throughHash: head.hash } : {}),
     },
-    droppedByRetention,
+    { droppedByRetention, indexMismatchAt },
   );
 }

@@ -195,6 +195,25 @@ export interface AuditPage extends Page<AuditEntry> {
    * carry no such mark. Never set by a store that keeps its whole chain.
    */
   droppedByRetention?: { fromSeq: number; toSeq: number };
+  /**
+   * Set by a store that keeps copies of event fields in an index of its own to filter by
+   * (the SQL store: the columns `type`, `agent_id`, `tool` and `at`), copies the chain's hashes
+   * do not cover: the entries read for this page whose copies disagree with their event, as
+   * someone who can write the database could make them. The entries themselves are as their
+   * (hash-covered) events say. A filtered listing leaves out an entry whose event does not
+   * match the filter (a forged copy selected it) and names it here all the same. An entry a
+   * forged copy moved out of a filter is not read by that listing, so it cannot name it:
+   * `verifyAuditChain` reads every entry and reports each such one as `index_mismatch`.
+   * Never set by a store that filters on the events themselves (the memory store).
+   */
+  indexMismatches?: AuditIndexMismatch[];
+}
+
+/** An audit entry whose index copies disagree with its event (see {@link AuditPage.indexMismatches}). */
+export interface AuditIndexMismatch {
+  seq: number;
+  /** The index columns that disagree, by the store's names for them (the SQL store: `type`, `agent_id`, `tool`, `at`). */
+  columns: string[];
 }
 
 /** Common list arguments. */
@@ -374,7 +393,11 @@ export interface Store {
   appendAudit(entries: AuditEntry[]): Promise<boolean>;
   /**
    * Ascending by `seq`. A store with retention marks a page whose cursor it has since
-   * trimmed past (see {@link AuditPage.droppedByRetention}).
+   * trimmed past (see {@link AuditPage.droppedByRetention}). A store that filters by an index
+   * of its own (copies of event fields) should check each entry it reads against its event
+   * and name those that disagree (see {@link AuditPage.indexMismatches}), which
+   * `verifyAuditChain` then reports; one that filters on the events themselves has nothing to
+   * check.
    */
   listAudit(filter?: AuditFilter): Promise<AuditPage>;
   /**

@@ -15,6 +15,7 @@ const reasons: Record<string, string> = {
   bad_link: 'an entry does not link to the one before it',
   bad_checkpoint_signature: 'a checkpoint signature does not verify',
   checkpoint_mismatch: 'a signed checkpoint does not match the chain',
+  index_mismatch: "the row's index columns, which filtered listings select by, disagree with its event",
   file_hash_mismatch: 'the export file does not match the SHA-256 in its manifest',
   manifest_mismatch: 'the export file does not match the range, count or hashes in its manifest',
 };
@@ -51,7 +52,8 @@ function report(io: CliIo, line: CommandLine, result: AuditExportVerification, s
     const where = 'brokenAt' in result ? `at seq ${result.brokenAt}` : 'as a whole';
     // `through` is one before the range when its first entry is the broken one: nothing in it verified.
     const intact = result.through < start ? 'no entry verified' : `intact through seq ${result.through}`;
-    writeLine(io.stdout, `broken: ${subject} ${where}: ${reasons[result.reason] ?? result.reason} (${result.reason}); ${intact}`);
+    const columns = 'columns' in result && result.columns !== undefined ? `: ${result.columns.join(', ')}` : '';
+    writeLine(io.stdout, `broken: ${subject} ${where}: ${reasons[result.reason] ?? result.reason} (${result.reason}${columns}); ${intact}`);
   }
   return result.ok && !tooMany ? ExitCode.ok : ExitCode.problems;
 }

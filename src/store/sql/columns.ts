@@ -425,6 +425,46 @@ export function auditEntryFromRow(row: AuditRow): AuditEntry {
 }
 
 /**
+ * The columns an audit row keeps beside its event for filtered listings, each derived from
+ * the event as stored: the append writes these values, and `listAudit` checks every row it
+ * reads against them. The chain's hashes cover the event, not these copies.
+ */
+export const AUDIT_INDEX_COLUMNS = {
+  type: (event: AuditEvent): string => encodeText(String(event.type)),
+  agent_id: (event: AuditEvent): string | null => (typeof event.agentId === 'string' ? encodeText(event.agentId) : null),
+  tool: (event: AuditEvent): string | null => (typeof event.tool === 'string' ? encodeText(event.tool) : null),
+  at: (event: AuditEvent): string => encodeText(String(event.at)),
+} as const;
+
+type AuditIndexColumn = keyof typeof AUDIT_INDEX_COLUMNS;
+
+const AUDIT_INDEX_COLUMN_NAMES = Object.keys(AUDIT_INDEX_COLUMNS) as AuditIndexColumn[];
+
+/** {@link AUDIT_COLUMNS} and the index columns, as `listAudit` reads them. */
+export const AUDIT_LISTED_COLUMNS = `${AUDIT_COLUMNS}, ${AUDIT_INDEX_COLUMN_NAMES.join(', ')}`;
+
+export interface AuditListedRow extends AuditRow {
+  type: string;
+  agent_id: string | null;
+  tool: string | null;
+  at: string;
+}
+
+/**
+ * The index columns of an audit row that hold something else than its event gives (compared
+ * as stored, encoding included), or undefined when they all agree.
+ */
+export function auditIndexMismatch(row: AuditListedRow, event: AuditEvent): string[] | undefined {
+  // A damaged row whose event is no object gives no column (verification reports it edited).
+  if (typeof event !== 'object' || event === null) return [...AUDIT_INDEX_COLUMN_NAMES];
+  let columns: string[] | undefined;
+  for (const column of AUDIT_INDEX_COLUMN_NAMES) {
+    if (row[column] !== AUDIT_INDEX_COLUMNS[column](event)) (columns ??= []).push(column);
+  }
+  return columns;
+}
+
+/**
  * The entries of one append as column arrays for `unnest`, and their events as one JSON array
  * text for `json_array_elements` (one statement whatever the batch size). The events go as one
  * document rather than a `json[]`: pg writes an array parameter as an array literal and
@@ -443,10 +483,10 @@ export function auditColumnArrays(entries: readonly AuditEntry[]): unknown[] {
     seqs.push(seq);
     prevHashes.push(encodeText(prevHash));
     hashes.push(encodeText(hash));
-    types.push(encodeText(String(event.type)));
-    agentIds.push(typeof event.agentId === 'string' ? encodeText(event.agentId) : null);
-    tools.push(typeof event.tool === 'string' ? encodeText(event.tool) : null);
-    times.push(encodeText(String(event.at)));
+    types.push(AUDIT_INDEX_COLUMNS.type(event));
+    agentIds.push(AUDIT_INDEX_COLUMNS.agent_id(event));
+    tools.push(AUDIT_INDEX_COLUMNS.tool(event));
+    times.push(AUDIT_INDEX_COLUMNS.at(event));
     events.push(JSON.stringify(event));
   }
   return [seqs, prevHashes, hashes, types, agentIds, tools, times, `[${events.join(',')}]`];

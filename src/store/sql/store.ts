@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError, retryLater } from '../../errors.js';
 import type { RateLimiter } from '../../policy/rate-limit.js';
-import { MAX_PAGE_SIZE, agentIsAsExpected, clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
-import type { AgentRecord, ApprovalFilter, AuditEntry, AuditFilter, InvocationFilter, ListOptions, Page, Store } from '../types.js';
+import { MAX_PAGE_SIZE, agentIsAsExpected, auditEventMatches, clampLimit, decodeCursor, encodeCursor, revives } from '../shared.js';
+import type {
+  AgentRecord,
+  ApprovalFilter,
+  AuditEntry,
+  AuditFilter,
+  AuditIndexMismatch,
+  InvocationFilter,
+  ListOptions,
+  Page,
+  Store,
+} from '../types.js';
 import {
   AGENT_COLUMNS,
   AGENT_PATCH_COLUMNS,
@@ -11,8 +21,10 @@ import {
   APPROVAL_PATCH_COLUMNS,
   APPROVAL_PLACEHOLDERS,
   AUDIT_COLUMNS,
+  AUDIT_LISTED_COLUMNS,
   type AgentRow,
   type ApprovalRow,
+  type AuditListedRow,
   type AuditRow,
   CHECKPOINT_COLUMNS,
   type CheckpointRow,
@@ -32,6 +44,7 @@ import {
   approvalParams,
   auditColumnArrays,
   auditEntryFromRow,
+  auditIndexMismatch,
   checkpointFromRow,
   checkpointParams,
   decodeText,
@@ -661,13 +674,30 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       if (filter.from !== undefined) conditions.add('at >= $?', encodeText(filter.from));
       if (filter.to !== undefined) conditions.add('at < $?', encodeText(filter.to));
       const limitParam = conditions.param(limit + 1);
-      const rows = await query<AuditRow>(
-        `SELECT ${AUDIT_COLUMNS} FROM ${s}.audit_entries ${conditions.where()} ORDER BY seq LIMIT ${limitParam}`,
+      const rows = await query<AuditListedRow>(
+        `SELECT ${AUDIT_LISTED_COLUMNS} FROM ${s}.audit_entries ${conditions.where()} ORDER BY seq LIMIT ${limitParam}`,
         conditions.params,
       );
-      const items = rows.slice(0, limit).map(auditEntryFromRow);
+      // The filters select by the index columns, which the chain's hashes do not cover: each
+      // row read is checked against its event. One that disagrees is reported on the page, and
+      // left out when its event does not match the filter (a forged copy selected it).
+      const items: AuditEntry[] = [];
+      let indexMismatches: AuditIndexMismatch[] | undefined;
+      for (const row of rows.slice(0, limit)) {
+        const entry = auditEntryFromRow(row);
+        const columns = auditIndexMismatch(row, entry.event);
+        if (columns !== undefined) {
+          (indexMismatches ??= []).push({ seq: entry.seq, columns });
+          if (!auditEventMatches(entry.event, filter)) continue;
+        }
+        items.push(entry);
+      }
       const next = rows[limit];
-      return next === undefined ? { items } : { items, nextCursor: encodeCursor(toNumber(next.seq)) };
+      return {
+        items,
+        ...(next === undefined ? {} : { nextCursor: encodeCursor(toNumber(next.seq)) }),
+        ...(indexMismatches === undefined ? {} : { indexMismatches }),
+      };
     },
     async appendCheckpoint(checkpoint) {
       await query(`INSERT INTO ${s}.audit_checkpoints (${CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`, checkpointParams(checkpoint));
