@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { runStoreConformance } from './store-conformance.js';
-export type { StoreConformanceOptions } from './store-conformance.js';
+export type { AuditIndexField, StoreConformanceOptions } from './store-conformance.js';
 export { createFakeUpstream } from './fake-upstream.js';
 export type {
   FakeUpstream,

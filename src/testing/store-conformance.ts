@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, computeEntryHash } from '../audit/hash.js';
+import { verifyAuditChain } from '../audit/verify.js';
 import type {
   AgentRecord,
   ApprovalRecord,
@@ -27,7 +28,19 @@ export interface StoreConformanceOptions {
    * handle is closed (`close()`) after each test, before `cleanup`.
    */
   openSecondHandle?: (store: Store) => Promise<Store> | Store;
+  /**
+   * For a store whose `listAudit` filters select by copies of event fields kept in an index
+   * of its own (as the SQL store's columns), which the chain's hashes do not cover: writes
+   * `value` into the copy of `field` of the entry at `seq`, behind the store's back, as someone
+   * with write access to its database could. Given, the suite checks that `listAudit` names
+   * such an entry (`indexMismatches`) and never shows it under a filter its event does not
+   * match, and that `verifyAuditChain` reports it as `index_mismatch`.
+   */
+  tamperAuditIndex?: (store: Store, seq: number, field: AuditIndexField, value: string) => Promise<void>;
 }
+
+/** The event fields a store may copy into an index of its own to filter audit entries by. */
+export type AuditIndexField = 'type' | 'agentId' | 'tool' | 'at';
 
 const baseTime = Date.UTC(2030, 0, 1);
 
@@ -873,6 +886,78 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await seqs('invocation')).toEqual([5]);
       expect(await seqs('approv')).toEqual([]);
     });
+
+    it('listAudit: an intact chain names no index mismatch, filtered or not, whatever its strings, and verifies', async () => {
+      const { agentId: _agentId, tool: _tool, ...bare } = auditEvent(1);
+      const events: AuditEvent[] = [
+        auditEvent(0),
+        // No agent, no tool.
+        bare,
+        // Strings some stores cannot keep as they are (a leading quote, U+0000, a lone surrogate).
+        auditEvent(2, { type: '"quoted.type', agentId: 'nul\u0000agent', tool: 'lone\ud800tool' }),
+        auditEvent(3, { agentId: '"agent', at: `"${at(3)}` }),
+        auditEvent(4, { type: 'approval.decided', agentId: 'agent-2', tool: 'billing.invoice' }),
+      ];
+      const chain = linkEntries(undefined, events);
+      expect(await store.appendAudit(chain)).toBe(true);
+      const filters: Array<Parameters<Store['listAudit']>[0]> = [
+        {},
+        { fromSeq: 1, toSeq: 3 },
+        { type: 'approval' },
+        { type: '"quoted.type' },
+        { agentId: 'nul\u0000agent' },
+        { agentId: '"agent' },
+        { tool: 'lone\ud800tool' },
+        { from: at(0), to: at(5) },
+      ];
+      for (const filter of filters) {
+        const page = await store.listAudit(filter);
+        expect(page.indexMismatches, JSON.stringify(filter)).toBeUndefined();
+      }
+      expect((await store.listAudit()).items).toEqual(chain);
+      expect((await store.listAudit({ agentId: '"agent' })).items).toEqual([chain[3]]);
+      expect(await verifyAuditChain({ store })).toEqual({ ok: true, through: 4 });
+    });
+
+    const tamperAuditIndex = options.tamperAuditIndex;
+    const forgeries: Array<{ field: AuditIndexField; value: string; filter: Parameters<Store['listAudit']>[0] }> = [
+      { field: 'agentId', value: 'agent-9', filter: { agentId: 'agent-9' } },
+      { field: 'tool', value: 'billing.invoice', filter: { tool: 'billing.invoice' } },
+      { field: 'type', value: 'admin.forged', filter: { type: 'admin' } },
+      { field: 'at', value: at(500), filter: { from: at(400) } },
+    ];
+    for (const { field, value, filter } of forgeries) {
+      it.skipIf(tamperAuditIndex === undefined)(
+        `listAudit and verifyAuditChain: an entry whose index copy of ${field} was changed is named, not shown under that filter, and breaks verification`,
+        async () => {
+          const chain = linkEntries(
+            undefined,
+            Array.from({ length: 6 }, (_, index) => auditEvent(index)),
+          );
+          expect(await store.appendAudit(chain)).toBe(true);
+          await tamperAuditIndex?.(store, 3, field, value);
+          const named = [{ seq: 3, columns: [expect.any(String)] }];
+
+          // The entries are as their events say; the one whose copy disagrees is named.
+          const all = await store.listAudit();
+          expect(all.items).toEqual(chain);
+          expect(all.indexMismatches).toEqual(named);
+          // The forged copy selects it for a filter its event does not match: left out, and named.
+          const forged = await store.listAudit(filter);
+          expect(forged.items).toEqual([]);
+          expect(forged.indexMismatches).toEqual(named);
+          // Verification reads every entry: it reports the entry, and verifies what comes before.
+          expect(await verifyAuditChain({ store })).toEqual({
+            ok: false,
+            through: 2,
+            brokenAt: 3,
+            reason: 'index_mismatch',
+            columns: [expect.any(String)],
+          });
+          expect(await verifyAuditChain({ store, to: 2 })).toEqual({ ok: true, through: 2 });
+        },
+      );
+    }
 
     it('lists: a cursor the store did not hand out (padded, with junk in or around it, empty) is a BAD_REQUEST', async () => {
       for (const id of ['agent-a', 'agent-b']) await store.createAgent(agentRecord(id));

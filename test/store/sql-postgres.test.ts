@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runStoreConformance } from '../../src/testing/store-conformance.js';
 import { type SqlStore, sqlStore } from '../../src/store/sql/index.js';
-import { eventually, postgresEngine, postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
+import { eventually, postgresEngine, postgresUrl, randomSchema, tamperAuditIndexBy } from '../e2e/fixtures/sql-engines.js';
 import { runSqlStoreBehaviour } from '../e2e/fixtures/sql-store-behaviour.js';
 
 // Set ATG_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run these.
@@ -15,6 +15,7 @@ describe.skipIf(postgresUrl === undefined)('Postgres (ATG_TEST_POSTGRES_URL)', (
     createStore: () => engine.store(randomSchema('atg_conformance')),
     // Another store with a pool of its own on the same schema, as another gateway instance.
     openSecondHandle: (store) => engine.store((store as SqlStore).schema),
+    tamperAuditIndex: tamperAuditIndexBy((text, params) => engine.query(text, params)),
     cleanup: async (store) => {
       await store.close();
       await engine.dropSchema((store as SqlStore).schema);
