@@ -367,9 +367,11 @@ export class JwtVerifier {
   }
 
   /**
-   * A token without a `kid` that several of the issuer's keys could have signed (during a key
-   * rotation, say): each is tried, the first few only, so a forged token costs a bounded
-   * number of signature checks.
+   * A token without a `kid` (or with one several keys share) that several of the issuer's keys
+   * could have signed (during a key rotation, say): each is tried, the first few only, so a
+   * forged token costs a bounded number of signature checks. A key that cannot be used (an
+   * RSA key under 2,048 bits) is passed over, onError hearing of it once, as it would be if
+   * the set did not have it: it must not refuse a token another key signed.
    */
   private async verifyWithEach(
     token: string,
@@ -382,12 +384,10 @@ export class JwtVerifier {
       try {
         return (await jwtVerify(token, key, options)).payload;
       } catch (error) {
-        // The signature checked out but the claims did not, or the token is malformed (or the
-        // key cannot be used, which onError hears of once): refused.
-        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) {
-          if (!isRefusedToken(error)) this.reportKeyProblem(error);
-          return undefined;
-        }
+        if (error instanceof joseErrors.JWSSignatureVerificationFailed) continue;
+        // The signature checked out but the claims did not, or the token is malformed: refused.
+        if (isRefusedToken(error)) return undefined;
+        this.reportKeyProblem(error);
       }
     }
     return undefined;

@@ -533,7 +533,7 @@ describe('JWT agent auth', () => {
     expect((await invoke(await token({ sub: agent.id }))).status).toBe(200);
   });
 
-  it('tells onError of an unusable key met while trying the keys a token without kid could name', async () => {
+  it('passes over an unusable key met while trying the keys a token without kid could name, telling onError once', async () => {
     const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const strong = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const withoutKid = (pair: typeof weak) => ({ ...pair.publicKey.export({ format: 'jwk' }), alg: 'RS256' }) as JWK;
@@ -545,6 +545,26 @@ describe('JWT agent auth', () => {
     expect(errors.map(String)).toEqual([
       "Error: A token was refused: the issuer's key it names cannot be used (RS256 requires key modulusLength to be 2048 bits or larger)",
     ]);
+    // A token the good key signed is not refused because the weak key came first in the set.
+    const signed = (claims: Record<string, unknown>) =>
+      new SignJWT({ sub: agent.id, ...claims })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime('5m')
+        .sign(strong.privateKey);
+    expect((await invoke(await signed({}))).status).toBe(200);
+    // Nor is one whose key id both keys carry.
+    await gateway.close();
+    const shared = (pair: typeof weak) => ({ ...withoutKid(pair), kid: 'rotating' }) as JWK;
+    const second = await setup({ jwks: { keys: [shared(weak), shared(strong)] } });
+    const named = await new SignJWT({ sub: second.agent.id })
+      .setProtectedHeader({ alg: 'RS256', kid: 'rotating' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setExpirationTime('5m')
+      .sign(strong.privateKey);
+    expect((await invoke(named)).status).toBe(200);
   });
 
   it('refuses options that cannot work', () => {
