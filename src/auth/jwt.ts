@@ -56,7 +56,8 @@ export interface JwtAuthOptions {
    * with no user name or password in it.
    * Give this or `jwks`. Fetched when first needed and every 10 minutes; a token naming a key
    * id the set lacks fetches it again (at most every 30 s). While fetches fail, the keys
-   * fetched before stay in use for up to an hour.
+   * fetched before stay in use for up to an hour; a token naming a key id they lack is then
+   * answered 503 `AUTH_UNAVAILABLE`, as it cannot be checked.
    */
   jwksUri?: string;
   /** The issuer's public keys, as a JWK Set. Give this or `jwksUri`. */

@@ -31,8 +31,10 @@ export class KeysUnavailable extends Error {
  * while there are usable keys; a call waits for a fetch only when there are none, or for a key
  * id the set lacks. When a fetch fails, the keys fetched before stay in use (up to an hour
  * past their age) and no fetch is tried for 5 s, so an issuer outage is neither a gateway
- * outage nor a storm of fetches; without any keys, verification fails with the last fetch's
- * error. A key set over 1 MiB is refused without being read past that.
+ * outage nor a storm of fetches; without any keys, or for a key id the keys lack while no
+ * fetch can bring them anew, verification fails with the last fetch's error ({@link
+ * KeysUnavailable}: the token cannot be checked, which is not to say it is forged). A key set
+ * over 1 MiB is refused without being read past that.
  */
 export class RemoteKeySet {
   private keys: JWTVerifyGetKey | undefined;
@@ -54,6 +56,9 @@ export class RemoteKeySet {
     } catch (error) {
       if (!(error instanceof joseErrors.JWKSNoMatchingKey) || this.now() - this.fetchedAt < cooldownMs) throw error;
       await this.load();
+      // No fetch brought the keys anew (it failed, or one failed within `retryMs`): whether the
+      // issuer has this key cannot be told, so the token cannot be checked (503), not refused.
+      if (this.now() - this.fetchedAt >= cooldownMs) throw new KeysUnavailable(this.failure ?? error);
       return (this.keys as JWTVerifyGetKey)(header, token);
     }
   };

@@ -634,6 +634,38 @@ describe('JWT agent auth with a JWKS URL', () => {
     expect(fetches).toBe(2);
   });
 
+  it('answers 503, not 401, for a key id its keys lack while the issuer cannot be reached', async () => {
+    const errors: unknown[] = [];
+    const { agent } = await remote({ onError: (error) => errors.push(error) });
+    expect((await invoke(await fresh(agent.id))).status).toBe(200);
+    // The issuer rotates to a new key, and its key set cannot be fetched for a while.
+    const next = await generateKeyPair('ES256');
+    jwks = { keys: [publicJwk, { ...(await exportJWK(next.publicKey)), kid: 'key-2', alg: 'ES256' }] };
+    failing = true;
+    clock += 30_000;
+    const rotated = await fresh(agent.id, { kid: 'key-2', key: next.privateKey });
+    const down = await invoke(rotated);
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBe('5');
+    expect(down.body).toEqual({
+      error: { code: 'AUTH_UNAVAILABLE', message: "The access token could not be checked: the issuer's keys are unavailable" },
+    });
+    expect(fetches).toBe(2);
+    // Within 5 s of the failed fetch none is tried again: the same answer, onError told once.
+    expect((await invoke(await fresh(agent.id, { kid: 'made-up' }))).status).toBe(503);
+    expect(fetches).toBe(2);
+    expect(errors).toHaveLength(1);
+    // Tokens of the keys at hand keep working meanwhile.
+    expect((await invoke(await fresh(agent.id))).status).toBe(200);
+    // The issuer is back: the new key is fetched, and a key id it lacks is refused again.
+    failing = false;
+    clock += 5000;
+    expect((await invoke(rotated)).status).toBe(200);
+    expect(fetches).toBe(3);
+    expect((await invoke(await fresh(agent.id, { kid: 'made-up' }))).status).toBe(401);
+    expect(fetches).toBe(3);
+  });
+
   it('keeps the keys it has while the issuer fails, and answers 503 without detail while it has none', async () => {
     const errors: unknown[] = [];
     const { agent, apiKey } = await remote({ onError: (error) => errors.push(error) });
