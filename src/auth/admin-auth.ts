@@ -14,7 +14,7 @@ export interface AdminPrincipal {
 
 /** Built-in admin tokens: each is a bearer token with an id and roles. */
 export interface AdminTokenConfig {
-  /** At least 24 printable ASCII characters, no spaces (what a Bearer header carries). Compared in constant time; kept only as a hash. */
+  /** At least 24 printable ASCII characters, no spaces (what a Bearer header carries), and no other entry's. Compared in constant time; kept only as a hash. */
   token: string;
   id: string;
   roles: AdminRole[];
@@ -67,7 +67,18 @@ export const adminAuthSchema = z.union(
               })
               .strict(),
           )
-          .min(1),
+          .min(1)
+          .superRefine((tokens, context) => {
+            // One token, two entries: only the last would ever be found, so the principal it
+            // opens would not be the one its first entry says.
+            const seen = new Set<string>();
+            tokens.forEach((entry, index) => {
+              if (seen.has(entry.token)) {
+                context.addIssue({ code: 'custom', path: [index, 'token'], message: 'admin tokens must differ from each other' });
+              }
+              seen.add(entry.token);
+            });
+          }),
       })
       .strict(),
   ],

@@ -40,6 +40,21 @@ describe('an option that may take one of several shapes, given none of them', ()
     }
   });
 
+  it('refuses one admin token given twice, which would open only the last principal it names', () => {
+    const token = 'shared-admin-token-0123456789';
+    expect(() =>
+      createGateway({
+        admin: {
+          tokens: [
+            { token, id: 'alice', roles: ['admin'] },
+            { token: 'another-admin-token-0123456789', id: 'bob', roles: ['approver'] },
+            { token, id: 'carol', roles: ['auditor'] },
+          ],
+        },
+      }),
+    ).toThrow(/^createGateway: admin\.tokens\.2\.token: admin tokens must differ from each other$/);
+  });
+
   it.each<[string, Record<string, unknown>, string]>([
     ['body', { body: 5 }, 'body: must be a list of input field names (at most 200) or { from: "<input field>" }'],
     [
