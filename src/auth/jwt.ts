@@ -48,7 +48,11 @@ export interface JwtAuthOptions {
   issuer: string;
   /**
    * This gateway's resource identifier(s): a token's `aud` must name one (RFC 8707). Use the
-   * URL agents reach the MCP endpoint at, e.g. `'https://gateway.example.com/mcp'`.
+   * URL agents reach the MCP endpoint at, e.g. `'https://gateway.example.com/mcp'`. Compared
+   * exactly, as strings: `https://gateway.example.com/mcp/` or an upper-case host is another
+   * audience. MCP clients ask for a token for the metadata's `resource` (the first audience)
+   * as it is written, so the two agree; list every other spelling your authorization server
+   * writes into `aud`.
    */
   audience: string | string[];
   /**
