@@ -1,3 +1,4 @@
+import { parseAgentKey } from '../auth/agent-keys.js';
 import { isJoseHeader, isPlausibleSsn, isValidIpv6, passesIbanChecksum, passesLuhn } from './checksums.js';
 import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js';
 import type { DetectorName } from './types.js';
@@ -19,6 +20,7 @@ export const detectorNames: readonly DetectorName[] = Object.freeze([
   'anthropic_key',
   'openai_key',
   'google_api_key',
+  'agent_key',
   'email',
   'iban',
   'card',
@@ -217,6 +219,19 @@ const googleApiKey: ScanRule<DetectorName> = {
 };
 
 /**
+ * This gateway's own agent keys, `atg_` + agent id + secret and checksum, confirmed by the
+ * checksum (no secret needed): a key pasted into a tool's input or output, or a ticket's text.
+ */
+const agentKey: ScanRule<DetectorName> = {
+  kind: 'agent_key',
+  requires: ScanFeature.tokenPrefix,
+  source: `${NOT_AFTER_ALPHANUMERIC}atg_[0-9A-Za-z]{16}_[0-9A-Za-z]{38}(?![A-Za-z0-9])`,
+  accept(text, start, end) {
+    return parseAgentKey(text.slice(start, end)) === undefined ? null : whole(text, start, end);
+  },
+};
+
+/**
  * E-mail addresses. The pattern is anchored at `@` (rare in text, so the scan skips quickly) and the
  * local part is read backwards by the validator.
  */
@@ -352,6 +367,7 @@ const rulesByName: Readonly<Record<DetectorName, ScanRule<DetectorName>>> = {
   anthropic_key: anthropicKey,
   openai_key: openaiKey,
   google_api_key: googleApiKey,
+  agent_key: agentKey,
   email,
   // An IBAN is letters and digits like base64 around it, but upper case: between two slashes,
   // one with a lower-case letter is taken for base64 data.

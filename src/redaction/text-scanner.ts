@@ -59,7 +59,7 @@ export const ScanFeature = Object.freeze({
   digits13: 64,
   /** Two capital letters followed by two digits, in a string of 15 characters or more (an IBAN's start). */
   ibanStart: 128,
-  /** The prefix of a vendor token, a JWT or a PEM block (`eyJ`, `sk-`, `AKIA`, `-----BEGIN`…). */
+  /** The prefix of a vendor token, an agent key, a JWT or a PEM block (`eyJ`, `sk-`, `AKIA`, `atg_`, `-----BEGIN`…). */
   tokenPrefix: 256,
   /** A character outside ASCII (the text may need folding before it is scanned). */
   nonAscii: 512,
@@ -69,7 +69,7 @@ export const ScanFeature = Object.freeze({
 const FEATURE_MASKS = 2 * Math.max(...Object.values(ScanFeature));
 
 /** Every literal a token-like rule (PEM, JWT, vendor keys, Slack webhooks) starts with. */
-const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza/;
+const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza|atg_/;
 /**
  * Token-like findings hold a run of this many `[A-Za-z0-9_-]` (a vendor key's body, a JWT's
  * JOSE header: `{"alg":""}` is 14 characters in base64url), or five dashes (PEM), or they are a

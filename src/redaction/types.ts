@@ -28,7 +28,8 @@ export type DetectorName =
   | 'stripe_live_key'
   | 'openai_key'
   | 'anthropic_key'
-  | 'google_api_key';
+  | 'google_api_key'
+  | 'agent_key';
 
 /** One detector's setting: `false` turns it off, `true` turns it on with the default mode, a mode turns it on with that mode. */
 export type DetectorSetting = boolean | RedactionMode;

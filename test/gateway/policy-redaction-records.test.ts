@@ -135,3 +135,19 @@ describe('compiled policy redaction', () => {
     expect(compilePolicy([{ id: 'all', effect: 'allow' }]).redactionFor(agent, tool)).toBeUndefined();
   });
 });
+
+describe("the gateway's own agent keys in a call's data", () => {
+  it('are masked in the answer and the record, while the key in the Authorization header still works', async () => {
+    gateway = createGateway({ store: memoryStore(), tools: [lookup], policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const response = await gateway.fetch(
+      jsonRequest('/tools/people.lookup/invoke', { key: apiKey, body: { input: { note: `my key is ${apiKey}, keep it` } } }),
+    );
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as { invocationId: string; output: { echoed: { note: string } } };
+    expect(answer.output.echoed.note).toBe('my key is ***, keep it');
+    const record = await gateway.admin.getInvocation(answer.invocationId);
+    expect(JSON.stringify(record)).not.toContain(apiKey);
+    expect(record.input).toEqual({ note: 'my key is ***, keep it' });
+  });
+});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { newAgentKey } from '../../src/auth/agent-keys.js';
 import { createRedactor, type DetectorName } from '../../src/redaction/index.js';
 
 // Fake credentials are assembled at run time so that no literal token sits in the repository.
@@ -36,9 +37,12 @@ const profiles = Object.fromEntries(
       'openai_key',
       'anthropic_key',
       'google_api_key',
+      'agent_key',
     ] as const
   ).map((name) => [name, { detectors: [name] }]),
 ) as Record<DetectorName, { detectors: DetectorName[] }>;
+
+const realAgentKey = newAgentKey('AgentId000000042');
 
 interface DetectorCase {
   detector: DetectorName;
@@ -161,6 +165,17 @@ const cases: DetectorCase[] = [
     ignored: ['sk-ant-short', 'sk-ant-this-is-only-words-and-dashes'],
   },
   {
+    detector: 'agent_key',
+    found: [realAgentKey, newAgentKey('0123456789ABCDef')],
+    // A look-alike whose checksum does not hold, and keys cut short, run on, or inside a word.
+    ignored: [
+      `${realAgentKey.slice(0, -1)}${realAgentKey.endsWith('A') ? 'B' : 'A'}`,
+      realAgentKey.slice(0, -1),
+      `${realAgentKey}0`,
+      `x${realAgentKey}`,
+    ],
+  },
+  {
     detector: 'google_api_key',
     found: [`AIza${alphanumeric(35)}`, `AIzaSy${alphanumeric(33, 5)}`],
     ignored: [`AIza${alphanumeric(20)}`, `AIza${alphanumeric(36)}`, `XAIza${alphanumeric(35)}`],
@@ -191,6 +206,7 @@ describe('detector defaults and selection', () => {
         'email',
         'github_token',
         'google_api_key',
+        'agent_key',
         'iban',
         'jwt',
         'openai_key',
