@@ -4,6 +4,7 @@ import { normaliseProfile } from '../redaction/profile.js';
 import type { AgentPrincipal, PolicyDecision } from '../pipeline/types.js';
 import type { ToolRedaction, ToolRisk } from '../tools/types.js';
 import { type CompiledCondition, type ConditionVerdict, FAILS, HOLDS, UNJUDGEABLE, compileCondition } from './conditions.js';
+import { type GlobMatcher, compileGlob } from './glob.js';
 import type { RateLimitCharge } from './rate-limit.js';
 import type { PolicyEngine, PolicyRateLimit, PolicyRequest, PolicyRule } from './types.js';
 
@@ -99,14 +100,6 @@ interface CompiledRule {
   charge: ((agentId: string) => RateLimitCharge) | undefined;
 }
 
-function globToRegExp(glob: string): RegExp {
-  const source = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, 's');
-}
-
 function compileAgentMatcher(agents: string[] | undefined): (agent: AgentPrincipal) => boolean {
   if (agents === undefined || agents.includes('*')) return () => true;
   const ids = new Set(agents.filter((entry) => !entry.startsWith('tag:')));
@@ -117,14 +110,14 @@ function compileAgentMatcher(agents: string[] | undefined): (agent: AgentPrincip
 function compileToolMatcher(tools: string[] | undefined): (tool: { name: string; risk?: ToolRisk }) => boolean {
   if (tools === undefined || tools.includes('*')) return () => true;
   const names = new Set<string>();
-  const globs: RegExp[] = [];
+  const globs: GlobMatcher[] = [];
   const risks = new Set<string>();
   for (const entry of tools) {
     if (entry.startsWith('risk:')) risks.add(entry.slice(5));
-    else if (/[*?]/.test(entry)) globs.push(globToRegExp(entry));
+    else if (/[*?]/.test(entry)) globs.push(compileGlob(entry));
     else names.add(entry);
   }
-  return (tool) => names.has(tool.name) || (tool.risk !== undefined && risks.has(tool.risk)) || globs.some((glob) => glob.test(tool.name));
+  return (tool) => names.has(tool.name) || (tool.risk !== undefined && risks.has(tool.risk)) || globs.some((glob) => glob(tool.name));
 }
 
 function compileRule(rule: PolicyRule): CompiledRule {
