@@ -3,6 +3,8 @@ import { compileMatchPattern } from './pattern.js';
 import type { PolicyCondition } from './types.js';
 
 const MISSING = Symbol('missing');
+/** A path that runs into a string, number, boolean or list (by a name) before its end. */
+const UNREADABLE = Symbol('unreadable');
 
 /** A condition's answer: it fails, it holds, or the field is of a type its operator cannot judge. */
 export const FAILS = 0;
@@ -35,7 +37,11 @@ export function parsePath(path: string): Array<string | number> {
 /**
  * The value at `segments`, read as a tool in JavaScript reads it (`items[0]` of an object
  * with a key "0", `['0']` of an array, the `length` of an array or a string): a reshaped
- * argument must not hide a field a rule tests. Only own members are read.
+ * argument must not hide a field a rule tests. Only own members are read. A path that runs
+ * out (a key not there, an index past the end, `null` on the way) is {@link MISSING}; one
+ * that runs into a string, number or boolean before its end, or into a list by a name, is
+ * {@link UNREADABLE}: the field was reshaped (`{ order: [{ total: 500 }] }` for
+ * `order.total`), and a tool may unwrap it as it may read `[500]` as 500.
  */
 function read(input: unknown, segments: ReadonlyArray<string | number>): unknown {
   let current: unknown = input;
@@ -44,10 +50,12 @@ function read(input: unknown, segments: ReadonlyArray<string | number>): unknown
       current = current.length;
       continue;
     }
-    if (current === null || typeof current !== 'object') return MISSING;
+    if (current === null) return MISSING;
+    if (typeof current !== 'object') return UNREADABLE;
     if (Array.isArray(current)) {
       const index = typeof segment === 'number' ? segment : arrayIndex(segment);
-      if (index === undefined || index >= current.length) return MISSING;
+      if (index === undefined) return UNREADABLE;
+      if (index >= current.length) return MISSING;
       current = current[index];
     } else {
       const key = typeof segment === 'number' ? String(segment) : segment;
@@ -87,7 +95,8 @@ function jsonType(value: unknown): JsonType {
  * A field that is there but of a type the operator cannot judge against its operand (a string
  * for `gt`, a number or a list for `eq "x"` or `matches`, a type none of an `in` list's items
  * has) is answered {@link UNJUDGEABLE}: a tool may read `"500"` or `[500]` as 500, and the
- * rule decides what that means (see `compilePolicy`). `null` is judged by every operator: it
+ * rule decides what that means (see `compilePolicy`). So is a path that runs into a string,
+ * number, boolean or list (by a name) before its end. `null` is judged by every operator: it
  * equals only `null`, is in a list only with `null`, orders against no number and matches no
  * pattern; `eq null` and a list of only `null`s judge any type.
  */
@@ -108,6 +117,7 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       return (input) => {
         const value = read(input, segments);
         if (value === MISSING) return verdict(!equal);
+        if (value === UNREADABLE) return UNJUDGEABLE;
         if (type !== undefined && value !== null && jsonType(value) !== type) return UNJUDGEABLE;
         return verdict(same(value, operand) === equal);
       };
@@ -123,6 +133,7 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       return (input) => {
         const value = read(input, segments);
         if (value === MISSING || value === null) return FAILS;
+        // Not a number, or UNREADABLE: cannot be judged.
         if (typeof value !== 'number') return UNJUDGEABLE;
         return verdict(op === 'gt' ? value > operand : op === 'gte' ? value >= operand : op === 'lt' ? value < operand : value <= operand);
       };
@@ -141,6 +152,7 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       return (input) => {
         const value = read(input, segments);
         if (value === MISSING) return verdict(!inList);
+        if (value === UNREADABLE) return UNJUDGEABLE;
         if (value !== null && types.size > 0 && !types.has(jsonType(value))) return UNJUDGEABLE;
         return verdict(contains(value) === inList);
       };
@@ -150,7 +162,10 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
         throw new TypeError(`${where}: "exists" takes a boolean value`);
       }
       const wanted = operand ?? true;
-      return (input) => verdict((read(input, segments) !== MISSING) === wanted);
+      return (input) => {
+        const value = read(input, segments);
+        return value === UNREADABLE ? UNJUDGEABLE : verdict((value !== MISSING) === wanted);
+      };
     }
     case 'matches': {
       if (typeof operand !== 'string') throw new TypeError(`${where}: "matches" needs a string pattern`);
@@ -158,6 +173,7 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       return (input) => {
         const value = read(input, segments);
         if (value === MISSING || value === null) return FAILS;
+        // Not a string, or UNREADABLE: cannot be judged.
         return typeof value === 'string' ? verdict(pattern(value)) : UNJUDGEABLE;
       };
     }

@@ -7,15 +7,18 @@ export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in'
 /**
  * A test on one field of the call's input. `path` is `$.order.total`, `order.total` or
  * `items[0].sku`, read as a tool in JavaScript reads it (`items[0]` of an object with a key
- * `"0"` too, and `items.length` of an array or a string); a missing field never satisfies `eq`, `gt`…, `in`, `matches` and always
- * satisfies `ne` and `not_in`. A field of a type the operator cannot judge against its
- * operand (a string or a list for `gt`, a number or a list for `eq "x"` or `matches`, a type
- * none of an `in` list's items has) satisfies the condition in a `deny` or `require_approval`
- * rule; an `allow` rule then allows nothing, while its `rateLimit` and `redact` still apply to
- * the call. A tool may read `"500"` or `[500]` as 500, and reshaping an argument must never
- * get a call past a restriction. `null` is judged by every operator: it equals only `null`,
- * orders against no number and matches no pattern (`eq null`, and a list of only `null`s,
- * judge any type).
+ * `"0"` too, and `items.length` of an array or a string). A missing field (not there, or
+ * `null` on the way) never satisfies `eq`, `gt`…, `in`, `matches` and always satisfies `ne`
+ * and `not_in`. A field of a type the operator cannot judge against its operand (a string or
+ * a list for `gt`, a number or a list for `eq "x"` or `matches`, a type none of an `in`
+ * list's items has), or a path that runs into a string, number, boolean or list (by a name,
+ * not an index) before its end (`order.total` of `{ order: [{ total: 500 }] }` or of
+ * `{ order: "…" }`, under any operator, `exists` too), satisfies the condition in a `deny` or
+ * `require_approval` rule; an `allow` rule then allows nothing, while its `rateLimit` and
+ * `redact` still apply to the call. A tool may read `"500"` or `[500]` as 500, or unwrap a
+ * list, and reshaping an argument must never get a call past a restriction. `null` is judged
+ * by every operator: it equals only `null`, orders against no number and matches no pattern
+ * (`eq null`, and a list of only `null`s, judge any type).
  */
 export interface PolicyCondition {
   path: string;

@@ -87,6 +87,11 @@ describe('compilePolicy', () => {
       [{ path: 'country', op: 'in', value: ['KP', 'IR'] }, { country: ['KP'] }],
       [{ path: 'country', op: 'not_in', value: ['US', 'CA'] }, { country: 1 }],
       [{ path: 'email', op: 'matches', value: '@rival\\.com$' }, { email: ['x@rival.com'] }],
+      // A path that runs into a reshaped field: a list by a name, a string, a number.
+      [{ path: 'order.total', op: 'gt', value: 100 }, { order: [{ total: 500 }] }],
+      [{ path: 'order.total', op: 'eq', value: null }, { order: '{"total":null}' }],
+      [{ path: 'order.coupon', op: 'not_in', value: ['VIP'] }, { order: 7 }],
+      [{ path: 'order.coupon', op: 'exists' }, { order: ['coupon'] }],
     ];
     for (const [condition, input] of unjudgeable) {
       const label = JSON.stringify([condition, input]);
