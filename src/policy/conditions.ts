@@ -88,7 +88,7 @@ function jsonType(value: unknown): JsonType {
 
 /**
  * Compiles a condition once, at registration. Throws a TypeError naming the problem for a
- * bad path, a wrong operand type, or a `matches` pattern the linear-time engine refuses (see
+ * bad path, a missing or wrong operand (one that is not JSON data included), or a `matches` pattern the linear-time engine refuses (see
  * {@link compileMatchPattern}): a `matches` test takes time proportional to the value's
  * length, so every string is tested whatever its length.
  *
@@ -111,6 +111,8 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
   switch (condition.op) {
     case 'eq':
     case 'ne': {
+      if (operand === undefined) throw new TypeError(`${where}: "${condition.op}" needs a value (null to test for null)`);
+      assertJsonOperand(operand, where, condition.op);
       // Whether a value is null is judged for any type; other operands only for their own.
       const type = operand === null ? undefined : jsonType(operand);
       const equal = condition.op === 'eq';
@@ -141,6 +143,7 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
     case 'in':
     case 'not_in': {
       if (!Array.isArray(operand)) throw new TypeError(`${where}: "${condition.op}" needs an array value`);
+      assertJsonOperand(operand, where, condition.op);
       const primitives = new Set(operand.filter((item) => item === null || typeof item !== 'object'));
       const objects = operand.filter((item) => item !== null && typeof item === 'object');
       const contains = (value: unknown) =>
@@ -179,5 +182,41 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
     }
     default:
       throw new TypeError(`${where}: unknown operator "${String((condition as { op: unknown }).op)}"`);
+  }
+}
+
+/** The deepest operand accepted; deeper is refused as it would be in an admin body (and a cycle is). */
+const MAX_OPERAND_DEPTH = 64;
+
+/**
+ * Refuses an operand that is not JSON data (`undefined`, a non-finite number, a bigint, a
+ * function, a Date or another class instance, nesting past 64 levels or a cycle): input is
+ * JSON, so a condition on such a value would never hold, or would fail every call it tests.
+ */
+function assertJsonOperand(operand: unknown, where: string, op: string): void {
+  const stack: Array<[unknown, number]> = [[operand, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    let problem: string | undefined;
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
+    if (typeof value === 'number') {
+      if (Number.isFinite(value)) continue;
+      problem = `${String(value)}, which JSON cannot carry`;
+    } else if (typeof value !== 'object') {
+      problem = typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+    } else if (depth >= MAX_OPERAND_DEPTH) {
+      problem = `nesting deeper than ${MAX_OPERAND_DEPTH} levels (or a cycle)`;
+    } else if (Array.isArray(value)) {
+      for (let index = 0; index < value.length; index++) stack.push([value[index], depth + 1]);
+      continue;
+    } else {
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype === Object.prototype || prototype === null) {
+        for (const member of Object.values(value)) stack.push([member, depth + 1]);
+        continue;
+      }
+      problem = `a ${(value as object).constructor?.name ?? 'non-plain'} object`;
+    }
+    throw new TypeError(`${where}: "${op}" needs JSON data as its value, not ${problem}`);
   }
 }

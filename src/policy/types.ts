@@ -24,7 +24,8 @@ export interface PolicyCondition {
   path: string;
   op: ConditionOperator;
   /**
-   * The operand; an array for `in`/`not_in`, a boolean for `exists` (default true), a regular
+   * The operand, JSON data: any value for `eq`/`ne` (required: `null` to test for null), a
+   * finite number for `gt`…, an array for `in`/`not_in`, a boolean for `exists` (default true), a regular
    * expression source for `matches`, which is true when the pattern matches anywhere in a
    * string value. `matches` runs on a linear-time engine (RE2 syntax, as re2js implements it):
    * time grows linearly with the value's length, so every value is tested whatever its length.
