@@ -33,8 +33,16 @@ export const policyRuleSchema = z
     id: z.string().min(1).max(200),
     effect: z.enum(['allow', 'deny', 'require_approval']),
     description: z.string().max(2000).optional(),
-    agents: z.array(z.string().min(1).max(200)).max(1000).optional(),
-    tools: z.array(z.string().min(1).max(200)).max(1000).optional(),
+    agents: z
+      .array(z.string().min(1).max(200))
+      .min(1, { error: 'an empty list applies to no agent; leave agents out for every agent' })
+      .max(1000)
+      .optional(),
+    tools: z
+      .array(z.string().min(1).max(200))
+      .min(1, { error: 'an empty list applies to no tool; leave tools out for every tool' })
+      .max(1000)
+      .optional(),
     when: z
       .array(
         z
@@ -100,23 +108,55 @@ interface CompiledRule {
   charge: ((agentId: string) => RateLimitCharge) | undefined;
 }
 
-function compileAgentMatcher(agents: string[] | undefined): (agent: AgentPrincipal) => boolean {
+/** The risk levels a tool can have, which `risk:<level>` in `tools` names. */
+const RISK_LEVELS: ReadonlySet<string> = new Set<ToolRisk>(['low', 'medium', 'high', 'critical']);
+
+/** What a tool name is made of (see `defineTool`), and the wildcards of a glob. */
+const TOOL_NAME_OR_GLOB = /^[A-Za-z0-9_./*?-]+$/;
+
+/**
+ * Matches agents by id, `tag:<tag>` or `*`. An entry that could never name an agent (an empty
+ * tag, or a glob: agents take none) is a TypeError, not a rule that silently applies to no one.
+ */
+function compileAgentMatcher(agents: string[] | undefined, where: string): (agent: AgentPrincipal) => boolean {
+  for (const [index, entry] of (agents ?? []).entries()) {
+    if (entry === 'tag:') throw new TypeError(`${where} at agents[${index}]: "tag:" names no tag`);
+    if (entry !== '*' && !entry.startsWith('tag:') && /[*?]/.test(entry)) {
+      throw new TypeError(`${where} at agents[${index}]: "${entry}" is not an agent id; agents take ids, "tag:<tag>" or "*" (no globs)`);
+    }
+  }
   if (agents === undefined || agents.includes('*')) return () => true;
   const ids = new Set(agents.filter((entry) => !entry.startsWith('tag:')));
   const tags = agents.filter((entry) => entry.startsWith('tag:')).map((entry) => entry.slice(4));
   return (agent) => ids.has(agent.id) || tags.some((tag) => agent.tags.includes(tag));
 }
 
-function compileToolMatcher(tools: string[] | undefined): (tool: { name: string; risk?: ToolRisk }) => boolean {
-  if (tools === undefined || tools.includes('*')) return () => true;
+/**
+ * Matches tools by name, glob or `risk:<level>`. An entry that could never match a tool (a
+ * risk level tools do not have, characters no tool name has) is a TypeError, not a rule that
+ * silently applies to nothing.
+ */
+function compileToolMatcher(tools: string[] | undefined, where: string): (tool: { name: string; risk?: ToolRisk }) => boolean {
   const names = new Set<string>();
   const globs: GlobMatcher[] = [];
   const risks = new Set<string>();
-  for (const entry of tools) {
-    if (entry.startsWith('risk:')) risks.add(entry.slice(5));
-    else if (/[*?]/.test(entry)) globs.push(compileGlob(entry));
+  for (const [index, entry] of (tools ?? []).entries()) {
+    if (entry.startsWith('risk:')) {
+      const level = entry.slice(5);
+      if (!RISK_LEVELS.has(level)) {
+        throw new TypeError(
+          `${where} at tools[${index}]: unknown risk level "${level}"; use risk:low, risk:medium, risk:high or risk:critical`,
+        );
+      }
+      risks.add(level);
+    } else if (!TOOL_NAME_OR_GLOB.test(entry)) {
+      throw new TypeError(
+        `${where} at tools[${index}]: "${entry}" can never match a tool: names and globs use letters, digits, "_", "-", ".", "/" and the wildcards "*" and "?"`,
+      );
+    } else if (/[*?]/.test(entry)) globs.push(compileGlob(entry));
     else names.add(entry);
   }
+  if (tools === undefined || tools.includes('*')) return () => true;
   return (tool) => names.has(tool.name) || (tool.risk !== undefined && risks.has(tool.risk)) || globs.some((glob) => glob(tool.name));
 }
 
@@ -141,8 +181,8 @@ function compileRule(rule: PolicyRule): CompiledRule {
   return {
     id: rule.id,
     effect: rule.effect,
-    matchesAgent: compileAgentMatcher(rule.agents),
-    matchesTool: compileToolMatcher(rule.tools),
+    matchesAgent: compileAgentMatcher(rule.agents, `policy rule "${rule.id}"`),
+    matchesTool: compileToolMatcher(rule.tools, `policy rule "${rule.id}"`),
     conditions: (rule.when ?? []).map((condition, index) => compileCondition(condition, `policy rule "${rule.id}" when[${index}]`)),
     ttlMs: rule.approval?.ttlMs,
     redact: rule.redact,

@@ -56,9 +56,16 @@ export interface PolicyRule {
   id: string;
   effect: 'allow' | 'deny' | 'require_approval';
   description?: string;
-  /** Agent ids, `tag:<tag>` or `*`. Absent: every agent. */
+  /**
+   * Agent ids, `tag:<tag>` or `*` (no other globs). Absent: every agent. An empty list, an
+   * empty tag or an id with `*` or `?` is refused when the rule is compiled.
+   */
   agents?: string[];
-  /** Tool names, globs (`crm.*`, `*`) or `risk:<level>`. Absent: every tool. */
+  /**
+   * Tool names, globs (`crm.*`, `*`; `?` is one character) or `risk:<level>` (`low`,
+   * `medium`, `high`, `critical`). Absent: every tool. An empty list, another risk level or
+   * characters no tool name has (a space, a comma) are refused when the rule is compiled.
+   */
   tools?: string[];
   /** All must hold. */
   when?: PolicyCondition[];

@@ -53,6 +53,7 @@ export function assertToolBasics(definition: {
   inputSchema: unknown;
   outputSchema?: unknown;
   timeoutMs?: unknown;
+  risk?: unknown;
 }): void {
   const { name } = definition;
   if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
@@ -74,6 +75,11 @@ export function assertToolBasics(definition: {
     throw new TypeError(`tool "${name}": outputFormat must be "json" or "mcp-content"`);
   }
   boundedPositiveInteger(definition.timeoutMs, 'timeoutMs', `tool "${name}"`, MAX_TIMER_MS);
+  // Policy rules match a tool's risk exactly (`risk:critical`): another spelling would escape them.
+  const { risk } = definition;
+  if (risk !== undefined && risk !== 'low' && risk !== 'medium' && risk !== 'high' && risk !== 'critical') {
+    throw new TypeError(`tool "${name}": risk must be "low", "medium", "high" or "critical"`);
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { type Gateway, type PolicyRule, createGateway } from '../../src/index.js';
+import { type Gateway, type PolicyRule, createGateway, defineTool, httpTool } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { listen } from '../helpers.js';
 
@@ -32,6 +32,16 @@ const refused: Array<[string, Record<string, unknown>, RegExp]> = [
     /when\[0\]: "eq" needs a value \(null to test for null\)/,
   ],
   ['ne without a value', { effect: 'allow', when: [{ path: '$.role', op: 'ne' }] }, /when\[0\]: "ne" needs a value/],
+  ['no agents', { effect: 'deny', agents: [] }, /agents: an empty list applies to no agent; leave agents out for every agent/],
+  ['no tools', { effect: 'deny', tools: [] }, /tools: an empty list applies to no tool; leave tools out for every tool/],
+  ['a risk level tools lack', { effect: 'deny', tools: ['db.*', 'risk:Critical'] }, /at tools\[1\]: unknown risk level "Critical"/],
+  ['a list in one entry', { effect: 'deny', tools: ['crm.*, billing.*'] }, /at tools\[0\]: "crm\.\*, billing\.\*" can never match a tool/],
+  [
+    'a glob of agents',
+    { effect: 'allow', agents: ['*', 'bot-*'] },
+    /at agents\[1\]: "bot-\*" is not an agent id; agents take ids, "tag:<tag>" or "\*"/,
+  ],
+  ['an empty tag', { effect: 'allow', agents: ['tag:'] }, /at agents\[0\]: "tag:" names no tag/],
 ];
 
 describe('policy rules the engine could not apply as written', () => {
@@ -85,5 +95,16 @@ describe('policy rules the engine could not apply as written', () => {
     expect(() => createGateway({ policy: [{ id: 'r', effect: 'deny', when: [{ path: 'o', op: 'eq', value: cyclic }] }] })).toThrow(
       /nesting deeper than 64 levels \(or a cycle\)/,
     );
+  });
+
+  it('a tool whose risk no rule could name is refused when it is defined', () => {
+    const definition = { name: 'db.drop', description: 'drops', inputSchema: { type: 'object' } } as const;
+    expect(() => defineTool({ ...definition, risk: 'Critical' as never, handler: () => ({}) })).toThrow(
+      'tool "db.drop": risk must be "low", "medium", "high" or "critical"',
+    );
+    expect(() => httpTool({ ...definition, method: 'POST', url: 'https://db.example/drop', risk: 'severe' as never })).toThrow(
+      /risk must be/,
+    );
+    expect(defineTool({ ...definition, risk: 'critical', handler: () => ({}) }).risk).toBe('critical');
   });
 });
