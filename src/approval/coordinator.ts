@@ -5,7 +5,7 @@ import { GatewayError, retryLater, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
-import { policyDenied } from '../pipeline/policy.js';
+import { checkedDecision, policyDenied } from '../pipeline/policy.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
@@ -472,11 +472,13 @@ export class ApprovalCoordinator {
     if (typeof approval.heldInput !== 'string' && this.deps.digestInput(input) !== approval.inputDigest) {
       return refusal('INTERNAL', 'The held input is not the one approved; the call was not executed');
     }
-    const decision = await this.deps.policy().evaluate({
-      agent: { id: agent.id, name: agent.name, tags: agent.tags },
-      tool: { name: tool.name, risk: tool.risk },
-      input,
-    });
+    const decision = checkedDecision(
+      await this.deps.policy().evaluate({
+        agent: { id: agent.id, name: agent.name, tags: agent.tags },
+        tool: { name: tool.name, risk: tool.risk },
+        input,
+      }),
+    );
     if (decision.effect === 'deny') {
       // The record and its event then say who denied it. Its input, redacted when the call
       // was held, is redacted again as the denial says: it only ever gains redaction.

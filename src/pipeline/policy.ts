@@ -34,7 +34,7 @@ function decide(
   decision: PolicyDecision,
   next: () => Promise<CallOutcome>,
 ): Promise<CallOutcome> {
-  context.decision = decision;
+  context.decision = checkedDecision(decision);
   if (decision.effect === 'deny') {
     throw policyDenied(decision);
   }
@@ -46,6 +46,23 @@ function decide(
   if (decision.effect !== 'allow') return next();
   const taking = takeRateLimits(deps, context);
   return taking === undefined ? next() : taking.then(next);
+}
+
+/**
+ * The decision, once it is one: an effect of `allow`, `deny` or `require_approval` and a list
+ * of rule ids. A custom engine's answer is not checked when it is defined, and one that is
+ * not a decision (`{ effect: 'block' }`, `{}`) must stop the call, not let it run as if
+ * allowed: it throws, and the call fails with 500 `INTERNAL` (told to `onError`).
+ */
+export function checkedDecision(decision: PolicyDecision): PolicyDecision {
+  const effect: unknown = (decision as Partial<PolicyDecision> | null | undefined)?.effect;
+  const known = effect === 'allow' || effect === 'deny' || effect === 'require_approval';
+  if (known && Array.isArray(decision.ruleIds)) return decision;
+  const shown = typeof effect === 'string' ? `"${effect}"` : String(effect);
+  const what = known ? `${shown} without a ruleIds list` : effect === undefined ? 'no effect' : `the effect ${shown}`;
+  throw new TypeError(
+    `the policy engine answered ${what}, not a decision { effect: "allow" | "deny" | "require_approval", ruleIds: [...] }`,
+  );
 }
 
 /** The 403 of a call policy denies (a rule's, or the default's when no rule allows it). */

@@ -110,7 +110,9 @@ export interface PolicyRequest {
  * a tool is listed to an agent at all (default: listed). A decision's `redact` is added to
  * the tool's redaction of the call's output and record, a denied call's record included;
  * it is compiled as soon as the decision is made, and one that does not compile fails the
- * call with 500 `INTERNAL` before the tool runs.
+ * call with 500 `INTERNAL` before the tool runs. So does an answer that is not a decision (an
+ * effect other than `allow`, `deny` or `require_approval`, or no `ruleIds` list), here and
+ * when an approved call is about to run: it is never taken for an allow.
  */
 export interface PolicyEngine {
   evaluate(request: PolicyRequest): PolicyDecision | Promise<PolicyDecision>;
