@@ -71,10 +71,14 @@ function arrayIndex(key: string): number | undefined {
   return /^(?:0|[1-9]\d{0,8})$/.test(key) ? Number(key) : undefined;
 }
 
-function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  return canonicalJson(a) === canonicalJson(b);
+/**
+ * Tests whether a value equals `operand` as JSON data: objects and lists by their canonical
+ * JSON (member order aside), which is written once here for the operand, not on every call.
+ */
+function equalTo(operand: unknown): (value: unknown) => boolean {
+  if (operand === null || typeof operand !== 'object') return (value) => value === operand;
+  const json = canonicalJson(operand);
+  return (value) => value !== null && typeof value === 'object' && canonicalJson(value) === json;
 }
 
 type JsonType = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object' | 'other';
@@ -116,12 +120,13 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       // Whether a value is null is judged for any type; other operands only for their own.
       const type = operand === null ? undefined : jsonType(operand);
       const equal = condition.op === 'eq';
+      const equals = equalTo(operand);
       return (input) => {
         const value = read(input, segments);
         if (value === MISSING) return verdict(!equal);
         if (value === UNREADABLE) return UNJUDGEABLE;
         if (type !== undefined && value !== null && jsonType(value) !== type) return UNJUDGEABLE;
-        return verdict(same(value, operand) === equal);
+        return verdict(equals(value) === equal);
       };
     }
     case 'gt':
@@ -145,9 +150,11 @@ export function compileCondition(condition: PolicyCondition, where: string): Com
       if (!Array.isArray(operand)) throw new TypeError(`${where}: "${condition.op}" needs an array value`);
       assertJsonOperand(operand, where, condition.op);
       const primitives = new Set(operand.filter((item) => item === null || typeof item !== 'object'));
-      const objects = operand.filter((item) => item !== null && typeof item === 'object');
+      // Objects and lists by their canonical JSON, written once here: a list of many objects
+      // costs one serialisation of the value per call, not one per item.
+      const objects = new Set(operand.filter((item) => item !== null && typeof item === 'object').map((item) => canonicalJson(item)));
       const contains = (value: unknown) =>
-        primitives.has(value) || (value !== null && typeof value === 'object' && objects.some((item) => same(item, value)));
+        primitives.has(value) || (objects.size > 0 && value !== null && typeof value === 'object' && objects.has(canonicalJson(value)));
       // The types the list's items have: a value of another type (but null) cannot be judged,
       // unless the list holds none but null (or nothing), which judges any type.
       const types = new Set(operand.filter((item) => item !== null).map(jsonType));
