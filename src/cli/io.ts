@@ -15,7 +15,7 @@ export const ExitCode = {
   problems: 1,
   /** The command line cannot be run as written. */
   usage: 2,
-  /** The command could not run: database unreachable, schema missing, unreadable file. */
+  /** The command could not run (database unreachable, schema missing, unreadable file), or its output could not be written. */
   failed: 3,
 } as const;
 

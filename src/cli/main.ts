@@ -5,14 +5,31 @@
  *
  * @packageDocumentation
  */
+import { ExitCode } from './io.js';
 import { runCli } from './run.js';
+
+/** Set when stdout could not be written for a reason other than its reader leaving: the output is lost. */
+let outputLost = false;
+
+// A failed write is reported on the stream, not thrown: without a listener it would end the
+// process with a stack trace and exit code 1, which reads as "problems found".
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  // The reader went away (`atg … | head`): the rest has nowhere to go. The command still
+  // finishes, closes its connections and exits with its own code.
+  if (error.code === 'EPIPE' || outputLost) return;
+  outputLost = true;
+  process.exitCode = ExitCode.failed;
+  process.stderr.write(`atg: cannot write the output: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`);
+});
+// Nowhere is left to report a failure to write errors themselves.
+process.stderr.on('error', () => undefined);
 
 runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode = outputLost ? ExitCode.failed : code;
   },
   () => {
     process.stderr.write('atg: unexpected failure\n');
-    process.exitCode = 3;
+    process.exitCode = ExitCode.failed;
   },
 );

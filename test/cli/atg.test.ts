@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,19 +37,26 @@ async function atgInProcess(args: string[], env: Record<string, string> = {}) {
   return { code, stdout, stderr };
 }
 
-/** Runs `atg` as a child process, like a user would. */
-function atg(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs `atg` as a child process, like a user would. `stdout`, a file descriptor, replaces
+ * the pipe its output is read from (then `stdout` in the result is empty).
+ */
+function atg(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { stdout?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
       env: cleanEnvironment(env) as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
     child.on('error', reject);
@@ -184,6 +192,66 @@ describe('atg: usage', () => {
     expect(result.code).toBe(0);
     expect(Buffer.from(result.stdout.trim(), 'base64')).toHaveLength(32);
     expect(result.stdout.trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  });
+});
+
+/**
+ * The write end of a pipe whose reader is already gone, as `atg … | head` leaves it once
+ * `head` has what it wants: every write to it fails with EPIPE. A named pipe, so the reader
+ * can be closed before `atg` starts.
+ */
+function pipeWithoutReader(name: string): number {
+  const path = join(workDir, name);
+  execFileSync('mkfifo', [path]);
+  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(path, constants.O_WRONLY);
+  closeSync(reader);
+  return writer;
+}
+
+describe.skipIf(process.platform === 'win32')('atg: output that cannot be written', () => {
+  it('stops writing when the reader has gone (| head): no stack trace, and the exit code of the command', slow, async () => {
+    const dataDir = join(workDir, 'epipe-db');
+    const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    // Creating the database can be slow on a busy machine: done before the append, whose wait is bounded.
+    await store.migrate();
+    const audit = createAuditLog({ store, appendTimeoutMs: 120_000 });
+    await audit.append({ type: 'invocation.started', actor: 'agent:a-1', invocationId: 'inv-lost', agentId: 'a-1', tool: 'echo' });
+    await audit.close();
+    await store.close();
+
+    const cases: Array<[string[], number]> = [
+      [['--help'], 0],
+      [['keys', 'generate'], 0],
+      [['migrate', '--data-dir', dataDir], 0],
+      [['audit', 'verify', '--data-dir', dataDir, '--json'], 0],
+      // The call is found and marked, and the exit code still says so.
+      [['invocations', 'incomplete', '--data-dir', dataDir, '--grace-ms', '0'], 1],
+    ];
+    for (const [index, [args, code]] of cases.entries()) {
+      const stdout = pipeWithoutReader(`no-reader-${index}`);
+      try {
+        expect({ args, ...(await atg(args, {}, { stdout })) }).toEqual({ args, code, stdout: '', stderr: '' });
+      } finally {
+        closeSync(stdout);
+      }
+    }
+    const marked = sqlStore({ client: new PGlite(dataDir), closeClient: true });
+    expect(await marked.getInvocation('inv-lost')).toMatchObject({ status: 'outcome_unknown' });
+    await marked.close();
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('says in one line that its output could not be written (a full disk), exit 3', slow, async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      expect(await atg(['keys', 'generate'], {}, { stdout: full })).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: 'atg: cannot write the output: ENOSPC: no space left on device, write\n',
+      });
+    } finally {
+      closeSync(full);
+    }
   });
 });
 
