@@ -105,7 +105,8 @@ ${storeHelp}`;
       return `Usage: atg audit export --out <dir> [--from N] [--to N] [--public-key file.jwk] [store options] [--json]
 
 Writes audit-<from>-<to>.jsonl (one entry per line) and manifest.json (range,
-count, hashes, checkpoints, file SHA-256) into <dir>. Check it anywhere with
+count, hashes, checkpoints, file SHA-256) into <dir>, created when missing; a
+directory that holds an export already is refused. Check it anywhere with
 \`atg audit verify --file <dir>\`. --public-key copies the checkpoint public key
 into the manifest for convenience.
 

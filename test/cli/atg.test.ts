@@ -342,6 +342,30 @@ describe('atg on a PGlite data directory', () => {
     expect(exported).toMatchObject({ code: 0, stderr: '' });
     expect(exported.stdout).toContain('Exported 8 audit entries (seq 2 to 9)');
     expect((await readdir(out)).sort()).toEqual(['audit-2-9.jsonl', 'manifest.json']);
+    // An export is never written over another: its manifest would be replaced, and its entries left without one.
+    const manifestText = await readFile(join(out, 'manifest.json'), 'utf8');
+    expect(await atg(['audit', 'export', '--data-dir', dataDir, '--from', '0', '--to', '3', '--out', out])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `atg: ${out} already holds an audit export (audit-2-9.jsonl, manifest.json); give --out a new or empty directory, or move that export away\n`,
+    });
+    expect((await readdir(out)).sort()).toEqual(['audit-2-9.jsonl', 'manifest.json']);
+    expect(await readFile(join(out, 'manifest.json'), 'utf8')).toBe(manifestText);
+    const aFile = join(out, 'audit-2-9.jsonl');
+    expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--out', aFile])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `atg: --out must be a directory, and ${aFile} is a file\n`,
+    });
+    // A directory that holds other files is fine: the export goes beside them.
+    const shared = join(workDir, 'shared-evidence');
+    await mkdir(shared);
+    await writeFile(join(shared, 'README.txt'), 'exports of the audit chain');
+    expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--to', '1', '--out', shared])).toMatchObject({
+      code: 0,
+      stderr: '',
+    });
+    expect((await readdir(shared)).sort()).toEqual(['README.txt', 'audit-0-1.jsonl', 'manifest.json']);
     // A range past the chain's end is refused as verification refuses it, and nothing is written.
     const nowhere = join(workDir, 'past-the-end-evidence');
     expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--from', '12', '--out', nowhere])).toEqual({

@@ -1,13 +1,35 @@
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportAudit } from '../../audit/export.js';
-import type { CommandLine, StoreSelection } from '../arguments.js';
+import { type CommandLine, type StoreSelection, UsageError } from '../arguments.js';
 import { type CliIo, CommandError, ExitCode, writeJson, writeLine } from '../io.js';
 import { readPublicKeys } from '../public-keys.js';
 import { openStore } from '../store-connection.js';
 
+/**
+ * Refuses an `--out` that is a file, or a directory that holds an export already: writing
+ * there would replace its manifest and leave its entries file with none, evidence that
+ * could no longer be verified.
+ */
+async function checkOutputDirectory(out: string): Promise<void> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(out)).isDirectory();
+  } catch {
+    return; // Not there yet: the export creates it.
+  }
+  if (!isDirectory) throw new UsageError(`--out must be a directory, and ${out} is a file`);
+  const exported = (await readdir(out)).filter((name) => name === 'manifest.json' || /^audit-.*\.jsonl$/.test(name));
+  if (exported.length > 0) {
+    const names = exported.sort().slice(0, 3).join(', ') + (exported.length > 3 ? ', …' : '');
+    throw new UsageError(`${out} already holds an audit export (${names}); give --out a new or empty directory, or move that export away`);
+  }
+}
+
 /** `atg audit export`: a range of the chain as JSONL plus a manifest, for verification anywhere. */
 export async function auditExportCommand(line: CommandLine, io: CliIo): Promise<number> {
   const out = line.out as string;
+  await checkOutputDirectory(out);
   let publicKey: Awaited<ReturnType<typeof readPublicKeys>>[number] | undefined;
   if (line.publicKeyFile !== undefined) {
     const keys = await readPublicKeys(line.publicKeyFile);
