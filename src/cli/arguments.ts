@@ -6,8 +6,11 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** The commands `atg` knows. */
-export type CommandName = 'migrate' | 'audit verify' | 'audit export' | 'invocations incomplete' | 'keys generate' | 'help';
+/** The commands `atg` knows; `help` and `version` are also `--help` and `--version`. */
+export type CommandName = 'migrate' | 'audit verify' | 'audit export' | 'invocations incomplete' | 'keys generate' | 'help' | 'version';
+
+/** The commands that do something besides printing help or the version. */
+export type WorkCommandName = Exclude<CommandName, 'help' | 'version'>;
 
 /** Where the store is: Postgres or a PGlite data directory, and the schema. */
 export type StoreSelection =
@@ -44,6 +47,7 @@ const optionSpecs = {
   out: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof optionSpecs;
@@ -51,7 +55,7 @@ type OptionName = keyof typeof optionSpecs;
 const storeOptions: OptionName[] = ['database-url', 'data-dir', 'schema'];
 
 /** The options each command accepts (besides --help). */
-const commandOptions: Record<Exclude<CommandName, 'help'>, OptionName[]> = {
+const commandOptions: Record<WorkCommandName, OptionName[]> = {
   migrate: [...storeOptions, 'json'],
   'audit verify': [...storeOptions, 'from', 'to', 'public-key', 'max-unsigned', 'file', 'json'],
   'audit export': [...storeOptions, 'from', 'to', 'out', 'public-key', 'json'],
@@ -59,10 +63,10 @@ const commandOptions: Record<Exclude<CommandName, 'help'>, OptionName[]> = {
   'keys generate': [],
 };
 
-const commandNames = Object.keys(commandOptions) as Array<Exclude<CommandName, 'help'>>;
+const commandNames = Object.keys(commandOptions) as WorkCommandName[];
 
 /** One-line summaries, for the general help. */
-const summaries: Record<Exclude<CommandName, 'help'>, string> = {
+const summaries: Record<WorkCommandName, string> = {
   migrate: 'create or upgrade the database schema',
   'audit verify': 'verify the audit hash chain in the database, or an export with --file',
   'audit export': 'write a range of the audit chain and a manifest to a directory',
@@ -132,7 +136,7 @@ encryptionKey option, e.g. ATG_ENCRYPTION_KEY. Keep it in your secret manager.`;
 Commands:
 ${commandNames.map((name) => `  ${name.padEnd(24)}${summaries[name]}`).join('\n')}
 
-Run \`atg <command> --help\` for a command's options.
+Run \`atg <command> --help\` for a command's options, \`atg --version\` for the version.
 
 ${storeHelp}
 
@@ -156,7 +160,7 @@ function nonEmpty(name: string, value: string | undefined): string | undefined {
   return value;
 }
 
-function findCommand(positionals: string[]): CommandName {
+function findCommand(positionals: string[]): WorkCommandName | 'help' {
   const [first, second] = positionals;
   if (first === undefined || first === 'help') return 'help';
   const command =
@@ -175,7 +179,7 @@ function findCommand(positionals: string[]): CommandName {
 }
 
 /** What help is asked for: a command, or the general help for none or a group of commands (`atg audit --help`). */
-function helpTopic(positionals: string[]): CommandName {
+function helpTopic(positionals: string[]): WorkCommandName | 'help' {
   const [first, second] = positionals;
   if (first !== undefined && second === undefined && commandNames.some((name) => name.startsWith(`${first} `))) return 'help';
   return findCommand(positionals);
@@ -246,6 +250,7 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
     const topic = helpTopic(positionals[0] === 'help' ? positionals.slice(1) : positionals);
     return { command: 'help', ...(topic === 'help' ? {} : { helpTopic: topic }), json: false };
   }
+  if (values.version === true && positionals.length === 0) return { command: 'version', json: false };
   const command = findCommand(positionals);
   if (command === 'help') return { command: 'help', json: false };
 

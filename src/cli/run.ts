@@ -1,5 +1,6 @@
 import { GatewayError } from '../errors.js';
-import { type CommandLine, type CommandName, UsageError, parseCommandLine, usage } from './arguments.js';
+import { PACKAGE_VERSION } from '../version.js';
+import { type CommandLine, UsageError, type WorkCommandName, parseCommandLine, usage } from './arguments.js';
 import { auditExportCommand } from './commands/audit-export.js';
 import { auditVerifyCommand } from './commands/audit-verify.js';
 import { invocationsIncompleteCommand } from './commands/invocations-incomplete.js';
@@ -7,7 +8,7 @@ import { keysGenerateCommand } from './commands/keys-generate.js';
 import { migrateCommand } from './commands/migrate.js';
 import { type CliIo, ExitCode, describeError, writeLine } from './io.js';
 
-const commands: Record<Exclude<CommandName, 'help'>, (line: CommandLine, io: CliIo) => Promise<number>> = {
+const commands: Record<WorkCommandName, (line: CommandLine, io: CliIo) => Promise<number>> = {
   migrate: migrateCommand,
   'audit verify': auditVerifyCommand,
   'audit export': auditExportCommand,
@@ -31,6 +32,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   if (line.command === 'help') {
     writeLine(io.stdout, usage(line.helpTopic));
+    return ExitCode.ok;
+  }
+  if (line.command === 'version') {
+    writeLine(io.stdout, PACKAGE_VERSION);
     return ExitCode.ok;
   }
   try {

@@ -187,6 +187,22 @@ describe('atg: usage', () => {
     expect(await readdir(process.cwd())).toEqual(cwd);
   });
 
+  it('prints its version with --version (exit 0); with a command it is refused', slow, async () => {
+    const version = await atg(['--version']);
+    expect(version).toMatchObject({ code: 0, stderr: '' });
+    expect(version.stdout).toMatch(/^\d+\.\d+\.\d+(?:-[\w.]+)?\n$/);
+    // As built: the package's own version.
+    const { version: packageVersion } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(await atgInProcess(['--version'])).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    expect(await atgInProcess(['migrate', '--version'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'atg: --version does not apply to "atg migrate"\n',
+    });
+  });
+
   it('keys generate prints a base64 key of 32 bytes and nothing else', slow, async () => {
     const result = await atg(['keys', 'generate']);
     expect(result.code).toBe(0);
