@@ -233,6 +233,28 @@ function selectStore(
 }
 
 /**
+ * What `parseArgs` refused, in one line of atg's own words. Its advice for an unknown option
+ * (put it after `--`) does not apply: atg takes no arguments besides options. An option is
+ * named only when it looks like one: a value run into it (`--url:postgres://…`) may hold a
+ * password.
+ */
+function argumentError(error: unknown): UsageError {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : '';
+  const option = /^(?:Unknown option|Option) '(?:-[A-Za-z], )?([^' ]+)/.exec(message)?.[1];
+  const name = option !== undefined && /^--?[A-Za-z][A-Za-z0-9-]{0,39}$/.test(option) ? option : undefined;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    return new UsageError(`unknown option ${name ?? '(not shown: it may hold a password)'}; run atg --help`);
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && name !== undefined) {
+    if (message.includes('argument missing')) return new UsageError(`${name} needs a value`);
+    if (message.includes('does not take an argument')) return new UsageError(`${name} takes no value`);
+    if (message.includes('ambiguous')) return new UsageError(`${name} needs a value; give one that starts with "-" as ${name}=<value>`);
+  }
+  return new UsageError(`${message.split('\n')[0] || 'bad arguments'}; run atg --help`);
+}
+
+/**
  * Parses `atg`'s arguments (after the program name). Throws {@link UsageError} for anything
  * it cannot run: unknown commands or options, options another command takes, bad numbers,
  * a missing store.
@@ -242,7 +264,7 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   try {
     parsed = parseArgs({ args: argv, options: optionSpecs, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(`${error instanceof Error ? error.message.split('\n')[0] : 'bad arguments'}; run atg --help`);
+    throw argumentError(error);
   }
   const { values, positionals } = parsed;
 

@@ -92,6 +92,10 @@ describe('atg: usage', () => {
 
     const unknown = await atg(['frobnicate']);
     expect(unknown).toMatchObject({ code: 2, stdout: '', stderr: 'atg: unknown command "frobnicate"; run atg --help\n' });
+
+    // A mistyped option is named, never the value given with it.
+    const mistyped = await atg(['migrate', '--databse-url=postgres://atg:s3cret@db.internal/atg']);
+    expect(mistyped).toMatchObject({ code: 2, stdout: '', stderr: 'atg: unknown option --databse-url; run atg --help\n' });
   });
 
   it('refuses every command line it cannot run as written, in one line, without touching a store', async () => {
@@ -104,7 +108,16 @@ describe('atg: usage', () => {
       ],
       [['migrate', 'postgres://atg:s3cret@db.internal/atg'], /^atg: "atg migrate" takes no arguments besides options/],
       [['postgres://atg:s3cret@db.internal/atg'], /^atg: unknown command \(a value\); run atg --help\n$/],
-      [['migrate', '--no-such-option'], /Unknown option '--no-such-option'/],
+      [['migrate', '--no-such-option'], /^atg: unknown option --no-such-option; run atg --help\n$/],
+      [['audit', 'verify', '-x'], /^atg: unknown option -x; run atg --help\n$/],
+      // A value run into an unknown option is not echoed.
+      [
+        ['migrate', '--url:postgres://atg:s3cret@db.internal/atg'],
+        /^atg: unknown option \(not shown: it may hold a password\); run atg --help\n$/,
+      ],
+      [['migrate', '--data-dir'], /^atg: --data-dir needs a value\n$/],
+      [['migrate', '--data-dir', '--json'], /^atg: --data-dir needs a value; give one that starts with "-" as --data-dir=<value>\n$/],
+      [['migrate', '--json=yes'], /^atg: --json takes no value\n$/],
       [['audit', 'verify'], /no store: give --database-url or --data-dir/],
       [['audit', 'verify', '--data-dir', workDir, '--from', 'ten'], /--from must be a non-negative integer/],
       [['audit', 'verify', '--data-dir', workDir, '--from', '5', '--to', '2'], /--from must not be greater than --to/],
