@@ -75,7 +75,7 @@ const summaries: Record<WorkCommandName, string> = {
 };
 
 const storeHelp = `Store (all commands but keys generate and audit verify --file):
-  --database-url <url>   Postgres connection string (env ATG_DATABASE_URL)
+  --database-url <url>   Postgres URL, postgres://… (env ATG_DATABASE_URL)
   --data-dir <dir>       PGlite data directory (env ATG_DATA_DIR)
   --schema <name>        schema of the gateway's tables (env ATG_SCHEMA, default atg)`;
 
@@ -204,6 +204,19 @@ function dataDirectory(value: string, source: '--data-dir' | 'ATG_DATA_DIR'): st
   );
 }
 
+/**
+ * Refuses what node-postgres would misread as a database URL: it takes anything but a URL
+ * (a `host=… password=…` string, `db.internal/atg` without a scheme) as a path on a host
+ * named "base", to fail later with `getaddrinfo ENOTFOUND base`. Postgres URLs and pg's
+ * socket forms (`socket:/dir?db=name`, `/dir name`) pass. Not echoed: it may hold a password.
+ */
+function databaseUrl(value: string, source: '--database-url' | 'ATG_DATABASE_URL'): string {
+  if (value.startsWith('/') || /^(?:postgres|postgresql|socket):/i.test(value)) return value;
+  throw new UsageError(
+    `${source} takes a postgres:// URL, and the value given is not one (not shown: it may hold a password); e.g. postgres://user:password@host:5432/database`,
+  );
+}
+
 function selectStore(
   values: Partial<Record<OptionName, string | boolean>>,
   env: Record<string, string | undefined>,
@@ -225,9 +238,9 @@ function selectStore(
     }
   }
   // A flag beats the environment; between the two variables, Postgres wins.
-  if (databaseUrlFlag !== undefined) return { engine: 'postgres', databaseUrl: databaseUrlFlag, schema };
+  if (databaseUrlFlag !== undefined) return { engine: 'postgres', databaseUrl: databaseUrl(databaseUrlFlag, '--database-url'), schema };
   if (dataDirFlag !== undefined) return { engine: 'pglite', dataDir: dataDirectory(dataDirFlag, '--data-dir'), schema };
-  if (env.ATG_DATABASE_URL) return { engine: 'postgres', databaseUrl: env.ATG_DATABASE_URL, schema };
+  if (env.ATG_DATABASE_URL) return { engine: 'postgres', databaseUrl: databaseUrl(env.ATG_DATABASE_URL, 'ATG_DATABASE_URL'), schema };
   if (env.ATG_DATA_DIR) return { engine: 'pglite', dataDir: dataDirectory(env.ATG_DATA_DIR, 'ATG_DATA_DIR'), schema };
   return undefined;
 }

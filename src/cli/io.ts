@@ -46,6 +46,10 @@ export function describeError(error: unknown): string {
   }
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
+    // node-postgres could not parse the database URL; its message is only "Invalid URL".
+    if (code === 'ERR_INVALID_URL') {
+      return 'the database URL is not a valid URL (not shown: it may hold a password); percent-encode any / ? # in its user name and password';
+    }
     const message = error.message || (typeof code === 'string' ? code : error.name);
     return message.replace(/\s*\n\s*/g, ' ').trim();
   }

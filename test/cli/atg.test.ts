@@ -123,6 +123,11 @@ describe('atg: usage', () => {
       [['audit', 'verify', '--data-dir', workDir, '--from', '5', '--to', '2'], /--from must not be greater than --to/],
       [['migrate', '--data-dir', workDir, '--out', 'x'], /--out does not apply to "atg migrate"/],
       [['migrate', '--data-dir', workDir, '--database-url', 'postgres://x'], /not both/],
+      // node-postgres would take these for a path on a host named "base": refused, unprinted.
+      ...['host=db.internal user=atg password=s3cret dbname=atg', 'atg:s3cret@db.internal/atg'].map((url): [string[], RegExp] => [
+        ['migrate', '--database-url', url],
+        /^atg: --database-url takes a postgres:\/\/ URL, and the value given is not one \(not shown: it may hold a password\); e\.g\. postgres:\/\/user:password@host:5432\/database\n$/,
+      ]),
       [['audit', 'export', '--data-dir', workDir], /needs --out <dir>/],
       [['audit', 'verify', '--file', workDir, '--data-dir', workDir], /--file verifies an export offline/],
       [['audit', 'verify', '--file', workDir, '--from', '1'], /do not apply to --file/],
@@ -153,6 +158,12 @@ describe('atg: usage', () => {
       expect(result.stderr).toMatch(/^atg: [^\n]+\n$/);
       expect(result.stdout).toBe('');
     }
+    expect(await atgInProcess(['audit', 'verify'], { ATG_DATABASE_URL: 'db.internal/atg?password=s3cret' })).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'atg: ATG_DATABASE_URL takes a postgres:// URL, and the value given is not one (not shown: it may hold a password); e.g. postgres://user:password@host:5432/database\n',
+    });
     expect(await atgInProcess(['audit', 'verify', '--data-dir', workDir], { ATG_SCHEMA: 'information_schema' })).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/^atg: schema "information_schema" is not valid: it is reserved by Postgres; choose another name\n$/),
@@ -727,6 +738,13 @@ describe('atg on a PGlite data directory', () => {
     const unreachable = await atg(['migrate', '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
     expect(unreachable.code).toBe(3);
     expect(unreachable.stderr).toMatch(/^atg: .*ECONNREFUSED/);
+    // A password with a "/" that is not percent-encoded: node-postgres cannot parse the URL.
+    expect(await atg(['audit', 'verify', '--database-url', 'postgres://atg:s3c/ret@127.0.0.1:1/atg'])).toEqual({
+      code: 3,
+      stdout: '',
+      stderr:
+        'atg: the database URL is not a valid URL (not shown: it may hold a password); percent-encode any / ? # in its user name and password\n',
+    });
   });
 });
 
