@@ -287,7 +287,11 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   }
   if (values.version === true && positionals.length === 0) return { command: 'version', json: false };
   const command = findCommand(positionals);
-  if (command === 'help') return { command: 'help', json: false };
+  if (command === 'help') {
+    // Options with no command (`atg $COMMAND --data-dir …` with COMMAND empty) ran nothing: not a success.
+    if (Object.keys(values).length > 0) throw new UsageError('no command given; run atg --help');
+    return { command: 'help', json: false };
+  }
 
   const allowed = new Set<OptionName>(commandOptions[command]);
   for (const name of Object.keys(values) as OptionName[]) {

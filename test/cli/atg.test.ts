@@ -86,6 +86,14 @@ describe('atg: usage', () => {
     expect(help.stdout).toMatch(/^Usage: atg <command>/);
     expect(help.stdout).toContain('audit verify');
 
+    // Bare `atg` is the help too; options without a command ran nothing, and say so.
+    expect(await atg([])).toMatchObject({ code: 0, stdout: help.stdout, stderr: '' });
+    expect(await atg(['--data-dir', workDir, '--json'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'atg: no command given; run atg --help\n',
+    });
+
     const commandHelp = await atg(['audit', 'export', '--help']);
     expect(commandHelp.code).toBe(0);
     expect(commandHelp.stdout).toContain('--out <dir>');
@@ -101,6 +109,8 @@ describe('atg: usage', () => {
   it('refuses every command line it cannot run as written, in one line, without touching a store', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['audit'], /needs a subcommand: verify or export/],
+      [['--data-dir', workDir], /^atg: no command given; run atg --help\n$/],
+      [['--json'], /^atg: no command given; run atg --help\n$/],
       [['audit', 'verify', 'extra'], /"atg audit verify" takes no arguments besides options \(1 more given\)/],
       [
         ['audit', 'verify', 'postgres://atg:s3cret@db.internal/atg'],
