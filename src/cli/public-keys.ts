@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
-import { CommandError } from './io.js';
+import { prepareVerificationKeys } from '../audit/keys.js';
+import { CommandError, describeError } from './io.js';
 
 /**
  * Reads checkpoint public keys from a file: one JWK, an array of JWKs, or a JWK Set
  * (`{ "keys": [...] }`). Private members are refused: a verifier needs only the public half.
+ * Each key is imported here, so a key that is not an Ed25519 public key is refused before
+ * any store is opened or any file written, in words that name the key file.
  */
 export async function readPublicKeys(path: string): Promise<JWK[]> {
   let text: string;
@@ -32,6 +35,11 @@ export async function readPublicKeys(path: string): Promise<JWK[]> {
     if ((key as JWK).d !== undefined) {
       throw new CommandError(`the public key file ${path} holds a private key; give the public key only`);
     }
+  }
+  try {
+    await prepareVerificationKeys(keys as JWK[]);
+  } catch (error) {
+    throw new CommandError(`the public key file ${path} does not hold a usable Ed25519 public key: ${describeError(error)}`);
   }
   return keys as JWK[];
 }

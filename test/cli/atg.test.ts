@@ -429,6 +429,24 @@ describe('atg on a PGlite data directory', () => {
     const byManifest = await atg(['audit', 'verify', '--file', join(out, 'manifest.json'), '--json']);
     expect(JSON.parse(byManifest.stdout)).toEqual({ ok: true, through: 9 });
 
+    // A key file that holds no Ed25519 public key is refused as such, before anything is read or written.
+    const rsaKeyFile = join(workDir, 'rsa.jwk');
+    await writeFile(rsaKeyFile, JSON.stringify({ kty: 'RSA', n: 'AQAB', e: 'AQAB' }));
+    const notEd25519 = `atg: the public key file ${rsaKeyFile} does not hold a usable Ed25519 public key: Audit keys must be Ed25519 (OKP) keys\n`;
+    expect(await atg(['audit', 'verify', '--file', out, '--public-key', rsaKeyFile])).toEqual({ code: 3, stdout: '', stderr: notEd25519 });
+    const unwritten = join(workDir, 'rsa-evidence');
+    expect(await atg(['audit', 'export', '--data-dir', dataDir, '--out', unwritten, '--public-key', rsaKeyFile])).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: notEd25519,
+    });
+    await expect(readdir(unwritten)).rejects.toMatchObject({ code: 'ENOENT' });
+    const malformedKeyFile = join(workDir, 'malformed.jwk');
+    await writeFile(malformedKeyFile, JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: 'abc' }));
+    expect((await atgInProcess(['audit', 'verify', '--data-dir', dataDir, '--public-key', malformedKeyFile])).stderr).toBe(
+      `atg: the public key file ${malformedKeyFile} does not hold a usable Ed25519 public key: Invalid keyData\n`,
+    );
+
     const jsonlPath = join(out, 'audit-2-9.jsonl');
     const lines = (await readFile(jsonlPath, 'utf8')).trimEnd().split('\n');
     lines.splice(4, 1);
