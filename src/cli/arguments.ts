@@ -122,7 +122,8 @@ Lists calls whose start was recorded but whose outcome never was (the gateway
 crashed or was killed mid-call) and marks each outcome_unknown, with an audit
 event, so each is reported once. Calls started less than --grace-ms ago
 (default 300000, 5 minutes) may still be running and are left alone.
-Exit code 1 when any were found.
+Exit code 1 when any were found; they are marked by then, so keep this
+output: the next run finds none and exits 0.
 
 ${storeHelp}`;
     case 'keys generate':
