@@ -789,4 +789,46 @@ describe.skipIf(postgresUrl === undefined)('atg on Postgres (ATG_TEST_POSTGRES_U
       await pool.end();
     }
   });
+
+  it('prints neither the database URL nor its password, in errors or in --json output, which is valid JSON', slow, async () => {
+    const schema = randomSchema('atg_cli');
+    const password = 'pw-never-printed-7f3a';
+    const url = new URL(postgresUrl as string);
+    url.password = password;
+    const withPassword = url.toString();
+    const noDatabase = new URL(withPassword);
+    noDatabase.pathname = `/${randomSchema('atg_no_such_database')}`;
+    const out = join(workDir, 'postgres-evidence');
+    const run = (args: string[], databaseUrl = withPassword) => atg(args, { ATG_DATABASE_URL: databaseUrl, ATG_SCHEMA: schema });
+    try {
+      const outcomes = [
+        // The schema is not there yet: each command but migrate says so.
+        [await run(['audit', 'verify', '--json']), 3],
+        [await run(['audit', 'export', '--out', out, '--json']), 3],
+        [await run(['invocations', 'incomplete', '--json']), 3],
+        [await run(['migrate', '--json'], noDatabase.toString()), 3],
+        [await run(['migrate', '--json']), 0],
+        [await run(['audit', 'verify', '--json']), 0],
+        [await run(['audit', 'export', '--out', out, '--json']), 0],
+        [await run(['invocations', 'incomplete', '--json']), 0],
+      ] as const;
+      for (const [result, code] of outcomes) {
+        expect(result.code).toBe(code);
+        expect(`${result.stdout}${result.stderr}`).not.toContain(password);
+        expect(`${result.stdout}${result.stderr}`).not.toContain(url.host);
+        if (code === 0) {
+          expect(() => JSON.parse(result.stdout)).not.toThrow();
+          expect(result.stderr).toBe('');
+        } else {
+          expect(result.stdout).toBe('');
+          expect(result.stderr).toMatch(/^atg: [^\n]+\n$/);
+        }
+      }
+      expect(outcomes[0][0].stderr).toContain(`no agent-tool-gateway schema "${schema}"`);
+    } finally {
+      const pool = new (await import('pg')).default.Pool({ connectionString: postgresUrl, max: 1 });
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+    }
+  });
 });
