@@ -319,7 +319,7 @@ describe('atg on a PGlite data directory', () => {
       store: sqlStore({ client: new PGlite(dataDir), closeClient: true }),
       tools: [echo],
       policy: [{ id: 'allow', effect: 'allow', tools: ['echo'] }],
-      audit: { checkpoints: { signingKey: signing.privateJwk, everyEvents: 4, everyMs: 0 } },
+      audit: { appendTimeoutMs: 120_000, checkpoints: { signingKey: signing.privateJwk, everyEvents: 4, everyMs: 0 } },
       refreshIntervalMs: 0,
     });
     const { apiKey } = await gateway.admin.createAgent({ name: 'cli-bot' });
@@ -382,7 +382,7 @@ describe('atg on a PGlite data directory', () => {
   it('exports a range and verifies the export offline, and finds damage in it', slow, async () => {
     const dataDir = join(workDir, 'export-db');
     const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
-    const audit = createAuditLog({ store });
+    const audit = createAuditLog({ store, appendTimeoutMs: 120_000 });
     for (let index = 0; index < 12; index++) await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { index } });
     await audit.close();
     await store.close();
@@ -464,7 +464,11 @@ describe('atg on a PGlite data directory', () => {
     const dataDir = join(workDir, 'signed-reach-db');
     const signing = await generateAuditSigningKey();
     const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
-    const audit = createAuditLog({ store, checkpoints: { signingKey: signing.privateJwk, everyEvents: 0, everyMs: 0 } });
+    const audit = createAuditLog({
+      store,
+      appendTimeoutMs: 120_000,
+      checkpoints: { signingKey: signing.privateJwk, everyEvents: 0, everyMs: 0 },
+    });
     for (let index = 0; index < 11; index++) {
       await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { index } });
       if (index === 3 || index === 7) await audit.checkpoint();
@@ -583,7 +587,7 @@ describe('atg on a PGlite data directory', () => {
   it('lists incomplete invocations, marks them outcome_unknown or reopens their approval once (exit 1, then 0)', slow, async () => {
     const dataDir = join(workDir, 'incomplete-db');
     const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
-    const audit = createAuditLog({ store });
+    const audit = createAuditLog({ store, appendTimeoutMs: 120_000 });
     // A call that started and never finished, and one that did finish.
     await audit.append({
       type: 'invocation.started',
@@ -655,7 +659,11 @@ describe('atg on a PGlite data directory', () => {
     const dataDir = join(workDir, 'cut-db');
     const signing = await generateAuditSigningKey();
     const store = sqlStore({ client: new PGlite(dataDir), closeClient: true });
-    const audit = createAuditLog({ store, checkpoints: { signingKey: signing.privateJwk, everyEvents: 5, everyMs: 0 } });
+    const audit = createAuditLog({
+      store,
+      appendTimeoutMs: 120_000,
+      checkpoints: { signingKey: signing.privateJwk, everyEvents: 5, everyMs: 0 },
+    });
     for (let index = 0; index < 20; index++) await audit.append({ type: 'admin.agent.created', actor: 'admin:alice', data: { index } });
     await audit.close();
     await store.close();
