@@ -224,7 +224,8 @@ const googleApiKey: ScanRule<DetectorName> = {
  */
 const agentKey: ScanRule<DetectorName> = {
   kind: 'agent_key',
-  requires: ScanFeature.tokenPrefix,
+  // Gated on the run's length rather than the token prefixes: the scan counts it anyway.
+  requires: ScanFeature.agentKeyRun,
   source: `${NOT_AFTER_ALPHANUMERIC}atg_[0-9A-Za-z]{16}_[0-9A-Za-z]{38}(?![A-Za-z0-9])`,
   accept(text, start, end) {
     return parseAgentKey(text.slice(start, end)) === undefined ? null : whole(text, start, end);

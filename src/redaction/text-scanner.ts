@@ -59,17 +59,22 @@ export const ScanFeature = Object.freeze({
   digits13: 64,
   /** Two capital letters followed by two digits, in a string of 15 characters or more (an IBAN's start). */
   ibanStart: 128,
-  /** The prefix of a vendor token, an agent key, a JWT or a PEM block (`eyJ`, `sk-`, `AKIA`, `atg_`, `-----BEGIN`…). */
+  /** The prefix of a vendor token, a JWT or a PEM block (`eyJ`, `sk-`, `AKIA`, `-----BEGIN`…). */
   tokenPrefix: 256,
   /** A character outside ASCII (the text may need folding before it is scanned). */
   nonAscii: 512,
+  /** A run of {@link AGENT_KEY_LENGTH} or more `[A-Za-z0-9_-]` (as long as an agent key). */
+  agentKeyRun: 1024,
 });
+
+/** The length of an agent key: `atg_`, a 16-character id, `_`, and 38 characters of secret and checksum. */
+export const AGENT_KEY_LENGTH = 59;
 
 /** One more than the largest {@link ScanFeature} mask (every bit set): every mask `scanFeatures` returns is below it. */
 const FEATURE_MASKS = 2 * Math.max(...Object.values(ScanFeature));
 
 /** Every literal a token-like rule (PEM, JWT, vendor keys, Slack webhooks) starts with. */
-const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza|atg_/;
+const TOKEN_PREFIXES = /-----BEGIN|eyJ|A(?:KI|SI|BI|CC)A|gh[pousr]_|github_pat_|xox|xapp-|hooks\.slack\.com|_live_|sk-|AIza/;
 /**
  * Token-like findings hold a run of this many `[A-Za-z0-9_-]` (a vendor key's body, a JWT's
  * JOSE header: `{"alg":""}` is 14 characters in base64url), or five dashes (PEM), or they are a
@@ -152,6 +157,7 @@ export function scanFeatures(text: string): number {
     if (longestDigits >= 13) features |= ScanFeature.digits13;
   }
   if (ibanSeen && text.length >= SHORTEST_IBAN) features |= ScanFeature.ibanStart;
+  if (longestTokenRun >= AGENT_KEY_LENGTH) features |= ScanFeature.agentKeyRun;
   if (
     (longestTokenRun >= SHORTEST_TOKEN_RUN || longestDashes >= 5 || (colons > 0 && text.length >= SHORTEST_WEBHOOK_URL)) &&
     TOKEN_PREFIXES.test(text)
