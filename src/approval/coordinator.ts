@@ -6,6 +6,7 @@ import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
+import { approvalHasExpired, expiredOutcome } from './expiry.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
@@ -545,8 +546,7 @@ export class ApprovalCoordinator {
     if (approval === undefined) return record;
     // Expired already, its call not yet (expire() writes the approval first; an instance
     // that stopped between the two writes leaves it so), or due to be.
-    const expired = approval.status === 'expired' || (approval.status === 'pending' && Date.parse(approval.expiresAt) <= this.deps.now());
-    if (!expired) return record;
+    if (!approvalHasExpired(approval, this.deps.now())) return record;
     // Never earlier than the record's own last update (an approval reopened after its expiry).
     return finishedRecord(
       record,
@@ -795,16 +795,6 @@ interface Refusal {
 
 function refusal(code: 'APPROVAL_TOOL_CHANGED' | 'FORBIDDEN' | 'INTERNAL', message: string): Refusal {
   return { refusal: new GatewayError({ code, message }) };
-}
-
-/** What the call of an approval that expired undecided ends with. */
-function expiredOutcome(approval: ApprovalRecord): CallOutcome {
-  const error = new GatewayError({
-    code: 'APPROVAL_EXPIRED',
-    message: 'The approval expired before anyone decided',
-    details: { approvalId: approval.id },
-  });
-  return { status: 'error', invocationId: approval.invocationId, error };
 }
 
 /** The record of a call that ended with `outcome`, last updated `at` (epoch ms). */

@@ -569,6 +569,56 @@ describe('a call whose approval expired while its record was not yet written', (
       error: { code: 'APPROVAL_EXPIRED', details: { approvalId } },
     });
   });
+
+  it('a repeat with its idempotency key gets the expiry, as the call reads, not the pending state', async () => {
+    const store = memoryStore();
+    const { apiKey, gateway } = await setup({ store });
+    const keyed = async () => {
+      const response = await gateway.fetch(
+        jsonRequest('/tools/refunds.create/invoke', {
+          key: apiKey,
+          body: { input: { orderId: 'O-32', amount: 900 }, idempotencyKey: 'k-32' },
+        }),
+      );
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const first = await keyed();
+    expect(first.status).toBe(202);
+    const approvalId = first.body.approval.id;
+    await store.transitionApproval(approvalId, 'pending', { status: 'expired' });
+
+    const repeat = await keyed();
+    expect(repeat.status).toBe(409);
+    expect(repeat.body).toEqual({
+      invocationId: first.body.invocationId,
+      error: { code: 'APPROVAL_EXPIRED', message: 'The approval expired before anyone decided', details: { approvalId } },
+    });
+  });
+});
+
+describe('a keyed repeat of a call whose approval is past its time, before the sweep gets to it', () => {
+  it('gets the expiry, as GET /invocations/{id} reads the call', async () => {
+    let clock = Date.UTC(2030, 0, 1);
+    const { apiKey, gateway } = await setup({ approvalTtlMs: 60_000, now: () => clock });
+    const keyed = async () => {
+      const response = await gateway.fetch(
+        jsonRequest('/tools/refunds.create/invoke', {
+          key: apiKey,
+          body: { input: { orderId: 'O-33', amount: 900 }, idempotencyKey: 'k-33' },
+        }),
+      );
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const first = await keyed();
+    expect(first.status).toBe(202);
+    clock += 60_000;
+
+    const viewed = (await (await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }))).json()) as any;
+    expect(viewed).toMatchObject({ status: 'expired', error: { code: 'APPROVAL_EXPIRED' } });
+    const repeat = await keyed();
+    expect(repeat.status).toBe(409);
+    expect(repeat.body).toEqual({ invocationId: first.body.invocationId, error: viewed.error });
+  });
 });
 
 describe('idempotency keys on calls held for approval', () => {
