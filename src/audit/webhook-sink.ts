@@ -14,6 +14,7 @@ import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
+import { retryAfterInstant } from '../util/retry-after.js';
 
 /** The JWS `typ` of a webhook batch. */
 export const auditWebhookType = 'atg-audit-batch+jws';
@@ -76,11 +77,9 @@ class WebhookDeliveryError extends Error {
 /** `Retry-After` of a 429 or 503 (RFC 9110: seconds or an HTTP date), in ms; undefined when absent or unreadable. */
 function retryAfter(response: Response): number | undefined {
   if (response.status !== 429 && response.status !== 503) return undefined;
-  const value = response.headers.get('retry-after')?.trim();
-  if (value === undefined || value === '') return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+  const now = Date.now();
+  const instant = retryAfterInstant(response.headers.get('retry-after'), now);
+  return instant === undefined ? undefined : Math.max(0, instant - now);
 }
 
 /**

@@ -13,11 +13,20 @@ export function retryInstantOf(error: GatewayError, now: number): number | undef
   if (headers === undefined) return undefined;
   let value: string | undefined;
   for (const name of Object.keys(headers)) {
-    if (name.toLowerCase() === 'retry-after') value = headers[name]?.trim();
+    if (name.toLowerCase() === 'retry-after') value = headers[name];
   }
-  if (value === undefined || value === '') return undefined;
+  return retryAfterInstant(value, now);
+}
+
+/**
+ * The instant (ms since the epoch) a `Retry-After` value names when it is received at `now`
+ * (RFC 9110: delta-seconds, or an HTTP-date); undefined when it is absent or names no instant.
+ */
+export function retryAfterInstant(value: string | null | undefined, now: number): number | undefined {
+  const trimmed = value?.trim();
+  if (trimmed === undefined || trimmed === '') return undefined;
   // Digits only are seconds (Date.parse would read "30" as a year).
-  const instant = /^\d+$/.test(value) ? now + Number(value) * 1000 : Date.parse(value);
+  const instant = /^\d+$/.test(trimmed) ? now + Number(trimmed) * 1000 : Date.parse(trimmed);
   return Number.isFinite(instant) && Math.abs(instant) <= LAST_DATE_MS ? instant : undefined;
 }
 
