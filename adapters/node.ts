@@ -2,19 +2,41 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_MAX_BODY_BYTES, type Gateway, bodyLimit } from '../src/gateway.js';
-import { checkedMount, errorResponse, malformedPath, payloadTooLarge, routeNotFound, setPublicBasePath } from '../src/protocol/http.js';
+import {
+  checkedMount,
+  errorResponse,
+  malformedPath,
+  payloadTooLarge,
+  publicBasePathOf,
+  routeNotFound,
+  setPublicBasePath,
+} from '../src/protocol/http.js';
 import { NodeRequest } from '../src/protocol/node-request.js';
 import { JsonReply, type Reply, handleReply } from '../src/protocol/reply.js';
 import { type ParsedBody, bodyAlreadyRead } from './parsed-body.js';
 
 /**
  * Asks the gateway, taking its internal answer (no Web Response round trip) when it has
- * one and its `fetch` is still the one that answer stands for: a wrapped `fetch` is called.
- * Shared by every Node-based adapter.
+ * one and its `fetch` is still the one that answer stands for: a wrapped `fetch` is called,
+ * with a real Web `Request`. Shared by every Node-based adapter.
  */
 export function answer(gateway: Gateway, request: Request): Promise<Reply> {
   const internal = gateway[handleReply];
-  return internal !== undefined && internal.fetch === gateway.fetch ? internal(request) : gateway.fetch(request);
+  return internal !== undefined && internal.fetch === gateway.fetch ? internal(request) : gateway.fetch(webRequestOf(request));
+}
+
+/**
+ * The request as code outside the gateway receives it (a wrapped `fetch`): the bridge's
+ * {@link NodeRequest} stands in for a Web `Request` only to the gateway (`new Request(it, init)`
+ * would read it as the URL "[object Object]"), so the real one is built, keeping the public
+ * base path the adapter noted.
+ */
+function webRequestOf(request: Request): Request {
+  if (!((request as unknown) instanceof NodeRequest)) return request;
+  const real = (request as unknown as NodeRequest).toRequest();
+  const prefix = publicBasePathOf(request);
+  if (prefix !== undefined) setPublicBasePath(real, prefix);
+  return real;
 }
 
 /**

@@ -301,4 +301,31 @@ describe('createNodeHandler with a gateway whose fetch was wrapped', () => {
       expect(await response.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
     }
   });
+
+  it('hands the wrapper a real Request, which it can rebuild with headers of its own', async () => {
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    closers.push(() => gateway.close());
+    const { apiKey } = await gateway.admin.createAgent({ name: 'a' });
+    const seen: unknown[] = [];
+    const wrapped = {
+      ...gateway,
+      fetch: (request: Request) => {
+        seen.push(request instanceof Request);
+        const headers = new Headers(request.headers);
+        headers.set('x-trace-id', 't-1');
+        return gateway.fetch(new Request(request, { headers }));
+      },
+    };
+    const server = await listen(createNodeHandler(wrapped));
+    closers.push(() => server.close());
+    const response = await fetch(`${server.url}/tools/echo/invoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { text: 'hi' } }),
+      signal: AbortSignal.timeout(5000),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
+    expect(seen).toEqual([true]);
+  });
 });
