@@ -25,8 +25,9 @@ export function retryInstantOf(error: GatewayError, now: number): number | undef
 export function retryAfterInstant(value: string | null | undefined, now: number): number | undefined {
   const trimmed = value?.trim();
   if (trimmed === undefined || trimmed === '') return undefined;
-  // Digits only are seconds (Date.parse would read "30" as a year).
-  const instant = /^\d+$/.test(trimmed) ? now + Number(trimmed) * 1000 : Date.parse(trimmed);
+  // Digits only are seconds (Date.parse would read "30" as a year); every HTTP-date form names
+  // its day or month in letters, so "1.5" or "-3" names nothing (Date.parse reads them as dates).
+  const instant = /^\d+$/.test(trimmed) ? now + Number(trimmed) * 1000 : /[A-Za-z]/.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
   return Number.isFinite(instant) && Math.abs(instant) <= LAST_DATE_MS ? instant : undefined;
 }
 
