@@ -387,6 +387,15 @@ export function createNodeHandler(
     const outer = (req as { baseUrl?: unknown }).baseUrl;
     const publicBasePath = typeof outer === 'string' ? outer + mount : mount;
     if (publicBasePath !== gateway.basePath) setPublicBasePath(request, publicBasePath);
-    await writeWebResponse(res, await answer(gateway, request));
+    let reply: Reply;
+    try {
+      reply = await answer(gateway, request);
+    } catch (error) {
+      // Only a wrapped fetch throws (the gateway answers its own failures): the host's error
+      // handler has it, or the client gets the gateway's 500, never a dropped request.
+      if (next) return next(error);
+      reply = errorResponse(error);
+    }
+    await writeWebResponse(res, reply);
   }
 }

@@ -328,4 +328,34 @@ describe('createNodeHandler with a gateway whose fetch was wrapped', () => {
     expect(await response.json()).toMatchObject({ status: 'succeeded', output: { text: 'hi' } });
     expect(seen).toEqual([true]);
   });
+
+  it("answers the gateway's 500 when the wrapper throws, or hands the error to next", async () => {
+    const gateway = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }] });
+    closers.push(() => gateway.close());
+    const wrapped = {
+      ...gateway,
+      fetch: async () => {
+        throw new Error('wrapper broke at db://user:secret@host');
+      },
+    };
+    const server = await listen(createNodeHandler(wrapped));
+    closers.push(() => server.close());
+    const response = await fetch(`${server.url}/tools`, { signal: AbortSignal.timeout(5000) });
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({ error: { code: 'INTERNAL', message: 'Internal error' } });
+    expect(text).not.toContain('secret');
+
+    const handed: unknown[] = [];
+    const handler = createNodeHandler(wrapped);
+    const withNext = await listen((req, res) => {
+      void handler(req, res, (error) => {
+        handed.push(error);
+        res.writeHead(502).end();
+      });
+    });
+    closers.push(() => withNext.close());
+    expect((await fetch(`${withNext.url}/tools`, { signal: AbortSignal.timeout(5000) })).status).toBe(502);
+    expect(handed.map(String)).toEqual(['Error: wrapper broke at db://user:secret@host']);
+  });
 });
