@@ -197,7 +197,8 @@ function compileRule(rule: PolicyRule): CompiledRule {
  * never left out silently, which for a deny or approval rule would let through calls it was
  * meant to stop. A `deny` or `require_approval` rule that does not compile applies to every
  * call of its agents and tools, without its conditions (to every call at all when those lists
- * are unusable too); one whose id is taken applies under a new id. An `allow` rule is left out.
+ * are unusable too); one whose id is taken applies under a new id. An `allow` rule is left out,
+ * and so is one with an empty `agents` or `tools` list, which applied to no call.
  */
 export function enforceableStoredRules(
   records: readonly { id: string; rule: unknown }[],
@@ -249,10 +250,13 @@ function compileProblem(rule: unknown): string | undefined {
   }
 }
 
-/** The strict stand-in of a rule that does not compile (see enforceableStoredRules); undefined for an allow rule. */
+/** The strict stand-in of a rule that does not compile (see enforceableStoredRules); undefined for an allow rule and for one whose `agents` or `tools` list is empty. */
 function strictRule(stored: unknown, id: string): PolicyRule | undefined {
   const { effect, agents, tools } = (typeof stored === 'object' && stored !== null ? stored : {}) as Partial<PolicyRule>;
   if (effect === 'allow') return undefined;
+  // An empty list names no agent or tool: such a rule never applied to any call (rules no
+  // longer take one), and standing in for it over every call would refuse them all.
+  if ((Array.isArray(agents) && agents.length === 0) || (Array.isArray(tools) && tools.length === 0)) return undefined;
   // An effect nobody can read is taken as the strictest.
   const strict: PolicyRule = { id, effect: effect === 'require_approval' ? 'require_approval' : 'deny' };
   const scoped: PolicyRule = { ...strict, ...(agents === undefined ? {} : { agents }), ...(tools === undefined ? {} : { tools }) };

@@ -83,6 +83,19 @@ describe('a stored policy rule that does not compile', () => {
     expect((await call('select 1')).status).toBe(200);
   });
 
+  it('a rule with an empty agents or tools list, which applied to no call, is left out rather than refusing every call', async () => {
+    const { counter, errors, call } = await gatewayOver([
+      { id: 'nobody', effect: 'deny', agents: [] },
+      { id: 'nothing', effect: 'require_approval', tools: [] },
+    ]);
+    expect((await call('select 1')).status).toBe(200);
+    expect(counter.runs).toBe(1);
+    expect(errors.map((message) => message.replace(/\(.*\)/, '(…)')).sort()).toEqual([
+      'Stored policy rule "nobody" does not compile (…); left out',
+      'Stored policy rule "nothing" does not compile (…); left out',
+    ]);
+  });
+
   it('whose id another rule has is enforced under a new id (an allow rule is left out), and the gateway keeps serving', async () => {
     const { gateway, counter, errors, call } = await gatewayOver([
       // Written by hand or by an instance whose code rules differ: the id of this one's code rule.
