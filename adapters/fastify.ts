@@ -116,16 +116,20 @@ export const fastifyGatewayPlugin: FastifyPluginAsync<FastifyGatewayOptions> = a
 /**
  * Headers the host's hooks set with `reply.header()` (a request id, CORS, security headers)
  * wait in the reply until Fastify sends it, which a hijacked reply never does: they go onto
- * the raw response, under the gateway's own (which win for a name both set). A hook's
- * `content-length` is left out: it would not match the gateway's body.
+ * the raw response, under the gateway's own (which win for a name both set). Headers that
+ * describe a body are left out: a hook's would not describe the gateway's, and would label
+ * an answer that has none (a 202 without a body, a HEAD).
  */
 function keepHookHeaders(reply: FastifyReply): void {
   const headers = reply.getHeaders();
   for (const name in headers) {
     const value = headers[name];
-    if (value !== undefined && name !== 'content-length') reply.raw.setHeader(name, value);
+    if (value !== undefined && !BODY_HEADERS.has(name)) reply.raw.setHeader(name, value);
   }
 }
+
+/** Headers about a body's framing, type or coding (lower case, as `getHeaders` names them). */
+const BODY_HEADERS: ReadonlySet<string> = new Set(['content-length', 'content-type', 'content-encoding', 'transfer-encoding']);
 
 /** An answer made before the gateway is asked, sent through Fastify so its hooks see it. */
 function sendThroughFastify(reply: FastifyReply, early: JsonReply): FastifyReply {

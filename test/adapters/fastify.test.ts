@@ -138,10 +138,26 @@ describe.each([
     app.addHook('preHandler', async (_request, reply) => {
       reply.header('x-frame-options', 'DENY').header('cache-control', 'public, max-age=60');
     });
+    // A hook's headers about a body describe none of the gateway's.
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('content-type', 'text/html').header('content-encoding', 'gzip');
+    });
     await app.register(fastifyGatewayPlugin, { gateway, prefix: '/atg' });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const notified = await send(`${origin}/atg/mcp`, {
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+      });
+      expect(notified.status).toBe(202);
+      expect(notified.headers['x-request-id']).toBe('req-1');
+      expect(notified.headers).not.toHaveProperty('content-type');
+      expect(notified.headers).not.toHaveProperty('content-encoding');
       const invoked = await send(`${origin}/atg/tools/echo/invoke`, {
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
         body: '{"input":{"text":"hi"}}',
@@ -158,6 +174,8 @@ describe.each([
           'content-type': 'application/json; charset=utf-8',
         });
       }
+      // The gateway's own answers (the early one is Fastify's, whose hooks' headers Fastify keeps).
+      for (const answer of [invoked, refused]) expect(answer.headers).not.toHaveProperty('content-encoding');
     } finally {
       await app.close();
       await gateway.close();
