@@ -2,6 +2,7 @@ import type { Reply } from '../../../src/protocol/reply.js';
 import { type CallAbort, NEVER_ABORTED } from '../../../src/util/call-abort.js';
 import { GatewayError, unauthenticated } from '../../../src/errors.js';
 import type { AgentPrincipal, CallOutcome } from '../../../src/pipeline/types.js';
+import { endedOutcomeOfRecord } from '../../../src/pipeline/idempotency.js';
 import type { InvocationRecord, InvocationStatus } from '../../../src/store/types.js';
 import { createMcpHandler } from '../../../src/protocol/mcp/index.js';
 import type { McpBackend, McpOptions, McpToolView } from '../../../src/protocol/mcp/index.js';
@@ -119,24 +120,12 @@ const errorStatus: Partial<Record<string, InvocationStatus>> = {
 /** The outcome a record stands for once it is final (what the gateway's store gives back). */
 function outcomeOfRecord(record: InvocationRecord): CallOutcome | undefined {
   switch (record.status) {
-    case 'succeeded':
-      return { status: 'succeeded', invocationId: record.id, output: record.output };
     case 'pending_approval':
     case 'running':
     case 'outcome_unknown':
       return undefined;
-    default: {
-      const error = record.error ?? { code: 'INTERNAL', message: 'Internal error' };
-      return {
-        status: 'error',
-        invocationId: record.id,
-        error: new GatewayError({
-          code: error.code as GatewayError['code'],
-          message: error.message,
-          ...(error.details === undefined ? {} : { details: error.details }),
-        }),
-      };
-    }
+    default:
+      return endedOutcomeOfRecord(record, Date.now());
   }
 }
 
