@@ -483,9 +483,10 @@ export interface GatewayAdmin {
   /**
    * Writes a range of the audit chain as evidence into `dir`: `audit-<from>-<to>.jsonl` and a
    * `manifest.json` (range, head hash, checkpoints, the file's SHA-256) that
-   * `verifyAuditExport` or `atg audit verify --file` checks offline.
+   * `verifyAuditExport` or `atg audit verify --file` checks offline. An aborted `signal` stops
+   * it before its next page and removes its unfinished file.
    */
-  exportAudit(options: { dir: string; from?: number; to?: number }): Promise<AuditExportManifest>;
+  exportAudit(options: { dir: string; from?: number; to?: number; signal?: AbortSignal }): Promise<AuditExportManifest>;
   /** Every tool, code-defined ones marked read-only; secrets shown as `***`. */
   listTools(): Promise<ToolAdminView[]>;
   getTool(name: string): Promise<ToolAdminView>;

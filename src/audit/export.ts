@@ -73,6 +73,11 @@ export interface ExportAuditOptions {
   pageSize?: number;
   /** Clock for `exportedAt`. */
   now?: () => Date;
+  /**
+   * Stops the export when aborted: it rejects with the signal's reason before the next page is
+   * read or written, and with `dir` removes its unfinished file, so no partial export is left.
+   */
+  signal?: AbortSignal;
 }
 
 async function writeChunk(stream: Writable, chunk: string): Promise<void> {
@@ -87,7 +92,7 @@ async function writeChunk(stream: Writable, chunk: string): Promise<void> {
  * `GatewayError` `BAD_REQUEST` for a `from` after `to`, or past the chain's last entry, as
  * `verifyAuditChain` does. With `dir`, the entries are written to a temporary file renamed
  * into place when complete: an export that fails (the store goes away mid-way) leaves no
- * partial file behind.
+ * partial file behind; so does one stopped by `signal`.
  *
  * On a store with retention (the memory store), appends made during the export can push out
  * entries it has not read yet. The head and the first page are asked for together, before any
@@ -115,6 +120,7 @@ export async function exportAudit(options: ExportAuditOptions): Promise<AuditExp
   if (options.dir === undefined && options.output === undefined) {
     throw new TypeError('exportAudit needs `dir` or `output`');
   }
+  options.signal?.throwIfAborted();
   const pageSize = options.pageSize ?? 500;
   const from = auditRangeStart(store, options, 'export');
   // The head and the first page are asked for together, before any file is touched: a store
@@ -209,6 +215,7 @@ async function writeExport(
       count++;
       chunk += `${JSON.stringify(entry)}\n`;
     }
+    options.signal?.throwIfAborted();
     if (chunk !== '') {
       fileHash.update(chunk);
       await output.writeEntries(chunk);
@@ -238,6 +245,7 @@ async function writeExport(
     exportedAt: (options.now?.() ?? new Date()).toISOString(),
   };
   if (options.publicKey !== undefined) manifest.publicJwk = await getAuditPublicJwk(options.publicKey);
+  options.signal?.throwIfAborted();
   await output.finish(file, `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }

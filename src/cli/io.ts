@@ -5,6 +5,39 @@ export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
+  /**
+   * Listens for an interrupt (Ctrl-C, SIGTERM) while a command has work to undo, and returns
+   * how to stop listening. Without it (or once it has called `stop`), an interrupt ends the
+   * process as usual.
+   */
+  onInterrupt?(stop: (signal: InterruptSignal) => void): () => void;
+}
+
+/** The signals a command may clean up after. */
+export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+
+/** The exit code of a command stopped by `signal`, as shells give it: 128 plus the signal's number. */
+export function interruptedExitCode(signal: InterruptSignal): number {
+  return signal === 'SIGINT' ? 130 : 143;
+}
+
+/**
+ * {@link CliIo.onInterrupt} over a process's signals: the first SIGINT or SIGTERM goes to
+ * `stop`, and the listeners are removed, so a second one ends the process at once.
+ */
+export function processInterrupts(target: Pick<NodeJS.Process, 'once' | 'off'>): NonNullable<CliIo['onInterrupt']> {
+  return (stop) => {
+    const signals: InterruptSignal[] = ['SIGINT', 'SIGTERM'];
+    const listener = (signal: InterruptSignal) => {
+      stopListening();
+      stop(signal);
+    };
+    const stopListening = () => {
+      for (const signal of signals) target.off(signal, listener);
+    };
+    for (const signal of signals) target.once(signal, listener);
+    return stopListening;
+  };
 }
 
 /** `atg`'s exit codes. */

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { ExitCode } from './io.js';
+import { ExitCode, processInterrupts } from './io.js';
 import { runCli } from './run.js';
 
 /** Set when stdout could not be written for a reason other than its reader leaving: the output is lost. */
@@ -24,7 +24,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 // Nowhere is left to report a failure to write errors themselves.
 process.stderr.on('error', () => undefined);
 
-runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+const io = { stdout: process.stdout, stderr: process.stderr, env: process.env, onInterrupt: processInterrupts(process) };
+runCli(process.argv.slice(2), io).then(
   (code) => {
     process.exitCode = outputLost ? ExitCode.failed : code;
   },

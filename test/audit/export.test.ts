@@ -124,6 +124,37 @@ describe('exportAudit and verifyAuditExport', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('an export stopped by its signal rejects with the reason, reads no further and leaves no file', async () => {
+    const { store } = await recordedChain(30);
+    const stop = new AbortController();
+    const reading = Object.create(store) as Store;
+    let pages = 0;
+    reading.listAudit = async (filter) => {
+      // Stopped while the second page is read: the first is written already.
+      if (++pages === 2) stop.abort(new Error('interrupted'));
+      return store.listAudit(filter);
+    };
+    await expect(exportAudit({ store: reading, dir, pageSize: 5, signal: stop.signal })).rejects.toThrow('interrupted');
+    expect(pages).toBe(2);
+    expect(await readdir(dir)).toEqual([]);
+
+    // Stopped while the checkpoints are read, after every entry was written.
+    const late = new AbortController();
+    const checkpointsRead = Object.create(store) as Store;
+    checkpointsRead.listCheckpoints = async (filter) => {
+      late.abort();
+      return store.listCheckpoints(filter);
+    };
+    await expect(exportAudit({ store: checkpointsRead, dir, signal: late.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await readdir(dir)).toEqual([]);
+
+    // Already stopped: nothing is read.
+    const unread = Object.create(store) as Store;
+    unread.getAuditHead = async () => expect.unreachable('the head was read');
+    await expect(exportAudit({ store: unread, dir, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('a tampered export file fails at the exact seq', async () => {
     const { store, key } = await recordedChain(30);
     await exportAudit({ store, dir });

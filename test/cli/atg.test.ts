@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeEntryHash } from '../../src/audit/hash.js';
 import { generateAuditSigningKey } from '../../src/audit/keys.js';
+import { type CliIo, processInterrupts } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/run.js';
 import { createAuditLog } from '../../src/audit/log.js';
 import { createGateway, defineTool } from '../../src/index.js';
@@ -26,13 +27,14 @@ function cleanEnvironment(extra: Record<string, string>): Record<string, string 
 }
 
 /** Runs `atg` in this process, for checks of the command line alone. */
-async function atgInProcess(args: string[], env: Record<string, string> = {}) {
+async function atgInProcess(args: string[], env: Record<string, string> = {}, onInterrupt?: CliIo['onInterrupt']) {
   let stdout = '';
   let stderr = '';
   const code = await runCli(args, {
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
     env,
+    ...(onInterrupt === undefined ? {} : { onInterrupt }),
   });
   return { code, stdout, stderr };
 }
@@ -259,6 +261,28 @@ function pipeWithoutReader(name: string): number {
   return writer;
 }
 
+describe('atg: interrupts', () => {
+  it('hands the first SIGINT or SIGTERM to the command, then stops listening so a second one ends the process', async () => {
+    const { EventEmitter } = await import('node:events');
+    const target = new EventEmitter();
+    const onInterrupt = processInterrupts(target as unknown as NodeJS.Process);
+    const heard: string[] = [];
+    const stopListening = onInterrupt((signal) => heard.push(signal));
+    expect([target.listenerCount('SIGINT'), target.listenerCount('SIGTERM')]).toEqual([1, 1]);
+    target.emit('SIGINT', 'SIGINT');
+    expect(heard).toEqual(['SIGINT']);
+    expect([target.listenerCount('SIGINT'), target.listenerCount('SIGTERM')]).toEqual([0, 0]);
+    stopListening();
+
+    // A command that ends first stops listening itself.
+    onInterrupt((signal) => heard.push(signal))();
+    expect([target.listenerCount('SIGINT'), target.listenerCount('SIGTERM')]).toEqual([0, 0]);
+    onInterrupt((signal) => heard.push(signal));
+    target.emit('SIGTERM', 'SIGTERM');
+    expect(heard).toEqual(['SIGINT', 'SIGTERM']);
+  });
+});
+
 describe.skipIf(process.platform === 'win32')('atg: output that cannot be written', () => {
   it('stops writing when the reader has gone (| head): no stack trace, and the exit code of the command', slow, async () => {
     const dataDir = join(workDir, 'epipe-db');
@@ -424,6 +448,22 @@ describe('atg on a PGlite data directory', () => {
       stderr: 'atg: Nothing to export: from (12) is past the end of the chain (its last entry is 11)\n',
     });
     await expect(readdir(nowhere)).rejects.toMatchObject({ code: 'ENOENT' });
+    // Interrupted (Ctrl-C, or SIGTERM here), the export stops and leaves nothing behind; it
+    // listens only while it runs.
+    let listening = 0;
+    const interruptAtOnce: CliIo['onInterrupt'] = (stop) => {
+      listening++;
+      queueMicrotask(() => stop('SIGTERM'));
+      return () => listening--;
+    };
+    const interruptedOut = join(workDir, 'interrupted-evidence');
+    expect(await atgInProcess(['audit', 'export', '--data-dir', dataDir, '--out', interruptedOut], {}, interruptAtOnce)).toEqual({
+      code: 143,
+      stdout: '',
+      stderr: 'atg: interrupted (SIGTERM): the export was stopped, and its unfinished file removed\n',
+    });
+    expect(listening).toBe(0);
+    expect(await readdir(interruptedOut).catch(() => [])).toEqual([]);
 
     expect(await atg(['audit', 'verify', '--file', out])).toMatchObject({ code: 0, stdout: 'ok: export intact through seq 9\n' });
     const byManifest = await atg(['audit', 'verify', '--file', join(out, 'manifest.json'), '--json']);

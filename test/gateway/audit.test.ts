@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,10 @@ describe('verification and evidence', () => {
     const manifest = await gateway.admin.exportAudit({ dir });
     expect(manifest.count).toBeGreaterThan(20);
     expect(await verifyAuditExport({ dir })).toMatchObject({ ok: true });
+    // An export stopped by its signal writes nothing.
+    const stoppedDir = join(dir, 'stopped');
+    await expect(gateway.admin.exportAudit({ dir: stoppedDir, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await readdir(stoppedDir).catch(() => [])).toEqual([]);
 
     // Tamper with one stored entry (as someone with database access would).
     const { items } = await store.listAudit({ fromSeq: 7, toSeq: 7 });

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportAudit } from '../../audit/export.js';
 import { type CommandLine, type StoreSelection, UsageError } from '../arguments.js';
-import { type CliIo, CommandError, ExitCode, writeJson, writeLine } from '../io.js';
+import { type CliIo, CommandError, ExitCode, type InterruptSignal, interruptedExitCode, writeJson, writeLine } from '../io.js';
 import { readPublicKeys } from '../public-keys.js';
 import { openStore } from '../store-connection.js';
 
@@ -37,14 +37,31 @@ export async function auditExportCommand(line: CommandLine, io: CliIo): Promise<
     publicKey = keys[0];
   }
   const store = await openStore(line.store as StoreSelection, { create: false });
+  // An interrupt stops the export and removes its unfinished file, rather than leave it behind.
+  const interrupted = new AbortController();
+  let interruptedBy: InterruptSignal | undefined;
+  const stopListening = io.onInterrupt?.((signal) => {
+    interruptedBy = signal;
+    interrupted.abort();
+  });
   try {
-    const manifest = await exportAudit({
-      store,
-      dir: out,
-      ...(line.from === undefined ? {} : { from: line.from }),
-      ...(line.to === undefined ? {} : { to: line.to }),
-      ...(publicKey === undefined ? {} : { publicKey }),
-    });
+    let manifest: Awaited<ReturnType<typeof exportAudit>>;
+    try {
+      manifest = await exportAudit({
+        store,
+        dir: out,
+        signal: interrupted.signal,
+        ...(line.from === undefined ? {} : { from: line.from }),
+        ...(line.to === undefined ? {} : { to: line.to }),
+        ...(publicKey === undefined ? {} : { publicKey }),
+      });
+    } catch (error) {
+      if (interruptedBy === undefined) throw error;
+      writeLine(io.stderr, `atg: interrupted (${interruptedBy}): the export was stopped, and its unfinished file removed`);
+      return interruptedExitCode(interruptedBy);
+    } finally {
+      stopListening?.();
+    }
     if (line.json) writeJson(io.stdout, manifest);
     else if (manifest.fromSeq === null) writeLine(io.stdout, `No audit entries in range; wrote an empty export to ${out}.`);
     else {
