@@ -35,7 +35,7 @@ import { AgentAuthenticator } from './auth/agent-authenticator.js';
 import { InsufficientScopeError, type JwtAuthOptions, JwtVerifier, jwtAuthSchema, protectedResourcePath } from './auth/jwt.js';
 import { bearerToken, parseAgentKey } from './auth/agent-keys.js';
 import { type AdminAuthOption, type AdminPrincipal, adminAuthSchema, createAdminAuthenticator } from './auth/admin-auth.js';
-import { GatewayError, toGatewayError, OUTAGE_RETRY_AFTER_SECONDS, unauthenticated } from './errors.js';
+import { GatewayError, toGatewayError, OUTAGE_RETRY_AFTER_SECONDS, outage, unauthenticated } from './errors.js';
 import { approvalStep } from './pipeline/approval.js';
 import { authenticateStep } from './pipeline/authenticate.js';
 import { composeSteps } from './pipeline/compose.js';
@@ -1523,13 +1523,29 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       // authenticate hook would say.
       const token = bearerToken(request.headers.get('authorization'));
       const agentCredential = token !== undefined && (parseAgentKey(token) !== undefined || tokens?.isMeantForAgents(token) === true);
-      const principal = agentCredential ? null : await authenticateAdmin(request);
-      if (principal === null) {
-        // Audited as the agent doors' refusals are: the door and the path, never the credential;
-        // a lost event does not change the 401.
-        await audit
-          .append({ type: 'auth.failed', actor: 'anonymous', data: { door: 'admin', path: url.pathname.slice(0, 256) } })
+      // Audited as the agent doors' refusals are: the door and the path, never the credential;
+      // a lost event does not change the answer.
+      const adminAuthFailed = (reason?: string) =>
+        audit
+          .append({
+            type: 'auth.failed',
+            actor: 'anonymous',
+            data: { door: 'admin', path: url.pathname.slice(0, 256), ...(reason === undefined ? {} : { reason }) },
+          })
           .catch(() => undefined);
+      let principal: AdminPrincipal | null;
+      try {
+        principal = agentCredential ? null : await authenticateAdmin(request);
+      } catch (error) {
+        // The host's hook could not say (its session store is down): an outage, as when an
+        // agent cannot be resolved, not a refusal a client would act on, nor a crash of ours.
+        const failure = outage('AUTH_UNAVAILABLE', 'Admin authentication is unavailable', error);
+        reportAuthOutage(failure);
+        await adminAuthFailed('auth_unavailable');
+        throw failure;
+      }
+      if (principal === null) {
+        await adminAuthFailed();
         throw unauthenticated();
       }
       return routeAdmin({ admin, principal, request, method, path: path.slice('/admin'.length), url, maxBodyBytes });

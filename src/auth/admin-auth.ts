@@ -29,7 +29,8 @@ export interface AdminTokenConfig {
  * that is a non-empty string and `roles` an array of `'admin'`, `'approver'`, `'auditor'`
  * (possibly empty). Anything else — roles as a string, a role the gateway does not know, no
  * id, `true` — is a malformed principal: the request is refused with 401, as without one,
- * and never reaches a route. Only a copy of the checked `id` and `roles` is used.
+ * and never reaches a route. Only a copy of the checked `id` and `roles` is used. A hook that
+ * throws gets the request a 503 `AUTH_UNAVAILABLE`; what it threw goes to `onError` only.
  *
  * @example
  * ```ts

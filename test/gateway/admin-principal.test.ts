@@ -94,4 +94,24 @@ describe('the principal an admin authenticate hook returns', () => {
     expect(reads).toBe(1);
     expect((await gateway.admin.listAgents()).items).toEqual([]);
   });
+
+  it('when the hook throws, answers 503 AUTH_UNAVAILABLE with Retry-After, audits it, and tells onError, never the error', async () => {
+    hookedGateway(() => {
+      throw new Error('session store at redis://:hunter2@cache:6379 is down');
+    });
+    const response = await gateway.fetch(jsonRequest('/admin/agents', { method: 'POST', key: 'session', body: { name: 'bot' } }));
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({ error: { code: 'AUTH_UNAVAILABLE', message: 'Admin authentication is unavailable' } });
+    expect(text).not.toContain('hunter2');
+    expect((await gateway.admin.listAgents()).items).toEqual([]);
+    const failed = await gateway.admin.listAudit({ type: 'auth.failed' });
+    expect(failed.items.map((item) => item.event)).toMatchObject([
+      { actor: 'anonymous', data: { door: 'admin', path: '/admin/agents', reason: 'auth_unavailable' } },
+    ]);
+    expect(JSON.stringify(failed.items)).not.toContain('hunter2');
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatchObject({ code: 'AUTH_UNAVAILABLE', cause: { message: expect.stringContaining('is down') } });
+  });
 });
