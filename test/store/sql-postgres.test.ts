@@ -55,6 +55,30 @@ describe.skipIf(postgresUrl === undefined)('Postgres (ATG_TEST_POSTGRES_URL)', (
     }
   });
 
+  it("watching and unwatching again and again leaves nothing behind on the pool's connections", async () => {
+    const schema = randomSchema('atg_rewatch');
+    const pool = new pg.Pool({ connectionString: postgresUrl, max: 2 });
+    const acquired = new Set<pg.PoolClient>();
+    pool.on('acquire', (client) => acquired.add(client));
+    const store = sqlStore({ client: pool, schema, closeClient: true });
+    try {
+      await store.listTools();
+      for (let round = 0; round < 12; round++) {
+        // Each session is opened, then closed, and its connection handed back to the pool.
+        const released = new Promise((resolve) => pool.once('release', resolve));
+        const stop = store.watch(() => undefined);
+        stop();
+        await released;
+      }
+      // What is left on each connection is the pool's own error listener, nothing of the sessions.
+      expect([...acquired].map((client) => client.listenerCount('error'))).toEqual([...acquired].map(() => 1));
+      expect([...acquired].map((client) => client.listenerCount('notification'))).toEqual([...acquired].map(() => 0));
+    } finally {
+      await store.close();
+      await engine.dropSchema(schema);
+    }
+  });
+
   it('on a pool of one connection, watch is a no-op instead of holding the only connection', async () => {
     const schema = randomSchema('atg_small_pool');
     const store = sqlStore({ client: new pg.Pool({ connectionString: postgresUrl, max: 1 }), schema, closeClient: true });

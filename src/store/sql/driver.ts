@@ -194,8 +194,11 @@ function postgresDriver(pool: Pool): SqlDriver {
         } catch (error) {
           failure = error instanceof Error ? error : new Error('UNLISTEN failed');
         }
-        // `onError` stays attached: a released client may still emit a late error, which must not go unhandled.
         client.release(failure);
+        // Only now: until the pool has attached its own error listener, which it does as the
+        // connection comes back to it, an error of the connection must find this one. Left on,
+        // it would stay on a connection the pool hands out again, one more for each session.
+        client.off('error', onError);
       };
     },
     close: () => pool.end(),
