@@ -13,11 +13,16 @@ import { adminTokens, invocationRecord, testGateway } from '../fixtures.js';
 import { jsonRequest, mcpHeaders } from '../helpers.js';
 import { postgresEngine, postgresUrl, randomSchema } from '../e2e/fixtures/sql-engines.js';
 
-/** A TCP relay to Postgres that can be cut (connections refused, open ones dropped) and restored on the same port. */
+/**
+ * A TCP relay to Postgres that can be cut (connections refused, open ones dropped) and
+ * restored on the same port, or frozen: connections stay open and nothing gets through, as
+ * on a connection a failover or a partition left half-open.
+ */
 function relay(target: URL) {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
+  let frozen = false;
   const start = () =>
     new Promise<void>((resolve) => {
       const listening = createServer((client) => {
@@ -27,7 +32,14 @@ function relay(target: URL) {
           socket.on('close', () => sockets.delete(socket));
           socket.on('error', () => undefined);
         }
-        client.pipe(upstream).pipe(client);
+        client.on('data', (chunk) => {
+          if (!frozen) upstream.write(chunk);
+        });
+        upstream.on('data', (chunk) => {
+          if (!frozen) client.write(chunk);
+        });
+        client.on('end', () => upstream.end());
+        upstream.on('end', () => client.end());
       });
       server = listening;
       listening.listen(port, '127.0.0.1', () => {
@@ -45,6 +57,13 @@ function relay(target: URL) {
         for (const socket of sockets) socket.destroy();
         server?.close(() => resolve());
       }),
+    /** From now on nothing gets through, either way, until thaw(). */
+    freeze: () => {
+      frozen = true;
+    },
+    thaw: () => {
+      frozen = false;
+    },
   };
 }
 
@@ -56,13 +75,14 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
   const schema = randomSchema('atg_outage');
   beforeAll(() => link.start());
   /** A pool that reaches Postgres through the relay. */
-  const relayPool = () => {
+  const relayPool = (options: pg.PoolConfig = {}) => {
     const pool = new pg.Pool({
       host: '127.0.0.1',
       port: link.port,
       user: decodeURIComponent(target.username) || 'postgres',
       database: target.pathname.slice(1) || 'postgres',
       max: 4,
+      ...options,
     });
     pool.on('error', () => undefined);
     return pool;
@@ -142,6 +162,35 @@ describe.skipIf(postgresUrl === undefined)('the SQL store when Postgres goes awa
     }
   });
 
+  it("answers 503 STORE_UNAVAILABLE when a statement gets no answer within the pool's query_timeout (a half-open connection)", async () => {
+    const errors: unknown[] = [];
+    // As docs/sql-store.md sets the pool up: the client gives up on a statement whose answer never comes.
+    const pool = relayPool({ query_timeout: 500 });
+    const gateway = testGateway({
+      store: sqlStore({ client: pool, schema, closeClient: true }),
+      agentCacheMs: 0,
+      onError: (error) => errors.push(error),
+    });
+    try {
+      const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+      const invoke = () => gateway.fetch(jsonRequest('/tools/echo/invoke', { key: apiKey, body: { input: { text: 'hi' } } }));
+      expect((await invoke()).status).toBe(200);
+
+      link.freeze();
+      const away = await invoke();
+      expect(away.status).toBe(503);
+      expect(((await away.json()) as { error: { code: string } }).error.code).toBe('STORE_UNAVAILABLE');
+      expect(errors.filter((error) => (error as { code?: string }).code === 'INTERNAL')).toEqual([]);
+
+      link.thaw();
+      // The connection that timed out was dropped; the pool serves from the others, or new ones.
+      expect((await invoke()).status).toBe(200);
+    } finally {
+      link.thaw();
+      await gateway.close();
+    }
+  });
+
   it('serves once Postgres is reachable when the gateway started without it', async () => {
     await link.cut();
     const pool = relayPool();
@@ -169,6 +218,7 @@ describe('isConnectionFailure', () => {
     expect(isConnectionFailure(Object.assign(new Error('connection failure'), { code: '08006' }))).toBe(true);
     expect(isConnectionFailure(new Error('timeout exceeded when trying to connect'))).toBe(true);
     expect(isConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isConnectionFailure(new Error('Query read timeout'))).toBe(true);
     expect(isConnectionFailure(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
     expect(isConnectionFailure(Object.assign(new Error('syntax error'), { code: '42601' }))).toBe(false);
     expect(isConnectionFailure('ECONNREFUSED')).toBe(false);

@@ -90,15 +90,20 @@ const connectionErrorCodes = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
-/** What node-postgres says when it has no connection to give or lost the one it had. */
+/**
+ * What node-postgres says when it has no connection to give or lost the one it had, or got
+ * no answer within the pool's `query_timeout` (a connection left half-open: Postgres would
+ * have answered a statement of its own, even a cancelled one, within `statement_timeout`).
+ */
 const connectionErrorMessages =
-  /^(?:timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end)/;
+  /^(?:timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout$)/;
 
 /**
  * True when Postgres could not be reached or the connection was lost: a connection
  * exception (SQLSTATE class 08), the server shutting down or starting (57P01–57P03), too
- * many connections (53300), a socket error, or the pool giving up on a connection. Not
- * errors of the statements themselves.
+ * many connections (53300), a socket error, the pool giving up on a connection, or a
+ * statement that got no answer within the pool's `query_timeout`. Not errors of the
+ * statements themselves.
  */
 export function isConnectionFailure(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
