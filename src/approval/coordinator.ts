@@ -608,23 +608,25 @@ export class ApprovalCoordinator {
   }
 
   /**
-   * Seals the held input of every call still waiting to run (pending or approved) under the
-   * vault's active key, so that retired keys can leave the keyring. Returns how many changed,
-   * and the ids of approvals whose input no key in the keyring opens (left as they are: those
-   * calls cannot run). A call decided meanwhile is read again; one that ran or ended needs
-   * its input no more.
+   * Seals the held input of every call still waiting to run (pending, approved, or claimed by
+   * a decision and not yet started: `executing`, which a recovery reopens when its instance
+   * stopped before the start) under the vault's active key, so that retired keys can leave the
+   * keyring. Returns how many changed, and the ids of approvals whose input no key in the
+   * keyring opens (left as they are: those calls cannot run). A call decided meanwhile is read
+   * again; one that ran or ended needs its input no more.
    */
   async resealHeldInputs(): Promise<{ resealed: number; unreadable: string[] }> {
     let resealed = 0;
     const unreadable: string[] = [];
-    for (const status of ['pending', 'approved'] as const) {
+    const waiting = (status: ApprovalRecord['status']) => status === 'pending' || status === 'approved' || status === 'executing';
+    for (const status of ['pending', 'approved', 'executing'] as const) {
       let cursor: string | undefined;
       do {
         const page = await this.deps.store.listApprovals({ status, limit: 200, ...(cursor ? { cursor } : {}) });
         for (const listed of page.items) {
           let approval: ApprovalRecord | undefined = listed;
           // Each retry follows a decision or a claim made meanwhile: a few at most.
-          for (let attempt = 0; attempt < 5 && (approval?.status === 'pending' || approval?.status === 'approved'); attempt++) {
+          for (let attempt = 0; attempt < 5 && approval !== undefined && waiting(approval.status); attempt++) {
             let heldInput: unknown;
             try {
               heldInput = this.options.sealing.reseal(approval.heldInput, approval.id);

@@ -520,6 +520,37 @@ describe('an approved call whose run never started', () => {
     expect(counter.runs).toBe(1);
   });
 
+  it('keeps its held input readable through a key rotation, so it runs once reopened after the old key left', async () => {
+    const store = memoryStore();
+    const k1 = generateEncryptionKey();
+    const k2 = generateEncryptionKey();
+    const { gateway, counter, invoke } = await setup({ store, encryptionKey: { active: 'k1', keys: { k1 } } });
+    const first = await invoke({ orderId: 'O-30', amount: 700 });
+    const approvalId = first.body.approval.id;
+    // The decision's claim landed and the process stopped before the run started.
+    await store.transitionApproval(approvalId, 'pending', {
+      status: 'executing',
+      decidedAt: new Date().toISOString(),
+      decidedBy: 'bob',
+      reason: null,
+    });
+
+    // A rotation meanwhile: it says nothing is left unreadable, so the old key leaves.
+    expect(await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k1, k2 } } })).toMatchObject({
+      approvals: 1,
+      unreadableApprovals: [],
+    });
+    expect(await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k2 } } })).toMatchObject({
+      approvals: 0,
+      unreadableApprovals: [],
+    });
+
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ approvalId, status: 'pending_approval' }]);
+    const approved = await gateway.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    expect(approved.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-30', refunded: 700 } });
+    expect(counter.runs).toBe(1);
+  });
+
   it('does not run when a recovery reopened its approval while it was starting: never twice', async () => {
     const inner = memoryStore();
     // A recovery on another instance reopens the approval right as this run records its start.
