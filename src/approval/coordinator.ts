@@ -6,7 +6,7 @@ import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
-import { approvalHasExpired, expiredOutcome } from './expiry.js';
+import { approvalEndedOutcome, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
 import { redactUpstreamError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
@@ -317,12 +317,7 @@ export class ApprovalCoordinator {
     }
 
     if (decision === 'deny') {
-      const error = new GatewayError({
-        code: 'APPROVAL_DENIED',
-        message: cleanReason === null ? 'Denied by an approver' : `Denied by an approver: ${cleanReason}`,
-        details: { approvalId: id, rule: decided.ruleIds, ...(cleanReason === null ? {} : { reason: cleanReason }) },
-      });
-      const outcome = await this.finish(decided, { status: 'error', invocationId: decided.invocationId, error }, undefined);
+      const outcome = await this.finish(decided, deniedOutcome(decided), undefined);
       return { approval: toApprovalView(decided), outcome };
     }
     const outcome = await this.execute(decided);
@@ -535,25 +530,23 @@ export class ApprovalCoordinator {
    * An invocation record as it stands now. A call whose approval is still pending but whose
    * time is up (by the gateway's clock), or already expired while its record was not yet
    * written, reads as {@link expire} leaves it: `expired`,
-   * with the `APPROVAL_EXPIRED` error and the approval's expiry as its last update. Nothing
-   * is written: until someone expires the approval (the periodic sweep, a decision, a
-   * repeat), the store still holds it pending. Every other record is returned as it is; only
-   * a call waiting for approval costs a read (of its approval).
+   * with the `APPROVAL_EXPIRED` error and the approval's expiry as its last update; one whose
+   * approval was denied or cancelled while its record was not (yet) written reads as the
+   * decision leaves it: `denied` with `APPROVAL_DENIED`, or `cancelled`. Nothing is written:
+   * until someone expires the approval (the periodic sweep, a decision, a repeat), the store
+   * still holds it pending. Every other record is returned as it is; only a call waiting for
+   * approval costs a read (of its approval).
    */
   async asOfNow(record: InvocationRecord): Promise<InvocationRecord> {
     if (record.status !== 'pending_approval' || record.approvalId === null) return record;
     const approval = await this.deps.store.getApproval(record.approvalId);
     if (approval === undefined) return record;
-    // Expired already, its call not yet (expire() writes the approval first; an instance
-    // that stopped between the two writes leaves it so), or due to be.
-    if (!approvalHasExpired(approval, this.deps.now())) return record;
+    // Ended already, its call not yet (the approval is written first, the record after it; a
+    // write that failed, or an instance that stopped between the two, leaves it so), or due to.
+    const ended = approvalEndedOutcome(approval, this.deps.now());
+    if (ended === undefined) return record;
     // Never earlier than the record's own last update (an approval reopened after its expiry).
-    return finishedRecord(
-      record,
-      expiredOutcome(approval),
-      undefined,
-      Math.max(Date.parse(record.updatedAt), Date.parse(approval.expiresAt)),
-    );
+    return finishedRecord(record, ended.outcome, undefined, Math.max(Date.parse(record.updatedAt), ended.at));
   }
 
   /** Marks a pending approval expired (if it still is) and its call as expired. */
@@ -603,8 +596,7 @@ export class ApprovalCoordinator {
       await this.undecide(cancelled);
       throw error;
     }
-    const error = new GatewayError({ code: 'CANCELLED', message: 'The agent cancelled this call before it was decided' });
-    return this.finish(cancelled, { status: 'error', invocationId, error }, undefined);
+    return this.finish(cancelled, cancelledOutcome(cancelled), undefined);
   }
 
   /**
@@ -738,6 +730,10 @@ export class ApprovalCoordinator {
           await this.expire(approval);
           continue;
         }
+        // Denied or cancelled, though the record (written after the approval) does not say so.
+        const ended =
+          record.status === 'pending_approval' && approval !== undefined ? approvalEndedOutcome(approval, this.deps.now()) : undefined;
+        if (ended !== undefined) return ended.outcome;
       }
       const left = deadline - performance.now();
       if (left <= 0 || abort.aborted || this.stopped) return undefined;

@@ -1,4 +1,4 @@
-import { approvalHasExpired, expiredOutcome } from '../approval/expiry.js';
+import { approvalEndedOutcome } from '../approval/expiry.js';
 import { GatewayError, retryLater } from '../errors.js';
 import type { IdempotencyRecord, InvocationRecord, RecordedError } from '../store/types.js';
 import { retryAfterAt } from '../util/retry-after.js';
@@ -8,8 +8,9 @@ import type { CallContext, CallOutcome, Step } from './types.js';
 /**
  * The outcome an invocation record stands for, as the agent first got it (for a call whose
  * outcome is unknown, the error that says so; for an error whose answer said when to retry,
- * a `Retry-After` of the seconds left until the instant it named); `APPROVAL_EXPIRED` for a
- * call whose approval has expired, though its record may still say pending; `running` for an
+ * a `Retry-After` of the seconds left until the instant it named); `APPROVAL_EXPIRED`,
+ * `APPROVAL_DENIED` or `CANCELLED` for a call whose approval has expired, was denied or was
+ * cancelled, though its record may still say pending; `running` for an
  * approved call whose run has started and not finished; undefined while any other call runs.
  */
 export async function outcomeOfRecord(deps: PipelineDependencies, record: InvocationRecord): Promise<CallOutcome | undefined> {
@@ -17,9 +18,10 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
     case 'pending_approval': {
       const approval = record.approvalId === null ? undefined : await deps.store.getApproval(record.approvalId);
       if (approval === undefined) return undefined;
-      // Its time is up, or its expiry wrote the approval and not yet this record: it has
-      // ended, as the call reads (see ApprovalCoordinator.asOfNow).
-      if (approvalHasExpired(approval, deps.now())) return expiredOutcome(approval);
+      // Its time is up, or its expiry, denial or cancellation wrote the approval and not (yet)
+      // this record: it has ended, as the call reads (see ApprovalCoordinator.asOfNow).
+      const ended = approvalEndedOutcome(approval, deps.now());
+      if (ended !== undefined) return ended.outcome;
       return { status: 'pending_approval', invocationId: record.id, approval: { id: approval.id, expiresAt: approval.expiresAt } };
     }
     case 'running':

@@ -147,6 +147,40 @@ describe('approve-then-execute over REST', () => {
     expect(counter.runs).toBe(0);
   });
 
+  it('a denial whose record could not be written still reads as denied, never as pending', async () => {
+    const { store, setBroken } = breakableStore('putInvocation', 'connection reset');
+    const { gateway, apiKey, counter, invoke } = await setup({ store, onError: () => undefined });
+    const first = await invoke({ orderId: 'O-2b', amount: 900 });
+    const approvalId = first.body.approval.id;
+    // The denial lands; the write of the call's record that follows it does not.
+    setBroken(true);
+    const refused = await gateway.fetch(
+      jsonRequest(`/admin/approvals/${approvalId}/deny`, { key: adminTokens.approver, body: { reason: 'not this one' } }),
+    );
+    expect(refused.status).toBe(500);
+    setBroken(false);
+    expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'denied' });
+    // Decided once: deciding again is refused, so the denial is all the call will ever get.
+    const again = await gateway.fetch(jsonRequest(`/admin/approvals/${approvalId}/deny`, { key: adminTokens.approver, body: {} }));
+    expect(again.status).toBe(409);
+
+    const repeat = await invoke({ orderId: 'O-2b', amount: 900 });
+    expect(repeat.status).toBe(409);
+    expect(repeat.body).toMatchObject({
+      invocationId: first.body.invocationId,
+      error: {
+        code: 'APPROVAL_DENIED',
+        message: 'Denied by an approver: not this one',
+        details: { approvalId, rule: ['refunds-need-approval'] },
+      },
+    });
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
+    expect(await polled.json()).toMatchObject({ invocationId: first.body.invocationId, status: 'denied' });
+    const waited = await invoke({ orderId: 'O-2b', amount: 900 }, { prefer: 'wait=5' });
+    expect(waited.status).toBe(409);
+    expect(counter.runs).toBe(0);
+  });
+
   it('lets exactly one of 50 concurrent decisions win and executes once', async () => {
     const { gateway, counter, invoke } = await setup();
     const first = await invoke({ orderId: 'O-3', amount: 700 });
