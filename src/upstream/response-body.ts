@@ -85,6 +85,14 @@ function undecodable(upstreamStatus: number, cause?: unknown): GatewayError {
   });
 }
 
+/**
+ * The most content codings a body may be wrapped in. Each one is undone in full on libuv's
+ * thread pool, whose four threads also serve DNS lookups: a body gzipped a few hundred times
+ * (a header of 2 KB) would keep a thread busy for a second or more. undici's fetch has the
+ * same limit.
+ */
+export const MAX_CONTENT_CODINGS = 5;
+
 function codingsOf(header: string | string[] | undefined): string[] {
   if (header === undefined) return [];
   const text = Array.isArray(header) ? header.join(',') : header;
@@ -113,8 +121,9 @@ const UNDECODABLE_EXCERPT: BodyPlan = Object.freeze({ hasBody: true, rawLimit: 0
 
 /**
  * Checks what the response headers tell before any body byte arrives. An unknown content
- * coding is refused for a body that is wanted whole (`overflow: 'fail'`); for an error
- * excerpt (`overflow: 'truncate'`) it only means that nothing of the body is kept. For
+ * coding, or more than {@link MAX_CONTENT_CODINGS} of them, is refused for a body that is
+ * wanted whole (`overflow: 'fail'`); for an error excerpt (`overflow: 'truncate'`) it only
+ * means that nothing of the body is kept. For
  * `overflow: 'fail'`, a declared length above the limit is refused too. A response without a
  * body (to `HEAD`, a 204 or a 304) is not checked: its `Content-Length` and
  * `Content-Encoding` describe a body that is not sent. Throws the `UPSTREAM_ERROR` to answer with.
@@ -123,7 +132,7 @@ export function planResponseBody(options: ReadBodyOptions, requestMethod: string
   const { limit, overflow, upstreamStatus } = options;
   if (requestMethod === 'HEAD' || upstreamStatus === 204 || upstreamStatus === 304) return NO_BODY;
   const codings = codingsOf(options.contentEncoding);
-  if (codings.some((coding) => DECODINGS[coding] === undefined)) {
+  if (codings.length > MAX_CONTENT_CODINGS || codings.some((coding) => DECODINGS[coding] === undefined)) {
     if (overflow === 'truncate') return UNDECODABLE_EXCERPT;
     throw undecodable(upstreamStatus);
   }

@@ -34,6 +34,20 @@ describe('planResponseBody', () => {
   });
 });
 
+describe('planResponseBody: chains of content codings', () => {
+  it('takes up to five codings, and refuses a sixth however the header spells them', () => {
+    expect(planResponseBody(options({ contentEncoding: 'gzip, br, deflate, gzip, identity, gzip' }), 'GET').codings).toHaveLength(5);
+    for (const contentEncoding of ['gzip, gzip, gzip, gzip, gzip, gzip', ['gzip, gzip, gzip', 'gzip, gzip, gzip']]) {
+      expect(() => planResponseBody(options({ contentEncoding }), 'GET')).toThrow('upstream response body could not be decoded');
+      expect(planResponseBody(options({ overflow: 'truncate', upstreamStatus: 502, contentEncoding }), 'GET')).toEqual({
+        hasBody: true,
+        rawLimit: 0,
+        codings: [],
+      });
+    }
+  });
+});
+
 describe('decodeResponseBody', () => {
   it('keeps the first limit bytes of a compressed body in truncate mode, and fails in fail mode', async () => {
     const text = 'abcdefghij'.repeat(1000);

@@ -156,6 +156,18 @@ beforeAll(async () => {
       case '/echo-error-utf32':
         response.writeHead(500, { 'content-type': 'text/plain; charset=utf-32' });
         return void response.end(utf32(`denied ${auth}`));
+      case '/gzip-layers': {
+        // The body gzipped as many times as ?n= says, each layer named in Content-Encoding.
+        const layers = Number(new URLSearchParams(request.rawPath.split('?')[1]).get('n'));
+        const status = request.rawPath.includes('error=1') ? 500 : 200;
+        let body = Buffer.from(status === 500 ? 'layered trouble' : '{"layered":true}');
+        for (let layer = 0; layer < layers; layer++) body = gzipSync(body);
+        response.writeHead(status, {
+          'content-type': status === 500 ? 'text/plain' : 'application/json',
+          'content-encoding': Array(layers).fill('gzip').join(', '),
+        });
+        return void response.end(body);
+      }
       case '/unknown-encoding':
         response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zz-custom' });
         return void response.end('abc');
@@ -279,6 +291,18 @@ describe('response bodies', () => {
     const error = await rejection(call('/unknown-encoding'), 'UPSTREAM_ERROR');
     expect(error.message).toBe('upstream response body could not be decoded');
     expect(error.details).toEqual({ upstreamStatus: 200 });
+  });
+
+  it('undoes at most five content codings, and refuses a longer chain before decoding any of it', async () => {
+    expect((await call('/gzip-layers?n=5')).output).toEqual({ layered: true });
+    const error = await rejection(call('/gzip-layers?n=6'), 'UPSTREAM_ERROR');
+    expect(error.message).toBe('upstream response body could not be decoded');
+    expect(error.details).toEqual({ upstreamStatus: 200 });
+    // An error body behind such a chain keeps its status, with nothing of it kept.
+    const failed = await rejection(call('/gzip-layers?n=6&error=1'), 'UPSTREAM_ERROR');
+    expect(failed.details).toEqual({ upstreamStatus: 500, excerpt: '' });
+    const fewer = await rejection(call('/gzip-layers?n=5&error=1'), 'UPSTREAM_ERROR');
+    expect(fewer.details).toEqual({ upstreamStatus: 500, excerpt: 'layered trouble' });
   });
 
   it('returns only listed response headers, as { status, headers, body }', async () => {
