@@ -14,15 +14,21 @@ const UTF8 = new TextDecoder('utf-8');
  * A body's text in the charset its `Content-Type` names; undefined for a charset no
  * `TextDecoder` knows (`utf-32`, a made-up label). Such a body is never read as UTF-8
  * instead: a secret echoed in it would pass the scrubber and the redactor unrecognised.
+ * In a charset other than UTF-8, the tool's secrets are first removed from the bytes: a
+ * secret sent back as plain ASCII bytes would otherwise be read as other characters (UTF-16
+ * pairs them; a Shift_JIS, GBK or Big5 lead byte before it takes its first one) and come
+ * out of the scrubber whole, to be turned back into those bytes by whoever reads the text.
  */
-function textOf(data: Buffer, contentType: string): string | undefined {
+function textOf(data: Buffer, contentType: string, scrubber: SecretScrubber): string | undefined {
   const label = charsetOf(contentType);
   if (isUtf8Charset(label)) return UTF8.decode(data);
+  let decoder: TextDecoder;
   try {
-    return new TextDecoder(label).decode(data);
+    decoder = new TextDecoder(label);
   } catch {
     return undefined;
   }
+  return decoder.decode(scrubber.active ? scrubber.bytes(data) : data);
 }
 
 function unreadableCharset(upstreamStatus: number): GatewayError {
@@ -59,7 +65,7 @@ export function interpretBody(
   const contentType = contentTypeHeader ?? 'application/octet-stream';
   const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
-    const text = textOf(data, contentType);
+    const text = textOf(data, contentType, scrubber);
     if (text === undefined) throw unreadableCharset(upstreamStatus);
     try {
       return scrubber.parseJson(text);
@@ -73,7 +79,7 @@ export function interpretBody(
     }
   }
   if (mediaType.startsWith('text/')) {
-    const text = textOf(data, contentType);
+    const text = textOf(data, contentType, scrubber);
     if (text === undefined) throw unreadableCharset(upstreamStatus);
     return scrubber.active ? scrubber.text(text) : text;
   }
@@ -133,7 +139,7 @@ export function errorBodyText(
   scrubber: SecretScrubber,
   scrub: ((text: string) => string) | undefined,
 ): string {
-  const decoded = textOf(data, contentType ?? '');
+  const decoded = textOf(data, contentType ?? '', scrubber);
   // A body in a charset the gateway cannot read has no excerpt it could vouch for.
   if (decoded === undefined) return '';
   let text = scrubber.text(decoded);

@@ -168,6 +168,19 @@ beforeAll(async () => {
         });
         return void response.end(body);
       }
+      case '/echo-mislabelled': {
+        // The secret echoed as plain ASCII bytes under a charset that reads them otherwise:
+        // UTF-16 pairs them into other characters, and a Shift_JIS lead byte takes the first.
+        const query = new URLSearchParams(request.rawPath.split('?')[1]);
+        const echoed =
+          query.get('lead') === '1'
+            ? Buffer.concat([Buffer.from('key '), Buffer.from([0x81]), Buffer.from(auth.slice(7))])
+            : Buffer.from(`echo ${auth}`);
+        response.writeHead(Number(query.get('status') ?? 200), {
+          'content-type': `${query.get('type') ?? 'text/plain'}; charset=${query.get('charset')}`,
+        });
+        return void response.end(echoed);
+      }
       case '/unknown-encoding':
         response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zz-custom' });
         return void response.end('abc');
@@ -461,6 +474,28 @@ describe('secret header values never come back', () => {
     const error = await rejection(call('/echo-error-utf16', withSecret, email), 'UPSTREAM_ERROR');
     expect(error.details).toEqual({ upstreamStatus: 500, excerpt: 'denied *** for [email]' });
     expect(seen).toEqual(['denied *** for ann@example.com']);
+  });
+
+  it('is removed from the bytes of a body whose charset would read them as other characters', async () => {
+    /** Every way the text could be turned back into the bytes it was read from. */
+    const readings = (text: string) => [
+      text,
+      Buffer.from(text, 'utf16le').toString('latin1'),
+      Buffer.from(text, 'utf16le').swap16().toString('latin1'),
+    ];
+    for (const charset of ['utf-16le', 'utf-16be', 'shift_jis', 'gbk', 'big5', 'euc-kr']) {
+      for (const lead of ['0', '1']) {
+        const path = `/echo-mislabelled?charset=${charset}&lead=${lead}`;
+        const { output } = await call(path, withSecret);
+        for (const reading of readings(output as string)) expect(reading, path).not.toContain(CREDENTIAL.slice(1));
+        const error = await rejection(call(`${path}&status=500`, withSecret), 'UPSTREAM_ERROR');
+        const excerpt = (error.details as { excerpt: string }).excerpt;
+        for (const reading of readings(excerpt)) expect(reading, `${path} (500)`).not.toContain(CREDENTIAL.slice(1));
+      }
+    }
+    // A JSON body too: here the mislabelled bytes make no JSON, and the error quotes none of them.
+    const json = await rejection(call('/echo-mislabelled?charset=utf-16le&type=application/json', withSecret), 'UPSTREAM_ERROR');
+    expect(json.message).toBe('upstream answered invalid JSON');
   });
 
   it('never passes a body in a charset the gateway cannot read as if it were UTF-8', async () => {
