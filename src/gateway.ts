@@ -112,7 +112,11 @@ export interface GatewayOptions {
   encryptionKey?: string | Keyring;
   /** Development only: without `encryptionKey`, seal with an ephemeral key (warns once). */
   dev?: boolean;
-  /** Gateway-wide permission for HTTP tools to reach private networks: `true` or CIDRs. Default none. */
+  /**
+   * Gateway-wide permission for HTTP tools to reach private networks: `true` (all but cloud
+   * metadata endpoints) or CIDRs (a metadata endpoint only when an entry is that one address).
+   * Default none.
+   */
   allowPrivateNetwork?: PrivateNetworkAllowance;
   /** Upstream connection pools (one per origin). */
   upstream?: { connectionsPerOrigin?: number; keepAliveTimeoutMs?: number };

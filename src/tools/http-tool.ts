@@ -57,7 +57,11 @@ export interface HttpToolOptions extends ToolDefinitionBase {
   firstByteTimeoutMs?: number;
   /** Cap on the decoded response body, in bytes (default 1 MiB, at most 256 MiB). An error body is read for its excerpt up to 64 KiB, whatever the cap. */
   maxResponseBytes?: number;
-  /** Let this tool reach private networks: `true` (all but cloud metadata) or a list of CIDRs. */
+  /**
+   * Let this tool reach private networks: `true` (all but cloud metadata) or a list of CIDRs
+   * (a cloud metadata endpoint in one is reached only through an entry of that one address,
+   * such as `169.254.169.254/32`).
+   */
   allowPrivateNetwork?: PrivateNetworkAllowance;
   followRedirects?: RedirectMode;
   /** Upstream response headers to return; when given, the output is `{ status, headers, body }`. */

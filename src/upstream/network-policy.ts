@@ -190,7 +190,8 @@ function parseCidr(entry: unknown, where: string): Cidr {
  * Compiles the SSRF decision from the allowances that apply (the tool's own and the
  * gateway-wide one; either may widen it). Without any: only public addresses. With `true`:
  * every address except cloud metadata endpoints. With CIDRs: public addresses plus exactly
- * those ranges (a CIDR can name a metadata address on purpose).
+ * those ranges, but for the metadata endpoints in them: one of those opens only for an entry
+ * of that one address (`169.254.169.254/32`, `fd00:ec2::254`), named on purpose.
  *
  * @example
  * ```ts
@@ -218,9 +219,14 @@ export function compileNetworkPolicy(...allowances: Array<PrivateNetworkAllowanc
   }
   const key = `${allowPrivate ? 'private' : 'public'}${names.size > 0 ? `+${[...names].sort().join(',')}` : ''}`;
 
-  function inRanges(address: IpAddress): boolean {
+  // A metadata endpoint opens only for an entry of that one address: a range that merely
+  // holds one (fd00::/8 holds AWS's fd00:ec2::254, 100.64.0.0/10 Alibaba's 100.100.100.200)
+  // is allowed for the private services in it, not for the instance's credentials.
+  const singleAddresses = ranges.filter(([network, bits]) => bits === (network.kind() === 'ipv4' ? 32 : 128));
+
+  function inRanges(address: IpAddress, within: readonly Cidr[]): boolean {
     const kind = address.kind();
-    for (const [network, bits] of ranges) {
+    for (const [network, bits] of within) {
       if (network.kind() === kind && address.match(network, bits)) return true;
     }
     return false;
@@ -231,9 +237,10 @@ export function compileNetworkPolicy(...allowances: Array<PrivateNetworkAllowanc
     allows(address: string): boolean {
       const parsed = parseAddress(address);
       if (parsed === undefined) return false;
-      if (ranges.length > 0 && (inRanges(unwrapIPv4(parsed)) || inRanges(parsed))) return true;
       const addressClass = classifyParsed(parsed);
       if (addressClass === 'public') return true;
+      const named = addressClass === 'metadata' ? singleAddresses : ranges;
+      if (named.length > 0 && (inRanges(unwrapIPv4(parsed), named) || inRanges(parsed, named))) return true;
       return addressClass === 'private' && allowPrivate;
     },
   });

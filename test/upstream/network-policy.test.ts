@@ -132,6 +132,25 @@ describe('compileNetworkPolicy', () => {
 
   it('a CIDR can name a metadata address on purpose', () => {
     expect(compileNetworkPolicy(['169.254.169.254/32']).allows('169.254.169.254')).toBe(true);
+    expect(compileNetworkPolicy(['169.254.169.254']).allows('::ffff:169.254.169.254')).toBe(true);
+    expect(compileNetworkPolicy(['fd00:ec2::254/128']).allows('fd00:ec2::254')).toBe(true);
+    expect(compileNetworkPolicy(['fd00:ec2::254']).allows('fd00:ec2::253')).toBe(false);
+  });
+
+  it('a wider range that happens to hold a metadata address does not open it', () => {
+    for (const [range, inside, metadata] of [
+      ['fd00::/8', 'fd00::5', 'fd00:ec2::254'],
+      ['169.254.0.0/16', '169.254.10.1', '169.254.169.254'],
+      ['100.64.0.0/10', '100.100.1.1', '100.100.100.200'],
+      ['168.63.0.0/16', '168.63.1.1', '168.63.129.16'],
+      ['64:ff9b::/96', '64:ff9b::a00:1', '64:ff9b::a9fe:a9fe'],
+      ['0.0.0.0/0', '10.0.0.1', '169.254.170.2'],
+      ['::/0', 'fc00::1', '::ffff:169.254.169.254'],
+    ] as const) {
+      const policy = compileNetworkPolicy([range]);
+      expect(policy.allows(inside), `${inside} in ${range}`).toBe(true);
+      expect(policy.allows(metadata), `${metadata} in ${range}`).toBe(false);
+    }
   });
 
   it('either allowance can widen: the gateway-wide true wins over a tool list', () => {

@@ -17,6 +17,7 @@ const client = createUpstreamClient({
         { address: '127.0.0.1', family: 4 },
       ];
     if (hostname === 'metadata.example.com') return [{ address: '169.254.169.254', family: 4 }];
+    if (hostname === 'metadata6.example.com') return [{ address: 'fd00:ec2::254', family: 6 }];
     if (hostname === 'localhost')
       return [
         { address: '127.0.0.1', family: 4 },
@@ -90,6 +91,17 @@ describe('SSRF guard: refused before any byte is sent', () => {
     );
     expect(isAddressRefused(failure)).toBe(true);
     expect(server.connections()).toBe(before);
+  });
+
+  it('keeps cloud metadata refused under a private range that holds it, as the docs allow fd00::/8', async () => {
+    for (const [url, allowPrivateNetwork] of [
+      ['http://metadata.example.com/computeMetadata/v1/', ['169.254.0.0/16']],
+      ['http://metadata6.example.com/latest/meta-data/', ['10.0.0.0/8', 'fd00::/8']],
+    ] as const) {
+      const tool = loopbackTool(server.origin, { url, allowPrivateNetwork, connectTimeoutMs: 500, timeoutMs: 10_000 });
+      const error = await rejection(createHttpExecutor(tool, { client })({}, callContext()), 'UPSTREAM_ERROR');
+      expect(error.message, url).toMatch(/^upstream address not allowed/);
+    }
   });
 
   it('keeps cloud metadata refused under allowPrivateNetwork: true', async () => {
