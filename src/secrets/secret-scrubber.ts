@@ -20,8 +20,9 @@ export interface SecretScrubber {
    */
   text(text: string): string;
   /**
-   * Parsed JSON with every form removed from strings and keys, and a number whose digits
-   * hold a form replaced by `***`. Mutates containers in place; returns the (new) root.
+   * Parsed JSON with every form removed from strings and keys, and a number that is a numeric
+   * form (however many digits a double keeps of it) or whose digits hold one replaced by
+   * `***`. Mutates containers in place; returns the (new) root.
    */
   json(value: unknown): unknown;
   /**
@@ -131,9 +132,16 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
   const formBytes = forms.map((form) => Buffer.from(form, 'utf8'));
   // A secret that is all digits (a PIN, an account number) can come back as a JSON number.
   const numericForms = forms.filter((form) => NUMBER_TEXT.test(form));
+  // One of more than 15 significant digits parses to a double that prints otherwise
+  // (98765432109876543210 as 98765432109876540000), which its digits would not match: it is
+  // known by its value, and by that printing in a JSON text (as an upstream written in
+  // JavaScript sends it back).
+  const numericValues = new Set(numericForms.map(Number).filter((value) => Number.isFinite(value)));
+  const roundedSpellings = [...numericValues].map(String).filter((spelling) => !forms.includes(spelling));
 
-  /** A number as it is, or `***` when its digits hold a secret. */
+  /** A number as it is, or `***` when it is a numeric secret or its digits hold one. */
   function number(value: number): unknown {
+    if (numericValues.has(value)) return MASKED_SECRET;
     const digits = String(value);
     return numericForms.some((form) => digits.includes(form)) ? MASKED_SECRET : value;
   }
@@ -206,7 +214,10 @@ export function createSecretScrubber(values: readonly string[]): SecretScrubber 
     const parsed: unknown = JSON.parse(source);
     if (forms.length === 0) return parsed;
     // Without a backslash, every string and key is a verbatim piece of the source.
-    if (!source.includes('\\')) return forms.some((form) => source.includes(form)) ? walk(parsed, formsRemoved) : parsed;
+    if (!source.includes('\\')) {
+      const holdsOne = forms.some((form) => source.includes(form)) || roundedSpellings.some((spelling) => source.includes(spelling));
+      return holdsOne ? walk(parsed, formsRemoved) : parsed;
+    }
     // A parsed string holds a backslash, and so perhaps an escaped spelling, only where the
     // source escaped one (`\\\\`, as in JSON carried inside a string).
     return walk(parsed, source.includes('\\\\') ? text : formsRemoved);

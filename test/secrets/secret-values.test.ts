@@ -204,6 +204,14 @@ describe('secret scrubber', () => {
     });
     expect(scrubber.json(40017321)).toBe('***');
     expect(scrubber.json(12)).toBe(12);
+    // More digits than a double keeps: known by its value, however the JSON text spells it.
+    const account = createSecretScrubber(['98765432109876543210']);
+    expect(account.parseJson('{"a":98765432109876540000,"b":9.876543210987654e19,"c":98765432109876600000}')).toEqual({
+      a: '***',
+      b: '***',
+      c: 98765432109876600000,
+    });
+    expect(account.json(Number('98765432109876543210'))).toBe('***');
     // A secret that is not a number never matches one.
     const word = createSecretScrubber(['tok_40017321']);
     expect(word.parseJson('{"n":40017321,"s":"tok_40017321"}')).toEqual({ n: 40017321, s: '***' });

@@ -59,6 +59,13 @@ beforeAll(async () => {
         const pin = Number(request.headers['x-account-pin']);
         return sendJson(response, 200, { pin, pins: [pin, 7], account: { pin, balance: 12.5 } });
       }
+      case '/echo-account-number': {
+        // A long account number sent back as a JSON number: written digit for digit (as Python,
+        // Go or Java write an integer), and as a JavaScript upstream writes it once parsed.
+        const account = String(request.headers['x-account-number']);
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return void response.end(`{"account":${account},"parsed":${Number(account)},"list":[${account}, 7]}`);
+      }
       case '/echo-json':
         return sendJson(response, 200, {
           youSent: auth,
@@ -446,6 +453,13 @@ describe('secret header values never come back', () => {
     const { output } = await call('/echo-pin-as-number', { secretHeaders: { 'x-account-pin': '40017321' } });
     expect(server.requests.at(-1)?.headers['x-account-pin']).toBe('40017321');
     expect(output).toEqual({ pin: '***', pins: ['***', 7], account: { pin: '***', balance: 12.5 } });
+  });
+
+  it('is removed from an echoing JSON body that carries a numeric secret too long for a double to hold exactly', async () => {
+    for (const account of ['98765432109876543210', '9876543210987655', '12345678901234567890123']) {
+      const { output } = await call('/echo-account-number', { secretHeaders: { 'x-account-number': account } });
+      expect(output, account).toEqual({ account: '***', parsed: '***', list: ['***', 7] });
+    }
   });
 
   it('is removed from echoing text and binary bodies', async () => {
