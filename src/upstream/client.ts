@@ -77,6 +77,9 @@ export function createUpstreamClient(options: UpstreamClientOptions = {}): Upstr
         pool = new Pool(origin, {
           connections,
           keepAliveTimeout,
+          // An upstream's `Keep-Alive: timeout=N` may shorten the idle time, never lengthen it
+          // (undici would keep an idle connection for up to ten minutes on its word).
+          keepAliveMaxTimeout: keepAliveTimeout,
           connect: createGuardedConnector({
             policy: route.policy,
             connectTimeoutMs: route.connectTimeoutMs,
