@@ -437,8 +437,17 @@ export interface GatewayAdmin {
    * agent at the same moment, one wins and the other rejects with 409 `CONFLICT`.
    */
   rotateAgentKey(id: string, principal?: AdminPrincipal): Promise<AgentWithKey>;
+  /**
+   * Calls as their agents read them: one whose approval's time is up reads `expired` (with
+   * `APPROVAL_EXPIRED`) before the background sweep records it.
+   */
   listInvocations(filter?: InvocationFilter): Promise<Page<InvocationRecord>>;
   getInvocation(id: string): Promise<InvocationRecord>;
+  /**
+   * Approvals as they stand now: one still pending whose time is up is expired (recorded, with
+   * its `approval.expired` event) before it is shown, so a list of pending ones holds only
+   * those that can still be decided.
+   */
   listApprovals(filter?: ApprovalFilter): Promise<Page<ApprovalView>>;
   getApproval(id: string): Promise<ApprovalView>;
   /**
@@ -1347,18 +1356,41 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     rotateAgentKey: writes(async (id, principal) =>
       agentChanged(id, await agentAdministration.rotate(id), 'admin.agent.rotated', principal),
     ),
-    listInvocations: (filter) => store.listInvocations(filter),
+    // Calls and approvals read as the agent reads them: one whose approval's time is up is
+    // expired, though the background sweep has not come to it yet.
+    async listInvocations(filter) {
+      const page = await store.listInvocations(filter);
+      return { ...page, items: await Promise.all(page.items.map((record) => approvals.asOfNow(record))) };
+    },
     async getInvocation(id) {
       const record = await store.getInvocation(id);
       if (record === undefined) throw notFound('Invocation');
-      return record;
+      return approvals.asOfNow(record);
     },
     async listApprovals(filter) {
-      const page = await store.listApprovals(filter);
-      return { ...page, items: page.items.map(toApprovalView) };
+      // Those the store still holds pending are not on a page of expired ones: expire them first.
+      if (filter?.status === 'expired') await approvals.sweepExpired();
+      const expired = new Set<string>();
+      for (;;) {
+        const page = await store.listApprovals(filter);
+        const due = page.items.filter(
+          (approval) => approval.status === 'pending' && Date.parse(approval.expiresAt) <= now() && !expired.has(approval.id),
+        );
+        if (due.length === 0) return { ...page, items: page.items.map(toApprovalView) };
+        // Expired before they are shown, so no approver is offered one that can no longer be
+        // decided, and a page of pending ones stays full; then the page is read again.
+        for (const approval of due) {
+          expired.add(approval.id);
+          await approvals.expire(approval);
+        }
+      }
     },
     async getApproval(id) {
-      const record = await store.getApproval(id);
+      let record = await store.getApproval(id);
+      if (record?.status === 'pending' && Date.parse(record.expiresAt) <= now()) {
+        await approvals.expire(record);
+        record = await store.getApproval(id);
+      }
       if (record === undefined) throw notFound('Approval');
       return toApprovalView(record);
     },

@@ -235,6 +235,37 @@ describe('approve-then-execute over REST', () => {
     expect(race).toHaveLength(2);
   });
 
+  it('shows approvers and auditors an approval whose time is up as expired at once, not pending until the sweep', async () => {
+    let clock = Date.parse('2030-01-01T00:00:00Z');
+    const { gateway, invoke } = await setup({ now: () => clock, approvalTtlMs: 60_000 });
+    const due = await invoke({ orderId: 'O-5', amount: 700 });
+    clock += 30_000;
+    const open = await invoke({ orderId: 'O-6', amount: 700 });
+    clock += 31_000;
+    const admin = async (path: string, key = adminTokens.approver) =>
+      (await gateway.fetch(jsonRequest(path, { key }))).json() as Promise<any>;
+
+    // The pending queue holds only the one that can still be decided.
+    const pending = await admin('/admin/approvals?status=pending');
+    expect(pending.items.map((item: { id: string }) => item.id)).toEqual([open.body.approval.id]);
+    expect(await admin(`/admin/approvals/${due.body.approval.id}`)).toMatchObject({ status: 'expired' });
+    expect(await admin(`/admin/invocations/${due.body.invocationId}`, adminTokens.auditor)).toMatchObject({
+      status: 'expired',
+      error: { code: 'APPROVAL_EXPIRED' },
+    });
+    // Expired once, and recorded: the store says so too.
+    const expiredEvents = await gateway.admin.listAudit({ type: 'approval.expired' });
+    expect(expiredEvents.items.map((item) => item.event.data)).toEqual([{ approvalId: due.body.approval.id }]);
+
+    // An auditor's list of calls reads as the agent's does, before anything expired them.
+    clock += 30_000;
+    const calls = await admin('/admin/invocations?tool=refunds.create', adminTokens.auditor);
+    expect(calls.items.map((item: { status: string }) => item.status)).toEqual(['expired', 'expired']);
+    // A list of expired approvals finds the one the store still held pending.
+    const expired = await admin('/admin/approvals?status=expired');
+    expect(expired.items.map((item: { id: string }) => item.id).sort()).toEqual([due.body.approval.id, open.body.approval.id].sort());
+  });
+
   it('refuses to execute when the tool definition changed since the request', async () => {
     const store = memoryStore();
     const counterA = { runs: 0 };
@@ -625,7 +656,9 @@ describe('a call whose approval expired while its record was not yet written', (
     const approvalId = first.body.approval.id;
     // An expiry wrote the approval, and its instance stopped before it wrote the call's record.
     await store.transitionApproval(approvalId, 'pending', { status: 'expired' });
-    expect((await gateway.admin.getInvocation(first.body.invocationId)).status).toBe('pending_approval');
+    expect((await store.getInvocation(first.body.invocationId))?.status).toBe('pending_approval');
+    // Auditors read it as the agent does.
+    expect(await gateway.admin.getInvocation(first.body.invocationId)).toMatchObject({ status: 'expired' });
 
     const viewed = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
     expect(await viewed.json()).toMatchObject({
