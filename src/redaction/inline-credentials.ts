@@ -316,11 +316,14 @@ function startsLine(text: string, keyStart: number): boolean {
   return cursor < 0 || isLineBreak(text.charCodeAt(cursor));
 }
 
-/** The password in `scheme://user:password@host` (connection strings, proxy URLs). */
+/**
+ * The password in `scheme://user:password@host` (connection strings, proxy URLs), also with no
+ * user name (`redis://:password@host`).
+ */
 export const urlCredentialRule: ScanRule<InlineCredentialKind> = {
   kind: 'url_credential',
   requires: ScanFeature.at | ScanFeature.separator | ScanFeature.twoColons,
-  source: String.raw`:\/\/[^\s\/?#@:"'<>]{1,256}:[^\s\/?#@"'<>]{1,1024}@`,
+  source: String.raw`:\/\/[^\s\/?#@:"'<>]{0,256}:[^\s\/?#@"'<>]{1,1024}@`,
   accept(text, start, end) {
     const valueStart = text.indexOf(':', start + 3) + 1;
     const valueEnd = end - 1;

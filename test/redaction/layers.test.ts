@@ -221,6 +221,13 @@ describe('layer 2: key names', () => {
     expect(compiled.text('see https://example.com:8443/path')).toBe('see https://example.com:8443/path');
   });
 
+  it('masks the password of URLs with a password and no user name', () => {
+    // Redis and others take `scheme://:password@host`.
+    expect(compiled.text('REDIS_URL=redis://:s3cretPass@cache.internal:6379/0')).toBe('REDIS_URL=redis://:***@cache.internal:6379/0');
+    expect(compiled.text('REDIS_URL=redis://:s3cretPass@cache:6379/0')).toBe('REDIS_URL=redis://:***@cache:6379/0');
+    expect(compiled.value({ url: 'rediss://:s3cretPass@cache.example.com:6380' })).toEqual({ url: 'rediss://:***@cache.example.com:6380' });
+  });
+
   it('takes added, removed and replaced key names', () => {
     const added = createRedactor({ keyNames: { add: ['member number'] } });
     expect(added.value({ memberNumber: '42', MEMBER_NUMBER: '43', password: 'x' })).toEqual({
