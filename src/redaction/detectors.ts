@@ -1,5 +1,6 @@
 import { parseAgentKey } from '../auth/agent-keys.js';
 import { isJoseHeader, isPlausibleSsn, isValidIpv6, passesIbanChecksum, passesLuhn } from './checksums.js';
+import { URL_PASSWORD_LIMIT, URL_USER_LIMIT, URL_USER_SOURCE } from './inline-credentials.js';
 import { type ScanFinding, ScanFeature, type ScanRule } from './text-scanner.js';
 import type { DetectorName } from './types.js';
 
@@ -126,13 +127,20 @@ function emailLocalCharacterBefore(text: string, end: number): number {
   return LETTER_OR_DIGIT_AT.test(text) ? width : 0;
 }
 
-const URL_USER = /^[^\s/@:]*$/;
+/** `://`, a user name and `:`, as the URL credential rule reads them before a password. */
+const URL_BEFORE_PASSWORD = new RegExp(String.raw`:\/\/${URL_USER_SOURCE}:$`, 'u');
+/** How far back from a password `://` can start: `://`, the longest user name, `:`. */
+const URL_BEFORE_PASSWORD_LENGTH = URL_USER_LIMIT + 4;
 
-/** True when an e-mail-looking local part is in fact the password of `scheme://user:password@host`. */
-function isUrlPassword(text: string, localStart: number): boolean {
-  if (text.charCodeAt(localStart - 1) !== 58) return false;
-  const schemeEnd = text.lastIndexOf('://', localStart - 1);
-  return schemeEnd !== -1 && URL_USER.test(text.slice(schemeEnd + 3, localStart - 1));
+/**
+ * True when an e-mail-looking local part `[localStart, localEnd)` is in fact the password of
+ * `scheme://user:password@host`, which the URL credential rule masks: exactly where that rule
+ * finds one, so that one of the two always does. At most {@link URL_BEFORE_PASSWORD_LENGTH}
+ * characters are read back, so a string of many such candidates costs linear time.
+ */
+function isUrlPassword(text: string, localStart: number, localEnd: number): boolean {
+  if (text.charCodeAt(localStart - 1) !== 58 || localEnd - localStart > URL_PASSWORD_LIMIT) return false;
+  return URL_BEFORE_PASSWORD.test(text.slice(Math.max(0, localStart - URL_BEFORE_PASSWORD_LENGTH), localStart));
 }
 
 /** PEM-armoured private keys (RFC 7468): any `-----BEGIN … PRIVATE KEY-----` block, also truncated ones. */
@@ -245,7 +253,7 @@ const email: ScanRule<DetectorName> = {
     let width: number;
     while (localStart > 0 && (width = emailLocalCharacterBefore(text, localStart)) > 0) localStart -= width;
     while (localStart < start && text.charCodeAt(localStart) === 46) localStart++;
-    if (localStart === start || isUrlPassword(text, localStart)) return null;
+    if (localStart === start || isUrlPassword(text, localStart, start)) return null;
     return { start: localStart, end, canonical: text.slice(localStart, end).toLowerCase() };
   },
 };

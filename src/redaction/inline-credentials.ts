@@ -316,6 +316,13 @@ function startsLine(text: string, keyStart: number): boolean {
   return cursor < 0 || isLineBreak(text.charCodeAt(cursor));
 }
 
+/** The longest user name {@link urlCredentialRule} reads. */
+export const URL_USER_LIMIT = 256;
+/** The user name of a URL as {@link urlCredentialRule} reads it, perhaps none. */
+export const URL_USER_SOURCE = String.raw`[^\s\/?#@:"'<>]{0,${URL_USER_LIMIT}}`;
+/** The longest password {@link urlCredentialRule} reads. */
+export const URL_PASSWORD_LIMIT = 1024;
+
 /**
  * The password in `scheme://user:password@host` (connection strings, proxy URLs), also with no
  * user name (`redis://:password@host`).
@@ -323,7 +330,7 @@ function startsLine(text: string, keyStart: number): boolean {
 export const urlCredentialRule: ScanRule<InlineCredentialKind> = {
   kind: 'url_credential',
   requires: ScanFeature.at | ScanFeature.separator | ScanFeature.twoColons,
-  source: String.raw`:\/\/[^\s\/?#@:"'<>]{0,256}:[^\s\/?#@"'<>]{1,1024}@`,
+  source: String.raw`:\/\/${URL_USER_SOURCE}:[^\s\/?#@"'<>]{1,${URL_PASSWORD_LIMIT}}@`,
   accept(text, start, end) {
     const valueStart = text.indexOf(':', start + 3) + 1;
     const valueEnd = end - 1;

@@ -249,6 +249,13 @@ describe('detector defaults and selection', () => {
     expect(only('email', 'postgres://admin:pa55word@db.internal:5432/app')).toBe('postgres://admin:***@db.internal:5432/app');
   });
 
+  it('finds an e-mail address after a colon where the URL rule finds no password', () => {
+    // A user name the URL rule does not read (a quote in it, or over 256 characters): the address is the detector's.
+    expect(only('email', 'https://us"er:pass@host.example.com')).toBe('https://us"er:***');
+    const longUser = `https://${'u'.repeat(300)}:pass@host.example.com`;
+    expect(only('email', longUser)).toBe(`https://${'u'.repeat(300)}:***`);
+  });
+
   it('finds several findings of several kinds in one string', () => {
     const text = 'Ada <ada@example.com>, +44 20 7946 0958, card 5555 5555 5555 4444, SSN 123-45-6789.';
     expect(everyDetector.text(text)).toBe('Ada <***>, ***, card ***, SSN ***.');
