@@ -148,8 +148,9 @@ const pemPrivateKey: ScanRule<DetectorName> = {
   kind: 'pem_private_key',
   requires: ScanFeature.tokenPrefix,
   // Without an END line (a truncated excerpt), the base64 body, its line breaks (also escaped as
-  // "\n") and RFC 1421 headers ("Proc-Type: 4,ENCRYPTED") are taken.
-  source: String.raw`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=]|(?:\r?\n|\\r\\n|\\n)[ \t]*|[A-Za-z-]+: [^\r\n\\]*)*)`,
+  // "\n") and RFC 1421 headers ("Proc-Type: 4,ENCRYPTED") are taken. The END line is looked for
+  // up to the next BEGIN line at most, so that many blocks that never end cost linear time.
+  source: String.raw`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN )[\s\S])*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=]|(?:\r?\n|\\r\\n|\\n)[ \t]*|[A-Za-z-]+: [^\r\n\\]*)*)`,
   accept: whole,
 };
 
