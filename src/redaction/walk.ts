@@ -58,7 +58,7 @@ export function redactValue(input: unknown, plan: WalkPlan): unknown {
   const value = jsonValue(input, '');
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return undefined;
   const state = plan.paths?.rootState();
-  const result = redactNode(value, state?.mode, state, plan, [], 0);
+  const result = redactNode(value, state?.mode, state, plan, [], 0, input);
   return result === REMOVED ? undefined : result;
 }
 
@@ -86,35 +86,44 @@ function jsonValue(value: unknown, key: string | number): unknown {
 }
 
 /**
- * The redacted form of one defined value (after `toJSON`), or `REMOVED`. `ancestors[0 … depth-1]`
- * are the containers being walked above `value` (entries past `depth` are stale): at the depths
- * the recursion reaches, a scan of a short array is cheaper than a `Set`'s hashing.
+ * The redacted form of one defined value (after `toJSON`; `source` is the value before it), or
+ * `REMOVED`. `ancestors[0 … 2·depth-1]` are the containers being walked above `value`, each as
+ * walked and as it was before `toJSON` (entries past them are stale): at the depths the
+ * recursion reaches, a scan of a short array is cheaper than a `Set`'s hashing. A value whose
+ * `toJSON` makes new objects on each call is a cycle when its source is an ancestor's.
  */
 function redactNode(
   value: unknown,
   mode: RedactionMode | undefined,
   state: PathState | undefined,
   plan: WalkPlan,
-  ancestors: object[],
+  ancestors: unknown[],
   depth: number,
+  source: unknown,
 ): unknown {
   const leaf = redactLeaf(value, mode, plan);
   if (leaf !== CONTAINER) return leaf;
-  for (let index = 0; index < depth; index++) if (ancestors[index] === value) return CIRCULAR;
-  if (depth >= RECURSION_LIMIT) return redactIteratively(value as object, state, plan, new Set(ancestors.slice(0, depth)));
-  ancestors[depth] = value as object;
+  const walked = 2 * depth;
+  for (let index = 0; index < walked; index += 2) if (ancestors[index] === value) return CIRCULAR;
+  if (source !== value) for (let index = 1; index < walked; index += 2) if (ancestors[index] === source) return CIRCULAR;
+  if (depth >= RECURSION_LIMIT) {
+    return redactIteratively(value as object, source, state, plan, new Set(ancestors.slice(0, walked)));
+  }
+  ancestors[walked] = value;
+  ancestors[walked + 1] = source;
   const paths = plan.paths;
   let container: Container;
   if (Array.isArray(value)) {
     const copy: unknown[] = [];
     for (let index = 0; index < value.length; index++) {
-      const child = jsonValue(value[index], index);
+      const raw: unknown = value[index];
+      const child = jsonValue(raw, index);
       if (child === undefined || typeof child === 'function' || typeof child === 'symbol') {
         copy.push(null);
         continue;
       }
       const childState = state !== undefined && paths !== null ? paths.childState(state, index) : state;
-      const result = redactNode(child, childState?.mode, childState, plan, ancestors, depth + 1);
+      const result = redactNode(child, childState?.mode, childState, plan, ancestors, depth + 1, raw);
       if (result !== REMOVED) copy.push(result);
     }
     container = copy;
@@ -124,12 +133,13 @@ function redactNode(
     let renamed = false;
     for (let index = 0; index < names.length; index++) {
       const name = names[index] as string;
-      const child = jsonValue((value as Record<string, unknown>)[name], name);
+      const raw = (value as Record<string, unknown>)[name];
+      const child = jsonValue(raw, name);
       if (child === undefined || typeof child === 'function' || typeof child === 'symbol') continue;
       const childState = state !== undefined && paths !== null ? paths.childState(state, name) : state;
       const info = plan.describeKey(name);
       const childMode = info.sensitive ? stricterMode(childState?.mode, plan.keyMode) : childState?.mode;
-      const result = redactNode(child, childMode, childState, plan, ancestors, depth + 1);
+      const result = redactNode(child, childMode, childState, plan, ancestors, depth + 1, raw);
       if (result === REMOVED) continue;
       if (info.outputKey !== name) renamed = true;
       assignMember(copy, info.outputKey, result, renamed);
@@ -221,22 +231,34 @@ function redactLeaf(value: unknown, mode: RedactionMode | undefined, plan: WalkP
 }
 
 /**
- * The walk of a deeply nested container, with an explicit stack: `source` is a container (after
- * `toJSON`) that is not an ancestor of itself and that no rule selects as a whole.
+ * The walk of a deeply nested container, with an explicit stack: `start` is a container (after
+ * `toJSON`; `startSource` before it) that is not an ancestor of itself and that no rule selects
+ * as a whole. `ancestors` holds the containers above it, as walked and before `toJSON`.
  */
-function redactIteratively(source: object, sourceState: PathState | undefined, plan: WalkPlan, ancestors: Set<object>): Container {
-  const root: Container = Array.isArray(source) ? [] : {};
+function redactIteratively(
+  start: object,
+  startSource: unknown,
+  startState: PathState | undefined,
+  plan: WalkPlan,
+  ancestors: Set<unknown>,
+): Container {
+  const root: Container = Array.isArray(start) ? [] : {};
   // Parallel stacks, one entry per pending node; the parent EXIT marks the end of a container.
   const values: unknown[] = [];
   const parents: Array<Container | null> = [];
   const keys: Array<string | number> = [];
   const states: Array<PathState | undefined> = [];
-  const open = (value: object, container: Container, state: PathState | undefined) => {
+  /** Makes `value` an ancestor until the EXIT frame pushed here is popped. */
+  const enter = (value: unknown) => {
     ancestors.add(value);
     values.push(value);
     parents.push(EXIT);
     keys.push('');
     states.push(undefined);
+  };
+  const open = (value: object, source: unknown, container: Container, state: PathState | undefined) => {
+    enter(value);
+    if (source !== value) enter(source);
     if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--) {
         values.push(value[index]);
@@ -255,17 +277,18 @@ function redactIteratively(source: object, sourceState: PathState | undefined, p
       }
     }
   };
-  open(source, root, sourceState);
+  open(start, startSource, root, startState);
 
   while (values.length > 0) {
     const parent = parents.pop() as Container;
     const key = keys.pop() as string | number;
     const parentState = states.pop();
     if (parent === EXIT) {
-      ancestors.delete(values.pop() as object);
+      ancestors.delete(values.pop());
       continue;
     }
-    const value = jsonValue(values.pop(), key);
+    const source = values.pop();
+    const value = jsonValue(source, key);
     const inArray = Array.isArray(parent);
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
       if (inArray) parent.push(null);
@@ -288,7 +311,7 @@ function redactIteratively(source: object, sourceState: PathState | undefined, p
     let result = redactLeaf(value, mode, plan);
     let container: Container | undefined;
     if (result === CONTAINER) {
-      if (ancestors.has(value as object)) {
+      if (ancestors.has(value) || (source !== value && ancestors.has(source))) {
         result = CIRCULAR;
       } else {
         container = Array.isArray(value) ? [] : {};
@@ -300,7 +323,7 @@ function redactIteratively(source: object, sourceState: PathState | undefined, p
       if (inArray) parent.push(result);
       else assignMember(parent, outputKey as string, result, true);
     }
-    if (container !== undefined) open(value as object, container, state);
+    if (container !== undefined) open(value as object, source, container, state);
   }
   return root;
 }

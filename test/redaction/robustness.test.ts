@@ -219,6 +219,40 @@ describe('deep and odd values', () => {
     expect((walked[3] as Link).peer).toEqual({ first: { inside: { deep: { email: '***' } } }, second: { deep: { email: '***' } } });
   });
 
+  it('replaces cycles that run through toJSON, whose every call makes new objects', () => {
+    // An object graph whose toJSON copies its links: what it contains is never the same
+    // object twice, but the graph it is made from is walked again (JSON.stringify overflows
+    // its stack on it). A bound on the calls makes a walk that never ends fail instead.
+    let calls = 0;
+    class Node {
+      next: Node | undefined;
+      back: Node | undefined;
+      constructor(readonly level: number) {}
+      toJSON() {
+        if (++calls > 10_000) throw new Error('toJSON called without end');
+        return { level: this.level, email: 'ada@example.com', next: this.next, back: this.back, links: [this.back] };
+      }
+    }
+    // 300 levels: links back are met by the recursive walk and by the explicit stack below it.
+    const nodes = Array.from({ length: 300 }, (_, level) => new Node(level));
+    nodes.forEach((node, level) => {
+      node.next = nodes[level + 1];
+    });
+    (nodes[2] as Node).back = nodes[0];
+    (nodes[299] as Node).back = nodes[250];
+
+    type Walked = { level: number; email: string; next?: Walked; back?: unknown; links: unknown[] };
+    const output = compiled.value(nodes[0]) as Walked;
+    const walked: Walked[] = [];
+    for (let node: Walked | undefined = output; node !== undefined; node = node.next) walked.push(node);
+    expect(walked).toHaveLength(300);
+    expect(walked.every((node, level) => node.level === level && node.email === '***')).toBe(true);
+    expect(walked.filter((node) => node.back !== undefined).map((node) => [node.level, node.back, node.links])).toEqual([
+      [2, CIRCULAR, [CIRCULAR]],
+      [299, CIRCULAR, [CIRCULAR]],
+    ]);
+  });
+
   it('keeps a "__proto__" key as data and never touches prototypes', () => {
     const input = JSON.parse('{"__proto__": {"polluted": true, "password": "x"}, "a": 1}') as Record<string, unknown>;
     const output = compiled.value(input) as Record<string, unknown>;
