@@ -87,6 +87,8 @@ export interface GatewayErrorOptions {
 /**
  * The one error type of the gateway. Its `code` decides the HTTP status (see
  * {@link errorStatus}) and the MCP mapping; its `message` and `details` are client-safe.
+ * A tool's handler throws one as its own refusal: the caller and the call's record get its
+ * message and details redacted as the tool's output would be.
  *
  * @example
  * ```ts

@@ -7,7 +7,7 @@ import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
 import { approvalEndedOutcome, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
-import { redactUpstreamError } from '../pipeline/redact.js';
+import { redactToolError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
@@ -420,7 +420,7 @@ export class ApprovalCoordinator {
         outcome = {
           status: 'error',
           invocationId: approval.invocationId,
-          error: toGatewayError(redactUpstreamError(this.deps, tool, decision.redact, error)),
+          error: toGatewayError(redactToolError(this.deps, tool, decision.redact, error)),
         };
       }
     }

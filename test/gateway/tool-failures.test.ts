@@ -162,3 +162,49 @@ describe('a tool whose own code throws', () => {
     expect(String(errors.at(-1))).not.toContain('10.20.30.40');
   });
 });
+
+describe("a tool's own refusal", () => {
+  it('reaches the caller and the record redacted as its output would be, on the direct and the approved path', async () => {
+    const lookup = defineTool({
+      name: 'crm.lookup',
+      description: 'finds a customer',
+      inputSchema: { type: 'object', properties: { email: { type: 'string' }, amount: { type: 'number' } } } as const,
+      handler: ({ email }) => {
+        throw new GatewayError({
+          code: 'UPSTREAM_ERROR',
+          message: `No account for ${email}, card 4111 1111 1111 1111 on file`,
+          details: { contact: { email, password: 'hunter2' }, codes: ['4111111111111111'], retryable: false },
+        });
+      },
+    });
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [lookup],
+      policy: [
+        { id: 'big', effect: 'require_approval', when: [{ path: '$.amount', op: 'gt', value: 10 }] },
+        { id: 'all', effect: 'allow' },
+      ],
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const redacted = {
+      code: 'UPSTREAM_ERROR',
+      message: 'No account for ***, card *** on file',
+      details: { contact: { email: '***', password: '***' }, codes: ['***'], retryable: false },
+    };
+
+    const direct = await gateway.invoke({ agentKey: apiKey, tool: 'crm.lookup', input: { email: 'ada@example.com', amount: 1 } });
+    expect(direct.status).toBe('error');
+    expect((direct as { error: GatewayError }).error.toJSON()).toEqual(redacted);
+    const directRecord = await gateway.admin.getInvocation(direct.invocationId as string);
+    expect(directRecord.error).toEqual(redacted);
+
+    const held = await gateway.invoke({ agentKey: apiKey, tool: 'crm.lookup', input: { email: 'ada@example.com', amount: 50 } });
+    expect(held.status).toBe('pending_approval');
+    const approvalId = (held as { approval: { id: string } }).approval.id;
+    await gateway.admin.decide(approvalId, { decision: 'approve' }, { id: 'alice', roles: ['approver'] });
+    const approvedRecord = await gateway.admin.getInvocation(held.invocationId as string);
+    expect(approvedRecord.status).toBe('failed');
+    expect(approvedRecord.error).toEqual(redacted);
+    expect(JSON.stringify(await gateway.admin.listInvocations())).not.toMatch(/ada@example|4111|hunter2/);
+  });
+});
