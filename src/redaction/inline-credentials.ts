@@ -101,6 +101,14 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
         level = nestingLevel(escapesEnd - cursor);
       }
       const keyEnd = cursor + 1;
+      if (!quoted) {
+        const subscripted = subscriptedKey(text, keyEnd);
+        if (subscripted !== undefined) {
+          if (!keyNames.isSensitive(subscripted.key)) return null;
+          const value = readValue(text, start + 1, 0, separator === 58 && startsLine(text, subscripted.start));
+          return value === null ? null : { start: value[0], end: value[1], canonical: text.slice(value[0], value[1]) };
+        }
+      }
       while (cursor >= 0 && keyEnd - cursor <= KEY_LENGTH_LIMIT && isKeyCharacter(text.charCodeAt(cursor))) cursor--;
       let keyStart = cursor + 1;
       // Keys start with a letter: skips times ("10:30"), dates and numbers cheaply.
@@ -114,6 +122,68 @@ export function keyValueRule(keyNames: KeyNameMatcher): ScanRule<InlineCredentia
       return value === null ? null : { start: value[0], end: value[1], canonical: text.slice(value[0], value[1]) };
     },
   };
+}
+
+/**
+ * A key with subscripts that ends at `end`: `user[password]`, `config["db"]["password"]`,
+ * `user%5Bpassword%5D` (brackets URL-encoded, as form encoders write nested fields), read as
+ * the key whose words are its name and its subscripts (`user password`), as an object key
+ * spelt so is; `undefined` when no subscript ends at `end`. At most {@link KEY_LENGTH_LIMIT}
+ * characters are read.
+ */
+function subscriptedKey(text: string, end: number): { start: number; key: string } | undefined {
+  const names: string[] = [];
+  let cursor = end;
+  for (;;) {
+    const close = closingBracketBefore(text, cursor);
+    if (close === 0) break;
+    if (end - cursor >= KEY_LENGTH_LIMIT) return undefined;
+    let nameEnd = cursor - close;
+    const quote = text.charCodeAt(nameEnd - 1);
+    const quoted = quote === 34 || quote === 39;
+    if (quoted) nameEnd--;
+    let nameStart = nameEnd;
+    while (
+      nameStart > 0 &&
+      end - nameStart < KEY_LENGTH_LIMIT &&
+      isKeyCharacter(text.charCodeAt(nameStart - 1)) &&
+      openingBracketBefore(text, nameStart) === 0
+    ) {
+      nameStart--;
+    }
+    let open = nameStart;
+    if (quoted) {
+      if (text.charCodeAt(open - 1) !== quote) return undefined;
+      open--;
+    }
+    const opening = openingBracketBefore(text, open);
+    if (opening === 0 || nameStart === nameEnd) return undefined;
+    names.unshift(text.slice(nameStart, nameEnd));
+    cursor = open - opening;
+  }
+  if (names.length === 0) return undefined;
+  let start = cursor;
+  while (start > 0 && end - start < KEY_LENGTH_LIMIT && isKeyCharacter(text.charCodeAt(start - 1))) start--;
+  return { start, key: [text.slice(start, cursor), ...names].join(' ') };
+}
+
+/** The length of the `]` or `%5D` that ends just before `end`; 0 when there is none. */
+function closingBracketBefore(text: string, end: number): number {
+  if (text.charCodeAt(end - 1) === 93) return 1;
+  return isPercentEscape(text, end - 3, 68) ? 3 : 0;
+}
+
+/** The length of the `[` or `%5B` that ends just before `end`; 0 when there is none. */
+function openingBracketBefore(text: string, end: number): number {
+  if (text.charCodeAt(end - 1) === 91) return 1;
+  return isPercentEscape(text, end - 3, 66) ? 3 : 0;
+}
+
+/** True when `%5` and the letter `upper` (or its lower case) start at `at`. */
+function isPercentEscape(text: string, at: number, upper: number): boolean {
+  if (at < 0 || text.charCodeAt(at) !== 37 || text.charCodeAt(at + 1) !== 53) return false;
+  const letter = text.charCodeAt(at + 2);
+  return letter === upper || letter === upper + 32;
 }
 
 /**

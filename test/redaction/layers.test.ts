@@ -195,6 +195,17 @@ describe('layer 2: key names', () => {
     expect(compiled.text(text)).toBe(expected);
   });
 
+  it.each([
+    ['user[password]=hunter2&user[name]=ada', 'user[password]=***&user[name]=ada'],
+    ['POST /session user%5Bpassword%5D=hunter2&user%5Bname%5D=ada', 'POST /session user%5Bpassword%5D=***&user%5Bname%5D=ada'],
+    ['?filter[status]=open&auth[api_key]=abc123&page=2', '?filter[status]=open&auth[api_key]=***&page=2'],
+    ['config["db"]["password"] = "hunter2"', 'config["db"]["password"] = "***"'],
+    ["ENV['API_KEY']='abc123'", "ENV['API_KEY']='***'"],
+    ['items[0]=4&items[1]=5', 'items[0]=4&items[1]=5'],
+  ])('masks the value under a key with subscripts in %j, as under the same key of an object', (text, expected) => {
+    expect(compiled.text(text)).toBe(expected);
+  });
+
   it('reads an added key name of several words in text', () => {
     expect(createRedactor({ keyNames: { add: ['member number'] } }).text('Member  Number = 4711')).toBe('Member  Number = ***');
   });
