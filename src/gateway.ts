@@ -44,6 +44,7 @@ import { describeToolCodeFailure, executeStep, toolCodeFailureOf } from './pipel
 import { IDEMPOTENCY_KEY_RULE, idempotencyStep, isIdempotencyKey } from './pipeline/idempotency.js';
 import { policyStep } from './pipeline/policy.js';
 import { heldInputSealing, unopenedHeldInputToolOf } from './approval/held-input.js';
+import { approvalIsDue } from './approval/expiry.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordStep } from './pipeline/record.js';
 import { redactStep } from './pipeline/redact.js';
 import { RedactorCache } from './pipeline/redactors.js';
@@ -1373,9 +1374,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       const expired = new Set<string>();
       for (;;) {
         const page = await store.listApprovals(filter);
-        const due = page.items.filter(
-          (approval) => approval.status === 'pending' && Date.parse(approval.expiresAt) <= now() && !expired.has(approval.id),
-        );
+        const due = page.items.filter((approval) => approvalIsDue(approval, now()) && !expired.has(approval.id));
         if (due.length === 0) return { ...page, items: page.items.map(toApprovalView) };
         // Expired before they are shown, so no approver is offered one that can no longer be
         // decided, and a page of pending ones stays full; then the page is read again.
@@ -1387,7 +1386,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     async getApproval(id) {
       let record = await store.getApproval(id);
-      if (record?.status === 'pending' && Date.parse(record.expiresAt) <= now()) {
+      if (record !== undefined && approvalIsDue(record, now())) {
         await approvals.expire(record);
         record = await store.getApproval(id);
       }

@@ -6,7 +6,7 @@ import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
 import { takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
-import { approvalEndedOutcome, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
+import { approvalEndedOutcome, approvalIsDue, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
 import { redactToolError } from '../pipeline/redact.js';
 import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
@@ -726,7 +726,7 @@ export class ApprovalCoordinator {
       }
       if (record !== undefined && record.approvalId !== null) {
         const approval = await this.deps.store.getApproval(record.approvalId);
-        if (approval?.status === 'pending' && Date.parse(approval.expiresAt) <= this.deps.now()) {
+        if (approval !== undefined && approvalIsDue(approval, this.deps.now())) {
           await this.expire(approval);
           continue;
         }

@@ -7,7 +7,12 @@ import type { ApprovalRecord } from '../store/types.js';
  * or is still pending past its time, though the store may not say so of its call yet.
  */
 export function approvalHasExpired(approval: ApprovalRecord, now: number): boolean {
-  return approval.status === 'expired' || (approval.status === 'pending' && Date.parse(approval.expiresAt) <= now);
+  return approval.status === 'expired' || approvalIsDue(approval, now);
+}
+
+/** Whether an approval is still pending past its time at `now` (epoch ms): due to be expired. */
+export function approvalIsDue(approval: ApprovalRecord, now: number): boolean {
+  return approval.status === 'pending' && Date.parse(approval.expiresAt) <= now;
 }
 
 /** What the call of an approval that expired undecided ends with. */
