@@ -236,7 +236,8 @@ export class JwtVerifier {
   /**
    * @param onKeyProblem Told, once per kind of problem, that a token named a key of the
    *   issuer's that cannot be used (an RSA key under 2,048 bits, a malformed JWK): its tokens
-   *   are refused like forged ones.
+   *   are refused like forged ones. Also told, once per run of failures, that the issuer's
+   *   key set (`jwksUri`) could not be fetched again while the keys fetched before still serve.
    */
   constructor(
     private readonly options: JwtAuthOptions,
@@ -245,7 +246,7 @@ export class JwtVerifier {
   ) {
     this.keys =
       options.jwksUri !== undefined
-        ? new RemoteKeySet(new URL(options.jwksUri), now).getKey
+        ? new RemoteKeySet(new URL(options.jwksUri), now, (error) => onKeyProblem(error)).getKey
         : createLocalJWKSet(options.jwks as JSONWebKeySet);
     this.audience = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
     this.requiredScopes = options.requiredScopes ?? [];

@@ -33,8 +33,9 @@ export class KeysUnavailable extends Error {
  * past their age) and no fetch is tried for 5 s, so an issuer outage is neither a gateway
  * outage nor a storm of fetches; without any keys, or for a key id the keys lack while no
  * fetch can bring them anew, verification fails with the last fetch's error ({@link
- * KeysUnavailable}: the token cannot be checked, which is not to say it is forged). A key set
- * over 1 MiB is refused without being read past that.
+ * KeysUnavailable}: the token cannot be checked, which is not to say it is forged). The first
+ * failed fetch that leaves older keys in use is told to `onStale`, once until a fetch succeeds
+ * again. A key set over 1 MiB is refused without being read past that.
  */
 export class RemoteKeySet {
   private keys: JWTVerifyGetKey | undefined;
@@ -42,10 +43,20 @@ export class RemoteKeySet {
   private failedAt = Number.NEGATIVE_INFINITY;
   private failure: unknown;
   private loading: Promise<void> | undefined;
+  /** The current run of failed fetches was told of (reset by a fetch that succeeds). */
+  private staleReported = false;
+  /** A call waits for the fetch under way: if it fails, that call's 503 tells of it. */
+  private awaited = false;
 
+  /**
+   * @param onStale Told once per run of failed fetches, at the first one that leaves the
+   *   keys fetched before in use: calls still verify, but a key the issuer adds or withdraws
+   *   is not seen, and an hour past the keys' age every call gets 503.
+   */
   constructor(
     private readonly url: URL,
     private readonly now: () => number,
+    private readonly onStale: (error: Error) => void = () => undefined,
   ) {}
 
   /** The key resolver `jwtVerify` takes. */
@@ -78,7 +89,9 @@ export class RemoteKeySet {
 
   /** Fetches the keys and waits for them; throws {@link KeysUnavailable} only when there are no usable keys. */
   private async load(): Promise<void> {
-    await this.refresh();
+    const loading = this.refresh();
+    this.awaited = true;
+    await loading;
     if (this.keys !== undefined && this.usable()) return;
     throw new KeysUnavailable(this.failure ?? new Error('no keys'));
   }
@@ -89,6 +102,7 @@ export class RemoteKeySet {
    */
   private refresh(): Promise<void> | undefined {
     if (this.loading === undefined && this.now() - this.failedAt >= retryMs) {
+      this.awaited = false;
       this.loading = this.fetchKeys().finally(() => {
         this.loading = undefined;
       });
@@ -114,9 +128,20 @@ export class RemoteKeySet {
       this.keys = createLocalJWKSet(JSON.parse(await readLimited(response)) as JSONWebKeySet);
       this.fetchedAt = this.now();
       this.failure = undefined;
+      this.staleReported = false;
     } catch (error) {
       this.failedAt = this.now();
       this.failure = error;
+      // A call waiting for this fetch fails with its error, and the gateway reports it there
+      // (as it does for every call once no usable keys are left).
+      if (!this.staleReported && this.keys !== undefined && this.usable()) {
+        this.staleReported = true;
+        if (this.awaited) return;
+        const until = new Date(this.fetchedAt + maxAgeMs + maxStaleMs).toISOString();
+        this.onStale(
+          new Error(`The issuer's keys could not be fetched again; the keys fetched before stay in use until ${until}`, { cause: error }),
+        );
+      }
     }
   }
 }

@@ -675,6 +675,11 @@ describe('JWT agent auth with a JWKS URL', () => {
     clock += 11 * 60_000;
     expect((await invoke(await fresh(agent.id, { claims: { n: 1 } }))).status).toBe(200);
     await vi.waitFor(() => expect(fetches).toBe(2), { timeout: 10_000 });
+    // onError hears that the keys in use could not be fetched again, once for the run of failures.
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 10_000 });
+    expect((errors[0] as Error).message).toMatch(
+      /^The issuer's keys could not be fetched again; the keys fetched before stay in use until /,
+    );
     // Failed fetches are not retried for 5 s, whatever comes in.
     for (let index = 0; index < 5; index++) expect((await invoke(await fresh(agent.id, { claims: { n: index + 2 } }))).status).toBe(200);
     expect(fetches).toBe(2);
@@ -686,7 +691,7 @@ describe('JWT agent auth with a JWKS URL', () => {
       error: { code: 'AUTH_UNAVAILABLE', message: "The access token could not be checked: the issuer's keys are unavailable" },
     });
     expect(JSON.stringify(down.body)).not.toContain('secret');
-    expect(errors).toHaveLength(1);
+    expect(errors).toHaveLength(2);
     // Junk tokens during the outage cost no fetch each.
     const before = fetches;
     for (let index = 0; index < 20; index++) {
@@ -698,11 +703,11 @@ describe('JWT agent auth with a JWKS URL', () => {
       const programmatic = await gateway.invoke({ agentKey: await fresh(agent.id, { claims: { code: index } }), tool: 'echo' });
       expect(programmatic).toMatchObject({ status: 'error', error: { code: 'AUTH_UNAVAILABLE' } });
     }
-    expect(errors).toHaveLength(1);
+    expect(errors).toHaveLength(2);
     clock += 5000;
     expect((await invoke(await fresh(agent.id, { claims: { n: 98 } }))).status).toBe(503);
     expect(fetches).toBe(before + 1);
-    expect(errors).toHaveLength(2);
+    expect(errors).toHaveLength(3);
     // Keys keep working; the issuer comes back, and so do tokens.
     expect((await invoke(apiKey)).status).toBe(200);
     failing = false;

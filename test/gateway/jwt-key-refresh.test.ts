@@ -191,9 +191,15 @@ describe('the issuer keys, while a fetch of them hangs', () => {
     expect(fetches).toBe(2);
   });
 
-  it('keeps the keys when the background fetch fails, and reports the failure once the keys run out', async () => {
-    const errors: unknown[] = [];
-    const agentId = await setup({ onError: (error) => errors.push(error) });
+  it('keeps the keys when the background fetch fails, tells onError once, and again once the keys run out', async () => {
+    const errors: Error[] = [];
+    let told: (() => void) | undefined;
+    const agentId = await setup({
+      onError: (error) => {
+        errors.push(error as Error);
+        told?.();
+      },
+    });
     expect((await invoke(await token(agentId))).status).toBe(200);
 
     holding = true;
@@ -202,18 +208,69 @@ describe('the issuer keys, while a fetch of them hangs', () => {
     expect((await invoke(await token(agentId))).status).toBe(200);
     await arrived;
     answer = (res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('issuer down: secret=abc');
+    const staleTold = new Promise<void>((resolve) => {
+      told = resolve;
+    });
     release();
-    // Until an hour past their age the keys serve; a failed fetch is not tried again for 5 s.
-    for (let index = 0; index < 3; index++) expect((await invoke(await token(agentId))).status).toBe(200);
-    expect(errors).toEqual([]);
+    await staleTold;
+    // The operator hears that the keys in use are getting old, and until when they serve.
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toBe(
+      "The issuer's keys could not be fetched again; the keys fetched before stay in use until 2026-06-01T13:10:00.000Z",
+    );
+    expect((errors[0]?.cause as Error | undefined)?.message).toBe('the key set answered 500');
+
+    // Until an hour past their age the keys serve; a failed fetch is not tried again for 5 s,
+    // and the failures that follow are not told again.
+    for (let index = 0; index < 3; index++) {
+      clock += 6000;
+      expect((await invoke(await token(agentId))).status).toBe(200);
+    }
+    expect(errors).toHaveLength(1);
 
     clock += 60 * 60_000;
     const down = await invoke(await token(agentId));
     expect(down.status).toBe(503);
     expect(down.body.error.code).toBe('AUTH_UNAVAILABLE');
     expect(JSON.stringify(down.body)).not.toContain('secret');
-    expect(errors).toHaveLength(1);
+    expect(errors).toHaveLength(2);
     expect(unhandled).toEqual([]);
+  });
+
+  it('tells onError of a new run of failed fetches after one succeeded', async () => {
+    const errors: Error[] = [];
+    let told: (() => void) | undefined;
+    const nextTold = () =>
+      new Promise<void>((resolve) => {
+        told = resolve;
+      });
+    const staleReports = () => errors.filter((error) => error.message.startsWith("The issuer's keys could not be fetched again")).length;
+    const agentId = await setup({
+      onError: (error) => {
+        errors.push(error as Error);
+        told?.();
+      },
+    });
+    expect((await invoke(await token(agentId))).status).toBe(200);
+
+    // The keys are due every ten minutes: their fetch, in the background, fails, then works, then fails.
+    answer = (res) => res.writeHead(503).end();
+    let reported = nextTold();
+    clock += 11 * 60_000;
+    expect((await invoke(await token(agentId))).status).toBe(200);
+    await reported;
+    expect(staleReports()).toBe(1);
+
+    answer = serveKeys([publicJwk, nextJwk]);
+    clock += 60_000;
+    expect((await invoke(await token(agentId, { kid: 'key-2', key: nextKey }))).status).toBe(200);
+
+    answer = (res) => res.writeHead(503).end();
+    reported = nextTold();
+    clock += 11 * 60_000;
+    expect((await invoke(await token(agentId))).status).toBe(200);
+    await reported;
+    expect(staleReports()).toBe(2);
   });
 });
 
