@@ -64,6 +64,11 @@ export const errorStatus: Readonly<Record<ErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 504,
 };
 
+/** True for a code of {@link ErrorCode} (what a tool's own `GatewayError` must carry to be answered as it is). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorStatus, value);
+}
+
 /** One entry of `details` on an `INVALID_INPUT` error. */
 export interface InputIssue {
   /** JSON Pointer into the input (`/customer/email`); `''` for the input itself. */
@@ -88,7 +93,9 @@ export interface GatewayErrorOptions {
  * The one error type of the gateway. Its `code` decides the HTTP status (see
  * {@link errorStatus}) and the MCP mapping; its `message` and `details` are client-safe.
  * A tool's handler throws one as its own refusal: the caller and the call's record get its
- * message and details redacted as the tool's output would be.
+ * message and details redacted as the tool's output would be. Its code must be one of
+ * {@link ErrorCode} (another fails the call as a tool that threw: 502 `UPSTREAM_ERROR`), and a
+ * header no HTTP response can carry (a line break in a value, say) is left out.
  *
  * @example
  * ```ts

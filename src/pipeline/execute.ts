@@ -1,5 +1,5 @@
 import { tokenIdentityOf } from '../auth/token-identity.js';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { GatewayError, isErrorCode, isGatewayError } from '../errors.js';
 import type { AgentRecord } from '../store/types.js';
 import type { CompiledRedaction } from '../redaction/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
@@ -109,7 +109,8 @@ export async function runTool(
     });
   } catch (error) {
     if (source.aborted) throw abortError();
-    if (isGatewayError(error)) throw error;
+    const refusal = isGatewayError(error) ? answerableRefusal(error) : undefined;
+    if (refusal !== undefined) throw refusal;
     const failure = new GatewayError({ code: 'UPSTREAM_ERROR', message: `Tool "${tool.name}" failed`, cause: error });
     toolCodeFailures.set(failure, { tool, redact: call.redact });
     throw failure;
@@ -140,6 +141,50 @@ export async function runTool(
   }
   return execution;
 }
+
+/**
+ * A tool's own `GatewayError` as the caller can be answered with it: undefined when its code
+ * is none the gateway knows (a typo from JavaScript, a code of a newer copy of the package),
+ * which has no HTTP status, so the call fails as a tool whose code threw; its headers without
+ * those no HTTP response can carry (a name that is not a token, a value that is not a string
+ * or holds a line break), which would fail the answer after the call has run.
+ */
+function answerableRefusal(error: GatewayError): GatewayError | undefined {
+  let code: unknown;
+  let headers: unknown;
+  try {
+    code = error.code;
+    headers = error.headers;
+  } catch {
+    return undefined;
+  }
+  if (!isErrorCode(code)) return undefined;
+  if (headers === undefined) return error;
+  const kept: Record<string, string> = {};
+  let dropped = false;
+  if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value === 'string' && HEADER_NAME.test(name) && HEADER_VALUE.test(value)) kept[name] = value;
+      else dropped = true;
+    }
+  } else dropped = true;
+  if (!dropped) return error;
+  const replaced = new GatewayError({
+    code,
+    message: error.message,
+    ...(error.details === undefined ? {} : { details: error.details }),
+    ...(Object.keys(kept).length === 0 ? {} : { headers: kept }),
+    ...(error.cause === undefined ? {} : { cause: error.cause }),
+  });
+  if (error.stack !== undefined) replaced.stack = error.stack;
+  return replaced;
+}
+
+/** An HTTP field name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** An HTTP field value as Node writes it: no control characters but tab, nothing past U+00FF. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * The context a tool's handler gets. A class, so that `signal` is a getter on the prototype:

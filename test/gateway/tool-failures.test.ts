@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Gateway, GatewayError, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { jsonRequest } from '../helpers.js';
+import { createNodeHandler } from '../../adapters/node.js';
+import { jsonRequest, listen } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -206,5 +207,73 @@ describe("a tool's own refusal", () => {
     expect(approvedRecord.status).toBe('failed');
     expect(approvedRecord.error).toEqual(redacted);
     expect(JSON.stringify(await gateway.admin.listInvocations())).not.toMatch(/ada@example|4111|hunter2/);
+  });
+
+  it('with a code the gateway does not know, or headers no response can carry, is answered over node:http, not crashed on', async () => {
+    const errors: unknown[] = [];
+    const unknownCode = defineTool({
+      name: 'unknown.code',
+      description: 'refuses with a code of its own',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        throw new GatewayError({ code: 'QUOTA_EXCEEDED' as GatewayError['code'], message: 'quota exceeded' });
+      },
+    });
+    const badHeaders = defineTool({
+      name: 'bad.headers',
+      description: 'refuses with a header value that holds a line break',
+      inputSchema: { type: 'object' } as const,
+      handler: () => {
+        throw new GatewayError({
+          code: 'RATE_LIMITED',
+          message: 'slow down',
+          headers: { 'retry-after': '5', 'x-reason': 'quota\r\nset-cookie: session=1', 'bad name': 'x' },
+        });
+      },
+    });
+    gateway = createGateway({
+      store: memoryStore(),
+      tools: [unknownCode, badHeaders],
+      policy: [{ id: 'all', effect: 'allow' }],
+      onError: (error) => errors.push(error),
+    });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const server = await listen(createNodeHandler(gateway));
+    try {
+      const post = (tool: string) =>
+        fetch(`${server.url}/tools/${tool}/invoke`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: '{"input":{}}',
+        });
+
+      const unknown = await post('unknown.code');
+      expect(unknown.status).toBe(502);
+      expect(((await unknown.json()) as { error: unknown }).error).toEqual({
+        code: 'UPSTREAM_ERROR',
+        message: 'Tool "unknown.code" failed',
+      });
+      expect(String(errors.at(-1))).toMatch(/^Error: Tool "unknown.code" threw GatewayError: quota exceeded/);
+
+      const limited = await post('bad.headers');
+      expect(limited.status).toBe(429);
+      expect(limited.headers.get('retry-after')).toBe('5');
+      expect(limited.headers.get('x-reason')).toBeNull();
+      expect(limited.headers.get('set-cookie')).toBeNull();
+      expect(((await limited.json()) as { error: { message: string } }).error.message).toBe('slow down');
+
+      // The same over fetch, and the records say what the callers were told.
+      const viaFetch = await gateway.fetch(jsonRequest('/tools/unknown.code/invoke', { key: apiKey, body: { input: {} } }));
+      expect(viaFetch.status).toBe(502);
+      const { invocationId } = (await viaFetch.json()) as { invocationId: string };
+      expect((await gateway.admin.getInvocation(invocationId)).error).toEqual({
+        code: 'UPSTREAM_ERROR',
+        message: 'Tool "unknown.code" failed',
+      });
+      const limitedViaFetch = await gateway.fetch(jsonRequest('/tools/bad.headers/invoke', { key: apiKey, body: { input: {} } }));
+      expect(limitedViaFetch.status).toBe(429);
+    } finally {
+      await server.close();
+    }
   });
 });
