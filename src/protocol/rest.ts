@@ -32,7 +32,8 @@ function parseInvokeBody(body: unknown): { input: unknown; idempotencyKey?: stri
 export function outcomeResponse(outcome: CallOutcome, headers?: Record<string, string>): JsonReply {
   switch (outcome.status) {
     case 'succeeded':
-      return jsonResponse(200, { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output }, headers);
+      // A tool that returned nothing (`undefined`) answers `output: null`: the member is always there.
+      return jsonResponse(200, { invocationId: outcome.invocationId, status: 'succeeded', output: outcome.output ?? null }, headers);
     case 'pending_approval':
     case 'running':
       return jsonResponse(202, { invocationId: outcome.invocationId, status: outcome.status, approval: outcome.approval }, headers);
@@ -82,7 +83,7 @@ export function invocationView(record: InvocationRecord): Record<string, unknown
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
-  if (record.status === 'succeeded') view.output = record.output;
+  if (record.status === 'succeeded') view.output = record.output ?? null;
   if (record.error !== null) view.error = record.error;
   if (record.approvalId !== null) view.approvalId = record.approvalId;
   return view;

@@ -31,6 +31,18 @@ describe('REST invoke', () => {
     expect(result.body).toEqual({ invocationId: expect.any(String), status: 'succeeded', output: { text: 'hi' } });
   });
 
+  it('answers output: null for a tool that returns nothing, also on a replay and in the invocation', async () => {
+    const clear = defineTool({ name: 'cache.clear', description: 'x', inputSchema: { type: 'object' } as const, handler: () => undefined });
+    const { apiKey } = await setup({ tools: [clear], policy: [{ id: 'all', effect: 'allow' }] });
+    const first = await invoke(apiKey, 'cache.clear', { input: {}, idempotencyKey: 'clear-1' });
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ invocationId: expect.any(String), status: 'succeeded', output: null });
+    const replay = await invoke(apiKey, 'cache.clear', { input: {}, idempotencyKey: 'clear-1' });
+    expect(replay.body).toEqual(first.body);
+    const read = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
+    expect(await read.json()).toMatchObject({ status: 'succeeded', output: null });
+  });
+
   it('lists only the tools this agent may call', async () => {
     const { apiKey } = await setup({
       tools: [echo, defineTool({ name: 'hidden', description: 'x', inputSchema: { type: 'object' } as const, handler: () => 1 })],
