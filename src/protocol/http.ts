@@ -78,12 +78,37 @@ export function unsupportedMediaType(): GatewayError {
 }
 
 /**
+ * The 415 for a body sent with a content coding (`Content-Encoding: gzip`): bodies are taken
+ * as sent, so it says which coding is (RFC 9110 §12.5.3, RFC 7694).
+ */
+export function unsupportedContentCoding(): GatewayError {
+  return new GatewayError({
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'Content-Encoding is not supported: send the body uncompressed',
+    headers: { 'accept-encoding': 'identity' },
+  });
+}
+
+/** True for a `Content-Encoding` that leaves the body as it is (`identity`, or none named). */
+function isIdentityCoding(header: string): boolean {
+  for (const coding of header.split(',')) {
+    const name = coding.trim().toLowerCase();
+    if (name !== '' && name !== 'identity') return false;
+  }
+  return true;
+}
+
+/**
  * Reads a request body as text, refusing more than `maxBytes` (413) while it streams in, so
- * an oversized body is never buffered whole. A leading byte order mark is dropped, as
- * `Request.text()` drops it. A body stream that breaks off is 499 `CANCELLED` when the
- * request's signal has aborted (the caller went away), else 400 `BAD_REQUEST`.
+ * an oversized body is never buffered whole, and a body sent with a content coding (415, see
+ * {@link unsupportedContentCoding}), which would otherwise be read as garbled text. A leading
+ * byte order mark is dropped, as `Request.text()` drops it. A body stream that breaks off is
+ * 499 `CANCELLED` when the request's signal has aborted (the caller went away), else 400
+ * `BAD_REQUEST`.
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const coding = request.headers.get('content-encoding');
+  if (coding !== null && !isIdentityCoding(coding)) throw unsupportedContentCoding();
   // The Node bridge has read (and limited) the body already: no stream to go through.
   if (request instanceof NodeRequest) {
     const buffered = request.bufferedBody();

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { newAgentKey } from '../../src/auth/agent-keys.js';
@@ -131,6 +132,33 @@ describe('REST invoke', () => {
     const large = await invoke(apiKey, 'echo', { input: { text: 'x'.repeat(5000) } });
     expect(large.status).toBe(413);
     expect(large.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers a compressed body with 415 and Accept-Encoding: identity over node:http, at REST and MCP', async () => {
+    const { apiKey } = await setup();
+    const server = await listen(createNodeHandler(gateway));
+    try {
+      const send = (path: string, body: string, encoding: string, headers: Record<string, string> = {}) =>
+        fetch(`${server.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'content-encoding': encoding, ...headers },
+          body: encoding === 'identity' ? body : gzipSync(body),
+        });
+      const invokeBody = '{"input":{"text":"x"}}';
+      const gzipped = await send('/tools/echo/invoke', invokeBody, 'gzip');
+      expect(gzipped.status).toBe(415);
+      expect(gzipped.headers.get('accept-encoding')).toBe('identity');
+      expect(((await gzipped.json()) as { error: { code: string } }).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect((await send('/tools/echo/invoke', invokeBody, 'identity')).status).toBe(200);
+      const mcp = await send('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}', 'gzip', {
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-11-25',
+      });
+      expect(mcp.status).toBe(415);
+      expect(mcp.headers.get('accept-encoding')).toBe('identity');
+    } finally {
+      await server.close();
+    }
   });
 
   it('answers 422 with the failing paths when input breaks the schema', async () => {
