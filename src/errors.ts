@@ -128,9 +128,12 @@ export class GatewayError extends Error {
     this.headers = options.headers;
   }
 
-  /** The HTTP status for this error's code. */
+  /**
+   * The HTTP status for this error's code; 500 for a code this version does not know (an
+   * outcome recorded by a newer version on a shared store, and answered again from it here).
+   */
   get status(): number {
-    return errorStatus[this.code];
+    return isErrorCode(this.code) ? errorStatus[this.code] : 500;
   }
 
   /** The client-safe JSON body: `{ error: { code, message, details? } }`. */

@@ -231,4 +231,34 @@ describe('a refusal that said when to retry, answered again from its record', ()
     expect(replay.headers.get('retry-after')).toBe('25');
     expect(state.runs).toBe(1);
   });
+
+  it('a replay of an outcome recorded under a code this version does not know answers 500 over node:http', async () => {
+    const { tool } = counter();
+    const store = memoryStore();
+    gateway = createGateway({ store, tools: [tool], policy: [{ id: 'all', effect: 'allow' }] });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const server = await listen(createNodeHandler(gateway));
+    closers.push(server.close);
+    const send = () =>
+      fetch(`${server.url}/tools/count/invoke`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { n: 1 }, idempotencyKey: 'k-newer' }),
+      });
+    const first = (await (await send()).json()) as { invocationId: string };
+    // As a newer version sharing the store would have recorded the call.
+    const record = await store.getInvocation(first.invocationId);
+    await store.putInvocation({
+      ...(record as NonNullable<typeof record>),
+      status: 'failed',
+      output: null,
+      error: { code: 'QUOTA_EXCEEDED', message: 'Quota exceeded' },
+    });
+    const replay = await send();
+    expect(replay.status).toBe(500);
+    expect(await replay.json()).toEqual({
+      error: { code: 'QUOTA_EXCEEDED', message: 'Quota exceeded' },
+      invocationId: first.invocationId,
+    });
+  });
 });
