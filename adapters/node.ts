@@ -184,18 +184,19 @@ function headersForBody(rawHeaders: readonly string[], length: number): string[]
   return headers;
 }
 
-/** Writes a gateway answer (a Web `Response`, or the gateway's own JSON reply) to a Node response. */
+/**
+ * Writes a gateway answer (a Web `Response`, or the gateway's own JSON reply) to a Node response.
+ * An answer Node refuses to send (a header value with a line break, say, in a `GatewayError` a
+ * host's hook threw) is replaced by the gateway's 500 `INTERNAL`: it never rejects for that,
+ * so a bad header cannot become an unhandled rejection that ends the process.
+ */
 export async function writeWebResponse(res: NodeResponse, response: Response | JsonReply): Promise<void> {
   if (response instanceof JsonReply) {
     const headers: Record<string, string> = { ...response.headerRecord };
-    if (response.bodyText === null) {
-      res.writeHead(response.status, headers);
-      res.end();
-    } else {
-      headers['content-length'] = String(Buffer.byteLength(response.bodyText));
-      res.writeHead(response.status, headers);
-      res.end(response.bodyText);
-    }
+    if (response.bodyText !== null) headers['content-length'] = String(Buffer.byteLength(response.bodyText));
+    if (!writeHead(res, response.status, headers)) return;
+    if (response.bodyText === null) res.end();
+    else res.end(response.bodyText);
     return;
   }
   const headers: Record<string, string | string[]> = {};
@@ -204,7 +205,10 @@ export async function writeWebResponse(res: NodeResponse, response: Response | J
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers['set-cookie'] = cookies;
-  res.writeHead(response.status, headers);
+  if (!writeHead(res, response.status, headers)) {
+    await response.body?.cancel().catch(() => undefined);
+    return;
+  }
   if (response.body === null) {
     res.end();
     return;
@@ -233,6 +237,30 @@ export async function writeWebResponse(res: NodeResponse, response: Response | J
     res.end();
   } catch (error) {
     res.destroy(error as Error);
+  }
+}
+
+/**
+ * `res.writeHead(status, headers)`; false when Node refused them (a status outside 100–999, a
+ * header name that is not a token, a value with a control character), in which case the
+ * gateway's 500 `INTERNAL` went out instead (or, were the head sent already, the response was cut).
+ */
+function writeHead(res: NodeResponse, status: number, headers: Record<string, string | string[]>): boolean {
+  try {
+    res.writeHead(status, headers);
+    return true;
+  } catch {
+    if (res.headersSent) {
+      res.destroy();
+      return false;
+    }
+    // writeHead may have set some of them before it met the one it refused.
+    for (const name of Object.keys(headers)) res.removeHeader(name);
+    const fallback = errorResponse(new Error('The answer could not be sent'));
+    const text = fallback.bodyText ?? '';
+    res.writeHead(fallback.status, { ...fallback.headerRecord, 'content-length': String(Buffer.byteLength(text)) });
+    res.end(text);
+    return false;
   }
 }
 

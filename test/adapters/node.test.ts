@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeHandler } from '../../adapters/node.js';
-import { createGateway, defineTool, httpTool } from '../../src/index.js';
+import { GatewayError, type PolicyEngine, createGateway, defineTool, httpTool } from '../../src/index.js';
 import { echo } from '../fixtures.js';
 import { deferred, listen, mcpHeaders, silentUpstream } from '../helpers.js';
 import { selfSignedCertificate } from './self-signed.js';
@@ -149,6 +149,45 @@ describe('createNodeHandler over node:http', () => {
     await pending;
     // The call is recorded as cancelled once the pipeline unwinds.
     expect((await finalRecord(gateway)).error?.code).toBe('CANCELLED');
+  });
+
+  it("answers the gateway's 500, and keeps serving, when a hook's error carries a header Node cannot send", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    closers.push(async () => {
+      process.off('unhandledRejection', onUnhandled);
+    });
+    let refuse = true;
+    const policy: PolicyEngine = {
+      evaluate: () => {
+        if (!refuse) return { effect: 'allow', ruleIds: ['all'] };
+        throw new GatewayError({
+          code: 'POLICY_DENIED',
+          message: 'Not now',
+          headers: { 'retry-after': '1', 'x-why': 'a\r\nset-cookie: x=1' },
+        });
+      },
+    };
+    const { apiKey, url } = await serve({ tools: [echo], policy });
+    const call = () =>
+      fetch(`${url}/tools/echo/invoke`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { text: 'hi' } }),
+        signal: AbortSignal.timeout(5000),
+      });
+    const refused = await call();
+    expect(refused.status).toBe(500);
+    expect(await refused.json()).toEqual({ error: { code: 'INTERNAL', message: 'Internal error' } });
+    // None of the refused answer's headers went out.
+    expect(refused.headers.get('retry-after')).toBeNull();
+    expect(refused.headers.get('x-why')).toBeNull();
+    expect(refused.headers.get('set-cookie')).toBeNull();
+    refuse = false;
+    const served = await call();
+    expect(served.status).toBe(200);
+    expect(unhandled).toEqual([]);
   });
 
   it('refuses a basePath that would match none of the URLs it names, as the other adapters do', async () => {
