@@ -56,7 +56,7 @@ export const approvalWebhookType = 'atg-approval+jws';
 
 /** Options of {@link webhookApprover}. */
 export interface WebhookApproverOptions {
-  /** Where each approval is POSTed. */
+  /** Where each approval is POSTed: an absolute http(s) URL without user info (credentials go in `headers`). */
   url: string | URL;
   /** Ed25519 private key (CryptoKey, KeyObject or private JWK) that signs every body. */
   signingKey: AuditSigningKey;
@@ -93,8 +93,18 @@ export interface WebhookApproverOptions {
  * ```
  */
 export function webhookApprover(options: WebhookApproverOptions): Approver {
-  const url = new URL(options.url);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('webhookApprover: url must be http(s)');
+  let url: URL;
+  try {
+    url = new URL(String(options.url));
+  } catch {
+    throw new TypeError('webhookApprover: url must be an absolute http or https URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new TypeError('webhookApprover: url must be an absolute http or https URL');
+  // fetch refuses such a URL on every POST, with an error that spells the password out.
+  if (url.username !== '' || url.password !== '') {
+    throw new TypeError("webhookApprover: url must not contain user info (user:password@); send the receiver's credentials in headers");
+  }
   const retries = options.retries ?? 5;
   const retryBaseMs = options.retryBaseMs ?? 500;
   const timeoutMs = options.timeoutMs ?? 10_000;

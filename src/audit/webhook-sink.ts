@@ -24,7 +24,7 @@ export type WebhookDropReason = 'queue_full' | 'delivery_failed' | 'closed';
 
 /** Options of {@link webhookSink}. */
 export interface WebhookSinkOptions {
-  /** Where batches are POSTed. */
+  /** Where batches are POSTed: an absolute http(s) URL without user info (credentials go in `headers`). */
   url: string | URL;
   /** Ed25519 private key that signs every batch. */
   signingKey: AuditSigningKey;
@@ -184,6 +184,10 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
   }
   if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') {
     throw new TypeError('webhookSink: url must be an absolute http or https URL');
+  }
+  // fetch refuses such a URL on every POST: every batch would be retried, then dropped.
+  if (parsedUrl.username !== '' || parsedUrl.password !== '') {
+    throw new TypeError("webhookSink: url must not contain user info (user:password@); send the receiver's credentials in headers");
   }
   const url = parsedUrl.href;
   const fetchImplementation = options.fetch ?? globalThis.fetch;

@@ -116,3 +116,17 @@ describe('webhookSink Retry-After', () => {
     expect(calls[2]! - calls[1]!).toBeLessThanOrEqual(2);
   });
 });
+
+describe('webhookSink url with user info', () => {
+  it('is refused when the sink is created (every POST would fail), without spelling the password out', () => {
+    let thrown: unknown;
+    try {
+      webhookSink({ url: 'https://siem-user:s3cr3t-pw@siem.example.com/atg', signingKey: privateJwk });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect((thrown as Error).message).toMatch(/^webhookSink: url must not contain user info/);
+    expect((thrown as Error).message).not.toContain('s3cr3t-pw');
+  });
+});
