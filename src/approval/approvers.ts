@@ -9,7 +9,8 @@ import {
 } from '../audit/keys.js';
 import type { ApprovalView } from './coordinator.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
-import { requestSignal, sleep } from '../util/timers.js';
+import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
+import { numberOption } from '../util/number-option.js';
 
 /** What an approver is told about a new approval: the approval as approvers see it, and who asked. */
 export interface ApprovalNotice extends ApprovalView {
@@ -62,11 +63,11 @@ export interface WebhookApproverOptions {
   signingKey: AuditSigningKey;
   /** `kid` of the signatures. Default: the JWK's `kid`, else the RFC 7638 thumbprint. */
   keyId?: string;
-  /** Retries of a failed POST (network error, 408, 429, 5xx). Default 5. */
+  /** Retries of a failed POST (network error, 408, 429, 5xx): an integer, 0 or more. Default 5. */
   retries?: number;
-  /** First retry delay in ms; doubles each time, with jitter, up to 30 s. Default 500. */
+  /** First retry delay in ms (0 or more); doubles each time, with jitter, up to 30 s. Default 500. */
   retryBaseMs?: number;
-  /** Deadline of one POST in ms. Default 10 000. */
+  /** Deadline of one POST in ms, from 1 to 2,147,483,647. Default 10 000. */
   timeoutMs?: number;
   /** Extra request headers (the receiver's own API key, for example). */
   headers?: Record<string, string>;
@@ -81,7 +82,9 @@ export interface WebhookApproverOptions {
  * is retried with exponential backoff in the background; it never blocks a call. Verify
  * with {@link verifyApprovalWebhook} and the public JWK of the key. Its `close()`, which the
  * gateway's `close()` calls, aborts the POST under way and any wait for a retry, and nothing
- * is sent after it: give each gateway its own approver.
+ * is sent after it: give each gateway its own approver. Options are checked when it is created:
+ * a `url` that is not an absolute http(s) URL or carries user info, or a count or duration that
+ * is not a usable number (`retries: NaN`, `timeoutMs: 0`), throws a `TypeError` naming it.
  *
  * @example
  * ```ts
@@ -105,9 +108,17 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
   if (url.username !== '' || url.password !== '') {
     throw new TypeError("webhookApprover: url must not contain user info (user:password@); send the receiver's credentials in headers");
   }
-  const retries = options.retries ?? 5;
-  const retryBaseMs = options.retryBaseMs ?? 500;
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  // Checked here, as webhookSink checks them: `retries: NaN` would retry for ever, and a
+  // deadline of 0, NaN or past the longest timer would end every POST at once.
+  const retries = numberOption('webhookApprover', 'retries', options.retries, 5, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
+  const retryBaseMs = numberOption('webhookApprover', 'retryBaseMs', options.retryBaseMs, 500, {
+    min: 0,
+    max: MAX_TIMER_MS,
+    integer: false,
+  });
+  const timeoutMs = Math.ceil(
+    numberOption('webhookApprover', 'timeoutMs', options.timeoutMs, 10_000, { min: 1, max: MAX_TIMER_MS, integer: false }),
+  );
   const send = options.fetch ?? globalThis.fetch;
   let prepared: Promise<PreparedSigningKey> | undefined;
   // Aborted by close(): the POST under way and the waits between retries end at once.

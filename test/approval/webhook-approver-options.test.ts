@@ -26,3 +26,29 @@ describe('webhookApprover url', () => {
     }
   });
 });
+
+describe('webhookApprover options', () => {
+  it.each<[string, unknown]>([
+    ['retries', Number.NaN],
+    ['retries', -1],
+    ['retries', 1.5],
+    ['retries', Number.POSITIVE_INFINITY],
+    ['retries', '5'],
+    ['retryBaseMs', Number.NaN],
+    ['retryBaseMs', -1],
+    ['timeoutMs', Number.NaN],
+    ['timeoutMs', 0],
+    ['timeoutMs', 2 ** 31],
+  ])('refuses %s: %s with a TypeError naming it', (name, value) => {
+    const create = () => webhookApprover({ url: 'https://approvals.example.com/hook', signingKey: privateKey, [name]: value });
+    expect(create).toThrow(TypeError);
+    expect(create).toThrow(new RegExp(`^webhookApprover: ${name} must be`));
+  });
+
+  it('takes the documented values, the bounds included', () => {
+    const url = 'https://approvals.example.com/hook';
+    expect(() => webhookApprover({ url, signingKey: privateKey })).not.toThrow();
+    expect(() => webhookApprover({ url: new URL(url), signingKey: privateKey, retries: 0, retryBaseMs: 0, timeoutMs: 1 })).not.toThrow();
+    expect(() => webhookApprover({ url, signingKey: privateKey, timeoutMs: 2 ** 31 - 1 })).not.toThrow();
+  });
+});
