@@ -5,7 +5,8 @@ import type { ApprovalStatus, InvocationStatus } from '../store/types.js';
 import { z } from 'zod';
 import { parseBody } from '../admin/agents.js';
 import type { CallOutcome } from '../pipeline/types.js';
-import { MAX_PAGE_SIZE, pageOfArray } from '../store/shared.js';
+import { MAX_PAGE_SIZE } from '../store/shared.js';
+import type { PolicyAdminView } from '../admin/policies.js';
 import {
   decodePathSegment,
   isJsonContentType,
@@ -92,11 +93,70 @@ function listOptions(url: URL): { limit?: number; cursor?: string } {
 
 /**
  * A page of a list held whole (tools, policies), with `?limit=&cursor=` as the store's lists
- * take them; without `limit`, everything from the cursor on.
+ * take them; without `limit`, everything from the cursor on. `all` is in ascending order of
+ * `sortKey`, and the cursor holds the sort key of the page's last item: the next page starts
+ * after it, so a tool or rule created or deleted between two pages neither repeats an item
+ * nor skips one (an offset would move under it).
  */
-function pageOf<T>(all: readonly T[], url: URL): { items: T[]; nextCursor?: string } {
+function pageOf<T>(all: readonly T[], url: URL, sortKey: (item: T) => string[]): { items: T[]; nextCursor?: string } {
   const { limit, cursor } = listOptions(url);
-  return pageOfArray(all, cursor, limit ?? all.length);
+  const after = cursor === undefined ? undefined : decodeKeyCursor(cursor);
+  // Sorted here too, in case a store lists its rules in another order.
+  const keyed = all.map((item) => ({ item, key: sortKey(item) })).sort((left, right) => compareKeys(left.key, right.key));
+  const start = after === undefined ? 0 : keyed.findIndex((entry) => compareKeys(entry.key, after) > 0);
+  const rest = start === -1 ? [] : keyed.slice(start);
+  const page = rest.slice(0, limit ?? rest.length);
+  const last = page[page.length - 1];
+  const items = page.map((entry) => entry.item);
+  return page.length < rest.length && last !== undefined ? { items, nextCursor: encodeKeyCursor(last.key) } : { items };
+}
+
+/** Tools are listed by name. */
+const toolSortKey = (tool: { name: string }): string[] => [tool.name];
+
+/** Rules are listed code-defined first, in their order, then stored ones by creation (as the store lists them). */
+function policySortKeys(rules: readonly PolicyAdminView[]): (rule: PolicyAdminView) => string[] {
+  const codePositions = new Map<PolicyAdminView, number>();
+  for (const rule of rules) if (rule.source === 'code') codePositions.set(rule, codePositions.size);
+  return (rule) => {
+    const position = codePositions.get(rule);
+    return position === undefined ? ['1', rule.createdAt ?? '', rule.id] : ['0', String(position).padStart(10, '0')];
+  };
+}
+
+function compareKeys(left: readonly string[], right: readonly string[]): number {
+  for (let index = 0; index < Math.max(left.length, right.length); index++) {
+    const a = left[index];
+    const b = right[index];
+    if (a === b) continue;
+    if (a === undefined) return -1;
+    if (b === undefined) return 1;
+    return a < b ? -1 : 1;
+  }
+  return 0;
+}
+
+function encodeKeyCursor(key: readonly string[]): string {
+  return Buffer.from(JSON.stringify(['k', ...key])).toString('base64url');
+}
+
+/** Reads a cursor made by {@link encodeKeyCursor}; anything else is a 400. */
+function decodeKeyCursor(cursor: string): string[] {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString());
+  } catch {
+    key = undefined;
+  }
+  // As for the store's cursors: only the exact text encodeKeyCursor makes is taken.
+  if (!Array.isArray(key) || key[0] !== 'k' || !key.every((part) => typeof part === 'string')) throw invalidCursor();
+  const parts = key.slice(1) as string[];
+  if (encodeKeyCursor(parts) !== cursor) throw invalidCursor();
+  return parts;
+}
+
+function invalidCursor(): GatewayError {
+  return new GatewayError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
 }
 
 function badQuery(message: string): GatewayError {
@@ -138,7 +198,7 @@ const routes: AdminRoute[] = [
     method: 'GET',
     pattern: /^\/tools$/,
     roles: ADMIN,
-    handle: async ({ admin, url }) => jsonResponse(200, pageOf(await admin.listTools(), url)),
+    handle: async ({ admin, url }) => jsonResponse(200, pageOf(await admin.listTools(), url, toolSortKey)),
   },
   {
     method: 'POST',
@@ -176,7 +236,10 @@ const routes: AdminRoute[] = [
     method: 'GET',
     pattern: /^\/policies$/,
     roles: ADMIN,
-    handle: async ({ admin, url }) => jsonResponse(200, pageOf(await admin.listPolicies(), url)),
+    handle: async ({ admin, url }) => {
+      const rules = await admin.listPolicies();
+      return jsonResponse(200, pageOf(rules, url, policySortKeys(rules)));
+    },
   },
   {
     method: 'POST',

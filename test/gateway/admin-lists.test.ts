@@ -65,6 +65,43 @@ describe('admin lists of tools and policies', () => {
     expect(await allPages(gateway, '/admin/policies', 1, 'id')).toEqual({ pages: 3, keys: ['one', 'two', 'three'] });
   });
 
+  it('neither repeat nor skip an item when tools or rules are created or deleted between two pages', async () => {
+    const gateway = setup();
+    const httpToolBody = (name: string) => ({
+      name,
+      description: name,
+      method: 'GET',
+      url: 'https://api.example.com/x',
+      inputSchema: { type: 'object' },
+    });
+    const send = async (path: string, method: string, body?: unknown) =>
+      (await gateway.fetch(jsonRequest(path, { key: adminTokens.admin, method, ...(body === undefined ? {} : { body }) }))).status;
+
+    // A tool created before the cursor's place: the next page does not repeat the last one seen.
+    const first = await get(gateway, '/admin/tools?limit=2');
+    expect(first.body.items.map((tool: { name: string }) => tool.name)).toEqual(['alpha', 'beta']);
+    expect(await send('/admin/tools', 'POST', httpToolBody('aardvark'))).toBe(201);
+    const second = await get(gateway, `/admin/tools?limit=2&cursor=${first.body.nextCursor}`);
+    expect(second.body.items.map((tool: { name: string }) => tool.name)).toEqual(['gamma']);
+    expect(second.body.nextCursor).toBeUndefined();
+
+    // A tool deleted before the cursor's place: the next page does not skip one.
+    const again = await get(gateway, '/admin/tools?limit=2');
+    expect(again.body.items.map((tool: { name: string }) => tool.name)).toEqual(['aardvark', 'alpha']);
+    expect(await send('/admin/tools/aardvark', 'DELETE')).toBe(204);
+    const after = await get(gateway, `/admin/tools?limit=2&cursor=${again.body.nextCursor}`);
+    expect(after.body.items.map((tool: { name: string }) => tool.name)).toEqual(['beta', 'gamma']);
+
+    // Rules: one deleted between two pages, the last one seen included.
+    // Ids in creation order, for rules created within one millisecond.
+    for (const id of ['p1', 'p2', 'p3']) expect(await send('/admin/policies', 'POST', { id, effect: 'deny', tools: [id] })).toBe(201);
+    const rules = await get(gateway, '/admin/policies?limit=4');
+    expect(rules.body.items.map((rule: { id: string }) => rule.id)).toEqual(['one', 'two', 'three', 'p1']);
+    expect(await send('/admin/policies/p1', 'DELETE')).toBe(204);
+    const nextRules = await get(gateway, `/admin/policies?limit=4&cursor=${rules.body.nextCursor}`);
+    expect(nextRules.body.items.map((rule: { id: string }) => rule.id)).toEqual(['p2', 'p3']);
+  });
+
   it('answer 400 for a bad limit or cursor', async () => {
     const gateway = setup();
     for (const query of ['limit=0', 'limit=x', 'cursor=not-a-cursor']) {
