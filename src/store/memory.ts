@@ -24,7 +24,6 @@ import {
   clampLimit,
   decodeCursor,
   encodeCursor,
-  pageOfArray,
   revives,
 } from './shared.js';
 
@@ -124,6 +123,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   }
 
   const agents = new Map<string, AgentRecord>();
+  /** Each agent's place in creation order, from 1: pages of agents continue after the last one seen. */
+  const agentOrdinals = new Map<string, number>();
   const tools = new Map<string, StoredToolRecord>();
   const policies = new Map<string, StoredPolicyRecord>();
   const invocations = new OrderedTable<InvocationRecord>(copyInvocation, maxRecords, invocationUnfinished);
@@ -182,6 +183,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       assertOpen();
       if (agents.has(agent.id)) throw new Error(`agent ${agent.id} exists`);
       agents.set(agent.id, copyAgent(agent));
+      agentOrdinals.set(agent.id, agentOrdinals.size + 1);
     },
     async getAgent(id) {
       const agent = agents.get(id);
@@ -198,8 +200,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       return copyAgent(updated);
     },
     async listAgents(listOptions) {
-      const all = [...agents.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-      return pageByOffset(all, listOptions, copyAgent);
+      // In creation order, as the SQL store lists them, after the cursor's agent: an agent
+      // created between two pages (in the same millisecond, or under a clock that went back)
+      // comes last, so it never moves the page boundary and repeats an agent.
+      const limit = clampLimit(listOptions?.limit, MAX_PAGE_SIZE);
+      const after = listOptions?.cursor === undefined ? 0 : decodeCursor(listOptions.cursor);
+      const items: AgentRecord[] = [];
+      let last = 0;
+      for (const [id, agent] of agents) {
+        const ordinal = agentOrdinals.get(id) as number;
+        if (ordinal <= after) continue;
+        if (items.length === limit) return { items, nextCursor: encodeCursor(last) };
+        items.push(copyAgent(agent));
+        last = ordinal;
+      }
+      return { items };
     },
 
     async putTool(tool) {
@@ -414,11 +429,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
       closed = true;
     },
   };
-}
-
-function pageByOffset<T>(all: T[], options: ListOptions | undefined, copy: (item: T) => T): Page<T> {
-  const page = pageOfArray(all, options?.cursor, clampLimit(options?.limit, MAX_PAGE_SIZE));
-  return { ...page, items: page.items.map(copy) };
 }
 
 /** An invocation that may still change: it waits for approval or runs. */

@@ -18,13 +18,6 @@ export function encodeCursor(position: number): string {
   return Buffer.from(`c${position}`).toString('base64url');
 }
 
-/** The `limit` items of `all` from a cursor made by {@link encodeCursor} (from the start without one). */
-export function pageOfArray<T>(all: readonly T[], cursor: string | undefined, limit: number): { items: T[]; nextCursor?: string } {
-  const offset = cursor === undefined ? 0 : decodeCursor(cursor);
-  const items = all.slice(offset, offset + limit);
-  return offset + limit < all.length ? { items, nextCursor: encodeCursor(offset + limit) } : { items };
-}
-
 /** Reads a cursor made by {@link encodeCursor}; anything else is a 400. */
 export function decodeCursor(cursor: string): number {
   const text = Buffer.from(cursor, 'base64url').toString();

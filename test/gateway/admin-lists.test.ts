@@ -156,6 +156,30 @@ describe('admin lists', () => {
     }
   });
 
+  it('of agents neither repeat nor skip one when agents are created between two pages within one millisecond', async () => {
+    const at = Date.parse('2030-01-01T00:00:00Z');
+    const gateway = createGateway({ now: () => at, admin: { tokens: [{ token: adminTokens.admin, id: 'alice', roles: ['admin'] }] } });
+    gateways.push(gateway);
+    const ids: string[] = [];
+    for (const name of ['one', 'two', 'three']) ids.push((await gateway.admin.createAgent({ name })).agent.id);
+    const first = await get(gateway, '/admin/agents?limit=2');
+    const seen: string[] = first.body.items.map((agent: { id: string }) => agent.id);
+    // Created at the same time as those listed: one whose id sorts before the last one seen.
+    for (let attempt = 0; attempt < 500; attempt++) {
+      const { agent } = await gateway.admin.createAgent({ name: `late-${attempt}` });
+      ids.push(agent.id);
+      if (agent.id < (seen[1] as string)) break;
+    }
+    let cursor = first.body.nextCursor as string | undefined;
+    while (cursor !== undefined) {
+      const page = await get(gateway, `/admin/agents?limit=2&cursor=${cursor}`);
+      seen.push(...page.body.items.map((agent: { id: string }) => agent.id));
+      cursor = page.body.nextCursor;
+    }
+    expect(seen).toHaveLength(new Set(seen).size);
+    expect([...seen].sort()).toEqual([...ids].sort());
+  });
+
   it('take a limit from 1 to 1000 on every list, and refuse any other with 400 naming the range', async () => {
     const gateway = setup();
     const lists = ['/admin/tools', '/admin/policies', '/admin/agents', '/admin/approvals', '/admin/invocations', '/admin/audit'];
