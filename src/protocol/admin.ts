@@ -23,11 +23,10 @@ const decisionSchema = z.object({ reason: z.string().max(1000).optional() }).str
 
 /** A decision body is optional: an empty body means no reason, whatever Content-Type says. */
 async function readOptionalJsonBody(request: Request, maxBytes: number): Promise<unknown> {
-  const type = request.headers.get('content-type');
-  if (type !== null && !isJsonContentType(type)) throw unsupportedMediaType();
+  // Read first: `fetch(url, { method: 'POST', body: '' })` says text/plain, `curl -d ''` a form.
   const text = await readBodyText(request, maxBytes);
   if (text.trim() === '') return {};
-  if (type === null) throw unsupportedMediaType();
+  if (!isJsonContentType(request.headers.get('content-type'))) throw unsupportedMediaType();
   return parseJsonBody(text);
 }
 

@@ -126,6 +126,31 @@ describe('admin routes', () => {
     expect(decided.status).toBe(200);
   });
 
+  it('take an approval decision with an empty body whatever its Content-Type says, and refuse a body that is not JSON', async () => {
+    gateway = testGateway();
+    const running = gateway;
+    const { apiKey } = await running.admin.createAgent({ name: 'bot' });
+    const decide = async (amount: number, action: string, init: RequestInit) => {
+      const held = await running.fetch(
+        jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input: { orderId: `O-${amount}`, amount } } }),
+      );
+      const { approval } = (await held.json()) as { approval: { id: string } };
+      const headers = new Headers(init.headers);
+      headers.set('authorization', `Bearer ${adminTokens.approver}`);
+      return running.fetch(
+        new Request(`http://gateway.test/admin/approvals/${approval.id}/${action}`, { method: 'POST', ...init, headers }),
+      );
+    };
+    // What fetch sends for body '' (text/plain), and curl -d '' (a form).
+    expect((await decide(201, 'approve', { body: '' })).status).toBe(200);
+    expect((await decide(202, 'deny', { body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(200);
+    const text = await decide(203, 'approve', { body: 'reason=ok', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(text.status).toBe(415);
+    expect(((await text.json()) as { error: { code: string } }).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const none = await decide(204, 'approve', { body: new TextEncoder().encode('{"reason":"ok"}') });
+    expect(none.status).toBe(415);
+  });
+
   it('read times past year 9999 (or before year 0) as the nearest time records can have', async () => {
     gateway = testGateway();
     const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
