@@ -1163,8 +1163,18 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await announce('policies');
     },
   });
-  const adminEvent = async (type: string, principal: AdminPrincipal | undefined, data: Record<string, unknown>) => {
-    await audit.append({ type, actor: principal ? `admin:${principal.id}` : 'system', data });
+  /**
+   * An admin change's event. `subject` names the agent or tool changed in the event's own
+   * `agentId` or `tool`, so that `GET /admin/audit?agentId=` (or `?tool=`) lists it beside the
+   * calls.
+   */
+  const adminEvent = async (
+    type: string,
+    principal: AdminPrincipal | undefined,
+    data: Record<string, unknown>,
+    subject: { agentId?: string; tool?: string } = {},
+  ) => {
+    await audit.append({ type, actor: principal ? `admin:${principal.id}` : 'system', ...subject, data });
   };
 
   /**
@@ -1177,10 +1187,11 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     type: string,
     principal: AdminPrincipal | undefined,
     data: Record<string, unknown>,
+    subject: { agentId?: string; tool?: string },
     undone?: () => Promise<void>,
   ): Promise<T> => {
     try {
-      await adminEvent(type, principal, data);
+      await adminEvent(type, principal, data, subject);
     } catch (error) {
       await change.undo().then(undone).catch(reportError);
       throw error;
@@ -1196,7 +1207,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   /** An agent change, announced, then recorded with its admin event (or undone, and announced again). */
   const agentChanged = async <T>(id: string, change: AdminChange<T>, type: string, principal: AdminPrincipal | undefined) => {
     await forgetAgent(id);
-    return recordChange(change, type, principal, { agentId: id }, () => forgetAgent(id));
+    return recordChange(change, type, principal, { agentId: id }, { agentId: id }, () => forgetAgent(id));
   };
   const setAgentStatus = async (
     id: string,
@@ -1347,7 +1358,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     createAgent: writes(async (input, principal) => {
       const created = await agentAdministration.create(input);
       const { agent } = created.value;
-      return recordChange(created, 'admin.agent.created', principal, { agentId: agent.id, name: agent.name });
+      return recordChange(created, 'admin.agent.created', principal, { agentId: agent.id, name: agent.name }, { agentId: agent.id });
     }),
     getAgent: (id) => agentAdministration.get(id),
     listAgents: (listOptions) => agentAdministration.list(listOptions),
@@ -1429,44 +1440,54 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       await ready();
       const created = await toolAdministration.create(definition);
       const view = created.value;
-      return recordChange(created, 'admin.tool.created', principal, {
-        tool: view.name,
-        version: view.version,
-        definition: redactedDefinition(view),
-      });
+      return recordChange(
+        created,
+        'admin.tool.created',
+        principal,
+        { tool: view.name, version: view.version, definition: redactedDefinition(view) },
+        { tool: view.name },
+      );
     }),
     updateTool: writes(async (name, patch, principal) => {
       await ready();
       const updated = await toolAdministration.update(name, patch);
       const view = updated.value;
-      return recordChange(updated, 'admin.tool.updated', principal, {
-        tool: name,
-        version: view.version,
-        definition: redactedDefinition(view),
-      });
+      return recordChange(
+        updated,
+        'admin.tool.updated',
+        principal,
+        { tool: name, version: view.version, definition: redactedDefinition(view) },
+        { tool: name },
+      );
     }),
     deleteTool: writes(async (name, principal) => {
       await ready();
-      await recordChange(await toolAdministration.remove(name), 'admin.tool.deleted', principal, { tool: name });
+      await recordChange(await toolAdministration.remove(name), 'admin.tool.deleted', principal, { tool: name }, { tool: name });
     }),
     listPolicies: () => policyAdministration.list(),
     getPolicy: (id) => policyAdministration.get(id),
     createPolicy: writes(async (rule, principal) => {
       const created = await policyAdministration.create(rule);
-      return recordChange(created, 'admin.policy.created', principal, {
-        policyId: created.value.id,
-        rule: redactors.fallback().value(created.value) as Record<string, unknown>,
-      });
+      return recordChange(
+        created,
+        'admin.policy.created',
+        principal,
+        { policyId: created.value.id, rule: redactors.fallback().value(created.value) as Record<string, unknown> },
+        {},
+      );
     }),
     updatePolicy: writes(async (id, patch, principal) => {
       const updated = await policyAdministration.update(id, patch);
-      return recordChange(updated, 'admin.policy.updated', principal, {
-        policyId: id,
-        rule: redactors.fallback().value(updated.value) as Record<string, unknown>,
-      });
+      return recordChange(
+        updated,
+        'admin.policy.updated',
+        principal,
+        { policyId: id, rule: redactors.fallback().value(updated.value) as Record<string, unknown> },
+        {},
+      );
     }),
     deletePolicy: writes(async (id, principal) => {
-      await recordChange(await policyAdministration.remove(id), 'admin.policy.deleted', principal, { policyId: id });
+      await recordChange(await policyAdministration.remove(id), 'admin.policy.deleted', principal, { policyId: id }, {});
     }),
     rotateSecrets: writes(async (rotation = {}, principal) => {
       if (rotation.encryptionKey !== undefined) {

@@ -398,6 +398,41 @@ describe('agent key lifecycle', () => {
     ]);
   });
 
+  it("is found in the audit trail by the agent's id, as its calls are, and tool changes by the tool's name", async () => {
+    const { agent, apiKey } = await setup();
+    const other = await gateway.admin.createAgent({ name: 'other' });
+    expect((await invoke(apiKey, 'echo', { input: { text: 'a' } })).status).toBe(200);
+    await gateway.admin.rotateAgentKey(agent.id);
+    await gateway.admin.disableAgent(agent.id);
+    await gateway.admin.enableAgent(agent.id);
+    await gateway.admin.revokeAgent(agent.id);
+    await gateway.admin.disableAgent(other.agent.id);
+    const response = await gateway.fetch(jsonRequest(`/admin/audit?agentId=${agent.id}&limit=100`, { key: adminTokens.auditor }));
+    const trail = (await response.json()) as { items: Array<{ event: { type: string } }> };
+    expect(trail.items.map((entry) => entry.event.type)).toEqual([
+      'admin.agent.created',
+      'invocation.started',
+      'invocation.completed',
+      'admin.agent.rotated',
+      'admin.agent.disabled',
+      'admin.agent.enabled',
+      'admin.agent.revoked',
+    ]);
+
+    const definition = {
+      name: 'crm.lookup',
+      description: 'Find',
+      method: 'GET',
+      url: 'https://crm.example.com/x',
+      inputSchema: { type: 'object' },
+    };
+    await gateway.admin.createTool(definition);
+    await gateway.admin.updateTool('crm.lookup', { description: 'Find a customer' });
+    await gateway.admin.deleteTool('crm.lookup');
+    const tool = await gateway.admin.listAudit({ tool: 'crm.lookup' });
+    expect(tool.items.map((entry) => entry.event.type)).toEqual(['admin.tool.created', 'admin.tool.updated', 'admin.tool.deleted']);
+  });
+
   it('a revoke and an enable sent together leave the agent revoked, and its key refused', async () => {
     const { agent, apiKey } = await setup();
     await gateway.admin.disableAgent(agent.id);
