@@ -512,7 +512,9 @@ export interface GatewayAdmin {
   /**
    * Changes a stored HTTP tool: the fields `patch` has; one set to `null` is removed (a
    * required one is refused, 400). A secret header sent as `***` keeps its stored value; a
-   * string or `secret(...)` replaces it; sealed values are not taken (400).
+   * string or `secret(...)` replaces it; sealed values are not taken (400). `source`,
+   * `readOnly` and `version` may be sent back as `getTool` answers them; with another value they
+   * are refused (400).
    */
   updateTool(name: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<ToolAdminView>;
   deleteTool(name: string, principal?: AdminPrincipal): Promise<void>;
@@ -525,7 +527,8 @@ export interface GatewayAdmin {
    * Changes a stored rule: the fields `patch` has; one set to `null` is removed
    * (`{ rateLimit: null }`; `id` and `effect` cannot be, 400). Written only over the rule it
    * read: one changed or deleted meanwhile answers 409 `CONFLICT` (read it again and retry),
-   * never overwritten or brought back.
+   * never overwritten or brought back. `source`, `readOnly`, `createdAt` and `updatedAt` may be
+   * sent back as `getPolicy` answers them; with another value they are refused (400).
    */
   updatePolicy(id: string, patch: Record<string, unknown>, principal?: AdminPrincipal): Promise<PolicyAdminView>;
   deletePolicy(id: string, principal?: AdminPrincipal): Promise<void>;

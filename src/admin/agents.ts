@@ -197,6 +197,29 @@ export function patchRemovals(body: unknown, removable: ReadonlySet<string>): { 
   return { patch, removed };
 }
 
+/**
+ * A PATCH body without the fields that management responses show but the gateway sets
+ * (`source`, `version`, `readOnly`, a rule's times), as `shown` holds them now: sent back
+ * unchanged, as in an edited copy of what GET answered, they are left out; changed, they are
+ * a 400 naming them.
+ */
+export function withoutShownFields(body: unknown, shown: Record<string, unknown>): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+  const members = body as Record<string, unknown>;
+  const sent = Object.keys(shown).filter((name) => Object.hasOwn(members, name));
+  if (sent.length === 0) return body;
+  const changed = sent.filter((name) => JSON.stringify(members[name]) !== JSON.stringify(shown[name]));
+  if (changed.length > 0) {
+    throw new GatewayError({
+      code: 'BAD_REQUEST',
+      message: `Invalid body: ${changed.join(', ')} ${changed.length === 1 ? 'is' : 'are'} set by the gateway and cannot be changed: leave ${changed.length === 1 ? 'it' : 'them'} out, or send what GET answers now`,
+    });
+  }
+  const patch = { ...members };
+  for (const name of sent) delete patch[name];
+  return patch;
+}
+
 /** Parses a management body with zod; a mismatch is a 400 naming the field. */
 export function parseBody<Schema extends z.ZodType>(schema: Schema, body: unknown): z.infer<Schema> {
   const result = schema.safeParse(body);

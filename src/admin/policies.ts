@@ -3,7 +3,7 @@ import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { compilePolicy, policyRuleSchema } from '../policy/rules.js';
 import type { PolicyRule } from '../policy/types.js';
 import type { Store, StoredPolicyRecord } from '../store/types.js';
-import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals } from './agents.js';
+import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals, withoutShownFields } from './agents.js';
 import { type StoredTable, restoreDeleted, restoreRecord } from './undo.js';
 
 /** What a PATCH may remove with `null`. */
@@ -74,7 +74,8 @@ export class PolicyAdministration {
     if (this.codeRules().some((rule) => rule.id === id)) throw readOnly(id);
     const stored = await this.host.store.getPolicy(id);
     if (stored === undefined) throw notFound('Policy rule');
-    const { patch: members, removed } = patchRemovals(patch, REMOVABLE_RULE_FIELDS);
+    const shown = withoutShownFields(patch, { source: 'store', readOnly: false, createdAt: stored.createdAt, updatedAt: stored.updatedAt });
+    const { patch: members, removed } = patchRemovals(shown, REMOVABLE_RULE_FIELDS);
     const partial = parseBody(policyRuleSchema.partial(), members);
     if (partial.id !== undefined && partial.id !== id) {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A rule id cannot change; create a new rule' });

@@ -8,7 +8,7 @@ import { type Vault, isSecretUnavailable } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from '../tools/http-tool.js';
 import type { ResolvedTool } from '../tools/registry.js';
-import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals } from './agents.js';
+import { type AdminChange, notFound, optionalFields, parseBody, patchRemovals, withoutShownFields } from './agents.js';
 import { type StoredTable, restoreDeleted, restoreRecord } from './undo.js';
 
 const inputField = z.object({ from: z.string().min(1).max(200) }).strict();
@@ -151,7 +151,8 @@ export class ToolAdministration {
     if (this.host.isCodeTool(name)) throw readOnly(name);
     const stored = await this.host.store.getTool(name);
     if (stored === undefined) throw notFound('Tool');
-    const { patch: members, removed } = patchRemovals(patch, REMOVABLE_TOOL_FIELDS);
+    const shown = withoutShownFields(patch, { source: 'store', version: stored.version, readOnly: false });
+    const { patch: members, removed } = patchRemovals(shown, REMOVABLE_TOOL_FIELDS);
     const partial = parseBody(httpToolBodySchema.partial(), members);
     refuseSealedValues(partial.secretHeaders);
     if (partial.name !== undefined && partial.name !== name) {
