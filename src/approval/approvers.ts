@@ -72,7 +72,11 @@ export interface WebhookApproverOptions {
   /** Extra request headers (the receiver's own API key, for example). */
   headers?: Record<string, string>;
   fetch?: typeof globalThis.fetch;
-  /** Told when an approval could not be delivered: after every retry, on an answer not worth retrying, or because the approver was closed. */
+  /**
+   * Told when an approval could not be delivered: after every retry, on an answer not worth
+   * retrying, or because the approver was closed. The error names the approval
+   * (`approval webhook: approval <id> not delivered: <why>`), its `cause` is what failed.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -150,7 +154,7 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
         const response = await post(body);
         if (response.ok) return;
         retryable = retryableStatus(response.status);
-        if (!retryable || attempt >= retries) throw new Error(failedAnswer('approval webhook', response));
+        if (!retryable || attempt >= retries) throw new Error(failedAnswer('the receiver', response));
       } catch (error) {
         if (closing.signal.aborted) throw undelivered();
         if (!retryable || attempt >= retries) throw error;
@@ -169,8 +173,12 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
         const jws = await signCompact(payload, await prepared, approvalWebhookType);
         await deliver(jws);
       } catch (error) {
-        const reported =
-          error instanceof ClosedError ? new Error(`approval webhook: approval ${approval.id} not delivered: ${error.message}`) : error;
+        // Named, whatever the reason, so that whoever hears of it knows which approval to deliver by hand.
+        const reason = error instanceof Error ? error.message : String(error);
+        const reported = new Error(
+          `approval webhook: approval ${approval.id} not delivered: ${reason}`,
+          error instanceof ClosedError ? {} : { cause: error },
+        );
         options.onError?.(reported);
         throw reported;
       }

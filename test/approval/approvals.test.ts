@@ -1071,6 +1071,40 @@ describe('webhook approver', () => {
   });
 });
 
+describe('webhook approver failures', () => {
+  it('name the approval that was not delivered, after the retries, with what failed as the cause', async () => {
+    const { privateKey } = await generateAuditSigningKey();
+    let posts = 0;
+    const receiver = await listen((req, res) => {
+      posts++;
+      req.resume();
+      res.writeHead(500).end();
+    });
+    const gatewayErrors: unknown[] = [];
+    const approverErrors: unknown[] = [];
+    const { invoke, gateway } = await setup({
+      approver: webhookApprover({
+        url: `${receiver.url}/hook`,
+        signingKey: privateKey,
+        retries: 1,
+        retryBaseMs: 0,
+        onError: (error) => approverErrors.push(error),
+      }),
+      onError: (error: unknown) => gatewayErrors.push(error),
+    });
+    const pending = await invoke({ orderId: 'O-404', amount: 400 });
+    expect(pending.status).toBe(202);
+    // close() waits for the notification under way: by then it has failed for good.
+    await gateway.close();
+    await receiver.close();
+    expect(posts).toBe(2);
+    const message = `approval webhook: approval ${pending.body.approval.id} not delivered: the receiver answered 500`;
+    expect(approverErrors.map((error) => (error as Error).message)).toEqual([message]);
+    expect(gatewayErrors.map((error) => (error as Error).message)).toEqual([message]);
+    expect((approverErrors[0] as Error).cause).toBeInstanceOf(Error);
+  });
+});
+
 describe('webhook approver and redirects', () => {
   it('does not follow one: a 3xx is a failed delivery, reported, and the other origin gets nothing', async () => {
     const { privateKey } = await generateAuditSigningKey();
@@ -1095,7 +1129,7 @@ describe('webhook approver and redirects', () => {
       });
       const notice = { id: 'ap-1', invocationId: 'in-1', agentId: 'ag-1', agentName: 'bot', tool: 'refunds.create' };
       await expect(approver.notify(notice as unknown as ApprovalNotice)).rejects.toThrow(
-        `approval webhook answered ${status} (redirects are not followed)`,
+        `approval webhook: approval ap-1 not delivered: the receiver answered ${status} (redirects are not followed)`,
       );
       expect(errors).toHaveLength(1);
       await redirecting.close();
