@@ -11,6 +11,7 @@ import type { ApprovalView } from './coordinator.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
+import { webhookHeaders } from '../util/webhook-headers.js';
 
 /** What an approver is told about a new approval: the approval as approvers see it, and who asked. */
 export interface ApprovalNotice extends ApprovalView {
@@ -87,8 +88,9 @@ export interface WebhookApproverOptions {
  * with {@link verifyApprovalWebhook} and the public JWK of the key. Its `close()`, which the
  * gateway's `close()` calls, aborts the POST under way and any wait for a retry, and nothing
  * is sent after it: give each gateway its own approver. Options are checked when it is created:
- * a `url` that is not an absolute http(s) URL or carries user info, or a count or duration that
- * is not a usable number (`retries: NaN`, `timeoutMs: 0`), throws a `TypeError` naming it.
+ * a `url` that is not an absolute http(s) URL or carries user info, a header `fetch` would
+ * refuse, or a count or duration that is not a usable number (`retries: NaN`, `timeoutMs: 0`),
+ * throws a `TypeError` naming it (never a credential).
  *
  * @example
  * ```ts
@@ -123,6 +125,7 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
   const timeoutMs = Math.ceil(
     numberOption('webhookApprover', 'timeoutMs', options.timeoutMs, 10_000, { min: 1, max: MAX_TIMER_MS, integer: false }),
   );
+  const extraHeaders = webhookHeaders('webhookApprover', options.headers);
   const send = options.fetch ?? globalThis.fetch;
   let prepared: Promise<PreparedSigningKey> | undefined;
   // Aborted by close(): the POST under way and the waits between retries end at once.
@@ -135,7 +138,7 @@ export function webhookApprover(options: WebhookApproverOptions): Approver {
     try {
       const response = await send(url, {
         method: 'POST',
-        headers: { ...options.headers, 'content-type': 'application/jose' },
+        headers: { ...extraHeaders, 'content-type': 'application/jose' },
         body,
         redirect: 'manual',
         signal: request.signal,

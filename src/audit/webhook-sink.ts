@@ -14,6 +14,7 @@ import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
+import { webhookHeaders } from '../util/webhook-headers.js';
 import { retryAfterInstant } from '../util/retry-after.js';
 
 /** The JWS `typ` of a webhook batch. */
@@ -192,7 +193,7 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
   const url = parsedUrl.href;
   const fetchImplementation = options.fetch ?? globalThis.fetch;
   if (typeof fetchImplementation !== 'function') throw new TypeError('webhookSink: fetch must be a function');
-  const headers = { ...options.headers, 'content-type': 'application/jose' };
+  const headers = { ...webhookHeaders('webhookSink', options.headers), 'content-type': 'application/jose' };
   let signingKey: Promise<PreparedSigningKey> | undefined;
 
   const queue: AuditEntry[] = [];

@@ -52,3 +52,21 @@ describe('webhookApprover options', () => {
     expect(() => webhookApprover({ url, signingKey: privateKey, timeoutMs: 2 ** 31 - 1 })).not.toThrow();
   });
 });
+
+describe('webhookApprover headers', () => {
+  it('refuses a header fetch would refuse on every POST, naming it and never its value', () => {
+    const url = 'https://approvals.example.com/hook';
+    for (const headers of [{ 'x-api-key': 'rcv-key-123\nrcv-key-456' }, { 'bad header': 'rcv-key-123' }, { 'x-api-key': 7 }]) {
+      let thrown: unknown;
+      try {
+        webhookApprover({ url, signingKey: privateKey, headers: headers as unknown as Record<string, string> });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as Error).message).toMatch(/^webhookApprover: headers\["(x-api-key|bad header)"\] is not a valid header/);
+      expect((thrown as Error).message).not.toContain('rcv-key');
+    }
+    expect(() => webhookApprover({ url, signingKey: privateKey, headers: { 'x-api-key': 'rcv-key-123' } })).not.toThrow();
+  });
+});

@@ -130,3 +130,17 @@ describe('webhookSink url with user info', () => {
     expect((thrown as Error).message).not.toContain('s3cr3t-pw');
   });
 });
+
+describe('webhookSink headers', () => {
+  it('refuses a header fetch would refuse on every POST, naming it and never its value', () => {
+    let thrown: unknown;
+    try {
+      webhookSink({ url, signingKey: privateJwk, headers: { 'x-api-key': 'siem-key-123\nsiem-key-456' } });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect((thrown as Error).message).toMatch(/^webhookSink: headers\["x-api-key"\] is not a valid header/);
+    expect((thrown as Error).message).not.toContain('siem-key');
+  });
+});
