@@ -1133,6 +1133,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       ...(options.mcp?.allowedOrigins === undefined ? {} : { allowedOrigins: options.mcp.allowedOrigins }),
       ...(options.mcp?.allowedHosts === undefined ? {} : { allowedHosts: options.mcp.allowedHosts }),
       ...(options.mcp?.pageSize === undefined ? {} : { pageSize: options.mcp.pageSize }),
+      onError: (error) => reportUnexpected(error),
     },
   );
 

@@ -6,7 +6,7 @@ import { sqlStore } from '../../src/store/sql/index.js';
 import { randomSchema } from '../e2e/fixtures/sql-engines.js';
 import { adminTokens, testGateway } from '../fixtures.js';
 import { createNodeHandler } from '../../adapters/node.js';
-import { jsonRequest, listen, mcpHeaders } from '../helpers.js';
+import { jsonRequest, listen, mcpHeaders, mcpRequest } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -105,6 +105,18 @@ describe('a Web Request whose body breaks off while it is read', () => {
     await request.text();
     const answer = await gateway.fetch(request);
     expect(answer.status).toBe(500);
+    expect(reported.map(String)).toEqual(['Error: The request body was already read before the gateway got the request']);
+  });
+
+  it('answers such a body at /mcp the same way: 500 and -32603, told to onError, not a parse error', async () => {
+    const reported: unknown[] = [];
+    gateway = testGateway({ onError: (error) => reported.push(error) });
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const request = mcpRequest(apiKey, { jsonrpc: '2.0', id: 1, method: 'ping' });
+    await request.text();
+    const answer = await gateway.fetch(request);
+    expect(answer.status).toBe(500);
+    expect(await answer.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
     expect(reported.map(String)).toEqual(['Error: The request body was already read before the gateway got the request']);
   });
 });

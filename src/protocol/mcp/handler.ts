@@ -68,6 +68,13 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
   const hostAllowed = createHostGuard(options.allowedHosts);
   const originAllowed = createOriginGuard(options.allowedOrigins);
   const cors = createCors(options.allowedOrigins);
+  const reportError = (error: unknown) => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A throwing reporter must not turn the 500 into a crash.
+    }
+  };
 
   function handle(request: Request, abort: CallAbort): Promise<HttpReply> {
     if (!hostAllowed(request)) {
@@ -105,14 +112,26 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
       return gatewayErrorResponse(toGatewayError(error));
     }
 
-    let body: unknown;
+    let text: string;
     try {
       // Read against the limit as it streams in (413), as every other route reads its body.
-      body = JSON.parse(await readBodyText(request, maxBodyBytes));
+      text = await readBodyText(request, maxBodyBytes);
     } catch (error) {
+      // Anything but a GatewayError is the host's failure (a body read before the gateway got
+      // the request), not the caller's: a 500, told to onError, as on every other route.
+      if (!(error instanceof GatewayError)) {
+        reportError(error);
+        return internalErrorResponse();
+      }
       // A body over the limit keeps its 413; one that is not UTF-8 is no JSON text either.
-      if (error instanceof GatewayError && error.code !== 'BAD_REQUEST') return gatewayErrorResponse(error);
-      return replyResponse(errorReply(400, null, JsonRpcErrorCode.parseError, 'Parse error: the body is not valid JSON'));
+      if (error.code !== 'BAD_REQUEST') return gatewayErrorResponse(error);
+      return parseErrorResponse();
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return parseErrorResponse();
     }
 
     const headers = readMirroredHeaders(request.headers);
@@ -244,8 +263,9 @@ export function createMcpHandler(backend: McpBackend, options: McpOptions): McpH
     async handle(request, abort) {
       try {
         return await handle(request, abort);
-      } catch {
-        return replyResponse(errorReply(500, null, JsonRpcErrorCode.internalError, 'Internal error'));
+      } catch (error) {
+        reportError(error);
+        return internalErrorResponse();
       }
     },
   };
@@ -296,4 +316,12 @@ async function dispatch(methods: Methods, call: MethodCall, method: string): Pro
     JsonRpcErrorCode.methodNotFound,
     `Method not found: ${method.length > 64 ? `${method.slice(0, 64)}…` : method}`,
   );
+}
+
+function parseErrorResponse(): HttpReply {
+  return replyResponse(errorReply(400, null, JsonRpcErrorCode.parseError, 'Parse error: the body is not valid JSON'));
+}
+
+function internalErrorResponse(): HttpReply {
+  return replyResponse(errorReply(500, null, JsonRpcErrorCode.internalError, 'Internal error'));
 }

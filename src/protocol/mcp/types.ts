@@ -134,6 +134,12 @@ export interface McpOptions {
   serverInfo: McpServerInfo;
   /** Natural-language guidance for models, sent in `initialize` and `server/discover` results. */
   instructions?: string;
+  /**
+   * Told of a failure of the endpoint itself, which it answers with 500 and JSON-RPC
+   * `-32603` without details (it never throws): a request body the host read before the
+   * endpoint got the request, or a bug. Failures of the backend are the backend's to report.
+   */
+  onError?: (error: unknown) => void;
 }
 
 /**
