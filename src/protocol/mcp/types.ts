@@ -148,7 +148,7 @@ export interface McpOptions {
  * @example
  * ```ts
  * const mcp = createMcpHandler(backend, options);
- * const response = await mcp.handle(request, AbortSignal.timeout(60_000));
+ * const response = await mcp.handle(request, abortOfSignal(AbortSignal.timeout(60_000)));
  * ```
  */
 export interface McpHandler {
