@@ -186,3 +186,25 @@ describe('a request that names no host', () => {
     }
   });
 });
+
+describe('mcp.allowedHosts with an IPv6 address', () => {
+  it('lets a bare entry (::1) match the bracketed Host a client sends, on any port, as [::1] does', async () => {
+    const bare = createGateway({ tools: [echo], policy: [{ id: 'all', effect: 'allow' }], mcp: { allowedHosts: ['::1'] } });
+    const { apiKey } = await bare.admin.createAgent({ name: 'a' });
+    const host = await nodeHost(bare);
+    try {
+      const mcpHead = (hostHeader: string) =>
+        `POST /atg/mcp HTTP/1.0\r\nHost: ${hostHeader}\r\n${Object.entries(mcpHeaders(apiKey))
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('')}`;
+      expect((await http10(host.url, mcpHead('[::1]:3000'), ping)).status).toBe(200);
+      expect((await http10(host.url, mcpHead('[::1]'), ping)).status).toBe(200);
+      const other = await http10(host.url, mcpHead('[::2]:3000'), ping);
+      expect(other.status).toBe(403);
+      expect(other.json.error.message).toBe('Host not allowed');
+    } finally {
+      await host.close();
+      await bare.close();
+    }
+  });
+});

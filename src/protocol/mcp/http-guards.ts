@@ -92,16 +92,18 @@ function normaliseOrigin(entry: string): string {
 
 /**
  * Builds the `Host` check (DNS-rebinding protection). Unset list: every host passes. An
- * entry with a port (`localhost:3000`) must match exactly; an entry without one matches
- * that host name on any port.
+ * entry with a port (`localhost:3000`, `[::1]:3000`) must match exactly; an entry without
+ * one (`localhost`, `[::1]` or `::1`) matches that host name on any port.
  */
 export function createHostGuard(allowedHosts: readonly string[] | undefined): HostGuard {
   if (allowedHosts === undefined) return () => true;
   const exact = new Set<string>();
   const anyPort = new Set<string>();
   for (const entry of allowedHosts) {
-    const host = entry.trim().toLowerCase();
+    let host = entry.trim().toLowerCase();
     if (host.length === 0) throw new TypeError('allowedHosts: empty entry');
+    // A bare IPv6 address (`::1`) is a host name without a port; a Host header brackets it.
+    if (!host.startsWith('[') && host.indexOf(':') !== host.lastIndexOf(':')) host = `[${host}]`;
     (hostNameOf(host) === host ? anyPort : exact).add(host);
   }
   return (request) => {

@@ -118,7 +118,8 @@ export interface McpOptions {
   allowedOrigins?: string[];
   /**
    * DNS-rebinding protection: the `Host` values the endpoint answers to (`localhost`,
-   * `127.0.0.1:3000`). An entry without a port matches any port. Unset: no Host check.
+   * `127.0.0.1:3000`, `[::1]`). An entry without a port matches any port; an IPv6 address
+   * without a port may leave out its brackets (`::1`). Unset: no Host check.
    */
   allowedHosts?: string[];
   /**
