@@ -45,19 +45,43 @@ const AJV_OPTIONS = {
 } as const;
 
 /**
+ * The names every object inherits from `Object.prototype`. ajv reads a property as `data.name`,
+ * so a schema naming one of them (`properties: { valueOf: … }`, `required: ['constructor']`)
+ * would see the inherited member where the input has none: an optional one would fail its
+ * type, a required one would pass while absent.
+ */
+const INHERITED_NAMES = Object.getOwnPropertyNames(Object.prototype);
+
+/** True when the schema's text holds one of {@link INHERITED_NAMES} as a string (over-approximates: any place, not only property names). */
+function namesInheritedMember(schema: JsonSchema): boolean {
+  const text = JSON.stringify(schema);
+  return INHERITED_NAMES.some((name) => text.includes(`"${name}"`));
+}
+
+/**
  * Compiles JSON Schemas (2020-12 by default, draft-07 when `$schema` says so) with ajv in
  * strict mode and without type coercion. One compiler per gateway; compile once per tool
- * version, at registration, never per call.
+ * version, at registration, never per call. A schema that names a member every object
+ * inherits (`valueOf`, `constructor`, …) is compiled to look at the input's own properties
+ * only, which costs its calls a little more; other schemas are not.
  */
 export function createSchemaCompiler(): { compile(schema: JsonSchema, where: string): SchemaCheck } {
-  const modern = new Ajv2020(AJV_OPTIONS);
-  const draft7 = new Ajv(AJV_OPTIONS);
-  addFormats(modern);
-  addFormats(draft7);
+  const compilers = new Map<string, Ajv>();
+  const compilerFor = (draft7: boolean, ownProperties: boolean): Ajv => {
+    const key = `${draft7} ${ownProperties}`;
+    let ajv = compilers.get(key);
+    if (ajv === undefined) {
+      const options = ownProperties ? { ...AJV_OPTIONS, ownProperties: true } : AJV_OPTIONS;
+      ajv = draft7 ? new Ajv(options) : new Ajv2020(options);
+      addFormats(ajv);
+      compilers.set(key, ajv);
+    }
+    return ajv;
+  };
   return {
     compile(schema, where) {
       const dialect = typeof schema.$schema === 'string' ? schema.$schema : '';
-      const ajv = dialect.includes('draft-07') || dialect.includes('draft-06') ? draft7 : modern;
+      const ajv = compilerFor(dialect.includes('draft-07') || dialect.includes('draft-06'), namesInheritedMember(schema));
       let validate: ValidateFunction;
       try {
         validate = ajv.compile(schema);

@@ -25,6 +25,14 @@ const shard = defineTool({
   },
 });
 
+/** A tool whose header argument is named like a member every object inherits. */
+const label = defineTool({
+  name: 'x.label',
+  description: 'Labels a record',
+  inputSchema: { type: 'object', properties: { valueOf: { type: 'string', 'x-mcp-header': 'Label' } } },
+  handler: (input: { valueOf?: unknown }) => ({ label: Object.hasOwn(input, 'valueOf') ? input.valueOf : null }),
+});
+
 let url: string;
 let apiKey: string;
 let close: () => Promise<void>;
@@ -34,7 +42,7 @@ beforeAll(async () => {
     mcpUrl: url,
     apiKey,
     close,
-  } = await servedGateway({ tools: [shard], policy: [{ id: 'x', effect: 'allow', tools: ['x.*'] }] }, 'param-header-agent'));
+  } = await servedGateway({ tools: [shard, label], policy: [{ id: 'x', effect: 'allow', tools: ['x.*'] }] }, 'param-header-agent'));
 });
 
 afterAll(async () => {
@@ -54,6 +62,24 @@ async function call(args: string, params: Record<string, string> = {}): Promise<
 }
 
 describe('Mcp-Param headers through the gateway (2026-07-28)', () => {
+  it('takes an argument named like an inherited member (valueOf) as absent when the call leaves it out', async () => {
+    const callLabel = async (args: string, params: Record<string, string>) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { ...mcp2026Headers(apiKey, 'tools/call', 'x.label'), ...params },
+        body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x.label","arguments":${args},"_meta":${meta}}}`,
+      });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const without = await callLabel('{}', {});
+    expect(without.status).toBe(200);
+    expect(JSON.parse(without.body.result.content[0].text)).toEqual({ label: null });
+    expect((await callLabel('{}', { 'mcp-param-label': 'urgent' })).status).toBe(400);
+    const labelled = await callLabel('{"valueOf":"urgent"}', { 'mcp-param-label': 'urgent' });
+    expect(JSON.parse(labelled.body.result.content[0].text)).toEqual({ label: 'urgent' });
+    expect((await callLabel('{"valueOf":"urgent"}', {})).status).toBe(400);
+  });
+
   it('refuses an integer beyond 2^53 - 1 with any header, or none: the header cannot carry it', async () => {
     const before = ranFor.length;
     const headerSets: Array<Record<string, string>> = [{ 'mcp-param-tenant': '7' }, { 'mcp-param-tenant': '9007199254740993' }, {}];

@@ -171,6 +171,36 @@ describe('REST invoke', () => {
     expect(result.body.invocationId).toEqual(expect.any(String));
   });
 
+  it('checks properties named like members every object inherits (valueOf, toString) on the input itself', async () => {
+    const seen: unknown[] = [];
+    const tool = defineTool({
+      name: 'js.names',
+      description: 'x',
+      inputSchema: {
+        type: 'object',
+        properties: { valueOf: { type: 'string' }, toString: { type: 'string' }, hasOwnProperty: { type: 'integer' } },
+        required: ['toString'],
+        additionalProperties: false,
+      } as const,
+      handler: (input) => {
+        seen.push(input);
+        return { ok: true };
+      },
+    });
+    const { apiKey } = await setup({ tools: [tool], policy: [{ id: 'all', effect: 'allow' }] });
+    // Absent, a required one is missing (not the inherited function), an optional one is fine.
+    const missing = await invoke(apiKey, 'js.names', { input: {} });
+    expect(missing.status).toBe(422);
+    expect(missing.body.error.details).toEqual([{ path: '/toString', message: 'is required' }]);
+    expect((await invoke(apiKey, 'js.names', { input: { toString: 't' } })).status).toBe(200);
+    expect((await invoke(apiKey, 'js.names', { input: { toString: 't', valueOf: 'v', hasOwnProperty: 3 } })).status).toBe(200);
+    const wrong = await invoke(apiKey, 'js.names', { input: { toString: 't', valueOf: 1 } });
+    expect(wrong.status).toBe(422);
+    expect(wrong.body.error.details).toEqual([{ path: '/valueOf', message: 'must be string' }]);
+    const expected: unknown[] = [{ toString: 't' }, { toString: 't', valueOf: 'v', hasOwnProperty: 3 }];
+    expect(seen).toEqual(expected);
+  });
+
   it('does not coerce types', async () => {
     const { apiKey } = await setup();
     const result = await invoke(apiKey, 'refunds.create', { input: { orderId: 'A1', amount: '5' } });

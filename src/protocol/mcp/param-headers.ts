@@ -55,7 +55,8 @@ export function scanParamHeaderDeclarations(inputSchema: Record<string, unknown>
 function valueAt(root: unknown, path: readonly string[]): unknown {
   let node = root;
   for (const key of path) {
-    if (!isJsonObject(node)) return undefined;
+    // Own members only: an absent `toString` is absent, not Object.prototype's.
+    if (!isJsonObject(node) || !Object.hasOwn(node, key)) return undefined;
     node = node[key];
   }
   return node;
