@@ -264,7 +264,7 @@ export interface GatewayOptions {
   };
   /**
    * Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`, at most once every
-   * 5 s while calls keep meeting one); their causes stay out of responses. Also told when an
+   * 5 s while calls or background reloads keep meeting one); their causes stay out of responses. Also told when an
    * HTTP tool's secret header cannot be opened (`SECRET_UNAVAILABLE`: a wrong or missing key, a
    * damaged value), naming the tool and header but never the value, at most once every 5 s per
    * tool and header; and when an approved call cannot run because no key in the keyring opens
@@ -948,11 +948,17 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const settle = () => {
     if (--active === 0) idle?.();
   };
+  // Background work meets a store out of reach as calls do: onError hears of it with them,
+  // once every 5 s, not once per reload.
+  const reportBackgroundFailure = (error: unknown) => {
+    if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') reportThrottled(error, 'store');
+    else reportError(error);
+  };
   /** Runs background work (a reload, the expiry sweep) that close() waits for; none once closing. */
   const inBackground = (work: () => Promise<unknown>): void => {
     if (closed) return;
     active++;
-    work().catch(reportError).finally(settle);
+    work().catch(reportBackgroundFailure).finally(settle);
   };
 
   inBackground(ready);

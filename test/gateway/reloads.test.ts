@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { type Gateway, GatewayError, type Store, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { latestRun } from '../../src/util/latest-run.js';
-import { deferred } from '../helpers.js';
+import { deferred, jsonRequest } from '../helpers.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -135,6 +135,66 @@ describe('reloads of the store’s tools and rules', () => {
     await turn();
 
     expect(await gateway.invoke({ agentKey: apiKey, tool: 'echo' })).toMatchObject({ status: 'pending_approval' });
+  });
+});
+
+describe('a store outage met by reloads', () => {
+  it('is told to onError with the calls that meet it, once every 5 s, not once per reload', async () => {
+    const inner = memoryStore();
+    let down = true;
+    let onChange: ((kind: 'tools' | 'policies' | 'agents') => void) | undefined;
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'watch') {
+          return (listener: typeof onChange) => {
+            onChange = listener;
+            return () => (onChange = undefined);
+          };
+        }
+        const original = Reflect.get(target, property, receiver);
+        if (typeof original !== 'function' || property === 'close') return original;
+        return (...args: unknown[]) =>
+          down
+            ? Promise.reject(
+                new GatewayError({ code: 'STORE_UNAVAILABLE', message: 'The store is unavailable', cause: new Error('ECONNREFUSED') }),
+              )
+            : (original as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    }) as Store;
+    const errors: unknown[] = [];
+    let clock = Date.parse('2030-01-01T00:00:00Z');
+    // Started while the store is down: its first load fails in the background, and so does the call's.
+    gateway = createGateway({
+      store,
+      tools: [echo],
+      policy: [{ id: 'allow', effect: 'allow', tools: ['*'] }],
+      refreshIntervalMs: 0,
+      now: () => clock,
+      onError: (error) => errors.push(error),
+    });
+    const outages = () => errors.filter((error) => error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE');
+
+    const refused = await gateway.fetch(jsonRequest('/tools/echo/invoke', { key: 'atg_x', body: { input: {} } }));
+    expect(refused.status).toBe(503);
+    await turn();
+    expect(outages()).toHaveLength(1);
+
+    // Reloads another instance's announcements ask for meet the same outage within the 5 s.
+    onChange?.('tools');
+    onChange?.('policies');
+    await turn();
+    expect(outages()).toHaveLength(1);
+
+    clock += 5000;
+    onChange?.('tools');
+    await turn();
+    expect(outages()).toHaveLength(2);
+
+    // Back: the next load succeeds, and nothing more is told.
+    down = false;
+    clock += 1;
+    await gateway.ready();
+    expect(errors).toHaveLength(2);
   });
 });
 
