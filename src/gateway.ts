@@ -264,11 +264,13 @@ export interface GatewayOptions {
   };
   /**
    * Told about unexpected errors and store outages (503 `STORE_UNAVAILABLE`, at most once every
-   * 5 s while calls or background reloads keep meeting one); their causes stay out of responses. Also told when an
-   * HTTP tool's secret header cannot be opened (`SECRET_UNAVAILABLE`: a wrong or missing key, a
-   * damaged value), naming the tool and header but never the value, at most once every 5 s per
-   * tool and header; and when an approved call cannot run because no key in the keyring opens
-   * its held input (`SECRET_UNAVAILABLE`, naming the approval), at most once every 5 s per tool.
+   * 5 s while calls or background reloads keep meeting one); their causes stay out of
+   * responses. Also told when an HTTP tool's secret header cannot be opened
+   * (`SECRET_UNAVAILABLE`: a wrong or missing key, a damaged value), naming the tool and header
+   * but never the value, at most once every 5 s per tool and header; and when an approved call
+   * cannot run because no key in the keyring opens its held input (`SECRET_UNAVAILABLE`, naming
+   * the approval), at most once every 5 s per tool. Also told, once per run of failures, when
+   * the issuer's keys (`jwt.jwksUri`) cannot be fetched again while older ones still serve.
    */
   onError?: (error: unknown) => void;
   /**
