@@ -68,7 +68,7 @@ interface Budget {
  * An exact sliding-window limiter in this process's memory: a budget of `limit` per
  * `windowMs` never lets more than `limit` calls through in any window of that length. It
  * keeps the times of each budget's calls still in the window (8 bytes each, at most
- * `limit`), and forgets a budget once it is idle for a window. With several gateway
+ * the highest `limit` it was charged with in that window), and forgets a budget once it is idle for a window. With several gateway
  * instances each counts its own calls: plug in a shared {@link RateLimiter} (the SQL
  * store's, which gateways on it use by default) to count across them.
  *
@@ -83,7 +83,11 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
   const budgets = new Map<string, Budget>();
   let nextSweep = sweepAbove;
 
-  /** Drops the calls that left the window; the newest `limit` at most stay (a rule may have tightened). */
+  /**
+   * Drops the calls that left the window. Every call still in it stays, however low this
+   * charge's limit: a budget charged with a higher limit again (a rule loosened, or another
+   * call of a custom engine's shared budget) must still count them all.
+   */
   function prune(budget: Budget, charge: RateLimitCharge, now: number): void {
     const { times } = budget;
     // The clock stepped back: calls stamped ahead of it count as made now, not for the whole step.
@@ -92,7 +96,6 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateL
     }
     let start = budget.start;
     while (start < times.length && (times[start] as number) + charge.windowMs <= now) start++;
-    start = Math.max(start, times.length - charge.limit);
     if (start > 32 && start * 2 > times.length) {
       times.splice(0, start);
       start = 0;

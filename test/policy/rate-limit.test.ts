@@ -49,6 +49,16 @@ describe('memoryRateLimiter', () => {
     expect(limiter.take([charge('k', 4, 1000)], 1250)).toBe(50);
   });
 
+  it('counts every call still in the window when a budget is looked at with a lower limit, then charged with a higher one', () => {
+    const limiter = memoryRateLimiter();
+    for (let at = 0; at < 5; at++) expect(limiter.take([charge('k', 10, 1000)], at * 10)).toBe(0);
+    // A call under a lower limit (a tightened rule, or a custom engine's call with another limit) is refused.
+    expect(limiter.take([charge('k', 3, 1000)], 100)).toBe(920);
+    // The five calls are still in the window: five more make ten, the eleventh waits.
+    for (let call = 0; call < 5; call++) expect(limiter.take([charge('k', 10, 1000)], 200)).toBe(0);
+    expect(limiter.take([charge('k', 10, 1000)], 200)).toBe(800);
+  });
+
   it('after the clock steps back, counts calls stamped ahead of it as made now: a window, not the whole step', () => {
     const limiter = memoryRateLimiter();
     expect(limiter.take([charge('k', 1, 60_000)], 3_600_000)).toBe(0);
