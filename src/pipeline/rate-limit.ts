@@ -44,7 +44,7 @@ function distinctCharges(charges: readonly RateLimitCharge[]): readonly RateLimi
     if (
       typeof charge?.key !== 'string' ||
       typeof charge.ruleId !== 'string' ||
-      !Number.isInteger(charge.limit) ||
+      !Number.isSafeInteger(charge.limit) ||
       charge.limit < 1 ||
       !Number.isFinite(charge.windowMs) ||
       charge.windowMs <= 0

@@ -6,7 +6,7 @@
 export interface RateLimitCharge {
   /** Identifies the budget: calls with the same key count together. */
   key: string;
-  /** Calls allowed in any window of `windowMs`. A positive integer. */
+  /** Calls allowed in any window of `windowMs`. A positive integer, at most `Number.MAX_SAFE_INTEGER`. */
   limit: number;
   /** The window's length in milliseconds. */
   windowMs: number;

@@ -391,6 +391,12 @@ describe('rate limits on policy rules', () => {
     });
     expect((await invoke(badEngine.gateway, badEngine.apiKey)).status).toBe(500);
     expect(badEngine.runs.count).toBe(0);
+    // A limit no limiter can count exactly (past Number.MAX_SAFE_INTEGER) is no budget either.
+    const beyondSafe = await setup({
+      policy: { evaluate: () => ({ effect: 'allow', ruleIds: [], rateLimits: [{ key: 'k', limit: 1e20, windowMs: 1000, ruleId: 'x' }] }) },
+    });
+    expect((await invoke(beyondSafe.gateway, beyondSafe.apiKey)).status).toBe(500);
+    expect(beyondSafe.runs.count).toBe(0);
   });
 
   it('leave the limiter alone when no rule that applies has one', async () => {

@@ -37,11 +37,11 @@ export function sqlRateLimiter(tables: RateLimitTables): RateLimiter {
       times = ARRAY(
         SELECT t FROM (
           SELECT LEAST(t, $2::double precision) AS t FROM unnest(b.times) AS t
-          WHERE t > $2::double precision - $3::double precision ORDER BY t DESC LIMIT $4::integer - 1
+          WHERE t > $2::double precision - $3::double precision ORDER BY t DESC LIMIT $4::bigint - 1
         ) AS kept ORDER BY t
       ) || $2::double precision,
       expires_at = GREATEST(b.expires_at, $2::double precision + $3::double precision)
-    WHERE (SELECT count(*) FROM unnest(b.times) AS t WHERE t > $2::double precision - $3::double precision) < $4::integer
+    WHERE (SELECT count(*) FROM unnest(b.times) AS t WHERE t > $2::double precision - $3::double precision) < $4::bigint
     RETURNING 1 AS taken`;
   const read = `SELECT key, times FROM ${s}.rate_limit_budgets WHERE key = ANY($1::text[])`;
   // After the clock stepped back: times ahead of it become now, so they expire a window later.
