@@ -20,11 +20,18 @@ export function takeRateLimits(deps: Pick<PipelineDependencies, 'rateLimiter' | 
   return undefined;
 }
 
+/**
+ * The longest `Retry-After` given (2^31 s, about 68 years: RFC 9111's cap of delta-seconds).
+ * A longer wait (a custom limiter's, or a custom engine's window of centuries) would print in
+ * exponent notation, which is no delta-seconds.
+ */
+const MAX_RETRY_AFTER_SECONDS = 2_147_483_648;
+
 /** The call goes on when the limiter took it (0), else it is refused until the wait is over. */
 function admit(context: CallContext, charges: readonly RateLimitCharge[], wait: number): void {
   if (wait === 0) return;
   if (!(wait > 0) || !Number.isFinite(wait)) throw new TypeError(`the rate limiter answered ${String(wait)}, not a wait in milliseconds`);
-  const retryAfter = Math.max(1, Math.ceil(wait / 1000));
+  const retryAfter = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(wait / 1000)));
   context.refusedByRateLimit = true;
   throw new GatewayError({
     code: 'RATE_LIMITED',

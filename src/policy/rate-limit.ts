@@ -17,7 +17,8 @@ export interface RateLimitCharge {
 /**
  * Counts calls against budgets. `take` either counts the call in every budget it is charged
  * to and answers 0, or counts it in none and answers how many milliseconds to wait until
- * every budget would take it. Plug in a shared one (Redis, SQL) to limit across gateway
+ * every budget would take it (the refusal's `Retry-After` is that wait in whole seconds, rounded
+ * up: at least 1, at most 2^31). Plug in a shared one (Redis, SQL) to limit across gateway
  * instances; the default, {@link memoryRateLimiter}, counts in this process.
  */
 export interface RateLimiter {

@@ -258,6 +258,17 @@ describe('rate limits on policy rules', () => {
     expect(seen[0]).toEqual([{ key: expect.stringMatching(/^tenant-of:/), limit: 5, windowMs: 1000, ruleId: 'mine' }]);
   });
 
+  it('answer a wait too long to print in whole seconds with the longest Retry-After, not exponent notation', async () => {
+    const { gateway, apiKey, runs } = await setup({ rateLimiter: { take: () => 1e30 } });
+    const refused = await invoke(gateway, apiKey);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('2147483648');
+    const body = (await refused.json()) as { invocationId: string; error: { details: unknown } };
+    expect(body.error.details).toEqual({ rule: ['refunds'], retryAfterSeconds: 2_147_483_648 });
+    expect((await gateway.admin.getInvocation(body.invocationId)).error?.code).toBe('RATE_LIMITED');
+    expect(runs.count).toBe(0);
+  });
+
   it('count a call charged twice to one budget once, under the stricter limit', async () => {
     const engine: PolicyEngine = {
       evaluate: () => ({
