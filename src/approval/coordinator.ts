@@ -4,7 +4,7 @@ import type { AdminPrincipal } from '../auth/admin-auth.js';
 import { GatewayError, retryLater, toGatewayError } from '../errors.js';
 import type { PipelineDependencies } from '../pipeline/dependencies.js';
 import { runTool, upstreamStatusOf } from '../pipeline/execute.js';
-import { takeRateLimits } from '../pipeline/rate-limit.js';
+import { sameRefusal, takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
 import { approvalEndedOutcome, approvalIsDue, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
 import { redactToolError } from '../pipeline/redact.js';
@@ -146,6 +146,12 @@ export class ApprovalCoordinator {
         }
       }
       const answer = await this.answerOfSlot(slot);
+      if (answer.refusal !== undefined) {
+        // The identical call that took the slot was over its rate limits just now, and asked
+        // nothing: so is this one, refused as a call of its own (its key, if any, is freed).
+        context.refusedByRateLimit = true;
+        throw answer.refusal;
+      }
       if (!answer.failed) {
         // The asking call's answer, or its request still under way: this call has no record of its own.
         context.replayed = true;
@@ -160,14 +166,17 @@ export class ApprovalCoordinator {
   /**
    * What the call that took an approval slot got: its outcome once its approval exists;
    * `failed` when it will never have one (its request failed, or stalled longer than any
-   * request takes), so the slot's generation is over.
+   * request takes), so the slot's generation is over; `refusal` when the rate limits refused
+   * it here, at this moment.
    */
-  private async answerOfSlot(slot: IdempotencyRecord): Promise<{ outcome?: CallOutcome; failed: boolean }> {
+  private async answerOfSlot(slot: IdempotencyRecord): Promise<{ outcome?: CallOutcome; failed: boolean; refusal?: GatewayError }> {
     const asking = this.asking.get(slot.invocationId);
     if (asking !== undefined) {
       try {
         return { outcome: await asking, failed: false };
-      } catch {
+      } catch (error) {
+        const refusal = sameRefusal(error);
+        if (refusal !== undefined) return { failed: false, refusal };
         // The asking call failed; its record says how, below.
       }
     }

@@ -33,12 +33,33 @@ function admit(context: CallContext, charges: readonly RateLimitCharge[], wait: 
   if (!(wait > 0) || !Number.isFinite(wait)) throw new TypeError(`the rate limiter answered ${String(wait)}, not a wait in milliseconds`);
   const retryAfter = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(wait / 1000)));
   context.refusedByRateLimit = true;
-  throw new GatewayError({
+  const refusal = new GatewayError({
     code: 'RATE_LIMITED',
     message: `Rate limit reached: retry after ${retryAfter} s`,
     details: { rule: [...new Set(charges.map((charge) => charge.ruleId))], retryAfterSeconds: retryAfter },
     headers: { 'retry-after': String(retryAfter) },
   });
+  refusals.add(refusal);
+  throw refusal;
+}
+
+/** The errors {@link admit} threw: refusals by the gateway's own limits, not a tool's `RATE_LIMITED`. */
+const refusals = new WeakSet<GatewayError>();
+
+/**
+ * The same refusal for a call identical to one the rate limits refused at this moment (same
+ * agent, tool and input: the same budgets), as its own error; undefined for any other error.
+ */
+export function sameRefusal(error: unknown): GatewayError | undefined {
+  if (!(error instanceof GatewayError) || !refusals.has(error)) return undefined;
+  const copy = new GatewayError({
+    code: error.code,
+    message: error.message,
+    details: error.details,
+    ...(error.headers === undefined ? {} : { headers: { ...error.headers } }),
+  });
+  refusals.add(copy);
+  return copy;
 }
 
 /**

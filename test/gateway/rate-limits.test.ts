@@ -7,10 +7,11 @@ import {
   createGateway,
   defineTool,
   GatewayError,
+  memoryRateLimiter,
   memoryStore,
 } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
-import { jsonRequest, mcpRequest } from '../helpers.js';
+import { deferred, jsonRequest, mcpRequest } from '../helpers.js';
 
 const gateways: Gateway[] = [];
 afterEach(async () => {
@@ -148,6 +149,55 @@ describe('rate limits on policy rules', () => {
     const result = ((await mcp.json()) as { result: { isError?: boolean; structuredContent?: unknown } }).result;
     expect(result.isError).not.toBe(true);
     expect(runs.count).toBe(1);
+  });
+
+  it('refuse identical calls over the limit that arrive together with 429, each recorded, not a 409 to retry at once', async () => {
+    // The limiter answers only once all three calls hold or wait for the approval slot.
+    const store = memoryStore();
+    const reserve = store.reserveIdempotencyKey.bind(store);
+    let slotsAsked = 0;
+    const allAsked = deferred();
+    store.reserveIdempotencyKey = async (reservation) => {
+      const reserved = await reserve(reservation);
+      if (reservation.agentId.endsWith(':approval') && ++slotsAsked === 4) setImmediate(allAsked.resolve);
+      return reserved;
+    };
+    const limiter = memoryRateLimiter();
+    const { gateway, apiKey, clock } = await setup({
+      store,
+      policy: [{ id: 'held', effect: 'require_approval', rateLimit: { limit: 1, windowMs: 60_000 } }],
+      rateLimiter: {
+        take: async (charges, now) => {
+          if (slotsAsked > 1) await allAsked.promise;
+          return limiter.take(charges, now);
+        },
+      },
+    });
+    expect((await invoke(gateway, apiKey, 1)).status).toBe(202);
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 5 }, idempotencyKey: 'refund-5' } }));
+    const answers = await Promise.all([invoke(gateway, apiKey, 5), invoke(gateway, apiKey, 5), keyed()]);
+    expect(slotsAsked).toBe(4);
+    const ids = new Set<string>();
+    for (const answer of answers) {
+      expect(answer.status).toBe(429);
+      expect(answer.headers.get('retry-after')).toBe('60');
+      const body = (await answer.json()) as { invocationId: string; error: { code: string; details: unknown } };
+      expect(body.error).toMatchObject({ code: 'RATE_LIMITED', details: { rule: ['held'], retryAfterSeconds: 60 } });
+      ids.add(body.invocationId);
+      expect(await gateway.admin.getInvocation(body.invocationId)).toMatchObject({ status: 'denied', error: { code: 'RATE_LIMITED' } });
+    }
+    expect(ids.size).toBe(3);
+    // Nothing was asked, and the key is free: once the window passed, the call asks, once.
+    expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    clock.now += 60_000;
+    const asked = await keyed();
+    expect(asked.status).toBe(202);
+    const repeated = await invoke(gateway, apiKey, 5);
+    expect(((await repeated.json()) as { invocationId: string }).invocationId).toBe(
+      ((await asked.json()) as { invocationId: string }).invocationId,
+    );
+    expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(2);
   });
 
   it('let a call held for approval ask once the window passed, after any number of refusals, with or without a key', async () => {
