@@ -193,7 +193,9 @@ const MOMENTARY_FAILURES: ReadonlySet<string> = new Set(['AUDIT_UNAVAILABLE', 'S
  * the retry with its key should run, not replay this answer.
  */
 function ranNothingForAMoment(context: CallContext, error: unknown): boolean {
-  return context.started !== true && error instanceof GatewayError && MOMENTARY_FAILURES.has(error.code);
+  if (context.started === true) return false;
+  // Anything else thrown (a rate limiter or policy engine that failed) is the gateway failing: 500 INTERNAL.
+  return !(error instanceof GatewayError) || MOMENTARY_FAILURES.has(error.code);
 }
 
 /** Moves the key this call reserved onto the call that answered it; without one, releases it. */

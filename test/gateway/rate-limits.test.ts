@@ -460,6 +460,35 @@ describe('rate limits on policy rules', () => {
     expect(beyondSafe.runs.count).toBe(0);
   });
 
+  it('fail closed when the limiter fails: 500, onError told, nothing run, and the key freed for the retry', async () => {
+    const errors: unknown[] = [];
+    let outage: Error | undefined = new Error('limiter unreachable');
+    const { gateway, apiKey, runs } = await setup({
+      onError: (error) => errors.push(error),
+      rateLimiter: {
+        take: async () => {
+          if (outage !== undefined) throw outage;
+          return 0;
+        },
+      },
+    });
+    const keyed = () =>
+      gateway.fetch(jsonRequest('/tools/refund/invoke', { key: apiKey, body: { input: { amount: 9 }, idempotencyKey: 'refund-9' } }));
+    const failed = await keyed();
+    expect(failed.status).toBe(500);
+    const body = (await failed.json()) as { invocationId: string; error: unknown };
+    expect(body.error).toEqual({ code: 'INTERNAL', message: 'Internal error' });
+    expect(errors.map(String)).toContain('Error: limiter unreachable');
+    expect(runs.count).toBe(0);
+    outage = undefined;
+    const ran = await keyed();
+    expect(ran.status).toBe(200);
+    const { invocationId } = (await ran.json()) as { invocationId: string };
+    expect(invocationId).not.toBe(body.invocationId);
+    expect(((await (await keyed()).json()) as { invocationId: string }).invocationId).toBe(invocationId);
+    expect(runs.count).toBe(1);
+  });
+
   it('leave the limiter alone when no rule that applies has one', async () => {
     let asked = 0;
     const { gateway, apiKey } = await setup({
