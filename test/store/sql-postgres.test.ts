@@ -4,6 +4,7 @@ import { runStoreConformance } from '../../src/testing/store-conformance.js';
 import { type SqlStore, sqlStore } from '../../src/store/sql/index.js';
 import { eventually, postgresEngine, postgresUrl, randomSchema, tamperAuditIndexBy } from '../e2e/fixtures/sql-engines.js';
 import { runSqlStoreBehaviour } from '../e2e/fixtures/sql-store-behaviour.js';
+import { deferred } from '../helpers.js';
 
 // Set ATG_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run these.
 describe.skipIf(postgresUrl === undefined)('Postgres (ATG_TEST_POSTGRES_URL)', () => {
@@ -88,6 +89,50 @@ describe.skipIf(postgresUrl === undefined)('Postgres (ATG_TEST_POSTGRES_URL)', (
       expect(await store.listTools()).toEqual([]);
       stop();
     } finally {
+      await store.close();
+      await engine.dropSchema(schema);
+    }
+  });
+
+  it("a refused call's rate-limit budgets read back while a call charged to the same budgets holds one of them: no deadlock", async () => {
+    const schema = randomSchema('atg_rate_clamp');
+    const pool = new pg.Pool({ connectionString: postgresUrl, max: 4 });
+    // The statement that brings times ahead of the clock back to it waits at this gate.
+    const gate = { arrived: deferred(), open: deferred() };
+    const query = pool.query.bind(pool) as (text: string, params?: unknown[]) => Promise<unknown>;
+    (pool as unknown as { query: typeof query }).query = async (text, params) => {
+      if (/^UPDATE .*rate_limit_budgets\s+SET times/s.test(text)) {
+        gate.arrived.resolve();
+        await gate.open.promise;
+      }
+      return query(text, params);
+    };
+    const store = sqlStore({ client: pool, schema, closeClient: true });
+    const holder = new pg.Client({ connectionString: postgresUrl });
+    await holder.connect();
+    try {
+      const charge = (key: string) => ({ key, limit: 1, windowMs: 60_000, ruleId: 'r' });
+      // Rows stored b first, then a; both full, with a call stamped ahead of the clock below.
+      expect(await store.rateLimiter.take([charge('b')], 10_000)).toBe(0);
+      expect(await store.rateLimiter.take([charge('a')], 10_000)).toBe(0);
+      const refused = store.rateLimiter.take([charge('a'), charge('b')], 5_000);
+      await gate.arrived.promise;
+      // Another call's transaction (as a take of [a, b] runs one, in key order) holds a, then wants b.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM "${schema}".rate_limit_budgets WHERE key = 'a' FOR UPDATE`);
+      gate.open.resolve();
+      await eventually(async () => {
+        const waiting = await engine.query<{ count: string }>(
+          "SELECT count(*) AS count FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [`UPDATE "${schema}".rate_limit_budgets%`],
+        );
+        return Number(waiting[0]?.count) === 1;
+      });
+      await holder.query(`SELECT 1 FROM "${schema}".rate_limit_budgets WHERE key = 'b' FOR UPDATE`);
+      await holder.query('COMMIT');
+      expect(await refused).toBe(60_000);
+    } finally {
+      await holder.end();
       await store.close();
       await engine.dropSchema(schema);
     }

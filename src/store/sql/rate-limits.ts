@@ -45,9 +45,11 @@ export function sqlRateLimiter(tables: RateLimitTables): RateLimiter {
     RETURNING 1 AS taken`;
   const read = `SELECT key, times FROM ${s}.rate_limit_budgets WHERE key = ANY($1::text[])`;
   // After the clock stepped back: times ahead of it become now, so they expire a window later.
+  // One row per statement: a statement that locked one row and waited for another (rows are
+  // visited in the table's order) could deadlock with a take, which locks them in key order.
   const clamp = `UPDATE ${s}.rate_limit_budgets
     SET times = ARRAY(SELECT LEAST(t, $2::double precision) FROM unnest(times) AS t ORDER BY 1)
-    WHERE key = ANY($1::text[]) AND times[array_upper(times, 1)] > $2::double precision`;
+    WHERE key = $1 AND times[array_upper(times, 1)] > $2::double precision`;
   // Rows a take holds are skipped: locking them here too, in another order, could deadlock.
   const sweep = `DELETE FROM ${s}.rate_limit_budgets WHERE key IN (
     SELECT key FROM ${s}.rate_limit_budgets WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)`;
@@ -60,7 +62,7 @@ export function sqlRateLimiter(tables: RateLimitTables): RateLimiter {
   const waitFor = async (charges: readonly RateLimitCharge[], now: number): Promise<number> => {
     const keys = charges.map((charge) => encodeText(charge.key));
     const rows = await tables.query<{ key: string; times: number[] }>(read, [keys]);
-    if (rows.some((row) => row.times.some((time) => Number(time) > now))) await tables.query(clamp, [keys, now]);
+    for (const row of rows) if (row.times.some((time) => Number(time) > now)) await tables.query(clamp, [row.key, now]);
     const timesByKey = new Map(rows.map((row) => [row.key, row.times.map(Number)]));
     let wait = 0;
     for (const charge of charges) {
