@@ -129,17 +129,21 @@ export class ApprovalCoordinator {
       });
       if (created) {
         // Only a call that asks is charged to its rate limits.
+        let charged = false;
         const asking = (async () => {
           await takeRateLimits(this.deps, context);
+          charged = true;
           return this.request(context);
         })();
         this.asking.set(context.invocationId, asking);
         try {
           return await asking;
         } catch (error) {
-          // Refused before it asked: the slot is free again for the next identical call, in
-          // this generation. (A slot kept would end the generation, and calls walk only a few.)
-          if (context.refusedByRateLimit === true) await releaseReservation(this.deps, reservation);
+          // Refused by the rate limits, or the limiter failed: nothing was asked, and the slot
+          // is free again for the next identical call, in this generation. (A slot kept would
+          // end the generation, and calls walk only a few: a limiter down for as many identical
+          // calls would leave this call refused for good.)
+          if (!charged) await releaseReservation(this.deps, reservation);
           throw error;
         } finally {
           this.asking.delete(context.invocationId);

@@ -489,6 +489,27 @@ describe('rate limits on policy rules', () => {
     expect(runs.count).toBe(1);
   });
 
+  it('let a call held for approval ask once a failing limiter is back, however often it failed', async () => {
+    let outage: Error | undefined = new Error('limiter unreachable');
+    const { gateway, apiKey } = await setup({
+      policy: [{ id: 'held', effect: 'require_approval', rateLimit: { limit: 5, windowMs: 60_000 } }],
+      onError: () => undefined,
+      rateLimiter: {
+        take: async () => {
+          if (outage !== undefined) throw outage;
+          return 0;
+        },
+      },
+    });
+    for (let failure = 0; failure < 8; failure++) expect((await invoke(gateway, apiKey, 500)).status).toBe(500);
+    outage = undefined;
+    const asked = await invoke(gateway, apiKey, 500);
+    expect(asked.status).toBe(202);
+    const { invocationId } = (await asked.json()) as { invocationId: string };
+    const repeated = await invoke(gateway, apiKey, 500);
+    expect(((await repeated.json()) as { invocationId: string }).invocationId).toBe(invocationId);
+  });
+
   it('leave the limiter alone when no rule that applies has one', async () => {
     let asked = 0;
     const { gateway, apiKey } = await setup({
