@@ -68,10 +68,11 @@ interface Budget {
 /**
  * An exact sliding-window limiter in this process's memory: a budget of `limit` per
  * `windowMs` never lets more than `limit` calls through in any window of that length. It
- * keeps the times of each budget's calls still in the window (8 bytes each, at most
- * the highest `limit` it was charged with in that window), and forgets a budget once it is idle for a window. With several gateway
- * instances each counts its own calls: plug in a shared {@link RateLimiter} (the SQL
- * store's, which gateways on it use by default) to count across them.
+ * keeps the times of each budget's calls still in the window (8 bytes each, at most the
+ * highest `limit` it was charged with in that window), and forgets a budget once it is idle
+ * for a window. With several gateway instances each counts its own calls: plug in a shared
+ * {@link RateLimiter} (the SQL store's, which gateways on it use by default) to count across
+ * them.
  *
  * @example
  * ```ts
