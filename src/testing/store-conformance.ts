@@ -187,12 +187,15 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
   describe(`store conformance: ${name}`, () => {
     let store: Store;
+    /** The store of the running test, once made: what its `afterEach` cleans up. */
+    let made: Store | undefined;
     let secondHandle: Store | undefined;
     /** The handle contender `index` of a race uses: both handles in turn, when there are two. */
     const handle = (index: number): Store => (secondHandle !== undefined && index % 2 === 1 ? secondHandle : store);
 
     beforeEach(async () => {
       store = await options.createStore();
+      made = store;
       // A store may connect and migrate on first use (the SQL store does; embedded PGlite takes
       // seconds to start cold): that happens here, under the hook's minute, not in a test's
       // few seconds, whatever the project's own timeouts are.
@@ -202,11 +205,15 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
     }, 60_000);
 
     afterEach(async () => {
+      // A test whose store could not be made has nothing to clean up (the store before it is
+      // gone already): its failure is `createStore`'s alone.
+      const current = made;
+      made = undefined;
       try {
         await secondHandle?.close();
       } finally {
         secondHandle = undefined;
-        await cleanup(store);
+        if (current !== undefined) await cleanup(current);
       }
     });
 

@@ -1,0 +1,77 @@
+/**
+ * The store conformance suite as a store author runs it: in a vitest of its own, on the
+ * broken stores of test/testing/fixtures/broken-stores.conformance.ts, each of which it must
+ * fail where its defect lies (and pass the faithful one).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+interface TestResult {
+  ancestorTitles: string[];
+  title: string;
+  status: string;
+  failureMessages: string[];
+}
+
+let results: TestResult[] = [];
+
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'atg-conformance-'));
+  try {
+    const report = join(dir, 'report.json');
+    await new Promise<void>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          join(root, 'node_modules/vitest/vitest.mjs'),
+          'run',
+          '--config',
+          'test/testing/fixtures/vitest.config.ts',
+          '--reporter=json',
+          `--outputFile=${report}`,
+        ],
+        { cwd: root },
+        // It fails (the broken stores do): the report says how.
+        () => resolve(),
+      );
+    });
+    const parsed = JSON.parse(await readFile(report, 'utf8')) as { testResults: Array<{ assertionResults: TestResult[] }> };
+    results = parsed.testResults.flatMap((file) => file.assertionResults);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
+/** The results of the suite run on the store of that name. */
+function suiteOf(name: string): TestResult[] {
+  const suite = results.filter((result) => result.ancestorTitles.includes(`store conformance: ${name}`));
+  expect(suite.length, name).toBeGreaterThan(30);
+  return suite;
+}
+
+/** The titles of the tests that failed on the store of that name. */
+function failedOn(name: string): string[] {
+  return suiteOf(name)
+    .filter((result) => result.status === 'failed')
+    .map((result) => result.title);
+}
+
+describe('runStoreConformance', () => {
+  it('passes a faithful store', () => {
+    expect(failedOn('faithful')).toEqual([]);
+  });
+
+  it('fails only the test whose store could not be made, for that reason, and cleans up each store it made once', () => {
+    const suite = suiteOf('one store cannot be made');
+    const failed = suite.filter((result) => result.status === 'failed');
+    expect(failed.map((result) => result.title)).toEqual([suite[1]?.title]);
+    expect(failed[0]?.failureMessages).toHaveLength(1);
+    expect(failed[0]?.failureMessages[0]).toMatch(/cannot connect/);
+  });
+});
