@@ -168,8 +168,8 @@ function malformedCursors(cursor: string): string[] {
 /**
  * Registers the store conformance suite with vitest: one test per store operation, each on
  * a fresh store, including the atomic operations under real concurrency (approval
- * decisions, execution claims, idempotency reservations, racing audit appends, agent key
- * rotations). Every
+ * decisions, execution claims, idempotency reservations and moves, racing audit appends,
+ * agent key rotations). Every
  * store implementation (memory, SQL on PGlite and on Postgres, your own) must pass it.
  *
  * @example
@@ -752,6 +752,39 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await move({ ...named, invocationId: 'inv-1' }, 'inv-4')).toBe(false);
       expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-1' })).toBe(false);
       expect(await store.releaseIdempotencyKey({ ...named, invocationId: 'inv-2' })).toBe(true);
+    });
+
+    it('moveIdempotencyKey (a store that has it): of racing moves and a release of one reservation exactly one takes effect (across handles when given)', async (context) => {
+      if (store.moveIdempotencyKey === undefined) context.skip('the store has no moveIdempotencyKey');
+      const reservation: IdempotencyRecord = {
+        agentId: 'agent-1',
+        key: 'refund-9',
+        invocationId: 'inv-0',
+        fingerprint: 'refund:ghi',
+        createdAt: at(0),
+      };
+      await store.reserveIdempotencyKey(reservation);
+      const from = { agentId: 'agent-1', key: 'refund-9', invocationId: 'inv-0' };
+      // Contenders 0 to 19 move the key from inv-0 to a call of their own; contender 20 releases it.
+      const results = await Promise.all(
+        Array.from({ length: 21 }, (_, index) => {
+          const contender = handle(index);
+          return index === 20 || contender.moveIdempotencyKey === undefined
+            ? contender.releaseIdempotencyKey(from)
+            : contender.moveIdempotencyKey(from, `inv-${index + 1}`);
+        }),
+      );
+      expect(
+        results.filter(Boolean),
+        'racing moves and a release from the same call: how many took effect (a move must check and write in one step)',
+      ).toHaveLength(1);
+      const winner = results.indexOf(true);
+      const probe = { ...reservation, invocationId: 'inv-probe', createdAt: at(9) };
+      expect(await store.reserveIdempotencyKey(probe)).toEqual(
+        winner === 20
+          ? { created: true, record: probe }
+          : { created: false, record: { ...reservation, invocationId: `inv-${winner + 1}` } },
+      );
     });
 
     it('releaseIdempotencyKey: releases racing reservations never fail a reservation, and free only what was held', async () => {

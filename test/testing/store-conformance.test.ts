@@ -74,4 +74,10 @@ describe('runStoreConformance', () => {
     expect(failed[0]?.failureMessages).toHaveLength(1);
     expect(failed[0]?.failureMessages[0]).toMatch(/cannot connect/);
   });
+
+  it('fails a move of an idempotency key that is not atomic', () => {
+    expect(failedOn('move checks, then writes')).toEqual([
+      'moveIdempotencyKey (a store that has it): of racing moves and a release of one reservation exactly one takes effect (across handles when given)',
+    ]);
+  });
 });
