@@ -628,6 +628,26 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.transitionApproval('apr-1', 'pending', { status: 'pending', heldInput: 'lost' })).toBeUndefined();
     });
 
+    it('transitionApproval: a null in the patch clears the field, as reopening a decision that does not stand does', async () => {
+      await store.createApproval(approvalRecord('apr-1'));
+      const decision = { decidedAt: at(60), decidedBy: 'admin:alice', reason: 'looks right' };
+      expect(await store.transitionApproval('apr-1', 'pending', { status: 'executing', ...decision })).toEqual(
+        approvalRecord('apr-1', { status: 'executing', ...decision }),
+      );
+      const reopened = await handle(1).transitionApproval('apr-1', 'executing', {
+        status: 'pending',
+        decidedAt: null,
+        decidedBy: null,
+        reason: null,
+      });
+      expect(reopened, 'the approval reopened: pending, with no decision').toEqual(approvalRecord('apr-1'));
+      expect(await store.getApproval('apr-1')).toEqual(approvalRecord('apr-1'));
+      // Decided again: fields the patch leaves out keep their values.
+      expect(await store.transitionApproval('apr-1', 'pending', { status: 'denied', decidedAt: at(70), decidedBy: 'admin:bob' })).toEqual(
+        approvalRecord('apr-1', { status: 'denied', decidedAt: at(70), decidedBy: 'admin:bob' }),
+      );
+    });
+
     it('transitionApproval: of 50 concurrent decisions exactly one wins', async () => {
       await store.createApproval(approvalRecord('apr-1'));
       const results = await Promise.all(

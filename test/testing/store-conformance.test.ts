@@ -80,4 +80,10 @@ describe('runStoreConformance', () => {
       'moveIdempotencyKey (a store that has it): of racing moves and a release of one reservation exactly one takes effect (across handles when given)',
     ]);
   });
+
+  it('fails a transition that cannot clear a decision', () => {
+    expect(failedOn('transition ignores nulls')).toEqual([
+      'transitionApproval: a null in the patch clears the field, as reopening a decision that does not stand does',
+    ]);
+  });
 });
