@@ -169,7 +169,7 @@ function malformedCursors(cursor: string): string[] {
  * Registers the store conformance suite with vitest: one test per store operation, each on
  * a fresh store, including the atomic operations under real concurrency (approval
  * decisions, execution claims, idempotency reservations and moves, racing audit appends,
- * agent key rotations). Every
+ * agent key rotations, and the store's shared `rateLimiter` when it has one). Every
  * store implementation (memory, SQL on PGlite and on Postgres, your own) must pass it.
  *
  * @example
@@ -840,6 +840,39 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       // Whatever happened, the key is held by exactly one call now, or free.
       const probe = await store.reserveIdempotencyKey({ ...reservation(99), invocationId: 'inv-probe' });
       if (!probe.created) expect(held.has(probe.record.invocationId)).toBe(true);
+    });
+
+    it('rateLimiter (a store that has one): budgets shared by every handle, exactly the limit of racing calls, all or nothing', async (context) => {
+      if (store.rateLimiter === undefined) context.skip('the store has no rateLimiter');
+      const limiter = (index: number) => handle(index).rateLimiter ?? (store.rateLimiter as NonNullable<Store['rateLimiter']>);
+      const budget = (key: string, limit: number) => ({ key, limit, windowMs: 60_000, ruleId: 'conformance' });
+      const now = baseTime;
+
+      // Racing calls from every handle: exactly the limit get through; the others are told to
+      // wait, at most a window.
+      const racing = await Promise.all(Array.from({ length: 12 }, (_, index) => limiter(index).take([budget('race', 5)], now)));
+      expect(
+        racing.filter((wait) => wait === 0),
+        'racing calls on a budget of 5 that were let through (a take must check and count in one step)',
+      ).toHaveLength(5);
+      for (const wait of racing.filter((wait) => wait !== 0)) {
+        expect(wait).toBeGreaterThan(0);
+        expect(wait).toBeLessThanOrEqual(60_000);
+      }
+      // Another key is another budget.
+      expect(await limiter(1).take([budget('other', 1)], now)).toBe(0);
+
+      // A call refused by one of its budgets is counted in none.
+      expect(await limiter(1).take([budget('wide', 2), budget('race', 5)], now)).toBeGreaterThan(0);
+      expect(await limiter(0).take([budget('race', 5), budget('wide', 2)], now)).toBeGreaterThan(0);
+      expect(await limiter(0).take([budget('wide', 2)], now), 'a budget charged for a call that was refused').toBe(0);
+      expect(await limiter(1).take([budget('wide', 2)], now), 'a budget charged for a call that was refused').toBe(0);
+      expect(await limiter(0).take([budget('wide', 2)], now)).toBeGreaterThan(0);
+
+      // The wait it answers is enough: then the budget takes the call.
+      const wait = await limiter(0).take([budget('race', 5)], now + 1000);
+      expect(wait).toBeGreaterThan(0);
+      expect(await limiter(1).take([budget('race', 5)], now + 1000 + wait)).toBe(0);
     });
 
     it('appendAudit: an empty chain starts at seq 0 with the genesis prevHash', async () => {

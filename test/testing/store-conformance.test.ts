@@ -86,4 +86,10 @@ describe('runStoreConformance', () => {
       'transitionApproval: a null in the patch clears the field, as reopening a decision that does not stand does',
     ]);
   });
+
+  it("fails a store's shared rate limiter that lets more than the limit through, or charges a refused call", () => {
+    const test = 'rateLimiter (a store that has one): budgets shared by every handle, exactly the limit of racing calls, all or nothing';
+    expect(failedOn('limiter checks, then counts')).toEqual([test]);
+    expect(failedOn('limiter charges before a refusal')).toEqual([test]);
+  });
 });
