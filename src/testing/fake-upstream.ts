@@ -12,7 +12,7 @@ import { isJsonMediaType, mediaTypeOf } from '../util/media-type.js';
 /** One request as the fake upstream received it. */
 export interface FakeUpstreamRequest {
   method: string;
-  /** The path, as sent (percent-encoding kept). */
+  /** The path, as sent: percent-encoding, dot segments and repeated slashes kept. */
   path: string;
   query: URLSearchParams;
   /** Values of the route's `:name` segments, percent-decoded. */
@@ -150,7 +150,7 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
         chunks.push(chunk as Buffer);
       }
       const body = Buffer.concat(chunks).toString('utf8');
-      const target = new URL(incoming.url ?? '/', 'http://fake-upstream.invalid');
+      const target = requestTarget(incoming.url ?? '/');
       const method = (incoming.method ?? 'GET').toUpperCase();
       const segments = target.pathname.split('/');
       let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
@@ -164,7 +164,7 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
       const request: FakeUpstreamRequest = {
         method,
         path: target.pathname,
-        query: target.searchParams,
+        query: target.query,
         params: found?.params ?? {},
         headers: incoming.headers,
         body,
@@ -213,6 +213,23 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The path and query of a request target as sent: a URL parser would resolve dot segments,
+ * turn backslashes into slashes, take a path starting `//` for a host and re-encode some
+ * characters, which would hide what the tool sent and route the request elsewhere. Only an
+ * absolute-form target (`http://host/path`) is parsed as a URL.
+ */
+function requestTarget(raw: string): { pathname: string; query: URLSearchParams } {
+  if (!raw.startsWith('/')) {
+    const url = new URL(raw, 'http://fake-upstream.invalid');
+    return { pathname: url.pathname, query: url.searchParams };
+  }
+  const end = raw.search(/[?#]/);
+  const pathname = end === -1 ? raw : raw.slice(0, end);
+  const search = raw[end] === '?' ? (raw.slice(end + 1).split('#', 1)[0] ?? '') : '';
+  return { pathname, query: new URLSearchParams(search) };
 }
 
 function jsonOf(body: string, contentType: string | undefined): unknown {

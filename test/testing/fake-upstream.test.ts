@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Gateway, createGateway, httpTool, secret } from '../../src/index.js';
 import { type FakeUpstream, createFakeUpstream } from '../../src/testing/index.js';
@@ -102,6 +103,47 @@ describe('createFakeUpstream', () => {
     expect(notes).toMatchObject({
       error: { details: { upstreamStatus: 404, excerpt: '{"error":"No fake route for POST /customers/c-1/notes"}' } },
     });
+  });
+
+  it('records and routes the path as the tool sent it: a doubled slash is not read as a host', async () => {
+    upstream = await createFakeUpstream({ routes: { 'GET /customers/:id': { json: { ok: true } }, '/c-1': { json: { wrong: true } } } });
+    // A base URL with a trailing slash, joined to a path: the tool sends //customers/c-1.
+    gateway = crmGateway(`${upstream.url}/`);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'test-agent' });
+    const outcome = await gateway.invoke({ agentKey: apiKey, tool: 'crm.customer', input: { id: 'c-1' } });
+    expect(upstream.requests.map((request) => request.path)).toEqual(['//customers/c-1']);
+    expect(outcome).toMatchObject({
+      error: { details: { upstreamStatus: 404, excerpt: '{"error":"No fake route for GET //customers/c-1"}' } },
+    });
+  });
+
+  it('keeps dot segments, backslashes and the characters it was sent, and reads the query up to a fragment', async () => {
+    upstream = await createFakeUpstream({
+      routes: { '/': { json: 'root' }, 'GET /customers/:id': (request) => ({ json: request.params }) },
+    });
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const { port } = new URL(upstream?.url ?? '');
+        request({ host: '127.0.0.1', port, path }, (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (text += chunk));
+          response.on('end', () => resolve(text));
+        })
+          .on('error', reject)
+          .end();
+      });
+    expect(await get('/customers/%2e%2e')).toBe('{"id":".."}');
+    expect(await get('/customers/..')).toBe('{"id":".."}');
+    expect(await get('/customers/a\\b')).toBe('{"id":"a\\\\b"}');
+    expect(await get('/customers/{x}?expand=a%20b&expand=c#fragment')).toBe('{"id":"{x}"}');
+    expect(upstream.requests.map((request) => request.path)).toEqual([
+      '/customers/%2e%2e',
+      '/customers/..',
+      '/customers/a\\b',
+      '/customers/{x}',
+    ]);
+    expect(upstream.requests[3]?.query.getAll('expand')).toEqual(['a b', 'c']);
   });
 
   it('hangs on request, so a tool deadline is tested without depending on timing', async () => {
