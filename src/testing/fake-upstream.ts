@@ -29,6 +29,7 @@ export interface FakeUpstreamRequest {
 export interface FakeUpstreamResponse {
   /** Default 200. */
   status?: number;
+  /** A `content-type` here (in any case) replaces the one `json` or `text` sets. */
   headers?: Record<string, string>;
   /** Sent as `application/json`. */
   json?: unknown;
@@ -254,7 +255,11 @@ function send(response: ServerResponse, answer: FakeUpstreamResponse): void {
   } else if (answer.body !== undefined) {
     body = answer.body;
   }
-  Object.assign(headers, answer.headers);
+  for (const [name, value] of Object.entries(answer.headers ?? {})) {
+    // A content-type given in any case replaces the one json or text implies, not joins it.
+    if (name.toLowerCase() === 'content-type') delete headers['content-type'];
+    headers[name] = value;
+  }
   response.writeHead(answer.status ?? 200, headers);
   response.end(body);
 }

@@ -146,6 +146,23 @@ describe('createFakeUpstream', () => {
     expect(upstream.requests[3]?.query.getAll('expand')).toEqual(['a b', 'c']);
   });
 
+  it('sends the content-type a route gives, in whatever case, instead of the one json or text implies', async () => {
+    upstream = await createFakeUpstream({
+      routes: {
+        '/problem': { status: 422, json: { title: 'bad' }, headers: { 'Content-Type': 'application/problem+json' } },
+        '/html': { text: '<p>hi</p>', headers: { 'CONTENT-TYPE': 'text/html; charset=utf-8', 'X-Trace': 't-1' } },
+      },
+    });
+    const problem = await fetch(`${upstream.url}/problem`);
+    expect(problem.status).toBe(422);
+    expect(problem.headers.get('content-type')).toBe('application/problem+json');
+    expect(await problem.json()).toEqual({ title: 'bad' });
+    const html = await fetch(`${upstream.url}/html`);
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html.headers.get('x-trace')).toBe('t-1');
+    expect(await html.text()).toBe('<p>hi</p>');
+  });
+
   it('hangs on request, so a tool deadline is tested without depending on timing', async () => {
     upstream = await createFakeUpstream({ routes: { 'GET /customers/:id': { hang: true } } });
     gateway = crmGateway(upstream.url, { timeoutMs: 200 });
