@@ -170,7 +170,9 @@ function malformedCursors(cursor: string): string[] {
  * a fresh store, including the atomic operations under real concurrency (approval
  * decisions, execution claims, idempotency reservations and moves, racing audit appends,
  * agent key rotations, and the store's shared `rateLimiter` when it has one). Every
- * store implementation (memory, SQL on PGlite and on Postgres, your own) must pass it.
+ * store implementation (memory, SQL on PGlite and on Postgres, your own) must pass it. Its
+ * tests run one after another even where the project runs a file's tests concurrently
+ * (`sequence.concurrent`).
  *
  * @example
  * ```ts
@@ -185,7 +187,9 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
   const name = options.name ?? 'store';
   const cleanup = options.cleanup ?? ((store: Store) => store.close());
 
-  describe(`store conformance: ${name}`, () => {
+  // Sequential whatever the project's `sequence.concurrent`: each test has a store of its own,
+  // made by `beforeEach`, that a concurrent test would replace under it.
+  describe(`store conformance: ${name}`, { concurrent: false }, () => {
     let store: Store;
     /** The store of the running test, once made: what its `afterEach` cleans up. */
     let made: Store | undefined;

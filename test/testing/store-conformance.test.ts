@@ -63,7 +63,7 @@ function failedOn(name: string): string[] {
 }
 
 describe('runStoreConformance', () => {
-  it('passes a faithful store', () => {
+  it('passes a faithful store, in a project that runs the tests of a file concurrently too', () => {
     expect(failedOn('faithful')).toEqual([]);
   });
 
