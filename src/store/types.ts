@@ -346,7 +346,9 @@ export interface Store {
    * state. Of any number of concurrent calls with the same `expected`, at most one wins.
    * Approving claims the call for execution in the same step:
    * `transitionApproval(id, 'pending', { status: 'executing', decidedAt, decidedBy, reason })`;
-   * a secret rotation re-seals a held input with `{ status: expected, heldInput }`.
+   * a secret rotation re-seals a held input with `{ status: expected, heldInput }`. A field the
+   * patch sets to null is cleared, as reopening a decision does (`{ status: 'pending', decidedAt:
+   * null, decidedBy: null, reason: null }`); a field it leaves out keeps its value.
    */
   transitionApproval(
     id: string,
