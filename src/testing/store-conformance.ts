@@ -300,6 +300,14 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect(await store.getAgent('agent-s')).toEqual(winner);
       // Another status, or another last change, with the same key: nothing is written.
       expect(await handle(1).updateAgent('agent-s', { name: 'renamed', updatedAt: at(9) }, expected)).toBeUndefined();
+      expect(
+        await handle(1).updateAgent(
+          'agent-s',
+          { name: 'renamed' },
+          { keyHash: winner.keyHash, status: winner.status, updatedAt: read.updatedAt },
+        ),
+        'an update expecting the agent as it was before its last change (same key and status)',
+      ).toBeUndefined();
       const otherStatus = winner.status === 'active' ? 'disabled' : 'active';
       expect(
         await handle(1).updateAgent(

@@ -92,4 +92,10 @@ describe('runStoreConformance', () => {
     expect(failedOn('limiter checks, then counts')).toEqual([test]);
     expect(failedOn('limiter charges before a refusal')).toEqual([test]);
   });
+
+  it('fails an agent update that does not compare the last change it expects', () => {
+    expect(failedOn('agent update ignores the expected last change')).toEqual([
+      'agents: an update with an expected status and last change applies only while both are those (across handles when given)',
+    ]);
+  });
 });
