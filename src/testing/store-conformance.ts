@@ -1064,6 +1064,24 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       );
     }
 
+    it('lists: records that share a timestamp are each listed once, page by page', async () => {
+      // Calls, approvals and agents made in the same millisecond are common: a cursor must
+      // tell them apart (a cursor of the timestamp alone skips or repeats them).
+      const ids = (prefix: string) => ['a', 'b', 'c', 'd', 'e'].map((letter) => `${prefix}-${letter}`);
+      for (const id of ids('agent')) await store.createAgent(agentRecord(id, { createdAt: at(7), updatedAt: at(7) }));
+      for (const id of ids('inv')) await store.createInvocation(invocationRecord(id, { createdAt: at(7), updatedAt: at(7) }));
+      for (const id of ids('apr')) await store.createApproval(approvalRecord(id, { requestedAt: at(7) }));
+      const listed = async (list: (cursor: string | undefined) => Promise<Page<{ id: string }>>) =>
+        (await collectPages(list)).flat().map((record) => record.id);
+
+      const agents = await listed((cursor) => store.listAgents({ limit: 2, cursor }));
+      expect(agents.sort(), 'agents created at the same instant, listed 2 a page').toEqual(ids('agent'));
+      const invocations = await listed((cursor) => store.listInvocations({ limit: 2, cursor }));
+      expect(invocations.sort(), 'invocations created at the same instant, listed 2 a page').toEqual(ids('inv'));
+      const approvals = await listed((cursor) => store.listApprovals({ limit: 2, cursor }));
+      expect(approvals.sort(), 'approvals requested at the same instant, listed 2 a page').toEqual(ids('apr'));
+    });
+
     it('lists: a cursor the store did not hand out (padded, with junk in or around it, empty) is a BAD_REQUEST', async () => {
       for (const id of ['agent-a', 'agent-b']) await store.createAgent(agentRecord(id));
       for (const id of ['inv-a', 'inv-b']) await store.createInvocation(invocationRecord(id));

@@ -98,4 +98,10 @@ describe('runStoreConformance', () => {
       'agents: an update with an expected status and last change applies only while both are those (across handles when given)',
     ]);
   });
+
+  it('fails a list whose cursor skips records that share a timestamp, in a test that says so', () => {
+    expect(failedOn('invocation cursor of the timestamp alone')).toContain(
+      'lists: records that share a timestamp are each listed once, page by page',
+    );
+  });
 });
