@@ -788,35 +788,33 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
     it('moveIdempotencyKey (a store that has it): of racing moves and a release of one reservation exactly one takes effect (across handles when given)', async (context) => {
       if (store.moveIdempotencyKey === undefined) context.skip('the store has no moveIdempotencyKey');
-      const reservation: IdempotencyRecord = {
-        agentId: 'agent-1',
-        key: 'refund-9',
-        invocationId: 'inv-0',
-        fingerprint: 'refund:ghi',
-        createdAt: at(0),
-      };
-      await store.reserveIdempotencyKey(reservation);
-      const from = { agentId: 'agent-1', key: 'refund-9', invocationId: 'inv-0' };
-      // Contenders 0 to 19 move the key from inv-0 to a call of their own; contender 20 releases it.
-      const results = await Promise.all(
-        Array.from({ length: 21 }, (_, index) => {
-          const contender = handle(index);
-          return index === 20 || contender.moveIdempotencyKey === undefined
-            ? contender.releaseIdempotencyKey(from)
-            : contender.moveIdempotencyKey(from, `inv-${index + 1}`);
-        }),
-      );
-      expect(
-        results.filter(Boolean),
-        'racing moves and a release from the same call: how many took effect (a move must check and write in one step)',
-      ).toHaveLength(1);
-      const winner = results.indexOf(true);
-      const probe = { ...reservation, invocationId: 'inv-probe', createdAt: at(9) };
-      expect(await store.reserveIdempotencyKey(probe)).toEqual(
-        winner === 20
-          ? { created: true, record: probe }
-          : { created: false, record: { ...reservation, invocationId: `inv-${winner + 1}` } },
-      );
+      // Twice: the release first, then last, of the contenders. Each of the others moves the key
+      // from inv-0 to a call of its own.
+      for (const releaseAt of [0, 20]) {
+        const key = `refund-race-${releaseAt}`;
+        const reservation: IdempotencyRecord = { agentId: 'agent-1', key, invocationId: 'inv-0', fingerprint: 'f', createdAt: at(0) };
+        await store.reserveIdempotencyKey(reservation);
+        const from = { agentId: 'agent-1', key, invocationId: 'inv-0' };
+        const results = await Promise.all(
+          Array.from({ length: 21 }, (_, index) => {
+            const contender = handle(index);
+            return index === releaseAt || contender.moveIdempotencyKey === undefined
+              ? contender.releaseIdempotencyKey(from)
+              : contender.moveIdempotencyKey(from, `inv-${index + 1}`);
+          }),
+        );
+        expect(
+          results.filter(Boolean),
+          `racing moves and a release (contender ${releaseAt}) from the same call: how many took effect (each must check and write in one step)`,
+        ).toHaveLength(1);
+        const winner = results.indexOf(true);
+        const probe = { ...reservation, invocationId: 'inv-probe', createdAt: at(9) };
+        expect(await store.reserveIdempotencyKey(probe)).toEqual(
+          winner === releaseAt
+            ? { created: true, record: probe }
+            : { created: false, record: { ...reservation, invocationId: `inv-${winner + 1}` } },
+        );
+      }
     });
 
     it('releaseIdempotencyKey: releases racing reservations never fail a reservation, and free only what was held', async () => {

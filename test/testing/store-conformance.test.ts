@@ -75,10 +75,11 @@ describe('runStoreConformance', () => {
     expect(failed[0]?.failureMessages[0]).toMatch(/cannot connect/);
   });
 
-  it('fails a move of an idempotency key that is not atomic', () => {
-    expect(failedOn('move checks, then writes')).toEqual([
-      'moveIdempotencyKey (a store that has it): of racing moves and a release of one reservation exactly one takes effect (across handles when given)',
-    ]);
+  it('fails a move or a release of an idempotency key that is not atomic', () => {
+    const test =
+      'moveIdempotencyKey (a store that has it): of racing moves and a release of one reservation exactly one takes effect (across handles when given)';
+    expect(failedOn('move checks, then writes')).toEqual([test]);
+    expect(failedOn('release checks, then deletes')).toEqual([test]);
   });
 
   it('fails a transition that cannot clear a decision', () => {
