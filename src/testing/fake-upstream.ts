@@ -66,10 +66,11 @@ export interface FakeUpstream {
 /** Options of {@link createFakeUpstream}. */
 export interface FakeUpstreamOptions {
   /**
-   * Routes by pattern: `'GET /customers/:id'`, or a path alone for any method. The route
-   * added last that matches answers, so a test can override one with {@link FakeUpstream.route};
-   * a request no route matches gets 404 with a JSON error naming it. A route function that
-   * throws answers 500 with its message.
+   * Routes by pattern: `'GET /customers/:id'`, or a path alone for any method. A pattern names
+   * the path only (one with a query or fragment is refused; a route function reads the query
+   * from `request.query`). The route added last that matches answers, so a test can override
+   * one with {@link FakeUpstream.route}; a request no route matches gets 404 with a JSON error
+   * naming it. A route function that throws answers 500 with its message.
    */
   routes?: Record<string, FakeUpstreamRoute>;
 }
@@ -85,6 +86,10 @@ const maxBodyBytes = 16 * 1024 * 1024;
 function compileRoute(pattern: string, answer: FakeUpstreamRoute): CompiledRoute {
   const match = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(pattern.trim());
   if (match === null) throw new TypeError(`createFakeUpstream: route "${pattern}" must be "METHOD /path" or "/path"`);
+  // Routes match the path alone: a pattern with a query or fragment would never match.
+  if (/[?#]/.test(match[2] as string)) {
+    throw new TypeError(`createFakeUpstream: route "${pattern}" must name a path only; read the query from request.query`);
+  }
   return { method: match[1]?.toUpperCase(), segments: (match[2] as string).split('/'), answer };
 }
 

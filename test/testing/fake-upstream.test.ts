@@ -197,5 +197,8 @@ describe('createFakeUpstream', () => {
     await expect(createFakeUpstream({ routes: { 'customers/:id': {} } })).rejects.toThrow(/must be "METHOD \/path" or "\/path"/);
     upstream = await createFakeUpstream();
     expect(() => upstream?.route('GET', {})).toThrow(TypeError);
+    // A route matches the path alone: one naming a query would never answer.
+    expect(() => upstream?.route('GET /customers?page=2', { status: 503 })).toThrow(/must name a path only/);
+    await expect(createFakeUpstream({ routes: { '/customers#top': {} } })).rejects.toThrow(/must name a path only/);
   });
 });
