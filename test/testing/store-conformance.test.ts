@@ -25,7 +25,7 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'atg-conformance-'));
   try {
     const report = join(dir, 'report.json');
-    await new Promise<void>((resolve) => {
+    const stderr = await new Promise<string>((resolve) => {
       execFile(
         process.execPath,
         [
@@ -36,12 +36,15 @@ beforeAll(async () => {
           '--reporter=json',
           `--outputFile=${report}`,
         ],
-        { cwd: root },
+        { cwd: root, maxBuffer: 64 * 1024 * 1024 },
         // It fails (the broken stores do): the report says how.
-        () => resolve(),
+        (_error, _stdout, stderr) => resolve(stderr),
       );
     });
-    const parsed = JSON.parse(await readFile(report, 'utf8')) as { testResults: Array<{ assertionResults: TestResult[] }> };
+    const text = await readFile(report, 'utf8').catch(() => {
+      throw new Error(`the conformance run wrote no report:\n${stderr}`);
+    });
+    const parsed = JSON.parse(text) as { testResults: Array<{ assertionResults: TestResult[] }> };
     results = parsed.testResults.flatMap((file) => file.assertionResults);
   } finally {
     await rm(dir, { recursive: true, force: true });
