@@ -84,7 +84,15 @@ export async function silentUpstream(): Promise<Awaited<ReturnType<typeof listen
   return { ...upstream, arrived: arrived.promise, closed: closed.promise };
 }
 
-type BreakableMethod = 'appendAudit' | 'createApproval' | 'getInvocation' | 'listInvocations' | 'listTools' | 'putInvocation';
+type BreakableMethod =
+  | 'appendAudit'
+  | 'createApproval'
+  | 'getInvocation'
+  | 'listInvocations'
+  | 'listTools'
+  | 'putInvocation'
+  | 'releaseIdempotencyKey'
+  | 'transitionApproval';
 
 /**
  * A memory store whose method `method` (or each of several) fails while `setBroken(true)`

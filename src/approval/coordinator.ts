@@ -23,7 +23,7 @@ import { type HeldInputSealing, markUnopenedHeldInput } from './held-input.js';
  * ids are base62, so no agent's own keys can meet them.
  */
 const APPROVAL_SLOT_SUFFIX = ':approval';
-/** Generations one call walks through past failed requests before it gives up (409). */
+/** Slots one call takes over from failed requests (each freed by another call meanwhile) before it gives up (409). */
 const MAX_SLOT_ATTEMPTS = 5;
 /** A request that has neither an approval nor a final record after this long has failed. */
 const STALLED_REQUEST_MS = 60_000;
@@ -107,16 +107,15 @@ export class ApprovalCoordinator {
   async hold(context: CallContext): Promise<CallOutcome> {
     const { agent, tool, inputDigest } = context;
     if (agent === undefined || tool === undefined || inputDigest === undefined) throw new Error('approval runs after policy');
-    let after: string | undefined;
     for (let attempt = 0; attempt < MAX_SLOT_ATTEMPTS; attempt++) {
       const earlier = await this.findRepeat(agent.id, tool, inputDigest);
       if (earlier.outcome !== undefined) {
         context.replayed = true;
         return earlier.outcome;
       }
-      // A slot per generation: after an approval ended unused (expired, cancelled) or a
-      // request failed, the next identical call asks again, under the next slot.
-      const generation = after ?? earlier.after ?? '-';
+      // A slot per generation: after an approval ended unused (expired, cancelled), the next
+      // identical call asks again, under the next slot.
+      const generation = earlier.after ?? '-';
       const reservation = {
         agentId: `${agent.id}${APPROVAL_SLOT_SUFFIX}`,
         key: `${tool.version}:${inputDigest}:${generation}:${tool.name}`,
@@ -129,21 +128,20 @@ export class ApprovalCoordinator {
       });
       if (created) {
         // Only a call that asks is charged to its rate limits.
-        let charged = false;
         const asking = (async () => {
           await takeRateLimits(this.deps, context);
-          charged = true;
           return this.request(context);
         })();
         this.asking.set(context.invocationId, asking);
         try {
           return await asking;
         } catch (error) {
-          // Refused by the rate limits, or the limiter failed: nothing was asked, and the slot
-          // is free again for the next identical call, in this generation. (A slot kept would
-          // end the generation, and calls walk only a few: a limiter down for as many identical
-          // calls would leave this call refused for good.)
-          if (!charged) await releaseReservation(this.deps, reservation);
+          // Refused by the rate limits, the limiter failed, or the request failed before its
+          // approval was stored (the audit trail or the store out of reach): nothing is waiting
+          // for a decision, and the slot is free again for the next identical call, in this
+          // generation. A release that fails leaves the slot to the next identical call, which
+          // frees it once it sees the request failed (below).
+          await releaseReservation(this.deps, reservation);
           throw error;
         } finally {
           this.asking.delete(context.invocationId);
@@ -162,7 +160,11 @@ export class ApprovalCoordinator {
         if (answer.outcome !== undefined) return answer.outcome;
         throw retryLater('An identical call is asking for approval right now; retry later');
       }
-      after = slot.invocationId;
+      // The call that took the slot failed to ask and could not free it (or its process
+      // stopped): this call frees it, only while it still names that call, and takes it again.
+      // (Moving on to a slot of its own instead would let failures add up: a few outages in a
+      // row would leave every identical call walking past them, refused for good.)
+      await this.deps.store.releaseIdempotencyKey({ agentId: slot.agentId, key: slot.key, invocationId: slot.invocationId });
     }
     throw retryLater('Identical calls keep failing to ask for approval; retry later');
   }

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { adminTokens } from '../fixtures.js';
+import { breakableStore, jsonRequest } from '../helpers.js';
+
+const approverPrincipal = { id: 'bob', roles: ['approver' as const] };
+const policy = [{ id: 'refunds-need-approval', effect: 'require_approval' as const, tools: ['refunds.*'] }];
+const admin = { tokens: [{ token: adminTokens.approver, id: 'bob', roles: ['approver' as const] }] };
+
+function refundTool(counter: { runs: number }, description = 'Refund an order') {
+  return defineTool({
+    name: 'refunds.create',
+    description,
+    inputSchema: {
+      type: 'object',
+      properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
+      required: ['orderId', 'amount'],
+    } as const,
+    handler: ({ orderId, amount }) => {
+      counter.runs++;
+      return { orderId, refunded: amount };
+    },
+  });
+}
+
+const gateways: Gateway[] = [];
+afterEach(async () => {
+  while (gateways.length > 0) await gateways.pop()?.close();
+});
+
+async function setup(extra: Parameters<typeof createGateway>[0] = {}) {
+  const counter = { runs: 0 };
+  const gateway = createGateway({ tools: [refundTool(counter)], policy, admin, onError: () => undefined, ...extra });
+  gateways.push(gateway);
+  const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+  const invoke = async (input: unknown, headers: Record<string, string> = {}) => {
+    const response = await gateway.fetch(jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input }, headers }));
+    return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+  };
+  return { gateway, apiKey, counter, invoke };
+}
+
+describe('identical calls after requests for approval that failed', () => {
+  it('ask again once the audit trail is back, however many failed before', async () => {
+    const { store, setBroken } = breakableStore('appendAudit');
+    const { gateway, counter, invoke } = await setup({ store });
+    setBroken(true);
+    for (let i = 0; i < 5; i++) {
+      const failed = await invoke({ orderId: 'O-1', amount: 900 });
+      expect(failed.status, `call ${i}: ${JSON.stringify(failed.body)}`).toBe(503);
+    }
+    setBroken(false);
+    const asked = await invoke({ orderId: 'O-1', amount: 900 });
+    expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+    const again = await invoke({ orderId: 'O-1', amount: 900 });
+    expect(again.body.approval.id).toBe(asked.body.approval.id);
+    expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    expect(counter.runs).toBe(0);
+  });
+
+  it('ask again when the failed requests could not free what they held either', async () => {
+    // The store refuses the approval and the release of the slot that asked for it.
+    const { store, setBroken } = breakableStore(['createApproval', 'releaseIdempotencyKey'], 'connection reset');
+    const { gateway, counter, invoke } = await setup({ store });
+    setBroken(true);
+    for (let i = 0; i < 5; i++) {
+      const failed = await invoke({ orderId: 'O-2', amount: 900 });
+      expect(failed.status, `call ${i}: ${JSON.stringify(failed.body)}`).toBe(500);
+    }
+    setBroken(false);
+    const asked = await invoke({ orderId: 'O-2', amount: 900 });
+    expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+    const again = await invoke({ orderId: 'O-2', amount: 900 });
+    expect(again.body.approval.id).toBe(asked.body.approval.id);
+    expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    expect(counter.runs).toBe(0);
+  });
+});
