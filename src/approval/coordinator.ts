@@ -384,68 +384,100 @@ export class ApprovalCoordinator {
       await this.undecide(approval);
       throw error;
     }
+    if ('refusal' in prepared) return this.refuse(approval, prepared, started);
     let upstreamStatus: number | undefined;
     let outcome: CallOutcome;
-    if ('refusal' in prepared) {
-      this.options.onFailure(prepared.refusal);
-      outcome = { status: 'error', invocationId: approval.invocationId, error: prepared.refusal };
-    } else {
-      let runs: ApprovalRecord | undefined;
+    let runs: ApprovalRecord | undefined;
+    try {
+      runs = await this.deps.store.transitionApproval(approval.id, 'executing', { status: 'executed' });
+    } catch (error) {
+      // Nothing ran; its start, in the trail, is left without an outcome (see incompleteInvocations).
+      await this.undecide(approval);
+      throw error;
+    }
+    if (runs === undefined) {
+      throw new GatewayError({
+        code: 'CONFLICT',
+        message: 'This approval was reopened while its call was starting; the call did not run. Decide it again',
+      });
+    }
+    const { agent, tool, input, decision } = prepared;
+    if (prepared.record !== undefined) {
+      // The record says the call runs, so that its repeats, its task and `GET /invocations`
+      // no longer say it waits for a human. The call is claimed and its start recorded: a
+      // failed write leaves the record as it was and the call runs all the same.
+      const running: InvocationRecord = { ...prepared.record, status: 'running', updatedAt: new Date(this.deps.now()).toISOString() };
       try {
-        runs = await this.deps.store.transitionApproval(approval.id, 'executing', { status: 'executed' });
+        await this.deps.store.putInvocation(running);
+        prepared.record = running;
       } catch (error) {
-        // Nothing ran; its start, in the trail, is left without an outcome (see incompleteInvocations).
-        await this.undecide(approval);
-        throw error;
-      }
-      if (runs === undefined) {
-        throw new GatewayError({
-          code: 'CONFLICT',
-          message: 'This approval was reopened while its call was starting; the call did not run. Decide it again',
-        });
-      }
-      const { agent, tool, input, decision } = prepared;
-      if (prepared.record !== undefined) {
-        // The record says the call runs, so that its repeats, its task and `GET /invocations`
-        // no longer say it waits for a human. The call is claimed and its start recorded: a
-        // failed write leaves the record as it was and the call runs all the same.
-        const running: InvocationRecord = { ...prepared.record, status: 'running', updatedAt: new Date(this.deps.now()).toISOString() };
-        try {
-          await this.deps.store.putInvocation(running);
-          prepared.record = running;
-        } catch (error) {
-          this.options.onError(error);
-        }
-      }
-      try {
-        const execution = await runTool(tool, input, {
-          abort: NEVER_ABORTED,
-          invocationId: approval.invocationId,
-          agent,
-          redact: decision.redact,
-        });
-        upstreamStatus = execution.upstreamStatus;
-        const output = this.deps.redactors.output(tool, decision.redact, execution.output);
-        outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
-      } catch (error) {
-        // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
-        // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
-        this.options.onFailure(error);
-        upstreamStatus = upstreamStatusOf(error);
-        outcome = {
-          status: 'error',
-          invocationId: approval.invocationId,
-          error: toGatewayError(redactToolError(this.deps, tool, decision.redact, error)),
-        };
+        this.options.onError(error);
       }
     }
-    if ('refusal' in prepared) {
-      // Refused: the approval is used up all the same. Its outcome is stored whatever this
-      // write does, and repeats read the outcome from the record.
-      await this.deps.store
-        .transitionApproval(approval.id, 'executing', { status: 'executed' })
-        .catch((error: unknown) => this.options.onError(error));
+    try {
+      const execution = await runTool(tool, input, {
+        abort: NEVER_ABORTED,
+        invocationId: approval.invocationId,
+        agent,
+        redact: decision.redact,
+      });
+      upstreamStatus = execution.upstreamStatus;
+      const output = this.deps.redactors.output(tool, decision.redact, execution.output);
+      outcome = { status: 'succeeded', invocationId: approval.invocationId, output };
+    } catch (error) {
+      // As on the direct path: a failed upstream's status is recorded, its excerpt redacted,
+      // and a failure of the gateway or the tool's code (not a refusal) is told to onError.
+      this.options.onFailure(error);
+      upstreamStatus = upstreamStatusOf(error);
+      outcome = {
+        status: 'error',
+        invocationId: approval.invocationId,
+        error: toGatewayError(redactToolError(this.deps, tool, decision.redact, error)),
+      };
     }
+    await this.appendExecuted(approval, outcome);
+    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, prepared.record);
+  }
+
+  /**
+   * Ends an approved call refused before it ran: its record says why first, then the approval
+   * is used up. Nothing ran, so a record that cannot be written means the decision does not
+   * stand, as for any failure before the start: the approval is pending again (a used-up
+   * approval whose record still waits would read as waiting for a decision for good).
+   */
+  private async refuse(approval: ApprovalRecord, prepared: Refusal, started: number): Promise<CallOutcome> {
+    this.options.onFailure(prepared.refusal);
+    const outcome: CallOutcome = { status: 'error', invocationId: approval.invocationId, error: prepared.refusal };
+    let updated: InvocationRecord | undefined;
+    try {
+      const record = await this.deps.store.getInvocation(approval.invocationId);
+      if (record !== undefined) {
+        updated = finishedRecord(
+          record,
+          outcome,
+          { upstreamStatus: undefined, latencyMs: this.deps.now() - started },
+          this.deps.now(),
+          prepared.recorded,
+        );
+        await this.deps.store.putInvocation(updated);
+      }
+    } catch (error) {
+      await this.undecide(approval);
+      throw error;
+    }
+    // Used up; should this write fail, the approval stays claimed, and repeats read the
+    // outcome from the record all the same.
+    await this.deps.store
+      .transitionApproval(approval.id, 'executing', { status: 'executed' })
+      .catch((error: unknown) => this.options.onError(error));
+    await this.appendExecuted(approval, outcome);
+    if (updated !== undefined) await this.appendOutcome(approval, updated, `agent:${approval.agentId}`);
+    this.wake(approval.invocationId);
+    return outcome;
+  }
+
+  /** The `approval.executed` event of a call that ran or was refused; a failed append is told to onError. */
+  private async appendExecuted(approval: ApprovalRecord, outcome: CallOutcome): Promise<void> {
     await this.deps.audit
       .append({
         type: 'approval.executed',
@@ -456,9 +488,6 @@ export class ApprovalCoordinator {
         data: { approvalId: approval.id, status: outcome.status === 'succeeded' ? 'succeeded' : 'failed' },
       })
       .catch((error: unknown) => this.options.onError(error));
-    const record = 'refusal' in prepared ? undefined : prepared.record;
-    const recorded = 'refusal' in prepared ? prepared.recorded : undefined;
-    return this.finish(approval, outcome, { upstreamStatus, latencyMs: this.deps.now() - started }, record, recorded);
   }
 
   /** What an approved call runs with, or why it may not run; throws only when that cannot be told. */
@@ -520,25 +549,29 @@ export class ApprovalCoordinator {
     outcome: CallOutcome,
     execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
     known?: InvocationRecord,
-    recorded?: Refusal['recorded'],
   ): Promise<CallOutcome> {
     const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
     if (record !== undefined) {
-      const updated = finishedRecord(record, outcome, execution, this.deps.now(), recorded);
+      const updated = finishedRecord(record, outcome, execution, this.deps.now());
       await this.deps.store.putInvocation(updated);
-      await this.deps.audit
-        .append({
-          type: EVENT_FOR_STATUS[updated.status],
-          actor: execution === undefined ? 'system' : `agent:${approval.agentId}`,
-          invocationId: approval.invocationId,
-          agentId: approval.agentId,
-          tool: approval.tool,
-          data: outcomeEventData(updated),
-        })
-        .catch((error: unknown) => this.options.onError(error));
+      await this.appendOutcome(approval, updated, execution === undefined ? 'system' : `agent:${approval.agentId}`);
     }
     this.wake(approval.invocationId);
     return outcome;
+  }
+
+  /** The `invocation.*` event of a call's final record; a failed append is told to onError. */
+  private async appendOutcome(approval: ApprovalRecord, updated: InvocationRecord, actor: string): Promise<void> {
+    await this.deps.audit
+      .append({
+        type: EVENT_FOR_STATUS[updated.status],
+        actor,
+        invocationId: approval.invocationId,
+        agentId: approval.agentId,
+        tool: approval.tool,
+        data: outcomeEventData(updated),
+      })
+      .catch((error: unknown) => this.options.onError(error));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, createGateway, defineTool } from '../../src/index.js';
+import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { breakableStore, jsonRequest } from '../helpers.js';
 
@@ -73,6 +73,32 @@ describe('identical calls after requests for approval that failed', () => {
     const again = await invoke({ orderId: 'O-2', amount: 900 });
     expect(again.body.approval.id).toBe(asked.body.approval.id);
     expect((await gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    expect(counter.runs).toBe(0);
+  });
+});
+
+describe('an approved call refused before it runs whose record cannot be written', () => {
+  it('does not stand: the approval is pending again, and the refusal is recorded once decided again', async () => {
+    const { store, setBroken } = breakableStore('putInvocation', 'connection reset');
+    const { gateway, apiKey, counter, invoke } = await setup({ store });
+    // Another instance on the same store has a new definition of the tool.
+    const changed = createGateway({ store, tools: [refundTool(counter, 'Refund an order, v2')], policy, admin, onError: () => undefined });
+    gateways.push(changed);
+    const first = await invoke({ orderId: 'O-3', amount: 900 });
+    const approvalId = first.body.approval.id;
+    setBroken(true);
+    await expect(changed.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal)).rejects.toThrow();
+    setBroken(false);
+    expect(await gateway.admin.getApproval(approvalId)).toMatchObject({ status: 'pending', decidedBy: null });
+    expect((await invoke({ orderId: 'O-3', amount: 900 })).status).toBe(202);
+
+    const decided = await changed.admin.decide(approvalId, { decision: 'approve' }, approverPrincipal);
+    expect(decided.outcome.status === 'error' && decided.outcome.error.code).toBe('APPROVAL_TOOL_CHANGED');
+    const repeat = await invoke({ orderId: 'O-3', amount: 900 });
+    expect(repeat.status).toBe(409);
+    expect(repeat.body).toMatchObject({ invocationId: first.body.invocationId, error: { code: 'APPROVAL_TOOL_CHANGED' } });
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
+    expect(await polled.json()).toMatchObject({ error: { code: 'APPROVAL_TOOL_CHANGED' } });
     expect(counter.runs).toBe(0);
   });
 });
