@@ -8,7 +8,7 @@ import { sameRefusal, takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
 import { approvalEndedOutcome, approvalIsDue, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
 import { redactToolError } from '../pipeline/redact.js';
-import { outcomeOfRecord, releaseReservation } from '../pipeline/idempotency.js';
+import { outcomeOfRecord, releaseReservation, runOutlivedItsDeadline, unrecordedRun } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
@@ -550,11 +550,19 @@ export class ApprovalCoordinator {
     execution: { upstreamStatus: number | undefined; latencyMs: number } | undefined,
     known?: InvocationRecord,
   ): Promise<CallOutcome> {
-    const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
-    if (record !== undefined) {
-      const updated = finishedRecord(record, outcome, execution, this.deps.now());
-      await this.deps.store.putInvocation(updated);
-      await this.appendOutcome(approval, updated, execution === undefined ? 'system' : `agent:${approval.agentId}`);
+    try {
+      const record = known ?? (await this.deps.store.getInvocation(approval.invocationId));
+      if (record !== undefined) {
+        const updated = finishedRecord(record, outcome, execution, this.deps.now());
+        await this.deps.store.putInvocation(updated);
+        await this.appendOutcome(approval, updated, execution === undefined ? 'system' : `agent:${approval.agentId}`);
+      }
+    } catch (error) {
+      if (execution === undefined) throw error;
+      // The call ran, and its outcome stands, as on the direct path: onError is told. Without
+      // its outcome event the call is listed by incompleteInvocations, which is the truth; its
+      // record reads as running until its deadline has passed, then as outcome_unknown.
+      this.options.onError(error);
     }
     this.wake(approval.invocationId);
     return outcome;
@@ -586,6 +594,7 @@ export class ApprovalCoordinator {
    * approval costs a read (of its approval).
    */
   async asOfNow(record: InvocationRecord): Promise<InvocationRecord> {
+    if (runOutlivedItsDeadline(this.deps, record)) return unrecordedRun(record, this.deps.now());
     if (record.status !== 'pending_approval' || record.approvalId === null) return record;
     const approval = await this.deps.store.getApproval(record.approvalId);
     if (approval === undefined) return record;
@@ -769,7 +778,11 @@ export class ApprovalCoordinator {
     const deadline = performance.now() + ms;
     for (;;) {
       const record = await this.deps.store.getInvocation(invocationId);
-      if (record !== undefined && record.status !== 'pending_approval' && record.status !== 'running') {
+      if (
+        record !== undefined &&
+        record.status !== 'pending_approval' &&
+        (record.status !== 'running' || runOutlivedItsDeadline(this.deps, record))
+      ) {
         return outcomeOfRecord(this.deps, record);
       }
       if (record !== undefined && record.approvalId !== null) {

@@ -1,6 +1,7 @@
 import { approvalEndedOutcome } from '../approval/expiry.js';
 import { GatewayError, retryLater } from '../errors.js';
 import type { IdempotencyRecord, InvocationRecord, RecordedError } from '../store/types.js';
+import { DEFAULT_TIMEOUT_MS } from '../tools/registry.js';
 import { retryAfterAt } from '../util/retry-after.js';
 import type { PipelineDependencies } from './dependencies.js';
 import type { CallContext, CallOutcome, Step } from './types.js';
@@ -26,7 +27,9 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
     }
     case 'running':
       // Only an approved call's run writes this status (a direct call's record is written at its end).
-      return record.approvalId === null ? undefined : { status: 'running', invocationId: record.id, approval: { id: record.approvalId } };
+      if (record.approvalId === null) return undefined;
+      if (runOutlivedItsDeadline(deps, record)) return endedOutcomeOfRecord(unrecordedRun(record, deps.now()), deps.now());
+      return { status: 'running', invocationId: record.id, approval: { id: record.approvalId } };
     default:
       return endedOutcomeOfRecord(record, deps.now());
   }
@@ -55,6 +58,31 @@ export function endedOutcomeOfRecord(record: InvocationRecord, now: number): Cal
       ...(error.details === undefined ? {} : { details: error.details }),
       ...(headers === undefined ? {} : { headers }),
     }),
+  };
+}
+
+/**
+ * True for the `running` record of an approved call past its tool's deadline and the time a
+ * record write may take: its run has ended (or its process stopped), and the write of its
+ * outcome failed. It will never say more by itself (`incompleteInvocations` marks it).
+ */
+export function runOutlivedItsDeadline(deps: Pick<PipelineDependencies, 'tools' | 'now'>, record: InvocationRecord): boolean {
+  if (record.status !== 'running' || record.approvalId === null) return false;
+  const since = Date.parse(record.updatedAt);
+  const deadline = (deps.tools.get(record.tool)?.timeoutMs ?? DEFAULT_TIMEOUT_MS) + RECORD_WRITE_GRACE_MS;
+  return Number.isFinite(since) && deps.now() - since > deadline;
+}
+
+/**
+ * The record of a run that outlived its deadline (see {@link runOutlivedItsDeadline}) as it
+ * reads: `outcome_unknown`, as `incompleteInvocations` would mark it. Nothing is written.
+ */
+export function unrecordedRun(record: InvocationRecord, now: number): InvocationRecord {
+  return {
+    ...record,
+    status: 'outcome_unknown',
+    error: { code: 'INTERNAL', message: 'The outcome of this call is unknown: it ran and its outcome was not recorded' },
+    updatedAt: new Date(Math.max(now, Date.parse(record.updatedAt))).toISOString(),
   };
 }
 

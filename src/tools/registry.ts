@@ -67,7 +67,7 @@ export type HttpExecutorFactory = (definition: AnyToolDefinition & { kind: 'http
   secretValues(): readonly string[];
 };
 
-const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The material a tool version is the digest of. Secret values are left out: rotation must not change versions. */
 export function toolVersionMaterial(definition: AnyToolDefinition): unknown {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Gateway, createGateway, defineTool, memoryStore } from '../../src/index.js';
+import { type Gateway, createGateway, defineTool } from '../../src/index.js';
 import { adminTokens } from '../fixtures.js';
 import { breakableStore, jsonRequest } from '../helpers.js';
 
@@ -100,5 +100,68 @@ describe('an approved call refused before it runs whose record cannot be written
     const polled = await gateway.fetch(jsonRequest(`/invocations/${first.body.invocationId}`, { key: apiKey }));
     expect(await polled.json()).toMatchObject({ error: { code: 'APPROVAL_TOOL_CHANGED' } });
     expect(counter.runs).toBe(0);
+  });
+});
+
+describe('an approved call that ran whose final record cannot be written', () => {
+  async function ranUnrecorded() {
+    const { store, setBroken } = breakableStore('putInvocation', 'connection reset');
+    let clock = Date.parse('2030-01-01T00:00:00Z');
+    const errors: unknown[] = [];
+    const counter = { runs: 0 };
+    const tool = defineTool({
+      name: 'refunds.create',
+      description: 'Refund an order',
+      inputSchema: { type: 'object', properties: { orderId: { type: 'string' } }, required: ['orderId'] } as const,
+      timeoutMs: 10_000,
+      handler: ({ orderId }) => {
+        counter.runs++;
+        // The store goes away while the tool runs: its record says running, and stays so.
+        setBroken(true);
+        return { orderId, refunded: true };
+      },
+    });
+    const gateway = createGateway({ store, tools: [tool], policy, admin, now: () => clock, onError: (error) => errors.push(error) });
+    gateways.push(gateway);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const invoke = async (headers: Record<string, string> = {}) => {
+      const response = await gateway.fetch(
+        jsonRequest('/tools/refunds.create/invoke', { key: apiKey, body: { input: { orderId: 'O-4' } }, headers }),
+      );
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const first = await invoke();
+    const decided = await gateway.admin.decide(first.body.approval.id, { decision: 'approve' }, approverPrincipal);
+    setBroken(false);
+    return { gateway, apiKey, invoke, first, decided, counter, errors, advance: (ms: number) => (clock += ms) };
+  }
+
+  it('gives the approver the outcome of the run, and tells onError of the lost write', async () => {
+    const { decided, counter, errors } = await ranUnrecorded();
+    expect(counter.runs).toBe(1);
+    expect(decided.outcome).toMatchObject({ status: 'succeeded', output: { orderId: 'O-4', refunded: true } });
+    expect(decided.approval.status).toBe('executed');
+    expect(errors.map(String)).toContain('Error: connection reset');
+  });
+
+  it('reads as running while it could still be, then as an unknown outcome to repeats, GET /invocations/{id} and Prefer: wait', async () => {
+    const { gateway, apiKey, invoke, first, counter, advance } = await ranUnrecorded();
+    const id = first.body.invocationId;
+    expect(await invoke()).toMatchObject({ status: 202, body: { status: 'running' } });
+    // Past the tool's deadline and the time a record write may take, nothing can still be running.
+    advance(10_000 + 60_001);
+    const repeat = await invoke();
+    expect(repeat.status).toBe(500);
+    expect(repeat.body).toMatchObject({ invocationId: id, error: { code: 'INTERNAL' } });
+    expect(repeat.body.error.message).toContain('outcome of this call is unknown');
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${id}`, { key: apiKey }));
+    expect(await polled.json()).toMatchObject({ invocationId: id, status: 'outcome_unknown', error: { code: 'INTERNAL' } });
+    expect((await gateway.admin.getInvocation(id)).status).toBe('outcome_unknown');
+    // A wait ends at once with that outcome, not after the time it asked for.
+    const waited = await invoke({ prefer: 'wait=600' });
+    expect(waited).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL' } } });
+    expect(counter.runs).toBe(1);
+    // The recovery marks it so, once.
+    expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ invocationId: id, status: 'outcome_unknown' }]);
   });
 });
