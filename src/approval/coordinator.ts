@@ -8,7 +8,7 @@ import { sameRefusal, takeRateLimits } from '../pipeline/rate-limit.js';
 import { checkedDecision, policyDenied } from '../pipeline/policy.js';
 import { approvalEndedOutcome, approvalIsDue, cancelledOutcome, deniedOutcome, expiredOutcome } from './expiry.js';
 import { redactToolError } from '../pipeline/redact.js';
-import { outcomeOfRecord, releaseReservation, runOutlivedItsDeadline, unrecordedRun } from '../pipeline/idempotency.js';
+import { outcomeOfRecord, releaseReservation, runOutlivedItsDeadline, startedRun, unrecordedRun } from '../pipeline/idempotency.js';
 import { EVENT_FOR_STATUS, outcomeEventData, recordedError, statusForError, writeRecord } from '../pipeline/record.js';
 import type { CallContext, CallOutcome, PolicyDecision } from '../pipeline/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
@@ -590,14 +590,18 @@ export class ApprovalCoordinator {
    * approval was denied or cancelled while its record was not (yet) written reads as the
    * decision leaves it: `denied` with `APPROVAL_DENIED`, or `cancelled`. Nothing is written:
    * until someone expires the approval (the periodic sweep, a decision, a repeat), the store
-   * still holds it pending. Every other record is returned as it is; only a call waiting for
-   * approval costs a read (of its approval).
+   * still holds it pending. An approved call whose run started though its record could not
+   * say so reads `running`; a `running` one past its tool's deadline and a minute more, whose
+   * outcome was never stored, reads `outcome_unknown` (see runOutlivedItsDeadline). Every
+   * other record is returned as it is; only a call waiting for approval costs a read (of its approval).
    */
   async asOfNow(record: InvocationRecord): Promise<InvocationRecord> {
     if (runOutlivedItsDeadline(this.deps, record)) return unrecordedRun(record, this.deps.now());
     if (record.status !== 'pending_approval' || record.approvalId === null) return record;
     const approval = await this.deps.store.getApproval(record.approvalId);
     if (approval === undefined) return record;
+    const started = startedRun(record, approval);
+    if (started !== undefined) return runOutlivedItsDeadline(this.deps, started) ? unrecordedRun(started, this.deps.now()) : started;
     // Ended already, its call not yet (the approval is written first, the record after it; a
     // write that failed, or an instance that stopped between the two, leaves it so), or due to.
     const ended = approvalEndedOutcome(approval, this.deps.now());
@@ -791,6 +795,9 @@ export class ApprovalCoordinator {
           await this.expire(approval);
           continue;
         }
+        // Run, though its record could not say so, and past its deadline.
+        const started = record.status === 'pending_approval' && approval !== undefined ? startedRun(record, approval) : undefined;
+        if (started !== undefined && runOutlivedItsDeadline(this.deps, started)) return outcomeOfRecord(this.deps, started);
         // Denied or cancelled, though the record (written after the approval) does not say so.
         const ended =
           record.status === 'pending_approval' && approval !== undefined ? approvalEndedOutcome(approval, this.deps.now()) : undefined;

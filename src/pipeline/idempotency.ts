@@ -1,6 +1,6 @@
 import { approvalEndedOutcome } from '../approval/expiry.js';
 import { GatewayError, retryLater } from '../errors.js';
-import type { IdempotencyRecord, InvocationRecord, RecordedError } from '../store/types.js';
+import type { ApprovalRecord, IdempotencyRecord, InvocationRecord, RecordedError } from '../store/types.js';
 import { DEFAULT_TIMEOUT_MS } from '../tools/registry.js';
 import { retryAfterAt } from '../util/retry-after.js';
 import type { PipelineDependencies } from './dependencies.js';
@@ -23,6 +23,8 @@ export async function outcomeOfRecord(deps: PipelineDependencies, record: Invoca
       // this record: it has ended, as the call reads (see ApprovalCoordinator.asOfNow).
       const ended = approvalEndedOutcome(approval, deps.now());
       if (ended !== undefined) return ended.outcome;
+      const started = startedRun(record, approval);
+      if (started !== undefined) return outcomeOfRecord(deps, started);
       return { status: 'pending_approval', invocationId: record.id, approval: { id: approval.id, expiresAt: approval.expiresAt } };
     }
     case 'running':
@@ -71,6 +73,16 @@ export function runOutlivedItsDeadline(deps: Pick<PipelineDependencies, 'tools' 
   const since = Date.parse(record.updatedAt);
   const deadline = (deps.tools.get(record.tool)?.timeoutMs ?? DEFAULT_TIMEOUT_MS) + RECORD_WRITE_GRACE_MS;
   return Number.isFinite(since) && deps.now() - since > deadline;
+}
+
+/**
+ * The record of an approved call whose run has started though its record still says
+ * `pending_approval` (the write that says `running` comes after the claim, and may fail) as it
+ * reads: `running`, since its decision. Undefined for any other record.
+ */
+export function startedRun(record: InvocationRecord, approval: ApprovalRecord): InvocationRecord | undefined {
+  if (record.status !== 'pending_approval' || approval.status !== 'executed') return undefined;
+  return { ...record, status: 'running', updatedAt: approval.decidedAt ?? record.updatedAt };
 }
 
 /**

@@ -104,8 +104,19 @@ describe('an approved call refused before it runs whose record cannot be written
 });
 
 describe('an approved call that ran whose final record cannot be written', () => {
-  async function ranUnrecorded() {
-    const { store, setBroken } = breakableStore('putInvocation', 'connection reset');
+  /** `from`: the store goes away while the tool runs, or already once the call is claimed to run (before its record says running). */
+  async function ranUnrecorded(from: 'run' | 'claim' = 'run') {
+    const { store: breakable, setBroken } = breakableStore('putInvocation', 'connection reset');
+    const store = new Proxy(breakable, {
+      get(target, property, receiver) {
+        if (property !== 'transitionApproval') return Reflect.get(target, property, receiver);
+        return async (...args: Parameters<typeof breakable.transitionApproval>) => {
+          const moved = await target.transitionApproval(...args);
+          if (from === 'claim' && moved?.status === 'executed') setBroken(true);
+          return moved;
+        };
+      },
+    });
     let clock = Date.parse('2030-01-01T00:00:00Z');
     const errors: unknown[] = [];
     const counter = { runs: 0 };
@@ -163,5 +174,21 @@ describe('an approved call that ran whose final record cannot be written', () =>
     expect(counter.runs).toBe(1);
     // The recovery marks it so, once.
     expect(await gateway.admin.incompleteInvocations({ graceMs: 0 })).toMatchObject([{ invocationId: id, status: 'outcome_unknown' }]);
+  });
+
+  it('reads so also when its record could not say it was running either', async () => {
+    const { gateway, apiKey, invoke, first, decided, counter, advance } = await ranUnrecorded('claim');
+    const id = first.body.invocationId;
+    expect(decided.outcome.status).toBe('succeeded');
+    expect(counter.runs).toBe(1);
+    expect(await invoke()).toMatchObject({ status: 202, body: { status: 'running' } });
+    const running = await gateway.fetch(jsonRequest(`/invocations/${id}`, { key: apiKey }));
+    expect(await running.json()).toMatchObject({ status: 'running' });
+    advance(10_000 + 60_001);
+    expect(await invoke()).toMatchObject({ status: 500, body: { invocationId: id, error: { code: 'INTERNAL' } } });
+    const polled = await gateway.fetch(jsonRequest(`/invocations/${id}`, { key: apiKey }));
+    expect(await polled.json()).toMatchObject({ status: 'outcome_unknown' });
+    expect(await invoke({ prefer: 'wait=600' })).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL' } } });
+    expect(counter.runs).toBe(1);
   });
 });
