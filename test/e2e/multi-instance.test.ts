@@ -218,6 +218,52 @@ describe.skipIf(postgresUrl === undefined)('two gateway instances on one Postgre
     expect(executions.refunds).toBe(1);
   });
 
+  it('identical calls sent at once via A and B after requests that failed and kept their slot ask for one approval', async () => {
+    // A third instance whose store refuses the approval, and the release of the slot that asked for it.
+    const failing = engine.store(schema);
+    const store = new Proxy(failing, {
+      get(target, property, receiver) {
+        if (property === 'createApproval' || property === 'releaseIdempotencyKey') {
+          return async () => {
+            throw new Error('connection reset');
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const c = createGateway({
+      store,
+      tools: [refund],
+      policy: [{ id: 'refunds-need-approval', effect: 'require_approval', tools: ['refunds.*'] }],
+      onError: () => undefined,
+    });
+    const input = { orderId: 'O-8', amount: 800 };
+    try {
+      for (let i = 0; i < 5; i++) {
+        const failed = await c.fetch(
+          new Request('http://gateway.test/tools/refunds.create/invoke', {
+            method: 'POST',
+            headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ input }),
+          }),
+        );
+        expect(failed.status).toBe(500);
+      }
+    } finally {
+      await c.close();
+    }
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, index) => invokeRefund(index % 2 === 0 ? a : b, input)));
+    for (const answer of answers) expect([202, 409]).toContain(answer.status);
+    const held = answers.filter((answer) => answer.status === 202);
+    expect(held.length).toBeGreaterThan(0);
+    expect(new Set(held.map((answer) => answer.body.approval.id)).size).toBe(1);
+    for (const answer of answers.filter((entry) => entry.status === 409)) {
+      expect(answer.body.error.message).toContain('asking for approval right now');
+    }
+    expect((await a.gateway.admin.listApprovals({ status: 'pending' })).items).toHaveLength(1);
+    expect(executions.refunds).toBe(0);
+  });
+
   it('2 × 300 concurrent calls: every call recorded once, one intact audit chain', async () => {
     const responses = await Promise.all(
       [a, b].flatMap((instance, which) =>
