@@ -87,6 +87,7 @@ export async function silentUpstream(): Promise<Awaited<ReturnType<typeof listen
 type BreakableMethod =
   | 'appendAudit'
   | 'createApproval'
+  | 'getApproval'
   | 'getInvocation'
   | 'listInvocations'
   | 'listTools'

@@ -336,8 +336,10 @@ export class ApprovalCoordinator {
       return { approval: toApprovalView(decided), outcome };
     }
     const outcome = await this.execute(decided);
-    const latest = (await this.deps.store.getApproval(id)) ?? decided;
-    return { approval: toApprovalView(latest), outcome };
+    // The call has run (or was refused) and its outcome stands: a store that fails this read
+    // leaves the approval as the decision claimed it, and onError is told.
+    const latest = await this.deps.store.getApproval(id).catch((error: unknown) => this.options.onError(error));
+    return { approval: toApprovalView(latest ?? decided), outcome };
   }
 
   /** Puts a decided (or cancelled) approval back to pending: a decision that does not stand. */

@@ -192,3 +192,36 @@ describe('an approved call that ran whose final record cannot be written', () =>
     expect(counter.runs).toBe(1);
   });
 });
+
+describe('an approved call that ran while the store fails to read its approval back', () => {
+  it('gives the approver the outcome of the run, not an error', async () => {
+    const { store, setBroken } = breakableStore('getApproval', 'connection reset');
+    const counter = { runs: 0 };
+    const tool = defineTool({
+      name: 'refunds.create',
+      description: 'Refund an order',
+      inputSchema: { type: 'object', properties: { orderId: { type: 'string' } }, required: ['orderId'] } as const,
+      handler: ({ orderId }) => {
+        counter.runs++;
+        setBroken(true);
+        return { orderId, refunded: true };
+      },
+    });
+    const errors: unknown[] = [];
+    const gateway = createGateway({ store, tools: [tool], policy, admin, onError: (error) => errors.push(error) });
+    gateways.push(gateway);
+    const { apiKey } = await gateway.admin.createAgent({ name: 'bot' });
+    const first = await gateway.invoke({ agentKey: apiKey, tool: 'refunds.create', input: { orderId: 'O-5' } });
+    if (first.status !== 'pending_approval') throw new Error('expected a pending approval');
+    const approved = await gateway.fetch(
+      jsonRequest(`/admin/approvals/${first.approval.id}/approve`, { key: adminTokens.approver, body: {} }),
+    );
+    setBroken(false);
+    expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({ invocation: { status: 'succeeded', output: { orderId: 'O-5', refunded: true } } });
+    expect(counter.runs).toBe(1);
+    expect(errors.map(String)).toContain('Error: connection reset');
+    const repeat = await gateway.invoke({ agentKey: apiKey, tool: 'refunds.create', input: { orderId: 'O-5' } });
+    expect(repeat).toMatchObject({ status: 'succeeded', invocationId: first.invocationId });
+  });
+});
