@@ -74,6 +74,7 @@ import { callGuarded } from './util/guarded-callback.js';
 import { canonicalJson, digestJson } from './util/canonical-json.js';
 import { latestRun } from './util/latest-run.js';
 import { hold, release } from './util/shared-holds.js';
+import { type ChangeKind, listenToSameStore, tellSameStore } from './util/same-store-gateways.js';
 import { MAX_TIMER_MS, within } from './util/timers.js';
 import { memoryStore } from './store/memory.js';
 import type {
@@ -164,6 +165,8 @@ export interface GatewayOptions {
   /**
    * How often store-held tools and rules are re-read, so changes made by other instances
    * take effect here (sooner when the store announces them). Default 5000 ms; 0 disables.
+   * Gateways of this process given the same store object need neither: a change made
+   * through one applies in the others before it is answered.
    */
   refreshIntervalMs?: number;
   /**
@@ -956,11 +959,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (error instanceof GatewayError && error.code === 'STORE_UNAVAILABLE') reportThrottled(error, 'store');
     else reportError(error);
   };
-  /** Runs background work (a reload, the expiry sweep) that close() waits for; none once closing. */
-  const inBackground = (work: () => Promise<unknown>): void => {
-    if (closed) return;
+  /** Runs background work (a reload, the expiry sweep) that close() waits for; none once closing. Never rejects. */
+  const inBackground = (work: () => Promise<unknown>): Promise<void> => {
+    if (closed) return RESOLVED;
     active++;
-    work().catch(reportBackgroundFailure).finally(settle);
+    return work()
+      .then(() => undefined, reportBackgroundFailure)
+      .finally(settle);
   };
 
   inBackground(ready);
@@ -972,11 +977,19 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         }, refreshIntervalMs)
       : undefined;
   refreshTimer?.unref();
+  /** A change another instance made: applied here once the promise settles (it never rejects). */
+  const heardChange = (kind: ChangeKind): Promise<void> => {
+    if (kind === 'tools') return inBackground(reloadTools);
+    if (kind === 'policies') return inBackground(reloadPolicies);
+    if (kind === 'agents') agents.forget();
+    return RESOLVED;
+  };
   const unwatch = store.watch?.((kind) => {
-    if (kind === 'tools') inBackground(reloadTools);
-    else if (kind === 'policies') inBackground(reloadPolicies);
-    else if (kind === 'agents') agents.forget();
+    void heardChange(kind);
   });
+  // Other gateways of this process given this very store object hear of changes made here
+  // directly, before the change is answered: the store does not announce to itself.
+  const unlistenSameStore = listenToSameStore(store, heardChange);
 
   const call = async (request: CallRequest): Promise<CallOutcome> => {
     const context: CallContext = {
@@ -1150,8 +1163,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
    * recorded whatever becomes of this: a lost announcement only delays the others (until
    * their next refresh or agentCacheMs), so it is told to onError, never thrown.
    */
-  const announce = async (kind: 'tools' | 'policies' | 'agents') => {
-    await store.announce?.(kind).catch(reportError);
+  const announce = async (kind: ChangeKind) => {
+    await Promise.all([store.announce?.(kind).catch(reportError), tellSameStore(store, kind, heardChange)]);
   };
   const agentAdministration = new AgentAdministration(store, now);
   const toolAdministration = new ToolAdministration({
@@ -1703,6 +1716,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     clearInterval(sweeper);
     if (refreshTimer !== undefined) clearInterval(refreshTimer);
     unwatch?.();
+    unlistenSameStore();
     // Waits for an approval's outcome answer now with the pending state.
     approvals.stopWaiting();
     let drained = true;

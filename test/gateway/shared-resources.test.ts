@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
   type AuditSink,
@@ -8,6 +8,7 @@ import {
   createGateway,
   memoryStore,
 } from '../../src/index.js';
+import { pgliteEngine, randomSchema } from '../e2e/fixtures/sql-engines.js';
 import { echo, refund } from '../fixtures.js';
 
 const open: Gateway[] = [];
@@ -93,4 +94,51 @@ describe('a store, approver and audit sink shared by two gateways in one process
     expect(audit.entries.map((entry) => entry.event.type)).toEqual(['custom.event']);
     expect(audit.closes()).toBe(1);
   });
+});
+
+describe('two gateways in one process on the same store object', () => {
+  const engine = pgliteEngine();
+  afterAll(() => engine.close());
+  const alice = { id: 'alice', roles: ['admin' as const] };
+
+  // Neither re-reads on a timer nor lets its agent cache expire: only the change itself can tell B.
+  for (const [name, makeStore] of [
+    ['the memory store', () => memoryStore()],
+    ['the SQL store', () => engine.store(randomSchema('atg_same_store'))],
+  ] as const) {
+    it(`enforce each other's tool, rule and agent changes from the next request on (${name})`, async () => {
+      const store = makeStore();
+      const gateway = () => createGateway({ store, tools: [echo], policy: allowAll, refreshIntervalMs: 0, agentCacheMs: 3_600_000 });
+      const a = gateway();
+      const b = gateway();
+      open.push(a, b);
+      await Promise.all([a.ready(), b.ready()]);
+      const { apiKey, agent } = await a.admin.createAgent({ name: 'support-bot' });
+      const callB = async () => (await b.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'hi' } })).status;
+      const toolsOfB = async () => {
+        const response = await b.fetch(new Request('http://gateway.test/tools', { headers: { authorization: `Bearer ${apiKey}` } }));
+        return ((await response.json()) as { items: { name: string }[] }).items.map((tool) => tool.name).sort();
+      };
+      expect(await callB()).toBe('succeeded');
+
+      await a.admin.createPolicy({ id: 'no-echo', effect: 'deny', tools: ['echo'] }, alice);
+      expect(await callB()).toBe('error');
+      await a.admin.deletePolicy('no-echo', alice);
+      expect(await callB()).toBe('succeeded');
+
+      await a.admin.createTool(
+        { name: 'orders', description: 'Orders', method: 'POST', url: 'https://orders.example.com/v1', inputSchema: { type: 'object' } },
+        alice,
+      );
+      expect(await toolsOfB()).toEqual(['echo', 'orders']);
+      await a.admin.deleteTool('orders', alice);
+      expect(await toolsOfB()).toEqual(['echo']);
+
+      await a.admin.disableAgent(agent.id, alice);
+      expect(await b.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'hi' } })).toMatchObject({
+        status: 'error',
+        error: { code: 'UNAUTHENTICATED' },
+      });
+    });
+  }
 });
