@@ -477,3 +477,58 @@ describe.skipIf(postgresUrl === undefined)('an approval decided on an instance t
     expect(paths).toEqual([]);
   });
 });
+
+// B's listening session opens only after B loaded its rules, and neither refreshes on a timer:
+// a change made through A in between is never announced to B.
+describe.skipIf(postgresUrl === undefined)('a change made while an instance is still opening its listening session', () => {
+  const engine = postgresEngine(postgresUrl as string);
+  const alice = { id: 'alice', roles: ['admin' as const] };
+  let schema: string;
+  const open: Gateway[] = [];
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((gateway) => gateway.close()));
+    await engine.dropSchema(schema);
+  });
+  afterAll(() => engine.close());
+
+  it('is applied once the session listens', async () => {
+    schema = randomSchema('atg_first_listen');
+    const policy = [{ id: 'all', effect: 'allow' as const }];
+    const a = createGateway({ store: engine.store(schema), tools: [echo], policy, refreshIntervalMs: 0 });
+    open.push(a);
+    await a.ready();
+    const { apiKey } = await a.admin.createAgent({ name: 'bot' });
+
+    // B's pool holds its LISTEN until the test lets it through.
+    const pool = new pg.Pool({ connectionString: postgresUrl, max: 4 });
+    const listen = { arrived: deferred(), release: deferred() };
+    const connect = pool.connect.bind(pool) as (...args: unknown[]) => Promise<pg.PoolClient> | undefined;
+    // pool.query() connects with a callback: only the promised connections (transactions, LISTEN) are wrapped.
+    (pool as unknown as { connect: typeof connect }).connect = (...args: unknown[]) => {
+      if (args.length > 0) return connect(...args);
+      return listenHeld(connect() as Promise<pg.PoolClient>);
+    };
+    const listenHeld = async (connecting: Promise<pg.PoolClient>) => {
+      const client = await connecting;
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      (client as unknown as { query: typeof query }).query = async (...args: unknown[]) => {
+        if (typeof args[0] === 'string' && args[0].startsWith('LISTEN ')) {
+          listen.arrived.resolve();
+          await listen.release.promise;
+        }
+        return query(...args);
+      };
+      return client;
+    };
+    const b = createGateway({ store: sqlStore({ client: pool, schema, closeClient: true }), tools: [echo], policy, refreshIntervalMs: 0 });
+    open.push(b);
+    await Promise.all([b.ready(), listen.arrived.promise]);
+    const callB = async () => (await b.invoke({ agentKey: apiKey, tool: 'echo', input: { text: 'hi' } })).status;
+    expect(await callB()).toBe('succeeded');
+
+    await a.admin.createPolicy({ id: 'no-echo', effect: 'deny', tools: ['echo'] }, alice);
+    listen.release.resolve();
+    await eventually(async () => (await callB()) === 'error', 10_000);
+  });
+});

@@ -14,8 +14,10 @@ const maxRetryMs = 30_000;
  * Change announcements between instances over LISTEN/NOTIFY on one channel. One listening
  * session per store, opened with the first subscriber and closed with the last. Each
  * announcement carries the announcing store's id, so a store does not hear itself. When the
- * session is lost it is reopened with back-off, and subscribers are told that everything may
- * have changed (announcements made meanwhile were not heard).
+ * session is lost it is reopened with back-off. Each time a session starts listening, the
+ * first time too, subscribers are told that everything may have changed: announcements made
+ * before (while it was lost, or while the first one was being opened, after the subscriber
+ * may already have read the state) were not heard.
  */
 export class ChangeNotifier {
   private readonly origin = randomUUID();
@@ -39,7 +41,7 @@ export class ChangeNotifier {
     // Each subscription is its own entry, even when the same function subscribes twice.
     const subscriber = (kind: ChangeKind) => onChange(kind);
     this.subscribers.add(subscriber);
-    if (this.subscribers.size === 1) this.start(false);
+    if (this.subscribers.size === 1) this.start();
     return () => {
       if (!this.subscribers.delete(subscriber) || this.subscribers.size > 0) return;
       this.stop();
@@ -59,13 +61,13 @@ export class ChangeNotifier {
     await this.listening;
   }
 
-  private start(afterLoss: boolean): void {
+  private start(): void {
     if (this.closed || this.subscribers.size === 0) return;
     const generation = ++this.generation;
-    this.listening = this.open(generation, afterLoss);
+    this.listening = this.open(generation);
   }
 
-  private async open(generation: number, afterLoss: boolean): Promise<void> {
+  private async open(generation: number): Promise<void> {
     try {
       await this.beforeListening();
       const stop = await this.driver.listen(
@@ -83,7 +85,7 @@ export class ChangeNotifier {
       }
       this.stopListening = stop;
       this.retryMs = firstRetryMs;
-      if (afterLoss) for (const kind of KINDS) this.emit(kind);
+      for (const kind of KINDS) this.emit(kind);
     } catch {
       if (generation === this.generation) this.scheduleRetry();
     }
@@ -95,7 +97,7 @@ export class ChangeNotifier {
     this.retryMs = Math.min(this.retryMs * 2, maxRetryMs);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.start(true);
+      this.start();
     }, wait);
     this.retryTimer.unref();
   }

@@ -113,7 +113,11 @@ export interface SqlStore extends Store {
   readonly rateLimiter: RateLimiter;
   /** Brings the schema up to date now (normally done on first use) and says what was applied. */
   migrate(): Promise<MigrationResult>;
-  /** Calls `onChange` when another store on this database announces a change (LISTEN/NOTIFY). */
+  /**
+   * Calls `onChange` when another store on this database announces a change (LISTEN/NOTIFY),
+   * and with each kind whenever it starts listening (first, and after a lost connection):
+   * what was announced before it listened was not heard.
+   */
   watch(onChange: (kind: ChangeKind) => void): () => void;
   /** Tells the stores watching this database's schema that tools, policies or agents changed. */
   announce(kind: ChangeKind): Promise<void>;
