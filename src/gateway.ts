@@ -164,7 +164,8 @@ export interface GatewayOptions {
   inputDigestKey?: string;
   /**
    * How often store-held tools and rules are re-read, so changes made by other instances
-   * take effect here (sooner when the store announces them). Default 5000 ms; 0 disables.
+   * take effect here (sooner when the store announces them). Default 5000 ms; 0 disables;
+   * at most 2,147,483,647 (the longest timer Node keeps).
    * Gateways of this process given the same store object need neither: a change made
    * through one applies in the others before it is answered.
    */
@@ -345,7 +346,8 @@ const optionsSchema = z
     maxInputDepth: z.number().int().min(1).max(1000).optional(),
     inputDigestKey: z.string().min(32, 'must be at least 32 characters').optional(),
     maxWaitSeconds: z.number().int().min(0).max(3600).optional(),
-    refreshIntervalMs: z.number().int().min(0).optional(),
+    // A longer Node timer fires every millisecond: a reload of the store's tools and rules each time.
+    refreshIntervalMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
     agentCacheMs: z.number().int().min(0).optional(),
     approvalTtlMs: z.number().int().min(1000).optional(),
     auditSinks: z

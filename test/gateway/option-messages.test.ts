@@ -108,3 +108,10 @@ describe('an option that may take one of several shapes, given none of them', ()
     });
   });
 });
+
+describe('refreshIntervalMs', () => {
+  it('refuses an interval no timer can keep, which would reload the store every millisecond', () => {
+    expect(() => createGateway({ refreshIntervalMs: 2 ** 31 })).toThrow(/^createGateway: refreshIntervalMs: /);
+    gateway = createGateway({ refreshIntervalMs: 2 ** 31 - 1 });
+  });
+});
