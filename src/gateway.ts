@@ -599,8 +599,9 @@ export interface Gateway {
    * Shuts the gateway down, in this order:
    * - New requests, `invoke()` calls, decisions and every admin operation that writes
    *   records or events (agents, tools, rules, `rotateSecrets`, `cancelInvocation`,
-   *   `expireApprovals`, `incompleteInvocations`) are refused at once with 503
-   *   `GATEWAY_CLOSED`; those already under way are waited for like calls.
+   *   `expireApprovals`, `incompleteInvocations`, and `getApproval` or `listApprovals` when
+   *   they find an approval whose time is up and would expire it) are refused at once with
+   *   503 `GATEWAY_CLOSED`; those already under way are waited for like calls.
    * - Waits for an approval's outcome (`Prefer: wait`, MCP `tasks/result`) end at once with
    *   the pending state.
    * - Calls under way, admin changes, approval notifications being delivered and background
@@ -1408,7 +1409,9 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     async listApprovals(filter) {
       // Those the store still holds pending are not on a page of expired ones: expire them first.
-      if (filter?.status === 'expired') await approvals.sweepExpired();
+      // Expiring writes records and events: as every such write, refused once the gateway
+      // closes and waited for by close(), so that none is cut off halfway by it.
+      if (filter?.status === 'expired') await whileOpen(() => approvals.sweepExpired());
       const expired = new Set<string>();
       for (;;) {
         const page = await store.listApprovals(filter);
@@ -1418,14 +1421,15 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         // decided, and a page of pending ones stays full; then the page is read again.
         for (const approval of due) {
           expired.add(approval.id);
-          await approvals.expire(approval);
+          await whileOpen(() => approvals.expire(approval));
         }
       }
     },
     async getApproval(id) {
       let record = await store.getApproval(id);
       if (record !== undefined && approvalIsDue(record, now())) {
-        await approvals.expire(record);
+        const due = record;
+        await whileOpen(() => approvals.expire(due));
         record = await store.getApproval(id);
       }
       if (record === undefined) throw notFound('Approval');

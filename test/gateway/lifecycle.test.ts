@@ -285,3 +285,43 @@ describe('close() and background work', () => {
     }
   });
 });
+
+describe('an admin read that expires an approval, racing close()', () => {
+  // The store stays open for a second gateway: what the closed one would still write lands
+  // in the store, while its audit trail is closed.
+  it.each(['getApproval', 'listApprovals'] as const)('%s: refused, not expired without its events', async (read) => {
+    let clock = Date.parse('2026-03-01T12:00:00.000Z');
+    const store = memoryStore();
+    const options = { store, tools: [echo], policy: [{ id: 'hold', effect: 'require_approval' as const }], now: () => clock };
+    const closing = createGateway({ ...options, approvalTtlMs: 1000, onError: () => undefined });
+    gateway = createGateway(options);
+    const { apiKey } = await closing.admin.createAgent({ name: 'bot' });
+    const held = await closing.invoke({ agentKey: apiKey, tool: 'echo', input: { n: 1 } });
+    const approvalId = (held as { approval: { id: string } }).approval.id;
+    clock += 5000;
+
+    // The read has found the approval due when close() comes.
+    const gate = { arrived: deferred(), open: deferred() };
+    for (const method of ['getApproval', 'listApprovals'] as const) {
+      const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
+      (store as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+        const result = await original(...args);
+        (store as unknown as Record<string, unknown>)[method] = original;
+        gate.arrived.resolve();
+        await gate.open.promise;
+        return result;
+      };
+    }
+    const reading = read === 'getApproval' ? closing.admin.getApproval(approvalId) : closing.admin.listApprovals({ status: 'pending' });
+    await gate.arrived.promise;
+    await closing.close();
+    gate.open.resolve();
+    await expect(reading).rejects.toMatchObject({ code: 'GATEWAY_CLOSED' });
+
+    // Still pending: the open gateway expires it, with its events.
+    expect((await store.getApproval(approvalId))?.status).toBe('pending');
+    expect((await gateway.admin.getApproval(approvalId)).status).toBe('expired');
+    const types = (await gateway.admin.listAudit({ limit: 100 })).items.map((entry) => entry.event.type);
+    expect(types).toEqual(expect.arrayContaining(['approval.expired', 'invocation.expired']));
+  });
+});
