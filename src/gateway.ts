@@ -971,15 +971,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       .finally(settle);
   };
 
-  inBackground(ready);
-  const refreshIntervalMs = options.refreshIntervalMs ?? 5000;
-  const refreshTimer =
-    refreshIntervalMs > 0
-      ? setInterval(() => {
-          inBackground(refresh);
-        }, refreshIntervalMs)
-      : undefined;
-  refreshTimer?.unref();
   /** A change another instance made: applied here once the promise settles (it never rejects). */
   const heardChange = (kind: ChangeKind): Promise<void> => {
     if (kind === 'tools') return inBackground(reloadTools);
@@ -987,12 +978,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     if (kind === 'agents') agents.forget();
     return RESOLVED;
   };
-  const unwatch = store.watch?.((kind) => {
-    void heardChange(kind);
-  });
-  // Other gateways of this process given this very store object hear of changes made here
-  // directly, before the change is answered: the store does not announce to itself.
-  const unlistenSameStore = listenToSameStore(store, heardChange);
 
   const call = async (request: CallRequest): Promise<CallOutcome> => {
     const context: CallContext = {
@@ -1551,13 +1536,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }),
   };
 
-  // Pending approvals whose time is up are expired in the background too, so lists and
-  // waiting agents see it without anyone touching them.
-  const sweeper = setInterval(() => {
-    inBackground(() => approvals.sweepExpired());
-  }, 30_000);
-  sweeper.unref();
-
   const authenticateAdmin = createAdminAuthenticator(options.admin, reportError);
 
   // RFC 9728 metadata, with JWT auth: at the SPEC's route under basePath (where 401s point),
@@ -1655,6 +1633,30 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     }
     return request.method === 'HEAD' ? withoutBody(reply) : reply;
   };
+
+  // Background work starts only now that nothing is left to throw: a createGateway() that
+  // throws leaves no timer reloading the store, nor a listening session holding a connection.
+  inBackground(ready);
+  const refreshIntervalMs = options.refreshIntervalMs ?? 5000;
+  const refreshTimer =
+    refreshIntervalMs > 0
+      ? setInterval(() => {
+          inBackground(refresh);
+        }, refreshIntervalMs)
+      : undefined;
+  refreshTimer?.unref();
+  // Pending approvals whose time is up are expired in the background too, so lists and
+  // waiting agents see it without anyone touching them.
+  const sweeper = setInterval(() => {
+    inBackground(() => approvals.sweepExpired());
+  }, 30_000);
+  sweeper.unref();
+  const unwatch = store.watch?.((kind) => {
+    void heardChange(kind);
+  });
+  // Other gateways of this process given this very store object hear of changes made here
+  // directly, before the change is answered: the store does not announce to itself.
+  const unlistenSameStore = listenToSameStore(store, heardChange);
 
   // The store and the approver may be shared with other gateways in this process: each
   // holds them while open, and the last to close closes them (the audit log does the same

@@ -325,3 +325,29 @@ describe('an admin read that expires an approval, racing close()', () => {
     expect(types).toEqual(expect.arrayContaining(['approval.expired', 'invocation.expired']));
   });
 });
+
+describe('a createGateway() that throws', () => {
+  it('leaves nothing running: no load or timer reading the store, no watch holding a connection', () => {
+    const inner = memoryStore();
+    const used: string[] = [];
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === 'watch') {
+          return () => {
+            used.push('watch');
+            return () => undefined;
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          used.push(String(property));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    // Refused by the MCP endpoint's own check, late in construction.
+    expect(() => createGateway({ store, tools: [echo], mcp: { allowedHosts: [''] } })).toThrow(/allowedHosts/);
+    expect(used).toEqual([]);
+  });
+});
