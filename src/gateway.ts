@@ -593,6 +593,7 @@ export interface Gateway {
    * Resolves once the gateway has loaded the tools and policies its store holds; `fetch` and
    * `invoke` wait for it. If that load fails (the store is not reachable yet), it rejects, and
    * the next call of `ready`, `fetch` or `invoke` (or the periodic refresh) tries again.
+   * Once `close()` was called, a gateway that never loaded rejects with `GATEWAY_CLOSED`.
    */
   ready(): Promise<void>;
   /**
@@ -1680,7 +1681,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       }
     },
     admin,
-    ready,
+    // Not tried again once closing: the store is closed, or about to be.
+    ready: () => (closed && !loaded ? Promise.reject(gatewayClosed()) : ready()),
     close(closeOptions) {
       // Called again: the same promise, whatever options it is given.
       if (closing !== undefined) return closing;

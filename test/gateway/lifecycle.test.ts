@@ -65,6 +65,23 @@ describe('a gateway whose store is not reachable when it starts', () => {
   });
 });
 
+describe('ready() once closed', () => {
+  it('rejects with GATEWAY_CLOSED when the gateway never loaded, and resolves when it had', async () => {
+    const { store, setBroken } = breakableStore('listTools', 'connect ECONNREFUSED 127.0.0.1:5432');
+    setBroken(true);
+    const never = createGateway({ store, tools: [echo], onError: () => undefined });
+    await expect(never.ready()).rejects.toThrow(/ECONNREFUSED/);
+    await never.close();
+    setBroken(false);
+    await expect(never.ready()).rejects.toMatchObject({ code: 'GATEWAY_CLOSED' });
+
+    const loaded = createGateway({ tools: [echo] });
+    await loaded.ready();
+    await loaded.close();
+    await expect(loaded.ready()).resolves.toBeUndefined();
+  });
+});
+
 describe('close()', () => {
   it('lets calls under way finish and record their outcomes before it closes the store', async () => {
     const { tool, started, release } = heldTool();
