@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { assertJsonNumbers, assertSafeInput } from '../pipeline/input-guard.js';
 import { redactionProfileSchema } from '../policy/rules.js';
-import { keepMaskedSecrets, maskSecrets, openSecretHeaders, resealSecretHeaders, sealSecretHeaders } from '../secrets/tool-secrets.js';
+import {
+  type ResealedDefinition,
+  keepMaskedSecrets,
+  maskSecrets,
+  openSecretHeaders,
+  resealSecretHeaders,
+  sealSecretHeaders,
+} from '../secrets/tool-secrets.js';
 import { MASKED_SECRET, type SecretValue, isSecretValue } from '../secrets/secret-value.js';
 import { type Vault, isSecretUnavailable } from '../secrets/vault.js';
 import type { Store, StoredToolRecord } from '../store/types.js';
@@ -216,9 +223,12 @@ export class ToolAdministration {
       // A tool updated meanwhile is read again: its new secrets are resealed, never reverted.
       let record: StoredToolRecord | undefined = listed;
       for (let attempt = 0; record !== undefined; attempt++) {
-        let result: ReturnType<typeof resealSecretHeaders>;
+        const definition = record.definition as StoredToolRecord['definition'] & { name: string };
+        let result: ResealedDefinition<typeof definition>;
         try {
-          result = resealSecretHeaders(httpTool(record.definition as unknown as HttpToolOptions), this.host.vault);
+          // The stored form itself, not httpTool() of it: a definition stored by an earlier
+          // version that this one refuses must not stop the rotation of every tool after it.
+          result = resealSecretHeaders(definition, this.host.vault, typeof definition.name === 'string' ? definition.name : record.name);
         } catch (error) {
           if (!isSecretUnavailable(error)) throw error;
           unreadable.push(record.name);
@@ -271,7 +281,7 @@ export class ToolAdministration {
   }
 }
 
-function toJson(definition: HttpToolDefinition): Record<string, unknown> {
+function toJson(definition: object): Record<string, unknown> {
   return JSON.parse(JSON.stringify(definition)) as Record<string, unknown>;
 }
 

@@ -103,18 +103,26 @@ export function sealSecretHeaders(definition: HttpToolDefinition, vault: Vault, 
 }
 
 /** The result of {@link resealSecretHeaders}. */
-export interface ResealedDefinition {
-  definition: HttpToolDefinition;
+export interface ResealedDefinition<Definition = HttpToolDefinition> {
+  definition: Definition;
   /** Secret headers re-sealed under the active key. */
   changed: number;
   /** Secret headers that were already sealed under the active key. */
   unchanged: number;
 }
 
+/** A tool definition as {@link resealSecretHeaders} reads it: a built one, or its stored JSON. */
+interface DefinitionWithSecrets {
+  readonly name: string;
+  readonly secretHeaders?: unknown;
+}
+
 /**
  * Re-seals every sealed secret header of a stored definition under the vault's active key
- * (key rotation). Throws `SECRET_UNAVAILABLE` when a value cannot be opened with any key of
- * the keyring.
+ * (key rotation). Only the secret headers are read and rewritten: a definition that this
+ * version would refuse in other respects (stored by an earlier one) is re-sealed all the same,
+ * so that the old key can leave the keyring. Throws `SECRET_UNAVAILABLE` when a value cannot
+ * be opened with any key of the keyring.
  *
  * @example
  * ```ts
@@ -124,23 +132,33 @@ export interface ResealedDefinition {
  * const { definition, changed } = resealSecretHeaders(storedDefinition, vault);
  * ```
  */
-export function resealSecretHeaders(definition: HttpToolDefinition, vault: Vault, toolId: string = definition.name): ResealedDefinition {
+export function resealSecretHeaders<Definition extends DefinitionWithSecrets>(
+  definition: Definition,
+  vault: Vault,
+  toolId: string = definition.name,
+): ResealedDefinition<Definition> {
   let changed = 0;
   let unchanged = 0;
   const resealed: Record<string, SealedSecret> = {};
-  for (const [name, value] of Object.entries(definition.secretHeaders ?? {})) {
+  const headers = definition.secretHeaders;
+  for (const [name, value] of Object.entries(typeof headers === 'object' && headers !== null ? headers : {})) {
     const context = secretHeaderContext(toolId, name);
-    if (isSecretValue(value)) {
-      resealed[name] = { sealed: vault.seal(revealSecret(value), context) };
+    // A plain string is a secret's value, as httpTool() takes it: sealed now.
+    if (isSecretValue(value) || typeof value === 'string') {
+      resealed[name] = { sealed: vault.seal(typeof value === 'string' ? value : revealSecret(value), context) };
       changed++;
       continue;
     }
-    const result = vault.reseal(value.sealed, context);
-    resealed[name] = { sealed: result.sealed };
+    const result = vault.reseal((value as Partial<SealedSecret> | null)?.sealed as string, context);
+    resealed[name] = Object.freeze({ sealed: result.sealed });
     if (result.changed) changed++;
     else unchanged++;
   }
-  return { definition: changed === 0 ? definition : rebuild(definition, resealed), changed, unchanged };
+  return {
+    definition: changed === 0 ? definition : (Object.freeze({ ...definition, secretHeaders: Object.freeze(resealed) }) as Definition),
+    changed,
+    unchanged,
+  };
 }
 
 /**

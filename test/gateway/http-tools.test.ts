@@ -528,6 +528,42 @@ describe('admin: tools', () => {
     expect(rotated).toMatchObject({ unreadable: ['crm.broken'], activeKeyId: 'k2' });
   });
 
+  it('a rotation re-seals a stored tool this version refuses, and goes on with the tools after it', async () => {
+    const upstream = await crm();
+    const oldKey = generateEncryptionKey();
+    const newKey = generateEncryptionKey();
+    const store = memoryStore();
+    const { gateway } = await gatewayWith({ store, encryptionKey: { active: 'k1', keys: { k1: oldKey } } });
+    for (const name of ['crm.a', 'crm.b', 'crm.c']) {
+      await gateway.admin.createTool({
+        name,
+        description: 'Orders',
+        method: 'GET',
+        url: `${upstream.url}/orders/{id}`,
+        inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+        secretHeaders: { authorization: TOKEN },
+        allowPrivateNetwork: true,
+      });
+    }
+    // Stored as an earlier version took it, before the 256 MiB response cap.
+    const old = (await store.getTool('crm.b')) as NonNullable<Awaited<ReturnType<typeof store.getTool>>>;
+    await store.replaceTool({ ...old, definition: { ...old.definition, maxResponseBytes: 2 ** 30 } }, old);
+
+    const counts = await gateway.admin.rotateSecrets({ encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: newKey } } });
+    expect(counts).toEqual({ tools: 3, resealed: 3, unchanged: 0, unreadable: [], approvals: 0, unreadableApprovals: [] });
+    const stored = await store.listTools();
+    for (const tool of stored) {
+      const sealed = (tool.definition as { secretHeaders: Record<string, { sealed: string }> }).secretHeaders.authorization?.sealed;
+      expect(sealed?.startsWith('atg.v1.k2.')).toBe(true);
+    }
+    expect(stored.find((tool) => tool.name === 'crm.b')?.definition).toMatchObject({ maxResponseBytes: 2 ** 30 });
+
+    // The old key can go: the tools after the refused one were re-sealed too.
+    const { gateway: retired, apiKey } = await gatewayWith({ store, encryptionKey: { active: 'k2', keys: { k2: newKey } } });
+    expect(await retired.invoke({ agentKey: apiKey, tool: 'crm.c', input: { id: '1' } })).toMatchObject({ status: 'succeeded' });
+    expect(upstream.seen.at(-1)?.authorization).toBe(TOKEN);
+  });
+
   it('a rotation racing a credential replacement never brings the old credential back; racing updates do not overwrite each other', async () => {
     const upstream = await crm();
     const oldKey = generateEncryptionKey();
