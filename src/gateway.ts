@@ -292,9 +292,8 @@ const optionsSchema = z
         'must be a Store',
       )
       .optional(),
-    encryptionKey: z
-      .union([z.string().min(1), z.object({ active: z.string().min(1), keys: z.record(z.string(), z.string()) }).strict()])
-      .optional(),
+    // Checked by the vault, whose messages say what is wrong and never print a key.
+    encryptionKey: z.custom<string | Keyring>(() => true).optional(),
     dev: z.boolean().optional(),
     allowPrivateNetwork: z.union([z.boolean(), z.array(z.string())], { error: 'must be a boolean or an array of CIDR ranges' }).optional(),
     upstream: z
@@ -1870,6 +1869,7 @@ function mcpCursorSecret(options: GatewayOptions): Uint8Array {
   if (options.mcp?.cursorSecret !== undefined) return createHash('sha256').update(options.mcp.cursorSecret).digest();
   const key = options.encryptionKey;
   if (key === undefined) return randomBytes(32);
-  const material = typeof key === 'string' ? key : (key.keys[key.active] ?? key.active);
+  // Trimmed as the vault trims it: instances given the same key agree on the cursors.
+  const material = (typeof key === 'string' ? key : (key.keys[key.active] ?? key.active)).trim();
   return createHash('sha256').update('agent-tool-gateway mcp cursor\u0000').update(material).digest();
 }

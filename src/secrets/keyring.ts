@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 export interface Keyring {
   /** Id of the key that seals. Must be a key of `keys`. */
   active: string;
-  /** Key id → base64 of exactly 32 random bytes. Ids: 1-64 of `A-Z a-z 0-9 _ -`, not 43 of them (a key's form). */
+  /**
+   * Key id → base64 (or base64url) of exactly 32 random bytes; whitespace around it is ignored.
+   * Ids: 1-64 of `A-Z a-z 0-9 _ -`, not 43 of them (a key's form).
+   */
   keys: Record<string, string>;
 }
 
@@ -27,6 +30,9 @@ export const KEY_GENERATION_COMMAND = `node -e "console.log(require('crypto').ra
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 // Standard or URL-safe alphabet, optional padding: 32 bytes are 43 characters plus one '='.
 const BASE64_32_BYTES = /^[A-Za-z0-9+/_-]{43}=?$/;
+const BASE64_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
+const HEX_32_BYTES = /^[0-9A-Fa-f]{64}$/;
+const KEYRING_MEMBERS = new Set(['active', 'keys']);
 
 /**
  * A fresh random encryption key: base64 of 32 bytes, ready for `encryptionKey`.
@@ -42,17 +48,28 @@ export function generateEncryptionKey(): string {
   return randomBytes(32).toString('base64');
 }
 
-function decodeKey(keyId: string, encoded: unknown): Uint8Array {
-  if (typeof encoded !== 'string' || !BASE64_32_BYTES.test(encoded)) {
-    throw new TypeError(`encryption key "${keyId}" must be base64 of exactly 32 bytes; create one with: ${KEY_GENERATION_COMMAND}`);
+/** What is wrong with a key that is not base64 of 32 bytes, without any of its characters. */
+function keyProblem(text: string): string {
+  if (text.length === 0) return 'it is empty';
+  if (HEX_32_BYTES.test(text)) return 'it is 64 hex digits: give the same 32 bytes in base64';
+  if (BASE64_TEXT.test(text)) {
+    const length = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64').length;
+    return length === 32 ? 'its "=" padding is wrong' : `it decodes to ${length} bytes`;
   }
-  const bytes = Buffer.from(encoded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  if (bytes.length !== 32) {
+  if (/\s/.test(text)) return 'it has whitespace inside';
+  return `it has ${text.length} characters, not all of them base64`;
+}
+
+function decodeKey(keyId: string, encoded: unknown): Uint8Array {
+  // A key read from a file or a secret manager often ends in a line break: it is not part of the key.
+  const text = typeof encoded === 'string' ? encoded.trim() : undefined;
+  if (text === undefined || !BASE64_32_BYTES.test(text)) {
+    const problem = text === undefined ? `it is ${encoded === null ? 'null' : typeof encoded}, not a string` : keyProblem(text);
     throw new TypeError(
-      `encryption key "${keyId}" must be base64 of exactly 32 bytes (it decodes to ${bytes.length}); create one with: ${KEY_GENERATION_COMMAND}`,
+      `encryption key "${keyId}" must be base64 of exactly 32 bytes (${problem}); create one with: ${KEY_GENERATION_COMMAND}`,
     );
   }
-  return new Uint8Array(bytes);
+  return new Uint8Array(Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
 
 /**
@@ -64,8 +81,16 @@ export function loadKeyring(encryptionKey: string | Keyring): LoadedKeyring {
   if (typeof encryptionKey === 'string') {
     return { activeKeyId: DEFAULT_KEY_ID, keys: new Map([[DEFAULT_KEY_ID, decodeKey(DEFAULT_KEY_ID, encryptionKey)]]) };
   }
-  if (typeof encryptionKey !== 'object' || encryptionKey === null) {
+  if (typeof encryptionKey !== 'object' || encryptionKey === null || Array.isArray(encryptionKey) || ArrayBuffer.isView(encryptionKey)) {
     throw new TypeError('encryptionKey must be a base64 string or a keyring { active, keys }');
+  }
+  const unknown = Object.keys(encryptionKey).filter((member) => !KEYRING_MEMBERS.has(member));
+  if (unknown.length > 0) {
+    // Named only where a name cannot be a key put in the wrong place.
+    const named = unknown.filter((member) => KEY_ID.test(member) && !BASE64_32_BYTES.test(member)).map((member) => `"${member}"`);
+    throw new TypeError(
+      `a keyring has only "active" and "keys"${named.length > 0 ? `, not ${named.join(', ')}` : ''}: { active: "<key id>", keys: { "<key id>": "<base64 key>" } }`,
+    );
   }
   const { active, keys } = encryptionKey;
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
+import { createGateway } from '../../src/index.js';
 import { generateEncryptionKey, KEY_GENERATION_COMMAND } from '../../src/secrets/keyring.js';
 import { createVault, secretHeaderContext } from '../../src/secrets/vault.js';
 
@@ -158,6 +159,56 @@ describe('vault: keys', () => {
     // URL-safe alphabet and missing padding are accepted.
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
     expect(createVault({ encryptionKey: urlSafe }).hasKey).toBe(true);
+  });
+
+  it('takes a key with a line break or spaces around it, as a file or secret manager gives it', async () => {
+    const sealed = createVault({ encryptionKey: keyA }).seal(plaintext, context);
+    for (const encryptionKey of [`${keyA}\n`, `${keyA}\r\n`, `  ${keyA}\t`, { active: 'default', keys: { default: `${keyA}\n` } }]) {
+      expect(createVault({ encryptionKey }).open(sealed, context)).toBe(plaintext);
+      await createGateway({ encryptionKey }).close();
+    }
+  });
+
+  it('says what is wrong with a key that is not base64 of 32 bytes, and never prints it', () => {
+    const bytes = Buffer.alloc(32, 0xa7);
+    const messageOf = (encryptionKey: unknown) => {
+      try {
+        void createGateway({ encryptionKey: encryptionKey as string }).close();
+      } catch (error) {
+        expect(error).toBeInstanceOf(TypeError);
+        return (error as Error).message;
+      }
+      return 'no error';
+    };
+    const cases: Array<[unknown, RegExp]> = [
+      ['', /"default" must be base64 of exactly 32 bytes \(it is empty\)/],
+      [bytes.toString('hex'), /\(it is 64 hex digits: give the same 32 bytes in base64\)/],
+      [Buffer.alloc(16, 0xa7).toString('base64'), /\(it decodes to 16 bytes\)/],
+      [Buffer.alloc(33, 0xa7).toString('base64'), /\(it decodes to 33 bytes\)/],
+      [`${bytes.toString('base64')}=`, /\(its "=" padding is wrong\)/],
+      [`${bytes.toString('base64').slice(0, 20)} ${bytes.toString('base64').slice(20)}`, /\(it has whitespace inside\)/],
+      [`${bytes.toString('base64').slice(0, 40)}!!!=`, /\(it has 44 characters, not all of them base64\)/],
+      [{ active: 'k1', keys: { k1: 42 } }, /"k1" must be base64 of exactly 32 bytes \(it is number, not a string\)/],
+      [{ active: 'k1', keys: { k1: bytes } }, /"k1" must be base64 of exactly 32 bytes \(it is object, not a string\)/],
+      [bytes, /encryptionKey must be a base64 string or a keyring/],
+      [{ active: 'k1', keys: { k1: bytes.toString('base64') }, previous: 'k0' }, /a keyring has only "active" and "keys", not "previous"/],
+      [
+        { active: 'k1', keys: { k1: bytes.toString('base64') }, [bytes.toString('base64url')]: 'k1' },
+        /a keyring has only "active" and "keys":/,
+      ],
+    ];
+    for (const [encryptionKey, expected] of cases) {
+      const message = messageOf(encryptionKey);
+      expect(message).toMatch(expected);
+      for (const form of [
+        bytes.toString('base64'),
+        bytes.toString('base64url'),
+        bytes.toString('hex'),
+        bytes.toString('base64').slice(0, 20),
+      ]) {
+        expect(message).not.toContain(form);
+      }
+    }
   });
 
   it('generateEncryptionKey gives distinct valid keys', () => {
