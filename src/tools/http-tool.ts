@@ -157,15 +157,23 @@ export function httpTool(options: HttpToolOptions): HttpToolDefinition {
   const headers: Record<string, string | InputField> = {};
   const secretHeaders: Record<string, SecretHeaderValue> = {};
   const seen = new Set<string>();
-  const claim = (name: string): string => {
-    if (!HEADER_NAME.test(name)) throw new TypeError(`${where}: header name ${JSON.stringify(name)} is not a valid header name`);
+  const claim = (name: string, ofSecret = false): string => {
+    if (!HEADER_NAME.test(name)) {
+      // A secret header's name is not printed: it may be the credential, given as the name
+      // and the header's name as its value.
+      throw new TypeError(
+        ofSecret
+          ? `${where}: a secretHeaders name (${name.length} characters) is not a valid header name: give the header's name as the key and the secret as its value`
+          : `${where}: header name ${JSON.stringify(name)} is not a valid header name`,
+      );
+    }
     const lower = name.toLowerCase();
     if (seen.has(lower)) throw new TypeError(`${where}: header "${lower}" is configured twice`);
     seen.add(lower);
     return lower;
   };
   for (const [name, value] of Object.entries(plainRecord(options.secretHeaders, 'secretHeaders', where) ?? {})) {
-    const lower = claim(name);
+    const lower = claim(name, true);
     secretHeaders[lower] = normaliseSecret(lower, value, where);
   }
   for (const [name, value] of Object.entries(plainRecord(options.headers, 'headers', where) ?? {})) {

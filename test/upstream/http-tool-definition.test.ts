@@ -77,6 +77,40 @@ describe('httpTool: the definition', () => {
     expect(() => define({ headers: { 'Bad Name': 'x' } })).toThrow(/not a valid header name/);
   });
 
+  it('never prints a secret header name it refuses: it may be the credential, given in place of the name', async () => {
+    const token = 'Bearer live_7f3a9c2e5b1d4a8f';
+    expect(() => define({ secretHeaders: { [token]: 'authorization' } })).toThrow(
+      /a secretHeaders name \(28 characters\) is not a valid header name: give the header's name as the key/,
+    );
+    const message = (() => {
+      try {
+        define({ secretHeaders: { [token]: 'authorization' } });
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).not.toContain('live_7f3a9c2e5b1d4a8f');
+    const gateway = createGateway({
+      encryptionKey: generateEncryptionKey(),
+      admin: { tokens: [{ token: 'admin-token-0123456789abcdef', id: 'a', roles: ['admin'] }] },
+    });
+    try {
+      const response = await gateway.fetch(
+        new Request('http://gateway.test/admin/tools', {
+          method: 'POST',
+          headers: { authorization: 'Bearer admin-token-0123456789abcdef', 'content-type': 'application/json' },
+          body: JSON.stringify({ ...orders, secretHeaders: { [token]: 'authorization' } }),
+        }),
+      );
+      expect(response.status).toBe(400);
+      const body = await response.text();
+      expect(body).toContain('is not a valid header name');
+      expect(body).not.toContain('live_7f3a9c2e5b1d4a8f');
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('checks field placement', () => {
     expect(() => define({ query: ['nope'] })).toThrow(/"nope" is not a property/);
     expect(() => define({ query: ['id'] })).toThrow(/path parameter/);
