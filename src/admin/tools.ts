@@ -165,7 +165,9 @@ export class ToolAdministration {
     if (partial.name !== undefined && partial.name !== name) {
       throw new GatewayError({ code: 'BAD_REQUEST', message: 'A tool cannot be renamed; create a new one' });
     }
-    const current = httpTool(stored.definition as unknown as HttpToolOptions);
+    // As stored, not httpTool() of it: only its URL and sealed secrets are read here, and a tool
+    // stored by an earlier version that this one refuses must be fixable by this very update.
+    const current = stored.definition as unknown as HttpToolDefinition;
     const updated: Record<string, unknown> = {
       ...(stored.definition as unknown as HttpToolOptions),
       ...(partial as Partial<HttpToolOptions>),

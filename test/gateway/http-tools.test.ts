@@ -256,6 +256,35 @@ describe('admin: tools', () => {
     expect((await send('DELETE', '/admin/tools/crm%2F..', adminTokens.admin)).status).toBe(204);
   });
 
+  it('fixes a stored tool this version refuses with a PATCH that keeps its stored secrets', async () => {
+    const upstream = await crm();
+    const store = memoryStore();
+    const { gateway, apiKey } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    await gateway.admin.createTool({
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: `${upstream.url}/orders/{id}`,
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: TOKEN },
+      allowPrivateNetwork: true,
+    });
+    // Stored as an earlier version took it, before the 256 MiB response cap.
+    const old = (await store.getTool('crm.orders')) as NonNullable<Awaited<ReturnType<typeof store.getTool>>>;
+    await store.replaceTool({ ...old, definition: { ...old.definition, maxResponseBytes: 2 ** 30 } }, old);
+    const patch = (body: unknown) =>
+      gateway.fetch(jsonRequest('/admin/tools/crm.orders', { key: adminTokens.admin, method: 'PATCH', body }));
+
+    const unfixed = await patch({ description: 'Orders of a customer' });
+    expect(unfixed.status).toBe(400);
+    expect(((await unfixed.json()) as { error: { message: string } }).error.message).toMatch(/maxResponseBytes must be/);
+    const fixed = await patch({ maxResponseBytes: 1_000_000, secretHeaders: { authorization: '***' } });
+    expect(fixed.status).toBe(200);
+    expect(await fixed.json()).toMatchObject({ maxResponseBytes: 1_000_000, secretHeaders: { authorization: '***' } });
+    expect(await gateway.invoke({ agentKey: apiKey, tool: 'crm.orders', input: { id: '1' } })).toMatchObject({ status: 'succeeded' });
+    expect(upstream.seen.at(-1)?.authorization).toBe(TOKEN);
+  });
+
   it('refuses a sealed secret that does not open for the tool and header it is given to', async () => {
     const store = memoryStore();
     const { gateway } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
