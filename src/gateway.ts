@@ -63,7 +63,7 @@ import type { McpServerInfo } from './protocol/mcp/types.js';
 import { getInvocationRoute, invokeRoute, listToolsRoute } from './protocol/rest.js';
 import type { CallRequest, GatewayRuntime } from './protocol/runtime.js';
 import { type RedactorConfig, createRedactor } from './redaction/index.js';
-import { type Keyring, type Vault, createVault } from './secrets/index.js';
+import { KEY_GENERATION_COMMAND, type Keyring, type Vault, createVault } from './secrets/index.js';
 import { sealSecretHeaders, unopenedSecretHeaderOf } from './secrets/tool-secrets.js';
 import { type HttpToolDefinition, type HttpToolOptions, httpTool } from './tools/http-tool.js';
 import { createHttpExecutor, createUpstreamClient } from './upstream/index.js';
@@ -546,6 +546,8 @@ export interface GatewayAdmin {
    * awaiting approval or execution re-sealed (`approvals`; those held before the vault had
    * a key are sealed now), and approvals whose held input no key opens
    * (`unreadableApprovals`: those calls cannot run). Unreadable items never stop the rotation.
+   * Without an encryption key (none configured, none passed) it is refused with 400
+   * `BAD_REQUEST` and nothing is changed.
    *
    * A rotation the audit trail cannot record (fail-closed) stands, unlike the other changes:
    * putting the secrets back under the previous key would undo the retirement of a key that
@@ -1512,6 +1514,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         } catch (error) {
           throw new GatewayError({ code: 'BAD_REQUEST', message: (error as Error).message });
         }
+      }
+      // Without a key every sealed secret would be reported unreadable, as if it had to be sent again.
+      if (!vault.hasKey) {
+        throw new GatewayError({
+          code: 'BAD_REQUEST',
+          message: `There is no encryption key to re-seal with: configure encryptionKey (create a key with: ${KEY_GENERATION_COMMAND}), or pass one as rotateSecrets({ encryptionKey })`,
+        });
       }
       const tools = await toolAdministration.reseal();
       const held = await approvals.resealHeldInputs();

@@ -593,6 +593,28 @@ describe('admin: tools', () => {
     expect(upstream.seen.at(-1)?.authorization).toBe(TOKEN);
   });
 
+  it('a rotation on an instance without a key is refused, rather than calling every sealed secret unreadable', async () => {
+    const store = memoryStore();
+    const { gateway: keyed } = await gatewayWith({ store, encryptionKey: generateEncryptionKey() });
+    await keyed.admin.createTool({
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: 'https://crm.example.com/orders/{id}',
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: TOKEN },
+    });
+    const before = await store.getTool('crm.orders');
+    const { gateway: keyless } = await gatewayWith({ store });
+    const response = await keyless.fetch(jsonRequest('/admin/secrets/rotate', { key: adminTokens.admin, body: {} }));
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('no encryption key to re-seal with') });
+    await expect(keyless.admin.rotateSecrets()).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await store.getTool('crm.orders')).toEqual(before);
+    expect((await keyless.admin.listAudit({ type: 'admin.secrets.rotated' })).items).toEqual([]);
+  });
+
   it('a rotation racing a credential replacement never brings the old credential back; racing updates do not overwrite each other', async () => {
     const upstream = await crm();
     const oldKey = generateEncryptionKey();
