@@ -276,7 +276,18 @@ const routes: AdminRoute[] = [
     method: 'POST',
     pattern: /^\/secrets\/rotate$/,
     roles: ADMIN,
-    handle: async ({ admin, principal }) => jsonResponse(200, await admin.rotateSecrets({}, principal)),
+    handle: async ({ admin, principal, request, maxBodyBytes }) => {
+      // A keyring sent here would be ignored, and the old key then retired while still in use.
+      const body = await readOptionalJsonBody(request, maxBodyBytes);
+      if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0) {
+        throw new GatewayError({
+          code: 'BAD_REQUEST',
+          message:
+            'POST /admin/secrets/rotate takes no body: keys are never sent over HTTP; add the new key to the encryptionKey keyring of every instance (or pass it to gateway.admin.rotateSecrets({ encryptionKey })), then rotate',
+        });
+      }
+      return jsonResponse(200, await admin.rotateSecrets({}, principal));
+    },
   },
   {
     method: 'GET',

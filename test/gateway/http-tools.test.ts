@@ -615,6 +615,47 @@ describe('admin: tools', () => {
     expect((await keyless.admin.listAudit({ type: 'admin.secrets.rotated' })).items).toEqual([]);
   });
 
+  it('POST /admin/secrets/rotate refuses a body, so a keyring sent there is not silently ignored', async () => {
+    const oldKey = generateEncryptionKey();
+    const newKey = generateEncryptionKey();
+    const store = memoryStore();
+    const { gateway } = await gatewayWith({ store, encryptionKey: { active: 'k1', keys: { k1: oldKey } } });
+    await gateway.admin.createTool({
+      name: 'crm.orders',
+      description: 'Orders',
+      method: 'GET',
+      url: 'https://crm.example.com/orders/{id}',
+      inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+      secretHeaders: { authorization: TOKEN },
+    });
+    const server = await listen(createNodeHandler(gateway));
+    closers.push(server.close);
+    const rotate = (body?: string) =>
+      fetch(`${server.url}/admin/secrets/rotate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminTokens.admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body }),
+      });
+    for (const body of [
+      JSON.stringify({ encryptionKey: { active: 'k2', keys: { k1: oldKey, k2: newKey } } }),
+      JSON.stringify({ encryptionKey: newKey }),
+      '[]',
+    ]) {
+      const refused = await rotate(body);
+      expect(refused.status).toBe(400);
+      const text = await refused.text();
+      expect(text).toContain('takes no body');
+      expect(text).not.toContain(newKey);
+      expect(text).not.toContain(oldKey);
+    }
+    expect((await gateway.admin.listAudit({ type: 'admin.secrets.rotated' })).items).toEqual([]);
+    for (const body of [undefined, '{}']) {
+      const rotated = await rotate(body);
+      expect(rotated.status).toBe(200);
+      expect(await rotated.json()).toMatchObject({ tools: 1, unchanged: 1 });
+    }
+  });
+
   it('a rotation racing a credential replacement never brings the old credential back; racing updates do not overwrite each other', async () => {
     const upstream = await crm();
     const oldKey = generateEncryptionKey();
