@@ -163,7 +163,7 @@ export function httpTool(options: HttpToolOptions): HttpToolDefinition {
       // and the header's name as its value.
       throw new TypeError(
         ofSecret
-          ? `${where}: a secretHeaders name (${name.length} characters) is not a valid header name: give the header's name as the key and the secret as its value`
+          ? `${where}: the name of a secret header (${name.length} characters) is not a valid header name: give the header's name as the key and the secret as its value`
           : `${where}: header name ${JSON.stringify(name)} is not a valid header name`,
       );
     }
@@ -177,7 +177,7 @@ export function httpTool(options: HttpToolOptions): HttpToolDefinition {
     secretHeaders[lower] = normaliseSecret(lower, value, where);
   }
   for (const [name, value] of Object.entries(plainRecord(options.headers, 'headers', where) ?? {})) {
-    const lower = claim(name);
+    const lower = claim(name, isSecretValue(value));
     if (isSecretValue(value)) secretHeaders[lower] = normaliseSecret(lower, value, where);
     else if (typeof value === 'string') headers[lower] = value;
     else if (typeof value === 'object' && value !== null && typeof (value as InputField).from === 'string') {

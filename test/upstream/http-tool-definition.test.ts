@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway, generateEncryptionKey } from '../../src/index.js';
+import { secret } from '../../src/secrets/secret-value.js';
 import { type HttpToolOptions, httpTool } from '../../src/tools/http-tool.js';
 
 const schema = {
@@ -80,8 +81,9 @@ describe('httpTool: the definition', () => {
   it('never prints a secret header name it refuses: it may be the credential, given in place of the name', async () => {
     const token = 'Bearer live_7f3a9c2e5b1d4a8f';
     expect(() => define({ secretHeaders: { [token]: 'authorization' } })).toThrow(
-      /a secretHeaders name \(28 characters\) is not a valid header name: give the header's name as the key/,
+      /the name of a secret header \(28 characters\) is not a valid header name: give the header's name as the key/,
     );
+    expect(() => define({ headers: { [token]: secret('authorization') } })).toThrow(/the name of a secret header \(28 characters\)/);
     const message = (() => {
       try {
         define({ secretHeaders: { [token]: 'authorization' } });
