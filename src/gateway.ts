@@ -108,8 +108,10 @@ export interface GatewayOptions {
    */
   store?: Store;
   /**
-   * Key(s) that seal credentials and held approval inputs at rest: one base64 32-byte key,
-   * or a keyring `{ active, keys: { id: key } }` for rotation. Required to register secrets.
+   * Key(s) that seal credentials and held approval inputs at rest: one base64 (or base64url)
+   * 32-byte key, or a keyring `{ active, keys: { id: key } }` for rotation. Whitespace around
+   * a key is ignored; anything else wrong is a `TypeError` saying what, never printing the key.
+   * Required to register secrets.
    */
   encryptionKey?: string | Keyring;
   /** Development only: without `encryptionKey`, seal with an ephemeral key (warns once). */
