@@ -11,7 +11,7 @@ import type { ApprovalView } from './coordinator.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
-import { webhookHeaders } from '../util/webhook-headers.js';
+import { webhookHeaders, webhookUrl } from '../util/webhook-target.js';
 
 /** What an approver is told about a new approval: the approval as approvers see it, and who asked. */
 export interface ApprovalNotice extends ApprovalView {
@@ -102,18 +102,7 @@ export interface WebhookApproverOptions {
  * ```
  */
 export function webhookApprover(options: WebhookApproverOptions): Approver {
-  let url: URL;
-  try {
-    url = new URL(String(options.url));
-  } catch {
-    throw new TypeError('webhookApprover: url must be an absolute http or https URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new TypeError('webhookApprover: url must be an absolute http or https URL');
-  // fetch refuses such a URL on every POST, with an error that spells the password out.
-  if (url.username !== '' || url.password !== '') {
-    throw new TypeError("webhookApprover: url must not contain user info (user:password@); send the receiver's credentials in headers");
-  }
+  const url = webhookUrl('webhookApprover', options.url);
   // Checked here, as webhookSink checks them: `retries: NaN` would retry for ever, and a
   // deadline of 0, NaN or past the longest timer would end every POST at once.
   const retries = numberOption('webhookApprover', 'retries', options.retries, 5, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });

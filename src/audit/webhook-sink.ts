@@ -14,7 +14,7 @@ import type { AuditSink } from './types.js';
 import { failedAnswer, retryableStatus } from '../util/webhook-answer.js';
 import { MAX_TIMER_MS, requestSignal, sleep } from '../util/timers.js';
 import { numberOption } from '../util/number-option.js';
-import { webhookHeaders } from '../util/webhook-headers.js';
+import { webhookHeaders, webhookUrl } from '../util/webhook-target.js';
 import { retryAfterInstant } from '../util/retry-after.js';
 
 /** The JWS `typ` of a webhook batch. */
@@ -177,20 +177,8 @@ export function webhookSink(options: WebhookSinkOptions): AuditSink {
   const timeoutMs = Math.ceil(
     numberOption('webhookSink', 'timeoutMs', options.timeoutMs, 10_000, { min: 1, max: MAX_TIMER_MS, integer: false }),
   );
-  let parsedUrl: URL;
-  try {
-    parsedUrl = new URL(String(options.url));
-  } catch {
-    throw new TypeError('webhookSink: url must be an absolute http or https URL');
-  }
-  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') {
-    throw new TypeError('webhookSink: url must be an absolute http or https URL');
-  }
-  // fetch refuses such a URL on every POST: every batch would be retried, then dropped.
-  if (parsedUrl.username !== '' || parsedUrl.password !== '') {
-    throw new TypeError("webhookSink: url must not contain user info (user:password@); send the receiver's credentials in headers");
-  }
-  const url = parsedUrl.href;
+  // Refused here, not on every POST: every batch would be retried, then dropped.
+  const url = webhookUrl('webhookSink', options.url).href;
   const fetchImplementation = options.fetch ?? globalThis.fetch;
   if (typeof fetchImplementation !== 'function') throw new TypeError('webhookSink: fetch must be a function');
   const headers = { ...webhookHeaders('webhookSink', options.headers), 'content-type': 'application/jose' };

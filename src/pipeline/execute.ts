@@ -3,6 +3,7 @@ import { GatewayError, isErrorCode, isGatewayError } from '../errors.js';
 import type { AgentRecord } from '../store/types.js';
 import type { CompiledRedaction } from '../redaction/types.js';
 import type { ResolvedTool } from '../tools/registry.js';
+import { HEADER_NAME } from '../upstream/request-plan.js';
 import type { ToolCallContext, ToolExecution, ToolRedaction } from '../tools/types.js';
 import { AbortSource, type CallAbort, callAbortKey } from '../util/call-abort.js';
 import type { PipelineDependencies } from './dependencies.js';
@@ -179,9 +180,6 @@ function answerableRefusal(error: GatewayError): GatewayError | undefined {
   if (error.stack !== undefined) replaced.stack = error.stack;
   return replaced;
 }
-
-/** An HTTP field name (RFC 9110 token). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** An HTTP field value as Node writes it: no control characters but tab, nothing past U+00FF. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;

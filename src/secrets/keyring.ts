@@ -48,12 +48,17 @@ export function generateEncryptionKey(): string {
   return randomBytes(32).toString('base64');
 }
 
+/** The bytes of base64 text in either alphabet (standard or URL-safe). */
+function base64Bytes(text: string): Buffer {
+  return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
 /** What is wrong with a key that is not base64 of 32 bytes, without any of its characters. */
 function keyProblem(text: string): string {
   if (text.length === 0) return 'it is empty';
   if (HEX_32_BYTES.test(text)) return 'it is 64 hex digits: give the same 32 bytes in base64';
   if (BASE64_TEXT.test(text)) {
-    const length = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64').length;
+    const length = base64Bytes(text).length;
     return length === 32 ? 'its "=" padding is wrong' : `it decodes to ${length} bytes`;
   }
   if (/\s/.test(text)) return 'it has whitespace inside';
@@ -69,7 +74,7 @@ function decodeKey(keyId: string, encoded: unknown): Uint8Array {
       `encryption key "${keyId}" must be base64 of exactly 32 bytes (${problem}); create one with: ${KEY_GENERATION_COMMAND}`,
     );
   }
-  return new Uint8Array(Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+  return new Uint8Array(base64Bytes(text));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { isMaskedSecret, isSealedSecret, isSecretValue, revealSecret, type SealedSecret, SecretValue } from '../secrets/secret-value.js';
 import { parseAllowance, type PrivateNetworkAllowance } from '../upstream/network-policy.js';
-import { compileRequestPlan, SAFE_HEADER_VALUE } from '../upstream/request-plan.js';
+import { compileRequestPlan, HEADER_NAME, SAFE_HEADER_VALUE } from '../upstream/request-plan.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { assertToolBasics, boundedPositiveInteger } from './define-tool.js';
 import type { ToolDefinitionBase } from './types.js';
@@ -96,7 +96,6 @@ export interface HttpToolDefinition extends ToolDefinitionBase {
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function plainRecord(value: unknown, option: string, where: string): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
